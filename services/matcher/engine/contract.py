@@ -1,0 +1,124 @@
+"""The matching engine's contract: what it is given, what it returns, and its one entry point.
+
+Pure data: no Kafka, SQL or HTTP. The matcher service builds a ``MatchingInput`` from its own
+tables, calls an engine, and turns each ``Proposal`` into a match-proposed event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.matching import Explanation, MatchKind
+from shared.people import Mode, Sector, SkillGap, SkillLevel, WorkingPattern
+from shared.regions import Region
+
+
+class TrustInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    name: str
+    region: Region
+    latitude: float | None = None
+    longitude: float | None = None
+    is_small: bool = False
+
+
+class MentorInput(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    trust_code: str
+    region: Region
+    skills: tuple[SkillLevel, ...]
+    capacity: float = Field(ge=0, description="mentees at once; fractional for part-time mentors")
+    hours_per_month: float = Field(ge=0)
+    mode: Mode
+    bio: str = ""
+
+
+class MenteeInput(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    trust_code: str
+    region: Region
+    gaps: tuple[SkillGap, ...]
+    working_pattern: WorkingPattern
+    sector: Sector
+    mode: Mode
+    goals: str = ""
+    open_to_secondment: bool = False
+
+
+class PlacementInput(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    host_trust_code: str
+    region: Region
+    role: str
+    skills_developed: tuple[SkillLevel, ...]
+    places: int = Field(ge=0)
+    months: int = Field(ge=1)
+    fte: float = Field(gt=0, le=1)
+
+
+class MatchingInput(BaseModel):
+    """Everything one network's matching round knows. Erased people are simply absent."""
+
+    model_config = ConfigDict(frozen=True)
+
+    mentors: tuple[MentorInput, ...] = ()
+    mentees: tuple[MenteeInput, ...] = ()
+    placements: tuple[PlacementInput, ...] = ()
+    trusts: tuple[TrustInfo, ...] = ()
+    # (provider id, mentee id) pairs a coordinator rejected: never proposed again.
+    rejected_pairs: frozenset[tuple[str, str]] = frozenset()
+
+
+class Proposal(BaseModel):
+    """A proposed pair: a mentor (or placement) as provider and a mentee as recipient."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: MatchKind
+    provider_id: str
+    mentee_id: str
+    score: float
+    explanation: Explanation
+
+
+class MatchingResult(BaseModel):
+    proposals: tuple[Proposal, ...]
+
+
+class MatchingEngine(Protocol):
+    def propose(self, data: MatchingInput) -> MatchingResult: ...
+
+
+@dataclass(frozen=True)
+class CandidateEdges:
+    """Scored, admissible pairs for one kind of match, in sparse form: the solvers' input.
+
+    Edge ``e`` pairs mentee ``mentee_ids[mentee_index[e]]`` with provider
+    ``provider_ids[provider_index[e]]`` at ``score[e]`` (higher is better). Pairs that break a
+    hard rule (same trust, rejected, erased, no capacity) are simply not edges.
+    """
+
+    provider_ids: tuple[str, ...]
+    mentee_ids: tuple[str, ...]
+    provider_capacity: npt.NDArray[np.float64]
+    mentee_index: npt.NDArray[np.int32]
+    provider_index: npt.NDArray[np.int32]
+    score: npt.NDArray[np.float64]
+
+    @property
+    def edge_count(self) -> int:
+        return int(self.score.shape[0])

@@ -1,0 +1,1 @@
+"""Bridgework's common package: event contracts, topics, taxonomy, regions, settings, helpers."""

@@ -1,0 +1,74 @@
+"""Value types that describe people, trusts and placements; shared by events and the engine."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from shared.skills import DEFAULT_TAXONOMY, MAX_LEVEL, MIN_LEVEL
+
+
+class Role(StrEnum):
+    MENTOR = "mentor"
+    MENTEE = "mentee"
+
+
+class Mode(StrEnum):
+    IN_PERSON = "in_person"
+    REMOTE = "remote"
+    EITHER = "either"
+
+
+class WorkingPattern(StrEnum):
+    FULL_TIME = "full_time"
+    PART_TIME = "part_time"
+
+
+class Sector(StrEnum):
+    NHS = "nhs"
+    SOCIAL_CARE = "social_care"
+
+
+def _known_skill(code: str) -> str:
+    if code not in DEFAULT_TAXONOMY.codes():
+        known = ", ".join(sorted(DEFAULT_TAXONOMY.codes()))
+        raise ValueError(f"unknown skill {code!r}; known skills: {known}")
+    return code
+
+
+SkillCode = Annotated[str, AfterValidator(_known_skill)]
+Level = Annotated[int, Field(ge=MIN_LEVEL, le=MAX_LEVEL)]
+
+
+class SkillLevel(BaseModel):
+    """A skill someone has (or a placement develops) at a level on the 1-7 scale."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    skill: SkillCode
+    level: Level
+
+
+class SkillGap(BaseModel):
+    """A skill a mentee wants to grow, from their current level to a target level."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    skill: SkillCode
+    current: int = Field(ge=0, le=MAX_LEVEL - 1, description="0 when they have none yet")
+    target: Level
+    priority: float = Field(default=1.0, gt=0, le=5, description="relative importance")
+
+    @model_validator(mode="after")
+    def _target_above_current(self) -> SkillGap:
+        if self.target <= self.current:
+            raise ValueError(
+                f"target level {self.target} must be above current level {self.current}"
+            )
+        return self
+
+    @property
+    def size(self) -> int:
+        return self.target - self.current

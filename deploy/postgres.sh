@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# A local PostgreSQL server for Bridgework, installed from Debian's packages when missing.
+# When DATABASE_URL is set, that server is used instead and this script does nothing.
+# Usage: deploy/postgres.sh start|stop|status
+source "$(dirname "$0")/common.sh"
+
+PG_PORT="${BRIDGEWORK_PG_PORT:-55432}"
+PG_DIR="$LOCAL/postgres"
+DATA="$PG_DIR/data"
+
+pg_bin() {
+  local dir
+  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
+  if [[ -z "$dir" ]]; then
+    log "installing PostgreSQL from Debian's packages"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    dir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+  fi
+  echo "$dir"
+}
+
+# PostgreSQL refuses to run as root: run its tools as the postgres user then.
+as_owner() {
+  if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+start() {
+  if [[ -n "${DATABASE_URL:-}" ]]; then log "DATABASE_URL is set: using that server"; return 0; fi
+  local bin; bin=$(pg_bin)
+  mkdir -p "$PG_DIR"
+  [[ $(id -u) -eq 0 ]] && chown postgres "$PG_DIR"
+  if [[ ! -f "$DATA/PG_VERSION" ]]; then
+    as_owner "$bin/initdb" -D "$DATA" -U bridgework --auth=trust -E UTF8 >/dev/null
+  fi
+  if as_owner "$bin/pg_ctl" -D "$DATA" status >/dev/null 2>&1; then
+    log "PostgreSQL already running"; return 0
+  fi
+  log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
+  as_owner "$bin/pg_ctl" -D "$DATA" -l "$PG_DIR/server.log" -w -t 60 start \
+    -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $PG_DIR -c fsync=off -c max_connections=200" >/dev/null
+  as_owner "$bin/createdb" -h 127.0.0.1 -p "$PG_PORT" -U bridgework bridgework 2>/dev/null || true
+  log "PostgreSQL is up: postgresql://bridgework@127.0.0.1:$PG_PORT/bridgework"
+}
+
+stop() {
+  [[ -n "${DATABASE_URL:-}" || ! -f "$DATA/PG_VERSION" ]] && return 0
+  local bin; bin=$(pg_bin)
+  as_owner "$bin/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null 2>&1 || true
+  log "PostgreSQL stopped"
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  status) as_owner "$(pg_bin)/pg_ctl" -D "$DATA" status ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,18 @@
+"""Run the profiles service: ``python -m services.profiles``."""
+
+import uvicorn
+
+from services.profiles.api import create_app
+from shared.logs import configure_logging
+from shared.settings import Settings
+
+
+def main() -> None:
+    settings = Settings()
+    configure_logging(settings.log_level)
+    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port,
+                log_config=None, access_log=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,193 @@
+"""The profiles HTTP API: the front door for networks, trusts, people and placements."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated, Any
+from uuid import UUID
+
+import asyncpg
+from fastapi import Depends, FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from services.profiles import service
+from services.profiles.schemas import (
+    AvailabilityIn,
+    Created,
+    MenteeIn,
+    MentorIn,
+    NetworkIn,
+    NetworkOut,
+    PersonOut,
+    PlacementIn,
+    PlacementOut,
+    TrustIn,
+    TrustOut,
+)
+from shared.db import create_pool, migrate_async
+from shared.kafka import ensure_topics, idempotent_producer
+from shared.outbox import OutboxRelay
+from shared.settings import Settings
+
+SCHEMA = "profiles"
+MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await migrate_async(settings.database_url, SCHEMA, MIGRATIONS)
+        await ensure_topics(settings.kafka_bootstrap_servers)
+        pool = await create_pool(settings.database_url, SCHEMA, min_size=2, max_size=10)
+        producer = idempotent_producer(settings.kafka_bootstrap_servers)
+        await producer.start()
+        relay = OutboxRelay(pool, producer, poll_seconds=settings.outbox_poll_seconds)
+        relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
+        app.state.pool = pool
+        try:
+            yield
+        finally:
+            relay_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay_task
+            await producer.stop()
+            await pool.close()
+
+    app = FastAPI(
+        title="Bridgework profiles",
+        description="People, trusts, networks and secondment placements for Bridgework.",
+        version="1.0.0",
+        lifespan=lifespan,
+    )
+    _add_error_handlers(app)
+    _add_routes(app)
+    return app
+
+
+def _field_name(location: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in location if p not in ("body", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+def _describe(error: Any) -> dict[str, str]:
+    if error["type"] == "json_invalid":
+        reason = error.get("ctx", {}).get("error", "")
+        return {"field": "body", "message": f"malformed JSON: {reason}".strip(": ")}
+    return {"field": _field_name(tuple(error["loc"])), "message": error["msg"]}
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
+        errors = [_describe(e) for e in error.errors()]
+        return JSONResponse(
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            content={"detail": "the request was refused; nothing was stored", "errors": errors},
+        )
+
+    @app.exception_handler(service.Invalid)
+    async def invalid(_: Request, error: service.Invalid) -> JSONResponse:
+        return JSONResponse(
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            content={
+                "detail": "the request was refused; nothing was stored",
+                "errors": [{"field": error.field, "message": str(error)}],
+            },
+        )
+
+    @app.exception_handler(service.NotFound)
+    async def not_found(_: Request, error: service.NotFound) -> JSONResponse:
+        return JSONResponse(status_code=status.HTTP_404_NOT_FOUND, content={"detail": str(error)})
+
+    @app.exception_handler(service.Conflict)
+    async def conflict(_: Request, error: service.Conflict) -> JSONResponse:
+        return JSONResponse(status_code=status.HTTP_409_CONFLICT, content={"detail": str(error)})
+
+
+async def _connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
+    async with request.app.state.pool.acquire() as connection:
+        yield connection
+
+
+Connection = Annotated[asyncpg.Connection, Depends(_connection)]
+NO_CONTENT = status.HTTP_204_NO_CONTENT
+
+
+def _add_routes(app: FastAPI) -> None:
+    @app.get("/health/live", tags=["health"])
+    async def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/health/ready", tags=["health"])
+    async def ready(conn: Connection) -> dict[str, str]:
+        await conn.fetchval("SELECT 1")
+        return {"status": "ok"}
+
+    @app.put("/networks/{network_id}", status_code=NO_CONTENT, tags=["networks"])
+    async def put_network(network_id: str, body: NetworkIn, conn: Connection) -> None:
+        await service.upsert_network(conn, network_id, body)
+
+    @app.get("/networks/{network_id}", tags=["networks"])
+    async def get_network(network_id: str, conn: Connection) -> NetworkOut:
+        row = await service.get_network(conn, network_id)
+        return NetworkOut(id=row["id"], name=row["name"], coordinators=row["coordinators"])
+
+    @app.put("/trusts/{code}", status_code=NO_CONTENT, tags=["trusts"])
+    async def put_trust(code: str, body: TrustIn, conn: Connection) -> None:
+        await service.upsert_trust(conn, code, body)
+
+    @app.get("/trusts/{code}", tags=["trusts"])
+    async def get_trust(code: str, conn: Connection) -> TrustOut:
+        return TrustOut.model_validate(dict(await service.get_trust(conn, code)))
+
+    @app.post("/mentors", status_code=status.HTTP_201_CREATED, tags=["people"])
+    async def create_mentor(body: MentorIn, conn: Connection) -> Created:
+        return Created(id=await service.save_person(conn, body))
+
+    @app.put("/mentors/{person_id}", status_code=NO_CONTENT, tags=["people"])
+    async def update_mentor(person_id: UUID, body: MentorIn, conn: Connection) -> None:
+        await service.save_person(conn, body, person_id)
+
+    @app.post("/mentees", status_code=status.HTTP_201_CREATED, tags=["people"])
+    async def create_mentee(body: MenteeIn, conn: Connection) -> Created:
+        return Created(id=await service.save_person(conn, body))
+
+    @app.put("/mentees/{person_id}", status_code=NO_CONTENT, tags=["people"])
+    async def update_mentee(person_id: UUID, body: MenteeIn, conn: Connection) -> None:
+        await service.save_person(conn, body, person_id)
+
+    @app.get("/people/{person_id}", tags=["people"])
+    async def get_person(person_id: UUID, conn: Connection) -> PersonOut:
+        return await service.get_person(conn, person_id)
+
+    @app.put("/people/{person_id}/availability", status_code=NO_CONTENT, tags=["people"])
+    async def put_availability(person_id: UUID, body: AvailabilityIn, conn: Connection) -> None:
+        await service.set_availability(conn, person_id, body)
+
+    @app.delete("/people/{person_id}", status_code=NO_CONTENT, tags=["people"])
+    async def erase_person(person_id: UUID, conn: Connection) -> None:
+        await service.erase_person(conn, person_id)
+
+    @app.post("/placements", status_code=status.HTTP_201_CREATED, tags=["placements"])
+    async def create_placement(body: PlacementIn, conn: Connection) -> Created:
+        return Created(id=await service.save_placement(conn, body))
+
+    @app.put("/placements/{placement_id}", status_code=NO_CONTENT, tags=["placements"])
+    async def update_placement(placement_id: UUID, body: PlacementIn, conn: Connection) -> None:
+        await service.save_placement(conn, body, placement_id)
+
+    @app.get("/placements/{placement_id}", tags=["placements"])
+    async def get_placement(placement_id: UUID, conn: Connection) -> PlacementOut:
+        return await service.get_placement(conn, placement_id)
+
+    @app.delete("/placements/{placement_id}", status_code=NO_CONTENT, tags=["placements"])
+    async def withdraw_placement(placement_id: UUID, conn: Connection) -> None:
+        await service.withdraw_placement(conn, placement_id)

@@ -1,0 +1,123 @@
+"""What the profiles HTTP API accepts and returns. Unknown fields are refused."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, model_validator
+
+from shared.events import Coordinator
+from shared.people import Mode, Role, Sector, SkillGap, SkillLevel, WorkingPattern
+from shared.regions import Region, parse_region
+
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Text = Annotated[str, Field(max_length=4000)]
+Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
+RegionField = Annotated[Region, BeforeValidator(lambda v: parse_region(v) if isinstance(v, str) else v)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class NetworkIn(Strict):
+    name: Name
+    coordinators: list[Coordinator] = Field(min_length=1, max_length=20)
+
+
+class NetworkOut(NetworkIn):
+    id: str
+
+
+class TrustIn(Strict):
+    name: Name
+    region: RegionField = Field(description="NHS England region code (Y56) or name (London)")
+    network_id: Identifier
+    latitude: float | None = Field(default=None, ge=49.0, le=61.0)
+    longitude: float | None = Field(default=None, ge=-8.0, le=2.0)
+    is_small: bool = False
+
+
+class TrustOut(TrustIn):
+    code: str
+
+
+class PersonIn(Strict):
+    name: Name
+    email: EmailStr
+    job_title: Name
+    trust_code: Identifier
+    mode: Mode = Mode.EITHER
+    working_pattern: WorkingPattern = WorkingPattern.FULL_TIME
+    sector: Sector = Sector.NHS
+
+
+class MentorIn(PersonIn):
+    skills: list[SkillLevel] = Field(min_length=1, max_length=30)
+    capacity: float = Field(ge=0, le=10, description="mentees at once; 0.5 for a half share")
+    hours_per_month: float = Field(ge=0, le=160)
+    bio: Text = ""
+
+    @model_validator(mode="after")
+    def _one_level_per_skill(self) -> MentorIn:
+        _refuse_repeated_skills([s.skill for s in self.skills])
+        return self
+
+
+class MenteeIn(PersonIn):
+    gaps: list[SkillGap] = Field(min_length=1, max_length=30)
+    goals: Text = ""
+    open_to_secondment: bool = False
+
+    @model_validator(mode="after")
+    def _one_gap_per_skill(self) -> MenteeIn:
+        _refuse_repeated_skills([g.skill for g in self.gaps])
+        return self
+
+
+def _refuse_repeated_skills(codes: list[str]) -> None:
+    repeated = sorted({code for code in codes if codes.count(code) > 1})
+    if repeated:
+        raise ValueError(f"each skill may appear once; repeated: {', '.join(repeated)}")
+
+
+class PersonOut(BaseModel):
+    id: UUID
+    role: Role
+    paused: bool
+    details: MentorIn | MenteeIn
+
+
+class AvailabilityIn(Strict):
+    paused: bool
+    capacity: float | None = Field(default=None, ge=0, le=10)
+    hours_per_month: float | None = Field(default=None, ge=0, le=160)
+
+
+class PlacementIn(Strict):
+    host_trust_code: Identifier
+    role: Name
+    skills_developed: list[SkillLevel] = Field(min_length=1, max_length=30)
+    months: int = Field(ge=1, le=24)
+    fte: float = Field(gt=0, le=1)
+    places: int = Field(default=1, ge=1, le=50)
+    start_from: date | None = None
+    start_to: date | None = None
+
+    @model_validator(mode="after")
+    def _window_in_order(self) -> PlacementIn:
+        if self.start_from and self.start_to and self.start_to < self.start_from:
+            raise ValueError("start_to must not be before start_from")
+        return self
+
+
+class PlacementOut(BaseModel):
+    id: UUID
+    withdrawn: bool
+    details: PlacementIn
+
+
+class Created(BaseModel):
+    id: UUID

@@ -1,0 +1,57 @@
+"""PostgreSQL helpers: one schema per service, migrations with Alembic, asyncpg pools."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from alembic import command
+from alembic.config import Config
+from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
+
+
+def sqlalchemy_url(database_url: str) -> str:
+    """Alembic talks to PostgreSQL through SQLAlchemy's asyncpg dialect."""
+    scheme, rest = database_url.split("://", 1)
+    return f"postgresql+asyncpg://{rest}" if scheme in {"postgres", "postgresql"} else database_url
+
+
+def migrate(database_url: str, schema: str, migrations_dir: Path) -> None:
+    """Apply a service's migrations in order; Alembic records each in <schema>.alembic_version."""
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir))
+    config.set_main_option("sqlalchemy.url", sqlalchemy_url(database_url))
+    config.attributes["schema"] = schema
+    command.upgrade(config, "head")
+
+
+async def migrate_async(database_url: str, schema: str, migrations_dir: Path) -> None:
+    # Alembic's env runs its own event loop, so it gets a thread of its own.
+    await asyncio.to_thread(migrate, database_url, schema, migrations_dir)
+
+
+async def _init_connection(connection: asyncpg.Connection) -> None:
+    await connection.set_type_codec(
+        "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+    )
+
+
+@retry(
+    retry=retry_if_exception_type((OSError, asyncpg.CannotConnectNowError)),
+    wait=wait_exponential(multiplier=0.2, max=2),
+    stop=stop_after_delay(30),
+    reraise=True,
+)
+async def create_pool(database_url: str, schema: str, **kwargs: Any) -> asyncpg.Pool:
+    """A pool whose connections see the service's own schema first."""
+    pool = await asyncpg.create_pool(
+        database_url,
+        init=_init_connection,
+        server_settings={"search_path": schema, "application_name": f"bridgework-{schema}"},
+        **kwargs,
+    )
+    assert pool is not None
+    return pool

@@ -1,0 +1,219 @@
+"""Event contracts: versioned pydantic models, the only definition every service uses.
+
+Every event has an id (for idempotent consumers), a type and schema version (to read old
+messages), when it happened, and the key of the entity it is about (the Kafka message key).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, ClassVar, Literal
+from uuid import UUID, uuid4
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, TypeAdapter
+
+from shared.matching import Explanation, MatchKind
+from shared.people import Mode, Role, Sector, SkillGap, SkillLevel, WorkingPattern
+from shared.regions import Region
+from shared.topics import Topic
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    topic: ClassVar[Topic]
+
+    event_id: UUID = Field(default_factory=uuid4)
+    schema_version: int = 1
+    occurred_at: datetime = Field(default_factory=_now)
+    entity_key: str
+
+    def to_json_bytes(self) -> bytes:
+        return self.model_dump_json().encode()
+
+    def event_type_name(self) -> str:
+        return str(getattr(self, "event_type", type(self).__name__))
+
+
+# --- networks and trusts ------------------------------------------------------------------
+
+
+class Coordinator(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    email: EmailStr
+
+
+class NetworkUpserted(Event):
+    topic: ClassVar[Topic] = Topic.NETWORKS
+    event_type: Literal["network.upserted"] = "network.upserted"
+
+    network_id: str
+    name: str
+    coordinators: tuple[Coordinator, ...]
+
+
+class TrustUpserted(Event):
+    topic: ClassVar[Topic] = Topic.NETWORKS
+    event_type: Literal["trust.upserted"] = "trust.upserted"
+
+    trust_code: str
+    name: str
+    region: Region
+    network_id: str
+    latitude: float | None = None
+    longitude: float | None = None
+    is_small: bool = False
+
+
+# --- people ---------------------------------------------------------------------------------
+
+
+class PersonProfile(BaseModel):
+    """What the matcher and notifier need to know about a mentor or a mentee."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    person_id: UUID
+    role: Role
+    name: str
+    email: EmailStr
+    job_title: str
+    trust_code: str
+    network_id: str
+    region: Region
+    mode: Mode
+    working_pattern: WorkingPattern
+    sector: Sector
+    # Mentors: what they can mentor, and how much.
+    skills: tuple[SkillLevel, ...] = ()
+    capacity: float = 0.0
+    hours_per_month: float = 0.0
+    bio: str = ""
+    # Mentees: what they want to grow.
+    gaps: tuple[SkillGap, ...] = ()
+    goals: str = ""
+    open_to_secondment: bool = False
+
+
+class PersonUpserted(Event):
+    topic: ClassVar[Topic] = Topic.PEOPLE
+    event_type: Literal["person.upserted"] = "person.upserted"
+
+    profile: PersonProfile
+
+
+class PersonErased(Event):
+    """UK GDPR erasure: every service forgets the person."""
+
+    topic: ClassVar[Topic] = Topic.PEOPLE
+    event_type: Literal["person.erased"] = "person.erased"
+
+    person_id: UUID
+
+
+class AvailabilityChanged(Event):
+    topic: ClassVar[Topic] = Topic.PEOPLE
+    event_type: Literal["availability.changed"] = "availability.changed"
+
+    person_id: UUID
+    paused: bool
+    capacity: float = Field(ge=0)
+    hours_per_month: float = Field(ge=0)
+
+
+# --- secondment placements --------------------------------------------------------------
+
+
+class PlacementProfile(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    placement_id: UUID
+    host_trust_code: str
+    network_id: str
+    region: Region
+    role: str
+    skills_developed: tuple[SkillLevel, ...]
+    months: int
+    fte: float
+    places: int
+    start_from: date | None = None
+    start_to: date | None = None
+
+
+class PlacementUpserted(Event):
+    topic: ClassVar[Topic] = Topic.PLACEMENTS
+    event_type: Literal["placement.upserted"] = "placement.upserted"
+
+    placement: PlacementProfile
+
+
+class PlacementWithdrawn(Event):
+    topic: ClassVar[Topic] = Topic.PLACEMENTS
+    event_type: Literal["placement.withdrawn"] = "placement.withdrawn"
+
+    placement_id: UUID
+
+
+# --- matches ------------------------------------------------------------------------------
+
+
+class MatchProposed(Event):
+    topic: ClassVar[Topic] = Topic.PROPOSALS
+    event_type: Literal["match.proposed"] = "match.proposed"
+
+    match_id: UUID
+    network_id: str
+    kind: MatchKind
+    provider_id: UUID  # the mentor, or the placement for a secondment
+    mentee_id: UUID
+    score: float
+    explanation: Explanation
+
+
+class MatchDecided(Event):
+    topic: ClassVar[Topic] = Topic.DECISIONS
+    event_type: Literal["match.decided"] = "match.decided"
+
+    match_id: UUID
+    network_id: str
+    approved: bool
+    reason: str = ""
+    decided_by: str
+
+
+AnyEvent = Annotated[
+    NetworkUpserted
+    | TrustUpserted
+    | PersonUpserted
+    | PersonErased
+    | AvailabilityChanged
+    | PlacementUpserted
+    | PlacementWithdrawn
+    | MatchProposed
+    | MatchDecided,
+    Field(discriminator="event_type"),
+]
+
+_ANY_EVENT: TypeAdapter[Any] = TypeAdapter(AnyEvent)
+SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
+
+
+class UnreadableEvent(ValueError):
+    """A message no consumer can read: it belongs on the dead-letter topic, with this reason."""
+
+
+def decode_event(raw: bytes) -> Event:
+    """Parse a Kafka message body into its event, or say exactly why it cannot be read."""
+    try:
+        event: Event = _ANY_EVENT.validate_json(raw)
+    except ValueError as error:
+        raise UnreadableEvent(f"not a valid Bridgework event: {error}") from error
+    if event.schema_version not in SUPPORTED_SCHEMA_VERSIONS:
+        raise UnreadableEvent(f"unsupported schema version {event.schema_version}")
+    return event

@@ -1,0 +1,105 @@
+"""Transactional outbox: an event is written in the same transaction as the change it
+describes, and a relay publishes it to Kafka afterwards. Nothing is stored-but-not-published.
+
+Each service that publishes has an ``outbox`` table in its own schema (see its migrations).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from shared.events import Event
+
+log = logging.getLogger(__name__)
+
+OUTBOX_CHANNEL = "outbox"
+
+
+async def add_to_outbox(connection: asyncpg.Connection, events: Sequence[Event]) -> None:
+    """Record events inside the caller's transaction, and wake the relay on commit."""
+    await connection.executemany(
+        """
+        INSERT INTO outbox (event_id, topic, message_key, payload)
+        VALUES ($1, $2, $3, $4)
+        """,
+        [(e.event_id, e.topic.value, e.entity_key, e.model_dump(mode="json")) for e in events],
+    )
+    await connection.execute(f"NOTIFY {OUTBOX_CHANNEL}")
+
+
+class OutboxRelay:
+    """Publishes unpublished outbox rows in order. Rows are claimed with SKIP LOCKED, so two
+    relays never publish the same batch at once; a row is marked published only after Kafka
+    acknowledged it, so a crash means a re-send (consumers are idempotent), never a loss."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        producer: AIOKafkaProducer,
+        poll_seconds: float = 0.5,
+        batch_size: int = 500,
+    ) -> None:
+        self._pool = pool
+        self._producer = producer
+        self._poll_seconds = poll_seconds
+        self._batch_size = batch_size
+        self._wake = asyncio.Event()
+
+    async def run(self) -> None:
+        async with self._pool.acquire() as listener:
+            await listener.add_listener(OUTBOX_CHANNEL, lambda *_: self._wake.set())
+            while True:
+                try:
+                    while await self.publish_batch():
+                        pass
+                except (OSError, asyncpg.PostgresError) as error:
+                    log.warning("outbox relay will retry: %s", error)
+                except Exception:
+                    log.exception("outbox relay failed; will retry")
+                await self._sleep_until_woken()
+
+    async def _sleep_until_woken(self) -> None:
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
+        except TimeoutError:
+            pass
+        self._wake.clear()
+
+    async def publish_batch(self) -> int:
+        """Publish one batch; returns how many rows it published."""
+        async with self._pool.acquire() as connection, connection.transaction():
+            rows = await connection.fetch(
+                """
+                SELECT id, topic, message_key, payload::text AS payload FROM outbox
+                WHERE published_at IS NULL ORDER BY id
+                LIMIT $1 FOR UPDATE SKIP LOCKED
+                """,
+                self._batch_size,
+            )
+            if not rows:
+                return 0
+            sends = [
+                await self._producer.send(
+                    row["topic"], row["payload"].encode(), key=row["message_key"].encode()
+                )
+                for row in rows
+            ]
+            await asyncio.gather(*sends)
+            await connection.execute(
+                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
+                [row["id"] for row in rows],
+            )
+        log.debug("outbox published %d events", len(rows))
+        return len(rows)
+
+    async def backlog(self) -> int:
+        async with self._pool.acquire() as connection:
+            count: int = await connection.fetchval(
+                "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+            )
+            return count

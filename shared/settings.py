@@ -1,0 +1,37 @@
+"""Settings from the environment (prefix ``BRIDGEWORK_``), with local-development defaults."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BRIDGEWORK_", extra="ignore")
+
+    kafka_bootstrap_servers: str = "127.0.0.1:19092"
+    database_url: str = Field(
+        default="postgresql://bridgework@127.0.0.1:55432/bridgework",
+        validation_alias=AliasChoices("BRIDGEWORK_DATABASE_URL", "DATABASE_URL"),
+    )
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 2525
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_use_tls: bool = False
+    mail_from: str = "Bridgework <matches@bridgework.local>"
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    # A network's matching round runs once its events have been quiet this long.
+    round_quiet_seconds: float = Field(default=1.5, ge=0)
+    round_max_delay_seconds: float = Field(default=10.0, gt=0)
+    outbox_poll_seconds: float = Field(default=0.5, gt=0)
+    mail_retry_seconds: float = Field(default=5.0, gt=0)
+    log_level: str = "INFO"
+
+
+def get_settings() -> Settings:
+    return Settings()

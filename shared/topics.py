@@ -1,0 +1,25 @@
+"""Kafka topic names, defined once. Every message is keyed by its entity's id, so one entity's
+events land on one partition and stay in order."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Topic(StrEnum):
+    NETWORKS = "bridgework.networks.v1"  # networks and trusts (key: network id / trust code)
+    PEOPLE = "bridgework.people.v1"  # person upserted/erased, availability (key: person id)
+    PLACEMENTS = "bridgework.placements.v1"  # secondment placements (key: placement id)
+    PROPOSALS = "bridgework.proposals.v1"  # match proposed (key: match id)
+    DECISIONS = "bridgework.decisions.v1"  # match decided (key: match id)
+    DEAD_LETTERS = "bridgework.dead-letters.v1"  # messages no consumer could read
+
+
+PARTITIONS: dict[Topic, int] = {
+    Topic.NETWORKS: 1,
+    Topic.PEOPLE: 6,
+    Topic.PLACEMENTS: 3,
+    Topic.PROPOSALS: 6,
+    Topic.DECISIONS: 3,
+    Topic.DEAD_LETTERS: 1,
+}

@@ -1,0 +1,17 @@
+"""Run the matcher service: ``python -m services.matcher``."""
+
+import asyncio
+
+from services.matcher.app import create_app
+from shared.logs import configure_logging
+from shared.settings import Settings
+
+
+def main() -> None:
+    settings = Settings()
+    configure_logging(settings.log_level)
+    asyncio.run(create_app(settings).run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""The matcher service: consumes profile, placement and decision events, keeps its own state,
+runs matching rounds and publishes proposals through its outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from faststream import FastStream
+
+from services.matcher.engine.baseline import GreedyBaselineEngine
+from services.matcher.engine.contract import MatchingEngine
+from services.matcher.rounds import RoundScheduler
+from services.matcher.state import apply_event
+from shared.outbox import OutboxRelay
+from shared.service import ServiceSpec, create_consumer_app
+from shared.settings import Settings
+from shared.topics import Topic
+
+
+def create_app(settings: Settings | None = None, engine: MatchingEngine | None = None) -> FastStream:
+    settings = settings or Settings()
+    chosen_engine = engine or GreedyBaselineEngine()
+
+    def background(
+        pool: asyncpg.Pool, producer: AIOKafkaProducer
+    ) -> list[Coroutine[Any, Any, None]]:
+        relay = OutboxRelay(pool, producer, settings.outbox_poll_seconds)
+        rounds = RoundScheduler(
+            pool, chosen_engine, settings.round_quiet_seconds, settings.round_max_delay_seconds
+        )
+        return [relay.run(), rounds.run()]
+
+    spec = ServiceSpec(
+        name="matcher",
+        migrations=Path(__file__).parent / "migrations",
+        topics=(Topic.NETWORKS, Topic.PEOPLE, Topic.PLACEMENTS, Topic.DECISIONS),
+        apply=apply_event,
+        background=background,
+    )
+    return create_consumer_app(spec, settings)

@@ -1,0 +1,99 @@
+"""The matcher's own view of the network, its proposals, and its outbox.
+
+Revision ID: 0001
+Revises:
+"""
+
+from alembic import op
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+STATEMENTS = [
+    """
+    CREATE TABLE processed_events (
+        consumer text NOT NULL,
+        event_id uuid NOT NULL,
+        processed_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (consumer, event_id)
+    )
+    """,
+    """
+    CREATE TABLE trusts (
+        code text PRIMARY KEY,
+        network_id text NOT NULL,
+        name text NOT NULL,
+        region text NOT NULL,
+        latitude double precision,
+        longitude double precision,
+        is_small boolean NOT NULL DEFAULT false
+    )
+    """,
+    """
+    CREATE TABLE people (
+        id uuid PRIMARY KEY,
+        role text NOT NULL,
+        network_id text NOT NULL,
+        profile jsonb NOT NULL,
+        paused boolean NOT NULL DEFAULT false,
+        capacity double precision NOT NULL DEFAULT 0,
+        hours_per_month double precision NOT NULL DEFAULT 0
+    )
+    """,
+    "CREATE INDEX people_network ON people (network_id)",
+    """
+    CREATE TABLE placements (
+        id uuid PRIMARY KEY,
+        network_id text NOT NULL,
+        profile jsonb NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE proposals (
+        match_id uuid PRIMARY KEY,
+        network_id text NOT NULL,
+        kind text NOT NULL,
+        provider_id uuid NOT NULL,
+        mentee_id uuid NOT NULL,
+        score double precision NOT NULL,
+        explanation jsonb NOT NULL,
+        status text NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'approved', 'rejected', 'withdrawn')),
+        created_at timestamptz NOT NULL DEFAULT now(),
+        decided_at timestamptz
+    )
+    """,
+    "CREATE INDEX proposals_network_status ON proposals (network_id, status)",
+    # A pair is live at most once.
+    """
+    CREATE UNIQUE INDEX proposals_live_pair ON proposals (provider_id, mentee_id)
+        WHERE status IN ('pending', 'approved')
+    """,
+    """
+    CREATE TABLE dirty_networks (
+        network_id text PRIMARY KEY,
+        first_change_at timestamptz NOT NULL DEFAULT now(),
+        last_change_at timestamptz NOT NULL DEFAULT now()
+    )
+    """,
+    """
+    CREATE TABLE outbox (
+        id bigserial PRIMARY KEY,
+        event_id uuid NOT NULL UNIQUE,
+        topic text NOT NULL,
+        message_key text NOT NULL,
+        payload jsonb NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        published_at timestamptz
+    )
+    """,
+    "CREATE INDEX outbox_unpublished ON outbox (id) WHERE published_at IS NULL",
+]
+
+
+def upgrade() -> None:
+    # asyncpg runs one statement per call.
+    for statement in STATEMENTS:
+        op.execute(statement)

@@ -1,0 +1,127 @@
+"""Matching rounds: when a network's events have gone quiet, solve it and propose matches.
+
+A round, its proposals, their outbox events and clearing the network's dirty mark commit in
+one transaction: a crash mid-round leaves the network dirty, and the round simply runs again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from services.matcher.engine.contract import MatchingEngine, Proposal
+from services.matcher.state import load_round_input
+from shared.events import MatchProposed
+from shared.outbox import add_to_outbox
+
+log = logging.getLogger(__name__)
+
+
+async def due_networks(
+    conn: asyncpg.Connection, quiet_seconds: float, max_delay_seconds: float
+) -> list[str]:
+    rows = await conn.fetch(
+        """
+        SELECT network_id FROM dirty_networks
+        WHERE last_change_at <= now() - make_interval(secs => $1)
+           OR first_change_at <= now() - make_interval(secs => $2)
+        ORDER BY first_change_at
+        """,
+        quiet_seconds, max_delay_seconds,
+    )
+    return [row["network_id"] for row in rows]
+
+
+async def run_round(
+    pool: asyncpg.Pool, engine: MatchingEngine, network_id: str
+) -> list[MatchProposed] | None:
+    """Solve one network; returns its new proposals, or None when another replica has it."""
+    async with pool.acquire() as conn, conn.transaction():
+        claimed = await conn.fetchval(
+            "SELECT network_id FROM dirty_networks WHERE network_id = $1 FOR UPDATE SKIP LOCKED",
+            network_id,
+        )
+        if claimed is None:
+            return None
+        started = time.perf_counter()
+        data = await load_round_input(conn, network_id)
+        result = await asyncio.to_thread(engine.propose, data)
+        events = [_proposed_event(network_id, p) for p in result.proposals]
+        await _store(conn, events)
+        await conn.execute("DELETE FROM dirty_networks WHERE network_id = $1", network_id)
+    log.info(
+        "round for network %s: %d mentors, %d mentees, %d placements -> %d proposals in %.3fs",
+        network_id, len(data.mentors), len(data.mentees), len(data.placements), len(events),
+        time.perf_counter() - started,
+    )
+    return events
+
+
+def _proposed_event(network_id: str, proposal: Proposal) -> MatchProposed:
+    match_id = uuid4()
+    return MatchProposed(
+        entity_key=str(match_id),
+        match_id=match_id,
+        network_id=network_id,
+        kind=proposal.kind,
+        provider_id=UUID(proposal.provider_id),
+        mentee_id=UUID(proposal.mentee_id),
+        score=proposal.score,
+        explanation=proposal.explanation,
+    )
+
+
+async def _store(conn: asyncpg.Connection, events: list[MatchProposed]) -> None:
+    await conn.executemany(
+        """
+        INSERT INTO proposals (match_id, network_id, kind, provider_id, mentee_id, score,
+                               explanation)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        """,
+        [
+            (e.match_id, e.network_id, e.kind.value, e.provider_id, e.mentee_id, e.score,
+             e.explanation.model_dump(mode="json"))
+            for e in events
+        ],
+    )
+    if events:
+        await add_to_outbox(conn, events)
+
+
+class RoundScheduler:
+    """Polls for networks whose changes have settled and runs their rounds."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        engine: MatchingEngine,
+        quiet_seconds: float,
+        max_delay_seconds: float,
+        poll_seconds: float = 0.25,
+    ) -> None:
+        self._pool = pool
+        self._engine = engine
+        self._quiet = quiet_seconds
+        self._max_delay = max_delay_seconds
+        self._poll = poll_seconds
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.run_due_rounds()
+            except (OSError, asyncpg.PostgresError) as error:
+                log.warning("matching rounds will retry: %s", error)
+            except Exception:
+                log.exception("a matching round failed; will retry")
+            await asyncio.sleep(self._poll)
+
+    async def run_due_rounds(self) -> int:
+        async with self._pool.acquire() as conn:
+            networks = await due_networks(conn, self._quiet, self._max_delay)
+        for network_id in networks:
+            await run_round(self._pool, self._engine, network_id)
+        return len(networks)

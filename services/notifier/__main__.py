@@ -1,0 +1,17 @@
+"""Run the notifier service: ``python -m services.notifier``."""
+
+import asyncio
+
+from services.notifier.app import create_app
+from shared.logs import configure_logging
+from shared.settings import Settings
+
+
+def main() -> None:
+    settings = Settings()
+    configure_logging(settings.log_level)
+    asyncio.run(create_app(settings).run())
+
+
+if __name__ == "__main__":
+    main()

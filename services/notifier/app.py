@@ -1,0 +1,35 @@
+"""The notifier service: consumes network, people and proposal events and emails coordinators."""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from faststream import FastStream
+
+from services.notifier.directory import apply_event
+from services.notifier.mailer import MailQueue
+from shared.service import ServiceSpec, create_consumer_app
+from shared.settings import Settings
+from shared.topics import Topic
+
+
+def create_app(settings: Settings | None = None) -> FastStream:
+    settings = settings or Settings()
+
+    def background(
+        pool: asyncpg.Pool, _producer: AIOKafkaProducer
+    ) -> list[Coroutine[Any, Any, None]]:
+        return [MailQueue(pool, settings).run()]
+
+    spec = ServiceSpec(
+        name="notifier",
+        migrations=Path(__file__).parent / "migrations",
+        topics=(Topic.NETWORKS, Topic.PEOPLE, Topic.PLACEMENTS, Topic.PROPOSALS),
+        apply=apply_event,
+        background=background,
+    )
+    return create_consumer_app(spec, settings)

@@ -1,0 +1,97 @@
+"""The shape every event-consuming service shares: migrate, connect, consume with an explicit
+ack policy, run background loops, and release everything on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from faststream import AckPolicy, FastStream
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+
+from shared.consuming import Apply, EventConsumer, keep_raw_body
+from shared.db import create_pool, migrate_async
+from shared.kafka import ensure_topics, idempotent_producer
+from shared.settings import Settings
+from shared.topics import Topic
+
+BackgroundWork = Callable[
+    [asyncpg.Pool, AIOKafkaProducer], Sequence[Coroutine[Any, Any, None]]
+]
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str  # also the database schema and the consumer name in processed_events
+    migrations: Path
+    topics: tuple[Topic, ...]
+    apply: Apply
+    background: BackgroundWork
+
+
+@dataclass
+class _Runtime:
+    pool: asyncpg.Pool | None = None
+    producer: AIOKafkaProducer | None = None
+    consumer: EventConsumer | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+def create_consumer_app(spec: ServiceSpec, settings: Settings) -> FastStream:
+    runtime = _Runtime()
+    broker = KafkaBroker(settings.kafka_bootstrap_servers, client_id=f"bridgework-{spec.name}")
+
+    # Offsets are committed only after the handler returns (its effect is committed), and a
+    # transient failure seeks back so the message is redelivered: at-least-once, never at-most.
+    @broker.subscriber(
+        *spec.topics,
+        group_id=f"bridgework-{spec.name}",
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=keep_raw_body,
+    )
+    async def on_event(body: bytes, message: KafkaMessage) -> None:
+        assert runtime.consumer is not None
+        record = message.raw_message
+        await runtime.consumer.handle(body, record.key, record.topic)  # type: ignore[union-attr]
+
+    app = FastStream(broker)
+
+    @app.on_startup
+    async def connect() -> None:
+        await migrate_async(settings.database_url, spec.name, spec.migrations)
+        await ensure_topics(settings.kafka_bootstrap_servers)
+        runtime.pool = await create_pool(settings.database_url, spec.name, min_size=2, max_size=10)
+        runtime.producer = idempotent_producer(settings.kafka_bootstrap_servers)
+        await runtime.producer.start()
+        runtime.consumer = EventConsumer(spec.name, runtime.pool, runtime.producer, spec.apply)
+
+    @app.after_startup
+    async def start_background_work() -> None:
+        assert runtime.pool is not None and runtime.producer is not None
+        runtime.tasks = [
+            asyncio.create_task(work) for work in spec.background(runtime.pool, runtime.producer)
+        ]
+
+    @app.on_shutdown
+    async def stop_background_work() -> None:
+        for task in runtime.tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    @app.after_shutdown
+    async def disconnect() -> None:
+        if runtime.producer is not None:
+            await runtime.producer.stop()
+        if runtime.pool is not None:
+            await runtime.pool.close()
+
+    return app

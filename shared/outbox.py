@@ -52,16 +52,25 @@ class OutboxRelay:
 
     async def run(self) -> None:
         async with self._pool.acquire() as listener:
-            await listener.add_listener(OUTBOX_CHANNEL, lambda *_: self._wake.set())
-            while True:
-                try:
-                    while await self.publish_batch():
-                        pass
-                except (OSError, asyncpg.PostgresError) as error:
-                    log.warning("outbox relay will retry: %s", error)
-                except Exception:
-                    log.exception("outbox relay failed; will retry")
-                await self._sleep_until_woken()
+            await listener.add_listener(OUTBOX_CHANNEL, self._on_notify)
+            try:
+                await self._publish_forever()
+            finally:
+                await listener.remove_listener(OUTBOX_CHANNEL, self._on_notify)
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def _publish_forever(self) -> None:
+        while True:
+            try:
+                while await self.publish_batch():
+                    pass
+            except (OSError, asyncpg.PostgresError) as error:
+                log.warning("outbox relay will retry: %s", error)
+            except Exception:
+                log.exception("outbox relay failed; will retry")
+            await self._sleep_until_woken()
 
     async def _sleep_until_woken(self) -> None:
         try:

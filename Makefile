@@ -1,0 +1,52 @@
+# Bridgework: `make demo` runs the whole stack with a demo network; `make test` runs the tests.
+# Both install what they need on a fresh machine (Python venv, Kafka from Maven Central,
+# PostgreSQL from Debian's packages) and stop what they started.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+.PHONY: install demo test test-unit lint infra-up infra-down down bench-matching clean
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(INSTALLED)
+
+install: $(INSTALLED)
+
+infra-up:
+	bash deploy/kafka.sh start
+	bash deploy/postgres.sh start
+
+infra-down down:
+	-pkill -f 'services\.(profiles|matcher|notifier)' || true
+	bash deploy/kafka.sh stop
+	bash deploy/postgres.sh stop
+
+# A fresh broker log each time, so the demo shows only its own events.
+demo: install
+	bash deploy/kafka.sh reset
+	$(MAKE) -s infra-up
+	$(PY) -m deploy.demo; status=$$?; $(MAKE) -s infra-down; exit $$status
+
+test: install
+	bash deploy/kafka.sh reset
+	$(MAKE) -s infra-up
+	$(PY) -m pytest; status=$$?; $(MAKE) -s infra-down; exit $$status
+
+test-unit: install
+	$(PY) -m pytest tests/unit
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+bench-matching: install
+	$(PY) -m bench.bench_matching
+
+clean: down
+	rm -rf .local $(VENV)

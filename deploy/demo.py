@@ -1,0 +1,182 @@
+"""``make demo``: the whole stack with a demo network, showing proposals and the emails sent.
+
+Starts the SMTP catcher and the three services against a fresh demo database, loads the
+synthetic network through the HTTP API, waits for the proposals to be emailed, prints them,
+and stops what it started. The last line is ``Summary: <N> proposals, <M> emails sent``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import shutil
+import time
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from deploy.demo_network import DemoNetwork, build_demo_network
+from deploy.stack import ROOT, StackConfig, running_stack
+from shared.events import MatchProposed
+from shared.settings import Settings
+from shared.topics import Topic
+
+console = Console(width=160)
+MAILDIR = ROOT / ".local" / "demo-mail"
+DEMO_DATABASE = "bridgework_demo"
+WAIT_SECONDS = 180
+
+
+async def fresh_database(server_url: str, name: str) -> str:
+    """Drop and recreate the demo database; returns its URL."""
+    conn = await asyncpg.connect(server_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def load_network(base_url: str, network: DemoNetwork) -> dict[str, str]:
+    """Send the whole network through the HTTP API; returns person/placement id -> label."""
+    labels: dict[str, str] = {}
+    total = len(network.networks) + len(network.trusts) + len(network.mentors) + len(
+        network.mentees) + len(network.placements)
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("Loading the demo network over HTTP", total=total)
+
+            async def send(method: str, url: str, body: dict[str, Any]) -> httpx.Response:
+                response = await client.request(method, url, json=body)
+                if response.status_code >= 300:
+                    raise RuntimeError(f"{method} {url} -> {response.status_code}: {response.text}")
+                progress.advance(task)
+                return response
+
+            for network_id, body in network.networks.items():
+                await send("PUT", f"/networks/{network_id}", body)
+            for code, body in network.trusts.items():
+                await send("PUT", f"/trusts/{code}", body)
+            for path, people in (("/mentors", network.mentors), ("/mentees", network.mentees)):
+                for body in people:
+                    person_id = (await send("POST", path, body)).json()["id"]
+                    labels[person_id] = f"{body['name']} ({body['trust_code']})"
+            for body in network.placements:
+                placement_id = (await send("POST", "/placements", body)).json()["id"]
+                labels[placement_id] = f"{body['role']} ({body['host_trust_code']})"
+    console.print(
+        f"Loaded {len(network.trusts)} trusts in {len(network.networks)} networks, "
+        f"{len(network.mentors)} mentors, {len(network.mentees)} mentees, "
+        f"{len(network.placements)} placements."
+    )
+    return labels
+
+
+async def read_proposals(bootstrap: str, idle_seconds: float) -> list[MatchProposed]:
+    """Read the proposals topic until it has been quiet for ``idle_seconds``."""
+    consumer = AIOKafkaConsumer(
+        Topic.PROPOSALS.value, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    proposals: list[MatchProposed] = []
+    try:
+        quiet_since = time.monotonic()
+        while time.monotonic() - quiet_since < idle_seconds:
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                proposals += [MatchProposed.model_validate_json(r.value) for r in records]
+                quiet_since = time.monotonic()
+    finally:
+        await consumer.stop()
+    return proposals
+
+
+def read_mail(maildir: Path) -> list[EmailMessage]:
+    messages = []
+    for path in sorted(maildir.glob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        messages.append(message)
+    return messages
+
+
+async def wait_for_mail(maildir: Path, expected: int, timeout: float) -> list[EmailMessage]:
+    deadline = time.monotonic() + timeout
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("Waiting for the emails", total=expected)
+        while time.monotonic() < deadline:
+            received = len(list(maildir.glob("*.eml")))
+            progress.update(task, completed=received)
+            if received >= expected:
+                break
+            await asyncio.sleep(0.5)
+    return read_mail(maildir)
+
+
+def proposals_table(proposals: list[MatchProposed], labels: dict[str, str]) -> Table:
+    table = Table(title=f"{len(proposals)} proposed matches, awaiting coordinators' decisions")
+    for column in ("network", "kind", "mentor / placement", "mentee", "score", "why"):
+        table.add_column(column, overflow="fold")
+    for p in sorted(proposals, key=lambda p: (p.network_id, -p.score)):
+        table.add_row(
+            p.network_id, p.kind.value, labels.get(str(p.provider_id), str(p.provider_id)),
+            labels.get(str(p.mentee_id), str(p.mentee_id)), f"{p.score:.2f}",
+            p.explanation.summary(),
+        )
+    return table
+
+
+def mail_table(messages: list[EmailMessage]) -> Table:
+    table = Table(title=f"{len(messages)} emails received by the SMTP server")
+    table.add_column("to")
+    table.add_column("subject", overflow="fold")
+    for message in messages:
+        table.add_row(str(message["To"]), str(message["Subject"]))
+    return table
+
+
+async def run_demo() -> tuple[int, int]:
+    settings = Settings()
+    database_url = await fresh_database(settings.database_url, DEMO_DATABASE)
+    shutil.rmtree(MAILDIR, ignore_errors=True)
+    config = StackConfig(
+        database_url=database_url, kafka_bootstrap_servers=settings.kafka_bootstrap_servers
+    )
+    network = build_demo_network()
+    with running_stack(config, maildir=MAILDIR):
+        console.print("Services are up: profiles (HTTP), matcher, notifier; SMTP catcher.")
+        labels = await load_network(config.base_url, network)
+        console.print("Waiting for the matcher's proposals ...")
+        proposals = await read_proposals(settings.kafka_bootstrap_servers, idle_seconds=8)
+        coordinators = {n: len(b["coordinators"]) for n, b in network.networks.items()}
+        expected = sum(coordinators[p.network_id] for p in proposals)
+        messages = await wait_for_mail(MAILDIR, expected, WAIT_SECONDS)
+    console.print(proposals_table(proposals, labels))
+    console.print(mail_table(messages[:10]))
+    if len(messages) > 10:
+        console.print(f"... and {len(messages) - 10} more (all in {MAILDIR}).")
+    if messages:
+        body = messages[0].get_body(preferencelist=("plain",))
+        console.rule("One of the emails, as the coordinator reads it")
+        console.print(str(messages[0]["Subject"]))
+        console.print(body.get_content() if body else "", markup=False, highlight=False)
+    return len(proposals), len(messages)
+
+
+def main() -> None:
+    proposals, emails = asyncio.run(run_demo())
+    print(f"Summary: {proposals} proposals, {emails} emails sent")
+
+
+if __name__ == "__main__":
+    main()

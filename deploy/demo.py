@@ -49,8 +49,13 @@ async def fresh_database(server_url: str, name: str) -> str:
 async def load_network(base_url: str, network: DemoNetwork) -> dict[str, str]:
     """Send the whole network through the HTTP API; returns person/placement id -> label."""
     labels: dict[str, str] = {}
-    total = len(network.networks) + len(network.trusts) + len(network.mentors) + len(
-        network.mentees) + len(network.placements)
+    total = (
+        len(network.networks)
+        + len(network.trusts)
+        + len(network.mentors)
+        + len(network.mentees)
+        + len(network.placements)
+    )
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("Loading the demo network over HTTP", total=total)
@@ -84,7 +89,9 @@ async def load_network(base_url: str, network: DemoNetwork) -> dict[str, str]:
 async def read_proposals(bootstrap: str, idle_seconds: float) -> list[MatchProposed]:
     """Read the proposals topic until it has been quiet for ``idle_seconds``."""
     consumer = AIOKafkaConsumer(
-        Topic.PROPOSALS.value, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+        Topic.PROPOSALS.value,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
         enable_auto_commit=False,
     )
     await consumer.start()
@@ -129,8 +136,11 @@ def proposals_table(proposals: list[MatchProposed], labels: dict[str, str]) -> T
         table.add_column(column, overflow="fold")
     for p in sorted(proposals, key=lambda p: (p.network_id, -p.score)):
         table.add_row(
-            p.network_id, p.kind.value, labels.get(str(p.provider_id), str(p.provider_id)),
-            labels.get(str(p.mentee_id), str(p.mentee_id)), f"{p.score:.2f}",
+            p.network_id,
+            p.kind.value,
+            labels.get(str(p.provider_id), str(p.provider_id)),
+            labels.get(str(p.mentee_id), str(p.mentee_id)),
+            f"{p.score:.2f}",
             p.explanation.summary(),
         )
     return table

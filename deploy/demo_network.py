@@ -26,35 +26,154 @@ NETWORKS: dict[str, dict[str, Any]] = {
 
 # code: (name, region, network, latitude, longitude, is_small)
 TRUSTS: dict[str, tuple[str, str, str, float, float, bool]] = {
-    "DEMO01": ("Tyneside Digital Health NHS Foundation Trust", "North East and Yorkshire", "north", 54.97, -1.61, False),
-    "DEMO02": ("Wearside and Durham Community NHS Trust", "North East and Yorkshire", "north", 54.78, -1.57, True),
-    "DEMO03": ("Leeds Riverside Hospitals NHS Trust", "North East and Yorkshire", "north", 53.80, -1.55, False),
+    "DEMO01": (
+        "Tyneside Digital Health NHS Foundation Trust",
+        "North East and Yorkshire",
+        "north",
+        54.97,
+        -1.61,
+        False,
+    ),
+    "DEMO02": (
+        "Wearside and Durham Community NHS Trust",
+        "North East and Yorkshire",
+        "north",
+        54.78,
+        -1.57,
+        True,
+    ),
+    "DEMO03": (
+        "Leeds Riverside Hospitals NHS Trust",
+        "North East and Yorkshire",
+        "north",
+        53.80,
+        -1.55,
+        False,
+    ),
     "DEMO04": ("Mersey Coast NHS Foundation Trust", "North West", "north", 53.41, -2.98, False),
     "DEMO05": ("Pennine Valleys Care NHS Trust", "North West", "north", 53.75, -2.48, True),
     "DEMO06": ("Cumbria Fells Community NHS Trust", "North West", "north", 54.89, -2.93, True),
-    "DEMO07": ("Trent Valley Hospitals NHS Trust", "Midlands", "central-south", 52.95, -1.15, False),
-    "DEMO08": ("Black Country Partnership NHS Trust", "Midlands", "central-south", 52.58, -2.08, False),
-    "DEMO09": ("Peak District Community NHS Trust", "Midlands", "central-south", 53.23, -1.43, True),
-    "DEMO10": ("Thames Gateway Hospitals NHS Trust", "London", "central-south", 51.51, -0.06, False),
-    "DEMO11": ("North Thames Mental Health NHS Trust", "London", "central-south", 51.55, -0.13, False),
-    "DEMO12": ("Fenland Community NHS Trust", "East of England", "central-south", 52.57, -0.24, True),
+    "DEMO07": (
+        "Trent Valley Hospitals NHS Trust",
+        "Midlands",
+        "central-south",
+        52.95,
+        -1.15,
+        False,
+    ),
+    "DEMO08": (
+        "Black Country Partnership NHS Trust",
+        "Midlands",
+        "central-south",
+        52.58,
+        -2.08,
+        False,
+    ),
+    "DEMO09": (
+        "Peak District Community NHS Trust",
+        "Midlands",
+        "central-south",
+        53.23,
+        -1.43,
+        True,
+    ),
+    "DEMO10": (
+        "Thames Gateway Hospitals NHS Trust",
+        "London",
+        "central-south",
+        51.51,
+        -0.06,
+        False,
+    ),
+    "DEMO11": (
+        "North Thames Mental Health NHS Trust",
+        "London",
+        "central-south",
+        51.55,
+        -0.13,
+        False,
+    ),
+    "DEMO12": (
+        "Fenland Community NHS Trust",
+        "East of England",
+        "central-south",
+        52.57,
+        -0.24,
+        True,
+    ),
 }
 
 FIRST_NAMES = [
-    "Amira", "Ben", "Chloe", "Dev", "Eleanor", "Farid", "Grace", "Hamish", "Ifeoma", "Jack",
-    "Kiran", "Laura", "Marcus", "Niamh", "Oluwaseun", "Priya", "Quentin", "Rosa", "Sanjay",
-    "Tamsin", "Usman", "Verity", "Wei", "Xanthe", "Yusuf", "Zara",
+    "Amira",
+    "Ben",
+    "Chloe",
+    "Dev",
+    "Eleanor",
+    "Farid",
+    "Grace",
+    "Hamish",
+    "Ifeoma",
+    "Jack",
+    "Kiran",
+    "Laura",
+    "Marcus",
+    "Niamh",
+    "Oluwaseun",
+    "Priya",
+    "Quentin",
+    "Rosa",
+    "Sanjay",
+    "Tamsin",
+    "Usman",
+    "Verity",
+    "Wei",
+    "Xanthe",
+    "Yusuf",
+    "Zara",
 ]
 LAST_NAMES = [
-    "Ashworth", "Bhatt", "Campbell", "Dlamini", "Evans", "Fraser", "Gallagher", "Hussain",
-    "Iqbal", "Jones", "Kowalski", "Lewis", "Mensah", "Nowak", "Okafor", "Patel", "Quinn",
-    "Robertson", "Singh", "Thompson", "Underwood", "Vaughan", "Williams", "Yilmaz",
+    "Ashworth",
+    "Bhatt",
+    "Campbell",
+    "Dlamini",
+    "Evans",
+    "Fraser",
+    "Gallagher",
+    "Hussain",
+    "Iqbal",
+    "Jones",
+    "Kowalski",
+    "Lewis",
+    "Mensah",
+    "Nowak",
+    "Okafor",
+    "Patel",
+    "Quinn",
+    "Robertson",
+    "Singh",
+    "Thompson",
+    "Underwood",
+    "Vaughan",
+    "Williams",
+    "Yilmaz",
 ]
-MENTOR_TITLES = ["Chief Information Officer", "Chief Clinical Information Officer",
-                 "Director of Digital", "Chief Nursing Information Officer", "Chief Data Officer"]
-MENTEE_TITLES = ["Clinical Systems Lead", "Digital Nurse Specialist", "IT Service Manager",
-                 "Aspiring CCIO (consultant physician)", "Social Care Digital Lead",
-                 "Information Analyst", "EPR Programme Manager", "Cyber Security Officer"]
+MENTOR_TITLES = [
+    "Chief Information Officer",
+    "Chief Clinical Information Officer",
+    "Director of Digital",
+    "Chief Nursing Information Officer",
+    "Chief Data Officer",
+]
+MENTEE_TITLES = [
+    "Clinical Systems Lead",
+    "Digital Nurse Specialist",
+    "IT Service Manager",
+    "Aspiring CCIO (consultant physician)",
+    "Social Care Digital Lead",
+    "Information Analyst",
+    "EPR Programme Manager",
+    "Cyber Security Officer",
+]
 GOALS = [
     "I want to lead our electronic patient record optimisation and bring clinicians with me.",
     "Prepare for a first board-level digital role and learn to influence the executive team.",
@@ -107,8 +226,14 @@ def _mentee(rng: random.Random, index: int) -> dict[str, Any]:
     gaps = []
     for skill in rng.sample(SKILLS, rng.randint(1, 3)):
         current = rng.randint(0, 3)
-        gaps.append({"skill": skill, "current": current, "target": rng.randint(current + 2, 6),
-                     "priority": rng.choice([1.0, 1.0, 2.0])})
+        gaps.append(
+            {
+                "skill": skill,
+                "current": current,
+                "target": rng.randint(current + 2, 6),
+                "priority": rng.choice([1.0, 1.0, 2.0]),
+            }
+        )
     social_care = rng.random() < 0.15
     return _person(rng, index, "mentee") | {
         "job_title": "Social Care Digital Lead" if social_care else rng.choice(MENTEE_TITLES),
@@ -123,10 +248,17 @@ def _mentee(rng: random.Random, index: int) -> dict[str, Any]:
 def _placement(rng: random.Random) -> dict[str, Any]:
     return {
         "host_trust_code": rng.choice(list(TRUSTS)),
-        "role": rng.choice(["Digital transformation lead", "Clinical safety officer",
-                            "Data platform product owner", "EPR optimisation lead"]),
-        "skills_developed": [{"skill": s, "level": rng.randint(4, 6)}
-                             for s in rng.sample(SKILLS, 3)],
+        "role": rng.choice(
+            [
+                "Digital transformation lead",
+                "Clinical safety officer",
+                "Data platform product owner",
+                "EPR optimisation lead",
+            ]
+        ),
+        "skills_developed": [
+            {"skill": s, "level": rng.randint(4, 6)} for s in rng.sample(SKILLS, 3)
+        ],
         "months": rng.choice([3, 6, 12]),
         "fte": rng.choice([0.4, 0.6, 1.0]),
         "places": rng.choice([1, 1, 2]),
@@ -140,8 +272,14 @@ def build_demo_network(
     return DemoNetwork(
         networks=NETWORKS,
         trusts={
-            code: {"name": name, "region": region, "network_id": network, "latitude": lat,
-                   "longitude": lon, "is_small": small}
+            code: {
+                "name": name,
+                "region": region,
+                "network_id": network,
+                "latitude": lat,
+                "longitude": lon,
+                "is_small": small,
+            }
             for code, (name, region, network, lat, lon, small) in TRUSTS.items()
         },
         mentors=[_mentor(rng, i) for i in range(mentors)],

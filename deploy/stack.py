@@ -89,7 +89,9 @@ def start_smtp_catcher(config: StackConfig, maildir: Path) -> ServiceProcess:
     return ServiceProcess("smtp", args, config)
 
 
-def wait_until_ready(config: StackConfig, processes: list[ServiceProcess], timeout: float = 90) -> None:
+def wait_until_ready(
+    config: StackConfig, processes: list[ServiceProcess], timeout: float = 90
+) -> None:
     """Wait for the HTTP API to answer ready; fail early (with the log) if a service dies."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -107,7 +109,9 @@ def wait_until_ready(config: StackConfig, processes: list[ServiceProcess], timeo
 
 
 @contextmanager
-def running_stack(config: StackConfig, maildir: Path | None = None) -> Iterator[dict[str, ServiceProcess]]:
+def running_stack(
+    config: StackConfig, maildir: Path | None = None
+) -> Iterator[dict[str, ServiceProcess]]:
     """The three services (and an SMTP catcher when ``maildir`` is given), stopped on exit."""
     processes: dict[str, ServiceProcess] = {}
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from aiokafka import AIOKafkaProducer
@@ -35,10 +36,9 @@ async def ensure_topics(bootstrap_servers: str) -> None:
             if topic.value not in existing
         ]
         if missing:
-            try:
+            # Another service may have created them first.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another service created them first
     finally:
         await admin.close()
 

@@ -7,6 +7,7 @@ Each service that publishes has an ``outbox`` table in its own schema (see its m
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 
@@ -73,10 +74,8 @@ class OutboxRelay:
             await self._sleep_until_woken()
 
     async def _sleep_until_woken(self) -> None:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
-        except TimeoutError:
-            pass
         self._wake.clear()
 
     async def publish_batch(self) -> int:

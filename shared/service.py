@@ -22,9 +22,7 @@ from shared.kafka import ensure_topics, idempotent_producer
 from shared.settings import Settings
 from shared.topics import Topic
 
-BackgroundWork = Callable[
-    [asyncpg.Pool, AIOKafkaProducer], Sequence[Coroutine[Any, Any, None]]
-]
+BackgroundWork = Callable[[asyncpg.Pool, AIOKafkaProducer], Sequence[Coroutine[Any, Any, None]]]
 
 
 @dataclass(frozen=True)
@@ -75,7 +73,8 @@ def create_consumer_app(spec: ServiceSpec, settings: Settings) -> FastStream:
 
     @app.after_startup
     async def start_background_work() -> None:
-        assert runtime.pool is not None and runtime.producer is not None
+        assert runtime.pool is not None
+        assert runtime.producer is not None
         runtime.tasks = [
             asyncio.create_task(work) for work in spec.background(runtime.pool, runtime.producer)
         ]

@@ -7,7 +7,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BRIDGEWORK_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="BRIDGEWORK_", extra="ignore", populate_by_name=True
+    )
 
     kafka_bootstrap_servers: str = "127.0.0.1:19092"
     database_url: str = Field(

@@ -21,7 +21,9 @@ from shared.settings import Settings
 from shared.topics import Topic
 
 
-def create_app(settings: Settings | None = None, engine: MatchingEngine | None = None) -> FastStream:
+def create_app(
+    settings: Settings | None = None, engine: MatchingEngine | None = None
+) -> FastStream:
     settings = settings or Settings()
     chosen_engine = engine or GreedyBaselineEngine()
 

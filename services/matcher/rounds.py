@@ -31,7 +31,8 @@ async def due_networks(
            OR first_change_at <= now() - make_interval(secs => $2)
         ORDER BY first_change_at
         """,
-        quiet_seconds, max_delay_seconds,
+        quiet_seconds,
+        max_delay_seconds,
     )
     return [row["network_id"] for row in rows]
 
@@ -55,7 +56,11 @@ async def run_round(
         await conn.execute("DELETE FROM dirty_networks WHERE network_id = $1", network_id)
     log.info(
         "round for network %s: %d mentors, %d mentees, %d placements -> %d proposals in %.3fs",
-        network_id, len(data.mentors), len(data.mentees), len(data.placements), len(events),
+        network_id,
+        len(data.mentors),
+        len(data.mentees),
+        len(data.placements),
+        len(events),
         time.perf_counter() - started,
     )
     return events
@@ -83,8 +88,15 @@ async def _store(conn: asyncpg.Connection, events: list[MatchProposed]) -> None:
         VALUES ($1, $2, $3, $4, $5, $6, $7)
         """,
         [
-            (e.match_id, e.network_id, e.kind.value, e.provider_id, e.mentee_id, e.score,
-             e.explanation.model_dump(mode="json"))
+            (
+                e.match_id,
+                e.network_id,
+                e.kind.value,
+                e.provider_id,
+                e.mentee_id,
+                e.score,
+                e.explanation.model_dump(mode="json"),
+            )
             for e in events
         ],
     )

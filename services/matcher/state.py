@@ -70,8 +70,13 @@ async def _upsert_trust(conn: asyncpg.Connection, event: TrustUpserted) -> None:
           region = excluded.region, latitude = excluded.latitude,
           longitude = excluded.longitude, is_small = excluded.is_small
         """,
-        event.trust_code, event.network_id, event.name, event.region.value,
-        event.latitude, event.longitude, event.is_small,
+        event.trust_code,
+        event.network_id,
+        event.name,
+        event.region.value,
+        event.latitude,
+        event.longitude,
+        event.is_small,
     )
     await mark_dirty(conn, event.network_id)
 
@@ -88,8 +93,12 @@ async def _upsert_person(conn: asyncpg.Connection, profile: PersonProfile) -> No
           profile = excluded.profile, capacity = excluded.capacity,
           hours_per_month = excluded.hours_per_month
         """,
-        profile.person_id, profile.role.value, profile.network_id,
-        profile.model_dump(mode="json"), profile.capacity, profile.hours_per_month,
+        profile.person_id,
+        profile.role.value,
+        profile.network_id,
+        profile.model_dump(mode="json"),
+        profile.capacity,
+        profile.hours_per_month,
     )
     for network_id in {profile.network_id, previous_network} - {None}:
         await mark_dirty(conn, network_id)
@@ -101,7 +110,10 @@ async def _change_availability(conn: asyncpg.Connection, event: AvailabilityChan
         UPDATE people SET paused = $2, capacity = $3, hours_per_month = $4
         WHERE id = $1 RETURNING network_id
         """,
-        event.person_id, event.paused, event.capacity, event.hours_per_month,
+        event.person_id,
+        event.paused,
+        event.capacity,
+        event.hours_per_month,
     )
     if network_id is not None:
         await mark_dirty(conn, network_id)
@@ -112,9 +124,7 @@ async def _erase_person(conn: asyncpg.Connection, person_id: UUID) -> None:
     network_id = await conn.fetchval(
         "DELETE FROM people WHERE id = $1 RETURNING network_id", person_id
     )
-    await conn.execute(
-        "DELETE FROM proposals WHERE provider_id = $1 OR mentee_id = $1", person_id
-    )
+    await conn.execute("DELETE FROM proposals WHERE provider_id = $1 OR mentee_id = $1", person_id)
     if network_id is not None:
         await mark_dirty(conn, network_id)
 
@@ -125,7 +135,9 @@ async def _upsert_placement(conn: asyncpg.Connection, placement: PlacementProfil
         INSERT INTO placements (id, network_id, profile) VALUES ($1, $2, $3)
         ON CONFLICT (id) DO UPDATE SET network_id = excluded.network_id, profile = excluded.profile
         """,
-        placement.placement_id, placement.network_id, placement.model_dump(mode="json"),
+        placement.placement_id,
+        placement.network_id,
+        placement.model_dump(mode="json"),
     )
     await mark_dirty(conn, placement.network_id)
 
@@ -148,7 +160,9 @@ async def _record_decision(conn: asyncpg.Connection, event: MatchDecided) -> Non
         UPDATE proposals SET status = $2, decided_at = $3
         WHERE match_id = $1 AND status = 'pending' RETURNING network_id
         """,
-        event.match_id, "approved" if event.approved else "rejected", event.occurred_at,
+        event.match_id,
+        "approved" if event.approved else "rejected",
+        event.occurred_at,
     )
     if network_id is not None:
         await mark_dirty(conn, network_id)
@@ -168,7 +182,8 @@ async def load_round_input(conn: asyncpg.Connection, network_id: str) -> Matchin
         WHERE p.network_id = $1
         GROUP BY p.id
         """,
-        network_id, list(LIVE),
+        network_id,
+        list(LIVE),
     )
     placements = await conn.fetch(
         """
@@ -176,10 +191,12 @@ async def load_round_input(conn: asyncpg.Connection, network_id: str) -> Matchin
         LEFT JOIN proposals l ON l.provider_id = pl.id AND l.status = ANY($2::text[])
         WHERE pl.network_id = $1 GROUP BY pl.id
         """,
-        network_id, list(LIVE),
+        network_id,
+        list(LIVE),
     )
     rejected = await conn.fetch(
-        "SELECT provider_id, mentee_id FROM proposals WHERE network_id = $1 AND status = 'rejected'",
+        "SELECT provider_id, mentee_id FROM proposals"
+        " WHERE network_id = $1 AND status = 'rejected'",
         network_id,
     )
     return MatchingInput(
@@ -197,8 +214,12 @@ async def load_round_input(conn: asyncpg.Connection, network_id: str) -> Matchin
 
 def _trust(row: asyncpg.Record) -> TrustInfo:
     return TrustInfo(
-        code=row["code"], name=row["name"], region=row["region"], latitude=row["latitude"],
-        longitude=row["longitude"], is_small=row["is_small"],
+        code=row["code"],
+        name=row["name"],
+        region=row["region"],
+        latitude=row["latitude"],
+        longitude=row["longitude"],
+        is_small=row["is_small"],
     )
 
 
@@ -208,18 +229,29 @@ def _open_mentor(row: asyncpg.Record) -> MentorInput | None:
         return None
     profile = PersonProfile.model_validate(row["profile"])
     return MentorInput(
-        id=str(profile.person_id), trust_code=profile.trust_code, region=profile.region,
-        skills=profile.skills, capacity=remaining, hours_per_month=row["hours_per_month"],
-        mode=profile.mode, bio=profile.bio,
+        id=str(profile.person_id),
+        trust_code=profile.trust_code,
+        region=profile.region,
+        skills=profile.skills,
+        capacity=remaining,
+        hours_per_month=row["hours_per_month"],
+        mode=profile.mode,
+        bio=profile.bio,
     )
 
 
 def _mentee(row: asyncpg.Record) -> MenteeInput:
     profile = PersonProfile.model_validate(row["profile"])
     return MenteeInput(
-        id=str(profile.person_id), trust_code=profile.trust_code, region=profile.region,
-        gaps=profile.gaps, working_pattern=profile.working_pattern, sector=profile.sector,
-        mode=profile.mode, goals=profile.goals, open_to_secondment=profile.open_to_secondment,
+        id=str(profile.person_id),
+        trust_code=profile.trust_code,
+        region=profile.region,
+        gaps=profile.gaps,
+        working_pattern=profile.working_pattern,
+        sector=profile.sector,
+        mode=profile.mode,
+        goals=profile.goals,
+        open_to_secondment=profile.open_to_secondment,
     )
 
 
@@ -229,9 +261,12 @@ def _open_placement(row: asyncpg.Record) -> PlacementInput | None:
     if remaining <= 0:
         return None
     return PlacementInput(
-        id=str(placement.placement_id), host_trust_code=placement.host_trust_code,
-        region=placement.region, role=placement.role,
-        skills_developed=placement.skills_developed, places=remaining,
-        months=placement.months, fte=placement.fte,
+        id=str(placement.placement_id),
+        host_trust_code=placement.host_trust_code,
+        region=placement.region,
+        role=placement.role,
+        skills_developed=placement.skills_developed,
+        places=remaining,
+        months=placement.months,
+        fte=placement.fte,
     )
-

@@ -24,14 +24,16 @@ async def apply_event(conn: asyncpg.Connection, event: Event) -> None:
                 ON CONFLICT (id) DO UPDATE
                   SET name = excluded.name, coordinators = excluded.coordinators
                 """,
-                event.network_id, event.name,
+                event.network_id,
+                event.name,
                 [c.model_dump(mode="json") for c in event.coordinators],
             )
         case TrustUpserted():
             await conn.execute(
                 "INSERT INTO trusts (code, name) VALUES ($1, $2)"
                 " ON CONFLICT (code) DO UPDATE SET name = excluded.name",
-                event.trust_code, event.name,
+                event.trust_code,
+                event.name,
             )
         case PersonUpserted():
             p = event.profile
@@ -43,7 +45,12 @@ async def apply_event(conn: asyncpg.Connection, event: Event) -> None:
                   email = excluded.email, job_title = excluded.job_title,
                   trust_code = excluded.trust_code
                 """,
-                p.person_id, p.role.value, p.name, p.email, p.job_title, p.trust_code,
+                p.person_id,
+                p.role.value,
+                p.name,
+                p.email,
+                p.job_title,
+                p.trust_code,
             )
         case PersonErased():
             await _forget(conn, event)
@@ -53,7 +60,9 @@ async def apply_event(conn: asyncpg.Connection, event: Event) -> None:
                 "INSERT INTO placements (id, role, host_trust_code) VALUES ($1, $2, $3)"
                 " ON CONFLICT (id) DO UPDATE SET role = excluded.role,"
                 " host_trust_code = excluded.host_trust_code",
-                pl.placement_id, pl.role, pl.host_trust_code,
+                pl.placement_id,
+                pl.role,
+                pl.host_trust_code,
             )
         case MatchProposed():
             await _queue_proposal_emails(conn, event)
@@ -84,7 +93,9 @@ async def _queue_proposal_emails(conn: asyncpg.Connection, event: MatchProposed)
     await conn.execute(
         "INSERT INTO proposals (match_id, network_id, event) VALUES ($1, $2, $3)"
         " ON CONFLICT DO NOTHING",
-        event.match_id, event.network_id, event.model_dump(mode="json"),
+        event.match_id,
+        event.network_id,
+        event.model_dump(mode="json"),
     )
 
 

@@ -47,7 +47,40 @@ class RenderedEmail:
     html: str
 
 
-async def _person_label(conn: asyncpg.Connection, person_id: object) -> str:
+@dataclass(frozen=True)
+class ProposalMail:
+    """Everything a coordinator's proposal email says."""
+
+    coordinator_name: str
+    network_name: str
+    proposal: MatchProposed
+    provider: str
+    mentee_name: str
+    mentee: str
+
+
+def compose_proposal_email(mail: ProposalMail) -> RenderedEmail:
+    is_mentoring = mail.proposal.kind is MatchKind.MENTORING
+    context: dict[str, Any] = {
+        "coordinator_name": mail.coordinator_name,
+        "network_name": mail.network_name,
+        "kind": mail.proposal.kind.value,
+        "provider_label": "Mentor" if is_mentoring else "Placement",
+        "provider": mail.provider,
+        "mentee": mail.mentee,
+        "score": mail.proposal.score,
+        "explanation": mail.proposal.explanation,
+        "match_id": mail.proposal.match_id,
+    }
+    return RenderedEmail(
+        subject=f"Proposed {mail.proposal.kind.value} match for {mail.mentee_name} — your decision",
+        text=TEMPLATES.get_template("proposal.txt.j2").render(context),
+        html=TEMPLATES.get_template("proposal.html.j2").render(context),
+    )
+
+
+async def _person(conn: asyncpg.Connection, person_id: object) -> tuple[str, str]:
+    """(name, "name, job title, trust") for a person the notifier knows."""
     row = await conn.fetchrow(
         """
         SELECT p.name, p.job_title, coalesce(t.name, p.trust_code) AS trust
@@ -57,7 +90,7 @@ async def _person_label(conn: asyncpg.Connection, person_id: object) -> str:
     )
     if row is None:
         raise NotYetKnown(str(person_id))
-    return f"{row['name']}, {row['job_title']}, {row['trust']}"
+    return row["name"], f"{row['name']}, {row['job_title']}, {row['trust']}"
 
 
 async def _placement_label(conn: asyncpg.Connection, placement_id: object) -> str:
@@ -74,40 +107,34 @@ async def _placement_label(conn: asyncpg.Connection, placement_id: object) -> st
 
 
 async def render_proposal(conn: asyncpg.Connection, email: asyncpg.Record) -> RenderedEmail:
-    proposal_row = await conn.fetchrow(
+    row = await conn.fetchrow(
         "SELECT p.event, n.name AS network_name FROM proposals p"
         " JOIN networks n ON n.id = p.network_id WHERE p.match_id = $1",
         email["match_id"],
     )
-    if proposal_row is None:
+    if row is None:
         raise NotYetKnown(str(email["match_id"]))
-    proposal = MatchProposed.model_validate(proposal_row["event"])
-    is_mentoring = proposal.kind is MatchKind.MENTORING
-    provider = await (
-        _person_label(conn, proposal.provider_id)
-        if is_mentoring
-        else _placement_label(conn, proposal.provider_id)
-    )
-    context: dict[str, Any] = {
-        "coordinator_name": email["recipient_name"],
-        "network_name": proposal_row["network_name"],
-        "kind": proposal.kind.value,
-        "provider_label": "Mentor" if is_mentoring else "Placement",
-        "provider": provider,
-        "mentee": await _person_label(conn, proposal.mentee_id),
-        "score": proposal.score,
-        "explanation": proposal.explanation,
-        "match_id": proposal.match_id,
-    }
-    mentee_name = context["mentee"].split(",")[0]
-    return RenderedEmail(
-        subject=f"Proposed {proposal.kind.value} match for {mentee_name} — your decision",
-        text=TEMPLATES.get_template("proposal.txt.j2").render(context),
-        html=TEMPLATES.get_template("proposal.html.j2").render(context),
+    proposal = MatchProposed.model_validate(row["event"])
+    if proposal.kind is MatchKind.MENTORING:
+        provider = (await _person(conn, proposal.provider_id))[1]
+    else:
+        provider = await _placement_label(conn, proposal.provider_id)
+    mentee_name, mentee = await _person(conn, proposal.mentee_id)
+    return compose_proposal_email(
+        ProposalMail(
+            coordinator_name=email["recipient_name"],
+            network_name=row["network_name"],
+            proposal=proposal,
+            provider=provider,
+            mentee_name=mentee_name,
+            mentee=mentee,
+        )
     )
 
 
-def build_message(settings: Settings, email: asyncpg.Record, rendered: RenderedEmail) -> EmailMessage:
+def build_message(
+    settings: Settings, email: asyncpg.Record, rendered: RenderedEmail
+) -> EmailMessage:
     message = EmailMessage()
     message["From"] = settings.mail_from
     message["To"] = formataddr((email["recipient_name"], email["recipient_email"]))
@@ -191,13 +218,22 @@ class MailQueue:
         self, conn: asyncpg.Connection, email: asyncpg.Record, reason: str, count: bool
     ) -> None:
         attempts = email["attempts"] + (1 if count else 0)
-        delay = min(self._settings.mail_retry_seconds * 2 ** max(attempts - 1, 0),
-                    MAX_BACKOFF_SECONDS)
+        delay = min(
+            self._settings.mail_retry_seconds * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS
+        )
         await conn.execute(
             "UPDATE emails SET attempts = $2, last_error = $3,"
             " next_attempt_at = now() + make_interval(secs => $4) WHERE id = $1",
-            email["id"], attempts, reason[:500], delay if count else 1.0,
+            email["id"],
+            attempts,
+            reason[:500],
+            delay if count else 1.0,
         )
         if count:
-            log.warning("email %d not sent (attempt %d), retrying in %.0fs: %s",
-                        email["id"], attempts, delay, reason[:200])
+            log.warning(
+                "email %d not sent (attempt %d), retrying in %.0fs: %s",
+                email["id"],
+                attempts,
+                delay,
+                reason[:200],
+            )

@@ -10,8 +10,13 @@ from shared.settings import Settings
 def main() -> None:
     settings = Settings()
     configure_logging(settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port,
-                log_config=None, access_log=False)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+    )
 
 
 if __name__ == "__main__":

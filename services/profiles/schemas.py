@@ -15,7 +15,9 @@ from shared.regions import Region, parse_region
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Text = Annotated[str, Field(max_length=4000)]
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
-RegionField = Annotated[Region, BeforeValidator(lambda v: parse_region(v) if isinstance(v, str) else v)]
+RegionField = Annotated[
+    Region, BeforeValidator(lambda v: parse_region(v) if isinstance(v, str) else v)
+]
 
 
 class Strict(BaseModel):

@@ -103,8 +103,9 @@ async def _trust_home(conn: asyncpg.Connection, code: str, field: str) -> asyncp
     return trust
 
 
-def _person_event(person_id: UUID, data: MentorIn | MenteeIn, trust: asyncpg.Record,
-                  paused: bool) -> PersonUpserted:
+def _person_event(
+    person_id: UUID, data: MentorIn | MenteeIn, trust: asyncpg.Record, paused: bool
+) -> PersonUpserted:
     role = Role.MENTOR if isinstance(data, MentorIn) else Role.MENTEE
     fields = data.model_dump()
     if paused:
@@ -133,7 +134,11 @@ async def save_person(
                 await conn.execute(
                     "INSERT INTO people (id, role, email, trust_code, details)"
                     " VALUES ($1, $2, $3, $4, $5)",
-                    person_id, role.value, data.email, data.trust_code, data.model_dump(mode="json"),
+                    person_id,
+                    role.value,
+                    data.email,
+                    data.trust_code,
+                    data.model_dump(mode="json"),
                 )
             except asyncpg.UniqueViolationError as error:
                 raise Conflict(f"a {role.value} with email {data.email} already exists") from error
@@ -141,7 +146,11 @@ async def save_person(
             row = await conn.fetchrow(
                 "UPDATE people SET email = $3, trust_code = $4, details = $5, updated_at = now()"
                 " WHERE id = $1 AND role = $2 RETURNING paused",
-                person_id, role.value, data.email, data.trust_code, data.model_dump(mode="json"),
+                person_id,
+                role.value,
+                data.email,
+                data.trust_code,
+                data.model_dump(mode="json"),
             )
             if row is None:
                 raise NotFound(role.value, person_id)
@@ -151,7 +160,11 @@ async def save_person(
 
 
 def _details(role: str, details: dict[str, object]) -> MentorIn | MenteeIn:
-    return MentorIn.model_validate(details) if role == Role.MENTOR else MenteeIn.model_validate(details)
+    return (
+        MentorIn.model_validate(details)
+        if role == Role.MENTOR
+        else MenteeIn.model_validate(details)
+    )
 
 
 async def get_person(conn: asyncpg.Connection, person_id: UUID) -> PersonOut:
@@ -159,7 +172,9 @@ async def get_person(conn: asyncpg.Connection, person_id: UUID) -> PersonOut:
     if row is None:
         raise NotFound("person", person_id)
     return PersonOut(
-        id=person_id, role=Role(row["role"]), paused=row["paused"],
+        id=person_id,
+        role=Role(row["role"]),
+        paused=row["paused"],
         details=_details(row["role"], row["details"]),
     )
 
@@ -174,13 +189,18 @@ async def set_availability(conn: asyncpg.Connection, person_id: UUID, data: Avai
         if row["role"] != Role.MENTOR:
             raise Invalid("person_id", "availability applies to mentors only")
         mentor = MentorIn.model_validate(row["details"])
-        mentor = mentor.model_copy(update={
-            k: v for k, v in (("capacity", data.capacity), ("hours_per_month", data.hours_per_month))
-            if v is not None
-        })
+        mentor = mentor.model_copy(
+            update={
+                k: v
+                for k, v in (("capacity", data.capacity), ("hours_per_month", data.hours_per_month))
+                if v is not None
+            }
+        )
         await conn.execute(
             "UPDATE people SET paused = $2, details = $3, updated_at = now() WHERE id = $1",
-            person_id, data.paused, mentor.model_dump(mode="json"),
+            person_id,
+            data.paused,
+            mentor.model_dump(mode="json"),
         )
         event = AvailabilityChanged(
             entity_key=str(person_id),
@@ -200,12 +220,15 @@ async def erase_person(conn: asyncpg.Connection, person_id: UUID) -> None:
             raise NotFound("person", person_id)
         await conn.execute(
             "DELETE FROM outbox WHERE message_key = $1 AND topic = $2",
-            str(person_id), PersonUpserted.topic.value,
+            str(person_id),
+            PersonUpserted.topic.value,
         )
         await add_to_outbox(conn, [PersonErased(entity_key=str(person_id), person_id=person_id)])
 
 
-def _placement_event(placement_id: UUID, data: PlacementIn, trust: asyncpg.Record) -> PlacementUpserted:
+def _placement_event(
+    placement_id: UUID, data: PlacementIn, trust: asyncpg.Record
+) -> PlacementUpserted:
     placement = PlacementProfile(
         placement_id=placement_id,
         network_id=trust["network_id"],
@@ -225,13 +248,17 @@ async def save_placement(
             placement_id = uuid4()
             await conn.execute(
                 "INSERT INTO placements (id, host_trust_code, details) VALUES ($1, $2, $3)",
-                placement_id, data.host_trust_code, details,
+                placement_id,
+                data.host_trust_code,
+                details,
             )
         else:
             updated = await conn.fetchval(
                 "UPDATE placements SET host_trust_code = $2, details = $3, updated_at = now()"
                 " WHERE id = $1 AND withdrawn_at IS NULL RETURNING id",
-                placement_id, data.host_trust_code, details,
+                placement_id,
+                data.host_trust_code,
+                details,
             )
             if updated is None:
                 raise NotFound("open placement", placement_id)
@@ -266,7 +293,9 @@ async def withdraw_placement(conn: asyncpg.Connection, placement_id: UUID) -> No
 
 
 async def get_network(conn: asyncpg.Connection, network_id: str) -> asyncpg.Record:
-    row = await conn.fetchrow("SELECT id, name, coordinators FROM networks WHERE id = $1", network_id)
+    row = await conn.fetchrow(
+        "SELECT id, name, coordinators FROM networks WHERE id = $1", network_id
+    )
     if row is None:
         raise NotFound("network", network_id)
     return row

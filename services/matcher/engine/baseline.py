@@ -44,22 +44,40 @@ def score_pair(mentor: MentorInput, mentee: MenteeInput) -> Proposal | None:
     skill_value = sum(g.size * g.priority for g in covered) / total
     region_value, region_reason = region
     parts = (
-        ScorePart(name="skills", value=skill_value, weight=SKILL_WEIGHT,
-                  contribution=SKILL_WEIGHT * skill_value),
-        ScorePart(name="region", value=region_value, weight=REGION_WEIGHT,
-                  contribution=REGION_WEIGHT * region_value),
+        ScorePart(
+            name="skills",
+            value=skill_value,
+            weight=SKILL_WEIGHT,
+            contribution=SKILL_WEIGHT * skill_value,
+        ),
+        ScorePart(
+            name="region",
+            value=region_value,
+            weight=REGION_WEIGHT,
+            contribution=REGION_WEIGHT * region_value,
+        ),
     )
     explanation = Explanation(
         skills_covered=tuple(
-            SkillCovered(skill=g.skill, skill_name=DEFAULT_TAXONOMY.name_of(g.skill),
-                         from_level=g.current, to_level=g.target, provider_level=levels[g.skill])
+            SkillCovered(
+                skill=g.skill,
+                skill_name=DEFAULT_TAXONOMY.name_of(g.skill),
+                from_level=g.current,
+                to_level=g.target,
+                provider_level=levels[g.skill],
+            )
             for g in covered
         ),
         region_reason=region_reason,
         parts=parts,
     )
-    return Proposal(kind=MatchKind.MENTORING, provider_id=mentor.id, mentee_id=mentee.id,
-                    score=round(sum(p.contribution for p in parts), 6), explanation=explanation)
+    return Proposal(
+        kind=MatchKind.MENTORING,
+        provider_id=mentor.id,
+        mentee_id=mentee.id,
+        score=round(sum(p.contribution for p in parts), 6),
+        explanation=explanation,
+    )
 
 
 class GreedyBaselineEngine:

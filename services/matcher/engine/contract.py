@@ -11,7 +11,6 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.matching import Explanation, MatchKind

@@ -1,0 +1,78 @@
+"""Fixtures shared by every tier: where the reference data lives, and the infrastructure."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlsplit
+from uuid import uuid4
+
+import asyncpg
+import pytest
+
+from shared.kafka import ensure_topics
+from shared.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real public data beside the checkout (../shared/data); absent in a user's clone."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(
+            f"reference data not present at {SHARED_DATA} (it sits beside the checkout in CI)"
+        )
+    return SHARED_DATA
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    """Skip locally when a server is not running; in CI a missing server is a failure."""
+    if port_open(host, port):
+        return
+    message = f"{name} is not reachable at {host}:{port}: start it with `make infra-up`"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def base_settings() -> Settings:
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+async def database_url(base_settings: Settings) -> AsyncIterator[str]:
+    """A database of its own for this test session, dropped at the end."""
+    server = urlsplit(base_settings.database_url)
+    require_service("PostgreSQL", server.hostname or "127.0.0.1", server.port or 5432)
+    name = f"bridgework_test_{uuid4().hex[:8]}"
+    admin = await asyncpg.connect(base_settings.database_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    yield base_settings.database_url.rsplit("/", 1)[0] + f"/{name}"
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def kafka(base_settings: Settings) -> str:
+    host, port = base_settings.kafka_bootstrap_servers.split(",")[0].rsplit(":", 1)
+    require_service("Kafka", host, int(port))
+    await ensure_topics(base_settings.kafka_bootstrap_servers)
+    return base_settings.kafka_bootstrap_servers

@@ -1,0 +1,122 @@
+"""End to end: a mentor and a mentee go in over HTTP; the three services run as processes on
+the real broker and database; the coordinator's email arrives at a real SMTP server."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import time
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+from uuid import uuid4
+
+import httpx
+import pytest
+
+from deploy.stack import StackConfig, running_stack
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def stack(
+    database_url: str, kafka: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[StackConfig, Path]]:
+    folder = tmp_path_factory.mktemp("e2e")
+    config = StackConfig(
+        database_url=database_url,
+        kafka_bootstrap_servers=kafka,
+        smtp_port=free_port(),
+        http_port=free_port(),
+        log_dir=folder / "logs",
+        round_quiet_seconds=0.5,
+    )
+    with running_stack(config, maildir=folder / "mail"):
+        yield config, folder / "mail"
+
+
+def wait_for_mail(maildir: Path, contains: str, timeout: float = 60) -> EmailMessage:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in sorted(maildir.glob("*.eml")):
+            raw = path.read_bytes()
+            if contains.encode() in raw:
+                message = email.message_from_bytes(raw, policy=email.policy.default)
+                assert isinstance(message, EmailMessage)
+                return message
+        time.sleep(0.3)
+    raise AssertionError(f"no email mentioning {contains!r} arrived within {timeout}s")
+
+
+def test_mentor_and_mentee_over_http_become_an_email_to_the_coordinator(
+    stack: tuple[StackConfig, Path],
+) -> None:
+    config, maildir = stack
+    tag = uuid4().hex[:6]
+    coordinator = f"coordinator.{tag}@network.example"
+    with httpx.Client(base_url=config.base_url, timeout=10) as http:
+        assert (
+            http.put(
+                f"/networks/e2e-{tag}",
+                json={
+                    "name": "E2E Digital Leaders",
+                    "coordinators": [{"name": "Cleo Coordinator", "email": coordinator}],
+                },
+            ).status_code
+            == 204
+        )
+        for code, region in ((f"A{tag}", "North West"), (f"B{tag}", "Midlands")):
+            assert (
+                http.put(
+                    f"/trusts/{code}",
+                    json={
+                        "name": f"Trust {code}",
+                        "region": region,
+                        "network_id": f"e2e-{tag}",
+                    },
+                ).status_code
+                == 204
+            )
+        mentor = http.post(
+            "/mentors",
+            json={
+                "name": f"Morag Mentor{tag}",
+                "email": f"morag.{tag}@example.org",
+                "job_title": "Chief Clinical Information Officer",
+                "trust_code": f"A{tag}",
+                "skills": [
+                    {"skill": "clinical-engagement", "level": 7},
+                    {"skill": "board-influence", "level": 6},
+                ],
+                "capacity": 1,
+                "hours_per_month": 4,
+            },
+        )
+        mentee = http.post(
+            "/mentees",
+            json={
+                "name": f"Tariq Mentee{tag}",
+                "email": f"tariq.{tag}@example.org",
+                "job_title": "Digital Nurse Specialist",
+                "trust_code": f"B{tag}",
+                "working_pattern": "part_time",
+                "gaps": [{"skill": "clinical-engagement", "current": 2, "target": 5}],
+            },
+        )
+        assert (mentor.status_code, mentee.status_code) == (201, 201)
+
+    message = wait_for_mail(maildir, coordinator)
+    assert coordinator in str(message["To"])
+    assert f"Tariq Mentee{tag}" in str(message["Subject"])
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert f"Mentor: Morag Mentor{tag}, Chief Clinical Information Officer, Trust A{tag}" in text
+    assert f"Mentee: Tariq Mentee{tag}, Digital Nurse Specialist, Trust B{tag}" in text
+    assert "Clinical engagement: from level 2 to 5 (mentor is at level 7)" in text
+    assert "neighbouring regions (North West / Midlands)" in text
+    html = message.get_body(preferencelist=("html",))
+    assert html is not None
+    assert f"Morag Mentor{tag}" in html.get_content()

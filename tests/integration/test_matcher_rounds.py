@@ -1,0 +1,106 @@
+"""Matching rounds against the real database: proposals stored with their outbox events,
+never duplicated, and a rejected pair never proposed again."""
+
+from __future__ import annotations
+
+from uuid import UUID, uuid4
+
+import asyncpg
+import pytest
+
+from services.matcher.engine.baseline import GreedyBaselineEngine
+from services.matcher.rounds import due_networks, run_round
+from services.matcher.state import apply_event, mark_dirty
+from shared.events import MatchDecided, PersonProfile, PersonUpserted, TrustUpserted
+from shared.people import Mode, Role, Sector, SkillGap, SkillLevel, WorkingPattern
+from shared.regions import Region
+
+pytestmark = pytest.mark.integration
+
+
+def person(role: Role, network: str, trust: str) -> PersonUpserted:
+    person_id = uuid4()
+    common = dict(
+        person_id=person_id,
+        role=role,
+        name=f"{role} person",
+        email=f"{person_id}@example.org",
+        job_title="Lead",
+        trust_code=trust,
+        network_id=network,
+        region=Region.NORTH_WEST,
+        mode=Mode.EITHER,
+        working_pattern=WorkingPattern.FULL_TIME,
+        sector=Sector.NHS,
+    )
+    if role is Role.MENTOR:
+        profile = PersonProfile(
+            **common,
+            skills=(SkillLevel(skill="cyber-security", level=6),),
+            capacity=1,
+            hours_per_month=4,
+        )
+    else:
+        profile = PersonProfile(
+            **common, gaps=(SkillGap(skill="cyber-security", current=2, target=5),)
+        )
+    return PersonUpserted(entity_key=str(person_id), profile=profile)
+
+
+async def seed(conn: asyncpg.Connection) -> tuple[str, UUID, UUID]:
+    network = f"net-{uuid4().hex[:6]}"
+    for code in ("A", "B"):
+        await apply_event(
+            conn,
+            TrustUpserted(
+                entity_key=f"{network}{code}",
+                trust_code=f"{network}{code}",
+                name=f"Trust {code}",
+                region=Region.NORTH_WEST,
+                network_id=network,
+            ),
+        )
+    mentor = person(Role.MENTOR, network, f"{network}A")
+    mentee = person(Role.MENTEE, network, f"{network}B")
+    await apply_event(conn, mentor)
+    await apply_event(conn, mentee)
+    return network, mentor.profile.person_id, mentee.profile.person_id
+
+
+async def test_a_round_proposes_once_and_respects_rejections(matcher_pool: asyncpg.Pool) -> None:
+    engine = GreedyBaselineEngine()
+    async with matcher_pool.acquire() as conn:
+        network, mentor_id, mentee_id = await seed(conn)
+        assert network in await due_networks(conn, quiet_seconds=0, max_delay_seconds=60)
+
+    [proposed] = await run_round(matcher_pool, engine, network) or []
+    assert (proposed.provider_id, proposed.mentee_id) == (mentor_id, mentee_id)
+    assert proposed.explanation.region_reason == "same region (North West)"
+
+    async with matcher_pool.acquire() as conn:
+        outboxed = await conn.fetchval(
+            "SELECT count(*) FROM outbox WHERE message_key = $1", str(proposed.match_id)
+        )
+        assert outboxed == 1
+        assert network not in await due_networks(conn, 0, 60)
+        await mark_dirty(conn, network)
+    assert await run_round(matcher_pool, engine, network) == []  # the pair is already live
+
+    async with matcher_pool.acquire() as conn:
+        await apply_event(
+            conn,
+            MatchDecided(
+                entity_key=str(proposed.match_id),
+                match_id=proposed.match_id,
+                network_id=network,
+                approved=False,
+                reason="same team",
+                decided_by="coordinator",
+            ),
+        )
+    assert await run_round(matcher_pool, engine, network) == []  # rejected: never again
+    async with matcher_pool.acquire() as conn:
+        status = await conn.fetchval(
+            "SELECT status FROM proposals WHERE match_id = $1", proposed.match_id
+        )
+    assert status == "rejected"

@@ -1,0 +1,61 @@
+"""The outbox relay against the real broker: everything published, once, even with two relays."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from uuid import uuid4
+
+import asyncpg
+import pytest
+
+from shared.events import PersonErased
+from shared.kafka import idempotent_producer
+from shared.outbox import OutboxRelay, add_to_outbox
+from shared.settings import Settings
+from shared.topics import Topic
+from tests.integration.conftest import read_topic
+
+pytestmark = pytest.mark.integration
+
+
+async def test_two_relays_publish_every_event_exactly_once(
+    settings: Settings, matcher_pool: asyncpg.Pool
+) -> None:
+    batch = f"relay-{uuid4().hex[:6]}"
+    events = [PersonErased(entity_key=f"{batch}-{i}", person_id=uuid4()) for i in range(300)]
+    async with matcher_pool.acquire() as conn, conn.transaction():
+        await add_to_outbox(conn, events)
+
+    producer = idempotent_producer(settings.kafka_bootstrap_servers)
+    await producer.start()
+    try:
+        relays = [OutboxRelay(matcher_pool, producer, batch_size=25) for _ in range(2)]
+        published = await asyncio.gather(*(_drain(relay) for relay in relays))
+    finally:
+        await producer.stop()
+
+    assert sum(published) >= 300
+    records = await read_topic(
+        settings.kafka_bootstrap_servers,
+        Topic.PEOPLE,
+        lambda r: r.key is not None and r.key.decode().startswith(batch),
+        count=300,
+    )
+    ids = [json.loads(r.value)["event_id"] for r in records]
+    assert len(ids) == 300
+    assert set(ids) == {str(e.event_id) for e in events}
+    async with matcher_pool.acquire() as conn:
+        assert await relays[0].backlog() == 0
+        unpublished = await conn.fetchval(
+            "SELECT count(*) FROM outbox WHERE message_key LIKE $1 AND published_at IS NULL",
+            f"{batch}%",
+        )
+    assert unpublished == 0
+
+
+async def _drain(relay: OutboxRelay) -> int:
+    total = 0
+    while published := await relay.publish_batch():
+        total += published
+    return total

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from uuid import uuid4
+
+from services.notifier.mailer import ProposalMail, compose_proposal_email
+from shared.events import MatchProposed
+from shared.matching import Explanation, MatchKind, ScorePart, SkillCovered
+
+
+def mail(mentee: str = "Ben Mentee") -> ProposalMail:
+    match_id = uuid4()
+    proposal = MatchProposed(
+        entity_key=str(match_id),
+        match_id=match_id,
+        network_id="north",
+        kind=MatchKind.MENTORING,
+        provider_id=uuid4(),
+        mentee_id=uuid4(),
+        score=0.92,
+        explanation=Explanation(
+            skills_covered=(
+                SkillCovered(
+                    skill="board-influence",
+                    skill_name="Board influence",
+                    from_level=2,
+                    to_level=5,
+                    provider_level=6,
+                ),
+            ),
+            region_reason="neighbouring regions (London / South East)",
+            parts=(
+                ScorePart(name="skills", value=1.0, weight=0.8, contribution=0.8),
+                ScorePart(name="region", value=0.6, weight=0.2, contribution=0.12),
+            ),
+        ),
+    )
+    return ProposalMail(
+        coordinator_name="Cora",
+        network_name="North",
+        proposal=proposal,
+        provider="Ann Mentor, CIO, Trust One",
+        mentee_name=mentee,
+        mentee=f"{mentee}, CCIO, Trust Two",
+    )
+
+
+def test_the_email_names_the_pair_and_gives_the_reasons() -> None:
+    email = compose_proposal_email(mail())
+    assert email.subject == "Proposed mentoring match for Ben Mentee — your decision"
+    for part in (email.text, email.html):
+        assert "Ann Mentor, CIO, Trust One" in part
+        assert "Ben Mentee, CCIO, Trust Two" in part
+        assert "Board influence: from level 2 to 5" in part
+        assert "neighbouring regions (London / South East)" in part
+        assert "0.92" in part
+    assert "region: 0.60 x weight 0.20 = 0.120" in email.text
+
+
+def test_names_are_escaped_in_html() -> None:
+    email = compose_proposal_email(mail(mentee="<script>alert(1)</script>"))
+    assert "<script>" not in email.html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in email.html

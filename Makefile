@@ -26,16 +26,12 @@ infra-down down:
 	bash deploy/kafka.sh stop
 	bash deploy/postgres.sh stop
 
-# A fresh broker log each time, so the demo shows only its own events.
+# Both start a fresh broker log and stop the servers afterwards, whatever happens.
 demo: install
-	bash deploy/kafka.sh reset
-	$(MAKE) -s infra-up
-	$(PY) -m deploy.demo; status=$$?; $(MAKE) -s infra-down; exit $$status
+	bash deploy/with-infra.sh $(PY) -m deploy.demo
 
 test: install
-	bash deploy/kafka.sh reset
-	$(MAKE) -s infra-up
-	$(PY) -m pytest; status=$$?; $(MAKE) -s infra-down; exit $$status
+	bash deploy/with-infra.sh $(PY) -m pytest
 
 test-unit: install
 	$(PY) -m pytest tests/unit

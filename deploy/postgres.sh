@@ -5,7 +5,13 @@
 source "$(dirname "$0")/common.sh"
 
 PG_PORT="${BRIDGEWORK_PG_PORT:-55432}"
-PG_DIR="$LOCAL/postgres"
+# PostgreSQL runs as the postgres user when we are root, and that user may not be able to reach
+# a checkout under /root: keep its data under /tmp then, one folder per checkout.
+if [[ $(id -u) -eq 0 ]]; then
+  PG_DIR="${BRIDGEWORK_PG_DIR:-/tmp/bridgework-pg-$(printf '%s' "$ROOT" | md5sum | cut -c1-8)}"
+else
+  PG_DIR="${BRIDGEWORK_PG_DIR:-$LOCAL/postgres}"
+fi
 DATA="$PG_DIR/data"
 
 pg_bin() {

@@ -103,7 +103,7 @@ def _deferred_acceptance(candidates: CandidateEdges, prefs: Preferences) -> IntA
         kept = _providers_choose(candidates, prefs, applicants)
         held = applicants[kept]
         rejected = applicants[~kept]
-        rejected_mentees = candidates.mentee_index[prefs.edges[rejected]]
+        rejected_mentees = candidates.mentee_index[prefs.edges[rejected]].astype(np.int64)
         next_choice[rejected_mentees] = rejected + 1
         free = rejected_mentees[next_choice[rejected_mentees] < list_end[rejected_mentees]]
     return held
@@ -128,7 +128,7 @@ def _providers_choose(
 
 def _rank_within(group: IntArray, flag: BoolArray) -> IntArray:
     """For each element, how many flagged elements come before it in its (contiguous) group."""
-    counts = np.cumsum(flag) - flag
+    counts: IntArray = np.cumsum(flag) - flag
     group_first = np.searchsorted(group, group)  # index of each group's first element
     return counts - counts[group_first]
 

@@ -8,6 +8,7 @@ ones the product documents in docs/matching.md.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -131,3 +132,32 @@ class MatchingConfig(_Frozen):
     chunk_size: int = Field(default=1024, ge=1, description="mentees scored per vectorised block")
 
     # --- solver options (owned by the solver side; add fields below this line) ---
+    mode: Literal["optimal", "stable"] = Field(
+        default="optimal",
+        description="optimal: largest total score; stable: mentee-proposing deferred acceptance",
+    )
+    part_time_load: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description=(
+            "share of a place a part-time mentee takes: they fit a mentor's fractional place"
+            " (capacity 0.5 or the .5 of 1.5) when this is at most its size"
+        ),
+    )
+    replace_margin: float = Field(
+        default=0.05,
+        ge=0,
+        description="a pending proposal is replaced only by one scoring at least this much more",
+    )
+    exchanges: bool = Field(default=True, description="look for secondment exchange cycles")
+    max_exchange_trusts: int = Field(
+        default=3, ge=2, le=3, description="longest exchange cycle, in trusts"
+    )
+    exchange_time_limit_s: float = Field(
+        default=10.0, gt=0, description="time limit of the exchange integer program"
+    )
+    one_way_secondments: bool = Field(
+        default=True,
+        description="after exchanges, fill remaining placement places with one-way secondments",
+    )

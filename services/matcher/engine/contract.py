@@ -78,6 +78,7 @@ class PendingProposal(BaseModel):
     kind: MatchKind
     provider_id: str
     mentee_id: str
+    exchange_id: str | None = None
 
 
 class MatchingInput(BaseModel):

@@ -8,12 +8,15 @@ admissible pair instead, for small instances where the solvers check that prunin
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import numpy.typing as npt
 
 from services.matcher.engine.config import MatchingConfig
 from services.matcher.engine.contract import CandidateEdges, MatchingInput, MenteeInput
 from services.matcher.engine.scoring import (
+    BlockBuffers,
     PairScore,
     Provider,
     ScoreTables,
@@ -22,6 +25,9 @@ from services.matcher.engine.scoring import (
 )
 from shared.matching import Explanation, MatchKind
 from shared.skills import DEFAULT_TAXONOMY, Taxonomy
+
+_Edges = tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.float64]]
+_EMPTY: _Edges = (np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float64))
 
 
 def build_candidates(
@@ -61,44 +67,64 @@ def _build(
     ctx = context or ScoringContext.build(data, config)
     tables = ScoreTables.build(ctx, kind)
     k = None if full else config.top_k
-    mentee_parts: list[npt.NDArray[np.int32]] = []
-    provider_parts: list[npt.NDArray[np.int32]] = []
-    score_parts: list[npt.NDArray[np.float64]] = []
-    if tables.n_providers:
-        for start in range(0, tables.n_mentees, config.chunk_size):
+    starts = list(range(0, tables.n_mentees, config.chunk_size)) if tables.n_providers else []
+    found: list[_Edges] = [_EMPTY] * len(starts)
+
+    def run(worker: int) -> None:
+        # Each worker owns its buffers and takes every n-th block; numpy releases the GIL in
+        # the heavy calls, so blocks score in parallel.
+        buffers = BlockBuffers(min(config.chunk_size, tables.n_mentees), tables.n_providers)
+        for b in range(worker, len(starts), config.workers):
+            start = starts[b]
             stop = min(start + config.chunk_size, tables.n_mentees)
-            rows, cols, scores = _keep_best(tables.score_block(start, stop), k)
-            mentee_parts.append(rows + np.int32(start))
-            provider_parts.append(cols)
-            score_parts.append(scores)
+            rows, cols, scores = _keep_best(
+                tables.score_block(start, stop, buffers), k, tables.floor
+            )
+            found[b] = (rows + np.int32(start), cols, scores)
+
+    workers = min(config.workers, len(starts))
+    if workers > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(run, range(workers)))
+    elif starts:
+        run(0)
     return CandidateEdges(
         provider_ids=tables.provider_ids,
         mentee_ids=tables.mentee_ids,
         provider_capacity=tables.capacity,
-        mentee_index=_concat_int(mentee_parts),
-        provider_index=_concat_int(provider_parts),
-        score=_concat_float(score_parts),
+        mentee_index=_concat_int([f[0] for f in found]),
+        provider_index=_concat_int([f[1] for f in found]),
+        score=_concat_float([f[2] for f in found]),
     )
 
 
 def _keep_best(
-    block: npt.NDArray[np.float32], k: int | None
-) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.float64]]:
-    """(row, column, score) of the admissible entries; per row only the k best when k is set."""
-    if k is not None and k < block.shape[1]:
-        # argpartition finds each row's k largest in linear time; -inf ones are dropped below.
-        cols = np.argpartition(block, block.shape[1] - k, axis=1)[:, -k:]
-        rows = np.repeat(np.arange(block.shape[0], dtype=np.int32), k)
-        cols = cols.ravel()
-        scores = block[rows, cols]
-        keep = np.isfinite(scores)
-        return rows[keep], cols[keep].astype(np.int32), scores[keep].astype(np.float64)
-    rows_found, cols_found = np.nonzero(np.isfinite(block))
-    return (
-        rows_found.astype(np.int32),
-        cols_found.astype(np.int32),
-        block[rows_found, cols_found].astype(np.float64),
-    )
+    block: npt.NDArray[np.float32], k: int | None, floor: float
+) -> _Edges:
+    """(row, column, score) of the entries above ``floor``; per row only the k best if k is set.
+
+    Ties are broken by the lower column (provider) index, so the result is deterministic.
+    """
+    threshold = np.full(block.shape[0], np.nextafter(np.float32(floor), np.float32(np.inf)))
+    if k is not None and block.shape[1] > 4 * k:
+        # The k-th best of every 4th column is a lower bound on the row's k-th best, and
+        # partitioning a quarter of the block is far cheaper than argpartitioning all of it.
+        sample = block[:, ::4]
+        kth = np.partition(sample, sample.shape[1] - k, axis=1)[:, sample.shape[1] - k]
+        np.maximum(threshold, kth, out=threshold)
+    rows, cols = np.nonzero(block >= threshold[:, None])
+    scores = block[rows, cols]
+    if k is not None:
+        # One stable sort by (row, score descending); scores are below 4, and equal scores keep
+        # their column order from np.nonzero.
+        order = np.argsort(rows * 4.0 - scores, kind="stable")
+        rows, cols, scores = rows[order], cols[order], scores[order]
+        first_of_row = np.cumsum(np.bincount(rows, minlength=block.shape[0])) - np.bincount(
+            rows, minlength=block.shape[0]
+        )
+        keep = np.arange(rows.shape[0]) - first_of_row[rows] < k
+        rows, cols, scores = rows[keep], cols[keep], scores[keep]
+    return rows.astype(np.int32), cols.astype(np.int32), scores.astype(np.float64)
 
 
 def _concat_int(parts: list[npt.NDArray[np.int32]]) -> npt.NDArray[np.int32]:

@@ -130,6 +130,7 @@ class MatchingConfig(_Frozen):
     min_score: float = Field(default=0.0, ge=0, description="edges must score above this")
     top_k: int = Field(default=25, ge=1, description="candidate providers kept per mentee")
     chunk_size: int = Field(default=1024, ge=1, description="mentees scored per vectorised block")
+    workers: int = Field(default=2, ge=1, le=64, description="threads scoring blocks in parallel")
 
     # --- solver options (owned by the solver side; add fields below this line) ---
     mode: Literal["optimal", "stable"] = Field(

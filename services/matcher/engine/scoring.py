@@ -19,9 +19,10 @@ coverage) make a pair inadmissible: ``None`` per pair, ``-inf`` in a block.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -44,11 +45,9 @@ from shared.skills import DEFAULT_TAXONOMY, MAX_LEVEL, Taxonomy
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int32]
 
+EARTH_RADIUS_KM = 6371.0  # as in shared.regions.distance_km
 COMPONENTS = ("skills", "region", "availability", "preferences", "text")
 REMOTE_CAPABLE = frozenset({Mode.REMOTE, Mode.EITHER})
-_MODES = tuple(Mode)
-_PATTERNS = tuple(WorkingPattern)
-_REGIONS = tuple(Region)
 
 
 class Relation(IntEnum):
@@ -441,35 +440,155 @@ def explain_pair(provider: Provider, mentee: MenteeInput, ctx: ScoringContext) -
 # ---------------------------------------------------------------------------------------------
 # Vectorised path
 # ---------------------------------------------------------------------------------------------
+#
+# A block score is   static[key(mentee)] + w_skills * coverage + w_text * max(0, text)
+#
+# - ``static`` holds region, preference and availability for every distinct mentee "key"
+#   (trust, region, remote-capable, mode, working pattern, eligible) against every provider,
+#   with -inf where a hard rule that depends only on those (same trust, unreachable region,
+#   paused provider, ineligible mentee) excludes the pair. Real rounds have a few thousand keys
+#   at most, so a block row is one memory gather.
+# - coverage is one matrix product: mentee "credit per provider level" x provider level one-hot.
+# - a pair with no coverage is pushed far below zero rather than masked (masking is ~15x slower
+#   than arithmetic on big arrays); callers treat any value <= ``floor`` as "no edge".
+
+NO_COVERAGE_PENALTY = np.float32(-1e6)
+
+MenteeKey = tuple[str, Region, bool, Mode, WorkingPattern, bool]
+_K = TypeVar("_K", bound=Hashable)
 
 
-def _location_key(ctx: ScoringContext, trust_code: str, region: Region) -> tuple[str, Region]:
-    # Only trusts with coordinates need their own row; the rest are just their region.
-    return (trust_code if ctx.coordinates(trust_code) else "", region)
+def _key_of(mentee: MenteeInput, kind: MatchKind) -> MenteeKey:
+    eligible = bool(mentee.gaps) and (kind is MatchKind.MENTORING or mentee.open_to_secondment)
+    return (
+        mentee.trust_code,
+        mentee.region,
+        mentee.mode in REMOTE_CAPABLE,
+        mentee.mode,
+        mentee.working_pattern,
+        eligible,
+    )
 
 
-def _index(keys: Sequence[tuple[str, Region]]) -> tuple[list[tuple[str, Region]], IntArray]:
-    unique: dict[tuple[str, Region], int] = {}
-    idx = np.fromiter((unique.setdefault(k, len(unique)) for k in keys), dtype=np.int32, count=len(keys))
-    return list(unique), idx
+def _unique_index(keys: Sequence[_K]) -> tuple[list[_K], IntArray]:
+    unique: dict[_K, int] = {}
+    index = np.fromiter(
+        (unique.setdefault(k, len(unique)) for k in keys), dtype=np.int32, count=len(keys)
+    )
+    return list(unique), index
 
 
-def _region_values(
-    ctx: ScoringContext,
-    mentee_locs: Sequence[tuple[str, Region]],
-    provider_locs: Sequence[tuple[str, Region]],
-) -> npt.NDArray[np.float64]:
-    """Region value for every (both-remote flag, mentee location, provider location); -inf = none."""
-    opts = ctx.config.region
-    table = np.full((2, len(mentee_locs), len(provider_locs)), -np.inf)
-    for i, (m_trust, m_region) in enumerate(mentee_locs):
-        for j, (p_trust, p_region) in enumerate(provider_locs):
-            distance = ctx.distance(m_trust, p_trust) if m_trust and p_trust else None
-            for remote in (0, 1):
-                found = region_component(m_region, p_region, distance, bool(remote), opts)
-                if found is not None:
-                    table[remote, i, j] = found[0]
+def _static_values(
+    ctx: ScoringContext, kind: MatchKind, keys: Sequence[MenteeKey], providers: Sequence[Provider]
+) -> FloatArray:
+    """Weighted region + preferences + availability per (mentee key, provider); -inf = excluded."""
+    config = ctx.config
+    weights = config.weights.normalised()
+    provider_locations, provider_location = _unique_index(
+        [(p.trust_code, p.region) for p in providers]
+    )
+    mentee_locations, key_location = _unique_index([(k[0], k[1]) for k in keys])
+    alone, together = (
+        region_matrix(ctx, mentee_locations, provider_locations, both_remote)[:, provider_location]
+        for both_remote in (False, True)
+    )
+    provider_remote = np.array([p.mode in REMOTE_CAPABLE for p in providers], dtype=bool)
+    provider_active = np.array([p.active for p in providers], dtype=bool)
+    provider_trust = np.array([p.trust_code for p in providers], dtype=object)
+    mode_rows = {
+        mode: np.array([mode_value(mode, p.mode, config) for p in providers]) for mode in Mode
+    }
+    availability_rows = {
+        pattern: np.array([availability_value(p, pattern, config) for p in providers])
+        for pattern in WorkingPattern
+    }
+    exclude_same_trust = kind is MatchKind.SECONDMENT or not config.allow_same_trust_mentoring
+    table = np.full((len(keys), len(providers)), -np.inf, dtype=np.float32)
+    for row, (trust, _, remote, mode, pattern, eligible) in enumerate(keys):
+        if not eligible:
+            continue
+        location = key_location[row]
+        # The remote value applies only when the provider is remote-capable too.
+        region = (
+            np.where(provider_remote, together[location], alone[location])
+            if remote
+            else alone[location]
+        )
+        values = (
+            weights["region"] * region
+            + weights["preferences"] * mode_rows[mode]
+            + weights["availability"] * availability_rows[pattern]
+        )
+        values[~provider_active] = -np.inf
+        if exclude_same_trust:
+            values[provider_trust == trust] = -np.inf
+        table[row] = values
     return table
+
+
+_RELATION = np.array([[region_relation(a, b) for b in Region] for a in Region], dtype=np.int8)
+_REGION_POSITION = {region: i for i, region in enumerate(Region)}
+
+
+def region_matrix(
+    ctx: ScoringContext,
+    mentee_locations: Sequence[tuple[str, Region]],
+    provider_locations: Sequence[tuple[str, Region]],
+    both_remote: bool,
+) -> npt.NDArray[np.float64]:
+    """``region_component`` values for every pair of (trust, region) locations; -inf = none."""
+    opts = ctx.config.region
+    relation = _RELATION[
+        np.ix_(
+            [_REGION_POSITION[r] for _, r in mentee_locations],
+            [_REGION_POSITION[r] for _, r in provider_locations],
+        )
+    ]
+    distant = opts.remote if both_remote else opts.distant_in_person
+    base = np.select(
+        [relation == Relation.SAME, relation == Relation.NEIGHBOURING],
+        [opts.same_region, opts.neighbouring],
+        default=-np.inf if distant is None else distant,
+    )
+    distance = _distance_matrix(ctx, mentee_locations, provider_locations)
+    # A remote pair in distant regions does not travel, so distance does not count against it.
+    travels = ~np.isnan(distance) & ((relation != Relation.DISTANT) | (not both_remote))
+    factor = 1.0 - opts.distance_penalty * np.minimum(
+        np.nan_to_num(distance), opts.distance_scale_km
+    ) / opts.distance_scale_km
+    values: npt.NDArray[np.float64] = np.where(travels, base * factor, base)
+    return values
+
+
+def _distance_matrix(
+    ctx: ScoringContext,
+    mentee_locations: Sequence[tuple[str, Region]],
+    provider_locations: Sequence[tuple[str, Region]],
+) -> npt.NDArray[np.float64]:
+    """Haversine km between the locations' trusts (NaN where either has no coordinates)."""
+
+    def radians(locations: Sequence[tuple[str, Region]]) -> npt.NDArray[np.float64]:
+        coords = [ctx.coordinates(trust) or (np.nan, np.nan) for trust, _ in locations]
+        return np.radians(np.array(coords, dtype=np.float64).reshape(-1, 2))
+
+    a, b = radians(mentee_locations), radians(provider_locations)
+    dphi = b[None, :, 0] - a[:, None, 0]
+    dlambda = b[None, :, 1] - a[:, None, 1]
+    h = (
+        np.sin(dphi / 2) ** 2
+        + np.cos(a[:, None, 0]) * np.cos(b[None, :, 0]) * np.sin(dlambda / 2) ** 2
+    )
+    distance: npt.NDArray[np.float64] = 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(h))
+    return distance
+
+
+class BlockBuffers:
+    """Reusable memory for scoring blocks of up to ``rows`` mentees against ``cols`` providers."""
+
+    def __init__(self, rows: int, cols: int) -> None:
+        self.score: FloatArray = np.empty((rows, cols), dtype=np.float32)
+        self.work: FloatArray = np.empty((rows, cols), dtype=np.float32)
+        self.mask: npt.NDArray[np.bool_] = np.empty((rows, cols), dtype=bool)
 
 
 @dataclass
@@ -481,24 +600,16 @@ class ScoreTables:
     mentee_ids: tuple[str, ...]
     capacity: npt.NDArray[np.float64]
     weights: dict[str, float]
+    static: FloatArray  # mentee keys x providers
+    mentee_key: IntArray
     gap_credit: FloatArray  # mentees x (skills*levels): weighted credit per provider level
     level_onehot: FloatArray  # (skills*levels) x providers
-    region: FloatArray  # (2*mentee locations) x providers, weighted, -inf = inadmissible
-    mentee_region_row: IntArray  # per mentee: row in ``region``
-    mode: FloatArray  # modes x providers, weighted
-    mentee_mode: IntArray
-    availability: FloatArray  # patterns x providers, weighted
-    mentee_pattern: IntArray
     mentee_text: FloatArray
     provider_text: FloatArray  # text dims x providers
-    mentee_trust: IntArray
-    provider_trust: IntArray
-    exclude_same_trust: bool
-    mentee_active: npt.NDArray[np.bool_]
-    mentee_boost: FloatArray  # multiplier, 1 + boost
+    mentee_boost: FloatArray | None  # multiplier 1 + boost; None when nobody is boosted
     rejected: dict[int, IntArray]  # mentee index -> provider indices
     min_coverage: float
-    min_score: float
+    floor: float  # block values <= floor are not edges
 
     @property
     def n_mentees(self) -> int:
@@ -508,30 +619,37 @@ class ScoreTables:
     def n_providers(self) -> int:
         return len(self.provider_ids)
 
-    def score_block(self, start: int, stop: int) -> FloatArray:
-        """Scores of mentees[start:stop] x all providers; -inf where a hard rule excludes."""
+    def score_block(
+        self, start: int, stop: int, buffers: BlockBuffers | None = None
+    ) -> FloatArray:
+        """Scores of mentees[start:stop] x all providers; values <= ``floor`` are not edges.
+
+        With ``buffers`` the result is a view into them, valid until their next use: reusing
+        memory avoids page-faulting fresh 40 MB arrays for every block, which dominates otherwise.
+        """
+        n = stop - start
+        buffers = buffers or BlockBuffers(n, self.n_providers)
+        score, work, no_coverage = (b[:n] for b in (buffers.score, buffers.work, buffers.mask))
         rows = slice(start, stop)
-        weights = self.weights
-        coverage = self.gap_credit[rows] @ self.level_onehot
-        score = self.region[self.mentee_region_row[rows]]
-        score += self.mode[self.mentee_mode[rows]]
-        score += self.availability[self.mentee_pattern[rows]]
-        score += weights["skills"] * coverage
-        if weights["text"] > 0:
-            text = self.mentee_text[rows] @ self.provider_text
-            np.maximum(text, 0, out=text)
-            score += weights["text"] * text
-        score[coverage <= self.min_coverage] = -np.inf
-        if self.exclude_same_trust:
-            score[self.mentee_trust[rows, None] == self.provider_trust[None, :]] = -np.inf
-        score[~self.mentee_active[rows]] = -np.inf
-        score *= self.mentee_boost[rows, None]
+        for i, key in enumerate(self.mentee_key[rows]):
+            score[i] = self.static[key]  # row copies beat fancy indexing here
+        np.matmul(self.gap_credit[rows], self.level_onehot, out=work)
+        np.less_equal(work, self.min_coverage, out=no_coverage)
+        work *= np.float32(self.weights["skills"])
+        score += work
+        if self.weights["text"] > 0:
+            np.matmul(self.mentee_text[rows], self.provider_text, out=work)
+            np.maximum(work, 0, out=work)
+            work *= np.float32(self.weights["text"])
+            score += work
+        np.multiply(no_coverage, NO_COVERAGE_PENALTY, out=work)
+        score += work
+        if self.mentee_boost is not None:
+            score *= self.mentee_boost[rows, None]
         for mentee in range(start, stop):
             providers = self.rejected.get(mentee)
             if providers is not None:
                 score[mentee - start, providers] = -np.inf
-        if self.min_score > 0:
-            score[score <= self.min_score] = -np.inf
         return score
 
     @classmethod
@@ -539,66 +657,35 @@ class ScoreTables:
         providers = ctx.providers(kind)
         mentees = ctx.data.mentees
         config = ctx.config
-        weights = config.weights.normalised()
         skill_codes = sorted(
             ctx.taxonomy.codes()
             | {g.skill for m in mentees for g in m.gaps}
             | {code for p in providers for code in p.levels}
         )
         skill_index = {code: i for i, code in enumerate(skill_codes)}
-        provider_locs, provider_loc = _index(
-            [_location_key(ctx, p.trust_code, p.region) for p in providers]
-        )
-        mentee_locs, mentee_loc = _index(
-            [_location_key(ctx, m.trust_code, m.region) for m in mentees]
-        )
-        region = _region_values(ctx, mentee_locs, provider_locs)[:, :, provider_loc]
-        provider_remote = np.array([p.mode in REMOTE_CAPABLE for p in providers], dtype=bool)
-        # Row r = remote_flag * n_locs + loc; a remote-capable mentee uses the remote rows only
-        # for remote-capable providers.
-        region = np.concatenate(
-            [region[0], np.where(provider_remote[None, :], region[1], region[0])]
-        )
-        region[:, ~np.array([p.active for p in providers], dtype=bool)] = -np.inf
-        mentee_remote = np.array([m.mode in REMOTE_CAPABLE for m in mentees], dtype=np.int32)
-        trust_ids: dict[str, int] = {}
-        provider_index = {p.id: j for j, p in enumerate(providers)}
-        mentee_index = {m.id: i for i, m in enumerate(mentees)}
+        keys, mentee_key = _unique_index([_key_of(m, kind) for m in mentees])
+        boosts = np.array([1.0 + ctx.boost(m) for m in mentees], dtype=np.float32)
         text_key = "mentor" if kind is MatchKind.MENTORING else "placement"
         return cls(
             kind=kind,
             provider_ids=tuple(p.id for p in providers),
             mentee_ids=tuple(m.id for m in mentees),
             capacity=np.array([p.capacity for p in providers], dtype=np.float64),
-            weights=weights,
+            weights=config.weights.normalised(),
+            static=_static_values(ctx, kind, keys, providers),
+            mentee_key=mentee_key,
             gap_credit=_gap_credit_matrix(mentees, skill_index, config.skills.partial_credit),
             level_onehot=_level_onehot(providers, skill_index),
-            region=(weights["region"] * region).astype(np.float32),
-            mentee_region_row=(mentee_remote * len(mentee_locs) + mentee_loc).astype(np.int32),
-            mode=np.array(
-                [[weights["preferences"] * mode_value(mm, p.mode, config) for p in providers]
-                 for mm in _MODES], dtype=np.float32).reshape(len(_MODES), len(providers)),
-            mentee_mode=np.array([_MODES.index(m.mode) for m in mentees], dtype=np.int32),
-            availability=np.array(
-                [[weights["availability"] * availability_value(p, pattern, config)
-                  for p in providers] for pattern in _PATTERNS], dtype=np.float32
-            ).reshape(len(_PATTERNS), len(providers)),
-            mentee_pattern=np.array(
-                [_PATTERNS.index(m.working_pattern) for m in mentees], dtype=np.int32
-            ),
             mentee_text=_stack([ctx.text_vectors[("mentee", m.id)] for m in mentees]),
             provider_text=_stack([ctx.text_vectors[(text_key, p.id)] for p in providers]).T.copy(),
-            mentee_trust=_trust_ids([m.trust_code for m in mentees], trust_ids),
-            provider_trust=_trust_ids([p.trust_code for p in providers], trust_ids),
-            exclude_same_trust=kind is MatchKind.SECONDMENT or not config.allow_same_trust_mentoring,
-            mentee_active=np.array(
-                [bool(m.gaps) and (kind is MatchKind.MENTORING or m.open_to_secondment)
-                 for m in mentees], dtype=bool
+            mentee_boost=boosts if np.any(boosts != 1.0) else None,
+            rejected=_rejected(
+                ctx.data.rejected_pairs,
+                {p.id: j for j, p in enumerate(providers)},
+                {m.id: i for i, m in enumerate(mentees)},
             ),
-            mentee_boost=np.array([1.0 + ctx.boost(m) for m in mentees], dtype=np.float32),
-            rejected=_rejected(ctx.data.rejected_pairs, provider_index, mentee_index),
             min_coverage=config.skills.min_coverage,
-            min_score=config.min_score,
+            floor=config.min_score,
         )
 
 
@@ -606,10 +693,6 @@ def _stack(vectors: Sequence[FloatArray]) -> FloatArray:
     if not vectors:
         return np.zeros((0, 1), dtype=np.float32)
     return np.ascontiguousarray(np.stack(vectors), dtype=np.float32)
-
-
-def _trust_ids(codes: Sequence[str], ids: dict[str, int]) -> IntArray:
-    return np.fromiter((ids.setdefault(c, len(ids)) for c in codes), dtype=np.int32, count=len(codes))
 
 
 def _gap_credit_matrix(

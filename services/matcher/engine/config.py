@@ -162,3 +162,11 @@ class MatchingConfig(_Frozen):
         default=True,
         description="after exchanges, fill remaining placement places with one-way secondments",
     )
+    full_candidates_up_to_pairs: int = Field(
+        default=1_000_000,
+        ge=0,
+        description=(
+            "rounds with at most this many provider x mentee pairs keep every admissible pair"
+            " (exact on the full set); larger rounds use each mentee's top_k"
+        ),
+    )

@@ -698,17 +698,28 @@ def _stack(vectors: Sequence[FloatArray]) -> FloatArray:
 def _gap_credit_matrix(
     mentees: Sequence[MenteeInput], skill_index: Mapping[str, int], partial_credit: float
 ) -> FloatArray:
-    """Row m, column (skill*7 + level-1): the coverage a provider at that level adds for m."""
-    matrix = np.zeros((len(mentees), len(skill_index) * MAX_LEVEL), dtype=np.float32)
-    for i, mentee in enumerate(mentees):
-        total = sum(gap_weight(g) for g in mentee.gaps)
-        for gap in mentee.gaps:
-            base = skill_index[gap.skill] * MAX_LEVEL
-            for level in range(1, MAX_LEVEL + 1):
-                credit = gap_credit(level, gap, partial_credit)
-                if credit > 0:
-                    matrix[i, base + level - 1] += gap_weight(gap) * credit / total
-    return matrix
+    """Row m, column (skill*7 + level-1): the coverage a provider at that level adds for m.
+
+    The same arithmetic as ``gap_credit``/``skill_coverage``, for all gaps at once.
+    """
+    gaps = [(i, g) for i, m in enumerate(mentees) for g in m.gaps]
+    matrix = np.zeros((len(mentees), len(skill_index) * MAX_LEVEL), dtype=np.float64)
+    if not gaps:
+        return matrix.astype(np.float32)
+    owner = np.array([i for i, _ in gaps])
+    skill = np.array([skill_index[g.skill] for _, g in gaps])
+    current = np.array([g.current for _, g in gaps], dtype=np.float64)
+    target = np.array([g.target for _, g in gaps], dtype=np.float64)
+    weight = (target - current) * np.array([g.priority for _, g in gaps])
+    share = weight / np.bincount(owner, weights=weight, minlength=len(mentees))[owner]
+    for level in range(1, MAX_LEVEL + 1):
+        credit = np.where(
+            level >= target,
+            1.0,
+            np.where(level > current, partial_credit * (level - current) / (target - current), 0.0),
+        )
+        np.add.at(matrix, (owner, skill * MAX_LEVEL + level - 1), share * credit)
+    return matrix.astype(np.float32)
 
 
 def _level_onehot(providers: Sequence[Provider], skill_index: Mapping[str, int]) -> FloatArray:

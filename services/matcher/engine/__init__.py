@@ -20,6 +20,7 @@ from services.matcher.engine.contract import (
     Proposal,
 )
 from services.matcher.engine.exchanges import Exchange, find_exchanges
+from services.matcher.engine.fairness import FairnessReport, fairness_report
 from services.matcher.engine.incremental import resolve_keeping_pending
 from services.matcher.engine.optimal import BridgeworkEngine, build_engine
 from services.matcher.engine.stable import blocking_pairs, solve_stable
@@ -30,6 +31,7 @@ __all__ = [
     "CandidateEdges",
     "Exchange",
     "Explainer",
+    "FairnessReport",
     "MatchingConfig",
     "MatchingEngine",
     "MatchingInput",
@@ -41,6 +43,7 @@ __all__ = [
     "build_candidates",
     "build_engine",
     "build_placement_candidates",
+    "fairness_report",
     "find_exchanges",
     "resolve_keeping_pending",
     "solve_assignment",

@@ -69,6 +69,17 @@ class PlacementInput(BaseModel):
     fte: float = Field(gt=0, le=1)
 
 
+class PendingProposal(BaseModel):
+    """A proposal already sent and not yet answered; re-solves keep it unless clearly beaten."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: MatchKind
+    provider_id: str
+    mentee_id: str
+    exchange_id: str | None = None
+
+
 class MatchingInput(BaseModel):
     """Everything one network's matching round knows. Erased people are simply absent."""
 
@@ -80,6 +91,8 @@ class MatchingInput(BaseModel):
     trusts: tuple[TrustInfo, ...] = ()
     # (provider id, mentee id) pairs a coordinator rejected: never proposed again.
     rejected_pairs: frozenset[tuple[str, str]] = frozenset()
+    # Proposals awaiting an answer: kept unless a new one beats them by the configured margin.
+    pending: tuple[PendingProposal, ...] = ()
 
 
 class Proposal(BaseModel):
@@ -92,6 +105,8 @@ class Proposal(BaseModel):
     mentee_id: str
     score: float
     explanation: Explanation
+    # Secondments that are part of one trust exchange cycle share an id: accept all or none.
+    exchange_id: str | None = None
 
 
 class MatchingResult(BaseModel):
@@ -117,6 +132,9 @@ class CandidateEdges:
     mentee_index: npt.NDArray[np.int32]
     provider_index: npt.NDArray[np.int32]
     score: npt.NDArray[np.float64]
+    # Share of a provider's capacity each mentee takes (by mentee position): 1.0 = a whole
+    # place, a part-timer's 0.5 fits a fractional place. None means every mentee takes 1.0.
+    mentee_load: npt.NDArray[np.float64] | None = None
 
     @property
     def edge_count(self) -> int:

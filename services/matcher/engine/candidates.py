@@ -1,0 +1,170 @@
+"""Candidate generation: the sparse, scored pairs the solvers work on.
+
+Scoring every pair densely at 10,000 mentors x 50,000 mentees would need 2 GB per float32
+matrix, so mentees are scored in blocks against all providers with the vectorised path and
+only each mentee's best ``top_k`` admissible providers are kept. ``full=True`` keeps every
+admissible pair instead, for small instances where the solvers check that pruning loses nothing.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import numpy.typing as npt
+
+from services.matcher.engine.config import MatchingConfig
+from services.matcher.engine.contract import CandidateEdges, MatchingInput, MenteeInput
+from services.matcher.engine.scoring import (
+    BlockBuffers,
+    PairScore,
+    Provider,
+    ScoreTables,
+    ScoringContext,
+    score_pair,
+)
+from shared.matching import Explanation, MatchKind
+from shared.skills import DEFAULT_TAXONOMY, Taxonomy
+
+_Edges = tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.float64]]
+_EMPTY: _Edges = (np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float64))
+
+
+def build_candidates(
+    data: MatchingInput,
+    config: MatchingConfig | None = None,
+    *,
+    full: bool = False,
+    context: ScoringContext | None = None,
+) -> CandidateEdges:
+    """Mentoring edges: each mentee's best ``config.top_k`` mentors (all of them if ``full``)."""
+    return _build(data, config, MatchKind.MENTORING, full, context)
+
+
+def build_placement_candidates(
+    data: MatchingInput,
+    config: MatchingConfig | None = None,
+    *,
+    full: bool = False,
+    context: ScoringContext | None = None,
+) -> CandidateEdges:
+    """Secondment edges: placements for mentees open to secondment, always in another trust.
+
+    ``mentee_ids`` lists every mentee (same order as ``data.mentees``, as for mentoring) so the
+    two edge sets index mentees alike; mentees not open to secondment simply have no edges.
+    """
+    return _build(data, config, MatchKind.SECONDMENT, full, context)
+
+
+def _build(
+    data: MatchingInput,
+    config: MatchingConfig | None,
+    kind: MatchKind,
+    full: bool,
+    context: ScoringContext | None,
+) -> CandidateEdges:
+    config = config or MatchingConfig()
+    ctx = context or ScoringContext.build(data, config)
+    tables = ScoreTables.build(ctx, kind)
+    k = None if full else config.top_k
+    starts = list(range(0, tables.n_mentees, config.chunk_size)) if tables.n_providers else []
+    found: list[_Edges] = [_EMPTY] * len(starts)
+
+    def run(worker: int) -> None:
+        # Each worker owns its buffers and takes every n-th block; numpy releases the GIL in
+        # the heavy calls, so blocks score in parallel.
+        buffers = BlockBuffers(min(config.chunk_size, tables.n_mentees), tables.n_providers)
+        for b in range(worker, len(starts), config.workers):
+            start = starts[b]
+            stop = min(start + config.chunk_size, tables.n_mentees)
+            rows, cols, scores = _keep_best(
+                tables.score_block(start, stop, buffers), k, tables.floor
+            )
+            found[b] = (rows + np.int32(start), cols, scores)
+
+    workers = min(config.workers, len(starts))
+    if workers > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(run, range(workers)))
+    elif starts:
+        run(0)
+    return CandidateEdges(
+        provider_ids=tables.provider_ids,
+        mentee_ids=tables.mentee_ids,
+        provider_capacity=tables.capacity,
+        mentee_index=_concat_int([f[0] for f in found]),
+        provider_index=_concat_int([f[1] for f in found]),
+        score=_concat_float([f[2] for f in found]),
+    )
+
+
+def _keep_best(
+    block: npt.NDArray[np.float32], k: int | None, floor: float
+) -> _Edges:
+    """(row, column, score) of the entries above ``floor``; per row only the k best if k is set.
+
+    Ties are broken by the lower column (provider) index, so the result is deterministic.
+    """
+    threshold = np.full(block.shape[0], np.nextafter(np.float32(floor), np.float32(np.inf)))
+    if k is not None and block.shape[1] > 4 * k:
+        # The k-th best of every 4th column is a lower bound on the row's k-th best, and
+        # partitioning a quarter of the block is far cheaper than argpartitioning all of it.
+        sample = block[:, ::4]
+        kth = np.partition(sample, sample.shape[1] - k, axis=1)[:, sample.shape[1] - k]
+        np.maximum(threshold, kth, out=threshold)
+    rows, cols = np.nonzero(block >= threshold[:, None])
+    scores = block[rows, cols]
+    if k is not None:
+        # One stable sort by (row, score descending); scores are below 4, and equal scores keep
+        # their column order from np.nonzero.
+        order = np.argsort(rows * 4.0 - scores, kind="stable")
+        rows, cols, scores = rows[order], cols[order], scores[order]
+        first_of_row = np.cumsum(np.bincount(rows, minlength=block.shape[0])) - np.bincount(
+            rows, minlength=block.shape[0]
+        )
+        keep = np.arange(rows.shape[0]) - first_of_row[rows] < k
+        rows, cols, scores = rows[keep], cols[keep], scores[keep]
+    return rows.astype(np.int32), cols.astype(np.int32), scores.astype(np.float64)
+
+
+def _concat_int(parts: list[npt.NDArray[np.int32]]) -> npt.NDArray[np.int32]:
+    return np.concatenate(parts).astype(np.int32) if parts else np.zeros(0, dtype=np.int32)
+
+
+def _concat_float(parts: list[npt.NDArray[np.float64]]) -> npt.NDArray[np.float64]:
+    return np.concatenate(parts).astype(np.float64) if parts else np.zeros(0, dtype=np.float64)
+
+
+class Explainer:
+    """Explanations for the pairs a solver chose, scored per pair on demand (not for every edge)."""
+
+    def __init__(self, context: ScoringContext) -> None:
+        self.context = context
+        self._mentors = {p.id: p for p in context.mentors}
+        self._placements = {p.id: p for p in context.placements}
+        self._mentees = {m.id: m for m in context.data.mentees}
+
+    @classmethod
+    def for_input(
+        cls,
+        data: MatchingInput,
+        config: MatchingConfig | None = None,
+        taxonomy: Taxonomy = DEFAULT_TAXONOMY,
+    ) -> Explainer:
+        return cls(ScoringContext.build(data, config or MatchingConfig(), taxonomy))
+
+    def provider(self, kind: MatchKind, provider_id: str) -> Provider:
+        table = self._mentors if kind is MatchKind.MENTORING else self._placements
+        return table[provider_id]
+
+    def mentee(self, mentee_id: str) -> MenteeInput:
+        return self._mentees[mentee_id]
+
+    def score(self, kind: MatchKind, provider_id: str, mentee_id: str) -> PairScore | None:
+        return score_pair(self.provider(kind, provider_id), self.mentee(mentee_id), self.context)
+
+    def explain(self, kind: MatchKind, provider_id: str, mentee_id: str) -> Explanation:
+        scored = self.score(kind, provider_id, mentee_id)
+        if scored is None:
+            raise ValueError(f"{provider_id} and {mentee_id} are not an admissible {kind} pair")
+        return scored.explanation

@@ -1,0 +1,742 @@
+"""Scoring of mentor-mentee and placement-candidate pairs, per pair and vectorised.
+
+A score is a weighted sum of five components, each in [0, 1]:
+
+- skills: how much of the mentee's skill gaps the provider covers, weighted by gap size and
+  priority (a gap is covered when the provider's level reaches the target; part-cover earns
+  partial credit);
+- region: same region, neighbouring region, or remote, less a little for distance;
+- availability: mentor hours per mentee (or placement FTE) against the mentee's working pattern;
+- preferences: meeting-mode compatibility;
+- text: similarity of the mentee's goals and the mentor's bio (or placement role), a minor signal.
+
+Two paths compute the same numbers: ``score_pair``/``explain_pair`` work on one pair in plain
+Python (clear, and used to explain proposals); ``ScoreTables.score_block`` scores a block of
+mentees against every provider with numpy (used to build candidate edges at scale). Tests check
+that they agree. Hard rules (same trust, rejected pair, no capacity, unreachable region, no
+coverage) make a pair inadmissible: ``None`` per pair, ``-inf`` in a block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
+from sklearn.decomposition import TruncatedSVD
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from services.matcher.engine.config import FairnessGroup, MatchingConfig, RegionOptions
+from services.matcher.engine.contract import (
+    MatchingInput,
+    MenteeInput,
+    MentorInput,
+    PlacementInput,
+    TrustInfo,
+)
+from shared.matching import Explanation, MatchKind, ScorePart, SkillCovered
+from shared.people import Mode, Sector, SkillGap, WorkingPattern
+from shared.regions import NEIGHBOURS, Region, distance_km
+from shared.skills import DEFAULT_TAXONOMY, MAX_LEVEL, Taxonomy
+
+FloatArray = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int32]
+
+EARTH_RADIUS_KM = 6371.0  # as in shared.regions.distance_km
+COMPONENTS = ("skills", "region", "availability", "preferences", "text")
+REMOTE_CAPABLE = frozenset({Mode.REMOTE, Mode.EITHER})
+
+
+class Relation(IntEnum):
+    SAME = 0
+    NEIGHBOURING = 1
+    DISTANT = 2
+
+
+def region_relation(a: Region, b: Region) -> Relation:
+    if a == b:
+        return Relation.SAME
+    return Relation.NEIGHBOURING if b in NEIGHBOURS[a] else Relation.DISTANT
+
+
+# ---------------------------------------------------------------------------------------------
+# Providers: mentors and placements seen the same way
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Provider:
+    """A mentor or a placement, reduced to what scoring needs."""
+
+    id: str
+    kind: MatchKind
+    trust_code: str
+    region: Region
+    levels: Mapping[str, int]
+    capacity: float
+    mode: Mode
+    text: str
+    hours_per_month: float = 0.0  # mentors only
+    fte: float = 1.0  # placements only
+
+    @property
+    def active(self) -> bool:
+        if self.kind is MatchKind.MENTORING:
+            # A paused mentor has no capacity or no hours; either way, no new mentees.
+            return self.capacity > 0 and self.hours_per_month > 0
+        return self.capacity > 0
+
+
+def _max_levels(pairs: Iterable[tuple[str, int]]) -> dict[str, int]:
+    levels: dict[str, int] = {}
+    for code, level in pairs:
+        levels[code] = max(level, levels.get(code, 0))
+    return levels
+
+
+def provider_from_mentor(mentor: MentorInput) -> Provider:
+    return Provider(
+        id=mentor.id,
+        kind=MatchKind.MENTORING,
+        trust_code=mentor.trust_code,
+        region=mentor.region,
+        levels=_max_levels((s.skill, s.level) for s in mentor.skills),
+        capacity=mentor.capacity,
+        mode=mentor.mode,
+        text=mentor.bio,
+        hours_per_month=mentor.hours_per_month,
+    )
+
+
+def provider_from_placement(placement: PlacementInput) -> Provider:
+    # A secondment is worked on site, usually hybrid: treat it as flexible about mode.
+    return Provider(
+        id=placement.id,
+        kind=MatchKind.SECONDMENT,
+        trust_code=placement.host_trust_code,
+        region=placement.region,
+        levels=_max_levels((s.skill, s.level) for s in placement.skills_developed),
+        capacity=float(placement.places),
+        mode=Mode.EITHER,
+        text=placement.role,
+        fte=placement.fte,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Components, one pair at a time
+# ---------------------------------------------------------------------------------------------
+
+
+def gap_credit(provider_level: int, gap: SkillGap, partial_credit: float) -> float:
+    """1 when the provider reaches the target; a discounted share of the gap when part-way."""
+    if provider_level >= gap.target:
+        return 1.0
+    if provider_level <= gap.current:
+        return 0.0
+    return partial_credit * (provider_level - gap.current) / gap.size
+
+
+def gap_weight(gap: SkillGap) -> float:
+    return gap.size * gap.priority
+
+
+def skill_coverage(
+    levels: Mapping[str, int], gaps: Sequence[SkillGap], partial_credit: float, taxonomy: Taxonomy
+) -> tuple[float, tuple[SkillCovered, ...]]:
+    total = sum(gap_weight(g) for g in gaps)
+    if total <= 0:
+        return 0.0, ()
+    earned = 0.0
+    covered: list[SkillCovered] = []
+    for gap in gaps:
+        level = levels.get(gap.skill, 0)
+        credit = gap_credit(level, gap, partial_credit)
+        if credit <= 0:
+            continue
+        earned += gap_weight(gap) * credit
+        covered.append(
+            SkillCovered(
+                skill=gap.skill,
+                skill_name=taxonomy.name_of(gap.skill),
+                from_level=gap.current,
+                to_level=gap.target,
+                provider_level=level,
+            )
+        )
+    # Fully covered gaps first, then the biggest.
+    covered.sort(key=lambda s: (s.provider_level < s.to_level, s.from_level - s.to_level))
+    return earned / total, tuple(covered)
+
+
+def region_component(
+    mentee_region: Region,
+    provider_region: Region,
+    distance: float | None,
+    both_remote: bool,
+    options: RegionOptions,
+) -> tuple[float, str] | None:
+    """Region value and a readable reason, or None when the pair cannot meet at all."""
+    relation = region_relation(mentee_region, provider_region)
+    pair = f"{mentee_region.label} / {provider_region.label}"
+    if relation is Relation.SAME:
+        base, reason = options.same_region, f"same region ({mentee_region.label})"
+    elif relation is Relation.NEIGHBOURING:
+        base, reason = options.neighbouring, f"neighbouring regions ({pair})"
+    elif both_remote:
+        return options.remote, f"remote — different regions ({pair})"
+    elif options.distant_in_person is not None:
+        base, reason = options.distant_in_person, f"distant regions, in person ({pair})"
+    else:
+        return None
+    if distance is None:
+        return base, reason
+    return base * distance_factor(distance, options), f"{reason}, {distance:.0f} km"
+
+
+def distance_factor(distance: float, options: RegionOptions) -> float:
+    return 1.0 - options.distance_penalty * min(distance, options.distance_scale_km) / (
+        options.distance_scale_km
+    )
+
+
+def availability_value(provider: Provider, pattern: WorkingPattern, config: MatchingConfig) -> float:
+    opts = config.availability
+    if provider.kind is MatchKind.SECONDMENT:
+        if pattern is WorkingPattern.FULL_TIME:
+            return 1.0
+        return min(1.0, opts.part_time_max_fte / provider.fte)
+    needed = (
+        opts.hours_needed_full_time
+        if pattern is WorkingPattern.FULL_TIME
+        else opts.hours_needed_part_time
+    )
+    # Fractional capacity (0.5) still means one mentee's worth of hours, not double.
+    hours_per_mentee = provider.hours_per_month / max(provider.capacity, 1.0)
+    return min(1.0, hours_per_mentee / needed)
+
+
+def mode_value(mentee_mode: Mode, provider_mode: Mode, config: MatchingConfig) -> float:
+    opts = config.modes
+    if mentee_mode == provider_mode:
+        return opts.same
+    if Mode.EITHER in (mentee_mode, provider_mode):
+        return opts.flexible
+    return opts.mismatch
+
+
+def fairness_groups(mentee: MenteeInput, trusts: Mapping[str, TrustInfo]) -> frozenset[FairnessGroup]:
+    groups: set[FairnessGroup] = set()
+    if mentee.working_pattern is WorkingPattern.PART_TIME:
+        groups.add(FairnessGroup.PART_TIME)
+    if mentee.sector is Sector.SOCIAL_CARE:
+        groups.add(FairnessGroup.SOCIAL_CARE)
+    trust = trusts.get(mentee.trust_code)
+    if trust is not None and trust.is_small:
+        groups.add(FairnessGroup.SMALL_TRUST)
+    return frozenset(groups)
+
+
+# ---------------------------------------------------------------------------------------------
+# Text similarity
+# ---------------------------------------------------------------------------------------------
+
+
+def fit_text_vectors(texts: Sequence[str], config: MatchingConfig, seed: int = 0) -> FloatArray:
+    """Unit-length rows (zero for empty texts) whose dot products are text similarities.
+
+    TF-IDF; when the vocabulary is larger than ``text.dims`` it is reduced by LSA (truncated SVD)
+    so that scoring at scale is a small dense matrix product.
+    """
+    opts = config.text
+    n = len(texts)
+    rng = np.random.default_rng(seed)
+    sample = np.sort(rng.choice(n, size=opts.fit_sample, replace=False)) if n > opts.fit_sample else None
+    fit_docs = [texts[i] for i in sample] if sample is not None else list(texts)
+    vectorizer = TfidfVectorizer(
+        max_features=opts.max_features, stop_words="english", sublinear_tf=True
+    )
+    try:
+        vectorizer.fit(fit_docs)
+    except ValueError:  # no words at all (every text empty or stop words)
+        return np.zeros((n, 1), dtype=np.float32)
+    tfidf = vectorizer.transform(texts)
+    if tfidf.shape[1] <= opts.dims:
+        dense = np.asarray(tfidf.toarray(), dtype=np.float32)
+    else:
+        svd = TruncatedSVD(n_components=opts.dims, random_state=seed)
+        svd.fit(tfidf[sample] if sample is not None else tfidf)
+        dense = np.asarray(svd.transform(tfidf), dtype=np.float32)
+    norms = np.linalg.norm(dense, axis=1, keepdims=True)
+    unit: FloatArray = np.divide(dense, norms, out=np.zeros_like(dense), where=norms > 0)
+    return unit
+
+
+# ---------------------------------------------------------------------------------------------
+# Context shared by both paths
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PairScore:
+    provider_id: str
+    mentee_id: str
+    score: float
+    explanation: Explanation
+
+
+@dataclass
+class ScoringContext:
+    """Everything about a round that scoring needs beyond the two people in a pair."""
+
+    data: MatchingInput
+    config: MatchingConfig
+    taxonomy: Taxonomy
+    trusts: dict[str, TrustInfo]
+    mentors: tuple[Provider, ...]
+    placements: tuple[Provider, ...]
+    text_vectors: dict[tuple[str, str], FloatArray]  # ("mentor"|"placement"|"mentee", id)
+
+    @classmethod
+    def build(
+        cls, data: MatchingInput, config: MatchingConfig, taxonomy: Taxonomy = DEFAULT_TAXONOMY
+    ) -> ScoringContext:
+        mentors = tuple(provider_from_mentor(m) for m in data.mentors)
+        placements = tuple(provider_from_placement(p) for p in data.placements)
+        keys = (
+            [("mentor", p.id) for p in mentors]
+            + [("placement", p.id) for p in placements]
+            + [("mentee", m.id) for m in data.mentees]
+        )
+        texts = [p.text for p in mentors] + [p.text for p in placements]
+        texts += [m.goals for m in data.mentees]
+        vectors = (
+            fit_text_vectors(texts, config)
+            if config.weights.text > 0 and texts
+            else np.zeros((len(texts), 1), dtype=np.float32)
+        )
+        return cls(
+            data=data,
+            config=config,
+            taxonomy=taxonomy,
+            trusts={t.code: t for t in data.trusts},
+            mentors=mentors,
+            placements=placements,
+            text_vectors={key: vectors[i] for i, key in enumerate(keys)},
+        )
+
+    def providers(self, kind: MatchKind) -> tuple[Provider, ...]:
+        return self.mentors if kind is MatchKind.MENTORING else self.placements
+
+    def coordinates(self, trust_code: str) -> tuple[float, float] | None:
+        trust = self.trusts.get(trust_code)
+        if trust is None or trust.latitude is None or trust.longitude is None:
+            return None
+        return trust.latitude, trust.longitude
+
+    def distance(self, trust_a: str, trust_b: str) -> float | None:
+        a, b = self.coordinates(trust_a), self.coordinates(trust_b)
+        if a is None or b is None:
+            return None
+        return distance_km(a[0], a[1], b[0], b[1])
+
+    def text_similarity(self, provider: Provider, mentee: MenteeInput) -> float:
+        provider_key = "mentor" if provider.kind is MatchKind.MENTORING else "placement"
+        a = self.text_vectors[(provider_key, provider.id)]
+        b = self.text_vectors[("mentee", mentee.id)]
+        return max(0.0, float(np.dot(a, b)))
+
+    def boost(self, mentee: MenteeInput) -> float:
+        opts = self.config.fairness
+        if opts.priority_boost > 0 and fairness_groups(mentee, self.trusts) & opts.priority_groups:
+            return opts.priority_boost
+        return 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-pair path
+# ---------------------------------------------------------------------------------------------
+
+
+def exclusion_reason(provider: Provider, mentee: MenteeInput, ctx: ScoringContext) -> str | None:
+    """Why a pair breaks a hard rule, or None when it may be scored."""
+    if (provider.id, mentee.id) in ctx.data.rejected_pairs:
+        return "rejected before"
+    if not provider.active:
+        return "no capacity"
+    if not mentee.gaps:
+        return "mentee lists no skill gap"
+    if provider.kind is MatchKind.SECONDMENT:
+        if not mentee.open_to_secondment:
+            return "mentee not open to secondment"
+        if provider.trust_code == mentee.trust_code:
+            return "secondments are always to another trust"
+    elif provider.trust_code == mentee.trust_code and not ctx.config.allow_same_trust_mentoring:
+        return "same trust"
+    if _region(provider, mentee, ctx) is None:
+        return "too far apart and not both remote"
+    coverage, _ = skill_coverage(
+        provider.levels, mentee.gaps, ctx.config.skills.partial_credit, ctx.taxonomy
+    )
+    if coverage <= ctx.config.skills.min_coverage:
+        return "covers none of the mentee's gaps"
+    return None
+
+
+def _region(provider: Provider, mentee: MenteeInput, ctx: ScoringContext) -> tuple[float, str] | None:
+    both_remote = mentee.mode in REMOTE_CAPABLE and provider.mode in REMOTE_CAPABLE
+    distance = ctx.distance(mentee.trust_code, provider.trust_code)
+    return region_component(mentee.region, provider.region, distance, both_remote, ctx.config.region)
+
+
+def score_pair(provider: Provider, mentee: MenteeInput, ctx: ScoringContext) -> PairScore | None:
+    """Score one pair with its explanation; None when a hard rule excludes it."""
+    if exclusion_reason(provider, mentee, ctx) is not None:
+        return None
+    config = ctx.config
+    coverage, covered = skill_coverage(
+        provider.levels, mentee.gaps, config.skills.partial_credit, ctx.taxonomy
+    )
+    region = _region(provider, mentee, ctx)
+    assert region is not None  # checked by exclusion_reason
+    values = {
+        "skills": coverage,
+        "region": region[0],
+        "availability": availability_value(provider, mentee.working_pattern, config),
+        "preferences": mode_value(mentee.mode, provider.mode, config),
+        "text": ctx.text_similarity(provider, mentee),
+    }
+    weights = config.weights.normalised()
+    parts = [
+        ScorePart(name=name, value=values[name], weight=weights[name],
+                  contribution=values[name] * weights[name])
+        for name in COMPONENTS
+    ]
+    base = sum(part.contribution for part in parts)
+    boost = ctx.boost(mentee)
+    if boost > 0:
+        # Shown as its own part so the parts still add up to the score.
+        parts.append(ScorePart(name="fairness priority", value=boost, weight=base,
+                               contribution=base * boost))
+    score = base * (1.0 + boost)
+    if score <= config.min_score:
+        return None
+    explanation = Explanation(skills_covered=covered, region_reason=region[1], parts=tuple(parts))
+    return PairScore(provider.id, mentee.id, score, explanation)
+
+
+def explain_pair(provider: Provider, mentee: MenteeInput, ctx: ScoringContext) -> Explanation:
+    """The explanation of an admissible pair; raises ValueError naming the rule otherwise."""
+    scored = score_pair(provider, mentee, ctx)
+    if scored is None:
+        reason = exclusion_reason(provider, mentee, ctx) or "score not above the minimum"
+        raise ValueError(f"{provider.id} and {mentee.id} cannot be matched: {reason}")
+    return scored.explanation
+
+
+# ---------------------------------------------------------------------------------------------
+# Vectorised path
+# ---------------------------------------------------------------------------------------------
+#
+# A block score is   static[key(mentee)] + w_skills * coverage + w_text * max(0, text)
+#
+# - ``static`` holds region, preference and availability for every distinct mentee "key"
+#   (trust, region, remote-capable, mode, working pattern, eligible) against every provider,
+#   with -inf where a hard rule that depends only on those (same trust, unreachable region,
+#   paused provider, ineligible mentee) excludes the pair. Real rounds have a few thousand keys
+#   at most, so a block row is one memory gather.
+# - coverage is one matrix product: mentee "credit per provider level" x provider level one-hot.
+# - a pair with no coverage is pushed far below zero rather than masked (masking is ~15x slower
+#   than arithmetic on big arrays); callers treat any value <= ``floor`` as "no edge".
+
+NO_COVERAGE_PENALTY = np.float32(-1e6)
+
+MenteeKey = tuple[str, Region, bool, Mode, WorkingPattern, bool]
+_K = TypeVar("_K", bound=Hashable)
+
+
+def _key_of(mentee: MenteeInput, kind: MatchKind) -> MenteeKey:
+    eligible = bool(mentee.gaps) and (kind is MatchKind.MENTORING or mentee.open_to_secondment)
+    return (
+        mentee.trust_code,
+        mentee.region,
+        mentee.mode in REMOTE_CAPABLE,
+        mentee.mode,
+        mentee.working_pattern,
+        eligible,
+    )
+
+
+def _unique_index(keys: Sequence[_K]) -> tuple[list[_K], IntArray]:
+    unique: dict[_K, int] = {}
+    index = np.fromiter(
+        (unique.setdefault(k, len(unique)) for k in keys), dtype=np.int32, count=len(keys)
+    )
+    return list(unique), index
+
+
+def _static_values(
+    ctx: ScoringContext, kind: MatchKind, keys: Sequence[MenteeKey], providers: Sequence[Provider]
+) -> FloatArray:
+    """Weighted region + preferences + availability per (mentee key, provider); -inf = excluded."""
+    config = ctx.config
+    weights = config.weights.normalised()
+    provider_locations, provider_location = _unique_index(
+        [(p.trust_code, p.region) for p in providers]
+    )
+    mentee_locations, key_location = _unique_index([(k[0], k[1]) for k in keys])
+    alone, together = (
+        region_matrix(ctx, mentee_locations, provider_locations, both_remote)[:, provider_location]
+        for both_remote in (False, True)
+    )
+    provider_remote = np.array([p.mode in REMOTE_CAPABLE for p in providers], dtype=bool)
+    provider_active = np.array([p.active for p in providers], dtype=bool)
+    provider_trust = np.array([p.trust_code for p in providers], dtype=object)
+    mode_rows = {
+        mode: np.array([mode_value(mode, p.mode, config) for p in providers]) for mode in Mode
+    }
+    availability_rows = {
+        pattern: np.array([availability_value(p, pattern, config) for p in providers])
+        for pattern in WorkingPattern
+    }
+    exclude_same_trust = kind is MatchKind.SECONDMENT or not config.allow_same_trust_mentoring
+    table = np.full((len(keys), len(providers)), -np.inf, dtype=np.float32)
+    for row, (trust, _, remote, mode, pattern, eligible) in enumerate(keys):
+        if not eligible:
+            continue
+        location = key_location[row]
+        # The remote value applies only when the provider is remote-capable too.
+        region = (
+            np.where(provider_remote, together[location], alone[location])
+            if remote
+            else alone[location]
+        )
+        values = (
+            weights["region"] * region
+            + weights["preferences"] * mode_rows[mode]
+            + weights["availability"] * availability_rows[pattern]
+        )
+        values[~provider_active] = -np.inf
+        if exclude_same_trust:
+            values[provider_trust == trust] = -np.inf
+        table[row] = values
+    return table
+
+
+_RELATION = np.array([[region_relation(a, b) for b in Region] for a in Region], dtype=np.int8)
+_REGION_POSITION = {region: i for i, region in enumerate(Region)}
+
+
+def region_matrix(
+    ctx: ScoringContext,
+    mentee_locations: Sequence[tuple[str, Region]],
+    provider_locations: Sequence[tuple[str, Region]],
+    both_remote: bool,
+) -> npt.NDArray[np.float64]:
+    """``region_component`` values for every pair of (trust, region) locations; -inf = none."""
+    opts = ctx.config.region
+    relation = _RELATION[
+        np.ix_(
+            [_REGION_POSITION[r] for _, r in mentee_locations],
+            [_REGION_POSITION[r] for _, r in provider_locations],
+        )
+    ]
+    distant = opts.remote if both_remote else opts.distant_in_person
+    base = np.select(
+        [relation == Relation.SAME, relation == Relation.NEIGHBOURING],
+        [opts.same_region, opts.neighbouring],
+        default=-np.inf if distant is None else distant,
+    )
+    distance = _distance_matrix(ctx, mentee_locations, provider_locations)
+    # A remote pair in distant regions does not travel, so distance does not count against it.
+    travels = ~np.isnan(distance) & ((relation != Relation.DISTANT) | (not both_remote))
+    factor = 1.0 - opts.distance_penalty * np.minimum(
+        np.nan_to_num(distance), opts.distance_scale_km
+    ) / opts.distance_scale_km
+    values: npt.NDArray[np.float64] = np.where(travels, base * factor, base)
+    return values
+
+
+def _distance_matrix(
+    ctx: ScoringContext,
+    mentee_locations: Sequence[tuple[str, Region]],
+    provider_locations: Sequence[tuple[str, Region]],
+) -> npt.NDArray[np.float64]:
+    """Haversine km between the locations' trusts (NaN where either has no coordinates)."""
+
+    def radians(locations: Sequence[tuple[str, Region]]) -> npt.NDArray[np.float64]:
+        coords = [ctx.coordinates(trust) or (np.nan, np.nan) for trust, _ in locations]
+        return np.radians(np.array(coords, dtype=np.float64).reshape(-1, 2))
+
+    a, b = radians(mentee_locations), radians(provider_locations)
+    dphi = b[None, :, 0] - a[:, None, 0]
+    dlambda = b[None, :, 1] - a[:, None, 1]
+    h = (
+        np.sin(dphi / 2) ** 2
+        + np.cos(a[:, None, 0]) * np.cos(b[None, :, 0]) * np.sin(dlambda / 2) ** 2
+    )
+    distance: npt.NDArray[np.float64] = 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(h))
+    return distance
+
+
+class BlockBuffers:
+    """Reusable memory for scoring blocks of up to ``rows`` mentees against ``cols`` providers."""
+
+    def __init__(self, rows: int, cols: int) -> None:
+        self.score: FloatArray = np.empty((rows, cols), dtype=np.float32)
+        self.work: FloatArray = np.empty((rows, cols), dtype=np.float32)
+        self.mask: npt.NDArray[np.bool_] = np.empty((rows, cols), dtype=bool)
+
+
+@dataclass
+class ScoreTables:
+    """Matrices that let ``score_block`` score many mentees against all providers at once."""
+
+    kind: MatchKind
+    provider_ids: tuple[str, ...]
+    mentee_ids: tuple[str, ...]
+    capacity: npt.NDArray[np.float64]
+    weights: dict[str, float]
+    static: FloatArray  # mentee keys x providers
+    mentee_key: IntArray
+    gap_credit: FloatArray  # mentees x (skills*levels): weighted credit per provider level
+    level_onehot: FloatArray  # (skills*levels) x providers
+    mentee_text: FloatArray
+    provider_text: FloatArray  # text dims x providers
+    mentee_boost: FloatArray | None  # multiplier 1 + boost; None when nobody is boosted
+    rejected: dict[int, IntArray]  # mentee index -> provider indices
+    min_coverage: float
+    floor: float  # block values <= floor are not edges
+
+    @property
+    def n_mentees(self) -> int:
+        return len(self.mentee_ids)
+
+    @property
+    def n_providers(self) -> int:
+        return len(self.provider_ids)
+
+    def score_block(
+        self, start: int, stop: int, buffers: BlockBuffers | None = None
+    ) -> FloatArray:
+        """Scores of mentees[start:stop] x all providers; values <= ``floor`` are not edges.
+
+        With ``buffers`` the result is a view into them, valid until their next use: reusing
+        memory avoids page-faulting fresh 40 MB arrays for every block, which dominates otherwise.
+        """
+        n = stop - start
+        buffers = buffers or BlockBuffers(n, self.n_providers)
+        score, work, no_coverage = (b[:n] for b in (buffers.score, buffers.work, buffers.mask))
+        rows = slice(start, stop)
+        for i, key in enumerate(self.mentee_key[rows]):
+            score[i] = self.static[key]  # row copies beat fancy indexing here
+        np.matmul(self.gap_credit[rows], self.level_onehot, out=work)
+        np.less_equal(work, self.min_coverage, out=no_coverage)
+        work *= np.float32(self.weights["skills"])
+        score += work
+        if self.weights["text"] > 0:
+            np.matmul(self.mentee_text[rows], self.provider_text, out=work)
+            np.maximum(work, 0, out=work)
+            work *= np.float32(self.weights["text"])
+            score += work
+        np.multiply(no_coverage, NO_COVERAGE_PENALTY, out=work)
+        score += work
+        if self.mentee_boost is not None:
+            score *= self.mentee_boost[rows, None]
+        for mentee in range(start, stop):
+            providers = self.rejected.get(mentee)
+            if providers is not None:
+                score[mentee - start, providers] = -np.inf
+        return score
+
+    @classmethod
+    def build(cls, ctx: ScoringContext, kind: MatchKind) -> ScoreTables:
+        providers = ctx.providers(kind)
+        mentees = ctx.data.mentees
+        config = ctx.config
+        skill_codes = sorted(
+            ctx.taxonomy.codes()
+            | {g.skill for m in mentees for g in m.gaps}
+            | {code for p in providers for code in p.levels}
+        )
+        skill_index = {code: i for i, code in enumerate(skill_codes)}
+        keys, mentee_key = _unique_index([_key_of(m, kind) for m in mentees])
+        boosts = np.array([1.0 + ctx.boost(m) for m in mentees], dtype=np.float32)
+        text_key = "mentor" if kind is MatchKind.MENTORING else "placement"
+        return cls(
+            kind=kind,
+            provider_ids=tuple(p.id for p in providers),
+            mentee_ids=tuple(m.id for m in mentees),
+            capacity=np.array([p.capacity for p in providers], dtype=np.float64),
+            weights=config.weights.normalised(),
+            static=_static_values(ctx, kind, keys, providers),
+            mentee_key=mentee_key,
+            gap_credit=_gap_credit_matrix(mentees, skill_index, config.skills.partial_credit),
+            level_onehot=_level_onehot(providers, skill_index),
+            mentee_text=_stack([ctx.text_vectors[("mentee", m.id)] for m in mentees]),
+            provider_text=_stack([ctx.text_vectors[(text_key, p.id)] for p in providers]).T.copy(),
+            mentee_boost=boosts if np.any(boosts != 1.0) else None,
+            rejected=_rejected(
+                ctx.data.rejected_pairs,
+                {p.id: j for j, p in enumerate(providers)},
+                {m.id: i for i, m in enumerate(mentees)},
+            ),
+            min_coverage=config.skills.min_coverage,
+            floor=config.min_score,
+        )
+
+
+def _stack(vectors: Sequence[FloatArray]) -> FloatArray:
+    if not vectors:
+        return np.zeros((0, 1), dtype=np.float32)
+    return np.ascontiguousarray(np.stack(vectors), dtype=np.float32)
+
+
+def _gap_credit_matrix(
+    mentees: Sequence[MenteeInput], skill_index: Mapping[str, int], partial_credit: float
+) -> FloatArray:
+    """Row m, column (skill*7 + level-1): the coverage a provider at that level adds for m.
+
+    The same arithmetic as ``gap_credit``/``skill_coverage``, for all gaps at once.
+    """
+    gaps = [(i, g) for i, m in enumerate(mentees) for g in m.gaps]
+    matrix = np.zeros((len(mentees), len(skill_index) * MAX_LEVEL), dtype=np.float64)
+    if not gaps:
+        return matrix.astype(np.float32)
+    owner = np.array([i for i, _ in gaps])
+    skill = np.array([skill_index[g.skill] for _, g in gaps])
+    current = np.array([g.current for _, g in gaps], dtype=np.float64)
+    target = np.array([g.target for _, g in gaps], dtype=np.float64)
+    weight = (target - current) * np.array([g.priority for _, g in gaps])
+    share = weight / np.bincount(owner, weights=weight, minlength=len(mentees))[owner]
+    for level in range(1, MAX_LEVEL + 1):
+        credit = np.where(
+            level >= target,
+            1.0,
+            np.where(level > current, partial_credit * (level - current) / (target - current), 0.0),
+        )
+        np.add.at(matrix, (owner, skill * MAX_LEVEL + level - 1), share * credit)
+    return matrix.astype(np.float32)
+
+
+def _level_onehot(providers: Sequence[Provider], skill_index: Mapping[str, int]) -> FloatArray:
+    matrix = np.zeros((len(skill_index) * MAX_LEVEL, len(providers)), dtype=np.float32)
+    for j, provider in enumerate(providers):
+        for code, level in provider.levels.items():
+            matrix[skill_index[code] * MAX_LEVEL + level - 1, j] = 1.0
+    return matrix
+
+
+def _rejected(
+    pairs: Iterable[tuple[str, str]],
+    provider_index: Mapping[str, int],
+    mentee_index: Mapping[str, int],
+) -> dict[int, IntArray]:
+    by_mentee: dict[int, list[int]] = {}
+    for provider_id, mentee_id in pairs:
+        if provider_id in provider_index and mentee_id in mentee_index:
+            by_mentee.setdefault(mentee_index[mentee_id], []).append(provider_index[provider_id])
+    return {m: np.array(ps, dtype=np.int32) for m, ps in by_mentee.items()}

@@ -1,0 +1,114 @@
+"""The optimal assignment against an independent optimum (OR-tools GLOP) and by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench.instances import random_candidate_edges
+from bench.reference import flow_optimum, lp_optimum
+from services.matcher.engine.assignment import Places, solve_assignment
+from services.matcher.engine.contract import CandidateEdges
+
+
+def edges_of(
+    pairs: list[tuple[int, int, float]],
+    capacity: list[float],
+    loads: list[float] | None = None,
+) -> CandidateEdges:
+    n_mentees = max(m for m, _, _ in pairs) + 1 if loads is None else len(loads)
+    return CandidateEdges(
+        provider_ids=tuple(f"p{i}" for i in range(len(capacity))),
+        mentee_ids=tuple(f"m{j}" for j in range(n_mentees)),
+        provider_capacity=np.asarray(capacity, dtype=np.float64),
+        mentee_index=np.array([m for m, _, _ in pairs], dtype=np.int32),
+        provider_index=np.array([p for _, p, _ in pairs], dtype=np.int32),
+        score=np.array([s for _, _, s in pairs], dtype=np.float64),
+        mentee_load=None if loads is None else np.asarray(loads, dtype=np.float64),
+    )
+
+
+def assert_feasible(candidates: CandidateEdges, chosen: np.ndarray) -> None:
+    mentees = candidates.mentee_index[chosen]
+    assert len(set(mentees.tolist())) == len(mentees), "a mentee got two providers"
+    places = Places.from_capacity(candidates.provider_capacity)
+    load = (np.ones(len(candidates.mentee_ids)) if candidates.mentee_load is None
+            else candidates.mentee_load)
+    for p in set(candidates.provider_index[chosen].tolist()):
+        taken = chosen[candidates.provider_index[chosen] == p]
+        big = int(np.sum(load[candidates.mentee_index[taken]] > places.fraction[p] + 1e-9))
+        assert big <= places.whole[p]
+        assert len(taken) <= places.whole[p] + int(places.fraction[p] > 0)
+
+
+def test_global_optimum_beats_greedy_by_hand() -> None:
+    # Greedy takes (m0, p0) at 0.9 and strands m1; the optimum pairs both for 1.6.
+    candidates = edges_of([(0, 0, 0.9), (0, 1, 0.8), (1, 0, 0.8)], capacity=[1, 1])
+    result = solve_assignment(candidates)
+    assert result.total_score == pytest.approx(1.6)
+    assert sorted(result.pairs(candidates)) == [("p0", "m1", 0.8), ("p1", "m0", 0.8)]
+
+
+def test_half_capacity_takes_one_part_timer_not_a_full_timer() -> None:
+    candidates = edges_of([(0, 0, 0.9), (1, 0, 0.5)], capacity=[0.5], loads=[1.0, 0.5])
+    assert solve_assignment(candidates).pairs(candidates) == [("p0", "m1", 0.5)]
+
+
+def test_one_and_a_half_takes_one_of_anyone_plus_one_part_timer() -> None:
+    pairs = [(0, 0, 0.9), (1, 0, 0.8), (2, 0, 0.7), (3, 0, 0.6)]
+    candidates = edges_of(pairs, capacity=[1.5], loads=[1.0, 1.0, 0.5, 0.5])
+    assert sorted(m for _, m, _ in solve_assignment(candidates).pairs(candidates)) == ["m0", "m2"]
+
+
+def test_capacities_round_as_documented() -> None:
+    places = Places.from_capacity([0.0, 0.5, 1.0, 1.5, 2.999999999999, 0.25])
+    assert places.whole.tolist() == [0, 0, 1, 1, 3, 0]
+    assert places.fraction.tolist() == pytest.approx([0, 0.5, 0, 0.5, 0, 0.25])
+
+
+def test_duplicate_pairs_keep_the_best_and_non_positive_edges_are_ignored() -> None:
+    candidates = edges_of([(0, 0, 0.2), (0, 0, 0.7), (1, 0, -0.1), (2, 0, 0.0)], capacity=[3])
+    result = solve_assignment(candidates)
+    assert result.pairs(candidates) == [("p0", "m0", 0.7)]
+
+
+def test_empty_inputs() -> None:
+    empty = edges_of([(0, 0, 0.5)], capacity=[0])
+    assert solve_assignment(empty).edges.size == 0
+
+
+def test_bonus_changes_the_choice_not_the_reported_score() -> None:
+    candidates = edges_of([(0, 0, 0.9), (1, 0, 0.8)], capacity=[1])
+    result = solve_assignment(candidates, bonus=np.array([0.0, 0.2]))
+    assert result.pairs(candidates) == [("p0", "m1", 0.8)]
+    assert result.total_score == pytest.approx(0.8)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_equals_independent_lp_optimum(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    candidates = random_candidate_edges(
+        rng,
+        n_providers=int(rng.integers(2, 15)),
+        n_mentees=int(rng.integers(1, 60)),
+        per_mentee=int(rng.integers(1, 6)),
+        capacities=(0.0, 0.5, 1.0, 1.5, 2.0, 3.0),
+        part_time_share=float(rng.choice([0.0, 0.4])),
+        score_levels=int(rng.choice([0, 4])),
+    )
+    result = solve_assignment(candidates)
+    optimum, values = lp_optimum(candidates)
+    assert np.allclose(values, np.round(values)), "the LP optimum is integral (TU)"
+    assert result.total_score == pytest.approx(optimum, abs=1e-6)
+    assert_feasible(candidates, result.edges)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_equals_or_tools_min_cost_flow_at_a_few_thousand(seed: int) -> None:
+    rng = np.random.default_rng(100 + seed)
+    candidates = random_candidate_edges(rng, 300, 1500, 10, capacities=(1.0, 2.0, 3.0, 0.5),
+                                        part_time_share=0.3)
+    result = solve_assignment(candidates)
+    reference = flow_optimum(candidates, scale=1e9)
+    assert result.total_score == pytest.approx(float(candidates.score[reference].sum()), abs=1e-6)
+    assert_feasible(candidates, result.edges)

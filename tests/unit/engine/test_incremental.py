@@ -1,0 +1,86 @@
+"""Incremental re-solves keep pending proposals unless a new one beats them by the margin."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from bench.instances import random_candidate_edges
+from services.matcher.engine.assignment import solve_assignment
+from services.matcher.engine.contract import CandidateEdges
+from services.matcher.engine.incremental import resolve_keeping_pending
+
+
+def edges_of(pairs: list[tuple[int, int, float]], capacity: list[float]) -> CandidateEdges:
+    return CandidateEdges(
+        provider_ids=tuple(f"p{i}" for i in range(len(capacity))),
+        mentee_ids=tuple(f"m{j}" for j in range(max(m for m, _, _ in pairs) + 1)),
+        provider_capacity=np.asarray(capacity, dtype=np.float64),
+        mentee_index=np.array([m for m, _, _ in pairs], dtype=np.int32),
+        provider_index=np.array([p for _, p, _ in pairs], dtype=np.int32),
+        score=np.array([s for _, _, s in pairs], dtype=np.float64),
+    )
+
+
+def test_a_slightly_better_new_mentor_does_not_replace_a_pending_one() -> None:
+    candidates = edges_of([(0, 0, 0.70), (0, 1, 0.72)], capacity=[1, 1])
+    kept = resolve_keeping_pending(candidates, [("p0", "m0")], margin=0.05)
+    assert kept.pairs(candidates) == [("p0", "m0", 0.70)]
+    replaced = resolve_keeping_pending(candidates, [("p0", "m0")], margin=0.01)
+    assert replaced.pairs(candidates) == [("p1", "m0", 0.72)]
+
+
+def test_a_newcomer_does_not_push_a_pending_mentee_to_a_worse_mentor() -> None:
+    # The free optimum moves m0 to p1 (0.5) so that newcomer m1 can have p0 (0.95).
+    candidates = edges_of([(0, 0, 0.8), (0, 1, 0.5), (1, 0, 0.95)], capacity=[1, 1])
+    assert solve_assignment(candidates).total_score == pytest.approx(1.45)
+    result = resolve_keeping_pending(candidates, [("p0", "m0")], margin=0.05)
+    assert result.pairs(candidates) == [("p0", "m0", 0.8)]
+
+
+def test_a_pending_pair_that_is_no_longer_admissible_goes() -> None:
+    candidates = edges_of([(0, 1, 0.5)], capacity=[1, 1])  # m0-p0 was rejected or erased
+    result = resolve_keeping_pending(candidates, [("p0", "m0"), ("p9", "gone")], margin=0.05)
+    assert result.pairs(candidates) == [("p1", "m0", 0.5)]
+
+
+def test_a_capacity_cut_keeps_as_many_pending_pairs_as_fit() -> None:
+    candidates = edges_of([(0, 0, 0.6), (1, 0, 0.9), (2, 0, 0.3)], capacity=[1])
+    result = resolve_keeping_pending(candidates, [("p0", "m0"), ("p0", "m1")], margin=0.05)
+    assert result.pairs(candidates) == [("p0", "m1", 0.9)]
+
+
+def test_a_nominated_mentee_that_loses_its_gain_is_pinned_again() -> None:
+    # Free optimum: m0 -> p1 (0.9, gain 0.4) and m1 -> p0. But m1's pending pair with p1
+    # is pinned (its free alternative gains only 0.1), so m0 cannot have p1 and keeps p0.
+    candidates = edges_of([(0, 0, 0.5), (0, 1, 0.9), (1, 1, 0.6), (1, 0, 0.7)], capacity=[1, 1])
+    result = resolve_keeping_pending(candidates, [("p0", "m0"), ("p1", "m1")], margin=0.2)
+    assert sorted(result.pairs(candidates)) == [("p0", "m0", 0.5), ("p1", "m1", 0.6)]
+
+
+@pytest.mark.parametrize("seed", range(15))
+def test_one_change_keeps_or_clearly_improves_every_pending_pair(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    before = random_candidate_edges(rng, 15, 60, 5, capacities=(1.0, 2.0, 1.5),
+                                    part_time_share=0.3)
+    pending = [(p, m) for p, m, _ in solve_assignment(before).pairs(before)]
+    changed = int(rng.integers(len(before.mentee_ids)))
+    score = before.score.copy()
+    mine = before.mentee_index == changed
+    score[mine] = rng.random(int(mine.sum()))  # one mentee edits their profile
+    after = replace(before, score=score)
+    margin = 0.1
+    result = resolve_keeping_pending(after, pending, margin)
+    new_score = {m: s for _, m, s in result.pairs(after)}
+    new_pairs = {(p, m) for p, m, _ in result.pairs(after)}
+    for p, m in pending:
+        e = np.flatnonzero((np.array(after.provider_ids)[after.provider_index] == p)
+                           & (np.array(after.mentee_ids)[after.mentee_index] == m))[0]
+        old = after.score[e]
+        assert (p, m) in new_pairs or new_score.get(m, -1) >= old + margin - 1e-12
+    free_pairs = {(p, m) for p, m, _ in solve_assignment(after).pairs(after)}
+    assert len(set(pending) - new_pairs) <= len(set(pending) - free_pairs)
+    unchanged = resolve_keeping_pending(before, pending, margin)
+    assert {(p, m) for p, m, _ in unchanged.pairs(before)} == set(pending)

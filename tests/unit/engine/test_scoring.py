@@ -1,0 +1,296 @@
+"""Per-pair scoring: hand-computed scores, explanations and hard rules."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from services.matcher.engine.config import (
+    ComponentWeights,
+    MatchingConfig,
+    RegionOptions,
+)
+from services.matcher.engine.contract import (
+    MatchingInput,
+    MenteeInput,
+    MentorInput,
+    PlacementInput,
+    TrustInfo,
+)
+from services.matcher.engine.scoring import (
+    ScoringContext,
+    exclusion_reason,
+    explain_pair,
+    provider_from_mentor,
+    provider_from_placement,
+    region_component,
+    score_pair,
+)
+from shared.people import Mode, Sector, SkillGap, SkillLevel, WorkingPattern
+from shared.regions import Region, distance_km
+
+TRUSTS_CSV = Path(__file__).parents[3] / ".." / "shared" / "data" / "nhs_trusts" / "nhs_trusts_england.csv"
+
+# Text off so hand-computed scores are exact; the weights already sum to 1.
+NO_TEXT = MatchingConfig(
+    weights=ComponentWeights(skills=0.6, region=0.2, availability=0.1, preferences=0.1, text=0)
+)
+LONDON_TRUST = TrustInfo(code="AAA", name="London trust", region=Region.LONDON)
+SOUTH_EAST_TRUST = TrustInfo(code="BBB", name="South East trust", region=Region.SOUTH_EAST)
+NORTH_WEST_TRUST = TrustInfo(code="CCC", name="North West trust", region=Region.NORTH_WEST)
+
+
+def mentor(
+    id: str = "m1",
+    trust: TrustInfo = SOUTH_EAST_TRUST,
+    skills: dict[str, int] | None = None,
+    capacity: float = 2,
+    hours: float = 8,
+    mode: Mode = Mode.EITHER,
+    bio: str = "",
+) -> MentorInput:
+    levels = skills if skills is not None else {"data-analytics": 6, "cyber-security": 2}
+    return MentorInput(
+        id=id,
+        trust_code=trust.code,
+        region=trust.region,
+        skills=tuple(SkillLevel(skill=s, level=lv) for s, lv in levels.items()),
+        capacity=capacity,
+        hours_per_month=hours,
+        mode=mode,
+        bio=bio,
+    )
+
+
+def mentee(
+    id: str = "e1",
+    trust: TrustInfo = LONDON_TRUST,
+    mode: Mode = Mode.REMOTE,
+    pattern: WorkingPattern = WorkingPattern.FULL_TIME,
+    open_to_secondment: bool = True,
+    goals: str = "",
+) -> MenteeInput:
+    return MenteeInput(
+        id=id,
+        trust_code=trust.code,
+        region=trust.region,
+        gaps=(
+            SkillGap(skill="data-analytics", current=2, target=5, priority=1),
+            SkillGap(skill="cyber-security", current=1, target=3, priority=2),
+        ),
+        working_pattern=pattern,
+        sector=Sector.NHS,
+        mode=mode,
+        goals=goals,
+        open_to_secondment=open_to_secondment,
+    )
+
+
+def context(
+    mentors: tuple[MentorInput, ...] = (),
+    mentees: tuple[MenteeInput, ...] = (),
+    config: MatchingConfig = NO_TEXT,
+    placements: tuple[PlacementInput, ...] = (),
+    rejected: frozenset[tuple[str, str]] = frozenset(),
+    trusts: tuple[TrustInfo, ...] = (LONDON_TRUST, SOUTH_EAST_TRUST, NORTH_WEST_TRUST),
+) -> ScoringContext:
+    data = MatchingInput(
+        mentors=mentors, mentees=mentees, placements=placements, trusts=trusts,
+        rejected_pairs=rejected,
+    )
+    return ScoringContext.build(data, config)
+
+
+def test_hand_computed_mentoring_score_and_explanation() -> None:
+    m, e = mentor(), mentee()
+    scored = score_pair(provider_from_mentor(m), e, context((m,), (e,)))
+    assert scored is not None
+    # Gaps weigh size x priority: data 3x1 = 3, cyber 2x2 = 4. Data fully covered (6 >= 5);
+    # cyber part-covered (2 of 1->3): 0.5 x (2-1)/(3-1) = 0.25. Coverage (3 + 4x0.25)/7 = 4/7.
+    # Region: neighbouring, no coordinates = 0.7. Availability: 8 h / 2 mentees = 4 h >= 4 h.
+    # Preferences: remote mentee, flexible mentor = 0.9.
+    expected = 0.6 * 4 / 7 + 0.2 * 0.7 + 0.1 * 1.0 + 0.1 * 0.9
+    assert scored.score == pytest.approx(expected)
+    parts = {p.name: p for p in scored.explanation.parts}
+    assert parts["skills"].value == pytest.approx(4 / 7)
+    assert parts["region"].value == pytest.approx(0.7)
+    assert parts["preferences"].value == pytest.approx(0.9)
+    assert parts["text"].contribution == 0
+    assert sum(p.contribution for p in scored.explanation.parts) == pytest.approx(scored.score)
+    covered = scored.explanation.skills_covered
+    assert [(s.skill, s.skill_name, s.from_level, s.to_level, s.provider_level) for s in covered] == [
+        ("data-analytics", "Data and analytics", 2, 5, 6),
+        ("cyber-security", "Cyber security", 1, 3, 2),
+    ]
+    assert scored.explanation.region_reason == "neighbouring regions (London / South East)"
+
+
+def test_no_partial_credit_counts_only_full_cover() -> None:
+    m, e = mentor(), mentee()
+    config = NO_TEXT.model_copy(update={"skills": NO_TEXT.skills.model_copy(update={"partial_credit": 0})})
+    scored = score_pair(provider_from_mentor(m), e, context((m,), (e,), config))
+    assert scored is not None
+    assert {p.name: p.value for p in scored.explanation.parts}["skills"] == pytest.approx(3 / 7)
+
+
+def test_region_reasons_and_values() -> None:
+    opts = RegionOptions()
+    assert region_component(Region.LONDON, Region.LONDON, None, False, opts) == (
+        1.0, "same region (London)",
+    )
+    value, reason = region_component(Region.LONDON, Region.SOUTH_EAST, 42.0, False, opts) or (0, "")
+    assert reason == "neighbouring regions (London / South East), 42 km"
+    assert value == pytest.approx(0.7 * (1 - 0.3 * 42 / 300))
+    assert region_component(Region.LONDON, Region.NORTH_WEST, 300.0, True, opts) == (
+        0.5, "remote — different regions (London / North West)",
+    )
+    assert region_component(Region.LONDON, Region.NORTH_WEST, 300.0, False, opts) is None
+
+
+def test_distant_pair_needs_both_sides_remote() -> None:
+    far = mentor(trust=NORTH_WEST_TRUST, mode=Mode.IN_PERSON)
+    remote = mentor(id="m2", trust=NORTH_WEST_TRUST, mode=Mode.REMOTE)
+    e = mentee(mode=Mode.EITHER)
+    ctx = context((far, remote), (e,))
+    assert exclusion_reason(provider_from_mentor(far), e, ctx) == "too far apart and not both remote"
+    scored = score_pair(provider_from_mentor(remote), e, ctx)
+    assert scored is not None
+    assert scored.explanation.region_reason == "remote — different regions (London / North West)"
+
+
+@pytest.mark.parametrize(
+    ("mentor_kwargs", "reason"),
+    [
+        ({"trust": LONDON_TRUST}, "same trust"),
+        ({"capacity": 0}, "no capacity"),
+        ({"hours": 0}, "no capacity"),
+        ({"skills": {"procurement": 7}}, "covers none of the mentee's gaps"),
+        ({"skills": {"data-analytics": 2}}, "covers none of the mentee's gaps"),
+    ],
+)
+def test_hard_rules_exclude_mentoring_pairs(mentor_kwargs: dict[str, object], reason: str) -> None:
+    m, e = mentor(**mentor_kwargs), mentee()  # type: ignore[arg-type]
+    ctx = context((m,), (e,))
+    assert exclusion_reason(provider_from_mentor(m), e, ctx) == reason
+    assert score_pair(provider_from_mentor(m), e, ctx) is None
+    with pytest.raises(ValueError, match=reason):
+        explain_pair(provider_from_mentor(m), e, ctx)
+
+
+def test_rejected_pair_is_never_scored() -> None:
+    m, e = mentor(), mentee()
+    ctx = context((m,), (e,), rejected=frozenset({("m1", "e1")}))
+    assert exclusion_reason(provider_from_mentor(m), e, ctx) == "rejected before"
+
+
+def test_same_trust_mentoring_allowed_by_config() -> None:
+    m, e = mentor(trust=LONDON_TRUST), mentee()
+    config = NO_TEXT.model_copy(update={"allow_same_trust_mentoring": True})
+    scored = score_pair(provider_from_mentor(m), e, context((m,), (e,), config))
+    assert scored is not None
+    assert scored.explanation.region_reason == "same region (London)"
+
+
+def placement(trust: TrustInfo = SOUTH_EAST_TRUST, fte: float = 1.0) -> PlacementInput:
+    return PlacementInput(
+        id="p1", host_trust_code=trust.code, region=trust.region, role="Head of data",
+        skills_developed=(SkillLevel(skill="data-analytics", level=5),), places=1, months=6,
+        fte=fte,
+    )
+
+
+def test_secondment_scoring_and_fte_availability() -> None:
+    p = placement(fte=1.0)
+    part_timer = mentee(pattern=WorkingPattern.PART_TIME)
+    scored = score_pair(provider_from_placement(p), part_timer, context(mentees=(part_timer,), placements=(p,)))
+    assert scored is not None
+    parts = {part.name: part.value for part in scored.explanation.parts}
+    # Data covered (weight 3 of 7); the placement develops no cyber security.
+    assert parts["skills"] == pytest.approx(3 / 7)
+    assert parts["availability"] == pytest.approx(0.6)  # 0.6 FTE suits a part-timer; 1.0 does not
+    assert parts["preferences"] == pytest.approx(0.9)  # placements are flexible about mode
+
+
+def test_secondment_always_cross_trust_and_needs_openness() -> None:
+    allow = NO_TEXT.model_copy(update={"allow_same_trust_mentoring": True})
+    home = placement(trust=LONDON_TRUST)
+    e = mentee()
+    ctx = context(mentees=(e,), placements=(home,), config=allow)
+    assert exclusion_reason(provider_from_placement(home), e, ctx) == (
+        "secondments are always to another trust"
+    )
+    closed = mentee(open_to_secondment=False)
+    ctx = context(mentees=(closed,), placements=(placement(),))
+    assert exclusion_reason(provider_from_placement(placement()), closed, ctx) == (
+        "mentee not open to secondment"
+    )
+
+
+def test_text_similarity_is_a_minor_signal() -> None:
+    e = mentee(goals="improve population health analytics and data visualisation")
+    close = mentor(id="close", bio="population health analytics lead; data visualisation")
+    unrelated = mentor(id="far", bio="procurement frameworks and contract law")
+    ctx = context((close, unrelated), (e,), MatchingConfig())
+    a = score_pair(provider_from_mentor(close), e, ctx)
+    b = score_pair(provider_from_mentor(unrelated), e, ctx)
+    assert a is not None and b is not None
+    text_a = {p.name: p for p in a.explanation.parts}["text"]
+    text_b = {p.name: p for p in b.explanation.parts}["text"]
+    assert text_a.value > 0.5 and text_b.value == 0
+    assert a.score - b.score == pytest.approx(text_a.contribution)
+    assert text_a.weight == pytest.approx(0.05)
+
+
+def test_config_is_validated() -> None:
+    with pytest.raises(ValidationError, match="skills weight must be positive"):
+        ComponentWeights(skills=0)
+    with pytest.raises(ValidationError):
+        ComponentWeights(region=-1)
+    with pytest.raises(ValidationError):
+        MatchingConfig(top_k=0)
+    with pytest.raises(ValidationError):
+        MatchingConfig.model_validate({"weights": {"skils": 1}})
+    assert sum(ComponentWeights(skills=2, region=2).normalised().values()) == pytest.approx(1)
+
+
+def _real_trusts(*codes: str) -> dict[str, TrustInfo]:
+    if not TRUSTS_CSV.exists():
+        pytest.skip(f"real NHS trusts file absent (../shared/data not present): {TRUSTS_CSV}")
+    with TRUSTS_CSV.open(newline="", encoding="utf-8") as handle:
+        rows = {r["ods_code"]: r for r in csv.DictReader(handle) if r["ods_code"] in codes}
+    return {
+        code: TrustInfo(
+            code=code, name=r["name"], region=Region(r["nhs_region_code"]),
+            latitude=float(r["latitude"]), longitude=float(r["longitude"]),
+        )
+        for code, r in rows.items()
+    }
+
+
+def test_distance_between_real_trusts_shapes_region_value() -> None:
+    # Manchester University FT (North West); Oxford University Hospitals (South East);
+    # North London FT (London).
+    trusts = _real_trusts("R0A", "RTH", "G6V2S")
+    manchester, oxford, london = trusts["R0A"], trusts["RTH"], trusts["G6V2S"]
+    assert manchester.region is Region.NORTH_WEST and london.region is Region.LONDON
+    km = distance_km(oxford.latitude or 0, oxford.longitude or 0,
+                     london.latitude or 0, london.longitude or 0)
+    assert 70 < km < 90  # Oxford to St Pancras is about 80 km as the crow flies
+    e = mentee(trust=london, mode=Mode.IN_PERSON)
+    near = mentor(id="oxford", trust=oxford, mode=Mode.IN_PERSON)
+    far = mentor(id="manchester", trust=manchester, mode=Mode.IN_PERSON)
+    far_remote = mentor(id="manchester-remote", trust=manchester, mode=Mode.REMOTE)
+    ctx = context((near, far, far_remote), (e,), trusts=tuple(trusts.values()))
+    scored = score_pair(provider_from_mentor(near), e, ctx)
+    assert scored is not None
+    assert scored.explanation.region_reason == f"neighbouring regions (London / South East), {km:.0f} km"
+    region = {p.name: p.value for p in scored.explanation.parts}["region"]
+    assert region == pytest.approx(0.7 * (1 - 0.3 * km / 300))
+    assert score_pair(provider_from_mentor(far), e, ctx) is None  # in person, 260 km, not neighbours
+    # Remote-capable on one side only is not enough across non-neighbouring regions.
+    assert exclusion_reason(provider_from_mentor(far_remote), e, ctx) == (
+        "too far apart and not both remote"
+    )

@@ -174,6 +174,19 @@ class MatchProposed(Event):
     mentee_id: UUID
     score: float
     explanation: Explanation
+    # Secondments in one trust exchange cycle share an id: approve all of them or none.
+    exchange_id: str | None = None
+
+
+class MatchWithdrawn(Event):
+    """A pending proposal that no longer stands: a better one replaced it, or someone left."""
+
+    topic: ClassVar[Topic] = Topic.PROPOSALS
+    event_type: Literal["match.withdrawn"] = "match.withdrawn"
+
+    match_id: UUID
+    network_id: str
+    reason: str
 
 
 class MatchDecided(Event):
@@ -196,6 +209,7 @@ AnyEvent = Annotated[
     | PlacementUpserted
     | PlacementWithdrawn
     | MatchProposed
+    | MatchWithdrawn
     | MatchDecided,
     Field(discriminator="event_type"),
 ]

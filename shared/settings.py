@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -33,6 +35,8 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = Field(default=0.5, gt=0)
     mail_retry_seconds: float = Field(default=5.0, gt=0)
     log_level: str = "INFO"
+    # JSON file with the matching engine's weights and options (MatchingConfig); defaults if unset.
+    matching_config_file: Path | None = None
 
 
 def get_settings() -> Settings:

@@ -11,8 +11,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from faststream import FastStream
 
-from services.matcher.engine.baseline import GreedyBaselineEngine
-from services.matcher.engine.contract import MatchingEngine
+from services.matcher.engine import MatchingConfig, MatchingEngine, build_engine
 from services.matcher.rounds import RoundScheduler
 from services.matcher.state import apply_event
 from shared.outbox import OutboxRelay
@@ -21,11 +20,19 @@ from shared.settings import Settings
 from shared.topics import Topic
 
 
+def load_matching_config(path: Path | None) -> MatchingConfig:
+    """The engine's weights and options: defaults, or a JSON file (validated, so a typo or an
+    out-of-range weight stops the service at start-up with the field named)."""
+    if path is None:
+        return MatchingConfig()
+    return MatchingConfig.model_validate_json(path.read_text())
+
+
 def create_app(
     settings: Settings | None = None, engine: MatchingEngine | None = None
 ) -> FastStream:
     settings = settings or Settings()
-    chosen_engine = engine or GreedyBaselineEngine()
+    chosen_engine = engine or build_engine(load_matching_config(settings.matching_config_file))
 
     def background(
         pool: asyncpg.Pool, producer: AIOKafkaProducer

@@ -14,7 +14,7 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from services.matcher.engine.contract import MatchingEngine, Proposal
-from services.matcher.state import load_round_input
+from services.matcher.state import PairKey, load_round_input, publish_withdrawals
 from shared.events import MatchProposed
 from shared.outbox import add_to_outbox
 
@@ -40,7 +40,10 @@ async def due_networks(
 async def run_round(
     pool: asyncpg.Pool, engine: MatchingEngine, network_id: str
 ) -> list[MatchProposed] | None:
-    """Solve one network; returns its new proposals, or None when another replica has it."""
+    """Solve one network; returns its new proposals, or None when another replica has it.
+
+    Pending proposals the engine keeps stay as they are (no flapping); pending ones it replaced
+    are withdrawn; new pairs become proposals."""
     async with pool.acquire() as conn, conn.transaction():
         claimed = await conn.fetchval(
             "SELECT network_id FROM dirty_networks WHERE network_id = $1 FOR UPDATE SKIP LOCKED",
@@ -49,21 +52,48 @@ async def run_round(
         if claimed is None:
             return None
         started = time.perf_counter()
-        data = await load_round_input(conn, network_id)
-        result = await asyncio.to_thread(engine.propose, data)
-        events = [_proposed_event(network_id, p) for p in result.proposals]
-        await _store(conn, events)
+        round_input = await load_round_input(conn, network_id)
+        result = await asyncio.to_thread(engine.propose, round_input.data)
+        chosen = {_key(p): p for p in result.proposals}
+        new = [
+            _proposed_event(network_id, p)
+            for k, p in chosen.items()
+            if k not in round_input.pending_match_ids
+        ]
+        replaced = [
+            match_id for k, match_id in round_input.pending_match_ids.items() if k not in chosen
+        ]
+        await _withdraw(conn, replaced)
+        await _store(conn, new)
         await conn.execute("DELETE FROM dirty_networks WHERE network_id = $1", network_id)
     log.info(
-        "round for network %s: %d mentors, %d mentees, %d placements -> %d proposals in %.3fs",
+        "round for network %s: %d mentors, %d mentees, %d placements -> %d new proposals,"
+        " %d kept, %d replaced in %.3fs",
         network_id,
-        len(data.mentors),
-        len(data.mentees),
-        len(data.placements),
-        len(events),
+        len(round_input.data.mentors),
+        len(round_input.data.mentees),
+        len(round_input.data.placements),
+        len(new),
+        len(chosen) - len(new),
+        len(replaced),
         time.perf_counter() - started,
     )
-    return events
+    return new
+
+
+def _key(proposal: Proposal) -> PairKey:
+    return (proposal.kind.value, proposal.provider_id, proposal.mentee_id)
+
+
+async def _withdraw(conn: asyncpg.Connection, match_ids: list[UUID]) -> None:
+    rows = await conn.fetch(
+        """
+        UPDATE proposals SET status = 'withdrawn' WHERE match_id = ANY($1::uuid[])
+        RETURNING match_id, network_id
+        """,
+        match_ids,
+    )
+    await publish_withdrawals(conn, rows, "replaced by a better match")
 
 
 def _proposed_event(network_id: str, proposal: Proposal) -> MatchProposed:
@@ -77,6 +107,7 @@ def _proposed_event(network_id: str, proposal: Proposal) -> MatchProposed:
         mentee_id=UUID(proposal.mentee_id),
         score=proposal.score,
         explanation=proposal.explanation,
+        exchange_id=proposal.exchange_id,
     )
 
 
@@ -84,8 +115,8 @@ async def _store(conn: asyncpg.Connection, events: list[MatchProposed]) -> None:
     await conn.executemany(
         """
         INSERT INTO proposals (match_id, network_id, kind, provider_id, mentee_id, score,
-                               explanation)
-        VALUES ($1, $2, $3, $4, $5, $6, $7)
+                               explanation, exchange_id)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
         """,
         [
             (
@@ -96,6 +127,7 @@ async def _store(conn: asyncpg.Connection, events: list[MatchProposed]) -> None:
                 e.mentee_id,
                 e.score,
                 e.explanation.model_dump(mode="json"),
+                e.exchange_id,
             )
             for e in events
         ],

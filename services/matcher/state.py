@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from uuid import UUID
 
 import asyncpg
@@ -10,6 +11,7 @@ from services.matcher.engine.contract import (
     MatchingInput,
     MenteeInput,
     MentorInput,
+    PendingProposal,
     PlacementInput,
     TrustInfo,
 )
@@ -17,6 +19,7 @@ from shared.events import (
     AvailabilityChanged,
     Event,
     MatchDecided,
+    MatchWithdrawn,
     PersonErased,
     PersonProfile,
     PersonUpserted,
@@ -25,9 +28,9 @@ from shared.events import (
     PlacementWithdrawn,
     TrustUpserted,
 )
+from shared.matching import MatchKind
+from shared.outbox import add_to_outbox
 from shared.people import Role
-
-LIVE = ("pending", "approved")
 
 
 async def mark_dirty(conn: asyncpg.Connection, network_id: str) -> None:
@@ -39,6 +42,23 @@ async def mark_dirty(conn: asyncpg.Connection, network_id: str) -> None:
         """,
         network_id,
     )
+
+
+async def publish_withdrawals(
+    conn: asyncpg.Connection, rows: list[asyncpg.Record], reason: str
+) -> None:
+    """Tell everyone (coordinators, the notifier) that these pending proposals no longer stand."""
+    events = [
+        MatchWithdrawn(
+            entity_key=str(r["match_id"]),
+            match_id=r["match_id"],
+            network_id=r["network_id"],
+            reason=reason,
+        )
+        for r in rows
+    ]
+    if events:
+        await add_to_outbox(conn, events)
 
 
 async def apply_event(conn: asyncpg.Connection, event: Event) -> None:
@@ -124,7 +144,15 @@ async def _erase_person(conn: asyncpg.Connection, person_id: UUID) -> None:
     network_id = await conn.fetchval(
         "DELETE FROM people WHERE id = $1 RETURNING network_id", person_id
     )
-    await conn.execute("DELETE FROM proposals WHERE provider_id = $1 OR mentee_id = $1", person_id)
+    removed = await conn.fetch(
+        """
+        DELETE FROM proposals WHERE provider_id = $1 OR mentee_id = $1
+        RETURNING match_id, network_id, status
+        """,
+        person_id,
+    )
+    pending = [row for row in removed if row["status"] == "pending"]
+    await publish_withdrawals(conn, pending, "a participant left Bridgework")
     if network_id is not None:
         await mark_dirty(conn, network_id)
 
@@ -146,10 +174,14 @@ async def _withdraw_placement(conn: asyncpg.Connection, placement_id: UUID) -> N
     network_id = await conn.fetchval(
         "DELETE FROM placements WHERE id = $1 RETURNING network_id", placement_id
     )
-    await conn.execute(
-        "UPDATE proposals SET status = 'withdrawn' WHERE provider_id = $1 AND status = 'pending'",
+    withdrawn = await conn.fetch(
+        """
+        UPDATE proposals SET status = 'withdrawn' WHERE provider_id = $1 AND status = 'pending'
+        RETURNING match_id, network_id
+        """,
         placement_id,
     )
+    await publish_withdrawals(conn, withdrawn, "the placement was withdrawn")
     if network_id is not None:
         await mark_dirty(conn, network_id)
 
@@ -168,47 +200,77 @@ async def _record_decision(conn: asyncpg.Connection, event: MatchDecided) -> Non
         await mark_dirty(conn, network_id)
 
 
-async def load_round_input(conn: asyncpg.Connection, network_id: str) -> MatchingInput:
-    """What is still open in the network: capacity not taken by live proposals, mentees not
-    yet matched, pairs rejected before."""
+PairKey = tuple[str, str, str]  # (kind, provider id, mentee id)
+
+
+@dataclass(frozen=True)
+class RoundInput:
+    data: MatchingInput
+    pending_match_ids: dict[PairKey, UUID]
+
+
+async def load_round_input(conn: asyncpg.Connection, network_id: str) -> RoundInput:
+    """What the network's round works with: capacity not taken by approved matches, mentees not
+    yet matched, pending proposals (kept unless clearly beaten), pairs rejected before."""
     trusts = await conn.fetch("SELECT * FROM trusts WHERE network_id = $1", network_id)
     people = await conn.fetch(
         """
-        SELECT p.*, coalesce(sum(1) FILTER (WHERE l.provider_id = p.id), 0) AS provided,
-               coalesce(sum(1) FILTER (WHERE l.mentee_id = p.id), 0) AS received
-        FROM people p
-        LEFT JOIN proposals l
-          ON (l.provider_id = p.id OR l.mentee_id = p.id) AND l.status = ANY($2::text[])
-        WHERE p.network_id = $1
-        GROUP BY p.id
+        SELECT p.*,
+          (SELECT count(*) FROM proposals a
+           WHERE a.provider_id = p.id AND a.status = 'approved') AS approved_as_provider,
+          (SELECT count(*) FROM proposals a
+           WHERE a.mentee_id = p.id AND a.status = 'approved') AS approved_as_mentee
+        FROM people p WHERE p.network_id = $1
         """,
         network_id,
-        list(LIVE),
     )
     placements = await conn.fetch(
         """
-        SELECT pl.profile, count(l.match_id) AS taken FROM placements pl
-        LEFT JOIN proposals l ON l.provider_id = pl.id AND l.status = ANY($2::text[])
-        WHERE pl.network_id = $1 GROUP BY pl.id
+        SELECT pl.profile, (SELECT count(*) FROM proposals a
+                            WHERE a.provider_id = pl.id AND a.status = 'approved') AS taken
+        FROM placements pl WHERE pl.network_id = $1
         """,
         network_id,
-        list(LIVE),
     )
-    rejected = await conn.fetch(
-        "SELECT provider_id, mentee_id FROM proposals"
-        " WHERE network_id = $1 AND status = 'rejected'",
+    proposals = await conn.fetch(
+        """
+        SELECT match_id, kind, provider_id, mentee_id, exchange_id, status FROM proposals
+        WHERE network_id = $1 AND status IN ('pending', 'rejected')
+        """,
         network_id,
     )
-    return MatchingInput(
+    pending = [row for row in proposals if row["status"] == "pending"]
+    data = MatchingInput(
         trusts=tuple(_trust(row) for row in trusts),
         mentors=tuple(
             m for row in people if row["role"] == Role.MENTOR and (m := _open_mentor(row))
         ),
         mentees=tuple(
-            _mentee(row) for row in people if row["role"] == Role.MENTEE and row["received"] == 0
+            _mentee(row)
+            for row in people
+            if row["role"] == Role.MENTEE and row["approved_as_mentee"] == 0
         ),
         placements=tuple(p for row in placements if (p := _open_placement(row))),
-        rejected_pairs=frozenset((str(r["provider_id"]), str(r["mentee_id"])) for r in rejected),
+        rejected_pairs=frozenset(
+            (str(r["provider_id"]), str(r["mentee_id"]))
+            for r in proposals
+            if r["status"] == "rejected"
+        ),
+        pending=tuple(
+            PendingProposal(
+                kind=MatchKind(r["kind"]),
+                provider_id=str(r["provider_id"]),
+                mentee_id=str(r["mentee_id"]),
+                exchange_id=r["exchange_id"],
+            )
+            for r in pending
+        ),
+    )
+    return RoundInput(
+        data=data,
+        pending_match_ids={
+            (r["kind"], str(r["provider_id"]), str(r["mentee_id"])): r["match_id"] for r in pending
+        },
     )
 
 
@@ -224,7 +286,7 @@ def _trust(row: asyncpg.Record) -> TrustInfo:
 
 
 def _open_mentor(row: asyncpg.Record) -> MentorInput | None:
-    remaining = row["capacity"] - row["provided"]
+    remaining = row["capacity"] - row["approved_as_provider"]
     if row["paused"] or remaining <= 0:
         return None
     profile = PersonProfile.model_validate(row["profile"])

@@ -7,6 +7,7 @@ import asyncpg
 from shared.events import (
     Event,
     MatchProposed,
+    MatchWithdrawn,
     NetworkUpserted,
     PersonErased,
     PersonUpserted,
@@ -66,6 +67,8 @@ async def apply_event(conn: asyncpg.Connection, event: Event) -> None:
             )
         case MatchProposed():
             await _queue_proposal_emails(conn, event)
+        case MatchWithdrawn():
+            await _cancel_unsent(conn, event)
         case _:
             pass
 
@@ -85,6 +88,15 @@ async def _forget(conn: asyncpg.Connection, event: PersonErased) -> None:
         "DELETE FROM proposals WHERE event->>'provider_id' = $1 OR event->>'mentee_id' = $1",
         str(event.person_id),
     )
+
+
+async def _cancel_unsent(conn: asyncpg.Connection, event: MatchWithdrawn) -> None:
+    """A withdrawn proposal is not announced any more; what was already sent stays sent."""
+    await conn.execute(
+        "UPDATE emails SET status = 'cancelled' WHERE match_id = $1 AND status = 'pending'",
+        event.match_id,
+    )
+    await conn.execute("UPDATE proposals SET announced = true WHERE match_id = $1", event.match_id)
 
 
 async def _queue_proposal_emails(conn: asyncpg.Connection, event: MatchProposed) -> None:

@@ -116,7 +116,7 @@ def test_mentor_and_mentee_over_http_become_an_email_to_the_coordinator(
     assert f"Mentor: Morag Mentor{tag}, Chief Clinical Information Officer, Trust A{tag}" in text
     assert f"Mentee: Tariq Mentee{tag}, Digital Nurse Specialist, Trust B{tag}" in text
     assert "Clinical engagement: from level 2 to 5 (mentor is at level 7)" in text
-    assert "neighbouring regions (North West / Midlands)" in text
+    assert "Region: neighbouring regions (Midlands / North West)" in text
     html = message.get_body(preferencelist=("html",))
     assert html is not None
     assert f"Morag Mentor{tag}" in html.get_content()

@@ -8,10 +8,23 @@ from uuid import UUID, uuid4
 import asyncpg
 import pytest
 
-from services.matcher.engine.baseline import GreedyBaselineEngine
+from services.matcher.engine import (
+    MatchingConfig,
+    MatchingInput,
+    MatchingResult,
+    Proposal,
+    build_engine,
+)
 from services.matcher.rounds import due_networks, run_round
 from services.matcher.state import apply_event, mark_dirty
-from shared.events import MatchDecided, PersonProfile, PersonUpserted, TrustUpserted
+from shared.events import (
+    MatchDecided,
+    PersonErased,
+    PersonProfile,
+    PersonUpserted,
+    TrustUpserted,
+)
+from shared.matching import Explanation, MatchKind
 from shared.people import Mode, Role, Sector, SkillGap, SkillLevel, WorkingPattern
 from shared.regions import Region
 
@@ -68,7 +81,7 @@ async def seed(conn: asyncpg.Connection) -> tuple[str, UUID, UUID]:
 
 
 async def test_a_round_proposes_once_and_respects_rejections(matcher_pool: asyncpg.Pool) -> None:
-    engine = GreedyBaselineEngine()
+    engine = build_engine(MatchingConfig())
     async with matcher_pool.acquire() as conn:
         network, mentor_id, mentee_id = await seed(conn)
         assert network in await due_networks(conn, quiet_seconds=0, max_delay_seconds=60)
@@ -104,3 +117,77 @@ async def test_a_round_proposes_once_and_respects_rejections(matcher_pool: async
             "SELECT status FROM proposals WHERE match_id = $1", proposed.match_id
         )
     assert status == "rejected"
+
+
+class ScriptedEngine:
+    """Returns the proposals it is told to, and records what each round was given."""
+
+    def __init__(self) -> None:
+        self.next: tuple[Proposal, ...] = ()
+        self.seen: list[MatchingInput] = []
+
+    def propose(self, data: MatchingInput) -> MatchingResult:
+        self.seen.append(data)
+        return MatchingResult(proposals=self.next)
+
+
+def scripted(provider: UUID, mentee: UUID) -> Proposal:
+    return Proposal(
+        kind=MatchKind.MENTORING,
+        provider_id=str(provider),
+        mentee_id=str(mentee),
+        score=0.5,
+        explanation=Explanation(skills_covered=(), region_reason="same region", parts=()),
+    )
+
+
+async def test_kept_proposals_stay_and_replaced_ones_are_withdrawn(
+    matcher_pool: asyncpg.Pool,
+) -> None:
+    engine = ScriptedEngine()
+    async with matcher_pool.acquire() as conn:
+        network, mentor_id, mentee_id = await seed(conn)
+        other_mentor = person(Role.MENTOR, network, f"{network}A")
+        await apply_event(conn, other_mentor)
+    engine.next = (scripted(mentor_id, mentee_id),)
+    [first] = await run_round(matcher_pool, engine, network) or []
+
+    async with matcher_pool.acquire() as conn:
+        await mark_dirty(conn, network)
+    assert await run_round(matcher_pool, engine, network) == []  # same pair: kept, not re-sent
+    [pending] = engine.seen[-1].pending
+    assert (pending.provider_id, pending.mentee_id) == (str(mentor_id), str(mentee_id))
+
+    engine.next = (scripted(other_mentor.profile.person_id, mentee_id),)
+    async with matcher_pool.acquire() as conn:
+        await mark_dirty(conn, network)
+    [second] = await run_round(matcher_pool, engine, network) or []
+    assert second.provider_id == other_mentor.profile.person_id
+    async with matcher_pool.acquire() as conn:
+        status = await conn.fetchval(
+            "SELECT status FROM proposals WHERE match_id = $1", first.match_id
+        )
+        withdrawal = await conn.fetchval(
+            "SELECT payload FROM outbox WHERE message_key = $1"
+            " AND payload->>'event_type' = 'match.withdrawn'",
+            str(first.match_id),
+        )
+    assert status == "withdrawn"
+    assert withdrawal["reason"] == "replaced by a better match"
+
+
+async def test_erasure_withdraws_pending_proposals(matcher_pool: asyncpg.Pool) -> None:
+    engine = ScriptedEngine()
+    async with matcher_pool.acquire() as conn:
+        network, mentor_id, mentee_id = await seed(conn)
+    engine.next = (scripted(mentor_id, mentee_id),)
+    [proposed] = await run_round(matcher_pool, engine, network) or []
+    async with matcher_pool.acquire() as conn:
+        await apply_event(conn, PersonErased(entity_key=str(mentee_id), person_id=mentee_id))
+        left = await conn.fetchval("SELECT count(*) FROM proposals WHERE mentee_id = $1", mentee_id)
+        withdrawal = await conn.fetchval(
+            "SELECT count(*) FROM outbox WHERE message_key = $1"
+            " AND payload->>'event_type' = 'match.withdrawn'",
+            str(proposed.match_id),
+        )
+    assert (left, withdrawal) == (0, 1)

@@ -9,13 +9,14 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from services.notifier.directory import apply_event
+from services.notifier.directory import announce_proposals, apply_event
 from services.notifier.mailer import MailQueue
 from shared.consuming import EventConsumer
 from shared.events import (
     Coordinator,
     Event,
     MatchProposed,
+    MatchWithdrawn,
     NetworkUpserted,
     PersonProfile,
     PersonUpserted,
@@ -123,8 +124,6 @@ async def consumer(settings: Settings, notifier_pool: asyncpg.Pool) -> EventCons
 
 
 async def send_everything(queue: MailQueue, pool: asyncpg.Pool) -> None:
-    from services.notifier.directory import announce_proposals
-
     async with pool.acquire() as conn, conn.transaction():
         await announce_proposals(conn)
     while await queue.send_due():
@@ -177,3 +176,27 @@ async def test_an_smtp_outage_delays_the_email_and_never_loses_it(
             "SELECT status FROM emails WHERE match_id = $1", proposal.match_id
         )
     assert status == "sent"
+
+
+async def test_a_withdrawn_proposal_is_never_emailed(
+    settings: Settings, notifier_pool: asyncpg.Pool, consumer: EventConsumer, smtp_inbox: Inbox
+) -> None:
+    events, proposal = network_events()
+    withdrawn = MatchWithdrawn(
+        entity_key=str(proposal.match_id),
+        match_id=proposal.match_id,
+        network_id=proposal.network_id,
+        reason="replaced by a better match",
+    )
+    await deliver(consumer, *events, proposal)
+    async with notifier_pool.acquire() as conn, conn.transaction():
+        await announce_proposals(conn)  # queued, not yet sent
+    await deliver(consumer, withdrawn)
+    queue = MailQueue(notifier_pool, settings.model_copy(update={"smtp_port": smtp_inbox.port}))
+    await send_everything(queue, notifier_pool)
+    assert not [m for m in smtp_inbox.messages if proposal.network_id in str(m["To"])]
+    async with notifier_pool.acquire() as conn:
+        status = await conn.fetchval(
+            "SELECT status FROM emails WHERE match_id = $1", proposal.match_id
+        )
+    assert status == "cancelled"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import json
 import email.policy
 import shutil
 import time
@@ -146,6 +147,37 @@ def proposals_table(proposals: list[MatchProposed], labels: dict[str, str]) -> T
     return table
 
 
+async def fairness_table(database_url: str) -> Table:
+    """The latest round's fairness figures per network, as the matcher recorded them."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(
+            """
+            SELECT DISTINCT ON (network_id) network_id, fairness FROM matcher.rounds
+            ORDER BY network_id, ran_at DESC
+            """
+        )
+    finally:
+        await conn.close()
+    table = Table(title="Fairness of the latest round (mentoring): match rate and mean score")
+    for column in ("network", "group", "mentees", "matched", "rate", "mean score"):
+        table.add_column(column)
+    for row in rows:
+        report = json.loads(row["fairness"])
+        for comparison in report["comparisons"]:
+            for stats in (comparison["members"], comparison["others"]):
+                rate, mean = stats["match_rate"], stats["mean_score"]
+                table.add_row(
+                    row["network_id"],
+                    stats["label"],
+                    str(stats["mentees"]),
+                    str(stats["matched"]),
+                    "-" if rate is None else f"{rate:.0%}",
+                    "-" if mean is None else f"{mean:.2f}",
+                )
+    return table
+
+
 def mail_table(messages: list[EmailMessage]) -> Table:
     table = Table(title=f"{len(messages)} emails received by the SMTP server")
     table.add_column("to")
@@ -172,6 +204,7 @@ async def run_demo() -> tuple[int, int]:
         expected = sum(coordinators[p.network_id] for p in proposals)
         messages = await wait_for_mail(MAILDIR, expected, WAIT_SECONDS)
     console.print(proposals_table(proposals, labels))
+    console.print(await fairness_table(database_url))
     console.print(mail_table(messages[:10]))
     if len(messages) > 10:
         console.print(f"... and {len(messages) - 10} more (all in {MAILDIR}).")

@@ -3,10 +3,11 @@
 # whatever happens. Usage: deploy/with-infra.sh COMMAND [ARGS...]
 source "$(dirname "$0")/common.sh"
 
+# Quietly, so the command's own last line (the demo's Summary) stays the last line printed.
 cleanup() {
   pkill -f 'services\.(profiles|matcher|notifier)' 2>/dev/null || true
-  bash "$ROOT/deploy/kafka.sh" stop || true
-  bash "$ROOT/deploy/postgres.sh" stop || true
+  bash "$ROOT/deploy/kafka.sh" stop >/dev/null 2>&1 || true
+  bash "$ROOT/deploy/postgres.sh" stop >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 

@@ -9,11 +9,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from uuid import UUID, uuid4
 
 import asyncpg
 
-from services.matcher.engine.contract import MatchingEngine, Proposal
+from services.matcher.engine.contract import (
+    MatchingEngine,
+    MatchingInput,
+    MatchingResult,
+    Proposal,
+)
+from services.matcher.engine.fairness import FairnessReport, fairness_report
 from services.matcher.state import PairKey, load_round_input, publish_withdrawals
 from shared.events import MatchProposed
 from shared.outbox import add_to_outbox
@@ -53,7 +60,7 @@ async def run_round(
             return None
         started = time.perf_counter()
         round_input = await load_round_input(conn, network_id)
-        result = await asyncio.to_thread(engine.propose, round_input.data)
+        result, fairness = await asyncio.to_thread(_solve, engine, round_input.data)
         chosen = {_key(p): p for p in result.proposals}
         new = [
             _proposed_event(network_id, p)
@@ -65,20 +72,69 @@ async def run_round(
         ]
         await _withdraw(conn, replaced)
         await _store(conn, new)
+        summary = RoundSummary(
+            network_id=network_id,
+            mentors=len(round_input.data.mentors),
+            mentees=len(round_input.data.mentees),
+            placements=len(round_input.data.placements),
+            new_proposals=len(new),
+            kept_proposals=len(chosen) - len(new),
+            replaced_proposals=len(replaced),
+            seconds=time.perf_counter() - started,
+            fairness=fairness,
+        )
+        await _record(conn, summary)
         await conn.execute("DELETE FROM dirty_networks WHERE network_id = $1", network_id)
     log.info(
-        "round for network %s: %d mentors, %d mentees, %d placements -> %d new proposals,"
-        " %d kept, %d replaced in %.3fs",
+        "round for network %s: %d mentors, %d mentees, %d placements -> %d new, %d kept,"
+        " %d replaced in %.3fs",
         network_id,
-        len(round_input.data.mentors),
-        len(round_input.data.mentees),
-        len(round_input.data.placements),
-        len(new),
-        len(chosen) - len(new),
-        len(replaced),
-        time.perf_counter() - started,
+        summary.mentors,
+        summary.mentees,
+        summary.placements,
+        summary.new_proposals,
+        summary.kept_proposals,
+        summary.replaced_proposals,
+        summary.seconds,
     )
     return new
+
+
+@dataclass(frozen=True)
+class RoundSummary:
+    network_id: str
+    mentors: int
+    mentees: int
+    placements: int
+    new_proposals: int
+    kept_proposals: int
+    replaced_proposals: int
+    seconds: float
+    fairness: FairnessReport
+
+
+def _solve(engine: MatchingEngine, data: MatchingInput) -> tuple[MatchingResult, FairnessReport]:
+    result = engine.propose(data)
+    return result, fairness_report(data, result.proposals)
+
+
+async def _record(conn: asyncpg.Connection, summary: RoundSummary) -> None:
+    await conn.execute(
+        """
+        INSERT INTO rounds (network_id, mentors, mentees, placements, new_proposals,
+                            kept_proposals, replaced_proposals, seconds, fairness)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        """,
+        summary.network_id,
+        summary.mentors,
+        summary.mentees,
+        summary.placements,
+        summary.new_proposals,
+        summary.kept_proposals,
+        summary.replaced_proposals,
+        summary.seconds,
+        summary.fairness.model_dump(mode="json"),
+    )
 
 
 def _key(proposal: Proposal) -> PairKey:

@@ -96,6 +96,12 @@ async def test_a_round_proposes_once_and_respects_rejections(matcher_pool: async
         )
         assert outboxed == 1
         assert network not in await due_networks(conn, 0, 60)
+        recorded = await conn.fetchrow(
+            "SELECT mentors, mentees, new_proposals, fairness FROM rounds WHERE network_id = $1",
+            network,
+        )
+        assert (recorded["mentors"], recorded["mentees"], recorded["new_proposals"]) == (1, 1, 1)
+        assert recorded["fairness"]["overall"]["match_rate"] == 1.0
         await mark_dirty(conn, network)
     assert await run_round(matcher_pool, engine, network) == []  # the pair is already live
 

@@ -85,18 +85,7 @@ async def run_round(
         )
         await _record(conn, summary)
         await conn.execute("DELETE FROM dirty_networks WHERE network_id = $1", network_id)
-    log.info(
-        "round for network %s: %d mentors, %d mentees, %d placements -> %d new, %d kept,"
-        " %d replaced in %.3fs",
-        network_id,
-        summary.mentors,
-        summary.mentees,
-        summary.placements,
-        summary.new_proposals,
-        summary.kept_proposals,
-        summary.replaced_proposals,
-        summary.seconds,
-    )
+    log.info("%s", summary.describe())
     return new
 
 
@@ -111,6 +100,14 @@ class RoundSummary:
     replaced_proposals: int
     seconds: float
     fairness: FairnessReport
+
+    def describe(self) -> str:
+        return (
+            f"round for network {self.network_id}: {self.mentors} mentors, {self.mentees}"
+            f" mentees, {self.placements} placements -> {self.new_proposals} new,"
+            f" {self.kept_proposals} kept, {self.replaced_proposals} replaced"
+            f" in {self.seconds:.3f}s"
+        )
 
 
 def _solve(engine: MatchingEngine, data: MatchingInput) -> tuple[MatchingResult, FairnessReport]:

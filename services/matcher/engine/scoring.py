@@ -494,7 +494,9 @@ def _static_values(
     )
     provider_remote = np.array([p.mode in REMOTE_CAPABLE for p in providers], dtype=bool)
     provider_active = np.array([p.active for p in providers], dtype=bool)
-    provider_trust = np.array([p.trust_code for p in providers], dtype=object)
+    trust_ids = {trust: i for i, (trust, _) in enumerate(mentee_locations)}
+    # Integer ids compare far faster than strings; -1 = a trust no mentee belongs to.
+    provider_trust = np.array([trust_ids.get(p.trust_code, -1) for p in providers])
     mode_rows = {
         mode: np.array([mode_value(mode, p.mode, config) for p in providers]) for mode in Mode
     }
@@ -521,7 +523,7 @@ def _static_values(
         )
         values[~provider_active] = -np.inf
         if exclude_same_trust:
-            values[provider_trust == trust] = -np.inf
+            values[provider_trust == trust_ids[trust]] = -np.inf
         table[row] = values
     return table
 

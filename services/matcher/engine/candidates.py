@@ -78,7 +78,7 @@ def _build(
             start = starts[b]
             stop = min(start + config.chunk_size, tables.n_mentees)
             rows, cols, scores = _keep_best(
-                tables.score_block(start, stop, buffers), k, tables.floor
+                tables.score_block(start, stop, buffers), k, tables.floor, buffers
             )
             found[b] = (rows + np.int32(start), cols, scores)
 
@@ -99,20 +99,24 @@ def _build(
 
 
 def _keep_best(
-    block: npt.NDArray[np.float32], k: int | None, floor: float
+    block: npt.NDArray[np.float32], k: int | None, floor: float, buffers: BlockBuffers
 ) -> _Edges:
     """(row, column, score) of the entries above ``floor``; per row only the k best if k is set.
 
     Ties are broken by the lower column (provider) index, so the result is deterministic.
     """
-    threshold = np.full(block.shape[0], np.nextafter(np.float32(floor), np.float32(np.inf)))
+    n = block.shape[0]
+    threshold = np.full(n, np.nextafter(np.float32(floor), np.float32(np.inf)))
     if k is not None and block.shape[1] > 4 * k:
         # The k-th best of every 4th column is a lower bound on the row's k-th best, and
         # partitioning a quarter of the block is far cheaper than argpartitioning all of it.
-        sample = block[:, ::4]
-        kth = np.partition(sample, sample.shape[1] - k, axis=1)[:, sample.shape[1] - k]
-        np.maximum(threshold, kth, out=threshold)
-    rows, cols = np.nonzero(block >= threshold[:, None])
+        sample = buffers.sample[:n]
+        np.copyto(sample, block[:, ::4])
+        sample.partition(sample.shape[1] - k, axis=1)
+        np.maximum(threshold, sample[:, sample.shape[1] - k], out=threshold)
+    above = buffers.mask[:n]
+    np.greater_equal(block, threshold[:, None], out=above)
+    rows, cols = np.nonzero(above)
     scores = block[rows, cols]
     if k is not None:
         # One stable sort by (row, score descending); scores are below 4, and equal scores keep

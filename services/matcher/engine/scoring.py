@@ -591,6 +591,7 @@ class BlockBuffers:
         self.score: FloatArray = np.empty((rows, cols), dtype=np.float32)
         self.work: FloatArray = np.empty((rows, cols), dtype=np.float32)
         self.mask: npt.NDArray[np.bool_] = np.empty((rows, cols), dtype=bool)
+        self.sample: FloatArray = np.empty((rows, (cols + 3) // 4), dtype=np.float32)
 
 
 @dataclass
@@ -604,13 +605,15 @@ class ScoreTables:
     weights: dict[str, float]
     static: FloatArray  # mentee keys x providers
     mentee_key: IntArray
-    gap_credit: FloatArray  # mentees x (skills*levels): weighted credit per provider level
+    # Both products below come out already multiplied by their component weight.
+    skill_credit: FloatArray  # mentees x (skills*levels): w_skills x credit per provider level
     level_onehot: FloatArray  # (skills*levels) x providers
-    mentee_text: FloatArray
+    mentee_text: FloatArray  # mentees x text dims, times w_text
     provider_text: FloatArray  # text dims x providers
+    text_may_be_negative: bool  # LSA vectors can be; raw TF-IDF ones cannot
     mentee_boost: FloatArray | None  # multiplier 1 + boost; None when nobody is boosted
     rejected: dict[int, IntArray]  # mentee index -> provider indices
-    min_coverage: float
+    skills_floor: np.float32  # w_skills x min_coverage
     floor: float  # block values <= floor are not edges
 
     @property
@@ -631,18 +634,17 @@ class ScoreTables:
         """
         n = stop - start
         buffers = buffers or BlockBuffers(n, self.n_providers)
-        score, work, no_coverage = (b[:n] for b in (buffers.score, buffers.work, buffers.mask))
+        score, work, no_coverage = buffers.score[:n], buffers.work[:n], buffers.mask[:n]
         rows = slice(start, stop)
         for i, key in enumerate(self.mentee_key[rows]):
             score[i] = self.static[key]  # row copies beat fancy indexing here
-        np.matmul(self.gap_credit[rows], self.level_onehot, out=work)
-        np.less_equal(work, self.min_coverage, out=no_coverage)
-        work *= np.float32(self.weights["skills"])
+        np.matmul(self.skill_credit[rows], self.level_onehot, out=work)
+        np.less_equal(work, self.skills_floor, out=no_coverage)
         score += work
         if self.weights["text"] > 0:
             np.matmul(self.mentee_text[rows], self.provider_text, out=work)
-            np.maximum(work, 0, out=work)
-            work *= np.float32(self.weights["text"])
+            if self.text_may_be_negative:
+                np.maximum(work, 0, out=work)
             score += work
         np.multiply(no_coverage, NO_COVERAGE_PENALTY, out=work)
         score += work
@@ -668,25 +670,32 @@ class ScoreTables:
         keys, mentee_key = _unique_index([_key_of(m, kind) for m in mentees])
         boosts = np.array([1.0 + ctx.boost(m) for m in mentees], dtype=np.float32)
         text_key = "mentor" if kind is MatchKind.MENTORING else "placement"
+        weights = config.weights.normalised()
+        mentee_text = _stack([ctx.text_vectors[("mentee", m.id)] for m in mentees])
+        provider_text = _stack([ctx.text_vectors[(text_key, p.id)] for p in providers]).T.copy()
         return cls(
             kind=kind,
             provider_ids=tuple(p.id for p in providers),
             mentee_ids=tuple(m.id for m in mentees),
             capacity=np.array([p.capacity for p in providers], dtype=np.float64),
-            weights=config.weights.normalised(),
+            weights=weights,
             static=_static_values(ctx, kind, keys, providers),
             mentee_key=mentee_key,
-            gap_credit=_gap_credit_matrix(mentees, skill_index, config.skills.partial_credit),
+            skill_credit=np.float32(weights["skills"])
+            * _gap_credit_matrix(mentees, skill_index, config.skills.partial_credit),
             level_onehot=_level_onehot(providers, skill_index),
-            mentee_text=_stack([ctx.text_vectors[("mentee", m.id)] for m in mentees]),
-            provider_text=_stack([ctx.text_vectors[(text_key, p.id)] for p in providers]).T.copy(),
+            mentee_text=np.float32(weights["text"]) * mentee_text,
+            provider_text=provider_text,
+            text_may_be_negative=bool(
+                (mentee_text < 0).any() or (provider_text < 0).any()
+            ),
             mentee_boost=boosts if np.any(boosts != 1.0) else None,
             rejected=_rejected(
                 ctx.data.rejected_pairs,
                 {p.id: j for j, p in enumerate(providers)},
                 {m.id: i for i, m in enumerate(mentees)},
             ),
-            min_coverage=config.skills.min_coverage,
+            skills_floor=np.float32(weights["skills"]) * np.float32(config.skills.min_coverage),
             floor=config.min_score,
         )
 

@@ -125,6 +125,10 @@ CONFIGS = {
         "min_score": 0.3,
         "chunk_size": 7,
     }),
+    # Three LSA dimensions for an 11-word vocabulary: the reduced-text path, with negative cosines.
+    "LSA text, one worker": MatchingConfig.model_validate(
+        {"text": {"dims": 3}, "weights": {"text": 0.3}, "workers": 1, "chunk_size": 16}
+    ),
 }
 
 

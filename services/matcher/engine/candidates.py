@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import numpy.typing as npt
+from threadpoolctl import threadpool_limits
 
 from services.matcher.engine.config import MatchingConfig
 from services.matcher.engine.contract import CandidateEdges, MatchingInput, MenteeInput
@@ -84,7 +85,9 @@ def _build(
 
     workers = min(config.workers, len(starts))
     if workers > 1:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+        # One BLAS thread per worker: two workers each running a two-thread BLAS on two cores
+        # oversubscribe them (measured: 30 % more CPU time, slower wall time).
+        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
             list(pool.map(run, range(workers)))
     elif starts:
         run(0)

@@ -95,6 +95,9 @@ class TextOptions(_Frozen):
     dims: int = Field(
         default=64, ge=1, description="LSA dimensions used when the vocabulary is larger"
     )
+    lsa_min_texts: int = Field(
+        default=2000, ge=1, description="smaller rounds keep exact TF-IDF cosines (no LSA)"
+    )
     fit_sample: int = Field(
         default=5000, ge=10, description="documents sampled to fit the text model at scale"
     )

@@ -14,7 +14,7 @@ Two paths compute the same numbers: ``score_pair``/``explain_pair`` work on one 
 Python (clear, and used to explain proposals); ``ScoreTables.score_block`` scores a block of
 mentees against every provider with numpy (used to build candidate edges at scale). Tests check
 that they agree. Hard rules (same trust, rejected pair, no capacity, unreachable region, no
-coverage) make a pair inadmissible: ``None`` per pair, ``-inf`` in a block.
+coverage) make a pair inadmissible: ``None`` per pair, a value at or below the floor in a block.
 """
 
 from __future__ import annotations
@@ -248,8 +248,9 @@ def fairness_groups(mentee: MenteeInput, trusts: Mapping[str, TrustInfo]) -> fro
 def fit_text_vectors(texts: Sequence[str], config: MatchingConfig, seed: int = 0) -> FloatArray:
     """Unit-length rows (zero for empty texts) whose dot products are text similarities.
 
-    TF-IDF; when the vocabulary is larger than ``text.dims`` it is reduced by LSA (truncated SVD)
-    so that scoring at scale is a small dense matrix product.
+    TF-IDF cosines; in large rounds (``text.lsa_min_texts``) with a vocabulary larger than
+    ``text.dims`` the vectors are reduced by LSA (truncated SVD) so that scoring at scale is a
+    small dense matrix product. Small rounds keep the exact cosines.
     """
     opts = config.text
     n = len(texts)
@@ -264,7 +265,7 @@ def fit_text_vectors(texts: Sequence[str], config: MatchingConfig, seed: int = 0
     except ValueError:  # no words at all (every text empty or stop words)
         return np.zeros((n, 1), dtype=np.float32)
     tfidf = vectorizer.transform(texts)
-    if tfidf.shape[1] <= opts.dims:
+    if tfidf.shape[1] <= opts.dims or n < opts.lsa_min_texts:
         dense = np.asarray(tfidf.toarray(), dtype=np.float32)
     else:
         svd = TruncatedSVD(n_components=opts.dims, random_state=seed)

@@ -127,7 +127,8 @@ CONFIGS = {
     }),
     # Three LSA dimensions for an 11-word vocabulary: the reduced-text path, with negative cosines.
     "LSA text, one worker": MatchingConfig.model_validate(
-        {"text": {"dims": 3}, "weights": {"text": 0.3}, "workers": 1, "chunk_size": 16}
+        {"text": {"dims": 3, "lsa_min_texts": 10}, "weights": {"text": 0.3}, "workers": 1,
+         "chunk_size": 16}
     ),
 }
 

@@ -458,6 +458,7 @@ def explain_pair(provider: Provider, mentee: MenteeInput, ctx: ScoringContext) -
 #   than arithmetic on big arrays); callers treat any value <= ``floor`` as "no edge".
 
 NO_COVERAGE_PENALTY = np.float32(-1e6)
+SAMPLE_STRIDE = 8  # top-k thresholds come from every 8th provider column
 
 MenteeKey = tuple[str, Region, bool, Mode, WorkingPattern, bool]
 _K = TypeVar("_K", bound=Hashable)
@@ -596,7 +597,7 @@ class BlockBuffers:
         self.score: FloatArray = np.empty((rows, cols), dtype=np.float32)
         self.work: FloatArray = np.empty((rows, cols), dtype=np.float32)
         self.mask: npt.NDArray[np.bool_] = np.empty((rows, cols), dtype=bool)
-        self.sample: FloatArray = np.empty((rows, (cols + 3) // 4), dtype=np.float32)
+        self.sample: FloatArray = np.empty((rows, -(-cols // SAMPLE_STRIDE)), dtype=np.float32)
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -12,6 +14,15 @@ from services.matcher.engine.config import MatchingConfig
 from services.matcher.engine.contract import CandidateEdges
 from services.matcher.engine.optimal import with_mentee_loads
 from services.matcher.engine.pruning import ProviderBest, with_provider_best
+
+
+def mentee_top_k(candidates: CandidateEdges, k: int) -> CandidateEdges:
+    """Each mentee's k best edges, taken from the full set (independent of the builder)."""
+    order = np.lexsort((-candidates.score, candidates.mentee_index))
+    ordered = candidates.mentee_index[order]
+    keep = order[np.arange(order.size) - np.searchsorted(ordered, ordered) < k]
+    return replace(candidates, mentee_index=candidates.mentee_index[keep],
+                   provider_index=candidates.provider_index[keep], score=candidates.score[keep])
 
 
 def brute_force_best(scores: np.ndarray, top: int, floor: float) -> list[set[int]]:
@@ -68,9 +79,9 @@ def test_two_sided_pruning_reaches_the_full_optimum_where_mentee_top_k_does_not(
     seed: int,
 ) -> None:
     data = synthetic_input(np.random.default_rng(seed), 150, 1500)
-    config = MatchingConfig(top_k=5)
+    config = MatchingConfig()
     full = with_mentee_loads(build_candidates(data, config, full=True), data, config)
-    mentee_top = with_mentee_loads(build_candidates(data, config), data, config)
+    mentee_top = mentee_top_k(full, 5)
     dense = np.full((len(full.mentee_ids), len(full.provider_ids)), -np.inf, dtype=np.float32)
     dense[full.mentee_index, full.provider_index] = full.score
     tracker = ProviderBest(len(full.provider_ids), top=50)

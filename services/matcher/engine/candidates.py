@@ -16,6 +16,7 @@ from threadpoolctl import threadpool_limits
 
 from services.matcher.engine.config import MatchingConfig
 from services.matcher.engine.contract import CandidateEdges, MatchingInput, MenteeInput
+from services.matcher.engine.pruning import ProviderBest, with_provider_best
 from services.matcher.engine.scoring import (
     SAMPLE_STRIDE,
     BlockBuffers,
@@ -69,8 +70,12 @@ def _build(
     ctx = context or ScoringContext.build(data, config)
     tables = ScoreTables.build(ctx, kind)
     k = None if full else config.top_k
+    provider_k = 0 if full else config.provider_top_k
     starts = list(range(0, tables.n_mentees, config.chunk_size)) if tables.n_providers else []
     found: list[_Edges] = [_EMPTY] * len(starts)
+    provider_best = [
+        ProviderBest(tables.n_providers, provider_k, tables.floor) for _ in range(config.workers)
+    ]
 
     def run(worker: int) -> None:
         # Each worker owns its buffers and takes every n-th block; numpy releases the GIL in
@@ -79,9 +84,10 @@ def _build(
         for b in range(worker, len(starts), config.workers):
             start = starts[b]
             stop = min(start + config.chunk_size, tables.n_mentees)
-            rows, cols, scores = _keep_best(
-                tables.score_block(start, stop, buffers), k, tables.floor, buffers
-            )
+            block = tables.score_block(start, stop, buffers)
+            if provider_k:
+                provider_best[worker].add_block(start, block)
+            rows, cols, scores = _keep_best(block, k, tables.floor, buffers)
             found[b] = (rows + np.int32(start), cols, scores)
 
     workers = min(config.workers, len(starts))
@@ -92,7 +98,7 @@ def _build(
             list(pool.map(run, range(workers)))
     elif starts:
         run(0)
-    return CandidateEdges(
+    edges = CandidateEdges(
         provider_ids=tables.provider_ids,
         mentee_ids=tables.mentee_ids,
         provider_capacity=tables.capacity,
@@ -100,6 +106,12 @@ def _build(
         provider_index=_concat_int([f[1] for f in found]),
         score=_concat_float([f[2] for f in found]),
     )
+    if not provider_k:
+        return edges
+    # Workers took blocks round-robin; merging their lists in worker order is deterministic.
+    for other in provider_best[1:]:
+        provider_best[0].merge(other)
+    return with_provider_best(edges, provider_best[0])
 
 
 def _keep_best(

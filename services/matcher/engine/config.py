@@ -132,6 +132,14 @@ class MatchingConfig(_Frozen):
     )
     min_score: float = Field(default=0.0, ge=0, description="edges must score above this")
     top_k: int = Field(default=25, ge=1, description="candidate providers kept per mentee")
+    provider_top_k: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "also keep each provider's best this many mentees (0 = mentee side only): when"
+            " mentors are scarce, mentee-side lists alone crowd onto popular mentors"
+        ),
+    )
     chunk_size: int = Field(default=1024, ge=1, description="mentees scored per vectorised block")
     workers: int = Field(default=2, ge=1, le=64, description="threads scoring blocks in parallel")
 

@@ -133,7 +133,7 @@ class MatchingConfig(_Frozen):
     min_score: float = Field(default=0.0, ge=0, description="edges must score above this")
     top_k: int = Field(default=25, ge=1, description="candidate providers kept per mentee")
     provider_top_k: int = Field(
-        default=0,
+        default=50,
         ge=0,
         description=(
             "also keep each provider's best this many mentees (0 = mentee side only): when"

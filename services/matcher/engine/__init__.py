@@ -23,6 +23,7 @@ from services.matcher.engine.exchanges import Exchange, find_exchanges
 from services.matcher.engine.fairness import FairnessReport, fairness_report
 from services.matcher.engine.incremental import resolve_keeping_pending
 from services.matcher.engine.optimal import BridgeworkEngine, build_engine
+from services.matcher.engine.pruning import ProviderBest, with_provider_best
 from services.matcher.engine.stable import blocking_pairs, solve_stable
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "PendingProposal",
     "Places",
     "Proposal",
+    "ProviderBest",
     "blocking_pairs",
     "build_candidates",
     "build_engine",
@@ -48,4 +50,5 @@ __all__ = [
     "resolve_keeping_pending",
     "solve_assignment",
     "solve_stable",
+    "with_provider_best",
 ]

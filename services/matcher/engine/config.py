@@ -95,6 +95,9 @@ class TextOptions(_Frozen):
     dims: int = Field(
         default=64, ge=1, description="LSA dimensions used when the vocabulary is larger"
     )
+    lsa_min_texts: int = Field(
+        default=2000, ge=1, description="smaller rounds keep exact TF-IDF cosines (no LSA)"
+    )
     fit_sample: int = Field(
         default=5000, ge=10, description="documents sampled to fit the text model at scale"
     )
@@ -129,6 +132,14 @@ class MatchingConfig(_Frozen):
     )
     min_score: float = Field(default=0.0, ge=0, description="edges must score above this")
     top_k: int = Field(default=25, ge=1, description="candidate providers kept per mentee")
+    provider_top_k: int = Field(
+        default=50,
+        ge=0,
+        description=(
+            "also keep each provider's best this many mentees (0 = mentee side only): when"
+            " mentors are scarce, mentee-side lists alone crowd onto popular mentors"
+        ),
+    )
     chunk_size: int = Field(default=1024, ge=1, description="mentees scored per vectorised block")
     workers: int = Field(default=2, ge=1, le=64, description="threads scoring blocks in parallel")
 

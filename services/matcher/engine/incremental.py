@@ -51,19 +51,20 @@ def _pending_edges(
     """mentee index -> edge index of its pending pair, for pairs that are still admissible."""
     provider_pos = {p: i for i, p in enumerate(candidates.provider_ids)}
     mentee_pos = {m: j for j, m in enumerate(candidates.mentee_ids)}
-    wanted = {
-        (provider_pos[p], mentee_pos[m])
-        for p, m in pending
-        if p in provider_pos and m in mentee_pos
-    }
-    found: dict[int, int] = {}
-    for e in np.flatnonzero(candidates.score > 0).tolist():
-        pair = (int(candidates.provider_index[e]), int(candidates.mentee_index[e]))
-        if pair in wanted and (
-            pair[1] not in found or candidates.score[e] > candidates.score[found[pair[1]]]
-        ):
-            found[pair[1]] = e
-    return found
+    n_providers = max(len(candidates.provider_ids), 1)
+    wanted = np.array(
+        [mentee_pos[m] * n_providers + provider_pos[p]
+         for p, m in pending if p in provider_pos and m in mentee_pos],
+        dtype=np.int64,
+    )
+    key = candidates.mentee_index.astype(np.int64) * n_providers + candidates.provider_index
+    found = np.flatnonzero(np.isin(key, wanted) & (candidates.score > 0))
+    # Best score first, so a duplicated pair maps to its best edge.
+    found = found[np.argsort(-candidates.score[found], kind="stable")]
+    edges: dict[int, int] = {}
+    for e in found.tolist():
+        edges.setdefault(int(candidates.mentee_index[e]), e)
+    return edges
 
 
 def _nominate(
@@ -82,15 +83,14 @@ def _objective_bonus(
     candidates: CandidateEdges, pending_edge: dict[int, int], nominated: set[int], margin: float
 ) -> FloatArray:
     """Pin pending pairs; keep nominated mentees to pairs that clear their margin."""
-    pin = 1.0 + _largest_possible_total(candidates)
     bonus = np.zeros(candidates.edge_count)
-    mentee = candidates.mentee_index
-    for j, e in pending_edge.items():
-        if j in nominated:
-            too_small = (mentee == j) & (candidates.score < candidates.score[e] + margin)
-            bonus[too_small] = -np.inf  # solve_assignment ignores edges with no positive value
-        else:
-            bonus[e] = pin
+    pinned = [e for j, e in pending_edge.items() if j not in nominated]
+    bonus[pinned] = 1.0 + _largest_possible_total(candidates)
+    least = np.full(len(candidates.mentee_ids), -np.inf)
+    for j in nominated:
+        least[j] = candidates.score[pending_edge[j]] + margin
+    # solve_assignment ignores edges whose adjusted score is not positive.
+    bonus[candidates.score < least[candidates.mentee_index]] = -np.inf
     return bonus
 
 

@@ -14,7 +14,7 @@ Two paths compute the same numbers: ``score_pair``/``explain_pair`` work on one 
 Python (clear, and used to explain proposals); ``ScoreTables.score_block`` scores a block of
 mentees against every provider with numpy (used to build candidate edges at scale). Tests check
 that they agree. Hard rules (same trust, rejected pair, no capacity, unreachable region, no
-coverage) make a pair inadmissible: ``None`` per pair, ``-inf`` in a block.
+coverage) make a pair inadmissible: ``None`` per pair, a value at or below the floor in a block.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
+from threadpoolctl import threadpool_limits
 
 from services.matcher.engine.config import FairnessGroup, MatchingConfig, RegionOptions
 from services.matcher.engine.contract import (
@@ -248,8 +249,9 @@ def fairness_groups(mentee: MenteeInput, trusts: Mapping[str, TrustInfo]) -> fro
 def fit_text_vectors(texts: Sequence[str], config: MatchingConfig, seed: int = 0) -> FloatArray:
     """Unit-length rows (zero for empty texts) whose dot products are text similarities.
 
-    TF-IDF; when the vocabulary is larger than ``text.dims`` it is reduced by LSA (truncated SVD)
-    so that scoring at scale is a small dense matrix product.
+    TF-IDF cosines; in large rounds (``text.lsa_min_texts``) with a vocabulary larger than
+    ``text.dims`` the vectors are reduced by LSA (truncated SVD) so that scoring at scale is a
+    small dense matrix product. Small rounds keep the exact cosines.
     """
     opts = config.text
     n = len(texts)
@@ -264,12 +266,15 @@ def fit_text_vectors(texts: Sequence[str], config: MatchingConfig, seed: int = 0
     except ValueError:  # no words at all (every text empty or stop words)
         return np.zeros((n, 1), dtype=np.float32)
     tfidf = vectorizer.transform(texts)
-    if tfidf.shape[1] <= opts.dims:
+    if tfidf.shape[1] <= opts.dims or n < opts.lsa_min_texts:
         dense = np.asarray(tfidf.toarray(), dtype=np.float32)
     else:
         svd = TruncatedSVD(n_components=opts.dims, random_state=seed)
-        svd.fit(tfidf[sample] if sample is not None else tfidf)
-        dense = np.asarray(svd.transform(tfidf), dtype=np.float32)
+        # The SVD's matrices are small: threaded BLAS only adds spin-waiting (3 s instead of
+        # 0.2 s at 12,000 texts when another process shares the two cores).
+        with threadpool_limits(1, user_api="blas"):
+            svd.fit(tfidf[sample] if sample is not None else tfidf)
+            dense = np.asarray(svd.transform(tfidf), dtype=np.float32)
     norms = np.linalg.norm(dense, axis=1, keepdims=True)
     unit: FloatArray = np.divide(dense, norms, out=np.zeros_like(dense), where=norms > 0)
     return unit
@@ -453,6 +458,7 @@ def explain_pair(provider: Provider, mentee: MenteeInput, ctx: ScoringContext) -
 #   than arithmetic on big arrays); callers treat any value <= ``floor`` as "no edge".
 
 NO_COVERAGE_PENALTY = np.float32(-1e6)
+SAMPLE_STRIDE = 8  # top-k thresholds come from every 8th provider column
 
 MenteeKey = tuple[str, Region, bool, Mode, WorkingPattern, bool]
 _K = TypeVar("_K", bound=Hashable)
@@ -494,7 +500,9 @@ def _static_values(
     )
     provider_remote = np.array([p.mode in REMOTE_CAPABLE for p in providers], dtype=bool)
     provider_active = np.array([p.active for p in providers], dtype=bool)
-    provider_trust = np.array([p.trust_code for p in providers], dtype=object)
+    trust_ids = {trust: i for i, (trust, _) in enumerate(mentee_locations)}
+    # Integer ids compare far faster than strings; -1 = a trust no mentee belongs to.
+    provider_trust = np.array([trust_ids.get(p.trust_code, -1) for p in providers])
     mode_rows = {
         mode: np.array([mode_value(mode, p.mode, config) for p in providers]) for mode in Mode
     }
@@ -521,7 +529,7 @@ def _static_values(
         )
         values[~provider_active] = -np.inf
         if exclude_same_trust:
-            values[provider_trust == trust] = -np.inf
+            values[provider_trust == trust_ids[trust]] = -np.inf
         table[row] = values
     return table
 
@@ -589,6 +597,7 @@ class BlockBuffers:
         self.score: FloatArray = np.empty((rows, cols), dtype=np.float32)
         self.work: FloatArray = np.empty((rows, cols), dtype=np.float32)
         self.mask: npt.NDArray[np.bool_] = np.empty((rows, cols), dtype=bool)
+        self.sample: FloatArray = np.empty((rows, -(-cols // SAMPLE_STRIDE)), dtype=np.float32)
 
 
 @dataclass
@@ -602,13 +611,15 @@ class ScoreTables:
     weights: dict[str, float]
     static: FloatArray  # mentee keys x providers
     mentee_key: IntArray
-    gap_credit: FloatArray  # mentees x (skills*levels): weighted credit per provider level
+    # Both products below come out already multiplied by their component weight.
+    skill_credit: FloatArray  # mentees x (skills*levels): w_skills x credit per provider level
     level_onehot: FloatArray  # (skills*levels) x providers
-    mentee_text: FloatArray
+    mentee_text: FloatArray  # mentees x text dims, times w_text
     provider_text: FloatArray  # text dims x providers
+    text_may_be_negative: bool  # LSA vectors can be; raw TF-IDF ones cannot
     mentee_boost: FloatArray | None  # multiplier 1 + boost; None when nobody is boosted
     rejected: dict[int, IntArray]  # mentee index -> provider indices
-    min_coverage: float
+    skills_floor: np.float32  # w_skills x min_coverage
     floor: float  # block values <= floor are not edges
 
     @property
@@ -629,18 +640,17 @@ class ScoreTables:
         """
         n = stop - start
         buffers = buffers or BlockBuffers(n, self.n_providers)
-        score, work, no_coverage = (b[:n] for b in (buffers.score, buffers.work, buffers.mask))
+        score, work, no_coverage = buffers.score[:n], buffers.work[:n], buffers.mask[:n]
         rows = slice(start, stop)
         for i, key in enumerate(self.mentee_key[rows]):
             score[i] = self.static[key]  # row copies beat fancy indexing here
-        np.matmul(self.gap_credit[rows], self.level_onehot, out=work)
-        np.less_equal(work, self.min_coverage, out=no_coverage)
-        work *= np.float32(self.weights["skills"])
+        np.matmul(self.skill_credit[rows], self.level_onehot, out=work)
+        np.less_equal(work, self.skills_floor, out=no_coverage)
         score += work
         if self.weights["text"] > 0:
             np.matmul(self.mentee_text[rows], self.provider_text, out=work)
-            np.maximum(work, 0, out=work)
-            work *= np.float32(self.weights["text"])
+            if self.text_may_be_negative:
+                np.maximum(work, 0, out=work)
             score += work
         np.multiply(no_coverage, NO_COVERAGE_PENALTY, out=work)
         score += work
@@ -666,25 +676,32 @@ class ScoreTables:
         keys, mentee_key = _unique_index([_key_of(m, kind) for m in mentees])
         boosts = np.array([1.0 + ctx.boost(m) for m in mentees], dtype=np.float32)
         text_key = "mentor" if kind is MatchKind.MENTORING else "placement"
+        weights = config.weights.normalised()
+        mentee_text = _stack([ctx.text_vectors[("mentee", m.id)] for m in mentees])
+        provider_text = _stack([ctx.text_vectors[(text_key, p.id)] for p in providers]).T.copy()
         return cls(
             kind=kind,
             provider_ids=tuple(p.id for p in providers),
             mentee_ids=tuple(m.id for m in mentees),
             capacity=np.array([p.capacity for p in providers], dtype=np.float64),
-            weights=config.weights.normalised(),
+            weights=weights,
             static=_static_values(ctx, kind, keys, providers),
             mentee_key=mentee_key,
-            gap_credit=_gap_credit_matrix(mentees, skill_index, config.skills.partial_credit),
+            skill_credit=np.float32(weights["skills"])
+            * _gap_credit_matrix(mentees, skill_index, config.skills.partial_credit),
             level_onehot=_level_onehot(providers, skill_index),
-            mentee_text=_stack([ctx.text_vectors[("mentee", m.id)] for m in mentees]),
-            provider_text=_stack([ctx.text_vectors[(text_key, p.id)] for p in providers]).T.copy(),
+            mentee_text=np.float32(weights["text"]) * mentee_text,
+            provider_text=provider_text,
+            text_may_be_negative=bool(
+                (mentee_text < 0).any() or (provider_text < 0).any()
+            ),
             mentee_boost=boosts if np.any(boosts != 1.0) else None,
             rejected=_rejected(
                 ctx.data.rejected_pairs,
                 {p.id: j for j, p in enumerate(providers)},
                 {m.id: i for i, m in enumerate(mentees)},
             ),
-            min_coverage=config.skills.min_coverage,
+            skills_floor=np.float32(weights["skills"]) * np.float32(config.skills.min_coverage),
             floor=config.min_score,
         )
 

@@ -125,6 +125,11 @@ CONFIGS = {
         "min_score": 0.3,
         "chunk_size": 7,
     }),
+    # Three LSA dimensions for an 11-word vocabulary: the reduced-text path, with negative cosines.
+    "LSA text, one worker": MatchingConfig.model_validate(
+        {"text": {"dims": 3, "lsa_min_texts": 10}, "weights": {"text": 0.3}, "workers": 1,
+         "chunk_size": 16}
+    ),
 }
 
 
@@ -164,7 +169,7 @@ def test_hard_rules_hold_on_every_edge() -> None:
 @pytest.mark.parametrize("k", [1, 3, 8, 20])
 def test_top_k_keeps_each_mentees_best_k(k: int) -> None:
     data = random_instance(5, n_mentors=60, n_mentees=40)
-    config = MatchingConfig(top_k=k, chunk_size=16)
+    config = MatchingConfig(top_k=k, provider_top_k=0, chunk_size=16)
     full = build_candidates(data, config, full=True)
     pruned = build_candidates(data, config)
     for m in range(len(data.mentees)):
@@ -178,7 +183,7 @@ def test_top_k_keeps_each_mentees_best_k(k: int) -> None:
 def test_top_k_sampled_threshold_path() -> None:
     # More than 4k providers per mentee takes the sampled-threshold path in _keep_best.
     data = random_instance(6, n_mentors=120, n_mentees=30)
-    config = MatchingConfig(top_k=5)
+    config = MatchingConfig(top_k=5, provider_top_k=0)
     full, pruned = build_candidates(data, config, full=True), build_candidates(data, config)
     for m in range(len(data.mentees)):
         best = np.sort(full.score[full.mentee_index == m])[::-1][:5]
@@ -247,3 +252,21 @@ def test_provider_conversions_keep_the_highest_level() -> None:
     )
     provider = provider_from_placement(placement)
     assert provider.capacity == 2.0 and provider.mode is Mode.EITHER and provider.active
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_provider_top_k_adds_each_providers_best(workers: int) -> None:
+    data = random_instance(11, n_mentors=20, n_mentees=300)
+    config = MatchingConfig(top_k=2, provider_top_k=4, chunk_size=64, workers=workers)
+    full = build_candidates(data, config, full=True)
+    mentee_side = as_dict(build_candidates(data, config.model_copy(update={"provider_top_k": 0})))
+    both = build_candidates(data, config)
+    pairs = list(zip(both.mentee_index.tolist(), both.provider_index.tolist(), strict=True))
+    assert len(pairs) == len(set(pairs))  # each pair once
+    assert set(mentee_side) <= set(as_dict(both)) <= set(as_dict(full))
+    for p in range(len(data.mentors)):
+        best = np.sort(full.score[full.provider_index == p])[::-1][:4]
+        kept = np.sort(both.score[both.provider_index == p])[::-1][: len(best)]
+        np.testing.assert_allclose(kept, best)
+    # Edges come grouped by mentee, best first.
+    assert np.all(np.diff(both.mentee_index) >= 0)

@@ -74,7 +74,8 @@ def network() -> MatchingInput:
 
 def test_proposals_respect_the_hard_rules_and_explain_themselves(network: MatchingInput) -> None:
     proposals = build_engine().propose(network).proposals
-    trust_of = {p.id: p.trust_code for p in (*network.mentors, *network.mentees)}
+    trust_of = {m.id: m.trust_code for m in network.mentors}
+    trust_of |= {m.id: m.trust_code for m in network.mentees}
     trust_of |= {p.id: p.host_trust_code for p in network.placements}
     per_kind_mentee = Counter((p.kind, p.mentee_id) for p in proposals)
     assert max(per_kind_mentee.values()) == 1

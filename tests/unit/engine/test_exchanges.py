@@ -9,13 +9,15 @@ import numpy as np
 import pytest
 
 from services.matcher.engine.contract import CandidateEdges
-from services.matcher.engine.exchanges import find_exchanges
+from services.matcher.engine.exchanges import Exchange, find_exchanges
 
 # A secondment candidate: (mentee, mentee's trust, placement, host trust, score).
 Arc = tuple[str, str, str, str, float]
 
 
-def build(arcs: list[Arc], places: dict[str, int] | None = None):
+def build(
+    arcs: list[Arc], places: dict[str, int] | None = None
+) -> tuple[CandidateEdges, list[str], list[str]]:
     mentees = sorted({a[0] for a in arcs})
     placements = sorted({a[2] for a in arcs})
     mentee_trust = {a[0]: a[1] for a in arcs}
@@ -31,7 +33,9 @@ def build(arcs: list[Arc], places: dict[str, int] | None = None):
     return candidates, [mentee_trust[m] for m in mentees], [host[p] for p in placements]
 
 
-def solve(arcs: list[Arc], places: dict[str, int] | None = None):
+def solve(
+    arcs: list[Arc], places: dict[str, int] | None = None
+) -> tuple[list[Exchange], list[list[tuple[str, str]]], float]:
     candidates, mentee_trust, host = build(arcs, places)
     exchanges = find_exchanges(candidates, mentee_trust, host)
     pairs = [
@@ -55,8 +59,8 @@ def test_one_way_interest_is_no_exchange() -> None:
 
 
 def test_four_trust_cycle_is_too_long() -> None:
-    arcs = [("a", "A", "pB", "B", 1), ("b", "B", "pC", "C", 1),
-            ("c", "C", "pD", "D", 1), ("d", "D", "pA", "A", 1)]
+    arcs: list[Arc] = [("a", "A", "pB", "B", 1.0), ("b", "B", "pC", "C", 1.0),
+                       ("c", "C", "pD", "D", 1.0), ("d", "D", "pA", "A", 1.0)]
     assert solve(arcs)[0] == []
 
 

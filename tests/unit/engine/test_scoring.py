@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
@@ -24,6 +25,7 @@ from services.matcher.engine.scoring import (
     ScoringContext,
     exclusion_reason,
     explain_pair,
+    fit_text_vectors,
     provider_from_mentor,
     provider_from_placement,
     region_component,
@@ -294,3 +296,16 @@ def test_distance_between_real_trusts_shapes_region_value() -> None:
     assert exclusion_reason(provider_from_mentor(far_remote), e, ctx) == (
         "too far apart and not both remote"
     )
+
+
+def test_text_vectors_are_unit_rows_or_zero() -> None:
+    texts = ["population health analytics", "", "the and of", "analytics for population health"]
+    vectors = fit_text_vectors(texts, MatchingConfig())
+    norms = np.linalg.norm(vectors, axis=1)
+    np.testing.assert_allclose(norms, [1, 0, 0, 1], atol=1e-6)  # empty and stop-words-only: 0
+    assert float(vectors[0] @ vectors[3]) == pytest.approx(1.0, abs=1e-6)  # same words
+    lsa = fit_text_vectors(
+        texts * 5, MatchingConfig.model_validate({"text": {"dims": 2, "lsa_min_texts": 10}})
+    )
+    assert lsa.shape == (20, 2)
+    assert fit_text_vectors(["", " "], MatchingConfig()).shape == (2, 1)

@@ -1,0 +1,390 @@
+"""Matching benchmark: Bridgework's engine against its peers on the same synthetic instances.
+
+    python -m bench.bench_matching [--sizes S,M,L] [--out bench/results/matching.json]
+
+Every measurement runs in a fresh subprocess, so each peak memory figure (``ru_maxrss``) is
+that method's own, input included. Bridgework's figures cover scoring plus solving from the
+``MatchingInput``: optimal mode scores and solves in one process; stable mode solves the edges
+that run scored, and its time adds that scoring time (its peak memory is the larger of the
+two). The peers start from the same saved edges (the same top-k preference lists), so their
+times exclude scoring. Writes one JSON object per size and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.instances import synthetic_input
+from services.matcher.engine.assignment import IntArray, solve_assignment
+from services.matcher.engine.candidates import build_candidates
+from services.matcher.engine.config import MatchingConfig
+from services.matcher.engine.contract import CandidateEdges
+from services.matcher.engine.optimal import build_engine, with_mentee_loads
+from services.matcher.engine.stable import blocking_pairs, solve_stable
+
+SIZES: dict[str, tuple[int, int]] = {"S": (200, 1_000), "M": (2_000, 10_000), "L": (10_000, 50_000)}
+PEERS_BY_SIZE: dict[str, tuple[str, ...]] = {
+    "S": ("ortools_min_cost_flow", "matching_package", "networkx_max_weight_matching", "greedy"),
+    "M": ("ortools_min_cost_flow", "matching_package", "greedy"),
+    "L": ("ortools_min_cost_flow", "greedy"),
+}
+TARGETS = {"M_seconds": 2.0, "M_gap_pct": 0.1, "M_stable_speedup": 20.0,
+           "L_seconds": 20.0, "L_peak_mb": 4096.0}
+WORKER_TIMEOUT_S = 900
+FULL_SET_SIZES = ("S", "M")  # L's full set (about 185 million pairs) does not fit
+DEFAULT_OUT = Path(__file__).parent / "results" / "matching.json"
+Metrics = dict[str, Any]
+
+
+# --- workers: each runs in its own process and prints one JSON object ---
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def _bench_config() -> MatchingConfig:
+    # Everyone works on the same top-k lists, so the engine is told not to keep all pairs.
+    return MatchingConfig(full_candidates_up_to_pairs=0)
+
+
+def _instance(size: str, seed: int):  # type: ignore[no-untyped-def]
+    n_mentors, n_mentees = SIZES[size]
+    return synthetic_input(np.random.default_rng(seed), n_mentors, n_mentees)
+
+
+def _outcome(candidates: CandidateEdges, chosen: IntArray) -> Metrics:
+    return {
+        "total_score": float(candidates.score[chosen].sum()),
+        "matched": int(chosen.size),
+        "blocking_pairs": int(blocking_pairs(candidates, chosen).size),
+    }
+
+
+def engine_worker(size: str, seed: int, edges_path: str) -> Metrics:
+    """Bridgework from people to pairs: scoring plus the optimal solve, timed together.
+
+    The scored edges are saved for every other method, stable mode included, so all of them
+    solve exactly the same lists.
+    """
+    data = _instance(size, seed)
+    config = _bench_config()
+    before_mb = _peak_mb()
+    start = time.perf_counter()
+    candidates = with_mentee_loads(build_candidates(data, config), data, config)
+    scored = time.perf_counter()
+    result = solve_assignment(candidates)
+    solved = time.perf_counter()
+    metrics = {
+        "seconds": solved - start, "scoring_seconds": scored - start,
+        "solve_seconds": solved - scored, "peak_mb": _peak_mb(), "input_mb": before_mb,
+        "edges": candidates.edge_count, **_outcome(candidates, result.edges),
+    }
+    np.save(_chosen_path(edges_path, "bridgework_optimal"), result.edges)
+    _save_edges(candidates, edges_path)
+    if size != "L":  # end to end with explanations, measured after the figures above
+        start = time.perf_counter()
+        build_engine(config).propose(data)
+        metrics["propose_with_explanations_seconds"] = time.perf_counter() - start
+    return metrics
+
+
+def full_set_worker(size: str, seed: int) -> Metrics:
+    """The optimum over every admissible pair, to show what pruning costs.
+
+    Also the optimum with mentee-side pruning alone (each mentee's top k, no provider lists),
+    to show what the providers' best lists add.
+    """
+    data = _instance(size, seed)
+    config = _bench_config()
+    full = with_mentee_loads(build_candidates(data, config, full=True), data, config)
+    start = time.perf_counter()
+    optimum = solve_assignment(full).total_score
+    seconds = time.perf_counter() - start
+    mentee_top = _top_per_group(full.mentee_index, full.score, config.top_k)
+    return {
+        "edges": full.edge_count, "total_score": optimum, "solve_seconds": seconds,
+        "peak_mb": _peak_mb(),
+        f"mentee_top_{config.top_k}_only": {
+            "edges": int(mentee_top.sum()),
+            "total_score": solve_assignment(_subset(full, mentee_top)).total_score,
+        },
+    }
+
+
+def _top_per_group(group: np.ndarray, score: np.ndarray, k: int) -> np.ndarray:
+    """Mask of each group's k best-scoring edges."""
+    order = np.lexsort((-score, group))
+    ordered = group[order]
+    rank = np.arange(ordered.size) - np.searchsorted(ordered, ordered)
+    mask = np.zeros(group.size, dtype=bool)
+    mask[order[rank < k]] = True
+    return mask
+
+
+def _subset(candidates: CandidateEdges, mask: np.ndarray) -> CandidateEdges:
+    return replace(candidates, mentee_index=candidates.mentee_index[mask],
+                   provider_index=candidates.provider_index[mask], score=candidates.score[mask])
+
+
+def peer_worker(name: str, edges_path: str) -> Metrics:
+    from bench import peers, reference
+
+    solvers: dict[str, Callable[[CandidateEdges], IntArray]] = {
+        "ortools_min_cost_flow": reference.flow_optimum,
+        "matching_package": peers.matching_package_stable,
+        "networkx_max_weight_matching": peers.networkx_matching,
+        "greedy": peers.greedy,
+        "bridgework_stable": lambda c: solve_stable(c).edges,
+    }
+    candidates = _load_edges(edges_path)
+    chosen, seconds = _with_deep_stack(lambda: _timed(solvers[name], candidates))
+    np.save(_chosen_path(edges_path, name), chosen)
+    return {"seconds": seconds, "peak_mb": _peak_mb(), **_outcome(candidates, chosen)}
+
+
+def _chosen_path(edges_path: str, method: str) -> str:
+    return edges_path.replace(".npz", f"-{method}.npy")
+
+
+def _timed(
+    solver: Callable[[CandidateEdges], IntArray], candidates: CandidateEdges
+) -> tuple[IntArray, float]:
+    start = time.perf_counter()
+    chosen = solver(candidates)
+    return chosen, time.perf_counter() - start
+
+
+def _with_deep_stack(run: Callable[[], tuple[IntArray, float]]) -> tuple[IntArray, float]:
+    """The `matching` package deep-copies its linked players recursively: give it room."""
+    sys.setrecursionlimit(1_000_000)
+    threading.stack_size(1 << 29)
+    box: list[tuple[IntArray, float]] = []
+    thread = threading.Thread(target=lambda: box.append(run()))
+    thread.start()
+    thread.join()
+    if not box:
+        raise RuntimeError("the solver failed in its thread")
+    return box[0]
+
+
+def _save_edges(candidates: CandidateEdges, path: str) -> None:
+    np.savez(
+        path, provider_ids=np.array(candidates.provider_ids), mentee_ids=np.array(candidates.mentee_ids),
+        provider_capacity=candidates.provider_capacity, mentee_index=candidates.mentee_index,
+        provider_index=candidates.provider_index, score=candidates.score,
+        mentee_load=np.ones(0) if candidates.mentee_load is None else candidates.mentee_load,
+    )
+
+
+def _load_edges(path: str) -> CandidateEdges:
+    saved = np.load(path)
+    load = saved["mentee_load"]
+    return CandidateEdges(
+        provider_ids=tuple(saved["provider_ids"].tolist()),
+        mentee_ids=tuple(saved["mentee_ids"].tolist()),
+        provider_capacity=saved["provider_capacity"], mentee_index=saved["mentee_index"],
+        provider_index=saved["provider_index"], score=saved["score"],
+        mentee_load=load if load.size else None,
+    )
+
+
+def _run_worker(task: dict[str, Any]) -> Metrics:
+    """Run one task in a fresh interpreter; a crash or timeout becomes an error entry."""
+    command = [sys.executable, "-m", "bench.bench_matching", "--worker", json.dumps(task)]
+    try:
+        done = subprocess.run(
+            command, check=False, capture_output=True, text=True, timeout=WORKER_TIMEOUT_S
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {WORKER_TIMEOUT_S} s"}
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr else "failed"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _worker_main(task: dict[str, Any]) -> None:
+    kind = task.pop("kind")
+    workers: dict[str, Callable[..., Metrics]] = {
+        "engine": engine_worker, "full": full_set_worker, "peer": peer_worker}
+    print(json.dumps(workers[kind](**task)))
+
+
+# --- the parent: runs the workers, adds comparisons, writes JSON, prints the table ---
+
+def bench_size(size: str, seed: int, workdir: Path, say: Callable[[str], None]) -> Metrics:
+    edges_path = str(workdir / f"edges-{size}.npz")
+    methods: dict[str, Metrics] = {}
+    say(f"{size}: Bridgework optimal (scoring + solving)")
+    methods["bridgework_optimal"] = optimal = _run_worker(
+        {"kind": "engine", "size": size, "seed": seed, "edges_path": edges_path})
+    say(f"{size}: Bridgework stable (solving the same scored edges)")
+    methods["bridgework_stable"] = _with_scoring(
+        optimal, _run_worker({"kind": "peer", "name": "bridgework_stable", "edges_path": edges_path}))
+    for peer in PEERS_BY_SIZE[size]:
+        say(f"{size}: {peer}")
+        methods[peer] = _run_worker({"kind": "peer", "name": peer, "edges_path": edges_path})
+    n_mentors, n_mentees = SIZES[size]
+    config = _bench_config()
+    result: Metrics = {"size": size, "mentors": n_mentors, "mentees": n_mentees,
+                       "top_k": config.top_k, "provider_top_k": config.provider_top_k,
+                       "seed": seed, "methods": methods}
+    if size in FULL_SET_SIZES:
+        say(f"{size}: optimum over every admissible pair (no pruning)")
+        result["full_candidate_set"] = _run_worker({"kind": "full", "size": size, "seed": seed})
+    _add_comparisons(result)
+    _compare_pairs(result, edges_path)
+    return result
+
+
+def _with_scoring(optimal: Metrics, stable: Metrics) -> Metrics:
+    """Stable mode's figures from scoring to pairs: the (identical) scoring is the optimal run's."""
+    if "error" in optimal or "error" in stable:
+        return stable
+    return {
+        **stable,
+        "seconds": optimal["scoring_seconds"] + stable["seconds"],
+        "scoring_seconds": optimal["scoring_seconds"],
+        "solve_seconds": stable["seconds"],
+        "peak_mb": max(optimal["peak_mb"], stable["peak_mb"]),
+        "edges": optimal["edges"],
+    }
+
+
+def _add_comparisons(result: Metrics) -> None:
+    methods = result["methods"]
+    reference = methods.get("ortools_min_cost_flow", {}).get("total_score")
+    for metrics in methods.values():
+        if reference and "total_score" in metrics:
+            metrics["gap_to_reference_pct"] = 100 * (reference - metrics["total_score"]) / reference
+    ours, theirs = methods["bridgework_stable"], methods.get("matching_package", {})
+    if "edges" in ours and "total_score" in theirs:
+        result["stable_speedup_vs_matching_package"] = theirs["seconds"] / ours["solve_seconds"]
+    _check_targets(result)
+    full = result.get("full_candidate_set", {})
+    if "total_score" in full:
+        result["top_k_gap_to_full_set_pct"] = (
+            100 * (full["total_score"] - methods["bridgework_optimal"]["total_score"])
+            / full["total_score"])
+        mentee_only = next(v for k, v in full.items() if k.startswith("mentee_top_"))
+        result["mentee_only_top_k_gap_to_full_set_pct"] = (
+            100 * (full["total_score"] - mentee_only["total_score"]) / full["total_score"])
+
+
+def _compare_pairs(result: Metrics, edges_path: str) -> None:
+    """Whether two methods chose exactly the same pairs (not just the same total)."""
+    def chosen(method: str) -> IntArray | None:
+        path = Path(_chosen_path(edges_path, method))
+        return np.load(path) if path.exists() else None
+
+    stable, package = chosen("bridgework_stable"), chosen("matching_package")
+    if stable is not None and package is not None:
+        result["stable_identical_to_matching_package"] = bool(np.array_equal(stable, package))
+    greedy = chosen("greedy")
+    if stable is not None and greedy is not None:
+        result["stable_identical_to_greedy"] = bool(np.array_equal(stable, greedy))
+    if "targets_met" in result and result["size"] == "M":
+        result["targets_met"]["stable_identical"] = bool(
+            result.get("stable_identical_to_matching_package"))
+
+
+def _check_targets(result: Metrics) -> None:
+    ours = result["methods"]["bridgework_optimal"]
+    if "error" in ours:
+        return
+    if result["size"] == "M":
+        result["targets_met"] = {
+            "under_2_s": ours["seconds"] < TARGETS["M_seconds"],
+            "within_0.1_pct": ours.get("gap_to_reference_pct", 100.0) <= TARGETS["M_gap_pct"],
+            "stable_identical": bool(result.get("stable_identical_to_matching_package")),
+            "stable_20x": result.get("stable_speedup_vs_matching_package", 0.0)
+            >= TARGETS["M_stable_speedup"],
+        }
+    if result["size"] == "L":
+        result["targets_met"] = {
+            "under_20_s": ours["seconds"] < TARGETS["L_seconds"],
+            "under_4_gb": max(m.get("peak_mb", 0.0) for name, m in result["methods"].items()
+                              if name.startswith("bridgework")) < TARGETS["L_peak_mb"],
+        }
+
+
+def _pct(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    # OR-tools works on scores rounded to 1e-6, so an exact float optimum can beat it by a hair.
+    return f"{0.0 if abs(value) < 5e-5 else value:.4f}"
+
+
+def print_table(results: list[Metrics]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Matching benchmark (Bridgework times include scoring; peers' do not)")
+    labels = {"bridgework_optimal": "Bridgework optimal", "bridgework_stable": "Bridgework stable",
+              "ortools_min_cost_flow": "OR-tools min-cost flow",
+              "matching_package": "matching (HR, resident-opt.)",
+              "networkx_max_weight_matching": "networkx max_weight_matching",
+              "greedy": "greedy"}
+    for column in ("size", "method", "seconds", "peak MB", "total score", "matched",
+                   "gap to OR-tools %", "blocking pairs"):
+        table.add_column(column, justify="right" if column not in ("size", "method") else "left")
+    for result in results:
+        for name, m in result["methods"].items():
+            if "error" in m:
+                table.add_row(result["size"], labels[name], m["error"][:40], "", "", "", "", "")
+                continue
+            table.add_row(
+                result["size"], labels[name], f"{m['seconds']:.3f}", f"{m['peak_mb']:.0f}",
+                f"{m['total_score']:.3f}", str(m["matched"]),
+                _pct(m.get("gap_to_reference_pct")), str(m["blocking_pairs"]))
+    console = Console(width=150)
+    console.print(table)
+    for result in results:
+        notes = {k: v for k, v in result.items()
+                 if k.startswith(("stable_", "top_k_gap", "mentee_only", "targets"))
+                 or k == "full_candidate_set"}
+        console.print(f"{result['size']}: {json.dumps(notes, default=str)}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="S,M,L")
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        _worker_main(json.loads(args.worker))
+        return
+    from rich.console import Console
+
+    console = Console()
+    results = []
+    with tempfile.TemporaryDirectory() as workdir, console.status("starting") as status:
+        def say(message: str) -> None:
+            status.update(message)
+            console.log(message)
+
+        for size in args.sizes.split(","):
+            results.append(bench_size(size.strip().upper(), args.seed, Path(workdir), say))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    by_size = {result["size"]: result for result in results}
+    args.out.write_text(json.dumps(by_size, indent=2) + "\n")
+    print_table(results)
+    console.print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""Provider-side pruning: the running per-provider best lists, and what they buy."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from bench.instances import synthetic_input
+from services.matcher.engine.assignment import solve_assignment
+from services.matcher.engine.candidates import build_candidates
+from services.matcher.engine.config import MatchingConfig
+from services.matcher.engine.contract import CandidateEdges
+from services.matcher.engine.optimal import with_mentee_loads
+from services.matcher.engine.pruning import ProviderBest, with_provider_best
+
+
+def mentee_top_k(candidates: CandidateEdges, k: int) -> CandidateEdges:
+    """Each mentee's k best edges, taken from the full set (independent of the builder)."""
+    order = np.lexsort((-candidates.score, candidates.mentee_index))
+    ordered = candidates.mentee_index[order]
+    keep = order[np.arange(order.size) - np.searchsorted(ordered, ordered) < k]
+    return replace(candidates, mentee_index=candidates.mentee_index[keep],
+                   provider_index=candidates.provider_index[keep], score=candidates.score[keep])
+
+
+def brute_force_best(scores: np.ndarray, top: int, floor: float) -> list[set[int]]:
+    best = []
+    for p in range(scores.shape[1]):
+        column = scores[:, p]
+        admissible = np.flatnonzero(column > floor)
+        best.append(set(admissible[np.argsort(-column[admissible], kind="stable")][:top].tolist()))
+    return best
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_running_lists_equal_brute_force(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n_mentees, n_providers, top = int(rng.integers(1, 900)), int(rng.integers(1, 40)), 12
+    scores = rng.random((n_mentees, n_providers)).astype(np.float32)  # distinct: no ties
+    scores[rng.random(scores.shape) < 0.3] = -np.inf  # inadmissible pairs
+    tracker = ProviderBest(n_providers, top, floor=0.05)
+    block = int(rng.integers(16, 200))
+    for start in range(0, n_mentees, block):
+        tracker.add_block(start, scores[start:start + block])
+    rows, cols, values = tracker.edges()
+    expected = brute_force_best(scores, top, floor=0.05)
+    assert [set(rows[cols == p].tolist()) for p in range(n_providers)] == expected
+    assert np.allclose(values, scores[rows, cols])
+
+
+def test_two_workers_merged_equal_one() -> None:
+    rng = np.random.default_rng(3)
+    scores = rng.random((600, 20)).astype(np.float32)
+    one, even, odd = (ProviderBest(20, 15) for _ in range(3))
+    for b, start in enumerate(range(0, 600, 50)):
+        one.add_block(start, scores[start:start + 50])
+        (even if b % 2 == 0 else odd).add_block(start, scores[start:start + 50])
+    even.merge(odd)
+    assert sorted(zip(*one.edges()[:2], strict=True)) == sorted(zip(*even.edges()[:2], strict=True))
+
+
+def test_union_keeps_each_pair_once() -> None:
+    candidates = CandidateEdges(
+        provider_ids=("p0", "p1"), mentee_ids=("m0", "m1"),
+        provider_capacity=np.ones(2), mentee_index=np.array([0, 1], dtype=np.int32),
+        provider_index=np.array([0, 0], dtype=np.int32), score=np.array([0.9, 0.4]),
+    )
+    tracker = ProviderBest(2, 2)
+    tracker.add_block(0, np.array([[0.9, 0.2], [0.4, 0.8]], dtype=np.float32))
+    merged = with_provider_best(candidates, tracker)
+    pairs = sorted(zip(merged.mentee_index.tolist(), merged.provider_index.tolist(), strict=True))
+    assert pairs == [(0, 0), (0, 1), (1, 0), (1, 1)]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_two_sided_pruning_reaches_the_full_optimum_where_mentee_top_k_does_not(
+    seed: int,
+) -> None:
+    data = synthetic_input(np.random.default_rng(seed), 150, 1500)
+    config = MatchingConfig()
+    full = with_mentee_loads(build_candidates(data, config, full=True), data, config)
+    mentee_top = mentee_top_k(full, 5)
+    dense = np.full((len(full.mentee_ids), len(full.provider_ids)), -np.inf, dtype=np.float32)
+    dense[full.mentee_index, full.provider_index] = full.score
+    tracker = ProviderBest(len(full.provider_ids), top=50)
+    for start in range(0, dense.shape[0], 256):
+        tracker.add_block(start, dense[start:start + 256])
+    two_sided = with_provider_best(mentee_top, tracker)
+    optimum = solve_assignment(full).total_score
+    assert solve_assignment(mentee_top).total_score < optimum - 1e-6
+    assert solve_assignment(two_sided).total_score == pytest.approx(optimum, abs=1e-9)
+    assert two_sided.edge_count < full.edge_count / 3

@@ -41,8 +41,13 @@ PEERS_BY_SIZE: dict[str, tuple[str, ...]] = {
     "M": ("ortools_min_cost_flow", "matching_package", "greedy"),
     "L": ("ortools_min_cost_flow", "greedy"),
 }
-TARGETS = {"M_seconds": 2.0, "M_gap_pct": 0.1, "M_stable_speedup": 20.0,
-           "L_seconds": 20.0, "L_peak_mb": 4096.0}
+TARGETS = {
+    "M_seconds": 2.0,
+    "M_gap_pct": 0.1,
+    "M_stable_speedup": 20.0,
+    "L_seconds": 20.0,
+    "L_peak_mb": 4096.0,
+}
 WORKER_TIMEOUT_S = 900
 FULL_SET_SIZES = ("S", "M")  # L's full set (about 185 million pairs) does not fit
 DEFAULT_OUT = Path(__file__).parent / "results" / "matching.json"
@@ -50,6 +55,7 @@ Metrics = dict[str, Any]
 
 
 # --- workers: each runs in its own process and prints one JSON object ---
+
 
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
@@ -88,9 +94,13 @@ def engine_worker(size: str, seed: int, edges_path: str) -> Metrics:
     result = solve_assignment(candidates)
     solved = time.perf_counter()
     metrics = {
-        "seconds": solved - start, "scoring_seconds": scored - start,
-        "solve_seconds": solved - scored, "peak_mb": _peak_mb(), "input_mb": before_mb,
-        "edges": candidates.edge_count, **_outcome(candidates, result.edges),
+        "seconds": solved - start,
+        "scoring_seconds": scored - start,
+        "solve_seconds": solved - scored,
+        "peak_mb": _peak_mb(),
+        "input_mb": before_mb,
+        "edges": candidates.edge_count,
+        **_outcome(candidates, result.edges),
     }
     np.save(_chosen_path(edges_path, "bridgework_optimal"), result.edges)
     _save_edges(candidates, edges_path)
@@ -115,7 +125,9 @@ def full_set_worker(size: str, seed: int) -> Metrics:
     seconds = time.perf_counter() - start
     mentee_top = _top_per_group(full.mentee_index, full.score, config.top_k)
     return {
-        "edges": full.edge_count, "total_score": optimum, "solve_seconds": seconds,
+        "edges": full.edge_count,
+        "total_score": optimum,
+        "solve_seconds": seconds,
         "peak_mb": _peak_mb(),
         f"mentee_top_{config.top_k}_only": {
             "edges": int(mentee_top.sum()),
@@ -135,8 +147,12 @@ def _top_per_group(group: np.ndarray, score: np.ndarray, k: int) -> np.ndarray:
 
 
 def _subset(candidates: CandidateEdges, mask: np.ndarray) -> CandidateEdges:
-    return replace(candidates, mentee_index=candidates.mentee_index[mask],
-                   provider_index=candidates.provider_index[mask], score=candidates.score[mask])
+    return replace(
+        candidates,
+        mentee_index=candidates.mentee_index[mask],
+        provider_index=candidates.provider_index[mask],
+        score=candidates.score[mask],
+    )
 
 
 def peer_worker(name: str, edges_path: str) -> Metrics:
@@ -182,9 +198,13 @@ def _with_deep_stack(run: Callable[[], tuple[IntArray, float]]) -> tuple[IntArra
 
 def _save_edges(candidates: CandidateEdges, path: str) -> None:
     np.savez(
-        path, provider_ids=np.array(candidates.provider_ids), mentee_ids=np.array(candidates.mentee_ids),
-        provider_capacity=candidates.provider_capacity, mentee_index=candidates.mentee_index,
-        provider_index=candidates.provider_index, score=candidates.score,
+        path,
+        provider_ids=np.array(candidates.provider_ids),
+        mentee_ids=np.array(candidates.mentee_ids),
+        provider_capacity=candidates.provider_capacity,
+        mentee_index=candidates.mentee_index,
+        provider_index=candidates.provider_index,
+        score=candidates.score,
         mentee_load=np.ones(0) if candidates.mentee_load is None else candidates.mentee_load,
     )
 
@@ -195,8 +215,10 @@ def _load_edges(path: str) -> CandidateEdges:
     return CandidateEdges(
         provider_ids=tuple(saved["provider_ids"].tolist()),
         mentee_ids=tuple(saved["mentee_ids"].tolist()),
-        provider_capacity=saved["provider_capacity"], mentee_index=saved["mentee_index"],
-        provider_index=saved["provider_index"], score=saved["score"],
+        provider_capacity=saved["provider_capacity"],
+        mentee_index=saved["mentee_index"],
+        provider_index=saved["provider_index"],
+        score=saved["score"],
         mentee_load=load if load.size else None,
     )
 
@@ -212,35 +234,49 @@ def _run_worker(task: dict[str, Any]) -> Metrics:
         return {"error": f"timed out after {WORKER_TIMEOUT_S} s"}
     if done.returncode != 0:
         return {"error": done.stderr.strip().splitlines()[-1] if done.stderr else "failed"}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    metrics: Metrics = json.loads(done.stdout.strip().splitlines()[-1])
+    return metrics
 
 
 def _worker_main(task: dict[str, Any]) -> None:
     kind = task.pop("kind")
     workers: dict[str, Callable[..., Metrics]] = {
-        "engine": engine_worker, "full": full_set_worker, "peer": peer_worker}
+        "engine": engine_worker,
+        "full": full_set_worker,
+        "peer": peer_worker,
+    }
     print(json.dumps(workers[kind](**task)))
 
 
 # --- the parent: runs the workers, adds comparisons, writes JSON, prints the table ---
+
 
 def bench_size(size: str, seed: int, workdir: Path, say: Callable[[str], None]) -> Metrics:
     edges_path = str(workdir / f"edges-{size}.npz")
     methods: dict[str, Metrics] = {}
     say(f"{size}: Bridgework optimal (scoring + solving)")
     methods["bridgework_optimal"] = optimal = _run_worker(
-        {"kind": "engine", "size": size, "seed": seed, "edges_path": edges_path})
+        {"kind": "engine", "size": size, "seed": seed, "edges_path": edges_path}
+    )
     say(f"{size}: Bridgework stable (solving the same scored edges)")
     methods["bridgework_stable"] = _with_scoring(
-        optimal, _run_worker({"kind": "peer", "name": "bridgework_stable", "edges_path": edges_path}))
+        optimal,
+        _run_worker({"kind": "peer", "name": "bridgework_stable", "edges_path": edges_path}),
+    )
     for peer in PEERS_BY_SIZE[size]:
         say(f"{size}: {peer}")
         methods[peer] = _run_worker({"kind": "peer", "name": peer, "edges_path": edges_path})
     n_mentors, n_mentees = SIZES[size]
     config = _bench_config()
-    result: Metrics = {"size": size, "mentors": n_mentors, "mentees": n_mentees,
-                       "top_k": config.top_k, "provider_top_k": config.provider_top_k,
-                       "seed": seed, "methods": methods}
+    result: Metrics = {
+        "size": size,
+        "mentors": n_mentors,
+        "mentees": n_mentees,
+        "top_k": config.top_k,
+        "provider_top_k": config.provider_top_k,
+        "seed": seed,
+        "methods": methods,
+    }
     if size in FULL_SET_SIZES:
         say(f"{size}: optimum over every admissible pair (no pruning)")
         result["full_candidate_set"] = _run_worker({"kind": "full", "size": size, "seed": seed})
@@ -276,15 +312,19 @@ def _add_comparisons(result: Metrics) -> None:
     full = result.get("full_candidate_set", {})
     if "total_score" in full:
         result["top_k_gap_to_full_set_pct"] = (
-            100 * (full["total_score"] - methods["bridgework_optimal"]["total_score"])
-            / full["total_score"])
+            100
+            * (full["total_score"] - methods["bridgework_optimal"]["total_score"])
+            / full["total_score"]
+        )
         mentee_only = next(v for k, v in full.items() if k.startswith("mentee_top_"))
         result["mentee_only_top_k_gap_to_full_set_pct"] = (
-            100 * (full["total_score"] - mentee_only["total_score"]) / full["total_score"])
+            100 * (full["total_score"] - mentee_only["total_score"]) / full["total_score"]
+        )
 
 
 def _compare_pairs(result: Metrics, edges_path: str) -> None:
     """Whether two methods chose exactly the same pairs (not just the same total)."""
+
     def chosen(method: str) -> IntArray | None:
         path = Path(_chosen_path(edges_path, method))
         return np.load(path) if path.exists() else None
@@ -297,7 +337,8 @@ def _compare_pairs(result: Metrics, edges_path: str) -> None:
         result["stable_identical_to_greedy"] = bool(np.array_equal(stable, greedy))
     if "targets_met" in result and result["size"] == "M":
         result["targets_met"]["stable_identical"] = bool(
-            result.get("stable_identical_to_matching_package"))
+            result.get("stable_identical_to_matching_package")
+        )
 
 
 def _check_targets(result: Metrics) -> None:
@@ -315,8 +356,12 @@ def _check_targets(result: Metrics) -> None:
     if result["size"] == "L":
         result["targets_met"] = {
             "under_20_s": ours["seconds"] < TARGETS["L_seconds"],
-            "under_4_gb": max(m.get("peak_mb", 0.0) for name, m in result["methods"].items()
-                              if name.startswith("bridgework")) < TARGETS["L_peak_mb"],
+            "under_4_gb": max(
+                m.get("peak_mb", 0.0)
+                for name, m in result["methods"].items()
+                if name.startswith("bridgework")
+            )
+            < TARGETS["L_peak_mb"],
         }
 
 
@@ -332,13 +377,24 @@ def print_table(results: list[Metrics]) -> None:
     from rich.table import Table
 
     table = Table(title="Matching benchmark (Bridgework times include scoring; peers' do not)")
-    labels = {"bridgework_optimal": "Bridgework optimal", "bridgework_stable": "Bridgework stable",
-              "ortools_min_cost_flow": "OR-tools min-cost flow",
-              "matching_package": "matching (HR, resident-opt.)",
-              "networkx_max_weight_matching": "networkx max_weight_matching",
-              "greedy": "greedy"}
-    for column in ("size", "method", "seconds", "peak MB", "total score", "matched",
-                   "gap to OR-tools %", "blocking pairs"):
+    labels = {
+        "bridgework_optimal": "Bridgework optimal",
+        "bridgework_stable": "Bridgework stable",
+        "ortools_min_cost_flow": "OR-tools min-cost flow",
+        "matching_package": "matching (HR, resident-opt.)",
+        "networkx_max_weight_matching": "networkx max_weight_matching",
+        "greedy": "greedy",
+    }
+    for column in (
+        "size",
+        "method",
+        "seconds",
+        "peak MB",
+        "total score",
+        "matched",
+        "gap to OR-tools %",
+        "blocking pairs",
+    ):
         table.add_column(column, justify="right" if column not in ("size", "method") else "left")
     for result in results:
         for name, m in result["methods"].items():
@@ -346,15 +402,24 @@ def print_table(results: list[Metrics]) -> None:
                 table.add_row(result["size"], labels[name], m["error"][:40], "", "", "", "", "")
                 continue
             table.add_row(
-                result["size"], labels[name], f"{m['seconds']:.3f}", f"{m['peak_mb']:.0f}",
-                f"{m['total_score']:.3f}", str(m["matched"]),
-                _pct(m.get("gap_to_reference_pct")), str(m["blocking_pairs"]))
+                result["size"],
+                labels[name],
+                f"{m['seconds']:.3f}",
+                f"{m['peak_mb']:.0f}",
+                f"{m['total_score']:.3f}",
+                str(m["matched"]),
+                _pct(m.get("gap_to_reference_pct")),
+                str(m["blocking_pairs"]),
+            )
     console = Console(width=150)
     console.print(table)
     for result in results:
-        notes = {k: v for k, v in result.items()
-                 if k.startswith(("stable_", "top_k_gap", "mentee_only", "targets"))
-                 or k == "full_candidate_set"}
+        notes = {
+            k: v
+            for k, v in result.items()
+            if k.startswith(("stable_", "top_k_gap", "mentee_only", "targets"))
+            or k == "full_candidate_set"
+        }
         console.print(f"{result['size']}: {json.dumps(notes, default=str)}")
 
 
@@ -373,6 +438,7 @@ def main(argv: list[str] | None = None) -> None:
     console = Console()
     results = []
     with tempfile.TemporaryDirectory() as workdir, console.status("starting") as status:
+
         def say(message: str) -> None:
             status.update(message)
             console.log(message)

@@ -38,9 +38,13 @@ def random_candidate_edges(
     """
     per_mentee = min(per_mentee, n_providers)
     mentee = np.repeat(np.arange(n_mentees), per_mentee)
-    provider = np.concatenate(
-        [rng.choice(n_providers, per_mentee, replace=False) for _ in range(n_mentees)]
-    ) if n_mentees else np.zeros(0, dtype=np.int64)
+    provider = (
+        np.concatenate(
+            [rng.choice(n_providers, per_mentee, replace=False) for _ in range(n_mentees)]
+        )
+        if n_mentees
+        else np.zeros(0, dtype=np.int64)
+    )
     score = rng.random(mentee.size)
     if score_levels:
         score = np.ceil(score * score_levels) / score_levels
@@ -59,15 +63,26 @@ def random_candidate_edges(
 # --- realistic instances: real NHS trusts, the default taxonomy, plausible people ---
 
 TRUSTS_CSV = (
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "nhs_trusts" / "nhs_trusts_england.csv"
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "data"
+    / "nhs_trusts"
+    / "nhs_trusts_england.csv"
 )
 
 _GOAL_PHRASES = (
-    "lead an electronic patient record rollout", "build a data platform for population health",
-    "win board support for digital investment", "run a cyber incident exercise",
-    "move our infrastructure to the cloud", "bring clinicians into service design",
-    "negotiate a better supplier contract", "grow a product team", "join up care records",
-    "become a chief information officer", "improve our DSPT position", "lead change well",
+    "lead an electronic patient record rollout",
+    "build a data platform for population health",
+    "win board support for digital investment",
+    "run a cyber incident exercise",
+    "move our infrastructure to the cloud",
+    "bring clinicians into service design",
+    "negotiate a better supplier contract",
+    "grow a product team",
+    "join up care records",
+    "become a chief information officer",
+    "improve our DSPT position",
+    "lead change well",
 )
 
 
@@ -80,24 +95,38 @@ def load_trusts(path: Path = TRUSTS_CSV, rng: np.random.Generator | None = None)
         for row in csv.DictReader(handle):
             if not row["nhs_region_code"]:
                 continue  # the Welsh trusts have no NHS England region
-            trusts.append(TrustInfo(
-                code=row["ods_code"], name=row["name"].title(),
-                region=Region(row["nhs_region_code"]),
-                latitude=float(row["latitude"]) if row["latitude"] else None,
-                longitude=float(row["longitude"]) if row["longitude"] else None,
-            ))
+            trusts.append(
+                TrustInfo(
+                    code=row["ods_code"],
+                    name=row["name"].title(),
+                    region=Region(row["nhs_region_code"]),
+                    latitude=float(row["latitude"]) if row["latitude"] else None,
+                    longitude=float(row["longitude"]) if row["longitude"] else None,
+                )
+            )
     return _mark_small(trusts, rng or np.random.default_rng(0))
 
 
 def _generated_trusts(rng: np.random.Generator, per_region: int = 30) -> list[TrustInfo]:
-    centres = {Region.LONDON: (51.5, -0.12), Region.SOUTH_WEST: (50.9, -3.3),
-               Region.SOUTH_EAST: (51.2, -0.8), Region.MIDLANDS: (52.6, -1.6),
-               Region.EAST_OF_ENGLAND: (52.2, 0.5), Region.NORTH_WEST: (53.6, -2.6),
-               Region.NORTH_EAST_AND_YORKSHIRE: (54.2, -1.4)}
+    centres = {
+        Region.LONDON: (51.5, -0.12),
+        Region.SOUTH_WEST: (50.9, -3.3),
+        Region.SOUTH_EAST: (51.2, -0.8),
+        Region.MIDLANDS: (52.6, -1.6),
+        Region.EAST_OF_ENGLAND: (52.2, 0.5),
+        Region.NORTH_WEST: (53.6, -2.6),
+        Region.NORTH_EAST_AND_YORKSHIRE: (54.2, -1.4),
+    }
     trusts = [
-        TrustInfo(code=f"G{r.value}{i:02d}", name=f"{r.label} trust {i}", region=r,
-                  latitude=lat + float(rng.normal(0, 0.4)), longitude=lon + float(rng.normal(0, 0.5)))
-        for r, (lat, lon) in centres.items() for i in range(per_region)
+        TrustInfo(
+            code=f"G{r.value}{i:02d}",
+            name=f"{r.label} trust {i}",
+            region=r,
+            latitude=lat + float(rng.normal(0, 0.4)),
+            longitude=lon + float(rng.normal(0, 0.5)),
+        )
+        for r, (lat, lon) in centres.items()
+        for i in range(per_region)
     ]
     return _mark_small(trusts, rng)
 
@@ -129,56 +158,91 @@ def synthetic_input(
     mentees = tuple(_mentee(rng, j, trusts, codes, demand) for j in range(n_mentees))
     placements = tuple(_placement(rng, i, trusts, codes) for i in range(n_placements))
     return MatchingInput.model_construct(
-        mentors=mentors, mentees=mentees, placements=placements, trusts=tuple(trusts),
-        rejected_pairs=frozenset(), pending=(),
+        mentors=mentors,
+        mentees=mentees,
+        placements=placements,
+        trusts=tuple(trusts),
+        rejected_pairs=frozenset(),
+        pending=(),
     )
 
 
-def _mentor(rng: np.random.Generator, i: int, trusts: list[TrustInfo], codes: list[str],
-            capacities: tuple[float, ...]) -> MentorInput:
+def _mentor(
+    rng: np.random.Generator,
+    i: int,
+    trusts: list[TrustInfo],
+    codes: list[str],
+    capacities: tuple[float, ...],
+) -> MentorInput:
     trust = trusts[int(rng.integers(len(trusts)))]
     skills = rng.choice(len(codes), int(rng.integers(3, 7)), replace=False)
     return MentorInput.model_construct(
-        id=f"mentor-{i}", trust_code=trust.code, region=trust.region,
-        skills=tuple(SkillLevel.model_construct(skill=codes[s], level=int(rng.integers(4, 8)))
-                     for s in skills),
-        capacity=float(rng.choice(capacities)), hours_per_month=float(rng.integers(2, 9)),
-        mode=_mode(rng), bio=" and ".join(codes[s].replace("-", " ") for s in skills[:3]),
+        id=f"mentor-{i}",
+        trust_code=trust.code,
+        region=trust.region,
+        skills=tuple(
+            SkillLevel.model_construct(skill=codes[s], level=int(rng.integers(4, 8)))
+            for s in skills
+        ),
+        capacity=float(rng.choice(capacities)),
+        hours_per_month=float(rng.integers(2, 9)),
+        mode=_mode(rng),
+        bio=" and ".join(codes[s].replace("-", " ") for s in skills[:3]),
     )
 
 
-def _mentee(rng: np.random.Generator, j: int, trusts: list[TrustInfo], codes: list[str],
-            demand: npt.NDArray[np.float64]) -> MenteeInput:
+def _mentee(
+    rng: np.random.Generator,
+    j: int,
+    trusts: list[TrustInfo],
+    codes: list[str],
+    demand: npt.NDArray[np.float64],
+) -> MenteeInput:
     trust = trusts[int(rng.integers(len(trusts)))]
     gaps = []
     for s in rng.choice(len(codes), int(rng.integers(1, 4)), replace=False, p=demand):
         current = int(rng.integers(0, 5))
         target = min(7, current + int(rng.integers(1, 4)))
-        gaps.append(SkillGap.model_construct(skill=codes[s], current=current, target=target,
-                                             priority=float(rng.integers(1, 4))))
+        gaps.append(
+            SkillGap.model_construct(
+                skill=codes[s], current=current, target=target, priority=float(rng.integers(1, 4))
+            )
+        )
     part_time = rng.random() < 0.25
     return MenteeInput.model_construct(
-        id=f"mentee-{j}", trust_code=trust.code, region=trust.region, gaps=tuple(gaps),
+        id=f"mentee-{j}",
+        trust_code=trust.code,
+        region=trust.region,
+        gaps=tuple(gaps),
         working_pattern=WorkingPattern.PART_TIME if part_time else WorkingPattern.FULL_TIME,
-        sector=Sector.SOCIAL_CARE if rng.random() < 0.15 else Sector.NHS, mode=_mode(rng),
-        goals=str(rng.choice(_GOAL_PHRASES)), open_to_secondment=bool(rng.random() < 0.1),
+        sector=Sector.SOCIAL_CARE if rng.random() < 0.15 else Sector.NHS,
+        mode=_mode(rng),
+        goals=str(rng.choice(_GOAL_PHRASES)),
+        open_to_secondment=bool(rng.random() < 0.1),
     )
 
 
-def _placement(rng: np.random.Generator, i: int, trusts: list[TrustInfo],
-               codes: list[str]) -> PlacementInput:
+def _placement(
+    rng: np.random.Generator, i: int, trusts: list[TrustInfo], codes: list[str]
+) -> PlacementInput:
     trust = trusts[int(rng.integers(len(trusts)))]
     skills = rng.choice(len(codes), int(rng.integers(2, 4)), replace=False)
     return PlacementInput.model_construct(
-        id=f"placement-{i}", host_trust_code=trust.code, region=trust.region,
+        id=f"placement-{i}",
+        host_trust_code=trust.code,
+        region=trust.region,
         role="digital secondment",
-        skills_developed=tuple(SkillLevel.model_construct(skill=codes[s], level=int(rng.integers(4, 7)))
-                               for s in skills),
-        places=int(rng.integers(1, 3)), months=int(rng.choice([3, 6, 12])),
+        skills_developed=tuple(
+            SkillLevel.model_construct(skill=codes[s], level=int(rng.integers(4, 7)))
+            for s in skills
+        ),
+        places=int(rng.integers(1, 3)),
+        months=int(rng.choice([3, 6, 12])),
         fte=float(rng.choice([0.4, 0.6, 0.8, 1.0])),
     )
 
 
 def _mode(rng: np.random.Generator) -> Mode:
-    return Mode(rng.choice([Mode.EITHER.value, Mode.REMOTE.value, Mode.IN_PERSON.value],
-                           p=[0.5, 0.3, 0.2]))
+    return Mode(
+        rng.choice([Mode.EITHER.value, Mode.REMOTE.value, Mode.IN_PERSON.value], p=[0.5, 0.3, 0.2])
+    )

@@ -18,17 +18,23 @@ def matching_package_stable(candidates: CandidateEdges) -> IntArray:
     """Resident-optimal hospital/residents from the `matching` package (whole capacities)."""
     prefs = Preferences.from_candidates(candidates)
     mentee_prefs, provider_prefs = _preference_lists(candidates, prefs)
-    capacity = {p: int(prefs.total[i]) for i, p in enumerate(candidates.provider_ids)
-                if p in provider_prefs}
+    capacity = {
+        p: int(prefs.total[i]) for i, p in enumerate(candidates.provider_ids) if p in provider_prefs
+    }
     game = HospitalResident.create_from_dictionaries(mentee_prefs, provider_prefs, capacity)
     result = game.solve(optimal="resident")
     edge_of = {
-        (candidates.provider_ids[candidates.provider_index[e]],
-         candidates.mentee_ids[candidates.mentee_index[e]]): int(e)
+        (
+            candidates.provider_ids[candidates.provider_index[e]],
+            candidates.mentee_ids[candidates.mentee_index[e]],
+        ): int(e)
         for e in prefs.edges
     }
-    return np.sort(np.array([edge_of[(h.name, r.name)] for h, rs in result.items() for r in rs],
-                            dtype=np.int64))
+    return np.sort(
+        np.array(
+            [edge_of[(h.name, r.name)] for h, rs in result.items() for r in rs], dtype=np.int64
+        )
+    )
 
 
 def _preference_lists(
@@ -40,13 +46,15 @@ def _preference_lists(
     for e in prefs.edges[open_edges]:  # already in each mentee's preference order
         mentee = candidates.mentee_ids[candidates.mentee_index[e]]
         mentee_prefs.setdefault(mentee, []).append(
-            candidates.provider_ids[candidates.provider_index[e]])
+            candidates.provider_ids[candidates.provider_index[e]]
+        )
     provider_prefs: dict[str, list[str]] = {}
     by_provider = np.argsort(prefs.provider_position)
     for e in prefs.edges[by_provider][open_edges[by_provider]]:
         provider = candidates.provider_ids[candidates.provider_index[e]]
         provider_prefs.setdefault(provider, []).append(
-            candidates.mentee_ids[candidates.mentee_index[e]])
+            candidates.mentee_ids[candidates.mentee_index[e]]
+        )
     return mentee_prefs, provider_prefs
 
 

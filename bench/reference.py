@@ -21,8 +21,9 @@ def _limits(candidates: CandidateEdges) -> tuple[Places, npt.NDArray[np.bool_]]:
     places = Places.from_capacity(candidates.provider_capacity)
     provider = candidates.provider_index.astype(np.int64)
     load = mentee_loads(candidates)[candidates.mentee_index]
-    needs_whole = ~((places.fraction[provider] > 0)
-                    & (load <= places.fraction[provider] + LOAD_TOLERANCE))
+    needs_whole = ~(
+        (places.fraction[provider] > 0) & (load <= places.fraction[provider] + LOAD_TOLERANCE)
+    )
     return places, needs_whole
 
 
@@ -64,20 +65,31 @@ def flow_optimum(candidates: CandidateEdges, scale: float = 1e6) -> npt.NDArray[
     mentee = candidates.mentee_index.astype(np.int64)
     provider = candidates.provider_index.astype(np.int64)
     edge_head = np.where(needs_whole, whole_node[provider], total_node[provider])
-    tails = np.concatenate([[source], np.full(n_mentees, source), mentee_node[mentee],
-                            whole_node, total_node])
-    heads = np.concatenate([[sink], mentee_node, edge_head, total_node,
-                            np.full(n_providers, sink)])
-    caps = np.concatenate([[n_mentees], np.ones(n_mentees), np.ones(mentee.size),
-                           places.whole, places.whole + (places.fraction > 0)])
-    costs = np.concatenate([[0], np.zeros(n_mentees),
-                            -np.round(candidates.score * scale), np.zeros(2 * n_providers)])
+    tails = np.concatenate(
+        [[source], np.full(n_mentees, source), mentee_node[mentee], whole_node, total_node]
+    )
+    heads = np.concatenate([[sink], mentee_node, edge_head, total_node, np.full(n_providers, sink)])
+    caps = np.concatenate(
+        [
+            [n_mentees],
+            np.ones(n_mentees),
+            np.ones(mentee.size),
+            places.whole,
+            places.whole + (places.fraction > 0),
+        ]
+    )
+    costs = np.concatenate(
+        [[0], np.zeros(n_mentees), -np.round(candidates.score * scale), np.zeros(2 * n_providers)]
+    )
     flow = min_cost_flow.SimpleMinCostFlow()
     arcs = flow.add_arcs_with_capacity_and_unit_cost(
-        tails.astype(np.int32), heads.astype(np.int32), caps.astype(np.int64),
-        costs.astype(np.int64))
+        tails.astype(np.int32),
+        heads.astype(np.int32),
+        caps.astype(np.int64),
+        costs.astype(np.int64),
+    )
     flow.set_nodes_supplies(np.array([source, sink]), np.array([n_mentees, -n_mentees]))
     if flow.solve() != flow.OPTIMAL:
         raise RuntimeError("OR-tools min-cost flow did not reach an optimum")
-    edge_arcs = arcs[1 + n_mentees: 1 + n_mentees + mentee.size]
+    edge_arcs = arcs[1 + n_mentees : 1 + n_mentees + mentee.size]
     return np.flatnonzero(flow.flows(edge_arcs) > 0).astype(np.int64)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import email
-import json
 import email.policy
+import json
 import shutil
 import time
 from email.message import EmailMessage

@@ -75,7 +75,9 @@ def skill_code(name: str) -> str:
 
 
 def import_ddat_skills(
-    path: Path, level_mapping: Mapping[str, int] = DDAT_LEVELS, name: str = "DDaT capability framework"
+    path: Path,
+    level_mapping: Mapping[str, int] = DDAT_LEVELS,
+    name: str = "DDaT capability framework",
 ) -> ImportedTaxonomy:
     """The DDaT skills CSV as a taxonomy; each skill defines all four mapped levels."""
     mapping = _checked_mapping(level_mapping, DDAT_LEVELS.keys())
@@ -123,7 +125,9 @@ def import_ddat_role_requirements(
         skill_name = _required(row, "skill", path, row_number)
         code = imported.source_names.get(skill_name)
         if code is None:
-            raise _error(path, row_number, f"skill {skill_name!r} is not in {imported.taxonomy.name}")
+            raise _error(
+                path, row_number, f"skill {skill_name!r} is not in {imported.taxonomy.name}"
+            )
         requirements.append(
             RoleRequirement(
                 role_family=row["role_family"].strip(),
@@ -151,7 +155,9 @@ def import_sfia_csv(path: Path, name: str = "SFIA-style framework") -> ImportedT
         source_code = _required(row, "code", path, row_number)
         code = _new_code(source_code, seen, path, row_number)
         skill_name = _required(row, "name", path, row_number)
-        skills.append(Skill(code=code, name=skill_name, description=(row.get("description") or "").strip()))
+        skills.append(
+            Skill(code=code, name=skill_name, description=(row.get("description") or "").strip())
+        )
         levels[code] = _parse_levels(_required(row, "levels", path, row_number), path, row_number)
     _not_empty(skills, path)
     return ImportedTaxonomy(
@@ -173,7 +179,9 @@ def _parse_levels(text: str, path: Path, row_number: int) -> tuple[int, ...]:
         low = int(match.group(1))
         high = int(match.group(2) or low)
         if not MIN_LEVEL <= low <= high <= MAX_LEVEL:
-            raise _error(path, row_number, f"levels {text!r}: must be within {MIN_LEVEL}-{MAX_LEVEL}")
+            raise _error(
+                path, row_number, f"levels {text!r}: must be within {MIN_LEVEL}-{MAX_LEVEL}"
+            )
         found.update(range(low, high + 1))
     return tuple(sorted(found))
 
@@ -195,7 +203,8 @@ def _rows(path: Path, required: Sequence[str]) -> Iterator[tuple[int, dict[str, 
         missing = [c for c in required if c not in header]
         if missing:
             raise TaxonomyImportError(
-                f"{path}: missing column(s) {', '.join(missing)}; found: {', '.join(header) or 'none'}"
+                f"{path}: missing column(s) {', '.join(missing)};"
+                f" found: {', '.join(header) or 'none'}"
             )
         reader.fieldnames = header
         for index, row in enumerate(reader):

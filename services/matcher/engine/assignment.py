@@ -96,9 +96,7 @@ def best_unique_edges(candidates: CandidateEdges, adjusted: FloatArray) -> IntAr
     return useful[order[first]].astype(np.int64)
 
 
-def solve_assignment(
-    candidates: CandidateEdges, bonus: npt.ArrayLike | None = None
-) -> Assignment:
+def solve_assignment(candidates: CandidateEdges, bonus: npt.ArrayLike | None = None) -> Assignment:
     """Maximise the total score; each mentee gets at most one provider, places are respected.
 
     ``bonus`` (one value per edge) is added to the objective but not to the reported score:

@@ -115,8 +115,11 @@ def _solve_cycle_program(
     constraints = [
         _flow_balance(graph),
         _at_most_once(candidates.mentee_index[graph.arcs], n_cycles, None),
-        _at_most_once(candidates.provider_index[graph.arcs], n_cycles,
-                      Places.from_capacity(candidates.provider_capacity).whole),
+        _at_most_once(
+            candidates.provider_index[graph.arcs],
+            n_cycles,
+            Places.from_capacity(candidates.provider_capacity).whole,
+        ),
     ]
     result = milp(
         objective,
@@ -175,7 +178,9 @@ def _split_into_exchanges(
     return exchanges
 
 
-def _exchange(candidates: CandidateEdges, trusts: tuple[str, ...], edges: tuple[int, ...]) -> Exchange:
+def _exchange(
+    candidates: CandidateEdges, trusts: tuple[str, ...], edges: tuple[int, ...]
+) -> Exchange:
     """An exchange whose id depends only on who goes where, so a re-solve keeps the same id."""
     members = sorted(
         f"{candidates.provider_ids[candidates.provider_index[e]]}:"

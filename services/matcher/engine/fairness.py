@@ -81,7 +81,9 @@ def fairness_report(
         GroupComparison(
             group=group,
             members=_stats(_LABELS[group][0], [m for m in seeking if group in groups[m.id]], best),
-            others=_stats(_LABELS[group][1], [m for m in seeking if group not in groups[m.id]], best),
+            others=_stats(
+                _LABELS[group][1], [m for m in seeking if group not in groups[m.id]], best
+            ),
         )
         for group in FairnessGroup
     )

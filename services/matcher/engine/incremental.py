@@ -53,8 +53,11 @@ def _pending_edges(
     mentee_pos = {m: j for j, m in enumerate(candidates.mentee_ids)}
     n_providers = max(len(candidates.provider_ids), 1)
     wanted = np.array(
-        [mentee_pos[m] * n_providers + provider_pos[p]
-         for p, m in pending if p in provider_pos and m in mentee_pos],
+        [
+            mentee_pos[m] * n_providers + provider_pos[p]
+            for p, m in pending
+            if p in provider_pos and m in mentee_pos
+        ],
         dtype=np.int64,
     )
     key = candidates.mentee_index.astype(np.int64) * n_providers + candidates.provider_index

@@ -86,9 +86,7 @@ class BridgeworkEngine:
         )
         kept, candidates = keep_pending_exchanges(candidates, data)
         exchanges = self._exchanges(candidates, data)
-        chosen = kept + [
-            (*_pair(candidates, e), x.id) for x in exchanges for e in x.edges
-        ]
+        chosen = kept + [(*_pair(candidates, e), x.id) for x in exchanges for e in x.edges]
         if self.config.one_way_secondments:
             used = np.array([e for x in exchanges for e in x.edges], dtype=np.int64)
             residual = without_edges(candidates, used)
@@ -150,9 +148,7 @@ def keep_pending_exchanges(
     candidates: CandidateEdges, data: MatchingInput
 ) -> tuple[list[Chosen], CandidateEdges]:
     """Pending exchanges whose secondments are all still admissible, and what is left after."""
-    edge_of = {
-        _pair(candidates, e)[:2]: e for e in np.flatnonzero(candidates.score > 0).tolist()
-    }
+    edge_of = {_pair(candidates, e)[:2]: e for e in np.flatnonzero(candidates.score > 0).tolist()}
     groups: dict[str, list[PendingProposal]] = defaultdict(list)
     for pending in data.pending:
         if pending.kind == MatchKind.SECONDMENT and pending.exchange_id is not None:

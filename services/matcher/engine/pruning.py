@@ -55,13 +55,15 @@ class ProviderBest:
         by_provider = np.ascontiguousarray(block.T)
         n = by_provider.shape[1]
         if n > self.top:
-            local = np.argpartition(by_provider, n - self.top, axis=1)[:, n - self.top:]
+            local = np.argpartition(by_provider, n - self.top, axis=1)[:, n - self.top :]
         else:
             local = np.broadcast_to(np.arange(n), by_provider.shape)
         scores = np.take_along_axis(by_provider, local, axis=1)
         self._merge(scores, (local + first_row).astype(np.int32))
 
-    def _add_sparse(self, rows: Int32Array, cols: npt.NDArray[np.intp], scores: Float32Array) -> None:
+    def _add_sparse(
+        self, rows: Int32Array, cols: npt.NDArray[np.intp], scores: Float32Array
+    ) -> None:
         """Merge a few new entries into the lists of the providers they concern."""
         order = np.argsort(cols, kind="stable")
         rows, cols, scores = rows[order], cols[order], scores[order]
@@ -88,7 +90,7 @@ class ProviderBest:
         # A partition, not a sort: this runs once per block. Ties at the cut are settled by
         # position, so the result is deterministic for a fixed order of blocks.
         width = both_scores.shape[1]
-        order = np.argpartition(both_scores, width - self.top, axis=1)[:, width - self.top:]
+        order = np.argpartition(both_scores, width - self.top, axis=1)[:, width - self.top :]
         self.scores = np.take_along_axis(both_scores, order, axis=1)
         self.rows = np.take_along_axis(both_rows, order, axis=1)
 

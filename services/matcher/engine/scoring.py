@@ -204,7 +204,9 @@ def distance_factor(distance: float, options: RegionOptions) -> float:
     )
 
 
-def availability_value(provider: Provider, pattern: WorkingPattern, config: MatchingConfig) -> float:
+def availability_value(
+    provider: Provider, pattern: WorkingPattern, config: MatchingConfig
+) -> float:
     opts = config.availability
     if provider.kind is MatchKind.SECONDMENT:
         if pattern is WorkingPattern.FULL_TIME:
@@ -229,7 +231,9 @@ def mode_value(mentee_mode: Mode, provider_mode: Mode, config: MatchingConfig) -
     return opts.mismatch
 
 
-def fairness_groups(mentee: MenteeInput, trusts: Mapping[str, TrustInfo]) -> frozenset[FairnessGroup]:
+def fairness_groups(
+    mentee: MenteeInput, trusts: Mapping[str, TrustInfo]
+) -> frozenset[FairnessGroup]:
     groups: set[FairnessGroup] = set()
     if mentee.working_pattern is WorkingPattern.PART_TIME:
         groups.add(FairnessGroup.PART_TIME)
@@ -256,7 +260,9 @@ def fit_text_vectors(texts: Sequence[str], config: MatchingConfig, seed: int = 0
     opts = config.text
     n = len(texts)
     rng = np.random.default_rng(seed)
-    sample = np.sort(rng.choice(n, size=opts.fit_sample, replace=False)) if n > opts.fit_sample else None
+    sample = (
+        np.sort(rng.choice(n, size=opts.fit_sample, replace=False)) if n > opts.fit_sample else None
+    )
     fit_docs = [texts[i] for i in sample] if sample is not None else list(texts)
     vectorizer = TfidfVectorizer(
         max_features=opts.max_features, stop_words="english", sublinear_tf=True
@@ -391,10 +397,14 @@ def exclusion_reason(provider: Provider, mentee: MenteeInput, ctx: ScoringContex
     return None
 
 
-def _region(provider: Provider, mentee: MenteeInput, ctx: ScoringContext) -> tuple[float, str] | None:
+def _region(
+    provider: Provider, mentee: MenteeInput, ctx: ScoringContext
+) -> tuple[float, str] | None:
     both_remote = mentee.mode in REMOTE_CAPABLE and provider.mode in REMOTE_CAPABLE
     distance = ctx.distance(mentee.trust_code, provider.trust_code)
-    return region_component(mentee.region, provider.region, distance, both_remote, ctx.config.region)
+    return region_component(
+        mentee.region, provider.region, distance, both_remote, ctx.config.region
+    )
 
 
 def score_pair(provider: Provider, mentee: MenteeInput, ctx: ScoringContext) -> PairScore | None:
@@ -416,16 +426,21 @@ def score_pair(provider: Provider, mentee: MenteeInput, ctx: ScoringContext) -> 
     }
     weights = config.weights.normalised()
     parts = [
-        ScorePart(name=name, value=values[name], weight=weights[name],
-                  contribution=values[name] * weights[name])
+        ScorePart(
+            name=name,
+            value=values[name],
+            weight=weights[name],
+            contribution=values[name] * weights[name],
+        )
         for name in COMPONENTS
     ]
     base = sum(part.contribution for part in parts)
     boost = ctx.boost(mentee)
     if boost > 0:
         # Shown as its own part so the parts still add up to the score.
-        parts.append(ScorePart(name="fairness priority", value=boost, weight=base,
-                               contribution=base * boost))
+        parts.append(
+            ScorePart(name="fairness priority", value=boost, weight=base, contribution=base * boost)
+        )
     score = base * (1.0 + boost)
     if score <= config.min_score:
         return None
@@ -561,9 +576,12 @@ def region_matrix(
     distance = _distance_matrix(ctx, mentee_locations, provider_locations)
     # A remote pair in distant regions does not travel, so distance does not count against it.
     travels = ~np.isnan(distance) & ((relation != Relation.DISTANT) | (not both_remote))
-    factor = 1.0 - opts.distance_penalty * np.minimum(
-        np.nan_to_num(distance), opts.distance_scale_km
-    ) / opts.distance_scale_km
+    factor = (
+        1.0
+        - opts.distance_penalty
+        * np.minimum(np.nan_to_num(distance), opts.distance_scale_km)
+        / opts.distance_scale_km
+    )
     values: npt.NDArray[np.float64] = np.where(travels, base * factor, base)
     return values
 
@@ -630,9 +648,7 @@ class ScoreTables:
     def n_providers(self) -> int:
         return len(self.provider_ids)
 
-    def score_block(
-        self, start: int, stop: int, buffers: BlockBuffers | None = None
-    ) -> FloatArray:
+    def score_block(self, start: int, stop: int, buffers: BlockBuffers | None = None) -> FloatArray:
         """Scores of mentees[start:stop] x all providers; values <= ``floor`` are not edges.
 
         With ``buffers`` the result is a view into them, valid until their next use: reusing
@@ -692,9 +708,7 @@ class ScoreTables:
             level_onehot=_level_onehot(providers, skill_index),
             mentee_text=np.float32(weights["text"]) * mentee_text,
             provider_text=provider_text,
-            text_may_be_negative=bool(
-                (mentee_text < 0).any() or (provider_text < 0).any()
-            ),
+            text_may_be_negative=bool((mentee_text < 0).any() or (provider_text < 0).any()),
             mentee_boost=boosts if np.any(boosts != 1.0) else None,
             rejected=_rejected(
                 ctx.data.rejected_pairs,

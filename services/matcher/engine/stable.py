@@ -171,7 +171,6 @@ def _provider_would_keep(
     first = prefs.provider_first_position[provider]
     position = prefs.provider_position
     above_all = np.searchsorted(held_position, position) - np.searchsorted(held_position, first)
-    above_heavy = (np.searchsorted(heavy_position, position)
-                   - np.searchsorted(heavy_position, first))
+    above_heavy = np.searchsorted(heavy_position, position) - np.searchsorted(heavy_position, first)
     fits_heavy = ~prefs.heavy | (above_heavy < prefs.whole[provider])
     return fits_heavy & (above_all < prefs.total[provider])

@@ -32,8 +32,11 @@ def assert_feasible(candidates: CandidateEdges, chosen: np.ndarray) -> None:
     mentees = candidates.mentee_index[chosen]
     assert len(set(mentees.tolist())) == len(mentees), "a mentee got two providers"
     places = Places.from_capacity(candidates.provider_capacity)
-    load = (np.ones(len(candidates.mentee_ids)) if candidates.mentee_load is None
-            else candidates.mentee_load)
+    load = (
+        np.ones(len(candidates.mentee_ids))
+        if candidates.mentee_load is None
+        else candidates.mentee_load
+    )
     for p in set(candidates.provider_index[chosen].tolist()):
         taken = chosen[candidates.provider_index[chosen] == p]
         big = int(np.sum(load[candidates.mentee_index[taken]] > places.fraction[p] + 1e-9))
@@ -106,8 +109,9 @@ def test_equals_independent_lp_optimum(seed: int) -> None:
 @pytest.mark.parametrize("seed", range(3))
 def test_equals_or_tools_min_cost_flow_at_a_few_thousand(seed: int) -> None:
     rng = np.random.default_rng(100 + seed)
-    candidates = random_candidate_edges(rng, 300, 1500, 10, capacities=(1.0, 2.0, 3.0, 0.5),
-                                        part_time_share=0.3)
+    candidates = random_candidate_edges(
+        rng, 300, 1500, 10, capacities=(1.0, 2.0, 3.0, 0.5), part_time_share=0.3
+    )
     result = solve_assignment(candidates)
     reference = flow_optimum(candidates, scale=1e9)
     assert result.total_score == pytest.approx(float(candidates.score[reference].sum()), abs=1e-6)

@@ -35,7 +35,19 @@ from shared.regions import Region
 from shared.skills import DEFAULT_TAXONOMY
 
 SKILLS = sorted(DEFAULT_TAXONOMY.codes())[:6]  # few skills, so pairs overlap often
-WORDS = ["data", "analytics", "cyber", "board", "strategy", "clinical", "safety", "agile", "cloud", "procurement", "coaching"]
+WORDS = [
+    "data",
+    "analytics",
+    "cyber",
+    "board",
+    "strategy",
+    "clinical",
+    "safety",
+    "agile",
+    "cloud",
+    "procurement",
+    "coaching",
+]
 
 
 def random_instance(seed: int, n_mentors: int = 30, n_mentees: int = 50) -> MatchingInput:
@@ -44,7 +56,9 @@ def random_instance(seed: int, n_mentors: int = 30, n_mentees: int = 50) -> Matc
     # Half the trusts have coordinates (spread over England), half do not.
     trusts = tuple(
         TrustInfo(
-            code=f"T{i}", name=f"Trust {i}", region=regions[i % len(regions)],
+            code=f"T{i}",
+            name=f"Trust {i}",
+            region=regions[i % len(regions)],
             latitude=float(rng.uniform(50.5, 54.5)) if i % 2 else None,
             longitude=float(rng.uniform(-3.0, 0.5)) if i % 2 else None,
             is_small=bool(i % 3 == 0),
@@ -59,12 +73,20 @@ def random_instance(seed: int, n_mentors: int = 30, n_mentees: int = 50) -> Matc
     for i in range(n_mentors):
         trust = trusts[int(rng.integers(len(trusts)))]
         chosen = rng.choice(SKILLS, size=int(rng.integers(1, 4)), replace=False)
-        mentors.append(MentorInput(
-            id=f"m{i}", trust_code=trust.code, region=trust.region,
-            skills=tuple(SkillLevel(skill=str(s), level=int(rng.integers(1, 8))) for s in chosen),
-            capacity=float(rng.choice([0, 0.5, 1, 2, 3])), hours_per_month=float(rng.integers(0, 9)),
-            mode=list(Mode)[int(rng.integers(3))], bio=text(),
-        ))
+        mentors.append(
+            MentorInput(
+                id=f"m{i}",
+                trust_code=trust.code,
+                region=trust.region,
+                skills=tuple(
+                    SkillLevel(skill=str(s), level=int(rng.integers(1, 8))) for s in chosen
+                ),
+                capacity=float(rng.choice([0, 0.5, 1, 2, 3])),
+                hours_per_month=float(rng.integers(0, 9)),
+                mode=list(Mode)[int(rng.integers(3))],
+                bio=text(),
+            )
+        )
     mentees = []
     for i in range(n_mentees):
         trust = trusts[int(rng.integers(len(trusts)))]
@@ -72,28 +94,50 @@ def random_instance(seed: int, n_mentors: int = 30, n_mentees: int = 50) -> Matc
         gaps = []
         for s in chosen:
             current = int(rng.integers(0, 5))
-            gaps.append(SkillGap(skill=str(s), current=current,
-                                 target=current + int(rng.integers(1, 3)),
-                                 priority=float(rng.choice([0.5, 1, 2]))))
-        mentees.append(MenteeInput(
-            id=f"e{i}", trust_code=trust.code, region=trust.region, gaps=tuple(gaps),
-            working_pattern=list(WorkingPattern)[int(rng.integers(2))],
-            sector=list(Sector)[int(rng.integers(2))], mode=list(Mode)[int(rng.integers(3))],
-            goals=text(), open_to_secondment=bool(rng.integers(2)),
-        ))
+            gaps.append(
+                SkillGap(
+                    skill=str(s),
+                    current=current,
+                    target=current + int(rng.integers(1, 3)),
+                    priority=float(rng.choice([0.5, 1, 2])),
+                )
+            )
+        mentees.append(
+            MenteeInput(
+                id=f"e{i}",
+                trust_code=trust.code,
+                region=trust.region,
+                gaps=tuple(gaps),
+                working_pattern=list(WorkingPattern)[int(rng.integers(2))],
+                sector=list(Sector)[int(rng.integers(2))],
+                mode=list(Mode)[int(rng.integers(3))],
+                goals=text(),
+                open_to_secondment=bool(rng.integers(2)),
+            )
+        )
     placements = tuple(
         PlacementInput(
-            id=f"p{i}", host_trust_code=trusts[i % len(trusts)].code,
-            region=trusts[i % len(trusts)].region, role=text() or "digital lead",
+            id=f"p{i}",
+            host_trust_code=trusts[i % len(trusts)].code,
+            region=trusts[i % len(trusts)].region,
+            role=text() or "digital lead",
             skills_developed=(SkillLevel(skill=SKILLS[i % len(SKILLS)], level=5),),
-            places=int(rng.integers(0, 3)), months=6, fte=float(rng.choice([0.4, 0.6, 1.0])),
+            places=int(rng.integers(0, 3)),
+            months=6,
+            fte=float(rng.choice([0.4, 0.6, 1.0])),
         )
         for i in range(8)
     )
-    rejected = frozenset((f"m{int(rng.integers(n_mentors))}", f"e{int(rng.integers(n_mentees))}")
-                         for _ in range(20))
-    return MatchingInput(mentors=tuple(mentors), mentees=tuple(mentees), placements=placements,
-                         trusts=trusts, rejected_pairs=rejected)
+    rejected = frozenset(
+        (f"m{int(rng.integers(n_mentors))}", f"e{int(rng.integers(n_mentees))}") for _ in range(20)
+    )
+    return MatchingInput(
+        mentors=tuple(mentors),
+        mentees=tuple(mentees),
+        placements=placements,
+        trusts=trusts,
+        rejected_pairs=rejected,
+    )
 
 
 def as_dict(edges: CandidateEdges) -> dict[tuple[str, str], float]:
@@ -103,7 +147,9 @@ def as_dict(edges: CandidateEdges) -> dict[tuple[str, str], float]:
     }
 
 
-def per_pair(data: MatchingInput, config: MatchingConfig, kind: MatchKind) -> dict[tuple[str, str], float]:
+def per_pair(
+    data: MatchingInput, config: MatchingConfig, kind: MatchKind
+) -> dict[tuple[str, str], float]:
     ctx = ScoringContext.build(data, config)
     providers = ctx.providers(kind)
     found = {}
@@ -117,18 +163,24 @@ def per_pair(data: MatchingInput, config: MatchingConfig, kind: MatchKind) -> di
 
 CONFIGS = {
     "default": MatchingConfig(),
-    "same trust allowed, distant in person, boost": MatchingConfig.model_validate({
-        "allow_same_trust_mentoring": True,
-        "region": {"distant_in_person": 0.2},
-        "fairness": {"priority_groups": ["part_time", "small_trust"], "priority_boost": 0.25},
-        "skills": {"partial_credit": 0, "min_coverage": 0.2},
-        "min_score": 0.3,
-        "chunk_size": 7,
-    }),
+    "same trust allowed, distant in person, boost": MatchingConfig.model_validate(
+        {
+            "allow_same_trust_mentoring": True,
+            "region": {"distant_in_person": 0.2},
+            "fairness": {"priority_groups": ["part_time", "small_trust"], "priority_boost": 0.25},
+            "skills": {"partial_credit": 0, "min_coverage": 0.2},
+            "min_score": 0.3,
+            "chunk_size": 7,
+        }
+    ),
     # Three LSA dimensions for an 11-word vocabulary: the reduced-text path, with negative cosines.
     "LSA text, one worker": MatchingConfig.model_validate(
-        {"text": {"dims": 3, "lsa_min_texts": 10}, "weights": {"text": 0.3}, "workers": 1,
-         "chunk_size": 16}
+        {
+            "text": {"dims": 3, "lsa_min_texts": 10},
+            "weights": {"text": 0.3},
+            "workers": 1,
+            "chunk_size": 16,
+        }
     ),
 }
 
@@ -137,8 +189,10 @@ CONFIGS = {
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_vectorised_scores_equal_per_pair_scores(name: str, seed: int) -> None:
     data, config = random_instance(seed), CONFIGS[name]
-    for kind, build in ((MatchKind.MENTORING, build_candidates),
-                        (MatchKind.SECONDMENT, build_placement_candidates)):
+    for kind, build in (
+        (MatchKind.MENTORING, build_candidates),
+        (MatchKind.SECONDMENT, build_placement_candidates),
+    ):
         expected = per_pair(data, config, kind)
         got = as_dict(build(data, config, full=True))
         assert expected, "the instance should have admissible pairs"
@@ -156,7 +210,8 @@ def test_hard_rules_hold_on_every_edge() -> None:
         mentor, mentee = mentors[mentor_id], mentees[mentee_id]
         assert mentor.trust_code != mentee.trust_code
         assert (mentor_id, mentee_id) not in data.rejected_pairs
-        assert mentor.capacity > 0 and mentor.hours_per_month > 0
+        assert mentor.capacity > 0
+        assert mentor.hours_per_month > 0
         assert mentee.gaps
     secondments = build_placement_candidates(data, MatchingConfig(), full=True)
     placements = {p.id: p for p in data.placements}
@@ -196,10 +251,13 @@ def test_edges_index_every_mentor_and_mentee_in_input_order() -> None:
     assert edges.provider_ids == tuple(m.id for m in data.mentors)
     assert edges.mentee_ids == tuple(m.id for m in data.mentees)
     np.testing.assert_array_equal(edges.provider_capacity, [m.capacity for m in data.mentors])
-    assert edges.mentee_index.dtype == np.int32 and edges.score.dtype == np.float64
+    assert edges.mentee_index.dtype == np.int32
+    assert edges.score.dtype == np.float64
     secondments = build_placement_candidates(data)
     assert secondments.mentee_ids == edges.mentee_ids
-    np.testing.assert_array_equal(secondments.provider_capacity, [p.places for p in data.placements])
+    np.testing.assert_array_equal(
+        secondments.provider_capacity, [p.places for p in data.placements]
+    )
 
 
 def test_explainer_explains_chosen_edges() -> None:
@@ -210,7 +268,9 @@ def test_explainer_explains_chosen_edges() -> None:
         mentor_id = edges.provider_ids[edges.provider_index[e]]
         mentee_id = edges.mentee_ids[edges.mentee_index[e]]
         explanation = explainer.explain(MatchKind.MENTORING, mentor_id, mentee_id)
-        assert sum(p.contribution for p in explanation.parts) == pytest.approx(edges.score[e], abs=2e-6)
+        assert sum(p.contribution for p in explanation.parts) == pytest.approx(
+            edges.score[e], abs=2e-6
+        )
         assert explanation.skills_covered
         assert explanation.region_reason
     rejected = next(iter(data.rejected_pairs))
@@ -221,8 +281,11 @@ def test_explainer_explains_chosen_edges() -> None:
 def test_priority_boost_multiplies_only_the_groups_edges() -> None:
     data = random_instance(9)
     plain = as_dict(build_candidates(data, full=True))
-    config = MatchingConfig(fairness=FairnessOptions(
-        priority_groups=frozenset({FairnessGroup.SOCIAL_CARE}), priority_boost=0.2))
+    config = MatchingConfig(
+        fairness=FairnessOptions(
+            priority_groups=frozenset({FairnessGroup.SOCIAL_CARE}), priority_boost=0.2
+        )
+    )
     boosted = as_dict(build_candidates(data, config, full=True))
     social_care = {m.id for m in data.mentees if m.sector is Sector.SOCIAL_CARE}
     assert plain.keys() == boosted.keys()
@@ -233,25 +296,40 @@ def test_priority_boost_multiplies_only_the_groups_edges() -> None:
 
 def test_empty_inputs_give_empty_edges() -> None:
     edges = build_candidates(MatchingInput())
-    assert edges.edge_count == 0 and edges.provider_ids == () and edges.mentee_ids == ()
+    assert edges.edge_count == 0
+    assert edges.provider_ids == ()
+    assert edges.mentee_ids == ()
     data = random_instance(10)
     no_mentors = build_candidates(data.model_copy(update={"mentors": ()}))
-    assert no_mentors.edge_count == 0 and len(no_mentors.mentee_ids) == len(data.mentees)
+    assert no_mentors.edge_count == 0
+    assert len(no_mentors.mentee_ids) == len(data.mentees)
 
 
 def test_provider_conversions_keep_the_highest_level() -> None:
     mentor = MentorInput(
-        id="m", trust_code="T", region=Region.LONDON, capacity=1, hours_per_month=4,
+        id="m",
+        trust_code="T",
+        region=Region.LONDON,
+        capacity=1,
+        hours_per_month=4,
         mode=Mode.REMOTE,
         skills=(SkillLevel(skill="procurement", level=3), SkillLevel(skill="procurement", level=5)),
     )
     assert provider_from_mentor(mentor).levels == {"procurement": 5}
     placement = PlacementInput(
-        id="p", host_trust_code="T", region=Region.LONDON, role="r", places=2, months=3, fte=0.5,
+        id="p",
+        host_trust_code="T",
+        region=Region.LONDON,
+        role="r",
+        places=2,
+        months=3,
+        fte=0.5,
         skills_developed=(SkillLevel(skill="procurement", level=4),),
     )
     provider = provider_from_placement(placement)
-    assert provider.capacity == 2.0 and provider.mode is Mode.EITHER and provider.active
+    assert provider.capacity == 2.0
+    assert provider.mode is Mode.EITHER
+    assert provider.active
 
 
 @pytest.mark.parametrize("workers", [1, 2])

@@ -29,25 +29,41 @@ from shared.regions import Region
 
 TRUSTS = (
     TrustInfo(code="RAL", name="Royal Free", region=Region.LONDON, latitude=51.55, longitude=-0.17),
-    TrustInfo(code="RJ1", name="Guy's and St Thomas'", region=Region.LONDON,
-              latitude=51.50, longitude=-0.12),
-    TrustInfo(code="RTH", name="Oxford", region=Region.SOUTH_EAST, latitude=51.76,
-              longitude=-1.22),
+    TrustInfo(
+        code="RJ1",
+        name="Guy's and St Thomas'",
+        region=Region.LONDON,
+        latitude=51.50,
+        longitude=-0.12,
+    ),
+    TrustInfo(code="RTH", name="Oxford", region=Region.SOUTH_EAST, latitude=51.76, longitude=-1.22),
 )
 
 
 def mentor(i: str, trust: str, capacity: float = 1.0, level: int = 6) -> MentorInput:
     region = next(t.region for t in TRUSTS if t.code == trust)
-    return MentorInput(id=i, trust_code=trust, region=region, capacity=capacity,
-                       hours_per_month=6, mode=Mode.EITHER,
-                       skills=(SkillLevel(skill="data-analytics", level=level),
-                               SkillLevel(skill="cyber-security", level=level)))
+    return MentorInput(
+        id=i,
+        trust_code=trust,
+        region=region,
+        capacity=capacity,
+        hours_per_month=6,
+        mode=Mode.EITHER,
+        skills=(
+            SkillLevel(skill="data-analytics", level=level),
+            SkillLevel(skill="cyber-security", level=level),
+        ),
+    )
 
 
 def mentee(i: str, trust: str, part_time: bool = False, secondment: bool = False) -> MenteeInput:
     region = next(t.region for t in TRUSTS if t.code == trust)
     return MenteeInput(
-        id=i, trust_code=trust, region=region, mode=Mode.EITHER, sector=Sector.NHS,
+        id=i,
+        trust_code=trust,
+        region=region,
+        mode=Mode.EITHER,
+        sector=Sector.NHS,
         working_pattern=WorkingPattern.PART_TIME if part_time else WorkingPattern.FULL_TIME,
         gaps=(SkillGap(skill="data-analytics", current=2, target=5),),
         open_to_secondment=secondment,
@@ -56,9 +72,16 @@ def mentee(i: str, trust: str, part_time: bool = False, secondment: bool = False
 
 def placement(i: str, trust: str) -> PlacementInput:
     region = next(t.region for t in TRUSTS if t.code == trust)
-    return PlacementInput(id=i, host_trust_code=trust, region=region, role="analyst",
-                          skills_developed=(SkillLevel(skill="data-analytics", level=5),),
-                          places=1, months=6, fte=0.6)
+    return PlacementInput(
+        id=i,
+        host_trust_code=trust,
+        region=region,
+        role="analyst",
+        skills_developed=(SkillLevel(skill="data-analytics", level=5),),
+        places=1,
+        months=6,
+        fte=0.6,
+    )
 
 
 def mentoring(result: list[Proposal] | tuple[Proposal, ...]) -> set[tuple[str, str]]:
@@ -81,7 +104,8 @@ def test_proposals_respect_the_hard_rules_and_explain_themselves(network: Matchi
     assert max(per_kind_mentee.values()) == 1
     taken = Counter(p.provider_id for p in proposals)
     capacity = {m.id: m.capacity for m in network.mentors} | {
-        p.id: p.places for p in network.placements}
+        p.id: p.places for p in network.placements
+    }
     assert all(n <= capacity[provider] for provider, n in taken.items())
     assert all(trust_of[p.provider_id] != trust_of[p.mentee_id] for p in proposals)
     assert all(p.explanation.parts and p.explanation.region_reason for p in proposals)
@@ -93,7 +117,9 @@ def test_the_engine_reaches_the_solver_optimum(network: MatchingInput) -> None:
     config = MatchingConfig()
     candidates = with_mentee_loads(build_candidates(network, config, full=True), network, config)
     optimum = solve_assignment(candidates).total_score
-    assert sum(p.score for p in proposals if p.kind is MatchKind.MENTORING) == pytest.approx(optimum)
+    assert sum(p.score for p in proposals if p.kind is MatchKind.MENTORING) == pytest.approx(
+        optimum
+    )
 
 
 def test_a_rejected_pair_is_never_proposed_again(network: MatchingInput) -> None:
@@ -133,36 +159,51 @@ def test_two_trusts_swap_staff_as_one_linked_exchange() -> None:
         mentees=(mentee("a", "RAL", secondment=True), mentee("b", "RTH", secondment=True)),
         placements=(placement("at-oxford", "RTH"), placement("at-royal-free", "RAL")),
     )
-    secondments = [p for p in build_engine().propose(data).proposals
-                   if p.kind is MatchKind.SECONDMENT]
+    secondments = [
+        p for p in build_engine().propose(data).proposals if p.kind is MatchKind.SECONDMENT
+    ]
     assert {(p.provider_id, p.mentee_id) for p in secondments} == {
-        ("at-oxford", "a"), ("at-royal-free", "b")}
-    assert len({p.exchange_id for p in secondments}) == 1 and secondments[0].exchange_id
+        ("at-oxford", "a"),
+        ("at-royal-free", "b"),
+    }
+    assert len({p.exchange_id for p in secondments}) == 1
+    assert secondments[0].exchange_id
 
 
 def test_one_way_secondments_can_be_switched_off() -> None:
-    data = MatchingInput(trusts=TRUSTS, mentees=(mentee("a", "RAL", secondment=True),),
-                         placements=(placement("at-oxford", "RTH"),))
+    data = MatchingInput(
+        trusts=TRUSTS,
+        mentees=(mentee("a", "RAL", secondment=True),),
+        placements=(placement("at-oxford", "RTH"),),
+    )
     assert len(build_engine().propose(data).proposals) == 1
     assert build_engine(MatchingConfig(one_way_secondments=False)).propose(data).proposals == ()
 
 
 def test_resolving_with_everything_pending_changes_nothing(network: MatchingInput) -> None:
     first = build_engine().propose(network).proposals
-    pending = tuple(PendingProposal(kind=p.kind, provider_id=p.provider_id,
-                                    mentee_id=p.mentee_id, exchange_id=p.exchange_id)
-                    for p in first)
+    pending = tuple(
+        PendingProposal(
+            kind=p.kind, provider_id=p.provider_id, mentee_id=p.mentee_id, exchange_id=p.exchange_id
+        )
+        for p in first
+    )
     again = build_engine().propose(network.model_copy(update={"pending": pending})).proposals
     assert {(p.kind, p.provider_id, p.mentee_id, p.exchange_id) for p in again} == {
-        (p.kind, p.provider_id, p.mentee_id, p.exchange_id) for p in first}
+        (p.kind, p.provider_id, p.mentee_id, p.exchange_id) for p in first
+    }
 
 
 def test_a_new_mentor_does_not_flap_pending_proposals(network: MatchingInput) -> None:
     first = build_engine().propose(network).proposals
-    pending = tuple(PendingProposal(kind=p.kind, provider_id=p.provider_id, mentee_id=p.mentee_id)
-                    for p in first if p.kind is MatchKind.MENTORING)
+    pending = tuple(
+        PendingProposal(kind=p.kind, provider_id=p.provider_id, mentee_id=p.mentee_id)
+        for p in first
+        if p.kind is MatchKind.MENTORING
+    )
     star = mentor("star", "RAL", capacity=3, level=7).model_copy(
-        update={"trust_code": network.trusts[0].code, "region": network.trusts[0].region})
+        update={"trust_code": network.trusts[0].code, "region": network.trusts[0].region}
+    )
     changed = network.model_copy(update={"mentors": (*network.mentors, star), "pending": pending})
     score_before = {(p.provider_id, p.mentee_id): p.score for p in first}
     after = build_engine().propose(changed).proposals
@@ -182,4 +223,5 @@ def test_top_k_optimum_equals_full_optimum_on_small_instances(seed: int) -> None
     pruned = with_mentee_loads(build_candidates(data, config), data, config)
     assert pruned.edge_count < full.edge_count
     assert solve_assignment(pruned).total_score == pytest.approx(
-        solve_assignment(full).total_score, abs=1e-9)
+        solve_assignment(full).total_score, abs=1e-9
+    )

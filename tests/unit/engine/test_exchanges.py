@@ -39,8 +39,13 @@ def solve(
     candidates, mentee_trust, host = build(arcs, places)
     exchanges = find_exchanges(candidates, mentee_trust, host)
     pairs = [
-        sorted((candidates.mentee_ids[candidates.mentee_index[e]],
-                candidates.provider_ids[candidates.provider_index[e]]) for e in x.edges)
+        sorted(
+            (
+                candidates.mentee_ids[candidates.mentee_index[e]],
+                candidates.provider_ids[candidates.provider_index[e]],
+            )
+            for e in x.edges
+        )
         for x in exchanges
     ]
     return exchanges, sorted(pairs), sum(x.total_score for x in exchanges)
@@ -59,15 +64,21 @@ def test_one_way_interest_is_no_exchange() -> None:
 
 
 def test_four_trust_cycle_is_too_long() -> None:
-    arcs: list[Arc] = [("a", "A", "pB", "B", 1.0), ("b", "B", "pC", "C", 1.0),
-                       ("c", "C", "pD", "D", 1.0), ("d", "D", "pA", "A", 1.0)]
+    arcs: list[Arc] = [
+        ("a", "A", "pB", "B", 1.0),
+        ("b", "B", "pC", "C", 1.0),
+        ("c", "C", "pD", "D", 1.0),
+        ("d", "D", "pA", "A", 1.0),
+    ]
     assert solve(arcs)[0] == []
 
 
 def test_three_cycle_beats_two_cycle_sharing_a_mentee() -> None:
     arcs = [
-        ("a1", "A", "pB", "B", 0.5), ("b1", "B", "pA", "A", 0.5),  # A <-> B: 1.0
-        ("b2", "B", "pC", "C", 0.7), ("c1", "C", "pA2", "A", 0.7),  # A -> B -> C -> A: 1.9
+        ("a1", "A", "pB", "B", 0.5),
+        ("b1", "B", "pA", "A", 0.5),  # A <-> B: 1.0
+        ("b2", "B", "pC", "C", 0.7),
+        ("c1", "C", "pA2", "A", 0.7),  # A -> B -> C -> A: 1.9
     ]
     _, pairs, total = solve(arcs)
     assert pairs == [[("a1", "pB"), ("b2", "pC"), ("c1", "pA2")]]
@@ -75,8 +86,12 @@ def test_three_cycle_beats_two_cycle_sharing_a_mentee() -> None:
 
 
 def test_two_exchanges_on_the_same_trusts_use_placement_places() -> None:
-    arcs = [("a1", "A", "pB", "B", 0.9), ("a2", "A", "pB", "B", 0.8),
-            ("b1", "B", "pA", "A", 0.7), ("b2", "B", "pA", "A", 0.6)]
+    arcs = [
+        ("a1", "A", "pB", "B", 0.9),
+        ("a2", "A", "pB", "B", 0.8),
+        ("b1", "B", "pA", "A", 0.7),
+        ("b2", "B", "pA", "A", 0.6),
+    ]
     assert len(solve(arcs, places={"pB": 2, "pA": 2})[0]) == 2
     assert len(solve(arcs, places={"pB": 1, "pA": 2})[0]) == 1
 
@@ -99,8 +114,14 @@ def brute_force(arcs: list[Arc], places: dict[str, int]) -> float:
     return _best_packing(arcs, cycles, places, 0, Counter(), Counter())
 
 
-def _best_packing(arcs: list[Arc], cycles: list[tuple[int, ...]], places: dict[str, int],
-                  start: int, mentees: Counter[str], hosted: Counter[str]) -> float:
+def _best_packing(
+    arcs: list[Arc],
+    cycles: list[tuple[int, ...]],
+    places: dict[str, int],
+    start: int,
+    mentees: Counter[str],
+    hosted: Counter[str],
+) -> float:
     best = 0.0
     for k in range(start, len(cycles)):
         chain = [arcs[i] for i in cycles[k]]
@@ -110,7 +131,8 @@ def _best_packing(arcs: list[Arc], cycles: list[tuple[int, ...]], places: dict[s
         if any(hosted[p] + n > places.get(p, 1) for p, n in extra.items()):
             continue
         gain = sum(a[4] for a in chain) + _best_packing(
-            arcs, cycles, places, k + 1, mentees + Counter(a[0] for a in chain), hosted + extra)
+            arcs, cycles, places, k + 1, mentees + Counter(a[0] for a in chain), hosted + extra
+        )
         best = max(best, gain)
     return best
 

@@ -31,18 +31,34 @@ TRUSTS = (
 )
 
 
-def mentee(id: str, pattern: WorkingPattern, sector: Sector = Sector.NHS, trust: str = "BIG",
-           current: int = 2, target: int = 5) -> MenteeInput:
+def mentee(
+    id: str,
+    pattern: WorkingPattern,
+    sector: Sector = Sector.NHS,
+    trust: str = "BIG",
+    current: int = 2,
+    target: int = 5,
+) -> MenteeInput:
     return MenteeInput(
-        id=id, trust_code=trust, region=Region.LONDON, working_pattern=pattern, sector=sector,
-        mode=Mode.EITHER, gaps=(SkillGap(skill="change-management", current=current, target=target),),
+        id=id,
+        trust_code=trust,
+        region=Region.LONDON,
+        working_pattern=pattern,
+        sector=sector,
+        mode=Mode.EITHER,
+        gaps=(SkillGap(skill="change-management", current=current, target=target),),
     )
 
 
 def mentor(id: str) -> MentorInput:
     return MentorInput(
-        id=id, trust_code="HOST", region=Region.LONDON, capacity=1, hours_per_month=8,
-        mode=Mode.EITHER, skills=(SkillLevel(skill="change-management", level=5),),
+        id=id,
+        trust_code="HOST",
+        region=Region.LONDON,
+        capacity=1,
+        hours_per_month=8,
+        mode=Mode.EITHER,
+        skills=(SkillLevel(skill="change-management", level=5),),
     )
 
 
@@ -70,11 +86,15 @@ def solve(data: MatchingInput, config: MatchingConfig) -> list[Proposal]:
     for r, c in zip(rows, cols, strict=True):
         if benefit[r, c] > 0:
             mentor_id, mentee_id = edges.provider_ids[c], edges.mentee_ids[r]
-            proposals.append(Proposal(
-                kind=MatchKind.MENTORING, provider_id=mentor_id, mentee_id=mentee_id,
-                score=float(benefit[r, c]),
-                explanation=explainer.explain(MatchKind.MENTORING, mentor_id, mentee_id),
-            ))
+            proposals.append(
+                Proposal(
+                    kind=MatchKind.MENTORING,
+                    provider_id=mentor_id,
+                    mentee_id=mentee_id,
+                    score=float(benefit[r, c]),
+                    explanation=explainer.explain(MatchKind.MENTORING, mentor_id, mentee_id),
+                )
+            )
     return proposals
 
 
@@ -91,24 +111,35 @@ def test_report_counts_match_rates_and_mean_scores() -> None:
     explanation = solve(scarce_round(), MatchingConfig())[0].explanation
 
     def proposal(mentee_id: str, score: float, kind: MatchKind = MatchKind.MENTORING) -> Proposal:
-        return Proposal(kind=kind, provider_id="m", mentee_id=mentee_id, score=score,
-                        explanation=explanation)
+        return Proposal(
+            kind=kind, provider_id="m", mentee_id=mentee_id, score=score, explanation=explanation
+        )
 
-    report = fairness_report(data, [
-        proposal("a", 0.8), proposal("b", 0.4), proposal("b", 0.6), proposal("d", 0.5),
-        proposal("c", 0.9, MatchKind.SECONDMENT),  # another kind: not counted
-    ])
+    report = fairness_report(
+        data,
+        [
+            proposal("a", 0.8),
+            proposal("b", 0.4),
+            proposal("b", 0.6),
+            proposal("d", 0.5),
+            proposal("c", 0.9, MatchKind.SECONDMENT),  # another kind: not counted
+        ],
+    )
     assert (report.overall.mentees, report.overall.matched) == (4, 3)
     part_time = report.comparison(FairnessGroup.PART_TIME)
     assert (part_time.members.label, part_time.members.mentees, part_time.members.matched) == (
-        "part-time", 2, 1,
+        "part-time",
+        2,
+        1,
     )
-    assert part_time.members.match_rate == 0.5 and part_time.members.mean_score == 0.6  # best of b
+    assert part_time.members.match_rate == 0.5
+    assert part_time.members.mean_score == 0.6
     assert part_time.others.match_rate == 1.0
     assert part_time.others.mean_score == pytest.approx(0.65)
     assert part_time.rate_gap == 0.5
     social_care = report.comparison(FairnessGroup.SOCIAL_CARE)
-    assert social_care.members.match_rate == 1.0 and social_care.others.match_rate == 0.5
+    assert social_care.members.match_rate == 1.0
+    assert social_care.others.match_rate == 0.5
     small = report.comparison(FairnessGroup.SMALL_TRUST)
     assert (small.members.mentees, small.others.mentees) == (1, 3)
     assert priority_groups_from(report) == {FairnessGroup.PART_TIME}
@@ -118,8 +149,10 @@ def test_empty_group_has_no_rate() -> None:
     data = MatchingInput(mentees=(mentee("a", WorkingPattern.FULL_TIME),), trusts=TRUSTS)
     report = fairness_report(data, [])
     part_time = report.comparison(FairnessGroup.PART_TIME)
-    assert part_time.members.match_rate is None and part_time.rate_gap is None
-    assert part_time.others.match_rate == 0.0 and part_time.others.mean_score is None
+    assert part_time.members.match_rate is None
+    assert part_time.rate_gap is None
+    assert part_time.others.match_rate == 0.0
+    assert part_time.others.mean_score is None
     assert priority_groups_from(report) == frozenset()
 
 
@@ -127,7 +160,8 @@ def test_priority_boost_raises_the_under_served_groups_match_rate() -> None:
     data = scarce_round()
     before = fairness_report(data, solve(data, MatchingConfig()))
     gap = before.comparison(FairnessGroup.PART_TIME)
-    assert gap.members.match_rate == 0.0 and gap.others.match_rate == 1.0
+    assert gap.members.match_rate == 0.0
+    assert gap.others.match_rate == 1.0
     groups = priority_groups_from(before)
     assert groups == {FairnessGroup.PART_TIME}
 
@@ -135,7 +169,8 @@ def test_priority_boost_raises_the_under_served_groups_match_rate() -> None:
     boosted = MatchingConfig(fairness=FairnessOptions(priority_groups=groups, priority_boost=0.8))
     proposals = solve(data, boosted)
     after = fairness_report(data, proposals).comparison(FairnessGroup.PART_TIME)
-    assert after.members.match_rate == 1.0 and after.others.match_rate == 0.0
+    assert after.members.match_rate == 1.0
+    assert after.others.match_rate == 0.0
     parts = {p.name: p for p in proposals[0].explanation.parts}
     assert parts["fairness priority"].value == 0.8  # the boost shows in the explanation
     assert proposals[0].score == pytest.approx((0.55 * 0.375 + 0.4) * 1.8, abs=1e-6)

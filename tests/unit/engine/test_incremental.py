@@ -63,8 +63,7 @@ def test_a_nominated_mentee_that_loses_its_gain_is_pinned_again() -> None:
 @pytest.mark.parametrize("seed", range(15))
 def test_one_change_keeps_or_clearly_improves_every_pending_pair(seed: int) -> None:
     rng = np.random.default_rng(seed)
-    before = random_candidate_edges(rng, 15, 60, 5, capacities=(1.0, 2.0, 1.5),
-                                    part_time_share=0.3)
+    before = random_candidate_edges(rng, 15, 60, 5, capacities=(1.0, 2.0, 1.5), part_time_share=0.3)
     pending = [(p, m) for p, m, _ in solve_assignment(before).pairs(before)]
     changed = int(rng.integers(len(before.mentee_ids)))
     score = before.score.copy()
@@ -76,8 +75,10 @@ def test_one_change_keeps_or_clearly_improves_every_pending_pair(seed: int) -> N
     new_score = {m: s for _, m, s in result.pairs(after)}
     new_pairs = {(p, m) for p, m, _ in result.pairs(after)}
     for p, m in pending:
-        e = np.flatnonzero((np.array(after.provider_ids)[after.provider_index] == p)
-                           & (np.array(after.mentee_ids)[after.mentee_index] == m))[0]
+        e = np.flatnonzero(
+            (np.array(after.provider_ids)[after.provider_index] == p)
+            & (np.array(after.mentee_ids)[after.mentee_index] == m)
+        )[0]
         old = after.score[e]
         assert (p, m) in new_pairs or new_score.get(m, -1) >= old + margin - 1e-12
     free_pairs = {(p, m) for p, m, _ in solve_assignment(after).pairs(after)}

@@ -21,8 +21,12 @@ def mentee_top_k(candidates: CandidateEdges, k: int) -> CandidateEdges:
     order = np.lexsort((-candidates.score, candidates.mentee_index))
     ordered = candidates.mentee_index[order]
     keep = order[np.arange(order.size) - np.searchsorted(ordered, ordered) < k]
-    return replace(candidates, mentee_index=candidates.mentee_index[keep],
-                   provider_index=candidates.provider_index[keep], score=candidates.score[keep])
+    return replace(
+        candidates,
+        mentee_index=candidates.mentee_index[keep],
+        provider_index=candidates.provider_index[keep],
+        score=candidates.score[keep],
+    )
 
 
 def brute_force_best(scores: np.ndarray, top: int, floor: float) -> list[set[int]]:
@@ -43,7 +47,7 @@ def test_running_lists_equal_brute_force(seed: int) -> None:
     tracker = ProviderBest(n_providers, top, floor=0.05)
     block = int(rng.integers(16, 200))
     for start in range(0, n_mentees, block):
-        tracker.add_block(start, scores[start:start + block])
+        tracker.add_block(start, scores[start : start + block])
     rows, cols, values = tracker.edges()
     expected = brute_force_best(scores, top, floor=0.05)
     assert [set(rows[cols == p].tolist()) for p in range(n_providers)] == expected
@@ -55,17 +59,20 @@ def test_two_workers_merged_equal_one() -> None:
     scores = rng.random((600, 20)).astype(np.float32)
     one, even, odd = (ProviderBest(20, 15) for _ in range(3))
     for b, start in enumerate(range(0, 600, 50)):
-        one.add_block(start, scores[start:start + 50])
-        (even if b % 2 == 0 else odd).add_block(start, scores[start:start + 50])
+        one.add_block(start, scores[start : start + 50])
+        (even if b % 2 == 0 else odd).add_block(start, scores[start : start + 50])
     even.merge(odd)
     assert sorted(zip(*one.edges()[:2], strict=True)) == sorted(zip(*even.edges()[:2], strict=True))
 
 
 def test_union_keeps_each_pair_once() -> None:
     candidates = CandidateEdges(
-        provider_ids=("p0", "p1"), mentee_ids=("m0", "m1"),
-        provider_capacity=np.ones(2), mentee_index=np.array([0, 1], dtype=np.int32),
-        provider_index=np.array([0, 0], dtype=np.int32), score=np.array([0.9, 0.4]),
+        provider_ids=("p0", "p1"),
+        mentee_ids=("m0", "m1"),
+        provider_capacity=np.ones(2),
+        mentee_index=np.array([0, 1], dtype=np.int32),
+        provider_index=np.array([0, 0], dtype=np.int32),
+        score=np.array([0.9, 0.4]),
     )
     tracker = ProviderBest(2, 2)
     tracker.add_block(0, np.array([[0.9, 0.2], [0.4, 0.8]], dtype=np.float32))
@@ -86,7 +93,7 @@ def test_two_sided_pruning_reaches_the_full_optimum_where_mentee_top_k_does_not(
     dense[full.mentee_index, full.provider_index] = full.score
     tracker = ProviderBest(len(full.provider_ids), top=50)
     for start in range(0, dense.shape[0], 256):
-        tracker.add_block(start, dense[start:start + 256])
+        tracker.add_block(start, dense[start : start + 256])
     two_sided = with_provider_best(mentee_top, tracker)
     optimum = solve_assignment(full).total_score
     assert solve_assignment(mentee_top).total_score < optimum - 1e-6

@@ -34,7 +34,9 @@ from services.matcher.engine.scoring import (
 from shared.people import Mode, Sector, SkillGap, SkillLevel, WorkingPattern
 from shared.regions import Region, distance_km
 
-TRUSTS_CSV = Path(__file__).parents[3] / ".." / "shared" / "data" / "nhs_trusts" / "nhs_trusts_england.csv"
+TRUSTS_CSV = (
+    Path(__file__).parents[3] / ".." / "shared" / "data" / "nhs_trusts" / "nhs_trusts_england.csv"
+)
 
 # Text off so hand-computed scores are exact; the weights already sum to 1.
 NO_TEXT = MatchingConfig(
@@ -100,7 +102,10 @@ def context(
     trusts: tuple[TrustInfo, ...] = (LONDON_TRUST, SOUTH_EAST_TRUST, NORTH_WEST_TRUST),
 ) -> ScoringContext:
     data = MatchingInput(
-        mentors=mentors, mentees=mentees, placements=placements, trusts=trusts,
+        mentors=mentors,
+        mentees=mentees,
+        placements=placements,
+        trusts=trusts,
         rejected_pairs=rejected,
     )
     return ScoringContext.build(data, config)
@@ -123,7 +128,9 @@ def test_hand_computed_mentoring_score_and_explanation() -> None:
     assert parts["text"].contribution == 0
     assert sum(p.contribution for p in scored.explanation.parts) == pytest.approx(scored.score)
     covered = scored.explanation.skills_covered
-    assert [(s.skill, s.skill_name, s.from_level, s.to_level, s.provider_level) for s in covered] == [
+    assert [
+        (s.skill, s.skill_name, s.from_level, s.to_level, s.provider_level) for s in covered
+    ] == [
         ("data-analytics", "Data and analytics", 2, 5, 6),
         ("cyber-security", "Cyber security", 1, 3, 2),
     ]
@@ -132,7 +139,9 @@ def test_hand_computed_mentoring_score_and_explanation() -> None:
 
 def test_no_partial_credit_counts_only_full_cover() -> None:
     m, e = mentor(), mentee()
-    config = NO_TEXT.model_copy(update={"skills": NO_TEXT.skills.model_copy(update={"partial_credit": 0})})
+    config = NO_TEXT.model_copy(
+        update={"skills": NO_TEXT.skills.model_copy(update={"partial_credit": 0})}
+    )
     scored = score_pair(provider_from_mentor(m), e, context((m,), (e,), config))
     assert scored is not None
     assert {p.name: p.value for p in scored.explanation.parts}["skills"] == pytest.approx(3 / 7)
@@ -141,13 +150,15 @@ def test_no_partial_credit_counts_only_full_cover() -> None:
 def test_region_reasons_and_values() -> None:
     opts = RegionOptions()
     assert region_component(Region.LONDON, Region.LONDON, None, False, opts) == (
-        1.0, "same region (London)",
+        1.0,
+        "same region (London)",
     )
     value, reason = region_component(Region.LONDON, Region.SOUTH_EAST, 42.0, False, opts) or (0, "")
     assert reason == "neighbouring regions (London / South East), 42 km"
     assert value == pytest.approx(0.7 * (1 - 0.3 * 42 / 300))
     assert region_component(Region.LONDON, Region.NORTH_WEST, 300.0, True, opts) == (
-        0.5, "remote — different regions (London / North West)",
+        0.5,
+        "remote — different regions (London / North West)",
     )
     assert region_component(Region.LONDON, Region.NORTH_WEST, 300.0, False, opts) is None
 
@@ -157,7 +168,9 @@ def test_distant_pair_needs_both_sides_remote() -> None:
     remote = mentor(id="m2", trust=NORTH_WEST_TRUST, mode=Mode.REMOTE)
     e = mentee(mode=Mode.EITHER)
     ctx = context((far, remote), (e,))
-    assert exclusion_reason(provider_from_mentor(far), e, ctx) == "too far apart and not both remote"
+    assert (
+        exclusion_reason(provider_from_mentor(far), e, ctx) == "too far apart and not both remote"
+    )
     scored = score_pair(provider_from_mentor(remote), e, ctx)
     assert scored is not None
     assert scored.explanation.region_reason == "remote — different regions (London / North West)"
@@ -198,8 +211,13 @@ def test_same_trust_mentoring_allowed_by_config() -> None:
 
 def placement(trust: TrustInfo = SOUTH_EAST_TRUST, fte: float = 1.0) -> PlacementInput:
     return PlacementInput(
-        id="p1", host_trust_code=trust.code, region=trust.region, role="Head of data",
-        skills_developed=(SkillLevel(skill="data-analytics", level=5),), places=1, months=6,
+        id="p1",
+        host_trust_code=trust.code,
+        region=trust.region,
+        role="Head of data",
+        skills_developed=(SkillLevel(skill="data-analytics", level=5),),
+        places=1,
+        months=6,
         fte=fte,
     )
 
@@ -207,7 +225,9 @@ def placement(trust: TrustInfo = SOUTH_EAST_TRUST, fte: float = 1.0) -> Placemen
 def test_secondment_scoring_and_fte_availability() -> None:
     p = placement(fte=1.0)
     part_timer = mentee(pattern=WorkingPattern.PART_TIME)
-    scored = score_pair(provider_from_placement(p), part_timer, context(mentees=(part_timer,), placements=(p,)))
+    scored = score_pair(
+        provider_from_placement(p), part_timer, context(mentees=(part_timer,), placements=(p,))
+    )
     assert scored is not None
     parts = {part.name: part.value for part in scored.explanation.parts}
     # Data covered (weight 3 of 7); the placement develops no cyber security.
@@ -238,10 +258,12 @@ def test_text_similarity_is_a_minor_signal() -> None:
     ctx = context((close, unrelated), (e,), MatchingConfig())
     a = score_pair(provider_from_mentor(close), e, ctx)
     b = score_pair(provider_from_mentor(unrelated), e, ctx)
-    assert a is not None and b is not None
+    assert a is not None
+    assert b is not None
     text_a = {p.name: p for p in a.explanation.parts}["text"]
     text_b = {p.name: p for p in b.explanation.parts}["text"]
-    assert text_a.value > 0.5 and text_b.value == 0
+    assert text_a.value > 0.5
+    assert text_b.value == 0
     assert a.score - b.score == pytest.approx(text_a.contribution)
     assert text_a.weight == pytest.approx(0.05)
 
@@ -265,8 +287,11 @@ def _real_trusts(*codes: str) -> dict[str, TrustInfo]:
         rows = {r["ods_code"]: r for r in csv.DictReader(handle) if r["ods_code"] in codes}
     return {
         code: TrustInfo(
-            code=code, name=r["name"], region=Region(r["nhs_region_code"]),
-            latitude=float(r["latitude"]), longitude=float(r["longitude"]),
+            code=code,
+            name=r["name"],
+            region=Region(r["nhs_region_code"]),
+            latitude=float(r["latitude"]),
+            longitude=float(r["longitude"]),
         )
         for code, r in rows.items()
     }
@@ -277,9 +302,11 @@ def test_distance_between_real_trusts_shapes_region_value() -> None:
     # North London FT (London).
     trusts = _real_trusts("R0A", "RTH", "G6V2S")
     manchester, oxford, london = trusts["R0A"], trusts["RTH"], trusts["G6V2S"]
-    assert manchester.region is Region.NORTH_WEST and london.region is Region.LONDON
-    km = distance_km(oxford.latitude or 0, oxford.longitude or 0,
-                     london.latitude or 0, london.longitude or 0)
+    assert manchester.region is Region.NORTH_WEST
+    assert london.region is Region.LONDON
+    km = distance_km(
+        oxford.latitude or 0, oxford.longitude or 0, london.latitude or 0, london.longitude or 0
+    )
     assert 70 < km < 90  # Oxford to St Pancras is about 80 km as the crow flies
     e = mentee(trust=london, mode=Mode.IN_PERSON)
     near = mentor(id="oxford", trust=oxford, mode=Mode.IN_PERSON)
@@ -288,10 +315,15 @@ def test_distance_between_real_trusts_shapes_region_value() -> None:
     ctx = context((near, far, far_remote), (e,), trusts=tuple(trusts.values()))
     scored = score_pair(provider_from_mentor(near), e, ctx)
     assert scored is not None
-    assert scored.explanation.region_reason == f"neighbouring regions (London / South East), {km:.0f} km"
+    assert (
+        scored.explanation.region_reason
+        == f"neighbouring regions (London / South East), {km:.0f} km"
+    )
     region = {p.name: p.value for p in scored.explanation.parts}["region"]
     assert region == pytest.approx(0.7 * (1 - 0.3 * km / 300))
-    assert score_pair(provider_from_mentor(far), e, ctx) is None  # in person, 260 km, not neighbours
+    assert (
+        score_pair(provider_from_mentor(far), e, ctx) is None
+    )  # in person, 260 km, not neighbours
     # Remote-capable on one side only is not enough across non-neighbouring regions.
     assert exclusion_reason(provider_from_mentor(far_remote), e, ctx) == (
         "too far apart and not both remote"

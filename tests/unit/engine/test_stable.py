@@ -11,8 +11,9 @@ from services.matcher.engine.contract import CandidateEdges
 from services.matcher.engine.stable import blocking_pairs, solve_stable
 
 
-def edges_of(pairs: list[tuple[int, int, float]], capacity: list[float],
-             loads: list[float] | None = None) -> CandidateEdges:
+def edges_of(
+    pairs: list[tuple[int, int, float]], capacity: list[float], loads: list[float] | None = None
+) -> CandidateEdges:
     n_mentees = max(m for m, _, _ in pairs) + 1
     return CandidateEdges(
         provider_ids=tuple(f"p{i}" for i in range(len(capacity))),
@@ -33,8 +34,9 @@ def test_stable_is_not_the_optimum_by_hand() -> None:
 
 
 def test_fractional_place_only_takes_a_light_mentee() -> None:
-    candidates = edges_of([(0, 0, 0.9), (1, 0, 0.5), (2, 0, 0.4)], capacity=[0.5],
-                          loads=[1.0, 0.5, 0.5])
+    candidates = edges_of(
+        [(0, 0, 0.9), (1, 0, 0.5), (2, 0, 0.4)], capacity=[0.5], loads=[1.0, 0.5, 0.5]
+    )
     result = solve_stable(candidates)
     assert result.pairs(candidates) == [("p0", "m1", 0.5)]
     assert blocking_pairs(candidates, result.edges).size == 0
@@ -71,8 +73,12 @@ def test_identical_to_the_matching_package(seed: int) -> None:
 def test_no_blocking_pairs_with_fractional_places(seed: int) -> None:
     rng = np.random.default_rng(1000 + seed)
     candidates = random_candidate_edges(
-        rng, int(rng.integers(2, 20)), int(rng.integers(1, 80)), int(rng.integers(1, 8)),
-        capacities=(0.5, 1.0, 1.5, 2.5), part_time_share=0.4,
+        rng,
+        int(rng.integers(2, 20)),
+        int(rng.integers(1, 80)),
+        int(rng.integers(1, 8)),
+        capacities=(0.5, 1.0, 1.5, 2.5),
+        part_time_share=0.4,
     )
     assert blocking_pairs(candidates, solve_stable(candidates).edges).size == 0
 
@@ -81,4 +87,6 @@ def test_mentee_optimal_among_stable_matchings_on_a_small_case() -> None:
     # Two stable matchings exist; mentees each get their first choice in the mentee-optimal one.
     candidates = edges_of([(0, 0, 0.9), (0, 1, 0.2), (1, 0, 0.1), (1, 1, 0.8)], capacity=[1, 1])
     assert sorted(solve_stable(candidates).pairs(candidates)) == [
-        ("p0", "m0", 0.9), ("p1", "m1", 0.8)]
+        ("p0", "m0", 0.9),
+        ("p1", "m1", 0.8),
+    ]

@@ -9,19 +9,8 @@ import pytest
 
 from bench.instances import random_candidate_edges
 from services.matcher.engine.assignment import solve_assignment
-from services.matcher.engine.contract import CandidateEdges
 from services.matcher.engine.incremental import resolve_keeping_pending
-
-
-def edges_of(pairs: list[tuple[int, int, float]], capacity: list[float]) -> CandidateEdges:
-    return CandidateEdges(
-        provider_ids=tuple(f"p{i}" for i in range(len(capacity))),
-        mentee_ids=tuple(f"m{j}" for j in range(max(m for m, _, _ in pairs) + 1)),
-        provider_capacity=np.asarray(capacity, dtype=np.float64),
-        mentee_index=np.array([m for m, _, _ in pairs], dtype=np.int32),
-        provider_index=np.array([p for _, p, _ in pairs], dtype=np.int32),
-        score=np.array([s for _, _, s in pairs], dtype=np.float64),
-    )
+from tests.unit.engine.edges import edges_of
 
 
 def test_a_slightly_better_new_mentor_does_not_replace_a_pending_one() -> None:

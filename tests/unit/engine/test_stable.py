@@ -7,23 +7,8 @@ import pytest
 
 from bench.instances import random_candidate_edges
 from bench.peers import matching_package_stable
-from services.matcher.engine.contract import CandidateEdges
 from services.matcher.engine.stable import blocking_pairs, solve_stable
-
-
-def edges_of(
-    pairs: list[tuple[int, int, float]], capacity: list[float], loads: list[float] | None = None
-) -> CandidateEdges:
-    n_mentees = max(m for m, _, _ in pairs) + 1
-    return CandidateEdges(
-        provider_ids=tuple(f"p{i}" for i in range(len(capacity))),
-        mentee_ids=tuple(f"m{j}" for j in range(n_mentees)),
-        provider_capacity=np.asarray(capacity, dtype=np.float64),
-        mentee_index=np.array([m for m, _, _ in pairs], dtype=np.int32),
-        provider_index=np.array([p for _, p, _ in pairs], dtype=np.int32),
-        score=np.array([s for _, _, s in pairs], dtype=np.float64),
-        mentee_load=None if loads is None else np.asarray(loads, dtype=np.float64),
-    )
+from tests.unit.engine.edges import edges_of
 
 
 def test_stable_is_not_the_optimum_by_hand() -> None:

@@ -22,12 +22,12 @@ from shared.events import (
     PersonUpserted,
     TrustUpserted,
 )
-from shared.matching import Explanation, MatchKind, ScorePart, SkillCovered
 from shared.people import Mode, Role, Sector, SkillGap, SkillLevel, WorkingPattern
 from shared.regions import Region
 from shared.settings import Settings
 from shared.topics import Topic
 from tests.conftest import free_port
+from tests.factories import covered, match_proposed
 from tests.integration.conftest import Inbox
 
 pytestmark = pytest.mark.integration
@@ -36,7 +36,7 @@ pytestmark = pytest.mark.integration
 def network_events() -> tuple[list[Event], MatchProposed]:
     network = f"net-{uuid4().hex[:6]}"
     coordinator = Coordinator(name="Cora Ordinator", email=f"cora.{network}@example.org")
-    mentor_id, mentee_id, match_id = uuid4(), uuid4(), uuid4()
+    mentor_id, mentee_id = uuid4(), uuid4()
     common = dict(
         network_id=network,
         region=Region.LONDON,
@@ -87,27 +87,12 @@ def network_events() -> tuple[list[Event], MatchProposed]:
             ),
         ),
     ]
-    proposal = MatchProposed(
-        entity_key=str(match_id),
-        match_id=match_id,
+    proposal = match_proposed(
         network_id=network,
-        kind=MatchKind.MENTORING,
         provider_id=mentor_id,
         mentee_id=mentee_id,
         score=0.9,
-        explanation=Explanation(
-            skills_covered=(
-                SkillCovered(
-                    skill="procurement",
-                    skill_name="Procurement and commercial",
-                    from_level=1,
-                    to_level=4,
-                    provider_level=6,
-                ),
-            ),
-            region_reason="same region (London)",
-            parts=(ScorePart(name="skills", value=1, weight=0.9, contribution=0.9),),
-        ),
+        skills=(covered("procurement", "Procurement and commercial", 1, 4, 6),),
     )
     return events, proposal
 

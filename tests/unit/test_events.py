@@ -16,10 +16,10 @@ from shared.events import (
     UnreadableEvent,
     decode_event,
 )
-from shared.matching import Explanation, MatchKind, ScorePart
 from shared.people import Mode, Role, Sector, SkillLevel, WorkingPattern
 from shared.regions import Region
 from shared.topics import Topic
+from tests.factories import match_proposed
 
 
 def mentor_profile() -> PersonProfile:
@@ -42,21 +42,7 @@ def mentor_profile() -> PersonProfile:
 
 
 def proposal() -> MatchProposed:
-    match_id = uuid4()
-    return MatchProposed(
-        entity_key=str(match_id),
-        match_id=match_id,
-        network_id="north",
-        kind=MatchKind.MENTORING,
-        provider_id=uuid4(),
-        mentee_id=uuid4(),
-        score=0.8,
-        explanation=Explanation(
-            skills_covered=(),
-            region_reason="same region (London)",
-            parts=(ScorePart(name="skills", value=1, weight=0.8, contribution=0.8),),
-        ),
-    )
+    return match_proposed()
 
 
 @pytest.mark.parametrize(

@@ -1,37 +1,18 @@
 from __future__ import annotations
 
-from uuid import uuid4
-
 from services.notifier.mailer import ProposalMail, compose_proposal_email
-from shared.events import MatchProposed
-from shared.matching import Explanation, MatchKind, ScorePart, SkillCovered
+from shared.matching import ScorePart
+from tests.factories import covered, match_proposed
 
 
 def mail(mentee: str = "Ben Mentee") -> ProposalMail:
-    match_id = uuid4()
-    proposal = MatchProposed(
-        entity_key=str(match_id),
-        match_id=match_id,
-        network_id="north",
-        kind=MatchKind.MENTORING,
-        provider_id=uuid4(),
-        mentee_id=uuid4(),
+    proposal = match_proposed(
         score=0.92,
-        explanation=Explanation(
-            skills_covered=(
-                SkillCovered(
-                    skill="board-influence",
-                    skill_name="Board influence",
-                    from_level=2,
-                    to_level=5,
-                    provider_level=6,
-                ),
-            ),
-            region_reason="neighbouring regions (London / South East)",
-            parts=(
-                ScorePart(name="skills", value=1.0, weight=0.8, contribution=0.8),
-                ScorePart(name="region", value=0.6, weight=0.2, contribution=0.12),
-            ),
+        skills=(covered("board-influence", "Board influence", 2, 5, 6),),
+        region_reason="neighbouring regions (London / South East)",
+        parts=(
+            ScorePart(name="skills", value=1.0, weight=0.8, contribution=0.8),
+            ScorePart(name="region", value=0.6, weight=0.2, contribution=0.12),
         ),
     )
     return ProposalMail(

@@ -78,7 +78,15 @@ class EventConsumer:
         except TRANSIENT_ERRORS:
             raise  # nack: the message is redelivered, never skipped
         except Exception as error:  # the effect rolled back; park the message, keep going
-            log.exception("%s could not apply %s", self.name, event.event_type_name())
+            # Type only: an error message can quote personal data; the full reason is parked
+            # with the message on the dead-letter topic.
+            log.error(
+                "%s could not apply %s %s: %s",
+                self.name,
+                event.event_type_name(),
+                event.event_id,
+                type(error).__name__,
+            )
             await dead_letter(self._producer, topic, key, body, f"{type(error).__name__}: {error}")
 
     @retry(

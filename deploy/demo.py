@@ -138,7 +138,7 @@ def proposals_table(proposals: list[MatchProposed], labels: dict[str, str]) -> T
     for p in sorted(proposals, key=lambda p: (p.network_id, -p.score)):
         table.add_row(
             p.network_id,
-            p.kind.value,
+            f"{p.kind.value} (exchange)" if p.exchange_id else p.kind.value,
             labels.get(str(p.provider_id), str(p.provider_id)),
             labels.get(str(p.mentee_id), str(p.mentee_id)),
             f"{p.score:.2f}",

@@ -245,9 +245,13 @@ def _mentee(rng: random.Random, index: int) -> dict[str, Any]:
     }
 
 
-def _placement(rng: random.Random) -> dict[str, Any]:
+# Small trusts host most placements: they are the ones growing talent they cannot promote.
+PLACEMENT_HOSTS = ["DEMO02", "DEMO05", "DEMO09", "DEMO12", "DEMO03"]
+
+
+def _placement(rng: random.Random, host: str) -> dict[str, Any]:
     return {
-        "host_trust_code": rng.choice(list(TRUSTS)),
+        "host_trust_code": host,
         "role": rng.choice(
             [
                 "Digital transformation lead",
@@ -257,7 +261,7 @@ def _placement(rng: random.Random) -> dict[str, Any]:
             ]
         ),
         "skills_developed": [
-            {"skill": s, "level": rng.randint(4, 6)} for s in rng.sample(SKILLS, 3)
+            {"skill": s, "level": rng.randint(5, 6)} for s in rng.sample(SKILLS, 5)
         ],
         "months": rng.choice([3, 6, 12]),
         "fte": rng.choice([0.4, 0.6, 1.0]),
@@ -284,5 +288,7 @@ def build_demo_network(
         },
         mentors=[_mentor(rng, i) for i in range(mentors)],
         mentees=[_mentee(rng, i) for i in range(mentees)],
-        placements=[_placement(rng) for _ in range(placements)],
+        placements=[
+            _placement(rng, PLACEMENT_HOSTS[i % len(PLACEMENT_HOSTS)]) for i in range(placements)
+        ],
     )

@@ -71,6 +71,7 @@ def compose_proposal_email(mail: ProposalMail) -> RenderedEmail:
         "score": mail.proposal.score,
         "explanation": mail.proposal.explanation,
         "match_id": mail.proposal.match_id,
+        "exchange_id": mail.proposal.exchange_id,
     }
     return RenderedEmail(
         subject=f"Proposed {mail.proposal.kind.value} match for {mail.mentee_name} — your decision",

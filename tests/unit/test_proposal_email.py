@@ -41,3 +41,21 @@ def test_names_are_escaped_in_html() -> None:
     email = compose_proposal_email(mail(mentee="<script>alert(1)</script>"))
     assert "<script>" not in email.html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in email.html
+
+
+def test_an_exchange_secondment_says_it_is_linked() -> None:
+    proposed = mail().proposal.model_copy(update={"exchange_id": "exchange-abc123"})
+    email = compose_proposal_email(
+        ProposalMail(
+            coordinator_name="Cora",
+            network_name="North",
+            proposal=proposed,
+            provider="Data lead at Trust One",
+            mentee_name="Ben",
+            mentee="Ben, Analyst",
+        )
+    )
+    for part in (email.text, email.html):
+        assert "part of a staff exchange between trusts (exchange-abc123)" in part
+        assert "Approve all of the exchange's secondments, or none." in part
+    assert "staff exchange" not in compose_proposal_email(mail()).text

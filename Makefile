@@ -30,7 +30,7 @@ infra-down down:
 demo: install
 	bash deploy/with-infra.sh $(PY) -m deploy.demo
 
-test: install
+test: install lint
 	bash deploy/with-infra.sh $(PY) -m pytest
 
 test-unit: install
@@ -39,7 +39,7 @@ test-unit: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --no-error-summary
 
 bench-matching: install
 	$(PY) -m bench.bench_matching

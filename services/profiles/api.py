@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import asyncpg
-from fastapi import Depends, FastAPI, Request, status
+from fastapi import APIRouter, Depends, FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -26,6 +26,8 @@ from services.profiles.schemas import (
     PersonOut,
     PlacementIn,
     PlacementOut,
+    Problem,
+    Refusal,
     TrustIn,
     TrustOut,
 )
@@ -119,9 +121,16 @@ async def _connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
 
 Connection = Annotated[asyncpg.Connection, Depends(_connection)]
 NO_CONTENT = status.HTTP_204_NO_CONTENT
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    422: {"model": Refusal, "description": "Refused; nothing was stored"},
+    404: {"model": Problem, "description": "Not found"},
+    409: {"model": Problem, "description": "Conflicts with what is stored"},
+}
 
 
 def _add_routes(app: FastAPI) -> None:
+    api = APIRouter(responses=REFUSALS)
+
     @app.get("/health/live", tags=["health"])
     async def live() -> dict[str, str]:
         return {"status": "ok"}
@@ -131,63 +140,65 @@ def _add_routes(app: FastAPI) -> None:
         await conn.fetchval("SELECT 1")
         return {"status": "ok"}
 
-    @app.put("/networks/{network_id}", status_code=NO_CONTENT, tags=["networks"])
+    @api.put("/networks/{network_id}", status_code=NO_CONTENT, tags=["networks"])
     async def put_network(network_id: str, body: NetworkIn, conn: Connection) -> None:
         await service.upsert_network(conn, network_id, body)
 
-    @app.get("/networks/{network_id}", tags=["networks"])
+    @api.get("/networks/{network_id}", tags=["networks"])
     async def get_network(network_id: str, conn: Connection) -> NetworkOut:
         row = await service.get_network(conn, network_id)
         return NetworkOut(id=row["id"], name=row["name"], coordinators=row["coordinators"])
 
-    @app.put("/trusts/{code}", status_code=NO_CONTENT, tags=["trusts"])
+    @api.put("/trusts/{code}", status_code=NO_CONTENT, tags=["trusts"])
     async def put_trust(code: str, body: TrustIn, conn: Connection) -> None:
         await service.upsert_trust(conn, code, body)
 
-    @app.get("/trusts/{code}", tags=["trusts"])
+    @api.get("/trusts/{code}", tags=["trusts"])
     async def get_trust(code: str, conn: Connection) -> TrustOut:
         return TrustOut.model_validate(dict(await service.get_trust(conn, code)))
 
-    @app.post("/mentors", status_code=status.HTTP_201_CREATED, tags=["people"])
+    @api.post("/mentors", status_code=status.HTTP_201_CREATED, tags=["people"])
     async def create_mentor(body: MentorIn, conn: Connection) -> Created:
         return Created(id=await service.save_person(conn, body))
 
-    @app.put("/mentors/{person_id}", status_code=NO_CONTENT, tags=["people"])
+    @api.put("/mentors/{person_id}", status_code=NO_CONTENT, tags=["people"])
     async def update_mentor(person_id: UUID, body: MentorIn, conn: Connection) -> None:
         await service.save_person(conn, body, person_id)
 
-    @app.post("/mentees", status_code=status.HTTP_201_CREATED, tags=["people"])
+    @api.post("/mentees", status_code=status.HTTP_201_CREATED, tags=["people"])
     async def create_mentee(body: MenteeIn, conn: Connection) -> Created:
         return Created(id=await service.save_person(conn, body))
 
-    @app.put("/mentees/{person_id}", status_code=NO_CONTENT, tags=["people"])
+    @api.put("/mentees/{person_id}", status_code=NO_CONTENT, tags=["people"])
     async def update_mentee(person_id: UUID, body: MenteeIn, conn: Connection) -> None:
         await service.save_person(conn, body, person_id)
 
-    @app.get("/people/{person_id}", tags=["people"])
+    @api.get("/people/{person_id}", tags=["people"])
     async def get_person(person_id: UUID, conn: Connection) -> PersonOut:
         return await service.get_person(conn, person_id)
 
-    @app.put("/people/{person_id}/availability", status_code=NO_CONTENT, tags=["people"])
+    @api.put("/people/{person_id}/availability", status_code=NO_CONTENT, tags=["people"])
     async def put_availability(person_id: UUID, body: AvailabilityIn, conn: Connection) -> None:
         await service.set_availability(conn, person_id, body)
 
-    @app.delete("/people/{person_id}", status_code=NO_CONTENT, tags=["people"])
+    @api.delete("/people/{person_id}", status_code=NO_CONTENT, tags=["people"])
     async def erase_person(person_id: UUID, conn: Connection) -> None:
         await service.erase_person(conn, person_id)
 
-    @app.post("/placements", status_code=status.HTTP_201_CREATED, tags=["placements"])
+    @api.post("/placements", status_code=status.HTTP_201_CREATED, tags=["placements"])
     async def create_placement(body: PlacementIn, conn: Connection) -> Created:
         return Created(id=await service.save_placement(conn, body))
 
-    @app.put("/placements/{placement_id}", status_code=NO_CONTENT, tags=["placements"])
+    @api.put("/placements/{placement_id}", status_code=NO_CONTENT, tags=["placements"])
     async def update_placement(placement_id: UUID, body: PlacementIn, conn: Connection) -> None:
         await service.save_placement(conn, body, placement_id)
 
-    @app.get("/placements/{placement_id}", tags=["placements"])
+    @api.get("/placements/{placement_id}", tags=["placements"])
     async def get_placement(placement_id: UUID, conn: Connection) -> PlacementOut:
         return await service.get_placement(conn, placement_id)
 
-    @app.delete("/placements/{placement_id}", status_code=NO_CONTENT, tags=["placements"])
+    @api.delete("/placements/{placement_id}", status_code=NO_CONTENT, tags=["placements"])
     async def withdraw_placement(placement_id: UUID, conn: Connection) -> None:
         await service.withdraw_placement(conn, placement_id)
+
+    app.include_router(api)

@@ -123,3 +123,19 @@ class PlacementOut(BaseModel):
 
 class Created(BaseModel):
     id: UUID
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class Refusal(BaseModel):
+    """Why a request was refused (422): one message per field; nothing was stored."""
+
+    detail: str
+    errors: list[FieldError]
+
+
+class Problem(BaseModel):
+    detail: str

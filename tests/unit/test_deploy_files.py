@@ -1,0 +1,26 @@
+"""The Docker-free stack and docker-compose.yml run the same Kafka, and compose is complete."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_local_broker_and_compose_pin_the_same_kafka_version() -> None:
+    pom = ET.parse(ROOT / "deploy" / "kafka" / "pom.xml")
+    namespace = {"m": "http://maven.apache.org/POM/4.0.0"}
+    version = pom.findtext("m:properties/m:kafka.version", namespaces=namespace)
+    compose = (ROOT / "docker-compose.yml").read_text()
+    assert version
+    assert re.findall(r"image: apache/kafka:(\S+)", compose) == [version]
+
+
+def test_compose_runs_every_service_with_the_infrastructure() -> None:
+    compose = (ROOT / "docker-compose.yml").read_text()
+    services = set(re.findall(r"^  ([a-z]+):$", compose, flags=re.MULTILINE))
+    assert {"kafka", "postgres", "mailpit", "profiles", "matcher", "notifier"} <= services
+    for name in ("profiles", "matcher", "notifier"):
+        assert f'command: ["python", "-m", "services.{name}"]' in compose

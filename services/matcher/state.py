@@ -210,16 +210,19 @@ class RoundInput:
 
 
 async def load_round_input(conn: asyncpg.Connection, network_id: str) -> RoundInput:
-    """What the network's round works with: capacity not taken by approved matches, mentees not
-    yet matched, pending proposals (kept unless clearly beaten), pairs rejected before."""
+    """What the network's round works with: capacity not taken by approved matches, mentees
+    still seeking each kind of match, pending proposals (kept unless clearly beaten), pairs
+    rejected before."""
     trusts = await conn.fetch("SELECT * FROM trusts WHERE network_id = $1", network_id)
     people = await conn.fetch(
         """
         SELECT p.*,
           (SELECT count(*) FROM proposals a
            WHERE a.provider_id = p.id AND a.status = 'approved') AS approved_as_provider,
-          (SELECT count(*) FROM proposals a
-           WHERE a.mentee_id = p.id AND a.status = 'approved') AS approved_as_mentee
+          (SELECT count(*) FROM proposals a WHERE a.mentee_id = p.id AND a.status = 'approved'
+             AND a.kind = 'mentoring') AS approved_mentoring,
+          (SELECT count(*) FROM proposals a WHERE a.mentee_id = p.id AND a.status = 'approved'
+             AND a.kind = 'secondment') AS approved_secondment
         FROM people p WHERE p.network_id = $1
         """,
         network_id,
@@ -246,9 +249,7 @@ async def load_round_input(conn: asyncpg.Connection, network_id: str) -> RoundIn
             m for row in people if row["role"] == Role.MENTOR and (m := _open_mentor(row))
         ),
         mentees=tuple(
-            _mentee(row)
-            for row in people
-            if row["role"] == Role.MENTEE and row["approved_as_mentee"] == 0
+            e for row in people if row["role"] == Role.MENTEE and (e := _open_mentee(row))
         ),
         placements=tuple(p for row in placements if (p := _open_placement(row))),
         rejected_pairs=frozenset(
@@ -302,8 +303,14 @@ def _open_mentor(row: asyncpg.Record) -> MentorInput | None:
     )
 
 
-def _mentee(row: asyncpg.Record) -> MenteeInput:
+def _open_mentee(row: asyncpg.Record) -> MenteeInput | None:
+    """The mentee as far as they still seek a match: an approved mentor or secondment ends
+    that kind of search, not the other."""
     profile = PersonProfile.model_validate(row["profile"])
+    seeking_mentoring = row["approved_mentoring"] == 0
+    open_to_secondment = profile.open_to_secondment and row["approved_secondment"] == 0
+    if not (seeking_mentoring or open_to_secondment):
+        return None
     return MenteeInput(
         id=str(profile.person_id),
         trust_code=profile.trust_code,
@@ -313,7 +320,8 @@ def _mentee(row: asyncpg.Record) -> MenteeInput:
         sector=profile.sector,
         mode=profile.mode,
         goals=profile.goals,
-        open_to_secondment=profile.open_to_secondment,
+        open_to_secondment=open_to_secondment,
+        seeking_mentoring=seeking_mentoring,
     )
 
 

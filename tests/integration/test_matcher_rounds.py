@@ -197,3 +197,37 @@ async def test_erasure_withdraws_pending_proposals(matcher_pool: asyncpg.Pool) -
             str(proposed.match_id),
         )
     assert (left, withdrawal) == (0, 1)
+
+
+async def test_an_approved_mentor_ends_the_mentoring_search_not_the_secondment_one(
+    matcher_pool: asyncpg.Pool,
+) -> None:
+    engine = ScriptedEngine()
+    async with matcher_pool.acquire() as conn:
+        network, mentor_id, _ = await seed(conn)
+        seeker = person(Role.MENTEE, network, f"{network}B")
+        seeker = seeker.model_copy(
+            update={"profile": seeker.profile.model_copy(update={"open_to_secondment": True})}
+        )
+        await apply_event(conn, seeker)
+    engine.next = (scripted(mentor_id, seeker.profile.person_id),)
+    [proposed] = await run_round(matcher_pool, engine, network) or []
+    async with matcher_pool.acquire() as conn:
+        await apply_event(
+            conn,
+            MatchDecided(
+                entity_key=str(proposed.match_id),
+                match_id=proposed.match_id,
+                network_id=network,
+                approved=True,
+                decided_by="coordinator",
+            ),
+        )
+    engine.next = ()
+    await run_round(matcher_pool, engine, network)
+    [after] = [m for m in engine.seen[-1].mentees if m.id == str(seeker.profile.person_id)]
+    assert (after.seeking_mentoring, after.open_to_secondment) == (False, True)
+    assert not after.seeks(MatchKind.MENTORING)
+    assert after.seeks(MatchKind.SECONDMENT)
+    # The mentor's one place is taken by the approved match.
+    assert str(mentor_id) not in {m.id for m in engine.seen[-1].mentors}

@@ -54,6 +54,13 @@ class MenteeInput(BaseModel):
     mode: Mode
     goals: str = ""
     open_to_secondment: bool = False
+    # False once the mentee has an approved mentor: they may still seek a secondment.
+    seeking_mentoring: bool = True
+
+    def seeks(self, kind: MatchKind) -> bool:
+        """Whether this round should look for a match of this kind for the mentee."""
+        wants = self.seeking_mentoring if kind is MatchKind.MENTORING else self.open_to_secondment
+        return bool(self.gaps) and wants
 
 
 class PlacementInput(BaseModel):

@@ -75,7 +75,7 @@ def fairness_report(
     """Match rate and mean score per group for one round's proposals of one kind."""
     best = _best_scores(proposals, kind)
     trusts = {t.code: t for t in data.trusts}
-    seeking = [m for m in data.mentees if _seeking(m, kind)]
+    seeking = [m for m in data.mentees if m.seeks(kind)]
     groups = {m.id: fairness_groups(m, trusts) for m in seeking}
     comparisons = tuple(
         GroupComparison(
@@ -95,10 +95,6 @@ def priority_groups_from(report: FairnessReport, min_gap: float = 0.05) -> froze
     return frozenset(
         c.group for c in report.comparisons if c.rate_gap is not None and c.rate_gap > min_gap
     )
-
-
-def _seeking(mentee: MenteeInput, kind: MatchKind) -> bool:
-    return bool(mentee.gaps) and (kind is MatchKind.MENTORING or mentee.open_to_secondment)
 
 
 def _best_scores(proposals: Iterable[Proposal], kind: MatchKind) -> dict[str, float]:

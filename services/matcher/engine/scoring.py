@@ -380,9 +380,11 @@ def exclusion_reason(provider: Provider, mentee: MenteeInput, ctx: ScoringContex
         return "no capacity"
     if not mentee.gaps:
         return "mentee lists no skill gap"
-    if provider.kind is MatchKind.SECONDMENT:
-        if not mentee.open_to_secondment:
+    if not mentee.seeks(provider.kind):
+        if provider.kind is MatchKind.SECONDMENT:
             return "mentee not open to secondment"
+        return "mentee already has a mentor"
+    if provider.kind is MatchKind.SECONDMENT:
         if provider.trust_code == mentee.trust_code:
             return "secondments are always to another trust"
     elif provider.trust_code == mentee.trust_code and not ctx.config.allow_same_trust_mentoring:
@@ -480,7 +482,7 @@ _K = TypeVar("_K", bound=Hashable)
 
 
 def _key_of(mentee: MenteeInput, kind: MatchKind) -> MenteeKey:
-    eligible = bool(mentee.gaps) and (kind is MatchKind.MENTORING or mentee.open_to_secondment)
+    eligible = mentee.seeks(kind)
     return (
         mentee.trust_code,
         mentee.region,

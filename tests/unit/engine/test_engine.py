@@ -225,3 +225,18 @@ def test_top_k_optimum_equals_full_optimum_on_small_instances(seed: int) -> None
     assert solve_assignment(pruned).total_score == pytest.approx(
         solve_assignment(full).total_score, abs=1e-9
     )
+
+
+def test_a_mentee_with_a_mentor_can_still_get_a_secondment() -> None:
+    mentored = mentee("a", "RAL", secondment=True).model_copy(update={"seeking_mentoring": False})
+    data = MatchingInput(
+        trusts=TRUSTS,
+        mentors=(mentor("m", "RTH"),),
+        mentees=(mentored,),
+        placements=(placement("at-oxford", "RTH"),),
+    )
+    proposals = build_engine().propose(data).proposals
+    assert [(p.kind, p.provider_id) for p in proposals] == [(MatchKind.SECONDMENT, "at-oxford")]
+    both = data.model_copy(update={"mentees": (mentee("a", "RAL", secondment=True),)})
+    kinds = sorted(p.kind.value for p in build_engine().propose(both).proposals)
+    assert kinds == ["mentoring", "secondment"]

@@ -19,6 +19,7 @@ from services.matcher.rounds import due_networks, run_round
 from services.matcher.state import apply_event, mark_dirty
 from shared.events import (
     MatchDecided,
+    MatchProposed,
     PersonErased,
     PersonProfile,
     PersonUpserted,
@@ -80,6 +81,17 @@ async def seed(conn: asyncpg.Connection) -> tuple[str, UUID, UUID]:
     return network, mentor.profile.person_id, mentee.profile.person_id
 
 
+def decision(proposed: MatchProposed, approved: bool) -> MatchDecided:
+    return MatchDecided(
+        entity_key=str(proposed.match_id),
+        match_id=proposed.match_id,
+        network_id=proposed.network_id,
+        approved=approved,
+        reason="" if approved else "same team",
+        decided_by="coordinator",
+    )
+
+
 async def test_a_round_proposes_once_and_respects_rejections(matcher_pool: asyncpg.Pool) -> None:
     engine = build_engine(MatchingConfig())
     async with matcher_pool.acquire() as conn:
@@ -106,17 +118,7 @@ async def test_a_round_proposes_once_and_respects_rejections(matcher_pool: async
     assert await run_round(matcher_pool, engine, network) == []  # the pair is already live
 
     async with matcher_pool.acquire() as conn:
-        await apply_event(
-            conn,
-            MatchDecided(
-                entity_key=str(proposed.match_id),
-                match_id=proposed.match_id,
-                network_id=network,
-                approved=False,
-                reason="same team",
-                decided_by="coordinator",
-            ),
-        )
+        await apply_event(conn, decision(proposed, approved=False))
     assert await run_round(matcher_pool, engine, network) == []  # rejected: never again
     async with matcher_pool.acquire() as conn:
         status = await conn.fetchval(
@@ -213,16 +215,7 @@ async def test_an_approved_mentor_ends_the_mentoring_search_not_the_secondment_o
     engine.next = (scripted(mentor_id, seeker.profile.person_id),)
     [proposed] = await run_round(matcher_pool, engine, network) or []
     async with matcher_pool.acquire() as conn:
-        await apply_event(
-            conn,
-            MatchDecided(
-                entity_key=str(proposed.match_id),
-                match_id=proposed.match_id,
-                network_id=network,
-                approved=True,
-                decided_by="coordinator",
-            ),
-        )
+        await apply_event(conn, decision(proposed, approved=True))
     engine.next = ()
     await run_round(matcher_pool, engine, network)
     [after] = [m for m in engine.seen[-1].mentees if m.id == str(seeker.profile.person_id)]

@@ -22,7 +22,7 @@ infra-up:
 	bash deploy/postgres.sh start
 
 infra-down down:
-	-pkill -f 'services\.(profiles|matcher|notifier)' || true
+	-pkill -f '$(CURDIR)/.venv/bin/python -m services\.' || true
 	bash deploy/kafka.sh stop
 	bash deploy/postgres.sh stop
 

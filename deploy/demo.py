@@ -192,7 +192,10 @@ async def run_demo() -> tuple[int, int]:
     database_url = await fresh_database(settings.database_url, DEMO_DATABASE)
     shutil.rmtree(MAILDIR, ignore_errors=True)
     config = StackConfig(
-        database_url=database_url, kafka_bootstrap_servers=settings.kafka_bootstrap_servers
+        database_url=database_url,
+        kafka_bootstrap_servers=settings.kafka_bootstrap_servers,
+        smtp_port=settings.smtp_port,
+        http_port=settings.http_port,
     )
     network = build_demo_network()
     with running_stack(config, maildir=MAILDIR):

@@ -69,6 +69,8 @@ class TrustUpserted(Event):
     latitude: float | None = None
     longitude: float | None = None
     is_small: bool = False
+    # Where a secondment's introduction goes for this trust (its workforce or digital lead).
+    contact_email: EmailStr | None = None
 
 
 # --- people ---------------------------------------------------------------------------------
@@ -200,6 +202,17 @@ class MatchDecided(Event):
     decided_by: str
 
 
+class SelfServiceLinkRequested(Event):
+    """A participant asked for their self-service link; the notifier emails it to them.
+
+    Only the person's id travels: the email address stays in the services' own tables."""
+
+    topic: ClassVar[Topic] = Topic.PEOPLE
+    event_type: Literal["self_service.link_requested"] = "self_service.link_requested"
+
+    person_id: UUID
+
+
 AnyEvent = Annotated[
     NetworkUpserted
     | TrustUpserted
@@ -210,7 +223,8 @@ AnyEvent = Annotated[
     | PlacementWithdrawn
     | MatchProposed
     | MatchWithdrawn
-    | MatchDecided,
+    | MatchDecided
+    | SelfServiceLinkRequested,
     Field(discriminator="event_type"),
 ]
 

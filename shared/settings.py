@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_SECRET_KEY = "development-only-secret-key-change-me"
 
 
 class Settings(BaseSettings):
@@ -35,8 +38,22 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = Field(default=0.5, gt=0)
     mail_retry_seconds: float = Field(default=5.0, gt=0)
     log_level: str = "INFO"
+    # "production" refuses development defaults (the secret key below, a default password).
+    environment: Literal["development", "production"] = "development"
+    # Signs session cookies and the links in emails. Must be set in production.
+    secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET_KEY)
+    decision_link_max_age_seconds: int = Field(default=14 * 24 * 3600, gt=0)
+    self_service_link_max_age_seconds: int = Field(default=7 * 24 * 3600, gt=0)
     # JSON file with the matching engine's weights and options (MatchingConfig); defaults if unset.
     matching_config_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _no_development_secret_in_production(self) -> Settings:
+        if self.environment == "production" and self.secret_key.get_secret_value() == (
+            DEVELOPMENT_SECRET_KEY
+        ):
+            raise ValueError("BRIDGEWORK_SECRET_KEY must be set in production")
+        return self
 
 
 def get_settings() -> Settings:

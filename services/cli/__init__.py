@@ -1,0 +1,1 @@
+"""The ``bridgework`` command line: what operators and coordinators run from a terminal."""

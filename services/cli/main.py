@@ -1,0 +1,33 @@
+"""``bridgework``: one entry point; each group of commands lives in its own module and is
+registered here (imports and exports for coordinators, operations for the platform team)."""
+
+from __future__ import annotations
+
+from importlib.metadata import version as installed_version
+
+import typer
+
+app = typer.Typer(
+    name="bridgework",
+    help="Bridgework: mentoring and secondment matching for NHS digital-leadership networks.",
+    no_args_is_help=True,
+)
+
+
+@app.callback()
+def root() -> None:
+    """Bridgework's commands; `bridgework COMMAND --help` tells more."""
+
+
+@app.command()
+def version() -> None:
+    """Print the installed Bridgework version."""
+    typer.echo(installed_version("bridgework"))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

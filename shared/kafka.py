@@ -10,6 +10,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from shared.observability import metrics
 from shared.topics import PARTITIONS, Topic
 
 log = logging.getLogger(__name__)
@@ -62,5 +63,7 @@ async def dead_letter(
         (DEAD_LETTER_SOURCE, source_topic.encode()),
     ]
     await producer.send_and_wait(Topic.DEAD_LETTERS.value, body, key=key, headers=headers)
+    metrics.DEAD_LETTERED.labels(source_topic=source_topic).inc()
+    metrics.EVENTS_FAILED.labels(topic=source_topic, reason="dead-lettered").inc()
     # The reason can quote the payload (names, emails): it travels in the header, not the log.
     log.warning("dead-lettered a message from %s (reason in its headers)", source_topic)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,13 +16,19 @@ from aiokafka import AIOKafkaProducer
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from prometheus_client import REGISTRY
 
 from shared.consuming import Apply, EventConsumer, keep_raw_body
 from shared.db import create_pool, migrate_async
 from shared.kafka import ensure_topics, idempotent_producer
+from shared.observability import metrics, service_ops
+from shared.observability.context import CORRELATION_HEADER, correlated
 from shared.settings import Settings
 from shared.topics import Topic
 
+log = logging.getLogger(__name__)
 BackgroundWork = Callable[[asyncpg.Pool, AIOKafkaProducer], Sequence[Coroutine[Any, Any, None]]]
 
 
@@ -44,13 +51,26 @@ class _Runtime:
 
 def create_consumer_app(spec: ServiceSpec, settings: Settings) -> FastStream:
     runtime = _Runtime()
-    broker = KafkaBroker(settings.kafka_bootstrap_servers, client_id=f"bridgework-{spec.name}")
+    group = f"bridgework-{spec.name}"
+    # FastStream's middlewares: a consumer span per message (continuing the traceparent in its
+    # headers) and faststream_* Prometheus series per topic.
+    broker = KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        client_id=group,
+        middlewares=(
+            KafkaTelemetryMiddleware(),
+            KafkaPrometheusMiddleware(registry=REGISTRY, app_name=group),
+        ),
+    )
+    ops = service_ops.ops_server(
+        settings, spec.name, lambda: runtime.pool, lambda: runtime.producer
+    )
 
     # Offsets are committed only after the handler returns (its effect is committed), and a
     # transient failure seeks back so the message is redelivered: at-least-once, never at-most.
     @broker.subscriber(
         *spec.topics,
-        group_id=f"bridgework-{spec.name}",
+        group_id=group,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         decoder=keep_raw_body,
@@ -58,12 +78,27 @@ def create_consumer_app(spec: ServiceSpec, settings: Settings) -> FastStream:
     async def on_event(body: bytes, message: KafkaMessage) -> None:
         assert runtime.consumer is not None
         record = message.raw_message
-        await runtime.consumer.handle(body, record.key, record.topic)  # type: ignore[union-attr]
+        topic: str = record.topic  # type: ignore[union-attr]
+        with correlated(message.headers.get(CORRELATION_HEADER)):
+            try:
+                await runtime.consumer.handle(body, record.key, topic)  # type: ignore[union-attr]
+            except Exception:
+                metrics.EVENTS_FAILED.labels(topic=topic, reason="retried").inc()
+                raise
+            metrics.EVENTS_CONSUMED.labels(topic=topic).inc()
+            log.info(
+                "%s handled %s partition %d offset %d",
+                spec.name,
+                topic,
+                record.partition,  # type: ignore[union-attr]
+                record.offset,  # type: ignore[union-attr]
+            )
 
     app = FastStream(broker)
 
     @app.on_startup
     async def connect() -> None:
+        await ops.start()  # live at once; ready once the database and broker answer
         await migrate_async(settings.database_url, spec.name, spec.migrations)
         await ensure_topics(settings.kafka_bootstrap_servers)
         runtime.pool = await create_pool(settings.database_url, spec.name, min_size=2, max_size=10)
@@ -75,9 +110,18 @@ def create_consumer_app(spec: ServiceSpec, settings: Settings) -> FastStream:
     async def start_background_work() -> None:
         assert runtime.pool is not None
         assert runtime.producer is not None
-        runtime.tasks = [
-            asyncio.create_task(work) for work in spec.background(runtime.pool, runtime.producer)
+        pool = runtime.pool
+        samples = [
+            lambda: service_ops.sample_outbox_backlog(pool, spec.name),
+            lambda: service_ops.sample_consumer_lag(
+                settings.kafka_bootstrap_servers, group, [t.value for t in spec.topics]
+            ),
         ]
+        work = [
+            *spec.background(runtime.pool, runtime.producer),
+            service_ops.sample_forever(settings.metrics_sample_seconds, samples),
+        ]
+        runtime.tasks = [asyncio.create_task(w) for w in work]
 
     @app.on_shutdown
     async def stop_background_work() -> None:
@@ -92,5 +136,6 @@ def create_consumer_app(spec: ServiceSpec, settings: Settings) -> FastStream:
             await runtime.producer.stop()
         if runtime.pool is not None:
             await runtime.pool.close()
+        await ops.stop()
 
     return app

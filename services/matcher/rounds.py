@@ -23,6 +23,8 @@ from services.matcher.engine.contract import (
 from services.matcher.engine.fairness import FairnessReport, fairness_report
 from services.matcher.state import PairKey, load_round_input, publish_withdrawals
 from shared.events import MatchProposed
+from shared.observability import metrics
+from shared.observability.context import continued
 from shared.outbox import add_to_outbox
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,23 @@ async def run_round(
     pool: asyncpg.Pool, engine: MatchingEngine, network_id: str
 ) -> list[MatchProposed] | None:
     """Solve one network; returns its new proposals, or None when another replica has it.
+
+    The round (its log line, its span, its proposals' Kafka headers) carries on the correlation
+    id and trace of the latest change that asked for it."""
+    async with pool.acquire() as conn:
+        trace_context = await conn.fetchval(
+            "SELECT trace_context FROM dirty_networks WHERE network_id = $1", network_id
+        )
+    if trace_context is None:
+        return None
+    with continued(trace_context, "matching round"):
+        return await _run_round(pool, engine, network_id)
+
+
+async def _run_round(
+    pool: asyncpg.Pool, engine: MatchingEngine, network_id: str
+) -> list[MatchProposed] | None:
+    """Solve one network unless another replica has it.
 
     Pending proposals the engine keeps stay as they are (no flapping); pending ones it replaced
     are withdrawn; new pairs become proposals."""
@@ -85,6 +104,9 @@ async def run_round(
         )
         await _record(conn, summary)
         await conn.execute("DELETE FROM dirty_networks WHERE network_id = $1", network_id)
+    metrics.ROUND_SECONDS.observe(summary.seconds)
+    for event in new:
+        metrics.PROPOSALS.labels(kind=event.kind.value).inc()
     log.info("%s", summary.describe())
     return new
 

@@ -29,18 +29,23 @@ from shared.events import (
     TrustUpserted,
 )
 from shared.matching import MatchKind
+from shared.observability import metrics
+from shared.observability.context import capture
 from shared.outbox import add_to_outbox
 from shared.people import Role
 
 
 async def mark_dirty(conn: asyncpg.Connection, network_id: str) -> None:
-    """Ask for a matching round for this network once its events have gone quiet."""
+    """Ask for a matching round for this network once its events have gone quiet. The round
+    carries on the correlation id and trace of the latest change that asked for it."""
     await conn.execute(
         """
-        INSERT INTO dirty_networks (network_id) VALUES ($1)
-        ON CONFLICT (network_id) DO UPDATE SET last_change_at = now()
+        INSERT INTO dirty_networks (network_id, trace_context) VALUES ($1, $2)
+        ON CONFLICT (network_id) DO UPDATE
+          SET last_change_at = now(), trace_context = excluded.trace_context
         """,
         network_id,
+        capture(),
     )
 
 
@@ -197,6 +202,7 @@ async def _record_decision(conn: asyncpg.Connection, event: MatchDecided) -> Non
         event.occurred_at,
     )
     if network_id is not None:
+        metrics.DECISIONS.labels(outcome="approved" if event.approved else "rejected").inc()
         await mark_dirty(conn, network_id)
 
 

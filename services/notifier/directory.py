@@ -14,6 +14,7 @@ from shared.events import (
     PlacementUpserted,
     TrustUpserted,
 )
+from shared.observability.context import capture
 
 
 async def apply_event(conn: asyncpg.Connection, event: Event) -> None:
@@ -103,11 +104,12 @@ async def _queue_proposal_emails(conn: asyncpg.Connection, event: MatchProposed)
     """Keep the proposal; the mail queue announces it once its network's coordinators are known
     (network events travel on another topic and may arrive later)."""
     await conn.execute(
-        "INSERT INTO proposals (match_id, network_id, event) VALUES ($1, $2, $3)"
-        " ON CONFLICT DO NOTHING",
+        "INSERT INTO proposals (match_id, network_id, event, trace_context)"
+        " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
         event.match_id,
         event.network_id,
         event.model_dump(mode="json"),
+        capture(),  # the proposal's correlation id and trace, for its emails
     )
 
 
@@ -116,19 +118,27 @@ async def announce_proposals(conn: asyncpg.Connection) -> int:
     whatever happens (the dedupe key)."""
     rows = await conn.fetch(
         """
-        SELECT p.match_id, n.coordinators FROM proposals p JOIN networks n ON n.id = p.network_id
+        SELECT p.match_id, p.trace_context, n.coordinators
+        FROM proposals p JOIN networks n ON n.id = p.network_id
         WHERE NOT p.announced ORDER BY p.match_id FOR UPDATE OF p SKIP LOCKED
         """
     )
     emails = [
-        (f"proposal:{row['match_id']}:{c['email'].lower()}", row["match_id"], c["name"], c["email"])
+        (
+            f"proposal:{row['match_id']}:{c['email'].lower()}",
+            row["match_id"],
+            c["name"],
+            c["email"],
+            row["trace_context"],
+        )
         for row in rows
         for c in row["coordinators"]
     ]
     await conn.executemany(
         """
-        INSERT INTO emails (dedupe_key, purpose, match_id, recipient_name, recipient_email)
-        VALUES ($1, 'proposal', $2, $3, $4) ON CONFLICT (dedupe_key) DO NOTHING
+        INSERT INTO emails (dedupe_key, purpose, match_id, recipient_name, recipient_email,
+                            trace_context)
+        VALUES ($1, 'proposal', $2, $3, $4, $5) ON CONFLICT (dedupe_key) DO NOTHING
         """,
         emails,
     )

@@ -23,6 +23,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from services.notifier.directory import announce_proposals
 from shared.events import MatchProposed
 from shared.matching import MatchKind
+from shared.observability import metrics
+from shared.observability.context import continued, current_correlation_id
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -185,14 +187,21 @@ class MailQueue:
         return sent
 
     async def _send_one(self, conn: asyncpg.Connection, email: asyncpg.Record) -> int:
+        # The email's log lines, span and X-Correlation-ID name the change that led to it.
+        with continued(email["trace_context"], "send email"):
+            return await self._send_traced(conn, email)
+
+    async def _send_traced(self, conn: asyncpg.Connection, email: asyncpg.Record) -> int:
         try:
             rendered = await render_proposal(conn, email)
         except NotYetKnown:
             await self._retry_later(conn, email, "waiting for profile events", count=False)
             return 0
         try:
+            message = build_message(self._settings, email, rendered)
+            message["X-Correlation-ID"] = current_correlation_id() or ""
             await aiosmtplib.send(
-                build_message(self._settings, email, rendered),
+                message,
                 hostname=self._settings.smtp_host,
                 port=self._settings.smtp_port,
                 username=self._settings.smtp_username,
@@ -205,6 +214,7 @@ class MailQueue:
                 timeout=10,
             )
         except (aiosmtplib.SMTPException, OSError) as error:
+            metrics.EMAILS_FAILED.labels(purpose=email["purpose"]).inc()
             await self._retry_later(conn, email, f"{type(error).__name__}: {error}", count=True)
             return 0
         await conn.execute(
@@ -212,6 +222,7 @@ class MailQueue:
             " WHERE id = $1",
             email["id"],
         )
+        metrics.EMAILS_SENT.labels(purpose=email["purpose"]).inc()
         log.info("sent %s email %d", email["purpose"], email["id"])
         return 1
 

@@ -33,6 +33,9 @@ from services.profiles.schemas import (
 )
 from shared.db import create_pool, migrate_async
 from shared.kafka import ensure_topics, idempotent_producer
+from shared.observability.health import database_check, kafka_check, readiness
+from shared.observability.http import instrument_http
+from shared.observability.ops_server import Readiness
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
 
@@ -54,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         relay = OutboxRelay(pool, producer, poll_seconds=settings.outbox_poll_seconds)
         relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
         app.state.pool = pool
+        app.state.producer = producer
         try:
             yield
         finally:
@@ -71,7 +75,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     _add_error_handlers(app)
     _add_routes(app)
+    instrument_http(app, _readiness(app, settings))
     return app
+
+
+def _readiness(app: FastAPI, settings: Settings) -> Readiness:
+    checks = {
+        "database": database_check(lambda: getattr(app.state, "pool", None)),
+        "kafka": kafka_check(lambda: getattr(app.state, "producer", None)),
+    }
+
+    async def ready() -> tuple[bool, dict[str, str]]:
+        return await readiness(checks, settings.health_timeout_seconds)
+
+    return ready
 
 
 def _field_name(location: tuple[Any, ...]) -> str:
@@ -130,15 +147,6 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
 
 def _add_routes(app: FastAPI) -> None:
     api = APIRouter(responses=REFUSALS)
-
-    @app.get("/health/live", tags=["health"])
-    async def live() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/health/ready", tags=["health"])
-    async def ready(conn: Connection) -> dict[str, str]:
-        await conn.fetchval("SELECT 1")
-        return {"status": "ok"}
 
     @api.put("/networks/{network_id}", status_code=NO_CONTENT, tags=["networks"])
     async def put_network(network_id: str, body: NetworkIn, conn: Connection) -> None:

@@ -57,6 +57,8 @@ def create_consumer_app(spec: ServiceSpec, settings: Settings) -> FastStream:
     broker = KafkaBroker(
         settings.kafka_bootstrap_servers,
         client_id=group,
+        # FastStream's own per-message lines at DEBUG: ours (with the correlation id) say it.
+        log_level=logging.DEBUG,
         middlewares=(
             KafkaTelemetryMiddleware(),
             KafkaPrometheusMiddleware(registry=REGISTRY, app_name=group),

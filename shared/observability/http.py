@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute
 
 from shared.observability import metrics
 from shared.observability.context import HTTP_CORRELATION_HEADER, correlated
-from shared.observability.ops_server import Readiness, ops_routes
+from shared.observability.ops_server import OPS_PATHS, Readiness, ops_routes
 
 log = logging.getLogger("bridgework.http")
 
@@ -23,7 +23,10 @@ def _route_template(request: Request) -> str:
     # The template (/people/{person_id}), never the path: ids stay out of labels, and the
     # number of series stays bounded.
     route: BaseRoute | None = request.scope.get("route")
-    return getattr(route, "path", "unmatched")
+    if route is not None:
+        return str(getattr(route, "path", "unmatched"))
+    path = request.url.path
+    return path if path in OPS_PATHS else "unmatched"
 
 
 def instrument_http(app: FastAPI, readiness: Readiness) -> None:
@@ -39,7 +42,7 @@ def instrument_http(app: FastAPI, readiness: Readiness) -> None:
             metrics.HTTP_LATENCY.labels(request.method, route, str(response.status_code)).observe(
                 seconds
             )
-            if route not in ("/metrics", "/health/live", "/health/ready"):
+            if route not in OPS_PATHS:
                 log.info(
                     "%s %s -> %d in %.0f ms",
                     request.method,

@@ -53,6 +53,11 @@ async def asyncapi_html_response(_: Request) -> HTMLResponse:
     return HTMLResponse(get_asyncapi_html(specification))
 
 
+OPS_PATHS = frozenset(
+    {"/metrics", "/health/live", "/health/ready", "/docs/asyncapi.json", "/docs/asyncapi"}
+)
+
+
 def ops_routes(readiness: Readiness) -> list[Route]:
     return [
         Route("/metrics", metrics_response),

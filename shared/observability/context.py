@@ -20,6 +20,7 @@ from opentelemetry.trace import SpanKind
 
 CORRELATION_HEADER = "x-correlation-id"
 HTTP_CORRELATION_HEADER = "X-Correlation-ID"
+CORRELATION_ATTRIBUTE = "bridgework.correlation_id"  # on spans: find a change's trace by it
 # What a caller may send: an id, not free text (anything else could smuggle personal data or
 # log-injection into every line; it is replaced by a fresh id).
 _ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -88,7 +89,8 @@ def continued(
     carrier = carrier or {}
     parent = propagate.extract(dict(carrier))
     with (
-        correlated(carrier.get(CORRELATION_HEADER)),
-        tracer.start_as_current_span(span_name, context=parent, kind=kind),
+        correlated(carrier.get(CORRELATION_HEADER)) as correlation_id,
+        tracer.start_as_current_span(span_name, context=parent, kind=kind) as span,
     ):
+        span.set_attribute(CORRELATION_ATTRIBUTE, correlation_id)
         yield

@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo test test-unit lint infra-up infra-down down bench-matching clean
+.PHONY: install demo test test-unit lint infra-up infra-down down bench-matching api-docs clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ lint: install
 
 bench-matching: install
 	$(PY) -m bench.bench_matching
+
+# docs/openapi.json and docs/asyncapi.json, generated from the code (a test checks they match).
+api-docs: install
+	$(PY) -m deploy.api_docs
 
 clean: down
 	rm -rf .local $(VENV)

@@ -17,7 +17,9 @@ from pythonjsonlogger.json import JsonFormatter
 from shared.observability.context import current_correlation_id
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(service)s %(name)s [%(correlation_id)s]: %(message)s"
-JSON_FIELDS = "%(asctime)s %(levelname)s %(service)s %(name)s %(correlation_id)s %(trace_id)s"
+JSON_FIELDS = (
+    "%(asctime)s %(levelname)s %(service)s %(name)s %(correlation_id)s %(trace_id)s %(message)s"
+)
 
 
 class CorrelationFilter(logging.Filter):
@@ -41,6 +43,15 @@ def use_json(log_format: str, environment: str) -> bool:
     return log_format == "json"
 
 
+def formatter(json_lines: bool) -> logging.Formatter:
+    if json_lines:
+        return JsonFormatter(
+            JSON_FIELDS,
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        )
+    return logging.Formatter(TEXT_FORMAT)
+
+
 def configure_logging(
     level: str = "INFO",
     service: str = "bridgework",
@@ -49,14 +60,6 @@ def configure_logging(
 ) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(CorrelationFilter(service))
-    if use_json(log_format, environment):
-        handler.setFormatter(
-            JsonFormatter(
-                JSON_FIELDS,
-                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-            )
-        )
-    else:
-        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(formatter(use_json(log_format, environment)))
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)

@@ -1,0 +1,34 @@
+"""The API documents in docs/ are what the code generates, and cover every topic and event."""
+
+from __future__ import annotations
+
+import json
+
+from deploy.api_docs import generated, stale
+from shared.observability.asyncapi import event_types
+from shared.topics import Topic
+
+
+def test_checked_in_api_docs_match_the_code() -> None:
+    out_of_date = [path.name for path in stale(generated())]
+    assert out_of_date == [], f"{out_of_date} drifted from the code: run `make api-docs`"
+
+
+def test_generating_twice_writes_the_same_bytes() -> None:
+    assert generated() == generated()
+
+
+def test_asyncapi_names_every_topic_and_every_event_schema() -> None:
+    document = json.loads(next(t for p, t in generated().items() if p.name == "asyncapi.json"))
+    addresses = {channel["address"] for channel in document["channels"].values()}
+    assert addresses == {topic.value for topic in Topic}
+    schemas = document["components"]["schemas"]
+    for event in event_types():
+        assert event.__name__ in schemas, event.__name__
+        event_type = event.model_fields["event_type"].default
+        assert schemas[event.__name__]["properties"]["event_type"]["const"] == event_type
+
+
+def test_openapi_documents_the_profiles_routes() -> None:
+    document = json.loads(next(t for p, t in generated().items() if p.name == "openapi.json"))
+    assert {"/mentors", "/mentees", "/people/{person_id}", "/placements"} <= set(document["paths"])

@@ -12,38 +12,49 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 
 @contextlib.asynccontextmanager
-async def _offsets_reader(bootstrap_servers: str) -> AsyncIterator[AIOKafkaConsumer]:
+async def _admin(bootstrap_servers: str) -> AsyncIterator[AIOKafkaAdminClient]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        yield admin
+    finally:
+        await admin.close()
+
+
+async def _partitions(admin: AIOKafkaAdminClient, topics: Iterable[str]) -> list[TopicPartition]:
+    described = await admin.describe_topics([str(t) for t in topics])
+    return sorted(
+        TopicPartition(topic["topic"], partition["partition"])
+        for topic in described
+        for partition in topic["partitions"]
+    )
+
+
+async def _offsets(
+    bootstrap_servers: str, partitions: list[TopicPartition]
+) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
+    """(beginning, end) offsets of each partition."""
     # No group: this consumer only asks for offsets, it never joins or commits.
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
     await consumer.start()
+    # Let the consumer's background task take its first step: aiokafka's stop() cancels it,
+    # and a task cancelled before it ever ran raises CancelledError out of stop().
+    await asyncio.sleep(0)
     try:
-        yield consumer
+        starts = await consumer.beginning_offsets(partitions)
+        ends = await consumer.end_offsets(partitions)
     finally:
         await consumer.stop()
-
-
-async def _partitions(consumer: AIOKafkaConsumer, topics: Iterable[str]) -> list[TopicPartition]:
-    found: list[TopicPartition] = []
-    for topic in topics:
-        partitions = await consumer.partitions_for_topic(topic) or set()
-        found += [TopicPartition(topic, p) for p in sorted(partitions)]
-    return found
+    return starts, ends
 
 
 async def consumer_lag(bootstrap_servers: str, group: str, topics: Iterable[str]) -> dict[str, int]:
     """Messages per topic that ``group`` has not committed yet (a partition the group never
     committed counts from its beginning)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
-    await admin.start()
-    try:
+    async with _admin(bootstrap_servers) as admin:
         committed = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
-    async with _offsets_reader(bootstrap_servers) as consumer:
-        partitions = await _partitions(consumer, topics)
-        ends, starts = await asyncio.gather(
-            consumer.end_offsets(partitions), consumer.beginning_offsets(partitions)
-        )
+        partitions = await _partitions(admin, topics)
+    starts, ends = await _offsets(bootstrap_servers, partitions)
     lag: dict[str, int] = {}
     for partition in partitions:
         mark = committed.get(partition)
@@ -54,9 +65,7 @@ async def consumer_lag(bootstrap_servers: str, group: str, topics: Iterable[str]
 
 async def topic_size(bootstrap_servers: str, topic: str) -> int:
     """Messages currently held by a topic (end minus beginning offsets, over its partitions)."""
-    async with _offsets_reader(bootstrap_servers) as consumer:
-        partitions = await _partitions(consumer, [topic])
-        ends, starts = await asyncio.gather(
-            consumer.end_offsets(partitions), consumer.beginning_offsets(partitions)
-        )
+    async with _admin(bootstrap_servers) as admin:
+        partitions = await _partitions(admin, [topic])
+    starts, ends = await _offsets(bootstrap_servers, partitions)
     return sum(ends[p] - starts[p] for p in partitions)

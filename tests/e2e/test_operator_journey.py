@@ -16,8 +16,10 @@ from uuid import uuid4
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
-from deploy.stack import ServiceProcess, StackConfig, running_stack
+from deploy.stack import SERVICES, ServiceProcess, StackConfig, running_stack
+from services.cli.main import app
 from shared.topics import Topic
 from tests.conftest import free_port
 from tests.integration.conftest import read_topic
@@ -169,3 +171,15 @@ def test_every_service_is_live_and_ready_with_its_checks(stack: Stack) -> None:
         assert ready.json()["checks"] == {"database": "ok", "kafka": "ok"}
         asyncapi = httpx.get(f"{base}/docs/asyncapi.json", timeout=5).json()
         assert Topic.PROPOSALS.value in json.dumps(asyncapi["channels"])
+
+
+def test_status_reports_the_running_stack(stack: Stack, database_url: str, kafka: str) -> None:
+    _, _, processes = stack
+    urls = [f"--service-url={name}={processes[name].ops_url}" for name in SERVICES]
+    env = {"BRIDGEWORK_DATABASE_URL": database_url, "BRIDGEWORK_KAFKA_BOOTSTRAP_SERVERS": kafka}
+    result = CliRunner().invoke(app, ["status", "--json", *urls], env=env)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["services"] == dict.fromkeys(SERVICES, "ready")
+    assert set(report["outbox_backlog"]) == {"profiles", "matcher"}
+    assert sum(report["pending_proposals"].values()) >= 1  # the journey's proposal

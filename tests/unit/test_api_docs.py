@@ -32,3 +32,18 @@ def test_asyncapi_names_every_topic_and_every_event_schema() -> None:
 def test_openapi_documents_the_profiles_routes() -> None:
     document = json.loads(next(t for p, t in generated().items() if p.name == "openapi.json"))
     assert {"/mentors", "/mentees", "/people/{person_id}", "/placements"} <= set(document["paths"])
+
+
+def test_asyncapi_consumers_are_the_services_real_subscribers() -> None:
+    from services.matcher.app import create_app as matcher
+    from services.notifier.app import create_app as notifier
+    from shared.observability.asyncapi import CONSUMERS
+    from shared.settings import Settings
+
+    for name, create in (("matcher", matcher), ("notifier", notifier)):
+        broker = create(Settings()).broker
+        assert broker is not None
+        [subscriber] = list(broker.subscribers)
+        topics = {topic.name for topic in subscriber.topics}  # type: ignore[attr-defined]
+        assert topics == {topic.value for topic in CONSUMERS[name]}, name
+        assert subscriber.group_id == f"bridgework-{name}"  # type: ignore[attr-defined]

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 from uuid import uuid4
 
+import asyncpg
 import httpx
 import pytest
 from opentelemetry import trace
@@ -72,8 +73,29 @@ async def wait_for_span(
     raise AssertionError(f"no span {name!r} in the change's trace within {timeout}s: {seen}")
 
 
+async def settled(pool: asyncpg.Pool, network: str, timeout: float = 60) -> None:
+    """The matcher has applied the network's setup and run its round: the next change to the
+    network is the one its next round follows (the matcher may be catching up on other tests'
+    events, in any order across partitions)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        async with pool.acquire() as conn:
+            done = await conn.fetchval(
+                """
+                SELECT (SELECT count(*) FROM trusts WHERE network_id = $1) = 2
+                   AND (SELECT count(*) FROM people WHERE network_id = $1) = 1
+                   AND NOT EXISTS (SELECT 1 FROM dirty_networks WHERE network_id = $1)
+                """,
+                network,
+            )
+        if done:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the matcher did not settle network {network} within {timeout}s")
+
+
 async def test_one_profile_change_is_one_trace_across_the_services(
-    services: httpx.AsyncClient, spans: InMemorySpanExporter
+    services: httpx.AsyncClient, spans: InMemorySpanExporter, matcher_pool: asyncpg.Pool
 ) -> None:
     http = services
     tag = uuid4().hex[:6]
@@ -94,7 +116,7 @@ async def test_one_profile_change_is_one_trace_across_the_services(
         "hours_per_month": 4,
     }
     assert (await http.post("/mentors", json=mentor)).status_code == 201
-    await asyncio.sleep(1.0)  # the setup's own round comes and goes first
+    await settled(matcher_pool, f"t-{tag}")
     mentee = {
         "name": "Noor Mentee",
         "email": f"noor.{tag}@example.org",

@@ -34,6 +34,7 @@ class CorrelationFilter(logging.Filter):
         record.correlation_id = current_correlation_id() or "-"
         span = trace.get_current_span().get_span_context()
         record.trace_id = format(span.trace_id, "032x") if span.is_valid else "-"
+        record.__dict__.pop("color_message", None)  # uvicorn's ANSI-coloured copy
         return True
 
 
@@ -63,3 +64,9 @@ def configure_logging(
     handler.setFormatter(formatter(use_json(log_format, environment)))
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+
+
+def service_logger() -> logging.Logger:
+    """The logger FastStream is given, so its lines go through the handler above (FastStream's
+    default logger has a coloured handler of its own)."""
+    return logging.getLogger("bridgework.faststream")

@@ -23,6 +23,7 @@ from prometheus_client import REGISTRY
 from shared.consuming import Apply, EventConsumer, keep_raw_body
 from shared.db import create_pool, migrate_async
 from shared.kafka import ensure_topics, idempotent_producer
+from shared.logs import service_logger
 from shared.observability import metrics, service_ops
 from shared.observability.context import CORRELATION_HEADER, correlated
 from shared.settings import Settings
@@ -57,6 +58,7 @@ def create_consumer_app(spec: ServiceSpec, settings: Settings) -> FastStream:
     broker = KafkaBroker(
         settings.kafka_bootstrap_servers,
         client_id=group,
+        logger=service_logger(),
         # FastStream's own per-message lines at DEBUG: ours (with the correlation id) say it.
         log_level=logging.DEBUG,
         middlewares=(
@@ -96,7 +98,7 @@ def create_consumer_app(spec: ServiceSpec, settings: Settings) -> FastStream:
                 record.offset,  # type: ignore[union-attr]
             )
 
-    app = FastStream(broker)
+    app = FastStream(broker, logger=service_logger())
 
     @app.on_startup
     async def connect() -> None:

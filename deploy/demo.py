@@ -26,7 +26,7 @@ from rich.table import Table
 
 from deploy.demo_network import DemoNetwork, build_demo_network
 from deploy.stack import ROOT, StackConfig, running_stack
-from shared.events import MatchProposed
+from shared.events import Event, MatchProposed, MatchWithdrawn, decode_event
 from shared.settings import Settings
 from shared.topics import Topic
 
@@ -88,7 +88,8 @@ async def load_network(base_url: str, network: DemoNetwork) -> dict[str, str]:
 
 
 async def read_proposals(bootstrap: str, idle_seconds: float) -> list[MatchProposed]:
-    """Read the proposals topic until it has been quiet for ``idle_seconds``."""
+    """Read the proposals topic until it has been quiet for ``idle_seconds``: the proposals
+    that still stand (a later round may withdraw one it replaced by a better match)."""
     consumer = AIOKafkaConsumer(
         Topic.PROPOSALS.value,
         bootstrap_servers=bootstrap,
@@ -96,17 +97,18 @@ async def read_proposals(bootstrap: str, idle_seconds: float) -> list[MatchPropo
         enable_auto_commit=False,
     )
     await consumer.start()
-    proposals: list[MatchProposed] = []
+    events: list[Event] = []
     try:
         quiet_since = time.monotonic()
         while time.monotonic() - quiet_since < idle_seconds:
             batch = await consumer.getmany(timeout_ms=500)
             for records in batch.values():
-                proposals += [MatchProposed.model_validate_json(r.value) for r in records]
+                events += [decode_event(r.value) for r in records]
                 quiet_since = time.monotonic()
     finally:
         await consumer.stop()
-    return proposals
+    withdrawn = {e.match_id for e in events if isinstance(e, MatchWithdrawn)}
+    return [e for e in events if isinstance(e, MatchProposed) and e.match_id not in withdrawn]
 
 
 def read_mail(maildir: Path) -> list[EmailMessage]:

@@ -36,6 +36,7 @@ from shared.kafka import ensure_topics, idempotent_producer
 from shared.observability.health import database_check, kafka_check, readiness
 from shared.observability.http import instrument_http
 from shared.observability.ops_server import Readiness
+from shared.observability.service_ops import sample_forever, sample_outbox_backlog
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
 
@@ -56,14 +57,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await producer.start()
         relay = OutboxRelay(pool, producer, poll_seconds=settings.outbox_poll_seconds)
         relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
+        backlog_task = asyncio.create_task(
+            sample_forever(
+                settings.metrics_sample_seconds, [lambda: sample_outbox_backlog(pool, SCHEMA)]
+            ),
+            name="outbox-backlog-gauge",
+        )
         app.state.pool = pool
         app.state.producer = producer
         try:
             yield
         finally:
-            relay_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await relay_task
+            for task in (relay_task, backlog_task):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await producer.stop()
             await pool.close()
 

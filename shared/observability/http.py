@@ -54,4 +54,8 @@ def instrument_http(app: FastAPI, readiness: Readiness) -> None:
             return response
 
     app.router.routes.extend(ops_routes(readiness))
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="/metrics,/health/live,/health/ready")
+    FastAPIInstrumentor.instrument_app(
+        app,
+        excluded_urls="/metrics,/health/live,/health/ready",
+        exclude_spans=["receive", "send"],  # one span per request, not one per ASGI message
+    )

@@ -11,6 +11,7 @@ from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from shared.observability import metrics
+from shared.observability.context import capture, to_kafka_headers
 from shared.topics import PARTITIONS, Topic
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,8 @@ async def dead_letter(
     headers = [
         (DEAD_LETTER_REASON, reason[:2000].encode()),
         (DEAD_LETTER_SOURCE, source_topic.encode()),
+        # The change's correlation id and trace go with it, and on again when it is replayed.
+        *to_kafka_headers(capture()),
     ]
     await producer.send_and_wait(Topic.DEAD_LETTERS.value, body, key=key, headers=headers)
     metrics.DEAD_LETTERED.labels(source_topic=source_topic).inc()

@@ -22,7 +22,8 @@ from services.profiles import service as profiles
 from services.profiles.schemas import NetworkIn, TrustIn
 from shared.db import create_pool, migrate_async
 from shared.events import PersonErased, TrustUpserted
-from shared.kafka import DEAD_LETTER_REASON, DEAD_LETTER_SOURCE
+from shared.kafka import DEAD_LETTER_REASON, dead_letter
+from shared.observability.context import correlated
 from shared.regions import Region
 from shared.settings import Settings
 from shared.topics import Topic
@@ -53,19 +54,18 @@ async def profiles_pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
 
 
 async def park(kafka: str, event: PersonErased, reason: str) -> None:
+    """What a consumer does with a message it cannot apply, while handling change ``chg-1``."""
     producer = AIOKafkaProducer(bootstrap_servers=kafka)
     await producer.start()
     try:
-        headers = [
-            (DEAD_LETTER_REASON, reason.encode()),
-            (DEAD_LETTER_SOURCE, Topic.PEOPLE.value.encode()),
-        ]
-        await producer.send_and_wait(
-            Topic.DEAD_LETTERS.value,
-            event.to_json_bytes(),
-            key=event.entity_key.encode(),
-            headers=headers,
-        )
+        with correlated("chg-1"):
+            await dead_letter(
+                producer,
+                Topic.PEOPLE.value,
+                event.entity_key.encode(),
+                event.to_json_bytes(),
+                reason,
+            )
     finally:
         await producer.stop()
 
@@ -107,6 +107,7 @@ def test_dlq_replay_filters_dry_runs_then_republishes_to_the_original_topic(
     [headers] = replayed(kafka, event)
     assert headers["x-replayed-from"].startswith(Topic.DEAD_LETTERS.value.encode() + b"@")
     assert DEAD_LETTER_REASON not in headers
+    assert headers["x-correlation-id"] == b"chg-1"  # the change can still be followed
 
 
 async def invoke(args: list[str], env: dict[str, str]) -> Result:

@@ -7,11 +7,16 @@ from importlib.metadata import version as installed_version
 
 import typer
 
+from services.cli import imports
+
 app = typer.Typer(
     name="bridgework",
     help="Bridgework: mentoring and secondment matching for NHS digital-leadership networks.",
     no_args_is_help=True,
 )
+
+
+app.add_typer(imports.app, name="import")
 
 
 @app.callback()

@@ -130,9 +130,10 @@ async def _cancel_unsent(conn: asyncpg.Connection, event: MatchWithdrawn) -> Non
 
 async def _queue_proposal_emails(conn: asyncpg.Connection, event: MatchProposed) -> None:
     """Keep the proposal; the mail queue announces it once its network's coordinators are known
-    (network events travel on another topic and may arrive later)."""
+    (network events travel on another topic and may arrive later), unless already decided."""
     await conn.execute(
-        "INSERT INTO proposals (match_id, network_id, event) VALUES ($1, $2, $3)"
+        "INSERT INTO proposals (match_id, network_id, event, announced)"
+        " VALUES ($1, $2, $3, EXISTS (SELECT 1 FROM decisions WHERE match_id = $1))"
         " ON CONFLICT DO NOTHING",
         event.match_id,
         event.network_id,
@@ -184,6 +185,7 @@ async def _record_decision(conn: asyncpg.Connection, event: MatchDecided) -> Non
         " WHERE match_id = $1 AND purpose = 'proposal' AND status = 'pending'",
         event.match_id,
     )
+    await conn.execute("UPDATE proposals SET announced = true WHERE match_id = $1", event.match_id)
 
 
 async def _queue_self_service_link(

@@ -9,8 +9,8 @@ from uuid import uuid4
 
 import asyncpg
 import pytest
-from icalendar import Calendar
 from aiokafka import AIOKafkaProducer
+from icalendar import Calendar
 
 from services.notifier.directory import announce_proposals, apply_event, introduce_approved
 from services.notifier.mailer import SENDING_LOCK_CLASS, MailQueue

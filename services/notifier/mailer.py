@@ -13,6 +13,7 @@ Each email goes through these states:
   nobody holds and marks it ``uncertain``: perhaps delivered, so **never sent again** automatically
   (at most one copy), and counted in the log for an operator. The window is one SMTP round trip.
 * If the server answers DATA with an error, it did not take the message: back to ``pending``.
+  A permanent refusal of the sender or recipient (5xx) marks the email ``failed``.
   If the connection breaks during DATA, the outcome is unknown: ``uncertain`` as above.
 
 So each email is sent at most once, and exactly once unless the notifier or the network dies
@@ -76,6 +77,17 @@ def build_message(
 
 class _NotAccepted(Exception):
     """The SMTP server certainly did not take the message: try again later."""
+
+
+class _Refused(Exception):
+    """The SMTP server refused the sender or recipient for good (5xx): retrying cannot help."""
+
+
+def _describe(error: BaseException) -> str:
+    """What went wrong, for the log: the error type and SMTP code only, never the message
+    (servers quote the recipient's address in it)."""
+    code = getattr(error, "code", None)
+    return f"{type(error).__name__}" + (f" {code}" if code else "")
 
 
 class _OutcomeUnknown(Exception):
@@ -169,7 +181,7 @@ class MailQueue:
                 try:
                     rendered = await render(conn, self._settings, email)
                 except NotYetKnown:
-                    await self._retry_later(conn, email, "waiting for profile events", count=False)
+                    await self._retry_later(conn, email, "waiting for profile events", None)
                     continue
                 message = build_message(self._settings, email, rendered)
                 await conn.execute(
@@ -185,7 +197,20 @@ class MailQueue:
             await self._smtp_send(conn, email, message, attempt)
         except _NotAccepted as error:
             async with conn.transaction():
-                await self._retry_later(conn, email, str(error), count=True)
+                await self._retry_later(
+                    conn, email, str(error), _describe(error.__cause__ or error)
+                )
+            return
+        except _Refused as error:
+            await conn.execute(
+                "UPDATE emails SET status = 'failed', attempts = attempts + 1, last_error = $2"
+                " WHERE id = $1",
+                email["id"],
+                str(error)[:500],
+            )
+            log.error(
+                "email %d refused for good: %s", email["id"], _describe(error.__cause__ or error)
+            )
             return
         except _OutcomeUnknown as error:
             await conn.execute(
@@ -226,6 +251,11 @@ class MailQueue:
             await smtp.connect()
             await smtp.mail(parseaddr(settings.mail_from)[1])
             await smtp.rcpt(email["recipient_email"])
+        except (aiosmtplib.SMTPRecipientRefused, aiosmtplib.SMTPSenderRefused) as error:
+            smtp.close()
+            if error.code >= 500:
+                raise _Refused(f"{type(error).__name__}: {error}") from error
+            raise _NotAccepted(f"{type(error).__name__}: {error}") from error
         except (aiosmtplib.SMTPException, OSError) as error:
             smtp.close()
             raise _NotAccepted(f"{type(error).__name__}: {error}") from error
@@ -260,8 +290,11 @@ class MailQueue:
             os._exit(70)
 
     async def _retry_later(
-        self, conn: asyncpg.Connection, email: asyncpg.Record, reason: str, count: bool
+        self, conn: asyncpg.Connection, email: asyncpg.Record, reason: str, failure: str | None
     ) -> None:
+        """Back to pending; a failed attempt (``failure``: what to log) backs off exponentially,
+        waiting for events does not count as one."""
+        count = failure is not None
         attempts = email["attempts"] + (1 if count else 0)
         delay = min(
             self._settings.mail_retry_seconds * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS
@@ -280,5 +313,5 @@ class MailQueue:
                 email["id"],
                 attempts,
                 delay,
-                reason[:200],
+                failure,
             )

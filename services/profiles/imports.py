@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 from pydantic import BaseModel, Field
@@ -307,3 +307,25 @@ async def _audit(
         return
     async with pool.acquire() as conn:
         await _record(conn, report, actor, data)
+
+
+class Importer(Protocol):
+    async def __call__(
+        self,
+        pool: asyncpg.Pool,
+        data: bytes,
+        *,
+        actor: str,
+        network_id: str,
+        progress: Progress | None = None,
+        dry_run: bool = False,
+        partial: bool = False,
+    ) -> ImportReport: ...
+
+
+# One importer per kind of file, for the CLI and the web upload alike.
+IMPORTERS: dict[ImportKind, Importer] = {
+    ImportKind.PEOPLE: import_people_csv,
+    ImportKind.PLACEMENTS: import_placements_csv,
+    ImportKind.TRUSTS: import_trusts_ods,
+}

@@ -46,6 +46,7 @@ PRIVATE_PAGE_HEADERS = {
 }
 REQUEST_FORM_MAX_AGE_SECONDS = 3600
 MAX_EMAIL_LENGTH = 320
+LINK_REQUEST_INTERVAL_SECONDS = 300.0
 
 
 class Action(StrEnum):
@@ -162,9 +163,18 @@ def create_router(settings: Settings) -> APIRouter:
 
 async def request_link(conn: asyncpg.Connection, email: str) -> int:
     """Publish a link request for each person with this address (a mentor and a mentee may share
-    one); returns how many, which the page never shows."""
+    one); returns how many, which the page never shows. At most one link per person every few
+    minutes, so the form cannot be used to flood someone's inbox."""
     people = await conn.fetch(
-        "SELECT id FROM people WHERE lower(email) = lower($1)", email.strip()[:MAX_EMAIL_LENGTH]
+        """
+        SELECT id FROM people p WHERE lower(email) = lower($1) AND NOT EXISTS (
+          SELECT 1 FROM outbox o WHERE o.message_key = p.id::text
+            AND o.payload->>'event_type' = $2
+            AND o.created_at > now() - make_interval(secs => $3))
+        """,
+        email.strip()[:MAX_EMAIL_LENGTH],
+        SelfServiceLinkRequested.model_fields["event_type"].default,
+        LINK_REQUEST_INTERVAL_SECONDS,
     )
     await add_to_outbox(
         conn,

@@ -123,6 +123,8 @@ async def test_link_by_email_then_pause_resume_and_erase(
     assert answer.status_code == unknown.status_code == 200
     assert answer.text == unknown.text  # it does not tell who takes part
     assert "If this address belongs to someone" in answer.text
+    again = await request_link(client, email)
+    assert again.text == answer.text  # the same answer, but no second email so soon
 
     # The request travels through Kafka to the notifier, which emails the link.
     records = await events_about(settings, person_id, count=2)

@@ -43,6 +43,7 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 300.0
+CLAIM_LEASE_SECONDS = 120.0  # longer than connecting, MAIL FROM and RCPT TO can take
 # Advisory-lock namespace for "this email is being sent" (the second key is the email's id).
 SENDING_LOCK_CLASS = 0x42574D  # "BWM"
 # Test-only fault injection (development mode only): exit the process right after the SMTP
@@ -77,6 +78,10 @@ def build_message(
 
 class _NotAccepted(Exception):
     """The SMTP server certainly did not take the message: try again later."""
+
+
+class _Cancelled(Exception):
+    """The email was cancelled while the connection was being set up."""
 
 
 class _Refused(Exception):
@@ -184,6 +189,14 @@ class MailQueue:
                     await self._retry_later(conn, email, "waiting for profile events", None)
                     continue
                 message = build_message(self._settings, email, rendered)
+                # A lease: no other sender takes it while this one talks to the server; if this
+                # one dies before DATA, nothing was sent and the email is due again afterwards.
+                await conn.execute(
+                    "UPDATE emails SET next_attempt_at = now() + make_interval(secs => $2)"
+                    " WHERE id = $1",
+                    email["id"],
+                    CLAIM_LEASE_SECONDS,
+                )
                 await conn.execute(
                     "SELECT pg_advisory_lock($1, $2::integer)", SENDING_LOCK_CLASS, email["id"]
                 )
@@ -200,6 +213,8 @@ class MailQueue:
                 await self._retry_later(
                     conn, email, str(error), _describe(error.__cause__ or error)
                 )
+            return
+        except _Cancelled:
             return
         except _Refused as error:
             await conn.execute(
@@ -260,12 +275,15 @@ class MailQueue:
             smtp.close()
             raise _NotAccepted(f"{type(error).__name__}: {error}") from error
         # From here the server may take the message: record that, durably, before DATA.
-        await conn.execute(
+        marked = await conn.execute(
             "UPDATE emails SET status = 'sending', attempt_id = $2, sending_since = now()"
-            " WHERE id = $1",
+            " WHERE id = $1 AND status = 'pending'",
             email["id"],
             attempt,
         )
+        if marked != "UPDATE 1":  # cancelled meanwhile (withdrawn, erased): do not send
+            smtp.close()
+            raise _Cancelled
         try:
             await smtp.data(flatten_message(message))
         except aiosmtplib.SMTPResponseException as error:

@@ -3,6 +3,7 @@ the server is down."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from email.message import EmailMessage
 from uuid import uuid4
@@ -436,3 +437,21 @@ async def test_a_refused_recipient_fails_for_good_or_waits_and_is_never_logged(
     assert inbox.messages == []
     assert "SMTPRecipientRefused" in caplog.text
     assert address not in caplog.text
+
+
+async def test_two_senders_at_once_send_each_email_once(
+    settings: Settings, notifier_pool: asyncpg.Pool, consumer: EventConsumer, smtp_inbox: Inbox
+) -> None:
+    proposals = []
+    for _ in range(6):
+        events, proposal = network_events()
+        await deliver(consumer, *events, proposal)
+        proposals.append(proposal)
+    async with notifier_pool.acquire() as conn, conn.transaction():
+        await announce_proposals(conn)
+    with_inbox = settings.model_copy(update={"smtp_port": smtp_inbox.port})
+    first, second = MailQueue(notifier_pool, with_inbox), MailQueue(notifier_pool, with_inbox)
+    while sum(await asyncio.gather(first.send_due(2), second.send_due(2))):
+        pass
+    for proposal in proposals:
+        assert len([m for m in smtp_inbox.messages if proposal.network_id in str(m["To"])]) == 1

@@ -97,9 +97,12 @@ def create_router(settings: Settings) -> APIRouter:
     @router.post("/me", response_class=HTMLResponse)
     async def send_link(
         request: Request,
-        email: Annotated[str, Form(max_length=MAX_EMAIL_LENGTH)],
-        form_token: Annotated[str, Form(max_length=500)],
+        email: Annotated[str, Form()] = "",
+        form_token: Annotated[str, Form()] = "",
     ) -> HTMLResponse:
+        # Checked here rather than by FastAPI, so a bad form gets a page, not JSON.
+        if not email.strip() or len(email) > MAX_EMAIL_LENGTH or "@" not in email:
+            return refused(request, "Enter the email address you registered with.")
         try:
             request_forms.loads(form_token, max_age=REQUEST_FORM_MAX_AGE_SECONDS)
         except BadSignature:
@@ -134,8 +137,8 @@ def create_router(settings: Settings) -> APIRouter:
         request: Request,
         token: str,
         action: str,
-        csrf: Annotated[str, Form(max_length=200)] = "",
-        confirm: Annotated[str, Form(max_length=10)] = "",
+        csrf: Annotated[str, Form()] = "",
+        confirm: Annotated[str, Form()] = "",
     ) -> HTMLResponse:
         try:
             link = read_link(token)

@@ -215,6 +215,10 @@ async def test_forged_expired_and_unprotected_requests_change_nothing(
     assert (await client.post(f"/me/{token}/promote", data={"csrf": csrf})).status_code == 404
     stale_form = await client.post("/me", data={"email": "x@example.org", "form_token": "forged"})
     assert stale_form.status_code == 400
+    for form in ({}, {"email": "not an address"}, {"email": "a@b.example" * 100}):
+        response = await client.post("/me", data=form)
+        assert response.status_code == 400
+        assert "Enter the email address you registered with." in response.text
 
     row = await person_row(settings, person_id)
     assert row is not None

@@ -19,14 +19,15 @@ from typing import Any
 
 import asyncpg
 import httpx
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
 from deploy.demo_network import DemoNetwork, build_demo_network
 from deploy.stack import ROOT, StackConfig, running_stack
-from shared.events import Event, MatchProposed, MatchWithdrawn, decode_event
+from shared.events import Event, MatchDecided, MatchProposed, MatchWithdrawn, decode_event
+from shared.matching import MatchKind
 from shared.settings import Settings
 from shared.topics import Topic
 
@@ -133,6 +134,36 @@ async def wait_for_mail(maildir: Path, expected: int, timeout: float) -> list[Em
     return read_mail(maildir)
 
 
+async def approve(bootstrap: str, proposal: MatchProposed) -> None:
+    """Publish a coordinator's approval, as the decision pages do."""
+    decision = MatchDecided(
+        entity_key=str(proposal.match_id),
+        match_id=proposal.match_id,
+        network_id=proposal.network_id,
+        approved=True,
+        decided_by="demo",
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            decision.topic.value, decision.to_json_bytes(), key=decision.entity_key.encode()
+        )
+    finally:
+        await producer.stop()
+
+
+def show_introduction(messages: list[EmailMessage]) -> None:
+    intro = next((m for m in messages if str(m["Subject"]).startswith("Introducing")), None)
+    if intro is None:
+        return
+    body = intro.get_body(preferencelist=("plain",))
+    attachments = ", ".join(str(part.get_filename()) for part in intro.iter_attachments())
+    console.rule("An introduction, after a coordinator approved the match")
+    console.print(f"{intro['Subject']}  (attached: {attachments})", markup=False)
+    console.print(body.get_content() if body else "", markup=False, highlight=False)
+
+
 def proposals_table(proposals: list[MatchProposed], labels: dict[str, str]) -> Table:
     table = Table(title=f"{len(proposals)} proposed matches, awaiting coordinators' decisions")
     for column in ("network", "kind", "mentor / placement", "mentee", "score", "why"):
@@ -208,6 +239,10 @@ async def run_demo() -> tuple[int, int]:
         coordinators = {n: len(b["coordinators"]) for n, b in network.networks.items()}
         expected = sum(coordinators[p.network_id] for p in proposals)
         messages = await wait_for_mail(MAILDIR, expected, WAIT_SECONDS)
+        mentoring = [p for p in proposals if p.kind is MatchKind.MENTORING]
+        if mentoring:  # a coordinator approves one: mentor and mentee are introduced
+            await approve(settings.kafka_bootstrap_servers, mentoring[0])
+            messages = await wait_for_mail(MAILDIR, len(messages) + 2, 60)
     console.print(proposals_table(proposals, labels))
     console.print(await fairness_table(database_url))
     console.print(mail_table(messages[:10]))
@@ -218,6 +253,7 @@ async def run_demo() -> tuple[int, int]:
         console.rule("One of the emails, as the coordinator reads it")
         console.print(str(messages[0]["Subject"]))
         console.print(body.get_content() if body else "", markup=False, highlight=False)
+    show_introduction(messages)
     return len(proposals), len(messages)
 
 

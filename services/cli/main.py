@@ -7,7 +7,7 @@ from importlib.metadata import version as installed_version
 
 import typer
 
-from services.cli import operations
+from services.cli import imports, operations
 
 app = typer.Typer(
     name="bridgework",
@@ -16,6 +16,7 @@ app = typer.Typer(
 )
 
 
+app.add_typer(imports.app, name="import")
 app.add_typer(operations.app)  # status, dlq replay, rerun-round, export network
 
 

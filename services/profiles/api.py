@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from services.profiles import service
+from services.profiles import self_service, service
 from services.profiles.schemas import (
     AvailabilityIn,
     Created,
@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     _add_error_handlers(app)
     _add_routes(app)
+    app.include_router(self_service.create_router(settings))
     instrument_http(app, _readiness(app, settings))
     return app
 

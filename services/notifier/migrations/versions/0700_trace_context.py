@@ -1,14 +1,14 @@
 """Correlation id and trace context of the proposal an email announces, for the email's log
 line, its X-Correlation-ID header and its span.
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0700
+Revises: 0002
 """
 
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "0700"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

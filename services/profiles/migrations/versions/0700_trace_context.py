@@ -1,14 +1,14 @@
 """Each outbox row keeps the correlation id and trace context of the change that wrote it, so
 the relay sends them on as Kafka headers.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0700
+Revises: 0100
 """
 
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0700"
+down_revision = "0100"
 branch_labels = None
 depends_on = None
 

@@ -1,13 +1,13 @@
 """Correlation id and trace context: on outbox rows (sent as Kafka headers), and on a dirty
 network (the change that asked for its next round, which the round's proposals carry on).
 
-Revision ID: 0004
+Revision ID: 0700
 Revises: 0003
 """
 
 from alembic import op
 
-revision = "0004"
+revision = "0700"
 down_revision = "0003"
 branch_labels = None
 depends_on = None

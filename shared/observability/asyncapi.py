@@ -29,7 +29,7 @@ PUBLISHERS: dict[str, tuple[Topic, ...]] = {
 }
 CONSUMERS: dict[str, tuple[Topic, ...]] = {
     "matcher": (Topic.NETWORKS, Topic.PEOPLE, Topic.PLACEMENTS, Topic.DECISIONS),
-    "notifier": (Topic.NETWORKS, Topic.PEOPLE, Topic.PLACEMENTS, Topic.PROPOSALS),
+    "notifier": (Topic.NETWORKS, Topic.PEOPLE, Topic.PLACEMENTS, Topic.PROPOSALS, Topic.DECISIONS),
 }
 DEAD_LETTER_DESCRIPTION = (
     "Messages no consumer could read, byte for byte as they arrived; the reason is in the"

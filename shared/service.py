@@ -58,7 +58,13 @@ def create_consumer_app(spec: ServiceSpec, settings: Settings) -> FastStream:
     async def on_event(body: bytes, message: KafkaMessage) -> None:
         assert runtime.consumer is not None
         record = message.raw_message
-        await runtime.consumer.handle(body, record.key, record.topic)  # type: ignore[union-attr]
+        await runtime.consumer.handle(
+            record.value,  # type: ignore[union-attr]
+            record.key,  # type: ignore[union-attr]
+            record.topic,  # type: ignore[union-attr]
+            record.partition,  # type: ignore[union-attr]
+            record.offset,  # type: ignore[union-attr]
+        )
 
     app = FastStream(broker)
 

@@ -11,10 +11,12 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, mo
 from shared.events import Coordinator
 from shared.people import Mode, Role, Sector, SkillGap, SkillLevel, WorkingPattern
 from shared.regions import Region, parse_region
+from shared.text import FreeText, SingleLine
 
-Name = Annotated[str, Field(min_length=1, max_length=200)]
-Text = Annotated[str, Field(max_length=4000)]
-Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
+Name = SingleLine
+Text = FreeText
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+Identifier = Annotated[str, Field(pattern=IDENTIFIER_PATTERN)]
 RegionField = Annotated[
     Region, BeforeValidator(lambda v: parse_region(v) if isinstance(v, str) else v)
 ]

@@ -31,11 +31,15 @@ log = logging.getLogger(__name__)
 Apply = Callable[[asyncpg.Connection, Event], Awaitable[None]]
 
 # Worth retrying: the database is restarting or unreachable. Anything else is about the message.
+# A server shutting down ends open sessions with "terminating connection due to administrator
+# command" (an operator intervention, SQLSTATE 57P01): that is the database going away, not a
+# bad message, so it is retried like a lost connection. So are serialization failures.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.TransactionRollbackError,
     asyncpg.TooManyConnectionsError,
 )
 

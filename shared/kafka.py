@@ -11,7 +11,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from shared.topics import PARTITIONS, Topic
+from shared.topics import PARTITIONS, TOPIC_CONFIGS, Topic
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +31,19 @@ Header = tuple[str, bytes]
     reraise=True,
 )
 async def ensure_topics(bootstrap_servers: str) -> None:
-    """Create Bridgework's topics with their partition counts; existing ones are left alone."""
+    """Create Bridgework's topics with their partition counts and configs (retention); existing
+    ones are left alone."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         missing = [
-            NewTopic(name=topic.value, num_partitions=PARTITIONS[topic], replication_factor=1)
+            NewTopic(
+                name=topic.value,
+                num_partitions=PARTITIONS[topic],
+                replication_factor=1,
+                topic_configs=TOPIC_CONFIGS.get(topic, {}),
+            )
             for topic in Topic
             if topic.value not in existing
         ]

@@ -30,7 +30,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 import httpx
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from deploy.stack import (
     ROOT,
@@ -43,6 +43,7 @@ from deploy.stack import (
 )
 from shared.events import MatchDecided
 from shared.kafka import ensure_topics, idempotent_producer
+from shared.topics import Topic
 from tests.chaos.workload import Op, Workload, build_workload, decide
 from tests.conftest import free_port
 
@@ -81,6 +82,9 @@ class RunReport:
     emails_duplicate: int = 0  # extra copies of a message (same Message-ID)
     emails_lost: int = 0  # queued, not delivered
     emails_about_erased: int = 0  # delivered after a person's erasure, naming them
+    personal_data_in_logs: int = 0  # names and email addresses found in the services' logs
+    dead_letters: int = 0  # messages parked: none expected, faults are retried, not skipped
+    copies_absorbed: int = 0  # events on the log more than once (re-sent after a crash)
     pending: set[Pair] = field(default_factory=set)
     faults: Faults = field(default_factory=Faults)
     seconds: float = 0.0
@@ -93,11 +97,13 @@ class RunReport:
             f" missing={self.people_missing} stale={self.people_wrong}"
             f" erased-but-present={self.erased_found}",
             f"[{self.label}] effects missing={self.effects_missing}"
-            f" decisions missing={self.decisions_missing}",
+            f" decisions missing={self.decisions_missing} dead letters={self.dead_letters}"
+            f" re-delivered copies absorbed={self.copies_absorbed}",
             f"[{self.label}] emails queued={self.emails_queued}"
             f" delivered={self.emails_delivered} duplicates={self.emails_duplicate}"
             f" lost={self.emails_lost} about-erased={self.emails_about_erased}",
-            f"[{self.label}] pending proposals={len(self.pending)}",
+            f"[{self.label}] pending proposals={len(self.pending)}"
+            f" personal data in logs={self.personal_data_in_logs}",
             f"[{self.label}] faults: SIGKILLs {dict(self.faults.kills)},"
             f" kafka restarts={self.faults.kafka_restarts},"
             f" postgres restarts={self.faults.postgres_restarts},"
@@ -486,12 +492,45 @@ async def _check_mail(
         text = message.get_body(("plain",))
         content = text.get_content() if text is not None else ""
         report.emails_about_erased += any(
-            received > at and name in content for name, at in erased_at.items()
+            received > at and f"{name}," in content for name, at in erased_at.items()
         )
     report.emails_delivered = len(delivered)
     report.emails_duplicate = sum(n - 1 for n in delivered.values())
     keys = {hashlib.sha256(e["dedupe_key"].encode()).hexdigest()[:32] for e in emails}
     report.emails_lost = len(keys - set(delivered))
+
+
+async def read_log(bootstrap: str) -> tuple[int, int]:
+    """(dead letters, extra copies of events) over the whole log of this run's broker."""
+    reader = AIOKafkaConsumer(
+        *[topic.value for topic in Topic],
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await reader.start()
+    copies: Counter[str] = Counter()
+    dead = 0
+    try:
+        while batch := await reader.getmany(timeout_ms=2000, max_records=5000):
+            for records in batch.values():
+                for record in records:
+                    if record.topic == Topic.DEAD_LETTERS:
+                        dead += 1
+                    elif record.value:
+                        copies[json.loads(record.value)["event_id"]] += 1
+    finally:
+        await reader.stop()
+    return dead, sum(n - 1 for n in copies.values())
+
+
+def personal_data_in_logs(log_dir: Path, needles: set[str]) -> int:
+    """How many (log file, name or email) pairs occur: every service's log, crashes included."""
+    hits = 0
+    for path in log_dir.glob("*.log"):
+        text = path.read_text(errors="replace").lower()
+        hits += sum(1 for needle in needles if needle.lower() in text)
+    return hits
 
 
 # --- one run --------------------------------------------------------------------------------
@@ -560,6 +599,10 @@ async def run(
             finally:
                 await conn.close()
             report.decisions_missing = len(decided) - int(known)
+        report.dead_letters, report.copies_absorbed = await read_log(bootstrap)
+        report.personal_data_in_logs = personal_data_in_logs(
+            config.log_dir, workload.names_and_emails()
+        )
     finally:
         await producer.stop()
         with contextlib.suppress(Exception):

@@ -87,7 +87,8 @@ def _text(rng: random.Random) -> str:
 def _person(rng: random.Random, tag: str, index: int, trusts: list[str]) -> dict[str, Any]:
     first, last = rng.choice(FIRST), rng.choice(LAST)
     return {
-        "name": f"{first} {last}{index}",
+        # Unique (so a log scan or an email check can look for exactly this person).
+        "name": f"{first} {last} {tag[:2].upper()}{index}",
         "email": f"{first.lower()}.{last.lower()}.{tag}{index}@chaos.example",
         "job_title": rng.choice(["Analyst", "Digital Lead", "CIO", "Product Manager"]),
         "trust_code": rng.choice(trusts),

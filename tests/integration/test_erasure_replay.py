@@ -51,7 +51,10 @@ async def create_and_erase(settings: Settings) -> tuple[list[UUID], UUID]:
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://profiles") as http:
-            network = {"name": "Replay", "coordinators": [{"name": "C", "email": "c@replay.test"}]}
+            network = {
+                "name": "Replay",
+                "coordinators": [{"name": "C", "email": "coordinator@replay.example.org"}],
+            }
             (await http.put(f"/networks/replay-{tag}", json=network)).raise_for_status()
             trust = {"name": "Replay Trust", "region": "London", "network_id": f"replay-{tag}"}
             (await http.put(f"/trusts/RP{tag}", json=trust)).raise_for_status()
@@ -70,6 +73,13 @@ async def create_and_erase(settings: Settings) -> tuple[list[UUID], UUID]:
                 ids.append(UUID(response.raise_for_status().json()["id"]))
             pause = {"paused": True}
             (await http.put(f"/people/{ids[0]}/availability", json=pause)).raise_for_status()
+            # Their profiles reach the log first (an erasure would delete unpublished copies).
+            await read_topic(
+                settings.kafka_bootstrap_servers,
+                Topic.PEOPLE,
+                lambda r: r.key in {str(i).encode() for i in ids},
+                count=4,
+            )
             for erased in ids[:2]:
                 (await http.delete(f"/people/{erased}")).raise_for_status()
             # Wait for the relay: the erasures are on the topic.

@@ -62,6 +62,9 @@ class ChaosPlan:
 class Faults:
     kills: Counter[str] = field(default_factory=Counter)
     kafka_restarts: int = 0
+    # Services that exited on their own and were restarted by the harness, as a supervisor
+    # (systemd, Docker's restart policy) would: reported, so a start-up weakness shows.
+    unplanned_exits: Counter[str] = field(default_factory=Counter)
     postgres_restarts: int = 0
     smtp_outage_seconds: float = 0.0
 
@@ -113,7 +116,8 @@ class RunReport:
             f"[{self.label}] faults: SIGKILLs {dict(self.faults.kills)},"
             f" kafka restarts={self.faults.kafka_restarts},"
             f" postgres restarts={self.faults.postgres_restarts},"
-            f" smtp down {self.faults.smtp_outage_seconds:.0f}s",
+            f" smtp down {self.faults.smtp_outage_seconds:.0f}s,"
+            f" unplanned exits {dict(self.faults.unplanned_exits)}",
         ]
 
 
@@ -399,6 +403,16 @@ class Monkey:
         actions += ["smtp"] * (plan.smtp_outage_seconds > 0)
         rng.shuffle(actions)
         self._per_wave = [actions[i::waves] for i in range(waves)]
+        self._restarting: set[str] = set()
+
+    async def supervise(self) -> None:
+        """Restart a service that exited on its own (not one the monkey is restarting)."""
+        while True:
+            await asyncio.sleep(1)
+            for name in SERVICES:
+                if name not in self._restarting and not self._processes[name].alive():
+                    self.faults.unplanned_exits[name] += 1
+                    self._processes[name] = start_service(name, self._config)
 
     async def run_wave(self, wave: int) -> None:
         for action in self._per_wave[wave]:
@@ -408,10 +422,12 @@ class Monkey:
     async def _do(self, action: str) -> None:
         if action.startswith("kill:"):
             name = action.split(":", 1)[1]
+            self._restarting.add(name)
             self._processes[name].kill()
             self.faults.kills[name] += 1
             await asyncio.sleep(self._rng.uniform(0.2, 2.0))
             self._processes[name] = start_service(name, self._config)
+            self._restarting.discard(name)
         elif action == "kafka":
             await _script("kafka.sh", "stop")
             await asyncio.sleep(1)
@@ -561,6 +577,31 @@ def personal_data_in_logs(log_dir: Path, needles: set[str]) -> int:
     return hits
 
 
+async def drive(
+    workload: Workload,
+    config: StackConfig,
+    database_url: str,
+    people: People,
+    producer: AIOKafkaProducer,
+    monkey: Monkey | None,
+) -> tuple[int, list[UUID]]:
+    """Every wave in, with its faults, each until the stack is quiet; returns (operations
+    applied, decision event ids)."""
+    async with httpx.AsyncClient(base_url=config.base_url, timeout=15) as http:
+        driver = Driver(http, database_url, people)
+        decided: list[UUID] = []
+        for index, wave in enumerate(workload.waves):
+            if index:
+                decisions = await send_decisions(producer, database_url, people)
+                decided += [d.event_id for d in decisions]
+            faults = asyncio.create_task(monkey.run_wave(index)) if monkey else None
+            await driver.apply_wave(wave)
+            if faults:
+                await faults
+            await wait_until_quiet(database_url, decided, timeout=300)
+    return driver.applied, decided
+
+
 # --- one run --------------------------------------------------------------------------------
 
 
@@ -598,21 +639,17 @@ async def run(
                 if plan
                 else None
             )
-            async with httpx.AsyncClient(base_url=config.base_url, timeout=15) as http:
-                driver = Driver(http, database_url, people)
-                decided: list[UUID] = []
-                for index, wave in enumerate(workload.waves):
-                    if index:
-                        decisions = await send_decisions(producer, database_url, people)
-                        decided += [d.event_id for d in decisions]
-                    faults = asyncio.create_task(monkey.run_wave(index)) if monkey else None
-                    await driver.apply_wave(wave)
-                    if faults:
-                        await faults
-                    await wait_until_quiet(database_url, decided, timeout=300)
-            await wait_for_mail(database_url, timeout=300)
+            supervisor = asyncio.create_task(monkey.supervise()) if monkey else None
+            try:
+                applied, decided = await drive(
+                    workload, config, database_url, people, producer, monkey
+                )
+                await wait_for_mail(database_url, timeout=300)
+            finally:
+                if supervisor:
+                    supervisor.cancel()
             await asyncio.sleep(2)  # a duplicate, were there one, would arrive by now
-            report.events = driver.applied + len(decided)
+            report.events = applied + len(decided)
             report.decisions = len(decided)
             if monkey:
                 report.faults = monkey.faults

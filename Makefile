@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo test test-unit lint infra-up infra-down down bench-matching api-docs clean
+.PHONY: install demo test test-unit lint infra-up infra-down down bench-matching api-docs chaos clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ demo: install
 
 test: install lint
 	bash deploy/with-infra.sh $(PY) -m pytest
+
+# 5,000 events through the real stack, calm and under faults; prints the counts (~10-15 min).
+chaos: install
+	bash deploy/with-infra.sh $(PY) -m pytest -m chaos -s tests/chaos
 
 test-unit: install
 	$(PY) -m pytest tests/unit

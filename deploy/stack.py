@@ -31,6 +31,7 @@ class StackConfig:
     http_port: int = 8000
     log_dir: Path = ROOT / ".local" / "logs"
     round_quiet_seconds: float = 1.5
+    extra_environment: tuple[tuple[str, str], ...] = ()  # more BRIDGEWORK_* settings
 
     @property
     def base_url(self) -> str:
@@ -48,6 +49,7 @@ class StackConfig:
             BRIDGEWORK_ROUND_QUIET_SECONDS=str(self.round_quiet_seconds),
             BRIDGEWORK_MAIL_RETRY_SECONDS="1",
         )
+        env.update(self.extra_environment)
         return env
 
 

@@ -8,6 +8,7 @@ only after the handler returns (ack policy NACK_ON_ERROR), i.e. after the effect
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,18 +24,22 @@ from tenacity import (
 )
 
 from shared.events import Event, UnreadableEvent, decode_event
-from shared.kafka import dead_letter
+from shared.kafka import Origin, dead_letter
 
 log = logging.getLogger(__name__)
 
 Apply = Callable[[asyncpg.Connection, Event], Awaitable[None]]
 
 # Worth retrying: the database is restarting or unreachable. Anything else is about the message.
+# A server shutting down ends open sessions with "terminating connection due to administrator
+# command" (an operator intervention, SQLSTATE 57P01): that is the database going away, not a
+# bad message, so it is retried like a lost connection. So are serialization failures.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.TransactionRollbackError,
     asyncpg.TooManyConnectionsError,
 )
 
@@ -58,7 +63,16 @@ async def claim(connection: asyncpg.Connection, consumer: str, event: Event) -> 
     return status == "INSERT 0 1"
 
 
+DeadLetterHook = Callable[[str, str], None]  # (consumer name, kind)
+
+
 class EventConsumer:
+    """Applies each event once; parks what it cannot read or apply, counts it, and moves on.
+
+    ``dead_letters`` counts parked messages by kind (malformed, unknown_type, unknown_version,
+    invalid, apply_failed); ``on_dead_letter`` hooks (e.g. a metrics counter) are called with
+    (consumer name, kind) for each one."""
+
     def __init__(
         self, name: str, pool: asyncpg.Pool, producer: AIOKafkaProducer, apply: Apply
     ) -> None:
@@ -66,12 +80,22 @@ class EventConsumer:
         self._pool = pool
         self._producer = producer
         self._apply = apply
+        self.dead_letters: Counter[str] = Counter()
+        self.on_dead_letter: list[DeadLetterHook] = []
 
-    async def handle(self, body: bytes, key: bytes | None, topic: str) -> None:
+    async def handle(
+        self,
+        body: bytes | None,
+        key: bytes | None,
+        topic: str,
+        partition: int | None = None,
+        offset: int | None = None,
+    ) -> None:
+        origin = Origin(topic, partition, offset)
         try:
             event = decode_event(body)
         except UnreadableEvent as error:
-            await dead_letter(self._producer, topic, key, body, str(error))
+            await self._park(origin, key, body, error.kind, str(error))
             return
         try:
             await self._apply_once(event)
@@ -87,7 +111,16 @@ class EventConsumer:
                 event.event_id,
                 type(error).__name__,
             )
-            await dead_letter(self._producer, topic, key, body, f"{type(error).__name__}: {error}")
+            reason = f"{type(error).__name__}: {error}"
+            await self._park(origin, key, body, "apply_failed", reason)
+
+    async def _park(
+        self, origin: Origin, key: bytes | None, body: bytes | None, kind: str, reason: str
+    ) -> None:
+        await dead_letter(self._producer, origin, key, body, reason, consumer=self.name, kind=kind)
+        self.dead_letters[kind] += 1
+        for hook in self.on_dead_letter:
+            hook(self.name, kind)
 
     @retry(
         retry=retry_if_exception_type(TRANSIENT_ERRORS),

@@ -6,6 +6,8 @@ messages), when it happened, and the key of the entity it is about (the Kafka me
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID, uuid4
@@ -15,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, TypeAdapter
 from shared.matching import Explanation, MatchKind
 from shared.people import Mode, Role, Sector, SkillGap, SkillLevel, WorkingPattern
 from shared.regions import Region
+from shared.text import SingleLine
 from shared.topics import Topic
 
 
@@ -45,7 +48,7 @@ class Event(BaseModel):
 class Coordinator(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str
+    name: SingleLine  # goes into an email's To header: one line, no control characters
     email: EmailStr
 
 
@@ -229,19 +232,104 @@ AnyEvent = Annotated[
 ]
 
 _ANY_EVENT: TypeAdapter[Any] = TypeAdapter(AnyEvent)
-SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
+EVENT_TYPES: frozenset[str] = frozenset(
+    str(model.model_fields["event_type"].default)
+    for model in (
+        NetworkUpserted,
+        TrustUpserted,
+        PersonUpserted,
+        PersonErased,
+        AvailabilityChanged,
+        PlacementUpserted,
+        PlacementWithdrawn,
+        MatchProposed,
+        MatchWithdrawn,
+        MatchDecided,
+        SelfServiceLinkRequested,
+    )
+)
 
 
 class UnreadableEvent(ValueError):
-    """A message no consumer can read: it belongs on the dead-letter topic, with this reason."""
+    """A message no consumer can read: it belongs on the dead-letter topic, with this reason.
+
+    ``kind`` names the class of problem (for counting): malformed, unknown_type,
+    unknown_version or invalid."""
+
+    def __init__(self, message: str, kind: str = "invalid") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
-def decode_event(raw: bytes) -> Event:
-    """Parse a Kafka message body into its event, or say exactly why it cannot be read."""
+# --- upcasting: old schema versions still in the log are read, not dropped -----------------
+
+Payload = dict[str, Any]
+Upcaster = Callable[[Payload], Payload]
+
+
+class Upcasters:
+    """Per event type: the current schema version, and one step (vN -> vN+1) per older version.
+
+    When an event's shape changes, bump its version here and register the step that turns the
+    previous version's JSON into the new one: messages written before the change are still in
+    the log (and replayed from it), and are read through the chain instead of dead-lettered."""
+
+    def __init__(self) -> None:
+        self._current: dict[str, int] = {}
+        self._steps: dict[tuple[str, int], Upcaster] = {}
+
+    def current_version(self, event_type: str) -> int:
+        return self._current.get(event_type, 1)
+
+    def register(self, event_type: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
+        def add(step: Upcaster) -> Upcaster:
+            self._steps[(event_type, from_version)] = step
+            latest = max(self.current_version(event_type), from_version + 1)
+            self._current[event_type] = latest
+            return step
+
+        return add
+
+    def upcast(self, payload: Payload) -> Payload:
+        event_type = str(payload["event_type"])
+        current = self.current_version(event_type)
+        version = payload.get("schema_version", 1)
+        if not isinstance(version, int) or version > current or version < 1:
+            raise UnreadableEvent(f"unsupported schema version {version}", "unknown_version")
+        while version < current:
+            step = self._steps.get((event_type, version))
+            if step is None:
+                raise UnreadableEvent(
+                    f"unsupported schema version {version} (no upcaster to {current})",
+                    "unknown_version",
+                )
+            payload = {**step(payload), "schema_version": version + 1}
+            version += 1
+        return payload
+
+
+# Every event is at version 1 today: no steps yet. Register them here when a schema changes.
+UPCASTERS = Upcasters()
+
+
+def decode_event(raw: bytes | None, upcasters: Upcasters = UPCASTERS) -> Event:
+    """Parse a Kafka message body into its event (old versions upcast to the current one), or
+    say exactly why it cannot be read."""
     try:
-        event: Event = _ANY_EVENT.validate_json(raw)
+        payload = json.loads(raw) if raw is not None else None
     except ValueError as error:
-        raise UnreadableEvent(f"not a valid Bridgework event: {error}") from error
-    if event.schema_version not in SUPPORTED_SCHEMA_VERSIONS:
-        raise UnreadableEvent(f"unsupported schema version {event.schema_version}")
+        raise UnreadableEvent(f"not a valid Bridgework event: {error}", "malformed") from error
+    if not isinstance(payload, dict):
+        raise UnreadableEvent("not a valid Bridgework event: not a JSON object", "malformed")
+    event_type = payload.get("event_type")
+    if event_type not in EVENT_TYPES:
+        raise UnreadableEvent(
+            f"not a valid Bridgework event: unknown event type {str(event_type)[:100]!r}",
+            "unknown_type",
+        )
+    payload = upcasters.upcast(payload)
+    try:
+        event: Event = _ANY_EVENT.validate_python(payload)
+    except ValueError as error:
+        raise UnreadableEvent(f"not a valid Bridgework event: {error}", "invalid") from error
     return event

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -12,12 +13,17 @@ from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_expo
 
 from shared.observability import metrics
 from shared.observability.context import capture, to_kafka_headers
-from shared.topics import PARTITIONS, Topic
+from shared.topics import PARTITIONS, TOPIC_CONFIGS, Topic
 
 log = logging.getLogger(__name__)
 
 DEAD_LETTER_REASON = "x-dead-letter-reason"
-DEAD_LETTER_SOURCE = "x-dead-letter-source"
+DEAD_LETTER_SOURCE = "x-dead-letter-source"  # the original topic
+DEAD_LETTER_PARTITION = "x-dead-letter-partition"
+DEAD_LETTER_OFFSET = "x-dead-letter-offset"
+DEAD_LETTER_KIND = "x-dead-letter-kind"  # malformed, unknown_type, unknown_version, invalid, ...
+DEAD_LETTER_CONSUMER = "x-dead-letter-consumer"  # which service parked it
+Header = tuple[str, bytes]
 
 
 @retry(
@@ -27,13 +33,19 @@ DEAD_LETTER_SOURCE = "x-dead-letter-source"
     reraise=True,
 )
 async def ensure_topics(bootstrap_servers: str) -> None:
-    """Create Bridgework's topics with their partition counts; existing ones are left alone."""
+    """Create Bridgework's topics with their partition counts and configs (retention); existing
+    ones are left alone."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         missing = [
-            NewTopic(name=topic.value, num_partitions=PARTITIONS[topic], replication_factor=1)
+            NewTopic(
+                name=topic.value,
+                num_partitions=PARTITIONS[topic],
+                replication_factor=1,
+                topic_configs=TOPIC_CONFIGS.get(topic, {}),
+            )
             for topic in Topic
             if topic.value not in existing
         ]
@@ -55,18 +67,49 @@ def idempotent_producer(bootstrap_servers: str) -> AIOKafkaProducer:
     )
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Where a message was read from: copied into its dead letter's headers."""
+
+    topic: str
+    partition: int | None = None
+    offset: int | None = None
+
+
+def dead_letter_headers(origin: Origin, consumer: str, kind: str, reason: str) -> list[Header]:
+    headers = {
+        DEAD_LETTER_REASON: reason[:2000],
+        DEAD_LETTER_KIND: kind,
+        DEAD_LETTER_SOURCE: origin.topic,
+        DEAD_LETTER_PARTITION: "" if origin.partition is None else str(origin.partition),
+        DEAD_LETTER_OFFSET: "" if origin.offset is None else str(origin.offset),
+        DEAD_LETTER_CONSUMER: consumer,
+    }
+    return [(name, value.encode()) for name, value in headers.items()]
+
+
 async def dead_letter(
-    producer: AIOKafkaProducer, source_topic: str, key: bytes | None, body: bytes, reason: str
+    producer: AIOKafkaProducer,
+    origin: Origin,
+    key: bytes | None,
+    body: bytes | None,
+    reason: str,
+    *,
+    consumer: str = "",
+    kind: str = "invalid",
 ) -> None:
-    """Park a message no consumer can read, with the reason, so the consumer can move on."""
-    headers = [
-        (DEAD_LETTER_REASON, reason[:2000].encode()),
-        (DEAD_LETTER_SOURCE, source_topic.encode()),
-        # The change's correlation id and trace go with it, and on again when it is replayed.
-        *to_kafka_headers(capture()),
-    ]
+    """Park a message no consumer can read, so the consumer can move on. The dead letter's value
+    is the original payload, byte for byte; the headers say why, and where it came from. The
+    change's correlation id and trace go with it, and on again when it is replayed."""
+    headers = [*dead_letter_headers(origin, consumer, kind, reason), *to_kafka_headers(capture())]
     await producer.send_and_wait(Topic.DEAD_LETTERS.value, body, key=key, headers=headers)
-    metrics.DEAD_LETTERED.labels(source_topic=source_topic).inc()
-    metrics.EVENTS_FAILED.labels(topic=source_topic, reason="dead-lettered").inc()
+    metrics.DEAD_LETTERED.labels(source_topic=origin.topic).inc()
+    metrics.EVENTS_FAILED.labels(topic=origin.topic, reason="dead-lettered").inc()
     # The reason can quote the payload (names, emails): it travels in the header, not the log.
-    log.warning("dead-lettered a message from %s (reason in its headers)", source_topic)
+    log.warning(
+        "dead-lettered a message from %s[%s]@%s (%s; reason in its headers)",
+        origin.topic,
+        origin.partition,
+        origin.offset,
+        kind,
+    )

@@ -83,20 +83,22 @@ def create_consumer_app(spec: ServiceSpec, settings: Settings) -> FastStream:
         assert runtime.consumer is not None
         record = message.raw_message
         topic: str = record.topic  # type: ignore[union-attr]
+        partition: int = record.partition  # type: ignore[union-attr]
+        offset: int = record.offset  # type: ignore[union-attr]
         with correlated(message.headers.get(CORRELATION_HEADER)):
             try:
-                await runtime.consumer.handle(body, record.key, topic)  # type: ignore[union-attr]
+                await runtime.consumer.handle(
+                    record.value,  # type: ignore[union-attr]
+                    record.key,  # type: ignore[union-attr]
+                    topic,
+                    partition,
+                    offset,
+                )
             except Exception:
                 metrics.EVENTS_FAILED.labels(topic=topic, reason="retried").inc()
                 raise
             metrics.EVENTS_CONSUMED.labels(topic=topic).inc()
-            log.info(
-                "%s handled %s partition %d offset %d",
-                spec.name,
-                topic,
-                record.partition,  # type: ignore[union-attr]
-                record.offset,  # type: ignore[union-attr]
-            )
+            log.info("%s handled %s partition %d offset %d", spec.name, topic, partition, offset)
 
     app = FastStream(broker, logger=service_logger())
 

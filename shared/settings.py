@@ -9,6 +9,7 @@ from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEVELOPMENT_SECRET_KEY = "development-only-secret-key-change-me"
+MIN_PRODUCTION_SECRET_LENGTH = 32
 
 
 class Settings(BaseSettings):
@@ -55,15 +56,28 @@ class Settings(BaseSettings):
     secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET_KEY)
     decision_link_max_age_seconds: int = Field(default=14 * 24 * 3600, gt=0)
     self_service_link_max_age_seconds: int = Field(default=7 * 24 * 3600, gt=0)
+    # Request bodies over this size are refused with 413 before anything reads them.
+    max_request_body_bytes: int = Field(default=256 * 1024, gt=0, le=16 * 1024 * 1024)
     # JSON file with the matching engine's weights and options (MatchingConfig); defaults if unset.
     matching_config_file: Path | None = None
 
     @model_validator(mode="after")
     def _no_development_secret_in_production(self) -> Settings:
-        if self.environment == "production" and self.secret_key.get_secret_value() == (
-            DEVELOPMENT_SECRET_KEY
-        ):
+        if self.environment != "production":
+            return self
+        secret = self.secret_key.get_secret_value()
+        if secret == DEVELOPMENT_SECRET_KEY:
             raise ValueError("BRIDGEWORK_SECRET_KEY must be set in production")
+        if len(secret) < MIN_PRODUCTION_SECRET_LENGTH:
+            raise ValueError(
+                f"BRIDGEWORK_SECRET_KEY must be at least {MIN_PRODUCTION_SECRET_LENGTH}"
+                " characters in production"
+            )
+        if not self.public_base_url.startswith("https://"):
+            # Links in emails carry signed tokens: never send them over plain HTTP.
+            raise ValueError("BRIDGEWORK_PUBLIC_BASE_URL must be https:// in production")
+        if self.smtp_username and not self.smtp_use_tls:
+            raise ValueError("SMTP credentials need BRIDGEWORK_SMTP_USE_TLS=true in production")
         return self
 
 

@@ -23,3 +23,13 @@ PARTITIONS: dict[Topic, int] = {
     Topic.DECISIONS: 3,
     Topic.DEAD_LETTERS: 1,
 }
+
+# Personal data leaves the log with time: an erased person's old profile messages are deleted
+# with their segment once older than this (an erasure also removes every unpublished copy from
+# the outbox, and consumers forget them at once). Not compaction: the people topic also carries
+# availability and link events under the person's key, and compaction would keep only the
+# latest message per person, losing the profile a replay needs.
+PEOPLE_RETENTION_MS = 7 * 24 * 3600 * 1000
+TOPIC_CONFIGS: dict[Topic, dict[str, str]] = {
+    Topic.PEOPLE: {"cleanup.policy": "delete", "retention.ms": str(PEOPLE_RETENTION_MS)},
+}

@@ -24,7 +24,12 @@ from rich.table import Table
 
 from services.matcher.state import mark_dirty
 from shared.db import create_pool
-from shared.kafka import DEAD_LETTER_REASON, DEAD_LETTER_SOURCE, idempotent_producer
+from shared.kafka import (
+    DEAD_LETTER_KIND,
+    DEAD_LETTER_REASON,
+    DEAD_LETTER_SOURCE,
+    idempotent_producer,
+)
 from shared.observability.asyncapi import CONSUMERS
 from shared.observability.context import correlated, new_correlation_id
 from shared.observability.kafka_state import consumer_lag, topic_size
@@ -40,7 +45,6 @@ app.add_typer(export, name="export")
 console = Console()
 T = TypeVar("T")
 
-DEAD_LETTER_KIND = "x-dead-letter-kind"  # set by consumers that classify their dead letters
 REPLAYED_FROM = "x-replayed-from"
 PUBLISHING_SERVICES = ("profiles", "matcher")
 

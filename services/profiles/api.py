@@ -12,11 +12,13 @@ from uuid import UUID
 
 import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, Request, status
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from services.profiles import self_service, service
 from services.profiles.schemas import (
+    IDENTIFIER_PATTERN,
     AvailabilityIn,
     Created,
     MenteeIn,
@@ -33,6 +35,7 @@ from services.profiles.schemas import (
 )
 from shared.db import create_pool, migrate_async
 from shared.kafka import ensure_topics, idempotent_producer
+from shared.limits import RequestSizeLimit
 from shared.observability.health import database_check, kafka_check, readiness
 from shared.observability.http import instrument_http
 from shared.observability.ops_server import Readiness
@@ -81,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         lifespan=lifespan,
     )
+    app.add_middleware(RequestSizeLimit, max_body_bytes=settings.max_request_body_bytes)
     _add_error_handlers(app)
     _add_routes(app)
     app.include_router(self_service.create_router(settings))
@@ -146,6 +150,8 @@ async def _connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
 
 
 Connection = Annotated[asyncpg.Connection, Depends(_connection)]
+# Path keys become Kafka keys and database keys: the same rule as identifiers in bodies.
+PathIdentifier = Annotated[str, PathParam(pattern=IDENTIFIER_PATTERN)]
 NO_CONTENT = status.HTTP_204_NO_CONTENT
 REFUSALS: dict[int | str, dict[str, Any]] = {
     422: {"model": Refusal, "description": "Refused; nothing was stored"},
@@ -158,20 +164,20 @@ def _add_routes(app: FastAPI) -> None:
     api = APIRouter(responses=REFUSALS)
 
     @api.put("/networks/{network_id}", status_code=NO_CONTENT, tags=["networks"])
-    async def put_network(network_id: str, body: NetworkIn, conn: Connection) -> None:
+    async def put_network(network_id: PathIdentifier, body: NetworkIn, conn: Connection) -> None:
         await service.upsert_network(conn, network_id, body)
 
     @api.get("/networks/{network_id}", tags=["networks"])
-    async def get_network(network_id: str, conn: Connection) -> NetworkOut:
+    async def get_network(network_id: PathIdentifier, conn: Connection) -> NetworkOut:
         row = await service.get_network(conn, network_id)
         return NetworkOut(id=row["id"], name=row["name"], coordinators=row["coordinators"])
 
     @api.put("/trusts/{code}", status_code=NO_CONTENT, tags=["trusts"])
-    async def put_trust(code: str, body: TrustIn, conn: Connection) -> None:
+    async def put_trust(code: PathIdentifier, body: TrustIn, conn: Connection) -> None:
         await service.upsert_trust(conn, code, body)
 
     @api.get("/trusts/{code}", tags=["trusts"])
-    async def get_trust(code: str, conn: Connection) -> TrustOut:
+    async def get_trust(code: PathIdentifier, conn: Connection) -> TrustOut:
         return TrustOut.model_validate(dict(await service.get_trust(conn, code)))
 
     @api.post("/mentors", status_code=status.HTTP_201_CREATED, tags=["people"])

@@ -19,6 +19,7 @@ from pydantic import (
 from shared.events import Coordinator
 from shared.people import Mode, Role, Sector, SkillGap, SkillLevel, WorkingPattern
 from shared.regions import Region, parse_region
+from shared.text import FreeText, SingleLine
 
 
 def _no_markup(value: str) -> str:
@@ -28,9 +29,10 @@ def _no_markup(value: str) -> str:
     return value
 
 
-Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_markup)]
-Text = Annotated[str, Field(max_length=4000)]
-Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
+Name = Annotated[SingleLine, AfterValidator(_no_markup)]
+Text = FreeText
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+Identifier = Annotated[str, Field(pattern=IDENTIFIER_PATTERN)]
 RegionField = Annotated[
     Region, BeforeValidator(lambda v: parse_region(v) if isinstance(v, str) else v)
 ]

@@ -22,7 +22,7 @@ from services.profiles import service as profiles
 from services.profiles.schemas import NetworkIn, TrustIn
 from shared.db import create_pool, migrate_async
 from shared.events import PersonErased, TrustUpserted
-from shared.kafka import DEAD_LETTER_REASON, dead_letter
+from shared.kafka import DEAD_LETTER_REASON, Origin, dead_letter
 from shared.observability.context import correlated
 from shared.regions import Region
 from shared.settings import Settings
@@ -61,7 +61,7 @@ async def park(kafka: str, event: PersonErased, reason: str) -> None:
         with correlated("chg-1"):
             await dead_letter(
                 producer,
-                Topic.PEOPLE.value,
+                Origin(Topic.PEOPLE.value),
                 event.entity_key.encode(),
                 event.to_json_bytes(),
                 reason,

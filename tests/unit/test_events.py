@@ -14,6 +14,7 @@ from shared.events import (
     PersonProfile,
     PersonUpserted,
     UnreadableEvent,
+    Upcasters,
     decode_event,
 )
 from shared.people import Mode, Role, Sector, SkillLevel, WorkingPattern
@@ -82,7 +83,8 @@ def test_events_carry_their_topic_and_key() -> None:
     ("raw", "reason"),
     [
         (b"\xff\xfe not json", "not a valid Bridgework event"),
-        (b'{"event_type": "person.teleported", "entity_key": "x"}', "not a valid Bridgework event"),
+        (b'{"event_type": "person.teleported", "entity_key": "x"}', "unknown event type"),
+        (b"[1, 2]", "not a JSON object"),
         (b'{"event_type": "person.erased", "entity_key": "x"}', "person_id"),
     ],
 )
@@ -96,3 +98,66 @@ def test_unknown_schema_version_is_refused() -> None:
     payload["schema_version"] = 99
     with pytest.raises(UnreadableEvent, match="unsupported schema version 99"):
         decode_event(json.dumps(payload).encode())
+
+
+@pytest.mark.parametrize(
+    ("raw", "kind"),
+    [
+        (b"\x00\x01 binary", "malformed"),
+        (b'"just a string"', "malformed"),
+        (b'{"event_type": 7}', "unknown_type"),
+        (
+            b'{"event_type": "person.erased", "entity_key": "x", "schema_version": 2}',
+            "unknown_version",
+        ),
+        (
+            b'{"event_type": "person.erased", "entity_key": "x", "schema_version": "one"}',
+            "unknown_version",
+        ),
+        (b'{"event_type": "person.erased", "entity_key": "x", "person_id": "nope"}', "invalid"),
+    ],
+)
+def test_unreadable_messages_are_classified_for_counting(raw: bytes, kind: str) -> None:
+    with pytest.raises(UnreadableEvent) as refused:
+        decode_event(raw)
+    assert refused.value.kind == kind
+
+
+def test_an_old_schema_version_in_the_log_is_upcast_not_dropped() -> None:
+    """Suppose availability.changed v2 split v1's single ``hours`` into hours_per_month: a v1
+    message still in the log is read through the registered step, as the current version."""
+    upcasters = Upcasters()
+
+    @upcasters.register("availability.changed", from_version=1)
+    def hours_became_hours_per_month(payload: dict[str, object]) -> dict[str, object]:
+        upgraded = {k: v for k, v in payload.items() if k != "hours"}
+        return {**upgraded, "hours_per_month": payload["hours"]}
+
+    person_id = uuid4()
+    version_1 = {
+        "event_type": "availability.changed",
+        "schema_version": 1,
+        "entity_key": str(person_id),
+        "person_id": str(person_id),
+        "paused": False,
+        "capacity": 2,
+        "hours": 6,
+    }
+    event = decode_event(json.dumps(version_1).encode(), upcasters)
+    assert isinstance(event, AvailabilityChanged)
+    assert event.hours_per_month == 6
+    assert event.schema_version == 2
+    assert upcasters.current_version("availability.changed") == 2
+    # A version newer than any this code knows is still refused (dead-lettered, not guessed).
+    future = {**version_1, "schema_version": 3}
+    with pytest.raises(UnreadableEvent, match="unsupported schema version 3") as refused:
+        decode_event(json.dumps(future).encode(), upcasters)
+    assert refused.value.kind == "unknown_version"
+
+
+def test_a_missing_upcast_step_is_refused_clearly() -> None:
+    upcasters = Upcasters()
+    upcasters.register("person.erased", from_version=2)(lambda payload: payload)
+    payload = {"event_type": "person.erased", "entity_key": "x", "person_id": str(uuid4())}
+    with pytest.raises(UnreadableEvent, match="no upcaster to 3"):
+        decode_event(json.dumps(payload).encode(), upcasters)

@@ -1,0 +1,736 @@
+"""The chaos run: the same workload through the real stack twice, calmly and under faults.
+
+Each run gets a fresh Kafka log and its own database. The workload goes in through the HTTP
+API in waves; coordinators' decisions go in as ``match.decided`` events chosen from the
+previous wave's proposals. Under chaos, every service is killed with SIGKILL at random moments
+and restarted, the broker and PostgreSQL are each restarted once (data kept) and the SMTP server
+is down for a while. Rounds run only when a wave has gone quiet (longer than any fault lasts),
+so both runs solve the same states and their final pending proposals must be identical.
+
+Run by hand: ``deploy/with-infra.sh .venv/bin/python -m tests.chaos.harness --events 5000``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from uuid import UUID, uuid4
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from deploy.stack import (
+    ROOT,
+    SERVICES,
+    ServiceProcess,
+    StackConfig,
+    running_stack,
+    start_service,
+    start_smtp_catcher,
+)
+from shared.events import MatchDecided
+from shared.kafka import ensure_topics, idempotent_producer
+from shared.topics import Topic
+from tests.chaos.workload import Op, Workload, build_workload, decide
+from tests.conftest import free_port
+
+Pair = tuple[str, str, str]  # (kind, provider email, mentee email)
+
+
+@dataclass(frozen=True)
+class ChaosPlan:
+    kills_per_service: int = 3
+    restart_kafka: bool = True
+    restart_postgres: bool = True
+    smtp_outage_seconds: float = 30.0
+
+
+@dataclass
+class Faults:
+    kills: Counter[str] = field(default_factory=Counter)
+    kafka_restarts: int = 0
+    # Services that exited on their own and were restarted by the harness, as a supervisor
+    # (systemd, Docker's restart policy) would: reported, so a start-up weakness shows.
+    unplanned_exits: Counter[str] = field(default_factory=Counter)
+    postgres_restarts: int = 0
+    smtp_outage_seconds: float = 0.0
+
+
+@dataclass
+class RunReport:
+    label: str
+    events: int = 0
+    decisions: int = 0
+    people_expected: int = 0
+    people_missing: int = 0  # alive people absent from a service's table
+    people_wrong: int = 0  # present with a stale profile or availability
+    erased_found: int = 0  # erased people still in some service's state
+    effects_missing: int = 0  # published events some consumer never applied
+    decisions_missing: int = 0
+    emails_queued: int = 0
+    emails_delivered: int = 0  # distinct messages at the SMTP server
+    emails_duplicate: int = 0  # extra copies of a message (same Message-ID)
+    emails_lost: int = 0  # queued, not delivered
+    # Emails naming an erased person, delivered after the notifier had applied the erasure
+    # (plus the SMTP send timeout, for one rendered just before): must be none.
+    emails_about_erased: int = 0
+    # ... delivered after the API accepted the erasure but before the notifier had heard of it
+    # (the erasure travels outbox -> Kafka -> notifier): the asynchronous window, reported.
+    emails_in_erasure_window: int = 0
+    personal_data_in_logs: int = 0  # names and email addresses found in the services' logs
+    dead_letters: int = 0  # messages parked: none expected, faults are retried, not skipped
+    copies_absorbed: int = 0  # events on the log more than once (re-sent after a crash)
+    pending: set[Pair] = field(default_factory=set)
+    faults: Faults = field(default_factory=Faults)
+    seconds: float = 0.0
+
+    def lines(self) -> list[str]:
+        return [
+            f"[{self.label}] events={self.events} (decisions {self.decisions})"
+            f" in {self.seconds:.0f}s",
+            f"[{self.label}] people expected={self.people_expected}"
+            f" missing={self.people_missing} stale={self.people_wrong}"
+            f" erased-but-present={self.erased_found}",
+            f"[{self.label}] effects missing={self.effects_missing}"
+            f" decisions missing={self.decisions_missing} dead letters={self.dead_letters}"
+            f" re-delivered copies absorbed={self.copies_absorbed}",
+            f"[{self.label}] emails queued={self.emails_queued}"
+            f" delivered={self.emails_delivered} duplicates={self.emails_duplicate}"
+            f" lost={self.emails_lost} about-erased={self.emails_about_erased}"
+            f" (in the erasure's propagation window: {self.emails_in_erasure_window})",
+            f"[{self.label}] pending proposals={len(self.pending)}"
+            f" personal data in logs={self.personal_data_in_logs}",
+            f"[{self.label}] faults: SIGKILLs {dict(self.faults.kills)},"
+            f" kafka restarts={self.faults.kafka_restarts},"
+            f" postgres restarts={self.faults.postgres_restarts},"
+            f" smtp down {self.faults.smtp_outage_seconds:.0f}s,"
+            f" unplanned exits {dict(self.faults.unplanned_exits)}",
+        ]
+
+
+# --- infrastructure -------------------------------------------------------------------------
+
+
+async def _script(name: str, action: str) -> None:
+    process = await asyncio.create_subprocess_exec(
+        "bash",
+        str(ROOT / "deploy" / name),
+        action,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    if await process.wait() != 0:
+        raise RuntimeError(f"deploy/{name} {action} failed")
+
+
+async def fresh_kafka(bootstrap: str) -> None:
+    """A fresh broker log: the run sees only its own events."""
+    await _script("kafka.sh", "reset")
+    await _script("kafka.sh", "start")
+    await ensure_topics(bootstrap)
+
+
+async def create_database(server_url: str, label: str) -> str:
+    name = f"bridgework_{label}_{uuid4().hex[:8]}"
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def drop_database(server_url: str, url: str) -> None:
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def _retry_db(url: str) -> asyncpg.Connection:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return await asyncpg.connect(url)
+        except (OSError, asyncpg.PostgresError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
+# --- the workload through the API -----------------------------------------------------------
+
+
+@dataclass
+class People:
+    """What the harness knows of the people it created: ids and their expected state."""
+
+    ids: dict[str, UUID] = field(default_factory=dict)  # email -> id
+    bodies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    roles: dict[str, str] = field(default_factory=dict)
+    availability: dict[str, dict[str, Any]] = field(default_factory=dict)
+    erased: set[str] = field(default_factory=set)
+    erased_at: dict[str, float] = field(default_factory=dict)  # email -> wall clock
+
+    def email_of(self) -> dict[UUID, str]:
+        return {person_id: email for email, person_id in self.ids.items()}
+
+
+class Driver:
+    """Sends operations to the API, retrying through faults until each is answered."""
+
+    def __init__(self, http: httpx.AsyncClient, database_url: str, people: People) -> None:
+        self._http = http
+        self._database_url = database_url
+        self.people = people
+        self.applied = 0
+
+    async def _send(self, method: str, path: str, body: dict[str, Any] | None) -> httpx.Response:
+        while True:
+            try:
+                response = await self._http.request(method, path, json=body)
+            except httpx.HTTPError:
+                await asyncio.sleep(0.3)
+                continue
+            if response.status_code >= 500:
+                await asyncio.sleep(0.3)
+                continue
+            return response
+
+    async def apply(self, op: Op) -> None:
+        people = self.people
+        if op.kind == "network":
+            response = await self._send("PUT", f"/networks/{op.key}", op.body)
+        elif op.kind == "trust":
+            response = await self._send("PUT", f"/trusts/{op.key}", op.body)
+        elif op.kind in ("mentor", "mentee"):
+            response = await self._send("POST", f"/{op.kind}s", op.body)
+            if response.status_code == 409:  # created before a crash ate the answer
+                people.ids[op.key] = await self._id_by_email(op.key)
+            else:
+                people.ids[op.key] = UUID(response.json()["id"])
+            assert op.body is not None
+            people.bodies[op.key] = op.body
+            people.roles[op.key] = op.kind
+        elif op.kind == "update_mentee":
+            assert op.body is not None
+            body = people.bodies[op.key] | op.body
+            response = await self._send("PUT", f"/mentees/{people.ids[op.key]}", body)
+            people.bodies[op.key] = body
+        elif op.kind == "availability":
+            path = f"/people/{people.ids[op.key]}/availability"
+            response = await self._send("PUT", path, op.body)
+            assert op.body is not None
+            people.availability[op.key] = op.body
+        else:
+            response = await self._send("DELETE", f"/people/{people.ids[op.key]}", None)
+            people.erased.add(op.key)
+            people.erased_at.setdefault(op.key, time.time())
+            if response.status_code == 404:  # erased before a crash ate the answer
+                response.status_code = 204
+        if response.status_code not in (201, 204, 409):
+            raise AssertionError(f"{op.kind} refused: {response.status_code} {response.text}")
+        self.applied += 1
+
+    async def _id_by_email(self, email: str) -> UUID:
+        conn = await _retry_db(self._database_url)
+        try:
+            person_id: UUID = await conn.fetchval(
+                "SELECT id FROM profiles.people WHERE email = $1", email
+            )
+            return person_id
+        finally:
+            await conn.close()
+
+    async def apply_wave(self, wave: list[Op], workers: int = 6) -> None:
+        """Networks and trusts in order; then people, each person's operations in order."""
+        for op in (op for op in wave if op.kind in ("network", "trust")):
+            await self.apply(op)
+        lanes: list[list[Op]] = [[] for _ in range(workers)]
+        for op in (op for op in wave if op.kind not in ("network", "trust")):
+            lanes[hash(op.key) % workers].append(op)
+
+        async def run_lane(lane: list[Op]) -> None:
+            for op in lane:
+                await self.apply(op)
+
+        await asyncio.gather(*(run_lane(lane) for lane in lanes))
+
+
+async def send_decisions(
+    producer: AIOKafkaProducer, database_url: str, people: People
+) -> list[MatchDecided]:
+    """Coordinators decide on the pending proposals, by the workload's rule."""
+    conn = await _retry_db(database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT match_id, network_id, provider_id, mentee_id FROM matcher.proposals"
+            " WHERE status = 'pending' AND kind = 'mentoring' ORDER BY match_id"
+        )
+    finally:
+        await conn.close()
+    email = people.email_of()
+    decisions = []
+    for row in rows:
+        verdict = decide(email[row["provider_id"]], email[row["mentee_id"]])
+        if verdict is None:
+            continue
+        decisions.append(
+            MatchDecided(
+                entity_key=str(row["match_id"]),
+                match_id=row["match_id"],
+                network_id=row["network_id"],
+                approved=verdict,
+                reason="chaos run",
+                decided_by="coordinator",
+            )
+        )
+    for decision in decisions:
+        while True:
+            try:
+                await producer.send_and_wait(
+                    decision.topic.value, decision.to_json_bytes(), key=decision.entity_key.encode()
+                )
+                break
+            except Exception:  # the broker is restarting: the same event again (idempotent)
+                await asyncio.sleep(0.5)
+    return decisions
+
+
+# --- quiescence -----------------------------------------------------------------------------
+
+QUIET_SQL = {
+    "profiles outbox": "SELECT count(*) FROM profiles.outbox WHERE published_at IS NULL",
+    "matcher outbox": "SELECT count(*) FROM matcher.outbox WHERE published_at IS NULL",
+    "dirty networks": "SELECT count(*) FROM matcher.dirty_networks",
+    "unapplied by matcher": """
+        SELECT count(*) FROM profiles.outbox o WHERE NOT EXISTS (SELECT 1 FROM
+        matcher.processed_events p WHERE p.consumer = 'matcher' AND p.event_id = o.event_id)""",
+    "unapplied by notifier": """
+        SELECT count(*) FROM (SELECT event_id FROM profiles.outbox UNION ALL
+        SELECT event_id FROM matcher.outbox) o WHERE NOT EXISTS (SELECT 1 FROM
+        notifier.processed_events p WHERE p.consumer = 'notifier' AND p.event_id = o.event_id)""",
+}
+
+
+async def backlog(database_url: str, decided: list[UUID]) -> dict[str, int]:
+    conn = await _retry_db(database_url)
+    try:
+        counts = {name: int(await conn.fetchval(sql)) for name, sql in QUIET_SQL.items()}
+        counts["undecided"] = len(decided) - int(
+            await conn.fetchval(
+                "SELECT count(*) FROM matcher.processed_events"
+                " WHERE consumer = 'matcher' AND event_id = ANY($1::uuid[])",
+                decided,
+            )
+        )
+        return counts
+    finally:
+        await conn.close()
+
+
+async def wait_until_quiet(database_url: str, decided: list[UUID], timeout: float) -> None:
+    """Until every event is applied everywhere and every round has run (twice in a row)."""
+    deadline = time.monotonic() + timeout
+    quiet_checks = 0
+    counts: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, asyncpg.PostgresError):
+            counts = await backlog(database_url, decided)
+            quiet_checks = quiet_checks + 1 if not any(counts.values()) else 0
+            if quiet_checks >= 2:
+                return
+        await asyncio.sleep(1)
+    raise TimeoutError(f"the stack did not go quiet within {timeout:.0f}s: {counts}")
+
+
+async def wait_for_mail(database_url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        conn = await _retry_db(database_url)
+        try:
+            pending = await conn.fetchval(
+                "SELECT count(*) FROM notifier.emails WHERE status = 'pending'"
+            )
+            unannounced = await conn.fetchval(
+                "SELECT count(*) FROM notifier.proposals WHERE NOT announced"
+            )
+        finally:
+            await conn.close()
+        if pending == 0 and unannounced == 0:
+            return
+        await asyncio.sleep(1)
+    raise TimeoutError("emails still pending")
+
+
+# --- the chaos monkey -----------------------------------------------------------------------
+
+
+class Monkey:
+    """Faults at random moments while a wave goes in."""
+
+    def __init__(
+        self,
+        config: StackConfig,
+        processes: dict[str, ServiceProcess],
+        maildir: Path,
+        plan: ChaosPlan,
+        waves: int,
+        rng: random.Random,
+    ) -> None:
+        self._config = config
+        self._processes = processes
+        self._maildir = maildir
+        self._plan = plan
+        self._rng = rng
+        self.faults = Faults()
+        actions = [f"kill:{name}" for name in SERVICES for _ in range(plan.kills_per_service)]
+        actions += ["kafka"] * plan.restart_kafka + ["postgres"] * plan.restart_postgres
+        actions += ["smtp"] * (plan.smtp_outage_seconds > 0)
+        rng.shuffle(actions)
+        self._per_wave = [actions[i::waves] for i in range(waves)]
+        self._restarting: set[str] = set()
+
+    async def supervise(self) -> None:
+        """Restart a service that exited on its own (not one the monkey is restarting)."""
+        while True:
+            await asyncio.sleep(1)
+            for name in SERVICES:
+                if name not in self._restarting and not self._processes[name].alive():
+                    self.faults.unplanned_exits[name] += 1
+                    self._processes[name] = start_service(name, self._config)
+
+    async def run_wave(self, wave: int) -> None:
+        for action in self._per_wave[wave]:
+            await asyncio.sleep(self._rng.uniform(0.5, 3.0))
+            await self._do(action)
+
+    async def _do(self, action: str) -> None:
+        if action.startswith("kill:"):
+            name = action.split(":", 1)[1]
+            self._restarting.add(name)
+            self._processes[name].kill()
+            self.faults.kills[name] += 1
+            await asyncio.sleep(self._rng.uniform(0.2, 2.0))
+            self._processes[name] = start_service(name, self._config)
+            self._restarting.discard(name)
+        elif action == "kafka":
+            await _script("kafka.sh", "stop")
+            await asyncio.sleep(1)
+            await _script("kafka.sh", "start")
+            self.faults.kafka_restarts += 1
+        elif action == "postgres":
+            await _script("postgres.sh", "stop")
+            await asyncio.sleep(1)
+            await _script("postgres.sh", "start")
+            self.faults.postgres_restarts += 1
+        else:
+            self._processes["smtp"].stop()
+            started = time.monotonic()
+            await asyncio.sleep(self._plan.smtp_outage_seconds)
+            self._processes["smtp"] = start_smtp_catcher(self._config, self._maildir)
+            self.faults.smtp_outage_seconds += time.monotonic() - started
+
+
+# --- checks ---------------------------------------------------------------------------------
+
+
+async def check(report: RunReport, database_url: str, people: People, maildir: Path) -> None:
+    conn = await _retry_db(database_url)
+    try:
+        await _check_people(report, conn, people)
+        report.effects_missing = int(await conn.fetchval(QUIET_SQL["unapplied by matcher"])) + int(
+            await conn.fetchval(QUIET_SQL["unapplied by notifier"])
+        )
+        rows = await conn.fetch(
+            "SELECT kind, provider_id, mentee_id FROM matcher.proposals WHERE status = 'pending'"
+        )
+        email = people.email_of()
+        report.pending = {
+            (r["kind"], email.get(r["provider_id"], "?"), email.get(r["mentee_id"], "?"))
+            for r in rows
+        }
+        await _check_mail(report, conn, people, maildir)
+    finally:
+        await conn.close()
+
+
+async def _check_people(report: RunReport, conn: asyncpg.Connection, people: People) -> None:
+    alive = {e: i for e, i in people.ids.items() if e not in people.erased}
+    erased = [people.ids[e] for e in people.erased]
+    report.people_expected = len(alive)
+    for schema in ("profiles", "matcher", "notifier"):
+        present = {r["id"] for r in await conn.fetch(f"SELECT id FROM {schema}.people")}
+        report.people_missing += sum(1 for i in alive.values() if i not in present)
+        report.erased_found += sum(1 for i in erased if i in present)
+    report.erased_found += int(
+        await conn.fetchval(
+            "SELECT count(*) FROM matcher.proposals"
+            " WHERE provider_id = ANY($1::uuid[]) OR mentee_id = ANY($1::uuid[])",
+            erased,
+        )
+    )
+    matcher = {r["id"]: r for r in await conn.fetch("SELECT * FROM matcher.people")}
+    for email, person_id in alive.items():
+        row = matcher.get(person_id)
+        if row is None:
+            continue
+        body = people.bodies[email]
+        profile = json.loads(row["profile"])
+        stale = profile["name"] != body["name"]
+        if people.roles[email] == "mentee":
+            stale |= [g["skill"] for g in profile["gaps"]] != [g["skill"] for g in body["gaps"]]
+        if email in people.availability:
+            stale |= row["paused"] != people.availability[email]["paused"]
+        report.people_wrong += stale
+
+
+SEND_TIMEOUT_SECONDS = 10.0  # the notifier's SMTP timeout
+
+
+async def _erasure_known_at(conn: asyncpg.Connection, people: People) -> dict[str, float]:
+    """When the notifier applied each erasure: person name -> wall clock."""
+    rows = await conn.fetch(
+        """
+        SELECT o.message_key, p.processed_at FROM profiles.outbox o
+        JOIN notifier.processed_events p ON p.event_id = o.event_id AND p.consumer = 'notifier'
+        WHERE o.payload->>'event_type' = 'person.erased'
+        """
+    )
+    email = {str(person_id): address for person_id, address in people.email_of().items()}
+    return {
+        people.bodies[email[r["message_key"]]]["name"]: r["processed_at"].timestamp()
+        for r in rows
+        if r["message_key"] in email
+    }
+
+
+async def _check_mail(
+    report: RunReport, conn: asyncpg.Connection, people: People, maildir: Path
+) -> None:
+    emails = await conn.fetch("SELECT * FROM notifier.emails WHERE status <> 'cancelled'")
+    report.emails_queued = len(emails)
+    delivered: Counter[str] = Counter()
+    accepted = {people.bodies[e]["name"]: people.erased_at[e] for e in people.erased}
+    known = await _erasure_known_at(conn, people)
+    for path in sorted(maildir.glob("*.eml")):
+        message = message_from_bytes(path.read_bytes(), policy=policy.default)
+        delivered[str(message["X-Bridgework-Dedupe-Key"] or message["Message-ID"])] += 1
+        received = path.stat().st_mtime
+        text = message.get_body(("plain",))
+        content = text.get_content() if text is not None else ""
+        after = [name for name in accepted if f"{name}," in content and received > accepted[name]]
+        if any(received > known.get(n, accepted[n]) + SEND_TIMEOUT_SECONDS for n in after):
+            report.emails_about_erased += 1
+        elif after:
+            report.emails_in_erasure_window += 1
+    report.emails_delivered = len(delivered)
+    report.emails_duplicate = sum(n - 1 for n in delivered.values())
+    keys = {hashlib.sha256(e["dedupe_key"].encode()).hexdigest()[:32] for e in emails}
+    report.emails_lost = len(keys - set(delivered))
+
+
+async def read_log(bootstrap: str) -> tuple[int, int]:
+    """(dead letters, extra copies of events) over the whole log of this run's broker."""
+    reader = AIOKafkaConsumer(
+        *[topic.value for topic in Topic],
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await reader.start()
+    copies: Counter[str] = Counter()
+    dead = 0
+    try:
+        while batch := await reader.getmany(timeout_ms=2000, max_records=5000):
+            for records in batch.values():
+                for record in records:
+                    if record.topic == Topic.DEAD_LETTERS:
+                        dead += 1
+                    elif record.value:
+                        copies[json.loads(record.value)["event_id"]] += 1
+    finally:
+        await reader.stop()
+    return dead, sum(n - 1 for n in copies.values())
+
+
+def personal_data_in_logs(log_dir: Path, needles: set[str]) -> int:
+    """How many (log file, name or email) pairs occur: every service's log, crashes included."""
+    hits = 0
+    for path in log_dir.glob("*.log"):
+        text = path.read_text(errors="replace").lower()
+        hits += sum(1 for needle in needles if needle.lower() in text)
+    return hits
+
+
+async def drive(
+    workload: Workload,
+    config: StackConfig,
+    database_url: str,
+    people: People,
+    producer: AIOKafkaProducer,
+    monkey: Monkey | None,
+) -> tuple[int, list[UUID]]:
+    """Every wave in, with its faults, each until the stack is quiet; returns (operations
+    applied, decision event ids)."""
+    async with httpx.AsyncClient(base_url=config.base_url, timeout=15) as http:
+        driver = Driver(http, database_url, people)
+        decided: list[UUID] = []
+        for index, wave in enumerate(workload.waves):
+            if index:
+                decisions = await send_decisions(producer, database_url, people)
+                decided += [d.event_id for d in decisions]
+            faults = asyncio.create_task(monkey.run_wave(index)) if monkey else None
+            await driver.apply_wave(wave)
+            if faults:
+                await faults
+            await wait_until_quiet(database_url, decided, timeout=300)
+    return driver.applied, decided
+
+
+# --- one run --------------------------------------------------------------------------------
+
+
+async def run(
+    workload: Workload,
+    server_url: str,
+    bootstrap: str,
+    workdir: Path,
+    label: str,
+    plan: ChaosPlan | None = None,
+    quiet_seconds: float = 5.0,
+    seed: int = 7,
+) -> RunReport:
+    started = time.monotonic()
+    report = RunReport(label=label)
+    await fresh_kafka(bootstrap)
+    database_url = await create_database(server_url, label)
+    config = StackConfig(
+        database_url=database_url,
+        kafka_bootstrap_servers=bootstrap,
+        smtp_port=free_port(),
+        http_port=free_port(),
+        log_dir=workdir / label / "logs",
+        round_quiet_seconds=quiet_seconds,
+        extra_environment=(("BRIDGEWORK_ROUND_MAX_DELAY_SECONDS", "100000"),),
+    )
+    maildir = workdir / label / "mail"
+    people = People()
+    producer = idempotent_producer(bootstrap)
+    try:
+        with running_stack(config, maildir=maildir) as processes:
+            await producer.start()
+            monkey = (
+                Monkey(config, processes, maildir, plan, len(workload.waves), random.Random(seed))
+                if plan
+                else None
+            )
+            supervisor = asyncio.create_task(monkey.supervise()) if monkey else None
+            try:
+                applied, decided = await drive(
+                    workload, config, database_url, people, producer, monkey
+                )
+                await wait_for_mail(database_url, timeout=300)
+            finally:
+                if supervisor:
+                    supervisor.cancel()
+            await asyncio.sleep(2)  # a duplicate, were there one, would arrive by now
+            report.events = applied + len(decided)
+            report.decisions = len(decided)
+            if monkey:
+                report.faults = monkey.faults
+            await check(report, database_url, people, maildir)
+            conn = await _retry_db(database_url)
+            try:
+                known = await conn.fetchval(
+                    "SELECT count(*) FROM matcher.processed_events"
+                    " WHERE consumer = 'matcher' AND event_id = ANY($1::uuid[])",
+                    decided,
+                )
+            finally:
+                await conn.close()
+            report.decisions_missing = len(decided) - int(known)
+        report.dead_letters, report.copies_absorbed = await read_log(bootstrap)
+        report.personal_data_in_logs = personal_data_in_logs(
+            config.log_dir, workload.names_and_emails()
+        )
+    finally:
+        await producer.stop()
+        with contextlib.suppress(Exception):
+            await drop_database(server_url, database_url)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+@dataclass
+class Comparison:
+    calm: RunReport
+    chaos: RunReport
+
+    @property
+    def proposals_identical(self) -> bool:
+        return self.calm.pending == self.chaos.pending
+
+    def lines(self) -> list[str]:
+        only_calm = len(self.calm.pending - self.chaos.pending)
+        only_chaos = len(self.chaos.pending - self.calm.pending)
+        return [
+            *self.calm.lines(),
+            *self.chaos.lines(),
+            f"final pending proposals identical: {self.proposals_identical}"
+            f" (calm {len(self.calm.pending)}, chaos {len(self.chaos.pending)},"
+            f" only calm {only_calm}, only chaos {only_chaos})",
+        ]
+
+
+async def calm_and_chaos(
+    events: int, plan: ChaosPlan, workdir: Path, chaos_quiet_seconds: float = 30.0
+) -> Comparison:
+    bootstrap = os.environ.get("BRIDGEWORK_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
+    server_url = os.environ.get(
+        "BRIDGEWORK_DATABASE_URL", "postgresql://bridgework@127.0.0.1:55432/bridgework"
+    )
+    require_local(server_url)
+    workload = build_workload(events, waves=3 if events >= 3000 else 2)
+    calm = await run(workload, server_url, bootstrap, workdir, "calm", None, quiet_seconds=4.0)
+    chaos = await run(
+        workload, server_url, bootstrap, workdir, "chaos", plan, quiet_seconds=chaos_quiet_seconds
+    )
+    return Comparison(calm, chaos)
+
+
+def require_local(server_url: str) -> None:
+    """The harness restarts the broker and PostgreSQL with the deploy scripts: local only."""
+    if urlsplit(server_url).hostname not in ("127.0.0.1", "localhost"):
+        raise RuntimeError("the chaos run needs the local PostgreSQL (deploy/postgres.sh)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=5000)
+    parser.add_argument("--kills", type=int, default=3)
+    parser.add_argument("--smtp-outage", type=float, default=30.0)
+    parser.add_argument("--workdir", type=Path, default=ROOT / ".local" / "chaos")
+    args = parser.parse_args()
+    plan = ChaosPlan(kills_per_service=args.kills, smtp_outage_seconds=args.smtp_outage)
+    comparison = asyncio.run(calm_and_chaos(args.events, plan, args.workdir))
+    print("\n".join(comparison.lines()))
+    print(json.dumps({"identical": comparison.proposals_identical}))
+
+
+if __name__ == "__main__":
+    main()

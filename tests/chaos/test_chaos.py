@@ -1,0 +1,68 @@
+"""The chaos run as tests: a short form in every `make test`, the full one in `make chaos`.
+
+Both run the same workload calmly and under faults (see harness.py) and require: every effect
+present exactly once, erased people gone everywhere and never emailed about afterwards, zero
+duplicate and zero lost emails, no personal data in any log, and the same final proposals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shared.settings import Settings
+from tests.chaos.harness import ChaosPlan, Comparison, RunReport, calm_and_chaos
+from tests.conftest import require_service
+
+pytestmark = pytest.mark.e2e
+
+
+def assert_guarantees_held(comparison: Comparison) -> None:
+    print("\n" + "\n".join(comparison.lines()))
+    for report in (comparison.calm, comparison.chaos):
+        assert_run_clean(report)
+    assert comparison.proposals_identical
+    assert comparison.calm.events == comparison.chaos.events
+
+
+def assert_run_clean(report: RunReport) -> None:
+    assert report.people_missing == 0
+    assert report.people_wrong == 0
+    assert report.erased_found == 0
+    assert report.effects_missing == 0
+    assert report.decisions_missing == 0
+    assert report.emails_lost == 0
+    assert report.emails_duplicate == 0
+    assert report.emails_about_erased == 0
+    assert report.personal_data_in_logs == 0
+    assert report.dead_letters == 0
+    assert report.emails_delivered == report.emails_queued > 0
+
+
+@pytest.fixture
+def local_infra(base_settings: Settings) -> None:
+    host, port = base_settings.kafka_bootstrap_servers.rsplit(":", 1)
+    require_service("Kafka", host, int(port))
+
+
+@pytest.mark.timeout(420)
+@pytest.mark.usefixtures("local_infra")
+async def test_short_chaos_run(tmp_path: Path) -> None:
+    plan = ChaosPlan(kills_per_service=1, smtp_outage_seconds=8)
+    comparison = await calm_and_chaos(700, plan, tmp_path, chaos_quiet_seconds=20)
+    assert_guarantees_held(comparison)
+    assert sum(comparison.chaos.faults.kills.values()) == 3
+
+
+@pytest.mark.chaos
+@pytest.mark.timeout(1500)
+@pytest.mark.usefixtures("local_infra")
+async def test_full_chaos_run(tmp_path: Path) -> None:
+    comparison = await calm_and_chaos(5000, ChaosPlan(), tmp_path)
+    assert_guarantees_held(comparison)
+    faults = comparison.chaos.faults
+    assert min(faults.kills.values()) >= 3
+    assert faults.kafka_restarts == 1
+    assert faults.postgres_restarts == 1
+    assert faults.smtp_outage_seconds >= 30
+    assert comparison.chaos.events >= 5000

@@ -1,0 +1,110 @@
+"""Safe defaults: production refuses development secrets; request bodies have a size limit;
+names refuse line breaks (header injection) and text refuses NUL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import BaseModel, ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from shared.limits import RequestSizeLimit
+from shared.settings import DEVELOPMENT_SECRET_KEY, Settings
+from shared.text import FreeText, SingleLine
+
+STRONG = "k" * 40
+PRODUCTION: dict[str, Any] = {
+    "environment": "production",
+    "secret_key": STRONG,
+    "public_base_url": "https://bridgework.example.nhs.uk",
+}
+
+
+@pytest.mark.parametrize(
+    ("changes", "refusal"),
+    [
+        ({"secret_key": DEVELOPMENT_SECRET_KEY}, "SECRET_KEY must be set"),
+        ({"secret_key": "short"}, "at least 32 characters"),
+        ({"public_base_url": "http://bridgework.example"}, "must be https"),
+        ({"smtp_username": "mailer", "smtp_use_tls": False}, "USE_TLS"),
+    ],
+)
+def test_production_refuses_unsafe_settings(changes: dict[str, Any], refusal: str) -> None:
+    with pytest.raises(ValidationError, match=refusal):
+        Settings(**(PRODUCTION | changes))
+
+
+def test_production_accepts_safe_settings_and_development_keeps_its_defaults() -> None:
+    assert Settings(**PRODUCTION).environment == "production"
+    assert Settings(environment="development").secret_key.get_secret_value() == (
+        DEVELOPMENT_SECRET_KEY
+    )
+
+
+def test_secrets_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BRIDGEWORK_SECRET_KEY", STRONG)
+    monkeypatch.setenv("BRIDGEWORK_SMTP_PASSWORD", "from-env")
+    settings = Settings()
+    assert settings.secret_key.get_secret_value() == STRONG
+    assert settings.smtp_password is not None
+    assert "from-env" not in repr(settings)  # never printed by accident
+
+
+async def echo(request: Request) -> JSONResponse:
+    return JSONResponse({"size": len(await request.body())})
+
+
+@pytest.fixture
+async def limited() -> AsyncIterator[httpx.AsyncClient]:
+    app = RequestSizeLimit(Starlette(routes=[Route("/", echo, methods=["POST"])]), 1000)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://limited") as client:
+        yield client
+
+
+async def test_a_body_at_the_limit_passes_through(limited: httpx.AsyncClient) -> None:
+    response = await limited.post("/", content=b"x" * 1000)
+    assert response.json() == {"size": 1000}
+
+
+async def test_a_body_over_the_limit_is_refused_before_the_app_sees_it(
+    limited: httpx.AsyncClient,
+) -> None:
+    declared = await limited.post("/", content=b"x" * 1001)
+    assert declared.status_code == 413
+    assert declared.json()["detail"] == (
+        "the request body is larger than 1000 bytes; nothing was stored"
+    )
+
+    async def chunked() -> AsyncIterator[bytes]:
+        for _ in range(5):
+            yield b"y" * 300
+
+    streamed = await limited.post("/", content=chunked())
+    assert streamed.status_code == 413
+
+
+class Named(BaseModel):
+    name: SingleLine
+    text: FreeText = ""
+
+
+@pytest.mark.parametrize(
+    "name", ["Eve\r\nBcc: victim@example.org", "Eve\nX", "nul\x00", "bell\x07", ""]
+)
+def test_a_name_is_one_line_of_text(name: str) -> None:
+    with pytest.raises(ValidationError):
+        Named(name=name)
+
+
+def test_free_text_keeps_lines_and_markup_but_refuses_nul() -> None:
+    text = "Line one\r\nLine two\t<script>alert(1)</script> ' OR 1=1 --"
+    assert Named(name="<b>Ann</b> O'Neil", text=text).text == text
+    with pytest.raises(ValidationError, match="control characters"):
+        Named(name="Ann", text="a\x00b")

@@ -26,7 +26,7 @@ from rich.table import Table
 
 from deploy.demo_network import DemoNetwork, build_demo_network
 from deploy.stack import ROOT, StackConfig, running_stack
-from shared.events import MatchProposed
+from shared.events import MatchProposed, decode_event
 from shared.settings import Settings
 from shared.topics import Topic
 
@@ -102,7 +102,8 @@ async def read_proposals(bootstrap: str, idle_seconds: float) -> list[MatchPropo
         while time.monotonic() - quiet_since < idle_seconds:
             batch = await consumer.getmany(timeout_ms=500)
             for records in batch.values():
-                proposals += [MatchProposed.model_validate_json(r.value) for r in records]
+                events = [decode_event(r.value) for r in records]
+                proposals += [e for e in events if isinstance(e, MatchProposed)]
                 quiet_since = time.monotonic()
     finally:
         await consumer.stop()

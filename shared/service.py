@@ -42,23 +42,36 @@ class _Runtime:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
-def create_consumer_app(spec: ServiceSpec, settings: Settings) -> FastStream:
-    runtime = _Runtime()
-    broker = KafkaBroker(settings.kafka_bootstrap_servers, client_id=f"bridgework-{spec.name}")
+def event_broker(
+    name: str,
+    topics: Sequence[Topic],
+    settings: Settings,
+    consumer: Callable[[], EventConsumer | None],
+) -> KafkaBroker:
+    """A broker whose one subscriber hands every event of ``topics`` to ``consumer()``."""
+    broker = KafkaBroker(settings.kafka_bootstrap_servers, client_id=f"bridgework-{name}")
 
     # Offsets are committed only after the handler returns (its effect is committed), and a
     # transient failure seeks back so the message is redelivered: at-least-once, never at-most.
     @broker.subscriber(
-        *spec.topics,
-        group_id=f"bridgework-{spec.name}",
+        *topics,
+        group_id=f"bridgework-{name}",
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         decoder=keep_raw_body,
     )
     async def on_event(body: bytes, message: KafkaMessage) -> None:
-        assert runtime.consumer is not None
+        current = consumer()
+        assert current is not None
         record = message.raw_message
-        await runtime.consumer.handle(body, record.key, record.topic)  # type: ignore[union-attr]
+        await current.handle(body, record.key, record.topic)  # type: ignore[union-attr]
+
+    return broker
+
+
+def create_consumer_app(spec: ServiceSpec, settings: Settings) -> FastStream:
+    runtime = _Runtime()
+    broker = event_broker(spec.name, spec.topics, settings, lambda: runtime.consumer)
 
     app = FastStream(broker)
 

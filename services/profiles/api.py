@@ -1,4 +1,5 @@
-"""The profiles HTTP API: the front door for networks, trusts, people and placements."""
+"""The profiles HTTP API: the front door for networks, trusts, people and placements; and the
+coordinators' web pages (web.py), fed by a read model of proposals and decisions."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from services.profiles import service
+from services.profiles import read_model, service, web
 from services.profiles.schemas import (
     AvailabilityIn,
     Created,
@@ -31,9 +32,11 @@ from services.profiles.schemas import (
     TrustIn,
     TrustOut,
 )
+from shared.consuming import EventConsumer
 from shared.db import create_pool, migrate_async
 from shared.kafka import ensure_topics, idempotent_producer
 from shared.outbox import OutboxRelay
+from shared.service import event_broker
 from shared.settings import Settings
 
 SCHEMA = "profiles"
@@ -53,10 +56,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await producer.start()
         relay = OutboxRelay(pool, producer, poll_seconds=settings.outbox_poll_seconds)
         relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
+        # The coordinators' read model follows the proposals and decisions topics.
+        consumer = EventConsumer(read_model.CONSUMER, pool, producer, read_model.apply_event)
+        broker = event_broker(read_model.CONSUMER, read_model.TOPICS, settings, lambda: consumer)
+        await broker.start()
         app.state.pool = pool
         try:
             yield
         finally:
+            await broker.stop()
             relay_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await relay_task
@@ -71,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     _add_error_handlers(app)
     _add_routes(app)
+    web.install(app, settings)
     return app
 
 

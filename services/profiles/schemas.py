@@ -40,6 +40,9 @@ class TrustIn(Strict):
     latitude: float | None = Field(default=None, ge=49.0, le=61.0)
     longitude: float | None = Field(default=None, ge=-8.0, le=2.0)
     is_small: bool = False
+    contact_email: EmailStr | None = Field(
+        default=None, description="who at the trust receives a secondment's introduction"
+    )
 
 
 class TrustOut(TrustIn):

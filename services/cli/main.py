@@ -7,6 +7,8 @@ from importlib.metadata import version as installed_version
 
 import typer
 
+from services.cli.accounts import accounts, exports
+
 app = typer.Typer(
     name="bridgework",
     help="Bridgework: mentoring and secondment matching for NHS digital-leadership networks.",
@@ -23,6 +25,10 @@ def root() -> None:
 def version() -> None:
     """Print the installed Bridgework version."""
     typer.echo(installed_version("bridgework"))
+
+
+app.add_typer(accounts, name="accounts")
+app.add_typer(exports, name="export")
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ NetworkUpserted through the outbox, in one transaction: they then receive the pr
 
 from __future__ import annotations
 
+import secrets
 from typing import Protocol
 
 import asyncpg
@@ -165,3 +166,16 @@ async def list_accounts(conn: asyncpg.Connection) -> list[Account]:
         "SELECT email, name, role, network_id FROM accounts ORDER BY role, network_id, email"
     )
     return [_account(row) for row in rows]
+
+
+class DevelopmentOnly(RuntimeError):
+    """Something meant for development only (demo accounts, printed passwords) was asked for
+    in production."""
+
+
+def demo_password(settings_environment: str) -> str:
+    """A fresh random password for a demo account; refused in production, where every
+    password is chosen by a person and none is ever printed."""
+    if settings_environment == "production":
+        raise DevelopmentOnly("demo accounts are refused in production (BRIDGEWORK_ENVIRONMENT)")
+    return secrets.token_urlsafe(12)

@@ -13,6 +13,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.matching import Explanation, MatchKind
+from shared.regions import Region
 
 Status = Literal["pending", "withdrawn", "approved", "rejected"]
 
@@ -35,7 +36,7 @@ class ProposalView(BaseModel):
     provider_detail: str  # job title and trust, or the host trust
     mentee_name: str
     mentee_detail: str
-    mentee_region: str | None
+    mentee_region: str | None  # the region's name, e.g. North West
     home_trust: str | None  # the mentee's trust code
     host_trust: str | None  # the placement's trust code (secondments)
 
@@ -78,7 +79,7 @@ def proposal_view(row: Mapping[str, Any]) -> ProposalView:
         provider_detail=provider_detail,
         mentee_name=mentee_name,
         mentee_detail=mentee_detail,
-        mentee_region=row["mentee_region"],
+        mentee_region=Region(row["mentee_region"]).label if row["mentee_region"] else None,
         home_trust=row["mentee_trust"],
         host_trust=row["host_trust_code"],
     )

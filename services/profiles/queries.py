@@ -16,6 +16,7 @@ from services.profiles.dashboard import (
     proposal_view,
 )
 from shared.events import FairnessFigures
+from shared.regions import Region
 
 PROPOSALS_SQL = """
 SELECT p.match_id, p.network_id, p.kind, p.status, p.score, p.explanation, p.exchange_id,
@@ -53,7 +54,7 @@ async def regions(conn: asyncpg.Connection, network_id: str) -> list[str]:
     rows = await conn.fetch(
         "SELECT DISTINCT region FROM trusts WHERE network_id = $1 ORDER BY region", network_id
     )
-    return [row["region"] for row in rows]
+    return [Region(row["region"]).label for row in rows]
 
 
 async def mentor_loads(conn: asyncpg.Connection, network_id: str) -> list[MentorLoad]:

@@ -7,12 +7,15 @@ and stops what it started. The last line is ``Summary: <N> proposals, <M> emails
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
 import email
 import email.policy
 import json
 import shutil
 import time
+from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,9 @@ from rich.table import Table
 
 from deploy.demo_network import DemoNetwork, build_demo_network
 from deploy.stack import ROOT, StackConfig, running_stack
+from services.profiles.accounts import NewAccount, create_account, demo_password
+from services.profiles.permissions import AccountRole
+from shared.db import create_pool
 from shared.events import MatchProposed, decode_event
 from shared.settings import Settings
 from shared.topics import Topic
@@ -188,7 +194,69 @@ def mail_table(messages: list[EmailMessage]) -> Table:
     return table
 
 
-async def run_demo() -> tuple[int, int]:
+DEMO_ADMIN = "admin@bridgework.example"
+
+
+@dataclass(frozen=True)
+class SignIn:
+    role: str
+    email: str
+    password: str
+    url: str
+
+
+async def create_demo_accounts(
+    database_url: str, network: DemoNetwork, base_url: str, environment: str
+) -> list[SignIn]:
+    """An administrator and each demo network's coordinators, with fresh random passwords.
+    Development only: demo_password refuses in production, before anything is created."""
+    wanted = [(DEMO_ADMIN, "Demo Administrator", AccountRole.ADMINISTRATOR, None)] + [
+        (c["email"], c["name"], AccountRole.COORDINATOR, network_id)
+        for network_id, body in network.networks.items()
+        for c in body["coordinators"]
+    ]
+    passwords = [demo_password(environment) for _ in wanted]
+    pool = await create_pool(database_url, "profiles", min_size=1, max_size=1)
+    sign_ins = []
+    try:
+        async with pool.acquire() as conn:
+            for (email_address, name, role, network_id), password in zip(
+                wanted, passwords, strict=True
+            ):
+                new = NewAccount(
+                    email=email_address,
+                    name=name,
+                    role=role,
+                    network_id=network_id,
+                    password=password,
+                )
+                await create_account(conn, new, actor="demo")
+                sign_ins.append(SignIn(role.value, email_address, password, f"{base_url}/sign-in"))
+    finally:
+        await pool.close()
+    return sign_ins
+
+
+def sign_in_table(sign_ins: list[SignIn]) -> Table:
+    table = Table(title="Sign in to the coordinators' pages (demo accounts, development only)")
+    for column in ("role", "email", "password", "sign-in page"):
+        table.add_column(column, no_wrap=True)
+    for s in sign_ins:
+        table.add_row(s.role, s.email, s.password, s.url)
+    return table
+
+
+async def serve_until_interrupted(sign_ins: list[SignIn]) -> None:
+    console.print(sign_in_table(sign_ins))
+    console.print(
+        "The stack keeps running: sign in as a coordinator, approve or reject proposals; the"
+        f" introduction emails land in {MAILDIR}. Press Ctrl-C to stop."
+    )
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.Event().wait()
+
+
+async def run_demo(serve: bool = False) -> tuple[int, int]:
     settings = Settings()
     database_url = await fresh_database(settings.database_url, DEMO_DATABASE)
     shutil.rmtree(MAILDIR, ignore_errors=True)
@@ -207,6 +275,11 @@ async def run_demo() -> tuple[int, int]:
         coordinators = {n: len(b["coordinators"]) for n, b in network.networks.items()}
         expected = sum(coordinators[p.network_id] for p in proposals)
         messages = await wait_for_mail(MAILDIR, expected, WAIT_SECONDS)
+        sign_ins = await create_demo_accounts(
+            database_url, network, config.base_url, settings.environment
+        )
+        if serve:
+            await serve_until_interrupted(sign_ins)
     console.print(proposals_table(proposals, labels))
     console.print(await fairness_table(database_url))
     console.print(mail_table(messages[:10]))
@@ -217,11 +290,22 @@ async def run_demo() -> tuple[int, int]:
         console.rule("One of the emails, as the coordinator reads it")
         console.print(str(messages[0]["Subject"]))
         console.print(body.get_content() if body else "", markup=False, highlight=False)
+    console.print(sign_in_table(sign_ins))
+    console.print(
+        "The stack has stopped. `make demo-serve` keeps it running for you to sign in and decide."
+    )
     return len(proposals), len(messages)
 
 
 def main() -> None:
-    proposals, emails = asyncio.run(run_demo())
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--serve", action="store_true", help="keep the stack running until Ctrl-C")
+    serve = parser.parse_args().serve
+    try:
+        proposals, emails = asyncio.run(run_demo(serve))
+    except KeyboardInterrupt:
+        print("Stopped.")
+        return
     print(f"Summary: {proposals} proposals, {emails} emails sent")
 
 

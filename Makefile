@@ -41,6 +41,14 @@ infra-down down:
 demo: install
 	bash deploy/with-infra.sh $(PY) -m deploy.demo
 
+# The demo, left running for a person to sign in and decide in a browser; Ctrl-C stops it.
+demo-serve: install
+	bash deploy/with-infra.sh $(PY) -m deploy.demo --serve
+
+# The README's screenshots of the coordinators' pages (docs/screenshots/*.png).
+screenshots: install browser
+	bash deploy/with-infra.sh $(PY) -m deploy.screenshots
+
 test: install lint browser
 	bash deploy/with-infra.sh $(PY) -m pytest
 

@@ -102,7 +102,8 @@ def flow_graph(
     """Trusts on a circle (stable order), arrows from home trust to host trust."""
     graph = flow_digraph(flows)
     radius = 22.0
-    margin = radius + 60
+    # Room beside each trust for its name, below it for one line.
+    margin_x, margin_y = radius + 110, radius + 30
     codes = sorted(graph.nodes)
     positions = (
         nx.circular_layout(codes, scale=1.0) if len(codes) > 1 else {c: (0, 0) for c in codes}
@@ -111,8 +112,8 @@ def flow_graph(
     def place(code: str) -> tuple[float, float]:
         px, py = positions[code]
         return (
-            width / 2 + float(px) * (width / 2 - margin),
-            height / 2 + float(py) * (height / 2 - margin),
+            width / 2 + float(px) * (width / 2 - margin_x),
+            height / 2 + float(py) * (height / 2 - margin_y),
         )
 
     nodes = [Node(code=c, label=labels.get(c, c), x=place(c)[0], y=place(c)[1]) for c in codes]

@@ -7,6 +7,7 @@ from importlib.metadata import version as installed_version
 
 import typer
 
+from services.cli import imports
 from services.cli.accounts import accounts, exports
 
 app = typer.Typer(
@@ -14,6 +15,9 @@ app = typer.Typer(
     help="Bridgework: mentoring and secondment matching for NHS digital-leadership networks.",
     no_args_is_help=True,
 )
+
+
+app.add_typer(imports.app, name="import")
 
 
 @app.callback()

@@ -16,10 +16,11 @@ from typing import Protocol
 import asyncpg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, EmailStr, SecretStr
 
 from services.profiles.audit import record_audit
 from services.profiles.permissions import Account, AccountRole
+from services.profiles.schemas import Name
 from shared.events import Coordinator, NetworkUpserted
 from shared.outbox import add_to_outbox
 
@@ -35,7 +36,7 @@ class NewAccount(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     email: EmailStr
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
     role: AccountRole
     network_id: str | None = None
     password: SecretStr

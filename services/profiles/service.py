@@ -78,8 +78,8 @@ async def upsert_trust(conn: asyncpg.Connection, code: str, data: TrustIn) -> No
             raise Invalid("network_id", f"unknown network {data.network_id!r}")
         await conn.execute(
             """
-            INSERT INTO trusts (code, name, region, network_id, latitude, longitude, is_small,
-                                contact_email)
+            INSERT INTO trusts
+              (code, name, region, network_id, latitude, longitude, is_small, contact_email)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
             ON CONFLICT (code) DO UPDATE SET name = excluded.name, region = excluded.region,
               network_id = excluded.network_id, latitude = excluded.latitude,

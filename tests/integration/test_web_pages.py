@@ -493,7 +493,7 @@ async def test_an_administrator_creates_a_coordinator_who_joins_the_network_and_
         data={
             "csrf_token": await csrf_of(admin),
             "network_id": network.network_id,
-            "name": "Nia <b>New</b>",
+            "name": "Nia O'Neil & Co",
             "email": email,
             "password": PASSWORD,
         },
@@ -510,7 +510,7 @@ async def test_an_administrator_creates_a_coordinator_who_joins_the_network_and_
     )
     assert email in json.dumps(payload)
     listing = (await admin.get("/admin")).text
-    assert "Nia &lt;b&gt;New&lt;/b&gt;" in listing
+    assert "Nia O&#39;Neil &amp; Co" in listing
     audit = (await admin.get("/admin/audit")).text
     assert "account.created" in audit
 
@@ -526,6 +526,18 @@ async def test_an_administrator_creates_a_coordinator_who_joins_the_network_and_
     )
     assert short.status_code == 422
     assert "at least 12 characters" in short.text
+    markup = await admin.post(
+        "/admin/coordinators",
+        data={
+            "csrf_token": await csrf_of(admin),
+            "network_id": network.network_id,
+            "name": "<b>Bold</b>",
+            "email": f"bold.{uuid4().hex[:6]}@example.org",
+            "password": PASSWORD,
+        },
+    )
+    assert markup.status_code == 422
+    assert "HTML is not accepted in names" in markup.text
 
     newcomer = await signed_in_client(new_client, email)
     assert (await newcomer.get(f"/dashboard/{network.network_id}/proposals")).status_code == 200

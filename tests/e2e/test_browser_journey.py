@@ -1,13 +1,17 @@
 """End to end in a real headless Chromium: the three services run as processes; a coordinator
-signs in, sees the matcher's proposal with its reasons, approves it, and the decision reaches
-Kafka as match.decided. Skips locally without /usr/bin/chromium (`make browser`); fails in CI."""
+signs in, sees the matcher's proposal with its reasons, approves it, the decision reaches Kafka
+as match.decided, and the introduction email (with its invitation) arrives at the SMTP server.
+Skips locally without /usr/bin/chromium (`make browser`); fails under CI=true."""
 
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import os
 import time
 from collections.abc import Iterator
+from email.message import EmailMessage
 from pathlib import Path
 from uuid import UUID, uuid4
 
@@ -122,7 +126,7 @@ async def coordinator_account(database_url: str, network_id: str, email: str) ->
 async def test_a_coordinator_signs_in_approves_in_the_browser_and_kafka_hears_it(
     stack: tuple[StackConfig, Path], kafka: str
 ) -> None:
-    config, _maildir = stack
+    config, maildir = stack
     tag = uuid4().hex[:6]
     network_id, coordinator = f"br-{tag}", f"bea.{tag}@network.example"
     load_pair(config.base_url, tag, coordinator)
@@ -160,6 +164,29 @@ async def test_a_coordinator_signs_in_approves_in_the_browser_and_kafka_hears_it
     )
     status = await _status(config.database_url, match_id)
     assert status == "approved"
+
+    introduction = await wait_for_mail(maildir, f"tariq.{tag}@example.org", "Introducing")
+    assert f"Morag Mentor {tag}" in str(introduction["Subject"])
+    invitations = [
+        part for part in introduction.walk() if part.get_content_type() == "text/calendar"
+    ]
+    assert len(invitations) == 1
+
+
+async def wait_for_mail(
+    maildir: Path, recipient: str, subject_start: str, timeout: float = 60
+) -> EmailMessage:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in sorted(maildir.glob("*.eml")):
+            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            assert isinstance(message, EmailMessage)
+            if recipient in str(message["To"]) and str(message["Subject"]).startswith(
+                subject_start
+            ):
+                return message
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"no {subject_start!r} email to {recipient} within {timeout}s")
 
 
 async def _status(database_url: str, match_id: UUID) -> str:

@@ -10,7 +10,7 @@ expiring, single-use token in the URL is their secret.
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,7 +23,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 from starlette.middleware.sessions import SessionMiddleware
 
 from services.profiles import queries, service
@@ -47,6 +47,12 @@ from services.profiles.dashboard import (
     matches_csv,
 )
 from services.profiles.decisions import DecisionRefused, ProposalNotFound, decide
+from services.profiles.imports import (
+    ImportReport,
+    import_people_csv,
+    import_placements_csv,
+    import_trusts_ods,
+)
 from services.profiles.permissions import (
     Account,
     AccountRole,
@@ -424,7 +430,51 @@ def _pages() -> APIRouter:
             },
         )
 
+    @pages.get("/dashboard/{network_id}/imports")
+    async def imports_page(request: Request, network_id: str, account: Coordinating) -> Response:
+        context = {"network_id": network_id, "report": None, "kinds": IMPORTERS}
+        return render(request, "imports.html", context)
+
+    @pages.post("/dashboard/{network_id}/imports")
+    async def run_import(request: Request, network_id: str, conn: Connection) -> Response:
+        account = coordinator_of(network_id, await signed_in(request, conn))
+        form = await checked_form(request)
+        kind, upload = str(form.get("kind", "")), form.get("file")
+        if kind not in IMPORTERS:
+            raise PageRefused(400, "Unknown import", "Choose people, placements or trusts.")
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise PageRefused(400, "No file", "Choose the file to import.")
+        data = await upload.read(MAX_UPLOAD_BYTES + 1)
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise PageRefused(413, "File too large", "Files of at most 5 MB can be imported.")
+        report = await IMPORTERS[kind][1](
+            request.app.state.pool,
+            data,
+            actor=account.email,
+            network_id=network_id,
+            dry_run=form.get("dry_run") == "on",
+            partial=form.get("partial") == "on",
+        )
+        context = {
+            "network_id": network_id,
+            "report": report,
+            "kinds": IMPORTERS,
+            "filename": upload.filename,
+        }
+        code = 200 if report.applied or report.dry_run else 422
+        return render(request, "imports.html", context, status_code=code)
+
     return pages
+
+
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+Importer = Callable[..., Awaitable[ImportReport]]
+# What a coordinator can import, restricted to their own network by each importer.
+IMPORTERS: dict[str, tuple[str, Importer]] = {
+    "people": ("Mentors and mentees (CSV)", import_people_csv),
+    "placements": ("Secondment placements (CSV)", import_placements_csv),
+    "trusts": ("NHS trusts (the ODS file, .ods)", import_trusts_ods),
+}
 
 
 async def _decide(

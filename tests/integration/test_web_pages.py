@@ -130,7 +130,7 @@ async def signed_in_client(new_client: ClientFactory, email: str) -> httpx.Async
 
 # --- permissions on every route -------------------------------------------------------------
 
-DASHBOARD_GETS = ("proposals", "network", "pictures", "matches.csv")
+DASHBOARD_GETS = ("proposals", "network", "pictures", "matches.csv", "imports")
 ADMIN_GETS = ("/admin", "/admin/audit")
 ADMIN_POSTS = ("/admin/networks", "/admin/coordinators")
 
@@ -139,6 +139,7 @@ def dashboard_posts(network_id: str, match_id: UUID) -> list[str]:
     return [
         f"/dashboard/{network_id}/proposals/{match_id}/decision",
         f"/dashboard/{network_id}/proposals/bulk-approve",
+        f"/dashboard/{network_id}/imports",
     ]
 
 
@@ -184,7 +185,7 @@ async def test_a_coordinator_of_one_network_is_refused_everything_of_another(
     for path in dashboard_posts(theirs.network_id, their_proposal.match_id):
         assert (await client.post(path, data=form)).status_code == 403, path
     # Their match through my own network's address: not found in my network.
-    for path in dashboard_posts(mine.network_id, their_proposal.match_id):
+    for path in dashboard_posts(mine.network_id, their_proposal.match_id)[:2]:
         assert (await client.post(path, data=form)).status_code == 404, path
     assert await footprint(pool, their_proposal.match_id) == ("pending", 0, 0)
 
@@ -683,3 +684,65 @@ async def test_the_read_model_follows_proposals_withdrawals_and_rounds_on_kafka(
         await asyncio.sleep(0.2)
     assert status == "withdrawn"
     assert report["overall"]["match_rate"] == 0.75
+
+
+# --- imports through the web page -------------------------------------------------------------
+
+PEOPLE_HEADER = "role,name,email,job_title,trust_code,skills,capacity,hours_per_month,gaps\n"
+
+
+async def upload(
+    client: httpx.AsyncClient, network_id: str, body: str, **options: str
+) -> httpx.Response:
+    return await client.post(
+        f"/dashboard/{network_id}/imports",
+        data={"csrf_token": await csrf_of(client), "kind": "people", **options},
+        files={"file": ("people.csv", body.encode(), "text/csv")},
+    )
+
+
+async def test_an_import_shows_each_row_and_stores_nothing_when_a_row_is_refused(
+    new_client: ClientFactory,
+    two_networks: tuple[SeededNetwork, SeededNetwork],
+    pool: asyncpg.Pool,
+) -> None:
+    mine, theirs = two_networks
+    tag = uuid4().hex[:6]
+    good = (
+        f"mentor,Mina Mentor,mina.{tag}@example.org,CIO,{mine.trust_codes[0]},procurement:6,1,4,\n"
+    )
+    foreign = (
+        f"mentee,Theo Other,theo.{tag}@example.org,Analyst,{theirs.trust_codes[0]},,,,"
+        "procurement:1-4\n"
+    )
+    client = await signed_in_client(new_client, mine.coordinator_email)
+    assert (
+        "Import from a spreadsheet"
+        in (await client.get(f"/dashboard/{mine.network_id}/imports")).text
+    )
+
+    response = await upload(client, mine.network_id, PEOPLE_HEADER + good + foreign)
+    assert response.status_code == 422
+    assert "1 people row(s) accepted, 1 refused" in response.text
+    assert f"theo.{tag}@example.org" in response.text
+    assert "refused" in response.text
+    stored = "SELECT count(*) FROM people WHERE email LIKE $1"
+    assert await pool.fetchval(stored, f"%.{tag}@%") == 0
+
+    without_token = await client.post(
+        f"/dashboard/{mine.network_id}/imports",
+        data={"kind": "people"},
+        files={"file": ("people.csv", (PEOPLE_HEADER + good).encode(), "text/csv")},
+    )
+    assert without_token.status_code == 403
+    assert await pool.fetchval(stored, f"%.{tag}@%") == 0
+
+    response = await upload(client, mine.network_id, PEOPLE_HEADER + good)
+    assert response.status_code == 200
+    assert "1 people row(s) accepted, 0 refused; they were stored" in response.text
+    assert await pool.fetchval(stored, f"%.{tag}@%") == 1
+    audited = await pool.fetchval(
+        "SELECT count(*) FROM audit_log WHERE actor = $1 AND action LIKE 'import%'",
+        mine.coordinator_email,
+    )
+    assert audited >= 2

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import email
 import email.policy
 import json
 import shutil
+import signal
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -252,8 +252,11 @@ async def serve_until_interrupted(sign_ins: list[SignIn]) -> None:
         "The stack keeps running: sign in as a coordinator, approve or reject proposals; the"
         f" introduction emails land in {MAILDIR}. Press Ctrl-C to stop."
     )
-    with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.Event().wait()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signal_number, stop.set)
+    await stop.wait()
 
 
 async def run_demo(serve: bool = False) -> tuple[int, int]:
@@ -280,6 +283,8 @@ async def run_demo(serve: bool = False) -> tuple[int, int]:
         )
         if serve:
             await serve_until_interrupted(sign_ins)
+    if serve:
+        return len(proposals), len(messages)
     console.print(proposals_table(proposals, labels))
     console.print(await fairness_table(database_url))
     console.print(mail_table(messages[:10]))
@@ -301,11 +306,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--serve", action="store_true", help="keep the stack running until Ctrl-C")
     serve = parser.parse_args().serve
-    try:
-        proposals, emails = asyncio.run(run_demo(serve))
-    except KeyboardInterrupt:
-        print("Stopped.")
-        return
+    proposals, emails = asyncio.run(run_demo(serve))
     print(f"Summary: {proposals} proposals, {emails} emails sent")
 
 

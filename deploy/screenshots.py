@@ -39,18 +39,18 @@ async def sign_in(page: Page, base_url: str, email: str, password: str) -> None:
 async def take(base_url: str, email: str, password: str, network_id: str) -> list[str]:
     OUTPUT.mkdir(parents=True, exist_ok=True)
     shots = [
-        ("proposals.png", f"/dashboard/{network_id}/proposals", 1280, 900),
-        ("proposals-phone.png", f"/dashboard/{network_id}/proposals", 390, 844),
-        ("flows-and-fairness.png", f"/dashboard/{network_id}/pictures", 1280, 1100),
+        ("proposals.png", f"/dashboard/{network_id}/proposals", 1280, 900, False),
+        ("proposals-phone.png", f"/dashboard/{network_id}/proposals", 390, 844, False),
+        ("flows-and-fairness.png", f"/dashboard/{network_id}/pictures", 1100, 800, True),
     ]
     async with async_playwright() as playwright:
         browser = await launch_chromium(playwright)
         try:
-            for name, path, width, height in shots:
+            for name, path, width, height, full_page in shots:
                 page = await browser.new_page(viewport={"width": width, "height": height})
                 await sign_in(page, base_url, email, password)
                 await page.goto(f"{base_url}{path}")
-                await page.screenshot(path=str(OUTPUT / name))
+                await page.screenshot(path=str(OUTPUT / name), full_page=full_page)
                 await page.close()
         finally:
             await browser.close()

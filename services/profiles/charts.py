@@ -97,11 +97,11 @@ def sorted_cycle(cycle: Sequence[str]) -> list[str]:
 
 
 def flow_graph(
-    flows: Sequence[Flow], labels: dict[str, str], width: int = 640, height: int = 420
+    flows: Sequence[Flow], labels: dict[str, str], width: int = 640, height: int = 380
 ) -> FlowGraph:
     """Trusts on a circle (stable order), arrows from home trust to host trust."""
     graph = flow_digraph(flows)
-    radius = 22.0
+    radius = 28.0
     # Room beside each trust for its name, below it for one line.
     margin_x, margin_y = radius + 110, radius + 30
     codes = sorted(graph.nodes)
@@ -166,6 +166,9 @@ def _shorten(
 # --- bar charts -----------------------------------------------------------------------------
 
 
+VALUE_ROOM = 110  # right of each bar, for its value text
+
+
 class Bar(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -199,7 +202,7 @@ def bar_chart(
     top = (
         max([max_value or 0.0] + [b.value for b in bars if b.value is not None], default=0.0) or 1.0
     )
-    plot = width - label_width - 60
+    plot = width - label_width - VALUE_ROOM
     placed = [
         PlacedBar(
             label=b.label,

@@ -17,7 +17,15 @@ from services.profiles.accounts import (
     hash_password,
     password_matches,
 )
-from services.profiles.charts import Bar, Flow, bar_chart, exchange_cycles, flow_graph, percent
+from services.profiles.charts import (
+    VALUE_ROOM,
+    Bar,
+    Flow,
+    bar_chart,
+    exchange_cycles,
+    flow_graph,
+    percent,
+)
 from services.profiles.dashboard import (
     ProposalFilter,
     ProposalView,
@@ -193,7 +201,7 @@ def test_bar_lengths_are_proportional_to_the_scale_and_rows_do_not_overlap() -> 
         width=560,
         label_width=170,
     )
-    plot = 560 - 170 - 60
+    plot = 560 - 170 - VALUE_ROOM
     assert [b.width for b in chart.bars] == [plot / 2, plot, 0]
     ys = [b.y for b in chart.bars]
     assert ys == sorted(ys)

@@ -37,7 +37,7 @@ from services.profiles.accounts import (
     list_accounts,
     load_account,
 )
-from services.profiles.audit import claim_link_token, list_audit
+from services.profiles.audit import claim_link_token, list_audit, record_audit
 from services.profiles.charts import Bar, bar_chart, flow_graph, percent
 from services.profiles.dashboard import (
     ProposalFilter,
@@ -545,6 +545,9 @@ def _admin_pages() -> APIRouter:
                 if await queries.network_name(conn, network_id) is not None:
                     raise AccountRefused(f"network {network_id!r} exists already")
                 await service.upsert_network(conn, network_id, network)
+                await record_audit(
+                    conn, actor=account.email, action="network.created", subject=network_id
+                )
                 await create_account(conn, new, actor=account.email)
         except (ValidationError, AccountRefused) as error:
             return await admin_page(request, conn, _plain(error), 422)

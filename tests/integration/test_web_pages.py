@@ -544,6 +544,50 @@ async def test_an_administrator_creates_a_coordinator_who_joins_the_network_and_
     assert (await newcomer.get(f"/dashboard/{network.network_id}/proposals")).status_code == 200
 
 
+async def test_an_administrator_creates_a_network_with_its_first_coordinator_once(
+    new_client: ClientFactory, admin_email: str, pool: asyncpg.Pool
+) -> None:
+    admin = await signed_in_client(new_client, admin_email)
+    network_id = f"adm-{uuid4().hex[:6]}"
+    form = {
+        "network_id": network_id,
+        "name": "South West Digital Leaders",
+        "coordinator_name": "Sam Coordinator",
+        "email": f"sam.{network_id}@network.example",
+        "password": PASSWORD,
+    }
+    response = await admin.post("/admin/networks", data=form | {"csrf_token": await csrf_of(admin)})
+    assert response.status_code == 303
+    assert await pool.fetchval("SELECT name FROM networks WHERE id = $1", network_id) == (
+        "South West Digital Leaders"
+    )
+    published = await pool.fetchval(
+        "SELECT count(*) FROM outbox WHERE topic = $1 AND message_key = $2",
+        Topic.NETWORKS.value,
+        network_id,
+    )
+    assert published == 1
+    actions = await pool.fetch(
+        "SELECT action FROM audit_log WHERE actor = $1 AND subject IN ($2, $3) ORDER BY id",
+        admin_email,
+        network_id,
+        form["email"],
+    )
+    assert [r["action"] for r in actions] == ["network.created", "account.created"]
+    coordinator = await signed_in_client(new_client, form["email"])
+    assert (await coordinator.get(f"/dashboard/{network_id}/proposals")).status_code == 200
+
+    again = await admin.post(
+        "/admin/networks",
+        data=form | {"csrf_token": await csrf_of(admin), "name": "Renamed"},
+    )
+    assert again.status_code == 422
+    assert "exists already" in again.text
+    assert await pool.fetchval("SELECT name FROM networks WHERE id = $1", network_id) == (
+        "South West Digital Leaders"
+    )
+
+
 # --- decision links from emails --------------------------------------------------------------
 
 

@@ -30,9 +30,11 @@ from rich.table import Table
 from deploy.demo_network import DemoNetwork, build_demo_network
 from deploy.stack import ROOT, StackConfig, running_stack
 from services.profiles.accounts import NewAccount, create_account, demo_password
+from services.profiles.decisions import decide
 from services.profiles.permissions import AccountRole
 from shared.db import create_pool
 from shared.events import MatchProposed, decode_event
+from shared.matching import MatchKind
 from shared.settings import Settings
 from shared.topics import Topic
 
@@ -136,6 +138,43 @@ async def wait_for_mail(maildir: Path, expected: int, timeout: float) -> list[Em
                 break
             await asyncio.sleep(0.5)
     return read_mail(maildir)
+
+
+async def approve(database_url: str, proposal: MatchProposed) -> None:
+    """Approve one proposal through the coordinators' decision code (read model, audit record
+    and match.decided in one transaction), as the decision pages do."""
+    pool = await create_pool(database_url, "profiles", min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            deadline = time.monotonic() + 30
+            while not await conn.fetchval(
+                "SELECT 1 FROM proposals WHERE match_id = $1", proposal.match_id
+            ):
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the proposal did not reach the coordinators' read model")
+                await asyncio.sleep(0.3)
+            await decide(
+                conn,
+                network_id=proposal.network_id,
+                match_ids=[proposal.match_id],
+                approved=True,
+                reason="",
+                decided_by="demo",
+                via="demo",
+            )
+    finally:
+        await pool.close()
+
+
+def show_introduction(messages: list[EmailMessage]) -> None:
+    intro = next((m for m in messages if str(m["Subject"]).startswith("Introducing")), None)
+    if intro is None:
+        return
+    body = intro.get_body(preferencelist=("plain",))
+    attachments = ", ".join(str(part.get_filename()) for part in intro.iter_attachments())
+    console.rule("An introduction, after a coordinator approved the match")
+    console.print(f"{intro['Subject']}  (attached: {attachments})", markup=False)
+    console.print(body.get_content() if body else "", markup=False, highlight=False)
 
 
 def proposals_table(proposals: list[MatchProposed], labels: dict[str, str]) -> Table:
@@ -278,6 +317,10 @@ async def run_demo(serve: bool = False) -> tuple[int, int]:
         coordinators = {n: len(b["coordinators"]) for n, b in network.networks.items()}
         expected = sum(coordinators[p.network_id] for p in proposals)
         messages = await wait_for_mail(MAILDIR, expected, WAIT_SECONDS)
+        mentoring = [p for p in proposals if p.kind is MatchKind.MENTORING]
+        if mentoring:  # a coordinator approves one: mentor and mentee are introduced
+            await approve(database_url, mentoring[0])
+            messages = await wait_for_mail(MAILDIR, len(messages) + 2, 60)
         sign_ins = await create_demo_accounts(
             database_url, network, config.base_url, settings.environment
         )
@@ -295,6 +338,7 @@ async def run_demo(serve: bool = False) -> tuple[int, int]:
         console.rule("One of the emails, as the coordinator reads it")
         console.print(str(messages[0]["Subject"]))
         console.print(body.get_content() if body else "", markup=False, highlight=False)
+    show_introduction(messages)
     console.print(sign_in_table(sign_ins))
     console.print(
         "The stack has stopped. `make demo-serve` keeps it running for you to sign in and decide."

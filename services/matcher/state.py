@@ -306,6 +306,8 @@ def _open_mentor(row: asyncpg.Record) -> MentorInput | None:
 def _open_mentee(row: asyncpg.Record) -> MenteeInput | None:
     """The mentee as far as they still seek a match: an approved mentor or secondment ends
     that kind of search, not the other."""
+    if row["paused"]:  # withdrawn (self-service): matched with nobody
+        return None
     profile = PersonProfile.model_validate(row["profile"])
     seeking_mentoring = row["approved_mentoring"] == 0
     open_to_secondment = profile.open_to_secondment and row["approved_secondment"] == 0

@@ -155,6 +155,7 @@ class MentoringIntroduction:
     mentee: Participant
     explanation: Explanation
     decided_at: datetime
+    manage_url: str  # where a participant asks for their self-service link
 
 
 def compose_mentoring_introduction(intro: MentoringIntroduction, to_mentor: bool) -> RenderedEmail:
@@ -170,6 +171,7 @@ def compose_mentoring_introduction(intro: MentoringIntroduction, to_mentor: bool
         "slot": start.astimezone(UK_TIME).strftime("%A %-d %B %Y at %H:%M (UK time)"),
         "minutes": FIRST_CONVERSATION_MINUTES,
         "match_id": intro.match_id,
+        "manage_url": intro.manage_url,
     }
     subject = f"Introducing your {context['other_role']}: {other.name}"
     rendered = _render("introduction_mentoring", subject, context)
@@ -195,6 +197,7 @@ class SecondmentIntroduction:
     host_contact: str | None
     home_contact: str | None
     explanation: Explanation
+    manage_url: str
 
 
 SECONDMENT_AUDIENCES = ("candidate", "host_trust", "home_trust")

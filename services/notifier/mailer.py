@@ -13,6 +13,7 @@ Each email goes through these states:
   nobody holds and marks it ``uncertain``: perhaps delivered, so **never sent again** automatically
   (at most one copy), and counted in the log for an operator. The window is one SMTP round trip.
 * If the server answers DATA with an error, it did not take the message: back to ``pending``.
+  A permanent refusal of the sender or recipient (5xx) marks the email ``failed``.
   If the connection breaks during DATA, the outcome is unknown: ``uncertain`` as above.
 
 So each email is sent at most once, and exactly once unless the notifier or the network dies
@@ -42,6 +43,7 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 300.0
+CLAIM_LEASE_SECONDS = 120.0  # longer than connecting, MAIL FROM and RCPT TO can take
 # Advisory-lock namespace for "this email is being sent" (the second key is the email's id).
 SENDING_LOCK_CLASS = 0x42574D  # "BWM"
 # Test-only fault injection (development mode only): exit the process right after the SMTP
@@ -76,6 +78,21 @@ def build_message(
 
 class _NotAccepted(Exception):
     """The SMTP server certainly did not take the message: try again later."""
+
+
+class _Cancelled(Exception):
+    """The email was cancelled while the connection was being set up."""
+
+
+class _Refused(Exception):
+    """The SMTP server refused the sender or recipient for good (5xx): retrying cannot help."""
+
+
+def _describe(error: BaseException) -> str:
+    """What went wrong, for the log: the error type and SMTP code only, never the message
+    (servers quote the recipient's address in it)."""
+    code = getattr(error, "code", None)
+    return f"{type(error).__name__}" + (f" {code}" if code else "")
 
 
 class _OutcomeUnknown(Exception):
@@ -169,9 +186,17 @@ class MailQueue:
                 try:
                     rendered = await render(conn, self._settings, email)
                 except NotYetKnown:
-                    await self._retry_later(conn, email, "waiting for profile events", count=False)
+                    await self._retry_later(conn, email, "waiting for profile events", None)
                     continue
                 message = build_message(self._settings, email, rendered)
+                # A lease: no other sender takes it while this one talks to the server; if this
+                # one dies before DATA, nothing was sent and the email is due again afterwards.
+                await conn.execute(
+                    "UPDATE emails SET next_attempt_at = now() + make_interval(secs => $2)"
+                    " WHERE id = $1",
+                    email["id"],
+                    CLAIM_LEASE_SECONDS,
+                )
                 await conn.execute(
                     "SELECT pg_advisory_lock($1, $2::integer)", SENDING_LOCK_CLASS, email["id"]
                 )
@@ -185,7 +210,22 @@ class MailQueue:
             await self._smtp_send(conn, email, message, attempt)
         except _NotAccepted as error:
             async with conn.transaction():
-                await self._retry_later(conn, email, str(error), count=True)
+                await self._retry_later(
+                    conn, email, str(error), _describe(error.__cause__ or error)
+                )
+            return
+        except _Cancelled:
+            return
+        except _Refused as error:
+            await conn.execute(
+                "UPDATE emails SET status = 'failed', attempts = attempts + 1, last_error = $2"
+                " WHERE id = $1",
+                email["id"],
+                str(error)[:500],
+            )
+            log.error(
+                "email %d refused for good: %s", email["id"], _describe(error.__cause__ or error)
+            )
             return
         except _OutcomeUnknown as error:
             await conn.execute(
@@ -226,16 +266,24 @@ class MailQueue:
             await smtp.connect()
             await smtp.mail(parseaddr(settings.mail_from)[1])
             await smtp.rcpt(email["recipient_email"])
+        except (aiosmtplib.SMTPRecipientRefused, aiosmtplib.SMTPSenderRefused) as error:
+            smtp.close()
+            if error.code >= 500:
+                raise _Refused(f"{type(error).__name__}: {error}") from error
+            raise _NotAccepted(f"{type(error).__name__}: {error}") from error
         except (aiosmtplib.SMTPException, OSError) as error:
             smtp.close()
             raise _NotAccepted(f"{type(error).__name__}: {error}") from error
         # From here the server may take the message: record that, durably, before DATA.
-        await conn.execute(
+        marked = await conn.execute(
             "UPDATE emails SET status = 'sending', attempt_id = $2, sending_since = now()"
-            " WHERE id = $1",
+            " WHERE id = $1 AND status = 'pending'",
             email["id"],
             attempt,
         )
+        if marked != "UPDATE 1":  # cancelled meanwhile (withdrawn, erased): do not send
+            smtp.close()
+            raise _Cancelled
         try:
             await smtp.data(flatten_message(message))
         except aiosmtplib.SMTPResponseException as error:
@@ -260,8 +308,11 @@ class MailQueue:
             os._exit(70)
 
     async def _retry_later(
-        self, conn: asyncpg.Connection, email: asyncpg.Record, reason: str, count: bool
+        self, conn: asyncpg.Connection, email: asyncpg.Record, reason: str, failure: str | None
     ) -> None:
+        """Back to pending; a failed attempt (``failure``: what to log) backs off exponentially,
+        waiting for events does not count as one."""
+        count = failure is not None
         attempts = email["attempts"] + (1 if count else 0)
         delay = min(
             self._settings.mail_retry_seconds * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS
@@ -280,5 +331,5 @@ class MailQueue:
                 email["id"],
                 attempts,
                 delay,
-                reason[:200],
+                failure,
             )

@@ -37,9 +37,9 @@ async def render(
     if purpose == "proposal":
         return await render_proposal(conn, settings, email)
     if purpose == "introduction":
-        return await render_introduction(conn, email)
+        return await render_introduction(conn, settings, email)
     if purpose == "trust_contact_missing":
-        return await render_missing_contact(conn, email)
+        return await render_missing_contact(conn, settings, email)
     if purpose == "self_service_link":
         return await render_self_service_link(conn, settings, email)
     raise ValueError(f"unknown email purpose {purpose!r}")
@@ -137,7 +137,9 @@ async def _decided_at(conn: asyncpg.Connection, match_id: object) -> Any:
     return decided_at
 
 
-async def render_introduction(conn: asyncpg.Connection, email: asyncpg.Record) -> RenderedEmail:
+async def render_introduction(
+    conn: asyncpg.Connection, settings: Settings, email: asyncpg.Record
+) -> RenderedEmail:
     proposal, network_name = await _proposal(conn, email["match_id"])
     audience = email["context"]["audience"]
     if proposal.kind is MatchKind.MENTORING:
@@ -148,15 +150,16 @@ async def render_introduction(conn: asyncpg.Connection, email: asyncpg.Record) -
             mentee=await _participant(conn, proposal.mentee_id),
             explanation=proposal.explanation,
             decided_at=await _decided_at(conn, proposal.match_id),
+            manage_url=manage_url(settings),
         )
         return compose_mentoring_introduction(intro, to_mentor=audience == "mentor")
     return compose_secondment_introduction(
-        await _secondment(conn, proposal, network_name), audience
+        await _secondment(conn, settings, proposal, network_name), audience
     )
 
 
 async def _secondment(
-    conn: asyncpg.Connection, proposal: MatchProposed, network_name: str
+    conn: asyncpg.Connection, settings: Settings, proposal: MatchProposed, network_name: str
 ) -> SecondmentIntroduction:
     placement = await _placement(conn, proposal.provider_id)
     candidate = await _participant(conn, proposal.mentee_id)
@@ -175,12 +178,19 @@ async def _secondment(
         host_contact=placement["contact_email"],
         home_contact=home_contact,
         explanation=proposal.explanation,
+        manage_url=manage_url(settings),
     )
 
 
-async def render_missing_contact(conn: asyncpg.Connection, email: asyncpg.Record) -> RenderedEmail:
+def manage_url(settings: Settings) -> str:
+    return f"{settings.public_base_url.rstrip('/')}/me"
+
+
+async def render_missing_contact(
+    conn: asyncpg.Connection, settings: Settings, email: asyncpg.Record
+) -> RenderedEmail:
     proposal, network_name = await _proposal(conn, email["match_id"])
-    intro = await _secondment(conn, proposal, network_name)
+    intro = await _secondment(conn, settings, proposal, network_name)
     side = email["context"]["side"]
     return compose_missing_contact_notice(
         MissingContactNotice(

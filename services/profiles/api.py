@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from services.profiles import read_model, service, web
+from services.profiles import read_model, self_service, service, web
 from services.profiles.schemas import (
     AvailabilityIn,
     Created,
@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _add_error_handlers(app)
     _add_routes(app)
     web.install(app, settings)
+    app.include_router(self_service.create_router(settings))
     return app
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 from pydantic import BaseModel, Field
@@ -93,11 +93,17 @@ async def import_people_csv(
         assert isinstance(request, MentorIn | MenteeIn)
         await _check_network(conn, request.trust_code, network_id)
         role = "mentor" if isinstance(request, MentorIn) else "mentee"
-        existing = await conn.fetchval(
-            "SELECT id FROM people WHERE role = $1 AND lower(email) = lower($2)",
+        found = await conn.fetchrow(
+            "SELECT p.id, t.network_id FROM people p JOIN trusts t ON t.code = p.trust_code"
+            " WHERE p.role = $1 AND lower(p.email) = lower($2)",
             role,
             request.email,
         )
+        if found is not None and network_id is not None and found["network_id"] != network_id:
+            raise service.Invalid(
+                "email", f"this {role} takes part in another network; they are not moved"
+            )
+        existing = found["id"] if found else None
         await service.save_person(conn, request, existing)
         return "updated" if existing else "created"
 
@@ -163,13 +169,21 @@ async def import_trusts_ods(
     partial: bool = False,
 ) -> ImportReport:
     """NHS trusts from an ODS file into a network. Trusts outside NHS England's regions (the
-    Welsh trusts ODS lists) are refused. A trust's contact email, which ODS does not have, is
-    kept."""
+    Welsh trusts ODS lists) are refused, and so are trusts already in another network (an import
+    never takes a trust from another network's coordinators). A trust's contact email, which ODS
+    does not have, is kept."""
 
     async def store(conn: asyncpg.Connection, row: ParsedRow) -> str:
         request = row.request
         assert isinstance(request, TrustIn)
-        contact = await conn.fetchrow("SELECT contact_email FROM trusts WHERE code = $1", row.key)
+        contact = await conn.fetchrow(
+            "SELECT contact_email, network_id FROM trusts WHERE code = $1", row.key
+        )
+        if contact is not None and contact["network_id"] != network_id:
+            raise service.Invalid(
+                "ods_code",
+                f"trust {row.key} is already in network {contact['network_id']}; it is not moved",
+            )
         if contact is not None:
             request = request.model_copy(update={"contact_email": contact["contact_email"]})
         await service.upsert_trust(conn, row.key, request)
@@ -307,3 +321,25 @@ async def _audit(
         return
     async with pool.acquire() as conn:
         await _record(conn, report, actor, data)
+
+
+class Importer(Protocol):
+    async def __call__(
+        self,
+        pool: asyncpg.Pool,
+        data: bytes,
+        *,
+        actor: str,
+        network_id: str,
+        progress: Progress | None = None,
+        dry_run: bool = False,
+        partial: bool = False,
+    ) -> ImportReport: ...
+
+
+# One importer per kind of file, for the CLI and the web upload alike.
+IMPORTERS: dict[ImportKind, Importer] = {
+    ImportKind.PEOPLE: import_people_csv,
+    ImportKind.PLACEMENTS: import_placements_csv,
+    ImportKind.TRUSTS: import_trusts_ods,
+}

@@ -139,6 +139,24 @@ async def test_a_person_of_another_network_is_refused(profiles_pool: asyncpg.Poo
     assert "is in network" in report.rows[0].reasons[0]
     assert await stored(profiles_pool, tag) == (0, 0)
 
+    # Someone already taking part elsewhere is not moved by another network's sheet.
+    first_network, first_code = await a_network(profiles_pool)
+    await import_people_csv(
+        profiles_pool, people_file(first_code, tag), actor="t", network_id=first_network
+    )
+    second_network, second_code = await a_network(profiles_pool)
+    moved = await import_people_csv(
+        profiles_pool, people_file(second_code, tag), actor="t", network_id=second_network
+    )
+    assert moved.refused == 2
+    assert moved.rows[0].reasons == [
+        "email: this mentor takes part in another network; they are not moved"
+    ]
+    trusts = await profiles_pool.fetch(
+        "SELECT DISTINCT trust_code FROM people WHERE email LIKE $1", f"%.{tag}@%"
+    )
+    assert [row["trust_code"] for row in trusts] == [first_code]
+
 
 async def test_dry_run_checks_everything_and_stores_nothing(profiles_pool: asyncpg.Pool) -> None:
     network, code = await a_network(profiles_pool)
@@ -185,6 +203,18 @@ async def test_the_real_ods_trusts_file(profiles_pool: asyncpg.Pool, shared_data
         own_trust,
     )
     assert events == 205
+
+    # Importing again into the same network updates; into another network moves nothing.
+    again = await import_trusts_ods(
+        profiles_pool, data, actor="t", network_id=network, partial=True
+    )
+    assert (again.accepted, again.rows[1].action) == (205, "updated")
+    other, _ = await a_network(profiles_pool)
+    elsewhere = await import_trusts_ods(profiles_pool, data, actor="t", network_id=other)
+    assert (elsewhere.accepted, elsewhere.applied) == (0, False)
+    assert f"already in network {network}" in elsewhere.rows[1].reasons[0]
+    home = await profiles_pool.fetchval("SELECT network_id FROM trusts WHERE code = 'R0A'")
+    assert home == network
 
 
 def test_the_cli_prints_the_report_and_fails_on_refused_rows(

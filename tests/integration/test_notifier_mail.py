@@ -3,6 +3,7 @@ the server is down."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from email.message import EmailMessage
 from uuid import uuid4
@@ -10,6 +11,8 @@ from uuid import uuid4
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
 from icalendar import Calendar
 
 from services.notifier.directory import announce_proposals, apply_event, introduce_approved
@@ -385,3 +388,70 @@ def _text(message: EmailMessage) -> str:
     assert body is not None
     content: str = body.get_content()
     return content
+
+
+class RefusingInbox(Inbox):
+    """Refuses recipients whose address starts with 'gone.' for good (550) and those starting
+    with 'busy.' for now (451)."""
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if address.startswith("gone."):
+            return "550 5.1.1 no such mailbox"
+        if address.startswith("busy."):
+            return "451 4.2.1 mailbox busy, try later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+@pytest.mark.parametrize(("prefix", "status"), [("gone.", "failed"), ("busy.", "pending")])
+async def test_a_refused_recipient_fails_for_good_or_waits_and_is_never_logged(
+    settings: Settings,
+    notifier_pool: asyncpg.Pool,
+    consumer: EventConsumer,
+    caplog: pytest.LogCaptureFixture,
+    prefix: str,
+    status: str,
+) -> None:
+    events, proposal = network_events()
+    network = events[0]
+    assert isinstance(network, NetworkUpserted)
+    address = f"{prefix}{proposal.network_id}@example.org"
+    events[0] = network.model_copy(
+        update={"coordinators": (Coordinator(name="Cora", email=address),)}
+    )
+    inbox = RefusingInbox(port=free_port())
+    controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port)
+    controller.start()
+    try:
+        await deliver(consumer, *events, proposal)
+        queue = MailQueue(notifier_pool, settings.model_copy(update={"smtp_port": inbox.port}))
+        await send_everything(queue, notifier_pool)
+    finally:
+        controller.stop()
+    row = await notifier_pool.fetchrow(
+        "SELECT status, attempts FROM emails WHERE match_id = $1", proposal.match_id
+    )
+    assert (row["status"], row["attempts"]) == (status, 1)
+    assert inbox.messages == []
+    assert "SMTPRecipientRefused" in caplog.text
+    assert address not in caplog.text
+
+
+async def test_two_senders_at_once_send_each_email_once(
+    settings: Settings, notifier_pool: asyncpg.Pool, consumer: EventConsumer, smtp_inbox: Inbox
+) -> None:
+    proposals = []
+    for _ in range(6):
+        events, proposal = network_events()
+        await deliver(consumer, *events, proposal)
+        proposals.append(proposal)
+    async with notifier_pool.acquire() as conn, conn.transaction():
+        await announce_proposals(conn)
+    with_inbox = settings.model_copy(update={"smtp_port": smtp_inbox.port})
+    first, second = MailQueue(notifier_pool, with_inbox), MailQueue(notifier_pool, with_inbox)
+    while sum(await asyncio.gather(first.send_due(2), second.send_due(2))):
+        pass
+    for proposal in proposals:
+        assert len([m for m in smtp_inbox.messages if proposal.network_id in str(m["To"])]) == 1

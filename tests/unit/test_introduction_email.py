@@ -45,6 +45,7 @@ def intro() -> MentoringIntroduction:
         mentee=MENTEE,
         explanation=EXPLANATION,
         decided_at=DECIDED,
+        manage_url="https://bw.example/me",
     )
 
 
@@ -67,6 +68,7 @@ def test_each_side_learns_who_the_other_is_and_why(to_mentor: bool) -> None:
     assert "User research and design" in email.text
     assert "same region (North West), 50 km" in email.text
     assert "Suggested first step" in email.text
+    assert "ask for your link at https://bw.example/me" in email.text
     assert "Wednesday 2 December 2026 at 10:00 (UK time)" in email.text
     assert "<Farid>" not in email.html
     assert "O&#39;Brien &lt;Farid&gt;" in email.html
@@ -101,6 +103,7 @@ def secondment(host_contact: str | None = "hr@host.example") -> SecondmentIntrod
         host_contact=host_contact,
         home_contact=None,
         explanation=EXPLANATION,
+        manage_url="https://bw.example/me",
     )
 
 
@@ -114,6 +117,8 @@ def test_a_secondment_introduces_the_candidate_and_both_trusts() -> None:
     assert "&lt;Farid&gt;" in host.html
     home = compose_secondment_introduction(secondment(), "home_trust")
     assert "how their work is covered" in home.text
+    assert "https://bw.example/me" in candidate.text
+    assert "https://bw.example/me" not in home.text
     assert not candidate.attachments
     with pytest.raises(ValueError, match="unknown audience"):
         compose_secondment_introduction(secondment(), "everyone")

@@ -37,9 +37,10 @@ STATEMENTS = [
     "ALTER TABLE emails DROP CONSTRAINT emails_status_check",
     # 'sending': handed to the SMTP server (DATA started), not yet recorded as accepted.
     # 'uncertain': the notifier died in that window; perhaps delivered, so never sent again.
+    # 'failed': the server refused the recipient for good (5xx).
     """
     ALTER TABLE emails ADD CONSTRAINT emails_status_check
-        CHECK (status IN ('pending', 'sending', 'sent', 'uncertain', 'cancelled'))
+        CHECK (status IN ('pending', 'sending', 'sent', 'uncertain', 'failed', 'cancelled'))
     """,
     "CREATE INDEX emails_sending ON emails (id) WHERE status = 'sending'",
     "CREATE INDEX emails_person ON emails (person_id) WHERE person_id IS NOT NULL",

@@ -439,6 +439,17 @@ async def test_bulk_approval_and_exchanges_all_or_none(
     assert "part of an exchange" in response.text
     assert await footprint(pool, leg_c.match_id) == ("pending", 0, 0)
 
+    # Rejecting one leg rejects the whole exchange, with the reason recorded for each leg.
+    third = f"ex-{uuid4().hex[:6]}"
+    leg_e, leg_f = await propose(pool, network, third), await propose(pool, network, third)
+    response = await client.post(
+        f"/dashboard/{network.network_id}/proposals/{leg_e.match_id}/decision",
+        data={"csrf_token": await csrf_of(client), "decision": "reject", "reason": "no cover"},
+    )
+    assert response.status_code == 303
+    assert await footprint(pool, leg_e.match_id) == ("rejected", 1, 1)
+    assert await footprint(pool, leg_f.match_id) == ("rejected", 1, 1)
+
 
 async def test_names_with_html_are_escaped_on_every_page(
     new_client: ClientFactory,

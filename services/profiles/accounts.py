@@ -154,6 +154,47 @@ async def _add_coordinator(conn: asyncpg.Connection, network_id: str, new: Coord
     await add_to_outbox(conn, [event])
 
 
+async def remove_coordinator(conn: asyncpg.Connection, email: str, *, actor: str) -> str:
+    """Delete a coordinator's account and take them off their network's coordinators (they get
+    no more proposal emails, and their decision links stop working); returns the network."""
+    email = email.strip().lower()
+    async with conn.transaction():
+        network_id: str | None = await conn.fetchval(
+            "DELETE FROM accounts WHERE email = $1 AND role = 'coordinator' RETURNING network_id",
+            email,
+        )
+        if network_id is None:
+            raise AccountRefused(f"there is no coordinator account for {email}")
+        row = await conn.fetchrow(
+            "SELECT name, coordinators FROM networks WHERE id = $1 FOR UPDATE", network_id
+        )
+        remaining = [
+            Coordinator.model_validate(c)
+            for c in row["coordinators"]
+            if str(c["email"]).lower() != email
+        ]
+        await conn.execute(
+            "UPDATE networks SET coordinators = $2, updated_at = now() WHERE id = $1",
+            network_id,
+            [c.model_dump(mode="json") for c in remaining],
+        )
+        event = NetworkUpserted(
+            entity_key=network_id,
+            network_id=network_id,
+            name=row["name"],
+            coordinators=tuple(remaining),
+        )
+        await add_to_outbox(conn, [event])
+        await record_audit(
+            conn,
+            actor=actor,
+            action="account.removed",
+            subject=email,
+            details={"network_id": network_id},
+        )
+    return network_id
+
+
 async def is_network_coordinator(conn: asyncpg.Connection, network_id: str, email: str) -> bool:
     """Whether ``email`` is listed among the network's coordinators right now."""
     coordinators = await conn.fetchval(

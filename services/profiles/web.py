@@ -36,6 +36,7 @@ from services.profiles.accounts import (
     is_network_coordinator,
     list_accounts,
     load_account,
+    remove_coordinator,
 )
 from services.profiles.audit import claim_link_token, list_audit, record_audit
 from services.profiles.charts import Bar, bar_chart, flow_graph, percent
@@ -570,6 +571,18 @@ def _admin_pages() -> APIRouter:
         except (ValidationError, AccountRefused) as error:
             return await admin_page(request, conn, _plain(error), 422)
         flash(request, f"Created the coordinator account {new.email}.")
+        return RedirectResponse("/admin", status.HTTP_303_SEE_OTHER)
+
+    @admin.post("/coordinators/remove")
+    async def remove(request: Request, conn: Connection) -> Response:
+        account = await administrator(await signed_in(request, conn))
+        form = await checked_form(request)
+        email = str(form.get("email", ""))
+        try:
+            network_id = await remove_coordinator(conn, email, actor=account.email)
+        except AccountRefused as error:
+            return await admin_page(request, conn, str(error), 422)
+        flash(request, f"Removed {email} from {network_id}; their account is closed.")
         return RedirectResponse("/admin", status.HTTP_303_SEE_OTHER)
 
     @admin.get("/audit")

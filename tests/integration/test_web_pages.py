@@ -132,7 +132,7 @@ async def signed_in_client(new_client: ClientFactory, email: str) -> httpx.Async
 
 DASHBOARD_GETS = ("proposals", "network", "pictures", "matches.csv", "imports")
 ADMIN_GETS = ("/admin", "/admin/audit")
-ADMIN_POSTS = ("/admin/networks", "/admin/coordinators")
+ADMIN_POSTS = ("/admin/networks", "/admin/coordinators", "/admin/coordinators/remove")
 
 
 def dashboard_posts(network_id: str, match_id: UUID) -> list[str]:
@@ -597,6 +597,61 @@ async def test_an_administrator_creates_a_network_with_its_first_coordinator_onc
     assert await pool.fetchval("SELECT name FROM networks WHERE id = $1", network_id) == (
         "South West Digital Leaders"
     )
+
+
+async def test_a_removed_coordinator_loses_their_session_their_links_and_their_emails(
+    new_client: ClientFactory,
+    two_networks: tuple[SeededNetwork, SeededNetwork],
+    admin_email: str,
+    pool: asyncpg.Pool,
+    settings: Settings,
+) -> None:
+    network, _ = two_networks
+    admin = await signed_in_client(new_client, admin_email)
+    email = f"leaving.{uuid4().hex[:6]}@network.example"
+    created = await admin.post(
+        "/admin/coordinators",
+        data={
+            "csrf_token": await csrf_of(admin),
+            "network_id": network.network_id,
+            "name": "Leaving Coordinator",
+            "email": email,
+            "password": PASSWORD,
+        },
+    )
+    assert created.status_code == 303
+    leaving = await signed_in_client(new_client, email)
+    proposal = await propose(pool, network)
+    link = link_for(settings, proposal, email)
+    assert (await new_client().get(link)).status_code == 200
+
+    removed = await admin.post(
+        "/admin/coordinators/remove", data={"csrf_token": await csrf_of(admin), "email": email}
+    )
+    assert removed.status_code == 303
+    assert await pool.fetchval("SELECT count(*) FROM accounts WHERE email = $1", email) == 0
+    coordinators = await pool.fetchval(
+        "SELECT coordinators FROM networks WHERE id = $1", network.network_id
+    )
+    assert email not in [c["email"] for c in coordinators]
+    assert network.coordinator_email in [c["email"] for c in coordinators]
+    published = await pool.fetchval(
+        "SELECT payload FROM outbox WHERE topic = $1 AND message_key = $2 ORDER BY id DESC",
+        Topic.NETWORKS.value,
+        network.network_id,
+    )
+    assert email not in json.dumps(published)
+
+    page = await leaving.get(f"/dashboard/{network.network_id}/proposals")
+    assert (page.status_code, page.headers["location"][:8]) == (303, "/sign-in")
+    refused = await new_client().post(link)
+    assert refused.status_code == 403
+    assert "no longer coordinates" in refused.text
+    assert await footprint(pool, proposal.match_id) == ("pending", 0, 0)
+    again = await admin.post(
+        "/admin/coordinators/remove", data={"csrf_token": await csrf_of(admin), "email": email}
+    )
+    assert again.status_code == 422
 
 
 # --- decision links from emails --------------------------------------------------------------

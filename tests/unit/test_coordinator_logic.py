@@ -27,12 +27,14 @@ from services.profiles.charts import (
     percent,
 )
 from services.profiles.dashboard import (
+    ERASED,
     ProposalFilter,
     ProposalView,
     apply_filter,
     decisions_by_day,
     exchange_groups,
     matches_csv,
+    proposal_view,
 )
 from services.profiles.decisions import DecisionRefused, check_reason, refusal_for
 from services.profiles.permissions import (
@@ -238,3 +240,47 @@ def test_round_completed_travels_on_the_proposals_topic_and_decodes() -> None:
     assert isinstance(event, RoundCompleted)
     assert event.topic.value == "bridgework.proposals.v1"
     assert event.fairness.comparisons[0].members.match_rate == 0.5
+
+
+def test_a_proposal_row_becomes_a_view_and_erased_people_show_as_gone() -> None:
+    row = {
+        "match_id": uuid4(),
+        "network_id": "north",
+        "kind": "secondment",
+        "status": "pending",
+        "score": 0.6,
+        "explanation": {"skills_covered": [], "region_reason": "remote", "parts": []},
+        "exchange_id": "e1",
+        "proposed_at": NOW,
+        "status_changed_at": None,
+        "decided_by": None,
+        "reason": "",
+        "mentee": None,  # erased since the proposal
+        "mentee_trust": None,
+        "mentee_trust_name": None,
+        "mentee_region": None,
+        "mentor": None,
+        "mentor_trust_name": None,
+        "placement": {"role": "Digital lead"},
+        "host_trust_code": "DEMO05",
+        "host_trust_name": "Pennine Valleys Care NHS Trust",
+    }
+    shown = proposal_view(row)
+    assert (shown.provider_name, shown.provider_detail) == (
+        "Digital lead",
+        "Pennine Valleys Care NHS Trust",
+    )
+    assert shown.mentee_name == ERASED
+    assert shown.host_trust == "DEMO05"
+    with_mentee = proposal_view(
+        row
+        | {
+            "mentee": {"name": "Farid", "job_title": "Analyst"},
+            "mentee_trust_name": "Mersey Coast",
+            "mentee_region": "Y62",
+        }
+    )
+    assert (with_mentee.mentee_detail, with_mentee.mentee_region) == (
+        "Analyst, Mersey Coast",
+        "North West",
+    )

@@ -49,3 +49,28 @@ def home_path(account: Account) -> str:
     if account.is_administrator:
         return "/admin"
     return f"/dashboard/{account.network_id}/proposals"
+
+
+class SignInThrottle:
+    """Slows password guessing: after ``limit`` failed sign-ins for one email within ``window``
+    seconds, that email is refused until the window has passed. Per process (a guard, not an
+    accounting system); the clock is passed in so the rule is tested without waiting."""
+
+    def __init__(self, limit: int = 5, window: float = 15 * 60) -> None:
+        self.limit = limit
+        self.window = window
+        self._failures: dict[str, list[float]] = {}
+
+    def _recent(self, email: str, now: float) -> list[float]:
+        recent = [t for t in self._failures.get(email.lower(), []) if now - t < self.window]
+        self._failures[email.lower()] = recent
+        return recent
+
+    def blocked(self, email: str, now: float) -> bool:
+        return len(self._recent(email, now)) >= self.limit
+
+    def failed(self, email: str, now: float) -> None:
+        self._recent(email, now).append(now)
+
+    def succeeded(self, email: str) -> None:
+        self._failures.pop(email.lower(), None)

@@ -10,6 +10,7 @@ expiring, single-use token in the URL is their secret.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,6 +58,7 @@ from services.profiles.imports import (
 from services.profiles.permissions import (
     Account,
     AccountRole,
+    SignInThrottle,
     home_path,
     may_administer,
     may_coordinate,
@@ -106,6 +108,7 @@ def install(app: FastAPI, settings: Settings, identity: IdentityProvider | None 
         https_only=settings.environment == "production",
     )
     app.state.identity = identity or PasswordSignIn()
+    app.state.sign_in_throttle = SignInThrottle()
     app.state.settings = settings
     app.state.templates = templates()
 
@@ -275,12 +278,18 @@ def _pages() -> APIRouter:
     async def sign_in(request: Request, conn: Connection) -> Response:
         form = await checked_form(request)
         email, password = str(form.get("email", "")), str(form.get("password", ""))
+        target = _safe_next(str(form.get("next", "")))
+        throttle: SignInThrottle = request.app.state.sign_in_throttle
+        if throttle.blocked(email, time.monotonic()):
+            context = {"next": target or "", "error": "Too many failed attempts: try later."}
+            return render(request, "sign_in.html", context, status.HTTP_429_TOO_MANY_REQUESTS)
         identity: IdentityProvider = request.app.state.identity
         account = await identity.authenticate(conn, email, password)
-        target = _safe_next(str(form.get("next", "")))
         if account is None:
+            throttle.failed(email, time.monotonic())
             context = {"next": target or "", "error": "That email and password do not match."}
             return render(request, "sign_in.html", context, status.HTTP_401_UNAUTHORIZED)
+        throttle.succeeded(email)
         request.session.clear()  # a fresh session (and CSRF token) on every sign-in
         request.session["email"] = account.email
         return RedirectResponse(target or home_path(account), status.HTTP_303_SEE_OTHER)

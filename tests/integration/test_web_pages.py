@@ -258,6 +258,24 @@ async def test_sign_in_refuses_a_wrong_password_and_home_leads_each_role_to_its_
     assert response.headers["location"] == "/admin"
 
 
+async def test_repeated_wrong_passwords_lock_the_email_out_for_a_while(
+    new_client: ClientFactory, pool: asyncpg.Pool
+) -> None:
+    email = f"guessed.{uuid4().hex[:6]}@bridgework.example"
+    async with pool.acquire() as conn:
+        new = NewAccount(email=email, name="G", role=AccountRole.ADMINISTRATOR, password=PASSWORD)
+        await create_account(conn, new, actor="test")
+    client = new_client()
+    for _ in range(5):
+        wrong = {"csrf_token": await csrf_of(client), "email": email, "password": "guess" * 3}
+        assert (await client.post("/sign-in", data=wrong)).status_code == 401
+    right = {"csrf_token": await csrf_of(client), "email": email, "password": PASSWORD}
+    locked = await client.post("/sign-in", data=right)
+    assert locked.status_code == 429
+    assert "Too many failed attempts" in locked.text
+    assert (await client.get("/admin")).status_code == 303  # still not signed in
+
+
 # --- CSRF -----------------------------------------------------------------------------------
 
 

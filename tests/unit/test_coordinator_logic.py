@@ -40,6 +40,7 @@ from services.profiles.decisions import DecisionRefused, check_reason, refusal_f
 from services.profiles.permissions import (
     Account,
     AccountRole,
+    SignInThrottle,
     home_path,
     may_administer,
     may_coordinate,
@@ -284,3 +285,15 @@ def test_a_proposal_row_becomes_a_view_and_erased_people_show_as_gone() -> None:
         "Analyst, Mersey Coast",
         "North West",
     )
+
+
+def test_sign_in_is_refused_after_repeated_failures_until_the_window_passes() -> None:
+    throttle = SignInThrottle(limit=3, window=60)
+    for second in range(3):
+        assert not throttle.blocked("Nadia@X.example", second)
+        throttle.failed("nadia@x.example", second)
+    assert throttle.blocked("NADIA@x.example", 10)
+    assert not throttle.blocked("other@x.example", 10)
+    assert not throttle.blocked("nadia@x.example", 61)  # the first failure has aged out
+    throttle.succeeded("nadia@x.example")
+    assert not throttle.blocked("nadia@x.example", 30)

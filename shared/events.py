@@ -205,6 +205,44 @@ class MatchDecided(Event):
     decided_by: str
 
 
+class GroupFigures(BaseModel):
+    """One group's match rate in a round (the matcher's fairness report, as published)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    label: str
+    mentees: int = Field(ge=0)
+    matched: int = Field(ge=0)
+    match_rate: float | None = None
+    mean_score: float | None = None
+
+
+class GroupComparisonFigures(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    group: str  # part_time, social_care, small_trust
+    members: GroupFigures
+    others: GroupFigures
+
+
+class FairnessFigures(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    kind: MatchKind
+    overall: GroupFigures
+    comparisons: tuple[GroupComparisonFigures, ...]
+
+
+class RoundCompleted(Event):
+    """A network's matching round ran: its fairness figures, for the coordinators' view."""
+
+    topic: ClassVar[Topic] = Topic.PROPOSALS
+    event_type: Literal["round.completed"] = "round.completed"
+
+    network_id: str
+    fairness: FairnessFigures
+
+
 class SelfServiceLinkRequested(Event):
     """A participant asked for their self-service link; the notifier emails it to them.
 
@@ -227,6 +265,7 @@ AnyEvent = Annotated[
     | MatchProposed
     | MatchWithdrawn
     | MatchDecided
+    | RoundCompleted
     | SelfServiceLinkRequested,
     Field(discriminator="event_type"),
 ]

@@ -50,9 +50,14 @@ class _Runtime:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
-def create_consumer_app(spec: ServiceSpec, settings: Settings) -> FastStream:
-    runtime = _Runtime()
-    group = f"bridgework-{spec.name}"
+def event_broker(
+    name: str,
+    topics: Sequence[Topic],
+    settings: Settings,
+    consumer: Callable[[], EventConsumer | None],
+) -> KafkaBroker:
+    """A broker whose one subscriber hands every event of ``topics`` to ``consumer()``."""
+    group = f"bridgework-{name}"
     # FastStream's middlewares: a consumer span per message (continuing the traceparent in its
     # headers) and faststream_* Prometheus series per topic.
     broker = KafkaBroker(
@@ -66,28 +71,26 @@ def create_consumer_app(spec: ServiceSpec, settings: Settings) -> FastStream:
             KafkaPrometheusMiddleware(registry=REGISTRY, app_name=group),
         ),
     )
-    ops = service_ops.ops_server(
-        settings, spec.name, lambda: runtime.pool, lambda: runtime.producer
-    )
 
     # Offsets are committed only after the handler returns (its effect is committed), and a
     # transient failure seeks back so the message is redelivered: at-least-once, never at-most.
     @broker.subscriber(
-        *spec.topics,
+        *topics,
         group_id=group,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         decoder=keep_raw_body,
     )
     async def on_event(body: bytes, message: KafkaMessage) -> None:
-        assert runtime.consumer is not None
+        current = consumer()
+        assert current is not None
         record = message.raw_message
         topic: str = record.topic  # type: ignore[union-attr]
         partition: int = record.partition  # type: ignore[union-attr]
         offset: int = record.offset  # type: ignore[union-attr]
         with correlated(message.headers.get(CORRELATION_HEADER)):
             try:
-                await runtime.consumer.handle(
+                await current.handle(
                     record.value,  # type: ignore[union-attr]
                     record.key,  # type: ignore[union-attr]
                     topic,
@@ -98,7 +101,18 @@ def create_consumer_app(spec: ServiceSpec, settings: Settings) -> FastStream:
                 metrics.EVENTS_FAILED.labels(topic=topic, reason="retried").inc()
                 raise
             metrics.EVENTS_CONSUMED.labels(topic=topic).inc()
-            log.info("%s handled %s partition %d offset %d", spec.name, topic, partition, offset)
+            log.info("%s handled %s partition %d offset %d", name, topic, partition, offset)
+
+    return broker
+
+
+def create_consumer_app(spec: ServiceSpec, settings: Settings) -> FastStream:
+    runtime = _Runtime()
+    group = f"bridgework-{spec.name}"
+    broker = event_broker(spec.name, spec.topics, settings, lambda: runtime.consumer)
+    ops = service_ops.ops_server(
+        settings, spec.name, lambda: runtime.pool, lambda: runtime.producer
+    )
 
     app = FastStream(broker, logger=service_logger())
 

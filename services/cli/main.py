@@ -7,7 +7,7 @@ from importlib.metadata import version as installed_version
 
 import typer
 
-from services.cli import imports, operations
+from services.cli import accounts, imports, operations
 
 app = typer.Typer(
     name="bridgework",
@@ -18,6 +18,9 @@ app = typer.Typer(
 
 app.add_typer(imports.app, name="import")
 app.add_typer(operations.app)  # status, dlq replay, rerun-round, export network
+# Coordinators' "export matches" sits beside the operators' "export network", in one group.
+operations.export.command("matches")(accounts.export_matches)
+app.add_typer(accounts.accounts, name="accounts")
 
 
 @app.callback()

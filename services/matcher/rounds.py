@@ -22,7 +22,7 @@ from services.matcher.engine.contract import (
 )
 from services.matcher.engine.fairness import FairnessReport, fairness_report
 from services.matcher.state import PairKey, load_round_input, publish_withdrawals
-from shared.events import MatchProposed
+from shared.events import FairnessFigures, MatchProposed, RoundCompleted
 from shared.observability import metrics
 from shared.observability.context import continued
 from shared.outbox import add_to_outbox
@@ -103,6 +103,7 @@ async def _run_round(
             fairness=fairness,
         )
         await _record(conn, summary)
+        await add_to_outbox(conn, [_round_completed(summary)])
         await conn.execute("DELETE FROM dirty_networks WHERE network_id = $1", network_id)
     metrics.ROUND_SECONDS.observe(summary.seconds)
     for event in new:
@@ -153,6 +154,13 @@ async def _record(conn: asyncpg.Connection, summary: RoundSummary) -> None:
         summary.replaced_proposals,
         summary.seconds,
         summary.fairness.model_dump(mode="json"),
+    )
+
+
+def _round_completed(summary: RoundSummary) -> RoundCompleted:
+    figures = FairnessFigures.model_validate(summary.fairness.model_dump(mode="json"))
+    return RoundCompleted(
+        entity_key=summary.network_id, network_id=summary.network_id, fairness=figures
     )
 
 

@@ -1,4 +1,5 @@
-"""The profiles HTTP API: the front door for networks, trusts, people and placements."""
+"""The profiles HTTP API: the front door for networks, trusts, people and placements; and the
+coordinators' web pages (web.py), fed by a read model of proposals and decisions."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from services.profiles import self_service, service
+from services.profiles import read_model, self_service, service, web
 from services.profiles.schemas import (
     IDENTIFIER_PATTERN,
     AvailabilityIn,
@@ -33,6 +34,7 @@ from services.profiles.schemas import (
     TrustIn,
     TrustOut,
 )
+from shared.consuming import EventConsumer
 from shared.db import create_pool, migrate_async
 from shared.kafka import ensure_topics, idempotent_producer
 from shared.limits import RequestSizeLimit
@@ -41,6 +43,7 @@ from shared.observability.http import instrument_http
 from shared.observability.ops_server import Readiness
 from shared.observability.service_ops import sample_forever, sample_outbox_backlog
 from shared.outbox import OutboxRelay
+from shared.service import event_broker
 from shared.settings import Settings
 
 SCHEMA = "profiles"
@@ -66,11 +69,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ),
             name="outbox-backlog-gauge",
         )
+        # The coordinators' read model follows the proposals and decisions topics.
+        consumer = EventConsumer(read_model.CONSUMER, pool, producer, read_model.apply_event)
+        broker = event_broker(read_model.CONSUMER, read_model.TOPICS, settings, lambda: consumer)
+        await broker.start()
         app.state.pool = pool
         app.state.producer = producer
         try:
             yield
         finally:
+            await broker.stop()
             for task in (relay_task, backlog_task):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -87,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestSizeLimit, max_body_bytes=settings.max_request_body_bytes)
     _add_error_handlers(app)
     _add_routes(app)
+    web.install(app, settings)
     app.include_router(self_service.create_router(settings))
     instrument_http(app, _readiness(app, settings))
     return app

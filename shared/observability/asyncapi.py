@@ -28,6 +28,8 @@ PUBLISHERS: dict[str, tuple[Topic, ...]] = {
     "matcher": (Topic.PROPOSALS,),
 }
 CONSUMERS: dict[str, tuple[Topic, ...]] = {
+    # The profiles service's read model of proposals and decisions, for the coordinators' pages.
+    "profiles": (Topic.PROPOSALS, Topic.DECISIONS),
     "matcher": (Topic.NETWORKS, Topic.PEOPLE, Topic.PLACEMENTS, Topic.DECISIONS),
     "notifier": (Topic.NETWORKS, Topic.PEOPLE, Topic.PLACEMENTS, Topic.PROPOSALS, Topic.DECISIONS),
 }

@@ -47,3 +47,10 @@ def test_asyncapi_consumers_are_the_services_real_subscribers() -> None:
         topics = {topic.name for topic in subscriber.topics}  # type: ignore[attr-defined]
         assert topics == {topic.value for topic in CONSUMERS[name]}, name
         assert subscriber.group_id == f"bridgework-{name}"  # type: ignore[attr-defined]
+
+
+def test_asyncapi_lists_the_profiles_read_model_as_a_consumer() -> None:
+    from services.profiles import read_model
+    from shared.observability.asyncapi import CONSUMERS
+
+    assert CONSUMERS[read_model.CONSUMER] == read_model.TOPICS

@@ -2,13 +2,13 @@
 the relay sends them on as Kafka headers.
 
 Revision ID: 0700
-Revises: 0100
+Revises: 0003
 """
 
 from alembic import op
 
 revision = "0700"
-down_revision = "0100"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

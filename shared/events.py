@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, TypeAdapter
@@ -271,21 +271,9 @@ AnyEvent = Annotated[
 ]
 
 _ANY_EVENT: TypeAdapter[Any] = TypeAdapter(AnyEvent)
+# Every event type the union knows, read off the union itself so the two cannot disagree.
 EVENT_TYPES: frozenset[str] = frozenset(
-    str(model.model_fields["event_type"].default)
-    for model in (
-        NetworkUpserted,
-        TrustUpserted,
-        PersonUpserted,
-        PersonErased,
-        AvailabilityChanged,
-        PlacementUpserted,
-        PlacementWithdrawn,
-        MatchProposed,
-        MatchWithdrawn,
-        MatchDecided,
-        SelfServiceLinkRequested,
-    )
+    str(model.model_fields["event_type"].default) for model in get_args(get_args(AnyEvent)[0])
 )
 
 

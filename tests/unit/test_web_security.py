@@ -13,7 +13,11 @@ from shared.settings import Settings
 async def test_session_cookies_are_httponly_samesite_and_secure_in_production(
     environment: str, secure: bool
 ) -> None:
-    settings = Settings(environment=environment, secret_key="a-production-secret-" * 3)
+    settings = Settings(
+        environment=environment,
+        secret_key="a-production-secret-" * 3,
+        public_base_url="https://bridgework.example.nhs.uk",
+    )
     app = create_app(settings)  # no lifespan: the sign-in page needs no database
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://profiles") as client:

@@ -23,6 +23,7 @@ from services.profiles.schemas import NetworkIn, TrustIn
 from shared.db import create_pool, migrate_async
 from shared.events import PersonErased, TrustUpserted
 from shared.kafka import DEAD_LETTER_REASON, Origin, dead_letter
+from shared.observability.asyncapi import CONSUMERS
 from shared.observability.context import correlated
 from shared.regions import Region
 from shared.settings import Settings
@@ -186,9 +187,9 @@ def test_status_reports_services_down_with_exit_code_1_and_the_broker_state(
 ) -> None:
     asyncio.run(park(kafka, PersonErased(entity_key="p", person_id=uuid4()), "counted"))
     result = runner.invoke(app, ["status", "--json"], env=cli_env)
-    assert result.exit_code == 1
+    assert result.exit_code == 1, repr(result.exception)
     report = json.loads(result.output)
     assert set(report["services"]) == {"profiles", "matcher", "notifier"}
     assert all(state.startswith("down") for state in report["services"].values())
-    assert set(report["lag"]) == {"bridgework-matcher", "bridgework-notifier"}
+    assert set(report["lag"]) == {f"bridgework-{service}" for service in CONSUMERS}
     assert report["dead_letters"] >= 1

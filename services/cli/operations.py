@@ -86,7 +86,10 @@ async def _service_state(client: httpx.AsyncClient, url: str) -> str:
         return f"down ({type(error).__name__})"
     if response.status_code == 200:
         return "ready"
-    checks = response.json().get("checks", {})
+    try:
+        checks = response.json().get("checks", {})
+    except (ValueError, AttributeError):  # something else answers there: not our service
+        return f"not ready (HTTP {response.status_code}, not a Bridgework health answer)"
     failing = ", ".join(f"{name}: {state}" for name, state in checks.items() if state != "ok")
     return f"not ready ({failing})"
 

@@ -187,7 +187,8 @@ def test_status_reports_services_down_with_exit_code_1_and_the_broker_state(
 ) -> None:
     asyncio.run(park(kafka, PersonErased(entity_key="p", person_id=uuid4()), "counted"))
     result = runner.invoke(app, ["status", "--json"], env=cli_env)
-    assert result.exit_code == 1, repr(result.exception)
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit), repr(result.exception)  # not a crash
     report = json.loads(result.output)
     assert set(report["services"]) == {"profiles", "matcher", "notifier"}
     assert all(state.startswith("down") for state in report["services"].values())

@@ -45,7 +45,7 @@ def local_infra(base_settings: Settings) -> None:
     require_service("Kafka", host, int(port))
 
 
-@pytest.mark.timeout(420)
+@pytest.mark.timeout(600)
 @pytest.mark.usefixtures("local_infra")
 async def test_short_chaos_run(tmp_path: Path) -> None:
     plan = ChaosPlan(kills_per_service=1, smtp_outage_seconds=8)

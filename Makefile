@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo test test-unit lint infra-up infra-down down bench-matching chaos clean
+.PHONY: install demo test test-unit lint infra-up infra-down down bench-matching bench-pipeline chaos clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ lint: install
 
 bench-matching: install
 	$(PY) -m bench.bench_matching
+
+# The event pipeline against the plain-client limit, on a fresh local broker and database
+# (~20 min with the 10-minute soak). Pass options with BENCH_ARGS="--soak-seconds 120".
+bench-pipeline: install
+	bash deploy/with-infra.sh $(PY) -m bench.bench_pipeline $(BENCH_ARGS)
 
 clean: down
 	rm -rf .local $(VENV)

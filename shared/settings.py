@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     # A network's matching round runs once its events have been quiet this long.
     round_quiet_seconds: float = Field(default=1.5, ge=0)
     round_max_delay_seconds: float = Field(default=10.0, gt=0)
+    # How often the matcher looks for networks whose rounds are due.
+    round_poll_seconds: float = Field(default=0.25, gt=0)
     outbox_poll_seconds: float = Field(default=0.5, gt=0)
     mail_retry_seconds: float = Field(default=5.0, gt=0)
     log_level: str = "INFO"

@@ -39,7 +39,11 @@ def create_app(
     ) -> list[Coroutine[Any, Any, None]]:
         relay = OutboxRelay(pool, producer, settings.outbox_poll_seconds)
         rounds = RoundScheduler(
-            pool, chosen_engine, settings.round_quiet_seconds, settings.round_max_delay_seconds
+            pool,
+            chosen_engine,
+            settings.round_quiet_seconds,
+            settings.round_max_delay_seconds,
+            settings.round_poll_seconds,
         )
         return [relay.run(), rounds.run()]
 

@@ -67,7 +67,6 @@ from shared.topics import PARTITIONS, Topic
 console = Console(width=150)
 RESULTS = ROOT / "bench" / "results" / "pipeline.json"
 LOG_DIR = ROOT / ".local" / "bench-logs"
-LIMIT_TOPIC = "bench.limit.v1"
 # Rounds are deferred while ingesting: the ingest figure is the consumer's, not the solver's.
 DEFERRED_ROUNDS = (
     ("BRIDGEWORK_ROUND_QUIET_SECONDS", "3600"),
@@ -217,16 +216,17 @@ def stop_all(processes: Sequence[ServiceProcess]) -> None:
 
 async def measure_limit(bench: Bench, events: Sequence[Event]) -> dict[str, Any]:
     """A plain producer and consumer, moving the same messages concurrently."""
+    topic = f"bench.limit.{time.time_ns()}"  # empty: only this run's messages are counted
     admin = AIOKafkaAdminClient(bootstrap_servers=bench.bootstrap)
     await admin.start()
     with suppress(TopicAlreadyExistsError):
         await admin.create_topics(
-            [NewTopic(LIMIT_TOPIC, num_partitions=PARTITIONS[Topic.PEOPLE], replication_factor=1)]
+            [NewTopic(topic, num_partitions=PARTITIONS[Topic.PEOPLE], replication_factor=1)]
         )
     await admin.close()
-    messages = [(LIMIT_TOPIC, e.entity_key, e.to_json_bytes()) for e in events]
+    messages = [(topic, e.entity_key, e.to_json_bytes()) for e in events]
     consumer = AIOKafkaConsumer(
-        LIMIT_TOPIC,
+        topic,
         bootstrap_servers=bench.bootstrap,
         group_id=f"bench-limit-{time.monotonic_ns()}",
         auto_offset_reset="earliest",

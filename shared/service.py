@@ -16,7 +16,7 @@ from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from shared.consuming import Apply, EventConsumer, keep_raw_body
+from shared.consuming import Apply, ApplyMany, BatchEventConsumer, keep_raw_body
 from shared.db import create_pool, migrate_async
 from shared.kafka import ensure_topics, idempotent_producer
 from shared.settings import Settings
@@ -32,13 +32,15 @@ class ServiceSpec:
     topics: tuple[Topic, ...]
     apply: Apply
     background: BackgroundWork
+    # Applies a batch of new events in one go (bulk statements); else ``apply`` one by one.
+    apply_many: ApplyMany | None = None
 
 
 @dataclass
 class _Runtime:
     pool: asyncpg.Pool | None = None
     producer: AIOKafkaProducer | None = None
-    consumer: EventConsumer | None = None
+    consumer: BatchEventConsumer | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -47,24 +49,21 @@ def create_consumer_app(spec: ServiceSpec, settings: Settings) -> FastStream:
     broker = KafkaBroker(settings.kafka_bootstrap_servers, client_id=f"bridgework-{spec.name}")
 
     # Offsets are committed only after the handler returns (its effect is committed), and a
-    # transient failure seeks back so the message is redelivered: at-least-once, never at-most.
+    # transient failure seeks back so the batch is redelivered: at-least-once, never at-most.
+    # Messages come in batches (one transaction, one offset commit each): see shared/consuming.
     @broker.subscriber(
         *spec.topics,
         group_id=f"bridgework-{spec.name}",
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
-        decoder=keep_raw_body,
+        batch=True,
+        max_records=settings.consumer_batch_max_records,
+        batch_timeout_ms=settings.consumer_batch_timeout_ms,
+        decoder=keep_raw_body,  # the bytes as they are: the consumer decodes and validates
     )
-    async def on_event(body: bytes, message: KafkaMessage) -> None:
+    async def on_events(message: KafkaMessage) -> None:
         assert runtime.consumer is not None
-        record = message.raw_message
-        await runtime.consumer.handle(
-            record.value,  # type: ignore[union-attr]
-            record.key,  # type: ignore[union-attr]
-            record.topic,  # type: ignore[union-attr]
-            record.partition,  # type: ignore[union-attr]
-            record.offset,  # type: ignore[union-attr]
-        )
+        await runtime.consumer.handle_batch(message.raw_message)  # type: ignore[arg-type]
 
     app = FastStream(broker)
 
@@ -75,7 +74,9 @@ def create_consumer_app(spec: ServiceSpec, settings: Settings) -> FastStream:
         runtime.pool = await create_pool(settings.database_url, spec.name, min_size=2, max_size=10)
         runtime.producer = idempotent_producer(settings.kafka_bootstrap_servers)
         await runtime.producer.start()
-        runtime.consumer = EventConsumer(spec.name, runtime.pool, runtime.producer, spec.apply)
+        runtime.consumer = BatchEventConsumer(
+            spec.name, runtime.pool, runtime.producer, spec.apply, spec.apply_many
+        )
 
     @app.after_startup
     async def start_background_work() -> None:

@@ -13,7 +13,7 @@ from faststream import FastStream
 
 from services.matcher.engine import MatchingConfig, MatchingEngine, build_engine
 from services.matcher.rounds import RoundScheduler
-from services.matcher.state import apply_event
+from services.matcher.state import apply_event, apply_events
 from shared.outbox import OutboxRelay
 from shared.service import ServiceSpec, create_consumer_app
 from shared.settings import Settings
@@ -52,6 +52,7 @@ def create_app(
         migrations=Path(__file__).parent / "migrations",
         topics=(Topic.NETWORKS, Topic.PEOPLE, Topic.PLACEMENTS, Topic.DECISIONS),
         apply=apply_event,
+        apply_many=apply_events,
         background=background,
     )
     return create_consumer_app(spec, settings)

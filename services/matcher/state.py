@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -15,6 +16,7 @@ from services.matcher.engine.contract import (
     PlacementInput,
     TrustInfo,
 )
+from shared.consuming import entity_layers
 from shared.events import (
     AvailabilityChanged,
     Event,
@@ -31,6 +33,16 @@ from shared.events import (
 from shared.matching import MatchKind
 from shared.outbox import add_to_outbox
 from shared.people import Role
+
+
+async def mark_dirty_many(conn: asyncpg.Connection, network_ids: Iterable[str]) -> None:
+    await conn.execute(
+        """
+        INSERT INTO dirty_networks (network_id) SELECT unnest($1::text[])
+        ON CONFLICT (network_id) DO UPDATE SET last_change_at = now()
+        """,
+        sorted(set(network_ids)),  # one lock order for every writer: no deadlocks
+    )
 
 
 async def mark_dirty(conn: asyncpg.Connection, network_id: str) -> None:
@@ -79,6 +91,74 @@ async def apply_event(conn: asyncpg.Connection, event: Event) -> None:
             await _record_decision(conn, event)
         case _:
             pass  # not the matcher's concern (networks, its own proposals)
+
+
+async def apply_events(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
+    """The effect of ``apply_event`` on each event in turn, with fewer round trips: in each
+    layer (every entity at most once, see ``entity_layers``) profiles and availability changes
+    are written with one statement per kind, and each touched network is marked dirty once."""
+    dirty: set[str] = set()
+    for layer in entity_layers(events):
+        profiles = [e.profile for e in layer if isinstance(e, PersonUpserted)]
+        changes = [e for e in layer if isinstance(e, AvailabilityChanged)]
+        dirty |= await _upsert_people(conn, profiles)
+        dirty |= await _change_availabilities(conn, changes)
+        for event in layer:
+            if not isinstance(event, PersonUpserted | AvailabilityChanged):
+                await apply_event(conn, event)
+    await mark_dirty_many(conn, dirty)
+
+
+async def _upsert_people(conn: asyncpg.Connection, profiles: list[PersonProfile]) -> set[str]:
+    """Upsert many people at once; returns the networks they are in or have left."""
+    if not profiles:
+        return set()
+    previous = await conn.fetch(
+        "SELECT network_id FROM people WHERE id = ANY($1::uuid[])",
+        [p.person_id for p in profiles],
+    )
+    await conn.executemany(
+        """
+        INSERT INTO people (id, role, network_id, profile, capacity, hours_per_month)
+        VALUES ($1, $2, $3, $4, $5, $6)
+        ON CONFLICT (id) DO UPDATE SET role = excluded.role, network_id = excluded.network_id,
+          profile = excluded.profile, capacity = excluded.capacity,
+          hours_per_month = excluded.hours_per_month
+        """,
+        [
+            (
+                p.person_id,
+                p.role.value,
+                p.network_id,
+                p.model_dump(mode="json"),
+                p.capacity,
+                p.hours_per_month,
+            )
+            for p in profiles
+        ],
+    )
+    return {p.network_id for p in profiles} | {row["network_id"] for row in previous}
+
+
+async def _change_availabilities(
+    conn: asyncpg.Connection, changes: list[AvailabilityChanged]
+) -> set[str]:
+    if not changes:
+        return set()
+    rows = await conn.fetch(
+        """
+        UPDATE people p SET paused = c.paused, capacity = c.capacity,
+          hours_per_month = c.hours_per_month
+        FROM unnest($1::uuid[], $2::boolean[], $3::float8[], $4::float8[])
+          AS c(id, paused, capacity, hours_per_month)
+        WHERE p.id = c.id RETURNING p.network_id
+        """,
+        [c.person_id for c in changes],
+        [c.paused for c in changes],
+        [c.capacity for c in changes],
+        [c.hours_per_month for c in changes],
+    )
+    return {row["network_id"] for row in rows}
 
 
 async def _upsert_trust(conn: asyncpg.Connection, event: TrustUpserted) -> None:

@@ -117,10 +117,11 @@ async def _upsert_people(conn: asyncpg.Connection, profiles: list[PersonProfile]
         "SELECT network_id FROM people WHERE id = ANY($1::uuid[])",
         [p.person_id for p in profiles],
     )
+    # The profile goes as JSON text serialised by pydantic (in Rust), cast by the server.
     await conn.executemany(
         """
         INSERT INTO people (id, role, network_id, profile, capacity, hours_per_month)
-        VALUES ($1, $2, $3, $4, $5, $6)
+        VALUES ($1, $2, $3, $4::text::jsonb, $5, $6)
         ON CONFLICT (id) DO UPDATE SET role = excluded.role, network_id = excluded.network_id,
           profile = excluded.profile, capacity = excluded.capacity,
           hours_per_month = excluded.hours_per_month
@@ -130,7 +131,7 @@ async def _upsert_people(conn: asyncpg.Connection, profiles: list[PersonProfile]
                 p.person_id,
                 p.role.value,
                 p.network_id,
-                p.model_dump(mode="json"),
+                p.model_dump_json(),
                 p.capacity,
                 p.hours_per_month,
             )

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     # idle consumer polls again after this many milliseconds (an upper bound on added latency).
     consumer_batch_max_records: int = Field(default=500, gt=0)
     consumer_batch_timeout_ms: int = Field(default=20, gt=0)
+    # Propose a mentor to an arriving mentee at once, ahead of the network's round (which may
+    # still improve on it, beyond replace_margin): milliseconds instead of a round's wait.
+    propose_on_arrival: bool = False
     # How often the matcher looks for networks whose rounds are due.
     round_poll_seconds: float = Field(default=0.25, gt=0)
     outbox_poll_seconds: float = Field(default=0.5, gt=0)

@@ -3,7 +3,7 @@ runs matching rounds and publishes proposals through its outbox."""
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +11,11 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from faststream import FastStream
 
+from services.matcher.arrivals import propose_on_arrival
 from services.matcher.engine import MatchingConfig, MatchingEngine, build_engine
 from services.matcher.rounds import RoundScheduler
 from services.matcher.state import apply_event, apply_events
+from shared.events import Event
 from shared.outbox import OutboxRelay
 from shared.service import ServiceSpec, create_consumer_app
 from shared.settings import Settings
@@ -47,12 +49,17 @@ def create_app(
         )
         return [relay.run(), rounds.run()]
 
+    async def apply_many(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
+        await apply_events(conn, events)
+        if settings.propose_on_arrival:
+            await propose_on_arrival(conn, chosen_engine, events)
+
     spec = ServiceSpec(
         name="matcher",
         migrations=Path(__file__).parent / "migrations",
         topics=(Topic.NETWORKS, Topic.PEOPLE, Topic.PLACEMENTS, Topic.DECISIONS),
         apply=apply_event,
-        apply_many=apply_events,
+        apply_many=apply_many,
         background=background,
     )
     return create_consumer_app(spec, settings)

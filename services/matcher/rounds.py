@@ -28,6 +28,11 @@ from shared.outbox import add_to_outbox
 log = logging.getLogger(__name__)
 
 
+def network_lock_key(network_id: str) -> str:
+    """The advisory lock a network's round and its proposals on arrival share."""
+    return f"bridgework-round:{network_id}"
+
+
 async def due_networks(
     conn: asyncpg.Connection, quiet_seconds: float, max_delay_seconds: float
 ) -> list[str]:
@@ -52,6 +57,11 @@ async def run_round(
     Pending proposals the engine keeps stay as they are (no flapping); pending ones it replaced
     are withdrawn; new pairs become proposals."""
     async with pool.acquire() as conn, conn.transaction():
+        # Proposals on arrival (arrivals.py) for this network wait while it is being solved.
+        if not await conn.fetchval(
+            "SELECT pg_try_advisory_xact_lock(hashtext($1))", network_lock_key(network_id)
+        ):
+            return None
         claimed = await conn.fetchval(
             "SELECT network_id FROM dirty_networks WHERE network_id = $1 FOR UPDATE SKIP LOCKED",
             network_id,
@@ -63,7 +73,7 @@ async def run_round(
         result, fairness = await asyncio.to_thread(_solve, engine, round_input.data)
         chosen = {_key(p): p for p in result.proposals}
         new = [
-            _proposed_event(network_id, p)
+            proposed_event(network_id, p)
             for k, p in chosen.items()
             if k not in round_input.pending_match_ids
         ]
@@ -71,7 +81,7 @@ async def run_round(
             match_id for k, match_id in round_input.pending_match_ids.items() if k not in chosen
         ]
         await _withdraw(conn, replaced)
-        await _store(conn, new)
+        await store_proposals(conn, new)
         summary = RoundSummary(
             network_id=network_id,
             mentors=len(round_input.data.mentors),
@@ -149,7 +159,7 @@ async def _withdraw(conn: asyncpg.Connection, match_ids: list[UUID]) -> None:
     await publish_withdrawals(conn, rows, "replaced by a better match")
 
 
-def _proposed_event(network_id: str, proposal: Proposal) -> MatchProposed:
+def proposed_event(network_id: str, proposal: Proposal) -> MatchProposed:
     match_id = uuid4()
     return MatchProposed(
         entity_key=str(match_id),
@@ -164,7 +174,7 @@ def _proposed_event(network_id: str, proposal: Proposal) -> MatchProposed:
     )
 
 
-async def _store(conn: asyncpg.Connection, events: list[MatchProposed]) -> None:
+async def store_proposals(conn: asyncpg.Connection, events: list[MatchProposed]) -> None:
     await conn.executemany(
         """
         INSERT INTO proposals (match_id, network_id, kind, provider_id, mentee_id, score,

@@ -18,14 +18,14 @@ the next round, which their batch has already asked for).
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from collections.abc import Sequence
+from uuid import UUID
 
 import asyncpg
 
 from services.matcher.engine.contract import MatchingEngine, MatchingInput
 from services.matcher.rounds import network_lock_key, proposed_event, store_proposals
-from services.matcher.state import load_round_input
+from services.matcher.state import _open_mentee, _open_mentor, _trust
 from shared.events import Event, PersonUpserted
 from shared.matching import MatchKind
 from shared.people import Role
@@ -35,45 +35,80 @@ async def propose_on_arrival(
     conn: asyncpg.Connection, engine: MatchingEngine, events: Sequence[Event]
 ) -> int:
     """Propose mentors to the batch's arriving mentees; returns how many were proposed."""
-    arrivals: dict[str, set[str]] = {}
+    arrivals: dict[str, set[UUID]] = {}
     for event in events:
         if isinstance(event, PersonUpserted) and event.profile.role is Role.MENTEE:
             profile = event.profile
-            arrivals.setdefault(profile.network_id, set()).add(str(profile.person_id))
-    proposed = 0
-    for network_id in sorted(arrivals):
-        locked = await conn.fetchval(
+            arrivals.setdefault(profile.network_id, set()).add(profile.person_id)
+    networks = [
+        network_id
+        for network_id in sorted(arrivals)
+        if await conn.fetchval(
             "SELECT pg_try_advisory_xact_lock(hashtext($1))", network_lock_key(network_id)
         )
-        if locked:
-            proposed += await _propose(conn, engine, network_id, arrivals[network_id])
+    ]
+    if not networks:
+        return 0
+    inputs = await _load(conn, networks, [m for n in networks for m in arrivals[n]])
+    proposed = 0
+    for network_id, data in inputs.items():
+        result = await asyncio.to_thread(engine.propose, data)
+        events_ = [
+            proposed_event(network_id, p) for p in result.proposals if p.kind is MatchKind.MENTORING
+        ]
+        await store_proposals(conn, events_)
+        proposed += len(events_)
     return proposed
 
 
-async def _propose(
-    conn: asyncpg.Connection, engine: MatchingEngine, network_id: str, mentee_ids: set[str]
-) -> int:
-    data = (await load_round_input(conn, network_id)).data
-    held = Counter(p.provider_id for p in data.pending if p.kind is MatchKind.MENTORING)
-    with_pending = {p.mentee_id for p in data.pending if p.kind is MatchKind.MENTORING}
-    mentors = tuple(
-        m.model_copy(update={"capacity": m.capacity - held[m.id]})
-        for m in data.mentors
-        if m.capacity - held[m.id] > 0
+async def _load(
+    conn: asyncpg.Connection, networks: list[str], mentee_ids: list[UUID]
+) -> dict[str, MatchingInput]:
+    """Only what the newcomers need, for all the batch's networks in four queries: the
+    mentors' capacity left after approved and pending proposals, the newcomers with nothing
+    pending or approved, the trusts, and the pairs rejected before. Not the whole network."""
+    trusts = await conn.fetch("SELECT * FROM trusts WHERE network_id = ANY($1::text[])", networks)
+    mentors = await conn.fetch(
+        """
+        SELECT p.*, (SELECT count(*) FROM proposals a WHERE a.provider_id = p.id
+                       AND a.status IN ('approved', 'pending')) AS approved_as_provider
+        FROM people p
+        WHERE p.network_id = ANY($1::text[]) AND p.role = 'mentor' AND NOT p.paused
+        """,
+        networks,
     )
-    newcomers = tuple(
-        m.model_copy(update={"open_to_secondment": False})
-        for m in data.mentees
-        if m.id in mentee_ids and m.id not in with_pending and m.seeks(MatchKind.MENTORING)
+    newcomers = await conn.fetch(
+        """
+        SELECT p.network_id, p.profile, 0 AS approved_mentoring, 1 AS approved_secondment
+        FROM people p
+        WHERE p.id = ANY($1::uuid[]) AND p.role = 'mentee' AND NOT EXISTS (
+          SELECT 1 FROM proposals a WHERE a.mentee_id = p.id AND a.kind = 'mentoring'
+            AND a.status IN ('approved', 'pending'))
+        """,
+        mentee_ids,
     )
-    if not mentors or not newcomers:
-        return 0
-    small = MatchingInput(
-        mentors=mentors, mentees=newcomers, trusts=data.trusts, rejected_pairs=data.rejected_pairs
+    rejected = await conn.fetch(
+        "SELECT provider_id, mentee_id FROM proposals"
+        " WHERE mentee_id = ANY($1::uuid[]) AND status = 'rejected'",
+        mentee_ids,
     )
-    result = await asyncio.to_thread(engine.propose, small)
-    events = [
-        proposed_event(network_id, p) for p in result.proposals if p.kind is MatchKind.MENTORING
-    ]
-    await store_proposals(conn, events)
-    return len(events)
+    # The rows read like a round's (state.py): capacity held counts pending proposals too,
+    # and a newcomer is offered mentoring only (secondments wait for the round).
+    inputs: dict[str, MatchingInput] = {}
+    for network_id in networks:
+        open_mentors = tuple(
+            m for r in mentors if r["network_id"] == network_id and (m := _open_mentor(r))
+        )
+        mentees = tuple(
+            e for r in newcomers if r["network_id"] == network_id and (e := _open_mentee(r))
+        )
+        if open_mentors and mentees:
+            inputs[network_id] = MatchingInput(
+                mentors=open_mentors,
+                mentees=mentees,
+                trusts=tuple(_trust(r) for r in trusts if r["network_id"] == network_id),
+                rejected_pairs=frozenset(
+                    (str(r["provider_id"]), str(r["mentee_id"])) for r in rejected
+                ),
+            )
+    return inputs

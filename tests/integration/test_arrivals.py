@@ -19,9 +19,10 @@ ENGINE = build_engine(MatchingConfig())
 
 
 async def pending_for(conn: asyncpg.Connection, mentee_id: object) -> list[asyncpg.Record]:
-    return await conn.fetch(
+    rows: list[asyncpg.Record] = await conn.fetch(
         "SELECT match_id, provider_id, status FROM proposals WHERE mentee_id = $1", mentee_id
     )
+    return rows
 
 
 async def test_an_arriving_mentee_is_proposed_a_free_mentor_at_once(

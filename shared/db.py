@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import sqlalchemy.exc
 from alembic import command
 from alembic.config import Config
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
@@ -28,7 +29,25 @@ def migrate(database_url: str, schema: str, migrations_dir: Path) -> None:
     command.upgrade(config, "head")
 
 
+# The database is starting, restarting or unreachable: worth waiting for at start-up.
+UNREACHABLE_DATABASE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+)
+
+
+@retry(
+    retry=retry_if_exception_type(UNREACHABLE_DATABASE_ERRORS),
+    wait=wait_exponential(multiplier=0.2, max=2),
+    stop=stop_after_delay(60),
+    reraise=True,
+)
 async def migrate_async(database_url: str, schema: str, migrations_dir: Path) -> None:
+    """Migrate, waiting up to a minute for a database that is (re)starting: a service started
+    while PostgreSQL restarts waits for it instead of exiting."""
     # Alembic's env runs its own event loop, so it gets a thread of its own.
     await asyncio.to_thread(migrate, database_url, schema, migrations_dir)
 
@@ -40,9 +59,9 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
 
 
 @retry(
-    retry=retry_if_exception_type((OSError, asyncpg.CannotConnectNowError)),
+    retry=retry_if_exception_type(UNREACHABLE_DATABASE_ERRORS),
     wait=wait_exponential(multiplier=0.2, max=2),
-    stop=stop_after_delay(30),
+    stop=stop_after_delay(60),
     reraise=True,
 )
 async def create_pool(database_url: str, schema: str, **kwargs: Any) -> asyncpg.Pool:

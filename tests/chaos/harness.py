@@ -62,6 +62,9 @@ class ChaosPlan:
 class Faults:
     kills: Counter[str] = field(default_factory=Counter)
     kafka_restarts: int = 0
+    # Services that exited on their own and were restarted by the harness, as a supervisor
+    # (systemd, Docker's restart policy) would: reported, so a start-up weakness shows.
+    unplanned_exits: Counter[str] = field(default_factory=Counter)
     postgres_restarts: int = 0
     smtp_outage_seconds: float = 0.0
 
@@ -81,7 +84,12 @@ class RunReport:
     emails_delivered: int = 0  # distinct messages at the SMTP server
     emails_duplicate: int = 0  # extra copies of a message (same Message-ID)
     emails_lost: int = 0  # queued, not delivered
-    emails_about_erased: int = 0  # delivered after a person's erasure, naming them
+    # Emails naming an erased person, delivered after the notifier had applied the erasure
+    # (plus the SMTP send timeout, for one rendered just before): must be none.
+    emails_about_erased: int = 0
+    # ... delivered after the API accepted the erasure but before the notifier had heard of it
+    # (the erasure travels outbox -> Kafka -> notifier): the asynchronous window, reported.
+    emails_in_erasure_window: int = 0
     personal_data_in_logs: int = 0  # names and email addresses found in the services' logs
     dead_letters: int = 0  # messages parked: none expected, faults are retried, not skipped
     copies_absorbed: int = 0  # events on the log more than once (re-sent after a crash)
@@ -101,13 +109,15 @@ class RunReport:
             f" re-delivered copies absorbed={self.copies_absorbed}",
             f"[{self.label}] emails queued={self.emails_queued}"
             f" delivered={self.emails_delivered} duplicates={self.emails_duplicate}"
-            f" lost={self.emails_lost} about-erased={self.emails_about_erased}",
+            f" lost={self.emails_lost} about-erased={self.emails_about_erased}"
+            f" (in the erasure's propagation window: {self.emails_in_erasure_window})",
             f"[{self.label}] pending proposals={len(self.pending)}"
             f" personal data in logs={self.personal_data_in_logs}",
             f"[{self.label}] faults: SIGKILLs {dict(self.faults.kills)},"
             f" kafka restarts={self.faults.kafka_restarts},"
             f" postgres restarts={self.faults.postgres_restarts},"
-            f" smtp down {self.faults.smtp_outage_seconds:.0f}s",
+            f" smtp down {self.faults.smtp_outage_seconds:.0f}s,"
+            f" unplanned exits {dict(self.faults.unplanned_exits)}",
         ]
 
 
@@ -393,6 +403,16 @@ class Monkey:
         actions += ["smtp"] * (plan.smtp_outage_seconds > 0)
         rng.shuffle(actions)
         self._per_wave = [actions[i::waves] for i in range(waves)]
+        self._restarting: set[str] = set()
+
+    async def supervise(self) -> None:
+        """Restart a service that exited on its own (not one the monkey is restarting)."""
+        while True:
+            await asyncio.sleep(1)
+            for name in SERVICES:
+                if name not in self._restarting and not self._processes[name].alive():
+                    self.faults.unplanned_exits[name] += 1
+                    self._processes[name] = start_service(name, self._config)
 
     async def run_wave(self, wave: int) -> None:
         for action in self._per_wave[wave]:
@@ -402,10 +422,12 @@ class Monkey:
     async def _do(self, action: str) -> None:
         if action.startswith("kill:"):
             name = action.split(":", 1)[1]
+            self._restarting.add(name)
             self._processes[name].kill()
             self.faults.kills[name] += 1
             await asyncio.sleep(self._rng.uniform(0.2, 2.0))
             self._processes[name] = start_service(name, self._config)
+            self._restarting.discard(name)
         elif action == "kafka":
             await _script("kafka.sh", "stop")
             await asyncio.sleep(1)
@@ -477,23 +499,45 @@ async def _check_people(report: RunReport, conn: asyncpg.Connection, people: Peo
         report.people_wrong += stale
 
 
+SEND_TIMEOUT_SECONDS = 10.0  # the notifier's SMTP timeout
+
+
+async def _erasure_known_at(conn: asyncpg.Connection, people: People) -> dict[str, float]:
+    """When the notifier applied each erasure: person name -> wall clock."""
+    rows = await conn.fetch(
+        """
+        SELECT o.message_key, p.processed_at FROM profiles.outbox o
+        JOIN notifier.processed_events p ON p.event_id = o.event_id AND p.consumer = 'notifier'
+        WHERE o.payload->>'event_type' = 'person.erased'
+        """
+    )
+    email = {str(person_id): address for person_id, address in people.email_of().items()}
+    return {
+        people.bodies[email[r["message_key"]]]["name"]: r["processed_at"].timestamp()
+        for r in rows
+        if r["message_key"] in email
+    }
+
+
 async def _check_mail(
     report: RunReport, conn: asyncpg.Connection, people: People, maildir: Path
 ) -> None:
     emails = await conn.fetch("SELECT * FROM notifier.emails WHERE status <> 'cancelled'")
     report.emails_queued = len(emails)
     delivered: Counter[str] = Counter()
-    erased_at = {people.bodies[e]["name"]: people.erased_at[e] for e in people.erased}
+    accepted = {people.bodies[e]["name"]: people.erased_at[e] for e in people.erased}
+    known = await _erasure_known_at(conn, people)
     for path in sorted(maildir.glob("*.eml")):
         message = message_from_bytes(path.read_bytes(), policy=policy.default)
         delivered[str(message["X-Bridgework-Dedupe-Key"] or message["Message-ID"])] += 1
-        # Received after the person's erasure was accepted, and naming them anywhere in it.
         received = path.stat().st_mtime
         text = message.get_body(("plain",))
         content = text.get_content() if text is not None else ""
-        report.emails_about_erased += any(
-            received > at and f"{name}," in content for name, at in erased_at.items()
-        )
+        after = [name for name in accepted if f"{name}," in content and received > accepted[name]]
+        if any(received > known.get(n, accepted[n]) + SEND_TIMEOUT_SECONDS for n in after):
+            report.emails_about_erased += 1
+        elif after:
+            report.emails_in_erasure_window += 1
     report.emails_delivered = len(delivered)
     report.emails_duplicate = sum(n - 1 for n in delivered.values())
     keys = {hashlib.sha256(e["dedupe_key"].encode()).hexdigest()[:32] for e in emails}
@@ -533,6 +577,31 @@ def personal_data_in_logs(log_dir: Path, needles: set[str]) -> int:
     return hits
 
 
+async def drive(
+    workload: Workload,
+    config: StackConfig,
+    database_url: str,
+    people: People,
+    producer: AIOKafkaProducer,
+    monkey: Monkey | None,
+) -> tuple[int, list[UUID]]:
+    """Every wave in, with its faults, each until the stack is quiet; returns (operations
+    applied, decision event ids)."""
+    async with httpx.AsyncClient(base_url=config.base_url, timeout=15) as http:
+        driver = Driver(http, database_url, people)
+        decided: list[UUID] = []
+        for index, wave in enumerate(workload.waves):
+            if index:
+                decisions = await send_decisions(producer, database_url, people)
+                decided += [d.event_id for d in decisions]
+            faults = asyncio.create_task(monkey.run_wave(index)) if monkey else None
+            await driver.apply_wave(wave)
+            if faults:
+                await faults
+            await wait_until_quiet(database_url, decided, timeout=300)
+    return driver.applied, decided
+
+
 # --- one run --------------------------------------------------------------------------------
 
 
@@ -570,21 +639,17 @@ async def run(
                 if plan
                 else None
             )
-            async with httpx.AsyncClient(base_url=config.base_url, timeout=15) as http:
-                driver = Driver(http, database_url, people)
-                decided: list[UUID] = []
-                for index, wave in enumerate(workload.waves):
-                    if index:
-                        decisions = await send_decisions(producer, database_url, people)
-                        decided += [d.event_id for d in decisions]
-                    faults = asyncio.create_task(monkey.run_wave(index)) if monkey else None
-                    await driver.apply_wave(wave)
-                    if faults:
-                        await faults
-                    await wait_until_quiet(database_url, decided, timeout=300)
-            await wait_for_mail(database_url, timeout=300)
+            supervisor = asyncio.create_task(monkey.supervise()) if monkey else None
+            try:
+                applied, decided = await drive(
+                    workload, config, database_url, people, producer, monkey
+                )
+                await wait_for_mail(database_url, timeout=300)
+            finally:
+                if supervisor:
+                    supervisor.cancel()
             await asyncio.sleep(2)  # a duplicate, were there one, would arrive by now
-            report.events = driver.applied + len(decided)
+            report.events = applied + len(decided)
             report.decisions = len(decided)
             if monkey:
                 report.faults = monkey.faults

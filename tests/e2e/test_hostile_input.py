@@ -219,6 +219,11 @@ def test_injection_strings_are_stored_verbatim_or_refused_clearly(
         stored = http.get(read_path).json()
         stored = stored.get("details", stored)
         assert stored[field] == injection.strip()  # stored exactly (edge spaces trimmed)
+    # Not one of them is an email address.
+    body = person("mentee", network[1], "Inj Ection") | {"email": injection}
+    refused = http.post("/mentees", json=body)
+    assert refused.status_code == 422
+    assert [e["field"] for e in refused.json()["errors"]] == ["email"]
 
 
 def test_markup_in_a_name_is_escaped_in_the_email(http: httpx.Client, stack: StackConfig) -> None:

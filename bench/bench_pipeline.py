@@ -170,9 +170,13 @@ class Bench:
         """Start ``count`` processes of a service; return once the group is stable and a probe
         event has reached the service's tables."""
         config = self.config(database_url, *extra)
-        processes = [start_service(service, config) for _ in range(count)]
+        # One after the other: two processes migrating a fresh database at once can race on
+        # CREATE SCHEMA IF NOT EXISTS (PostgreSQL does not make it atomic).
+        processes: list[ServiceProcess] = []
         try:
-            await self.wait_for_group(f"bridgework-{service}", count)
+            for started in range(1, count + 1):
+                processes.append(start_service(service, config))
+                await self.wait_for_group(f"bridgework-{service}", started)
             probe = TrustUpserted(
                 entity_key="PROBE",
                 trust_code=f"PROBE{time.monotonic_ns()}",

@@ -7,12 +7,15 @@ and stops what it started. The last line is ``Summary: <N> proposals, <M> emails
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import email
 import email.policy
 import json
 import shutil
+import signal
 import time
+from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -26,7 +29,12 @@ from rich.table import Table
 
 from deploy.demo_network import DemoNetwork, build_demo_network
 from deploy.stack import ROOT, StackConfig, running_stack
-from shared.events import MatchProposed
+from services.profiles.accounts import NewAccount, create_account, demo_password
+from services.profiles.decisions import decide
+from services.profiles.permissions import AccountRole
+from shared.db import create_pool
+from shared.events import Event, MatchProposed, MatchWithdrawn, decode_event
+from shared.matching import MatchKind
 from shared.settings import Settings
 from shared.topics import Topic
 
@@ -88,7 +96,8 @@ async def load_network(base_url: str, network: DemoNetwork) -> dict[str, str]:
 
 
 async def read_proposals(bootstrap: str, idle_seconds: float) -> list[MatchProposed]:
-    """Read the proposals topic until it has been quiet for ``idle_seconds``."""
+    """Read the proposals topic until it has been quiet for ``idle_seconds``: the proposals
+    that still stand (a later round may withdraw one it replaced by a better match)."""
     consumer = AIOKafkaConsumer(
         Topic.PROPOSALS.value,
         bootstrap_servers=bootstrap,
@@ -96,17 +105,18 @@ async def read_proposals(bootstrap: str, idle_seconds: float) -> list[MatchPropo
         enable_auto_commit=False,
     )
     await consumer.start()
-    proposals: list[MatchProposed] = []
+    events: list[Event] = []
     try:
         quiet_since = time.monotonic()
         while time.monotonic() - quiet_since < idle_seconds:
             batch = await consumer.getmany(timeout_ms=500)
             for records in batch.values():
-                proposals += [MatchProposed.model_validate_json(r.value) for r in records]
+                events += [decode_event(r.value) for r in records]
                 quiet_since = time.monotonic()
     finally:
         await consumer.stop()
-    return proposals
+    withdrawn = {e.match_id for e in events if isinstance(e, MatchWithdrawn)}
+    return [e for e in events if isinstance(e, MatchProposed) and e.match_id not in withdrawn]
 
 
 def read_mail(maildir: Path) -> list[EmailMessage]:
@@ -129,6 +139,43 @@ async def wait_for_mail(maildir: Path, expected: int, timeout: float) -> list[Em
                 break
             await asyncio.sleep(0.5)
     return read_mail(maildir)
+
+
+async def approve(database_url: str, proposal: MatchProposed) -> None:
+    """Approve one proposal through the coordinators' decision code (read model, audit record
+    and match.decided in one transaction), as the decision pages do."""
+    pool = await create_pool(database_url, "profiles", min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            deadline = time.monotonic() + 30
+            while not await conn.fetchval(
+                "SELECT 1 FROM proposals WHERE match_id = $1", proposal.match_id
+            ):
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the proposal did not reach the coordinators' read model")
+                await asyncio.sleep(0.3)
+            await decide(
+                conn,
+                network_id=proposal.network_id,
+                match_ids=[proposal.match_id],
+                approved=True,
+                reason="",
+                decided_by="demo",
+                via="demo",
+            )
+    finally:
+        await pool.close()
+
+
+def show_introduction(messages: list[EmailMessage]) -> None:
+    intro = next((m for m in messages if str(m["Subject"]).startswith("Introducing")), None)
+    if intro is None:
+        return
+    body = intro.get_body(preferencelist=("plain",))
+    attachments = ", ".join(str(part.get_filename()) for part in intro.iter_attachments())
+    console.rule("An introduction, after a coordinator approved the match")
+    console.print(f"{intro['Subject']}  (attached: {attachments})", markup=False)
+    console.print(body.get_content() if body else "", markup=False, highlight=False)
 
 
 def proposals_table(proposals: list[MatchProposed], labels: dict[str, str]) -> Table:
@@ -187,7 +234,72 @@ def mail_table(messages: list[EmailMessage]) -> Table:
     return table
 
 
-async def run_demo() -> tuple[int, int]:
+DEMO_ADMIN = "admin@bridgework.example"
+
+
+@dataclass(frozen=True)
+class SignIn:
+    role: str
+    email: str
+    password: str
+    url: str
+
+
+async def create_demo_accounts(
+    database_url: str, network: DemoNetwork, base_url: str, environment: str
+) -> list[SignIn]:
+    """An administrator and each demo network's coordinators, with fresh random passwords.
+    Development only: demo_password refuses in production, before anything is created."""
+    wanted = [(DEMO_ADMIN, "Demo Administrator", AccountRole.ADMINISTRATOR, None)] + [
+        (c["email"], c["name"], AccountRole.COORDINATOR, network_id)
+        for network_id, body in network.networks.items()
+        for c in body["coordinators"]
+    ]
+    passwords = [demo_password(environment) for _ in wanted]
+    pool = await create_pool(database_url, "profiles", min_size=1, max_size=1)
+    sign_ins = []
+    try:
+        async with pool.acquire() as conn:
+            for (email_address, name, role, network_id), password in zip(
+                wanted, passwords, strict=True
+            ):
+                new = NewAccount(
+                    email=email_address,
+                    name=name,
+                    role=role,
+                    network_id=network_id,
+                    password=password,
+                )
+                await create_account(conn, new, actor="demo")
+                sign_ins.append(SignIn(role.value, email_address, password, f"{base_url}/sign-in"))
+    finally:
+        await pool.close()
+    return sign_ins
+
+
+def sign_in_table(sign_ins: list[SignIn]) -> Table:
+    table = Table(title="Sign in to the coordinators' pages (demo accounts, development only)")
+    for column in ("role", "email", "password", "sign-in page"):
+        table.add_column(column, no_wrap=True)
+    for s in sign_ins:
+        table.add_row(s.role, s.email, s.password, s.url)
+    return table
+
+
+async def serve_until_interrupted(sign_ins: list[SignIn]) -> None:
+    console.print(sign_in_table(sign_ins))
+    console.print(
+        "The stack keeps running: sign in as a coordinator, approve or reject proposals; the"
+        f" introduction emails land in {MAILDIR}. Press Ctrl-C to stop."
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signal_number, stop.set)
+    await stop.wait()
+
+
+async def run_demo(serve: bool = False) -> tuple[int, int]:
     settings = Settings()
     database_url = await fresh_database(settings.database_url, DEMO_DATABASE)
     shutil.rmtree(MAILDIR, ignore_errors=True)
@@ -206,6 +318,17 @@ async def run_demo() -> tuple[int, int]:
         coordinators = {n: len(b["coordinators"]) for n, b in network.networks.items()}
         expected = sum(coordinators[p.network_id] for p in proposals)
         messages = await wait_for_mail(MAILDIR, expected, WAIT_SECONDS)
+        mentoring = [p for p in proposals if p.kind is MatchKind.MENTORING]
+        if mentoring:  # a coordinator approves one: mentor and mentee are introduced
+            await approve(database_url, mentoring[0])
+            messages = await wait_for_mail(MAILDIR, len(messages) + 2, 60)
+        sign_ins = await create_demo_accounts(
+            database_url, network, config.base_url, settings.environment
+        )
+        if serve:
+            await serve_until_interrupted(sign_ins)
+    if serve:
+        return len(proposals), len(messages)
     console.print(proposals_table(proposals, labels))
     console.print(await fairness_table(database_url))
     console.print(mail_table(messages[:10]))
@@ -216,11 +339,19 @@ async def run_demo() -> tuple[int, int]:
         console.rule("One of the emails, as the coordinator reads it")
         console.print(str(messages[0]["Subject"]))
         console.print(body.get_content() if body else "", markup=False, highlight=False)
+    show_introduction(messages)
+    console.print(sign_in_table(sign_ins))
+    console.print(
+        "The stack has stopped. `make demo-serve` keeps it running for you to sign in and decide."
+    )
     return len(proposals), len(messages)
 
 
 def main() -> None:
-    proposals, emails = asyncio.run(run_demo())
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--serve", action="store_true", help="keep the stack running until Ctrl-C")
+    serve = parser.parse_args().serve
+    proposals, emails = asyncio.run(run_demo(serve))
     print(f"Summary: {proposals} proposals, {emails} emails sent")
 
 

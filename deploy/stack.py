@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -52,14 +53,28 @@ class StackConfig:
         return env
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 class ServiceProcess:
-    def __init__(self, name: str, args: list[str], config: StackConfig) -> None:
+    def __init__(
+        self, name: str, args: list[str], config: StackConfig, ops_port: int | None = None
+    ) -> None:
         config.log_dir.mkdir(parents=True, exist_ok=True)
         self.name = name
         self.log_path = config.log_dir / f"{name}.log"
+        # Where /metrics and /health/* answer (the profiles API serves them on its own port).
+        self.ops_url = f"http://127.0.0.1:{ops_port or config.http_port}"
+        env = config.environment()
+        if ops_port is not None:
+            env["BRIDGEWORK_OPS_PORT"] = str(ops_port)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            args, cwd=ROOT, env=config.environment(), stdout=log, stderr=subprocess.STDOUT
+            args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
         )
 
     def alive(self) -> bool:
@@ -82,7 +97,9 @@ class ServiceProcess:
 
 
 def start_service(name: str, config: StackConfig) -> ServiceProcess:
-    return ServiceProcess(name, [sys.executable, "-m", f"services.{name}"], config)
+    # A free operations port each, so stacks of several checkouts never collide.
+    ops_port = None if name == "profiles" else free_port()
+    return ServiceProcess(name, [sys.executable, "-m", f"services.{name}"], config, ops_port)
 
 
 def start_smtp_catcher(config: StackConfig, maildir: Path) -> ServiceProcess:
@@ -94,20 +111,25 @@ def start_smtp_catcher(config: StackConfig, maildir: Path) -> ServiceProcess:
 def wait_until_ready(
     config: StackConfig, processes: list[ServiceProcess], timeout: float = 90
 ) -> None:
-    """Wait for the HTTP API to answer ready; fail early (with the log) if a service dies."""
+    """Wait for every service to answer ready; fail early (with the log) if one dies."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for process in processes:
             if not process.alive():
                 tail = process.log_path.read_text(errors="replace")[-3000:]
                 raise RuntimeError(f"{process.name} exited during start-up:\n{tail}")
-        try:
-            if httpx.get(f"{config.base_url}/health/ready", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
+        services = [p for p in processes if p.name in SERVICES]
+        if all(_ready(p.ops_url) for p in services):
+            return
         time.sleep(0.3)
-    raise TimeoutError(f"the profiles API did not become ready within {timeout:.0f}s")
+    raise TimeoutError(f"the services did not all become ready within {timeout:.0f}s")
+
+
+def _ready(base_url: str) -> bool:
+    try:
+        return httpx.get(f"{base_url}/health/ready", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 @contextmanager

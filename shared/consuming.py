@@ -7,10 +7,11 @@ only after the handler returns (ack policy NACK_ON_ERROR), i.e. after the effect
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeAlias
 from uuid import UUID
 
 import asyncpg
@@ -26,6 +27,14 @@ from tenacity import (
 
 from shared.events import Event, UnreadableEvent, decode_event
 from shared.kafka import Origin, dead_letter
+from shared.observability import metrics
+from shared.observability.context import (
+    Carrier,
+    attached,
+    capture,
+    from_kafka_headers,
+    message_span,
+)
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +153,11 @@ class EventConsumer:
 # back to the batch's first record). An event that cannot be applied rolls the batch back, and
 # the batch is then replayed one message at a time, so only that event is parked.
 
-ApplyMany = Callable[[asyncpg.Connection, Sequence[Event]], Awaitable[None]]
+# Each event's carrier (its message's correlation id and consumer span, see
+# ``shared.observability.context.message_span``) by event id: bulk writers store it where a
+# change asks for later work (a dirty network, an outbox row), so that work follows the change.
+Contexts = Mapping[UUID, Carrier]
+ApplyMany = Callable[[asyncpg.Connection, Sequence[Event], Contexts], Awaitable[None]]
 
 
 async def claim_many(
@@ -186,7 +199,21 @@ def entity_layers(events: Sequence[Event]) -> list[list[Event]]:
     return layers
 
 
+def context_of(event: Event, contexts: Contexts | None) -> Carrier:
+    """The carrier of the message that brought ``event``; the current change's when unknown."""
+    if contexts is not None and event.event_id in contexts:
+        return contexts[event.event_id]
+    return capture()
+
+
+Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
+
+
 class BatchEventConsumer(EventConsumer):
+    """Each message of a batch keeps its own correlation id and trace: it gets a consumer span
+    (child of the span that published it), and its event is applied, parked, logged and
+    counted under that span and id, so one change stays one trace through a batch."""
+
     def __init__(
         self,
         name: str,
@@ -198,18 +225,47 @@ class BatchEventConsumer(EventConsumer):
         super().__init__(name, pool, producer, apply)
         self._apply_many = apply_many
 
-    async def handle_batch(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
-        readable: list[tuple[Event, ConsumerRecord[bytes, bytes]]] = []
-        for record in records:
+    async def handle_batch(self, records: Sequence[Record]) -> None:
+        with contextlib.ExitStack() as spans:
+            carriers = [
+                spans.enter_context(
+                    message_span(from_kafka_headers(r.headers), f"{r.topic} process")
+                )
+                for r in records
+            ]
+            received = list(zip(records, carriers, strict=True))
             try:
-                readable.append((decode_event(record.value), record))
+                await self._handle_received(received)
+            except Exception:
+                for record, carrier in received:
+                    with attached(carrier):
+                        metrics.EVENTS_FAILED.labels(topic=record.topic, reason="retried").inc()
+                raise
+            for record, carrier in received:
+                with attached(carrier):
+                    metrics.EVENTS_CONSUMED.labels(topic=record.topic).inc()
+                    log.info(
+                        "%s handled %s partition %d offset %d",
+                        self.name,
+                        record.topic,
+                        record.partition,
+                        record.offset,
+                    )
+
+    async def _handle_received(self, received: Sequence[tuple[Record, Carrier]]) -> None:
+        readable: list[tuple[Event, Record, Carrier]] = []
+        for record, carrier in received:
+            try:
+                readable.append((decode_event(record.value), record, carrier))
             except UnreadableEvent as error:
                 origin = Origin(record.topic, record.partition, record.offset)
-                await self._park(origin, record.key, record.value, error.kind, str(error))
+                with attached(carrier):
+                    await self._park(origin, record.key, record.value, error.kind, str(error))
         if not readable:
             return
+        contexts = {event.event_id: carrier for event, _, carrier in readable}
         try:
-            await self._apply_batch_once([event for event, _ in readable])
+            await self._apply_batch_once([event for event, _, _ in readable], contexts)
         except TRANSIENT_ERRORS:
             raise  # nack: the whole batch is redelivered, never skipped
         except Exception as error:
@@ -219,10 +275,11 @@ class BatchEventConsumer(EventConsumer):
                 len(readable),
                 type(error).__name__,
             )
-            for _, record in readable:
-                await self.handle(
-                    record.value, record.key, record.topic, record.partition, record.offset
-                )
+            for _, record, carrier in readable:
+                with attached(carrier):
+                    await self.handle(
+                        record.value, record.key, record.topic, record.partition, record.offset
+                    )
 
     @retry(
         retry=retry_if_exception_type(TRANSIENT_ERRORS),
@@ -231,11 +288,12 @@ class BatchEventConsumer(EventConsumer):
         before_sleep=before_sleep_log(log, logging.WARNING),
         reraise=True,
     )
-    async def _apply_batch_once(self, events: Sequence[Event]) -> None:
+    async def _apply_batch_once(self, events: Sequence[Event], contexts: Contexts) -> None:
         async with self._pool.acquire() as connection, connection.transaction():
             fresh = await claim_many(connection, self.name, events)
             if self._apply_many is not None:
-                await self._apply_many(connection, fresh)
+                await self._apply_many(connection, fresh, contexts)
             else:
                 for event in fresh:
-                    await self._apply(connection, event)
+                    with attached(context_of(event, contexts)):
+                        await self._apply(connection, event)

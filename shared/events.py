@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, TypeAdapter
@@ -205,6 +205,44 @@ class MatchDecided(Event):
     decided_by: str
 
 
+class GroupFigures(BaseModel):
+    """One group's match rate in a round (the matcher's fairness report, as published)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    label: str
+    mentees: int = Field(ge=0)
+    matched: int = Field(ge=0)
+    match_rate: float | None = None
+    mean_score: float | None = None
+
+
+class GroupComparisonFigures(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    group: str  # part_time, social_care, small_trust
+    members: GroupFigures
+    others: GroupFigures
+
+
+class FairnessFigures(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    kind: MatchKind
+    overall: GroupFigures
+    comparisons: tuple[GroupComparisonFigures, ...]
+
+
+class RoundCompleted(Event):
+    """A network's matching round ran: its fairness figures, for the coordinators' view."""
+
+    topic: ClassVar[Topic] = Topic.PROPOSALS
+    event_type: Literal["round.completed"] = "round.completed"
+
+    network_id: str
+    fairness: FairnessFigures
+
+
 class SelfServiceLinkRequested(Event):
     """A participant asked for their self-service link; the notifier emails it to them.
 
@@ -227,26 +265,15 @@ AnyEvent = Annotated[
     | MatchProposed
     | MatchWithdrawn
     | MatchDecided
+    | RoundCompleted
     | SelfServiceLinkRequested,
     Field(discriminator="event_type"),
 ]
 
 _ANY_EVENT: TypeAdapter[Any] = TypeAdapter(AnyEvent)
+# Every event type the union knows, read off the union itself so the two cannot disagree.
 EVENT_TYPES: frozenset[str] = frozenset(
-    str(model.model_fields["event_type"].default)
-    for model in (
-        NetworkUpserted,
-        TrustUpserted,
-        PersonUpserted,
-        PersonErased,
-        AvailabilityChanged,
-        PlacementUpserted,
-        PlacementWithdrawn,
-        MatchProposed,
-        MatchWithdrawn,
-        MatchDecided,
-        SelfServiceLinkRequested,
-    )
+    str(model.model_fields["event_type"].default) for model in get_args(get_args(AnyEvent)[0])
 )
 
 

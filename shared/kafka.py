@@ -11,6 +11,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from shared.observability import metrics
+from shared.observability.context import capture, to_kafka_headers
 from shared.topics import PARTITIONS, TOPIC_CONFIGS, Topic
 
 log = logging.getLogger(__name__)
@@ -97,9 +99,12 @@ async def dead_letter(
     kind: str = "invalid",
 ) -> None:
     """Park a message no consumer can read, so the consumer can move on. The dead letter's value
-    is the original payload, byte for byte; the headers say why, and where it came from."""
-    headers = dead_letter_headers(origin, consumer, kind, reason)
+    is the original payload, byte for byte; the headers say why, and where it came from. The
+    change's correlation id and trace go with it, and on again when it is replayed."""
+    headers = [*dead_letter_headers(origin, consumer, kind, reason), *to_kafka_headers(capture())]
     await producer.send_and_wait(Topic.DEAD_LETTERS.value, body, key=key, headers=headers)
+    metrics.DEAD_LETTERED.labels(source_topic=origin.topic).inc()
+    metrics.EVENTS_FAILED.labels(topic=origin.topic, reason="dead-lettered").inc()
     # The reason can quote the payload (names, emails): it travels in the header, not the log.
     log.warning(
         "dead-lettered a message from %s[%s]@%s (%s; reason in its headers)",

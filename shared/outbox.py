@@ -13,22 +13,36 @@ from collections.abc import Sequence
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from opentelemetry.trace import SpanKind
 
 from shared.events import Event
+from shared.observability import metrics
+from shared.observability.context import Carrier, capture, continued, to_kafka_headers
 
 log = logging.getLogger(__name__)
 
 OUTBOX_CHANNEL = "outbox"
 
 
-async def add_to_outbox(connection: asyncpg.Connection, events: Sequence[Event]) -> None:
-    """Record events inside the caller's transaction, and wake the relay on commit."""
+async def add_to_outbox(
+    connection: asyncpg.Connection,
+    events: Sequence[Event],
+    trace_contexts: Sequence[Carrier] | None = None,
+) -> None:
+    """Record events inside the caller's transaction, and wake the relay on commit. Each row
+    keeps the correlation id and trace context of the change (``trace_contexts``, one per
+    event, when a batch's events come from different changes), sent on as Kafka headers."""
+    if trace_contexts is None:
+        trace_contexts = [capture()] * len(events)
     await connection.executemany(
         """
-        INSERT INTO outbox (event_id, topic, message_key, payload)
-        VALUES ($1, $2, $3, $4)
+        INSERT INTO outbox (event_id, topic, message_key, payload, trace_context)
+        VALUES ($1, $2, $3, $4, $5)
         """,
-        [(e.event_id, e.topic.value, e.entity_key, e.model_dump(mode="json")) for e in events],
+        [
+            (e.event_id, e.topic.value, e.entity_key, e.model_dump(mode="json"), context)
+            for e, context in zip(events, trace_contexts, strict=True)
+        ],
     )
     await connection.execute(f"NOTIFY {OUTBOX_CHANNEL}")
 
@@ -83,7 +97,8 @@ class OutboxRelay:
         async with self._pool.acquire() as connection, connection.transaction():
             rows = await connection.fetch(
                 """
-                SELECT id, topic, message_key, payload::text AS payload FROM outbox
+                SELECT id, topic, message_key, payload::text AS payload, trace_context
+                FROM outbox
                 WHERE published_at IS NULL ORDER BY id
                 LIMIT $1 FOR UPDATE SKIP LOCKED
                 """,
@@ -91,19 +106,28 @@ class OutboxRelay:
             )
             if not rows:
                 return 0
-            sends = [
-                await self._producer.send(
-                    row["topic"], row["payload"].encode(), key=row["message_key"].encode()
-                )
-                for row in rows
-            ]
+            sends = [await self._send(row) for row in rows]
             await asyncio.gather(*sends)
             await connection.execute(
                 "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
                 [row["id"] for row in rows],
             )
+        for row in rows:
+            metrics.OUTBOX_PUBLISHED.labels(topic=row["topic"]).inc()
         log.debug("outbox published %d events", len(rows))
         return len(rows)
+
+    async def _send(self, row: asyncpg.Record) -> asyncio.Future[object]:
+        # The message carries the change's correlation id, and a traceparent of this publish
+        # span (a child of the span that wrote the row), so consumers continue the trace.
+        with continued(row["trace_context"], f"{row['topic']} publish", SpanKind.PRODUCER):
+            future: asyncio.Future[object] = await self._producer.send(
+                row["topic"],
+                row["payload"].encode(),
+                key=row["message_key"].encode(),
+                headers=to_kafka_headers(capture()),
+            )
+        return future
 
     async def backlog(self) -> int:
         async with self._pool.acquire() as connection:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,10 +16,15 @@ from aiokafka import AIOKafkaProducer
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from prometheus_client import REGISTRY
 
 from shared.consuming import Apply, ApplyMany, BatchEventConsumer, keep_raw_body
 from shared.db import create_pool, migrate_async
 from shared.kafka import ensure_topics, idempotent_producer
+from shared.logs import service_logger
+from shared.observability import service_ops
 from shared.settings import Settings
 from shared.topics import Topic
 
@@ -44,16 +50,35 @@ class _Runtime:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
-def create_consumer_app(spec: ServiceSpec, settings: Settings) -> FastStream:
-    runtime = _Runtime()
-    broker = KafkaBroker(settings.kafka_bootstrap_servers, client_id=f"bridgework-{spec.name}")
+def event_broker(
+    name: str,
+    topics: Sequence[Topic],
+    settings: Settings,
+    consumer: Callable[[], BatchEventConsumer | None],
+) -> KafkaBroker:
+    """A broker whose one subscriber hands every batch of events of ``topics`` to
+    ``consumer()``."""
+    group = f"bridgework-{name}"
+    # FastStream's middlewares: a consumer span per batch (the per-message spans that continue
+    # each record's traceparent are BatchEventConsumer's) and faststream_* Prometheus series.
+    broker = KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        client_id=group,
+        logger=service_logger(),
+        # FastStream's own per-message lines at DEBUG: ours (with the correlation id) say it.
+        log_level=logging.DEBUG,
+        middlewares=(
+            KafkaTelemetryMiddleware(),
+            KafkaPrometheusMiddleware(registry=REGISTRY, app_name=group),
+        ),
+    )
 
     # Offsets are committed only after the handler returns (its effect is committed), and a
     # transient failure seeks back so the batch is redelivered: at-least-once, never at-most.
     # Messages come in batches (one transaction, one offset commit each): see shared/consuming.
     @broker.subscriber(
-        *spec.topics,
-        group_id=f"bridgework-{spec.name}",
+        *topics,
+        group_id=group,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         batch=True,
@@ -62,13 +87,28 @@ def create_consumer_app(spec: ServiceSpec, settings: Settings) -> FastStream:
         decoder=keep_raw_body,  # the bytes as they are: the consumer decodes and validates
     )
     async def on_events(message: KafkaMessage) -> None:
-        assert runtime.consumer is not None
-        await runtime.consumer.handle_batch(message.raw_message)  # type: ignore[arg-type]
+        # Each record gets its own consumer span, correlation id, log line and count: see
+        # BatchEventConsumer (FastStream's span for a batch starts a trace of its own).
+        current = consumer()
+        assert current is not None
+        await current.handle_batch(message.raw_message)  # type: ignore[arg-type]
 
-    app = FastStream(broker)
+    return broker
+
+
+def create_consumer_app(spec: ServiceSpec, settings: Settings) -> FastStream:
+    runtime = _Runtime()
+    group = f"bridgework-{spec.name}"
+    broker = event_broker(spec.name, spec.topics, settings, lambda: runtime.consumer)
+    ops = service_ops.ops_server(
+        settings, spec.name, lambda: runtime.pool, lambda: runtime.producer
+    )
+
+    app = FastStream(broker, logger=service_logger())
 
     @app.on_startup
     async def connect() -> None:
+        await ops.start()  # live at once; ready once the database and broker answer
         await migrate_async(settings.database_url, spec.name, spec.migrations)
         await ensure_topics(settings.kafka_bootstrap_servers)
         runtime.pool = await create_pool(settings.database_url, spec.name, min_size=2, max_size=10)
@@ -82,9 +122,18 @@ def create_consumer_app(spec: ServiceSpec, settings: Settings) -> FastStream:
     async def start_background_work() -> None:
         assert runtime.pool is not None
         assert runtime.producer is not None
-        runtime.tasks = [
-            asyncio.create_task(work) for work in spec.background(runtime.pool, runtime.producer)
+        pool = runtime.pool
+        samples = [
+            lambda: service_ops.sample_outbox_backlog(pool, spec.name),
+            lambda: service_ops.sample_consumer_lag(
+                settings.kafka_bootstrap_servers, group, [t.value for t in spec.topics]
+            ),
         ]
+        work = [
+            *spec.background(runtime.pool, runtime.producer),
+            service_ops.sample_forever(settings.metrics_sample_seconds, samples),
+        ]
+        runtime.tasks = [asyncio.create_task(w) for w in work]
 
     @app.on_shutdown
     async def stop_background_work() -> None:
@@ -99,5 +148,6 @@ def create_consumer_app(spec: ServiceSpec, settings: Settings) -> FastStream:
             await runtime.producer.stop()
         if runtime.pool is not None:
             await runtime.pool.close()
+        await ops.stop()
 
     return app

@@ -48,6 +48,17 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = Field(default=0.5, gt=0)
     mail_retry_seconds: float = Field(default=5.0, gt=0)
     log_level: str = "INFO"
+    # "auto": JSON lines in production, readable text in development.
+    log_format: Literal["auto", "json", "text"] = "auto"
+    # Tracing is off unless "console"/"otlp" here or OTEL_EXPORTER_OTLP_ENDPOINT is set.
+    tracing: Literal["off", "console", "otlp"] = "off"
+    # The matcher's and notifier's operations endpoint (/metrics, /health/*, /docs/asyncapi);
+    # unset: 8001 for the matcher, 8002 for the notifier. The profiles API serves them itself.
+    ops_host: str = "127.0.0.1"
+    ops_port: int | None = None
+    health_timeout_seconds: float = Field(default=2.0, gt=0)
+    # How often a service samples its consumer lag and outbox backlog for /metrics.
+    metrics_sample_seconds: float = Field(default=10.0, gt=0)
     # "production" refuses development defaults (the secret key below, a default password).
     environment: Literal["development", "production"] = "development"
     # Signs session cookies and the links in emails. Must be set in production.

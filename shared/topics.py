@@ -10,7 +10,7 @@ class Topic(StrEnum):
     NETWORKS = "bridgework.networks.v1"  # networks and trusts (key: network id / trust code)
     PEOPLE = "bridgework.people.v1"  # person upserted/erased, availability (key: person id)
     PLACEMENTS = "bridgework.placements.v1"  # secondment placements (key: placement id)
-    PROPOSALS = "bridgework.proposals.v1"  # match proposed (key: match id)
+    PROPOSALS = "bridgework.proposals.v1"  # match proposed/withdrawn (match id), round completed
     DECISIONS = "bridgework.decisions.v1"  # match decided (key: match id)
     DEAD_LETTERS = "bridgework.dead-letters.v1"  # messages no consumer could read
 

@@ -7,11 +7,20 @@ from importlib.metadata import version as installed_version
 
 import typer
 
+from services.cli import accounts, imports, operations
+
 app = typer.Typer(
     name="bridgework",
     help="Bridgework: mentoring and secondment matching for NHS digital-leadership networks.",
     no_args_is_help=True,
 )
+
+
+app.add_typer(imports.app, name="import")
+app.add_typer(operations.app)  # status, dlq replay, rerun-round, export network
+# Coordinators' "export matches" sits beside the operators' "export network", in one group.
+operations.export.command("matches")(accounts.export_matches)
+app.add_typer(accounts.accounts, name="accounts")
 
 
 @app.callback()

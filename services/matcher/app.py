@@ -15,6 +15,7 @@ from services.matcher.arrivals import propose_on_arrival
 from services.matcher.engine import MatchingConfig, MatchingEngine, build_engine
 from services.matcher.rounds import RoundScheduler
 from services.matcher.state import apply_event, apply_events
+from shared.consuming import Contexts
 from shared.events import Event
 from shared.outbox import OutboxRelay
 from shared.service import ServiceSpec, create_consumer_app
@@ -49,10 +50,12 @@ def create_app(
         )
         return [relay.run(), rounds.run()]
 
-    async def apply_many(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
-        await apply_events(conn, events)
+    async def apply_many(
+        conn: asyncpg.Connection, events: Sequence[Event], contexts: Contexts
+    ) -> None:
+        await apply_events(conn, events, contexts)
         if settings.propose_on_arrival:
-            await propose_on_arrival(conn, chosen_engine, events)
+            await propose_on_arrival(conn, chosen_engine, events, contexts)
 
     spec = ServiceSpec(
         name="matcher",

@@ -26,20 +26,28 @@ import asyncpg
 from services.matcher.engine.contract import MatchingEngine, MatchingInput
 from services.matcher.rounds import network_lock_key, proposed_event, store_proposals
 from services.matcher.state import _open_mentee, _open_mentor, _trust
+from shared.consuming import Contexts, context_of
 from shared.events import Event, PersonUpserted
 from shared.matching import MatchKind
+from shared.observability.context import Carrier
 from shared.people import Role
 
 
 async def propose_on_arrival(
-    conn: asyncpg.Connection, engine: MatchingEngine, events: Sequence[Event]
+    conn: asyncpg.Connection,
+    engine: MatchingEngine,
+    events: Sequence[Event],
+    contexts: Contexts | None = None,
 ) -> int:
-    """Propose mentors to the batch's arriving mentees; returns how many were proposed."""
+    """Propose mentors to the batch's arriving mentees; returns how many were proposed. Each
+    proposal carries on the correlation id and trace of its mentee's arrival (``contexts``)."""
     arrivals: dict[str, set[UUID]] = {}
+    arrived_with: dict[UUID, Carrier] = {}  # the mentee's latest event in the batch
     for event in events:
         if isinstance(event, PersonUpserted) and event.profile.role is Role.MENTEE:
             profile = event.profile
             arrivals.setdefault(profile.network_id, set()).add(profile.person_id)
+            arrived_with[profile.person_id] = context_of(event, contexts)
     networks = [
         network_id
         for network_id in sorted(arrivals)
@@ -56,7 +64,7 @@ async def propose_on_arrival(
         events_ = [
             proposed_event(network_id, p) for p in result.proposals if p.kind is MatchKind.MENTORING
         ]
-        await store_proposals(conn, events_)
+        await store_proposals(conn, events_, [arrived_with[e.mentee_id] for e in events_])
         proposed += len(events_)
     return proposed
 
@@ -79,7 +87,7 @@ async def _load(
     )
     newcomers = await conn.fetch(
         """
-        SELECT p.network_id, p.profile, 0 AS approved_mentoring, 1 AS approved_secondment
+        SELECT p.network_id, p.profile, p.paused, 0 AS approved_mentoring, 1 AS approved_secondment
         FROM people p
         WHERE p.id = ANY($1::uuid[]) AND p.role = 'mentee' AND NOT EXISTS (
           SELECT 1 FROM proposals a WHERE a.mentee_id = p.id AND a.kind = 'mentoring'

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID, uuid4
 
@@ -22,7 +23,9 @@ from services.matcher.engine.contract import (
 )
 from services.matcher.engine.fairness import FairnessReport, fairness_report
 from services.matcher.state import PairKey, load_round_input, publish_withdrawals
-from shared.events import MatchProposed
+from shared.events import FairnessFigures, MatchProposed, RoundCompleted
+from shared.observability import metrics
+from shared.observability.context import Carrier, continued
 from shared.outbox import add_to_outbox
 
 log = logging.getLogger(__name__)
@@ -53,6 +56,23 @@ async def run_round(
     pool: asyncpg.Pool, engine: MatchingEngine, network_id: str
 ) -> list[MatchProposed] | None:
     """Solve one network; returns its new proposals, or None when another replica has it.
+
+    The round (its log line, its span, its proposals' Kafka headers) carries on the correlation
+    id and trace of the latest change that asked for it."""
+    async with pool.acquire() as conn:
+        trace_context = await conn.fetchval(
+            "SELECT trace_context FROM dirty_networks WHERE network_id = $1", network_id
+        )
+    if trace_context is None:
+        return None
+    with continued(trace_context, "matching round"):
+        return await _run_round(pool, engine, network_id)
+
+
+async def _run_round(
+    pool: asyncpg.Pool, engine: MatchingEngine, network_id: str
+) -> list[MatchProposed] | None:
+    """Solve one network unless another replica has it.
 
     Pending proposals the engine keeps stay as they are (no flapping); pending ones it replaced
     are withdrawn; new pairs become proposals."""
@@ -94,7 +114,11 @@ async def run_round(
             fairness=fairness,
         )
         await _record(conn, summary)
+        await add_to_outbox(conn, [_round_completed(summary)])
         await conn.execute("DELETE FROM dirty_networks WHERE network_id = $1", network_id)
+    metrics.ROUND_SECONDS.observe(summary.seconds)
+    for event in new:
+        metrics.PROPOSALS.labels(kind=event.kind.value).inc()
     log.info("%s", summary.describe())
     return new
 
@@ -144,6 +168,13 @@ async def _record(conn: asyncpg.Connection, summary: RoundSummary) -> None:
     )
 
 
+def _round_completed(summary: RoundSummary) -> RoundCompleted:
+    figures = FairnessFigures.model_validate(summary.fairness.model_dump(mode="json"))
+    return RoundCompleted(
+        entity_key=summary.network_id, network_id=summary.network_id, fairness=figures
+    )
+
+
 def _key(proposal: Proposal) -> PairKey:
     return (proposal.kind.value, proposal.provider_id, proposal.mentee_id)
 
@@ -174,7 +205,13 @@ def proposed_event(network_id: str, proposal: Proposal) -> MatchProposed:
     )
 
 
-async def store_proposals(conn: asyncpg.Connection, events: list[MatchProposed]) -> None:
+async def store_proposals(
+    conn: asyncpg.Connection,
+    events: list[MatchProposed],
+    trace_contexts: Sequence[Carrier] | None = None,
+) -> None:
+    """Store proposals and their outbox events (with ``trace_contexts``, one per proposal, when
+    they follow different changes; else the current change's)."""
     await conn.executemany(
         """
         INSERT INTO proposals (match_id, network_id, kind, provider_id, mentee_id, score,
@@ -196,7 +233,7 @@ async def store_proposals(conn: asyncpg.Connection, events: list[MatchProposed])
         ],
     )
     if events:
-        await add_to_outbox(conn, events)
+        await add_to_outbox(conn, events, trace_contexts)
 
 
 class RoundScheduler:

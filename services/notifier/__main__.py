@@ -4,12 +4,14 @@ import asyncio
 
 from services.notifier.app import create_app
 from shared.logs import configure_logging
+from shared.observability.tracing import configure_tracing
 from shared.settings import Settings
 
 
 def main() -> None:
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, "notifier", settings.log_format, settings.environment)
+    configure_tracing(settings, "notifier")
     asyncio.run(create_app(settings).run())
 
 

@@ -1,4 +1,5 @@
-"""The notifier service: consumes network, people and proposal events and emails coordinators."""
+"""The notifier service: consumes network, people, proposal and decision events; emails
+coordinators their proposals, introduces approved matches, and sends self-service links."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def create_app(settings: Settings | None = None) -> FastStream:
     spec = ServiceSpec(
         name="notifier",
         migrations=Path(__file__).parent / "migrations",
-        topics=(Topic.NETWORKS, Topic.PEOPLE, Topic.PLACEMENTS, Topic.PROPOSALS),
+        topics=(Topic.NETWORKS, Topic.PEOPLE, Topic.PLACEMENTS, Topic.PROPOSALS, Topic.DECISIONS),
         apply=apply_event,
         background=background,
     )

@@ -1,8 +1,24 @@
-"""Rendering and sending email over SMTP from the notifier's queue.
+"""Sending the notifier's queue over SMTP: never twice, and an outage delays mail, never drops it.
 
-A queued email is rendered when it is sent, from what the notifier knows then: an erased
-person's details are gone by then, and their unsent emails were cancelled. An SMTP outage
-delays mail (retried with backoff), it never drops it.
+Each email goes through these states:
+
+    pending --(claimed; MAIL FROM and RCPT TO accepted)--> sending --(250 after DATA)--> sent
+
+* Until DATA starts nothing can have been delivered: any failure there (server down, refused,
+  timeout) puts the email back to ``pending`` with backoff. An outage delays, never loses.
+* Just before DATA the row is committed as ``sending`` with a fresh ``attempt_id``, and the
+  sender holds a PostgreSQL session advisory lock on it until the outcome is recorded. If the
+  notifier dies in that window (after the server may have accepted the message, before ``sent``
+  was recorded) the lock dies with its connection; the sweeper then finds a ``sending`` row that
+  nobody holds and marks it ``uncertain``: perhaps delivered, so **never sent again** automatically
+  (at most one copy), and counted in the log for an operator. The window is one SMTP round trip.
+* If the server answers DATA with an error, it did not take the message: back to ``pending``.
+  A permanent refusal of the sender or recipient (5xx) marks the email ``failed``.
+  If the connection breaks during DATA, the outcome is unknown: ``uncertain`` as above.
+
+So each email is sent at most once, and exactly once unless the notifier or the network dies
+inside the DATA exchange. The Message-ID is derived from the dedupe key, so even a copy sent by
+hand later is recognisable as the same message.
 """
 
 from __future__ import annotations
@@ -10,127 +26,31 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from dataclasses import dataclass
+import os
 from email.message import EmailMessage
-from email.utils import formataddr, make_msgid
-from pathlib import Path
-from typing import Any
+from email.utils import formataddr, make_msgid, parseaddr
+from uuid import uuid4
 
 import aiosmtplib
 import asyncpg
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from aiosmtplib.email import flatten_message
 
-from services.notifier.directory import announce_proposals
-from shared.events import MatchProposed
-from shared.matching import MatchKind
+from services.notifier.compose import RenderedEmail
+from services.notifier.directory import announce_proposals, introduce_approved
+from services.notifier.render import NotYetKnown, render
+from shared.observability import metrics
+from shared.observability.context import continued, current_correlation_id
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
-TEMPLATES = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=select_autoescape(["html.j2"]),
-    undefined=StrictUndefined,
-    keep_trailing_newline=True,
-)
 MAX_BACKOFF_SECONDS = 300.0
-
-
-class NotYetKnown(LookupError):
-    """The email names someone the notifier has not heard of yet; try again shortly."""
-
-
-@dataclass(frozen=True)
-class RenderedEmail:
-    subject: str
-    text: str
-    html: str
-
-
-@dataclass(frozen=True)
-class ProposalMail:
-    """Everything a coordinator's proposal email says."""
-
-    coordinator_name: str
-    network_name: str
-    proposal: MatchProposed
-    provider: str
-    mentee_name: str
-    mentee: str
-
-
-def compose_proposal_email(mail: ProposalMail) -> RenderedEmail:
-    is_mentoring = mail.proposal.kind is MatchKind.MENTORING
-    context: dict[str, Any] = {
-        "coordinator_name": mail.coordinator_name,
-        "network_name": mail.network_name,
-        "kind": mail.proposal.kind.value,
-        "provider_label": "Mentor" if is_mentoring else "Placement",
-        "provider": mail.provider,
-        "mentee": mail.mentee,
-        "score": mail.proposal.score,
-        "explanation": mail.proposal.explanation,
-        "match_id": mail.proposal.match_id,
-        "exchange_id": mail.proposal.exchange_id,
-    }
-    return RenderedEmail(
-        subject=f"Proposed {mail.proposal.kind.value} match for {mail.mentee_name} — your decision",
-        text=TEMPLATES.get_template("proposal.txt.j2").render(context),
-        html=TEMPLATES.get_template("proposal.html.j2").render(context),
-    )
-
-
-async def _person(conn: asyncpg.Connection, person_id: object) -> tuple[str, str]:
-    """(name, "name, job title, trust") for a person the notifier knows."""
-    row = await conn.fetchrow(
-        """
-        SELECT p.name, p.job_title, coalesce(t.name, p.trust_code) AS trust
-        FROM people p LEFT JOIN trusts t ON t.code = p.trust_code WHERE p.id = $1
-        """,
-        person_id,
-    )
-    if row is None:
-        raise NotYetKnown(str(person_id))
-    return row["name"], f"{row['name']}, {row['job_title']}, {row['trust']}"
-
-
-async def _placement_label(conn: asyncpg.Connection, placement_id: object) -> str:
-    row = await conn.fetchrow(
-        """
-        SELECT pl.role, coalesce(t.name, pl.host_trust_code) AS trust
-        FROM placements pl LEFT JOIN trusts t ON t.code = pl.host_trust_code WHERE pl.id = $1
-        """,
-        placement_id,
-    )
-    if row is None:
-        raise NotYetKnown(str(placement_id))
-    return f"{row['role']} at {row['trust']}"
-
-
-async def render_proposal(conn: asyncpg.Connection, email: asyncpg.Record) -> RenderedEmail:
-    row = await conn.fetchrow(
-        "SELECT p.event, n.name AS network_name FROM proposals p"
-        " JOIN networks n ON n.id = p.network_id WHERE p.match_id = $1",
-        email["match_id"],
-    )
-    if row is None:
-        raise NotYetKnown(str(email["match_id"]))
-    proposal = MatchProposed.model_validate(row["event"])
-    if proposal.kind is MatchKind.MENTORING:
-        provider = (await _person(conn, proposal.provider_id))[1]
-    else:
-        provider = await _placement_label(conn, proposal.provider_id)
-    mentee_name, mentee = await _person(conn, proposal.mentee_id)
-    return compose_proposal_email(
-        ProposalMail(
-            coordinator_name=email["recipient_name"],
-            network_name=row["network_name"],
-            proposal=proposal,
-            provider=provider,
-            mentee_name=mentee_name,
-            mentee=mentee,
-        )
-    )
+CLAIM_LEASE_SECONDS = 120.0  # longer than connecting, MAIL FROM and RCPT TO can take
+# Advisory-lock namespace for "this email is being sent" (the second key is the email's id).
+SENDING_LOCK_CLASS = 0x42574D  # "BWM"
+# Test-only fault injection (development mode only): exit the process right after the SMTP
+# server accepted the email to this address, before recording it as sent.
+FAULT_EXIT_AFTER_ACCEPT = "BRIDGEWORK_FAULT_EXIT_AFTER_SMTP_ACCEPT"
 
 
 def build_message(
@@ -140,14 +60,45 @@ def build_message(
     message["From"] = settings.mail_from
     message["To"] = formataddr((email["recipient_name"], email["recipient_email"]))
     message["Subject"] = rendered.subject
-    # Derived from the dedupe key: a re-send after a crash carries the same Message-ID, so
-    # mail systems can recognise it as the same message.
+    # Derived from the dedupe key: a copy sent again carries the same Message-ID, so mail
+    # systems can recognise it as the same message.
     digest = hashlib.sha256(email["dedupe_key"].encode()).hexdigest()[:32]
     message["Message-ID"] = make_msgid(idstring=digest, domain="bridgework.local")
     message["X-Bridgework-Dedupe-Key"] = digest
     message.set_content(rendered.text)
     message.add_alternative(rendered.html, subtype="html")
+    for attachment in rendered.attachments:
+        message.add_attachment(
+            attachment.content,
+            maintype=attachment.maintype,
+            subtype=attachment.subtype,
+            filename=attachment.filename,
+            params=attachment.params,
+        )
     return message
+
+
+class _NotAccepted(Exception):
+    """The SMTP server certainly did not take the message: try again later."""
+
+
+class _Cancelled(Exception):
+    """The email was cancelled while the connection was being set up."""
+
+
+class _Refused(Exception):
+    """The SMTP server refused the sender or recipient for good (5xx): retrying cannot help."""
+
+
+def _describe(error: BaseException) -> str:
+    """What went wrong, for the log: the error type and SMTP code only, never the message
+    (servers quote the recipient's address in it)."""
+    code = getattr(error, "code", None)
+    return f"{type(error).__name__}" + (f" {code}" if code else "")
+
+
+class _OutcomeUnknown(Exception):
+    """The connection broke during DATA: the message may or may not have been delivered."""
 
 
 class MailQueue:
@@ -159,8 +110,10 @@ class MailQueue:
     async def run(self) -> None:
         while True:
             try:
+                await self.sweep_abandoned()
                 async with self._pool.acquire() as conn, conn.transaction():
                     await announce_proposals(conn)
+                    await introduce_approved(conn)
                 while await self.send_due():
                     pass
             except (OSError, asyncpg.PostgresError) as error:
@@ -169,61 +122,211 @@ class MailQueue:
                 log.exception("mail queue failed; will retry")
             await asyncio.sleep(self._poll)
 
-    async def send_due(self, batch_size: int = 20) -> int:
-        """Send a batch of due emails; returns how many were sent."""
-        sent = 0
+    async def sweep_abandoned(self) -> int:
+        """Mark ``uncertain`` the ``sending`` emails whose sender died (nobody holds their lock):
+        they may have been delivered, so they are never sent again."""
         async with self._pool.acquire() as conn, conn.transaction():
-            due = await conn.fetch(
+            rows = await conn.fetch(
                 """
-                SELECT * FROM emails WHERE status = 'pending' AND next_attempt_at <= now()
-                ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
+                SELECT id FROM emails
+                WHERE status = 'sending' AND pg_try_advisory_xact_lock($1, id::integer)
+                FOR UPDATE SKIP LOCKED
                 """,
-                batch_size,
+                SENDING_LOCK_CLASS,
             )
-            for email in due:
-                sent += await self._send_one(conn, email)
-        return sent
+            if rows:
+                await conn.execute(
+                    "UPDATE emails SET status = 'uncertain',"
+                    " last_error = 'the notifier stopped between SMTP DATA and recording it'"
+                    " WHERE id = ANY($1::bigint[])",
+                    [row["id"] for row in rows],
+                )
+                log.error(
+                    "%d email(s) may have been delivered before a crash; not sent again: %s",
+                    len(rows),
+                    ", ".join(str(row["id"]) for row in rows),
+                )
+        return len(rows)
 
-    async def _send_one(self, conn: asyncpg.Connection, email: asyncpg.Record) -> int:
+    async def send_due(self, batch_size: int = 20) -> int:
+        """Send up to ``batch_size`` due emails one by one; returns how many were handled
+        (sent, retried later or found uncertain), 0 when none is due."""
+        handled = 0
+        for _ in range(batch_size):
+            if not await self._send_next():
+                break
+            handled += 1
+        return handled
+
+    async def _send_next(self) -> bool:
+        async with self._pool.acquire() as conn:
+            claimed = await self._claim(conn)
+            if claimed is None:
+                return False
+            email, message = claimed
+            try:
+                # The email's log lines, span and X-Correlation-ID name the change behind it.
+                with continued(email["trace_context"], "send email"):
+                    message["X-Correlation-ID"] = current_correlation_id() or ""
+                    await self._deliver(conn, email, message)
+            finally:
+                await conn.execute(
+                    "SELECT pg_advisory_unlock($1, $2::integer)", SENDING_LOCK_CLASS, email["id"]
+                )
+        return True
+
+    async def _claim(self, conn: asyncpg.Connection) -> tuple[asyncpg.Record, EmailMessage] | None:
+        """The next due email, rendered, locked for this sender (row lock, then the session
+        advisory lock that outlives the transaction)."""
+        while True:
+            async with conn.transaction():
+                email = await conn.fetchrow(
+                    """
+                    SELECT * FROM emails WHERE status = 'pending' AND next_attempt_at <= now()
+                    ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED
+                    """
+                )
+                if email is None:
+                    return None
+                try:
+                    rendered = await render(conn, self._settings, email)
+                except NotYetKnown:
+                    await self._retry_later(conn, email, "waiting for profile events", None)
+                    continue
+                message = build_message(self._settings, email, rendered)
+                # A lease: no other sender takes it while this one talks to the server; if this
+                # one dies before DATA, nothing was sent and the email is due again afterwards.
+                await conn.execute(
+                    "UPDATE emails SET next_attempt_at = now() + make_interval(secs => $2)"
+                    " WHERE id = $1",
+                    email["id"],
+                    CLAIM_LEASE_SECONDS,
+                )
+                await conn.execute(
+                    "SELECT pg_advisory_lock($1, $2::integer)", SENDING_LOCK_CLASS, email["id"]
+                )
+                return email, message
+
+    async def _deliver(
+        self, conn: asyncpg.Connection, email: asyncpg.Record, message: EmailMessage
+    ) -> None:
+        attempt = uuid4()
         try:
-            rendered = await render_proposal(conn, email)
-        except NotYetKnown:
-            await self._retry_later(conn, email, "waiting for profile events", count=False)
-            return 0
-        try:
-            await aiosmtplib.send(
-                build_message(self._settings, email, rendered),
-                hostname=self._settings.smtp_host,
-                port=self._settings.smtp_port,
-                username=self._settings.smtp_username,
-                password=(
-                    self._settings.smtp_password.get_secret_value()
-                    if self._settings.smtp_password
-                    else None
-                ),
-                start_tls=self._settings.smtp_use_tls,
-                timeout=10,
+            await self._smtp_send(conn, email, message, attempt)
+        except _NotAccepted as error:
+            metrics.EMAILS_FAILED.labels(purpose=email["purpose"]).inc()
+            async with conn.transaction():
+                await self._retry_later(
+                    conn, email, str(error), _describe(error.__cause__ or error)
+                )
+            return
+        except _Cancelled:
+            return
+        except _Refused as error:
+            metrics.EMAILS_FAILED.labels(purpose=email["purpose"]).inc()
+            await conn.execute(
+                "UPDATE emails SET status = 'failed', attempts = attempts + 1, last_error = $2"
+                " WHERE id = $1",
+                email["id"],
+                str(error)[:500],
             )
-        except (aiosmtplib.SMTPException, OSError) as error:
-            await self._retry_later(conn, email, f"{type(error).__name__}: {error}", count=True)
-            return 0
+            log.error(
+                "email %d refused for good: %s", email["id"], _describe(error.__cause__ or error)
+            )
+            return
+        except _OutcomeUnknown as error:
+            await conn.execute(
+                "UPDATE emails SET status = 'uncertain', last_error = $3"
+                " WHERE id = $1 AND attempt_id = $2",
+                email["id"],
+                attempt,
+                str(error)[:500],
+            )
+            log.error("email %d may or may not have been delivered; not sent again", email["id"])
+            return
+        self._fault_exit_if_asked(email)
         await conn.execute(
             "UPDATE emails SET status = 'sent', sent_at = now(), attempts = attempts + 1"
-            " WHERE id = $1",
+            " WHERE id = $1 AND attempt_id = $2",
             email["id"],
+            attempt,
         )
+        metrics.EMAILS_SENT.labels(purpose=email["purpose"]).inc()
         log.info("sent %s email %d", email["purpose"], email["id"])
-        return 1
+
+    async def _smtp_send(
+        self,
+        conn: asyncpg.Connection,
+        email: asyncpg.Record,
+        message: EmailMessage,
+        attempt: object,
+    ) -> None:
+        settings = self._settings
+        smtp = aiosmtplib.SMTP(
+            hostname=settings.smtp_host,
+            port=settings.smtp_port,
+            username=settings.smtp_username,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            start_tls=settings.smtp_use_tls,
+            timeout=10,
+        )
+        try:
+            await smtp.connect()
+            await smtp.mail(parseaddr(settings.mail_from)[1])
+            await smtp.rcpt(email["recipient_email"])
+        except (aiosmtplib.SMTPRecipientRefused, aiosmtplib.SMTPSenderRefused) as error:
+            smtp.close()
+            if error.code >= 500:
+                raise _Refused(f"{type(error).__name__}: {error}") from error
+            raise _NotAccepted(f"{type(error).__name__}: {error}") from error
+        except (aiosmtplib.SMTPException, OSError) as error:
+            smtp.close()
+            raise _NotAccepted(f"{type(error).__name__}: {error}") from error
+        # From here the server may take the message: record that, durably, before DATA.
+        marked = await conn.execute(
+            "UPDATE emails SET status = 'sending', attempt_id = $2, sending_since = now()"
+            " WHERE id = $1 AND status = 'pending'",
+            email["id"],
+            attempt,
+        )
+        if marked != "UPDATE 1":  # cancelled meanwhile (withdrawn, erased): do not send
+            smtp.close()
+            raise _Cancelled
+        try:
+            await smtp.data(flatten_message(message))
+        except aiosmtplib.SMTPResponseException as error:
+            smtp.close()
+            raise _NotAccepted(f"{type(error).__name__}: {error}") from error
+        except (aiosmtplib.SMTPException, OSError) as error:
+            smtp.close()
+            raise _OutcomeUnknown(f"{type(error).__name__}: {error}") from error
+        try:
+            await smtp.quit()
+        except (aiosmtplib.SMTPException, OSError):
+            smtp.close()  # the message was accepted; how the session ends does not matter
+
+    def _fault_exit_if_asked(self, email: asyncpg.Record) -> None:
+        target = os.environ.get(FAULT_EXIT_AFTER_ACCEPT)
+        if (
+            target
+            and self._settings.environment == "development"
+            and target.lower() == email["recipient_email"].lower()
+        ):
+            log.warning("fault injection: exiting between SMTP acceptance and recording")
+            os._exit(70)
 
     async def _retry_later(
-        self, conn: asyncpg.Connection, email: asyncpg.Record, reason: str, count: bool
+        self, conn: asyncpg.Connection, email: asyncpg.Record, reason: str, failure: str | None
     ) -> None:
+        """Back to pending; a failed attempt (``failure``: what to log) backs off exponentially,
+        waiting for events does not count as one."""
+        count = failure is not None
         attempts = email["attempts"] + (1 if count else 0)
         delay = min(
             self._settings.mail_retry_seconds * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS
         )
         await conn.execute(
-            "UPDATE emails SET attempts = $2, last_error = $3,"
+            "UPDATE emails SET status = 'pending', attempts = $2, last_error = $3,"
             " next_attempt_at = now() + make_interval(secs => $4) WHERE id = $1",
             email["id"],
             attempts,
@@ -236,5 +339,5 @@ class MailQueue:
                 email["id"],
                 attempts,
                 delay,
-                reason[:200],
+                failure,
             )

@@ -1,4 +1,5 @@
-"""The profiles HTTP API: the front door for networks, trusts, people and placements."""
+"""The profiles HTTP API: the front door for networks, trusts, people and placements; and the
+coordinators' web pages (web.py), fed by a read model of proposals and decisions."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from services.profiles import service
+from services.profiles import read_model, self_service, service, web
 from services.profiles.schemas import (
     IDENTIFIER_PATTERN,
     AvailabilityIn,
@@ -33,10 +34,16 @@ from services.profiles.schemas import (
     TrustIn,
     TrustOut,
 )
+from shared.consuming import BatchEventConsumer
 from shared.db import create_pool, migrate_async
 from shared.kafka import ensure_topics, idempotent_producer
 from shared.limits import RequestSizeLimit
+from shared.observability.health import database_check, kafka_check, readiness
+from shared.observability.http import instrument_http
+from shared.observability.ops_server import Readiness
+from shared.observability.service_ops import sample_forever, sample_outbox_backlog
 from shared.outbox import OutboxRelay
+from shared.service import event_broker
 from shared.settings import Settings
 
 SCHEMA = "profiles"
@@ -56,13 +63,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await producer.start()
         relay = OutboxRelay(pool, producer, poll_seconds=settings.outbox_poll_seconds)
         relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
+        backlog_task = asyncio.create_task(
+            sample_forever(
+                settings.metrics_sample_seconds, [lambda: sample_outbox_backlog(pool, SCHEMA)]
+            ),
+            name="outbox-backlog-gauge",
+        )
+        # The coordinators' read model follows the proposals and decisions topics.
+        consumer = BatchEventConsumer(read_model.CONSUMER, pool, producer, read_model.apply_event)
+        broker = event_broker(read_model.CONSUMER, read_model.TOPICS, settings, lambda: consumer)
+        await broker.start()
         app.state.pool = pool
+        app.state.producer = producer
         try:
             yield
         finally:
-            relay_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await relay_task
+            await broker.stop()
+            for task in (relay_task, backlog_task):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await producer.stop()
             await pool.close()
 
@@ -75,7 +95,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestSizeLimit, max_body_bytes=settings.max_request_body_bytes)
     _add_error_handlers(app)
     _add_routes(app)
+    web.install(app, settings)
+    app.include_router(self_service.create_router(settings))
+    instrument_http(app, _readiness(app, settings))
     return app
+
+
+def _readiness(app: FastAPI, settings: Settings) -> Readiness:
+    checks = {
+        "database": database_check(lambda: getattr(app.state, "pool", None)),
+        "kafka": kafka_check(lambda: getattr(app.state, "producer", None)),
+    }
+
+    async def ready() -> tuple[bool, dict[str, str]]:
+        return await readiness(checks, settings.health_timeout_seconds)
+
+    return ready
 
 
 def _field_name(location: tuple[Any, ...]) -> str:
@@ -136,15 +171,6 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
 
 def _add_routes(app: FastAPI) -> None:
     api = APIRouter(responses=REFUSALS)
-
-    @app.get("/health/live", tags=["health"])
-    async def live() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/health/ready", tags=["health"])
-    async def ready(conn: Connection) -> dict[str, str]:
-        await conn.fetchval("SELECT 1")
-        return {"status": "ok"}
 
     @api.put("/networks/{network_id}", status_code=NO_CONTENT, tags=["networks"])
     async def put_network(network_id: PathIdentifier, body: NetworkIn, conn: Connection) -> None:

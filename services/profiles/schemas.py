@@ -6,14 +6,30 @@ from datetime import date
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    model_validator,
+)
 
 from shared.events import Coordinator
 from shared.people import Mode, Role, Sector, SkillGap, SkillLevel, WorkingPattern
 from shared.regions import Region, parse_region
 from shared.text import FreeText, SingleLine
 
-Name = SingleLine
+
+def _no_markup(value: str) -> str:
+    """Names travel into emails and web pages: angle brackets there are markup, never a name."""
+    if "<" in value or ">" in value:
+        raise ValueError("must not contain < or > (HTML is not accepted in names)")
+    return value
+
+
+Name = Annotated[SingleLine, AfterValidator(_no_markup)]
 Text = FreeText
 IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 Identifier = Annotated[str, Field(pattern=IDENTIFIER_PATTERN)]
@@ -42,6 +58,8 @@ class TrustIn(Strict):
     latitude: float | None = Field(default=None, ge=49.0, le=61.0)
     longitude: float | None = Field(default=None, ge=-8.0, le=2.0)
     is_small: bool = False
+    # Who receives a secondment's introduction for this trust (its workforce or digital lead).
+    contact_email: EmailStr | None = None
 
 
 class TrustOut(TrustIn):

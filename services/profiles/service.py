@@ -78,11 +78,13 @@ async def upsert_trust(conn: asyncpg.Connection, code: str, data: TrustIn) -> No
             raise Invalid("network_id", f"unknown network {data.network_id!r}")
         await conn.execute(
             """
-            INSERT INTO trusts (code, name, region, network_id, latitude, longitude, is_small)
-            VALUES ($1, $2, $3, $4, $5, $6, $7)
+            INSERT INTO trusts
+              (code, name, region, network_id, latitude, longitude, is_small, contact_email)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
             ON CONFLICT (code) DO UPDATE SET name = excluded.name, region = excluded.region,
               network_id = excluded.network_id, latitude = excluded.latitude,
-              longitude = excluded.longitude, is_small = excluded.is_small, updated_at = now()
+              longitude = excluded.longitude, is_small = excluded.is_small,
+              contact_email = excluded.contact_email, updated_at = now()
             """,
             code,
             data.name,
@@ -91,6 +93,7 @@ async def upsert_trust(conn: asyncpg.Connection, code: str, data: TrustIn) -> No
             data.latitude,
             data.longitude,
             data.is_small,
+            data.contact_email,
         )
         event = TrustUpserted(entity_key=code, trust_code=code, **data.model_dump())
         await add_to_outbox(conn, [event])
@@ -303,7 +306,7 @@ async def get_network(conn: asyncpg.Connection, network_id: str) -> asyncpg.Reco
 
 async def get_trust(conn: asyncpg.Connection, code: str) -> asyncpg.Record:
     row = await conn.fetchrow(
-        "SELECT code, name, region, network_id, latitude, longitude, is_small"
+        "SELECT code, name, region, network_id, latitude, longitude, is_small, contact_email"
         " FROM trusts WHERE code = $1",
         code,
     )

@@ -14,9 +14,10 @@ import pytest
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from services.matcher.state import apply_event, apply_events
-from shared.consuming import BatchEventConsumer
+from shared.consuming import BatchEventConsumer, Contexts
 from shared.events import AvailabilityChanged, Event, PersonErased, PersonProfile, PersonUpserted
 from shared.kafka import DEAD_LETTER_KIND, idempotent_producer
+from shared.observability.context import CORRELATION_HEADER, current_correlation_id
 from shared.people import Mode, Role, Sector, SkillLevel, WorkingPattern
 from shared.regions import Region
 from shared.settings import Settings
@@ -34,7 +35,11 @@ async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
     await producer.stop()
 
 
-def records(bodies: Sequence[bytes], topic: str = Topic.PEOPLE.value) -> list[ConsumerRecord]:  # type: ignore[type-arg]
+def records(
+    bodies: Sequence[bytes],
+    topic: str = Topic.PEOPLE.value,
+    correlation_ids: Sequence[str] = (),
+) -> list[ConsumerRecord]:  # type: ignore[type-arg]
     return [
         ConsumerRecord(
             topic=topic,
@@ -47,7 +52,11 @@ def records(bodies: Sequence[bytes], topic: str = Topic.PEOPLE.value) -> list[Co
             checksum=None,
             serialized_key_size=0,
             serialized_value_size=len(body),
-            headers=(),
+            headers=(
+                ((CORRELATION_HEADER, correlation_ids[offset].encode()),)
+                if offset < len(correlation_ids)
+                else ()
+            ),
         )
         for offset, body in enumerate(bodies)
     ]
@@ -183,3 +192,58 @@ async def test_bulk_writes_leave_the_state_that_one_event_at_a_time_leaves(
     expected = await state_after(matcher_pool, prefix, one_by_one)
     assert expected[0], "the history leaves some people behind"
     assert await state_after(matcher_pool, prefix, in_bulk) == expected
+
+
+async def test_each_event_of_a_batch_is_applied_under_its_own_correlation_id(
+    matcher_pool: asyncpg.Pool, producer: AIOKafkaProducer
+) -> None:
+    seen: dict[object, str | None] = {}
+
+    async def record_correlation(conn: asyncpg.Connection, event: Event) -> None:
+        seen[event.event_id] = current_correlation_id()
+
+    consumer = BatchEventConsumer(
+        f"batch-{uuid4().hex[:6]}", matcher_pool, producer, record_correlation
+    )
+    events = [PersonErased(entity_key=f"p{i}", person_id=uuid4()) for i in range(3)]
+    ids = [f"change-{uuid4().hex[:8]}" for _ in events]
+    await consumer.handle_batch(records([e.to_json_bytes() for e in events], correlation_ids=ids))
+
+    assert seen == {event.event_id: id_ for event, id_ in zip(events, ids, strict=True)}
+
+
+async def test_a_dirty_network_follows_the_latest_change_of_the_batch_that_touched_it(
+    matcher_pool: asyncpg.Pool, producer: AIOKafkaProducer
+) -> None:
+    prefix = f"ctx-{uuid4().hex[:6]}"
+    rng = random.Random(7)
+    people = [uuid4() for _ in range(3)]
+    events: list[Event] = [
+        PersonUpserted(entity_key=str(people[0]), profile=profile(people[0], f"{prefix}-1", rng)),
+        PersonUpserted(entity_key=str(people[1]), profile=profile(people[1], f"{prefix}-2", rng)),
+        PersonUpserted(entity_key=str(people[2]), profile=profile(people[2], f"{prefix}-2", rng)),
+        AvailabilityChanged(
+            entity_key=str(people[0]),
+            person_id=people[0],
+            paused=True,
+            capacity=1,
+            hours_per_month=2,
+        ),
+    ]
+    ids = [f"{prefix}-change-{i}" for i in range(len(events))]
+
+    async def bulk(conn: asyncpg.Connection, batch: Sequence[Event], contexts: Contexts) -> None:
+        await apply_events(conn, batch, contexts)
+
+    consumer = BatchEventConsumer(f"batch-{prefix}", matcher_pool, producer, apply_event, bulk)
+    await consumer.handle_batch(records([e.to_json_bytes() for e in events], correlation_ids=ids))
+
+    async with matcher_pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT network_id, trace_context FROM dirty_networks WHERE network_id LIKE $1",
+            f"{prefix}-%",
+        )
+    assert {r["network_id"]: r["trace_context"][CORRELATION_HEADER] for r in rows} == {
+        f"{prefix}-1": ids[3],  # the availability change came after the profile
+        f"{prefix}-2": ids[2],
+    }

@@ -3,6 +3,7 @@ never duplicated, and a rejected pair never proposed again."""
 
 from __future__ import annotations
 
+import json
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -23,7 +24,9 @@ from shared.events import (
     PersonErased,
     PersonProfile,
     PersonUpserted,
+    RoundCompleted,
     TrustUpserted,
+    decode_event,
 )
 from shared.matching import Explanation, MatchKind
 from shared.people import Mode, Role, Sector, SkillGap, SkillLevel, WorkingPattern
@@ -114,6 +117,17 @@ async def test_a_round_proposes_once_and_respects_rejections(matcher_pool: async
         )
         assert (recorded["mentors"], recorded["mentees"], recorded["new_proposals"]) == (1, 1, 1)
         assert recorded["fairness"]["overall"]["match_rate"] == 1.0
+        # The same figures travel to the coordinators' view as a round.completed event.
+        published = await conn.fetchval(
+            "SELECT payload FROM outbox WHERE message_key = $1 AND topic = $2",
+            network,
+            RoundCompleted.topic.value,
+        )
+        completed = decode_event(json.dumps(published).encode())
+        assert isinstance(completed, RoundCompleted)
+        assert completed.network_id == network
+        assert completed.fairness.overall.match_rate == 1.0
+        assert completed.fairness.overall.matched == 1
         await mark_dirty(conn, network)
     assert await run_round(matcher_pool, engine, network) == []  # the pair is already live
 

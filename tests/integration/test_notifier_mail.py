@@ -3,25 +3,37 @@ the server is down."""
 
 from __future__ import annotations
 
+import asyncio
+import re
+from email.message import EmailMessage
 from uuid import uuid4
 
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from icalendar import Calendar
 
-from services.notifier.directory import announce_proposals, apply_event
-from services.notifier.mailer import MailQueue
+from services.notifier.directory import announce_proposals, apply_event, introduce_approved
+from services.notifier.mailer import SENDING_LOCK_CLASS, MailQueue
 from shared.consuming import EventConsumer
 from shared.events import (
     Coordinator,
     Event,
+    MatchDecided,
     MatchProposed,
     MatchWithdrawn,
     NetworkUpserted,
     PersonProfile,
     PersonUpserted,
+    PlacementProfile,
+    PlacementUpserted,
+    SelfServiceLinkRequested,
     TrustUpserted,
 )
+from shared.links import read_decision_link, read_self_service_link
+from shared.matching import MatchKind
 from shared.people import Mode, Role, Sector, SkillGap, SkillLevel, WorkingPattern
 from shared.regions import Region
 from shared.settings import Settings
@@ -111,6 +123,7 @@ async def consumer(settings: Settings, notifier_pool: asyncpg.Pool) -> EventCons
 async def send_everything(queue: MailQueue, pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn, conn.transaction():
         await announce_proposals(conn)
+        await introduce_approved(conn)
     while await queue.send_due():
         pass
 
@@ -185,3 +198,260 @@ async def test_a_withdrawn_proposal_is_never_emailed(
             "SELECT status FROM emails WHERE match_id = $1", proposal.match_id
         )
     assert status == "cancelled"
+
+
+def decided(proposal: MatchProposed, approved: bool) -> MatchDecided:
+    return MatchDecided(
+        entity_key=str(proposal.match_id),
+        match_id=proposal.match_id,
+        network_id=proposal.network_id,
+        approved=approved,
+        reason="" if approved else "not this time",
+        decided_by="cora@example.org",
+    )
+
+
+def to(inbox: Inbox, address: str) -> list[EmailMessage]:
+    return [m for m in inbox.messages if address in str(m["To"])]
+
+
+async def test_the_proposal_email_links_sign_one_decision_per_coordinator(
+    settings: Settings, notifier_pool: asyncpg.Pool, consumer: EventConsumer, smtp_inbox: Inbox
+) -> None:
+    events, proposal = network_events()
+    await deliver(consumer, *events, proposal)
+    queue = MailQueue(notifier_pool, settings.model_copy(update={"smtp_port": smtp_inbox.port}))
+    await send_everything(queue, notifier_pool)
+    [message] = [m for m in smtp_inbox.messages if proposal.network_id in str(m["To"])]
+    text = message.get_body(preferencelist=("plain",))
+    assert text is not None
+    links = re.findall(r"/links/decision/(\S+)", text.get_content())
+    assert len(links) == 2
+    secret = settings.secret_key.get_secret_value()
+    approve, reject = (read_decision_link(secret, t, 60) for t in links)
+    assert (approve.approve, reject.approve) == (True, False)
+    assert approve.match_id == reject.match_id == proposal.match_id
+    assert approve.coordinator_email == f"cora.{proposal.network_id}@example.org"
+    assert approve.token_id != reject.token_id
+    assert text.get_content().count(settings.public_base_url) == 2
+
+
+async def test_an_approved_mentoring_match_introduces_both_once_with_an_invitation(
+    settings: Settings, notifier_pool: asyncpg.Pool, consumer: EventConsumer, smtp_inbox: Inbox
+) -> None:
+    events, proposal = network_events()
+    mentor_email, mentee_email = "mina@example.org", "theo@example.org"
+    approval = decided(proposal, approved=True)
+    await deliver(consumer, approval, *events, proposal, approval)  # early, and twice
+    queue = MailQueue(notifier_pool, settings.model_copy(update={"smtp_port": smtp_inbox.port}))
+    await send_everything(queue, notifier_pool)
+    await send_everything(queue, notifier_pool)
+
+    intros = [m for m in smtp_inbox.messages if str(proposal.match_id) in _text(m)]
+    [to_mentor] = [m for m in intros if mentor_email in str(m["To"])]
+    [to_mentee] = [m for m in intros if mentee_email in str(m["To"])]
+    assert str(to_mentor["Subject"]) == "Introducing your mentee: Theo Mentee"
+    assert str(to_mentee["Subject"]) == "Introducing your mentor: Mina Mentor"
+    assert "Procurement and commercial" in _text(to_mentee)
+    for message in (to_mentor, to_mentee):
+        [ics] = [p for p in message.iter_attachments() if p.get_content_type() == "text/calendar"]
+        [event] = Calendar.from_ical(ics.get_content()).walk("VEVENT")
+        assert str(event["organizer"]) == "mailto:mina@example.org"
+        assert str(event["uid"]) == f"{proposal.match_id}@bridgework.local"
+    # Decided before it was announced: the coordinators' proposal email is never queued.
+    async with notifier_pool.acquire() as conn:
+        statuses = await conn.fetch(
+            "SELECT purpose, status FROM emails WHERE match_id = $1 ORDER BY purpose",
+            proposal.match_id,
+        )
+    assert [tuple(r) for r in statuses] == [("introduction", "sent"), ("introduction", "sent")]
+
+
+async def test_a_rejection_sends_nothing_to_the_participants(
+    settings: Settings, notifier_pool: asyncpg.Pool, consumer: EventConsumer, smtp_inbox: Inbox
+) -> None:
+    events, proposal = network_events()
+    await deliver(consumer, *events, proposal, decided(proposal, approved=False))
+    queue = MailQueue(notifier_pool, settings.model_copy(update={"smtp_port": smtp_inbox.port}))
+    await send_everything(queue, notifier_pool)
+    assert not [m for m in smtp_inbox.messages if str(proposal.match_id) in _text(m)]
+    async with notifier_pool.acquire() as conn:
+        purposes = await conn.fetch(
+            "SELECT purpose FROM emails WHERE match_id = $1 AND status <> 'cancelled'",
+            proposal.match_id,
+        )
+    assert purposes == []
+
+
+def secondment_events(host_contact: str | None) -> tuple[list[Event], MatchProposed]:
+    events, mentoring = network_events()
+    network = mentoring.network_id
+    placement_id = uuid4()
+    host = TrustUpserted(
+        entity_key="TH",
+        trust_code=f"TH{network}",
+        name="Host Trust",
+        region=Region.LONDON,
+        network_id=network,
+        contact_email=host_contact,
+    )
+    placement = PlacementUpserted(
+        entity_key=str(placement_id),
+        placement=PlacementProfile(
+            placement_id=placement_id,
+            host_trust_code=host.trust_code,
+            network_id=network,
+            region=Region.LONDON,
+            role="Data lead",
+            skills_developed=(SkillLevel(skill="procurement", level=5),),
+            months=6,
+            fte=0.6,
+            places=1,
+        ),
+    )
+    proposal = mentoring.model_copy(
+        update={"kind": MatchKind.SECONDMENT, "provider_id": placement_id}
+    )
+    return [*events, host, placement], proposal
+
+
+async def test_a_secondment_is_introduced_to_the_candidate_and_the_trusts(
+    settings: Settings, notifier_pool: asyncpg.Pool, consumer: EventConsumer, smtp_inbox: Inbox
+) -> None:
+    # The host trust has a contact; the home trust (Trust Alpha) has none.
+    events, proposal = secondment_events(host_contact="workforce@host.example")
+    await deliver(consumer, *events, proposal, decided(proposal, approved=True))
+    queue = MailQueue(notifier_pool, settings.model_copy(update={"smtp_port": smtp_inbox.port}))
+    await send_everything(queue, notifier_pool)
+
+    about = [m for m in smtp_inbox.messages if str(proposal.match_id) in _text(m)]
+    [candidate] = [m for m in about if "theo@example.org" in str(m["To"])]
+    [host] = [m for m in about if "workforce@host.example" in str(m["To"])]
+    [notice] = [m for m in about if f"cora.{proposal.network_id}" in str(m["To"])]
+    assert len(about) == 3
+    assert str(candidate["Subject"]) == "Your secondment: Data lead at Host Trust"
+    assert "Write to Host Trust (workforce@host.example)" in _text(candidate)
+    assert str(host["Subject"]) == "Secondment to Host Trust: introducing Theo Mentee"
+    assert str(notice["Subject"]) == "Secondment introduction not sent to Trust Alpha: no contact"
+
+
+async def test_a_self_service_link_is_emailed_to_the_person_who_asked(
+    settings: Settings, notifier_pool: asyncpg.Pool, consumer: EventConsumer, smtp_inbox: Inbox
+) -> None:
+    events, _ = network_events()
+    mentor = next(e for e in events if isinstance(e, PersonUpserted))
+    asked = SelfServiceLinkRequested(
+        entity_key=str(mentor.profile.person_id), person_id=mentor.profile.person_id
+    )
+    await deliver(consumer, *events, asked, asked)
+    queue = MailQueue(notifier_pool, settings.model_copy(update={"smtp_port": smtp_inbox.port}))
+    await send_everything(queue, notifier_pool)
+    [message] = [m for m in to(smtp_inbox, "mina@example.org") if "/me/" in _text(m)]
+    [token] = re.findall(r"/me/(\S+)", _text(message))
+    link = read_self_service_link(settings.secret_key.get_secret_value(), token, 60)
+    assert link.person_id == mentor.profile.person_id
+
+
+async def test_an_email_abandoned_mid_send_is_never_sent_again(
+    settings: Settings, notifier_pool: asyncpg.Pool, consumer: EventConsumer, smtp_inbox: Inbox
+) -> None:
+    """A 'sending' row that no live sender holds (its sender died after DATA) is marked
+    uncertain and not sent again; one a live sender holds is left alone."""
+    events, proposal = network_events()
+    await deliver(consumer, *events, proposal)
+    async with notifier_pool.acquire() as conn, conn.transaction():
+        await announce_proposals(conn)
+    async with notifier_pool.acquire() as conn:
+        email_id = await conn.fetchval(
+            "UPDATE emails SET status = 'sending', attempt_id = gen_random_uuid()"
+            " WHERE match_id = $1 RETURNING id",
+            proposal.match_id,
+        )
+    queue = MailQueue(notifier_pool, settings.model_copy(update={"smtp_port": smtp_inbox.port}))
+    holder = await asyncpg.connect(settings.database_url)
+    try:
+        await holder.execute("SELECT pg_advisory_lock($1, $2)", SENDING_LOCK_CLASS, email_id)
+        await queue.sweep_abandoned()  # its sender is alive: left alone
+        status = await notifier_pool.fetchval("SELECT status FROM emails WHERE id = $1", email_id)
+        assert status == "sending"
+    finally:
+        await holder.close()  # the sender dies
+    assert await queue.sweep_abandoned() >= 1
+    await send_everything(queue, notifier_pool)
+    status = await notifier_pool.fetchval("SELECT status FROM emails WHERE id = $1", email_id)
+    assert status == "uncertain"
+    assert not [m for m in smtp_inbox.messages if proposal.network_id in str(m["To"])]
+
+
+def _text(message: EmailMessage) -> str:
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    content: str = body.get_content()
+    return content
+
+
+class RefusingInbox(Inbox):
+    """Refuses recipients whose address starts with 'gone.' for good (550) and those starting
+    with 'busy.' for now (451)."""
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if address.startswith("gone."):
+            return "550 5.1.1 no such mailbox"
+        if address.startswith("busy."):
+            return "451 4.2.1 mailbox busy, try later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+@pytest.mark.parametrize(("prefix", "status"), [("gone.", "failed"), ("busy.", "pending")])
+async def test_a_refused_recipient_fails_for_good_or_waits_and_is_never_logged(
+    settings: Settings,
+    notifier_pool: asyncpg.Pool,
+    consumer: EventConsumer,
+    caplog: pytest.LogCaptureFixture,
+    prefix: str,
+    status: str,
+) -> None:
+    events, proposal = network_events()
+    network = events[0]
+    assert isinstance(network, NetworkUpserted)
+    address = f"{prefix}{proposal.network_id}@example.org"
+    events[0] = network.model_copy(
+        update={"coordinators": (Coordinator(name="Cora", email=address),)}
+    )
+    inbox = RefusingInbox(port=free_port())
+    controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port)
+    controller.start()
+    try:
+        await deliver(consumer, *events, proposal)
+        queue = MailQueue(notifier_pool, settings.model_copy(update={"smtp_port": inbox.port}))
+        await send_everything(queue, notifier_pool)
+    finally:
+        controller.stop()
+    row = await notifier_pool.fetchrow(
+        "SELECT status, attempts FROM emails WHERE match_id = $1", proposal.match_id
+    )
+    assert (row["status"], row["attempts"]) == (status, 1)
+    assert inbox.messages == []
+    assert "SMTPRecipientRefused" in caplog.text
+    assert address not in caplog.text
+
+
+async def test_two_senders_at_once_send_each_email_once(
+    settings: Settings, notifier_pool: asyncpg.Pool, consumer: EventConsumer, smtp_inbox: Inbox
+) -> None:
+    proposals = []
+    for _ in range(6):
+        events, proposal = network_events()
+        await deliver(consumer, *events, proposal)
+        proposals.append(proposal)
+    async with notifier_pool.acquire() as conn, conn.transaction():
+        await announce_proposals(conn)
+    with_inbox = settings.model_copy(update={"smtp_port": smtp_inbox.port})
+    first, second = MailQueue(notifier_pool, with_inbox), MailQueue(notifier_pool, with_inbox)
+    while sum(await asyncio.gather(first.send_due(2), second.send_due(2))):
+        pass
+    for proposal in proposals:
+        assert len([m for m in smtp_inbox.messages if proposal.network_id in str(m["To"])]) == 1

@@ -187,3 +187,23 @@ async def test_placements_are_created_and_withdrawn(
     assert (await client.get(f"/placements/{placement_id}")).json()["withdrawn"] is False
     assert (await client.delete(f"/placements/{placement_id}")).status_code == 204
     assert (await client.get(f"/placements/{placement_id}")).json()["withdrawn"] is True
+
+
+async def test_a_trusts_contact_email_is_stored_and_published(
+    client: httpx.AsyncClient, trust_code: str, settings: Settings
+) -> None:
+    stored = (await client.get(f"/trusts/{trust_code}")).json()
+    body = {k: stored[k] for k in ("name", "region", "network_id")}
+    body["contact_email"] = "workforce@trust.example"
+    assert (await client.put(f"/trusts/{trust_code}", json=body)).status_code == 204
+    assert (await client.get(f"/trusts/{trust_code}")).json()["contact_email"] == (
+        "workforce@trust.example"
+    )
+    records = await read_topic(
+        settings.kafka_bootstrap_servers,
+        Topic.NETWORKS,
+        lambda r: r.key == trust_code.encode() and b"workforce@trust.example" in r.value,
+    )
+    assert json.loads(records[0].value)["contact_email"] == "workforce@trust.example"
+    refused = await client.put(f"/trusts/{trust_code}", json=body | {"contact_email": "nope"})
+    assert refused.status_code == 422

@@ -6,6 +6,8 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -24,3 +26,17 @@ def test_compose_runs_every_service_with_the_infrastructure() -> None:
     assert {"kafka", "postgres", "mailpit", "profiles", "matcher", "notifier"} <= services
     for name in ("profiles", "matcher", "notifier"):
         assert f'command: ["python", "-m", "services.{name}"]' in compose
+
+
+def test_compose_checks_each_service_on_its_health_endpoint() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    ports = {"profiles": 8000, "matcher": 8001, "notifier": 8001}
+    for name, port in ports.items():
+        check = " ".join(compose["services"][name]["healthcheck"]["test"])
+        assert f"http://127.0.0.1:{port}/health/ready" in check
+    prometheus = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())
+    targets = {
+        job["job_name"]: job["static_configs"][0]["targets"][0]
+        for job in prometheus["scrape_configs"]
+    }
+    assert targets == {name: f"{name}:{port}" for name, port in ports.items()}

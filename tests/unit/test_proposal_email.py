@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from services.notifier.mailer import ProposalMail, compose_proposal_email
+from services.notifier.compose import ProposalMail, compose_proposal_email
 from shared.matching import ScorePart
 from tests.factories import covered, match_proposed
 
@@ -22,6 +22,8 @@ def mail(mentee: str = "Ben Mentee") -> ProposalMail:
         provider="Ann Mentor, CIO, Trust One",
         mentee_name=mentee,
         mentee=f"{mentee}, CCIO, Trust Two",
+        approve_url="https://bridgework.example/links/decision/yes-token",
+        reject_url="https://bridgework.example/links/decision/no-token",
     )
 
 
@@ -53,9 +55,19 @@ def test_an_exchange_secondment_says_it_is_linked() -> None:
             provider="Data lead at Trust One",
             mentee_name="Ben",
             mentee="Ben, Analyst",
+            approve_url="https://bridgework.example/links/decision/yes-token",
+            reject_url="https://bridgework.example/links/decision/no-token",
         )
     )
     for part in (email.text, email.html):
         assert "part of a staff exchange between trusts (exchange-abc123)" in part
         assert "Approve all of the exchange's secondments, or none." in part
     assert "staff exchange" not in compose_proposal_email(mail()).text
+
+
+def test_the_email_carries_the_approve_and_reject_links() -> None:
+    email = compose_proposal_email(mail())
+    assert "Approve: https://bridgework.example/links/decision/yes-token" in email.text
+    assert "Reject:  https://bridgework.example/links/decision/no-token" in email.text
+    assert '<a href="https://bridgework.example/links/decision/yes-token"' in email.html
+    assert '<a href="https://bridgework.example/links/decision/no-token"' in email.html

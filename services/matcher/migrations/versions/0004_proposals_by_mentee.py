@@ -2,13 +2,13 @@
 arrival check that a newcomer has nothing pending, without scanning every proposal.
 
 Revision ID: 0004
-Revises: 0003
+Revises: 0700
 """
 
 from alembic import op
 
 revision = "0004"
-down_revision = "0003"
+down_revision = "0700"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,137 @@
+"""``bridgework accounts ...`` (administrators and coordinators) and ``bridgework export ...``.
+
+The first administrator is created here; they then manage networks and coordinators in the web
+pages. There is no default password: the command asks for one (or reads
+BRIDGEWORK_NEW_PASSWORD, for scripts) and refuses short ones."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import asyncpg
+import typer
+from pydantic import ValidationError
+
+from services.profiles import queries
+from services.profiles.accounts import AccountRefused, NewAccount, create_account, list_accounts
+from services.profiles.api import MIGRATIONS, SCHEMA
+from services.profiles.dashboard import matches_csv
+from services.profiles.permissions import AccountRole
+from shared.db import create_pool, migrate_async
+from shared.settings import Settings
+
+accounts = typer.Typer(help="Sign-in accounts for administrators and coordinators.")
+T = TypeVar("T")
+
+Password = Annotated[
+    str,
+    typer.Option(
+        prompt=True,
+        hide_input=True,
+        confirmation_prompt=True,
+        envvar="BRIDGEWORK_NEW_PASSWORD",
+        help="asked for when not given; at least 12 characters",
+    ),
+]
+
+
+@asynccontextmanager
+async def profiles_connection(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
+    await migrate_async(settings.database_url, SCHEMA, MIGRATIONS)
+    pool = await create_pool(settings.database_url, SCHEMA, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as connection:
+            yield connection
+    finally:
+        await pool.close()
+
+
+def _run(work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    async def main() -> T:
+        async with profiles_connection(Settings()) as connection:
+            return await work(connection)
+
+    return asyncio.run(main())
+
+
+def _actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def _create(new_account: Callable[[], NewAccount]) -> None:
+    try:
+        new = new_account()
+        account = _run(lambda conn: create_account(conn, new, actor=_actor()))
+    except (ValidationError, AccountRefused) as error:
+        typer.echo(f"Refused, nothing was created: {error}", err=True)
+        raise typer.Exit(code=1) from error
+    typer.echo(f"Created {account.role.value} account {account.email}.")
+
+
+@accounts.command("create-admin")
+def create_admin(
+    email: Annotated[str, typer.Option(help="the administrator's email (their sign-in)")],
+    name: Annotated[str, typer.Option(help="the administrator's name")],
+    password: Password,
+) -> None:
+    """Create an administrator account (manages networks and coordinators)."""
+    _create(
+        lambda: NewAccount(
+            email=email, name=name, role=AccountRole.ADMINISTRATOR, password=password
+        )
+    )
+
+
+@accounts.command("create-coordinator")
+def create_coordinator(
+    network: Annotated[str, typer.Option(help="the network's id")],
+    email: Annotated[str, typer.Option(help="the coordinator's email (their sign-in)")],
+    name: Annotated[str, typer.Option(help="the coordinator's name")],
+    password: Password,
+) -> None:
+    """Create a coordinator account for one network (they also receive its proposal emails)."""
+    _create(
+        lambda: NewAccount(
+            email=email,
+            name=name,
+            role=AccountRole.COORDINATOR,
+            network_id=network,
+            password=password,
+        )
+    )
+
+
+@accounts.command("list")
+def list_all() -> None:
+    """List the accounts: email, role and network."""
+    for account in _run(list_accounts):
+        typer.echo(f"{account.email}\t{account.role.value}\t{account.network_id or ''}")
+
+
+def export_matches(
+    network: Annotated[str, typer.Option(help="the network's id")],
+    output: Annotated[
+        Path | None, typer.Option(help="CSV file to write; standard output when not given")
+    ] = None,
+) -> None:
+    """Every proposal of a network and what became of it, as CSV."""
+
+    async def read(conn: asyncpg.Connection) -> str | None:
+        if await queries.network_name(conn, network) is None:
+            return None
+        return matches_csv(await queries.proposals(conn, network))
+
+    body = _run(read)
+    if body is None:
+        typer.echo(f"Unknown network {network!r}.", err=True)
+        raise typer.Exit(code=1)
+    if output is None:
+        typer.echo(body, nl=False)
+    else:
+        output.write_text(body, encoding="utf-8")
+        typer.echo(f"Wrote {body.count(chr(10)) - 1} matches to {output}.", err=True)

@@ -1,0 +1,481 @@
+"""The platform team's commands: ``bridgework status``, ``dlq replay``, ``rerun-round`` and
+``export network``. They talk to the services' health endpoints, the Kafka broker and the
+services' PostgreSQL schemas, with the same settings (environment) as the services."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+from uuid import UUID
+
+import asyncpg
+import httpx
+import typer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from services.matcher.state import mark_dirty
+from shared.db import create_pool
+from shared.kafka import (
+    DEAD_LETTER_KIND,
+    DEAD_LETTER_REASON,
+    DEAD_LETTER_SOURCE,
+    idempotent_producer,
+)
+from shared.observability.asyncapi import CONSUMERS
+from shared.observability.context import correlated, new_correlation_id
+from shared.observability.kafka_state import consumer_lag, topic_size
+from shared.observability.service_ops import DEFAULT_OPS_PORTS
+from shared.settings import Settings
+from shared.topics import Topic
+
+app = typer.Typer(no_args_is_help=True)
+dlq = typer.Typer(help="The dead-letter topic: messages no consumer could read.")
+export = typer.Typer(help="Export data for offline use (the files hold personal data).")
+app.add_typer(dlq, name="dlq")
+app.add_typer(export, name="export")
+console = Console()
+T = TypeVar("T")
+
+REPLAYED_FROM = "x-replayed-from"
+PUBLISHING_SERVICES = ("profiles", "matcher")
+
+
+def _run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    return asyncio.run(work())
+
+
+def service_urls(settings: Settings) -> dict[str, str]:
+    """Where each service answers /health (the profiles API serves it on its own port)."""
+    ops_port = settings.ops_port
+    return {
+        "profiles": f"http://{settings.http_host}:{settings.http_port}",
+        "matcher": f"http://{settings.ops_host}:{ops_port or DEFAULT_OPS_PORTS['matcher']}",
+        "notifier": f"http://{settings.ops_host}:{ops_port or DEFAULT_OPS_PORTS['notifier']}",
+    }
+
+
+# --- status ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Status:
+    services: dict[str, str] = field(default_factory=dict)
+    lag: dict[str, dict[str, int]] = field(default_factory=dict)
+    outbox_backlog: dict[str, int] = field(default_factory=dict)
+    dead_letters: int = 0
+    pending_proposals: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def healthy(self) -> bool:
+        return all(state == "ready" for state in self.services.values())
+
+
+async def _service_state(client: httpx.AsyncClient, url: str) -> str:
+    try:
+        response = await client.get(f"{url}/health/ready")
+    except httpx.HTTPError as error:
+        return f"down ({type(error).__name__})"
+    if response.status_code == 200:
+        return "ready"
+    try:
+        checks = response.json().get("checks", {})
+    except (ValueError, AttributeError):  # something else answers there: not our service
+        return f"not ready (HTTP {response.status_code}, not a Bridgework health answer)"
+    failing = ", ".join(f"{name}: {state}" for name, state in checks.items() if state != "ok")
+    return f"not ready ({failing})"
+
+
+async def _count(conn: asyncpg.Connection, query: str) -> int | None:
+    try:
+        value: int = await conn.fetchval(query)
+    except asyncpg.UndefinedTableError:
+        return None  # that service has not migrated its schema yet
+    return value
+
+
+async def collect_status(settings: Settings, urls: dict[str, str]) -> Status:
+    status = Status()
+    async with httpx.AsyncClient(timeout=settings.health_timeout_seconds) as client:
+        states = await asyncio.gather(*(_service_state(client, url) for url in urls.values()))
+    status.services = dict(zip(urls, states, strict=True))
+    for service, topics in CONSUMERS.items():
+        group = f"bridgework-{service}"
+        status.lag[group] = await consumer_lag(
+            settings.kafka_bootstrap_servers, group, [t.value for t in topics]
+        )
+    status.dead_letters = await topic_size(settings.kafka_bootstrap_servers, Topic.DEAD_LETTERS)
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        for service in PUBLISHING_SERVICES:
+            backlog = await _count(
+                conn, f"SELECT count(*) FROM {service}.outbox WHERE published_at IS NULL"
+            )
+            if backlog is not None:
+                status.outbox_backlog[service] = backlog
+        try:
+            rows = await conn.fetch(
+                "SELECT network_id, count(*) AS pending FROM matcher.proposals"
+                " WHERE status = 'pending' GROUP BY network_id ORDER BY network_id"
+            )
+        except asyncpg.UndefinedTableError:
+            rows = []
+        status.pending_proposals = {row["network_id"]: row["pending"] for row in rows}
+    finally:
+        await conn.close()
+    return status
+
+
+def _print_status(status: Status) -> None:
+    services = Table("service", "state", title="Services")
+    for name, state in status.services.items():
+        services.add_row(name, state, style=None if state == "ready" else "red")
+    lag = Table("consumer group", "topic", "lag", title="Consumer lag")
+    for group, topics in status.lag.items():
+        for topic, behind in sorted(topics.items()):
+            lag.add_row(group, topic, str(behind))
+    backlog = Table("service", "unpublished outbox rows", title="Outbox backlog")
+    for service, rows in status.outbox_backlog.items():
+        backlog.add_row(service, str(rows))
+    pending = Table("network", "pending proposals", title="Proposals awaiting a decision")
+    for network, count in status.pending_proposals.items():
+        pending.add_row(network, str(count))
+    for table in (services, lag, backlog, pending):
+        console.print(table)
+    console.print(f"Dead letters: {status.dead_letters} (`bridgework dlq replay --dry-run`)")
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+    service_url: Annotated[
+        list[str] | None,
+        typer.Option(help="NAME=URL where a service answers /health (repeatable)"),
+    ] = None,
+) -> None:
+    """Services (health), consumer lag, outbox backlog, dead letters, pending proposals.
+    Exits 1 when a service is not ready."""
+    settings = Settings()
+    urls = service_urls(settings)
+    for override in service_url or []:
+        name, _, url = override.partition("=")
+        if name not in urls or not url:
+            raise typer.BadParameter(f"expected NAME=URL with NAME in {sorted(urls)}")
+        urls[name] = url.rstrip("/")
+    result = _run(lambda: collect_status(settings, urls))
+    if as_json:
+        typer.echo(json.dumps(result.__dict__, indent=2, sort_keys=True))
+    else:
+        _print_status(result)
+    if not result.healthy:
+        raise typer.Exit(1)
+
+
+# --- dead letters ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, str]
+
+    @property
+    def source(self) -> str:
+        return self.headers.get(DEAD_LETTER_SOURCE, "")
+
+    @property
+    def reason(self) -> str:
+        return self.headers.get(DEAD_LETTER_REASON, "")
+
+    @property
+    def kind(self) -> str:
+        return self.headers.get(DEAD_LETTER_KIND, "")
+
+
+@dataclass(frozen=True)
+class ReplayFilter:
+    source_topic: str | None = None
+    kind: str | None = None
+    reason_contains: str | None = None
+    from_offset: int = 0
+
+    def accepts(self, letter: DeadLetter) -> bool:
+        return (
+            letter.offset >= self.from_offset
+            and self.source_topic in (None, letter.source)
+            and self.kind in (None, letter.kind)
+            and (self.reason_contains or "").lower() in letter.reason.lower()
+            and letter.source in {t.value for t in Topic if t is not Topic.DEAD_LETTERS}
+        )
+
+
+def _dead_letter(record: ConsumerRecord[bytes, bytes]) -> DeadLetter:
+    headers = {name: value.decode(errors="replace") for name, value in record.headers or ()}
+    return DeadLetter(record.offset, record.key, record.value, headers)
+
+
+async def read_dead_letters(
+    bootstrap_servers: str,
+    progress: Callable[[int, int], None] | None = None,
+    timeout: float = 60.0,
+) -> list[DeadLetter]:
+    """Every message on the dead-letter topic, oldest first (read without a consumer group:
+    replaying twice is harmless, consumers apply each event id once)."""
+    total = await topic_size(bootstrap_servers, Topic.DEAD_LETTERS)
+    consumer = AIOKafkaConsumer(
+        Topic.DEAD_LETTERS.value,
+        bootstrap_servers=bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    letters: list[DeadLetter] = []
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(letters) < total and asyncio.get_running_loop().time() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            letters += [_dead_letter(r) for records in batch.values() for r in records]
+            if progress is not None:
+                progress(len(letters), total)
+    finally:
+        await consumer.stop()
+    return sorted(letters, key=lambda letter: letter.offset)
+
+
+async def replay(producer: AIOKafkaProducer, letter: DeadLetter) -> None:
+    """Back to the topic it came from, as it was, so every consumer of that topic reads it
+    again; a consumer that had applied it already (its event id) ignores it."""
+    headers = [
+        (name, value.encode())
+        for name, value in letter.headers.items()
+        if not name.startswith("x-dead-letter-")
+    ]
+    headers.append((REPLAYED_FROM, f"{Topic.DEAD_LETTERS.value}@{letter.offset}".encode()))
+    await producer.send_and_wait(letter.source, letter.value, key=letter.key, headers=headers)
+
+
+async def replay_dead_letters(
+    settings: Settings, chosen: ReplayFilter, dry_run: bool
+) -> list[DeadLetter]:
+    with Progress(console=console, transient=True) as progress:
+        reading = progress.add_task("reading dead letters", total=None)
+        letters = await read_dead_letters(
+            settings.kafka_bootstrap_servers,
+            lambda done, total: progress.update(reading, completed=done, total=total),
+        )
+        selected = [letter for letter in letters if chosen.accepts(letter)]
+        if dry_run or not selected:
+            return selected
+        producer = idempotent_producer(settings.kafka_bootstrap_servers)
+        await producer.start()
+        try:
+            sending = progress.add_task("replaying", total=len(selected))
+            for letter in selected:
+                await replay(producer, letter)
+                progress.advance(sending)
+        finally:
+            await producer.stop()
+    return selected
+
+
+@dlq.command("replay")
+def dlq_replay(
+    source_topic: Annotated[
+        str | None, typer.Option(help="Only letters that came from this topic")
+    ] = None,
+    kind: Annotated[
+        str | None, typer.Option(help="Only this kind (x-dead-letter-kind), e.g. invalid")
+    ] = None,
+    reason_contains: Annotated[
+        str | None, typer.Option(help="Only letters whose reason contains this text")
+    ] = None,
+    from_offset: Annotated[int, typer.Option(help="Skip letters before this offset")] = 0,
+    dry_run: Annotated[
+        bool, typer.Option(help="List what would be replayed; send nothing")
+    ] = False,
+) -> None:
+    """Re-publish dead-lettered messages to their original topic, after a fix."""
+    settings = Settings()
+    chosen = ReplayFilter(source_topic, kind, reason_contains, from_offset)
+    selected = _run(lambda: replay_dead_letters(settings, chosen, dry_run))
+    table = Table("offset", "from topic", "kind", "reason", title="Dead letters")
+    for letter in selected:
+        # The reason may quote the payload: shown to the operator, never logged.
+        table.add_row(str(letter.offset), letter.source, letter.kind, letter.reason[:120])
+    console.print(table)
+    verb = "would replay" if dry_run else "replayed"
+    typer.echo(f"{verb} {len(selected)} dead letters")
+
+
+# --- re-running a round ---------------------------------------------------------------------
+
+
+async def request_round(settings: Settings, network_id: str, correlation_id: str) -> int:
+    """Mark the network for a round now; returns the number of rounds it has had so far."""
+    pool = await create_pool(settings.database_url, "matcher", min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            known = await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM people WHERE network_id = $1)"
+                " OR EXISTS (SELECT 1 FROM trusts WHERE network_id = $1)",
+                network_id,
+            )
+            if not known:
+                raise typer.BadParameter(f"the matcher knows no network {network_id!r}")
+            rounds: int = await conn.fetchval(
+                "SELECT count(*) FROM rounds WHERE network_id = $1", network_id
+            )
+            with correlated(correlation_id):
+                await mark_dirty(conn, network_id)
+            # Due at once: the quiet period is for bursts of events, not for an operator.
+            await conn.execute(
+                "UPDATE dirty_networks SET first_change_at = now() - interval '1 day',"
+                " last_change_at = now() - interval '1 day' WHERE network_id = $1",
+                network_id,
+            )
+        return rounds
+    finally:
+        await pool.close()
+
+
+async def wait_for_round(
+    settings: Settings, network_id: str, rounds_before: int, timeout: float
+) -> asyncpg.Record | None:
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            row: asyncpg.Record | None = await conn.fetchrow(
+                "SELECT * FROM matcher.rounds WHERE network_id = $1 ORDER BY id OFFSET $2 LIMIT 1",
+                network_id,
+                rounds_before,
+            )
+            if row is not None:
+                return row
+            await asyncio.sleep(0.2)
+        return None
+    finally:
+        await conn.close()
+
+
+@app.command("rerun-round")
+def rerun_round(
+    network: Annotated[str, typer.Argument(help="The network's id")],
+    wait: Annotated[bool, typer.Option(help="Wait for the round and print its summary")] = True,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the round")] = 60.0,
+) -> None:
+    """Ask the matcher to run NETWORK's matching round now (for example after changing the
+    matching configuration). Any matcher replica picks it up."""
+    settings = Settings()
+    correlation_id = new_correlation_id()
+    rounds_before = _run(lambda: request_round(settings, network, correlation_id))
+    typer.echo(f"round requested for {network} (correlation id {correlation_id})")
+    if not wait:
+        return
+    with console.status("waiting for the matcher"):
+        row = _run(lambda: wait_for_round(settings, network, rounds_before, timeout))
+    if row is None:
+        typer.echo(f"no round ran within {timeout:g}s: is the matcher up? (bridgework status)")
+        raise typer.Exit(1)
+    typer.echo(
+        f"round done: {row['new_proposals']} new, {row['kept_proposals']} kept,"
+        f" {row['replaced_proposals']} replaced proposals in {row['seconds']:.3f}s"
+    )
+
+
+# --- export ---------------------------------------------------------------------------------
+
+EXPORT_QUERIES: dict[str, str] = {
+    "network": "SELECT id, name, coordinators FROM profiles.networks WHERE id = $1",
+    "trusts": "SELECT code, name, region, latitude, longitude, is_small FROM profiles.trusts"
+    " WHERE network_id = $1 ORDER BY code",
+    "people": "SELECT p.id, p.role, p.email, p.trust_code, p.paused, p.details FROM"
+    " profiles.people p JOIN profiles.trusts t ON t.code = p.trust_code"
+    " WHERE t.network_id = $1 ORDER BY p.id",
+    "placements": "SELECT pl.id, pl.host_trust_code, pl.details, pl.withdrawn_at FROM"
+    " profiles.placements pl JOIN profiles.trusts t ON t.code = pl.host_trust_code"
+    " WHERE t.network_id = $1 ORDER BY pl.id",
+    "proposals": "SELECT match_id, kind, provider_id, mentee_id, score, status, explanation,"
+    " exchange_id, created_at, decided_at FROM matcher.proposals WHERE network_id = $1"
+    " ORDER BY created_at, match_id",
+    "rounds": "SELECT ran_at, mentors, mentees, placements, new_proposals, kept_proposals,"
+    " replaced_proposals, seconds, fairness FROM matcher.rounds WHERE network_id = $1"
+    " ORDER BY id",
+}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, UUID | datetime):
+        return str(value)
+    return value
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    return str(_plain(value))
+
+
+def write_table(folder: Path, name: str, rows: Sequence[dict[str, Any]], fmt: str) -> Path:
+    if fmt == "json":
+        path = folder / f"{name}.json"
+        plain = [{k: _plain(v) for k, v in row.items()} for row in rows]
+        path.write_text(json.dumps(plain, indent=2, sort_keys=True, default=str) + "\n")
+        return path
+    path = folder / f"{name}.csv"
+    with path.open("w", newline="") as out:
+        columns = list(rows[0]) if rows else []
+        writer = csv.writer(out)
+        writer.writerow(columns)
+        writer.writerows([_csv_cell(row[c]) for c in columns] for row in rows)
+    return path
+
+
+async def export_network_data(
+    settings: Settings, network_id: str
+) -> dict[str, list[dict[str, Any]]]:
+    conn = await asyncpg.connect(settings.database_url)
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    try:
+        data: dict[str, list[dict[str, Any]]] = {}
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task(f"exporting {network_id}", total=len(EXPORT_QUERIES))
+            for name, query in EXPORT_QUERIES.items():
+                data[name] = [dict(row) for row in await conn.fetch(query, network_id)]
+                progress.advance(task)
+    finally:
+        await conn.close()
+    if not data["network"]:
+        raise typer.BadParameter(f"no network {network_id!r}")
+    return data
+
+
+@export.command("network")
+def export_network(
+    network: Annotated[str, typer.Argument(help="The network's id")],
+    out: Annotated[Path, typer.Option(help="Folder to write the files into")] = Path("export"),
+    fmt: Annotated[str, typer.Option("--format", help="json or csv")] = "json",
+) -> None:
+    """Write NETWORK's data (network, trusts, people, placements, proposals, rounds) as one
+    file per table under OUT/NETWORK/."""
+    if fmt not in ("json", "csv"):
+        raise typer.BadParameter("--format must be json or csv")
+    settings = Settings()
+    data = _run(lambda: export_network_data(settings, network))
+    folder = out / network
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows in data.items():
+        path = write_table(folder, name, rows, fmt)
+        typer.echo(f"{path}: {len(rows)} rows")

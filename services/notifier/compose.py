@@ -1,0 +1,240 @@
+"""What each email says: pure functions from plain data to subject, text, HTML and attachments.
+
+Templates are Jinja2, HTML autoescaped (names are escaped), text as is. Nothing here reads the
+database or talks to SMTP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from icalendar import Calendar, vCalAddress, vText
+from icalendar import Event as CalendarEvent
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from shared.events import MatchProposed
+from shared.matching import Explanation, MatchKind
+
+TEMPLATES = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(["html.j2"]),
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+)
+UK_TIME = ZoneInfo("Europe/London")
+FIRST_CONVERSATION_MINUTES = 45
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    maintype: str
+    subtype: str
+    content: bytes
+    params: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    text: str
+    html: str
+    attachments: tuple[Attachment, ...] = ()
+
+
+def _render(template: str, subject: str, context: dict[str, Any]) -> RenderedEmail:
+    return RenderedEmail(
+        subject=subject,
+        text=TEMPLATES.get_template(f"{template}.txt.j2").render(context),
+        html=TEMPLATES.get_template(f"{template}.html.j2").render(context),
+    )
+
+
+# --- a proposal, to each coordinator ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProposalMail:
+    """Everything a coordinator's proposal email says."""
+
+    coordinator_name: str
+    network_name: str
+    proposal: MatchProposed
+    provider: str
+    mentee_name: str
+    mentee: str
+    approve_url: str
+    reject_url: str
+
+
+def compose_proposal_email(mail: ProposalMail) -> RenderedEmail:
+    is_mentoring = mail.proposal.kind is MatchKind.MENTORING
+    context: dict[str, Any] = {
+        "coordinator_name": mail.coordinator_name,
+        "network_name": mail.network_name,
+        "kind": mail.proposal.kind.value,
+        "provider_label": "Mentor" if is_mentoring else "Placement",
+        "provider": mail.provider,
+        "mentee": mail.mentee,
+        "score": mail.proposal.score,
+        "explanation": mail.proposal.explanation,
+        "match_id": mail.proposal.match_id,
+        "exchange_id": mail.proposal.exchange_id,
+        "approve_url": mail.approve_url,
+        "reject_url": mail.reject_url,
+    }
+    subject = f"Proposed {mail.proposal.kind.value} match for {mail.mentee_name} — your decision"
+    return _render("proposal", subject, context)
+
+
+# --- introductions, once a coordinator approved ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Participant:
+    name: str
+    email: str
+    job_title: str
+    trust: str
+
+
+def first_conversation_slot(decided_at: datetime) -> tuple[datetime, datetime]:
+    """A week after the decision, at 10:00 UK time, moved to Monday if that is a weekend."""
+    day = (decided_at.astimezone(UK_TIME) + timedelta(days=7)).date()
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    start = datetime.combine(day, time(10, 0), tzinfo=UK_TIME).astimezone(UTC)
+    return start, start + timedelta(minutes=FIRST_CONVERSATION_MINUTES)
+
+
+def invitation(
+    match_id: UUID, mentor: Participant, mentee: Participant, decided_at: datetime
+) -> bytes:
+    """An iCalendar invitation (RFC 5545) to the first conversation, organised by the mentor.
+    Both copies share one UID, so calendars see one meeting."""
+    start, end = first_conversation_slot(decided_at)
+    event = CalendarEvent()
+    event.add("uid", f"{match_id}@bridgework.local")
+    event.add("dtstamp", decided_at.astimezone(UTC))
+    event.add("dtstart", start)
+    event.add("dtend", end)
+    event.add("summary", f"Mentoring: first conversation, {mentor.name} and {mentee.name}")
+    event.add(
+        "description",
+        "A first conversation proposed by Bridgework: agree what the mentoring should achieve"
+        " and how often to meet. Move it to a time that suits you both.",
+    )
+    organizer = vCalAddress(f"mailto:{mentor.email}")
+    organizer.params["cn"] = vText(mentor.name)
+    event["organizer"] = organizer
+    for person, role in ((mentee, "REQ-PARTICIPANT"), (mentor, "CHAIR")):
+        attendee = vCalAddress(f"mailto:{person.email}")
+        attendee.params["cn"] = vText(person.name)
+        attendee.params["role"] = vText(role)
+        attendee.params["rsvp"] = vText("TRUE")
+        event.add("attendee", attendee, encode=False)
+    calendar = Calendar()
+    calendar.add("prodid", "-//Bridgework//Introductions//EN")
+    calendar.add("version", "2.0")
+    calendar.add("method", "REQUEST")
+    calendar.add_component(event)
+    content: bytes = calendar.to_ical()
+    return content
+
+
+@dataclass(frozen=True)
+class MentoringIntroduction:
+    match_id: UUID
+    network_name: str
+    mentor: Participant
+    mentee: Participant
+    explanation: Explanation
+    decided_at: datetime
+    manage_url: str  # where a participant asks for their self-service link
+
+
+def compose_mentoring_introduction(intro: MentoringIntroduction, to_mentor: bool) -> RenderedEmail:
+    me, other = (intro.mentor, intro.mentee) if to_mentor else (intro.mentee, intro.mentor)
+    start, _ = first_conversation_slot(intro.decided_at)
+    context: dict[str, Any] = {
+        "me": me,
+        "other": other,
+        "to_mentor": to_mentor,
+        "other_role": "mentee" if to_mentor else "mentor",
+        "network_name": intro.network_name,
+        "explanation": intro.explanation,
+        "slot": start.astimezone(UK_TIME).strftime("%A %-d %B %Y at %H:%M (UK time)"),
+        "minutes": FIRST_CONVERSATION_MINUTES,
+        "match_id": intro.match_id,
+        "manage_url": intro.manage_url,
+    }
+    subject = f"Introducing your {context['other_role']}: {other.name}"
+    rendered = _render("introduction_mentoring", subject, context)
+    ics = invitation(intro.match_id, intro.mentor, intro.mentee, intro.decided_at)
+    attachment = Attachment(
+        filename="first-conversation.ics",
+        maintype="text",
+        subtype="calendar",
+        content=ics,
+        params={"method": "REQUEST"},
+    )
+    return RenderedEmail(rendered.subject, rendered.text, rendered.html, (attachment,))
+
+
+@dataclass(frozen=True)
+class SecondmentIntroduction:
+    match_id: UUID
+    network_name: str
+    candidate: Participant
+    placement_role: str
+    host_trust: str
+    home_trust: str
+    host_contact: str | None
+    home_contact: str | None
+    explanation: Explanation
+    manage_url: str
+
+
+SECONDMENT_AUDIENCES = ("candidate", "host_trust", "home_trust")
+
+
+def compose_secondment_introduction(intro: SecondmentIntroduction, audience: str) -> RenderedEmail:
+    if audience not in SECONDMENT_AUDIENCES:
+        raise ValueError(f"unknown audience {audience!r}")
+    subject = {
+        "candidate": f"Your secondment: {intro.placement_role} at {intro.host_trust}",
+        "host_trust": f"Secondment to {intro.host_trust}: introducing {intro.candidate.name}",
+        "home_trust": f"Secondment from {intro.home_trust}: {intro.candidate.name}",
+    }[audience]
+    context: dict[str, Any] = {"intro": intro, "audience": audience}
+    return _render("introduction_secondment", subject, context)
+
+
+@dataclass(frozen=True)
+class MissingContactNotice:
+    coordinator_name: str
+    network_name: str
+    match_id: UUID
+    trust: str
+    trust_code: str
+    side: str  # "host" or "home"
+    candidate: str
+    placement: str
+
+
+def compose_missing_contact_notice(notice: MissingContactNotice) -> RenderedEmail:
+    subject = f"Secondment introduction not sent to {notice.trust}: no contact"
+    return _render("trust_contact_missing", subject, {"notice": notice})
+
+
+# --- a participant's self-service link ---------------------------------------------------------
+
+
+def compose_self_service_link(name: str, url: str, valid_days: int) -> RenderedEmail:
+    context = {"name": name, "url": url, "valid_days": valid_days}
+    return _render("self_service_link", "Your Bridgework link", context)

@@ -1,0 +1,218 @@
+"""Rendering a queued email from what the notifier knows when it sends it: an erased person's
+details are gone by then (and their unsent emails were cancelled)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from services.notifier.compose import (
+    MentoringIntroduction,
+    MissingContactNotice,
+    Participant,
+    ProposalMail,
+    RenderedEmail,
+    SecondmentIntroduction,
+    compose_mentoring_introduction,
+    compose_missing_contact_notice,
+    compose_proposal_email,
+    compose_secondment_introduction,
+    compose_self_service_link,
+)
+from shared.events import MatchProposed
+from shared.links import sign_decision_link, sign_self_service_link
+from shared.matching import MatchKind
+from shared.settings import Settings
+
+
+class NotYetKnown(LookupError):
+    """The email names someone the notifier has not heard of yet; try again shortly."""
+
+
+async def render(
+    conn: asyncpg.Connection, settings: Settings, email: asyncpg.Record
+) -> RenderedEmail:
+    purpose = email["purpose"]
+    if purpose == "proposal":
+        return await render_proposal(conn, settings, email)
+    if purpose == "introduction":
+        return await render_introduction(conn, settings, email)
+    if purpose == "trust_contact_missing":
+        return await render_missing_contact(conn, settings, email)
+    if purpose == "self_service_link":
+        return await render_self_service_link(conn, settings, email)
+    raise ValueError(f"unknown email purpose {purpose!r}")
+
+
+async def _participant(conn: asyncpg.Connection, person_id: object) -> Participant:
+    row = await conn.fetchrow(
+        """
+        SELECT p.name, p.email, p.job_title, coalesce(t.name, p.trust_code) AS trust
+        FROM people p LEFT JOIN trusts t ON t.code = p.trust_code WHERE p.id = $1
+        """,
+        person_id,
+    )
+    if row is None:
+        raise NotYetKnown(str(person_id))
+    return Participant(
+        name=row["name"], email=row["email"], job_title=row["job_title"], trust=row["trust"]
+    )
+
+
+def _label(person: Participant) -> str:
+    return f"{person.name}, {person.job_title}, {person.trust}"
+
+
+async def _placement(conn: asyncpg.Connection, placement_id: object) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        """
+        SELECT pl.role, pl.host_trust_code, coalesce(t.name, pl.host_trust_code) AS trust,
+          t.contact_email
+        FROM placements pl LEFT JOIN trusts t ON t.code = pl.host_trust_code WHERE pl.id = $1
+        """,
+        placement_id,
+    )
+    if row is None:
+        raise NotYetKnown(str(placement_id))
+    return row
+
+
+async def _proposal(conn: asyncpg.Connection, match_id: object) -> tuple[MatchProposed, str]:
+    row = await conn.fetchrow(
+        "SELECT p.event, n.name AS network_name FROM proposals p"
+        " JOIN networks n ON n.id = p.network_id WHERE p.match_id = $1",
+        match_id,
+    )
+    if row is None:
+        raise NotYetKnown(str(match_id))
+    return MatchProposed.model_validate(row["event"]), row["network_name"]
+
+
+async def render_proposal(
+    conn: asyncpg.Connection, settings: Settings, email: asyncpg.Record
+) -> RenderedEmail:
+    proposal, network_name = await _proposal(conn, email["match_id"])
+    if proposal.kind is MatchKind.MENTORING:
+        provider = _label(await _participant(conn, proposal.provider_id))
+    else:
+        placement = await _placement(conn, proposal.provider_id)
+        provider = f"{placement['role']} at {placement['trust']}"
+    mentee = await _participant(conn, proposal.mentee_id)
+    return compose_proposal_email(
+        ProposalMail(
+            coordinator_name=email["recipient_name"],
+            network_name=network_name,
+            proposal=proposal,
+            provider=provider,
+            mentee_name=mentee.name,
+            mentee=_label(mentee),
+            approve_url=decision_url(settings, proposal, email["recipient_email"], approve=True),
+            reject_url=decision_url(settings, proposal, email["recipient_email"], approve=False),
+        )
+    )
+
+
+def decision_url(
+    settings: Settings, proposal: MatchProposed, coordinator_email: str, *, approve: bool
+) -> str:
+    """A signed link for one coordinator's decision on one proposal (it expires and works once:
+    the profiles service checks its token id)."""
+    token = sign_decision_link(
+        settings.secret_key.get_secret_value(),
+        match_id=proposal.match_id,
+        network_id=proposal.network_id,
+        approve=approve,
+        coordinator_email=coordinator_email,
+    )
+    return f"{settings.public_base_url.rstrip('/')}/links/decision/{token}"
+
+
+async def _decided_at(conn: asyncpg.Connection, match_id: object) -> Any:
+    decided_at = await conn.fetchval(
+        "SELECT decided_at FROM decisions WHERE match_id = $1", match_id
+    )
+    if decided_at is None:
+        raise NotYetKnown(str(match_id))
+    return decided_at
+
+
+async def render_introduction(
+    conn: asyncpg.Connection, settings: Settings, email: asyncpg.Record
+) -> RenderedEmail:
+    proposal, network_name = await _proposal(conn, email["match_id"])
+    audience = email["context"]["audience"]
+    if proposal.kind is MatchKind.MENTORING:
+        intro = MentoringIntroduction(
+            match_id=proposal.match_id,
+            network_name=network_name,
+            mentor=await _participant(conn, proposal.provider_id),
+            mentee=await _participant(conn, proposal.mentee_id),
+            explanation=proposal.explanation,
+            decided_at=await _decided_at(conn, proposal.match_id),
+            manage_url=manage_url(settings),
+        )
+        return compose_mentoring_introduction(intro, to_mentor=audience == "mentor")
+    return compose_secondment_introduction(
+        await _secondment(conn, settings, proposal, network_name), audience
+    )
+
+
+async def _secondment(
+    conn: asyncpg.Connection, settings: Settings, proposal: MatchProposed, network_name: str
+) -> SecondmentIntroduction:
+    placement = await _placement(conn, proposal.provider_id)
+    candidate = await _participant(conn, proposal.mentee_id)
+    home_contact = await conn.fetchval(
+        "SELECT t.contact_email FROM people p JOIN trusts t ON t.code = p.trust_code"
+        " WHERE p.id = $1",
+        proposal.mentee_id,
+    )
+    return SecondmentIntroduction(
+        match_id=proposal.match_id,
+        network_name=network_name,
+        candidate=candidate,
+        placement_role=placement["role"],
+        host_trust=placement["trust"],
+        home_trust=candidate.trust,
+        host_contact=placement["contact_email"],
+        home_contact=home_contact,
+        explanation=proposal.explanation,
+        manage_url=manage_url(settings),
+    )
+
+
+def manage_url(settings: Settings) -> str:
+    return f"{settings.public_base_url.rstrip('/')}/me"
+
+
+async def render_missing_contact(
+    conn: asyncpg.Connection, settings: Settings, email: asyncpg.Record
+) -> RenderedEmail:
+    proposal, network_name = await _proposal(conn, email["match_id"])
+    intro = await _secondment(conn, settings, proposal, network_name)
+    side = email["context"]["side"]
+    return compose_missing_contact_notice(
+        MissingContactNotice(
+            coordinator_name=email["recipient_name"],
+            network_name=network_name,
+            match_id=proposal.match_id,
+            trust=intro.host_trust if side == "host" else intro.home_trust,
+            trust_code=email["context"]["trust_code"],
+            side=side,
+            candidate=_label(intro.candidate),
+            placement=f"{intro.placement_role} at {intro.host_trust}",
+        )
+    )
+
+
+async def render_self_service_link(
+    conn: asyncpg.Connection, settings: Settings, email: asyncpg.Record
+) -> RenderedEmail:
+    person = await _participant(conn, email["person_id"])
+    token = sign_self_service_link(
+        settings.secret_key.get_secret_value(), person_id=email["person_id"]
+    )
+    url = f"{settings.public_base_url.rstrip('/')}/me/{token}"
+    days = max(1, settings.self_service_link_max_age_seconds // 86400)
+    return compose_self_service_link(person.name, url, days)

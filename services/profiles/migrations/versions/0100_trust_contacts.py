@@ -1,0 +1,22 @@
+"""Trusts name a contact for secondment introductions.
+
+Revision ID: 0100
+Revises: 0002
+"""
+
+from alembic import op
+
+revision = "0100"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+STATEMENTS = [
+    "ALTER TABLE trusts ADD COLUMN contact_email text",
+]
+
+
+def upgrade() -> None:
+    # asyncpg runs one statement per call.
+    for statement in STATEMENTS:
+        op.execute(statement)

@@ -1,0 +1,101 @@
+"""The operations endpoints of every service: ``/metrics``, ``/health/live``, ``/health/ready``
+and the AsyncAPI document. The profiles API mounts these routes itself; the matcher and the
+notifier, which have no HTTP API, serve them from a small uvicorn server in the same process
+(``BRIDGEWORK_OPS_PORT``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import uvicorn
+from faststream.specification import get_asyncapi_html
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from shared.observability import metrics
+from shared.observability.asyncapi import asyncapi_document
+
+Readiness = Callable[[], Awaitable[tuple[bool, dict[str, str]]]]
+
+
+async def metrics_response(_: Request) -> Response:
+    return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
+
+
+async def live_response(_: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+def ready_endpoint(readiness: Readiness) -> Callable[[Request], Awaitable[JSONResponse]]:
+    async def ready(_: Request) -> JSONResponse:
+        ok, checks = await readiness()
+        body: dict[str, Any] = {"status": "ok" if ok else "unavailable", "checks": checks}
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    return ready
+
+
+async def asyncapi_json_response(_: Request) -> JSONResponse:
+    return JSONResponse(asyncapi_document())
+
+
+async def asyncapi_html_response(_: Request) -> HTMLResponse:
+    from faststream.specification import AsyncAPI
+
+    from shared.observability.asyncapi import documentation_broker
+
+    specification = AsyncAPI(documentation_broker(), title="Bridgework events").to_specification()
+    return HTMLResponse(get_asyncapi_html(specification))
+
+
+OPS_PATHS = frozenset(
+    {"/metrics", "/health/live", "/health/ready", "/docs/asyncapi.json", "/docs/asyncapi"}
+)
+
+
+def ops_routes(readiness: Readiness) -> list[Route]:
+    return [
+        Route("/metrics", metrics_response),
+        Route("/health/live", live_response),
+        Route("/health/ready", ready_endpoint(readiness)),
+        Route("/docs/asyncapi.json", asyncapi_json_response),
+        Route("/docs/asyncapi", asyncapi_html_response),
+    ]
+
+
+class OpsServer:
+    """uvicorn serving the operations routes inside a FastStream service's event loop."""
+
+    def __init__(self, readiness: Readiness, host: str, port: int) -> None:
+        config = uvicorn.Config(
+            Starlette(routes=ops_routes(readiness)),
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
+        self._server = uvicorn.Server(config)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        # _serve, not serve: serve() would take over SIGTERM/SIGINT, which belong to FastStream
+        # (it shuts the whole service down, this server included, via stop()).
+        self._task = asyncio.create_task(self._server._serve(), name="ops-server")
+        while not self._server.started:
+            if self._task.done():
+                await self._task  # raises the reason it could not start (port taken, ...)
+                raise RuntimeError("the operations server stopped during start-up")
+            await asyncio.sleep(0.02)
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        self._server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task

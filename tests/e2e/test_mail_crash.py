@@ -1,0 +1,123 @@
+"""At most one copy across a crash: the notifier process dies right after the SMTP server
+accepted an email and before it recorded it as sent (fault injection: os._exit, no clean-up,
+as SIGKILL). After a restart the SMTP server still holds exactly one copy."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from uuid import uuid4
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from deploy.stack import StackConfig, start_service, start_smtp_catcher
+from services.notifier.mailer import FAULT_EXIT_AFTER_ACCEPT
+from shared.events import Coordinator, Event, NetworkUpserted
+from tests.conftest import free_port
+from tests.integration.test_notifier_mail import network_events
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass(frozen=True)
+class FaultyConfig(StackConfig):
+    crash_after_accepting_to: str = ""
+
+    def environment(self) -> dict[str, str]:
+        env = super().environment()
+        env[FAULT_EXIT_AFTER_ACCEPT] = self.crash_after_accepting_to
+        return env
+
+
+async def publish(bootstrap: str, events: list[Event]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    await producer.start()
+    try:
+        for event in events:
+            await producer.send_and_wait(
+                event.topic.value, event.to_json_bytes(), key=event.entity_key.encode()
+            )
+    finally:
+        await producer.stop()
+
+
+async def email_statuses(database_url: str, match_id: object) -> list[tuple[str, str]]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT recipient_email, status FROM notifier.emails WHERE match_id = $1"
+            " ORDER BY recipient_email",
+            match_id,
+        )
+    finally:
+        await conn.close()
+    return [(row["recipient_email"], row["status"]) for row in rows]
+
+
+def copies(maildir: Path, address: str) -> int:
+    return sum(address.encode() in p.read_bytes() for p in maildir.glob("*.eml"))
+
+
+def wait_for(condition: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"not true within {timeout}s")
+
+
+def test_a_crash_between_smtp_and_recording_sends_one_copy(
+    database_url: str, kafka: str, tmp_path: Path
+) -> None:
+    tag = uuid4().hex[:6]
+    crashing, other = f"first.{tag}@network.example", f"second.{tag}@network.example"
+    events, proposal = network_events()
+    network = events[0]
+    assert isinstance(network, NetworkUpserted)
+    events[0] = network.model_copy(
+        update={
+            "coordinators": (
+                Coordinator(name="First", email=crashing),
+                Coordinator(name="Second", email=other),
+            )
+        }
+    )
+    maildir = tmp_path / "mail"
+    config = FaultyConfig(
+        database_url=database_url,
+        kafka_bootstrap_servers=kafka,
+        smtp_port=free_port(),
+        http_port=free_port(),
+        log_dir=tmp_path / "logs",
+        crash_after_accepting_to=crashing,
+    )
+    smtp = start_smtp_catcher(config, maildir)
+    notifier = start_service("notifier", config)
+    try:
+        asyncio.run(publish(kafka, [*events, proposal]))
+        notifier.process.wait(timeout=90)  # it dies by itself once the server accepted
+        assert notifier.process.returncode == 70, notifier.log_path.read_text()[-2000:]
+        assert copies(maildir, crashing) == 1
+        assert asyncio.run(email_statuses(database_url, proposal.match_id))[0] == (
+            crashing,
+            "sending",
+        )
+
+        notifier = start_service("notifier", replace(config, crash_after_accepting_to=""))
+        wait_for(lambda: copies(maildir, other) == 1, timeout=60)
+        time.sleep(2)  # long enough for a second copy to arrive, were one sent
+        assert copies(maildir, crashing) == 1
+        assert copies(maildir, other) == 1
+        assert asyncio.run(email_statuses(database_url, proposal.match_id)) == [
+            (crashing, "uncertain"),
+            (other, "sent"),
+        ]
+    finally:
+        notifier.stop()
+        smtp.stop()

@@ -1,0 +1,876 @@
+"""The coordinators' and administrators' pages against the real database and broker:
+permissions on every route, CSRF, decisions (one transaction: read model, audit, outbox ->
+Kafka), exchanges all-or-none, escaping, and the signed single-use links from emails."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from uuid import UUID, uuid4
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from services.profiles.accounts import NewAccount, create_account
+from services.profiles.api import create_app
+from services.profiles.permissions import AccountRole
+from services.profiles.read_model import apply_event
+from shared.events import MatchProposed, MatchWithdrawn, decode_event
+from shared.links import sign_decision_link
+from shared.matching import MatchKind
+from shared.settings import Settings
+from shared.topics import Topic
+from tests.factories import covered, match_proposed
+from tests.integration.conftest import read_topic
+from tests.integration.web_helpers import (
+    PASSWORD,
+    SeededNetwork,
+    csrf_of,
+    seed_network,
+    sign_in,
+)
+
+pytestmark = pytest.mark.integration
+
+ClientFactory = Callable[[], httpx.AsyncClient]
+
+
+@pytest.fixture(scope="module")
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture(scope="module")
+def pool(app: FastAPI) -> asyncpg.Pool:
+    pool: asyncpg.Pool = app.state.pool
+    return pool
+
+
+@pytest.fixture
+async def new_client(app: FastAPI) -> AsyncIterator[ClientFactory]:
+    """Each client is one browser: its own cookie jar."""
+    clients: list[httpx.AsyncClient] = []
+
+    def make() -> httpx.AsyncClient:
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://profiles"
+        )
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.aclose()
+
+
+@pytest.fixture(scope="module")
+async def two_networks(app: FastAPI, pool: asyncpg.Pool) -> tuple[SeededNetwork, SeededNetwork]:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://profiles"
+    ) as client:
+        first = await seed_network(client, pool, mentee_name="<script>alert('x')</script> Tariq")
+        second = await seed_network(client, pool)
+    return first, second
+
+
+@pytest.fixture(scope="module")
+async def admin_email(pool: asyncpg.Pool) -> str:
+    email = f"admin.{uuid4().hex[:6]}@bridgework.example"
+    async with pool.acquire() as conn:
+        new = NewAccount(
+            email=email, name="Ada Admin", role=AccountRole.ADMINISTRATOR, password=PASSWORD
+        )
+        await create_account(conn, new, actor="test")
+    return email
+
+
+async def propose(
+    pool: asyncpg.Pool, network: SeededNetwork, exchange_id: str | None = None
+) -> MatchProposed:
+    """A proposal in the read model, as the consumer stores it from Kafka."""
+    event = match_proposed(
+        network_id=network.network_id,
+        provider_id=network.mentor_id,
+        mentee_id=network.mentee_id,
+        skills=(covered("clinical-engagement", "Clinical engagement", 2, 5, 7),),
+        region_reason="neighbouring regions (Midlands / North West)",
+    )
+    if exchange_id:
+        event = event.model_copy(update={"exchange_id": exchange_id, "kind": MatchKind.SECONDMENT})
+    async with pool.acquire() as conn, conn.transaction():
+        await apply_event(conn, event)
+    return event
+
+
+async def status_of(pool: asyncpg.Pool, match_id: UUID) -> str:
+    status: str = await pool.fetchval("SELECT status FROM proposals WHERE match_id = $1", match_id)
+    return status
+
+
+async def footprint(pool: asyncpg.Pool, match_id: UUID) -> tuple[str, int, int]:
+    """Status, audit records and outbox events about one match: proof that nothing changed."""
+    audits = await pool.fetchval("SELECT count(*) FROM audit_log WHERE subject = $1", str(match_id))
+    events = await pool.fetchval(
+        "SELECT count(*) FROM outbox WHERE message_key = $1", str(match_id)
+    )
+    return await status_of(pool, match_id), audits, events
+
+
+async def signed_in_client(new_client: ClientFactory, email: str) -> httpx.AsyncClient:
+    client = new_client()
+    await sign_in(client, email)
+    return client
+
+
+# --- permissions on every route -------------------------------------------------------------
+
+DASHBOARD_GETS = ("proposals", "network", "pictures", "matches.csv", "imports")
+ADMIN_GETS = ("/admin", "/admin/audit")
+ADMIN_POSTS = ("/admin/networks", "/admin/coordinators", "/admin/coordinators/remove")
+
+
+def dashboard_posts(network_id: str, match_id: UUID) -> list[str]:
+    return [
+        f"/dashboard/{network_id}/proposals/{match_id}/decision",
+        f"/dashboard/{network_id}/proposals/bulk-approve",
+        f"/dashboard/{network_id}/imports",
+    ]
+
+
+async def test_anonymous_visitors_are_sent_to_sign_in_and_refused_on_post(
+    new_client: ClientFactory,
+    two_networks: tuple[SeededNetwork, SeededNetwork],
+    pool: asyncpg.Pool,
+) -> None:
+    network, _ = two_networks
+    proposal = await propose(pool, network)
+    client = new_client()
+    for page in DASHBOARD_GETS:
+        response = await client.get(f"/dashboard/{network.network_id}/{page}")
+        assert response.status_code == 303, page
+        assert response.headers["location"].startswith("/sign-in?next=")
+    for path in ADMIN_GETS:
+        response = await client.get(path)
+        assert (response.status_code, response.headers["location"][:8]) == (303, "/sign-in")
+    csrf = await csrf_of(client)  # even with a valid form token, no session, no change
+    for path in [*dashboard_posts(network.network_id, proposal.match_id), *ADMIN_POSTS]:
+        response = await client.post(
+            path,
+            data={"csrf_token": csrf, "decision": "approve", "match_id": str(proposal.match_id)},
+        )
+        assert response.status_code == 401, path
+    assert await footprint(pool, proposal.match_id) == ("pending", 0, 0)
+
+
+async def test_a_coordinator_of_one_network_is_refused_everything_of_another(
+    new_client: ClientFactory,
+    two_networks: tuple[SeededNetwork, SeededNetwork],
+    pool: asyncpg.Pool,
+) -> None:
+    mine, theirs = two_networks
+    their_proposal = await propose(pool, theirs)
+    client = await signed_in_client(new_client, mine.coordinator_email)
+    csrf = await csrf_of(client)
+    for page in DASHBOARD_GETS:
+        response = await client.get(f"/dashboard/{theirs.network_id}/{page}")
+        assert response.status_code == 403, page
+        assert "Not your network" in response.text
+    form = {"csrf_token": csrf, "decision": "approve", "match_id": str(their_proposal.match_id)}
+    for path in dashboard_posts(theirs.network_id, their_proposal.match_id):
+        assert (await client.post(path, data=form)).status_code == 403, path
+    # Their match through my own network's address: not found in my network.
+    for path in dashboard_posts(mine.network_id, their_proposal.match_id)[:2]:
+        assert (await client.post(path, data=form)).status_code == 404, path
+    assert await footprint(pool, their_proposal.match_id) == ("pending", 0, 0)
+
+
+async def test_administrator_pages_are_refused_to_coordinators_and_dashboards_to_admins(
+    new_client: ClientFactory,
+    two_networks: tuple[SeededNetwork, SeededNetwork],
+    admin_email: str,
+    pool: asyncpg.Pool,
+) -> None:
+    network, _ = two_networks
+    coordinator = await signed_in_client(new_client, network.coordinator_email)
+    csrf = await csrf_of(coordinator)
+    for path in ADMIN_GETS:
+        assert (await coordinator.get(path)).status_code == 403, path
+    accounts_before = await pool.fetchval("SELECT count(*) FROM accounts")
+    for path in ADMIN_POSTS:
+        form = {
+            "csrf_token": csrf,
+            "network_id": network.network_id,
+            "name": "Mallory",
+            "coordinator_name": "Mallory",
+            "email": f"mallory.{uuid4().hex[:6]}@example.org",
+            "password": PASSWORD,
+        }
+        assert (await coordinator.post(path, data=form)).status_code == 403, path
+    assert await pool.fetchval("SELECT count(*) FROM accounts") == accounts_before
+
+    admin = await signed_in_client(new_client, admin_email)
+    for page in DASHBOARD_GETS:
+        assert (await admin.get(f"/dashboard/{network.network_id}/{page}")).status_code == 403
+    for path in ADMIN_GETS:
+        assert (await admin.get(path)).status_code == 200, path
+
+
+async def test_sign_in_refuses_a_wrong_password_and_home_leads_each_role_to_its_pages(
+    new_client: ClientFactory,
+    two_networks: tuple[SeededNetwork, SeededNetwork],
+    admin_email: str,
+) -> None:
+    network, _ = two_networks
+    client = new_client()
+    page = await client.get("/sign-in")
+    csrf = await csrf_of(client)
+    wrong = {"csrf_token": csrf, "email": network.coordinator_email, "password": "not it at all"}
+    response = await client.post("/sign-in", data=wrong)
+    assert response.status_code == 401
+    assert "do not match" in response.text
+    assert "HttpOnly" in page.headers["set-cookie"] or "httponly" in page.headers["set-cookie"]
+    assert "samesite=lax" in page.headers["set-cookie"].lower()
+    assert (await client.get("/")).headers["location"] == "/sign-in"
+
+    await sign_in(client, network.coordinator_email)
+    home = await client.get("/")
+    assert home.headers["location"] == f"/dashboard/{network.network_id}/proposals"
+    admin = await signed_in_client(new_client, admin_email)
+    assert (await admin.get("/")).headers["location"] == "/admin"
+    # An outside address after sign-in is never followed (no open redirect).
+    other = new_client()
+    page = await other.get("/sign-in?next=//evil.example/")
+    response = await other.post(
+        "/sign-in",
+        data={
+            "csrf_token": await csrf_of(other),
+            "email": admin_email,
+            "password": PASSWORD,
+            "next": "//evil.example/",
+        },
+    )
+    assert response.headers["location"] == "/admin"
+
+
+async def test_repeated_wrong_passwords_lock_the_email_out_for_a_while(
+    new_client: ClientFactory, pool: asyncpg.Pool
+) -> None:
+    email = f"guessed.{uuid4().hex[:6]}@bridgework.example"
+    async with pool.acquire() as conn:
+        new = NewAccount(email=email, name="G", role=AccountRole.ADMINISTRATOR, password=PASSWORD)
+        await create_account(conn, new, actor="test")
+    client = new_client()
+    for _ in range(5):
+        wrong = {"csrf_token": await csrf_of(client), "email": email, "password": "guess" * 3}
+        assert (await client.post("/sign-in", data=wrong)).status_code == 401
+    right = {"csrf_token": await csrf_of(client), "email": email, "password": PASSWORD}
+    locked = await client.post("/sign-in", data=right)
+    assert locked.status_code == 429
+    assert "Too many failed attempts" in locked.text
+    assert (await client.get("/admin")).status_code == 303  # still not signed in
+
+
+# --- CSRF -----------------------------------------------------------------------------------
+
+
+async def test_forms_without_or_with_a_wrong_csrf_token_are_refused_and_change_nothing(
+    new_client: ClientFactory,
+    two_networks: tuple[SeededNetwork, SeededNetwork],
+    admin_email: str,
+    pool: asyncpg.Pool,
+) -> None:
+    network, _ = two_networks
+    proposal = await propose(pool, network)
+    client = await signed_in_client(new_client, network.coordinator_email)
+    decision = f"/dashboard/{network.network_id}/proposals/{proposal.match_id}/decision"
+    for token in (None, "forged-token"):
+        form = {"decision": "approve"} | ({"csrf_token": token} if token else {})
+        response = await client.post(decision, data=form)
+        assert response.status_code == 403
+        assert "security token is missing or wrong" in response.text
+        bulk = {"match_id": str(proposal.match_id)} | ({"csrf_token": token} if token else {})
+        bulk_url = f"/dashboard/{network.network_id}/proposals/bulk-approve"
+        assert (await client.post(bulk_url, data=bulk)).status_code == 403
+        assert (await client.post("/sign-out", data={})).status_code == 403
+    assert await footprint(pool, proposal.match_id) == ("pending", 0, 0)
+
+    anonymous = new_client()
+    no_token = {"email": admin_email, "password": PASSWORD}
+    assert (await anonymous.post("/sign-in", data=no_token)).status_code == 403
+
+    admin = await signed_in_client(new_client, admin_email)
+    accounts_before = await pool.fetchval("SELECT count(*) FROM accounts")
+    form = {
+        "network_id": network.network_id,
+        "name": "Eve",
+        "email": "eve@example.org",
+        "password": PASSWORD,
+    }
+    assert (await admin.post("/admin/coordinators", data=form)).status_code == 403
+    assert await pool.fetchval("SELECT count(*) FROM accounts") == accounts_before
+
+
+# --- decisions ------------------------------------------------------------------------------
+
+
+async def test_approving_records_audits_and_publishes_match_decided_to_kafka(
+    new_client: ClientFactory,
+    two_networks: tuple[SeededNetwork, SeededNetwork],
+    pool: asyncpg.Pool,
+    settings: Settings,
+) -> None:
+    network, _ = two_networks
+    proposal = await propose(pool, network)
+    client = await signed_in_client(new_client, network.coordinator_email)
+    page = await client.get(f"/dashboard/{network.network_id}/proposals")
+    assert str(proposal.match_id) in page.text
+    assert "Clinical engagement: from level 2 to 5" in page.text
+    assert "neighbouring regions (Midlands / North West)" in page.text
+
+    response = await client.post(
+        f"/dashboard/{network.network_id}/proposals/{proposal.match_id}/decision",
+        data={"csrf_token": await csrf_of(client), "decision": "approve"},
+    )
+    assert response.status_code == 303
+    assert "Approved 1 proposal" in (await client.get(response.headers["location"])).text
+    assert await footprint(pool, proposal.match_id) == ("approved", 1, 1)
+    audit = await pool.fetchrow(
+        "SELECT actor, action FROM audit_log WHERE subject = $1", str(proposal.match_id)
+    )
+    assert (audit["actor"], audit["action"]) == (network.coordinator_email, "match.approved")
+
+    [record] = await read_topic(
+        settings.kafka_bootstrap_servers,
+        Topic.DECISIONS.value,
+        lambda r: r.key == str(proposal.match_id).encode(),
+    )
+    decided = decode_event(record.value)
+    assert decided.model_dump(include={"approved", "decided_by", "network_id"}) == {
+        "approved": True,
+        "decided_by": network.coordinator_email,
+        "network_id": network.network_id,
+    }
+
+    # Deciding again is refused clearly, and changes nothing.
+    again = await client.post(
+        f"/dashboard/{network.network_id}/proposals/{proposal.match_id}/decision",
+        data={"csrf_token": await csrf_of(client), "decision": "reject", "reason": "changed"},
+    )
+    assert again.status_code == 409
+    assert "already approved" in again.text
+    assert await footprint(pool, proposal.match_id) == ("approved", 1, 1)
+
+
+async def test_a_rejection_needs_a_reason_and_a_withdrawn_proposal_cannot_be_decided(
+    new_client: ClientFactory,
+    two_networks: tuple[SeededNetwork, SeededNetwork],
+    pool: asyncpg.Pool,
+) -> None:
+    network, _ = two_networks
+    proposal = await propose(pool, network)
+    client = await signed_in_client(new_client, network.coordinator_email)
+    url = f"/dashboard/{network.network_id}/proposals/{proposal.match_id}/decision"
+    response = await client.post(
+        url, data={"csrf_token": await csrf_of(client), "decision": "reject", "reason": "  "}
+    )
+    assert response.status_code == 409
+    assert "Say why" in response.text
+    assert await footprint(pool, proposal.match_id) == ("pending", 0, 0)
+
+    response = await client.post(
+        url,
+        data={"csrf_token": await csrf_of(client), "decision": "reject", "reason": "same team"},
+    )
+    assert response.status_code == 303
+    reason = await pool.fetchval(
+        "SELECT reason FROM audit_log WHERE subject = $1", str(proposal.match_id)
+    )
+    assert reason == "same team"
+
+    withdrawn = await propose(pool, network)
+    async with pool.acquire() as conn, conn.transaction():
+        await apply_event(
+            conn,
+            MatchWithdrawn(
+                entity_key=str(withdrawn.match_id),
+                match_id=withdrawn.match_id,
+                network_id=network.network_id,
+                reason="replaced by a better match",
+            ),
+        )
+    response = await client.post(
+        f"/dashboard/{network.network_id}/proposals/{withdrawn.match_id}/decision",
+        data={"csrf_token": await csrf_of(client), "decision": "approve"},
+    )
+    assert response.status_code == 409
+    assert "withdrawn" in response.text
+    assert await footprint(pool, withdrawn.match_id) == ("withdrawn", 0, 0)
+
+
+async def test_bulk_approval_and_exchanges_all_or_none(
+    new_client: ClientFactory,
+    two_networks: tuple[SeededNetwork, SeededNetwork],
+    pool: asyncpg.Pool,
+) -> None:
+    network, _ = two_networks
+    first, second = await propose(pool, network), await propose(pool, network)
+    exchange = f"ex-{uuid4().hex[:6]}"
+    leg_a, leg_b = await propose(pool, network, exchange), await propose(pool, network, exchange)
+    client = await signed_in_client(new_client, network.coordinator_email)
+    bulk = f"/dashboard/{network.network_id}/proposals/bulk-approve"
+
+    # One leg of the exchange selected: both legs are approved together.
+    response = await client.post(
+        bulk,
+        data={
+            "csrf_token": await csrf_of(client),
+            "match_id": [str(first.match_id), str(second.match_id), str(leg_a.match_id)],
+        },
+    )
+    assert response.status_code == 303
+    for proposal in (first, second, leg_a, leg_b):
+        assert await status_of(pool, proposal.match_id) == "approved"
+
+    # An exchange with a withdrawn leg cannot be approved at all.
+    other = f"ex-{uuid4().hex[:6]}"
+    leg_c, leg_d = await propose(pool, network, other), await propose(pool, network, other)
+    async with pool.acquire() as conn, conn.transaction():
+        await apply_event(
+            conn,
+            MatchWithdrawn(
+                entity_key=str(leg_d.match_id),
+                match_id=leg_d.match_id,
+                network_id=network.network_id,
+                reason="the placement was withdrawn",
+            ),
+        )
+    response = await client.post(
+        bulk, data={"csrf_token": await csrf_of(client), "match_id": str(leg_c.match_id)}
+    )
+    assert response.status_code == 409
+    assert "part of an exchange" in response.text
+    assert await footprint(pool, leg_c.match_id) == ("pending", 0, 0)
+
+    # Rejecting one leg rejects the whole exchange, with the reason recorded for each leg.
+    third = f"ex-{uuid4().hex[:6]}"
+    leg_e, leg_f = await propose(pool, network, third), await propose(pool, network, third)
+    response = await client.post(
+        f"/dashboard/{network.network_id}/proposals/{leg_e.match_id}/decision",
+        data={"csrf_token": await csrf_of(client), "decision": "reject", "reason": "no cover"},
+    )
+    assert response.status_code == 303
+    assert await footprint(pool, leg_e.match_id) == ("rejected", 1, 1)
+    assert await footprint(pool, leg_f.match_id) == ("rejected", 1, 1)
+
+
+async def test_names_with_html_are_escaped_on_every_page(
+    new_client: ClientFactory,
+    two_networks: tuple[SeededNetwork, SeededNetwork],
+    pool: asyncpg.Pool,
+    settings: Settings,
+) -> None:
+    network, _ = two_networks
+    proposal = await propose(pool, network)
+    client = await signed_in_client(new_client, network.coordinator_email)
+    pages = [
+        (await client.get(f"/dashboard/{network.network_id}/proposals")).text,
+        (await new_client().get(link_for(settings, proposal, network.coordinator_email))).text,
+    ]
+    for text in pages:
+        assert "&lt;script&gt;alert(" in text
+        assert "<script>" not in text
+    exported = await client.get(f"/dashboard/{network.network_id}/matches.csv")
+    assert exported.headers["content-type"].startswith("text/csv")
+    assert "<script>alert('x')</script> Tariq" in exported.text  # CSV is data, not HTML
+
+
+async def test_filters_select_by_kind_region_and_age(
+    new_client: ClientFactory,
+    two_networks: tuple[SeededNetwork, SeededNetwork],
+    pool: asyncpg.Pool,
+) -> None:
+    network, _ = two_networks
+    proposal = await propose(pool, network)
+    client = await signed_in_client(new_client, network.coordinator_email)
+    base = f"/dashboard/{network.network_id}/proposals"
+    assert str(proposal.match_id) in (await client.get(f"{base}?kind=mentoring")).text
+    assert str(proposal.match_id) not in (await client.get(f"{base}?kind=secondment")).text
+    assert str(proposal.match_id) in (await client.get(f"{base}?region=Midlands")).text
+    assert str(proposal.match_id) not in (await client.get(f"{base}?region=London")).text
+    assert str(proposal.match_id) not in (await client.get(f"{base}?older_than_days=7")).text
+
+
+# --- administrators -------------------------------------------------------------------------
+
+
+async def test_an_administrator_creates_a_coordinator_who_joins_the_network_and_can_sign_in(
+    new_client: ClientFactory,
+    two_networks: tuple[SeededNetwork, SeededNetwork],
+    admin_email: str,
+    pool: asyncpg.Pool,
+) -> None:
+    network, _ = two_networks
+    admin = await signed_in_client(new_client, admin_email)
+    email = f"nia.{uuid4().hex[:6]}@network.example"
+    response = await admin.post(
+        "/admin/coordinators",
+        data={
+            "csrf_token": await csrf_of(admin),
+            "network_id": network.network_id,
+            "name": "Nia O'Neil & Co",
+            "email": email,
+            "password": PASSWORD,
+        },
+    )
+    assert response.status_code == 303
+    coordinators = await pool.fetchval(
+        "SELECT coordinators FROM networks WHERE id = $1", network.network_id
+    )
+    assert email in [c["email"] for c in coordinators]
+    payload = await pool.fetchval(
+        "SELECT payload FROM outbox WHERE topic = $1 AND message_key = $2 ORDER BY id DESC",
+        Topic.NETWORKS.value,
+        network.network_id,
+    )
+    assert email in json.dumps(payload)
+    listing = (await admin.get("/admin")).text
+    assert "Nia O&#39;Neil &amp; Co" in listing
+    audit = (await admin.get("/admin/audit")).text
+    assert "account.created" in audit
+
+    short = await admin.post(
+        "/admin/coordinators",
+        data={
+            "csrf_token": await csrf_of(admin),
+            "network_id": network.network_id,
+            "name": "Short",
+            "email": f"short.{uuid4().hex[:6]}@example.org",
+            "password": "short",
+        },
+    )
+    assert short.status_code == 422
+    assert "at least 12 characters" in short.text
+    markup = await admin.post(
+        "/admin/coordinators",
+        data={
+            "csrf_token": await csrf_of(admin),
+            "network_id": network.network_id,
+            "name": "<b>Bold</b>",
+            "email": f"bold.{uuid4().hex[:6]}@example.org",
+            "password": PASSWORD,
+        },
+    )
+    assert markup.status_code == 422
+    assert "HTML is not accepted in names" in markup.text
+
+    newcomer = await signed_in_client(new_client, email)
+    assert (await newcomer.get(f"/dashboard/{network.network_id}/proposals")).status_code == 200
+
+
+async def test_an_administrator_creates_a_network_with_its_first_coordinator_once(
+    new_client: ClientFactory, admin_email: str, pool: asyncpg.Pool
+) -> None:
+    admin = await signed_in_client(new_client, admin_email)
+    network_id = f"adm-{uuid4().hex[:6]}"
+    form = {
+        "network_id": network_id,
+        "name": "South West Digital Leaders",
+        "coordinator_name": "Sam Coordinator",
+        "email": f"sam.{network_id}@network.example",
+        "password": PASSWORD,
+    }
+    response = await admin.post("/admin/networks", data=form | {"csrf_token": await csrf_of(admin)})
+    assert response.status_code == 303
+    assert await pool.fetchval("SELECT name FROM networks WHERE id = $1", network_id) == (
+        "South West Digital Leaders"
+    )
+    published = await pool.fetchval(
+        "SELECT count(*) FROM outbox WHERE topic = $1 AND message_key = $2",
+        Topic.NETWORKS.value,
+        network_id,
+    )
+    assert published == 1
+    actions = await pool.fetch(
+        "SELECT action FROM audit_log WHERE actor = $1 AND subject IN ($2, $3) ORDER BY id",
+        admin_email,
+        network_id,
+        form["email"],
+    )
+    assert [r["action"] for r in actions] == ["network.created", "account.created"]
+    coordinator = await signed_in_client(new_client, form["email"])
+    assert (await coordinator.get(f"/dashboard/{network_id}/proposals")).status_code == 200
+
+    again = await admin.post(
+        "/admin/networks",
+        data=form | {"csrf_token": await csrf_of(admin), "name": "Renamed"},
+    )
+    assert again.status_code == 422
+    assert "exists already" in again.text
+    assert await pool.fetchval("SELECT name FROM networks WHERE id = $1", network_id) == (
+        "South West Digital Leaders"
+    )
+
+
+async def test_a_removed_coordinator_loses_their_session_their_links_and_their_emails(
+    new_client: ClientFactory,
+    two_networks: tuple[SeededNetwork, SeededNetwork],
+    admin_email: str,
+    pool: asyncpg.Pool,
+    settings: Settings,
+) -> None:
+    network, _ = two_networks
+    admin = await signed_in_client(new_client, admin_email)
+    email = f"leaving.{uuid4().hex[:6]}@network.example"
+    created = await admin.post(
+        "/admin/coordinators",
+        data={
+            "csrf_token": await csrf_of(admin),
+            "network_id": network.network_id,
+            "name": "Leaving Coordinator",
+            "email": email,
+            "password": PASSWORD,
+        },
+    )
+    assert created.status_code == 303
+    leaving = await signed_in_client(new_client, email)
+    proposal = await propose(pool, network)
+    link = link_for(settings, proposal, email)
+    assert (await new_client().get(link)).status_code == 200
+
+    removed = await admin.post(
+        "/admin/coordinators/remove", data={"csrf_token": await csrf_of(admin), "email": email}
+    )
+    assert removed.status_code == 303
+    assert await pool.fetchval("SELECT count(*) FROM accounts WHERE email = $1", email) == 0
+    coordinators = await pool.fetchval(
+        "SELECT coordinators FROM networks WHERE id = $1", network.network_id
+    )
+    assert email not in [c["email"] for c in coordinators]
+    assert network.coordinator_email in [c["email"] for c in coordinators]
+    published = await pool.fetchval(
+        "SELECT payload FROM outbox WHERE topic = $1 AND message_key = $2 ORDER BY id DESC",
+        Topic.NETWORKS.value,
+        network.network_id,
+    )
+    assert email not in json.dumps(published)
+
+    page = await leaving.get(f"/dashboard/{network.network_id}/proposals")
+    assert (page.status_code, page.headers["location"][:8]) == (303, "/sign-in")
+    refused = await new_client().post(link)
+    assert refused.status_code == 403
+    assert "no longer coordinates" in refused.text
+    assert await footprint(pool, proposal.match_id) == ("pending", 0, 0)
+    again = await admin.post(
+        "/admin/coordinators/remove", data={"csrf_token": await csrf_of(admin), "email": email}
+    )
+    assert again.status_code == 422
+
+
+# --- decision links from emails --------------------------------------------------------------
+
+
+def link_for(settings: Settings, proposal: MatchProposed, email: str, approve: bool = True) -> str:
+    token = sign_decision_link(
+        settings.secret_key.get_secret_value(),
+        match_id=proposal.match_id,
+        network_id=proposal.network_id,
+        approve=approve,
+        coordinator_email=email,
+    )
+    return f"/links/decision/{token}"
+
+
+async def test_a_decision_link_confirms_on_get_decides_on_post_and_works_once(
+    new_client: ClientFactory,
+    two_networks: tuple[SeededNetwork, SeededNetwork],
+    pool: asyncpg.Pool,
+    settings: Settings,
+) -> None:
+    network, _ = two_networks
+    proposal = await propose(pool, network)
+    client = new_client()
+    url = link_for(settings, proposal, network.coordinator_email, approve=False)
+    page = await client.get(url)
+    assert page.status_code == 200
+    assert "Reject this mentoring match?" in page.text
+    assert await footprint(pool, proposal.match_id) == ("pending", 0, 0)  # GET changes nothing
+
+    response = await client.post(url, data={"reason": "they already work together"})
+    assert response.status_code == 200
+    assert "the match is rejected" in response.text
+    assert await footprint(pool, proposal.match_id) == ("rejected", 1, 1)
+    audit = await pool.fetchrow(
+        "SELECT actor, reason, details FROM audit_log WHERE subject = $1", str(proposal.match_id)
+    )
+    assert (audit["actor"], audit["reason"]) == (
+        network.coordinator_email,
+        "they already work together",
+    )
+    assert audit["details"]["via"] == "email-link"
+
+    replay = await client.post(url, data={"reason": "again"})
+    assert replay.status_code == 410
+    assert "works once" in replay.text
+    assert (await client.get(url)).status_code == 410
+
+
+async def test_forged_expired_and_outdated_links_are_refused_and_change_nothing(
+    new_client: ClientFactory,
+    two_networks: tuple[SeededNetwork, SeededNetwork],
+    pool: asyncpg.Pool,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    network, _ = two_networks
+    proposal = await propose(pool, network)
+    used_before = await pool.fetchval("SELECT count(*) FROM used_link_tokens")
+    client = new_client()
+    url = link_for(settings, proposal, network.coordinator_email)
+
+    forged = url[:-3] + ("aaa" if not url.endswith("aaa") else "bbb")
+    for method in ("GET", "POST"):
+        response = await client.request(method, forged)
+        assert response.status_code == 400
+        assert "not valid" in response.text
+    other_key = sign_decision_link(
+        "someone else's key",
+        match_id=proposal.match_id,
+        network_id=network.network_id,
+        approve=True,
+        coordinator_email=network.coordinator_email,
+    )
+    assert (await client.post(f"/links/decision/{other_key}")).status_code == 400
+
+    real_time = time.time
+    with monkeypatch.context() as past:
+        past.setattr(
+            time, "time", lambda: real_time() - settings.decision_link_max_age_seconds - 60
+        )
+        expired = link_for(settings, proposal, network.coordinator_email)
+    response = await client.post(expired)
+    assert response.status_code == 400
+    assert "expired" in response.text
+
+    not_coordinator = link_for(settings, proposal, "former.coordinator@network.example")
+    response = await client.post(not_coordinator)
+    assert response.status_code == 403
+    assert "no longer coordinates" in response.text
+    assert await footprint(pool, proposal.match_id) == ("pending", 0, 0)
+    assert await pool.fetchval("SELECT count(*) FROM used_link_tokens") == used_before
+
+
+# --- the read model follows Kafka -----------------------------------------------------------
+
+
+async def test_the_read_model_follows_proposals_withdrawals_and_rounds_on_kafka(
+    settings: Settings, pool: asyncpg.Pool, two_networks: tuple[SeededNetwork, SeededNetwork]
+) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    from shared.events import FairnessFigures, GroupFigures, RoundCompleted
+
+    network, _ = two_networks
+    proposed = match_proposed(network_id=network.network_id)
+    withdrawn = MatchWithdrawn(
+        entity_key=str(proposed.match_id),
+        match_id=proposed.match_id,
+        network_id=network.network_id,
+        reason="replaced by a better match",
+    )
+    stats = GroupFigures(label="everyone", mentees=4, matched=3, match_rate=0.75)
+    completed = RoundCompleted(
+        entity_key=network.network_id,
+        network_id=network.network_id,
+        fairness=FairnessFigures(kind=MatchKind.MENTORING, overall=stats, comparisons=()),
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await producer.start()
+    try:
+        for event in (proposed, withdrawn, completed):
+            await producer.send_and_wait(
+                event.topic.value, event.to_json_bytes(), key=event.entity_key.encode()
+            )
+    finally:
+        await producer.stop()
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        status = await pool.fetchval(
+            "SELECT status FROM proposals WHERE match_id = $1", proposed.match_id
+        )
+        report = await pool.fetchval(
+            "SELECT report FROM fairness_reports WHERE network_id = $1", network.network_id
+        )
+        if status == "withdrawn" and report is not None:
+            break
+        await asyncio.sleep(0.2)
+    assert status == "withdrawn"
+    assert report["overall"]["match_rate"] == 0.75
+
+
+# --- imports through the web page -------------------------------------------------------------
+
+PEOPLE_HEADER = "role,name,email,job_title,trust_code,skills,capacity,hours_per_month,gaps\n"
+
+
+async def upload(
+    client: httpx.AsyncClient, network_id: str, body: str, **options: str
+) -> httpx.Response:
+    return await client.post(
+        f"/dashboard/{network_id}/imports",
+        data={"csrf_token": await csrf_of(client), "kind": "people", **options},
+        files={"file": ("people.csv", body.encode(), "text/csv")},
+    )
+
+
+async def test_an_import_shows_each_row_and_stores_nothing_when_a_row_is_refused(
+    new_client: ClientFactory,
+    two_networks: tuple[SeededNetwork, SeededNetwork],
+    pool: asyncpg.Pool,
+) -> None:
+    mine, theirs = two_networks
+    tag = uuid4().hex[:6]
+    good = (
+        f"mentor,Mina Mentor,mina.{tag}@example.org,CIO,{mine.trust_codes[0]},procurement:6,1,4,\n"
+    )
+    foreign = (
+        f"mentee,Theo Other,theo.{tag}@example.org,Analyst,{theirs.trust_codes[0]},,,,"
+        "procurement:1-4\n"
+    )
+    client = await signed_in_client(new_client, mine.coordinator_email)
+    assert (
+        "Import from a spreadsheet"
+        in (await client.get(f"/dashboard/{mine.network_id}/imports")).text
+    )
+
+    response = await upload(client, mine.network_id, PEOPLE_HEADER + good + foreign)
+    assert response.status_code == 422
+    assert "1 people row(s) accepted, 1 refused" in response.text
+    assert f"theo.{tag}@example.org" in response.text
+    assert "refused" in response.text
+    stored = "SELECT count(*) FROM people WHERE email LIKE $1"
+    assert await pool.fetchval(stored, f"%.{tag}@%") == 0
+
+    without_token = await client.post(
+        f"/dashboard/{mine.network_id}/imports",
+        data={"kind": "people"},
+        files={"file": ("people.csv", (PEOPLE_HEADER + good).encode(), "text/csv")},
+    )
+    assert without_token.status_code == 403
+    assert await pool.fetchval(stored, f"%.{tag}@%") == 0
+
+    response = await upload(client, mine.network_id, PEOPLE_HEADER + good)
+    assert response.status_code == 200
+    assert "1 people row(s) accepted, 0 refused; they were stored" in response.text
+    assert await pool.fetchval(stored, f"%.{tag}@%") == 1
+    audited = await pool.fetchval(
+        "SELECT count(*) FROM audit_log WHERE actor = $1 AND action LIKE 'import%'",
+        mine.coordinator_email,
+    )
+    assert audited >= 2

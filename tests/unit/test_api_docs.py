@@ -1,0 +1,56 @@
+"""The API documents in docs/ are what the code generates, and cover every topic and event."""
+
+from __future__ import annotations
+
+import json
+
+from deploy.api_docs import generated, stale
+from shared.observability.asyncapi import event_types
+from shared.topics import Topic
+
+
+def test_checked_in_api_docs_match_the_code() -> None:
+    out_of_date = [path.name for path in stale(generated())]
+    assert out_of_date == [], f"{out_of_date} drifted from the code: run `make api-docs`"
+
+
+def test_generating_twice_writes_the_same_bytes() -> None:
+    assert generated() == generated()
+
+
+def test_asyncapi_names_every_topic_and_every_event_schema() -> None:
+    document = json.loads(next(t for p, t in generated().items() if p.name == "asyncapi.json"))
+    addresses = {channel["address"] for channel in document["channels"].values()}
+    assert addresses == {topic.value for topic in Topic}
+    schemas = document["components"]["schemas"]
+    for event in event_types():
+        assert event.__name__ in schemas, event.__name__
+        event_type = event.model_fields["event_type"].default
+        assert schemas[event.__name__]["properties"]["event_type"]["const"] == event_type
+
+
+def test_openapi_documents_the_profiles_routes() -> None:
+    document = json.loads(next(t for p, t in generated().items() if p.name == "openapi.json"))
+    assert {"/mentors", "/mentees", "/people/{person_id}", "/placements"} <= set(document["paths"])
+
+
+def test_asyncapi_consumers_are_the_services_real_subscribers() -> None:
+    from services.matcher.app import create_app as matcher
+    from services.notifier.app import create_app as notifier
+    from shared.observability.asyncapi import CONSUMERS
+    from shared.settings import Settings
+
+    for name, create in (("matcher", matcher), ("notifier", notifier)):
+        broker = create(Settings()).broker
+        assert broker is not None
+        [subscriber] = list(broker.subscribers)
+        topics = {topic.name for topic in subscriber.topics}  # type: ignore[attr-defined]
+        assert topics == {topic.value for topic in CONSUMERS[name]}, name
+        assert subscriber.group_id == f"bridgework-{name}"  # type: ignore[attr-defined]
+
+
+def test_asyncapi_lists_the_profiles_read_model_as_a_consumer() -> None:
+    from services.profiles import read_model
+    from shared.observability.asyncapi import CONSUMERS
+
+    assert CONSUMERS[read_model.CONSUMER] == read_model.TOPICS

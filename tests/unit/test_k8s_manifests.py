@@ -1,0 +1,115 @@
+"""deploy/k8s/ without a cluster: every resource validates against the Kubernetes JSON schemas
+(kubernetes-validate ships them, strict: unknown fields fail), and the manifests say what the
+services need: probes on the health endpoints, resources, configuration from the ConfigMap,
+secrets from the Secret, several matcher replicas in one consumer group."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from shared.settings import Settings
+
+K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
+KUBERNETES_VERSION = "1.30.0"  # the oldest release the manifests promise to work on
+SERVICES = ("profiles", "matcher", "notifier")
+
+
+def kustomization() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    return loaded
+
+
+def resources() -> list[dict[str, Any]]:
+    return [
+        document
+        for name in kustomization()["resources"]
+        for document in yaml.safe_load_all((K8S / name).read_text())
+        if document
+    ]
+
+
+def of_kind(kind: str) -> dict[str, dict[str, Any]]:
+    return {r["metadata"]["name"]: r for r in resources() if r["kind"] == kind}
+
+
+def test_kustomization_lists_every_manifest_in_the_folder() -> None:
+    listed = set(kustomization()["resources"])
+    on_disk = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+    assert listed == on_disk
+
+
+@pytest.mark.parametrize(
+    "resource", resources(), ids=lambda r: f"{r['kind']}/{r['metadata']['name']}"
+)
+def test_each_resource_is_valid_kubernetes(resource: dict[str, Any]) -> None:
+    kubernetes_validate.validate(resource, KUBERNETES_VERSION, strict=True)
+
+
+def test_a_broken_manifest_is_caught() -> None:
+    broken = dict(of_kind("Deployment")["matcher"])
+    broken["spec"] = {**broken["spec"], "replicas": "three"}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
+
+
+def container(name: str) -> dict[str, Any]:
+    deployment = of_kind("Deployment")[name]
+    [only] = deployment["spec"]["template"]["spec"]["containers"]
+    return only  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_each_service_runs_its_module_with_probes_resources_config_and_secrets(
+    name: str,
+) -> None:
+    spec = container(name)
+    module = spec["command"][-1]
+    assert importlib.util.find_spec(f"{module}.__main__") is not None
+    port_names = {port["name"] for port in spec["ports"]}
+    assert spec["livenessProbe"]["httpGet"]["path"] == "/health/live"
+    assert spec["readinessProbe"]["httpGet"]["path"] == "/health/ready"
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        assert spec[probe]["httpGet"]["port"] in port_names
+    assert set(spec["resources"]) == {"requests", "limits"}
+    sources = {
+        next(iter(source)): next(iter(source.values()))["name"] for source in spec["envFrom"]
+    }
+    assert sources == {"configMapRef": "bridgework-config", "secretRef": "bridgework-secrets"}
+    assert spec["image"] in {image["name"] for image in kustomization()["images"]}
+
+
+def test_the_matcher_runs_several_replicas_in_one_consumer_group() -> None:
+    assert of_kind("Deployment")["matcher"]["spec"]["replicas"] >= 2
+    # One group: the group id comes from the service name, never from per-pod settings.
+    config = of_kind("ConfigMap")["bridgework-config"]["data"]
+    assert not any("GROUP" in key for key in config)
+
+
+def test_secrets_carry_the_database_url_smtp_password_and_secret_key() -> None:
+    secret = of_kind("Secret")["bridgework-secrets"]["stringData"]
+    assert set(secret) == {"DATABASE_URL", "BRIDGEWORK_SMTP_PASSWORD", "BRIDGEWORK_SECRET_KEY"}
+    config = of_kind("ConfigMap")["bridgework-config"]["data"]
+    assert not set(secret) & set(config)
+
+
+def test_every_configured_variable_is_a_bridgework_setting() -> None:
+    fields = {f"BRIDGEWORK_{name.upper()}" for name in Settings.model_fields}
+    config = of_kind("ConfigMap")["bridgework-config"]["data"]
+    unknown = {key for key in config if key.startswith("BRIDGEWORK_")} - fields
+    assert unknown == set()
+    assert config["BRIDGEWORK_ENVIRONMENT"] == "production"
+
+
+def test_each_kubernetes_service_selects_its_pods_and_names_a_container_port() -> None:
+    for name in SERVICES:
+        service = of_kind("Service")[name]
+        labels = of_kind("Deployment")[name]["spec"]["template"]["metadata"]["labels"]
+        assert service["spec"]["selector"].items() <= labels.items()
+        ports = {port["name"] for port in container(name)["ports"]}
+        assert {port["targetPort"] for port in service["spec"]["ports"]} <= ports

@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
 .PHONY: install browser demo demo-serve screenshots test test-unit lint infra-up infra-down down \
-	bench-matching api-docs chaos clean
+	bench-matching bench-pipeline api-docs chaos clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,11 @@ lint: install
 
 bench-matching: install
 	$(PY) -m bench.bench_matching
+
+# The event pipeline against the plain-client limit, on a fresh local broker and database
+# (~20 min with the 10-minute soak). Pass options with BENCH_ARGS="--soak-seconds 120".
+bench-pipeline: install
+	bash deploy/with-infra.sh $(PY) -m bench.bench_pipeline $(BENCH_ARGS)
 
 # docs/openapi.json and docs/asyncapi.json, generated from the code (a test checks they match).
 api-docs: install

@@ -17,25 +17,31 @@ from opentelemetry.trace import SpanKind
 
 from shared.events import Event
 from shared.observability import metrics
-from shared.observability.context import capture, continued, to_kafka_headers
+from shared.observability.context import Carrier, capture, continued, to_kafka_headers
 
 log = logging.getLogger(__name__)
 
 OUTBOX_CHANNEL = "outbox"
 
 
-async def add_to_outbox(connection: asyncpg.Connection, events: Sequence[Event]) -> None:
+async def add_to_outbox(
+    connection: asyncpg.Connection,
+    events: Sequence[Event],
+    trace_contexts: Sequence[Carrier] | None = None,
+) -> None:
     """Record events inside the caller's transaction, and wake the relay on commit. Each row
-    keeps the correlation id and trace context of the change, sent on as Kafka headers."""
-    trace_context = capture()
+    keeps the correlation id and trace context of the change (``trace_contexts``, one per
+    event, when a batch's events come from different changes), sent on as Kafka headers."""
+    if trace_contexts is None:
+        trace_contexts = [capture()] * len(events)
     await connection.executemany(
         """
         INSERT INTO outbox (event_id, topic, message_key, payload, trace_context)
         VALUES ($1, $2, $3, $4, $5)
         """,
         [
-            (e.event_id, e.topic.value, e.entity_key, e.model_dump(mode="json"), trace_context)
-            for e in events
+            (e.event_id, e.topic.value, e.entity_key, e.model_dump(mode="json"), context)
+            for e, context in zip(events, trace_contexts, strict=True)
         ],
     )
     await connection.execute(f"NOTIFY {OUTBOX_CHANNEL}")

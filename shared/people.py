@@ -31,8 +31,12 @@ class Sector(StrEnum):
     SOCIAL_CARE = "social_care"
 
 
+# Built once: every skill in every event is checked against it.
+_KNOWN_SKILLS = DEFAULT_TAXONOMY.codes()
+
+
 def _known_skill(code: str) -> str:
-    if code not in DEFAULT_TAXONOMY.codes():
+    if code not in _KNOWN_SKILLS:
         known = ", ".join(sorted(DEFAULT_TAXONOMY.codes()))
         raise ValueError(f"unknown skill {code!r}; known skills: {known}")
     return code

@@ -20,16 +20,14 @@ from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import REGISTRY
 
-from shared.consuming import Apply, EventConsumer, keep_raw_body
+from shared.consuming import Apply, ApplyMany, BatchEventConsumer, keep_raw_body
 from shared.db import create_pool, migrate_async
 from shared.kafka import ensure_topics, idempotent_producer
 from shared.logs import service_logger
-from shared.observability import metrics, service_ops
-from shared.observability.context import CORRELATION_HEADER, correlated
+from shared.observability import service_ops
 from shared.settings import Settings
 from shared.topics import Topic
 
-log = logging.getLogger(__name__)
 BackgroundWork = Callable[[asyncpg.Pool, AIOKafkaProducer], Sequence[Coroutine[Any, Any, None]]]
 
 
@@ -40,13 +38,15 @@ class ServiceSpec:
     topics: tuple[Topic, ...]
     apply: Apply
     background: BackgroundWork
+    # Applies a batch of new events in one go (bulk statements); else ``apply`` one by one.
+    apply_many: ApplyMany | None = None
 
 
 @dataclass
 class _Runtime:
     pool: asyncpg.Pool | None = None
     producer: AIOKafkaProducer | None = None
-    consumer: EventConsumer | None = None
+    consumer: BatchEventConsumer | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -54,12 +54,13 @@ def event_broker(
     name: str,
     topics: Sequence[Topic],
     settings: Settings,
-    consumer: Callable[[], EventConsumer | None],
+    consumer: Callable[[], BatchEventConsumer | None],
 ) -> KafkaBroker:
-    """A broker whose one subscriber hands every event of ``topics`` to ``consumer()``."""
+    """A broker whose one subscriber hands every batch of events of ``topics`` to
+    ``consumer()``."""
     group = f"bridgework-{name}"
-    # FastStream's middlewares: a consumer span per message (continuing the traceparent in its
-    # headers) and faststream_* Prometheus series per topic.
+    # FastStream's middlewares: a consumer span per batch (the per-message spans that continue
+    # each record's traceparent are BatchEventConsumer's) and faststream_* Prometheus series.
     broker = KafkaBroker(
         settings.kafka_bootstrap_servers,
         client_id=group,
@@ -73,35 +74,24 @@ def event_broker(
     )
 
     # Offsets are committed only after the handler returns (its effect is committed), and a
-    # transient failure seeks back so the message is redelivered: at-least-once, never at-most.
+    # transient failure seeks back so the batch is redelivered: at-least-once, never at-most.
+    # Messages come in batches (one transaction, one offset commit each): see shared/consuming.
     @broker.subscriber(
         *topics,
         group_id=group,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
-        decoder=keep_raw_body,
+        batch=True,
+        max_records=settings.consumer_batch_max_records,
+        batch_timeout_ms=settings.consumer_batch_timeout_ms,
+        decoder=keep_raw_body,  # the bytes as they are: the consumer decodes and validates
     )
-    async def on_event(body: bytes, message: KafkaMessage) -> None:
+    async def on_events(message: KafkaMessage) -> None:
+        # Each record gets its own consumer span, correlation id, log line and count: see
+        # BatchEventConsumer (FastStream's span for a batch starts a trace of its own).
         current = consumer()
         assert current is not None
-        record = message.raw_message
-        topic: str = record.topic  # type: ignore[union-attr]
-        partition: int = record.partition  # type: ignore[union-attr]
-        offset: int = record.offset  # type: ignore[union-attr]
-        with correlated(message.headers.get(CORRELATION_HEADER)):
-            try:
-                await current.handle(
-                    record.value,  # type: ignore[union-attr]
-                    record.key,  # type: ignore[union-attr]
-                    topic,
-                    partition,
-                    offset,
-                )
-            except Exception:
-                metrics.EVENTS_FAILED.labels(topic=topic, reason="retried").inc()
-                raise
-            metrics.EVENTS_CONSUMED.labels(topic=topic).inc()
-            log.info("%s handled %s partition %d offset %d", name, topic, partition, offset)
+        await current.handle_batch(message.raw_message)  # type: ignore[arg-type]
 
     return broker
 
@@ -124,7 +114,9 @@ def create_consumer_app(spec: ServiceSpec, settings: Settings) -> FastStream:
         runtime.pool = await create_pool(settings.database_url, spec.name, min_size=2, max_size=10)
         runtime.producer = idempotent_producer(settings.kafka_bootstrap_servers)
         await runtime.producer.start()
-        runtime.consumer = EventConsumer(spec.name, runtime.pool, runtime.producer, spec.apply)
+        runtime.consumer = BatchEventConsumer(
+            spec.name, runtime.pool, runtime.producer, spec.apply, spec.apply_many
+        )
 
     @app.after_startup
     async def start_background_work() -> None:

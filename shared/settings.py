@@ -36,6 +36,15 @@ class Settings(BaseSettings):
     # A network's matching round runs once its events have been quiet this long.
     round_quiet_seconds: float = Field(default=1.5, ge=0)
     round_max_delay_seconds: float = Field(default=10.0, gt=0)
+    # Consumers read up to this many messages at once and apply them in one transaction; an
+    # idle consumer polls again after this many milliseconds (an upper bound on added latency).
+    consumer_batch_max_records: int = Field(default=500, gt=0)
+    consumer_batch_timeout_ms: int = Field(default=20, gt=0)
+    # Propose a mentor to an arriving mentee at once, ahead of the network's round (which may
+    # still improve on it, beyond replace_margin): milliseconds instead of a round's wait.
+    propose_on_arrival: bool = False
+    # How often the matcher looks for networks whose rounds are due.
+    round_poll_seconds: float = Field(default=0.25, gt=0)
     outbox_poll_seconds: float = Field(default=0.5, gt=0)
     mail_retry_seconds: float = Field(default=5.0, gt=0)
     log_level: str = "INFO"

@@ -3,7 +3,7 @@ runs matching rounds and publishes proposals through its outbox."""
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +11,12 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from faststream import FastStream
 
+from services.matcher.arrivals import propose_on_arrival
 from services.matcher.engine import MatchingConfig, MatchingEngine, build_engine
 from services.matcher.rounds import RoundScheduler
-from services.matcher.state import apply_event
+from services.matcher.state import apply_event, apply_events
+from shared.consuming import Contexts
+from shared.events import Event
 from shared.outbox import OutboxRelay
 from shared.service import ServiceSpec, create_consumer_app
 from shared.settings import Settings
@@ -39,15 +42,27 @@ def create_app(
     ) -> list[Coroutine[Any, Any, None]]:
         relay = OutboxRelay(pool, producer, settings.outbox_poll_seconds)
         rounds = RoundScheduler(
-            pool, chosen_engine, settings.round_quiet_seconds, settings.round_max_delay_seconds
+            pool,
+            chosen_engine,
+            settings.round_quiet_seconds,
+            settings.round_max_delay_seconds,
+            settings.round_poll_seconds,
         )
         return [relay.run(), rounds.run()]
+
+    async def apply_many(
+        conn: asyncpg.Connection, events: Sequence[Event], contexts: Contexts
+    ) -> None:
+        await apply_events(conn, events, contexts)
+        if settings.propose_on_arrival:
+            await propose_on_arrival(conn, chosen_engine, events, contexts)
 
     spec = ServiceSpec(
         name="matcher",
         migrations=Path(__file__).parent / "migrations",
         topics=(Topic.NETWORKS, Topic.PEOPLE, Topic.PLACEMENTS, Topic.DECISIONS),
         apply=apply_event,
+        apply_many=apply_many,
         background=background,
     )
     return create_consumer_app(spec, settings)

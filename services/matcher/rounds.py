@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID, uuid4
 
@@ -24,10 +25,15 @@ from services.matcher.engine.fairness import FairnessReport, fairness_report
 from services.matcher.state import PairKey, load_round_input, publish_withdrawals
 from shared.events import FairnessFigures, MatchProposed, RoundCompleted
 from shared.observability import metrics
-from shared.observability.context import continued
+from shared.observability.context import Carrier, continued
 from shared.outbox import add_to_outbox
 
 log = logging.getLogger(__name__)
+
+
+def network_lock_key(network_id: str) -> str:
+    """The advisory lock a network's round and its proposals on arrival share."""
+    return f"bridgework-round:{network_id}"
 
 
 async def due_networks(
@@ -71,6 +77,11 @@ async def _run_round(
     Pending proposals the engine keeps stay as they are (no flapping); pending ones it replaced
     are withdrawn; new pairs become proposals."""
     async with pool.acquire() as conn, conn.transaction():
+        # Proposals on arrival (arrivals.py) for this network wait while it is being solved.
+        if not await conn.fetchval(
+            "SELECT pg_try_advisory_xact_lock(hashtext($1))", network_lock_key(network_id)
+        ):
+            return None
         claimed = await conn.fetchval(
             "SELECT network_id FROM dirty_networks WHERE network_id = $1 FOR UPDATE SKIP LOCKED",
             network_id,
@@ -82,7 +93,7 @@ async def _run_round(
         result, fairness = await asyncio.to_thread(_solve, engine, round_input.data)
         chosen = {_key(p): p for p in result.proposals}
         new = [
-            _proposed_event(network_id, p)
+            proposed_event(network_id, p)
             for k, p in chosen.items()
             if k not in round_input.pending_match_ids
         ]
@@ -90,7 +101,7 @@ async def _run_round(
             match_id for k, match_id in round_input.pending_match_ids.items() if k not in chosen
         ]
         await _withdraw(conn, replaced)
-        await _store(conn, new)
+        await store_proposals(conn, new)
         summary = RoundSummary(
             network_id=network_id,
             mentors=len(round_input.data.mentors),
@@ -179,7 +190,7 @@ async def _withdraw(conn: asyncpg.Connection, match_ids: list[UUID]) -> None:
     await publish_withdrawals(conn, rows, "replaced by a better match")
 
 
-def _proposed_event(network_id: str, proposal: Proposal) -> MatchProposed:
+def proposed_event(network_id: str, proposal: Proposal) -> MatchProposed:
     match_id = uuid4()
     return MatchProposed(
         entity_key=str(match_id),
@@ -194,7 +205,13 @@ def _proposed_event(network_id: str, proposal: Proposal) -> MatchProposed:
     )
 
 
-async def _store(conn: asyncpg.Connection, events: list[MatchProposed]) -> None:
+async def store_proposals(
+    conn: asyncpg.Connection,
+    events: list[MatchProposed],
+    trace_contexts: Sequence[Carrier] | None = None,
+) -> None:
+    """Store proposals and their outbox events (with ``trace_contexts``, one per proposal, when
+    they follow different changes; else the current change's)."""
     await conn.executemany(
         """
         INSERT INTO proposals (match_id, network_id, kind, provider_id, mentee_id, score,
@@ -216,7 +233,7 @@ async def _store(conn: asyncpg.Connection, events: list[MatchProposed]) -> None:
         ],
     )
     if events:
-        await add_to_outbox(conn, events)
+        await add_to_outbox(conn, events, trace_contexts)
 
 
 class RoundScheduler:

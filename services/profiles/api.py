@@ -34,7 +34,7 @@ from services.profiles.schemas import (
     TrustIn,
     TrustOut,
 )
-from shared.consuming import EventConsumer
+from shared.consuming import BatchEventConsumer
 from shared.db import create_pool, migrate_async
 from shared.kafka import ensure_topics, idempotent_producer
 from shared.limits import RequestSizeLimit
@@ -70,7 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             name="outbox-backlog-gauge",
         )
         # The coordinators' read model follows the proposals and decisions topics.
-        consumer = EventConsumer(read_model.CONSUMER, pool, producer, read_model.apply_event)
+        consumer = BatchEventConsumer(read_model.CONSUMER, pool, producer, read_model.apply_event)
         broker = event_broker(read_model.CONSUMER, read_model.TOPICS, settings, lambda: consumer)
         await broker.start()
         app.state.pool = pool

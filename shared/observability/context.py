@@ -15,8 +15,9 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from uuid import uuid4
 
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 CORRELATION_HEADER = "x-correlation-id"
 HTTP_CORRELATION_HEADER = "X-Correlation-ID"
@@ -94,3 +95,42 @@ def continued(
     ):
         span.set_attribute(CORRELATION_ATTRIBUTE, correlation_id)
         yield
+
+
+@contextmanager
+def attached(carrier: Mapping[str, str]) -> Iterator[None]:
+    """Work on behalf of the change a carrier describes, without a span of its own: its
+    correlation id is current, and so is its span, so ``capture()`` inside returns the same
+    carrier and spans started inside are children of that span."""
+    token = otel_context.attach(propagate.extract(dict(carrier)))
+    try:
+        with correlated(carrier.get(CORRELATION_HEADER)):
+            yield
+    finally:
+        otel_context.detach(token)
+
+
+@contextmanager
+def message_span(headers: Mapping[str, str], span_name: str) -> Iterator[Carrier]:
+    """A consumer span for one message of a batch, a child of the span that sent it (its
+    ``headers``), open until the block ends and marked failed if the block raises. It is not
+    made current, since a batch's messages are applied together: the block gets the span's
+    carrier (its trace context and the message's correlation id), and work done for this
+    message runs inside ``attached(carrier)``."""
+    correlation_id = acceptable_correlation_id(headers.get(CORRELATION_HEADER))
+    span = tracer.start_span(
+        span_name,
+        context=propagate.extract(dict(headers)),
+        kind=SpanKind.CONSUMER,
+        attributes={CORRELATION_ATTRIBUTE: correlation_id},
+    )
+    carrier: Carrier = {CORRELATION_HEADER: correlation_id}
+    propagate.inject(carrier, context=trace.set_span_in_context(span))
+    try:
+        yield carrier
+    except BaseException as error:
+        span.record_exception(error)
+        span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+        raise
+    finally:
+        span.end()

@@ -1,0 +1,829 @@
+"""Pipeline benchmark: the event pipeline against what the broker and client themselves carry.
+
+    make bench-pipeline                      # the full run (10-minute soak)
+    python -m bench.bench_pipeline --soak-seconds 120 --events 20000
+
+Runs on the real local broker and database (``deploy/with-infra.sh`` starts them, as for
+``make demo``), the services as processes (``deploy/stack.py``), and an in-process aiosmtpd
+server. Each scenario gets a fresh database; the consumer groups are moved to the end of the
+topics between scenarios, so a service only sees its own scenario's events.
+
+1. limit: a plain aiokafka producer and consumer move the ingest's own messages (same bytes,
+   same keys, same partitions) through the broker, concurrently: messages/s.
+2. ingest: the same events published to Kafka; time until the matcher's tables hold all of
+   them (rounds deferred, so this is the consumer's throughput): events/s, ratio to the limit.
+3. scale-out: the same, with two matcher processes in one consumer group.
+4. latency: mentees published at a steady rate; time from publish to their proposal on the
+   proposals topic, p50/p95/p99, and the matcher's own round durations.
+5. notifier: proposals published; emails/s received by the SMTP server.
+6. soak: the three services under a steady mixed load; resident memory, start vs end.
+
+Writes bench/results/pipeline.json and prints a table against the targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from rich.console import Console
+from rich.table import Table
+
+from bench.pipeline_data import (
+    MARKER_HOURS,
+    PeopleFactory,
+    Population,
+    availability,
+    ingest_events,
+    load_population,
+    proposal,
+)
+from deploy.demo import fresh_database
+from deploy.stack import ROOT, ServiceProcess, StackConfig, start_service, wait_until_ready
+from shared.events import Event, MatchProposed, TrustUpserted
+from shared.kafka import ensure_topics, idempotent_producer
+from shared.regions import Region
+from shared.settings import Settings
+from shared.topics import PARTITIONS, Topic
+
+console = Console(width=150)
+RESULTS = ROOT / "bench" / "results" / "pipeline.json"
+LOG_DIR = ROOT / ".local" / "bench-logs"
+# Rounds are deferred while ingesting: the ingest figure is the consumer's, not the solver's.
+DEFERRED_ROUNDS = (
+    ("BRIDGEWORK_ROUND_QUIET_SECONDS", "3600"),
+    ("BRIDGEWORK_ROUND_MAX_DELAY_SECONDS", "3600"),
+)
+SCENARIOS = (
+    "limit",
+    "ingest",
+    "backlog_one",
+    "backlog_two",
+    "latency",
+    "latency_on_arrival",
+    "notifier",
+    "soak",
+)
+TARGETS = {
+    "ingest_events_per_second": 5000.0,
+    "ingest_ratio_to_limit": 0.5,
+    "latency_p99_ms": 200.0,
+    "emails_per_second": 50.0,
+    "scale_out_factor": 1.6,
+}
+
+
+def load_average() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+class Bench:
+    def __init__(self, settings: Settings, population: Population, smtp_port: int) -> None:
+        self.settings = settings
+        self.bootstrap = settings.kafka_bootstrap_servers
+        self.server_url = settings.database_url
+        self.population = population
+        self.factory = PeopleFactory(population)
+        self.smtp_port = smtp_port
+        self.http_port = settings.http_port
+
+    # --- infrastructure -----------------------------------------------------------------
+
+    def config(self, database_url: str, *extra: tuple[str, str]) -> StackConfig:
+        return StackConfig(
+            database_url=database_url,
+            kafka_bootstrap_servers=self.bootstrap,
+            smtp_port=self.smtp_port,
+            http_port=self.http_port,
+            log_dir=LOG_DIR,
+            extra_environment=(("BRIDGEWORK_LOG_LEVEL", "WARNING"), *extra),
+        )
+
+    async def publish(self, events: Sequence[Event]) -> None:
+        producer = idempotent_producer(self.bootstrap)
+        await producer.start()
+        try:
+            await send_all(
+                producer, [(e.topic.value, e.entity_key, e.to_json_bytes()) for e in events]
+            )
+        finally:
+            await producer.stop()
+
+    async def move_groups_to_end(self) -> None:
+        """Earlier scenarios' events stay in the topics: each service's group starts after
+        them, so a scenario's service sees only that scenario's events."""
+        for service in ("matcher", "notifier"):
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self.bootstrap,
+                group_id=f"bridgework-{service}",
+                enable_auto_commit=False,
+            )
+            await consumer.start()
+            try:
+                partitions = [
+                    TopicPartition(topic.value, p)
+                    for topic in Topic
+                    for p in range(PARTITIONS[topic])
+                ]
+                consumer.assign(partitions)
+                await consumer.seek_to_end(*partitions)
+                await consumer.commit({tp: await consumer.position(tp) for tp in partitions})
+            finally:
+                await consumer.stop()
+
+    async def wait_for_group(self, group: str, members: int, timeout: float = 180) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                described = (await admin.describe_consumer_groups([group]))[0].to_object()
+                state = described["groups"][0]
+                if state["state"] == "Stable" and len(state["members"]) == members:
+                    return
+                await asyncio.sleep(0.2)
+        finally:
+            await admin.close()
+        raise TimeoutError(f"group {group} did not settle with {members} members")
+
+    async def start_consumers(
+        self, service: str, database_url: str, count: int, *extra: tuple[str, str]
+    ) -> list[ServiceProcess]:
+        """Start ``count`` processes of a service; return once the group is stable and a probe
+        event has reached the service's tables."""
+        config = self.config(database_url, *extra)
+        # One after the other: two processes migrating a fresh database at once can race on
+        # CREATE SCHEMA IF NOT EXISTS (PostgreSQL does not make it atomic).
+        processes: list[ServiceProcess] = []
+        try:
+            for started in range(1, count + 1):
+                processes.append(start_service(service, config))
+                await self.wait_for_group(f"bridgework-{service}", started)
+            probe = TrustUpserted(
+                entity_key="PROBE",
+                trust_code=f"PROBE{time.monotonic_ns()}",
+                name="Probe",
+                region=Region.LONDON,
+                network_id="probe",
+            )
+            await self.publish([probe])
+            await wait_for(
+                database_url,
+                f"SELECT count(*) FROM {service}.trusts WHERE code = $1",
+                1,
+                probe.trust_code,
+            )
+        except BaseException:
+            stop_all(processes)
+            raise
+        return processes
+
+
+async def send_all(producer: Any, messages: Sequence[tuple[str, str, bytes]]) -> None:
+    """Send without waiting for each acknowledgement (the client batches), then wait for all."""
+    pending = [await producer.send(topic, body, key=key.encode()) for topic, key, body in messages]
+    await asyncio.gather(*pending)
+
+
+async def wait_for(
+    database_url: str, query: str, expected: int, *args: Any, timeout: float = 600
+) -> float:
+    """Poll until the query's count reaches ``expected``; returns the monotonic time it did."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with suppress(asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError):
+                if await conn.fetchval(query, *args) >= expected:
+                    return time.monotonic()
+            await asyncio.sleep(0.02)
+    finally:
+        await conn.close()
+    raise TimeoutError(f"{query} did not reach {expected} within {timeout:.0f}s")
+
+
+def stop_all(processes: Sequence[ServiceProcess]) -> None:
+    for process in processes:
+        process.stop()
+
+
+# --- 1. the limit -------------------------------------------------------------------------
+
+
+async def measure_limit(bench: Bench, events: Sequence[Event]) -> dict[str, Any]:
+    """A plain producer and consumer, moving the same messages concurrently."""
+    topic = f"bench.limit.{time.time_ns()}"  # empty: only this run's messages are counted
+    admin = AIOKafkaAdminClient(bootstrap_servers=bench.bootstrap)
+    await admin.start()
+    with suppress(TopicAlreadyExistsError):
+        await admin.create_topics(
+            [NewTopic(topic, num_partitions=PARTITIONS[Topic.PEOPLE], replication_factor=1)]
+        )
+    await admin.close()
+    messages = [(topic, e.entity_key, e.to_json_bytes()) for e in events]
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bench.bootstrap,
+        group_id=f"bench-limit-{time.monotonic_ns()}",
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    while not consumer.assignment():
+        await consumer.getmany(timeout_ms=100)
+    producer = idempotent_producer(bench.bootstrap)
+    await producer.start()
+
+    async def consume() -> float:
+        received = 0
+        while received < len(messages):
+            batches = await consumer.getmany(timeout_ms=200, max_records=2000)
+            received += sum(len(records) for records in batches.values())
+        return time.monotonic()
+
+    started = time.monotonic()
+    consuming = asyncio.create_task(consume())
+    await send_all(producer, messages)
+    produced = time.monotonic()
+    done = await consuming
+    await producer.stop()
+    await consumer.stop()
+    return {
+        "messages": len(messages),
+        "mean_bytes": round(sum(len(m[2]) for m in messages) / len(messages)),
+        "produce_per_second": round(len(messages) / (produced - started)),
+        "end_to_end_per_second": round(len(messages) / (done - started)),
+    }
+
+
+# --- 2 and 3. ingest, one matcher or two ----------------------------------------------------
+
+
+async def measure_ingest(
+    bench: Bench, events: Sequence[Event], matchers: int, backlog: bool = False
+) -> dict[str, Any]:
+    """Live (``backlog`` False): the events are published while the matchers consume, from the
+    first send to the last effect. Backlog: the matchers are held (the bench holds a SHARE lock
+    on processed_events, which their inserts wait for) while the events are published, then
+    released: the time to drain them is the consumers' alone, with every matcher assigned."""
+    people = sum(1 for e in events if e.topic is Topic.PEOPLE) // 2
+    await bench.move_groups_to_end()
+    name = f"bench_{'backlog' if backlog else 'ingest'}_{matchers}"
+    database_url = await fresh_database(bench.server_url, name)
+    processes = await bench.start_consumers("matcher", database_url, matchers, *DEFERRED_ROUNDS)
+    holder = await asyncpg.connect(database_url)
+    try:
+        load_before = load_average()
+        hold = holder.transaction()
+        if backlog:
+            await hold.start()
+            await holder.execute("LOCK TABLE matcher.processed_events IN SHARE MODE")
+        started = time.monotonic()
+        await bench.publish(events)
+        published = time.monotonic()
+        if backlog:
+            cpu = CpuMeter(bench.server_url, [p.process.pid for p in processes])
+            await cpu.start()
+            await hold.rollback()
+            started = time.monotonic()
+        done = await wait_for(
+            database_url,
+            "SELECT count(*) FROM matcher.people WHERE hours_per_month = $1",
+            people,
+            MARKER_HOURS,
+        )
+        cpu_seconds = cpu.seconds() if backlog else None
+    finally:
+        await holder.close()
+        stop_all(processes)
+    return {
+        "matchers": matchers,
+        "mode": "backlog" if backlog else "live",
+        "events": len(events),
+        "publish_seconds": round(published - started, 3) if not backlog else None,
+        "seconds": round(done - started, 3),
+        "events_per_second": round(len(events) / (done - started)),
+        "cpu_seconds": cpu_seconds,
+        "load_average": [load_before, load_average()],
+    }
+
+
+class CpuMeter:
+    """CPU time used by the matchers, PostgreSQL (every backend) and the Kafka broker between
+    ``start`` and ``seconds``: what the two cores were spent on."""
+
+    def __init__(self, server_url: str, matcher_pids: Sequence[int]) -> None:
+        self._server_url = server_url
+        self._matchers = list(matcher_pids)
+        self._start: dict[str, dict[int, float]] = {}
+        self._postmaster = 0
+
+    async def start(self) -> None:
+        conn = await asyncpg.connect(self._server_url)
+        try:
+            data_dir = await conn.fetchval("SHOW data_directory")
+        finally:
+            await conn.close()
+        self._postmaster = int((Path(data_dir) / "postmaster.pid").read_text().split()[0])
+        self._start = self._sample()
+
+    def _groups(self) -> dict[str, list[int]]:
+        kafka_pid = ROOT / ".local" / "kafka" / "broker.pid"
+        return {
+            "matchers": self._matchers,
+            "postgres": [self._postmaster, *children(self._postmaster)],
+            "kafka": [int(kafka_pid.read_text())] if kafka_pid.is_file() else [],
+        }
+
+    def _sample(self) -> dict[str, dict[int, float]]:
+        return {name: {pid: cpu_of(pid) for pid in pids} for name, pids in self._groups().items()}
+
+    def seconds(self) -> dict[str, float]:
+        end = self._sample()
+        return {
+            name: round(
+                sum(t - self._start.get(name, {}).get(pid, 0.0) for pid, t in pids.items()), 2
+            )
+            for name, pids in end.items()
+        }
+
+
+def cpu_of(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(parent: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with suppress(OSError, IndexError, ValueError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == parent:
+                found.append(int(stat.parent.name))
+    return found
+
+
+# --- 4. latency -----------------------------------------------------------------------------
+
+
+async def measure_latency(
+    bench: Bench, rate: float, seconds: float, mentors_per_network: int, on_arrival: bool
+) -> dict[str, Any]:
+    """Mentees arrive at a steady rate across every network; each one's proposal is timed
+    from the moment its event was handed to the producer to the moment it is read back.
+
+    Rounds only (``on_arrival`` False): rounds are due as soon as a network changes (quiet 0)
+    and looked for every 10 ms, the best the round design can do. On arrival: proposals on
+    arrival, with the rounds at their default debounce (1.5 s quiet, 10 s at most)."""
+    await bench.move_groups_to_end()
+    database_url = await fresh_database(bench.server_url, "bench_latency")
+    trusts_by_network: dict[str, list[TrustUpserted]] = {}
+    for trust in bench.population.trusts:
+        trusts_by_network.setdefault(trust.network_id, []).append(trust)
+    mentors = [
+        bench.factory.person("mentor", trust=trusts[i % len(trusts)], capacity=50, mode="either")
+        for trusts in trusts_by_network.values()
+        for i in range(mentors_per_network)
+    ]
+    settings = (
+        {
+            "propose_on_arrival": "true",
+            "round_quiet_seconds": "1.5",
+            "round_max_delay_seconds": "10",
+            "round_poll_seconds": "0.25",
+        }
+        if on_arrival
+        else {
+            "propose_on_arrival": "false",
+            "round_quiet_seconds": "0",
+            "round_max_delay_seconds": "0.001",
+            "round_poll_seconds": "0.01",
+        }
+    )
+    processes = await bench.start_consumers(
+        "matcher",
+        database_url,
+        1,
+        *((f"BRIDGEWORK_{name.upper()}", value) for name, value in settings.items()),
+    )
+    try:
+        await bench.publish([*bench.population.setup_events(), *mentors])
+        await wait_for(database_url, "SELECT count(*) FROM matcher.people", len(mentors))
+        await wait_for(database_url, "SELECT 1 - least(count(*), 1) FROM matcher.dirty_networks", 1)
+        published: dict[UUID, float] = {}
+        received: dict[UUID, float] = {}
+        async with proposal_reader(bench.bootstrap, received):
+            load_before = load_average()
+            await paced_publish(bench, rate, seconds, published)
+            await settle(received, published, timeout=30)
+        rounds = await round_seconds(database_url)
+    finally:
+        stop_all(processes)
+    latencies = sorted((received[m] - published[m]) * 1000 for m in published if m in received)
+    return {
+        "rate": rate,
+        "seconds": seconds,
+        "networks": len(trusts_by_network),
+        "mentors": len(mentors),
+        "mentees": len(published),
+        "proposed": len(latencies),
+        "settings": settings,
+        **percentiles(latencies),
+        "rounds": rounds,
+        "load_average": [load_before, load_average()],
+    }
+
+
+def percentiles(values: Sequence[float]) -> dict[str, float | None]:
+    if len(values) < 2:
+        return {"p50_ms": None, "p95_ms": None, "p99_ms": None}
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return {
+        "p50_ms": round(cuts[49], 1),
+        "p95_ms": round(cuts[94], 1),
+        "p99_ms": round(cuts[98], 1),
+    }
+
+
+@asynccontextmanager
+async def proposal_reader(bootstrap: str, received: dict[UUID, float]) -> Any:
+    """Reads match.proposed events from the end of the proposals topic, noting when each
+    mentee's first proposal arrived."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    partitions = [
+        TopicPartition(Topic.PROPOSALS.value, p) for p in range(PARTITIONS[Topic.PROPOSALS])
+    ]
+    consumer.assign(partitions)
+    await consumer.seek_to_end(*partitions)
+
+    async def read() -> None:
+        while True:
+            batches = await consumer.getmany(timeout_ms=50)
+            now = time.monotonic()
+            for records in batches.values():
+                for record in records:
+                    body = json.loads(record.value or b"{}")
+                    if body.get("event_type") == MatchProposed.model_fields["event_type"].default:
+                        received.setdefault(UUID(body["mentee_id"]), now)
+
+    task = asyncio.create_task(read())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+        await consumer.stop()
+
+
+async def paced_publish(
+    bench: Bench, rate: float, seconds: float, published: dict[UUID, float]
+) -> None:
+    producer = idempotent_producer(bench.bootstrap)
+    await producer.start()
+    tick = 0.01
+    per_tick = rate * tick
+    mentees = [bench.factory.person("mentee") for _ in range(int(rate * seconds))]
+    started = time.monotonic()
+    sent = 0
+    pending = []
+    try:
+        while sent < len(mentees):
+            due = min(len(mentees), int((time.monotonic() - started) / tick * per_tick) + 1)
+            for mentee in mentees[sent:due]:
+                published[mentee.profile.person_id] = time.monotonic()
+                pending.append(
+                    await producer.send(
+                        Topic.PEOPLE.value, mentee.to_json_bytes(), key=mentee.entity_key.encode()
+                    )
+                )
+            sent = due
+            await asyncio.sleep(tick)
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+
+
+async def settle(received: dict[UUID, Any], published: dict[UUID, float], timeout: float) -> None:
+    """Wait until proposals stop arriving (not every mentee gets one: some have no admissible
+    mentor), at most ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last = -1
+    while time.monotonic() < deadline and len(received) < len(published):
+        await asyncio.sleep(2)
+        if len(received) == last:
+            return
+        last = len(received)
+
+
+async def round_seconds(database_url: str) -> dict[str, Any]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch("SELECT seconds, mentees FROM matcher.rounds ORDER BY id")
+    finally:
+        await conn.close()
+    times = sorted(r["seconds"] * 1000 for r in rows)
+    return {
+        "count": len(rows),
+        "mean_ms": round(statistics.fmean(times), 1) if times else None,
+        **{f"round_{k}": v for k, v in percentiles(times).items()},
+        "largest_network_mentees": max((r["mentees"] for r in rows), default=0),
+    }
+
+
+# --- 5. notifier ----------------------------------------------------------------------------
+
+
+class CountingHandler:
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        with self._lock:
+            self.count += 1
+        return "250 OK"
+
+
+async def measure_notifier(bench: Bench, handler: CountingHandler, emails: int) -> dict[str, Any]:
+    await bench.move_groups_to_end()
+    database_url = await fresh_database(bench.server_url, "bench_notifier")
+    network = bench.population.networks[0]
+    trust = next(t for t in bench.population.trusts if t.network_id == network.network_id)
+    mentors = [bench.factory.person("mentor", trust=trust) for _ in range(20)]
+    mentees = [bench.factory.person("mentee", trust=trust) for _ in range(200)]
+    processes = await bench.start_consumers("notifier", database_url, 1)
+    try:
+        await bench.publish([network, trust, *mentors, *mentees])
+        await wait_for(
+            database_url, "SELECT count(*) FROM notifier.people", len(mentors) + len(mentees)
+        )
+        proposals = [proposal(mentors[i % 20], mentees[i % 200]) for i in range(emails)]
+        load_before = load_average()
+        before = handler.count
+        started = time.monotonic()
+        await bench.publish(proposals)
+        deadline = started + 600
+        while handler.count - before < emails and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        done = time.monotonic()
+    finally:
+        stop_all(processes)
+    sent = handler.count - before
+    return {
+        "emails": sent,
+        "seconds": round(done - started, 3),
+        "emails_per_second": round(sent / (done - started), 1),
+        "load_average": [load_before, load_average()],
+    }
+
+
+# --- 6. memory soak -------------------------------------------------------------------------
+
+
+def resident_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+async def measure_soak(bench: Bench, seconds: float, rate: float) -> dict[str, Any]:
+    """The three services under a steady load: profile and availability changes at ``rate``
+    events/s straight to Kafka (the matcher re-solves, the notifier emails the proposals), and
+    network updates through the profiles API (its outbox relay publishes them)."""
+    await bench.move_groups_to_end()
+    database_url = await fresh_database(bench.server_url, "bench_soak")
+    config = bench.config(database_url, ("BRIDGEWORK_ROUND_QUIET_SECONDS", "1.5"))
+    processes = {name: start_service(name, config) for name in ("profiles", "matcher", "notifier")}
+    try:
+        await asyncio.to_thread(wait_until_ready, config, list(processes.values()))
+        await bench.wait_for_group("bridgework-matcher", 1)
+        await bench.wait_for_group("bridgework-notifier", 1)
+        people = bench.factory.people(2000)
+        await bench.publish([*bench.population.setup_events(), *people])
+        samples: list[dict[str, float]] = []
+        started = time.monotonic()
+        producer = idempotent_producer(bench.bootstrap)
+        await producer.start()
+        async with httpx.AsyncClient(base_url=config.base_url, timeout=10) as client:
+            next_sample = started
+            i = 0
+            while (now := time.monotonic()) - started < seconds:
+                batch = [people[(i + k) % len(people)] for k in range(int(rate / 10))]
+                i += len(batch)
+                await send_all(
+                    producer,
+                    [
+                        (
+                            Topic.PEOPLE.value,
+                            p.entity_key,
+                            availability(p, hours=float(i % 7)).to_json_bytes(),
+                        )
+                        for p in batch
+                    ],
+                )
+                network = bench.population.networks[i % len(bench.population.networks)]
+                await client.put(
+                    f"/networks/{network.network_id}",
+                    json={
+                        "name": network.name,
+                        "coordinators": [c.model_dump() for c in network.coordinators],
+                    },
+                )
+                if now >= next_sample:
+                    samples.append(
+                        {"t": round(now - started, 1)}
+                        | {name: resident_mib(p.process.pid) for name, p in processes.items()}
+                    )
+                    next_sample += max(seconds / 60, 1)
+                await asyncio.sleep(max(0.0, 0.1 - (time.monotonic() - now)))
+        await producer.stop()
+    finally:
+        stop_all(list(processes.values()))
+    # The first tenth is warm-up (imports, caches, pools filling); growth is measured after it.
+    warm = [s for s in samples if s["t"] >= seconds / 10] or samples
+    return {
+        "seconds": seconds,
+        "rate": rate,
+        "samples": samples,
+        "services": {
+            name: {
+                "start_mib": warm[0][name],
+                "end_mib": warm[-1][name],
+                "max_mib": max(s[name] for s in warm),
+                "growth_percent": round((warm[-1][name] / warm[0][name] - 1) * 100, 1),
+            }
+            for name in processes
+        },
+        "load_average": load_average(),
+    }
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    settings = Settings()
+    await ensure_topics(settings.kafka_bootstrap_servers)
+    handler = CountingHandler()
+    smtp = Controller(handler, hostname="127.0.0.1", port=settings.smtp_port)
+    smtp.start()
+    bench = Bench(settings, load_population(), settings.smtp_port)
+    people = bench.factory.people(args.events // 2)
+    events = ingest_events(people)
+    results: dict[str, Any] = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "load_average_at_start": list(os.getloadavg()),
+        "cpus": os.cpu_count(),
+        "population": bench.population.source,
+    }
+
+    def fresh_events() -> list[Event]:
+        return ingest_events(bench.factory.people(args.events // 2))
+
+    steps: list[tuple[str, Callable[[], Awaitable[dict[str, Any]]]]] = [
+        ("limit", lambda: measure_limit(bench, events)),
+        ("ingest", lambda: measure_ingest(bench, events, 1)),
+        ("backlog_one", lambda: measure_ingest(bench, fresh_events(), 1, backlog=True)),
+        ("backlog_two", lambda: measure_ingest(bench, fresh_events(), 2, backlog=True)),
+        ("latency", lambda: measure_latency(bench, args.rate, args.latency_seconds, 5, False)),
+        (
+            "latency_on_arrival",
+            lambda: measure_latency(bench, args.rate, args.latency_seconds, 5, True),
+        ),
+        ("notifier", lambda: measure_notifier(bench, handler, args.emails)),
+        ("soak", lambda: measure_soak(bench, args.soak_seconds, args.soak_rate)),
+    ]
+    try:
+        for name, step in steps:
+            if name in args.skip:
+                continue
+            console.print(f"[bold]{name}[/] (load average {load_average()})")
+            started = datetime.now(UTC).isoformat(timespec="seconds")
+            results[name] = {"measured_at": started, **await step()}
+            console.print_json(data={k: v for k, v in results[name].items() if k != "samples"})
+    finally:
+        smtp.stop()
+    results["load_average_at_end"] = list(os.getloadavg())
+    return results
+
+
+def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
+    rows: list[tuple[str, str, str, bool | None]] = []
+    limit = results.get("limit", {}).get("end_to_end_per_second")
+    ingest = results.get("ingest", {}).get("events_per_second")
+    if limit:
+        rows.append(("plain-client limit (msgs/s)", f"{limit:,}", "-", None))
+    if ingest:
+        rows.append(("ingest (events/s)", f"{ingest:,}", ">= 5,000", ingest >= 5000))
+    if ingest and limit:
+        ratio = ingest / limit
+        results["ingest"]["ratio_to_limit"] = round(ratio, 3)
+        rows.append(("ingest / limit", f"{ratio:.2f}", ">= 0.50", ratio >= 0.5))
+    for name, label in (("latency", "rounds only"), ("latency_on_arrival", "on arrival")):
+        if name in results:
+            lat = results[name]
+            p99 = lat["p99_ms"]
+            rows.append(
+                (
+                    f"latency, {label}: p50 / p95 / p99 (ms)",
+                    f"{lat['p50_ms']} / {lat['p95_ms']} / {p99}"
+                    f" ({lat['proposed']:,} of {lat['mentees']:,} proposed)",
+                    "p99 < 200",
+                    p99 is not None and p99 < 200,
+                )
+            )
+    if "notifier" in results:
+        rate = results["notifier"]["emails_per_second"]
+        rows.append(("notifier (emails/s)", f"{rate}", ">= 50", rate >= 50))
+    if "backlog_one" in results and "backlog_two" in results:
+        one = results["backlog_one"]["events_per_second"]
+        two = results["backlog_two"]["events_per_second"]
+        factor = two / one
+        results["scale_out"] = {"one": one, "two": two, "factor": round(factor, 2)}
+        rows.append(
+            (
+                "backlog drain, 1 -> 2 matchers (events/s)",
+                f"{one:,} -> {two:,} ({factor:.2f}x)",
+                ">= 1.6x",
+                factor >= 1.6,
+            )
+        )
+    if "soak" in results:
+        for name, figures in results["soak"]["services"].items():
+            rows.append(
+                (
+                    f"{name} RSS start -> end (MiB)",
+                    f"{figures['start_mib']} -> {figures['end_mib']}"
+                    f" ({figures['growth_percent']:+}%)",
+                    "flat (< +10%)",
+                    figures["growth_percent"] < 10,
+                )
+            )
+    return rows
+
+
+def print_table(results: dict[str, Any]) -> None:
+    table = Table(
+        title=f"Pipeline benchmark ({results['measured_at']}, load average at start "
+        f"{results['load_average_at_start'][0]:.2f}, {results['cpus']} CPUs)"
+    )
+    for column in ("measure", "result", "target", "met"):
+        table.add_column(column)
+    for measure, value, target, met in verdicts(results):
+        table.add_row(measure, value, target, "" if met is None else ("yes" if met else "NO"))
+    console.print(table)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20_000, help="ingest events (2 per person)")
+    parser.add_argument("--rate", type=float, default=500, help="latency: events/s")
+    parser.add_argument("--latency-seconds", type=float, default=20)
+    parser.add_argument("--emails", type=int, default=1000)
+    parser.add_argument("--soak-seconds", type=float, default=600)
+    parser.add_argument("--soak-rate", type=float, default=200, help="soak: events/s")
+    parser.add_argument("--skip", nargs="*", default=[], help="scenarios to leave out")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="keep the scenarios of an earlier run (in --out) that this run skips",
+    )
+    args = parser.parse_args(argv)
+    results = asyncio.run(run(args))
+    if args.update and args.out.is_file():
+        earlier = json.loads(args.out.read_text())
+        kept = [name for name in SCENARIOS if name in earlier and name not in results]
+        results = {**{name: earlier[name] for name in kept}, **results, "kept_from_earlier": kept}
+    print_table(results)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    console.print(
+        f"written to {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""Proposals on arrival (opt-in, ``BRIDGEWORK_PROPOSE_ON_ARRIVAL``): a mentee who arrives with
+nothing pending is proposed a mentor in the same transaction as the batch that brought them,
+instead of waiting for their network's round.
+
+Why: a round re-solves a whole network, so with every network busy the time to a proposal is
+the time to sweep all due networks (seconds at 500 events/s, see docs/scaling.md). Here the
+engine solves only the batch's newcomers against the mentors' capacity left after approved
+and pending proposals, which takes milliseconds. The network is still marked dirty, and its
+round later improves on these proposals under the usual no-flapping rule (a pending proposal
+is replaced only when beaten by ``replace_margin``): the price of the fast path is that a
+newcomer's first proposal is the best among what is free now, not the network's optimum.
+
+A network's round and its arrivals never interleave: both take the network's advisory lock
+first, the arrivals without waiting (a round in progress means this batch's newcomers wait for
+the next round, which their batch has already asked for).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from uuid import UUID
+
+import asyncpg
+
+from services.matcher.engine.contract import MatchingEngine, MatchingInput
+from services.matcher.rounds import network_lock_key, proposed_event, store_proposals
+from services.matcher.state import _open_mentee, _open_mentor, _trust
+from shared.consuming import Contexts, context_of
+from shared.events import Event, PersonUpserted
+from shared.matching import MatchKind
+from shared.observability.context import Carrier
+from shared.people import Role
+
+
+async def propose_on_arrival(
+    conn: asyncpg.Connection,
+    engine: MatchingEngine,
+    events: Sequence[Event],
+    contexts: Contexts | None = None,
+) -> int:
+    """Propose mentors to the batch's arriving mentees; returns how many were proposed. Each
+    proposal carries on the correlation id and trace of its mentee's arrival (``contexts``)."""
+    arrivals: dict[str, set[UUID]] = {}
+    arrived_with: dict[UUID, Carrier] = {}  # the mentee's latest event in the batch
+    for event in events:
+        if isinstance(event, PersonUpserted) and event.profile.role is Role.MENTEE:
+            profile = event.profile
+            arrivals.setdefault(profile.network_id, set()).add(profile.person_id)
+            arrived_with[profile.person_id] = context_of(event, contexts)
+    networks = [
+        network_id
+        for network_id in sorted(arrivals)
+        if await conn.fetchval(
+            "SELECT pg_try_advisory_xact_lock(hashtext($1))", network_lock_key(network_id)
+        )
+    ]
+    if not networks:
+        return 0
+    inputs = await _load(conn, networks, [m for n in networks for m in arrivals[n]])
+    proposed = 0
+    for network_id, data in inputs.items():
+        result = await asyncio.to_thread(engine.propose, data)
+        events_ = [
+            proposed_event(network_id, p) for p in result.proposals if p.kind is MatchKind.MENTORING
+        ]
+        await store_proposals(conn, events_, [arrived_with[e.mentee_id] for e in events_])
+        proposed += len(events_)
+    return proposed
+
+
+async def _load(
+    conn: asyncpg.Connection, networks: list[str], mentee_ids: list[UUID]
+) -> dict[str, MatchingInput]:
+    """Only what the newcomers need, for all the batch's networks in four queries: the
+    mentors' capacity left after approved and pending proposals, the newcomers with nothing
+    pending or approved, the trusts, and the pairs rejected before. Not the whole network."""
+    trusts = await conn.fetch("SELECT * FROM trusts WHERE network_id = ANY($1::text[])", networks)
+    mentors = await conn.fetch(
+        """
+        SELECT p.*, (SELECT count(*) FROM proposals a WHERE a.provider_id = p.id
+                       AND a.status IN ('approved', 'pending')) AS approved_as_provider
+        FROM people p
+        WHERE p.network_id = ANY($1::text[]) AND p.role = 'mentor' AND NOT p.paused
+        """,
+        networks,
+    )
+    newcomers = await conn.fetch(
+        """
+        SELECT p.network_id, p.profile, p.paused, 0 AS approved_mentoring, 1 AS approved_secondment
+        FROM people p
+        WHERE p.id = ANY($1::uuid[]) AND p.role = 'mentee' AND NOT EXISTS (
+          SELECT 1 FROM proposals a WHERE a.mentee_id = p.id AND a.kind = 'mentoring'
+            AND a.status IN ('approved', 'pending'))
+        """,
+        mentee_ids,
+    )
+    rejected = await conn.fetch(
+        "SELECT provider_id, mentee_id FROM proposals"
+        " WHERE mentee_id = ANY($1::uuid[]) AND status = 'rejected'",
+        mentee_ids,
+    )
+    # The rows read like a round's (state.py): capacity held counts pending proposals too,
+    # and a newcomer is offered mentoring only (secondments wait for the round).
+    inputs: dict[str, MatchingInput] = {}
+    for network_id in networks:
+        open_mentors = tuple(
+            m for r in mentors if r["network_id"] == network_id and (m := _open_mentor(r))
+        )
+        mentees = tuple(
+            e for r in newcomers if r["network_id"] == network_id and (e := _open_mentee(r))
+        )
+        if open_mentors and mentees:
+            inputs[network_id] = MatchingInput(
+                mentors=open_mentors,
+                mentees=mentees,
+                trusts=tuple(_trust(r) for r in trusts if r["network_id"] == network_id),
+                rejected_pairs=frozenset(
+                    (str(r["provider_id"]), str(r["mentee_id"])) for r in rejected
+                ),
+            )
+    return inputs

@@ -1,0 +1,73 @@
+"""Proposals on arrival, against the real database: an arriving mentee is proposed a free
+mentor in the transaction that brought them, capacity held by pending proposals is respected,
+a network being solved is left to its round, and the round afterwards keeps the proposal."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+
+from services.matcher.arrivals import propose_on_arrival
+from services.matcher.engine import MatchingConfig, build_engine
+from services.matcher.rounds import network_lock_key, run_round
+from services.matcher.state import apply_event, apply_events
+from shared.people import Role
+from tests.integration.test_matcher_rounds import person, seed
+
+pytestmark = pytest.mark.integration
+ENGINE = build_engine(MatchingConfig())
+
+
+async def pending_for(conn: asyncpg.Connection, mentee_id: object) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT match_id, provider_id, status FROM proposals WHERE mentee_id = $1", mentee_id
+    )
+    return rows
+
+
+async def test_an_arriving_mentee_is_proposed_a_free_mentor_at_once(
+    matcher_pool: asyncpg.Pool,
+) -> None:
+    async with matcher_pool.acquire() as conn, conn.transaction():
+        network, mentor_id, first_mentee = await seed(conn)
+        # The seeded mentee arrived before any fast path: the round proposes for them later.
+        newcomer = person(Role.MENTEE, network, f"{network}B")
+        await apply_events(conn, [newcomer])
+        assert await propose_on_arrival(conn, ENGINE, [newcomer]) == 1
+        [row] = await pending_for(conn, newcomer.profile.person_id)
+        assert (row["provider_id"], row["status"]) == (mentor_id, "pending")
+        assert await conn.fetchval(
+            "SELECT count(*) FROM outbox WHERE message_key = $1", str(row["match_id"])
+        )
+        # The mentor's only place is now held: a second arrival gets nothing.
+        another = person(Role.MENTEE, network, f"{network}B")
+        await apply_event(conn, another)
+        assert await propose_on_arrival(conn, ENGINE, [another]) == 0
+        # Proposed once: the same arrival again changes nothing.
+        assert await propose_on_arrival(conn, ENGINE, [newcomer]) == 0
+        assert len(await pending_for(conn, newcomer.profile.person_id)) == 1
+        assert await pending_for(conn, first_mentee) == []
+
+    # The network's round keeps the pending proposal (nothing beats it by the margin).
+    await run_round(matcher_pool, ENGINE, network)
+    async with matcher_pool.acquire() as conn:
+        [kept] = await pending_for(conn, newcomer.profile.person_id)
+        assert kept["match_id"] == row["match_id"]
+        assert kept["status"] == "pending"
+
+
+async def test_a_network_being_solved_is_left_to_its_round(matcher_pool: asyncpg.Pool) -> None:
+    async with matcher_pool.acquire() as solving, matcher_pool.acquire() as conn:
+        network, _, _ = await seed(conn)
+        newcomer = person(Role.MENTEE, network, f"{network}B")
+        async with solving.transaction():
+            await solving.execute(
+                "SELECT pg_advisory_xact_lock(hashtext($1))", network_lock_key(network)
+            )
+            async with conn.transaction():
+                await apply_events(conn, [newcomer])
+                assert await propose_on_arrival(conn, ENGINE, [newcomer]) == 0
+        assert await pending_for(conn, newcomer.profile.person_id) == []
+        # Once the round is over, the next arrivals in that network are served again.
+        async with conn.transaction():
+            assert await propose_on_arrival(conn, ENGINE, [newcomer]) == 1

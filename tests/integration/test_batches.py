@@ -1,0 +1,249 @@
+"""Batch consumption keeps the one-at-a-time guarantees, against the real database and broker:
+each event applied once (duplicates inside a batch and redelivered batches change nothing), an
+unreadable or failing message parked alone while the rest of its batch commits, and the
+matcher's bulk writes leaving exactly the state that applying events one by one leaves."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from uuid import uuid4
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+
+from services.matcher.state import apply_event, apply_events
+from shared.consuming import BatchEventConsumer, Contexts
+from shared.events import AvailabilityChanged, Event, PersonErased, PersonProfile, PersonUpserted
+from shared.kafka import DEAD_LETTER_KIND, idempotent_producer
+from shared.observability.context import CORRELATION_HEADER, current_correlation_id
+from shared.people import Mode, Role, Sector, SkillLevel, WorkingPattern
+from shared.regions import Region
+from shared.settings import Settings
+from shared.topics import Topic
+from tests.integration.conftest import read_topic
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
+    producer = idempotent_producer(settings.kafka_bootstrap_servers)
+    await producer.start()
+    yield producer
+    await producer.stop()
+
+
+def records(
+    bodies: Sequence[bytes],
+    topic: str = Topic.PEOPLE.value,
+    correlation_ids: Sequence[str] = (),
+) -> list[ConsumerRecord]:  # type: ignore[type-arg]
+    return [
+        ConsumerRecord(
+            topic=topic,
+            partition=0,
+            offset=offset,
+            timestamp=0,
+            timestamp_type=0,
+            key=f"batch-{offset}".encode(),
+            value=body,
+            checksum=None,
+            serialized_key_size=0,
+            serialized_value_size=len(body),
+            headers=(
+                ((CORRELATION_HEADER, correlation_ids[offset].encode()),)
+                if offset < len(correlation_ids)
+                else ()
+            ),
+        )
+        for offset, body in enumerate(bodies)
+    ]
+
+
+async def test_a_batch_applies_each_event_once_and_parks_only_the_bad_messages(
+    settings: Settings, matcher_pool: asyncpg.Pool, producer: AIOKafkaProducer
+) -> None:
+    async with matcher_pool.acquire() as conn:
+        await conn.execute("CREATE TABLE IF NOT EXISTS batch_effects (event_id uuid NOT NULL)")
+    poison = PersonErased(entity_key="poison", person_id=uuid4())
+
+    async def record_effect(conn: asyncpg.Connection, event: Event) -> None:
+        if event.event_id == poison.event_id:
+            raise ValueError("this event cannot be applied")
+        await conn.execute("INSERT INTO batch_effects (event_id) VALUES ($1)", event.event_id)
+
+    consumer = BatchEventConsumer(f"batch-{uuid4().hex[:6]}", matcher_pool, producer, record_effect)
+    good = [PersonErased(entity_key=f"p{i}", person_id=uuid4()) for i in range(5)]
+    bodies = [e.to_json_bytes() for e in good]
+    batch = records(
+        [bodies[0], b"{not json", bodies[1], poison.to_json_bytes(), *bodies[2:], bodies[0]]
+    )
+
+    await consumer.handle_batch(batch)
+    await consumer.handle_batch(batch)  # redelivered whole: nothing changes twice
+
+    async with matcher_pool.acquire() as conn:
+        applied = await conn.fetch(
+            "SELECT event_id, count(*) AS n FROM batch_effects WHERE event_id = ANY($1::uuid[])"
+            " GROUP BY event_id",
+            [e.event_id for e in [*good, poison]],
+        )
+    assert {r["event_id"]: r["n"] for r in applied} == {e.event_id: 1 for e in good}
+    assert consumer.dead_letters["malformed"] == 2  # once per delivery of the batch
+    assert consumer.dead_letters["apply_failed"] == 2
+    parked = await read_topic(
+        settings.kafka_bootstrap_servers,
+        Topic.DEAD_LETTERS.value,
+        lambda r: r.value == poison.to_json_bytes(),
+        count=2,
+    )
+    assert {dict(r.headers)[DEAD_LETTER_KIND] for r in parked} == {b"apply_failed"}
+
+
+def profile(person_id: object, network: str, rng: random.Random) -> PersonProfile:
+    return PersonProfile.model_validate(
+        {
+            "person_id": person_id,
+            "role": Role.MENTOR,
+            "name": "Bulk Person",
+            "email": "bulk@example.org",
+            "job_title": "CIO",
+            "trust_code": "RBULK",
+            "network_id": network,
+            "region": Region.LONDON,
+            "mode": Mode.EITHER,
+            "working_pattern": WorkingPattern.FULL_TIME,
+            "sector": Sector.NHS,
+            "skills": [SkillLevel(skill="board-influence", level=rng.randint(4, 7))],
+            "capacity": rng.choice([1, 2, 3]),
+            "hours_per_month": rng.choice([2, 4]),
+        }
+    )
+
+
+def random_history(rng: random.Random, prefix: str) -> list[Event]:
+    """Profiles moving between networks, availability changes and erasures, interleaved."""
+    people = [uuid4() for _ in range(12)]
+    events: list[Event] = []
+    for _ in range(120):
+        person = rng.choice(people)
+        key = str(person)
+        roll = rng.random()
+        if roll < 0.45:
+            network = f"{prefix}-{rng.randint(1, 3)}"
+            events.append(PersonUpserted(entity_key=key, profile=profile(person, network, rng)))
+        elif roll < 0.9:
+            events.append(
+                AvailabilityChanged(
+                    entity_key=key,
+                    person_id=person,
+                    paused=rng.random() < 0.3,
+                    capacity=rng.choice([0, 1, 2]),
+                    hours_per_month=rng.choice([1, 3, 5]),
+                )
+            )
+        else:
+            events.append(PersonErased(entity_key=key, person_id=person))
+    return events
+
+
+async def state(conn: asyncpg.Connection, prefix: str) -> tuple[list[tuple[object, ...]], set[str]]:
+    people = await conn.fetch(
+        "SELECT id, network_id, profile, paused, capacity, hours_per_month FROM people"
+        " WHERE network_id LIKE $1 || '-%' ORDER BY id",
+        prefix,
+    )
+    dirty = await conn.fetch(
+        "SELECT network_id FROM dirty_networks WHERE network_id LIKE $1 || '-%'", prefix
+    )
+    return [tuple(r.values()) for r in people], {r["network_id"] for r in dirty}
+
+
+async def state_after(
+    pool: asyncpg.Pool, prefix: str, apply: Callable[[asyncpg.Connection], Awaitable[None]]
+) -> tuple[list[tuple[object, ...]], set[str]]:
+    """The state ``apply`` leaves, read inside its transaction, which is then rolled back."""
+    async with pool.acquire() as conn:
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            await apply(conn)
+            return await state(conn, prefix)
+        finally:
+            await transaction.rollback()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_bulk_writes_leave_the_state_that_one_event_at_a_time_leaves(
+    matcher_pool: asyncpg.Pool, seed: int
+) -> None:
+    prefix = f"bulk-{uuid4().hex[:6]}"
+    events = random_history(random.Random(seed), prefix)
+
+    async def one_by_one(conn: asyncpg.Connection) -> None:
+        for event in events:
+            await apply_event(conn, event)
+
+    async def in_bulk(conn: asyncpg.Connection) -> None:
+        await apply_events(conn, events)
+
+    expected = await state_after(matcher_pool, prefix, one_by_one)
+    assert expected[0], "the history leaves some people behind"
+    assert await state_after(matcher_pool, prefix, in_bulk) == expected
+
+
+async def test_each_event_of_a_batch_is_applied_under_its_own_correlation_id(
+    matcher_pool: asyncpg.Pool, producer: AIOKafkaProducer
+) -> None:
+    seen: dict[object, str | None] = {}
+
+    async def record_correlation(conn: asyncpg.Connection, event: Event) -> None:
+        seen[event.event_id] = current_correlation_id()
+
+    consumer = BatchEventConsumer(
+        f"batch-{uuid4().hex[:6]}", matcher_pool, producer, record_correlation
+    )
+    events = [PersonErased(entity_key=f"p{i}", person_id=uuid4()) for i in range(3)]
+    ids = [f"change-{uuid4().hex[:8]}" for _ in events]
+    await consumer.handle_batch(records([e.to_json_bytes() for e in events], correlation_ids=ids))
+
+    assert seen == {event.event_id: id_ for event, id_ in zip(events, ids, strict=True)}
+
+
+async def test_a_dirty_network_follows_the_latest_change_of_the_batch_that_touched_it(
+    matcher_pool: asyncpg.Pool, producer: AIOKafkaProducer
+) -> None:
+    prefix = f"ctx-{uuid4().hex[:6]}"
+    rng = random.Random(7)
+    people = [uuid4() for _ in range(3)]
+    events: list[Event] = [
+        PersonUpserted(entity_key=str(people[0]), profile=profile(people[0], f"{prefix}-1", rng)),
+        PersonUpserted(entity_key=str(people[1]), profile=profile(people[1], f"{prefix}-2", rng)),
+        PersonUpserted(entity_key=str(people[2]), profile=profile(people[2], f"{prefix}-2", rng)),
+        AvailabilityChanged(
+            entity_key=str(people[0]),
+            person_id=people[0],
+            paused=True,
+            capacity=1,
+            hours_per_month=2,
+        ),
+    ]
+    ids = [f"{prefix}-change-{i}" for i in range(len(events))]
+
+    async def bulk(conn: asyncpg.Connection, batch: Sequence[Event], contexts: Contexts) -> None:
+        await apply_events(conn, batch, contexts)
+
+    consumer = BatchEventConsumer(f"batch-{prefix}", matcher_pool, producer, apply_event, bulk)
+    await consumer.handle_batch(records([e.to_json_bytes() for e in events], correlation_ids=ids))
+
+    async with matcher_pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT network_id, trace_context FROM dirty_networks WHERE network_id LIKE $1",
+            f"{prefix}-%",
+        )
+    assert {r["network_id"]: r["trace_context"][CORRELATION_HEADER] for r in rows} == {
+        f"{prefix}-1": ids[3],  # the availability change came after the profile
+        f"{prefix}-2": ids[2],
+    }

@@ -21,13 +21,13 @@ import pytest
 from playwright.async_api import async_playwright, expect
 
 from deploy.browser import chromium_present, launch_chromium
-from deploy.stack import StackConfig, running_stack
+from deploy.stack import StackConfig
 from services.profiles.accounts import NewAccount, create_account
 from services.profiles.permissions import AccountRole
 from shared.db import create_pool
 from shared.events import MatchDecided, decode_event
 from shared.topics import Topic
-from tests.conftest import free_port
+from tests.e2e.conftest import e2e_stack
 from tests.integration.conftest import read_topic
 
 pytestmark = pytest.mark.e2e
@@ -48,17 +48,8 @@ def stack(
     database_url: str, kafka: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[StackConfig, Path]]:
     require_chromium()
-    folder = tmp_path_factory.mktemp("browser")
-    config = StackConfig(
-        database_url=database_url,
-        kafka_bootstrap_servers=kafka,
-        smtp_port=free_port(),
-        http_port=free_port(),
-        log_dir=folder / "logs",
-        round_quiet_seconds=0.5,
-    )
-    with running_stack(config, maildir=folder / "mail"):
-        yield config, folder / "mail"
+    with e2e_stack(database_url, kafka, tmp_path_factory.mktemp("browser")) as running:
+        yield running
 
 
 def load_pair(base_url: str, tag: str, coordinator: str) -> None:

@@ -14,8 +14,8 @@ from uuid import uuid4
 import httpx
 import pytest
 
-from deploy.stack import StackConfig, running_stack
-from tests.conftest import free_port
+from deploy.stack import StackConfig
+from tests.e2e.conftest import e2e_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -24,17 +24,8 @@ pytestmark = pytest.mark.e2e
 def stack(
     database_url: str, kafka: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[StackConfig, Path]]:
-    folder = tmp_path_factory.mktemp("e2e")
-    config = StackConfig(
-        database_url=database_url,
-        kafka_bootstrap_servers=kafka,
-        smtp_port=free_port(),
-        http_port=free_port(),
-        log_dir=folder / "logs",
-        round_quiet_seconds=0.5,
-    )
-    with running_stack(config, maildir=folder / "mail"):
-        yield config, folder / "mail"
+    with e2e_stack(database_url, kafka, tmp_path_factory.mktemp("e2e")) as running:
+        yield running
 
 
 def wait_for_mail(maildir: Path, contains: str, timeout: float = 60) -> EmailMessage:

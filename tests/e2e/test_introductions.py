@@ -20,9 +20,9 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from deploy.stack import StackConfig, running_stack
+from deploy.stack import StackConfig
 from shared.events import MatchDecided
-from tests.conftest import free_port
+from tests.e2e.conftest import e2e_stack
 from tests.e2e.test_http_to_inbox import wait_for_mail
 
 pytestmark = pytest.mark.e2e
@@ -32,17 +32,8 @@ pytestmark = pytest.mark.e2e
 def stack(
     database_url: str, kafka: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[StackConfig, Path]]:
-    folder = tmp_path_factory.mktemp("introductions")
-    config = StackConfig(
-        database_url=database_url,
-        kafka_bootstrap_servers=kafka,
-        smtp_port=free_port(),
-        http_port=free_port(),
-        log_dir=folder / "logs",
-        round_quiet_seconds=0.5,
-    )
-    with running_stack(config, maildir=folder / "mail"):
-        yield config, folder / "mail"
+    with e2e_stack(database_url, kafka, tmp_path_factory.mktemp("introductions")) as running:
+        yield running
 
 
 def a_proposed_pair(config: StackConfig, tag: str) -> dict[str, str]:

@@ -1,0 +1,25 @@
+"""What the end-to-end tests share: the three services and an SMTP catcher, started for a module."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from deploy.stack import StackConfig, running_stack
+from tests.conftest import free_port
+
+
+@contextmanager
+def e2e_stack(database_url: str, kafka: str, folder: Path) -> Iterator[tuple[StackConfig, Path]]:
+    """The stack on free ports, quick rounds, logs and mail kept in ``folder``."""
+    config = StackConfig(
+        database_url=database_url,
+        kafka_bootstrap_servers=kafka,
+        smtp_port=free_port(),
+        http_port=free_port(),
+        log_dir=folder / "logs",
+        round_quiet_seconds=0.5,
+    )
+    with running_stack(config, maildir=folder / "mail"):
+        yield config, folder / "mail"

@@ -10,10 +10,9 @@ from deploy.stack import StackConfig, running_stack
 from tests.conftest import free_port
 
 
-@contextmanager
-def e2e_stack(database_url: str, kafka: str, folder: Path) -> Iterator[tuple[StackConfig, Path]]:
-    """The stack on free ports, quick rounds, logs and mail kept in ``folder``."""
-    config = StackConfig(
+def e2e_config(database_url: str, kafka: str, folder: Path) -> StackConfig:
+    """The stack on free ports with quick rounds, its logs kept in ``folder``."""
+    return StackConfig(
         database_url=database_url,
         kafka_bootstrap_servers=kafka,
         smtp_port=free_port(),
@@ -21,5 +20,11 @@ def e2e_stack(database_url: str, kafka: str, folder: Path) -> Iterator[tuple[Sta
         log_dir=folder / "logs",
         round_quiet_seconds=0.5,
     )
+
+
+@contextmanager
+def e2e_stack(database_url: str, kafka: str, folder: Path) -> Iterator[tuple[StackConfig, Path]]:
+    """The running stack (``e2e_config``), its mail kept in ``folder``/mail."""
+    config = e2e_config(database_url, kafka, folder)
     with running_stack(config, maildir=folder / "mail"):
         yield config, folder / "mail"

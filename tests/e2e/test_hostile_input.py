@@ -39,7 +39,7 @@ from shared.kafka import (
 from shared.observability.asyncapi import CONSUMERS
 from shared.topics import Topic
 from tests.chaos.harness import personal_data_in_logs
-from tests.conftest import free_port
+from tests.e2e.conftest import e2e_config
 from tests.integration.conftest import read_topic
 
 pytestmark = pytest.mark.e2e
@@ -72,14 +72,7 @@ def stack(
     database_url: str, kafka: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[StackConfig]:
     folder = tmp_path_factory.mktemp("hostile")
-    config = StackConfig(
-        database_url=database_url,
-        kafka_bootstrap_servers=kafka,
-        smtp_port=free_port(),
-        http_port=free_port(),
-        log_dir=folder / "logs",
-        round_quiet_seconds=0.5,
-    )
+    config = e2e_config(database_url, kafka, folder)
     with running_stack(config, maildir=folder / "mail"):
         yield config
 

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from deploy.stack import SERVICES, ServiceProcess, StackConfig, running_stack
 from services.cli.main import app
 from shared.topics import Topic
-from tests.conftest import free_port
+from tests.e2e.conftest import e2e_config
 from tests.integration.conftest import read_topic
 
 pytestmark = pytest.mark.e2e
@@ -34,14 +34,7 @@ def stack(
     database_url: str, kafka: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     folder = tmp_path_factory.mktemp("journey")
-    config = StackConfig(
-        database_url=database_url,
-        kafka_bootstrap_servers=kafka,
-        smtp_port=free_port(),
-        http_port=free_port(),
-        log_dir=folder / "logs",
-        round_quiet_seconds=0.5,
-    )
+    config = e2e_config(database_url, kafka, folder)
     with running_stack(config, maildir=folder / "mail") as processes:
         yield config, folder / "mail", processes
 

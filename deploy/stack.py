@@ -53,11 +53,20 @@ class StackConfig:
         return env
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A port free now and never handed out before by this process: the kernel may offer a
+    port again as soon as its probe socket closes, and two services on one port would let the
+    one that lost the race look ready through the other."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 class ServiceProcess:
@@ -119,17 +128,24 @@ def wait_until_ready(
                 tail = process.log_path.read_text(errors="replace")[-3000:]
                 raise RuntimeError(f"{process.name} exited during start-up:\n{tail}")
         services = [p for p in processes if p.name in SERVICES]
-        if all(_ready(p.ops_url) for p in services):
+        if all(_ready(p.name, p.ops_url) for p in services):
             return
         time.sleep(0.3)
     raise TimeoutError(f"the services did not all become ready within {timeout:.0f}s")
 
 
-def _ready(base_url: str) -> bool:
+def _ready(service: str, base_url: str) -> bool:
+    """Ready, and it is ``service`` that says so (not another process on that port)."""
     try:
-        return httpx.get(f"{base_url}/health/ready", timeout=2).status_code == 200
+        response = httpx.get(f"{base_url}/health/ready", timeout=2)
     except httpx.HTTPError:
         return False
+    if response.status_code != 200:
+        return False
+    answered_by = response.json().get("service")
+    if answered_by != service:
+        raise RuntimeError(f"{base_url} is answered by {answered_by!r}, not the {service}")
+    return True
 
 
 @contextmanager

@@ -45,13 +45,6 @@ def require_service(name: str, host: str, port: int) -> None:
     pytest.skip(message)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="session")
 def base_settings() -> Settings:
     return Settings()

@@ -97,7 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _add_routes(app)
     web.install(app, settings)
     app.include_router(self_service.create_router(settings))
-    instrument_http(app, _readiness(app, settings))
+    instrument_http(app, "profiles", _readiness(app, settings))
     return app
 
 

@@ -29,7 +29,7 @@ def _route_template(request: Request) -> str:
     return path if path in OPS_PATHS else "unmatched"
 
 
-def instrument_http(app: FastAPI, readiness: Readiness) -> None:
+def instrument_http(app: FastAPI, service: str, readiness: Readiness) -> None:
     @app.middleware("http")
     async def correlate(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
@@ -53,7 +53,7 @@ def instrument_http(app: FastAPI, readiness: Readiness) -> None:
             response.headers[HTTP_CORRELATION_HEADER] = correlation_id
             return response
 
-    app.router.routes.extend(ops_routes(readiness))
+    app.router.routes.extend(ops_routes(service, readiness))
     FastAPIInstrumentor.instrument_app(
         app,
         excluded_urls="/metrics,/health/live,/health/ready",

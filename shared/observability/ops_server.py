@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -31,10 +32,17 @@ async def live_response(_: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-def ready_endpoint(readiness: Readiness) -> Callable[[Request], Awaitable[JSONResponse]]:
+def ready_endpoint(
+    service: str, readiness: Readiness
+) -> Callable[[Request], Awaitable[JSONResponse]]:
     async def ready(_: Request) -> JSONResponse:
         ok, checks = await readiness()
-        body: dict[str, Any] = {"status": "ok" if ok else "unavailable", "checks": checks}
+        # The service's name, so whoever polls knows it reached the service it meant to.
+        body: dict[str, Any] = {
+            "service": service,
+            "status": "ok" if ok else "unavailable",
+            "checks": checks,
+        }
         return JSONResponse(body, status_code=200 if ok else 503)
 
     return ready
@@ -58,11 +66,11 @@ OPS_PATHS = frozenset(
 )
 
 
-def ops_routes(readiness: Readiness) -> list[Route]:
+def ops_routes(service: str, readiness: Readiness) -> list[Route]:
     return [
         Route("/metrics", metrics_response),
         Route("/health/live", live_response),
-        Route("/health/ready", ready_endpoint(readiness)),
+        Route("/health/ready", ready_endpoint(service, readiness)),
         Route("/docs/asyncapi.json", asyncapi_json_response),
         Route("/docs/asyncapi", asyncapi_html_response),
     ]
@@ -71,9 +79,10 @@ def ops_routes(readiness: Readiness) -> list[Route]:
 class OpsServer:
     """uvicorn serving the operations routes inside a FastStream service's event loop."""
 
-    def __init__(self, readiness: Readiness, host: str, port: int) -> None:
+    def __init__(self, service: str, readiness: Readiness, host: str, port: int) -> None:
+        self._address = (host, port)
         config = uvicorn.Config(
-            Starlette(routes=ops_routes(readiness)),
+            Starlette(routes=ops_routes(service, readiness)),
             host=host,
             port=port,
             log_config=None,
@@ -84,9 +93,12 @@ class OpsServer:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        # The socket is bound here, so a taken port is an OSError that stops the service at
+        # start-up; uvicorn would call sys.exit inside a task and leave the service half-started.
+        listener = socket.create_server(self._address, reuse_port=False)
         # _serve, not serve: serve() would take over SIGTERM/SIGINT, which belong to FastStream
         # (it shuts the whole service down, this server included, via stop()).
-        self._task = asyncio.create_task(self._server._serve(), name="ops-server")
+        self._task = asyncio.create_task(self._server._serve([listener]), name="ops-server")
         while not self._server.started:
             if self._task.done():
                 await self._task  # raises the reason it could not start (port taken, ...)

@@ -36,7 +36,7 @@ def ops_server(
     async def ready() -> tuple[bool, dict[str, str]]:
         return await readiness(checks, settings.health_timeout_seconds)
 
-    return OpsServer(ready, settings.ops_host, ops_port(settings, service))
+    return OpsServer(service, ready, settings.ops_host, ops_port(settings, service))
 
 
 async def sample_outbox_backlog(pool: asyncpg.Pool, service: str) -> None:

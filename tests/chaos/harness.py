@@ -37,6 +37,7 @@ from deploy.stack import (
     SERVICES,
     ServiceProcess,
     StackConfig,
+    free_port,
     running_stack,
     start_service,
     start_smtp_catcher,
@@ -45,7 +46,6 @@ from shared.events import MatchDecided
 from shared.kafka import ensure_topics, idempotent_producer
 from shared.topics import Topic
 from tests.chaos.workload import Op, Workload, build_workload, decide
-from tests.conftest import free_port
 
 Pair = tuple[str, str, str]  # (kind, provider email, mentee email)
 

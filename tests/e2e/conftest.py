@@ -6,8 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from deploy.stack import StackConfig, running_stack
-from tests.conftest import free_port
+from deploy.stack import StackConfig, free_port, running_stack
 
 
 def e2e_config(database_url: str, kafka: str, folder: Path) -> StackConfig:

@@ -11,8 +11,7 @@ from uuid import uuid4
 import httpx
 import pytest
 
-from deploy.stack import ServiceProcess, StackConfig, running_stack, start_service
-from tests.conftest import free_port
+from deploy.stack import ServiceProcess, StackConfig, free_port, running_stack, start_service
 
 pytestmark = pytest.mark.e2e
 

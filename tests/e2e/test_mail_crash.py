@@ -15,10 +15,9 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from deploy.stack import StackConfig, start_service, start_smtp_catcher
+from deploy.stack import StackConfig, free_port, start_service, start_smtp_catcher
 from services.notifier.mailer import FAULT_EXIT_AFTER_ACCEPT
 from shared.events import Coordinator, Event, NetworkUpserted
-from tests.conftest import free_port
 from tests.integration.test_notifier_mail import network_events
 
 pytestmark = pytest.mark.e2e

@@ -162,6 +162,7 @@ def test_every_service_is_live_and_ready_with_its_checks(stack: Stack) -> None:
         ready = httpx.get(f"{base}/health/ready", timeout=5)
         assert ready.status_code == 200, name
         assert ready.json()["checks"] == {"database": "ok", "kafka": "ok"}
+        assert ready.json()["service"] == name
         metrics = httpx.get(f"{base}/metrics", timeout=5).text
         if name != "notifier":  # the two services that publish through an outbox
             assert f'bridgework_outbox_backlog{{service="{name}"}}' in metrics

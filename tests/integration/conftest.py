@@ -15,8 +15,8 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from deploy.stack import free_port
 from shared.settings import Settings
-from tests.conftest import free_port
 
 
 @pytest.fixture(scope="session")

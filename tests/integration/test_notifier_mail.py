@@ -15,6 +15,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from icalendar import Calendar
 
+from deploy.stack import free_port
 from services.notifier.directory import announce_proposals, apply_event, introduce_approved
 from services.notifier.mailer import SENDING_LOCK_CLASS, MailQueue
 from shared.consuming import EventConsumer
@@ -38,7 +39,6 @@ from shared.people import Mode, Role, Sector, SkillGap, SkillLevel, WorkingPatte
 from shared.regions import Region
 from shared.settings import Settings
 from shared.topics import Topic
-from tests.conftest import free_port
 from tests.factories import covered, match_proposed
 from tests.integration.conftest import Inbox
 

@@ -6,9 +6,12 @@ import asyncio
 import io
 import json
 import logging
+import socket
 
+import httpx
 import pytest
 
+from deploy.stack import free_port
 from shared.logs import CorrelationFilter, formatter, use_json
 from shared.observability.context import (
     CORRELATION_HEADER,
@@ -21,6 +24,7 @@ from shared.observability.context import (
     to_kafka_headers,
 )
 from shared.observability.health import readiness
+from shared.observability.ops_server import OpsServer
 from shared.observability.tracing import tracing_mode
 from shared.settings import Settings
 
@@ -127,3 +131,33 @@ async def test_readiness_names_each_failing_check_within_the_timeout() -> None:
         True,
         {"database": "ok", "kafka": "ok"},
     )
+
+
+async def test_an_operations_port_already_taken_stops_start_up_with_the_reason() -> None:
+    async def ready() -> tuple[bool, dict[str, str]]:
+        return True, {}
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError, match="in use"):
+            await OpsServer("matcher", ready, "127.0.0.1", port).start()
+
+
+async def test_the_operations_server_says_which_service_is_ready() -> None:
+    async def ready() -> tuple[bool, dict[str, str]]:
+        return True, {"database": "ok"}
+
+    port = free_port()
+    server = OpsServer("notifier", ready, "127.0.0.1", port)
+    await server.start()
+    try:
+        async with httpx.AsyncClient() as client:
+            response = await client.get(f"http://127.0.0.1:{port}/health/ready")
+    finally:
+        await server.stop()
+    assert response.json() == {"service": "notifier", "status": "ok", "checks": {"database": "ok"}}
+
+
+def test_free_ports_are_never_handed_out_twice() -> None:
+    ports = [free_port() for _ in range(200)]
+    assert len(set(ports)) == len(ports)

@@ -11,16 +11,14 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 
 def _run(connection: Connection, schema: str) -> None:
+    # One replica migrating at a time, even when several start together: the lock comes first,
+    # since two concurrent CREATE SCHEMA IF NOT EXISTS can still collide. It is held by the
+    # connection's one transaction (Alembic joins it), committed after the last migration.
+    connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": schema})
     connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
     connection.execute(text(f'SET search_path TO "{schema}"'))
-    context.configure(
-        connection=connection,
-        version_table_schema=schema,
-        transaction_per_migration=True,
-    )
+    context.configure(connection=connection, version_table_schema=schema)
     with context.begin_transaction():
-        # One service migrating at a time, even when several replicas start together.
-        connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": schema})
         context.run_migrations()
 
 

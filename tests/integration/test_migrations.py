@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import asyncio
+import sys
 from pathlib import Path
+from uuid import uuid4
 
 import asyncpg
 import pytest
@@ -58,3 +61,46 @@ async def test_matcher_migrations_applied_in_order(settings: Settings) -> None:
     finally:
         await conn.close()
     assert has_column == 1
+
+
+async def migrate_in_a_process(url: str, service: str) -> None:
+    """One replica's start-up migration, in a process of its own as replicas are (Alembic's
+    context is global to a process)."""
+    code = "import sys; from shared.db import migrate; migrate(*sys.argv[1:])"
+    migrations = str(SERVICES / service / "migrations")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        code,
+        url,
+        service,
+        migrations,
+        cwd=SERVICES.parent,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await process.communicate()
+    assert process.returncode == 0, stderr.decode()[-2000:]
+
+
+async def test_replicas_starting_together_on_a_new_database_migrate_once(
+    base_settings: Settings,
+) -> None:
+    """Several replicas (deploy/k8s runs two matchers) start at once: one creates the schema
+    and migrates, the others wait for its lock and find nothing to do."""
+    name = f"bridgework_replicas_{uuid4().hex[:8]}"
+    admin = await asyncpg.connect(base_settings.database_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = base_settings.database_url.rsplit("/", 1)[0] + f"/{name}"
+    services = ("profiles", "matcher", "notifier")
+    try:
+        await asyncio.gather(*(migrate_in_a_process(url, s) for s in services for _ in range(3)))
+        conn = await asyncpg.connect(url)
+        try:
+            for service in services:
+                versions = await conn.fetch(f"SELECT version_num FROM {service}.alembic_version")
+                assert [v["version_num"] for v in versions] == [head_revision(service)]
+        finally:
+            await conn.close()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()

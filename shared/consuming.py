@@ -7,6 +7,7 @@ only after the handler returns (ack policy NACK_ON_ERROR), i.e. after the effect
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections import Counter
@@ -43,15 +44,23 @@ Apply = Callable[[asyncpg.Connection, Event], Awaitable[None]]
 # Worth retrying: the database is restarting or unreachable. Anything else is about the message.
 # A server shutting down ends open sessions with "terminating connection due to administrator
 # command" (an operator intervention, SQLSTATE 57P01): that is the database going away, not a
-# bad message, so it is retried like a lost connection. So are serialization failures.
+# bad message, so it is retried like a lost connection. So are serialization failures, and
+# asyncpg's own state errors ("another operation is in progress"), which a connection broken
+# mid-query leaves behind (the chaos run's PostgreSQL restart found one).
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.TransactionRollbackError,
     asyncpg.TooManyConnectionsError,
 )
+DATABASE_CHECK_SECONDS = 5.0
+
+
+class DatabaseUnavailable(ConnectionError):
+    """An event failed while the database did not answer: retried, never parked."""
 
 
 async def keep_raw_body(message: StreamMessage[Any]) -> bytes:
@@ -112,6 +121,10 @@ class EventConsumer:
         except TRANSIENT_ERRORS:
             raise  # nack: the message is redelivered, never skipped
         except Exception as error:  # the effect rolled back; park the message, keep going
+            if not await self._database_answers():
+                # Whatever the error says, it came while the database was going away: the
+                # message is probably fine, so it waits for the database, not the dead letters.
+                raise DatabaseUnavailable(type(error).__name__) from error
             # Type only: an error message can quote personal data; the full reason is parked
             # with the message on the dead-letter topic.
             log.error(
@@ -123,6 +136,15 @@ class EventConsumer:
             )
             reason = f"{type(error).__name__}: {error}"
             await self._park(origin, key, body, "apply_failed", reason)
+
+    async def _database_answers(self) -> bool:
+        try:
+            async with asyncio.timeout(DATABASE_CHECK_SECONDS):
+                async with self._pool.acquire() as connection:
+                    await connection.fetchval("SELECT 1")
+        except (TimeoutError, *TRANSIENT_ERRORS, asyncpg.PostgresError):
+            return False
+        return True
 
     async def _park(
         self, origin: Origin, key: bytes | None, body: bytes | None, kind: str, reason: str

@@ -374,7 +374,31 @@ async def wait_for_mail(database_url: str, timeout: float) -> None:
         if pending == 0 and unannounced == 0:
             return
         await asyncio.sleep(1)
-    raise TimeoutError("emails still pending")
+    raise TimeoutError(f"emails still pending: {await _stuck_mail(database_url)}")
+
+
+async def _stuck_mail(database_url: str) -> str:
+    """What the notifier is still waiting on, by purpose and last error (no personal data)."""
+    conn = await _retry_db(database_url)
+    try:
+        emails = await conn.fetch(
+            "SELECT purpose, last_error, count(*) AS n FROM notifier.emails"
+            " WHERE status = 'pending' GROUP BY 1, 2 ORDER BY 3 DESC"
+        )
+        proposals = await conn.fetch(
+            "SELECT (n.id IS NOT NULL) AS network_known, count(*) AS n"
+            " FROM notifier.proposals p LEFT JOIN notifier.networks n ON n.id = p.network_id"
+            " WHERE NOT p.announced GROUP BY 1"
+        )
+    finally:
+        await conn.close()
+    return "; ".join(
+        [f"{r['n']} {r['purpose']} email(s), last error {r['last_error']!r}" for r in emails]
+        + [
+            f"{r['n']} unannounced proposal(s), network known: {r['network_known']}"
+            for r in proposals
+        ]
+    )
 
 
 # --- the chaos monkey -----------------------------------------------------------------------

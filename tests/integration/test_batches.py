@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from urllib.parse import urlsplit
 from uuid import uuid4
 
 import asyncpg
@@ -14,7 +15,7 @@ import pytest
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from services.matcher.state import apply_event, apply_events
-from shared.consuming import BatchEventConsumer, Contexts
+from shared.consuming import BatchEventConsumer, Contexts, DatabaseUnavailable
 from shared.events import AvailabilityChanged, Event, PersonErased, PersonProfile, PersonUpserted
 from shared.kafka import DEAD_LETTER_KIND, idempotent_producer
 from shared.observability.context import CORRELATION_HEADER, current_correlation_id
@@ -247,3 +248,57 @@ async def test_a_dirty_network_follows_the_latest_change_of_the_batch_that_touch
         f"{prefix}-1": ids[3],  # the availability change came after the profile
         f"{prefix}-2": ids[2],
     }
+
+
+async def test_a_broken_connection_state_is_retried_not_parked(
+    matcher_pool: asyncpg.Pool, producer: AIOKafkaProducer
+) -> None:
+    """asyncpg's "another operation is in progress", left by a connection that broke
+    mid-query while PostgreSQL restarted, is about the connection, not the message."""
+    failures = [asyncpg.exceptions.InternalClientError("cannot switch to state 15")]
+    applied: list[Event] = []
+
+    async def flaky(conn: asyncpg.Connection, event: Event) -> None:
+        if failures:
+            raise failures.pop()
+        applied.append(event)
+
+    consumer = BatchEventConsumer(f"batch-{uuid4().hex[:6]}", matcher_pool, producer, flaky)
+    event = PersonErased(entity_key="p", person_id=uuid4())
+    await consumer.handle_batch(records([event.to_json_bytes()]))
+    assert applied == [event]
+    assert not consumer.dead_letters
+
+
+async def test_an_event_failing_while_the_database_is_away_waits_instead_of_being_parked(
+    matcher_pool: asyncpg.Pool, producer: AIOKafkaProducer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def fails(conn: asyncpg.Connection, event: Event) -> None:
+        raise ValueError("an error raised as the database went away")
+
+    async def database_away() -> bool:
+        return False
+
+    consumer = BatchEventConsumer(f"batch-{uuid4().hex[:6]}", matcher_pool, producer, fails)
+    monkeypatch.setattr(consumer, "_database_answers", database_away)
+    event = PersonErased(entity_key="p", person_id=uuid4())
+    with pytest.raises(DatabaseUnavailable):
+        await consumer.handle_batch(records([event.to_json_bytes()]))
+    assert not consumer.dead_letters
+
+
+async def test_the_database_check_tells_a_live_database_from_a_missing_one(
+    settings: Settings, matcher_pool: asyncpg.Pool, producer: AIOKafkaProducer
+) -> None:
+    async def nothing(conn: asyncpg.Connection, event: Event) -> None:
+        return None
+
+    live = BatchEventConsumer("check", matcher_pool, producer, nothing)
+    assert await live._database_answers()
+    nowhere = settings.database_url.replace(f":{urlsplit(settings.database_url).port}", ":9")
+    missing_pool = await asyncpg.create_pool(nowhere, min_size=0)
+    try:
+        gone = BatchEventConsumer("check", missing_pool, producer, nothing)
+        assert not await gone._database_answers()
+    finally:
+        await missing_pool.close()

@@ -45,9 +45,6 @@ def local_infra(base_settings: Settings) -> None:
     require_service("Kafka", host, int(port))
 
 
-# Out of `make test` for now: since the notifier's introductions joined, the calm run sometimes
-# ends with emails left pending (2 runs in 4); `make chaos` runs it until that is found.
-@pytest.mark.chaos
 @pytest.mark.timeout(600)
 @pytest.mark.usefixtures("local_infra")
 async def test_short_chaos_run(tmp_path: Path) -> None:

@@ -436,6 +436,7 @@ async def measure_latency(
             await paced_publish(bench, rate, seconds, published)
             await settle(received, published, timeout=30)
         rounds = await round_seconds(database_url)
+        stages = await latency_stages(database_url, published, received)
     finally:
         stop_all(processes)
     latencies = sorted((received[m] - published[m]) * 1000 for m in published if m in received)
@@ -448,6 +449,7 @@ async def measure_latency(
         "proposed": len(latencies),
         "settings": settings,
         **percentiles(latencies),
+        "stages": stages,
         "rounds": rounds,
         "load_average": [load_before, load_average()],
     }
@@ -479,7 +481,7 @@ async def proposal_reader(bootstrap: str, received: dict[UUID, float]) -> Any:
     async def read() -> None:
         while True:
             batches = await consumer.getmany(timeout_ms=50)
-            now = time.monotonic()
+            now = time.time()  # wall clock: compared with the database's timestamps
             for records in batches.values():
                 for record in records:
                     body = json.loads(record.value or b"{}")
@@ -511,7 +513,7 @@ async def paced_publish(
         while sent < len(mentees):
             due = min(len(mentees), int((time.monotonic() - started) / tick * per_tick) + 1)
             for mentee in mentees[sent:due]:
-                published[mentee.profile.person_id] = time.monotonic()
+                published[mentee.profile.person_id] = time.time()
                 pending.append(
                     await producer.send(
                         Topic.PEOPLE.value, mentee.to_json_bytes(), key=mentee.entity_key.encode()
@@ -534,6 +536,43 @@ async def settle(received: dict[UUID, Any], published: dict[UUID, float], timeou
         if len(received) == last:
             return
         last = len(received)
+
+
+async def latency_stages(
+    database_url: str, published: dict[UUID, float], received: dict[UUID, float]
+) -> dict[str, dict[str, float | None]]:
+    """Where each mentee's wait went, from the first proposal's outbox row: published to the
+    matcher's transaction (the row's created_at), that transaction to Kafka's acknowledgement
+    of the proposal (published_at), and that to the reader."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(
+            """
+            SELECT DISTINCT ON (payload->>'mentee_id') (payload->>'mentee_id')::uuid AS mentee,
+              extract(epoch FROM created_at) AS created, extract(epoch FROM published_at) AS acked
+            FROM matcher.outbox WHERE topic = $1 AND payload->>'event_type' = $2
+              AND published_at IS NOT NULL
+            ORDER BY payload->>'mentee_id', id
+            """,
+            Topic.PROPOSALS.value,
+            MatchProposed.model_fields["event_type"].default,
+        )
+    finally:
+        await conn.close()
+    timed = [r for r in rows if r["mentee"] in published and r["mentee"] in received]
+
+    def stage(spans: list[float]) -> dict[str, float | None]:
+        return percentiles(sorted(spans))
+
+    return {
+        "to_matcher_transaction": stage(
+            [(float(r["created"]) - published[r["mentee"]]) * 1000 for r in timed]
+        ),
+        "transaction_to_kafka_ack": stage(
+            [(float(r["acked"]) - float(r["created"])) * 1000 for r in timed]
+        ),
+        "ack_to_reader": stage([(received[r["mentee"]] - float(r["acked"])) * 1000 for r in timed]),
+    }
 
 
 async def round_seconds(database_url: str) -> dict[str, Any]:

@@ -109,7 +109,8 @@ class OutboxRelay:
             sends = [await self._send(row) for row in rows]
             await asyncio.gather(*sends)
             await connection.execute(
-                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
+                # The moment Kafka acknowledged them, not when this transaction began.
+                "UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY($1::bigint[])",
                 [row["id"] for row in rows],
             )
         for row in rows:

@@ -71,3 +71,28 @@ async def test_a_network_being_solved_is_left_to_its_round(matcher_pool: asyncpg
         # Once the round is over, the next arrivals in that network are served again.
         async with conn.transaction():
             assert await propose_on_arrival(conn, ENGINE, [newcomer]) == 1
+
+
+async def test_one_batch_across_networks_proposes_within_each_network(
+    matcher_pool: asyncpg.Pool,
+) -> None:
+    """A batch's networks are solved in one engine call; nobody is paired across them. The
+    first network's mentor is full, so its newcomer gets nothing rather than the other's."""
+    async with matcher_pool.acquire() as conn, conn.transaction():
+        first, first_mentor, _ = await seed(conn)
+        second, second_mentor, _ = await seed(conn)
+        hold = person(Role.MENTEE, first, f"{first}B")
+        await apply_events(conn, [hold])
+        assert await propose_on_arrival(conn, ENGINE, [hold]) == 1  # first's mentor is taken
+        newcomers = [person(Role.MENTEE, n, f"{n}B") for n in (first, second, second)]
+        await apply_events(conn, newcomers)
+        assert await propose_on_arrival(conn, ENGINE, newcomers) == 1
+        proposed = await conn.fetch(
+            "SELECT network_id, provider_id, mentee_id FROM proposals WHERE mentee_id = ANY($1)",
+            [n.profile.person_id for n in newcomers],
+        )
+    [row] = proposed
+    assert row["network_id"] == second
+    assert row["provider_id"] == second_mentor
+    assert row["mentee_id"] in {n.profile.person_id for n in newcomers[1:]}
+    assert first_mentor != second_mentor

@@ -27,6 +27,9 @@ class TrustInfo(BaseModel):
     latitude: float | None = None
     longitude: float | None = None
     is_small: bool = False
+    # Set when one input holds several networks (proposals on arrival solve a batch's networks
+    # in one call): people whose trusts are in different networks are never paired.
+    network_id: str | None = None
 
 
 class MentorInput(BaseModel):

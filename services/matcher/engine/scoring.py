@@ -250,6 +250,12 @@ def fairness_groups(
 # ---------------------------------------------------------------------------------------------
 
 
+# English words without stop words, built once: a vectorizer given this callable skips
+# rebuilding its analyzer and re-checking its stop words on every call, which cost more than
+# the fit itself for the few texts of a mentee's proposal on arrival.
+_WORDS = TfidfVectorizer(stop_words="english").build_analyzer()
+
+
 def fit_text_vectors(texts: Sequence[str], config: MatchingConfig, seed: int = 0) -> FloatArray:
     """Unit-length rows (zero for empty texts) whose dot products are text similarities.
 
@@ -263,15 +269,14 @@ def fit_text_vectors(texts: Sequence[str], config: MatchingConfig, seed: int = 0
     sample = (
         np.sort(rng.choice(n, size=opts.fit_sample, replace=False)) if n > opts.fit_sample else None
     )
-    fit_docs = [texts[i] for i in sample] if sample is not None else list(texts)
-    vectorizer = TfidfVectorizer(
-        max_features=opts.max_features, stop_words="english", sublinear_tf=True
-    )
+    vectorizer = TfidfVectorizer(analyzer=_WORDS, max_features=opts.max_features, sublinear_tf=True)
     try:
-        vectorizer.fit(fit_docs)
+        if sample is None:  # one pass over the texts, not a fit and then a transform
+            tfidf = vectorizer.fit_transform(texts)
+        else:
+            tfidf = vectorizer.fit([texts[i] for i in sample]).transform(texts)
     except ValueError:  # no words at all (every text empty or stop words)
         return np.zeros((n, 1), dtype=np.float32)
-    tfidf = vectorizer.transform(texts)
     if tfidf.shape[1] <= opts.dims or n < opts.lsa_min_texts:
         dense = np.asarray(tfidf.toarray(), dtype=np.float32)
     else:
@@ -360,6 +365,10 @@ class ScoringContext:
         b = self.text_vectors[("mentee", mentee.id)]
         return max(0.0, float(np.dot(a, b)))
 
+    def network_of(self, trust_code: str) -> str | None:
+        trust = self.trusts.get(trust_code)
+        return trust.network_id if trust is not None else None
+
     def boost(self, mentee: MenteeInput) -> float:
         opts = self.config.fairness
         if opts.priority_boost > 0 and fairness_groups(mentee, self.trusts) & opts.priority_groups:
@@ -384,6 +393,8 @@ def exclusion_reason(provider: Provider, mentee: MenteeInput, ctx: ScoringContex
         if provider.kind is MatchKind.SECONDMENT:
             return "mentee not open to secondment"
         return "mentee already has a mentor"
+    if ctx.network_of(provider.trust_code) != ctx.network_of(mentee.trust_code):
+        return "different networks"
     if provider.kind is MatchKind.SECONDMENT:
         if provider.trust_code == mentee.trust_code:
             return "secondments are always to another trust"
@@ -528,6 +539,12 @@ def _static_values(
         for pattern in WorkingPattern
     }
     exclude_same_trust = kind is MatchKind.SECONDMENT or not config.allow_same_trust_mentoring
+    # Networks as integers, None (a trust of no known network) included.
+    network_ids: dict[str | None, int] = {}
+    for code in [p.trust_code for p in providers] + [k[0] for k in keys]:
+        network_ids.setdefault(ctx.network_of(code), len(network_ids))
+    provider_network = np.array([network_ids[ctx.network_of(p.trust_code)] for p in providers])
+    several_networks = len(network_ids) > 1
     table = np.full((len(keys), len(providers)), -np.inf, dtype=np.float32)
     for row, (trust, _, remote, mode, pattern, eligible) in enumerate(keys):
         if not eligible:
@@ -547,6 +564,8 @@ def _static_values(
         values[~provider_active] = -np.inf
         if exclude_same_trust:
             values[provider_trust == trust_ids[trust]] = -np.inf
+        if several_networks:
+            values[provider_network != network_ids[ctx.network_of(trust)]] = -np.inf
         table[row] = values
     return table
 

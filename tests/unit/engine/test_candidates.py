@@ -221,6 +221,32 @@ def test_hard_rules_hold_on_every_edge() -> None:
         assert placements[placement_id].places > 0
 
 
+def in_networks(data: MatchingInput, networks: int) -> MatchingInput:
+    """The same people, their trusts shared out between ``networks`` networks."""
+    trusts = tuple(
+        t.model_copy(update={"network_id": f"n{i % networks}"}) for i, t in enumerate(data.trusts)
+    )
+    return data.model_copy(update={"trusts": trusts})
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_one_input_of_several_networks_never_pairs_across_them(seed: int) -> None:
+    data = in_networks(random_instance(seed, n_mentors=40, n_mentees=60), networks=3)
+    network = {t.code: t.network_id for t in data.trusts}
+    mentor_trust = {m.id: m.trust_code for m in data.mentors}
+    mentee_trust = {m.id: m.trust_code for m in data.mentees}
+    expected = per_pair(data, MatchingConfig(), MatchKind.MENTORING)
+    got = as_dict(build_candidates(data, MatchingConfig(), full=True))
+    assert expected, "the instance should have admissible pairs"
+    assert got.keys() == expected.keys()  # the vectorised path applies the rule too
+    assert all(network[mentor_trust[p]] == network[mentee_trust[e]] for p, e in got)
+    # Within a network the rule changes nothing: one network's pairs are all still there.
+    alone = as_dict(build_candidates(in_networks(data, networks=1), MatchingConfig(), full=True))
+    assert set(got) == {
+        (p, e) for p, e in alone if network[mentor_trust[p]] == network[mentee_trust[e]]
+    }
+
+
 @pytest.mark.parametrize("k", [1, 3, 8, 20])
 def test_top_k_keeps_each_mentees_best_k(k: int) -> None:
     data = random_instance(5, n_mentors=60, n_mentees=40)
@@ -348,3 +374,15 @@ def test_provider_top_k_adds_each_providers_best(workers: int) -> None:
         np.testing.assert_allclose(kept, best)
     # Edges come grouped by mentee, best first.
     assert np.all(np.diff(both.mentee_index) >= 0)
+
+
+def test_a_lone_mentor_is_not_offered_to_another_networks_mentees() -> None:
+    """The rule holds when every provider is in one network and the mentees are not."""
+    data = in_networks(random_instance(5, n_mentors=1, n_mentees=60), networks=2)
+    network = {t.code: t.network_id for t in data.trusts}
+    [mentor] = data.mentors
+    got = as_dict(build_candidates(data, MatchingConfig(), full=True))
+    assert got, "the instance should have admissible pairs"
+    assert got.keys() == per_pair(data, MatchingConfig(), MatchKind.MENTORING).keys()
+    mentee_trust = {m.id: m.trust_code for m in data.mentees}
+    assert all(network[mentee_trust[e]] == network[mentor.trust_code] for _, e in got)

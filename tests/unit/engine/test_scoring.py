@@ -341,3 +341,15 @@ def test_text_vectors_are_unit_rows_or_zero() -> None:
     )
     assert lsa.shape == (20, 2)
     assert fit_text_vectors(["", " "], MatchingConfig()).shape == (2, 1)
+
+
+def test_people_of_different_networks_are_never_paired() -> None:
+    north = TrustInfo(code="NNN", name="North", region=Region.LONDON, network_id="north")
+    south = TrustInfo(code="SSS", name="South", region=Region.LONDON, network_id="south")
+    ctx = context(trusts=(north, south))
+    assert exclusion_reason(
+        provider_from_mentor(mentor(trust=north)), mentee(trust=south), ctx
+    ) == ("different networks")
+    assert exclusion_reason(
+        provider_from_mentor(mentor(trust=north)), mentee(trust=north), ctx
+    ) != ("different networks")

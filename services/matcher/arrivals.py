@@ -48,13 +48,14 @@ async def propose_on_arrival(
             profile = event.profile
             arrivals.setdefault(profile.network_id, set()).add(profile.person_id)
             arrived_with[profile.person_id] = context_of(event, contexts)
-    networks = [
-        network_id
-        for network_id in sorted(arrivals)
-        if await conn.fetchval(
-            "SELECT pg_try_advisory_xact_lock(hashtext($1))", network_lock_key(network_id)
-        )
-    ]
+    # Each network's lock, tried in one round trip (sorted, as rounds take them one at a time).
+    ordered = sorted(arrivals)
+    locked = await conn.fetch(
+        "SELECT i FROM unnest($1::text[]) WITH ORDINALITY AS k(key, i)"
+        " WHERE pg_try_advisory_xact_lock(hashtext(k.key)) ORDER BY i",
+        [network_lock_key(n) for n in ordered],
+    )
+    networks = [ordered[row["i"] - 1] for row in locked]
     if not networks:
         return 0
     data = await _load(conn, networks, [m for n in networks for m in arrivals[n]])

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 import asyncpg
+from pydantic import BaseModel, ConfigDict
 
 from services.matcher.engine.contract import (
     MatchingInput,
@@ -35,7 +36,8 @@ from shared.matching import MatchKind
 from shared.observability import metrics
 from shared.observability.context import Carrier, attached, capture
 from shared.outbox import add_to_outbox
-from shared.people import Role
+from shared.people import Mode, Role, Sector, SkillGap, SkillLevel, WorkingPattern
+from shared.regions import Region
 
 
 async def mark_dirty_many(conn: asyncpg.Connection, marks: Mapping[str, Carrier]) -> None:
@@ -404,11 +406,31 @@ def _trust(row: asyncpg.Record) -> TrustInfo:
     )
 
 
+class StoredProfile(BaseModel):
+    """The part of a stored profile (a ``PersonProfile``, validated when its event arrived)
+    that matching reads: not the name or email address, whose validation (EmailStr) was most
+    of the cost of loading the people of a batch's networks."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    person_id: UUID
+    trust_code: str
+    region: Region
+    mode: Mode
+    working_pattern: WorkingPattern
+    sector: Sector
+    skills: tuple[SkillLevel, ...] = ()
+    bio: str = ""
+    gaps: tuple[SkillGap, ...] = ()
+    goals: str = ""
+    open_to_secondment: bool = False
+
+
 def _open_mentor(row: asyncpg.Record) -> MentorInput | None:
     remaining = row["capacity"] - row["approved_as_provider"]
     if row["paused"] or remaining <= 0:
         return None
-    profile = PersonProfile.model_validate(row["profile"])
+    profile = StoredProfile.model_validate(row["profile"])
     return MentorInput(
         id=str(profile.person_id),
         trust_code=profile.trust_code,
@@ -426,7 +448,7 @@ def _open_mentee(row: asyncpg.Record) -> MenteeInput | None:
     that kind of search, not the other."""
     if row["paused"]:  # withdrawn (self-service): matched with nobody
         return None
-    profile = PersonProfile.model_validate(row["profile"])
+    profile = StoredProfile.model_validate(row["profile"])
     seeking_mentoring = row["approved_mentoring"] == 0
     open_to_secondment = profile.open_to_secondment and row["approved_secondment"] == 0
     if not (seeking_mentoring or open_to_secondment):

@@ -84,6 +84,7 @@ def event_broker(
         batch=True,
         max_records=settings.consumer_batch_max_records,
         batch_timeout_ms=settings.consumer_batch_timeout_ms,
+        fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
         decoder=keep_raw_body,  # the bytes as they are: the consumer decodes and validates
     )
     async def on_events(message: KafkaMessage) -> None:

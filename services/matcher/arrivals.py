@@ -25,7 +25,13 @@ import asyncpg
 
 from services.matcher.engine.contract import MatchingEngine, MatchingInput
 from services.matcher.rounds import network_lock_key, proposed_event, store_proposals
-from services.matcher.state import _open_mentee, _open_mentor, _trust
+from services.matcher.state import (
+    PEOPLE_COLUMNS,
+    _open_mentee,
+    _open_mentor,
+    _trust,
+    stored_profile,
+)
 from shared.consuming import Contexts, context_of
 from shared.events import Event, PersonUpserted
 from shared.matching import MatchKind
@@ -84,8 +90,8 @@ async def _load(
     pending or approved, the trusts, and the pairs rejected before. Not the whole network."""
     trusts = await conn.fetch("SELECT * FROM trusts WHERE network_id = ANY($1::text[])", networks)
     mentors = await conn.fetch(
-        """
-        SELECT p.*, (SELECT count(*) FROM proposals a WHERE a.provider_id = p.id
+        f"""
+        SELECT {PEOPLE_COLUMNS}, (SELECT count(*) FROM proposals a WHERE a.provider_id = p.id
                        AND a.status IN ('approved', 'pending')) AS approved_as_provider
         FROM people p
         WHERE p.network_id = ANY($1::text[]) AND p.role = 'mentor' AND NOT p.paused
@@ -94,7 +100,8 @@ async def _load(
     )
     newcomers = await conn.fetch(
         """
-        SELECT p.network_id, p.profile, p.paused, 0 AS approved_mentoring, 1 AS approved_secondment
+        SELECT p.network_id, p.profile::text AS profile_json, p.paused, 0 AS approved_mentoring,
+          1 AS approved_secondment
         FROM people p
         WHERE p.id = ANY($1::uuid[]) AND p.role = 'mentee' AND NOT EXISTS (
           SELECT 1 FROM proposals a WHERE a.mentee_id = p.id AND a.kind = 'mentoring'
@@ -114,7 +121,8 @@ async def _load(
     network_of = {r["code"]: r["network_id"] for r in trusts}
 
     def placed(row: asyncpg.Record) -> bool:
-        return bool(network_of.get(row["profile"]["trust_code"]) == row["network_id"])
+        trust_code = stored_profile(row["profile_json"]).trust_code
+        return bool(network_of.get(trust_code) == row["network_id"])
 
     return MatchingInput(
         mentors=tuple(m for r in mentors if placed(r) and (m := _open_mentor(r))),

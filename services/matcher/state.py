@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -335,8 +336,8 @@ async def load_round_input(conn: asyncpg.Connection, network_id: str) -> RoundIn
     rejected before."""
     trusts = await conn.fetch("SELECT * FROM trusts WHERE network_id = $1", network_id)
     people = await conn.fetch(
-        """
-        SELECT p.*,
+        f"""
+        SELECT {PEOPLE_COLUMNS},
           (SELECT count(*) FROM proposals a
            WHERE a.provider_id = p.id AND a.status = 'approved') AS approved_as_provider,
           (SELECT count(*) FROM proposals a WHERE a.mentee_id = p.id AND a.status = 'approved'
@@ -426,21 +427,40 @@ class StoredProfile(BaseModel):
     open_to_secondment: bool = False
 
 
-def _open_mentor(row: asyncpg.Record) -> MentorInput | None:
-    remaining = row["capacity"] - row["approved_as_provider"]
-    if row["paused"] or remaining <= 0:
-        return None
-    profile = StoredProfile.model_validate(row["profile"])
+# The people columns a round reads, the profile as JSON text (parsed and cached below).
+PEOPLE_COLUMNS = (
+    "p.id, p.role, p.network_id, p.paused, p.capacity, p.hours_per_month,"
+    " p.profile::text AS profile_json"
+)
+
+
+@functools.lru_cache(maxsize=20_000)
+def stored_profile(profile_json: str) -> StoredProfile:
+    """A stored profile, parsed once per version: every batch of arrivals and every round
+    reads its networks' mentors again, and their profiles rarely change between reads."""
+    return StoredProfile.model_validate_json(profile_json)
+
+
+@functools.lru_cache(maxsize=20_000)
+def _mentor_input(profile_json: str, capacity: float, hours_per_month: float) -> MentorInput:
+    profile = stored_profile(profile_json)
     return MentorInput(
         id=str(profile.person_id),
         trust_code=profile.trust_code,
         region=profile.region,
         skills=profile.skills,
-        capacity=remaining,
-        hours_per_month=row["hours_per_month"],
+        capacity=capacity,
+        hours_per_month=hours_per_month,
         mode=profile.mode,
         bio=profile.bio,
     )
+
+
+def _open_mentor(row: asyncpg.Record) -> MentorInput | None:
+    remaining = row["capacity"] - row["approved_as_provider"]
+    if row["paused"] or remaining <= 0:
+        return None
+    return _mentor_input(row["profile_json"], remaining, row["hours_per_month"])
 
 
 def _open_mentee(row: asyncpg.Record) -> MenteeInput | None:
@@ -448,7 +468,7 @@ def _open_mentee(row: asyncpg.Record) -> MenteeInput | None:
     that kind of search, not the other."""
     if row["paused"]:  # withdrawn (self-service): matched with nobody
         return None
-    profile = StoredProfile.model_validate(row["profile"])
+    profile = stored_profile(row["profile_json"])
     seeking_mentoring = row["approved_mentoring"] == 0
     open_to_secondment = profile.open_to_secondment and row["approved_secondment"] == 0
     if not (seeking_mentoring or open_to_secondment):

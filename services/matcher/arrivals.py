@@ -127,6 +127,6 @@ async def _load(
     return MatchingInput(
         mentors=tuple(m for r in mentors if placed(r) and (m := _open_mentor(r))),
         mentees=tuple(e for r in newcomers if placed(r) and (e := _open_mentee(r))),
-        trusts=tuple(_trust(r).model_copy(update={"network_id": r["network_id"]}) for r in trusts),
+        trusts=tuple(_trust(r, r["network_id"]) for r in trusts),
         rejected_pairs=frozenset((str(r["provider_id"]), str(r["mentee_id"])) for r in rejected),
     )

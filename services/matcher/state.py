@@ -396,14 +396,38 @@ async def load_round_input(conn: asyncpg.Connection, network_id: str) -> RoundIn
     )
 
 
-def _trust(row: asyncpg.Record) -> TrustInfo:
+def _trust(row: asyncpg.Record, network_id: str | None = None) -> TrustInfo:
+    """``network_id`` when the trust goes into an input of several networks (arrivals)."""
+    return _trust_info(
+        row["code"],
+        row["name"],
+        row["region"],
+        row["latitude"],
+        row["longitude"],
+        row["is_small"],
+        network_id,
+    )
+
+
+@functools.lru_cache(maxsize=10_000)
+def _trust_info(
+    code: str,
+    name: str,
+    region: str,
+    latitude: float | None,
+    longitude: float | None,
+    is_small: bool,
+    network_id: str | None,
+) -> TrustInfo:
+    # Trusts are re-read by every batch of arrivals and every round, and rarely change.
     return TrustInfo(
-        code=row["code"],
-        name=row["name"],
-        region=row["region"],
-        latitude=row["latitude"],
-        longitude=row["longitude"],
-        is_small=row["is_small"],
+        code=code,
+        name=name,
+        region=Region(region),
+        latitude=latitude,
+        longitude=longitude,
+        is_small=is_small,
+        network_id=network_id,
     )
 
 

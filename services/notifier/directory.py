@@ -96,7 +96,19 @@ async def apply_event(conn: asyncpg.Connection, event: Event) -> None:
 
 async def _forget(conn: asyncpg.Connection, event: PersonErased) -> None:
     """Erasure: the person goes, and so does every unsent email to or about them; emails
-    already sent to them keep no trace of who they went to."""
+    already sent to them keep no trace of who they went to.
+
+    The proposals are deleted first: the mail queue queues a proposal's emails holding its row
+    lock (``announce_proposals``, ``introduce_approved``), so this waits for any such
+    transaction, and the statements after it (read committed) see the emails it queued."""
+    erased_matches = [
+        row["match_id"]
+        for row in await conn.fetch(
+            "DELETE FROM proposals WHERE event->>'provider_id' = $1 OR event->>'mentee_id' = $1"
+            " RETURNING match_id",
+            str(event.person_id),
+        )
+    ]
     await conn.execute("DELETE FROM people WHERE id = $1", event.person_id)
     await conn.execute(
         """
@@ -107,26 +119,20 @@ async def _forget(conn: asyncpg.Connection, event: PersonErased) -> None:
         event.person_id,
     )
     await conn.execute(
-        """
-        UPDATE emails SET status = 'cancelled' WHERE status = 'pending' AND match_id IN (
-          SELECT match_id FROM proposals
-          WHERE event->>'provider_id' = $1 OR event->>'mentee_id' = $1)
-        """,
-        str(event.person_id),
-    )
-    await conn.execute(
-        "DELETE FROM proposals WHERE event->>'provider_id' = $1 OR event->>'mentee_id' = $1",
-        str(event.person_id),
+        "UPDATE emails SET status = 'cancelled'"
+        " WHERE status = 'pending' AND match_id = ANY($1::uuid[])",
+        erased_matches,
     )
 
 
 async def _cancel_unsent(conn: asyncpg.Connection, event: MatchWithdrawn) -> None:
-    """A withdrawn proposal is not announced any more; what was already sent stays sent."""
+    """A withdrawn proposal is not announced any more; what was already sent stays sent.
+    The proposal's row first, so that emails being queued under its lock are seen (_forget)."""
+    await conn.execute("UPDATE proposals SET announced = true WHERE match_id = $1", event.match_id)
     await conn.execute(
         "UPDATE emails SET status = 'cancelled' WHERE match_id = $1 AND status = 'pending'",
         event.match_id,
     )
-    await conn.execute("UPDATE proposals SET announced = true WHERE match_id = $1", event.match_id)
 
 
 async def _queue_proposal_emails(conn: asyncpg.Connection, event: MatchProposed) -> None:
@@ -190,12 +196,13 @@ async def _record_decision(conn: asyncpg.Connection, event: MatchDecided) -> Non
         event.occurred_at,
         not event.approved,  # a rejection introduces nobody
     )
+    # The proposal's row first, so that emails being queued under its lock are seen (_forget).
+    await conn.execute("UPDATE proposals SET announced = true WHERE match_id = $1", event.match_id)
     await conn.execute(
         "UPDATE emails SET status = 'cancelled'"
         " WHERE match_id = $1 AND purpose = 'proposal' AND status = 'pending'",
         event.match_id,
     )
-    await conn.execute("UPDATE proposals SET announced = true WHERE match_id = $1", event.match_id)
 
 
 async def _queue_self_service_link(
@@ -263,7 +270,7 @@ async def introduce_approved(conn: asyncpg.Connection) -> int:
         """
         SELECT d.match_id, p.event, n.coordinators FROM decisions d
         JOIN proposals p USING (match_id) JOIN networks n ON n.id = p.network_id
-        WHERE NOT d.introduced ORDER BY d.match_id FOR UPDATE OF d SKIP LOCKED
+        WHERE NOT d.introduced ORDER BY d.match_id FOR UPDATE OF d, p SKIP LOCKED
         """
     )
     introduced = []

@@ -26,6 +26,7 @@ from shared.events import (
     MatchProposed,
     MatchWithdrawn,
     NetworkUpserted,
+    PersonErased,
     PersonProfile,
     PersonUpserted,
     PlacementProfile,
@@ -455,3 +456,45 @@ async def test_two_senders_at_once_send_each_email_once(
         pass
     for proposal in proposals:
         assert len([m for m in smtp_inbox.messages if proposal.network_id in str(m["To"])]) == 1
+
+
+@pytest.mark.parametrize("queued_by", ["announce_proposals", "introduce_approved"])
+async def test_an_erasure_racing_the_mail_queue_leaves_no_email_about_them(
+    notifier_pool: asyncpg.Pool, consumer: EventConsumer, queued_by: str
+) -> None:
+    """The mail queue queues a match's emails in its own transaction while the consumer applies
+    the mentee's erasure in another: whichever commits first, nothing about them is left to
+    send (the chaos run once left two introductions waiting for the erased person for ever)."""
+    events, proposal = network_events()
+    await deliver(consumer, *events, proposal)
+    if queued_by == "introduce_approved":
+        async with notifier_pool.acquire() as conn, conn.transaction():
+            await announce_proposals(conn)
+        await deliver(consumer, decided(proposal, approved=True))
+    queue_emails = {
+        "announce_proposals": announce_proposals,
+        "introduce_approved": introduce_approved,
+    }
+    async with notifier_pool.acquire() as conn:
+        mail_queue = conn.transaction()
+        await mail_queue.start()
+        assert await queue_emails[queued_by](conn) == 1  # queued, not yet committed
+        erasure = asyncio.create_task(
+            deliver(
+                consumer,
+                PersonErased(entity_key=str(proposal.mentee_id), person_id=proposal.mentee_id),
+            )
+        )
+        await asyncio.sleep(0.5)  # the erasure is waiting for the proposal's row lock
+        await mail_queue.commit()
+    await erasure
+    async with notifier_pool.acquire() as conn:
+        left = await conn.fetch(
+            "SELECT purpose, status FROM emails WHERE match_id = $1 AND status = 'pending'",
+            proposal.match_id,
+        )
+        person = await conn.fetchval(
+            "SELECT count(*) FROM people WHERE id = $1", proposal.mentee_id
+        )
+    assert left == []
+    assert person == 0

@@ -7,7 +7,7 @@ from importlib.metadata import version as installed_version
 
 import typer
 
-from services.cli import accounts, imports, operations
+from services.cli import accounts, emails, imports, operations
 
 app = typer.Typer(
     name="bridgework",
@@ -21,6 +21,7 @@ app.add_typer(operations.app)  # status, dlq replay, rerun-round, export network
 # Coordinators' "export matches" sits beside the operators' "export network", in one group.
 operations.export.command("matches")(accounts.export_matches)
 app.add_typer(accounts.accounts, name="accounts")
+app.add_typer(emails.emails, name="emails")
 
 
 @app.callback()

@@ -2,23 +2,28 @@
 
 Each email goes through these states:
 
-    pending --(claimed; MAIL FROM and RCPT TO accepted)--> sending --(250 after DATA)--> sent
+    pending --(claimed; MAIL FROM, RCPT TO and DATA accepted)--> sending --(250)--> sent
 
-* Until DATA starts nothing can have been delivered: any failure there (server down, refused,
-  timeout) puts the email back to ``pending`` with backoff. An outage delays, never loses.
-* Just before DATA the row is committed as ``sending`` with a fresh ``attempt_id``, and the
-  sender holds a PostgreSQL session advisory lock on it until the outcome is recorded. If the
-  notifier dies in that window (after the server may have accepted the message, before ``sent``
-  was recorded) the lock dies with its connection; the sweeper then finds a ``sending`` row that
-  nobody holds and marks it ``uncertain``: perhaps delivered, so **never sent again** automatically
-  (at most one copy), and counted in the log for an operator. The window is one SMTP round trip.
-* If the server answers DATA with an error, it did not take the message: back to ``pending``.
-  A permanent refusal of the sender or recipient (5xx) marks the email ``failed``.
-  If the connection breaks during DATA, the outcome is unknown: ``uncertain`` as above.
+* Until the server answers DATA with ``354`` nothing can have been delivered: any failure there
+  (server down, refused, timeout) puts the email back to ``pending`` with backoff. An outage
+  delays, never loses.
+* After the 354, just before the message body, the row is committed as ``sending`` with a
+  fresh ``attempt_id``, and the sender holds a PostgreSQL session advisory lock on it until the
+  outcome is recorded. If the notifier dies in that window (the server may have accepted the
+  message before ``sent`` was recorded) the lock dies with its connection; the sweeper then
+  finds a ``sending`` row that nobody holds and marks it ``uncertain``: perhaps delivered, so
+  **never sent again** automatically (at most one copy), and counted in the log for an
+  operator. The window is one SMTP round trip.
+* A server that answers the message with an error did not take it: back to ``pending``. A
+  permanent refusal of the sender or recipient (5xx) marks the email ``failed``. Only a break
+  after the whole message, final dot included, went out and before the server's reply leaves
+  the outcome unknown: ``uncertain`` as above. An operator who checks the server's log
+  re-queues it with ``bridgework emails resend``.
 
-So each email is sent at most once, and exactly once unless the notifier or the network dies
-inside the DATA exchange. The Message-ID is derived from the dedupe key, so even a copy sent by
-hand later is recognisable as the same message.
+So each email is sent at most once, and exactly once unless the notifier, the network or the
+SMTP server dies between the message's final dot and the server's reply (an SMTP server shut
+down in an orderly way finishes the message it is reading). The Message-ID is derived from the
+dedupe key, so even a copy sent by hand later is recognisable as the same message.
 """
 
 from __future__ import annotations
@@ -28,12 +33,14 @@ import hashlib
 import logging
 import os
 from email.message import EmailMessage
-from email.utils import formataddr, make_msgid, parseaddr
+from email.utils import formataddr, parseaddr
 from uuid import uuid4
 
 import aiosmtplib
 import asyncpg
+from aiosmtplib import SMTPStatus
 from aiosmtplib.email import flatten_message
+from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 
 from services.notifier.compose import RenderedEmail
 from services.notifier.directory import announce_proposals, introduce_approved
@@ -53,6 +60,17 @@ SENDING_LOCK_CLASS = 0x42574D  # "BWM"
 FAULT_EXIT_AFTER_ACCEPT = "BRIDGEWORK_FAULT_EXIT_AFTER_SMTP_ACCEPT"
 
 
+def dedupe_digest(dedupe_key: str) -> str:
+    return hashlib.sha256(dedupe_key.encode()).hexdigest()[:32]
+
+
+def message_id(settings: Settings, dedupe_key: str) -> str:
+    """The same for every copy of one email, so an operator can look it up in the SMTP
+    server's log and mail systems can recognise a second copy."""
+    domain = parseaddr(settings.mail_from)[1].rpartition("@")[2] or "bridgework.local"
+    return f"<{dedupe_digest(dedupe_key)}@{domain}>"
+
+
 def build_message(
     settings: Settings, email: asyncpg.Record, rendered: RenderedEmail
 ) -> EmailMessage:
@@ -62,9 +80,8 @@ def build_message(
     message["Subject"] = rendered.subject
     # Derived from the dedupe key: a copy sent again carries the same Message-ID, so mail
     # systems can recognise it as the same message.
-    digest = hashlib.sha256(email["dedupe_key"].encode()).hexdigest()[:32]
-    message["Message-ID"] = make_msgid(idstring=digest, domain="bridgework.local")
-    message["X-Bridgework-Dedupe-Key"] = digest
+    message["Message-ID"] = message_id(settings, email["dedupe_key"])
+    message["X-Bridgework-Dedupe-Key"] = dedupe_digest(email["dedupe_key"])
     message.set_content(rendered.text)
     message.add_alternative(rendered.html, subtype="html")
     for attachment in rendered.attachments:
@@ -76,6 +93,12 @@ def build_message(
             params=attachment.params,
         )
     return message
+
+
+def _dot_terminated(content: bytes) -> bytes:
+    """The message as DATA carries it (RFC 5321 4.5.2), with aiosmtplib's own rules: CRLF line
+    endings, leading dots doubled, and the final ``.`` line that completes the message."""
+    return PERIOD_REGEX.sub(b"..", normalize_message_line_endings(content)) + b".\r\n"
 
 
 class _NotAccepted(Exception):
@@ -274,6 +297,11 @@ class MailQueue:
             await smtp.connect()
             await smtp.mail(parseaddr(settings.mail_from)[1])
             await smtp.rcpt(email["recipient_email"])
+            # DATA in its two steps: until the body with its final dot goes out, nothing can
+            # have been delivered.
+            start = await smtp.execute_command(b"DATA")
+            if start.code != SMTPStatus.start_input:
+                raise aiosmtplib.SMTPDataError(start.code, start.message)
         except (aiosmtplib.SMTPRecipientRefused, aiosmtplib.SMTPSenderRefused) as error:
             smtp.close()
             if error.code >= 500:
@@ -282,7 +310,7 @@ class MailQueue:
         except (aiosmtplib.SMTPException, OSError) as error:
             smtp.close()
             raise _NotAccepted(f"{type(error).__name__}: {error}") from error
-        # From here the server may take the message: record that, durably, before DATA.
+        # From here the server may take the message: record that, durably, before the body.
         marked = await conn.execute(
             "UPDATE emails SET status = 'sending', attempt_id = $2, sending_since = now()"
             " WHERE id = $1 AND status = 'pending'",
@@ -290,20 +318,36 @@ class MailQueue:
             attempt,
         )
         if marked != "UPDATE 1":  # cancelled meanwhile (withdrawn, erased): do not send
-            smtp.close()
+            smtp.close()  # a DATA without its final dot is discarded by the server
             raise _Cancelled
-        try:
-            await smtp.data(flatten_message(message))
-        except aiosmtplib.SMTPResponseException as error:
-            smtp.close()
-            raise _NotAccepted(f"{type(error).__name__}: {error}") from error
-        except (aiosmtplib.SMTPException, OSError) as error:
-            smtp.close()
-            raise _OutcomeUnknown(f"{type(error).__name__}: {error}") from error
+        await self._send_body(smtp, flatten_message(message))
         try:
             await smtp.quit()
         except (aiosmtplib.SMTPException, OSError):
             smtp.close()  # the message was accepted; how the session ends does not matter
+
+    @staticmethod
+    async def _send_body(smtp: aiosmtplib.SMTP, content: bytes) -> None:
+        """The message after the server's 354. Only a break after it went out, final dot
+        included, leaves the outcome unknown; an error reply means it was not taken."""
+        protocol = smtp.protocol
+        try:
+            if protocol is None:
+                raise aiosmtplib.SMTPServerDisconnected("connection lost after 354")
+            # Written in one go, and the reply awaited before the event loop runs again (as
+            # aiosmtplib's own DATA does), so the reply cannot arrive unclaimed.
+            protocol.write(_dot_terminated(content))
+        except (aiosmtplib.SMTPException, OSError) as error:
+            smtp.close()  # nothing written: the server never saw the final dot
+            raise _NotAccepted(f"message body: {type(error).__name__}: {error}") from error
+        try:
+            reply = await protocol.read_response(timeout=smtp.timeout)
+        except (aiosmtplib.SMTPException, OSError) as error:
+            smtp.close()
+            raise _OutcomeUnknown(f"{type(error).__name__}: {error}") from error
+        if reply.code != SMTPStatus.completed:
+            smtp.close()
+            raise _NotAccepted(f"message refused: {reply.code}")
 
     def _fault_exit_if_asked(self, email: asyncpg.Record) -> None:
         target = os.environ.get(FAULT_EXIT_AFTER_ACCEPT)

@@ -84,6 +84,9 @@ class RunReport:
     emails_delivered: int = 0  # distinct messages at the SMTP server
     emails_duplicate: int = 0  # extra copies of a message (same Message-ID)
     emails_lost: int = 0  # queued, not delivered
+    # Left 'uncertain' by the notifier (perhaps delivered, never re-sent by itself; the
+    # operator's `bridgework emails uncertain` list): one not delivered is also counted lost.
+    emails_uncertain: int = 0
     # Emails naming an erased person, delivered after the notifier had applied the erasure
     # (plus the SMTP send timeout, for one rendered just before): must be none.
     emails_about_erased: int = 0
@@ -109,7 +112,8 @@ class RunReport:
             f" re-delivered copies absorbed={self.copies_absorbed}",
             f"[{self.label}] emails queued={self.emails_queued}"
             f" delivered={self.emails_delivered} duplicates={self.emails_duplicate}"
-            f" lost={self.emails_lost} about-erased={self.emails_about_erased}"
+            f" lost={self.emails_lost} uncertain={self.emails_uncertain}"
+            f" about-erased={self.emails_about_erased}"
             f" (in the erasure's propagation window: {self.emails_in_erasure_window})",
             f"[{self.label}] pending proposals={len(self.pending)}"
             f" personal data in logs={self.personal_data_in_logs}",
@@ -548,6 +552,7 @@ async def _check_mail(
 ) -> None:
     emails = await conn.fetch("SELECT * FROM notifier.emails WHERE status <> 'cancelled'")
     report.emails_queued = len(emails)
+    report.emails_uncertain = sum(e["status"] == "uncertain" for e in emails)
     delivered: Counter[str] = Counter()
     accepted = {people.bodies[e]["name"]: people.erased_at[e] for e in people.erased}
     known = await _erasure_known_at(conn, people)

@@ -45,9 +45,16 @@ class Settings(BaseSettings):
     # records were being applied, one covering only the quiet topics held new people events
     # back for up to that long: 400-460 ms gaps at 500 events/s (bench-pipeline, latency).
     consumer_fetch_max_wait_ms: int = Field(default=20, gt=0)
+    # Shorter garbage-collector pauses (shared/gc_tuning.py): a full collection walks only what
+    # was created since the last one. Off: CPython's defaults.
+    gc_freeze: bool = True
     # Propose a mentor to an arriving mentee at once, ahead of the network's round (which may
     # still improve on it, beyond replace_margin): milliseconds instead of a round's wait.
     propose_on_arrival: bool = False
+    # What a matcher process does: "all" (consume events and run rounds), "events" (consume
+    # only) or "rounds" (run rounds only). Rounds are CPU-bound; in a process of their own
+    # they no longer hold the GIL that the consumer's event loop needs (docs/scaling.md).
+    matcher_role: Literal["all", "events", "rounds"] = "all"
     # How often the matcher looks for networks whose rounds are due.
     round_poll_seconds: float = Field(default=0.25, gt=0)
     outbox_poll_seconds: float = Field(default=0.5, gt=0)

@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator, Iterable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import CoordinatorLoadInProgressError, GroupCoordinatorNotAvailableError
+from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 
 @contextlib.asynccontextmanager
@@ -48,6 +50,15 @@ async def _offsets(
     return starts, ends
 
 
+# A broker just started has no group coordinator until its offsets topic exists: ask again.
+@retry(
+    retry=retry_if_exception_type(
+        (GroupCoordinatorNotAvailableError, CoordinatorLoadInProgressError)
+    ),
+    wait=wait_exponential(multiplier=0.2, max=2),
+    stop=stop_after_delay(20),
+    reraise=True,
+)
 async def consumer_lag(bootstrap_servers: str, group: str, topics: Iterable[str]) -> dict[str, int]:
     """Messages per topic that ``group`` has not committed yet (a partition the group never
     committed counts from its beginning)."""

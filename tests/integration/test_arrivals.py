@@ -1,13 +1,16 @@
 """Proposals on arrival, against the real database: an arriving mentee is proposed a free
 mentor in the transaction that brought them, capacity held by pending proposals is respected,
-a network being solved is left to its round, and the round afterwards keeps the proposal."""
+newcomers in a network being solved are served once its round is over, and the round afterwards
+keeps the proposal."""
 
 from __future__ import annotations
+
+import asyncio
 
 import asyncpg
 import pytest
 
-from services.matcher.arrivals import propose_on_arrival
+from services.matcher.arrivals import WaitingArrivals, propose_on_arrival
 from services.matcher.engine import MatchingConfig, build_engine
 from services.matcher.rounds import network_lock_key, run_round
 from services.matcher.state import apply_event, apply_events
@@ -33,7 +36,7 @@ async def test_an_arriving_mentee_is_proposed_a_free_mentor_at_once(
         # The seeded mentee arrived before any fast path: the round proposes for them later.
         newcomer = person(Role.MENTEE, network, f"{network}B")
         await apply_events(conn, [newcomer])
-        assert await propose_on_arrival(conn, ENGINE, [newcomer]) == 1
+        assert (await propose_on_arrival(conn, ENGINE, [newcomer])).proposed == 1
         [row] = await pending_for(conn, newcomer.profile.person_id)
         assert (row["provider_id"], row["status"]) == (mentor_id, "pending")
         assert await conn.fetchval(
@@ -42,9 +45,9 @@ async def test_an_arriving_mentee_is_proposed_a_free_mentor_at_once(
         # The mentor's only place is now held: a second arrival gets nothing.
         another = person(Role.MENTEE, network, f"{network}B")
         await apply_event(conn, another)
-        assert await propose_on_arrival(conn, ENGINE, [another]) == 0
+        assert (await propose_on_arrival(conn, ENGINE, [another])).proposed == 0
         # Proposed once: the same arrival again changes nothing.
-        assert await propose_on_arrival(conn, ENGINE, [newcomer]) == 0
+        assert (await propose_on_arrival(conn, ENGINE, [newcomer])).proposed == 0
         assert len(await pending_for(conn, newcomer.profile.person_id)) == 1
         assert await pending_for(conn, first_mentee) == []
 
@@ -56,7 +59,10 @@ async def test_an_arriving_mentee_is_proposed_a_free_mentor_at_once(
         assert kept["status"] == "pending"
 
 
-async def test_a_network_being_solved_is_left_to_its_round(matcher_pool: asyncpg.Pool) -> None:
+async def test_a_network_being_solved_waits_and_its_newcomers_are_served_after_the_round(
+    matcher_pool: asyncpg.Pool,
+) -> None:
+    waiting = WaitingArrivals(matcher_pool, ENGINE)
     async with matcher_pool.acquire() as solving, matcher_pool.acquire() as conn:
         network, _, _ = await seed(conn)
         newcomer = person(Role.MENTEE, network, f"{network}B")
@@ -66,11 +72,25 @@ async def test_a_network_being_solved_is_left_to_its_round(matcher_pool: asyncpg
             )
             async with conn.transaction():
                 await apply_events(conn, [newcomer])
-                assert await propose_on_arrival(conn, ENGINE, [newcomer]) == 0
-        assert await pending_for(conn, newcomer.profile.person_id) == []
-        # Once the round is over, the next arrivals in that network are served again.
-        async with conn.transaction():
-            assert await propose_on_arrival(conn, ENGINE, [newcomer]) == 1
+                outcome = await propose_on_arrival(conn, ENGINE, [newcomer])
+            assert outcome.proposed == 0
+            assert list(outcome.waiting) == [network]
+            assert newcomer.profile.person_id in outcome.waiting[network]
+            # Still being solved: tried, and kept waiting.
+            await waiting.retry(outcome.waiting)
+            assert await pending_for(conn, newcomer.profile.person_id) == []
+        # The round is over: the next try serves them, without waiting for the next round.
+        waiting.add(outcome.waiting)
+        task = asyncio.create_task(waiting.run())
+        try:
+            for _ in range(100):
+                if await pending_for(conn, newcomer.profile.person_id):
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            task.cancel()
+        [row] = await pending_for(conn, newcomer.profile.person_id)
+        assert row["status"] == "pending"
 
 
 async def test_one_batch_across_networks_proposes_within_each_network(
@@ -83,10 +103,11 @@ async def test_one_batch_across_networks_proposes_within_each_network(
         second, second_mentor, _ = await seed(conn)
         hold = person(Role.MENTEE, first, f"{first}B")
         await apply_events(conn, [hold])
-        assert await propose_on_arrival(conn, ENGINE, [hold]) == 1  # first's mentor is taken
+        # The first network's mentor is taken:
+        assert (await propose_on_arrival(conn, ENGINE, [hold])).proposed == 1
         newcomers = [person(Role.MENTEE, n, f"{n}B") for n in (first, second, second)]
         await apply_events(conn, newcomers)
-        assert await propose_on_arrival(conn, ENGINE, newcomers) == 1
+        assert (await propose_on_arrival(conn, ENGINE, newcomers)).proposed == 1
         proposed = await conn.fetch(
             "SELECT network_id, provider_id, mentee_id FROM proposals WHERE mentee_id = ANY($1)",
             [n.profile.person_id for n in newcomers],

@@ -73,6 +73,9 @@ def event_broker(
         ),
     )
 
+    if not topics:
+        return broker  # a process that only publishes (the matcher's rounds-only role)
+
     # Offsets are committed only after the handler returns (its effect is committed), and a
     # transient failure seeks back so the batch is redelivered: at-least-once, never at-most.
     # Messages come in batches (one transaction, one offset commit each): see shared/consuming.
@@ -124,12 +127,13 @@ def create_consumer_app(spec: ServiceSpec, settings: Settings) -> FastStream:
         assert runtime.pool is not None
         assert runtime.producer is not None
         pool = runtime.pool
-        samples = [
-            lambda: service_ops.sample_outbox_backlog(pool, spec.name),
-            lambda: service_ops.sample_consumer_lag(
-                settings.kafka_bootstrap_servers, group, [t.value for t in spec.topics]
-            ),
-        ]
+        samples = [lambda: service_ops.sample_outbox_backlog(pool, spec.name)]
+        if spec.topics:
+            samples.append(
+                lambda: service_ops.sample_consumer_lag(
+                    settings.kafka_bootstrap_servers, group, [t.value for t in spec.topics]
+                )
+            )
         work = [
             *spec.background(runtime.pool, runtime.producer),
             service_ops.sample_forever(settings.metrics_sample_seconds, samples),

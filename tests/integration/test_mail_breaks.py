@@ -22,6 +22,7 @@ from deploy.stack import free_port
 from services.cli.main import app
 from services.notifier.mailer import MailQueue
 from shared.consuming import EventConsumer
+from shared.events import MatchProposed
 from shared.settings import Settings
 from tests.conftest import ROOT
 from tests.integration.conftest import Inbox
@@ -72,6 +73,18 @@ async def email_row(pool: asyncpg.Pool, match_id: object) -> asyncpg.Record:
     )
 
 
+async def propose_through(
+    breaks: BreakPoint, settings: Settings, pool: asyncpg.Pool, consumer: EventConsumer
+) -> tuple[MatchProposed, BreakingServer]:
+    """A proposal whose email is sent to a server that breaks at ``breaks``."""
+    events, proposal = network_events()
+    await deliver(consumer, *events, proposal)
+    async with breaking_server(breaks) as server:
+        breaking = settings.model_copy(update={"smtp_port": server.port})
+        await send_everything(MailQueue(pool, breaking), pool)
+    return proposal, server
+
+
 async def make_due(pool: asyncpg.Pool, email_id: int) -> None:
     await pool.execute("UPDATE emails SET next_attempt_at = now() WHERE id = $1", email_id)
 
@@ -79,11 +92,8 @@ async def make_due(pool: asyncpg.Pool, email_id: int) -> None:
 async def test_a_break_before_354_leaves_the_email_pending_and_it_is_sent_once_later(
     settings: Settings, notifier_pool: asyncpg.Pool, consumer: EventConsumer, smtp_inbox: Inbox
 ) -> None:
-    events, proposal = network_events()
-    await deliver(consumer, *events, proposal)
-    async with breaking_server("before 354") as server:
-        breaking = settings.model_copy(update={"smtp_port": server.port})
-        await send_everything(MailQueue(notifier_pool, breaking), notifier_pool)
+    proposal, server = await propose_through("before 354", settings, notifier_pool, consumer)
+    assert server.bodies_received == []  # the message never went out
     email = await email_row(notifier_pool, proposal.match_id)
     assert (email["status"], email["attempts"]) == ("pending", 1)
 
@@ -97,11 +107,9 @@ async def test_a_break_before_354_leaves_the_email_pending_and_it_is_sent_once_l
 async def test_a_break_after_the_final_dot_is_uncertain_until_an_operator_resends_it(
     settings: Settings, notifier_pool: asyncpg.Pool, consumer: EventConsumer, smtp_inbox: Inbox
 ) -> None:
-    events, proposal = network_events()
-    await deliver(consumer, *events, proposal)
-    async with breaking_server("after the final dot") as server:
-        breaking = settings.model_copy(update={"smtp_port": server.port})
-        await send_everything(MailQueue(notifier_pool, breaking), notifier_pool)
+    proposal, server = await propose_through(
+        "after the final dot", settings, notifier_pool, consumer
+    )
     assert len(server.bodies_received) == 1  # the whole message reached the server
     email = await email_row(notifier_pool, proposal.match_id)
     assert email["status"] == "uncertain"

@@ -82,14 +82,12 @@ async def _run_round(
             "SELECT pg_try_advisory_xact_lock(hashtext($1))", network_lock_key(network_id)
         ):
             return None
-        # The mark as it is now, not locked: batches marking this network never wait for the
-        # solve. A change committed meanwhile rewrites the row (a new xmin), so the DELETE at
-        # the end leaves it, and the network is solved again.
-        mark = await conn.fetchval(
-            "SELECT xmin::text FROM dirty_networks WHERE network_id = $1", network_id
+        claimed = await conn.fetchval(
+            "SELECT network_id FROM dirty_networks WHERE network_id = $1 FOR UPDATE SKIP LOCKED",
+            network_id,
         )
-        if mark is None:
-            return None  # another replica has just solved it
+        if claimed is None:
+            return None
         started = time.perf_counter()
         round_input = await load_round_input(conn, network_id)
         result, fairness = await asyncio.to_thread(_solve, engine, round_input.data)
@@ -117,11 +115,7 @@ async def _run_round(
         )
         await _record(conn, summary)
         await add_to_outbox(conn, [_round_completed(summary)])
-        await conn.execute(
-            "DELETE FROM dirty_networks WHERE network_id = $1 AND xmin::text = $2",
-            network_id,
-            mark,
-        )
+        await conn.execute("DELETE FROM dirty_networks WHERE network_id = $1", network_id)
     metrics.ROUND_SECONDS.observe(summary.seconds)
     for event in new:
         metrics.PROPOSALS.labels(kind=event.kind.value).inc()

@@ -3,9 +3,7 @@ never duplicated, and a rejected pair never proposed again."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -240,43 +238,3 @@ async def test_an_approved_mentor_ends_the_mentoring_search_not_the_secondment_o
     assert after.seeks(MatchKind.SECONDMENT)
     # The mentor's one place is taken by the approved match.
     assert str(mentor_id) not in {m.id for m in engine.seen[-1].mentors}
-
-
-class HeldEngine:
-    """An engine whose solve waits until released: a round caught in the middle."""
-
-    def __init__(self) -> None:
-        self._engine = build_engine(MatchingConfig())
-        self.solving = threading.Event()
-        self.release = threading.Event()
-
-    def propose(self, data: MatchingInput) -> MatchingResult:
-        self.solving.set()
-        self.release.wait(timeout=30)
-        return self._engine.propose(data)
-
-
-async def test_a_change_during_a_round_does_not_wait_for_it_and_asks_for_another(
-    matcher_pool: asyncpg.Pool,
-) -> None:
-    async with matcher_pool.acquire() as conn:
-        network, _, _ = await seed(conn)  # marks the network dirty
-    engine = HeldEngine()
-    solving = asyncio.create_task(run_round(matcher_pool, engine, network))
-    try:
-        assert await asyncio.to_thread(engine.solving.wait, 10)
-        # A batch marking the network while it is solved commits at once (it used to wait
-        # for the round's row lock on the mark: the whole solve).
-        async with matcher_pool.acquire() as conn, conn.transaction():
-            await asyncio.wait_for(mark_dirty(conn, network), timeout=2)
-    finally:
-        engine.release.set()
-    assert await solving is not None
-    # The round's end leaves the newer mark: the change is solved by the next round.
-    assert await matcher_pool.fetchval(
-        "SELECT count(*) FROM dirty_networks WHERE network_id = $1", network
-    )
-    assert await run_round(matcher_pool, build_engine(MatchingConfig()), network) is not None
-    assert not await matcher_pool.fetchval(
-        "SELECT count(*) FROM dirty_networks WHERE network_id = $1", network
-    )

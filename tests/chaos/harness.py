@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
 import json
 import os
 import random
@@ -42,6 +41,7 @@ from deploy.stack import (
     start_service,
     start_smtp_catcher,
 )
+from services.notifier.mailer import dedupe_digest
 from shared.events import MatchDecided
 from shared.kafka import ensure_topics, idempotent_producer
 from shared.topics import Topic
@@ -569,7 +569,7 @@ async def _check_mail(
             report.emails_in_erasure_window += 1
     report.emails_delivered = len(delivered)
     report.emails_duplicate = sum(n - 1 for n in delivered.values())
-    keys = {hashlib.sha256(e["dedupe_key"].encode()).hexdigest()[:32] for e in emails}
+    keys = {dedupe_digest(e["dedupe_key"]) for e in emails}
     report.emails_lost = len(keys - set(delivered))
 
 

@@ -49,7 +49,9 @@ def local_infra(base_settings: Settings) -> None:
 @pytest.mark.usefixtures("local_infra")
 async def test_short_chaos_run(tmp_path: Path) -> None:
     plan = ChaosPlan(kills_per_service=1, smtp_outage_seconds=8)
-    comparison = await calm_and_chaos(700, plan, tmp_path, chaos_quiet_seconds=20)
+    # Quiet longer than the longest fault: a Kafka restart stalled consumption for 21 s once,
+    # and a round on a half-applied wave makes the final proposals differ from the calm run.
+    comparison = await calm_and_chaos(700, plan, tmp_path, chaos_quiet_seconds=30)
     assert_guarantees_held(comparison)
     assert sum(comparison.chaos.faults.kills.values()) == 3
 

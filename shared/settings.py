@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     # records were being applied, one covering only the quiet topics held new people events
     # back for up to that long: 400-460 ms gaps at 500 events/s (bench-pipeline, latency).
     consumer_fetch_max_wait_ms: int = Field(default=20, gt=0)
+    # How long a consumer waits for the records that arrived while its last batch was handled,
+    # to take them into this batch (shared.kafka.take_fresh_records); 0: it does not wait.
+    consumer_fresh_fetch_ms: int = Field(default=5, ge=0)
     # Shorter garbage-collector pauses (shared/gc_tuning.py): a full collection walks only what
     # was created since the last one. Off: CPython's defaults.
     gc_freeze: bool = True
@@ -57,6 +60,8 @@ class Settings(BaseSettings):
     matcher_role: Literal["all", "events", "rounds"] = "all"
     # How often the matcher looks for networks whose rounds are due.
     round_poll_seconds: float = Field(default=0.25, gt=0)
+    # The share of the time rounds may take while several are due (services/matcher/rounds.py).
+    round_duty_cycle: float = Field(default=0.25, gt=0, le=1)
     outbox_poll_seconds: float = Field(default=0.5, gt=0)
     mail_retry_seconds: float = Field(default=5.0, gt=0)
     log_level: str = "INFO"

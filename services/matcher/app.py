@@ -65,6 +65,7 @@ def create_app(
                 settings.round_quiet_seconds,
                 settings.round_max_delay_seconds,
                 settings.round_poll_seconds,
+                settings.round_duty_cycle,
             )
             work.append(rounds.run())
         if does["retry waiting arrivals"]:

@@ -236,8 +236,19 @@ async def store_proposals(
         await add_to_outbox(conn, events, trace_contexts)
 
 
+def rest_after(round_seconds: float, duty_cycle: float) -> float:
+    """How long the scheduler pauses after a round that took ``round_seconds``, so that rounds
+    take at most ``duty_cycle`` of the time while several are due (1: no pause)."""
+    return round_seconds * (1 - duty_cycle) / duty_cycle
+
+
 class RoundScheduler:
-    """Polls for networks whose changes have settled and runs their rounds."""
+    """Polls for networks whose changes have settled and runs their rounds.
+
+    Rounds are paced (``duty_cycle``): under a steady stream every network falls due at its
+    maximum delay, and they fall due together, so an unpaced sweep of every network takes the
+    CPU for seconds while arrivals wait behind it. A paced sweep leaves the rest of the time to
+    the consumer; a lone due round still runs at once."""
 
     def __init__(
         self,
@@ -246,12 +257,14 @@ class RoundScheduler:
         quiet_seconds: float,
         max_delay_seconds: float,
         poll_seconds: float = 0.25,
+        duty_cycle: float = 1.0,
     ) -> None:
         self._pool = pool
         self._engine = engine
         self._quiet = quiet_seconds
         self._max_delay = max_delay_seconds
         self._poll = poll_seconds
+        self._duty_cycle = duty_cycle
 
     async def run(self) -> None:
         while True:
@@ -267,5 +280,7 @@ class RoundScheduler:
         async with self._pool.acquire() as conn:
             networks = await due_networks(conn, self._quiet, self._max_delay)
         for network_id in networks:
+            started = time.perf_counter()
             await run_round(self._pool, self._engine, network_id)
+            await asyncio.sleep(rest_after(time.perf_counter() - started, self._duty_cycle))
         return len(networks)

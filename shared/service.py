@@ -22,7 +22,7 @@ from prometheus_client import REGISTRY
 
 from shared.consuming import Apply, ApplyMany, BatchEventConsumer, keep_raw_body
 from shared.db import create_pool, migrate_async
-from shared.kafka import ensure_topics, idempotent_producer
+from shared.kafka import ensure_topics, idempotent_producer, take_fresh_records
 from shared.logs import service_logger
 from shared.observability import service_ops
 from shared.settings import Settings
@@ -100,6 +100,17 @@ def event_broker(
     return broker
 
 
+def take_fresh_batches(broker: KafkaBroker, settings: Settings) -> None:
+    """Once ``broker`` has started: its consumers' batches take in what arrived while the last
+    batch was being handled (``shared.kafka.take_fresh_records``)."""
+    if not settings.consumer_fresh_fetch_ms:
+        return
+    for subscriber in broker.subscribers:
+        consumer = getattr(subscriber, "consumer", None)
+        if consumer is not None:
+            take_fresh_records(consumer, settings.consumer_fresh_fetch_ms)
+
+
 def create_consumer_app(spec: ServiceSpec, settings: Settings) -> FastStream:
     runtime = _Runtime()
     group = f"bridgework-{spec.name}"
@@ -124,6 +135,7 @@ def create_consumer_app(spec: ServiceSpec, settings: Settings) -> FastStream:
 
     @app.after_startup
     async def start_background_work() -> None:
+        take_fresh_batches(broker, settings)
         assert runtime.pool is not None
         assert runtime.producer is not None
         pool = runtime.pool

@@ -43,7 +43,7 @@ from shared.observability.http import instrument_http
 from shared.observability.ops_server import Readiness
 from shared.observability.service_ops import sample_forever, sample_outbox_backlog
 from shared.outbox import OutboxRelay
-from shared.service import event_broker
+from shared.service import event_broker, take_fresh_batches
 from shared.settings import Settings
 
 SCHEMA = "profiles"
@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         consumer = BatchEventConsumer(read_model.CONSUMER, pool, producer, read_model.apply_event)
         broker = event_broker(read_model.CONSUMER, read_model.TOPICS, settings, lambda: consumer)
         await broker.start()
+        take_fresh_batches(broker, settings)
         app.state.pool = pool
         app.state.producer = producer
         try:

@@ -191,6 +191,8 @@ async def _withdraw(conn: asyncpg.Connection, match_ids: list[UUID]) -> None:
 
 
 def proposed_event(network_id: str, proposal: Proposal) -> MatchProposed:
+    if proposal.explanation is None:  # only a kept pending proposal comes without one
+        raise ValueError("a pending proposal the engine kept is not proposed again")
     match_id = uuid4()
     return MatchProposed(
         entity_key=str(match_id),

@@ -114,7 +114,9 @@ class Proposal(BaseModel):
     provider_id: str
     mentee_id: str
     score: float
-    explanation: Explanation
+    # None for a pending proposal the engine kept: it was explained when it was proposed, and
+    # explaining every kept pair was a third of a round's time.
+    explanation: Explanation | None
     # Secondments that are part of one trust exchange cycle share an id: accept all or none.
     exchange_id: str | None = None
 

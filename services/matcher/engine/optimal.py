@@ -55,11 +55,14 @@ class BridgeworkEngine:
     def propose(self, data: MatchingInput) -> MatchingResult:
         context = ScoringContext.build(data, self.config, self.taxonomy)
         explainer = Explainer(context)
+        kept = {(p.kind, p.provider_id, p.mentee_id) for p in data.pending}
         mentoring = self._mentoring(data, context)
         secondments = self._secondments(data, context) if data.placements else []
         proposals = [
-            self._proposal(explainer, MatchKind.MENTORING, chosen) for chosen in mentoring
-        ] + [self._proposal(explainer, MatchKind.SECONDMENT, chosen) for chosen in secondments]
+            self._proposal(explainer, MatchKind.MENTORING, chosen, kept) for chosen in mentoring
+        ] + [
+            self._proposal(explainer, MatchKind.SECONDMENT, chosen, kept) for chosen in secondments
+        ]
         proposals.sort(key=lambda p: (p.kind, p.exchange_id or "", p.mentee_id))
         return MatchingResult(proposals=tuple(proposals))
 
@@ -108,14 +111,18 @@ class BridgeworkEngine:
         )
 
     @staticmethod
-    def _proposal(explainer: Explainer, kind: MatchKind, chosen: Chosen) -> Proposal:
+    def _proposal(
+        explainer: Explainer, kind: MatchKind, chosen: Chosen, kept: set[tuple[MatchKind, str, str]]
+    ) -> Proposal:
+        """The chosen pair as a proposal, explained unless it is a pending one kept."""
         provider_id, mentee_id, score, exchange_id = chosen
+        is_kept = (kind, provider_id, mentee_id) in kept
         return Proposal(
             kind=kind,
             provider_id=provider_id,
             mentee_id=mentee_id,
             score=score,
-            explanation=explainer.explain(kind, provider_id, mentee_id),
+            explanation=None if is_kept else explainer.explain(kind, provider_id, mentee_id),
             exchange_id=exchange_id,
         )
 

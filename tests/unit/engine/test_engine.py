@@ -108,7 +108,8 @@ def test_proposals_respect_the_hard_rules_and_explain_themselves(network: Matchi
     }
     assert all(n <= capacity[provider] for provider, n in taken.items())
     assert all(trust_of[p.provider_id] != trust_of[p.mentee_id] for p in proposals)
-    assert all(p.explanation.parts and p.explanation.region_reason for p in proposals)
+    explanations = [p.explanation for p in proposals]
+    assert all(e is not None and e.parts and e.region_reason for e in explanations)
     assert {p.kind for p in proposals} == {MatchKind.MENTORING, MatchKind.SECONDMENT}
 
 
@@ -192,6 +193,9 @@ def test_resolving_with_everything_pending_changes_nothing(network: MatchingInpu
     assert {(p.kind, p.provider_id, p.mentee_id, p.exchange_id) for p in again} == {
         (p.kind, p.provider_id, p.mentee_id, p.exchange_id) for p in first
     }
+    # Kept pending proposals were explained when proposed: the re-solve does not explain them.
+    assert all(p.explanation is not None for p in first)
+    assert all(p.explanation is None for p in again)
 
 
 def test_a_new_mentor_does_not_flap_pending_proposals(network: MatchingInput) -> None:
@@ -209,6 +213,10 @@ def test_a_new_mentor_does_not_flap_pending_proposals(network: MatchingInput) ->
     after = build_engine().propose(changed).proposals
     margin = MatchingConfig().replace_margin
     new_score = {p.mentee_id: p.score for p in after if p.kind is MatchKind.MENTORING}
+    still_pending = {(p.provider_id, p.mentee_id) for p in pending}
+    for p in after:
+        # Only what is new is explained: a kept pending proposal's explanation went out with it.
+        assert (p.explanation is None) is ((p.provider_id, p.mentee_id) in still_pending)
     for (provider, mentee_id), old in score_before.items():
         if (provider, mentee_id) in mentoring(first):
             kept = (provider, mentee_id) in mentoring(after)

@@ -171,6 +171,8 @@ def test_priority_boost_raises_the_under_served_groups_match_rate() -> None:
     after = fairness_report(data, proposals).comparison(FairnessGroup.PART_TIME)
     assert after.members.match_rate == 1.0
     assert after.others.match_rate == 0.0
-    parts = {p.name: p for p in proposals[0].explanation.parts}
+    explanation = proposals[0].explanation
+    assert explanation is not None
+    parts = {p.name: p for p in explanation.parts}
     assert parts["fairness priority"].value == 0.8  # the boost shows in the explanation
     assert proposals[0].score == pytest.approx((0.55 * 0.375 + 0.4) * 1.8, abs=1e-6)

@@ -427,6 +427,10 @@ async def measure_latency(
             "round_poll_seconds": "0.01",
         }
     )
+    # Recorded with the figures: the latency-related settings left at their defaults.
+    defaults = Settings()
+    settings["round_duty_cycle"] = str(defaults.round_duty_cycle)
+    settings["consumer_fresh_fetch_ms"] = str(defaults.consumer_fresh_fetch_ms)
     if rounds_apart:
         settings["matcher_role"] = "events"
     environment = [(f"BRIDGEWORK_{name.upper()}", value) for name, value in settings.items()]

@@ -4,6 +4,7 @@ the server is down."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from email.message import EmailMessage
 from uuid import uuid4
@@ -35,7 +36,9 @@ from shared.events import (
     TrustUpserted,
 )
 from shared.links import read_decision_link, read_self_service_link
+from shared.logs import CorrelationFilter
 from shared.matching import MatchKind
+from shared.observability.context import correlated
 from shared.people import Mode, Role, Sector, SkillGap, SkillLevel, WorkingPattern
 from shared.regions import Region
 from shared.settings import Settings
@@ -334,6 +337,50 @@ async def test_a_secondment_is_introduced_to_the_candidate_and_the_trusts(
     assert "Write to Host Trust (workforce@host.example)" in _text(candidate)
     assert str(host["Subject"]) == "Secondment to Host Trust: introducing Theo Mentee"
     assert str(notice["Subject"]) == "Secondment introduction not sent to Trust Alpha: no contact"
+
+
+@pytest.mark.parametrize("kind", [MatchKind.MENTORING, MatchKind.SECONDMENT])
+async def test_introductions_carry_the_decisions_correlation_id(
+    settings: Settings,
+    notifier_pool: asyncpg.Pool,
+    consumer: EventConsumer,
+    smtp_inbox: Inbox,
+    caplog: pytest.LogCaptureFixture,
+    kind: MatchKind,
+) -> None:
+    """The mail queue queues introductions in a loop of its own, outside any event's context:
+    each email (and its log line) still names the decision that asked for it, not a new id.
+    The secondment's home trust has no contact, so its coordinators' notice is checked too."""
+    if kind is MatchKind.MENTORING:
+        events, proposal = network_events()
+    else:
+        events, proposal = secondment_events(host_contact="workforce@host.example")
+    with correlated("the-proposal"):
+        await deliver(consumer, *events, proposal)
+    with correlated("the-decision"):
+        await deliver(consumer, decided(proposal, approved=True))
+    caplog.handler.addFilter(CorrelationFilter("notifier"))
+    caplog.set_level(logging.INFO)
+    queue = MailQueue(notifier_pool, settings.model_copy(update={"smtp_port": smtp_inbox.port}))
+    await send_everything(queue, notifier_pool)
+
+    about = [m for m in smtp_inbox.messages if str(proposal.match_id) in _text(m)]
+    assert len(about) == (2 if kind is MatchKind.MENTORING else 3)
+    assert {m["X-Correlation-ID"] for m in about} == {"the-decision"}
+    ids = {
+        row["id"]: row["purpose"]
+        for row in await notifier_pool.fetch(
+            "SELECT id, purpose FROM emails WHERE match_id = $1", proposal.match_id
+        )
+    }
+    # "sent <purpose> email <id>", this match's only (the queue also sends what others left).
+    sent = {
+        int(words[3]): (words[1], getattr(record, "correlation_id", None))
+        for record in caplog.records
+        if record.msg == "sent %s email %d"
+        and int((words := record.getMessage().split())[3]) in ids
+    }
+    assert sent == {email_id: (purpose, "the-decision") for email_id, purpose in ids.items()}
 
 
 async def test_a_self_service_link_is_emailed_to_the_person_who_asked(

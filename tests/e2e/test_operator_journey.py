@@ -211,8 +211,8 @@ def test_every_service_is_live_and_ready_with_its_checks(stack: Stack) -> None:
         metrics = httpx.get(f"{base}/metrics", timeout=5).text
         if name != "notifier":  # the two services that publish through an outbox
             assert f'bridgework_outbox_backlog{{service="{name}"}}' in metrics
-        if name != "profiles":  # the two consumers
-            assert f'bridgework_consumer_lag{{group="bridgework-{name}"' in metrics
+        # Every service consumes: the matcher and notifier their inputs, profiles its read model.
+        assert f'bridgework_consumer_lag{{group="bridgework-{name}"' in metrics
         asyncapi = httpx.get(f"{base}/docs/asyncapi.json", timeout=5).json()
         assert Topic.PROPOSALS.value in json.dumps(asyncapi["channels"])
 

@@ -213,6 +213,8 @@ def test_every_service_is_live_and_ready_with_its_checks(stack: Stack) -> None:
             assert f'bridgework_outbox_backlog{{service="{name}"}}' in metrics
         # Every service consumes: the matcher and notifier their inputs, profiles its read model.
         assert f'bridgework_consumer_lag{{group="bridgework-{name}"' in metrics
+        if name == "notifier":
+            assert 'bridgework_mail_queue_emails{status="uncertain"}' in metrics
         asyncapi = httpx.get(f"{base}/docs/asyncapi.json", timeout=5).json()
         assert Topic.PROPOSALS.value in json.dumps(asyncapi["channels"])
 
@@ -227,6 +229,7 @@ def test_status_reports_the_running_stack(stack: Stack, database_url: str, kafka
     assert report["services"] == dict.fromkeys(SERVICES, "ready")
     assert set(report["outbox_backlog"]) == {"profiles", "matcher"}
     assert sum(report["pending_proposals"].values()) >= 1  # the journey's proposal
+    assert set(report["mail_queue"]) == {"pending", "sending", "uncertain", "failed"}
 
 
 def mentee_of(value: bytes | None) -> str | None:

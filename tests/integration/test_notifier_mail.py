@@ -15,10 +15,16 @@ from aiokafka import AIOKafkaProducer
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from icalendar import Calendar
+from prometheus_client import REGISTRY
 
 from deploy.stack import free_port
 from services.notifier.directory import announce_proposals, apply_event, introduce_approved
-from services.notifier.mailer import SENDING_LOCK_CLASS, MailQueue
+from services.notifier.mailer import (
+    SENDING_LOCK_CLASS,
+    UNSETTLED,
+    MailQueue,
+    sample_mail_queue,
+)
 from shared.consuming import EventConsumer
 from shared.events import (
     Coordinator,
@@ -545,3 +551,46 @@ async def test_an_erasure_racing_the_mail_queue_leaves_no_email_about_them(
         )
     assert left == []
     assert person == 0
+
+
+async def queue_in_states(pool: asyncpg.Pool, tag: str, states: dict[str, int]) -> list[int]:
+    """Emails in the given states (how many of each), never due: no sender here takes them."""
+    rows = [
+        (f"gauge:{tag}:{state}:{n}", state) for state, count in states.items() for n in range(count)
+    ]
+    return [
+        await pool.fetchval(
+            "INSERT INTO emails (dedupe_key, purpose, recipient_name, recipient_email, status,"
+            " next_attempt_at) VALUES ($1, 'self_service_link', 'G', 'g@example.org', $2,"
+            " now() + interval '1 day') RETURNING id",
+            key,
+            state,
+        )
+        for key, state in rows
+    ]
+
+
+def mail_queue_gauge() -> dict[str, float | None]:
+    return {
+        status: REGISTRY.get_sample_value("bridgework_mail_queue_emails", {"status": status})
+        for status in UNSETTLED
+    }
+
+
+async def test_the_mail_queue_gauge_counts_the_unsettled_emails_by_status(
+    notifier_pool: asyncpg.Pool,
+) -> None:
+    await sample_mail_queue(notifier_pool)
+    before = mail_queue_gauge()
+    assert None not in before.values()  # every status is exported, even with no email in it
+    added = {"pending": 2, "sending": 1, "uncertain": 3, "failed": 1, "sent": 4, "cancelled": 1}
+    ids = await queue_in_states(notifier_pool, uuid4().hex[:8], added)
+    try:
+        await sample_mail_queue(notifier_pool)
+        after = mail_queue_gauge()
+    finally:
+        await notifier_pool.execute("DELETE FROM emails WHERE id = ANY($1::bigint[])", ids)
+    grown = {status: (after[status] or 0) - (before[status] or 0) for status in UNSETTLED}
+    assert grown == {"pending": 2, "sending": 1, "uncertain": 3, "failed": 1}
+    await sample_mail_queue(notifier_pool)
+    assert mail_queue_gauge() == before  # a status emptied again goes back down

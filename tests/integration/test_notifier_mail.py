@@ -50,7 +50,7 @@ from shared.regions import Region
 from shared.settings import Settings
 from shared.topics import Topic
 from tests.factories import covered, match_proposed
-from tests.integration.conftest import Inbox
+from tests.integration.conftest import Inbox, metric
 
 pytestmark = pytest.mark.integration
 
@@ -164,7 +164,12 @@ async def test_an_smtp_outage_delays_the_email_and_never_loses_it(
     events, proposal = network_events()
     await deliver(consumer, *events, proposal)
     down = MailQueue(notifier_pool, settings.model_copy(update={"smtp_port": free_port()}))
+    failed = metric("bridgework_emails_failed_total", purpose="proposal")
+    sent = metric("bridgework_emails_sent_total", purpose="proposal")
     await send_everything(down, notifier_pool)
+    # At least this email's attempt (the queue also tries any other test's email now due).
+    failed_during_outage = metric("bridgework_emails_failed_total", purpose="proposal")
+    assert failed_during_outage >= failed + 1
     async with notifier_pool.acquire() as conn:
         row = await conn.fetchrow(
             "SELECT status, attempts, last_error FROM emails WHERE match_id = $1", proposal.match_id
@@ -179,6 +184,8 @@ async def test_an_smtp_outage_delays_the_email_and_never_loses_it(
     await send_everything(up, notifier_pool)
     delivered = [m for m in smtp_inbox.messages if proposal.network_id in str(m["To"])]
     assert len(delivered) == 1
+    assert metric("bridgework_emails_sent_total", purpose="proposal") >= sent + 1
+    assert metric("bridgework_emails_failed_total", purpose="proposal") == failed_during_outage
     async with notifier_pool.acquire() as conn:
         status = await conn.fetchval(
             "SELECT status FROM emails WHERE match_id = $1", proposal.match_id
@@ -478,12 +485,15 @@ async def test_a_refused_recipient_fails_for_good_or_waits_and_is_never_logged(
     inbox = RefusingInbox(port=free_port())
     controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port)
     controller.start()
+    failed = metric("bridgework_emails_failed_total", purpose="proposal")
     try:
         await deliver(consumer, *events, proposal)
         queue = MailQueue(notifier_pool, settings.model_copy(update={"smtp_port": inbox.port}))
         await send_everything(queue, notifier_pool)
     finally:
         controller.stop()
+    # A failed attempt either way: refused for good, or to be retried.
+    assert metric("bridgework_emails_failed_total", purpose="proposal") == failed + 1
     row = await notifier_pool.fetchrow(
         "SELECT status, attempts FROM emails WHERE match_id = $1", proposal.match_id
     )

@@ -5,6 +5,7 @@ services' PostgreSQL schemas, with the same settings (environment) as the servic
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import json
 from collections.abc import Callable, Coroutine, Sequence
@@ -23,6 +24,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from services.matcher.state import mark_dirty
+from services.notifier.mailer import unsettled_counts
 from shared.db import create_pool
 from shared.kafka import (
     DEAD_LETTER_KIND,
@@ -73,6 +75,8 @@ class Status:
     outbox_backlog: dict[str, int] = field(default_factory=dict)
     dead_letters: int = 0
     pending_proposals: dict[str, int] = field(default_factory=dict)
+    # The notifier's emails not settled yet, by status (empty before it has migrated).
+    mail_queue: dict[str, int] = field(default_factory=dict)
 
     @property
     def healthy(self) -> bool:
@@ -129,6 +133,8 @@ async def collect_status(settings: Settings, urls: dict[str, str]) -> Status:
         except asyncpg.UndefinedTableError:
             rows = []
         status.pending_proposals = {row["network_id"]: row["pending"] for row in rows}
+        with contextlib.suppress(asyncpg.UndefinedTableError):
+            status.mail_queue = await unsettled_counts(conn, "notifier.emails")
     finally:
         await conn.close()
     return status
@@ -148,9 +154,18 @@ def _print_status(status: Status) -> None:
     pending = Table("network", "pending proposals", title="Proposals awaiting a decision")
     for network, count in status.pending_proposals.items():
         pending.add_row(network, str(count))
-    for table in (services, lag, backlog, pending):
+    mail = Table("status", "emails", title="Mail queue")
+    for state, count in status.mail_queue.items():
+        # Uncertain or failed emails wait for an operator (`bridgework emails uncertain`).
+        attention = state in ("uncertain", "failed") and count > 0
+        mail.add_row(state, str(count), style="red" if attention else None)
+    for table in (services, lag, backlog, pending, mail):
         console.print(table)
     console.print(f"Dead letters: {status.dead_letters} (`bridgework dlq replay --dry-run`)")
+    if status.mail_queue.get("uncertain"):
+        console.print(
+            "Uncertain emails: check the mail server's log (`bridgework emails uncertain`)"
+        )
 
 
 @app.command()
@@ -161,8 +176,8 @@ def status(
         typer.Option(help="NAME=URL where a service answers /health (repeatable)"),
     ] = None,
 ) -> None:
-    """Services (health), consumer lag, outbox backlog, dead letters, pending proposals.
-    Exits 1 when a service is not ready."""
+    """Services (health), consumer lag, outbox backlog, dead letters, pending proposals, the
+    mail queue. Exits 1 when a service is not ready."""
     settings = Settings()
     urls = service_urls(settings)
     for override in service_url or []:

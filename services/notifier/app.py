@@ -12,7 +12,8 @@ from aiokafka import AIOKafkaProducer
 from faststream import FastStream
 
 from services.notifier.directory import apply_event
-from services.notifier.mailer import MailQueue
+from services.notifier.mailer import MailQueue, sample_mail_queue
+from shared.observability.service_ops import sample_forever
 from shared.service import ServiceSpec, create_consumer_app
 from shared.settings import Settings
 from shared.topics import Topic
@@ -24,7 +25,9 @@ def create_app(settings: Settings | None = None) -> FastStream:
     def background(
         pool: asyncpg.Pool, _producer: AIOKafkaProducer
     ) -> list[Coroutine[Any, Any, None]]:
-        return [MailQueue(pool, settings).run()]
+        # The mail queue's gauge is sampled like the outbox backlog (shared/service.py).
+        gauges = sample_forever(settings.metrics_sample_seconds, [lambda: sample_mail_queue(pool)])
+        return [MailQueue(pool, settings).run(), gauges]
 
     spec = ServiceSpec(
         name="notifier",

@@ -25,7 +25,7 @@ from shared.events import (
     TrustUpserted,
 )
 from shared.matching import MatchKind
-from shared.observability.context import capture
+from shared.observability.context import attached, capture
 
 log = logging.getLogger(__name__)
 
@@ -189,12 +189,15 @@ async def _record_decision(conn: asyncpg.Connection, event: MatchDecided) -> Non
     """Keep the decision; approved ones are introduced by ``introduce_approved`` once their
     proposal and people are known. Unsent proposal emails of a decided match are moot."""
     await conn.execute(
-        "INSERT INTO decisions (match_id, approved, decided_at, introduced) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT (match_id) DO NOTHING",
+        "INSERT INTO decisions (match_id, approved, decided_at, introduced, trace_context)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (match_id) DO NOTHING",
         event.match_id,
         event.approved,
         event.occurred_at,
         not event.approved,  # a rejection introduces nobody
+        # The mail queue introduces the match later, outside this event's context: keep the
+        # decision's correlation id and trace for the introductions' log lines and headers.
+        capture(),
     )
     # The proposal's row first, so that emails being queued under its lock are seen (_forget).
     await conn.execute("UPDATE proposals SET announced = true WHERE match_id = $1", event.match_id)
@@ -257,7 +260,8 @@ async def _queue(conn: asyncpg.Connection, emails: list[QueuedEmail]) -> None:
                             recipient_email, context, trace_context)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (dedupe_key) DO NOTHING
         """,
-        # Queued while handling an event (a self-service link request): its correlation id.
+        # The change behind the emails: the event being handled (a self-service link request),
+        # or the decision that introduces a match (introduce_approved attaches its context).
         [(*email.row(), capture()) for email in emails],
     )
 
@@ -268,26 +272,36 @@ async def introduce_approved(conn: asyncpg.Connection) -> int:
     another topic); an erased person's match is never introduced (its proposal is gone)."""
     rows = await conn.fetch(
         """
-        SELECT d.match_id, p.event, n.coordinators FROM decisions d
+        SELECT d.match_id, d.trace_context, p.event, n.coordinators FROM decisions d
         JOIN proposals p USING (match_id) JOIN networks n ON n.id = p.network_id
         WHERE NOT d.introduced ORDER BY d.match_id FOR UPDATE OF d, p SKIP LOCKED
         """
     )
     introduced = []
     for row in rows:
-        proposal = MatchProposed.model_validate(row["event"])
-        if proposal.kind is MatchKind.MENTORING:
-            emails = await _mentoring_introductions(conn, proposal)
-        else:
-            emails = await _secondment_introductions(conn, proposal, row["coordinators"])
-        if emails is None:
-            continue
-        await _queue(conn, emails)
-        introduced.append(row["match_id"])
+        # This loop runs outside any event's context: each match's emails (and log lines) are
+        # the decision's, so _queue's capture() stores the decision's correlation id and trace.
+        with attached(row["trace_context"]):
+            if await _introduce(conn, MatchProposed.model_validate(row["event"]), row):
+                introduced.append(row["match_id"])
     await conn.execute(
         "UPDATE decisions SET introduced = true WHERE match_id = ANY($1::uuid[])", introduced
     )
     return len(introduced)
+
+
+async def _introduce(
+    conn: asyncpg.Connection, proposal: MatchProposed, decision: asyncpg.Record
+) -> bool:
+    """Queue one approved match's introductions; False while its people are not all known."""
+    if proposal.kind is MatchKind.MENTORING:
+        emails = await _mentoring_introductions(conn, proposal)
+    else:
+        emails = await _secondment_introductions(conn, proposal, decision["coordinators"])
+    if emails is None:
+        return False
+    await _queue(conn, emails)
+    return True
 
 
 async def _people(conn: asyncpg.Connection, *ids: object) -> list[asyncpg.Record] | None:

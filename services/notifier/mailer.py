@@ -60,6 +60,29 @@ SENDING_LOCK_CLASS = 0x42574D  # "BWM"
 FAULT_EXIT_AFTER_ACCEPT = "BRIDGEWORK_FAULT_EXIT_AFTER_SMTP_ACCEPT"
 
 
+# Statuses an email leaves (sent, cancelled) or that need an operator (uncertain, failed):
+# what the mail-queue gauge and `bridgework status` count (index emails_unsettled).
+UNSETTLED = ("pending", "sending", "uncertain", "failed")
+
+
+async def unsettled_counts(conn: asyncpg.Connection, table: str = "emails") -> dict[str, int]:
+    """Emails per unsettled status (0 for a status with none); ``table`` may be
+    schema-qualified (the CLI reads ``notifier.emails``)."""
+    rows = await conn.fetch(
+        f"SELECT status, count(*) AS emails FROM {table}"
+        " WHERE status IN ('pending', 'sending', 'uncertain', 'failed') GROUP BY status"
+    )
+    counts = {row["status"]: row["emails"] for row in rows}
+    return {status: counts.get(status, 0) for status in UNSETTLED}
+
+
+async def sample_mail_queue(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        counts = await unsettled_counts(conn)
+    for status, emails in counts.items():
+        metrics.MAIL_QUEUE.labels(status=status).set(emails)
+
+
 def dedupe_digest(dedupe_key: str) -> str:
     return hashlib.sha256(dedupe_key.encode()).hexdigest()[:32]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
@@ -41,7 +41,11 @@ from shared.limits import RequestSizeLimit
 from shared.observability.health import database_check, kafka_check, readiness
 from shared.observability.http import instrument_http
 from shared.observability.ops_server import Readiness
-from shared.observability.service_ops import sample_forever, sample_outbox_backlog
+from shared.observability.service_ops import (
+    sample_consumer_lag,
+    sample_forever,
+    sample_outbox_backlog,
+)
 from shared.outbox import OutboxRelay
 from shared.service import event_broker, take_fresh_batches
 from shared.settings import Settings
@@ -63,11 +67,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await producer.start()
         relay = OutboxRelay(pool, producer, poll_seconds=settings.outbox_poll_seconds)
         relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
-        backlog_task = asyncio.create_task(
-            sample_forever(
-                settings.metrics_sample_seconds, [lambda: sample_outbox_backlog(pool, SCHEMA)]
-            ),
-            name="outbox-backlog-gauge",
+        samples_task = asyncio.create_task(
+            sample_forever(settings.metrics_sample_seconds, _samples(settings, pool)),
+            name="metrics-samples",
         )
         # The coordinators' read model follows the proposals and decisions topics.
         consumer = BatchEventConsumer(read_model.CONSUMER, pool, producer, read_model.apply_event)
@@ -80,7 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await broker.stop()
-            for task in (relay_task, backlog_task):
+            for task in (relay_task, samples_task):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -100,6 +102,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(self_service.create_router(settings))
     instrument_http(app, "profiles", _readiness(app, settings))
     return app
+
+
+def _samples(settings: Settings, pool: asyncpg.Pool) -> list[Callable[[], Awaitable[None]]]:
+    """The sampled gauges: the outbox backlog, and the read model's consumer lag (the
+    coordinators' pages fall behind the matcher when it grows)."""
+    group = f"bridgework-{read_model.CONSUMER}"
+    topics = [t.value for t in read_model.TOPICS]
+    return [
+        lambda: sample_outbox_backlog(pool, SCHEMA),
+        lambda: sample_consumer_lag(settings.kafka_bootstrap_servers, group, topics),
+    ]
 
 
 def _readiness(app: FastAPI, settings: Settings) -> Readiness:

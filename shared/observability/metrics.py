@@ -45,6 +45,13 @@ EMAILS_SENT = Counter("bridgework_emails_sent_total", "Emails sent over SMTP", [
 EMAILS_FAILED = Counter(
     "bridgework_emails_failed_total", "Email sending attempts that failed (retried)", ["purpose"]
 )
+MAIL_QUEUE = Gauge(
+    "bridgework_mail_queue_emails",
+    "Emails in the notifier's queue not settled yet, by status: pending (to send, or to retry"
+    " after a failure), sending, uncertain (perhaps delivered: an operator decides with"
+    " 'bridgework emails'), failed (refused for good) (sampled)",
+    ["status"],
+)
 ROUND_SECONDS = Histogram(
     "bridgework_round_solve_seconds",
     "Duration of a network's matching round (load, solve, store)",

@@ -8,6 +8,7 @@ import asyncio
 import email
 import email.policy
 import json
+import re
 import time
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -154,6 +155,50 @@ def test_one_profile_change_is_followed_through_logs_headers_email_and_metrics(
     assert metric_value(processes["matcher"].ops_url, "faststream_received_messages_total") >= 4
 
 
+def wait_for_mail_to(maildir: Path, address: str, timeout: float = 60) -> EmailMessage:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in sorted(maildir.glob("*.eml")):
+            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            assert isinstance(message, EmailMessage)
+            if address in str(message["To"]):
+                return message
+        time.sleep(0.3)
+    raise AssertionError(f"no email to {address} arrived within {timeout}s")
+
+
+def test_a_decision_is_followed_to_the_introductions_by_its_correlation_id(stack: Stack) -> None:
+    """The notifier introduces an approved match from its mail queue, not while handling the
+    decision: the introductions still carry the decision's correlation id."""
+    config, maildir, processes = stack
+    tag = uuid4().hex[:6]
+    with httpx.Client(base_url=config.base_url, timeout=10) as http:
+        set_up_network(http, tag, f"setup-{tag}")
+        wait_for_log(processes["matcher"], f"[setup-{tag}]", "handled", count=4)
+        mentee = {
+            "name": f"Niamh Mentee{tag}",
+            "email": f"niamh.{tag}@example.org",
+            "job_title": "Informatics Lead",
+            "trust_code": f"B{tag}",
+            "gaps": [{"skill": "board-influence", "current": 2, "target": 5}],
+        }
+        assert http.post("/mentees", json=mentee).status_code == 201
+        proposal = wait_for_mail_to(maildir, f"jo.{tag}@network.example")
+        body = proposal.get_body(preferencelist=("plain",))
+        assert body is not None
+        [approve] = re.findall(r"Approve: \S+(/links/decision/\S+)", body.get_content())
+        decision_id = f"decide-{tag}"
+        response = http.post(approve, headers={"X-Correlation-ID": decision_id})
+    assert response.status_code == 200
+    assert response.headers["X-Correlation-ID"] == decision_id
+
+    for address in (f"maeve.{tag}@example.org", f"niamh.{tag}@example.org"):
+        introduction = wait_for_mail_to(maildir, address)
+        assert introduction["X-Correlation-ID"] == decision_id
+    wait_for_log(processes["notifier"], f"[{decision_id}]", "handled bridgework.decisions.v1")
+    wait_for_log(processes["notifier"], f"[{decision_id}]", "sent introduction email", count=2)
+
+
 def test_every_service_is_live_and_ready_with_its_checks(stack: Stack) -> None:
     _, _, processes = stack
     for name in ("profiles", "matcher", "notifier"):
@@ -166,8 +211,10 @@ def test_every_service_is_live_and_ready_with_its_checks(stack: Stack) -> None:
         metrics = httpx.get(f"{base}/metrics", timeout=5).text
         if name != "notifier":  # the two services that publish through an outbox
             assert f'bridgework_outbox_backlog{{service="{name}"}}' in metrics
-        if name != "profiles":  # the two consumers
-            assert f'bridgework_consumer_lag{{group="bridgework-{name}"' in metrics
+        # Every service consumes: the matcher and notifier their inputs, profiles its read model.
+        assert f'bridgework_consumer_lag{{group="bridgework-{name}"' in metrics
+        if name == "notifier":
+            assert 'bridgework_mail_queue_emails{status="uncertain"}' in metrics
         asyncapi = httpx.get(f"{base}/docs/asyncapi.json", timeout=5).json()
         assert Topic.PROPOSALS.value in json.dumps(asyncapi["channels"])
 
@@ -182,6 +229,7 @@ def test_status_reports_the_running_stack(stack: Stack, database_url: str, kafka
     assert report["services"] == dict.fromkeys(SERVICES, "ready")
     assert set(report["outbox_backlog"]) == {"profiles", "matcher"}
     assert sum(report["pending_proposals"].values()) >= 1  # the journey's proposal
+    assert set(report["mail_queue"]) == {"pending", "sending", "uncertain", "failed"}
 
 
 def mentee_of(value: bytes | None) -> str | None:

@@ -14,6 +14,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from prometheus_client import REGISTRY
 
 from deploy.stack import free_port
 from shared.settings import Settings
@@ -29,6 +30,12 @@ def settings(base_settings: Settings, database_url: str, kafka: str) -> Settings
             "mail_retry_seconds": 0.2,
         }
     )
+
+
+def metric(name: str, **labels: str) -> float:
+    """One sample of this process's Prometheus registry, 0 before its series exists (tests
+    compare values before and after: the registry is the process's, shared by all tests)."""
+    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 async def read_topic(

@@ -23,7 +23,7 @@ from shared.people import Mode, Role, Sector, SkillLevel, WorkingPattern
 from shared.regions import Region
 from shared.settings import Settings
 from shared.topics import Topic
-from tests.integration.conftest import read_topic
+from tests.integration.conftest import metric, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -82,8 +82,13 @@ async def test_a_batch_applies_each_event_once_and_parks_only_the_bad_messages(
         [bodies[0], b"{not json", bodies[1], poison.to_json_bytes(), *bodies[2:], bodies[0]]
     )
 
+    people = Topic.PEOPLE.value
+    before = batch_metrics(people)
     await consumer.handle_batch(batch)
     await consumer.handle_batch(batch)  # redelivered whole: nothing changes twice
+    grown = {name: value - before[name] for name, value in batch_metrics(people).items()}
+    # Each delivery: every message handled; one malformed and one failing message parked.
+    assert grown == {"consumed": 2 * len(batch), "dead_lettered": 4, "failed": 4, "retried": 0}
 
     async with matcher_pool.acquire() as conn:
         applied = await conn.fetch(
@@ -101,6 +106,15 @@ async def test_a_batch_applies_each_event_once_and_parks_only_the_bad_messages(
         count=2,
     )
     assert {dict(r.headers)[DEAD_LETTER_KIND] for r in parked} == {b"apply_failed"}
+
+
+def batch_metrics(topic: str) -> dict[str, float]:
+    return {
+        "consumed": metric("bridgework_events_consumed_total", topic=topic),
+        "dead_lettered": metric("bridgework_dead_lettered_total", source_topic=topic),
+        "failed": metric("bridgework_events_failed_total", topic=topic, reason="dead-lettered"),
+        "retried": metric("bridgework_events_failed_total", topic=topic, reason="retried"),
+    }
 
 
 def profile(person_id: object, network: str, rng: random.Random) -> PersonProfile:
@@ -282,9 +296,13 @@ async def test_an_event_failing_while_the_database_is_away_waits_instead_of_bein
     consumer = BatchEventConsumer(f"batch-{uuid4().hex[:6]}", matcher_pool, producer, fails)
     monkeypatch.setattr(consumer, "_database_answers", database_away)
     event = PersonErased(entity_key="p", person_id=uuid4())
+    before = batch_metrics(Topic.PEOPLE.value)
     with pytest.raises(DatabaseUnavailable):
         await consumer.handle_batch(records([event.to_json_bytes()]))
     assert not consumer.dead_letters
+    grown = {k: v - before[k] for k, v in batch_metrics(Topic.PEOPLE.value).items()}
+    # Counted as retried (the batch is redelivered), neither handled nor parked.
+    assert grown == {"consumed": 0, "dead_lettered": 0, "failed": 0, "retried": 1}
 
 
 async def test_the_database_check_tells_a_live_database_from_a_missing_one(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from uuid import uuid4
@@ -195,3 +196,33 @@ def test_status_reports_services_down_with_exit_code_1_and_the_broker_state(
     assert all(state.startswith("down") for state in report["services"].values())
     assert set(report["lag"]) == {f"bridgework-{service}" for service in CONSUMERS}
     assert report["dead_letters"] >= 1
+
+
+async def test_status_shows_the_mail_queue_with_its_uncertain_emails(
+    cli_env: dict[str, str], notifier_pool: asyncpg.Pool
+) -> None:
+    uncertain = await notifier_pool.fetchval(
+        "INSERT INTO emails (dedupe_key, purpose, recipient_name, recipient_email, status)"
+        " VALUES ($1, 'self_service_link', 'U', 'u@example.org', 'uncertain') RETURNING id",
+        f"status:{uuid4().hex}",
+    )
+    try:
+        expected = {
+            row["status"]: row["emails"]
+            for row in await notifier_pool.fetch(
+                "SELECT status, count(*) AS emails FROM emails GROUP BY status"
+            )
+        }
+        report = json.loads((await invoke(["status", "--json"], cli_env)).output)
+        printed = (await invoke(["status"], cli_env)).output
+    finally:
+        await notifier_pool.execute("DELETE FROM emails WHERE id = $1", uncertain)
+    unsettled = ("pending", "sending", "uncertain", "failed")
+    assert report["mail_queue"] == {status: expected.get(status, 0) for status in unsettled}
+    assert report["mail_queue"]["uncertain"] >= 1
+    mail_table = printed.split("Mail queue", 1)[1]
+    for status in ("pending", "uncertain"):
+        row = re.search(rf"{status}\W+(\d+)", mail_table)
+        assert row is not None, printed
+        assert int(row[1]) == expected.get(status, 0), printed
+    assert "bridgework emails uncertain" in printed

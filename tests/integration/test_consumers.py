@@ -17,7 +17,7 @@ from shared.people import Mode, Role, Sector, SkillGap, WorkingPattern
 from shared.regions import Region
 from shared.settings import Settings
 from shared.topics import Topic
-from tests.integration.conftest import read_topic
+from tests.integration.conftest import metric, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -99,7 +99,14 @@ async def test_unreadable_messages_go_to_the_dead_letter_topic_with_the_reason(
 ) -> None:
     consumer = EventConsumer("matcher", matcher_pool, producer, apply_event)
     key = f"poison-{uuid4().hex[:6]}".encode()
+    people = Topic.PEOPLE.value
+    parked = metric("bridgework_dead_lettered_total", source_topic=people)
+    failed = metric("bridgework_events_failed_total", topic=people, reason="dead-lettered")
     await consumer.handle(b"\x00 not json at all", key, Topic.PEOPLE)
+    assert metric("bridgework_dead_lettered_total", source_topic=people) == parked + 1
+    assert (
+        metric("bridgework_events_failed_total", topic=people, reason="dead-lettered") == failed + 1
+    )
     [record] = await read_topic(
         settings.kafka_bootstrap_servers, Topic.DEAD_LETTERS, lambda r: r.key == key
     )

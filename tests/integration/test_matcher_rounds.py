@@ -31,6 +31,7 @@ from shared.events import (
 from shared.matching import Explanation, MatchKind
 from shared.people import Mode, Role, Sector, SkillGap, SkillLevel, WorkingPattern
 from shared.regions import Region
+from tests.integration.conftest import metric
 
 pytestmark = pytest.mark.integration
 
@@ -101,8 +102,12 @@ async def test_a_round_proposes_once_and_respects_rejections(matcher_pool: async
         network, mentor_id, mentee_id = await seed(conn)
         assert network in await due_networks(conn, quiet_seconds=0, max_delay_seconds=60)
 
+    rounds = metric("bridgework_round_solve_seconds_count")
+    solving = metric("bridgework_round_solve_seconds_sum")
     [proposed] = await run_round(matcher_pool, engine, network) or []
     assert (proposed.provider_id, proposed.mentee_id) == (mentor_id, mentee_id)
+    assert metric("bridgework_round_solve_seconds_count") == rounds + 1
+    assert metric("bridgework_round_solve_seconds_sum") > solving
     assert proposed.explanation.region_reason == "same region (North West)"
 
     async with matcher_pool.acquire() as conn:
@@ -131,8 +136,11 @@ async def test_a_round_proposes_once_and_respects_rejections(matcher_pool: async
         await mark_dirty(conn, network)
     assert await run_round(matcher_pool, engine, network) == []  # the pair is already live
 
+    rejected = metric("bridgework_decisions_total", outcome="rejected")
     async with matcher_pool.acquire() as conn:
         await apply_event(conn, decision(proposed, approved=False))
+        await apply_event(conn, decision(proposed, approved=False))  # a decided match stays so
+    assert metric("bridgework_decisions_total", outcome="rejected") == rejected + 1
     assert await run_round(matcher_pool, engine, network) == []  # rejected: never again
     async with matcher_pool.acquire() as conn:
         status = await conn.fetchval(
@@ -228,8 +236,10 @@ async def test_an_approved_mentor_ends_the_mentoring_search_not_the_secondment_o
         await apply_event(conn, seeker)
     engine.next = (scripted(mentor_id, seeker.profile.person_id),)
     [proposed] = await run_round(matcher_pool, engine, network) or []
+    approved = metric("bridgework_decisions_total", outcome="approved")
     async with matcher_pool.acquire() as conn:
         await apply_event(conn, decision(proposed, approved=True))
+    assert metric("bridgework_decisions_total", outcome="approved") == approved + 1
     engine.next = ()
     await run_round(matcher_pool, engine, network)
     [after] = [m for m in engine.seen[-1].mentees if m.id == str(seeker.profile.person_id)]

@@ -4,6 +4,7 @@ the server is down."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from email.message import EmailMessage
 from uuid import uuid4
@@ -14,10 +15,16 @@ from aiokafka import AIOKafkaProducer
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from icalendar import Calendar
+from prometheus_client import REGISTRY
 
 from deploy.stack import free_port
 from services.notifier.directory import announce_proposals, apply_event, introduce_approved
-from services.notifier.mailer import SENDING_LOCK_CLASS, MailQueue
+from services.notifier.mailer import (
+    SENDING_LOCK_CLASS,
+    UNSETTLED,
+    MailQueue,
+    sample_mail_queue,
+)
 from shared.consuming import EventConsumer
 from shared.events import (
     Coordinator,
@@ -35,13 +42,15 @@ from shared.events import (
     TrustUpserted,
 )
 from shared.links import read_decision_link, read_self_service_link
+from shared.logs import CorrelationFilter
 from shared.matching import MatchKind
+from shared.observability.context import correlated
 from shared.people import Mode, Role, Sector, SkillGap, SkillLevel, WorkingPattern
 from shared.regions import Region
 from shared.settings import Settings
 from shared.topics import Topic
 from tests.factories import covered, match_proposed
-from tests.integration.conftest import Inbox
+from tests.integration.conftest import Inbox, metric
 
 pytestmark = pytest.mark.integration
 
@@ -155,7 +164,12 @@ async def test_an_smtp_outage_delays_the_email_and_never_loses_it(
     events, proposal = network_events()
     await deliver(consumer, *events, proposal)
     down = MailQueue(notifier_pool, settings.model_copy(update={"smtp_port": free_port()}))
+    failed = metric("bridgework_emails_failed_total", purpose="proposal")
+    sent = metric("bridgework_emails_sent_total", purpose="proposal")
     await send_everything(down, notifier_pool)
+    # At least this email's attempt (the queue also tries any other test's email now due).
+    failed_during_outage = metric("bridgework_emails_failed_total", purpose="proposal")
+    assert failed_during_outage >= failed + 1
     async with notifier_pool.acquire() as conn:
         row = await conn.fetchrow(
             "SELECT status, attempts, last_error FROM emails WHERE match_id = $1", proposal.match_id
@@ -170,6 +184,8 @@ async def test_an_smtp_outage_delays_the_email_and_never_loses_it(
     await send_everything(up, notifier_pool)
     delivered = [m for m in smtp_inbox.messages if proposal.network_id in str(m["To"])]
     assert len(delivered) == 1
+    assert metric("bridgework_emails_sent_total", purpose="proposal") >= sent + 1
+    assert metric("bridgework_emails_failed_total", purpose="proposal") == failed_during_outage
     async with notifier_pool.acquire() as conn:
         status = await conn.fetchval(
             "SELECT status FROM emails WHERE match_id = $1", proposal.match_id
@@ -336,6 +352,50 @@ async def test_a_secondment_is_introduced_to_the_candidate_and_the_trusts(
     assert str(notice["Subject"]) == "Secondment introduction not sent to Trust Alpha: no contact"
 
 
+@pytest.mark.parametrize("kind", [MatchKind.MENTORING, MatchKind.SECONDMENT])
+async def test_introductions_carry_the_decisions_correlation_id(
+    settings: Settings,
+    notifier_pool: asyncpg.Pool,
+    consumer: EventConsumer,
+    smtp_inbox: Inbox,
+    caplog: pytest.LogCaptureFixture,
+    kind: MatchKind,
+) -> None:
+    """The mail queue queues introductions in a loop of its own, outside any event's context:
+    each email (and its log line) still names the decision that asked for it, not a new id.
+    The secondment's home trust has no contact, so its coordinators' notice is checked too."""
+    if kind is MatchKind.MENTORING:
+        events, proposal = network_events()
+    else:
+        events, proposal = secondment_events(host_contact="workforce@host.example")
+    with correlated("the-proposal"):
+        await deliver(consumer, *events, proposal)
+    with correlated("the-decision"):
+        await deliver(consumer, decided(proposal, approved=True))
+    caplog.handler.addFilter(CorrelationFilter("notifier"))
+    caplog.set_level(logging.INFO)
+    queue = MailQueue(notifier_pool, settings.model_copy(update={"smtp_port": smtp_inbox.port}))
+    await send_everything(queue, notifier_pool)
+
+    about = [m for m in smtp_inbox.messages if str(proposal.match_id) in _text(m)]
+    assert len(about) == (2 if kind is MatchKind.MENTORING else 3)
+    assert {m["X-Correlation-ID"] for m in about} == {"the-decision"}
+    ids = {
+        row["id"]: row["purpose"]
+        for row in await notifier_pool.fetch(
+            "SELECT id, purpose FROM emails WHERE match_id = $1", proposal.match_id
+        )
+    }
+    # "sent <purpose> email <id>", this match's only (the queue also sends what others left).
+    sent = {
+        int(words[3]): (words[1], getattr(record, "correlation_id", None))
+        for record in caplog.records
+        if record.msg == "sent %s email %d"
+        and int((words := record.getMessage().split())[3]) in ids
+    }
+    assert sent == {email_id: (purpose, "the-decision") for email_id, purpose in ids.items()}
+
+
 async def test_a_self_service_link_is_emailed_to_the_person_who_asked(
     settings: Settings, notifier_pool: asyncpg.Pool, consumer: EventConsumer, smtp_inbox: Inbox
 ) -> None:
@@ -425,12 +485,15 @@ async def test_a_refused_recipient_fails_for_good_or_waits_and_is_never_logged(
     inbox = RefusingInbox(port=free_port())
     controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port)
     controller.start()
+    failed = metric("bridgework_emails_failed_total", purpose="proposal")
     try:
         await deliver(consumer, *events, proposal)
         queue = MailQueue(notifier_pool, settings.model_copy(update={"smtp_port": inbox.port}))
         await send_everything(queue, notifier_pool)
     finally:
         controller.stop()
+    # A failed attempt either way: refused for good, or to be retried.
+    assert metric("bridgework_emails_failed_total", purpose="proposal") == failed + 1
     row = await notifier_pool.fetchrow(
         "SELECT status, attempts FROM emails WHERE match_id = $1", proposal.match_id
     )
@@ -498,3 +561,46 @@ async def test_an_erasure_racing_the_mail_queue_leaves_no_email_about_them(
         )
     assert left == []
     assert person == 0
+
+
+async def queue_in_states(pool: asyncpg.Pool, tag: str, states: dict[str, int]) -> list[int]:
+    """Emails in the given states (how many of each), never due: no sender here takes them."""
+    rows = [
+        (f"gauge:{tag}:{state}:{n}", state) for state, count in states.items() for n in range(count)
+    ]
+    return [
+        await pool.fetchval(
+            "INSERT INTO emails (dedupe_key, purpose, recipient_name, recipient_email, status,"
+            " next_attempt_at) VALUES ($1, 'self_service_link', 'G', 'g@example.org', $2,"
+            " now() + interval '1 day') RETURNING id",
+            key,
+            state,
+        )
+        for key, state in rows
+    ]
+
+
+def mail_queue_gauge() -> dict[str, float | None]:
+    return {
+        status: REGISTRY.get_sample_value("bridgework_mail_queue_emails", {"status": status})
+        for status in UNSETTLED
+    }
+
+
+async def test_the_mail_queue_gauge_counts_the_unsettled_emails_by_status(
+    notifier_pool: asyncpg.Pool,
+) -> None:
+    await sample_mail_queue(notifier_pool)
+    before = mail_queue_gauge()
+    assert None not in before.values()  # every status is exported, even with no email in it
+    added = {"pending": 2, "sending": 1, "uncertain": 3, "failed": 1, "sent": 4, "cancelled": 1}
+    ids = await queue_in_states(notifier_pool, uuid4().hex[:8], added)
+    try:
+        await sample_mail_queue(notifier_pool)
+        after = mail_queue_gauge()
+    finally:
+        await notifier_pool.execute("DELETE FROM emails WHERE id = ANY($1::bigint[])", ids)
+    grown = {status: (after[status] or 0) - (before[status] or 0) for status in UNSETTLED}
+    assert grown == {"pending": 2, "sending": 1, "uncertain": 3, "failed": 1}
+    await sample_mail_queue(notifier_pool)
+    assert mail_queue_gauge() == before  # a status emptied again goes back down

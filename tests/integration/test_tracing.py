@@ -6,9 +6,11 @@ The three services run in this process (one in-memory span exporter sees them al
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
+from email.message import EmailMessage
 from uuid import uuid4
 
 import asyncpg
@@ -94,11 +96,11 @@ async def settled(pool: asyncpg.Pool, network: str, timeout: float = 60) -> None
     raise AssertionError(f"the matcher did not settle network {network} within {timeout}s")
 
 
-async def test_one_profile_change_is_one_trace_across_the_services(
-    services: httpx.AsyncClient, spans: InMemorySpanExporter, matcher_pool: asyncpg.Pool
+async def propose_a_pair(
+    http: httpx.AsyncClient, matcher_pool: asyncpg.Pool, tag: str, correlation_id: str
 ) -> None:
-    http = services
-    tag = uuid4().hex[:6]
+    """A network with a mentor, then (under ``correlation_id``) a mentee the matcher proposes
+    to them."""
     coordinators = [{"name": "Tess", "email": f"tess.{tag}@example.org"}]
     assert (
         await http.put(f"/networks/t-{tag}", json={"name": "T", "coordinators": coordinators})
@@ -124,20 +126,42 @@ async def test_one_profile_change_is_one_trace_across_the_services(
         "trust_code": f"B{tag}",
         "gaps": [{"skill": "board-influence", "current": 2, "target": 5}],
     }
-    correlation_id = f"trace-{tag}"
     response = await http.post(
         "/mentees", json=mentee, headers={"X-Correlation-ID": correlation_id}
     )
     assert response.status_code == 201
 
-    server = next(
+
+def chain_of(spans: InMemorySpanExporter, last: ReadableSpan) -> list[str]:
+    """The names of ``last`` and its ancestors, up to the trace's root."""
+    by_id = {s.context.span_id: s for s in spans.get_finished_spans()}
+    chain = []
+    current: ReadableSpan | None = last
+    while current is not None:
+        chain.append(current.name)
+        current = by_id.get(current.parent.span_id) if current.parent else None
+    return chain
+
+
+def server_span(spans: InMemorySpanExporter, name: str, status: int) -> ReadableSpan:
+    return next(
         s
         for s in spans.get_finished_spans()
         if s.kind is SpanKind.SERVER
-        and s.name == "POST /mentees"
+        and s.name == name
         and s.attributes is not None
-        and s.attributes.get("http.status_code") == 201
+        and s.attributes.get("http.status_code") == status
     )
+
+
+async def test_one_profile_change_is_one_trace_across_the_services(
+    services: httpx.AsyncClient, spans: InMemorySpanExporter, matcher_pool: asyncpg.Pool
+) -> None:
+    tag = uuid4().hex[:6]
+    correlation_id = f"trace-{tag}"
+    await propose_a_pair(services, matcher_pool, tag, correlation_id)
+
+    server = server_span(spans, "POST /mentees", 201)
     trace_id = server.context.trace_id
     published = await wait_for_span(spans, "bridgework.people.v1 publish", trace_id)
     assert published.kind is SpanKind.PRODUCER
@@ -155,13 +179,7 @@ async def test_one_profile_change_is_one_trace_across_the_services(
         assert span.attributes is not None
         assert span.attributes[CORRELATION_ATTRIBUTE] == correlation_id
     # Each hop is a child of the one before: the spans form one tree rooted at the request.
-    by_id = {s.context.span_id: s for s in spans.get_finished_spans()}
-    chain = []
-    current: ReadableSpan | None = email
-    while current is not None:
-        chain.append(current.name)
-        current = by_id.get(current.parent.span_id) if current.parent else None
-    assert chain == [
+    assert chain_of(spans, email) == [
         "send email",  # notifier
         "bridgework.proposals.v1 process",  # notifier's consumer (FastStream)
         "bridgework.proposals.v1 publish",  # matcher's outbox relay
@@ -171,3 +189,57 @@ async def test_one_profile_change_is_one_trace_across_the_services(
         "POST /mentees",  # profiles' HTTP server
     ]
     assert len(consumers) >= 3, [c.name for c in consumers]  # notifier reads people.v1 too
+
+
+async def test_a_decision_is_one_trace_to_its_introduction_emails(
+    services: httpx.AsyncClient,
+    spans: InMemorySpanExporter,
+    matcher_pool: asyncpg.Pool,
+    smtp_inbox: Inbox,
+) -> None:
+    """The notifier introduces an approved match from its mail queue's loop, outside the
+    decision event's context: the introductions still continue the decision's trace."""
+    tag = uuid4().hex[:6]
+    await propose_a_pair(services, matcher_pool, tag, f"propose-{tag}")
+    proposal = await wait_for_message(smtp_inbox, f"tess.{tag}@example.org")
+    body = proposal.get_body(preferencelist=("plain",))
+    assert body is not None
+    [approve, _] = re.findall(r"(/links/decision/\S+)", body.get_content())
+    correlation_id = f"decide-{tag}"
+    response = await services.post(approve, headers={"X-Correlation-ID": correlation_id})
+    assert response.status_code == 200
+
+    trace_id = server_span(spans, "POST /links/decision/{token}", 200).context.trace_id
+    for address in (f"noor.{tag}@example.org", f"mira.{tag}@example.org"):
+        introduction = await wait_for_message(smtp_inbox, address)
+        assert introduction["X-Correlation-ID"] == correlation_id
+    deadline = time.monotonic() + 10
+    while len(emails := spans_named(spans, "send email", trace_id)) < 2:
+        assert time.monotonic() < deadline, "the introductions' spans did not end"
+        await asyncio.sleep(0.1)
+    assert len(emails) == 2  # the mentor's and the mentee's introductions
+    for email in emails:
+        assert email.attributes is not None
+        assert email.attributes[CORRELATION_ATTRIBUTE] == correlation_id
+        assert chain_of(spans, email) == [
+            "send email",  # notifier, from its mail queue
+            "bridgework.decisions.v1 process",  # notifier's consumer: the decision is recorded
+            "bridgework.decisions.v1 publish",  # profiles' outbox relay
+            "POST /links/decision/{token}",  # profiles: the coordinator's decision link
+        ]
+
+
+def spans_named(spans: InMemorySpanExporter, name: str, trace_id: int) -> list[ReadableSpan]:
+    return [
+        s for s in spans.get_finished_spans() if s.name == name and s.context.trace_id == trace_id
+    ]
+
+
+async def wait_for_message(inbox: Inbox, address: str, timeout: float = 30) -> EmailMessage:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for message in inbox.messages:
+            if address in str(message["To"]):
+                return message
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no email to {address} within {timeout}s")

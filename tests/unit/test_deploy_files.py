@@ -8,6 +8,9 @@ from pathlib import Path
 
 import yaml
 
+from shared.settings import Settings
+from tests.unit.test_k8s_manifests import PERFORMANCE
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -40,3 +43,14 @@ def test_compose_checks_each_service_on_its_health_endpoint() -> None:
         for job in prometheus["scrape_configs"]
     }
     assert targets == {name: f"{name}:{port}" for name, port in ports.items()}
+
+
+def test_compose_sets_real_settings_with_the_deployments_performance_values() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    fields = {f"BRIDGEWORK_{name.upper()}" for name in Settings.model_fields}
+    for name in ("profiles", "matcher", "notifier"):
+        env = {k: str(v) for k, v in compose["services"][name]["environment"].items()}
+        assert {k for k in env if k.startswith("BRIDGEWORK_")} - fields == set(), name
+        assert {key: env.get(key) for key in PERFORMANCE} == PERFORMANCE, name
+    matcher = compose["services"]["matcher"]["environment"]
+    assert matcher["BRIDGEWORK_MATCHER_ROLE"] == "all"

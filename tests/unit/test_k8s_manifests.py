@@ -18,6 +18,19 @@ from shared.settings import Settings
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.30.0"  # the oldest release the manifests promise to work on
 SERVICES = ("profiles", "matcher", "notifier")
+DEPLOYMENTS = (*SERVICES, "matcher-rounds")  # the matcher's rounds apart (docs/scaling.md)
+# The matcher's performance settings as docs/scaling.md measured them (proposals on arrival:
+# off in the code's defaults, on in a deployment).
+PERFORMANCE = {
+    "BRIDGEWORK_PROPOSE_ON_ARRIVAL": "true",
+    "BRIDGEWORK_CONSUMER_FETCH_MAX_WAIT_MS": "20",
+    "BRIDGEWORK_CONSUMER_BATCH_MAX_RECORDS": "500",
+    "BRIDGEWORK_CONSUMER_BATCH_TIMEOUT_MS": "20",
+    "BRIDGEWORK_CONSUMER_FRESH_FETCH_MS": "5",
+    "BRIDGEWORK_ROUND_QUIET_SECONDS": "1.5",
+    "BRIDGEWORK_ROUND_MAX_DELAY_SECONDS": "10",
+    "BRIDGEWORK_ROUND_DUTY_CYCLE": "0.25",
+}
 
 
 def kustomization() -> dict[str, Any]:
@@ -64,7 +77,7 @@ def container(name: str) -> dict[str, Any]:
     return only  # type: ignore[no-any-return]
 
 
-@pytest.mark.parametrize("name", SERVICES)
+@pytest.mark.parametrize("name", DEPLOYMENTS)
 def test_each_service_runs_its_module_with_probes_resources_config_and_secrets(
     name: str,
 ) -> None:
@@ -98,12 +111,67 @@ def test_secrets_carry_the_database_url_smtp_password_and_secret_key() -> None:
     assert not set(secret) & set(config)
 
 
-def test_every_configured_variable_is_a_bridgework_setting() -> None:
-    fields = {f"BRIDGEWORK_{name.upper()}" for name in Settings.model_fields}
+def bridgework_variables(deployment: str) -> dict[str, str]:
+    """The BRIDGEWORK_* environment of a Deployment's container: the ConfigMap, the Secret,
+    and its own ``env`` entries, which take precedence (as Kubernetes applies them)."""
+    variables = {
+        **of_kind("ConfigMap")["bridgework-config"]["data"],
+        **of_kind("Secret")["bridgework-secrets"]["stringData"],
+        **{entry["name"]: entry["value"] for entry in container(deployment).get("env", [])},
+    }
+    return {k: v for k, v in variables.items() if k.startswith("BRIDGEWORK_")}
+
+
+@pytest.mark.parametrize("name", DEPLOYMENTS)
+def test_every_configured_variable_is_a_bridgework_setting(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fields = {f"BRIDGEWORK_{field.upper()}" for field in Settings.model_fields}
+    variables = bridgework_variables(name)
+    assert set(variables) - fields == set()
+    # And each value is one the service accepts at start-up (in production, strictly).
+    for key, value in variables.items():
+        monkeypatch.setenv(key, value)
+    settings = Settings()
+    assert settings.environment == "production"
+    assert settings.log_format == "json"
+
+
+def test_the_matchers_performance_settings_are_those_docs_scaling_measured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     config = of_kind("ConfigMap")["bridgework-config"]["data"]
-    unknown = {key for key in config if key.startswith("BRIDGEWORK_")} - fields
-    assert unknown == set()
-    assert config["BRIDGEWORK_ENVIRONMENT"] == "production"
+    assert {key: config.get(key) for key in PERFORMANCE} == PERFORMANCE
+    for key, value in bridgework_variables("matcher").items():
+        monkeypatch.setenv(key, value)
+    settings = Settings()
+    assert settings.propose_on_arrival is True
+    assert settings.consumer_fetch_max_wait_ms < 500  # not Kafka's default (docs/scaling.md)
+
+
+def role(deployment: str) -> str | None:
+    env = {entry["name"]: entry["value"] for entry in container(deployment).get("env", [])}
+    return env.get("BRIDGEWORK_MATCHER_ROLE")
+
+
+def test_the_matchers_role_is_explicit_and_the_rounds_deployment_solves_rounds_only() -> None:
+    # The role is per Deployment, never in the shared ConfigMap.
+    assert "BRIDGEWORK_MATCHER_ROLE" not in of_kind("ConfigMap")["bridgework-config"]["data"]
+    assert role("matcher") == "all"
+    assert role("matcher-rounds") == "rounds"
+    rounds = container("matcher-rounds")
+    assert rounds["command"] == container("matcher")["command"]
+    assert rounds["image"] == container("matcher")["image"]
+    deployments = of_kind("Deployment")
+    # Off by default: on two cores one matcher doing everything was measured better.
+    assert deployments["matcher-rounds"]["spec"]["replicas"] == 0
+    # Its pods are neither the matcher Service's nor counted by the matcher's disruption budget.
+    rounds_labels = deployments["matcher-rounds"]["spec"]["template"]["metadata"]["labels"]
+    for selector in (
+        of_kind("Service")["matcher"]["spec"]["selector"],
+        of_kind("PodDisruptionBudget")["matcher"]["spec"]["selector"]["matchLabels"],
+    ):
+        assert not selector.items() <= rounds_labels.items()
 
 
 def test_each_kubernetes_service_selects_its_pods_and_names_a_container_port() -> None:

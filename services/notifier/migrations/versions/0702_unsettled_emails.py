@@ -1,0 +1,23 @@
+"""An index of the emails not settled yet, so that the mail-queue gauge and `bridgework status`
+count them without reading every email ever sent.
+
+Revision ID: 0702
+Revises: 0701
+"""
+
+from alembic import op
+
+revision = "0702"
+down_revision = "0701"
+branch_labels = None
+depends_on = None
+
+STATEMENTS = [
+    "CREATE INDEX emails_unsettled ON emails (status)"
+    " WHERE status IN ('pending', 'sending', 'uncertain', 'failed')",
+]
+
+
+def upgrade() -> None:
+    for statement in STATEMENTS:
+        op.execute(statement)

@@ -14,7 +14,7 @@ import pytest
 from services.profiles.api import create_app
 from shared.settings import Settings
 from shared.topics import Topic
-from tests.integration.conftest import read_topic
+from tests.integration.conftest import bearer_headers, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +24,10 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://profiles") as client:
+        headers = await bearer_headers(app.state.pool)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://profiles", headers=headers
+        ) as client:
             yield client
 
 

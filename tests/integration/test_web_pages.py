@@ -874,3 +874,125 @@ async def test_an_import_shows_each_row_and_stores_nothing_when_a_row_is_refused
         mine.coordinator_email,
     )
     assert audited >= 2
+
+
+# --- the coordinator's Network and Flows-and-fairness pages -----------------------------------
+
+
+async def test_the_network_and_pictures_pages_show_their_coordinator_the_networks_state(
+    app: FastAPI, pool: asyncpg.Pool, new_client: ClientFactory
+) -> None:
+    from services.profiles.decisions import decide
+    from shared.events import FairnessFigures, GroupComparisonFigures, GroupFigures, RoundCompleted
+    from tests.integration.conftest import bearer_headers
+
+    admin = new_client()
+    network = await seed_network(admin, pool)
+    home, host = network.trust_codes[1], network.trust_codes[0]
+    headers = await bearer_headers(pool, network.network_id)
+    waiting = await admin.post(
+        "/mentees",
+        json={
+            "name": "Wanda Waiting",
+            "email": f"wanda.{uuid4().hex[:6]}@example.org",
+            "job_title": "Informatics Lead",
+            "trust_code": home,
+            "gaps": [{"skill": "clinical-engagement", "current": 1, "target": 4}],
+        },
+        headers=headers,
+    )
+    placement = await admin.post(
+        "/placements",
+        json={
+            "host_trust_code": host,
+            "role": "Digital Transformation Lead",
+            "months": 6,
+            "fte": 0.6,
+            "places": 2,
+            "skills_developed": [{"skill": "change-management", "level": 5}],
+        },
+        headers=headers,
+    )
+    assert (waiting.status_code, placement.status_code) == (201, 201), waiting.text
+    waiting_id, placement_id = UUID(waiting.json()["id"]), UUID(placement.json()["id"])
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE people SET created_at = now() - interval '3 days 2 hours' WHERE id = $1",
+            waiting_id,
+        )
+    # The seeded mentee is matched (the mentor's capacity: 1 of 2 used); Wanda's mentoring
+    # proposal is rejected and a secondment to the host trust is proposed to her.
+    approved = await propose(pool, network)
+    rejected = match_proposed(
+        network_id=network.network_id, provider_id=network.mentor_id, mentee_id=waiting_id
+    )
+    secondment = match_proposed(
+        network_id=network.network_id, provider_id=placement_id, mentee_id=waiting_id
+    ).model_copy(update={"kind": MatchKind.SECONDMENT})
+    figures = FairnessFigures(
+        kind=MatchKind.MENTORING,
+        overall=GroupFigures(label="everyone", mentees=10, matched=6, match_rate=0.6),
+        comparisons=(
+            GroupComparisonFigures(
+                group="part_time",
+                members=GroupFigures(label="part-time", mentees=4, matched=1, match_rate=0.25),
+                others=GroupFigures(label="full-time", mentees=6, matched=5, match_rate=5 / 6),
+            ),
+        ),
+    )
+    completed = RoundCompleted(
+        entity_key=network.network_id, network_id=network.network_id, fairness=figures
+    )
+    async with pool.acquire() as conn:
+        for event in (rejected, secondment, completed):
+            async with conn.transaction():
+                await apply_event(conn, event)
+        for match_id, yes in ((approved.match_id, True), (rejected.match_id, False)):
+            await decide(
+                conn,
+                network_id=network.network_id,
+                match_ids=[match_id],
+                approved=yes,
+                reason="" if yes else "not the right fit",
+                decided_by=network.coordinator_email,
+            )
+
+    coordinator = await signed_in_client(new_client, network.coordinator_email)
+    page = await coordinator.get(f"/dashboard/{network.network_id}/network")
+    assert page.status_code == 200
+    html = page.text
+    # Capacity: one approved of two.
+    assert "Morag Mentor" in html
+    assert '<meter min="0" max="1" value="0.5">' in html
+    assert "1 / 2.0" in html
+    # Wanda waits (the matched mentee does not), three days, one secondment pending.
+    assert "Mentees waiting (1)" in html
+    assert "Wanda Waiting" in html
+    assert "Informatics Lead, Trust " + home in html
+    assert "<td>3 days</td><td>1</td>" in html
+    # The placement is open, both places.
+    assert "Digital Transformation Lead" in html
+    assert "2 of 2" in html
+    # Decisions over time: one approved and one rejected today.
+    assert "Decisions over the last 14 days (2)" in html
+    today = time.strftime("%d %b", time.gmtime())
+    for kind in ("approved", "rejected"):
+        assert f">{today} {kind}</text>" in html
+        assert f'<rect class="bar {kind}"' in html
+
+    pictures = await coordinator.get(f"/dashboard/{network.network_id}/pictures")
+    assert pictures.status_code == 200
+    html = pictures.text
+    # The flow graph: one arrow from the candidate's home trust to the host trust.
+    assert '<svg class="graph"' in html
+    assert html.count('<line class="flow"') == 1
+    assert f"<title>{home} → {host}: 1 secondment(s), 0 approved</title>" in html
+    for code in (home, host):
+        assert f'text-anchor="middle">{code}</text>' in html
+    # The fairness bars: the part-time group next to everyone else.
+    assert "overall 60% of 10" in html
+    assert '<rect class="bar members"' in html
+    assert '<rect class="bar others"' in html
+    assert ">part-time</text>" in html
+    assert ">25% of 4</text>" in html
+    assert ">83% of 6</text>" in html

@@ -314,6 +314,25 @@ async def test_forms_without_or_with_a_wrong_csrf_token_are_refused_and_change_n
     }
     assert (await admin.post("/admin/coordinators", data=form)).status_code == 403
     assert await pool.fetchval("SELECT count(*) FROM accounts") == accounts_before
+    new_network = f"csrf-{uuid4().hex[:6]}"
+    creating = {
+        "network_id": new_network,
+        "name": "Forged Network",
+        "coordinator_name": "Eve",
+        "email": f"eve.{new_network}@example.org",
+        "password": PASSWORD,
+    }
+    removing = {"email": network.coordinator_email}
+    for token in (None, "forged-token"):
+        csrf = {"csrf_token": token} if token else {}
+        response = await admin.post("/admin/networks", data=creating | csrf)
+        assert response.status_code == 403
+        assert "security token is missing or wrong" in response.text
+        response = await admin.post("/admin/coordinators/remove", data=removing | csrf)
+        assert response.status_code == 403
+    assert await pool.fetchval("SELECT 1 FROM networks WHERE id = $1", new_network) is None
+    assert await pool.fetchval("SELECT count(*) FROM accounts") == accounts_before
+    assert await pool.fetchval("SELECT 1 FROM accounts WHERE email = $1", network.coordinator_email)
 
 
 # --- decisions ------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ from services.profiles.schemas import (
 from shared.consuming import BatchEventConsumer
 from shared.db import create_pool, migrate_async
 from shared.kafka import ensure_topics, idempotent_producer
-from shared.limits import RequestSizeLimit
+from shared.limits import IMPORT_MAX_BODY_BYTES, IMPORT_PATH, RequestSizeLimit
 from shared.observability.health import database_check, kafka_check, readiness
 from shared.observability.http import instrument_http
 from shared.observability.ops_server import Readiness
@@ -96,7 +96,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         lifespan=lifespan,
     )
-    app.add_middleware(RequestSizeLimit, max_body_bytes=settings.max_request_body_bytes)
+    app.add_middleware(
+        RequestSizeLimit,
+        max_body_bytes=settings.max_request_body_bytes,
+        # The import page takes files of up to 5 MB, beyond the API's limit for JSON bodies.
+        path_limits=[(IMPORT_PATH, max(IMPORT_MAX_BODY_BYTES, settings.max_request_body_bytes))],
+    )
     _add_error_handlers(app)
     _add_routes(app)
     web.install(app, settings)

@@ -65,6 +65,7 @@ from services.profiles.permissions import (
 )
 from services.profiles.schemas import NetworkIn
 from shared.events import Coordinator
+from shared.limits import MAX_UPLOAD_BYTES
 from shared.links import LinkPurpose, LinkRefused, read_decision_link
 from shared.matching import MatchKind
 from shared.settings import Settings
@@ -477,7 +478,6 @@ def _pages() -> APIRouter:
     return pages
 
 
-MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 Importer = Callable[..., Awaitable[ImportReport]]
 # What a coordinator can import, restricted to their own network by each importer.
 IMPORTERS: dict[str, tuple[str, Importer]] = {

@@ -20,6 +20,7 @@ from services.profiles.api import create_app
 from services.profiles.permissions import AccountRole
 from services.profiles.read_model import apply_event
 from shared.events import MatchProposed, MatchWithdrawn, decode_event
+from shared.limits import IMPORT_MAX_BODY_BYTES, MAX_UPLOAD_BYTES
 from shared.links import sign_decision_link
 from shared.matching import MatchKind
 from shared.settings import Settings
@@ -893,6 +894,33 @@ async def test_an_import_shows_each_row_and_stores_nothing_when_a_row_is_refused
         mine.coordinator_email,
     )
     assert audited >= 2
+
+
+async def test_the_import_page_takes_the_5_mb_it_promises_beyond_the_apis_body_limit(
+    new_client: ClientFactory,
+    two_networks: tuple[SeededNetwork, SeededNetwork],
+    settings: Settings,
+) -> None:
+    mine, _ = two_networks
+    tag = uuid4().hex[:6]
+    row = f"mentor,Max Mentor,max.{tag}@example.org,CIO,{mine.trust_codes[0]},procurement:6,1,4,\n"
+    client = await signed_in_client(new_client, mine.coordinator_email)
+    # Lines of spaces are skipped as blank: a file twice the API's limit, with one row in it.
+    padding = (" " * 1023 + "\n") * (2 * settings.max_request_body_bytes // 1024)
+    response = await upload(client, mine.network_id, PEOPLE_HEADER + row + padding, dry_run="on")
+    assert response.status_code == 200, response.text[:300]
+    assert "1 people row(s) accepted, 0 refused" in response.text
+    # Over 5 MB: the page's own refusal; far over: refused before the app reads it.
+    too_big = await upload(client, mine.network_id, PEOPLE_HEADER + "\n" * MAX_UPLOAD_BYTES)
+    assert too_big.status_code == 413
+    assert "Files of at most 5 MB can be imported." in too_big.text
+    far_too_big = await upload(client, mine.network_id, "\n" * (IMPORT_MAX_BODY_BYTES + 1))
+    assert far_too_big.status_code == 413
+    assert "nothing was stored" in far_too_big.json()["detail"]
+    # The JSON API keeps its own limit.
+    json_body = b'{"name": "' + b"x" * settings.max_request_body_bytes + b'"}'
+    headers = {"content-type": "application/json"}
+    assert (await client.post("/mentors", content=json_body, headers=headers)).status_code == 413
 
 
 # --- the coordinator's Network and Flows-and-fairness pages -----------------------------------

@@ -87,6 +87,24 @@ async def test_a_body_at_the_limit_passes_through(limited: httpx.AsyncClient) ->
     assert response.json() == {"size": 1000}
 
 
+async def test_a_path_with_a_limit_of_its_own_takes_more_and_only_it() -> None:
+    routes = [Route(path, echo, methods=["POST"]) for path in ("/", "/dashboard/n1/imports")]
+    app = RequestSizeLimit(
+        Starlette(routes=routes), 1000, path_limits=[(r"/dashboard/[^/]+/imports", 5000)]
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://limited") as client:
+        assert (await client.post("/dashboard/n1/imports", content=b"x" * 5000)).json() == {
+            "size": 5000
+        }
+        over = await client.post("/dashboard/n1/imports", content=b"x" * 5001)
+        assert over.status_code == 413
+        assert "larger than 5000 bytes" in over.json()["detail"]
+        assert (await client.post("/", content=b"x" * 1001)).status_code == 413
+        # The whole path must match: a longer one keeps the general limit.
+        assert app.limit_for("/dashboard/n1/imports/x") == 1000
+
+
 async def test_a_body_over_the_limit_is_refused_before_the_app_sees_it(
     limited: httpx.AsyncClient,
 ) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from uuid import UUID, uuid4
@@ -133,7 +134,13 @@ async def signed_in_client(new_client: ClientFactory, email: str) -> httpx.Async
 
 DASHBOARD_GETS = ("proposals", "network", "pictures", "matches.csv", "imports")
 ADMIN_GETS = ("/admin", "/admin/audit")
-ADMIN_POSTS = ("/admin/networks", "/admin/coordinators", "/admin/coordinators/remove")
+ADMIN_POSTS = (
+    "/admin/networks",
+    "/admin/coordinators",
+    "/admin/coordinators/remove",
+    "/admin/api-tokens",
+    "/admin/api-tokens/revoke",
+)
 
 
 def dashboard_posts(network_id: str, match_id: UUID) -> list[str]:
@@ -203,6 +210,7 @@ async def test_administrator_pages_are_refused_to_coordinators_and_dashboards_to
     for path in ADMIN_GETS:
         assert (await coordinator.get(path)).status_code == 403, path
     accounts_before = await pool.fetchval("SELECT count(*) FROM accounts")
+    tokens_before = await pool.fetchval("SELECT count(*) FROM api_tokens")
     for path in ADMIN_POSTS:
         form = {
             "csrf_token": csrf,
@@ -214,6 +222,7 @@ async def test_administrator_pages_are_refused_to_coordinators_and_dashboards_to
         }
         assert (await coordinator.post(path, data=form)).status_code == 403, path
     assert await pool.fetchval("SELECT count(*) FROM accounts") == accounts_before
+    assert await pool.fetchval("SELECT count(*) FROM api_tokens") == tokens_before
 
     admin = await signed_in_client(new_client, admin_email)
     for page in DASHBOARD_GETS:
@@ -635,6 +644,44 @@ async def test_an_administrator_creates_a_network_with_its_first_coordinator_onc
     assert await pool.fetchval("SELECT name FROM networks WHERE id = $1", network_id) == (
         "South West Digital Leaders"
     )
+
+
+async def test_an_administrator_makes_a_networks_api_token_sees_it_once_and_revokes_it(
+    new_client: ClientFactory,
+    two_networks: tuple[SeededNetwork, SeededNetwork],
+    admin_email: str,
+    pool: asyncpg.Pool,
+) -> None:
+    network, other = two_networks
+    admin = await signed_in_client(new_client, admin_email)
+    name = f"hr-{uuid4().hex[:6]}"
+    form = {"csrf_token": await csrf_of(admin), "name": name, "network_id": network.network_id}
+    made = await admin.post("/admin/api-tokens", data=form)
+    assert made.status_code == 200
+    assert made.headers["cache-control"] == "no-store"
+    found = re.search(r"<code>(bw_[A-Za-z0-9_-]+)</code>", made.text)
+    assert found is not None
+    bearer = {"Authorization": f"Bearer {found[1]}"}
+    api = new_client()
+    mine, theirs = (f"/trusts/{n.trust_codes[0]}" for n in (network, other))
+    assert (await api.get(mine, headers=bearer)).status_code == 200
+    assert (await api.get(theirs, headers=bearer)).status_code == 404
+    listing = (await admin.get("/admin")).text
+    assert name in listing
+    assert found[1] not in listing  # shown once only
+    again = await admin.post("/admin/api-tokens", data=form | {"csrf_token": await csrf_of(admin)})
+    assert again.status_code == 422
+    assert "revoke it first" in again.text
+
+    revoke = {"csrf_token": await csrf_of(admin), "name": name}
+    assert (await admin.post("/admin/api-tokens/revoke", data=revoke)).status_code == 303
+    assert (await api.get(mine, headers=bearer)).status_code == 401
+    actions = await pool.fetch(
+        "SELECT action FROM audit_log WHERE actor = $1 AND subject = $2 ORDER BY id",
+        admin_email,
+        name,
+    )
+    assert [r["action"] for r in actions] == ["api_token.created", "api_token.revoked"]
 
 
 async def test_a_removed_coordinator_loses_their_session_their_links_and_their_emails(

@@ -97,11 +97,11 @@ async def revoke_api_token(conn: asyncpg.Connection, name: str, *, actor: str) -
         )
 
 
-async def authenticate(pool: asyncpg.Pool | asyncpg.Connection, token: str) -> ApiClient | None:
+async def authenticate(conn: asyncpg.Connection, token: str) -> ApiClient | None:
     """The client holding ``token``; None when it is unknown or revoked."""
     if not token.startswith(TOKEN_PREFIX):
         return None
-    row = await pool.fetchrow(
+    row = await conn.fetchrow(
         "SELECT name, network_id FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
         token_digest(token),
     )

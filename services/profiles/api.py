@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
@@ -15,7 +15,8 @@ import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.profiles import api_access as access
@@ -178,21 +179,41 @@ BEARER = HTTPBearer(
 )
 
 
-async def _api_client(
-    conn: Connection,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
-) -> ApiClient:
-    """Every JSON API route needs a live token (the router depends on this, so a new route
-    cannot be left open); refused before the body is read or anything is stored."""
+async def _authenticate(request: Request) -> ApiClient:
+    credentials = await BEARER(request)
     client = None
     if credentials is not None:
-        client = await api_tokens.authenticate(conn, credentials.credentials)
+        async with request.app.state.pool.acquire() as conn:
+            client = await api_tokens.authenticate(conn, credentials.credentials)
     if client is None:
         raise HTTPException(
             status_code=status.HTTP_401_UNAUTHORIZED,
             detail="a valid API token is needed (Authorization: Bearer ...); nothing was stored",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    return client
+
+
+class TokenFirstRoute(APIRoute):
+    """Every JSON API route checks the bearer token before FastAPI reads the body, so a request
+    without a live token is refused with 401 whatever it sends (malformed JSON included)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def authenticated(request: Request) -> Response:
+            request.state.api_client = await _authenticate(request)
+            return await handler(request)
+
+        return authenticated
+
+
+async def _api_client(
+    request: Request,
+    # Declared so that OpenAPI documents the scheme on every operation; checked already.
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+) -> ApiClient:
+    client: ApiClient = request.state.api_client
     return client
 
 
@@ -210,7 +231,10 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
 
 
 def _add_routes(app: FastAPI) -> None:
-    api = APIRouter(responses=REFUSALS, dependencies=[Depends(_api_client)])
+    # The route class and the dependency on every route: a new route cannot be left open.
+    api = APIRouter(
+        responses=REFUSALS, route_class=TokenFirstRoute, dependencies=[Depends(_api_client)]
+    )
     _add_network_routes(api)
     _add_people_routes(api)
     _add_placement_routes(api)

@@ -216,6 +216,17 @@ async def test_every_operation_without_a_live_token_is_401_and_changes_nothing(
 
 
 @pytest.mark.parametrize(("method", "path"), OPERATIONS)
+async def test_without_a_token_even_a_malformed_body_is_401(
+    http: httpx.AsyncClient, networks: tuple[Network, Network], method: str, path: str
+) -> None:
+    """The token is checked before the body is read: nothing about the body is answered."""
+    url, _ = request_for(method, path, networks[1])
+    headers = {"content-type": "application/json"}
+    response = await http.request(method, url, content=b'{"name": ', headers=headers)
+    assert response.status_code == 401, response.text
+
+
+@pytest.mark.parametrize(("method", "path"), OPERATIONS)
 async def test_every_operation_with_another_networks_token_is_refused_and_changes_nothing(
     http: httpx.AsyncClient,
     pool: asyncpg.Pool,

@@ -57,7 +57,14 @@ from bench.pipeline_data import (
     proposal,
 )
 from deploy.demo import fresh_database
-from deploy.stack import ROOT, ServiceProcess, StackConfig, start_service, wait_until_ready
+from deploy.stack import (
+    ROOT,
+    ServiceProcess,
+    StackConfig,
+    start_service,
+    wait_until_ready,
+    with_api_token,
+)
 from shared.events import Event, MatchProposed, TrustUpserted
 from shared.kafka import ensure_topics, idempotent_producer
 from shared.regions import Region
@@ -683,6 +690,7 @@ async def measure_soak(bench: Bench, seconds: float, rate: float) -> dict[str, A
     await bench.move_groups_to_end()
     database_url = await fresh_database(bench.server_url, "bench_soak")
     config = bench.config(database_url, ("BRIDGEWORK_ROUND_QUIET_SECONDS", "1.5"))
+    config = await asyncio.to_thread(with_api_token, config, "bench-soak")
     processes = {name: start_service(name, config) for name in ("profiles", "matcher", "notifier")}
     try:
         await asyncio.to_thread(wait_until_ready, config, list(processes.values()))
@@ -694,7 +702,9 @@ async def measure_soak(bench: Bench, seconds: float, rate: float) -> dict[str, A
         started = time.monotonic()
         producer = idempotent_producer(bench.bootstrap)
         await producer.start()
-        async with httpx.AsyncClient(base_url=config.base_url, timeout=10) as client:
+        async with httpx.AsyncClient(
+            base_url=config.base_url, headers=config.api_headers, timeout=10
+        ) as client:
             next_sample = started
             i = 0
             while (now := time.monotonic()) - started < seconds:

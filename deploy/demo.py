@@ -30,6 +30,7 @@ from rich.table import Table
 from deploy.demo_network import DemoNetwork, build_demo_network
 from deploy.stack import ROOT, StackConfig, running_stack
 from services.profiles.accounts import NewAccount, create_account, demo_password
+from services.profiles.api_tokens import development_api_token
 from services.profiles.decisions import decide
 from services.profiles.permissions import AccountRole
 from shared.db import create_pool
@@ -55,8 +56,23 @@ async def fresh_database(server_url: str, name: str) -> str:
     return server_url.rsplit("/", 1)[0] + f"/{name}"
 
 
-async def load_network(base_url: str, network: DemoNetwork) -> dict[str, str]:
-    """Send the whole network through the HTTP API; returns person/placement id -> label."""
+async def demo_api_headers(database_url: str, environment: str) -> dict[str, str]:
+    """An administrator's API token that the demo makes for itself once the services are up.
+    Development only: refused in production, where an administrator makes every token."""
+    pool = await create_pool(database_url, "profiles", min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            token = await development_api_token(conn, "demo", environment, actor="demo")
+    finally:
+        await pool.close()
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def load_network(
+    base_url: str, network: DemoNetwork, headers: dict[str, str]
+) -> dict[str, str]:
+    """Send the whole network through the HTTP API (with the demo's API token); returns
+    person/placement id -> label."""
     labels: dict[str, str] = {}
     total = (
         len(network.networks)
@@ -65,7 +81,7 @@ async def load_network(base_url: str, network: DemoNetwork) -> dict[str, str]:
         + len(network.mentees)
         + len(network.placements)
     )
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30) as client:
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("Loading the demo network over HTTP", total=total)
 
@@ -286,8 +302,13 @@ def sign_in_table(sign_ins: list[SignIn]) -> Table:
     return table
 
 
-async def serve_until_interrupted(sign_ins: list[SignIn]) -> None:
+async def serve_until_interrupted(sign_ins: list[SignIn], api_headers: dict[str, str]) -> None:
     console.print(sign_in_table(sign_ins))
+    console.print(
+        "The JSON API (development only, an administrator's token): "
+        f"-H 'Authorization: {api_headers['Authorization']}'",
+        markup=False,
+    )
     console.print(
         "The stack keeps running: sign in as a coordinator, approve or reject proposals; the"
         f" introduction emails land in {MAILDIR}. Press Ctrl-C to stop."
@@ -312,7 +333,8 @@ async def run_demo(serve: bool = False) -> tuple[int, int]:
     network = build_demo_network()
     with running_stack(config, maildir=MAILDIR):
         console.print("Services are up: profiles (HTTP), matcher, notifier; SMTP catcher.")
-        labels = await load_network(config.base_url, network)
+        headers = await demo_api_headers(database_url, settings.environment)
+        labels = await load_network(config.base_url, network, headers)
         console.print("Waiting for the matcher's proposals ...")
         proposals = await read_proposals(settings.kafka_bootstrap_servers, idle_seconds=8)
         coordinators = {n: len(b["coordinators"]) for n, b in network.networks.items()}
@@ -326,7 +348,7 @@ async def run_demo(serve: bool = False) -> tuple[int, int]:
             database_url, network, config.base_url, settings.environment
         )
         if serve:
-            await serve_until_interrupted(sign_ins)
+            await serve_until_interrupted(sign_ins, headers)
     if serve:
         return len(proposals), len(messages)
     console.print(proposals_table(proposals, labels))

@@ -16,6 +16,7 @@ from deploy.demo import (
     MAILDIR,
     console,
     create_demo_accounts,
+    demo_api_headers,
     fresh_database,
     load_network,
     read_proposals,
@@ -69,7 +70,8 @@ async def main() -> None:
     )
     network = build_demo_network()
     with running_stack(config, maildir=MAILDIR):
-        await load_network(config.base_url, network)
+        headers = await demo_api_headers(database_url, settings.environment)
+        await load_network(config.base_url, network, headers)
         await read_proposals(settings.kafka_bootstrap_servers, idle_seconds=8)
         sign_ins = await create_demo_accounts(
             database_url, network, config.base_url, settings.environment

@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -32,10 +32,16 @@ class StackConfig:
     log_dir: Path = ROOT / ".local" / "logs"
     round_quiet_seconds: float = 1.5
     extra_environment: tuple[tuple[str, str], ...] = ()  # more BRIDGEWORK_* settings
+    api_token: str | None = None  # an administrator's, for the JSON API (with_api_token)
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def api_headers(self) -> dict[str, str]:
+        """What a client of the JSON API sends (nothing without a token: refused with 401)."""
+        return {"Authorization": f"Bearer {self.api_token}"} if self.api_token else {}
 
     def environment(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -103,6 +109,20 @@ class ServiceProcess:
         """SIGKILL: no clean shutdown, as in a crash."""
         self.process.kill()
         self.process.wait()
+
+
+def with_api_token(config: StackConfig, name: str = "stack") -> StackConfig:
+    """The config with a new administrator's API token for its database, made as an
+    administrator makes one (``bridgework accounts create-api-token``, which also brings the
+    profiles schema up to date, so it may run before the services start)."""
+    unique = f"{name}-{os.getpid()}-{time.time_ns()}"
+    args = [sys.executable, "-m", "services.cli", "accounts", "create-api-token", "--name", unique]
+    made = subprocess.run(
+        args, cwd=ROOT, env=config.environment(), capture_output=True, text=True, check=False
+    )
+    if made.returncode != 0:
+        raise RuntimeError(f"could not make an API token: {made.stderr[-2000:]}")
+    return replace(config, api_token=made.stdout.strip())
 
 
 def start_service(name: str, config: StackConfig) -> ServiceProcess:

@@ -10,6 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEVELOPMENT_SECRET_KEY = "development-only-secret-key-change-me"
 MIN_PRODUCTION_SECRET_LENGTH = 32
+# The placeholders in deploy/k8s/secrets.yaml say this; one left in place is no secret.
+PLACEHOLDER_MARK = "change-me"
 
 
 class Settings(BaseSettings):
@@ -94,6 +96,8 @@ class Settings(BaseSettings):
         secret = self.secret_key.get_secret_value()
         if secret == DEVELOPMENT_SECRET_KEY:
             raise ValueError("BRIDGEWORK_SECRET_KEY must be set in production")
+        if PLACEHOLDER_MARK in secret.lower():
+            raise ValueError("BRIDGEWORK_SECRET_KEY is still a placeholder (CHANGE-ME)")
         if len(secret) < MIN_PRODUCTION_SECRET_LENGTH:
             raise ValueError(
                 f"BRIDGEWORK_SECRET_KEY must be at least {MIN_PRODUCTION_SECRET_LENGTH}"

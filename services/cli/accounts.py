@@ -17,7 +17,7 @@ import asyncpg
 import typer
 from pydantic import ValidationError
 
-from services.profiles import queries
+from services.profiles import api_tokens, queries
 from services.profiles.accounts import AccountRefused, NewAccount, create_account, list_accounts
 from services.profiles.api import MIGRATIONS, SCHEMA
 from services.profiles.dashboard import matches_csv
@@ -111,6 +111,49 @@ def list_all() -> None:
     """List the accounts: email, role and network."""
     for account in _run(list_accounts):
         typer.echo(f"{account.email}\t{account.role.value}\t{account.network_id or ''}")
+
+
+@accounts.command("create-api-token")
+def create_api_token(
+    name: Annotated[str, typer.Option(help="who holds it, e.g. 'north-east-hr' (audit records)")],
+    network: Annotated[
+        str | None,
+        typer.Option(help="the one network it may reach; without: every network (administrator)"),
+    ] = None,
+) -> None:
+    """Make a bearer token for the JSON API and print it, once: only its hash is kept."""
+    try:
+        token = _run(lambda conn: api_tokens.create_api_token(conn, name, network, actor=_actor()))
+    except api_tokens.TokenRefused as error:
+        typer.echo(f"Refused, nothing was created: {error}", err=True)
+        raise typer.Exit(code=1) from error
+    reach = f"network {network}" if network else "every network (administrator)"
+    typer.echo(f"Created API token {name!r} for {reach}; it is shown only now:", err=True)
+    typer.echo(token)  # alone on standard output, for scripts
+
+
+@accounts.command("revoke-api-token")
+def revoke_api_token(
+    name: Annotated[str, typer.Option(help="the token's name")],
+) -> None:
+    """Revoke an API token: it stops working at once."""
+    try:
+        _run(lambda conn: api_tokens.revoke_api_token(conn, name, actor=_actor()))
+    except api_tokens.TokenRefused as error:
+        typer.echo(f"Refused: {error}", err=True)
+        raise typer.Exit(code=1) from error
+    typer.echo(f"Revoked API token {name!r}.")
+
+
+@accounts.command("list-api-tokens")
+def list_tokens() -> None:
+    """List the API tokens: name, network, made when and by whom, revoked when."""
+    for info in _run(api_tokens.list_api_tokens):
+        revoked = f"revoked {info.revoked_at:%Y-%m-%d %H:%M}" if info.revoked_at else "live"
+        typer.echo(
+            f"{info.name}\t{info.network_id or '(every network)'}\t"
+            f"{info.created_at:%Y-%m-%d %H:%M}\t{info.created_by}\t{revoked}"
+        )
 
 
 def export_matches(

@@ -126,9 +126,13 @@ async def _forget(conn: asyncpg.Connection, event: PersonErased) -> None:
 
 
 async def _cancel_unsent(conn: asyncpg.Connection, event: MatchWithdrawn) -> None:
-    """A withdrawn proposal is not announced any more; what was already sent stays sent.
-    The proposal's row first, so that emails being queued under its lock are seen (_forget)."""
-    await conn.execute("UPDATE proposals SET announced = true WHERE match_id = $1", event.match_id)
+    """A withdrawn proposal is not announced any more, nor introduced if an approval raced the
+    withdrawal; what was already sent stays sent. The proposal's row first, so that emails
+    being queued under its lock are seen (_forget)."""
+    await conn.execute(
+        "UPDATE proposals SET announced = true, withdrawn = true WHERE match_id = $1",
+        event.match_id,
+    )
     await conn.execute(
         "UPDATE emails SET status = 'cancelled' WHERE match_id = $1 AND status = 'pending'",
         event.match_id,
@@ -269,23 +273,31 @@ async def _queue(conn: asyncpg.Connection, emails: list[QueuedEmail]) -> None:
 async def introduce_approved(conn: asyncpg.Connection) -> int:
     """Queue the introductions of approved matches whose proposal and people are known; returns
     how many matches were introduced. Unknown people are waited for (their events travel on
-    another topic); an erased person's match is never introduced (its proposal is gone)."""
+    another topic); an erased person's match is never introduced (its proposal is gone), nor a
+    withdrawn proposal's: the matcher ignores an approval that raced its withdrawal, so the
+    people stay free for other matches."""
     rows = await conn.fetch(
         """
-        SELECT d.match_id, d.trace_context, p.event, n.coordinators FROM decisions d
+        SELECT d.match_id, d.trace_context, p.event, p.withdrawn, n.coordinators
+        FROM decisions d
         JOIN proposals p USING (match_id) JOIN networks n ON n.id = p.network_id
         WHERE NOT d.introduced ORDER BY d.match_id FOR UPDATE OF d, p SKIP LOCKED
         """
     )
     introduced = []
+    settled = []  # introduced, or never to be: not looked at again
     for row in rows:
+        if row["withdrawn"]:
+            settled.append(row["match_id"])
+            continue
         # This loop runs outside any event's context: each match's emails (and log lines) are
         # the decision's, so _queue's capture() stores the decision's correlation id and trace.
         with attached(row["trace_context"]):
             if await _introduce(conn, MatchProposed.model_validate(row["event"]), row):
                 introduced.append(row["match_id"])
     await conn.execute(
-        "UPDATE decisions SET introduced = true WHERE match_id = ANY($1::uuid[])", introduced
+        "UPDATE decisions SET introduced = true WHERE match_id = ANY($1::uuid[])",
+        introduced + settled,
     )
     return len(introduced)
 

@@ -1,7 +1,9 @@
-"""Who may do what: plain rules on a signed-in account, no HTTP or SQL.
+"""Who may do what: plain rules on a signed-in account or an API client, no HTTP or SQL.
 
 Administrators manage networks and coordinators and read the audit log; a coordinator sees and
-decides only their own network's proposals. Nobody else gets anything."""
+decides only their own network's proposals. An API client's token is either an administrator's
+(every network, and the networks themselves) or one network's (its trusts, people and
+placements). Nobody else gets anything."""
 
 from __future__ import annotations
 
@@ -42,6 +44,33 @@ def may_coordinate(account: Account | None, network_id: str) -> bool:
 def may_administer(account: Account | None) -> bool:
     """Manage networks and coordinators, read the audit log."""
     return account is not None and account.is_administrator
+
+
+class ApiClient(BaseModel):
+    """The holder of an API token: named when it was made, so audit records say who acted."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    network_id: str | None = None  # None: an administrator's token
+
+    @property
+    def actor(self) -> str:
+        return f"api:{self.name}"
+
+    @property
+    def is_administrator(self) -> bool:
+        return self.network_id is None
+
+
+def api_may_use_network(client: ApiClient, network_id: str) -> bool:
+    """Read and write the network's trusts, people and placements."""
+    return client.is_administrator or client.network_id == network_id
+
+
+def api_may_manage_networks(client: ApiClient) -> bool:
+    """Create or change a network (its coordinators receive the signed decision links)."""
+    return client.is_administrator
 
 
 def home_path(account: Account) -> str:

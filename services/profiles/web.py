@@ -39,6 +39,12 @@ from services.profiles.accounts import (
     load_account,
     remove_coordinator,
 )
+from services.profiles.api_tokens import (
+    TokenRefused,
+    create_api_token,
+    list_api_tokens,
+    revoke_api_token,
+)
 from services.profiles.audit import claim_link_token, list_audit, record_audit
 from services.profiles.charts import Bar, bar_chart, flow_graph, percent
 from services.profiles.dashboard import (
@@ -65,6 +71,7 @@ from services.profiles.permissions import (
 )
 from services.profiles.schemas import NetworkIn
 from shared.events import Coordinator
+from shared.limits import MAX_UPLOAD_BYTES
 from shared.links import LinkPurpose, LinkRefused, read_decision_link
 from shared.matching import MatchKind
 from shared.settings import Settings
@@ -477,7 +484,6 @@ def _pages() -> APIRouter:
     return pages
 
 
-MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 Importer = Callable[..., Awaitable[ImportReport]]
 # What a coordinator can import, restricted to their own network by each importer.
 IMPORTERS: dict[str, tuple[str, Importer]] = {
@@ -521,11 +527,17 @@ def _admin_pages() -> APIRouter:
     admin = APIRouter(prefix="/admin", include_in_schema=False)
 
     async def admin_page(
-        request: Request, conn: asyncpg.Connection, error: str | None = None, code: int = 200
+        request: Request,
+        conn: asyncpg.Connection,
+        error: str | None = None,
+        code: int = 200,
+        new_token: tuple[str, str] | None = None,
     ) -> Response:
         context = {
             "networks": await queries.networks(conn),
             "accounts": await list_accounts(conn),
+            "api_tokens": await list_api_tokens(conn),
+            "new_token": new_token,
             "error": error,
         }
         return render(request, "admin.html", context, status_code=code)
@@ -592,6 +604,31 @@ def _admin_pages() -> APIRouter:
         except AccountRefused as error:
             return await admin_page(request, conn, str(error), 422)
         flash(request, f"Removed {email} from {network_id}; their account is closed.")
+        return RedirectResponse("/admin", status.HTTP_303_SEE_OTHER)
+
+    @admin.post("/api-tokens")
+    async def create_token(request: Request, conn: Connection) -> Response:
+        account = await administrator(await signed_in(request, conn))
+        form = await checked_form(request)
+        name = str(form.get("name", "")).strip()
+        network_id = str(form.get("network_id", "")).strip() or None
+        try:
+            token = await create_api_token(conn, name, network_id, actor=account.email)
+        except TokenRefused as error:
+            return await admin_page(request, conn, str(error), 422)
+        # Shown in this one response (not cached), never in the session's flash: a cookie.
+        return await admin_page(request, conn, new_token=(name, token))
+
+    @admin.post("/api-tokens/revoke")
+    async def revoke_token(request: Request, conn: Connection) -> Response:
+        account = await administrator(await signed_in(request, conn))
+        form = await checked_form(request)
+        name = str(form.get("name", ""))
+        try:
+            await revoke_api_token(conn, name, actor=account.email)
+        except TokenRefused as error:
+            return await admin_page(request, conn, str(error), 422)
+        flash(request, f"Revoked the API token {name}; it no longer works.")
         return RedirectResponse("/admin", status.HTTP_303_SEE_OTHER)
 
     @admin.get("/audit")

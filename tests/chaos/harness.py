@@ -40,6 +40,7 @@ from deploy.stack import (
     running_stack,
     start_service,
     start_smtp_catcher,
+    with_api_token,
 )
 from services.notifier.mailer import dedupe_digest
 from shared.events import MatchDecided
@@ -616,7 +617,9 @@ async def drive(
 ) -> tuple[int, list[UUID]]:
     """Every wave in, with its faults, each until the stack is quiet; returns (operations
     applied, decision event ids)."""
-    async with httpx.AsyncClient(base_url=config.base_url, timeout=15) as http:
+    async with httpx.AsyncClient(
+        base_url=config.base_url, headers=config.api_headers, timeout=15
+    ) as http:
         driver = Driver(http, database_url, people)
         decided: list[UUID] = []
         for index, wave in enumerate(workload.waves):
@@ -657,6 +660,7 @@ async def run(
         round_quiet_seconds=quiet_seconds,
         extra_environment=(("BRIDGEWORK_ROUND_MAX_DELAY_SECONDS", "100000"),),
     )
+    config = with_api_token(config, f"chaos-{label}")
     maildir = workdir / label / "mail"
     people = People()
     producer = idempotent_producer(bootstrap)

@@ -6,12 +6,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from deploy.stack import StackConfig, free_port, running_stack
+from deploy.stack import StackConfig, free_port, running_stack, with_api_token
 
 
 def e2e_config(database_url: str, kafka: str, folder: Path) -> StackConfig:
-    """The stack on free ports with quick rounds, its logs kept in ``folder``."""
-    return StackConfig(
+    """The stack on free ports with quick rounds, its logs kept in ``folder``, and an
+    administrator's API token (``config.api_headers``)."""
+    config = StackConfig(
         database_url=database_url,
         kafka_bootstrap_servers=kafka,
         smtp_port=free_port(),
@@ -19,6 +20,7 @@ def e2e_config(database_url: str, kafka: str, folder: Path) -> StackConfig:
         log_dir=folder / "logs",
         round_quiet_seconds=0.5,
     )
+    return with_api_token(config, "e2e")
 
 
 @contextmanager

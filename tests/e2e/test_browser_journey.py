@@ -52,9 +52,9 @@ def stack(
         yield running
 
 
-def load_pair(base_url: str, tag: str, coordinator: str) -> None:
+def load_pair(config: StackConfig, tag: str, coordinator: str) -> None:
     """A network, two trusts, a mentor and a mentee (a name that needs escaping), over HTTP."""
-    with httpx.Client(base_url=base_url, timeout=10) as http:
+    with httpx.Client(base_url=config.base_url, headers=config.api_headers, timeout=10) as http:
         network = {
             "name": "Browser Network",
             "coordinators": [{"name": "Bea", "email": coordinator}],
@@ -120,7 +120,7 @@ async def test_a_coordinator_signs_in_approves_in_the_browser_and_kafka_hears_it
     config, maildir = stack
     tag = uuid4().hex[:6]
     network_id, coordinator = f"br-{tag}", f"bea.{tag}@network.example"
-    load_pair(config.base_url, tag, coordinator)
+    load_pair(config, tag, coordinator)
     match_id = await coordinator_account(config.database_url, network_id, coordinator)
 
     async with async_playwright() as playwright:

@@ -11,7 +11,14 @@ from uuid import uuid4
 import httpx
 import pytest
 
-from deploy.stack import ServiceProcess, StackConfig, free_port, running_stack, start_service
+from deploy.stack import (
+    ServiceProcess,
+    StackConfig,
+    free_port,
+    running_stack,
+    start_service,
+    with_api_token,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -28,6 +35,7 @@ def stack(
         log_dir=tmp_path / "logs",
         round_quiet_seconds=0.5,
     )
+    config = with_api_token(config, "catch-up")
     with running_stack(config, maildir=tmp_path / "mail") as processes:
         yield config, tmp_path / "mail", processes
 
@@ -47,7 +55,7 @@ def test_services_killed_mid_stream_catch_up_and_send_once(
 
     tag = uuid4().hex[:6]
     coordinator = f"catch.up.{tag}@network.example"
-    with httpx.Client(base_url=config.base_url, timeout=10) as http:
+    with httpx.Client(base_url=config.base_url, headers=config.api_headers, timeout=10) as http:
         http.put(
             f"/networks/cu-{tag}",
             json={

@@ -47,7 +47,7 @@ def test_mentor_and_mentee_over_http_become_an_email_to_the_coordinator(
     config, maildir = stack
     tag = uuid4().hex[:6]
     coordinator = f"coordinator.{tag}@network.example"
-    with httpx.Client(base_url=config.base_url, timeout=10) as http:
+    with httpx.Client(base_url=config.base_url, headers=config.api_headers, timeout=10) as http:
         assert (
             http.put(
                 f"/networks/e2e-{tag}",

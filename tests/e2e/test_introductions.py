@@ -43,7 +43,7 @@ def a_proposed_pair(config: StackConfig, tag: str) -> dict[str, str]:
         "mentor": f"morag.{tag}@example.org",
         "mentee": f"tariq.{tag}@example.org",
     }
-    with httpx.Client(base_url=config.base_url, timeout=10) as http:
+    with httpx.Client(base_url=config.base_url, headers=config.api_headers, timeout=10) as http:
         http.put(
             f"/networks/in-{tag}",
             json={

@@ -102,7 +102,7 @@ def test_one_profile_change_is_followed_through_logs_headers_email_and_metrics(
     config, maildir, processes = stack
     tag = uuid4().hex[:6]
     setup_id, change_id = f"setup-{tag}", f"journey-{tag}"
-    with httpx.Client(base_url=config.base_url, timeout=10) as http:
+    with httpx.Client(base_url=config.base_url, headers=config.api_headers, timeout=10) as http:
         set_up_network(http, tag, setup_id)
         # The network, its trusts and the mentor are in the matcher's tables before the change
         # we follow is made (so the round it asks for is that change's round).

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from uuid import uuid4
 
 import asyncpg
 import pytest
@@ -17,6 +18,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from prometheus_client import REGISTRY
 
 from deploy.stack import free_port
+from services.profiles.api_tokens import create_api_token
 from shared.settings import Settings
 
 
@@ -108,3 +110,11 @@ async def notifier_pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
     pool = await _migrated_pool(settings, "notifier")
     yield pool
     await pool.close()
+
+
+async def bearer_headers(pool: asyncpg.Pool, network_id: str | None = None) -> dict[str, str]:
+    """A new API token's Authorization header: an administrator's, or one network's."""
+    async with pool.acquire() as conn:
+        name = f"test-{network_id or 'admin'}-{uuid4().hex[:8]}"
+        token = await create_api_token(conn, name, network_id, actor="test")
+    return {"Authorization": f"Bearer {token}"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
 import io
 from typing import Any
 from uuid import uuid4
@@ -101,3 +102,59 @@ async def test_export_matches_writes_the_networks_proposals_as_csv(
     assert [(r["match_id"], r["status"]) for r in rows] == [(str(match_id), "pending")]
     unknown = await invoke(cli, app, ["export", "matches", "--network", "no-such-network"])
     assert unknown.exit_code == 1
+
+
+async def test_api_tokens_are_printed_once_kept_as_a_hash_revoked_and_audited(
+    cli: CliRunner, settings: Settings
+) -> None:
+    network = f"tok-{uuid4().hex[:6]}"
+    name = f"{network}-hr"
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await conn.execute(
+            "INSERT INTO profiles.networks (id, name, coordinators) VALUES ($1, 'N', '[]')",
+            network,
+        )
+    finally:
+        await conn.close()
+    args = ["accounts", "create-api-token", "--name", name, "--network", network]
+    made = await invoke(cli, app, args)
+    assert made.exit_code == 0, made.output
+    token = made.stdout.strip()  # alone on standard output, for scripts
+    assert token.startswith("bw_")
+    assert len(token) > 40
+    again = await invoke(cli, app, args)
+    assert (again.exit_code, "revoke it first" in again.output) == (1, True)
+    unknown = await invoke(
+        cli, app, ["accounts", "create-api-token", "--name", "x", "--network", "no-such"]
+    )
+    assert (unknown.exit_code, "unknown network" in unknown.output) == (1, True)
+    listed = await invoke(cli, app, ["accounts", "list-api-tokens"])
+    assert f"{name}\t{network}" in listed.output
+    assert token not in listed.output
+
+    revoked = await invoke(cli, app, ["accounts", "revoke-api-token", "--name", name])
+    assert revoked.exit_code == 0, revoked.output
+    twice = await invoke(cli, app, ["accounts", "revoke-api-token", "--name", name])
+    assert twice.exit_code == 1
+
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        stored = await conn.fetchrow(
+            "SELECT token_hash, revoked_at, revoked_by FROM profiles.api_tokens WHERE name = $1",
+            name,
+        )
+        audited = await conn.fetch(
+            "SELECT actor, action, details FROM profiles.audit_log WHERE subject = $1 ORDER BY id",
+            name,
+        )
+    finally:
+        await conn.close()
+    assert stored["token_hash"] == hashlib.sha256(token.encode()).hexdigest()
+    assert stored["revoked_at"] is not None
+    assert stored["revoked_by"].startswith("cli:")
+    assert [(r["action"], r["actor"].startswith("cli:")) for r in audited] == [
+        ("api_token.created", True),
+        ("api_token.revoked", True),
+    ]
+    assert all(token not in str(r["details"]) for r in audited)

@@ -25,7 +25,7 @@ from shared.kafka import idempotent_producer
 from shared.settings import Settings
 from shared.topics import Topic
 from tests.conftest import ROOT
-from tests.integration.conftest import read_topic
+from tests.integration.conftest import bearer_headers, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +50,10 @@ async def create_and_erase(settings: Settings) -> tuple[list[UUID], UUID]:
     tag = uuid4().hex[:6]
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://profiles") as http:
+        headers = await bearer_headers(app.state.pool)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://profiles", headers=headers
+        ) as http:
             network = {
                 "name": "Replay",
                 "coordinators": [{"name": "C", "email": "coordinator@replay.example.org"}],

@@ -300,6 +300,35 @@ async def test_a_rejection_sends_nothing_to_the_participants(
     assert purposes == []
 
 
+async def test_an_approval_racing_a_withdrawal_introduces_nobody(
+    settings: Settings, notifier_pool: asyncpg.Pool, consumer: EventConsumer, smtp_inbox: Inbox
+) -> None:
+    """The matcher withdrew the proposal while a coordinator approved it: the matcher ignores
+    that decision, so the notifier must not introduce the people either."""
+    events, proposal = network_events()
+    withdrawn = MatchWithdrawn(
+        entity_key=str(proposal.match_id),
+        match_id=proposal.match_id,
+        network_id=proposal.network_id,
+        reason="replaced by a better match",
+    )
+    await deliver(consumer, *events, proposal, withdrawn, decided(proposal, approved=True))
+    queue = MailQueue(notifier_pool, settings.model_copy(update={"smtp_port": smtp_inbox.port}))
+    await send_everything(queue, notifier_pool)
+    await send_everything(queue, notifier_pool)
+    assert not [m for m in smtp_inbox.messages if str(proposal.match_id) in _text(m)]
+    async with notifier_pool.acquire() as conn:
+        queued = await conn.fetch(
+            "SELECT purpose FROM emails WHERE match_id = $1 AND status <> 'cancelled'",
+            proposal.match_id,
+        )
+        settled = await conn.fetchval(
+            "SELECT introduced FROM decisions WHERE match_id = $1", proposal.match_id
+        )
+    assert queued == []
+    assert settled is True  # settled: not looked at again by every pass of the mail queue
+
+
 def secondment_events(host_contact: str | None) -> tuple[list[Event], MatchProposed]:
     events, mentoring = network_events()
     network = mentoring.network_id

@@ -14,7 +14,7 @@ import pytest
 from services.profiles.api import create_app
 from shared.settings import Settings
 from shared.topics import Topic
-from tests.integration.conftest import read_topic
+from tests.integration.conftest import bearer_headers, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +24,10 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://profiles") as client:
+        headers = await bearer_headers(app.state.pool)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://profiles", headers=headers
+        ) as client:
             yield client
 
 
@@ -207,3 +210,50 @@ async def test_a_trusts_contact_email_is_stored_and_published(
     assert json.loads(records[0].value)["contact_email"] == "workforce@trust.example"
     refused = await client.put(f"/trusts/{trust_code}", json=body | {"contact_email": "nope"})
     assert refused.status_code == 422
+
+
+async def test_erasure_through_the_api_is_audited_as_the_tokens_name(
+    client: httpx.AsyncClient, trust_code: str, settings: Settings
+) -> None:
+    person_id = (await client.post("/mentors", json=mentor(trust_code))).json()["id"]
+    assert (await client.delete(f"/people/{person_id}")).status_code == 204
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        record = await conn.fetchrow(
+            "SELECT actor, action, reason FROM profiles.audit_log WHERE subject = $1", person_id
+        )
+        token_names = await conn.fetch("SELECT name FROM profiles.api_tokens")
+    finally:
+        await conn.close()
+    assert record is not None
+    assert record["action"] == "person.erased"
+    assert record["actor"] in {f"api:{row['name']}" for row in token_names}
+    assert record["reason"] == "API: DELETE /people/{id}"
+    # Refused (404): no record, as nothing was erased.
+    assert (await client.delete(f"/people/{uuid4()}")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE profiles.audit_log SET reason = 'rewritten' WHERE id = $1",
+        "DELETE FROM profiles.audit_log WHERE id = $1",
+        "TRUNCATE profiles.audit_log",
+    ],
+)
+async def test_the_audit_log_is_append_only(
+    client: httpx.AsyncClient, trust_code: str, settings: Settings, statement: str
+) -> None:
+    person_id = (await client.post("/mentors", json=mentor(trust_code))).json()["id"]
+    assert (await client.delete(f"/people/{person_id}")).status_code == 204
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        record_id = await conn.fetchval(
+            "SELECT id FROM profiles.audit_log WHERE subject = $1", person_id
+        )
+        with pytest.raises(asyncpg.RaiseError, match="audit_log is append-only"):
+            await conn.execute(statement, *([record_id] if "$1" in statement else []))
+        kept = await conn.fetchval("SELECT reason FROM profiles.audit_log WHERE id = $1", record_id)
+    finally:
+        await conn.close()
+    assert kept == "API: DELETE /people/{id}"

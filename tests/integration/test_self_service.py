@@ -28,7 +28,7 @@ from shared.events import AvailabilityChanged
 from shared.links import sign_self_service_link
 from shared.settings import Settings
 from shared.topics import Topic
-from tests.integration.conftest import Inbox, read_topic
+from tests.integration.conftest import Inbox, bearer_headers, read_topic
 from tests.integration.test_matcher_rounds import seed
 
 pytestmark = pytest.mark.integration
@@ -39,7 +39,10 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://profiles") as client:
+        headers = await bearer_headers(app.state.pool)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://profiles", headers=headers
+        ) as client:
             yield client
 
 

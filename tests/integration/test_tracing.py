@@ -28,7 +28,7 @@ from services.notifier.app import create_app as create_notifier
 from services.profiles.api import create_app as create_profiles
 from shared.observability.context import CORRELATION_ATTRIBUTE
 from shared.settings import Settings
-from tests.integration.conftest import Inbox
+from tests.integration.conftest import Inbox, bearer_headers
 
 pytestmark = pytest.mark.integration
 
@@ -57,8 +57,9 @@ async def services(
             await stack.enter_async_context(app)
         await stack.enter_async_context(profiles.router.lifespan_context(profiles))
         transport = httpx.ASGITransport(app=profiles)
+        headers = await bearer_headers(profiles.state.pool)
         yield await stack.enter_async_context(
-            httpx.AsyncClient(transport=transport, base_url="http://profiles")
+            httpx.AsyncClient(transport=transport, base_url="http://profiles", headers=headers)
         )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from uuid import UUID, uuid4
@@ -20,6 +21,7 @@ from services.profiles.api import create_app
 from services.profiles.permissions import AccountRole
 from services.profiles.read_model import apply_event
 from shared.events import MatchProposed, MatchWithdrawn, decode_event
+from shared.limits import IMPORT_MAX_BODY_BYTES, MAX_UPLOAD_BYTES
 from shared.links import sign_decision_link
 from shared.matching import MatchKind
 from shared.settings import Settings
@@ -132,7 +134,13 @@ async def signed_in_client(new_client: ClientFactory, email: str) -> httpx.Async
 
 DASHBOARD_GETS = ("proposals", "network", "pictures", "matches.csv", "imports")
 ADMIN_GETS = ("/admin", "/admin/audit")
-ADMIN_POSTS = ("/admin/networks", "/admin/coordinators", "/admin/coordinators/remove")
+ADMIN_POSTS = (
+    "/admin/networks",
+    "/admin/coordinators",
+    "/admin/coordinators/remove",
+    "/admin/api-tokens",
+    "/admin/api-tokens/revoke",
+)
 
 
 def dashboard_posts(network_id: str, match_id: UUID) -> list[str]:
@@ -202,6 +210,7 @@ async def test_administrator_pages_are_refused_to_coordinators_and_dashboards_to
     for path in ADMIN_GETS:
         assert (await coordinator.get(path)).status_code == 403, path
     accounts_before = await pool.fetchval("SELECT count(*) FROM accounts")
+    tokens_before = await pool.fetchval("SELECT count(*) FROM api_tokens")
     for path in ADMIN_POSTS:
         form = {
             "csrf_token": csrf,
@@ -213,6 +222,7 @@ async def test_administrator_pages_are_refused_to_coordinators_and_dashboards_to
         }
         assert (await coordinator.post(path, data=form)).status_code == 403, path
     assert await pool.fetchval("SELECT count(*) FROM accounts") == accounts_before
+    assert await pool.fetchval("SELECT count(*) FROM api_tokens") == tokens_before
 
     admin = await signed_in_client(new_client, admin_email)
     for page in DASHBOARD_GETS:
@@ -314,6 +324,25 @@ async def test_forms_without_or_with_a_wrong_csrf_token_are_refused_and_change_n
     }
     assert (await admin.post("/admin/coordinators", data=form)).status_code == 403
     assert await pool.fetchval("SELECT count(*) FROM accounts") == accounts_before
+    new_network = f"csrf-{uuid4().hex[:6]}"
+    creating = {
+        "network_id": new_network,
+        "name": "Forged Network",
+        "coordinator_name": "Eve",
+        "email": f"eve.{new_network}@example.org",
+        "password": PASSWORD,
+    }
+    removing = {"email": network.coordinator_email}
+    for token in (None, "forged-token"):
+        csrf = {"csrf_token": token} if token else {}
+        response = await admin.post("/admin/networks", data=creating | csrf)
+        assert response.status_code == 403
+        assert "security token is missing or wrong" in response.text
+        response = await admin.post("/admin/coordinators/remove", data=removing | csrf)
+        assert response.status_code == 403
+    assert await pool.fetchval("SELECT 1 FROM networks WHERE id = $1", new_network) is None
+    assert await pool.fetchval("SELECT count(*) FROM accounts") == accounts_before
+    assert await pool.fetchval("SELECT 1 FROM accounts WHERE email = $1", network.coordinator_email)
 
 
 # --- decisions ------------------------------------------------------------------------------
@@ -617,6 +646,44 @@ async def test_an_administrator_creates_a_network_with_its_first_coordinator_onc
     )
 
 
+async def test_an_administrator_makes_a_networks_api_token_sees_it_once_and_revokes_it(
+    new_client: ClientFactory,
+    two_networks: tuple[SeededNetwork, SeededNetwork],
+    admin_email: str,
+    pool: asyncpg.Pool,
+) -> None:
+    network, other = two_networks
+    admin = await signed_in_client(new_client, admin_email)
+    name = f"hr-{uuid4().hex[:6]}"
+    form = {"csrf_token": await csrf_of(admin), "name": name, "network_id": network.network_id}
+    made = await admin.post("/admin/api-tokens", data=form)
+    assert made.status_code == 200
+    assert made.headers["cache-control"] == "no-store"
+    found = re.search(r"<code>(bw_[A-Za-z0-9_-]+)</code>", made.text)
+    assert found is not None
+    bearer = {"Authorization": f"Bearer {found[1]}"}
+    api = new_client()
+    mine, theirs = (f"/trusts/{n.trust_codes[0]}" for n in (network, other))
+    assert (await api.get(mine, headers=bearer)).status_code == 200
+    assert (await api.get(theirs, headers=bearer)).status_code == 404
+    listing = (await admin.get("/admin")).text
+    assert name in listing
+    assert found[1] not in listing  # shown once only
+    again = await admin.post("/admin/api-tokens", data=form | {"csrf_token": await csrf_of(admin)})
+    assert again.status_code == 422
+    assert "revoke it first" in again.text
+
+    revoke = {"csrf_token": await csrf_of(admin), "name": name}
+    assert (await admin.post("/admin/api-tokens/revoke", data=revoke)).status_code == 303
+    assert (await api.get(mine, headers=bearer)).status_code == 401
+    actions = await pool.fetch(
+        "SELECT action FROM audit_log WHERE actor = $1 AND subject = $2 ORDER BY id",
+        admin_email,
+        name,
+    )
+    assert [r["action"] for r in actions] == ["api_token.created", "api_token.revoked"]
+
+
 async def test_a_removed_coordinator_loses_their_session_their_links_and_their_emails(
     new_client: ClientFactory,
     two_networks: tuple[SeededNetwork, SeededNetwork],
@@ -874,3 +941,152 @@ async def test_an_import_shows_each_row_and_stores_nothing_when_a_row_is_refused
         mine.coordinator_email,
     )
     assert audited >= 2
+
+
+async def test_the_import_page_takes_the_5_mb_it_promises_beyond_the_apis_body_limit(
+    new_client: ClientFactory,
+    two_networks: tuple[SeededNetwork, SeededNetwork],
+    settings: Settings,
+) -> None:
+    mine, _ = two_networks
+    tag = uuid4().hex[:6]
+    row = f"mentor,Max Mentor,max.{tag}@example.org,CIO,{mine.trust_codes[0]},procurement:6,1,4,\n"
+    client = await signed_in_client(new_client, mine.coordinator_email)
+    # Lines of spaces are skipped as blank: a file twice the API's limit, with one row in it.
+    padding = (" " * 1023 + "\n") * (2 * settings.max_request_body_bytes // 1024)
+    response = await upload(client, mine.network_id, PEOPLE_HEADER + row + padding, dry_run="on")
+    assert response.status_code == 200, response.text[:300]
+    assert "1 people row(s) accepted, 0 refused" in response.text
+    # Over 5 MB: the page's own refusal; far over: refused before the app reads it.
+    too_big = await upload(client, mine.network_id, PEOPLE_HEADER + "\n" * MAX_UPLOAD_BYTES)
+    assert too_big.status_code == 413
+    assert "Files of at most 5 MB can be imported." in too_big.text
+    far_too_big = await upload(client, mine.network_id, "\n" * (IMPORT_MAX_BODY_BYTES + 1))
+    assert far_too_big.status_code == 413
+    assert "nothing was stored" in far_too_big.json()["detail"]
+    # The JSON API keeps its own limit.
+    json_body = b'{"name": "' + b"x" * settings.max_request_body_bytes + b'"}'
+    headers = {"content-type": "application/json"}
+    assert (await client.post("/mentors", content=json_body, headers=headers)).status_code == 413
+
+
+# --- the coordinator's Network and Flows-and-fairness pages -----------------------------------
+
+
+async def test_the_network_and_pictures_pages_show_their_coordinator_the_networks_state(
+    app: FastAPI, pool: asyncpg.Pool, new_client: ClientFactory
+) -> None:
+    from services.profiles.decisions import decide
+    from shared.events import FairnessFigures, GroupComparisonFigures, GroupFigures, RoundCompleted
+    from tests.integration.conftest import bearer_headers
+
+    admin = new_client()
+    network = await seed_network(admin, pool)
+    home, host = network.trust_codes[1], network.trust_codes[0]
+    headers = await bearer_headers(pool, network.network_id)
+    waiting = await admin.post(
+        "/mentees",
+        json={
+            "name": "Wanda Waiting",
+            "email": f"wanda.{uuid4().hex[:6]}@example.org",
+            "job_title": "Informatics Lead",
+            "trust_code": home,
+            "gaps": [{"skill": "clinical-engagement", "current": 1, "target": 4}],
+        },
+        headers=headers,
+    )
+    placement = await admin.post(
+        "/placements",
+        json={
+            "host_trust_code": host,
+            "role": "Digital Transformation Lead",
+            "months": 6,
+            "fte": 0.6,
+            "places": 2,
+            "skills_developed": [{"skill": "change-management", "level": 5}],
+        },
+        headers=headers,
+    )
+    assert (waiting.status_code, placement.status_code) == (201, 201), waiting.text
+    waiting_id, placement_id = UUID(waiting.json()["id"]), UUID(placement.json()["id"])
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE people SET created_at = now() - interval '3 days 2 hours' WHERE id = $1",
+            waiting_id,
+        )
+    # The seeded mentee is matched (the mentor's capacity: 1 of 2 used); Wanda's mentoring
+    # proposal is rejected and a secondment to the host trust is proposed to her.
+    approved = await propose(pool, network)
+    rejected = match_proposed(
+        network_id=network.network_id, provider_id=network.mentor_id, mentee_id=waiting_id
+    )
+    secondment = match_proposed(
+        network_id=network.network_id, provider_id=placement_id, mentee_id=waiting_id
+    ).model_copy(update={"kind": MatchKind.SECONDMENT})
+    figures = FairnessFigures(
+        kind=MatchKind.MENTORING,
+        overall=GroupFigures(label="everyone", mentees=10, matched=6, match_rate=0.6),
+        comparisons=(
+            GroupComparisonFigures(
+                group="part_time",
+                members=GroupFigures(label="part-time", mentees=4, matched=1, match_rate=0.25),
+                others=GroupFigures(label="full-time", mentees=6, matched=5, match_rate=5 / 6),
+            ),
+        ),
+    )
+    completed = RoundCompleted(
+        entity_key=network.network_id, network_id=network.network_id, fairness=figures
+    )
+    async with pool.acquire() as conn:
+        for event in (rejected, secondment, completed):
+            async with conn.transaction():
+                await apply_event(conn, event)
+        for match_id, yes in ((approved.match_id, True), (rejected.match_id, False)):
+            await decide(
+                conn,
+                network_id=network.network_id,
+                match_ids=[match_id],
+                approved=yes,
+                reason="" if yes else "not the right fit",
+                decided_by=network.coordinator_email,
+            )
+
+    coordinator = await signed_in_client(new_client, network.coordinator_email)
+    page = await coordinator.get(f"/dashboard/{network.network_id}/network")
+    assert page.status_code == 200
+    html = page.text
+    # Capacity: one approved of two.
+    assert "Morag Mentor" in html
+    assert '<meter min="0" max="1" value="0.5">' in html
+    assert "1 / 2.0" in html
+    # Wanda waits (the matched mentee does not), three days, one secondment pending.
+    assert "Mentees waiting (1)" in html
+    assert "Wanda Waiting" in html
+    assert "Informatics Lead, Trust " + home in html
+    assert "<td>3 days</td><td>1</td>" in html
+    # The placement is open, both places.
+    assert "Digital Transformation Lead" in html
+    assert "2 of 2" in html
+    # Decisions over time: one approved and one rejected today.
+    assert "Decisions over the last 14 days (2)" in html
+    today = time.strftime("%d %b", time.gmtime())
+    for kind in ("approved", "rejected"):
+        assert f">{today} {kind}</text>" in html
+        assert f'<rect class="bar {kind}"' in html
+
+    pictures = await coordinator.get(f"/dashboard/{network.network_id}/pictures")
+    assert pictures.status_code == 200
+    html = pictures.text
+    # The flow graph: one arrow from the candidate's home trust to the host trust.
+    assert '<svg class="graph"' in html
+    assert html.count('<line class="flow"') == 1
+    assert f"<title>{home} → {host}: 1 secondment(s), 0 approved</title>" in html
+    for code in (home, host):
+        assert f'text-anchor="middle">{code}</text>' in html
+    # The fairness bars: the part-time group next to everyone else.
+    assert "overall 60% of 10" in html
+    assert '<rect class="bar members"' in html
+    assert '<rect class="bar others"' in html
+    assert ">part-time</text>" in html
+    assert ">25% of 4</text>" in html
+    assert ">83% of 6</text>" in html

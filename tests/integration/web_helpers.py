@@ -11,6 +11,7 @@ import httpx
 
 from services.profiles.accounts import NewAccount, create_account
 from services.profiles.permissions import AccountRole
+from tests.integration.conftest import bearer_headers
 
 PASSWORD = "correct horse battery staple"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -48,19 +49,22 @@ class SeededNetwork:
 async def seed_network(
     client: httpx.AsyncClient, pool: asyncpg.Pool, mentee_name: str = "Tariq Mentee"
 ) -> SeededNetwork:
-    """A network with two trusts, a mentor, a mentee and a coordinator account (over HTTP)."""
+    """A network with two trusts, a mentor, a mentee and a coordinator account (over HTTP, with
+    an administrator's API token; the client's own cookies are left as they are)."""
+    headers = await bearer_headers(pool)
     tag = uuid4().hex[:6]
     network_id = f"web-{tag}"
     coordinator = f"cora.{tag}@network.example"
     response = await client.put(
         f"/networks/{network_id}",
         json={"name": f"Network {tag}", "coordinators": [{"name": "Cora", "email": coordinator}]},
+        headers=headers,
     )
     assert response.status_code == 204
     codes = (f"A{tag}", f"B{tag}")
     for code, region in zip(codes, ("North West", "Midlands"), strict=True):
         body = {"name": f"Trust {code}", "region": region, "network_id": network_id}
-        assert (await client.put(f"/trusts/{code}", json=body)).status_code == 204
+        assert (await client.put(f"/trusts/{code}", json=body, headers=headers)).status_code == 204
     mentor = await client.post(
         "/mentors",
         json={
@@ -72,6 +76,7 @@ async def seed_network(
             "capacity": 2,
             "hours_per_month": 4,
         },
+        headers=headers,
     )
     mentee = await client.post(
         "/mentees",
@@ -82,6 +87,7 @@ async def seed_network(
             "trust_code": codes[1],
             "gaps": [{"skill": "clinical-engagement", "current": 2, "target": 5}],
         },
+        headers=headers,
     )
     assert (mentor.status_code, mentee.status_code) == (201, 201), mentee.text
     async with pool.acquire() as conn:

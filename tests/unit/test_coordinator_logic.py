@@ -4,9 +4,11 @@ passwords and the production guard."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import itertools
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -17,6 +19,7 @@ from services.profiles.accounts import (
     hash_password,
     password_matches,
 )
+from services.profiles.api_tokens import development_api_token, token_digest
 from services.profiles.charts import (
     VALUE_ROOM,
     Bar,
@@ -40,7 +43,10 @@ from services.profiles.decisions import DecisionRefused, check_reason, refusal_f
 from services.profiles.permissions import (
     Account,
     AccountRole,
+    ApiClient,
     SignInThrottle,
+    api_may_manage_networks,
+    api_may_use_network,
     home_path,
     may_administer,
     may_coordinate,
@@ -226,6 +232,33 @@ def test_demo_passwords_are_random_and_refused_in_production() -> None:
     assert demo_password("development") != demo_password("development")
     with pytest.raises(DevelopmentOnly):
         demo_password("production")
+
+
+async def test_demo_api_tokens_are_refused_in_production_before_touching_the_database() -> None:
+    nothing: Any = None  # any use of the connection would fail
+    with pytest.raises(DevelopmentOnly):
+        await development_api_token(nothing, "demo", "production", actor="demo")
+
+
+def test_api_clients_reach_their_own_network_and_only_administrators_manage_networks() -> None:
+    north = ApiClient(name="north-hr", network_id="north")
+    platform = ApiClient(name="platform")
+    assert (north.actor, north.is_administrator, platform.is_administrator) == (
+        "api:north-hr",
+        False,
+        True,
+    )
+    assert api_may_use_network(north, "north")
+    assert not api_may_use_network(north, "south")
+    assert api_may_use_network(platform, "south")
+    assert not api_may_manage_networks(north)
+    assert api_may_manage_networks(platform)
+
+
+def test_an_api_token_is_kept_as_its_sha256() -> None:
+    digest = token_digest("bw_example")
+    assert digest == hashlib.sha256(b"bw_example").hexdigest()
+    assert "bw_example" not in digest
 
 
 def test_round_completed_travels_on_the_proposals_topic_and_decodes() -> None:

@@ -3,7 +3,9 @@ names refuse line breaks (header injection) and text refuses NUL."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,9 +17,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from shared.limits import RequestSizeLimit
-from shared.settings import DEVELOPMENT_SECRET_KEY, Settings
+from shared.settings import DEVELOPMENT_SECRET_KEY, MIN_PRODUCTION_SECRET_LENGTH, Settings
 from shared.text import FreeText, SingleLine
 
+ROOT = Path(__file__).resolve().parents[2]
 STRONG = "k" * 40
 PRODUCTION: dict[str, Any] = {
     "environment": "production",
@@ -31,6 +34,7 @@ PRODUCTION: dict[str, Any] = {
     [
         ({"secret_key": DEVELOPMENT_SECRET_KEY}, "SECRET_KEY must be set"),
         ({"secret_key": "short"}, "at least 32 characters"),
+        ({"secret_key": "x" * 40 + "Change-Me"}, "placeholder"),
         ({"public_base_url": "http://bridgework.example"}, "must be https"),
         ({"smtp_username": "mailer", "smtp_use_tls": False}, "USE_TLS"),
     ],
@@ -38,6 +42,16 @@ PRODUCTION: dict[str, Any] = {
 def test_production_refuses_unsafe_settings(changes: dict[str, Any], refusal: str) -> None:
     with pytest.raises(ValidationError, match=refusal):
         Settings(**(PRODUCTION | changes))
+
+
+def test_production_refuses_the_k8s_placeholder_secret_key() -> None:
+    manifest = (ROOT / "deploy" / "k8s" / "secrets.yaml").read_text(encoding="utf-8")
+    placeholder = re.search(r"BRIDGEWORK_SECRET_KEY: (\S+)", manifest)
+    assert placeholder is not None
+    # Long enough to pass the length rule: only the placeholder rule refuses it.
+    assert len(placeholder[1]) >= MIN_PRODUCTION_SECRET_LENGTH
+    with pytest.raises(ValidationError, match="placeholder"):
+        Settings(**(PRODUCTION | {"secret_key": placeholder[1]}))
 
 
 def test_production_accepts_safe_settings_and_development_keeps_its_defaults() -> None:
@@ -71,6 +85,24 @@ async def limited() -> AsyncIterator[httpx.AsyncClient]:
 async def test_a_body_at_the_limit_passes_through(limited: httpx.AsyncClient) -> None:
     response = await limited.post("/", content=b"x" * 1000)
     assert response.json() == {"size": 1000}
+
+
+async def test_a_path_with_a_limit_of_its_own_takes_more_and_only_it() -> None:
+    routes = [Route(path, echo, methods=["POST"]) for path in ("/", "/dashboard/n1/imports")]
+    app = RequestSizeLimit(
+        Starlette(routes=routes), 1000, path_limits=[(r"/dashboard/[^/]+/imports", 5000)]
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://limited") as client:
+        assert (await client.post("/dashboard/n1/imports", content=b"x" * 5000)).json() == {
+            "size": 5000
+        }
+        over = await client.post("/dashboard/n1/imports", content=b"x" * 5001)
+        assert over.status_code == 413
+        assert "larger than 5000 bytes" in over.json()["detail"]
+        assert (await client.post("/", content=b"x" * 1001)).status_code == 413
+        # The whole path must match: a longer one keeps the general limit.
+        assert app.limit_for("/dashboard/n1/imports/x") == 1000
 
 
 async def test_a_body_over_the_limit_is_refused_before_the_app_sees_it(

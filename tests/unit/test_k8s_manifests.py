@@ -111,12 +111,18 @@ def test_secrets_carry_the_database_url_smtp_password_and_secret_key() -> None:
     assert not set(secret) & set(config)
 
 
+# What an operator puts in place of the Secret's placeholders (production refuses them).
+OPERATORS_SECRET_KEY = "an-operators-own-secret-key-of-64-random-characters-0123456789ab"
+
+
 def bridgework_variables(deployment: str) -> dict[str, str]:
-    """The BRIDGEWORK_* environment of a Deployment's container: the ConfigMap, the Secret,
-    and its own ``env`` entries, which take precedence (as Kubernetes applies them)."""
+    """The BRIDGEWORK_* environment of a Deployment's container: the ConfigMap, the Secret
+    (its secret key as an operator sets it), and its own ``env`` entries, which take
+    precedence (as Kubernetes applies them)."""
     variables = {
         **of_kind("ConfigMap")["bridgework-config"]["data"],
         **of_kind("Secret")["bridgework-secrets"]["stringData"],
+        "BRIDGEWORK_SECRET_KEY": OPERATORS_SECRET_KEY,
         **{entry["name"]: entry["value"] for entry in container(deployment).get("env", [])},
     }
     return {k: v for k, v in variables.items() if k.startswith("BRIDGEWORK_")}

@@ -172,7 +172,7 @@ def test_a_decision_is_followed_to_the_introductions_by_its_correlation_id(stack
     decision: the introductions still carry the decision's correlation id."""
     config, maildir, processes = stack
     tag = uuid4().hex[:6]
-    with httpx.Client(base_url=config.base_url, timeout=10) as http:
+    with httpx.Client(base_url=config.base_url, headers=config.api_headers, timeout=10) as http:
         set_up_network(http, tag, f"setup-{tag}")
         wait_for_log(processes["matcher"], f"[setup-{tag}]", "handled", count=4)
         mentee = {

@@ -15,9 +15,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
 from deploy.stack import free_port
+from services.profiles.api import create_app
 from services.profiles.api_tokens import create_api_token
 from shared.settings import Settings
 
@@ -86,6 +88,21 @@ def smtp_inbox() -> Iterator[Inbox]:
     controller.start()
     yield inbox
     controller.stop()
+
+
+@pytest.fixture(scope="module")
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    """The profiles app, started (its pool, relay and read model) once per test module."""
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture(scope="module")
+def pool(app: FastAPI) -> asyncpg.Pool:
+    """The profiles app's own pool (its schema)."""
+    pool: asyncpg.Pool = app.state.pool
+    return pool
 
 
 async def _migrated_pool(settings: Settings, schema: str) -> asyncpg.Pool:

@@ -111,19 +111,6 @@ def request_for(method: str, path: str, target: Network) -> tuple[str, dict[str,
     return url, BODIES[method, path](target)
 
 
-@pytest.fixture(scope="module")
-async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        yield application
-
-
-@pytest.fixture(scope="module")
-def pool(app: FastAPI) -> asyncpg.Pool:
-    pool: asyncpg.Pool = app.state.pool
-    return pool
-
-
 @pytest.fixture
 async def http(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)

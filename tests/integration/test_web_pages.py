@@ -17,7 +17,6 @@ import pytest
 from fastapi import FastAPI
 
 from services.profiles.accounts import NewAccount, create_account
-from services.profiles.api import create_app
 from services.profiles.permissions import AccountRole
 from services.profiles.read_model import apply_event
 from shared.events import MatchProposed, MatchWithdrawn, decode_event
@@ -39,19 +38,6 @@ from tests.integration.web_helpers import (
 pytestmark = pytest.mark.integration
 
 ClientFactory = Callable[[], httpx.AsyncClient]
-
-
-@pytest.fixture(scope="module")
-async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        yield application
-
-
-@pytest.fixture(scope="module")
-def pool(app: FastAPI) -> asyncpg.Pool:
-    pool: asyncpg.Pool = app.state.pool
-    return pool
 
 
 @pytest.fixture

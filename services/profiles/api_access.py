@@ -56,31 +56,37 @@ async def require_named_trust(conn: asyncpg.Connection, client: ApiClient, code:
         raise Forbidden(f"trust {code} is not in network {client.network_id}, this token's")
 
 
+# The query of a person's or placement's network, through its trust, by what a refusal calls it.
+_NETWORK_OF = {
+    "person": "SELECT t.network_id FROM people p JOIN trusts t ON t.code = p.trust_code",
+    "placement": (
+        "SELECT t.network_id FROM placements p JOIN trusts t ON t.code = p.host_trust_code"
+    ),
+}
+
+
+async def _require_in_reach(
+    conn: asyncpg.Connection, client: ApiClient, kind: str, row_id: UUID, lock: bool
+) -> None:
+    if client.is_administrator:
+        return
+    network = await conn.fetchval(
+        _NETWORK_OF[kind] + " WHERE p.id = $1" + (" FOR UPDATE OF p" if lock else ""), row_id
+    )
+    if network is None or not api_may_use_network(client, network):
+        raise NotFound(kind, row_id)
+
+
 async def require_person_in_reach(
     conn: asyncpg.Connection, client: ApiClient, person_id: UUID, *, lock: bool = False
 ) -> None:
     """``lock``: hold the person's row until the transaction ends, so the check still holds
     when the change is written."""
-    if client.is_administrator:
-        return
-    network = await conn.fetchval(
-        "SELECT t.network_id FROM people p JOIN trusts t ON t.code = p.trust_code"
-        " WHERE p.id = $1" + (" FOR UPDATE OF p" if lock else ""),
-        person_id,
-    )
-    if network is None or not api_may_use_network(client, network):
-        raise NotFound("person", person_id)
+    await _require_in_reach(conn, client, "person", person_id, lock)
 
 
 async def require_placement_in_reach(
     conn: asyncpg.Connection, client: ApiClient, placement_id: UUID, *, lock: bool = False
 ) -> None:
-    if client.is_administrator:
-        return
-    network = await conn.fetchval(
-        "SELECT t.network_id FROM placements p JOIN trusts t ON t.code = p.host_trust_code"
-        " WHERE p.id = $1" + (" FOR UPDATE OF p" if lock else ""),
-        placement_id,
-    )
-    if network is None or not api_may_use_network(client, network):
-        raise NotFound("placement", placement_id)
+    """``lock`` as for a person."""
+    await _require_in_reach(conn, client, "placement", placement_id, lock)

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import httpx
@@ -86,6 +87,17 @@ def set_up_network(http: httpx.Client, tag: str, setup_id: str) -> None:
     assert http.post("/mentors", json=mentor, headers=headers).status_code == 201
 
 
+def journey_mentee(tag: str) -> dict[str, Any]:
+    """The mentee whose arrival each journey follows (the network's mentor covers her gap)."""
+    return {
+        "name": f"Niamh Mentee{tag}",
+        "email": f"niamh.{tag}@example.org",
+        "job_title": "Informatics Lead",
+        "trust_code": f"B{tag}",
+        "gaps": [{"skill": "board-influence", "current": 2, "target": 5}],
+    }
+
+
 def metric_value(base_url: str, name: str) -> float:
     text = httpx.get(f"{base_url}/metrics", timeout=5).text
     values = [
@@ -107,13 +119,7 @@ def test_one_profile_change_is_followed_through_logs_headers_email_and_metrics(
         # The network, its trusts and the mentor are in the matcher's tables before the change
         # we follow is made (so the round it asks for is that change's round).
         wait_for_log(processes["matcher"], f"[{setup_id}]", "handled", count=4)
-        mentee = {
-            "name": f"Niamh Mentee{tag}",
-            "email": f"niamh.{tag}@example.org",
-            "job_title": "Informatics Lead",
-            "trust_code": f"B{tag}",
-            "gaps": [{"skill": "board-influence", "current": 2, "target": 5}],
-        }
+        mentee = journey_mentee(tag)
         response = http.post("/mentees", json=mentee, headers={"X-Correlation-ID": change_id})
     assert response.status_code == 201
     assert response.headers["X-Correlation-ID"] == change_id
@@ -175,13 +181,7 @@ def test_a_decision_is_followed_to_the_introductions_by_its_correlation_id(stack
     with httpx.Client(base_url=config.base_url, headers=config.api_headers, timeout=10) as http:
         set_up_network(http, tag, f"setup-{tag}")
         wait_for_log(processes["matcher"], f"[setup-{tag}]", "handled", count=4)
-        mentee = {
-            "name": f"Niamh Mentee{tag}",
-            "email": f"niamh.{tag}@example.org",
-            "job_title": "Informatics Lead",
-            "trust_code": f"B{tag}",
-            "gaps": [{"skill": "board-influence", "current": 2, "target": 5}],
-        }
+        mentee = journey_mentee(tag)
         assert http.post("/mentees", json=mentee).status_code == 201
         proposal = wait_for_mail_to(maildir, f"jo.{tag}@network.example")
         body = proposal.get_body(preferencelist=("plain",))

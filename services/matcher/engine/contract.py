@@ -6,26 +6,37 @@ tables, calls an engine, and turns each ``Proposal`` into a match-proposed event
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.matching import Explanation, MatchKind
 from shared.people import Mode, Sector, SkillGap, SkillLevel, WorkingPattern
 from shared.regions import Region
 
+# Bounds the engine serves (docs/matching.md, "What the engine accepts"). Each mentor place and
+# placement place becomes a solver column, so an absurd capacity is refused, not expanded.
+MAX_MENTOR_CAPACITY = 50.0
+MAX_PLACEMENT_PLACES = 100
+MAX_HOURS_PER_MONTH = 744.0  # every hour of a 31-day month
+
+# Frozen, and NaN or infinite numbers refused: a NaN score or capacity would poison a solve.
+_INPUT = ConfigDict(frozen=True, allow_inf_nan=False)
+
 
 class TrustInfo(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = _INPUT
 
     code: str
     name: str
     region: Region
-    latitude: float | None = None
-    longitude: float | None = None
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
     is_small: bool = False
     # Set when one input holds several networks (proposals on arrival solve a batch's networks
     # in one call): people whose trusts are in different networks are never paired.
@@ -33,20 +44,24 @@ class TrustInfo(BaseModel):
 
 
 class MentorInput(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = _INPUT
 
     id: str
     trust_code: str
     region: Region
     skills: tuple[SkillLevel, ...]
-    capacity: float = Field(ge=0, description="mentees at once; fractional for part-time mentors")
-    hours_per_month: float = Field(ge=0)
+    capacity: float = Field(
+        ge=0,
+        le=MAX_MENTOR_CAPACITY,
+        description="mentees at once; fractional for part-time mentors",
+    )
+    hours_per_month: float = Field(ge=0, le=MAX_HOURS_PER_MONTH)
     mode: Mode
     bio: str = ""
 
 
 class MenteeInput(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = _INPUT
 
     id: str
     trust_code: str
@@ -67,14 +82,14 @@ class MenteeInput(BaseModel):
 
 
 class PlacementInput(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = _INPUT
 
     id: str
     host_trust_code: str
     region: Region
     role: str
     skills_developed: tuple[SkillLevel, ...]
-    places: int = Field(ge=0)
+    places: int = Field(ge=0, le=MAX_PLACEMENT_PLACES)
     months: int = Field(ge=1)
     fte: float = Field(gt=0, le=1)
 
@@ -82,7 +97,7 @@ class PlacementInput(BaseModel):
 class PendingProposal(BaseModel):
     """A proposal already sent and not yet answered; re-solves keep it unless clearly beaten."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = _INPUT
 
     kind: MatchKind
     provider_id: str
@@ -93,7 +108,7 @@ class PendingProposal(BaseModel):
 class MatchingInput(BaseModel):
     """Everything one network's matching round knows. Erased people are simply absent."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = _INPUT
 
     mentors: tuple[MentorInput, ...] = ()
     mentees: tuple[MenteeInput, ...] = ()
@@ -104,11 +119,28 @@ class MatchingInput(BaseModel):
     # Proposals awaiting an answer: kept unless a new one beats them by the configured margin.
     pending: tuple[PendingProposal, ...] = ()
 
+    @model_validator(mode="after")
+    def _ids_are_unique(self) -> MatchingInput:
+        """Two people (or placements, or trusts) with one id cannot both be served: refuse."""
+        for what, ids in (
+            ("mentor", (m.id for m in self.mentors)),
+            ("mentee", (m.id for m in self.mentees)),
+            ("placement", (p.id for p in self.placements)),
+            ("trust", (t.code for t in self.trusts)),
+        ):
+            if repeated := _repeated(ids):
+                raise ValueError(f"duplicate {what} id(s): {', '.join(map(repr, repeated))}")
+        return self
+
+
+def _repeated(ids: Iterable[str]) -> list[str]:
+    return sorted(i for i, n in Counter(ids).items() if n > 1)
+
 
 class Proposal(BaseModel):
     """A proposed pair: a mentor (or placement) as provider and a mentee as recipient."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = _INPUT
 
     kind: MatchKind
     provider_id: str

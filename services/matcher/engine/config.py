@@ -166,8 +166,16 @@ class MatchingConfig(_Frozen):
     max_exchange_trusts: int = Field(
         default=3, ge=2, le=3, description="longest exchange cycle, in trusts"
     )
-    exchange_time_limit_s: float = Field(
-        default=10.0, gt=0, description="time limit of the exchange integer program"
+    exchange_node_limit: int = Field(
+        default=10_000,
+        ge=1,
+        description=(
+            "branch-and-bound nodes per exchange integer program: a limit on work, not time,"
+            " so a busy machine gives the same answer; past it the best set found is kept"
+        ),
+    )
+    exchange_iteration_limit: int = Field(
+        default=200_000, ge=1, description="iterations of the exchange program's relaxation"
     )
     one_way_secondments: bool = Field(
         default=True,

@@ -92,6 +92,9 @@ class PlacementInput(BaseModel):
     places: int = Field(ge=0, le=MAX_PLACEMENT_PLACES)
     months: int = Field(ge=1)
     fte: float = Field(gt=0, le=1)
+    # The host trust offers it without asking for anyone back: it may start a chain
+    # (A <- B <- C), proposed and decided like an exchange.
+    asks_nothing_back: bool = False
 
 
 class PendingProposal(BaseModel):

@@ -35,8 +35,8 @@ from services.matcher.engine.contract import (
 )
 from services.matcher.engine.exchanges import Exchange, find_exchanges
 from services.matcher.engine.incremental import resolve_keeping_pending
-from services.matcher.engine.scoring import ScoringContext
-from services.matcher.engine.stable import solve_stable
+from services.matcher.engine.scoring import ScoreTables, ScoringContext
+from services.matcher.engine.stable import pairs_reaching, solve_stable_everywhere
 from shared.matching import MatchKind
 from shared.people import WorkingPattern
 from shared.skills import DEFAULT_TAXONOMY, Taxonomy
@@ -71,14 +71,28 @@ class BridgeworkEngine:
         candidates = with_mentee_loads(
             build_candidates(data, self.config, full=full, context=context), data, self.config
         )
-        result = self.solve(candidates, pending_pairs(data, MatchKind.MENTORING))
+        result, candidates = self.solve(candidates, data, context, MatchKind.MENTORING, full)
         return [(p, m, s, None) for p, m, s in result.pairs(candidates)]
 
-    def solve(self, candidates: CandidateEdges, pending: list[tuple[str, str]]) -> Assignment:
-        """The configured solver on one kind's candidate edges."""
+    def solve(
+        self,
+        candidates: CandidateEdges,
+        data: MatchingInput,
+        context: ScoringContext,
+        kind: MatchKind,
+        full: bool,
+    ) -> tuple[Assignment, CandidateEdges]:
+        """The configured solver on one kind's candidate edges, and the edges it ended with.
+
+        Stable mode is stable over every admissible pair: it may score more pairs than the
+        candidates hold (``solve_stable_everywhere``), and returns them with the result.
+        """
         if self.config.mode == "stable":
-            return solve_stable(candidates)
-        return resolve_keeping_pending(candidates, pending, self.config.replace_margin)
+            more_pairs = pairs_reaching(ScoreTables.build(context, kind), self.config.chunk_size)
+            top_k = None if full else self.config.top_k
+            return solve_stable_everywhere(candidates, more_pairs, top_k)
+        pending = pending_pairs(data, kind)
+        return resolve_keeping_pending(candidates, pending, self.config.replace_margin), candidates
 
     def _secondments(self, data: MatchingInput, context: ScoringContext) -> list[Chosen]:
         full = len(data.placements) * len(data.mentees) <= self.config.full_candidates_up_to_pairs
@@ -93,7 +107,7 @@ class BridgeworkEngine:
         if self.config.one_way_secondments:
             used = np.array([e for x in exchanges for e in x.edges], dtype=np.int64)
             residual = without_edges(candidates, used)
-            result = self.solve(residual, pending_pairs(data, MatchKind.SECONDMENT))
+            result, residual = self.solve(residual, data, context, MatchKind.SECONDMENT, full)
             chosen += [(p, m, s, None) for p, m, s in result.pairs(residual)]
         return chosen
 
@@ -101,13 +115,15 @@ class BridgeworkEngine:
         if not self.config.exchanges:
             return []
         mentee_trust = {m.id: m.trust_code for m in data.mentees}
-        host_trust = {p.id: p.host_trust_code for p in data.placements}
+        placements = {p.id: p for p in data.placements}
         return find_exchanges(
             candidates,
             [mentee_trust[m] for m in candidates.mentee_ids],
-            [host_trust[p] for p in candidates.provider_ids],
+            [placements[p].host_trust_code for p in candidates.provider_ids],
             max_length=self.config.max_exchange_trusts,
-            time_limit_s=self.config.exchange_time_limit_s,
+            asks_nothing_back=[placements[p].asks_nothing_back for p in candidates.provider_ids],
+            node_limit=self.config.exchange_node_limit,
+            iteration_limit=self.config.exchange_iteration_limit,
         )
 
     @staticmethod

@@ -20,7 +20,7 @@ coverage) make a pair inadmissible: ``None`` per pair, a value at or below the f
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import TypeVar
 
@@ -698,6 +698,19 @@ class ScoreTables:
             if providers is not None:
                 score[mentee - start, providers] = -np.inf
         return score
+
+    def for_mentees(self, mentees: npt.NDArray[np.int64]) -> ScoreTables:
+        """The same tables for some mentees only (row i is mentee ``mentees[i]``)."""
+        position = {int(m): i for i, m in enumerate(mentees.tolist())}
+        return replace(
+            self,
+            mentee_ids=tuple(self.mentee_ids[m] for m in position),
+            mentee_key=self.mentee_key[mentees],
+            skill_credit=self.skill_credit[mentees],
+            mentee_text=self.mentee_text[mentees],
+            mentee_boost=None if self.mentee_boost is None else self.mentee_boost[mentees],
+            rejected={position[m]: p for m, p in self.rejected.items() if m in position},
+        )
 
     @classmethod
     def build(cls, ctx: ScoringContext, kind: MatchKind) -> ScoreTables:

@@ -21,7 +21,8 @@ the order of proposals, so rounds give the same matching as one-at-a-time propos
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -29,12 +30,14 @@ import numpy.typing as npt
 from services.matcher.engine.assignment import (
     LOAD_TOLERANCE,
     Assignment,
+    FloatArray,
     IntArray,
     Places,
     best_unique_edges,
     mentee_loads,
 )
 from services.matcher.engine.contract import CandidateEdges
+from services.matcher.engine.scoring import ScoreTables
 
 BoolArray = npt.NDArray[np.bool_]
 
@@ -174,3 +177,170 @@ def _provider_would_keep(
     above_heavy = np.searchsorted(heavy_position, position) - np.searchsorted(heavy_position, first)
     fits_heavy = ~prefs.heavy | (above_heavy < prefs.whole[provider])
     return fits_heavy & (above_all < prefs.total[provider])
+
+
+# --- stable over every admissible pair, not only the pruned candidates ---
+
+# The admissible pairs of some mentees with some providers: (mentee, provider, score) arrays.
+MorePairs = Callable[[IntArray, npt.NDArray[np.bool_]], tuple[IntArray, IntArray, FloatArray]]
+
+
+def solve_stable_everywhere(
+    candidates: CandidateEdges, more_pairs: MorePairs, top_k: int | None, batch: int = 1024
+) -> tuple[Assignment, CandidateEdges]:
+    """The stable matching over EVERY admissible pair, when both sides rank by the pair score.
+
+    Then preferences are globally ranked pairs, and the stable matching is the greedy one: take
+    pairs best score first (ties: lower mentee, then lower provider index, which is both sides'
+    tie order) while both sides have room (Roth and Sotomayor 1990; with fractional places the
+    room is the nested limits of ``Preferences``, a matroid, and the argument is the same).
+
+    ``candidates`` hold each mentee's ``top_k`` best providers (``top_k`` None: every admissible
+    pair). So every pair of a mentee scoring above its k-th best known score is known: the
+    greedy runs on the known pairs down to the highest such *frontier* among mentees still
+    free. Those mentees (up to ``batch`` at a time, highest frontiers first) then get every
+    admissible pair with a provider that still has room — a full provider stays full in the
+    greedy, so no pair with it can matter again — and the greedy goes on. It never revisits a
+    decision, so the cost is one greedy pass plus scoring the mentees it reaches unmatched.
+    Returns the matching and the edges it used (``candidates`` plus the pairs it scored).
+    """
+    greedy = _Greedy(candidates)
+    frontier = np.full(len(candidates.mentee_ids), -np.inf)
+    if top_k is not None:
+        frontier = _kth_best(candidates, top_k)
+    while True:
+        waiting = np.flatnonzero(greedy.free & np.isfinite(frontier))
+        level = float(frontier[waiting].max()) if waiting.size else -np.inf
+        greedy.run_down_to(level)
+        if not waiting.size:
+            return greedy.result(), greedy.candidates
+        asked = waiting[np.argsort(-frontier[waiting], kind="stable")[:batch]]
+        mentee, provider, score = more_pairs(asked, greedy.room())
+        # Below its frontier, each asked mentee's next best pairs with room, like its top k.
+        keep, next_frontier = _next_best(mentee, provider, score, frontier, top_k or 0)
+        frontier[asked] = next_frontier[asked]
+        greedy.add(asked, mentee[keep], provider[keep], score[keep])
+
+
+def _kth_best(candidates: CandidateEdges, top_k: int) -> FloatArray:
+    """Each mentee's k-th best known score; -inf with fewer than k (its list is complete).
+
+    Top-k keeps the lower provider index on ties, so an unknown pair at exactly this score
+    ranks after every known one: pairs strictly above it are all known, and those at it that
+    are unknown come later in the greedy's order than the known ones.
+    """
+    mentee = candidates.mentee_index.astype(np.int64)
+    order = np.lexsort((-candidates.score, mentee))
+    rank = np.arange(order.size) - np.searchsorted(mentee[order], mentee[order])
+    kth = np.full(len(candidates.mentee_ids), -np.inf)
+    at_k = order[rank == top_k - 1]
+    kth[mentee[at_k]] = candidates.score[at_k]
+    return kth
+
+
+def _next_best(
+    mentee: IntArray, provider: IntArray, score: FloatArray, frontier: FloatArray, k: int
+) -> tuple[npt.NDArray[np.bool_], FloatArray]:
+    """Which pairs to keep (each mentee's k best at or below its frontier), and new frontiers.
+
+    A mentee with fewer than k such pairs has them all: its new frontier is -inf.
+    """
+    below = (score < frontier[mentee]) | (score == frontier[mentee])
+    order = np.lexsort((provider, -score, mentee))
+    order = order[below[order]]
+    sorted_mentee = mentee[order]
+    rank = np.arange(order.size) - np.searchsorted(sorted_mentee, sorted_mentee)
+    keep = np.zeros(mentee.size, dtype=bool)
+    keep[order[rank < k]] = True
+    at_k = order[rank == k - 1]
+    new_frontier = np.full(frontier.size, -np.inf)
+    new_frontier[mentee[at_k]] = score[at_k]
+    return keep, new_frontier
+
+
+class _Greedy:
+    """Best-score-first greedy over edges that may grow below the part already decided."""
+
+    def __init__(self, candidates: CandidateEdges) -> None:
+        self.candidates = candidates
+        places = Places.from_capacity(candidates.provider_capacity)
+        self.whole_left = places.whole.copy()
+        self.total_left = places.whole + (places.fraction > LOAD_TOLERANCE)
+        self.fraction = places.fraction
+        self.load = mentee_loads(candidates)
+        self.free = np.ones(len(candidates.mentee_ids), dtype=bool)
+        self.chosen: list[int] = []
+        self.pool = np.flatnonzero(candidates.score > 0)  # undecided edges, in no order
+
+    def run_down_to(self, level: float) -> None:
+        """Decide every undecided pair scoring above ``level``, in the greedy's order."""
+        c = self.candidates
+        now = c.score[self.pool] > level
+        edges, self.pool = self.pool[now], self.pool[~now]
+        # Pairs of a mentee already matched or a provider already full are out for good.
+        edges = edges[
+            self.free[c.mentee_index[edges]] & (self.total_left[c.provider_index[edges]] > 0)
+        ]
+        mentee, provider = c.mentee_index[edges], c.provider_index[edges]
+        order = np.lexsort((provider, mentee, -c.score[edges]))
+        edges, mentee, provider = edges[order], mentee[order], provider[order]
+        heavy = self.load[mentee] > self.fraction[provider] + LOAD_TOLERANCE
+        free, whole_left, total_left = self.free, self.whole_left, self.total_left
+        for e, m, p, is_heavy in zip(
+            edges.tolist(), mentee.tolist(), provider.tolist(), heavy.tolist(), strict=True
+        ):
+            if not free[m] or total_left[p] <= 0 or (is_heavy and whole_left[p] <= 0):
+                continue
+            free[m] = False
+            total_left[p] -= 1
+            whole_left[p] -= is_heavy
+            self.chosen.append(e)
+
+    def room(self) -> npt.NDArray[np.bool_]:
+        open_: npt.NDArray[np.bool_] = self.total_left > 0
+        return open_
+
+    def add(self, asked: IntArray, mentee: IntArray, provider: IntArray, score: FloatArray) -> None:
+        """The asked mentees' pairs that are not edges yet join the edges, undecided."""
+        c = self.candidates
+        row = np.full(len(c.mentee_ids), -1, dtype=np.int64)
+        row[asked] = np.arange(asked.size)
+        known = np.zeros((asked.size, len(c.provider_ids)), dtype=bool)
+        theirs = row[c.mentee_index] >= 0
+        known[row[c.mentee_index[theirs]], c.provider_index[theirs]] = True
+        new = ~known[row[mentee], provider] & (score > 0)
+        first = c.edge_count
+        self.candidates = replace(
+            c,
+            mentee_index=np.concatenate((c.mentee_index, mentee[new].astype(np.int32))),
+            provider_index=np.concatenate((c.provider_index, provider[new].astype(np.int32))),
+            score=np.concatenate((c.score, score[new].astype(np.float64))),
+        )
+        self.pool = np.concatenate((self.pool, first + np.arange(int(new.sum()))))
+
+    def result(self) -> Assignment:
+        chosen = np.sort(np.array(self.chosen, dtype=np.int64))
+        return Assignment(edges=chosen, total_score=float(self.candidates.score[chosen].sum()))
+
+
+def pairs_reaching(tables: ScoreTables, chunk_size: int) -> MorePairs:
+    """``MorePairs`` from the scoring tables: the asked mentees' rows, block by block."""
+
+    def more_pairs(
+        mentees: IntArray, providers: npt.NDArray[np.bool_]
+    ) -> tuple[IntArray, IntArray, FloatArray]:
+        mentees = np.sort(mentees)
+        floor = np.nextafter(np.float32(tables.floor), np.float32(np.inf))
+        columns = np.flatnonzero(providers)
+        found: list[tuple[IntArray, IntArray, FloatArray]] = []
+        for start in range(0, mentees.size, chunk_size):
+            rows = mentees[start : start + chunk_size]
+            scores = tables.for_mentees(rows).score_block(0, rows.size)[:, columns]
+            r, p = np.nonzero(scores >= floor)
+            found.append((rows[r], columns[p], scores[r, p].astype(np.float64)))
+        if not found:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+        m, p, s = (np.concatenate(parts) for parts in zip(*found, strict=True))
+        return m, p, s
+
+    return more_pairs

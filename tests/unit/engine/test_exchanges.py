@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from services.matcher.engine.contract import CandidateEdges
-from services.matcher.engine.exchanges import Exchange, find_exchanges
+from services.matcher.engine.exchanges import Exchange, find_exchanges, search_exchanges
 
 # A secondment candidate: (mentee, mentee's trust, placement, host trust, score).
 Arc = tuple[str, str, str, str, float]
@@ -161,3 +161,53 @@ def test_matches_brute_force_and_keeps_trusts_balanced(seed: int) -> None:
     released = Counter(trust_of[m] for x in pairs for m, _ in x)
     hosted = Counter(trust_of[p] for x in pairs for _, p in x)
     assert released == hosted
+
+
+def test_a_placement_that_asks_nothing_back_starts_a_chain() -> None:
+    # A's placement asks nothing back: B's mentee takes it, C's mentee takes B's placement.
+    arcs: list[Arc] = [("b1", "B", "pA", "A", 0.9), ("c1", "C", "pB", "B", 0.8)]
+    candidates, mentee_trust, host = build(arcs)
+    assert find_exchanges(candidates, mentee_trust, host) == []  # no cycle without it
+    altruist = [p == "pA" for p in candidates.provider_ids]
+    chains = find_exchanges(candidates, mentee_trust, host, asks_nothing_back=altruist)
+    assert len(chains) == 1
+    chain = chains[0]
+    assert chain.is_chain
+    assert chain.id.startswith("chain-")
+    assert chain.total_score == pytest.approx(1.7)
+    assert chain.trusts == ("C", "B")  # C ends the chain: it releases one and hosts none
+
+
+def test_a_chain_is_never_longer_than_the_limit() -> None:
+    arcs: list[Arc] = [
+        ("b1", "B", "pA", "A", 0.9),
+        ("c1", "C", "pB", "B", 0.8),
+        ("d1", "D", "pC", "C", 0.7),
+    ]
+    candidates, mentee_trust, host = build(arcs)
+    altruist = [p == "pA" for p in candidates.provider_ids]
+    chains = find_exchanges(candidates, mentee_trust, host, asks_nothing_back=altruist)
+    # Three trusts at most: A <- B <- C; D would make a fourth.
+    assert [len(c.edges) for c in chains] == [2]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_search_proves_its_optimum_and_equals_brute_force(seed: int) -> None:
+    arcs, places, _ = random_arcs(100 + seed)
+    if not arcs:
+        return
+    candidates, mentee_trust, host = build(arcs, places)
+    search = search_exchanges(candidates, mentee_trust, host)
+    assert search.optimal
+    assert search.total_score == pytest.approx(brute_force(arcs, places), abs=1e-9)
+    assert search.total_score == pytest.approx(sum(x.total_score for x in search.exchanges))
+
+
+def test_a_node_limit_keeps_the_best_set_found_with_its_bound() -> None:
+    arcs, places, _ = next(
+        (a, p, t) for a, p, t in map(random_arcs, range(100)) if a and brute_force(a, p) > 0
+    )
+    candidates, mentee_trust, host = build(arcs, places)
+    search = search_exchanges(candidates, mentee_trust, host, node_limit=1, iteration_limit=1)
+    assert search.total_score > 0  # never nothing: the greedy set at least
+    assert search.bound >= search.total_score

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from services.matcher.engine.stable import blocking_pairs, solve_stable
-from tests.support.engine.instances import random_candidate_edges
+from services.matcher.engine import build_engine
+from services.matcher.engine.assignment import IntArray
+from services.matcher.engine.candidates import build_candidates
+from services.matcher.engine.config import MatchingConfig
+from services.matcher.engine.contract import CandidateEdges, MatchingInput
+from services.matcher.engine.optimal import with_mentee_loads
+from services.matcher.engine.stable import blocking_pairs, solve_stable, solve_stable_everywhere
+from shared.matching import MatchKind
+from tests.support.engine.instances import random_candidate_edges, synthetic_input
 from tests.support.engine.peers import matching_package_stable
 from tests.unit.engine.edges import edges_of
 
@@ -75,3 +85,102 @@ def test_mentee_optimal_among_stable_matchings_on_a_small_case() -> None:
         ("p0", "m0", 0.9),
         ("p1", "m1", 0.8),
     ]
+
+
+def stable_proposals_block_nowhere(data: MatchingInput, config: MatchingConfig) -> int:
+    """Blocking pairs of the engine's stable proposals among ALL admissible pairs (brute force)."""
+    proposals = build_engine(config).propose(data).proposals
+    every_pair = with_mentee_loads(build_candidates(data, config, full=True), data, config)
+    edge_of = {
+        (every_pair.provider_ids[p], every_pair.mentee_ids[m]): e
+        for e, (m, p) in enumerate(
+            zip(every_pair.mentee_index.tolist(), every_pair.provider_index.tolist(), strict=True)
+        )
+    }
+    chosen = np.array(
+        [edge_of[(p.provider_id, p.mentee_id)] for p in proposals if p.kind == MatchKind.MENTORING],
+        dtype=np.int64,
+    )
+    return int(blocking_pairs(every_pair, chosen).size)
+
+
+# Short lists and no provider-side lists, so that pruning leaves many mentees short.
+PRUNED_HARD = MatchingConfig(
+    mode="stable", top_k=2, provider_top_k=0, full_candidates_up_to_pairs=0, chunk_size=64
+)
+
+
+@pytest.mark.parametrize(
+    ("mentors", "mentees", "seed"), [(30, 200, 1), (80, 600, 2), (150, 900, 3)]
+)
+def test_stable_mode_is_stable_over_every_admissible_pair(
+    mentors: int, mentees: int, seed: int
+) -> None:
+    data = synthetic_input(np.random.default_rng(seed), mentors, mentees)
+    pruned_only = with_mentee_loads(build_candidates(data, PRUNED_HARD), data, PRUNED_HARD)
+    every_pair = with_mentee_loads(
+        build_candidates(data, PRUNED_HARD, full=True), data, PRUNED_HARD
+    )
+    # The trap the engine avoids: stable on the pruned lists is not stable on all pairs.
+    on_pruned = solve_stable(pruned_only).edges
+    mapped = _same_pairs_in(every_pair, pruned_only, on_pruned)
+    assert blocking_pairs(every_pair, mapped).size > 0
+    assert stable_proposals_block_nowhere(data, PRUNED_HARD) == 0
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    mentors=st.integers(1, 25),
+    mentees=st.integers(1, 120),
+    top_k=st.integers(1, 4),
+    provider_top_k=st.integers(0, 3),
+)
+def test_stable_over_every_pair_on_any_small_round(
+    seed: int, mentors: int, mentees: int, top_k: int, provider_top_k: int
+) -> None:
+    data = synthetic_input(
+        np.random.default_rng(seed), mentors, mentees, capacities=(0.5, 1.0, 1.5, 2.0)
+    )
+    config = MatchingConfig(
+        mode="stable",
+        top_k=top_k,
+        provider_top_k=provider_top_k,
+        full_candidates_up_to_pairs=0,
+        chunk_size=16,
+    )
+    assert stable_proposals_block_nowhere(data, config) == 0
+
+
+def _same_pairs_in(target: CandidateEdges, source: CandidateEdges, edges: IntArray) -> IntArray:
+    edge_of = {
+        (int(p), int(m)): e
+        for e, (m, p) in enumerate(zip(target.mentee_index, target.provider_index, strict=True))
+    }
+    return np.array(
+        [edge_of[(int(source.provider_index[e]), int(source.mentee_index[e]))] for e in edges],
+        dtype=np.int64,
+    )
+
+
+def _no_more_pairs(
+    mentees: IntArray, providers: npt.NDArray[np.bool_]
+) -> tuple[IntArray, IntArray, npt.NDArray[np.float64]]:
+    raise AssertionError("a complete edge set needs no more pairs")
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_greedy_everywhere_is_deferred_acceptance_on_globally_ranked_pairs(seed: int) -> None:
+    # One score for both sides: the greedy and deferred acceptance give the same matching.
+    rng = np.random.default_rng(2000 + seed)
+    candidates = random_candidate_edges(
+        rng,
+        int(rng.integers(2, 20)),
+        int(rng.integers(1, 80)),
+        int(rng.integers(1, 8)),
+        capacities=(0.5, 1.0, 1.5, 2.0, 3.0),
+        part_time_share=0.3,
+        score_levels=int(rng.choice([0, 4])),
+    )
+    greedy, _ = solve_stable_everywhere(candidates, _no_more_pairs, top_k=None)
+    assert greedy.edges.tolist() == solve_stable(candidates).edges.tolist()

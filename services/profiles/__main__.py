@@ -2,7 +2,7 @@
 
 import uvicorn
 
-from services.profiles.api import create_app
+from services.profiles.app import create_app
 from shared.gc_tuning import shorten_gc_pauses
 from shared.logs import configure_logging
 from shared.observability.tracing import configure_tracing

@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from deploy.stack import StackConfig, free_port, start_service, start_smtp_catcher
+from devtools.stack import StackConfig, free_port, start_service, start_smtp_catcher
 from services.notifier.mailer import FAULT_EXIT_AFTER_ACCEPT
 from shared.events import Coordinator, Event, NetworkUpserted
 from tests.integration.test_notifier_mail import network_events

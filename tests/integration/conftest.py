@@ -18,7 +18,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
-from deploy.stack import free_port
+from devtools.stack import free_port
 from services.profiles.accounts.api_tokens import create_api_token
 from services.profiles.app import create_app
 from shared.settings import Settings

@@ -32,12 +32,12 @@ from shared.kafka import (
     DEAD_LETTER_SOURCE,
     idempotent_producer,
 )
-from shared.observability.asyncapi import CONSUMERS
 from shared.observability.context import correlated, new_correlation_id
 from shared.observability.kafka_state import consumer_lag, topic_size
 from shared.observability.service_ops import DEFAULT_OPS_PORTS
 from shared.settings import Settings
 from shared.topics import Topic
+from shared.topology import consumer_group, publications, replayable, subscriptions
 
 app = typer.Typer(no_args_is_help=True)
 dlq = typer.Typer(help="The dead-letter topic: messages no consumer could read.")
@@ -48,7 +48,6 @@ console = Console()
 T = TypeVar("T")
 
 REPLAYED_FROM = "x-replayed-from"
-PUBLISHING_SERVICES = ("profiles", "matcher")
 
 
 def _run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -111,15 +110,15 @@ async def collect_status(settings: Settings, urls: dict[str, str]) -> Status:
     async with httpx.AsyncClient(timeout=settings.health_timeout_seconds) as client:
         states = await asyncio.gather(*(_service_state(client, url) for url in urls.values()))
     status.services = dict(zip(urls, states, strict=True))
-    for service, topics in CONSUMERS.items():
-        group = f"bridgework-{service}"
+    for service, topics in subscriptions().items():
+        group = consumer_group(service)
         status.lag[group] = await consumer_lag(
             settings.kafka_bootstrap_servers, group, [t.value for t in topics]
         )
     status.dead_letters = await topic_size(settings.kafka_bootstrap_servers, Topic.DEAD_LETTERS)
     conn = await asyncpg.connect(settings.database_url)
     try:
-        for service in PUBLISHING_SERVICES:
+        for service in publications():
             backlog = await _count(
                 conn, f"SELECT count(*) FROM {service}.outbox WHERE published_at IS NULL"
             )
@@ -230,7 +229,7 @@ class ReplayFilter:
             and self.source_topic in (None, letter.source)
             and self.kind in (None, letter.kind)
             and (self.reason_contains or "").lower() in letter.reason.lower()
-            and letter.source in {t.value for t in Topic if t is not Topic.DEAD_LETTERS}
+            and replayable(letter.source)
         )
 
 

@@ -1,7 +1,7 @@
 """PostgreSQL's own log carries no email address, whatever the API's callers get wrong.
 
 An error's DETAIL quotes the row ("Key (email)=(...) already exists") and the failing statement
-is logged with it by default: deploy/postgres.sh starts the server with terse errors and no
+is logged with it by default: devtools/postgres.sh starts the server with terse errors and no
 statements (docs/security.md says what to set on a managed server)."""
 
 from __future__ import annotations
@@ -31,11 +31,11 @@ PRIVATE_SETTINGS = {
 
 
 async def _server_log(conn: asyncpg.Connection) -> Path:
-    """deploy/postgres.sh writes the log beside the data directory; skip on another server."""
+    """devtools/postgres.sh writes the log beside the data directory; skip on another server."""
     data = Path(await conn.fetchval("SHOW data_directory"))
     log = data.parent / "server.log"
     if not log.is_file():
-        pytest.skip(f"not the local server of deploy/postgres.sh (no {log})")
+        pytest.skip(f"not the local server of devtools/postgres.sh (no {log})")
     return log
 
 

@@ -140,7 +140,3 @@ class Settings(BaseSettings):
         if self.smtp_username and not self.smtp_use_tls:
             raise ValueError("SMTP credentials need BRIDGEWORK_SMTP_USE_TLS=true in production")
         return self
-
-
-def get_settings() -> Settings:
-    return Settings()

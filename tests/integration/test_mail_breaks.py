@@ -25,8 +25,8 @@ from services.notifier.mailer import MailQueue
 from shared.consuming import EventConsumer
 from shared.events import MatchProposed
 from shared.settings import Settings
-from tests.integration.conftest import Inbox
 from tests.integration.test_notifier_mail import consumer, deliver, network_events, send_everything
+from tests.support.mail import Inbox
 
 pytestmark = pytest.mark.integration
 __all__ = ["consumer"]  # the fixture, shared with the mail queue's other tests

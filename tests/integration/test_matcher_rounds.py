@@ -31,7 +31,7 @@ from shared.events import (
 from shared.matching import Explanation, MatchKind
 from shared.people import Mode, Role, Sector, SkillGap, SkillLevel, WorkingPattern
 from shared.regions import Region
-from tests.integration.conftest import metric
+from tests.support.metrics import metric
 
 pytestmark = pytest.mark.integration
 

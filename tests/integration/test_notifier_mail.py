@@ -49,8 +49,9 @@ from shared.people import Mode, Role, Sector, SkillGap, SkillLevel, WorkingPatte
 from shared.regions import Region
 from shared.settings import Settings
 from shared.topics import Topic
-from tests.factories import covered, match_proposed
-from tests.integration.conftest import Inbox, metric
+from tests.support.factories import covered, match_proposed
+from tests.support.mail import Inbox
+from tests.support.metrics import metric
 
 pytestmark = pytest.mark.integration
 

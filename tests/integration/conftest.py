@@ -8,11 +8,14 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 from aiosmtpd.controller import Controller
 from fastapi import FastAPI
 
 from devtools.stack import free_port
+from services.notifier.directory import apply_event as notifier_apply_event
 from services.profiles.api import create_app
+from shared.consuming import EventConsumer
 from shared.settings import Settings
 from tests.support.api import bearer_headers
 from tests.support.database import migrated_pool
@@ -79,3 +82,10 @@ async def api_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         transport=transport, base_url="http://profiles", headers=headers
     ) as client:
         yield client
+
+
+@pytest.fixture
+async def notifier_consumer(settings: Settings, notifier_pool: asyncpg.Pool) -> EventConsumer:
+    """The notifier's event consumer on its migrated schema, fed by ``deliver``."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    return EventConsumer("notifier", notifier_pool, producer, notifier_apply_event)

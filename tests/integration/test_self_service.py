@@ -26,9 +26,9 @@ from shared.events import AvailabilityChanged
 from shared.links import sign_self_service_link
 from shared.settings import Settings
 from shared.topics import Topic
-from tests.integration.test_matcher_rounds import seed
 from tests.support.kafka import read_topic
 from tests.support.mail import Inbox
+from tests.support.matcher import seed
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from devtools.stack import free_port
 from services.notifier.directory import apply_event as notifier_apply_event
-from services.profiles.api import create_app
+from services.profiles.app import create_app
 from shared.consuming import EventConsumer
 from shared.settings import Settings
 from tests.support.api import bearer_headers

@@ -6,7 +6,7 @@ from uuid import uuid4
 
 import asyncpg
 
-from services.profiles.api_tokens import create_api_token
+from services.profiles.accounts.api_tokens import create_api_token
 
 
 async def bearer_headers(pool: asyncpg.Pool, network_id: str | None = None) -> dict[str, str]:

@@ -219,7 +219,8 @@ class ObservabilitySettings(SettingsGroup):
     health_timeout_seconds: float = Field(
         default=2.0,
         gt=0,
-        description="Time allowed to each readiness check (and to the health requests of `bridgework status`).",
+        description="Time allowed to each readiness check (and to the health requests of"
+        " `bridgework status`).",
     )
     metrics_sample_seconds: float = Field(
         default=10.0,

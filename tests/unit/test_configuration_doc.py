@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from deploy.api_docs import DOCS, configuration_markdown, environment_variables
+from devtools.api_docs import DOCS, configuration_markdown, environment_variables
 from shared.settings import GROUPS, Settings
 
 

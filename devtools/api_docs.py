@@ -17,7 +17,7 @@ from typing import Any, Literal, get_args, get_origin
 from pydantic import AliasChoices, SecretStr
 from pydantic.fields import FieldInfo
 
-from services.profiles.api import create_app
+from services.profiles.app import create_app
 from shared.observability.asyncapi import asyncapi_document, stable_json
 from shared.settings import ENV_PREFIX, GROUPS, Settings
 

@@ -21,7 +21,7 @@ from services.profiles.accounts.api_tokens import (
 )
 from services.profiles.app import create_app
 from shared.settings import Settings
-from tests.integration.conftest import bearer_headers
+from tests.support.api import bearer_headers
 
 pytestmark = pytest.mark.integration
 

@@ -7,16 +7,29 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install browser demo demo-serve screenshots test test-unit lint infra-up infra-down down \
+.PHONY: install lock browser demo demo-serve screenshots test test-unit lint infra-up infra-down down \
 	bench-matching bench-pipeline api-docs chaos clean
 
-$(INSTALLED): pyproject.toml
+# Exact versions from the lock (requirements/*.txt, with hashes), then the project itself;
+# pyproject.toml keeps the ranges. `pip check` fails when pyproject.toml names a package that
+# the lock lacks: run `make lock` (docs/development.md).
+$(INSTALLED): pyproject.toml requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --require-hashes -r requirements/dev.txt
+	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m pip check
 	touch $(INSTALLED)
 
 install: $(INSTALLED)
+
+# Re-resolve the lock for Python 3.11 on linux x86_64 after changing pyproject.toml. Pins that
+# still fit are kept; LOCK_ARGS=--upgrade (or --upgrade-package NAME) moves them on purpose.
+UV_COMPILE := $(PY) -m uv pip compile pyproject.toml --quiet --generate-hashes \
+	--python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
+	--custom-compile-command 'make lock' $(LOCK_ARGS)
+lock: install
+	$(UV_COMPILE) -o requirements/runtime.txt
+	$(UV_COMPILE) --extra dev -c requirements/runtime.txt -o requirements/dev.txt
 
 # Debian's Chromium for the browser tests and screenshots (Playwright drives it; it never
 # downloads browsers of its own). Waits for apt when another process holds its lock.
@@ -29,32 +42,32 @@ browser:
 	fi
 
 infra-up:
-	bash deploy/kafka.sh start
-	bash deploy/postgres.sh start
+	bash devtools/kafka.sh start
+	bash devtools/postgres.sh start
 
 infra-down down:
 	-pkill -f '$(CURDIR)/.venv/bin/python -m services\.' || true
-	bash deploy/kafka.sh stop
-	bash deploy/postgres.sh stop
+	bash devtools/kafka.sh stop
+	bash devtools/postgres.sh stop
 
 # Both start a fresh broker log and stop the servers afterwards, whatever happens.
 demo: install
-	bash deploy/with-infra.sh $(PY) -m deploy.demo
+	bash devtools/with-infra.sh $(PY) -m devtools.demo
 
 # The demo, left running for a person to sign in and decide in a browser; Ctrl-C stops it.
 demo-serve: install
-	bash deploy/with-infra.sh $(PY) -m deploy.demo --serve
+	bash devtools/with-infra.sh $(PY) -m devtools.demo --serve
 
 # The README's screenshots of the coordinators' pages (docs/screenshots/*.png).
 screenshots: install browser
-	bash deploy/with-infra.sh $(PY) -m deploy.screenshots
+	bash devtools/with-infra.sh $(PY) -m devtools.screenshots
 
 test: install lint browser
-	bash deploy/with-infra.sh $(PY) -m pytest
+	bash devtools/with-infra.sh $(PY) -m pytest
 
 # 5,000 events through the real stack, calm and under faults; prints the counts (~10-15 min).
 chaos: install
-	bash deploy/with-infra.sh $(PY) -m pytest -m '' -s tests/chaos
+	bash devtools/with-infra.sh $(PY) -m pytest -m '' -s tests/chaos
 
 test-unit: install
 	$(PY) -m pytest tests/unit
@@ -70,11 +83,12 @@ bench-matching: install
 # The event pipeline against the plain-client limit, on a fresh local broker and database
 # (~20 min with the 10-minute soak). Pass options with BENCH_ARGS="--soak-seconds 120".
 bench-pipeline: install
-	bash deploy/with-infra.sh $(PY) -m bench.bench_pipeline $(BENCH_ARGS)
+	bash devtools/with-infra.sh $(PY) -m bench.bench_pipeline $(BENCH_ARGS)
 
-# docs/openapi.json and docs/asyncapi.json, generated from the code (a test checks they match).
+# docs/openapi.json, docs/asyncapi.json and docs/configuration.md, generated from the code
+# (a test checks they match).
 api-docs: install
-	$(PY) -m deploy.api_docs
+	$(PY) -m devtools.api_docs
 
 clean: down
 	rm -rf .local $(VENV)

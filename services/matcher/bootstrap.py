@@ -1,0 +1,93 @@
+"""The matcher service's wiring: its engine, its event handlers, its rounds and arrivals, on the
+shared start-up path (shared/service.py). It consumes network, people, placement and decision
+events (shared/topology.py), keeps its own state, runs matching rounds and publishes proposals
+through its outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from faststream import FastStream
+
+from services.matcher.arrivals import WaitingArrivals, propose_on_arrival
+from services.matcher.engine import MatchingConfig, MatchingEngine, build_engine
+from services.matcher.rounds import RoundScheduler
+from services.matcher.state import apply_event, apply_events
+from shared.consuming import Contexts
+from shared.events import Event
+from shared.outbox import OutboxRelay
+from shared.service import ServiceSpec, create_consumer_app
+from shared.settings import Settings
+
+
+def load_matching_config(path: Path | None) -> MatchingConfig:
+    """The engine's weights and options: defaults, or a JSON file (validated, so a typo or an
+    out-of-range weight stops the service at start-up with the field named)."""
+    if path is None:
+        return MatchingConfig()
+    return MatchingConfig.model_validate_json(path.read_text())
+
+
+def duties(settings: Settings) -> dict[str, bool]:
+    """What this matcher process does, by its role (``BRIDGEWORK_MATCHER_ROLE``). Every process
+    relays its own outbox."""
+    role = settings.matcher_role
+    return {
+        "consume events": role != "rounds",
+        "run rounds": role != "events",
+        "retry waiting arrivals": settings.propose_on_arrival and role != "rounds",
+    }
+
+
+def create_app(
+    settings: Settings | None = None, engine: MatchingEngine | None = None
+) -> FastStream:
+    settings = settings or Settings()
+    chosen_engine = engine or build_engine(load_matching_config(settings.matching_config_file))
+    waiting: WaitingArrivals | None = None
+    does = duties(settings)
+
+    def background(
+        pool: asyncpg.Pool, producer: AIOKafkaProducer
+    ) -> list[Coroutine[Any, Any, None]]:
+        relay = OutboxRelay(pool, producer, settings.outbox_poll_seconds)
+        work = [relay.run()]
+        if does["run rounds"]:
+            rounds = RoundScheduler(
+                pool,
+                chosen_engine,
+                settings.round_quiet_seconds,
+                settings.round_max_delay_seconds,
+                settings.round_poll_seconds,
+                settings.round_duty_cycle,
+            )
+            work.append(rounds.run())
+        if does["retry waiting arrivals"]:
+            nonlocal waiting
+            waiting = WaitingArrivals(pool, chosen_engine)
+            work.append(waiting.run())
+        return work
+
+    async def apply_many(
+        conn: asyncpg.Connection, events: Sequence[Event], contexts: Contexts
+    ) -> None:
+        await apply_events(conn, events, contexts)
+        if settings.propose_on_arrival:
+            outcome = await propose_on_arrival(conn, chosen_engine, events, contexts)
+            if waiting is not None:
+                waiting.add(outcome.waiting)
+
+    spec = ServiceSpec(
+        name="matcher",
+        migrations=Path(__file__).parent / "migrations",
+        # A rounds-only process consumes nothing: the state it solves is the consumers'.
+        consumes=does["consume events"],
+        apply=apply_event,
+        apply_many=apply_many,
+        background=background,
+    )
+    return create_consumer_app(spec, settings)

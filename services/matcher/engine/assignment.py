@@ -167,7 +167,8 @@ def _max_weight_flow(candidates: CandidateEdges, edges: IntArray, weight: FloatA
     if status != flow.OPTIMAL:
         raise RuntimeError(f"min-cost flow ended with status {status}")
     edge_arcs = np.arange(1 + n_mentees, 1 + n_mentees + edges.size)
-    return edges[flow.flows(edge_arcs) > 0]
+    used: npt.NDArray[np.bool_] = np.asarray(flow.flows(edge_arcs)) > 0
+    return edges[used]
 
 
 def cost_scale(largest: float, n_nodes: int) -> float:

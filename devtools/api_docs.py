@@ -63,7 +63,8 @@ def configuration_markdown() -> str:
         rows = ["| variable | default | description |", "| --- | --- | --- |"]
         for name, field in group.model_fields.items():
             variables = " or ".join(f"`{v}`" for v in environment_variables(name, field))
-            description = (field.description or "").replace("|", "\\|")
+            # One line in the table, however the docstring was wrapped.
+            description = " ".join((field.description or "").split()).replace("|", "\\|")
             if get_origin(field.annotation) is Literal:
                 choices = ", ".join(f"`{c}`" for c in get_args(field.annotation))
                 description += f" One of {choices}."

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID, uuid4
 
-from shared.events import MatchProposed
+from shared.events import MatchProposed, PersonProfile
 from shared.matching import Explanation, MatchKind, ScorePart, SkillCovered
+from shared.people import Mode, Role, Sector, WorkingPattern
+from shared.regions import Region
 
 
 def covered(skill: str, name: str, from_level: int, to_level: int, provider: int) -> SkillCovered:
@@ -24,6 +27,7 @@ def match_proposed(
     provider_id: UUID | None = None,
     mentee_id: UUID | None = None,
     score: float = 0.8,
+    kind: MatchKind = MatchKind.MENTORING,
     skills: tuple[SkillCovered, ...] = (),
     region_reason: str = "same region (London)",
     parts: tuple[ScorePart, ...] = (
@@ -35,9 +39,29 @@ def match_proposed(
         entity_key=str(match_id),
         match_id=match_id,
         network_id=network_id,
-        kind=MatchKind.MENTORING,
+        kind=kind,
         provider_id=provider_id or uuid4(),
         mentee_id=mentee_id or uuid4(),
         score=score,
         explanation=Explanation(skills_covered=skills, region_reason=region_reason, parts=parts),
+    )
+
+
+def person_profile(
+    network: str = "north", role: Role = Role.MENTOR, trust_code: str = "T1", **fields: Any
+) -> PersonProfile:
+    person_id = uuid4()
+    return PersonProfile(
+        person_id=person_id,
+        role=role,
+        name="A Person",
+        email=f"{person_id.hex}@example.org",
+        job_title="Lead",
+        trust_code=trust_code,
+        network_id=network,
+        region=Region.NORTH_WEST,
+        mode=Mode.EITHER,
+        working_pattern=WorkingPattern.FULL_TIME,
+        sector=Sector.NHS,
+        **fields,
     )

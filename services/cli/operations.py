@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from services.matcher.state import mark_dirty
+from services.matcher.repository import mark_dirty
 from services.notifier.mailer import unsettled_counts
 from shared.db import create_pool
 from shared.kafka import (

@@ -18,8 +18,8 @@ from typer.testing import CliRunner, Result
 
 from deploy.stack import free_port
 from services.cli.main import app
+from services.matcher.bootstrap import apply_event
 from services.matcher.rounds import due_networks
-from services.matcher.state import apply_event
 from services.profiles import service as profiles
 from services.profiles.schemas import NetworkIn, TrustIn
 from shared.db import create_pool, migrate_async

@@ -16,8 +16,8 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from services.matcher.state import apply_event as matcher_apply
-from services.notifier.directory import apply_event as notifier_apply
+from services.matcher.bootstrap import apply_event as matcher_apply
+from services.notifier.bootstrap import apply_event as notifier_apply
 from services.profiles.api import create_app
 from shared.consuming import EventConsumer
 from shared.db import create_pool, migrate_async

@@ -62,11 +62,10 @@ SENDING_LOCK_CLASS = 0x42574D  # "BWM"
 UNSETTLED = ("pending", "sending", "uncertain", "failed")
 
 
-async def unsettled_counts(conn: asyncpg.Connection, table: str = "emails") -> dict[str, int]:
-    """Emails per unsettled status (0 for a status with none); ``table`` may be
-    schema-qualified (the CLI reads ``notifier.emails``)."""
+async def unsettled_counts(conn: asyncpg.Connection) -> dict[str, int]:
+    """Emails per unsettled status (0 for a status with none)."""
     rows = await conn.fetch(
-        f"SELECT status, count(*) AS emails FROM {table}"
+        "SELECT status, count(*) AS emails FROM emails"
         " WHERE status IN ('pending', 'sending', 'uncertain', 'failed') GROUP BY status"
     )
     counts = {row["status"]: row["emails"] for row in rows}

@@ -14,6 +14,7 @@ from shared.observability import metrics
 from shared.observability.health import database_check, kafka_check, readiness
 from shared.observability.kafka_state import consumer_lag
 from shared.observability.ops_server import OpsServer
+from shared.outbox import unpublished
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,12 +42,9 @@ def ops_server(
 
 async def sample_outbox_backlog(pool: asyncpg.Pool, service: str) -> None:
     async with pool.acquire() as connection:
-        if await connection.fetchval("SELECT to_regclass('outbox') IS NULL"):
-            return  # this service publishes nothing
-        backlog = await connection.fetchval(
-            "SELECT count(*) FROM outbox WHERE published_at IS NULL"
-        )
-    metrics.OUTBOX_BACKLOG.labels(service=service).set(backlog)
+        backlog = await unpublished(connection)
+    if backlog is not None:  # None: this service publishes nothing
+        metrics.OUTBOX_BACKLOG.labels(service=service).set(backlog)
 
 
 async def sample_consumer_lag(bootstrap_servers: str, group: str, topics: Sequence[str]) -> None:

@@ -20,8 +20,8 @@ import httpx
 import pytest
 from playwright.async_api import async_playwright, expect
 
-from deploy.browser import chromium_present, launch_chromium
-from deploy.stack import StackConfig
+from devtools.browser import chromium_present, launch_chromium
+from devtools.stack import StackConfig
 from services.profiles.accounts import NewAccount, create_account
 from services.profiles.permissions import AccountRole
 from shared.db import create_pool

@@ -16,7 +16,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from typer.testing import CliRunner, Result
 
-from deploy.stack import free_port
+from devtools import ROOT
+from devtools.stack import free_port
 from services.cli.main import app
 from services.matcher.bootstrap import apply_event
 from services.matcher.rounds import due_networks
@@ -30,7 +31,6 @@ from shared.regions import Region
 from shared.settings import Settings
 from shared.topics import Topic
 from shared.topology import subscriptions
-from tests.conftest import ROOT
 from tests.integration.conftest import read_topic
 
 pytestmark = pytest.mark.integration

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from devtools import ROOT
 from services.matcher.bootstrap import apply_event as matcher_apply
 from services.notifier.bootstrap import apply_event as notifier_apply
 from services.profiles.api import create_app
@@ -24,7 +25,6 @@ from shared.db import create_pool, migrate_async
 from shared.kafka import idempotent_producer
 from shared.settings import Settings
 from shared.topics import Topic
-from tests.conftest import ROOT
 from tests.integration.conftest import bearer_headers, read_topic
 
 pytestmark = pytest.mark.integration

@@ -17,7 +17,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from icalendar import Calendar
 from prometheus_client import REGISTRY
 
-from deploy.stack import free_port
+from devtools.stack import free_port
 from services.notifier.bootstrap import apply_event
 from services.notifier.handlers import announce_proposals, introduce_approved
 from services.notifier.mailer import (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from deploy.demo_network import build_demo_network
+from devtools.demo_network import build_demo_network
 from services.profiles.schemas import MenteeIn, MentorIn, NetworkIn, PlacementIn, TrustIn
 
 

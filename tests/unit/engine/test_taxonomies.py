@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from devtools.reference_data import reason, reference_data_dir
 from shared.skills import Taxonomy
 from shared.taxonomies import (
     DDAT_LEVELS,
@@ -17,13 +18,13 @@ from shared.taxonomies import (
     skill_code,
 )
 
-DDAT_DIR = Path(__file__).parents[3] / ".." / "shared" / "data" / "ddat"
+DDAT_DIR = reference_data_dir() / "ddat"
 
 
 @pytest.fixture
 def real_ddat() -> Path:
     if not (DDAT_DIR / "ddat_skills.csv").exists():
-        pytest.skip(f"real DDaT copy absent (../shared/data not present): {DDAT_DIR}")
+        pytest.skip(reason("ddat", "ddat_skills.csv"))
     return DDAT_DIR
 
 

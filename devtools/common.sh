@@ -1,4 +1,4 @@
-# Shared by the deploy scripts: where local state lives and how to wait for a port.
+# Shared by the local-infrastructure scripts: where local state lives and how to wait for a port.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LOCAL="${BRIDGEWORK_LOCAL_DIR:-$ROOT/.local}"

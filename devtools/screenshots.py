@@ -11,8 +11,9 @@ import shutil
 
 from playwright.async_api import Page, async_playwright
 
-from deploy.browser import launch_chromium
-from deploy.demo import (
+from devtools import ROOT
+from devtools.browser import launch_chromium
+from devtools.demo import (
     MAILDIR,
     console,
     create_demo_accounts,
@@ -21,8 +22,8 @@ from deploy.demo import (
     load_network,
     read_proposals,
 )
-from deploy.demo_network import build_demo_network
-from deploy.stack import ROOT, StackConfig, running_stack
+from devtools.demo_network import build_demo_network
+from devtools.stack import StackConfig, running_stack
 from shared.settings import Settings
 
 OUTPUT = ROOT / "docs" / "screenshots"

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
+from devtools import ROOT
+
 SERVICES = ("profiles", "matcher", "notifier")
 
 
@@ -132,7 +133,7 @@ def start_service(name: str, config: StackConfig) -> ServiceProcess:
 
 
 def start_smtp_catcher(config: StackConfig, maildir: Path) -> ServiceProcess:
-    script = str(ROOT / "deploy" / "smtp_catcher.py")
+    script = str(ROOT / "devtools" / "smtp_catcher.py")
     args = [sys.executable, script, "--port", str(config.smtp_port), "--maildir", str(maildir)]
     return ServiceProcess("smtp", args, config)
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A single-node Apache Kafka broker in KRaft mode, from Kafka's own Maven artifacts.
-# Usage: deploy/kafka.sh start|stop|status|fetch
+# Usage: devtools/kafka.sh start|stop|status|fetch
 source "$(dirname "$0")/common.sh"
 
 KAFKA_HOST=127.0.0.1
@@ -14,9 +14,9 @@ PID_FILE="$HOME_DIR/broker.pid"
 fetch() {
   [[ -f "$LIBS/.complete" ]] && return 0
   command -v mvn >/dev/null || { log "Maven (mvn) is needed to fetch Kafka: apt-get install maven"; exit 1; }
-  log "fetching Apache Kafka broker artifacts with Maven (deploy/kafka/pom.xml)"
+  log "fetching Apache Kafka broker artifacts with Maven (devtools/kafka/pom.xml)"
   rm -rf "$LIBS" && mkdir -p "$LIBS"
-  mvn -q -B -Dstyle.color=never -f "$ROOT/deploy/kafka/pom.xml" dependency:copy-dependencies \
+  mvn -q -B -Dstyle.color=never -f "$ROOT/devtools/kafka/pom.xml" dependency:copy-dependencies \
     -DoutputDirectory="$LIBS" -DincludeScope=runtime
   touch "$LIBS/.complete"
 }
@@ -40,7 +40,7 @@ transaction.state.log.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 PROPS
-  cp "$ROOT/deploy/kafka/log4j.properties" "$HOME_DIR/log4j.properties"
+  cp "$ROOT/devtools/kafka/log4j.properties" "$HOME_DIR/log4j.properties"
 }
 
 java_cmd() {

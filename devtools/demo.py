@@ -27,8 +27,9 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from deploy.demo_network import DemoNetwork, build_demo_network
-from deploy.stack import ROOT, StackConfig, running_stack
+from devtools import ROOT
+from devtools.demo_network import DemoNetwork, build_demo_network
+from devtools.stack import StackConfig, running_stack
 from services.profiles.accounts import NewAccount, create_account, demo_password
 from services.profiles.api_tokens import development_api_token
 from services.profiles.decisions import decide

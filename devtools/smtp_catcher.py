@@ -1,6 +1,6 @@
 """A local SMTP server that keeps every message it receives, for the demo and manual testing.
 
-Run: ``python deploy/smtp_catcher.py --port 2525 --maildir .local/mail``. Each message is saved
+Run: ``python devtools/smtp_catcher.py --port 2525 --maildir .local/mail``. Each message is saved
 as ``<maildir>/<number>.eml``; nothing is relayed anywhere.
 """
 

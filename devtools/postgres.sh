@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A local PostgreSQL server for Bridgework, installed from Debian's packages when missing.
 # When DATABASE_URL is set, that server is used instead and this script does nothing.
-# Usage: deploy/postgres.sh start|stop|status
+# Usage: devtools/postgres.sh start|stop|status
 source "$(dirname "$0")/common.sh"
 
 PG_PORT="${BRIDGEWORK_PG_PORT:-55432}"

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from services.profiles.api import create_app
+from services.profiles.app import create_app
 from shared.observability.asyncapi import asyncapi_document, stable_json
 from shared.settings import Settings
 

@@ -30,10 +30,10 @@ from rich.table import Table
 from devtools import ROOT
 from devtools.demo_network import DemoNetwork, build_demo_network
 from devtools.stack import StackConfig, running_stack
-from services.profiles.accounts import NewAccount, create_account, demo_password
-from services.profiles.api_tokens import development_api_token
-from services.profiles.decisions import decide
-from services.profiles.permissions import AccountRole
+from services.profiles.accounts.accounts import NewAccount, create_account, demo_password
+from services.profiles.accounts.api_tokens import development_api_token
+from services.profiles.accounts.permissions import AccountRole
+from services.profiles.coordination.decisions import decide
 from shared.db import create_pool
 from shared.events import Event, MatchProposed, MatchWithdrawn, decode_event
 from shared.matching import MatchKind

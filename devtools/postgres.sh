@@ -13,6 +13,11 @@ else
   PG_DIR="${BRIDGEWORK_PG_DIR:-$LOCAL/postgres}"
 fi
 DATA="$PG_DIR/data"
+# The server's log must carry no personal data (docs/security.md): an error's DETAIL quotes the
+# row's values ("Key (email)=(...) already exists"), the statement and its parameters may too.
+# Terse errors, no failing statement, no parameters (even if slow-statement logging is turned on).
+PRIVATE_LOG_OPTIONS="-c log_error_verbosity=terse -c log_min_error_statement=panic"
+PRIVATE_LOG_OPTIONS+=" -c log_parameter_max_length=0 -c log_parameter_max_length_on_error=0"
 
 pg_bin() {
   local dir
@@ -43,7 +48,7 @@ start() {
   fi
   log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
   as_owner "$bin/pg_ctl" -D "$DATA" -l "$PG_DIR/server.log" -w -t 60 start \
-    -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $PG_DIR -c fsync=off -c max_connections=200" >/dev/null
+    -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $PG_DIR -c fsync=off -c max_connections=200 $PRIVATE_LOG_OPTIONS" >/dev/null
   as_owner "$bin/createdb" -h 127.0.0.1 -p "$PG_PORT" -U bridgework bridgework 2>/dev/null || true
   log "PostgreSQL is up: postgresql://bridgework@127.0.0.1:$PG_PORT/bridgework"
 }

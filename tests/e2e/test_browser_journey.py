@@ -22,8 +22,8 @@ from playwright.async_api import async_playwright, expect
 
 from devtools.browser import chromium_present, launch_chromium
 from devtools.stack import StackConfig
-from services.profiles.accounts import NewAccount, create_account
-from services.profiles.permissions import AccountRole
+from services.profiles.accounts.accounts import NewAccount, create_account
+from services.profiles.accounts.permissions import AccountRole
 from shared.db import create_pool
 from shared.events import MatchDecided, decode_event
 from shared.topics import Topic

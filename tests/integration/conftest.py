@@ -19,8 +19,8 @@ from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
 from devtools.stack import free_port
-from services.profiles.api import create_app
-from services.profiles.api_tokens import create_api_token
+from services.profiles.accounts.api_tokens import create_api_token
+from services.profiles.app import create_app
 from shared.settings import Settings
 
 

@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from devtools import ROOT
 from services.matcher.bootstrap import apply_event as matcher_apply
 from services.notifier.bootstrap import apply_event as notifier_apply
-from services.profiles.api import create_app
+from services.profiles.app import create_app
 from shared.consuming import EventConsumer
 from shared.db import create_pool, migrate_async
 from shared.kafka import idempotent_producer

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from devtools.demo_network import build_demo_network
-from services.profiles.schemas import MenteeIn, MentorIn, NetworkIn, PlacementIn, TrustIn
+from services.profiles.api.schemas import MenteeIn, MentorIn, NetworkIn, PlacementIn, TrustIn
 
 
 def test_demo_network_has_the_promised_shape_and_validates() -> None:

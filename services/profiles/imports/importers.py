@@ -1,7 +1,7 @@
 """Imports for coordinators who live in spreadsheets: people, placements and NHS trusts.
 
 Each row is validated exactly as the HTTP API validates a request (the same request models,
-``import_rows``), then stored through the same use cases (``service``), so every stored row is
+``rows``), then stored through the same use cases (``directory``), so every stored row is
 published through the outbox like any API change.
 
 Nothing is half-imported: a row is stored whole or not at all (each row in its own savepoint).
@@ -21,9 +21,11 @@ from typing import Any, Protocol
 import asyncpg
 from pydantic import BaseModel, Field
 
-from services.profiles import service
-from services.profiles.audit import record_audit
-from services.profiles.import_rows import (
+from services.profiles.accounts.audit import record_audit
+from services.profiles.api.schemas import MenteeIn, MentorIn, PlacementIn, TrustIn
+from services.profiles.directory import people, placements, trusts
+from services.profiles.directory.errors import Conflict, Invalid, NotFound
+from services.profiles.imports.rows import (
     FileRefused,
     ImportKind,
     ParsedRow,
@@ -31,7 +33,6 @@ from services.profiles.import_rows import (
     parse_placements,
     parse_trusts,
 )
-from services.profiles.schemas import MenteeIn, MentorIn, PlacementIn, TrustIn
 
 Progress = Callable[[int, int], None]
 
@@ -100,11 +101,9 @@ async def import_people_csv(
             request.email,
         )
         if found is not None and network_id is not None and found["network_id"] != network_id:
-            raise service.Invalid(
-                "email", f"this {role} takes part in another network; they are not moved"
-            )
+            raise Invalid("email", f"this {role} takes part in another network; they are not moved")
         existing = found["id"] if found else None
-        await service.save_person(conn, request, existing)
+        await people.save_person(conn, request, existing)
         return "updated" if existing else "created"
 
     return await _import(
@@ -142,7 +141,7 @@ async def import_placements_csv(
             request.host_trust_code,
             request.role,
         )
-        await service.save_placement(conn, request, existing)
+        await placements.save_placement(conn, request, existing)
         return "updated" if existing else "created"
 
     return await _import(
@@ -180,13 +179,13 @@ async def import_trusts_ods(
             "SELECT contact_email, network_id FROM trusts WHERE code = $1", row.key
         )
         if contact is not None and contact["network_id"] != network_id:
-            raise service.Invalid(
+            raise Invalid(
                 "ods_code",
                 f"trust {row.key} is already in network {contact['network_id']}; it is not moved",
             )
         if contact is not None:
             request = request.model_copy(update={"contact_email": contact["contact_email"]})
-        await service.upsert_trust(conn, row.key, request)
+        await trusts.upsert_trust(conn, row.key, request)
         return "updated" if contact else "created"
 
     return await _import(
@@ -207,9 +206,7 @@ async def _check_network(conn: asyncpg.Connection, trust_code: str, network_id: 
         return
     home = await conn.fetchval("SELECT network_id FROM trusts WHERE code = $1", trust_code)
     if home is not None and home != network_id:
-        raise service.Invalid(
-            "trust_code", f"trust {trust_code} is in network {home}, not in {network_id}"
-        )
+        raise Invalid("trust_code", f"trust {trust_code} is in network {home}, not in {network_id}")
 
 
 Store = Callable[[asyncpg.Connection, ParsedRow], Any]
@@ -270,11 +267,11 @@ async def _store_row(conn: asyncpg.Connection, row: ParsedRow, store: Store) -> 
     try:
         async with conn.transaction():  # a savepoint: the row is stored whole or not at all
             action = await store(conn, row)
-    except service.Invalid as error:
+    except Invalid as error:
         return RowOutcome(
             row=row.number, key=row.key, accepted=False, reasons=[f"{error.field}: {error}"]
         )
-    except (service.Conflict, service.NotFound) as error:
+    except (Conflict, NotFound) as error:
         return RowOutcome(row=row.number, key=row.key, accepted=False, reasons=[str(error)])
     return RowOutcome(row=row.number, key=row.key, accepted=True, action=action)
 

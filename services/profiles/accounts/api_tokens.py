@@ -15,9 +15,9 @@ from datetime import datetime
 import asyncpg
 from pydantic import BaseModel, ConfigDict
 
-from services.profiles.accounts import DevelopmentOnly
-from services.profiles.audit import record_audit
-from services.profiles.permissions import ApiClient
+from services.profiles.accounts.accounts import DevelopmentOnly
+from services.profiles.accounts.audit import record_audit
+from services.profiles.accounts.permissions import ApiClient
 
 # Marks a Bridgework token in logs and for secret scanners (a token pasted where it should not be).
 TOKEN_PREFIX = "bw_"

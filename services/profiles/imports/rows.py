@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from services.profiles.schemas import MenteeIn, MentorIn, PlacementIn, TrustIn
+from services.profiles.api.schemas import MenteeIn, MentorIn, PlacementIn, TrustIn
 from shared.regions import Region, parse_region
 
 

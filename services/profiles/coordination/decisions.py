@@ -11,7 +11,7 @@ from uuid import UUID
 
 import asyncpg
 
-from services.profiles.audit import record_audit
+from services.profiles.accounts.audit import record_audit
 from shared.events import MatchDecided
 from shared.outbox import add_to_outbox
 

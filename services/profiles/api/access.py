@@ -12,8 +12,12 @@ from uuid import UUID
 
 import asyncpg
 
-from services.profiles.permissions import ApiClient, api_may_manage_networks, api_may_use_network
-from services.profiles.service import NotFound
+from services.profiles.accounts.permissions import (
+    ApiClient,
+    api_may_manage_networks,
+    api_may_use_network,
+)
+from services.profiles.directory.errors import NotFound
 
 
 class Forbidden(PermissionError):

@@ -28,16 +28,16 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from services.profiles import service
-from services.profiles.audit import record_audit
-from services.profiles.schemas import AvailabilityIn
+from services.profiles.accounts.audit import record_audit
+from services.profiles.api.schemas import AvailabilityIn
+from services.profiles.directory import people
 from shared.events import AvailabilityChanged, SelfServiceLinkRequested
 from shared.links import LinkRefused, SelfServiceLink, read_self_service_link
 from shared.outbox import add_to_outbox
 from shared.people import Role
 from shared.settings import Settings
 
-TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates" / "self_service")
+TEMPLATES = Jinja2Templates(directory=Path(__file__).parent.parent / "templates" / "self_service")
 # The page holds a secret link: it must not leak through Referer headers or caches.
 PRIVATE_PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
@@ -211,10 +211,10 @@ AUDIT_ACTIONS = {
 async def perform(conn: asyncpg.Connection, person_id: UUID, role: Role, action: Action) -> None:
     """Carry out the action through the profiles use cases, audited in the same transaction."""
     if action is Action.ERASE:
-        await service.erase_person(conn, person_id)
+        await people.erase_person(conn, person_id)
     elif role is Role.MENTOR:
         # Paused or withdrawn, a mentor's capacity goes to zero; resumed, it comes back.
-        await service.set_availability(
+        await people.set_availability(
             conn, person_id, AvailabilityIn(paused=action is not Action.RESUME)
         )
     else:

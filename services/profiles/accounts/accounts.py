@@ -18,9 +18,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel, ConfigDict, EmailStr, SecretStr
 
-from services.profiles.audit import record_audit
-from services.profiles.permissions import Account, AccountRole
-from services.profiles.schemas import Name
+from services.profiles.accounts.audit import record_audit
+from services.profiles.accounts.permissions import Account, AccountRole
+from services.profiles.api.schemas import Name
 from shared.events import Coordinator, NetworkUpserted
 from shared.outbox import add_to_outbox
 

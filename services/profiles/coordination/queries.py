@@ -7,8 +7,8 @@ from datetime import datetime
 
 import asyncpg
 
-from services.profiles.charts import Flow
-from services.profiles.dashboard import (
+from services.profiles.coordination.charts import Flow
+from services.profiles.coordination.dashboard import (
     MentorLoad,
     OpenPlacement,
     ProposalView,

@@ -15,8 +15,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.profiles.accounts import AccountRefused, NewAccount, create_account
-from services.profiles.permissions import AccountRole
+from services.profiles.accounts.accounts import AccountRefused, NewAccount, create_account
+from services.profiles.accounts.permissions import AccountRole
 from tests.integration.conftest import bearer_headers
 
 pytestmark = pytest.mark.integration

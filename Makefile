@@ -85,7 +85,8 @@ bench-matching: install
 bench-pipeline: install
 	bash devtools/with-infra.sh $(PY) -m bench.bench_pipeline $(BENCH_ARGS)
 
-# docs/openapi.json and docs/asyncapi.json, generated from the code (a test checks they match).
+# docs/openapi.json, docs/asyncapi.json and docs/configuration.md, generated from the code
+# (a test checks they match).
 api-docs: install
 	$(PY) -m devtools.api_docs
 

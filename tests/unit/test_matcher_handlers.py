@@ -36,7 +36,7 @@ from shared.events import (
 from shared.observability.context import Carrier
 from shared.people import Role, SkillGap, SkillLevel
 from shared.regions import Region
-from tests.factories import person_profile as profile
+from tests.support.factories import person_profile as profile
 
 
 class FakeMatcherStore:

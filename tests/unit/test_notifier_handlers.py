@@ -36,7 +36,7 @@ from shared.events import (
 )
 from shared.matching import MatchKind
 from shared.observability.context import Carrier
-from tests.factories import match_proposed, person_profile
+from tests.support.factories import match_proposed, person_profile
 
 
 class FakeNotifierStore:

@@ -17,7 +17,7 @@ from shared.events import (
     MatchWithdrawn,
     RoundCompleted,
 )
-from tests.factories import match_proposed
+from tests.support.factories import match_proposed
 
 
 @dataclasses.dataclass

@@ -11,47 +11,25 @@ from fastapi import APIRouter, Request, status
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from services.profiles.accounts.accounts import (
-    AccountRefused,
-    IdentityProvider,
-    NewAccount,
-    change_password,
-    create_account,
-    list_accounts,
-    remove_coordinator,
-)
-from services.profiles.accounts.api_tokens import (
-    DEFAULT_LIFETIME_DAYS,
-    TokenRefused,
-    create_api_token,
-    list_api_tokens,
-    revoke_api_token,
-)
-from services.profiles.accounts.audit import list_audit, record_audit
-from services.profiles.accounts.permissions import (
-    Account,
-    AccountRole,
-    SignInThrottle,
-    home_path,
-)
+from services.profiles.accounts import accounts, api_tokens
+from services.profiles.accounts.accounts import AccountRefused, IdentityProvider, NewAccount
+from services.profiles.accounts.api_tokens import TokenRefused
+from services.profiles.accounts.audit import list_audit
+from services.profiles.accounts.permissions import Account, AccountRole, SignInThrottle, home_path
 from services.profiles.accounts.sessions import end_session, start_session
-from services.profiles.api.schemas import NetworkIn
 from services.profiles.coordination import queries
-from services.profiles.dependencies import Connection
-from services.profiles.directory import networks
+from services.profiles.dependencies import Connection, Pool
 from services.profiles.pages import (
     SESSION_HOURS,
     SESSION_KEY,
     Administering,
+    CheckedForm,
     SignedIn,
-    administrator,
     checked_form,
     current_account,
     flash,
     render,
-    signed_in,
 )
-from shared.events import Coordinator
 
 router = APIRouter(include_in_schema=False)
 admin = APIRouter(prefix="/admin", include_in_schema=False)
@@ -111,8 +89,7 @@ async def sign_in(request: Request, conn: Connection) -> Response:
 
 
 @router.post("/sign-out")
-async def sign_out(request: Request, conn: Connection) -> Response:
-    await checked_form(request)
+async def sign_out(request: Request, form: CheckedForm, conn: Connection) -> Response:
     session_id = request.session.get(SESSION_KEY)
     if isinstance(session_id, str):
         await end_session(conn, session_id)
@@ -126,15 +103,16 @@ async def password_page(request: Request, account: SignedIn) -> Response:
 
 
 @router.post("/account/password")
-async def change_password_form(request: Request, account: SignedIn, conn: Connection) -> Response:
+async def change_password(
+    request: Request, account: SignedIn, form: CheckedForm, conn: Connection
+) -> Response:
     """A new password ends every session of the account (a stolen cookie among them); this
     browser goes on in a new one."""
-    form = await checked_form(request)
     new, repeated = str(form.get("new_password", "")), str(form.get("repeat_password", ""))
     try:
         if new != repeated:
             raise AccountRefused("the new password and its repetition differ")
-        await change_password(conn, account.email, str(form.get("password", "")), new)
+        await accounts.change_password(conn, account.email, str(form.get("password", "")), new)
     except AccountRefused as error:
         return render(request, "password.html", {"error": str(error)}, 422)
     await begin_session(request, conn, account)
@@ -151,8 +129,8 @@ async def admin_page(
 ) -> Response:
     context = {
         "networks": await queries.networks(conn),
-        "accounts": await list_accounts(conn),
-        "api_tokens": await list_api_tokens(conn),
+        "accounts": await accounts.list_accounts(conn),
+        "api_tokens": await api_tokens.list_api_tokens(conn),
         "new_token": new_token,
         "error": error,
     }
@@ -165,9 +143,9 @@ async def admin_home(request: Request, account: Administering, conn: Connection)
 
 
 @admin.post("/networks")
-async def create_network(request: Request, conn: Connection) -> Response:
-    account = await administrator(await signed_in(request, conn))
-    form = await checked_form(request)
+async def create_network(
+    request: Request, account: Administering, form: CheckedForm, conn: Connection
+) -> Response:
     try:
         network_id = str(form.get("network_id", "")).strip()
         new = NewAccount(
@@ -177,18 +155,8 @@ async def create_network(request: Request, conn: Connection) -> Response:
             network_id=network_id,
             password=str(form.get("password", "")),
         )
-        network = NetworkIn(
-            name=str(form.get("name", "")),
-            coordinators=[Coordinator(name=new.name, email=new.email)],
-        )
-        async with conn.transaction():
-            if await queries.network_name(conn, network_id) is not None:
-                raise AccountRefused(f"network {network_id!r} exists already")
-            await networks.upsert_network(conn, network_id, network)
-            await record_audit(
-                conn, actor=account.email, action="network.created", subject=network_id
-            )
-            await create_account(conn, new, actor=account.email)
+        name = str(form.get("name", ""))
+        await accounts.create_network(conn, network_id, name, new, actor=account.email)
     except (ValidationError, AccountRefused) as error:
         return await admin_page(request, conn, _plain(error), 422)
     flash(request, f"Created network {network_id} and its coordinator {new.email}.")
@@ -196,9 +164,9 @@ async def create_network(request: Request, conn: Connection) -> Response:
 
 
 @admin.post("/coordinators")
-async def create_coordinator(request: Request, conn: Connection) -> Response:
-    account = await administrator(await signed_in(request, conn))
-    form = await checked_form(request)
+async def create_coordinator(
+    request: Request, account: Administering, form: CheckedForm, conn: Connection
+) -> Response:
     try:
         new = NewAccount(
             email=str(form.get("email", "")),
@@ -207,7 +175,7 @@ async def create_coordinator(request: Request, conn: Connection) -> Response:
             network_id=str(form.get("network_id", "")),
             password=str(form.get("password", "")),
         )
-        await create_account(conn, new, actor=account.email)
+        await accounts.create_account(conn, new, actor=account.email)
     except (ValidationError, AccountRefused) as error:
         return await admin_page(request, conn, _plain(error), 422)
     flash(request, f"Created the coordinator account {new.email}.")
@@ -215,12 +183,12 @@ async def create_coordinator(request: Request, conn: Connection) -> Response:
 
 
 @admin.post("/coordinators/remove")
-async def remove(request: Request, conn: Connection) -> Response:
-    account = await administrator(await signed_in(request, conn))
-    form = await checked_form(request)
+async def remove(
+    request: Request, account: Administering, form: CheckedForm, conn: Connection
+) -> Response:
     email = str(form.get("email", ""))
     try:
-        network_id = await remove_coordinator(conn, email, actor=account.email)
+        network_id = await accounts.remove_coordinator(conn, email, actor=account.email)
     except AccountRefused as error:
         return await admin_page(request, conn, str(error), 422)
     flash(request, f"Removed {email} from {network_id}; their account is closed.")
@@ -228,14 +196,14 @@ async def remove(request: Request, conn: Connection) -> Response:
 
 
 @admin.post("/api-tokens")
-async def create_token(request: Request, conn: Connection) -> Response:
-    account = await administrator(await signed_in(request, conn))
-    form = await checked_form(request)
+async def create_token(
+    request: Request, account: Administering, form: CheckedForm, conn: Connection
+) -> Response:
     name = str(form.get("name", "")).strip()
     network_id = str(form.get("network_id", "")).strip() or None
     try:
-        days = _whole_number(form.get("lifetime_days"), DEFAULT_LIFETIME_DAYS)
-        token = await create_api_token(
+        days = _whole_number(form.get("lifetime_days"), api_tokens.DEFAULT_LIFETIME_DAYS)
+        token = await api_tokens.create_api_token(
             conn, name, network_id, actor=account.email, lifetime_days=days
         )
     except TokenRefused as error:
@@ -245,12 +213,12 @@ async def create_token(request: Request, conn: Connection) -> Response:
 
 
 @admin.post("/api-tokens/revoke")
-async def revoke_token(request: Request, conn: Connection) -> Response:
-    account = await administrator(await signed_in(request, conn))
-    form = await checked_form(request)
+async def revoke_token(
+    request: Request, account: Administering, form: CheckedForm, conn: Connection
+) -> Response:
     name = str(form.get("name", ""))
     try:
-        await revoke_api_token(conn, name, actor=account.email)
+        await api_tokens.revoke_api_token(conn, name, actor=account.email)
     except TokenRefused as error:
         return await admin_page(request, conn, str(error), 422)
     flash(request, f"Revoked the API token {name}; it no longer works.")
@@ -259,9 +227,9 @@ async def revoke_token(request: Request, conn: Connection) -> Response:
 
 @admin.get("/audit")
 async def audit_page(
-    request: Request, account: Administering, conn: Connection, before_id: int | None = None
+    request: Request, account: Administering, pool: Pool, before_id: int | None = None
 ) -> Response:
-    records = await list_audit(request.app.state.pool, limit=100, before_id=before_id)
+    records = await list_audit(pool, limit=100, before_id=before_id)
     return render(request, "audit.html", {"records": records})
 
 

@@ -12,7 +12,7 @@ import asyncpg
 from pydantic import BaseModel
 
 from services.matcher.engine.fairness import FairnessReport
-from services.matcher.state import mark_dirty
+from services.matcher.repository import mark_dirty
 
 
 class UnknownNetwork(LookupError):
@@ -110,7 +110,8 @@ async def export_network(
     conn: asyncpg.Connection, network_id: str
 ) -> dict[str, list[dict[str, Any]]]:
     """The network's proposals and rounds, one list of rows per table."""
-    return {
-        name: [dict(row) for row in await conn.fetch(query, network_id)]
-        for name, query in EXPORTS.items()
-    }
+    async with conn.transaction(isolation="repeatable_read", readonly=True):  # one snapshot
+        return {
+            name: [dict(row) for row in await conn.fetch(query, network_id)]
+            for name, query in EXPORTS.items()
+        }

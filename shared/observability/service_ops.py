@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaProducer
 from shared.observability import metrics
 from shared.observability.health import database_check, kafka_check, readiness
 from shared.observability.kafka_state import consumer_lag
-from shared.observability.ops_server import OpsServer
+from shared.observability.ops_server import OpsServer, Readiness
 from shared.outbox import unpublished
 from shared.settings import Settings
 
@@ -32,12 +32,22 @@ def ops_server(
     pool: Callable[[], asyncpg.Pool | None],
     producer: Callable[[], AIOKafkaProducer | None],
 ) -> OpsServer:
+    ready = service_readiness(settings, pool, producer)
+    return OpsServer(service, ready, settings.ops_host, ops_port(settings, service))
+
+
+def service_readiness(
+    settings: Settings,
+    pool: Callable[[], asyncpg.Pool | None],
+    producer: Callable[[], AIOKafkaProducer | None],
+) -> Readiness:
+    """Ready once the service's database and broker answer."""
     checks = {"database": database_check(pool), "kafka": kafka_check(producer)}
 
     async def ready() -> tuple[bool, dict[str, str]]:
         return await readiness(checks, settings.health_timeout_seconds)
 
-    return OpsServer(service, ready, settings.ops_host, ops_port(settings, service))
+    return ready
 
 
 async def sample_outbox_backlog(pool: asyncpg.Pool, service: str) -> None:

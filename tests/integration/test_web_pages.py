@@ -19,8 +19,8 @@ from fastapi import FastAPI
 
 from services.profiles.accounts.accounts import NewAccount, create_account
 from services.profiles.accounts.permissions import AccountRole
+from services.profiles.bootstrap import apply_event
 from services.profiles.coordination.decisions import decide
-from services.profiles.read_model import apply_event
 from shared.events import (
     FairnessFigures,
     GroupComparisonFigures,

@@ -116,7 +116,11 @@ def create_consumer_app(spec: ServiceSpec, settings: Settings) -> FastStream:
     group = f"bridgework-{spec.name}"
     broker = event_broker(spec.name, spec.topics, settings, lambda: runtime.consumer)
     ops = service_ops.ops_server(
-        settings, spec.name, lambda: runtime.pool, lambda: runtime.producer
+        settings,
+        spec.name,
+        lambda: runtime.pool,
+        lambda: runtime.producer,
+        lambda: runtime.consumer.progress if runtime.consumer else None,
     )
 
     app = FastStream(broker, logger=service_logger())

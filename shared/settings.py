@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     # How long a consumer waits for the records that arrived while its last batch was handled,
     # to take them into this batch (shared.kafka.take_fresh_records); 0: it does not wait.
     consumer_fresh_fetch_ms: int = Field(default=5, ge=0)
+    # A partition whose consumer has retried the same messages for longer than this makes the
+    # service not ready, and /health/ready names it (shared/observability/progress.py).
+    consumer_stall_seconds: float = Field(default=60.0, gt=0)
     # Shorter garbage-collector pauses (shared/gc_tuning.py): a full collection walks only what
     # was created since the last one. Off: CPython's defaults.
     gc_freeze: bool = True

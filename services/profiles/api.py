@@ -43,13 +43,15 @@ from shared.consuming import BatchEventConsumer
 from shared.db import create_pool, migrate_async
 from shared.kafka import ensure_topics, idempotent_producer
 from shared.limits import IMPORT_MAX_BODY_BYTES, IMPORT_PATH, RequestSizeLimit
-from shared.observability.health import database_check, kafka_check, readiness
+from shared.observability.health import readiness
 from shared.observability.http import instrument_http
 from shared.observability.ops_server import Readiness
+from shared.observability.progress import PartitionProgress
 from shared.observability.service_ops import (
     sample_consumer_lag,
     sample_forever,
     sample_outbox_backlog,
+    service_checks,
 )
 from shared.outbox import OutboxRelay
 from shared.service import event_broker, take_fresh_batches
@@ -83,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         take_fresh_batches(broker, settings)
         app.state.pool = pool
         app.state.producer = producer
+        app.state.consumer = consumer
         try:
             yield
         finally:
@@ -126,10 +129,16 @@ def _samples(settings: Settings, pool: asyncpg.Pool) -> list[Callable[[], Awaita
 
 
 def _readiness(app: FastAPI, settings: Settings) -> Readiness:
-    checks = {
-        "database": database_check(lambda: getattr(app.state, "pool", None)),
-        "kafka": kafka_check(lambda: getattr(app.state, "producer", None)),
-    }
+    def progress() -> PartitionProgress | None:
+        consumer: BatchEventConsumer | None = getattr(app.state, "consumer", None)
+        return consumer.progress if consumer else None
+
+    checks = service_checks(
+        settings,
+        lambda: getattr(app.state, "pool", None),
+        lambda: getattr(app.state, "producer", None),
+        progress,
+    )
 
     async def ready() -> tuple[bool, dict[str, str]]:
         return await readiness(checks, settings.health_timeout_seconds)

@@ -1,9 +1,13 @@
-"""``bridgework emails``: the emails the notifier cannot be sure it delivered.
+"""``bridgework emails``: the emails the notifier cannot be sure it delivered, or could not send.
 
 An email is left ``uncertain`` when the SMTP connection (or the notifier) broke after the whole
 message went out and before the server answered: perhaps delivered, so the notifier never sends
 it again by itself. The operator looks its Message-ID up in the mail server's log, then either
 re-queues it (``resend``: it was not delivered) or records it as delivered (``delivered``).
+
+An email is ``failed`` when the mail server refused its recipient for good, or when it could
+not be built at all (a header the mail library refuses): ``failed`` lists them with the reason;
+once the cause is fixed (e.g. the person's name corrected), ``resend`` queues them again.
 """
 
 from __future__ import annotations
@@ -20,18 +24,20 @@ from rich.table import Table
 from services.notifier.mailer import message_id
 from shared.settings import Settings
 
-emails = typer.Typer(help="Emails whose delivery is uncertain: list, re-send, or mark delivered.")
+emails = typer.Typer(
+    help="Emails whose delivery is uncertain or that failed: list, re-send, or mark delivered."
+)
 console = Console()
 
-UNCERTAIN = """
+LISTED = """
     SELECT id, purpose, match_id, dedupe_key, created_at, sending_since, last_error
-    FROM notifier.emails WHERE status = 'uncertain' ORDER BY id
+    FROM notifier.emails WHERE status = $1 ORDER BY id
 """
-# Only uncertain emails change: one sent, cancelled or already re-queued is left alone.
+# Only uncertain or failed emails change: one sent, cancelled or already re-queued is left alone.
 RESEND = """
     UPDATE notifier.emails SET status = 'pending', attempt_id = NULL, next_attempt_at = now(),
-        last_error = 'uncertain; re-queued by an operator'
-    WHERE status = 'uncertain' AND id = ANY($1::bigint[]) RETURNING id
+        last_error = status || '; re-queued by an operator'
+    WHERE status IN ('uncertain', 'failed') AND id = ANY($1::bigint[]) RETURNING id
 """
 MARK_DELIVERED = """
     UPDATE notifier.emails SET status = 'sent', sent_at = coalesce(sending_since, now()),
@@ -40,10 +46,11 @@ MARK_DELIVERED = """
 """
 
 
-async def uncertain_emails(settings: Settings) -> list[dict[str, str]]:
+async def emails_in(settings: Settings, status: str) -> list[dict[str, str]]:
+    """The emails in ``status`` (uncertain or failed), oldest first."""
     conn = await asyncpg.connect(settings.database_url)
     try:
-        rows = await conn.fetch(UNCERTAIN)
+        rows = await conn.fetch(LISTED, status)
     finally:
         await conn.close()
     return [
@@ -53,6 +60,7 @@ async def uncertain_emails(settings: Settings) -> list[dict[str, str]]:
             "match_id": str(row["match_id"] or ""),
             "message_id": message_id(settings, row["dedupe_key"]),
             "sending_since": str(row["sending_since"] or row["created_at"]),
+            "queued": str(row["created_at"]),
             "last_error": row["last_error"] or "",
         }
         for row in rows
@@ -74,7 +82,7 @@ def list_uncertain(
 ) -> None:
     """List the emails that may or may not have been delivered, with the Message-ID to look
     up in the mail server's log."""
-    found = asyncio.run(uncertain_emails(Settings()))
+    found = asyncio.run(emails_in(Settings(), "uncertain"))
     if as_json:
         typer.echo(json.dumps(found, indent=2))
         return
@@ -91,13 +99,33 @@ def list_uncertain(
     console.print(f"{len(found)} uncertain; `bridgework emails resend ID…` or `… delivered ID…`")
 
 
+@emails.command("failed")
+def list_failed(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+) -> None:
+    """List the emails that failed for good: refused by the mail server, or impossible to
+    build (the reason says which). Nothing retries them until `resend`."""
+    found = asyncio.run(emails_in(Settings(), "failed"))
+    if as_json:
+        typer.echo(json.dumps(found, indent=2))
+        return
+    table = Table("id", "purpose", "match", "queued", "why", title="Failed emails")
+    for email in found:
+        table.add_row(
+            email["id"], email["purpose"], email["match_id"], email["queued"], email["last_error"]
+        )
+    console.print(table)
+    console.print(f"{len(found)} failed; fix the cause, then `bridgework emails resend ID…`")
+
+
 def _apply(query: str, ids: list[int], done: str) -> None:
     changed = asyncio.run(change_uncertain(Settings(), query, ids))
     skipped = sorted(set(ids) - set(changed))
     typer.echo(f"{done}: {', '.join(map(str, changed)) or 'none'}")
     if skipped:
         typer.echo(
-            f"not uncertain (unknown, sent, cancelled or already re-queued), left alone:"
+            f"neither uncertain nor failed (unknown, sent, cancelled or already re-queued),"
+            f" left alone:"
             f" {', '.join(map(str, skipped))}",
             err=True,
         )
@@ -106,10 +134,12 @@ def _apply(query: str, ids: list[int], done: str) -> None:
 
 @emails.command("resend")
 def resend(
-    ids: Annotated[list[int], typer.Argument(help="Ids from `bridgework emails uncertain`")],
+    ids: Annotated[
+        list[int], typer.Argument(help="Ids from `bridgework emails uncertain` or `… failed`")
+    ],
 ) -> None:
     """Queue uncertain emails again, after the mail server's log showed they were not
-    delivered. The notifier sends each once more."""
+    delivered, or failed ones once their cause is fixed. The notifier sends each once more."""
     _apply(RESEND, ids, "re-queued")
 
 

@@ -7,16 +7,29 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install browser demo demo-serve screenshots test test-unit lint infra-up infra-down down \
+.PHONY: install lock browser demo demo-serve screenshots test test-unit lint infra-up infra-down down \
 	bench-matching bench-pipeline api-docs chaos clean
 
-$(INSTALLED): pyproject.toml
+# Exact versions from the lock (requirements/*.txt, with hashes), then the project itself;
+# pyproject.toml keeps the ranges. `pip check` fails when pyproject.toml names a package that
+# the lock lacks: run `make lock` (docs/development.md).
+$(INSTALLED): pyproject.toml requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --require-hashes -r requirements/dev.txt
+	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m pip check
 	touch $(INSTALLED)
 
 install: $(INSTALLED)
+
+# Re-resolve the lock for Python 3.11 on linux x86_64 after changing pyproject.toml. Pins that
+# still fit are kept; LOCK_ARGS=--upgrade (or --upgrade-package NAME) moves them on purpose.
+UV_COMPILE := $(PY) -m uv pip compile pyproject.toml --quiet --generate-hashes \
+	--python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
+	--custom-compile-command 'make lock' $(LOCK_ARGS)
+lock: install
+	$(UV_COMPILE) -o requirements/runtime.txt
+	$(UV_COMPILE) --extra dev -c requirements/runtime.txt -o requirements/dev.txt
 
 # Debian's Chromium for the browser tests and screenshots (Playwright drives it; it never
 # downloads browsers of its own). Waits for apt when another process holds its lock.

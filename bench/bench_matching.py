@@ -27,13 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from bench.instances import synthetic_input
 from services.matcher.engine.assignment import IntArray, solve_assignment
 from services.matcher.engine.candidates import build_candidates
 from services.matcher.engine.config import MatchingConfig
 from services.matcher.engine.contract import CandidateEdges
 from services.matcher.engine.optimal import build_engine, with_mentee_loads
 from services.matcher.engine.stable import blocking_pairs, solve_stable
+from tests.support.engine.instances import synthetic_input
 
 SIZES: dict[str, tuple[int, int]] = {"S": (200, 1_000), "M": (2_000, 10_000), "L": (10_000, 50_000)}
 PEERS_BY_SIZE: dict[str, tuple[str, ...]] = {
@@ -156,7 +156,7 @@ def _subset(candidates: CandidateEdges, mask: np.ndarray) -> CandidateEdges:
 
 
 def peer_worker(name: str, edges_path: str) -> Metrics:
-    from bench import peers, reference
+    from tests.support.engine import peers, reference
 
     solvers: dict[str, Callable[[CandidateEdges], IntArray]] = {
         "ortools_min_cost_flow": reference.flow_optimum,

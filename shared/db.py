@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +60,10 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
     )
 
 
+def _server_settings(schema: str) -> dict[str, str]:
+    return {"search_path": schema, "application_name": f"bridgework-{schema}"}
+
+
 @retry(
     retry=retry_if_exception_type(UNREACHABLE_DATABASE_ERRORS),
     wait=wait_exponential(multiplier=0.2, max=2),
@@ -69,8 +75,20 @@ async def create_pool(database_url: str, schema: str, **kwargs: Any) -> asyncpg.
     pool = await asyncpg.create_pool(
         database_url,
         init=_init_connection,
-        server_settings={"search_path": schema, "application_name": f"bridgework-{schema}"},
+        server_settings=_server_settings(schema),
         **kwargs,
     )
     assert pool is not None
     return pool
+
+
+@asynccontextmanager
+async def connection(database_url: str, schema: str) -> AsyncIterator[asyncpg.Connection]:
+    """One connection that sees the service's own schema first, as its pool's do: what a
+    command (the CLI, the demo) needs to call one of the service's use cases."""
+    conn = await asyncpg.connect(database_url, server_settings=_server_settings(schema))
+    try:
+        await _init_connection(conn)
+        yield conn
+    finally:
+        await conn.close()

@@ -132,7 +132,12 @@ class OutboxRelay:
 
     async def backlog(self) -> int:
         async with self._pool.acquire() as connection:
-            count: int = await connection.fetchval(
-                "SELECT count(*) FROM outbox WHERE published_at IS NULL"
-            )
-            return count
+            return await unpublished(connection) or 0
+
+
+async def unpublished(connection: asyncpg.Connection) -> int | None:
+    """How many outbox rows wait for the relay; None where the schema has no outbox (yet)."""
+    if await connection.fetchval("SELECT to_regclass('outbox') IS NULL"):
+        return None
+    count: int = await connection.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+    return count

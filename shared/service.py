@@ -1,18 +1,22 @@
-"""The shape every event-consuming service shares: migrate, connect, consume with an explicit
-ack policy, run background loops, and release everything on shutdown."""
+"""The shape every service shares: migrate, connect, consume its topics (shared/topology.py)
+with an explicit ack policy, run background loops, and release everything on shutdown.
+
+``ServiceRuntime`` is that start-up and shutdown, once; ``create_consumer_app`` runs it as a
+FastStream application (the matcher, the notifier), and the profiles service's FastAPI lifespan
+runs the same steps (services/profiles/bootstrap.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -27,27 +31,30 @@ from shared.logs import service_logger
 from shared.observability import service_ops
 from shared.settings import Settings
 from shared.topics import Topic
+from shared.topology import consumed_by, consumer_group
 
 BackgroundWork = Callable[[asyncpg.Pool, AIOKafkaProducer], Sequence[Coroutine[Any, Any, None]]]
 
 
 @dataclass(frozen=True)
 class ServiceSpec:
-    name: str  # also the database schema and the consumer name in processed_events
+    name: str  # also the database schema, the consumer name in processed_events and its group
     migrations: Path
-    topics: tuple[Topic, ...]
     apply: Apply
     background: BackgroundWork
     # Applies a batch of new events in one go (bulk statements); else ``apply`` one by one.
     apply_many: ApplyMany | None = None
+    # A process that only publishes (the matcher's rounds-only role) subscribes to nothing.
+    consumes: bool = True
+
+    @property
+    def topics(self) -> tuple[Topic, ...]:
+        return consumed_by(self.name) if self.consumes else ()
 
 
-@dataclass
-class _Runtime:
-    pool: asyncpg.Pool | None = None
-    producer: AIOKafkaProducer | None = None
-    consumer: BatchEventConsumer | None = None
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+class FastStreamInternalsMoved(RuntimeError):
+    """FastStream no longer works the way ``take_fresh_batches`` relies on: fail at start-up
+    rather than run without the feature (see tests/unit/test_fresh_batches.py)."""
 
 
 def event_broker(
@@ -58,7 +65,7 @@ def event_broker(
 ) -> KafkaBroker:
     """A broker whose one subscriber hands every batch of events of ``topics`` to
     ``consumer()``."""
-    group = f"bridgework-{name}"
+    group = consumer_group(name)
     # FastStream's middlewares: a consumer span per batch (the per-message spans that continue
     # each record's traceparent are BatchEventConsumer's) and faststream_* Prometheus series.
     broker = KafkaBroker(
@@ -100,21 +107,112 @@ def event_broker(
     return broker
 
 
+def fetching_consumer(subscriber: object) -> AIOKafkaConsumer:
+    """The aiokafka consumer a started FastStream Kafka subscriber fetches its batches with:
+    FastStream (0.6, 0.7) keeps it in the subscriber's ``consumer`` attribute and calls its
+    ``getmany`` for every batch."""
+    consumer = getattr(subscriber, "consumer", None)
+    if not callable(getattr(consumer, "getmany", None)):
+        raise FastStreamInternalsMoved(
+            f"a started FastStream subscriber ({type(subscriber).__name__}) has no aiokafka"
+            " consumer with getmany in its `consumer` attribute: the fresh-records fetch"
+            " (BRIDGEWORK_CONSUMER_FRESH_FETCH_MS) cannot be installed. Set it to 0 to run"
+            " without it, or adapt shared/service.py to this FastStream version."
+        )
+    return consumer  # type: ignore[return-value]
+
+
 def take_fresh_batches(broker: KafkaBroker, settings: Settings) -> None:
     """Once ``broker`` has started: its consumers' batches take in what arrived while the last
     batch was being handled (``shared.kafka.take_fresh_records``)."""
     if not settings.consumer_fresh_fetch_ms:
         return
     for subscriber in broker.subscribers:
-        consumer = getattr(subscriber, "consumer", None)
-        if consumer is not None:
-            take_fresh_records(consumer, settings.consumer_fresh_fetch_ms)
+        take_fresh_records(fetching_consumer(subscriber), settings.consumer_fresh_fetch_ms)
+
+
+class ServiceRuntime:
+    """A service's connections, consumer and background work, from start-up to shutdown: the
+    steps every service takes, in order (``connect``, the broker starts, ``start_background``;
+    then ``stop_background``, the broker stops, ``disconnect``)."""
+
+    def __init__(self, spec: ServiceSpec, settings: Settings) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.pool: asyncpg.Pool | None = None
+        self.producer: AIOKafkaProducer | None = None
+        self.consumer: BatchEventConsumer | None = None
+        self.broker = event_broker(spec.name, spec.topics, settings, lambda: self.consumer)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def connect(self) -> None:
+        spec, settings = self.spec, self.settings
+        await migrate_async(settings.database_url, spec.name, spec.migrations)
+        await ensure_topics(settings.kafka_bootstrap_servers)
+        self.pool = await create_pool(settings.database_url, spec.name, min_size=2, max_size=10)
+        self.producer = idempotent_producer(settings.kafka_bootstrap_servers)
+        await self.producer.start()
+        self.consumer = BatchEventConsumer(
+            spec.name, self.pool, self.producer, spec.apply, spec.apply_many
+        )
+
+    async def start_background(self) -> None:
+        """After the broker has started: the fresh-records fetch, the service's own loops, and
+        the sampled gauges (outbox backlog, consumer lag)."""
+        take_fresh_batches(self.broker, self.settings)
+        assert self.pool is not None
+        assert self.producer is not None
+        work = [
+            *self.spec.background(self.pool, self.producer),
+            service_ops.sample_forever(self.settings.metrics_sample_seconds, self._samples()),
+        ]
+        self._tasks = [asyncio.create_task(w) for w in work]
+
+    def _samples(self) -> list[Callable[[], Coroutine[Any, Any, None]]]:
+        pool, spec, settings = self.pool, self.spec, self.settings
+        assert pool is not None
+        samples = [lambda: service_ops.sample_outbox_backlog(pool, spec.name)]
+        if spec.topics:
+            group, topics = consumer_group(spec.name), [t.value for t in spec.topics]
+            samples.append(
+                lambda: service_ops.sample_consumer_lag(
+                    settings.kafka_bootstrap_servers, group, topics
+                )
+            )
+        return samples
+
+    async def stop_background(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    async def disconnect(self) -> None:
+        if self.producer is not None:
+            await self.producer.stop()
+        if self.pool is not None:
+            await self.pool.close()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[ServiceRuntime]:
+        """Every step, for an application that is not FastStream's (a FastAPI lifespan)."""
+        await self.connect()
+        try:
+            await self.broker.start()
+            try:
+                await self.start_background()
+                yield self
+            finally:
+                await self.stop_background()
+                await self.broker.stop()
+        finally:
+            await self.disconnect()
 
 
 def create_consumer_app(spec: ServiceSpec, settings: Settings) -> FastStream:
-    runtime = _Runtime()
-    group = f"bridgework-{spec.name}"
-    broker = event_broker(spec.name, spec.topics, settings, lambda: runtime.consumer)
+    """The service as a FastStream application, with its operations server (health, metrics)."""
+    runtime = ServiceRuntime(spec, settings)
     ops = service_ops.ops_server(
         settings,
         spec.name,
@@ -122,53 +220,19 @@ def create_consumer_app(spec: ServiceSpec, settings: Settings) -> FastStream:
         lambda: runtime.producer,
         lambda: runtime.consumer.progress if runtime.consumer else None,
     )
-
-    app = FastStream(broker, logger=service_logger())
+    app = FastStream(runtime.broker, logger=service_logger())
 
     @app.on_startup
     async def connect() -> None:
         await ops.start()  # live at once; ready once the database and broker answer
-        await migrate_async(settings.database_url, spec.name, spec.migrations)
-        await ensure_topics(settings.kafka_bootstrap_servers)
-        runtime.pool = await create_pool(settings.database_url, spec.name, min_size=2, max_size=10)
-        runtime.producer = idempotent_producer(settings.kafka_bootstrap_servers)
-        await runtime.producer.start()
-        runtime.consumer = BatchEventConsumer(
-            spec.name, runtime.pool, runtime.producer, spec.apply, spec.apply_many
-        )
+        await runtime.connect()
 
-    @app.after_startup
-    async def start_background_work() -> None:
-        take_fresh_batches(broker, settings)
-        assert runtime.pool is not None
-        assert runtime.producer is not None
-        pool = runtime.pool
-        samples = [lambda: service_ops.sample_outbox_backlog(pool, spec.name)]
-        if spec.topics:
-            samples.append(
-                lambda: service_ops.sample_consumer_lag(
-                    settings.kafka_bootstrap_servers, group, [t.value for t in spec.topics]
-                )
-            )
-        work = [
-            *spec.background(runtime.pool, runtime.producer),
-            service_ops.sample_forever(settings.metrics_sample_seconds, samples),
-        ]
-        runtime.tasks = [asyncio.create_task(w) for w in work]
-
-    @app.on_shutdown
-    async def stop_background_work() -> None:
-        for task in runtime.tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    app.after_startup(runtime.start_background)
+    app.on_shutdown(runtime.stop_background)
 
     @app.after_shutdown
     async def disconnect() -> None:
-        if runtime.producer is not None:
-            await runtime.producer.stop()
-        if runtime.pool is not None:
-            await runtime.pool.close()
+        await runtime.disconnect()
         await ops.stop()
 
     return app

@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Annotated, TypeVar
 
 import asyncpg
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from services.notifier.mailer import message_id
+from services.notifier import use_cases
+from shared.db import connection
 from shared.settings import Settings
 
 emails = typer.Typer(
@@ -29,51 +31,30 @@ emails = typer.Typer(
 )
 console = Console()
 
-LISTED = """
-    SELECT id, purpose, match_id, dedupe_key, created_at, sending_since, last_error
-    FROM notifier.emails WHERE status = $1 ORDER BY id
-"""
-# Only uncertain or failed emails change: one sent, cancelled or already re-queued is left alone.
-RESEND = """
-    UPDATE notifier.emails SET status = 'pending', attempt_id = NULL, next_attempt_at = now(),
-        last_error = status || '; re-queued by an operator'
-    WHERE status IN ('uncertain', 'failed') AND id = ANY($1::bigint[]) RETURNING id
-"""
-MARK_DELIVERED = """
-    UPDATE notifier.emails SET status = 'sent', sent_at = coalesce(sending_since, now()),
-        last_error = 'uncertain; found delivered by an operator'
-    WHERE status = 'uncertain' AND id = ANY($1::bigint[]) RETURNING id
-"""
+T = TypeVar("T")
 
 
-async def emails_in(settings: Settings, status: str) -> list[dict[str, str]]:
-    """The emails in ``status`` (uncertain or failed), oldest first."""
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        rows = await conn.fetch(LISTED, status)
-    finally:
-        await conn.close()
+def _notifier(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    async def run() -> T:
+        async with connection(settings.database_url, "notifier") as conn:
+            return await work(conn)
+
+    return asyncio.run(run())
+
+
+def uncertain_emails(settings: Settings) -> list[dict[str, str]]:
+    found = _notifier(settings, lambda conn: use_cases.uncertain_emails(conn, settings))
     return [
         {
-            "id": str(row["id"]),
-            "purpose": row["purpose"],
-            "match_id": str(row["match_id"] or ""),
-            "message_id": message_id(settings, row["dedupe_key"]),
-            "sending_since": str(row["sending_since"] or row["created_at"]),
-            "queued": str(row["created_at"]),
-            "last_error": row["last_error"] or "",
+            "id": str(email.id),
+            "purpose": email.purpose,
+            "match_id": str(email.match_id or ""),
+            "message_id": email.message_id,
+            "sending_since": str(email.sending_since),
+            "last_error": email.last_error,
         }
-        for row in rows
+        for email in found
     ]
-
-
-async def change_uncertain(settings: Settings, query: str, ids: list[int]) -> list[int]:
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        rows = await conn.fetch(query, ids)
-    finally:
-        await conn.close()
-    return sorted(row["id"] for row in rows)
 
 
 @emails.command("uncertain")
@@ -82,7 +63,7 @@ def list_uncertain(
 ) -> None:
     """List the emails that may or may not have been delivered, with the Message-ID to look
     up in the mail server's log."""
-    found = asyncio.run(emails_in(Settings(), "uncertain"))
+    found = uncertain_emails(Settings())
     if as_json:
         typer.echo(json.dumps(found, indent=2))
         return
@@ -105,21 +86,23 @@ def list_failed(
 ) -> None:
     """List the emails that failed for good: refused by the mail server, or impossible to
     build (the reason says which). Nothing retries them until `resend`."""
-    found = asyncio.run(emails_in(Settings(), "failed"))
+    found = _notifier(Settings(), use_cases.failed_emails)
     if as_json:
-        typer.echo(json.dumps(found, indent=2))
+        typer.echo(json.dumps([email.model_dump(mode="json") for email in found], indent=2))
         return
     table = Table("id", "purpose", "match", "queued", "why", title="Failed emails")
     for email in found:
-        table.add_row(
-            email["id"], email["purpose"], email["match_id"], email["queued"], email["last_error"]
-        )
+        match = str(email.match_id or "")
+        table.add_row(str(email.id), email.purpose, match, str(email.queued_at), email.last_error)
     console.print(table)
     console.print(f"{len(found)} failed; fix the cause, then `bridgework emails resend ID…`")
 
 
-def _apply(query: str, ids: list[int], done: str) -> None:
-    changed = asyncio.run(change_uncertain(Settings(), query, ids))
+Change = Callable[[asyncpg.Connection, Sequence[int]], Awaitable[list[int]]]
+
+
+def _apply(change: Change, ids: list[int], done: str) -> None:
+    changed = _notifier(Settings(), lambda conn: change(conn, ids))
     skipped = sorted(set(ids) - set(changed))
     typer.echo(f"{done}: {', '.join(map(str, changed)) or 'none'}")
     if skipped:
@@ -140,7 +123,7 @@ def resend(
 ) -> None:
     """Queue uncertain emails again, after the mail server's log showed they were not
     delivered, or failed ones once their cause is fixed. The notifier sends each once more."""
-    _apply(RESEND, ids, "re-queued")
+    _apply(use_cases.resend, ids, "re-queued")
 
 
 @emails.command("delivered")
@@ -148,4 +131,4 @@ def delivered(
     ids: Annotated[list[int], typer.Argument(help="Ids from `bridgework emails uncertain`")],
 ) -> None:
     """Record uncertain emails as sent, after the mail server's log showed they arrived."""
-    _apply(MARK_DELIVERED, ids, "recorded as sent")
+    _apply(use_cases.mark_delivered, ids, "recorded as sent")

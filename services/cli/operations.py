@@ -1,11 +1,10 @@
 """The platform team's commands: ``bridgework status``, ``dlq replay``, ``rerun-round`` and
-``export network``. They talk to the services' health endpoints, the Kafka broker and the
-services' PostgreSQL schemas, with the same settings (environment) as the services."""
+``export network``. They talk to the services' health endpoints, the Kafka broker and each
+service's use cases (on its own schema), with the same settings (environment) as the services."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
 import json
 from collections.abc import Callable, Coroutine, Sequence
@@ -23,9 +22,9 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from services.matcher.state import mark_dirty
-from services.notifier.mailer import unsettled_counts
-from shared.db import create_pool
+from services.matcher import use_cases as matcher
+from services.notifier import use_cases as notifier
+from shared.db import connection
 from shared.kafka import (
     DEAD_LETTER_KIND,
     DEAD_LETTER_REASON,
@@ -33,12 +32,13 @@ from shared.kafka import (
     DEAD_LETTER_TRUNCATED,
     idempotent_producer,
 )
-from shared.observability.asyncapi import CONSUMERS
 from shared.observability.context import correlated, new_correlation_id
 from shared.observability.kafka_state import consumer_lag, topic_size
 from shared.observability.service_ops import DEFAULT_OPS_PORTS
+from shared.outbox import unpublished
 from shared.settings import Settings
 from shared.topics import Topic
+from shared.topology import consumer_group, publications, replayable, subscriptions
 
 app = typer.Typer(no_args_is_help=True)
 dlq = typer.Typer(help="The dead-letter topic: messages no consumer could read.")
@@ -49,7 +49,6 @@ console = Console()
 T = TypeVar("T")
 
 REPLAYED_FROM = "x-replayed-from"
-PUBLISHING_SERVICES = ("profiles", "matcher")
 
 
 def _run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -99,45 +98,26 @@ async def _service_state(client: httpx.AsyncClient, url: str) -> str:
     return f"not ready ({failing})"
 
 
-async def _count(conn: asyncpg.Connection, query: str) -> int | None:
-    try:
-        value: int = await conn.fetchval(query)
-    except asyncpg.UndefinedTableError:
-        return None  # that service has not migrated its schema yet
-    return value
-
-
 async def collect_status(settings: Settings, urls: dict[str, str]) -> Status:
     status = Status()
     async with httpx.AsyncClient(timeout=settings.health_timeout_seconds) as client:
         states = await asyncio.gather(*(_service_state(client, url) for url in urls.values()))
     status.services = dict(zip(urls, states, strict=True))
-    for service, topics in CONSUMERS.items():
-        group = f"bridgework-{service}"
+    for service, topics in subscriptions().items():
+        group = consumer_group(service)
         status.lag[group] = await consumer_lag(
             settings.kafka_bootstrap_servers, group, [t.value for t in topics]
         )
     status.dead_letters = await topic_size(settings.kafka_bootstrap_servers, Topic.DEAD_LETTERS)
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        for service in PUBLISHING_SERVICES:
-            backlog = await _count(
-                conn, f"SELECT count(*) FROM {service}.outbox WHERE published_at IS NULL"
-            )
-            if backlog is not None:
-                status.outbox_backlog[service] = backlog
-        try:
-            rows = await conn.fetch(
-                "SELECT network_id, count(*) AS pending FROM matcher.proposals"
-                " WHERE status = 'pending' GROUP BY network_id ORDER BY network_id"
-            )
-        except asyncpg.UndefinedTableError:
-            rows = []
-        status.pending_proposals = {row["network_id"]: row["pending"] for row in rows}
-        with contextlib.suppress(asyncpg.UndefinedTableError):
-            status.mail_queue = await unsettled_counts(conn, "notifier.emails")
-    finally:
-        await conn.close()
+    for service in publications():
+        async with connection(settings.database_url, service) as conn:
+            backlog = await unpublished(conn)
+        if backlog is not None:  # None: that service has not migrated its schema yet
+            status.outbox_backlog[service] = backlog
+    async with connection(settings.database_url, "matcher") as conn:
+        status.pending_proposals = await matcher.pending_proposals(conn)
+    async with connection(settings.database_url, "notifier") as conn:
+        status.mail_queue = await notifier.mail_queue(conn)
     return status
 
 
@@ -233,7 +213,7 @@ class ReplayFilter:
             and self.source_topic in (None, letter.source)
             and self.kind in (None, letter.kind)
             and (self.reason_contains or "").lower() in letter.reason.lower()
-            and letter.source in {t.value for t in Topic if t is not Topic.DEAD_LETTERS}
+            and replayable(letter.source)
             # A copy cut short to fit is not the message: replaying it would publish a stub.
             and DEAD_LETTER_TRUNCATED not in letter.headers
         )
@@ -342,50 +322,19 @@ def dlq_replay(
 
 async def request_round(settings: Settings, network_id: str, correlation_id: str) -> int:
     """Mark the network for a round now; returns the number of rounds it has had so far."""
-    pool = await create_pool(settings.database_url, "matcher", min_size=1, max_size=1)
-    try:
-        async with pool.acquire() as conn, conn.transaction():
-            known = await conn.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM people WHERE network_id = $1)"
-                " OR EXISTS (SELECT 1 FROM trusts WHERE network_id = $1)",
-                network_id,
-            )
-            if not known:
-                raise typer.BadParameter(f"the matcher knows no network {network_id!r}")
-            rounds: int = await conn.fetchval(
-                "SELECT count(*) FROM rounds WHERE network_id = $1", network_id
-            )
+    async with connection(settings.database_url, "matcher") as conn:
+        try:
             with correlated(correlation_id):
-                await mark_dirty(conn, network_id)
-            # Due at once: the quiet period is for bursts of events, not for an operator.
-            await conn.execute(
-                "UPDATE dirty_networks SET first_change_at = now() - interval '1 day',"
-                " last_change_at = now() - interval '1 day' WHERE network_id = $1",
-                network_id,
-            )
-        return rounds
-    finally:
-        await pool.close()
+                return await matcher.request_round(conn, network_id)
+        except matcher.UnknownNetwork:
+            raise typer.BadParameter(f"the matcher knows no network {network_id!r}") from None
 
 
 async def wait_for_round(
     settings: Settings, network_id: str, rounds_before: int, timeout: float
-) -> asyncpg.Record | None:
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while asyncio.get_running_loop().time() < deadline:
-            row: asyncpg.Record | None = await conn.fetchrow(
-                "SELECT * FROM matcher.rounds WHERE network_id = $1 ORDER BY id OFFSET $2 LIMIT 1",
-                network_id,
-                rounds_before,
-            )
-            if row is not None:
-                return row
-            await asyncio.sleep(0.2)
-        return None
-    finally:
-        await conn.close()
+) -> matcher.RoundOutcome | None:
+    async with connection(settings.database_url, "matcher") as conn:
+        return await matcher.wait_for_round(conn, network_id, rounds_before, timeout)
 
 
 @app.command("rerun-round")
@@ -403,13 +352,13 @@ def rerun_round(
     if not wait:
         return
     with console.status("waiting for the matcher"):
-        row = _run(lambda: wait_for_round(settings, network, rounds_before, timeout))
-    if row is None:
+        outcome = _run(lambda: wait_for_round(settings, network, rounds_before, timeout))
+    if outcome is None:
         typer.echo(f"no round ran within {timeout:g}s: is the matcher up? (bridgework status)")
         raise typer.Exit(1)
     typer.echo(
-        f"round done: {row['new_proposals']} new, {row['kept_proposals']} kept,"
-        f" {row['replaced_proposals']} replaced proposals in {row['seconds']:.3f}s"
+        f"round done: {outcome.new_proposals} new, {outcome.kept_proposals} kept,"
+        f" {outcome.replaced_proposals} replaced proposals in {outcome.seconds:.3f}s"
     )
 
 

@@ -1,23 +1,6 @@
 """Run the matcher service: ``python -m services.matcher``."""
 
-import asyncio
+from services.matcher.bootstrap import create_app
+from shared.entrypoint import run_service
 
-from services.matcher.app import create_app
-from shared.gc_tuning import shorten_gc_pauses
-from shared.logs import configure_logging
-from shared.observability.tracing import configure_tracing
-from shared.settings import Settings
-
-
-def main() -> None:
-    settings = Settings()
-    configure_logging(settings.log_level, "matcher", settings.log_format, settings.environment)
-    configure_tracing(settings, "matcher")
-    app = create_app(settings)
-    if settings.gc_freeze:
-        shorten_gc_pauses()  # after the imports and set-up, which live as long as the process
-    asyncio.run(app.run())
-
-
-if __name__ == "__main__":
-    main()
+run_service("matcher", create_app)

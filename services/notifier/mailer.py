@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import os
 from email.message import EmailMessage
 from email.utils import formataddr, parseaddr
 from uuid import uuid4
@@ -56,9 +55,6 @@ MAX_BACKOFF_SECONDS = 300.0
 CLAIM_LEASE_SECONDS = 120.0  # longer than connecting, MAIL FROM and RCPT TO can take
 # Advisory-lock namespace for "this email is being sent" (the second key is the email's id).
 SENDING_LOCK_CLASS = 0x42574D  # "BWM"
-# Test-only fault injection (development mode only): exit the process right after the SMTP
-# server accepted the email to this address, before recording it as sent.
-FAULT_EXIT_AFTER_ACCEPT = "BRIDGEWORK_FAULT_EXIT_AFTER_SMTP_ACCEPT"
 
 
 # Statuses an email leaves (sent, cancelled) or that need an operator (uncertain, failed):
@@ -66,11 +62,10 @@ FAULT_EXIT_AFTER_ACCEPT = "BRIDGEWORK_FAULT_EXIT_AFTER_SMTP_ACCEPT"
 UNSETTLED = ("pending", "sending", "uncertain", "failed")
 
 
-async def unsettled_counts(conn: asyncpg.Connection, table: str = "emails") -> dict[str, int]:
-    """Emails per unsettled status (0 for a status with none); ``table`` may be
-    schema-qualified (the CLI reads ``notifier.emails``)."""
+async def unsettled_counts(conn: asyncpg.Connection) -> dict[str, int]:
+    """Emails per unsettled status (0 for a status with none)."""
     rows = await conn.fetch(
-        f"SELECT status, count(*) AS emails FROM {table}"
+        "SELECT status, count(*) AS emails FROM emails"
         " WHERE status IN ('pending', 'sending', 'uncertain', 'failed') GROUP BY status"
     )
     counts = {row["status"]: row["emails"] for row in rows}
@@ -324,7 +319,7 @@ class MailQueue:
             )
             log.error("email %d may or may not have been delivered; not sent again", email["id"])
             return
-        self._fault_exit_if_asked(email)
+        self.accepted(email)
         await conn.execute(
             "UPDATE emails SET status = 'sent', sent_at = now(), attempts = attempts + 1"
             " WHERE id = $1 AND attempt_id = $2",
@@ -406,15 +401,9 @@ class MailQueue:
             smtp.close()
             raise _NotAccepted(f"message refused: {reply.code}")
 
-    def _fault_exit_if_asked(self, email: asyncpg.Record) -> None:
-        target = os.environ.get(FAULT_EXIT_AFTER_ACCEPT)
-        if (
-            target
-            and self._settings.environment == "development"
-            and target.lower() == email["recipient_email"].lower()
-        ):
-            log.warning("fault injection: exiting between SMTP acceptance and recording")
-            os._exit(70)
+    def accepted(self, email: asyncpg.Record) -> None:
+        """The server took the message, which is recorded as sent next. Nothing to do: a seam
+        for the crash test's notifier (tests/e2e/crashing_notifier.py), which exits here."""
 
     async def _retry_later(
         self, conn: asyncpg.Connection, email: asyncpg.Record, reason: str, failure: str | None

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncpg
 
 from shared.events import Event, MatchDecided, MatchProposed, MatchWithdrawn, RoundCompleted
-from shared.topics import Topic
+from shared.topology import consumed_by
 
 CONSUMER = "profiles"
-TOPICS = (Topic.PROPOSALS, Topic.DECISIONS)
+TOPICS = consumed_by(CONSUMER)
 
 
 async def apply_event(conn: asyncpg.Connection, event: Event) -> None:

@@ -3,8 +3,9 @@
 The services' real subscribers read raw bytes (so that an unreadable message can be parked on
 the dead-letter topic whole), which says nothing about the events. This module declares the
 same topics on a documentation-only broker, with the event schemas of ``shared/events.py``
-grouped by each event's ``topic`` and the services that publish and consume them, and lets
-FastStream write the document. It never connects to anything."""
+grouped by each event's ``topic`` and the services that publish and consume them (as
+shared/topology.py declares them), and lets FastStream write the document. It never connects
+to anything."""
 
 from __future__ import annotations
 
@@ -20,19 +21,8 @@ from faststream.specification import AsyncAPI
 
 from shared.events import AnyEvent, Event
 from shared.topics import Topic
+from shared.topology import consumer_group, publications, subscriptions
 
-# Who publishes to and who consumes from each topic (the services' own code is the source:
-# profiles' service module, the matcher's rounds and state, the notifier's directory).
-PUBLISHERS: dict[str, tuple[Topic, ...]] = {
-    "profiles": (Topic.NETWORKS, Topic.PEOPLE, Topic.PLACEMENTS, Topic.DECISIONS),
-    "matcher": (Topic.PROPOSALS,),
-}
-CONSUMERS: dict[str, tuple[Topic, ...]] = {
-    # The profiles service's read model of proposals and decisions, for the coordinators' pages.
-    "profiles": (Topic.PROPOSALS, Topic.DECISIONS),
-    "matcher": (Topic.NETWORKS, Topic.PEOPLE, Topic.PLACEMENTS, Topic.DECISIONS),
-    "notifier": (Topic.NETWORKS, Topic.PEOPLE, Topic.PLACEMENTS, Topic.PROPOSALS, Topic.DECISIONS),
-}
 DEAD_LETTER_DESCRIPTION = (
     "Messages no consumer could read, byte for byte as they arrived; the reason is in the"
     " x-dead-letter-reason header and the topic they came from in x-dead-letter-source."
@@ -70,7 +60,7 @@ def _documented_handler(payload: Any) -> Callable[..., Coroutine[Any, Any, None]
 def documentation_broker() -> KafkaBroker:
     broker = KafkaBroker("kafka:9092", description="Bridgework's Kafka topics")
     grouped = events_by_topic()
-    for service, topics in PUBLISHERS.items():
+    for service, topics in publications().items():
         for topic in topics:
             broker.publisher(
                 topic.value,
@@ -78,13 +68,14 @@ def documentation_broker() -> KafkaBroker:
                 description=f"{service} publishes, keyed by the entity id",
                 schema=_payload(grouped[topic]),
             )
-    for service, topics in CONSUMERS.items():
+    for service, topics in subscriptions().items():
+        group = consumer_group(service)
         for topic in topics:
             broker.subscriber(
                 topic.value,
-                group_id=f"bridgework-{service}",
+                group_id=group,
                 title=f"{service}:{topic.value}:consume",
-                description=f"{service} consumes (group bridgework-{service})",
+                description=f"{service} consumes (group {group})",
             )(_documented_handler(_payload(grouped[topic])))
     broker.publisher(
         Topic.DEAD_LETTERS.value,

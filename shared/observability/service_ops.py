@@ -15,6 +15,7 @@ from shared.observability.health import Check, database_check, kafka_check, read
 from shared.observability.kafka_state import consumer_lag
 from shared.observability.ops_server import OpsServer
 from shared.observability.progress import PartitionProgress
+from shared.outbox import unpublished
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,12 +58,9 @@ def service_checks(
 
 async def sample_outbox_backlog(pool: asyncpg.Pool, service: str) -> None:
     async with pool.acquire() as connection:
-        if await connection.fetchval("SELECT to_regclass('outbox') IS NULL"):
-            return  # this service publishes nothing
-        backlog = await connection.fetchval(
-            "SELECT count(*) FROM outbox WHERE published_at IS NULL"
-        )
-    metrics.OUTBOX_BACKLOG.labels(service=service).set(backlog)
+        backlog = await unpublished(connection)
+    if backlog is not None:  # None: this service publishes nothing
+        metrics.OUTBOX_BACKLOG.labels(service=service).set(backlog)
 
 
 async def sample_consumer_lag(bootstrap_servers: str, group: str, topics: Sequence[str]) -> None:

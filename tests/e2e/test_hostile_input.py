@@ -36,8 +36,8 @@ from shared.kafka import (
     DEAD_LETTER_PARTITION,
     DEAD_LETTER_SOURCE,
 )
-from shared.observability.asyncapi import CONSUMERS
 from shared.topics import Topic
+from shared.topology import subscriptions
 from tests.chaos.harness import personal_data_in_logs
 from tests.e2e.conftest import e2e_config
 from tests.integration.conftest import read_topic
@@ -61,7 +61,7 @@ INJECTIONS = [
 ]
 # Which services consume each topic, from the one list the AsyncAPI document is made from.
 READ_BY: dict[Topic, tuple[str, ...]] = {
-    topic: tuple(service for service, topics in CONSUMERS.items() if topic in topics)
+    topic: tuple(service for service, topics in subscriptions().items() if topic in topics)
     for topic in Topic
     if topic is not Topic.DEAD_LETTERS
 }

@@ -1,13 +1,13 @@
 """At most one copy across a crash: the notifier process dies right after the SMTP server
-accepted an email and before it recorded it as sent (fault injection: os._exit, no clean-up,
-as SIGKILL). After a restart the SMTP server still holds exactly one copy."""
+accepted an email and before it recorded it as sent (crashing_notifier.py: os._exit, no
+clean-up, as SIGKILL). After a restart the SMTP server still holds exactly one copy."""
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from pathlib import Path
 from uuid import uuid4
 
@@ -15,22 +15,18 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from deploy.stack import StackConfig, free_port, start_service, start_smtp_catcher
-from services.notifier.mailer import FAULT_EXIT_AFTER_ACCEPT
+from deploy.stack import (
+    ServiceProcess,
+    StackConfig,
+    free_port,
+    start_service,
+    start_smtp_catcher,
+)
 from shared.events import Coordinator, Event, NetworkUpserted
+from tests.e2e.crashing_notifier import CRASH_EXIT_CODE
 from tests.integration.test_notifier_mail import network_events
 
 pytestmark = pytest.mark.e2e
-
-
-@dataclass(frozen=True)
-class FaultyConfig(StackConfig):
-    crash_after_accepting_to: str = ""
-
-    def environment(self) -> dict[str, str]:
-        env = super().environment()
-        env[FAULT_EXIT_AFTER_ACCEPT] = self.crash_after_accepting_to
-        return env
 
 
 async def publish(bootstrap: str, events: list[Event]) -> None:
@@ -88,27 +84,27 @@ def test_a_crash_between_smtp_and_recording_sends_one_copy(
         }
     )
     maildir = tmp_path / "mail"
-    config = FaultyConfig(
+    config = StackConfig(
         database_url=database_url,
         kafka_bootstrap_servers=kafka,
         smtp_port=free_port(),
         http_port=free_port(),
         log_dir=tmp_path / "logs",
-        crash_after_accepting_to=crashing,
     )
     smtp = start_smtp_catcher(config, maildir)
-    notifier = start_service("notifier", config)
+    crashing_notifier = [sys.executable, "-m", "tests.e2e.crashing_notifier", crashing]
+    notifier = ServiceProcess("notifier", crashing_notifier, config, ops_port=free_port())
     try:
         asyncio.run(publish(kafka, [*events, proposal]))
         notifier.process.wait(timeout=90)  # it dies by itself once the server accepted
-        assert notifier.process.returncode == 70, notifier.log_path.read_text()[-2000:]
+        assert notifier.process.returncode == CRASH_EXIT_CODE, notifier.log_path.read_text()[-2000:]
         assert copies(maildir, crashing) == 1
         assert asyncio.run(email_statuses(database_url, proposal.match_id))[0] == (
             crashing,
             "sending",
         )
 
-        notifier = start_service("notifier", replace(config, crash_after_accepting_to=""))
+        notifier = start_service("notifier", config)
         wait_for(lambda: copies(maildir, other) == 1, timeout=60)
         time.sleep(2)  # long enough for a second copy to arrive, were one sent
         assert copies(maildir, crashing) == 1

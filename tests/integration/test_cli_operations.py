@@ -25,11 +25,11 @@ from services.profiles.schemas import NetworkIn, TrustIn
 from shared.db import create_pool, migrate_async
 from shared.events import PersonErased, TrustUpserted
 from shared.kafka import DEAD_LETTER_REASON, Origin, dead_letter
-from shared.observability.asyncapi import CONSUMERS
 from shared.observability.context import correlated
 from shared.regions import Region
 from shared.settings import Settings
 from shared.topics import Topic
+from shared.topology import subscriptions
 from tests.conftest import ROOT
 from tests.integration.conftest import read_topic
 
@@ -194,7 +194,7 @@ def test_status_reports_services_down_with_exit_code_1_and_the_broker_state(
     report = json.loads(result.output)
     assert set(report["services"]) == {"profiles", "matcher", "notifier"}
     assert all(state.startswith("down") for state in report["services"].values())
-    assert set(report["lag"]) == {f"bridgework-{service}" for service in CONSUMERS}
+    assert set(report["lag"]) == {f"bridgework-{service}" for service in subscriptions()}
     assert report["dead_letters"] >= 1
 
 

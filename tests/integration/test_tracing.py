@@ -23,8 +23,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from deploy.stack import free_port
-from services.matcher.app import create_app as create_matcher
-from services.notifier.app import create_app as create_notifier
+from services.matcher.bootstrap import create_app as create_matcher
+from services.notifier.bootstrap import create_app as create_notifier
 from services.profiles.api import create_app as create_profiles
 from shared.observability.context import CORRELATION_ATTRIBUTE
 from shared.settings import Settings

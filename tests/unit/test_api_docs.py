@@ -7,6 +7,7 @@ import json
 from deploy.api_docs import generated, stale
 from shared.observability.asyncapi import event_types
 from shared.topics import Topic
+from shared.topology import consumer_group, publications, subscriptions
 
 
 def test_checked_in_api_docs_match_the_code() -> None:
@@ -34,23 +35,38 @@ def test_openapi_documents_the_profiles_routes() -> None:
     assert {"/mentors", "/mentees", "/people/{person_id}", "/placements"} <= set(document["paths"])
 
 
-def test_asyncapi_consumers_are_the_services_real_subscribers() -> None:
-    from services.matcher.app import create_app as matcher
-    from services.notifier.app import create_app as notifier
-    from shared.observability.asyncapi import CONSUMERS
+def test_asyncapi_operations_are_the_declared_topology() -> None:
+    document = json.loads(next(t for p, t in generated().items() if p.name == "asyncapi.json"))
+    declared = {
+        f"{service}:{topic.value}:consume"
+        for service, topics in subscriptions().items()
+        for topic in topics
+    } | {
+        f"{service}:{topic.value}:publish"
+        for service, topics in publications().items()
+        for topic in topics
+    }
+    dead_letters = f"any:{Topic.DEAD_LETTERS.value}:publish"
+    assert set(document["operations"]) == declared | {dead_letters}
+
+
+def test_the_services_real_subscribers_are_the_declared_topology() -> None:
+    from services.matcher.bootstrap import create_app as matcher
+    from services.notifier.bootstrap import create_app as notifier
+    from services.profiles import read_model
+    from shared.service import event_broker
     from shared.settings import Settings
 
-    for name, create in (("matcher", matcher), ("notifier", notifier)):
-        broker = create(Settings()).broker
+    profiles = event_broker(read_model.CONSUMER, read_model.TOPICS, Settings(), lambda: None)
+    brokers = {
+        "matcher": matcher(Settings()).broker,
+        "notifier": notifier(Settings()).broker,
+        "profiles": profiles,
+    }
+    assert set(brokers) == set(subscriptions())
+    for name, broker in brokers.items():
         assert broker is not None
         [subscriber] = list(broker.subscribers)
         topics = {topic.name for topic in subscriber.topics}  # type: ignore[attr-defined]
-        assert topics == {topic.value for topic in CONSUMERS[name]}, name
-        assert subscriber.group_id == f"bridgework-{name}"  # type: ignore[attr-defined]
-
-
-def test_asyncapi_lists_the_profiles_read_model_as_a_consumer() -> None:
-    from services.profiles import read_model
-    from shared.observability.asyncapi import CONSUMERS
-
-    assert CONSUMERS[read_model.CONSUMER] == read_model.TOPICS
+        assert topics == {topic.value for topic in subscriptions()[name]}, name
+        assert subscriber.group_id == consumer_group(name)  # type: ignore[attr-defined]

@@ -9,10 +9,10 @@ import pytest
 from aiokafka import TopicPartition
 from faststream.kafka import KafkaBroker
 
-from services.matcher.app import create_app
+from services.matcher.bootstrap import create_app
 from services.matcher.rounds import rest_after
 from shared.kafka import take_fresh_records
-from shared.service import take_fresh_batches
+from shared.service import FastStreamInternalsMoved, take_fresh_batches
 from shared.settings import Settings
 
 PEOPLE_0 = TopicPartition("people", 0)
@@ -73,6 +73,51 @@ async def test_the_services_consumers_take_fresh_records_unless_turned_off(
     take_fresh_batches(broker, settings)
     await subscriber.consumer.getmany(timeout_ms=20, max_records=500)  # type: ignore[attr-defined]
     assert len(subscriber.consumer.calls) == calls  # type: ignore[attr-defined]
+
+
+class StartableConsumer(ScriptedConsumer):
+    """What FastStream's subscriber does with its aiokafka consumer when it starts."""
+
+    def subscribe(self, *args: Any, **kwargs: Any) -> None:
+        del args, kwargs
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+
+async def test_faststream_fetches_batches_through_the_consumer_we_patch() -> None:
+    """The FastStream internals take_fresh_batches relies on: a started Kafka subscriber keeps
+    the consumer its broker built in ``consumer``, and fetches every batch with its
+    ``getmany``. If an upgrade moves either, this fails (and start-up fails, see below)."""
+    settings = Settings(consumer_fresh_fetch_ms=5, consumer_batch_max_records=500)
+    broker = create_app(settings).broker
+    assert isinstance(broker, KafkaBroker)
+    (subscriber,) = broker.subscribers
+    built = StartableConsumer({PEOPLE_0: [1]}, {PEOPLE_0: [2]})
+    # The seam FastStream's own TestKafkaBroker uses to hand its subscribers a fake consumer.
+    broker.config.broker_config.builder = lambda **_: built  # type: ignore[attr-defined]
+    broker.config.broker_config.allow_auto_create_topics = False  # type: ignore[attr-defined]
+    broker._setup_logger()
+    subscriber.calls.clear()  # no handler: the subscriber starts no consume loop of its own
+    await subscriber.start()
+    try:
+        assert subscriber.consumer is built  # type: ignore[attr-defined]
+        take_fresh_batches(broker, settings)
+        batch = await subscriber.get_msg(built)  # type: ignore[attr-defined]
+    finally:
+        await subscriber.stop()
+    assert list(batch) == [1, 2]  # the fresh records joined the batch
+    assert built.calls == [(settings.consumer_batch_timeout_ms, 500), (5, 499)]
+
+
+def test_start_up_fails_loudly_when_the_subscriber_has_no_consumer() -> None:
+    broker = create_app(Settings(consumer_fresh_fetch_ms=5)).broker
+    assert isinstance(broker, KafkaBroker)
+    with pytest.raises(FastStreamInternalsMoved, match="BRIDGEWORK_CONSUMER_FRESH_FETCH_MS"):
+        take_fresh_batches(broker, Settings(consumer_fresh_fetch_ms=5))  # never started
 
 
 @pytest.mark.parametrize(

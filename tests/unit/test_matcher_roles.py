@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.matcher.app import create_app, duties
+from services.matcher.bootstrap import create_app, duties
 from shared.settings import Settings
 
 

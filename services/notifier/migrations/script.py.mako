@@ -5,7 +5,7 @@ Revises: ${down_revision | comma,n}
 Create Date: ${create_date}
 """
 
-from alembic import op
+from shared.migrations import execute
 
 revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}
@@ -13,5 +13,10 @@ branch_labels = None
 depends_on = None
 
 
+STATEMENTS: list[str] = [
+    # one statement per entry: asyncpg runs one statement per call
+]
+
+
 def upgrade() -> None:
-    ${upgrades if upgrades else "pass"}
+    execute(STATEMENTS)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.instances import random_candidate_edges
-from bench.reference import flow_optimum, lp_optimum
 from services.matcher.engine.assignment import Places, solve_assignment
 from services.matcher.engine.contract import CandidateEdges
+from tests.support.engine.instances import random_candidate_edges
+from tests.support.engine.reference import flow_optimum, lp_optimum
 from tests.unit.engine.edges import edges_of
 
 

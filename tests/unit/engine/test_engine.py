@@ -7,7 +7,6 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from bench.instances import synthetic_input
 from services.matcher.engine import build_engine
 from services.matcher.engine.assignment import solve_assignment
 from services.matcher.engine.candidates import build_candidates
@@ -26,6 +25,7 @@ from services.matcher.engine.stable import blocking_pairs, solve_stable
 from shared.matching import MatchKind
 from shared.people import Mode, Sector, SkillGap, SkillLevel, WorkingPattern
 from shared.regions import Region
+from tests.support.engine.instances import synthetic_input
 
 TRUSTS = (
     TrustInfo(code="RAL", name="Royal Free", region=Region.LONDON, latitude=51.55, longitude=-0.17),

@@ -7,9 +7,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from bench.instances import random_candidate_edges
 from services.matcher.engine.assignment import solve_assignment
 from services.matcher.engine.incremental import resolve_keeping_pending
+from tests.support.engine.instances import random_candidate_edges
 from tests.unit.engine.edges import edges_of
 
 

@@ -7,13 +7,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from bench.instances import synthetic_input
 from services.matcher.engine.assignment import solve_assignment
 from services.matcher.engine.candidates import build_candidates
 from services.matcher.engine.config import MatchingConfig
 from services.matcher.engine.contract import CandidateEdges
 from services.matcher.engine.optimal import with_mentee_loads
 from services.matcher.engine.pruning import ProviderBest, with_provider_best
+from tests.support.engine.instances import synthetic_input
 
 
 def mentee_top_k(candidates: CandidateEdges, k: int) -> CandidateEdges:

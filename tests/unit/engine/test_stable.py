@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.instances import random_candidate_edges
-from bench.peers import matching_package_stable
 from services.matcher.engine.stable import blocking_pairs, solve_stable
+from tests.support.engine.instances import random_candidate_edges
+from tests.support.engine.peers import matching_package_stable
 from tests.unit.engine.edges import edges_of
 
 

@@ -1,4 +1,5 @@
-"""The notifier service: consumes network, people, proposal and decision events; emails
+"""The notifier service's wiring, on the shared start-up path (shared/service.py): it consumes
+network, people, placement, proposal and decision events (shared/topology.py); emails
 coordinators their proposals, introduces approved matches, and sends self-service links."""
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from services.notifier.mailer import MailQueue, sample_mail_queue
 from shared.observability.service_ops import sample_forever
 from shared.service import ServiceSpec, create_consumer_app
 from shared.settings import Settings
-from shared.topics import Topic
 
 
 def create_app(settings: Settings | None = None) -> FastStream:
@@ -32,7 +32,6 @@ def create_app(settings: Settings | None = None) -> FastStream:
     spec = ServiceSpec(
         name="notifier",
         migrations=Path(__file__).parent / "migrations",
-        topics=(Topic.NETWORKS, Topic.PEOPLE, Topic.PLACEMENTS, Topic.PROPOSALS, Topic.DECISIONS),
         apply=apply_event,
         background=background,
     )

@@ -5,7 +5,7 @@ Revision ID: 0002
 Revises: 0001
 """
 
-from alembic import op
+from shared.migrations import execute
 
 revision = "0002"
 down_revision = "0001"
@@ -48,6 +48,4 @@ STATEMENTS = [
 
 
 def upgrade() -> None:
-    # asyncpg runs one statement per call.
-    for statement in STATEMENTS:
-        op.execute(statement)
+    execute(STATEMENTS)

@@ -5,7 +5,7 @@ Revision ID: 0700
 Revises: 0002
 """
 
-from alembic import op
+from shared.migrations import execute
 
 revision = "0700"
 down_revision = "0002"
@@ -19,5 +19,4 @@ STATEMENTS = [
 
 
 def upgrade() -> None:
-    for statement in STATEMENTS:
-        op.execute(statement)
+    execute(STATEMENTS)

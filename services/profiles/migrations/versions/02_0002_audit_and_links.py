@@ -6,6 +6,8 @@ Revises: 0001
 
 from alembic import op
 
+from shared.migrations import execute
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
@@ -48,8 +50,7 @@ STATEMENTS = [
 
 
 def upgrade() -> None:
-    for statement in STATEMENTS:
-        op.execute(statement)
+    execute(STATEMENTS)
 
 
 def downgrade() -> None:

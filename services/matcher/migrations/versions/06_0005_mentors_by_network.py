@@ -8,6 +8,8 @@ Revises: 0004
 
 from alembic import op
 
+from shared.migrations import execute
+
 revision = "0005"
 down_revision = "0004"
 branch_labels = None
@@ -17,8 +19,7 @@ STATEMENTS = ["CREATE INDEX people_mentors ON people (network_id) WHERE role = '
 
 
 def upgrade() -> None:
-    for statement in STATEMENTS:
-        op.execute(statement)
+    execute(STATEMENTS)
 
 
 def downgrade() -> None:

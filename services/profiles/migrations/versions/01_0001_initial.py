@@ -4,7 +4,7 @@ Revision ID: 0001
 Revises:
 """
 
-from alembic import op
+from shared.migrations import OUTBOX, execute
 
 revision = "0001"
 down_revision = None
@@ -56,24 +56,9 @@ STATEMENTS = [
             updated_at timestamptz NOT NULL DEFAULT now()
         )
     """,
-    """
-    CREATE TABLE outbox (
-            id bigserial PRIMARY KEY,
-            event_id uuid NOT NULL UNIQUE,
-            topic text NOT NULL,
-            message_key text NOT NULL,
-            payload jsonb NOT NULL,
-            created_at timestamptz NOT NULL DEFAULT now(),
-            published_at timestamptz
-        )
-    """,
-    """
-    CREATE INDEX outbox_unpublished ON outbox (id) WHERE published_at IS NULL
-    """,
+    *OUTBOX,
 ]
 
 
 def upgrade() -> None:
-    # asyncpg runs one statement per call.
-    for statement in STATEMENTS:
-        op.execute(statement)
+    execute(STATEMENTS)

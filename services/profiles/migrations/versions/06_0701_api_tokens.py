@@ -7,6 +7,8 @@ Revises: 0700
 
 from alembic import op
 
+from shared.migrations import execute
+
 revision = "0701"
 down_revision = "0700"
 branch_labels = None
@@ -32,8 +34,7 @@ STATEMENTS = [
 
 
 def upgrade() -> None:
-    for statement in STATEMENTS:
-        op.execute(statement)
+    execute(STATEMENTS)
 
 
 def downgrade() -> None:

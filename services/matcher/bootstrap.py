@@ -1,5 +1,7 @@
-"""The matcher service: consumes profile, placement and decision events, keeps its own state,
-runs matching rounds and publishes proposals through its outbox."""
+"""The matcher service's wiring: its engine, its event handlers, its rounds and arrivals, on the
+shared start-up path (shared/service.py). It consumes network, people, placement and decision
+events (shared/topology.py), keeps its own state, runs matching rounds and publishes proposals
+through its outbox."""
 
 from __future__ import annotations
 
@@ -20,7 +22,6 @@ from shared.events import Event
 from shared.outbox import OutboxRelay
 from shared.service import ServiceSpec, create_consumer_app
 from shared.settings import Settings
-from shared.topics import Topic
 
 
 def load_matching_config(path: Path | None) -> MatchingConfig:
@@ -29,9 +30,6 @@ def load_matching_config(path: Path | None) -> MatchingConfig:
     if path is None:
         return MatchingConfig()
     return MatchingConfig.model_validate_json(path.read_text())
-
-
-CONSUMED = (Topic.NETWORKS, Topic.PEOPLE, Topic.PLACEMENTS, Topic.DECISIONS)
 
 
 def duties(settings: Settings) -> dict[str, bool]:
@@ -87,7 +85,7 @@ def create_app(
         name="matcher",
         migrations=Path(__file__).parent / "migrations",
         # A rounds-only process consumes nothing: the state it solves is the consumers'.
-        topics=CONSUMED if does["consume events"] else (),
+        consumes=does["consume events"],
         apply=apply_event,
         apply_many=apply_many,
         background=background,

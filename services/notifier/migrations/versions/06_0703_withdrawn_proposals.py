@@ -7,6 +7,8 @@ Revises: 0702
 
 from alembic import op
 
+from shared.migrations import execute
+
 revision = "0703"
 down_revision = "0702"
 branch_labels = None
@@ -18,8 +20,7 @@ STATEMENTS = [
 
 
 def upgrade() -> None:
-    for statement in STATEMENTS:
-        op.execute(statement)
+    execute(STATEMENTS)
 
 
 def downgrade() -> None:

@@ -5,7 +5,7 @@ Revision ID: 0700
 Revises: 0003
 """
 
-from alembic import op
+from shared.migrations import execute
 
 revision = "0700"
 down_revision = "0003"
@@ -18,5 +18,4 @@ STATEMENTS = [
 
 
 def upgrade() -> None:
-    for statement in STATEMENTS:
-        op.execute(statement)
+    execute(STATEMENTS)

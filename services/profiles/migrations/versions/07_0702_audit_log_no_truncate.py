@@ -7,6 +7,8 @@ Revises: 0701
 
 from alembic import op
 
+from shared.migrations import execute
+
 revision = "0702"
 down_revision = "0701"
 branch_labels = None
@@ -21,8 +23,7 @@ STATEMENTS = [
 
 
 def upgrade() -> None:
-    for statement in STATEMENTS:
-        op.execute(statement)
+    execute(STATEMENTS)
 
 
 def downgrade() -> None:

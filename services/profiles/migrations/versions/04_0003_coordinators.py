@@ -8,6 +8,8 @@ Revises: 0100
 
 from alembic import op
 
+from shared.migrations import PROCESSED_EVENTS, execute
+
 revision = "0003"
 down_revision = "0100"
 branch_labels = None
@@ -28,14 +30,7 @@ STATEMENTS = [
     )
     """,
     # The profiles service now consumes events too: each one takes effect once.
-    """
-    CREATE TABLE processed_events (
-        consumer text NOT NULL,
-        event_id uuid NOT NULL,
-        processed_at timestamptz NOT NULL DEFAULT now(),
-        PRIMARY KEY (consumer, event_id)
-    )
-    """,
+    *PROCESSED_EVENTS,
     # The proposals as the matcher published them, and what became of them.
     """
     CREATE TABLE proposals (
@@ -70,8 +65,7 @@ STATEMENTS = [
 
 
 def upgrade() -> None:
-    for statement in STATEMENTS:
-        op.execute(statement)
+    execute(STATEMENTS)
 
 
 def downgrade() -> None:

@@ -4,7 +4,7 @@ Revision ID: 0002
 Revises: 0001
 """
 
-from alembic import op
+from shared.migrations import execute
 
 revision = "0002"
 down_revision = "0001"
@@ -12,5 +12,8 @@ branch_labels = None
 depends_on = None
 
 
+STATEMENTS = ["ALTER TABLE proposals ADD COLUMN exchange_id text"]
+
+
 def upgrade() -> None:
-    op.execute("ALTER TABLE proposals ADD COLUMN exchange_id text")
+    execute(STATEMENTS)

@@ -5,7 +5,7 @@ Revision ID: 0701
 Revises: 0700
 """
 
-from alembic import op
+from shared.migrations import execute
 
 revision = "0701"
 down_revision = "0700"
@@ -18,5 +18,4 @@ STATEMENTS = [
 
 
 def upgrade() -> None:
-    for statement in STATEMENTS:
-        op.execute(statement)
+    execute(STATEMENTS)

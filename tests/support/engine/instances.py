@@ -1,4 +1,4 @@
-"""Synthetic instances for the matching benchmark and the solvers' randomised tests."""
+"""Synthetic instances for the engine's randomised tests and the matching benchmark."""
 
 from __future__ import annotations
 
@@ -62,8 +62,9 @@ def random_candidate_edges(
 
 # --- realistic instances: real NHS trusts, the default taxonomy, plausible people ---
 
+# ../shared/data beside the checkout (tests/conftest.py's SHARED_DATA); absent in a user's clone.
 TRUSTS_CSV = (
-    Path(__file__).resolve().parents[2]
+    Path(__file__).resolve().parents[4]
     / "shared"
     / "data"
     / "nhs_trusts"

@@ -4,7 +4,7 @@ Revision ID: 0001
 Revises:
 """
 
-from alembic import op
+from shared.migrations import PROCESSED_EVENTS, execute
 
 revision = "0001"
 down_revision = None
@@ -12,14 +12,7 @@ branch_labels = None
 depends_on = None
 
 STATEMENTS = [
-    """
-    CREATE TABLE processed_events (
-        consumer text NOT NULL,
-        event_id uuid NOT NULL,
-        processed_at timestamptz NOT NULL DEFAULT now(),
-        PRIMARY KEY (consumer, event_id)
-    )
-    """,
+    *PROCESSED_EVENTS,
     """
     CREATE TABLE networks (
         id text PRIMARY KEY,
@@ -76,6 +69,4 @@ STATEMENTS = [
 
 
 def upgrade() -> None:
-    # asyncpg runs one statement per call.
-    for statement in STATEMENTS:
-        op.execute(statement)
+    execute(STATEMENTS)

@@ -7,6 +7,8 @@ Revises: 0700
 
 from alembic import op
 
+from shared.migrations import execute
+
 revision = "0004"
 down_revision = "0700"
 branch_labels = None
@@ -16,8 +18,7 @@ STATEMENTS = ["CREATE INDEX proposals_mentee ON proposals (mentee_id, kind, stat
 
 
 def upgrade() -> None:
-    for statement in STATEMENTS:
-        op.execute(statement)
+    execute(STATEMENTS)
 
 
 def downgrade() -> None:

@@ -5,7 +5,7 @@ Revision ID: 0702
 Revises: 0701
 """
 
-from alembic import op
+from shared.migrations import execute
 
 revision = "0702"
 down_revision = "0701"
@@ -19,5 +19,4 @@ STATEMENTS = [
 
 
 def upgrade() -> None:
-    for statement in STATEMENTS:
-        op.execute(statement)
+    execute(STATEMENTS)

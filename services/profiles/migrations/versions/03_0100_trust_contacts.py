@@ -4,7 +4,7 @@ Revision ID: 0100
 Revises: 0002
 """
 
-from alembic import op
+from shared.migrations import execute
 
 revision = "0100"
 down_revision = "0002"
@@ -17,6 +17,4 @@ STATEMENTS = [
 
 
 def upgrade() -> None:
-    # asyncpg runs one statement per call.
-    for statement in STATEMENTS:
-        op.execute(statement)
+    execute(STATEMENTS)

@@ -242,5 +242,5 @@ async def test_an_email_that_cannot_be_built_is_failed_and_reported_and_the_next
         CliRunner().invoke, cli, ["emails", "failed", "--json"], env=env
     )
     assert listed.exit_code == 0, listed.output
-    [mine] = [e for e in json.loads(listed.output) if e["id"] == str(bad["id"])]
+    [mine] = [e for e in json.loads(listed.output) if e["id"] == bad["id"]]
     assert mine["last_error"] == bad["last_error"]

@@ -42,32 +42,32 @@ browser:
 	fi
 
 infra-up:
-	bash deploy/kafka.sh start
-	bash deploy/postgres.sh start
+	bash devtools/kafka.sh start
+	bash devtools/postgres.sh start
 
 infra-down down:
 	-pkill -f '$(CURDIR)/.venv/bin/python -m services\.' || true
-	bash deploy/kafka.sh stop
-	bash deploy/postgres.sh stop
+	bash devtools/kafka.sh stop
+	bash devtools/postgres.sh stop
 
 # Both start a fresh broker log and stop the servers afterwards, whatever happens.
 demo: install
-	bash deploy/with-infra.sh $(PY) -m deploy.demo
+	bash devtools/with-infra.sh $(PY) -m devtools.demo
 
 # The demo, left running for a person to sign in and decide in a browser; Ctrl-C stops it.
 demo-serve: install
-	bash deploy/with-infra.sh $(PY) -m deploy.demo --serve
+	bash devtools/with-infra.sh $(PY) -m devtools.demo --serve
 
 # The README's screenshots of the coordinators' pages (docs/screenshots/*.png).
 screenshots: install browser
-	bash deploy/with-infra.sh $(PY) -m deploy.screenshots
+	bash devtools/with-infra.sh $(PY) -m devtools.screenshots
 
 test: install lint browser
-	bash deploy/with-infra.sh $(PY) -m pytest
+	bash devtools/with-infra.sh $(PY) -m pytest
 
 # 5,000 events through the real stack, calm and under faults; prints the counts (~10-15 min).
 chaos: install
-	bash deploy/with-infra.sh $(PY) -m pytest -m '' -s tests/chaos
+	bash devtools/with-infra.sh $(PY) -m pytest -m '' -s tests/chaos
 
 test-unit: install
 	$(PY) -m pytest tests/unit
@@ -83,11 +83,11 @@ bench-matching: install
 # The event pipeline against the plain-client limit, on a fresh local broker and database
 # (~20 min with the 10-minute soak). Pass options with BENCH_ARGS="--soak-seconds 120".
 bench-pipeline: install
-	bash deploy/with-infra.sh $(PY) -m bench.bench_pipeline $(BENCH_ARGS)
+	bash devtools/with-infra.sh $(PY) -m bench.bench_pipeline $(BENCH_ARGS)
 
 # docs/openapi.json and docs/asyncapi.json, generated from the code (a test checks they match).
 api-docs: install
-	$(PY) -m deploy.api_docs
+	$(PY) -m devtools.api_docs
 
 clean: down
 	rm -rf .local $(VENV)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from pathlib import Path
 from typing import Literal
 
@@ -12,11 +14,39 @@ DEVELOPMENT_SECRET_KEY = "development-only-secret-key-change-me"
 MIN_PRODUCTION_SECRET_LENGTH = 32
 # The placeholders in deploy/k8s/secrets.yaml say this; one left in place is no secret.
 PLACEHOLDER_MARK = "change-me"
+# A key of 32 spaces or 40 times one letter is long enough and no secret at all. These bounds
+# refuse such keys and still take any generated one: by this estimate 32 characters of
+# `openssl rand -hex 16` carry 95 bits or more (the least of 10,000 draws) and 9 or more
+# distinct characters (of 100,000), `secrets.token_urlsafe(24)` 128 bits or more.
+MIN_SECRET_DISTINCT_CHARACTERS = 8
+MIN_SECRET_ESTIMATED_BITS = 80
+
+
+def estimated_bits(secret: str) -> float:
+    """The secret's length times the Shannon entropy of its characters: an upper bound on what
+    a key of repeated or few characters can carry (it cannot see a dictionary word)."""
+    counts = Counter(secret)
+    return -sum(n * math.log2(n / len(secret)) for n in counts.values())
+
+
+def weak_secret_reason(secret: str) -> str | None:
+    """Why ``secret`` is too weak to sign anything in production, or None. Never quotes it."""
+    if len(secret) < MIN_PRODUCTION_SECRET_LENGTH:
+        return f"must be at least {MIN_PRODUCTION_SECRET_LENGTH} characters"
+    if secret.strip() != secret or not secret.isprintable():
+        return "must not start or end with spaces or hold control characters"
+    if len(set(secret)) < MIN_SECRET_DISTINCT_CHARACTERS:
+        return f"must use at least {MIN_SECRET_DISTINCT_CHARACTERS} different characters"
+    if estimated_bits(secret) < MIN_SECRET_ESTIMATED_BITS:
+        return "is too predictable (too many repeated characters): generate a random one"
+    return None
 
 
 class Settings(BaseSettings):
+    # A refused setting's error must never quote what was given: the input holds the secret
+    # key and the SMTP credentials, and the error ends up in the log.
     model_config = SettingsConfigDict(
-        env_prefix="BRIDGEWORK_", extra="ignore", populate_by_name=True
+        env_prefix="BRIDGEWORK_", extra="ignore", populate_by_name=True, hide_input_in_errors=True
     )
 
     kafka_bootstrap_servers: str = "127.0.0.1:19092"
@@ -104,18 +134,12 @@ class Settings(BaseSettings):
             raise ValueError("BRIDGEWORK_SECRET_KEY must be set in production")
         if PLACEHOLDER_MARK in secret.lower():
             raise ValueError("BRIDGEWORK_SECRET_KEY is still a placeholder (CHANGE-ME)")
-        if len(secret) < MIN_PRODUCTION_SECRET_LENGTH:
-            raise ValueError(
-                f"BRIDGEWORK_SECRET_KEY must be at least {MIN_PRODUCTION_SECRET_LENGTH}"
-                " characters in production"
-            )
+        weakness = weak_secret_reason(secret)
+        if weakness is not None:
+            raise ValueError(f"BRIDGEWORK_SECRET_KEY {weakness} in production")
         if not self.public_base_url.startswith("https://"):
             # Links in emails carry signed tokens: never send them over plain HTTP.
             raise ValueError("BRIDGEWORK_PUBLIC_BASE_URL must be https:// in production")
         if self.smtp_username and not self.smtp_use_tls:
             raise ValueError("SMTP credentials need BRIDGEWORK_SMTP_USE_TLS=true in production")
         return self
-
-
-def get_settings() -> Settings:
-    return Settings()

@@ -12,21 +12,17 @@ from uuid import uuid4
 import asyncpg
 import pytest
 
+from devtools.reference_data import reason, reference_data_dir
 from shared.kafka import ensure_topics
 from shared.settings import Settings
-
-ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The real public data beside the checkout (../shared/data); absent in a user's clone."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(
-            f"reference data not present at {SHARED_DATA} (it sits beside the checkout in CI)"
-        )
-    return SHARED_DATA
+    if not reference_data_dir().is_dir():
+        pytest.skip(reason())
+    return reference_data_dir()
 
 
 def port_open(host: str, port: int) -> bool:

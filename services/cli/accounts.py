@@ -17,11 +17,17 @@ import asyncpg
 import typer
 from pydantic import ValidationError
 
-from services.profiles import api_tokens, queries
-from services.profiles.accounts import AccountRefused, NewAccount, create_account, list_accounts
-from services.profiles.api import MIGRATIONS, SCHEMA
-from services.profiles.dashboard import matches_csv
-from services.profiles.permissions import AccountRole
+from services.profiles.accounts import api_tokens
+from services.profiles.accounts.accounts import (
+    AccountRefused,
+    NewAccount,
+    create_account,
+    list_accounts,
+)
+from services.profiles.accounts.permissions import AccountRole
+from services.profiles.bootstrap import MIGRATIONS, SCHEMA
+from services.profiles.coordination import queries
+from services.profiles.coordination.dashboard import matches_csv
 from shared.db import create_pool, migrate_async
 from shared.settings import Settings
 

@@ -7,7 +7,7 @@ and restarted, the broker and PostgreSQL are each restarted once (data kept) and
 is down for a while. Rounds run only when a wave has gone quiet (longer than any fault lasts),
 so both runs solve the same states and their final pending proposals must be identical.
 
-Run by hand: ``deploy/with-infra.sh .venv/bin/python -m tests.chaos.harness --events 5000``.
+Run by hand: ``devtools/with-infra.sh .venv/bin/python -m tests.chaos.harness --events 5000``.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from deploy.stack import (
-    ROOT,
+from devtools import ROOT
+from devtools.stack import (
     SERVICES,
     ServiceProcess,
     StackConfig,
@@ -132,13 +132,13 @@ class RunReport:
 async def _script(name: str, action: str) -> None:
     process = await asyncio.create_subprocess_exec(
         "bash",
-        str(ROOT / "deploy" / name),
+        str(ROOT / "devtools" / name),
         action,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
     if await process.wait() != 0:
-        raise RuntimeError(f"deploy/{name} {action} failed")
+        raise RuntimeError(f"devtools/{name} {action} failed")
 
 
 async def fresh_kafka(bootstrap: str) -> None:
@@ -747,9 +747,9 @@ async def calm_and_chaos(
 
 
 def require_local(server_url: str) -> None:
-    """The harness restarts the broker and PostgreSQL with the deploy scripts: local only."""
+    """The harness restarts the broker and PostgreSQL with the devtools scripts: local only."""
     if urlsplit(server_url).hostname not in ("127.0.0.1", "localhost"):
-        raise RuntimeError("the chaos run needs the local PostgreSQL (deploy/postgres.sh)")
+        raise RuntimeError("the chaos run needs the local PostgreSQL (devtools/postgres.sh)")
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from deploy.stack import StackConfig, free_port, running_stack, with_api_token
+from devtools.stack import StackConfig, free_port, running_stack, with_api_token
 
 
 def e2e_config(database_url: str, kafka: str, folder: Path) -> StackConfig:

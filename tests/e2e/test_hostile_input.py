@@ -27,7 +27,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.core.result import Ok
 
-from deploy.stack import StackConfig, running_stack
+from devtools.stack import StackConfig, running_stack
 from shared.events import PersonErased
 from shared.kafka import (
     DEAD_LETTER_CONSUMER,

@@ -14,7 +14,7 @@ from uuid import uuid4
 import httpx
 import pytest
 
-from deploy.stack import StackConfig
+from devtools.stack import StackConfig
 from tests.e2e.conftest import e2e_stack
 
 pytestmark = pytest.mark.e2e

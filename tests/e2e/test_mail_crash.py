@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from deploy.stack import (
+from devtools.stack import (
     ServiceProcess,
     StackConfig,
     free_port,

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from deploy.stack import SERVICES, ServiceProcess, StackConfig, running_stack
+from devtools.stack import SERVICES, ServiceProcess, StackConfig, running_stack
 from services.cli.main import app
 from shared.topics import Topic
 from tests.e2e.conftest import e2e_config

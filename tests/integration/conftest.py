@@ -18,9 +18,9 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
-from deploy.stack import free_port
-from services.profiles.api import create_app
-from services.profiles.api_tokens import create_api_token
+from devtools.stack import free_port
+from services.profiles.accounts.api_tokens import create_api_token
+from services.profiles.app import create_app
 from shared.settings import Settings
 
 

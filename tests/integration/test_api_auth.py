@@ -14,8 +14,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.profiles.api import create_app
-from services.profiles.api_tokens import create_api_token, revoke_api_token
+from services.profiles.accounts.api_tokens import create_api_token, revoke_api_token
+from services.profiles.app import create_app
 from shared.settings import Settings
 from tests.integration.conftest import bearer_headers
 

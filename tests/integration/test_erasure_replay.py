@@ -16,15 +16,15 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from devtools import ROOT
 from services.matcher.state import apply_event as matcher_apply
 from services.notifier.directory import apply_event as notifier_apply
-from services.profiles.api import create_app
+from services.profiles.app import create_app
 from shared.consuming import EventConsumer
 from shared.db import create_pool, migrate_async
 from shared.kafka import idempotent_producer
 from shared.settings import Settings
 from shared.topics import Topic
-from tests.conftest import ROOT
 from tests.integration.conftest import bearer_headers, read_topic
 
 pytestmark = pytest.mark.integration

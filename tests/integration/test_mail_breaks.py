@@ -18,13 +18,13 @@ import asyncpg
 import pytest
 from typer.testing import CliRunner, Result
 
-from deploy.stack import free_port
+from devtools import ROOT
+from devtools.stack import free_port
 from services.cli.main import app
 from services.notifier.mailer import MailQueue
 from shared.consuming import EventConsumer
 from shared.events import MatchProposed
 from shared.settings import Settings
-from tests.conftest import ROOT
 from tests.integration.conftest import Inbox
 from tests.integration.test_notifier_mail import consumer, deliver, network_events, send_everything
 
@@ -151,7 +151,7 @@ async def test_the_smtp_catcher_stops_in_order_finishing_the_message_under_way(
     """How the chaos run takes the SMTP server down: like ``postfix stop``, the message being
     sent is finished, new connections and new messages are refused."""
     port = free_port()
-    script = str(ROOT / "deploy/smtp_catcher.py")
+    script = str(ROOT / "devtools/smtp_catcher.py")
     catcher = await asyncio.create_subprocess_exec(
         *(sys.executable, script, "--port", str(port), "--maildir", str(tmp_path)),
         stdout=asyncio.subprocess.PIPE,

@@ -17,7 +17,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from icalendar import Calendar
 from prometheus_client import REGISTRY
 
-from deploy.stack import free_port
+from devtools.stack import free_port
 from services.notifier.directory import announce_proposals, apply_event, introduce_approved
 from services.notifier.mailer import (
     SENDING_LOCK_CLASS,

@@ -11,7 +11,7 @@ import asyncpg
 import httpx
 import pytest
 
-from services.profiles.api import create_app
+from services.profiles.app import create_app
 from shared.settings import Settings
 from shared.topics import Topic
 from tests.integration.conftest import bearer_headers, read_topic

@@ -22,7 +22,7 @@ from services.matcher.rounds import run_round
 from services.matcher.state import apply_event as matcher_apply
 from services.notifier.directory import apply_event as notifier_apply
 from services.notifier.mailer import MailQueue
-from services.profiles.api import create_app
+from services.profiles.app import create_app
 from shared.consuming import EventConsumer
 from shared.events import AvailabilityChanged
 from shared.links import sign_self_service_link

@@ -16,8 +16,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.profiles.accounts import NewAccount, create_account
-from services.profiles.permissions import AccountRole
+from services.profiles.accounts.accounts import NewAccount, create_account
+from services.profiles.accounts.permissions import AccountRole
 from services.profiles.read_model import apply_event
 from shared.events import MatchProposed, MatchWithdrawn, decode_event
 from shared.limits import IMPORT_MAX_BODY_BYTES, MAX_UPLOAD_BYTES
@@ -962,7 +962,7 @@ async def test_the_import_page_takes_the_5_mb_it_promises_beyond_the_apis_body_l
 async def test_the_network_and_pictures_pages_show_their_coordinator_the_networks_state(
     app: FastAPI, pool: asyncpg.Pool, new_client: ClientFactory
 ) -> None:
-    from services.profiles.decisions import decide
+    from services.profiles.coordination.decisions import decide
     from shared.events import FairnessFigures, GroupComparisonFigures, GroupFigures, RoundCompleted
     from tests.integration.conftest import bearer_headers
 

@@ -9,8 +9,8 @@ from uuid import UUID, uuid4
 import asyncpg
 import httpx
 
-from services.profiles.accounts import NewAccount, create_account
-from services.profiles.permissions import AccountRole
+from services.profiles.accounts.accounts import NewAccount, create_account
+from services.profiles.accounts.permissions import AccountRole
 from tests.integration.conftest import bearer_headers
 
 PASSWORD = "correct horse battery staple"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from deploy.api_docs import generated, stale
+from devtools.api_docs import generated, stale
 from shared.observability.asyncapi import event_types
 from shared.topics import Topic
 from shared.topology import consumer_group, publications, subscriptions

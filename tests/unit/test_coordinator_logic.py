@@ -13,34 +13,14 @@ from uuid import uuid4
 
 import pytest
 
-from services.profiles.accounts import (
+from services.profiles.accounts.accounts import (
     DevelopmentOnly,
     demo_password,
     hash_password,
     password_matches,
 )
-from services.profiles.api_tokens import development_api_token, token_digest
-from services.profiles.charts import (
-    VALUE_ROOM,
-    Bar,
-    Flow,
-    bar_chart,
-    exchange_cycles,
-    flow_graph,
-    percent,
-)
-from services.profiles.dashboard import (
-    ERASED,
-    ProposalFilter,
-    ProposalView,
-    apply_filter,
-    decisions_by_day,
-    exchange_groups,
-    matches_csv,
-    proposal_view,
-)
-from services.profiles.decisions import DecisionRefused, check_reason, refusal_for
-from services.profiles.permissions import (
+from services.profiles.accounts.api_tokens import development_api_token, token_digest
+from services.profiles.accounts.permissions import (
     Account,
     AccountRole,
     ApiClient,
@@ -51,6 +31,26 @@ from services.profiles.permissions import (
     may_administer,
     may_coordinate,
 )
+from services.profiles.coordination.charts import (
+    VALUE_ROOM,
+    Bar,
+    Flow,
+    bar_chart,
+    exchange_cycles,
+    flow_graph,
+    percent,
+)
+from services.profiles.coordination.dashboard import (
+    ERASED,
+    ProposalFilter,
+    ProposalView,
+    apply_filter,
+    decisions_by_day,
+    exchange_groups,
+    matches_csv,
+    proposal_view,
+)
+from services.profiles.coordination.decisions import DecisionRefused, check_reason, refusal_for
 from shared.events import RoundCompleted, decode_event
 from shared.matching import Explanation, MatchKind, ScorePart
 from tests.factories import covered

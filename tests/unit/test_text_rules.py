@@ -17,9 +17,9 @@ from pydantic import ValidationError
 
 from services.notifier.compose import RenderedEmail
 from services.notifier.mailer import build_message
-from services.profiles.decisions import DecisionRefused, check_reason
-from services.profiles.import_rows import parse_people
-from services.profiles.schemas import MenteeIn, NetworkIn, TrustIn
+from services.profiles.api.schemas import MenteeIn, NetworkIn, TrustIn
+from services.profiles.coordination.decisions import DecisionRefused, check_reason
+from services.profiles.imports.rows import parse_people
 from shared.consuming import Unreadable, read_message
 from shared.events import PersonProfile, PersonUpserted
 from shared.people import Mode, Role, Sector, SkillGap, WorkingPattern

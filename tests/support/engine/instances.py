@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from devtools.reference_data import reference_data_dir
 from services.matcher.engine.contract import (
     CandidateEdges,
     MatchingInput,
@@ -62,14 +63,8 @@ def random_candidate_edges(
 
 # --- realistic instances: real NHS trusts, the default taxonomy, plausible people ---
 
-# ../shared/data beside the checkout (tests/conftest.py's SHARED_DATA); absent in a user's clone.
-TRUSTS_CSV = (
-    Path(__file__).resolve().parents[4]
-    / "shared"
-    / "data"
-    / "nhs_trusts"
-    / "nhs_trusts_england.csv"
-)
+# The reference data beside the checkout; absent in a user's clone.
+TRUSTS_CSV = reference_data_dir() / "nhs_trusts" / "nhs_trusts_england.csv"
 
 _GOAL_PHRASES = (
     "lead an electronic patient record rollout",

@@ -1,0 +1,221 @@
+"""Signing in and out, and the administrators' pages: networks, coordinators, API tokens and
+the audit log."""
+
+from __future__ import annotations
+
+import time
+
+import asyncpg
+from fastapi import APIRouter, Request, status
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+
+from services.profiles.accounts.accounts import (
+    AccountRefused,
+    IdentityProvider,
+    NewAccount,
+    create_account,
+    list_accounts,
+    load_account,
+    remove_coordinator,
+)
+from services.profiles.accounts.api_tokens import (
+    TokenRefused,
+    create_api_token,
+    list_api_tokens,
+    revoke_api_token,
+)
+from services.profiles.accounts.audit import list_audit, record_audit
+from services.profiles.accounts.permissions import AccountRole, SignInThrottle, home_path
+from services.profiles.api.schemas import NetworkIn
+from services.profiles.coordination import queries
+from services.profiles.dependencies import Connection
+from services.profiles.directory import networks
+from services.profiles.pages import (
+    Administering,
+    administrator,
+    checked_form,
+    flash,
+    render,
+    signed_in,
+)
+from shared.events import Coordinator
+
+router = APIRouter(include_in_schema=False)
+admin = APIRouter(prefix="/admin", include_in_schema=False)
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only a path on this site: never an open redirect."""
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return None
+
+
+@router.get("/")
+async def home(request: Request, conn: Connection) -> Response:
+    email = request.session.get("email")
+    account = await load_account(conn, email) if isinstance(email, str) else None
+    target = home_path(account) if account else "/sign-in"
+    return RedirectResponse(target, status.HTTP_303_SEE_OTHER)
+
+
+@router.get("/sign-in")
+async def sign_in_page(request: Request, next: str | None = None) -> Response:
+    return render(request, "sign_in.html", {"next": _safe_next(next) or "", "error": None})
+
+
+@router.post("/sign-in")
+async def sign_in(request: Request, conn: Connection) -> Response:
+    form = await checked_form(request)
+    email, password = str(form.get("email", "")), str(form.get("password", ""))
+    target = _safe_next(str(form.get("next", "")))
+    throttle: SignInThrottle = request.app.state.sign_in_throttle
+    if throttle.blocked(email, time.monotonic()):
+        context = {"next": target or "", "error": "Too many failed attempts: try later."}
+        return render(request, "sign_in.html", context, status.HTTP_429_TOO_MANY_REQUESTS)
+    identity: IdentityProvider = request.app.state.identity
+    account = await identity.authenticate(conn, email, password)
+    if account is None:
+        throttle.failed(email, time.monotonic())
+        context = {"next": target or "", "error": "That email and password do not match."}
+        return render(request, "sign_in.html", context, status.HTTP_401_UNAUTHORIZED)
+    throttle.succeeded(email)
+    request.session.clear()  # a fresh session (and CSRF token) on every sign-in
+    request.session["email"] = account.email
+    return RedirectResponse(target or home_path(account), status.HTTP_303_SEE_OTHER)
+
+
+@router.post("/sign-out")
+async def sign_out(request: Request) -> Response:
+    await checked_form(request)
+    request.session.clear()
+    return RedirectResponse("/sign-in", status.HTTP_303_SEE_OTHER)
+
+
+async def admin_page(
+    request: Request,
+    conn: asyncpg.Connection,
+    error: str | None = None,
+    code: int = 200,
+    new_token: tuple[str, str] | None = None,
+) -> Response:
+    context = {
+        "networks": await queries.networks(conn),
+        "accounts": await list_accounts(conn),
+        "api_tokens": await list_api_tokens(conn),
+        "new_token": new_token,
+        "error": error,
+    }
+    return render(request, "admin.html", context, status_code=code)
+
+
+@admin.get("")
+async def admin_home(request: Request, account: Administering, conn: Connection) -> Response:
+    return await admin_page(request, conn)
+
+
+@admin.post("/networks")
+async def create_network(request: Request, conn: Connection) -> Response:
+    account = await administrator(await signed_in(request, conn))
+    form = await checked_form(request)
+    try:
+        network_id = str(form.get("network_id", "")).strip()
+        new = NewAccount(
+            email=str(form.get("email", "")),
+            name=str(form.get("coordinator_name", "")),
+            role=AccountRole.COORDINATOR,
+            network_id=network_id,
+            password=str(form.get("password", "")),
+        )
+        network = NetworkIn(
+            name=str(form.get("name", "")),
+            coordinators=[Coordinator(name=new.name, email=new.email)],
+        )
+        async with conn.transaction():
+            if await queries.network_name(conn, network_id) is not None:
+                raise AccountRefused(f"network {network_id!r} exists already")
+            await networks.upsert_network(conn, network_id, network)
+            await record_audit(
+                conn, actor=account.email, action="network.created", subject=network_id
+            )
+            await create_account(conn, new, actor=account.email)
+    except (ValidationError, AccountRefused) as error:
+        return await admin_page(request, conn, _plain(error), 422)
+    flash(request, f"Created network {network_id} and its coordinator {new.email}.")
+    return RedirectResponse("/admin", status.HTTP_303_SEE_OTHER)
+
+
+@admin.post("/coordinators")
+async def create_coordinator(request: Request, conn: Connection) -> Response:
+    account = await administrator(await signed_in(request, conn))
+    form = await checked_form(request)
+    try:
+        new = NewAccount(
+            email=str(form.get("email", "")),
+            name=str(form.get("name", "")),
+            role=AccountRole.COORDINATOR,
+            network_id=str(form.get("network_id", "")),
+            password=str(form.get("password", "")),
+        )
+        await create_account(conn, new, actor=account.email)
+    except (ValidationError, AccountRefused) as error:
+        return await admin_page(request, conn, _plain(error), 422)
+    flash(request, f"Created the coordinator account {new.email}.")
+    return RedirectResponse("/admin", status.HTTP_303_SEE_OTHER)
+
+
+@admin.post("/coordinators/remove")
+async def remove(request: Request, conn: Connection) -> Response:
+    account = await administrator(await signed_in(request, conn))
+    form = await checked_form(request)
+    email = str(form.get("email", ""))
+    try:
+        network_id = await remove_coordinator(conn, email, actor=account.email)
+    except AccountRefused as error:
+        return await admin_page(request, conn, str(error), 422)
+    flash(request, f"Removed {email} from {network_id}; their account is closed.")
+    return RedirectResponse("/admin", status.HTTP_303_SEE_OTHER)
+
+
+@admin.post("/api-tokens")
+async def create_token(request: Request, conn: Connection) -> Response:
+    account = await administrator(await signed_in(request, conn))
+    form = await checked_form(request)
+    name = str(form.get("name", "")).strip()
+    network_id = str(form.get("network_id", "")).strip() or None
+    try:
+        token = await create_api_token(conn, name, network_id, actor=account.email)
+    except TokenRefused as error:
+        return await admin_page(request, conn, str(error), 422)
+    # Shown in this one response (not cached), never in the session's flash: a cookie.
+    return await admin_page(request, conn, new_token=(name, token))
+
+
+@admin.post("/api-tokens/revoke")
+async def revoke_token(request: Request, conn: Connection) -> Response:
+    account = await administrator(await signed_in(request, conn))
+    form = await checked_form(request)
+    name = str(form.get("name", ""))
+    try:
+        await revoke_api_token(conn, name, actor=account.email)
+    except TokenRefused as error:
+        return await admin_page(request, conn, str(error), 422)
+    flash(request, f"Revoked the API token {name}; it no longer works.")
+    return RedirectResponse("/admin", status.HTTP_303_SEE_OTHER)
+
+
+@admin.get("/audit")
+async def audit_page(
+    request: Request, account: Administering, conn: Connection, before_id: int | None = None
+) -> Response:
+    records = await list_audit(request.app.state.pool, limit=100, before_id=before_id)
+    return render(request, "audit.html", {"records": records})
+
+
+def _plain(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'form'}: {e['msg']}" for e in error.errors()
+        )
+    return str(error)

@@ -1,0 +1,203 @@
+"""What every coordinators' and administrators' page shares (server-rendered Jinja2, autoescaped).
+
+Sessions are signed cookies (HttpOnly, SameSite=Lax, Secure in production) holding the account's
+email and a CSRF token; the account is re-read on every request, so a removed coordinator loses
+access at once. Every POST form carries the CSRF token; a missing or wrong one is refused (403)
+before anything is read or changed. Decision links from emails need no session: the signed,
+expiring, single-use token in the URL is their secret.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import jinja2
+from fastapi import APIRouter, Depends, FastAPI, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.datastructures import FormData
+from starlette.middleware.sessions import SessionMiddleware
+
+from services.profiles.accounts.accounts import IdentityProvider, PasswordSignIn, load_account
+from services.profiles.accounts.permissions import (
+    Account,
+    SignInThrottle,
+    may_administer,
+    may_coordinate,
+)
+from services.profiles.coordination.charts import percent
+from services.profiles.dependencies import Connection
+from shared.settings import Settings
+
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+SESSION_COOKIE = "bridgework_session"
+SESSION_HOURS = 8
+
+
+class PageRefused(Exception):
+    """Render a refusal page with this status and message; nothing was changed."""
+
+    def __init__(self, status_code: int, title: str, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.title = title
+        self.message = message
+
+
+class SignInRequired(Exception):
+    pass
+
+
+def templates() -> Jinja2Templates:
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
+    )
+    environment.filters["percent"] = percent
+    return Jinja2Templates(env=environment)
+
+
+def install(app: FastAPI, settings: Settings, identity: IdentityProvider | None = None) -> None:
+    """Add sessions and the pages' error pages to the profiles app."""
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key.get_secret_value(),
+        session_cookie=SESSION_COOKIE,
+        max_age=SESSION_HOURS * 3600,
+        same_site="lax",
+        https_only=settings.environment == "production",
+    )
+    app.state.identity = identity or PasswordSignIn()
+    app.state.sign_in_throttle = SignInThrottle()
+    app.state.settings = settings
+    app.state.templates = templates()
+
+    @app.exception_handler(PageRefused)
+    async def refused(request: Request, error: PageRefused) -> Response:
+        return render(
+            request,
+            "message.html",
+            {"title": error.title, "message": error.message},
+            status_code=error.status_code,
+        )
+
+    @app.exception_handler(SignInRequired)
+    async def sign_in_first(request: Request, _: SignInRequired) -> Response:
+        if request.method == "GET":
+            target = quote(request.url.path)
+            return RedirectResponse(f"/sign-in?next={target}", status.HTTP_303_SEE_OTHER)
+        return render(
+            request,
+            "message.html",
+            {"title": "Sign in first", "message": "Your session has ended: sign in again."},
+            status_code=status.HTTP_401_UNAUTHORIZED,
+        )
+
+
+def csrf_token(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(32)
+        request.session["csrf"] = token
+    return token
+
+
+async def checked_form(request: Request) -> FormData:
+    """The posted form, once its CSRF token matched the session's; else 403, nothing done."""
+    form = await request.form()
+    sent = form.get("csrf_token")
+    expected = request.session.get("csrf")
+    if not (
+        isinstance(sent, str)
+        and isinstance(expected, str)
+        and secrets.compare_digest(sent, expected)
+    ):
+        raise PageRefused(
+            status.HTTP_403_FORBIDDEN,
+            "This form cannot be accepted",
+            "The form's security token is missing or wrong (perhaps the page was open too"
+            " long, or the form came from another site). Nothing was changed: reload the page"
+            " and try again.",
+        )
+    return form
+
+
+def render(
+    request: Request, name: str, context: dict[str, Any], status_code: int = 200
+) -> HTMLResponse:
+    context = {
+        "account": getattr(request.state, "account", None),
+        "csrf_token": csrf_token(request),
+        "flash": request.session.pop("flash", None),
+        **context,
+    }
+    response: HTMLResponse = request.app.state.templates.TemplateResponse(
+        request, name, context, status_code=status_code
+    )
+    # Pages show personal data: never cached, never framed.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
+    )
+    return response
+
+
+def flash(request: Request, message: str) -> None:
+    request.session["flash"] = message
+
+
+async def signed_in(request: Request, conn: Connection) -> Account:
+    email = request.session.get("email")
+    account = await load_account(conn, email) if isinstance(email, str) else None
+    if account is None:
+        request.session.pop("email", None)
+        raise SignInRequired
+    request.state.account = account
+    return account
+
+
+SignedIn = Annotated[Account, Depends(signed_in)]
+
+
+def coordinator_of(network_id: str, account: Account) -> Account:
+    if not may_coordinate(account, network_id):
+        raise PageRefused(
+            status.HTTP_403_FORBIDDEN,
+            "Not your network",
+            "You can see and decide only the proposals of the network you coordinate.",
+        )
+    return account
+
+
+async def network_coordinator(network_id: str, account: SignedIn) -> Account:
+    return coordinator_of(network_id, account)
+
+
+async def administrator(account: SignedIn) -> Account:
+    if not may_administer(account):
+        raise PageRefused(
+            status.HTTP_403_FORBIDDEN, "Administrators only", "This page is for administrators."
+        )
+    return account
+
+
+Coordinating = Annotated[Account, Depends(network_coordinator)]
+Administering = Annotated[Account, Depends(administrator)]
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/static/bridgework.css")
+async def stylesheet() -> Response:
+    css = (STATIC / "bridgework.css").read_text()
+    return Response(css, media_type="text/css", headers={"Cache-Control": "max-age=3600"})

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from uuid import UUID, uuid4
 
-from shared.events import MatchProposed
+from shared.events import MatchProposed, PersonProfile
 from shared.matching import Explanation, MatchKind, ScorePart, SkillCovered
+from shared.people import Mode, Role, Sector, SkillGap, WorkingPattern
+from shared.regions import Region
 
 
 def covered(skill: str, name: str, from_level: int, to_level: int, provider: int) -> SkillCovered:
@@ -40,4 +42,22 @@ def match_proposed(
         mentee_id=mentee_id or uuid4(),
         score=score,
         explanation=Explanation(skills_covered=skills, region_reason=region_reason, parts=parts),
+    )
+
+
+def mentee_profile(person_id: UUID | None = None, network_id: str = "north") -> PersonProfile:
+    """A part-time social-care mentee who wants to grow in data analytics."""
+    return PersonProfile(
+        person_id=person_id or uuid4(),
+        role=Role.MENTEE,
+        name="Ben",
+        email="ben@example.org",
+        job_title="Analyst",
+        trust_code="T2",
+        network_id=network_id,
+        region=Region.MIDLANDS,
+        mode=Mode.REMOTE,
+        working_pattern=WorkingPattern.PART_TIME,
+        sector=Sector.SOCIAL_CARE,
+        gaps=(SkillGap(skill="data-analytics", current=1, target=4),),
     )

@@ -30,7 +30,6 @@ from shared.events import (
     MatchWithdrawn,
     NetworkUpserted,
     PersonErased,
-    PersonProfile,
     PersonUpserted,
     PlacementProfile,
     PlacementUpserted,
@@ -51,9 +50,9 @@ from shared.kafka import (
     fitting_copy,
 )
 from shared.matching import MatchKind
-from shared.people import Mode, Role, Sector, SkillGap, SkillLevel, WorkingPattern
+from shared.people import SkillLevel
 from shared.regions import Region
-from tests.factories import match_proposed
+from tests.factories import match_proposed, mentee_profile
 
 PRODUCER_MAX_REQUEST_BYTES = 1024 * 1024  # aiokafka's default max_request_size
 BROKER_MAX_MESSAGE_BYTES = 1024 * 1024 + 12  # Kafka's default message.max.bytes
@@ -62,20 +61,7 @@ BROKER_MAX_MESSAGE_BYTES = 1024 * 1024 + 12  # Kafka's default message.max.bytes
 def one_of_each_event() -> list[Event]:
     """A valid event of every type the union knows."""
     person = uuid4()
-    profile = PersonProfile(
-        person_id=person,
-        role=Role.MENTEE,
-        name="Ben",
-        email="ben@example.org",
-        job_title="Analyst",
-        trust_code="T2",
-        network_id="north",
-        region=Region.MIDLANDS,
-        mode=Mode.REMOTE,
-        working_pattern=WorkingPattern.PART_TIME,
-        sector=Sector.SOCIAL_CARE,
-        gaps=(SkillGap(skill="data-analytics", current=1, target=4),),
-    )
+    profile = mentee_profile(person)
     placement = PlacementProfile(
         placement_id=uuid4(),
         host_trust_code="T1",

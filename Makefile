@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install lock browser demo demo-serve screenshots test test-unit lint infra-up infra-down down \
+.PHONY: install lock hooks browser demo demo-serve screenshots test test-unit test-integration test-e2e lint infra-up infra-down down \
 	bench-matching bench-pipeline api-docs chaos clean
 
 # Exact versions from the lock (requirements/*.txt, with hashes), then the project itself;
@@ -30,6 +30,10 @@ UV_COMPILE := $(PY) -m uv pip compile pyproject.toml --quiet --generate-hashes \
 lock: install
 	$(UV_COMPILE) -o requirements/runtime.txt
 	$(UV_COMPILE) --extra dev -c requirements/runtime.txt -o requirements/dev.txt
+
+# Commit subjects of at most 72 characters (devtools/githooks/commit-msg), for this clone.
+hooks:
+	git config core.hooksPath devtools/githooks
 
 # Debian's Chromium for the browser tests and screenshots (Playwright drives it; it never
 # downloads browsers of its own). Waits for apt when another process holds its lock.
@@ -62,6 +66,8 @@ demo-serve: install
 screenshots: install browser
 	bash devtools/with-infra.sh $(PY) -m devtools.screenshots
 
+# Everything: lint, then every tier (the chaos run's short form included) on fresh local
+# infrastructure. .ci/run calls this.
 test: install lint browser
 	bash devtools/with-infra.sh $(PY) -m pytest
 
@@ -69,8 +75,16 @@ test: install lint browser
 chaos: install
 	bash devtools/with-infra.sh $(PY) -m pytest -m '' -s tests/chaos
 
+# One tier at a time, each with what it needs: unit tests need nothing running; integration
+# tests need Kafka and PostgreSQL; end-to-end tests also start the three services and Chromium.
 test-unit: install
 	$(PY) -m pytest tests/unit
+
+test-integration: install
+	bash devtools/with-infra.sh $(PY) -m pytest tests/integration
+
+test-e2e: install browser
+	bash devtools/with-infra.sh $(PY) -m pytest tests/e2e
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -85,7 +99,8 @@ bench-matching: install
 bench-pipeline: install
 	bash devtools/with-infra.sh $(PY) -m bench.bench_pipeline $(BENCH_ARGS)
 
-# docs/openapi.json and docs/asyncapi.json, generated from the code (a test checks they match).
+# docs/openapi.json, docs/asyncapi.json and docs/configuration.md, generated from the code
+# (a test checks they match).
 api-docs: install
 	$(PY) -m devtools.api_docs
 

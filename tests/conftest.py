@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -15,6 +13,7 @@ import pytest
 from devtools.reference_data import reason, reference_data_dir
 from shared.kafka import ensure_topics
 from shared.settings import Settings
+from tests.support.services import require_service
 
 
 @pytest.fixture(scope="session")
@@ -23,22 +22,6 @@ def shared_data() -> Path:
     if not reference_data_dir().is_dir():
         pytest.skip(reason())
     return reference_data_dir()
-
-
-def port_open(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
-
-
-def require_service(name: str, host: str, port: int) -> None:
-    """Skip locally when a server is not running; in CI a missing server is a failure."""
-    if port_open(host, port):
-        return
-    message = f"{name} is not reachable at {host}:{port}: start it with `make infra-up`"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")

@@ -47,6 +47,7 @@ from shared.events import MatchDecided
 from shared.kafka import ensure_topics, idempotent_producer
 from shared.topics import Topic
 from tests.chaos.workload import Op, Workload, build_workload, decide
+from tests.support.stack import personal_data_in_logs
 
 Pair = tuple[str, str, str]  # (kind, provider email, mentee email)
 
@@ -596,15 +597,6 @@ async def read_log(bootstrap: str) -> tuple[int, int]:
     finally:
         await reader.stop()
     return dead, sum(n - 1 for n in copies.values())
-
-
-def personal_data_in_logs(log_dir: Path, needles: set[str]) -> int:
-    """How many (log file, name or email) pairs occur: every service's log, crashes included."""
-    hits = 0
-    for path in log_dir.glob("*.log"):
-        text = path.read_text(errors="replace").lower()
-        hits += sum(1 for needle in needles if needle.lower() in text)
-    return hits
 
 
 async def drive(

@@ -27,8 +27,8 @@ from services.profiles.accounts.permissions import AccountRole
 from shared.db import create_pool
 from shared.events import MatchDecided, decode_event
 from shared.topics import Topic
-from tests.e2e.conftest import e2e_stack
-from tests.integration.conftest import read_topic
+from tests.support.kafka import read_topic
+from tests.support.stack import e2e_stack
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "a long demo password"

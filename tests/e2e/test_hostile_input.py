@@ -38,9 +38,8 @@ from shared.kafka import (
 )
 from shared.topics import Topic
 from shared.topology import subscriptions
-from tests.chaos.harness import personal_data_in_logs
-from tests.e2e.conftest import e2e_config
-from tests.integration.conftest import read_topic
+from tests.support.kafka import read_topic
+from tests.support.stack import e2e_config, personal_data_in_logs
 
 pytestmark = pytest.mark.e2e
 

@@ -23,8 +23,8 @@ from typer.testing import CliRunner
 from devtools.stack import SERVICES, ServiceProcess, StackConfig, running_stack
 from services.cli.main import app
 from shared.topics import Topic
-from tests.e2e.conftest import e2e_config
-from tests.integration.conftest import read_topic
+from tests.support.kafka import read_topic
+from tests.support.stack import e2e_config
 
 pytestmark = pytest.mark.e2e
 

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from services.profiles.accounts.api_tokens import create_api_token, revoke_api_token
 from services.profiles.app import create_app
 from shared.settings import Settings
-from tests.integration.conftest import bearer_headers
+from tests.support.api import bearer_headers
 
 pytestmark = pytest.mark.integration
 

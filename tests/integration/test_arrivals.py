@@ -15,7 +15,8 @@ from services.matcher.engine import MatchingConfig, build_engine
 from services.matcher.rounds import network_lock_key, run_round
 from services.matcher.state import apply_event, apply_events
 from shared.people import Role
-from tests.integration.test_matcher_rounds import person, seed
+from tests.support.factories import person
+from tests.support.matcher import seed
 
 pytestmark = pytest.mark.integration
 ENGINE = build_engine(MatchingConfig())

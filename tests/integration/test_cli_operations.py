@@ -32,7 +32,7 @@ from shared.regions import Region
 from shared.settings import Settings
 from shared.topics import Topic
 from shared.topology import subscriptions
-from tests.integration.conftest import read_topic
+from tests.support.kafka import read_topic
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()

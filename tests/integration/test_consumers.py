@@ -17,7 +17,8 @@ from shared.people import Mode, Role, Sector, SkillGap, WorkingPattern
 from shared.regions import Region
 from shared.settings import Settings
 from shared.topics import Topic
-from tests.integration.conftest import metric, read_topic
+from tests.support.kafka import read_topic
+from tests.support.metrics import metric
 
 pytestmark = pytest.mark.integration
 

@@ -30,7 +30,7 @@ from shared.kafka import (
 from shared.outbox import OutboxRelay, add_to_outbox
 from shared.settings import Settings
 from shared.topics import Topic
-from tests.integration.conftest import read_topic
+from tests.support.kafka import read_topic
 
 pytestmark = pytest.mark.integration
 

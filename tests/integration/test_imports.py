@@ -24,7 +24,7 @@ from services.profiles.imports.importers import (
 from shared.events import Coordinator
 from shared.regions import Region
 from shared.settings import Settings
-from tests.integration.conftest import _migrated_pool
+from tests.support.database import migrated_pool
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +33,7 @@ HEADER = "role,name,email,job_title,trust_code,skills,capacity,hours_per_month,g
 
 @pytest.fixture(scope="module")
 async def profiles_pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    pool = await _migrated_pool(settings, "profiles")
+    pool = await migrated_pool(settings, "profiles")
     yield pool
     await pool.close()
 

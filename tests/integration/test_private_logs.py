@@ -17,7 +17,7 @@ from fastapi import FastAPI
 
 from services.profiles.accounts.accounts import AccountRefused, NewAccount, create_account
 from services.profiles.accounts.permissions import AccountRole
-from tests.integration.conftest import bearer_headers
+from tests.support.api import bearer_headers
 
 pytestmark = pytest.mark.integration
 

@@ -36,16 +36,13 @@ from shared.observability.health import readiness, stall_check
 from shared.service import event_broker
 from shared.settings import Settings
 from shared.topics import Topic
-from tests.integration.conftest import Inbox, metric, read_topic
-from tests.integration.test_notifier_mail import (
-    consumer,
-    deliver,
-    network_events,
-    send_everything,
-)
+from tests.support.factories import network_events
+from tests.support.kafka import read_topic
+from tests.support.mail import Inbox
+from tests.support.metrics import metric
+from tests.support.notifier import deliver, send_everything
 
 pytestmark = pytest.mark.integration
-__all__ = ["consumer"]  # the notifier's consumer fixture
 
 BROKER_MAX_MESSAGE_BYTES = 1024 * 1024 + 12  # Kafka's default message.max.bytes
 
@@ -210,19 +207,19 @@ async def test_a_partition_its_consumer_keeps_retrying_is_named_by_readiness_and
 async def test_an_email_that_cannot_be_built_is_failed_and_reported_and_the_next_goes(
     settings: Settings,
     notifier_pool: asyncpg.Pool,
-    consumer: EventConsumer,
+    notifier_consumer: EventConsumer,
     smtp_inbox: Inbox,
 ) -> None:
     # A name the rules refuse today, stored before they did (or by a future bug): the notifier
     # must not let its email hold up the queue.
     events, unbuildable = network_events()
-    await deliver(consumer, *events)
+    await deliver(notifier_consumer, *events)
     await notifier_pool.execute(
         "UPDATE people SET name = 'Theo\u2028Mentee' WHERE id = $1", unbuildable.mentee_id
     )
-    await deliver(consumer, unbuildable)
+    await deliver(notifier_consumer, unbuildable)
     more_events, behind = network_events()
-    await deliver(consumer, *more_events, behind)
+    await deliver(notifier_consumer, *more_events, behind)
     failed_before = metric("bridgework_emails_unbuildable_total", purpose="proposal")
 
     queue = MailQueue(notifier_pool, settings.model_copy(update={"smtp_port": smtp_inbox.port}))

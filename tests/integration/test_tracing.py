@@ -28,7 +28,8 @@ from services.notifier.bootstrap import create_app as create_notifier
 from services.profiles.app import create_app as create_profiles
 from shared.observability.context import CORRELATION_ATTRIBUTE
 from shared.settings import Settings
-from tests.integration.conftest import Inbox, bearer_headers
+from tests.support.api import bearer_headers
+from tests.support.mail import Inbox
 
 pytestmark = pytest.mark.integration
 

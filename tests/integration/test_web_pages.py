@@ -25,8 +25,6 @@ from shared.links import sign_decision_link
 from shared.matching import MatchKind
 from shared.settings import Settings
 from shared.topics import Topic
-from tests.factories import covered, match_proposed
-from tests.integration.conftest import read_topic
 from tests.integration.web_helpers import (
     PASSWORD,
     SeededNetwork,
@@ -34,6 +32,8 @@ from tests.integration.web_helpers import (
     seed_network,
     sign_in,
 )
+from tests.support.factories import covered, match_proposed
+from tests.support.kafka import read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -964,7 +964,7 @@ async def test_the_network_and_pictures_pages_show_their_coordinator_the_network
 ) -> None:
     from services.profiles.coordination.decisions import decide
     from shared.events import FairnessFigures, GroupComparisonFigures, GroupFigures, RoundCompleted
-    from tests.integration.conftest import bearer_headers
+    from tests.support.api import bearer_headers
 
     admin = new_client()
     network = await seed_network(admin, pool)

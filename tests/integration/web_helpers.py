@@ -11,7 +11,7 @@ import httpx
 
 from services.profiles.accounts.accounts import NewAccount, create_account
 from services.profiles.accounts.permissions import AccountRole
-from tests.integration.conftest import bearer_headers
+from tests.support.api import bearer_headers
 
 PASSWORD = "correct horse battery staple"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -53,7 +53,7 @@ from services.profiles.coordination.dashboard import (
 from services.profiles.coordination.decisions import DecisionRefused, check_reason, refusal_for
 from shared.events import RoundCompleted, decode_event
 from shared.matching import Explanation, MatchKind, ScorePart
-from tests.factories import covered
+from tests.support.factories import covered
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 ADMIN = Account(email="ada@x.example", name="Ada", role=AccountRole.ADMINISTRATOR)

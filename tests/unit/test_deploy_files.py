@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from shared.settings import Settings
-from tests.unit.test_k8s_manifests import PERFORMANCE
+from tests.support.performance import PERFORMANCE
 
 ROOT = Path(__file__).resolve().parents[2]
 

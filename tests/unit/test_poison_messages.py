@@ -50,9 +50,10 @@ from shared.kafka import (
     fitting_copy,
 )
 from shared.matching import MatchKind
-from shared.people import SkillLevel
+from shared.people import Role, SkillLevel
 from shared.regions import Region
-from tests.factories import match_proposed, mentee_profile
+from tests.support.factories import match_proposed
+from tests.support.factories import person as person_upserted
 
 PRODUCER_MAX_REQUEST_BYTES = 1024 * 1024  # aiokafka's default max_request_size
 BROKER_MAX_MESSAGE_BYTES = 1024 * 1024 + 12  # Kafka's default message.max.bytes
@@ -60,8 +61,8 @@ BROKER_MAX_MESSAGE_BYTES = 1024 * 1024 + 12  # Kafka's default message.max.bytes
 
 def one_of_each_event() -> list[Event]:
     """A valid event of every type the union knows."""
-    person = uuid4()
-    profile = mentee_profile(person)
+    profile = person_upserted(Role.MENTEE, "north", "T2").profile
+    person = profile.person_id
     placement = PlacementProfile(
         placement_id=uuid4(),
         host_trust_code="T1",

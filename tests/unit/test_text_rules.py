@@ -20,10 +20,10 @@ from services.profiles.api.schemas import MenteeIn, NetworkIn, TrustIn
 from services.profiles.coordination.decisions import DecisionRefused, check_reason
 from services.profiles.imports.rows import parse_people
 from shared.consuming import Unreadable, read_message
-from shared.events import PersonUpserted
+from shared.people import Role
 from shared.settings import Settings
 from shared.text import free_text, single_line
-from tests.factories import mentee_profile
+from tests.support.factories import person as person_upserted
 
 REFUSED_CATEGORIES = {"Cc", "Cs", "Zl", "Zp"}
 # The separators of the attack (issue 14, item 1), and the other line breaks str.splitlines knows.
@@ -123,10 +123,9 @@ def test_the_csv_import_refuses_the_row_and_says_why(separator: str) -> None:
 @pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\u0085"])
 def test_an_event_bringing_such_a_name_is_dead_lettered_as_invalid(separator: str) -> None:
     # model_copy does not validate: the event as a buggy or hostile producer would write it.
-    profile = mentee_profile().model_copy(update={"name": f"Eve{separator}Example"})
-    event = PersonUpserted(entity_key="eve", profile=mentee_profile()).model_copy(
-        update={"profile": profile}
-    )
+    upserted = person_upserted(Role.MENTEE, "north", "T2")
+    profile = upserted.profile.model_copy(update={"name": f"Eve{separator}Example"})
+    event = upserted.model_copy(update={"profile": profile})
     decision = read_message(event.model_dump_json().encode())
     assert isinstance(decision, Unreadable)
     assert decision.kind == "invalid"

@@ -7,9 +7,9 @@ import pytest
 
 from services.matcher.engine.assignment import Places, solve_assignment
 from services.matcher.engine.contract import CandidateEdges
+from tests.support.engine.edges import edges_of
 from tests.support.engine.instances import random_candidate_edges
 from tests.support.engine.reference import flow_optimum, lp_optimum
-from tests.unit.engine.edges import edges_of
 
 
 def assert_feasible(candidates: CandidateEdges, chosen: np.ndarray) -> None:

@@ -9,8 +9,8 @@ import pytest
 
 from services.matcher.engine.assignment import solve_assignment
 from services.matcher.engine.incremental import resolve_keeping_pending
+from tests.support.engine.edges import edges_of
 from tests.support.engine.instances import random_candidate_edges
-from tests.unit.engine.edges import edges_of
 
 
 def test_a_slightly_better_new_mentor_does_not_replace_a_pending_one() -> None:

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from services.matcher.engine.stable import blocking_pairs, solve_stable
+from tests.support.engine.edges import edges_of
 from tests.support.engine.instances import random_candidate_edges
 from tests.support.engine.peers import matching_package_stable
-from tests.unit.engine.edges import edges_of
 
 
 def test_stable_is_not_the_optimum_by_hand() -> None:

@@ -12,7 +12,7 @@ import asyncpg
 from pydantic import BaseModel
 
 from services.matcher.engine.fairness import FairnessReport
-from services.matcher.state import mark_dirty
+from services.matcher.repository import mark_dirty
 
 
 class UnknownNetwork(LookupError):

@@ -42,8 +42,9 @@ from aiosmtplib.email import flatten_message
 from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 
 from services.notifier.compose import RenderedEmail
-from services.notifier.directory import announce_proposals, introduce_approved
+from services.notifier.handlers import announce_proposals, introduce_approved
 from services.notifier.render import NotYetKnown, render
+from services.notifier.repository import NotifierRepository
 from shared.consuming import TRANSIENT_ERRORS
 from shared.observability import metrics
 from shared.observability.context import continued, current_correlation_id
@@ -154,8 +155,9 @@ class MailQueue:
             try:
                 await self.sweep_abandoned()
                 async with self._pool.acquire() as conn, conn.transaction():
-                    await announce_proposals(conn)
-                    await introduce_approved(conn)
+                    store = NotifierRepository(conn)
+                    await announce_proposals(store)
+                    await introduce_approved(store)
                 while await self.send_due():
                     pass
             except (OSError, asyncpg.PostgresError) as error:

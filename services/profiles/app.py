@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The import page takes files of up to 5 MB, beyond the API's limit for JSON bodies.
         path_limits=[(IMPORT_PATH, max(IMPORT_MAX_BODY_BYTES, settings.max_request_body_bytes))],
     )
+    app.state.settings = settings
     _add_error_handlers(app)
     for api in (networks, trusts, people, placements):
         app.include_router(api.router)
@@ -46,7 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(page.router)
     app.include_router(account_pages.admin)
     app.include_router(links.router)
-    app.include_router(self_service_pages.create_router(settings))
+    app.include_router(self_service_pages.router)
     instrument_http(app, "profiles", bootstrap.app_readiness(app, settings))
     return app
 

@@ -1,4 +1,5 @@
-"""What routes ask FastAPI for (``Depends``): a database connection from the app's pool."""
+"""What routes ask FastAPI for (``Depends``): the app's settings, its database pool and a
+connection from it."""
 
 from __future__ import annotations
 
@@ -8,10 +9,26 @@ from typing import Annotated
 import asyncpg
 from fastapi import Depends, Request
 
+from shared.settings import Settings
 
-async def connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
-    async with request.app.state.pool.acquire() as conn:
+
+def app_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def app_pool(request: Request) -> asyncpg.Pool:
+    pool: asyncpg.Pool = request.app.state.pool
+    return pool
+
+
+async def connection(
+    pool: Annotated[asyncpg.Pool, Depends(app_pool)],
+) -> AsyncIterator[asyncpg.Connection]:
+    async with pool.acquire() as conn:
         yield conn
 
 
+AppSettings = Annotated[Settings, Depends(app_settings)]
+Pool = Annotated[asyncpg.Pool, Depends(app_pool)]
 Connection = Annotated[asyncpg.Connection, Depends(connection)]

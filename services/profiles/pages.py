@@ -73,7 +73,6 @@ def install(app: FastAPI, settings: Settings, identity: IdentityProvider | None 
     )
     app.state.identity = identity or PasswordSignIn()
     app.state.sign_in_throttle = SignInThrottle()
-    app.state.settings = settings
     app.state.templates = templates()
 
     @app.exception_handler(PageRefused)
@@ -124,6 +123,9 @@ async def checked_form(request: Request) -> FormData:
             " and try again.",
         )
     return form
+
+
+CheckedForm = Annotated[FormData, Depends(checked_form)]
 
 
 def render(

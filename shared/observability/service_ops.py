@@ -11,9 +11,9 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from shared.observability import metrics
-from shared.observability.health import Check, database_check, kafka_check, readiness, stall_check
+from shared.observability.health import database_check, kafka_check, readiness, stall_check
 from shared.observability.kafka_state import consumer_lag
-from shared.observability.ops_server import OpsServer
+from shared.observability.ops_server import OpsServer, Readiness
 from shared.observability.progress import PartitionProgress
 from shared.outbox import unpublished
 from shared.settings import Settings
@@ -34,26 +34,28 @@ def ops_server(
     producer: Callable[[], AIOKafkaProducer | None],
     progress: Callable[[], PartitionProgress | None],
 ) -> OpsServer:
-    checks = service_checks(settings, pool, producer, progress)
-
-    async def ready() -> tuple[bool, dict[str, str]]:
-        return await readiness(checks, settings.health_timeout_seconds)
-
+    ready = service_readiness(settings, pool, producer, progress)
     return OpsServer(service, ready, settings.ops_host, ops_port(settings, service))
 
 
-def service_checks(
+def service_readiness(
     settings: Settings,
     pool: Callable[[], asyncpg.Pool | None],
     producer: Callable[[], AIOKafkaProducer | None],
     progress: Callable[[], PartitionProgress | None],
-) -> dict[str, Check]:
-    """What readiness checks: the database and the broker answer, no partition is stuck."""
-    return {
+) -> Readiness:
+    """Ready once the service's database and broker answer, and while no partition has kept
+    its consumer retrying for longer than ``consumer_stall_seconds``."""
+    checks = {
         "database": database_check(pool),
         "kafka": kafka_check(producer),
         "consumer": stall_check(progress, settings.consumer_stall_seconds),
     }
+
+    async def ready() -> tuple[bool, dict[str, str]]:
+        return await readiness(checks, settings.health_timeout_seconds)
+
+    return ready
 
 
 async def sample_outbox_backlog(pool: asyncpg.Pool, service: str) -> None:

@@ -13,7 +13,7 @@ from aiosmtpd.controller import Controller
 from fastapi import FastAPI
 
 from devtools.stack import free_port
-from services.notifier.directory import apply_event as notifier_apply_event
+from services.notifier.bootstrap import apply_event as notifier_apply_event
 from services.profiles.app import create_app
 from shared.consuming import EventConsumer
 from shared.settings import Settings

@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
-from services.matcher.state import apply_event, apply_events
+from services.matcher.bootstrap import apply_event, apply_events
 from shared.consuming import BatchEventConsumer, Contexts, DatabaseUnavailable
 from shared.events import AvailabilityChanged, Event, PersonErased, PersonProfile, PersonUpserted
 from shared.kafka import DEAD_LETTER_KIND, idempotent_producer

@@ -19,8 +19,8 @@ from typer.testing import CliRunner, Result
 from devtools import ROOT
 from devtools.stack import free_port
 from services.cli.main import app
+from services.matcher.bootstrap import apply_event
 from services.matcher.rounds import due_networks
-from services.matcher.state import apply_event
 from services.profiles.api.schemas import NetworkIn, TrustIn
 from services.profiles.directory.networks import upsert_network
 from services.profiles.directory.trusts import upsert_trust

@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from services.matcher.state import apply_event
+from services.matcher.bootstrap import apply_event
 from shared.consuming import EventConsumer
 from shared.events import Event, PersonErased, PersonProfile, PersonUpserted
 from shared.kafka import DEAD_LETTER_REASON, idempotent_producer

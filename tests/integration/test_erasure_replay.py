@@ -17,8 +17,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from devtools import ROOT
-from services.matcher.state import apply_event as matcher_apply
-from services.notifier.directory import apply_event as notifier_apply
+from services.matcher.bootstrap import apply_event as matcher_apply
+from services.notifier.bootstrap import apply_event as notifier_apply
 from shared.consuming import EventConsumer
 from shared.db import create_pool, migrate_async
 from shared.kafka import idempotent_producer

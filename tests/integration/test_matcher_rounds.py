@@ -9,6 +9,7 @@ from uuid import UUID
 import asyncpg
 import pytest
 
+from services.matcher.bootstrap import apply_event
 from services.matcher.engine import (
     MatchingConfig,
     MatchingInput,
@@ -16,8 +17,8 @@ from services.matcher.engine import (
     Proposal,
     build_engine,
 )
+from services.matcher.repository import mark_dirty
 from services.matcher.rounds import due_networks, run_round
-from services.matcher.state import apply_event, mark_dirty
 from shared.events import (
     MatchDecided,
     MatchProposed,

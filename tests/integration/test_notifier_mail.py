@@ -17,13 +17,14 @@ from icalendar import Calendar
 from prometheus_client import REGISTRY
 
 from devtools.stack import free_port
-from services.notifier.directory import announce_proposals, introduce_approved
+from services.notifier.handlers import announce_proposals, introduce_approved
 from services.notifier.mailer import (
     SENDING_LOCK_CLASS,
     UNSETTLED,
     MailQueue,
     sample_mail_queue,
 )
+from services.notifier.repository import NotifierRepository
 from shared.consuming import EventConsumer
 from shared.events import (
     Coordinator,
@@ -130,7 +131,7 @@ async def test_a_withdrawn_proposal_is_never_emailed(
     )
     await deliver(notifier_consumer, *events, proposal)
     async with notifier_pool.acquire() as conn, conn.transaction():
-        await announce_proposals(conn)  # queued, not yet sent
+        await announce_proposals(NotifierRepository(conn))  # queued, not yet sent
     await deliver(notifier_consumer, withdrawn)
     queue = MailQueue(notifier_pool, settings.model_copy(update={"smtp_port": smtp_inbox.port}))
     await send_everything(queue, notifier_pool)
@@ -396,7 +397,7 @@ async def test_an_email_abandoned_mid_send_is_never_sent_again(
     events, proposal = network_events()
     await deliver(notifier_consumer, *events, proposal)
     async with notifier_pool.acquire() as conn, conn.transaction():
-        await announce_proposals(conn)
+        await announce_proposals(NotifierRepository(conn))
     async with notifier_pool.acquire() as conn:
         email_id = await conn.fetchval(
             "UPDATE emails SET status = 'sending', attempt_id = gen_random_uuid()"
@@ -490,7 +491,7 @@ async def test_two_senders_at_once_send_each_email_once(
         await deliver(notifier_consumer, *events, proposal)
         proposals.append(proposal)
     async with notifier_pool.acquire() as conn, conn.transaction():
-        await announce_proposals(conn)
+        await announce_proposals(NotifierRepository(conn))
     with_inbox = settings.model_copy(update={"smtp_port": smtp_inbox.port})
     first, second = MailQueue(notifier_pool, with_inbox), MailQueue(notifier_pool, with_inbox)
     while sum(await asyncio.gather(first.send_due(2), second.send_due(2))):
@@ -510,7 +511,7 @@ async def test_an_erasure_racing_the_mail_queue_leaves_no_email_about_them(
     await deliver(notifier_consumer, *events, proposal)
     if queued_by == "introduce_approved":
         async with notifier_pool.acquire() as conn, conn.transaction():
-            await announce_proposals(conn)
+            await announce_proposals(NotifierRepository(conn))
         await deliver(notifier_consumer, decided(proposal, approved=True))
     queue_emails = {
         "announce_proposals": announce_proposals,
@@ -519,7 +520,9 @@ async def test_an_erasure_racing_the_mail_queue_leaves_no_email_about_them(
     async with notifier_pool.acquire() as conn:
         mail_queue = conn.transaction()
         await mail_queue.start()
-        assert await queue_emails[queued_by](conn) == 1  # queued, not yet committed
+        assert (
+            await queue_emails[queued_by](NotifierRepository(conn)) == 1
+        )  # queued, not yet committed
         erasure = asyncio.create_task(
             deliver(
                 notifier_consumer,

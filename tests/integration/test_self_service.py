@@ -16,10 +16,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from itsdangerous import TimestampSigner
 
+from services.matcher.bootstrap import apply_event as matcher_apply
 from services.matcher.engine import MatchingConfig, build_engine
 from services.matcher.rounds import run_round
-from services.matcher.state import apply_event as matcher_apply
-from services.notifier.directory import apply_event as notifier_apply
+from services.notifier.bootstrap import apply_event as notifier_apply
 from services.notifier.mailer import MailQueue
 from shared.consuming import EventConsumer
 from shared.events import AvailabilityChanged

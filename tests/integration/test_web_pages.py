@@ -18,7 +18,7 @@ from fastapi import FastAPI
 
 from services.profiles.accounts.accounts import NewAccount, create_account
 from services.profiles.accounts.permissions import AccountRole
-from services.profiles.read_model import apply_event
+from services.profiles.bootstrap import apply_event
 from shared.events import MatchProposed, MatchWithdrawn, decode_event
 from shared.limits import IMPORT_MAX_BODY_BYTES, MAX_UPLOAD_BYTES
 from shared.links import sign_decision_link

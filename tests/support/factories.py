@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID, uuid4
 
 from shared.events import (
@@ -34,6 +35,7 @@ def match_proposed(
     provider_id: UUID | None = None,
     mentee_id: UUID | None = None,
     score: float = 0.8,
+    kind: MatchKind = MatchKind.MENTORING,
     skills: tuple[SkillCovered, ...] = (),
     region_reason: str = "same region (London)",
     parts: tuple[ScorePart, ...] = (
@@ -45,7 +47,7 @@ def match_proposed(
         entity_key=str(match_id),
         match_id=match_id,
         network_id=network_id,
-        kind=MatchKind.MENTORING,
+        kind=kind,
         provider_id=provider_id or uuid4(),
         mentee_id=mentee_id or uuid4(),
         score=score,
@@ -146,3 +148,24 @@ def network_events() -> tuple[list[Event], MatchProposed]:
         skills=(covered("procurement", "Procurement and commercial", 1, 4, 6),),
     )
     return events, proposal
+
+
+def person_profile(
+    network: str = "north", role: Role = Role.MENTOR, trust_code: str = "T1", **fields: Any
+) -> PersonProfile:
+    """A profile with only what a test says about it (a mentor by default)."""
+    person_id = uuid4()
+    return PersonProfile(
+        person_id=person_id,
+        role=role,
+        name="A Person",
+        email=f"{person_id.hex}@example.org",
+        job_title="Lead",
+        trust_code=trust_code,
+        network_id=network,
+        region=Region.NORTH_WEST,
+        mode=Mode.EITHER,
+        working_pattern=WorkingPattern.FULL_TIME,
+        sector=Sector.NHS,
+        **fields,
+    )

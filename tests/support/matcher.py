@@ -6,7 +6,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from services.matcher.state import apply_event
+from services.matcher.bootstrap import apply_event
 from shared.events import TrustUpserted
 from shared.people import Role
 from shared.regions import Region

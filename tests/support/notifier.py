@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncpg
 
-from services.notifier.directory import announce_proposals, introduce_approved
+from services.notifier.handlers import announce_proposals, introduce_approved
 from services.notifier.mailer import MailQueue
+from services.notifier.repository import NotifierRepository
 from shared.consuming import EventConsumer
 from shared.events import Event
 from shared.topics import Topic
@@ -18,7 +19,7 @@ async def deliver(consumer: EventConsumer, *events: Event) -> None:
 
 async def send_everything(queue: MailQueue, pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn, conn.transaction():
-        await announce_proposals(conn)
-        await introduce_approved(conn)
+        await announce_proposals(NotifierRepository(conn))
+        await introduce_approved(NotifierRepository(conn))
     while await queue.send_due():
         pass

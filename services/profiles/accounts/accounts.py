@@ -4,8 +4,9 @@ Passwords are hashed with Argon2id (argon2-cffi). Signing in goes through ``Iden
 so an organisation's single sign-on can replace passwords: it proves who someone is, and the
 account (role, network) still comes from this table.
 
-Creating a coordinator also lists them among the network's coordinators and publishes
-NetworkUpserted through the outbox, in one transaction: they then receive the proposal emails.
+Creating a coordinator also lists them among the network's coordinators (through the network's
+one writer, which publishes NetworkUpserted), in one transaction: they then receive the proposal
+emails. Removing one takes them off again.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from pydantic import BaseModel, ConfigDict, EmailStr, SecretStr
 
 from services.profiles.accounts.audit import record_audit
 from services.profiles.accounts.permissions import Account, AccountRole
-from services.profiles.api.schemas import Name
-from shared.events import Coordinator, NetworkUpserted
-from shared.outbox import add_to_outbox
+from services.profiles.api.schemas import Name, NetworkIn
+from services.profiles.directory import networks
+from shared.events import Coordinator
 
 MIN_PASSWORD_LENGTH = 12
 _hasher = PasswordHasher()
@@ -121,7 +122,8 @@ async def create_account(conn: asyncpg.Connection, new: NewAccount, *, actor: st
         except asyncpg.ForeignKeyViolationError as error:
             raise AccountRefused(f"unknown network {new.network_id!r}") from error
         if new.network_id is not None:
-            await _add_coordinator(conn, new.network_id, Coordinator(name=new.name, email=email))
+            coordinator = Coordinator(name=new.name, email=email)
+            await networks.add_coordinator(conn, new.network_id, coordinator)
         await record_audit(
             conn,
             actor=actor,
@@ -130,28 +132,6 @@ async def create_account(conn: asyncpg.Connection, new: NewAccount, *, actor: st
             details={"role": new.role.value, "network_id": new.network_id},
         )
     return Account(email=email, name=new.name, role=new.role, network_id=new.network_id)
-
-
-async def _add_coordinator(conn: asyncpg.Connection, network_id: str, new: Coordinator) -> None:
-    row = await conn.fetchrow(
-        "SELECT name, coordinators FROM networks WHERE id = $1 FOR UPDATE", network_id
-    )
-    coordinators = [Coordinator.model_validate(c) for c in row["coordinators"]]
-    if any(c.email.lower() == new.email for c in coordinators):
-        return
-    coordinators.append(new)
-    await conn.execute(
-        "UPDATE networks SET coordinators = $2, updated_at = now() WHERE id = $1",
-        network_id,
-        [c.model_dump(mode="json") for c in coordinators],
-    )
-    event = NetworkUpserted(
-        entity_key=network_id,
-        network_id=network_id,
-        name=row["name"],
-        coordinators=tuple(coordinators),
-    )
-    await add_to_outbox(conn, [event])
 
 
 async def remove_coordinator(conn: asyncpg.Connection, email: str, *, actor: str) -> str:
@@ -165,26 +145,7 @@ async def remove_coordinator(conn: asyncpg.Connection, email: str, *, actor: str
         )
         if network_id is None:
             raise AccountRefused(f"there is no coordinator account for {email}")
-        row = await conn.fetchrow(
-            "SELECT name, coordinators FROM networks WHERE id = $1 FOR UPDATE", network_id
-        )
-        remaining = [
-            Coordinator.model_validate(c)
-            for c in row["coordinators"]
-            if str(c["email"]).lower() != email
-        ]
-        await conn.execute(
-            "UPDATE networks SET coordinators = $2, updated_at = now() WHERE id = $1",
-            network_id,
-            [c.model_dump(mode="json") for c in remaining],
-        )
-        event = NetworkUpserted(
-            entity_key=network_id,
-            network_id=network_id,
-            name=row["name"],
-            coordinators=tuple(remaining),
-        )
-        await add_to_outbox(conn, [event])
+        await networks.remove_coordinator(conn, network_id, email)
         await record_audit(
             conn,
             actor=actor,
@@ -195,12 +156,19 @@ async def remove_coordinator(conn: asyncpg.Connection, email: str, *, actor: str
     return network_id
 
 
-async def is_network_coordinator(conn: asyncpg.Connection, network_id: str, email: str) -> bool:
-    """Whether ``email`` is listed among the network's coordinators right now."""
-    coordinators = await conn.fetchval(
-        "SELECT coordinators FROM networks WHERE id = $1", network_id
+async def create_network(
+    conn: asyncpg.Connection, network_id: str, name: Name, coordinator: NewAccount, *, actor: str
+) -> None:
+    """A new network with its first coordinator's account, audited; refused if it exists."""
+    network = NetworkIn(
+        name=name, coordinators=[Coordinator(name=coordinator.name, email=coordinator.email)]
     )
-    return any(str(c["email"]).lower() == email.lower() for c in coordinators or [])
+    async with conn.transaction():
+        if await networks.network_exists(conn, network_id):
+            raise AccountRefused(f"network {network_id!r} exists already")
+        await networks.upsert_network(conn, network_id, network)
+        await record_audit(conn, actor=actor, action="network.created", subject=network_id)
+        await create_account(conn, coordinator, actor=actor)
 
 
 async def list_accounts(conn: asyncpg.Connection) -> list[Account]:

@@ -55,6 +55,11 @@ async def list_audit(
     return [AuditRecord.model_validate(dict(row)) for row in rows]
 
 
+async def link_token_used(connection: asyncpg.Connection, token_id: Any) -> bool:
+    used = await connection.fetchval("SELECT 1 FROM used_link_tokens WHERE token_id = $1", token_id)
+    return bool(used)
+
+
 async def claim_link_token(connection: asyncpg.Connection, token_id: Any, purpose: str) -> bool:
     """Mark a link as used; False when it was used before (a replayed link)."""
     inserted = await connection.fetchval(

@@ -10,36 +10,19 @@ from fastapi import APIRouter, Request, status
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
+from services.profiles.accounts import accounts, api_tokens
 from services.profiles.accounts.accounts import (
     AccountRefused,
     IdentityProvider,
     NewAccount,
-    create_account,
-    list_accounts,
     load_account,
-    remove_coordinator,
 )
-from services.profiles.accounts.api_tokens import (
-    TokenRefused,
-    create_api_token,
-    list_api_tokens,
-    revoke_api_token,
-)
-from services.profiles.accounts.audit import list_audit, record_audit
+from services.profiles.accounts.api_tokens import TokenRefused
+from services.profiles.accounts.audit import list_audit
 from services.profiles.accounts.permissions import AccountRole, SignInThrottle, home_path
-from services.profiles.api.schemas import NetworkIn
 from services.profiles.coordination import queries
-from services.profiles.dependencies import Connection
-from services.profiles.directory import networks
-from services.profiles.pages import (
-    Administering,
-    administrator,
-    checked_form,
-    flash,
-    render,
-    signed_in,
-)
-from shared.events import Coordinator
+from services.profiles.dependencies import Connection, Pool
+from services.profiles.pages import Administering, CheckedForm, checked_form, flash, render
 
 router = APIRouter(include_in_schema=False)
 admin = APIRouter(prefix="/admin", include_in_schema=False)
@@ -102,8 +85,8 @@ async def admin_page(
 ) -> Response:
     context = {
         "networks": await queries.networks(conn),
-        "accounts": await list_accounts(conn),
-        "api_tokens": await list_api_tokens(conn),
+        "accounts": await accounts.list_accounts(conn),
+        "api_tokens": await api_tokens.list_api_tokens(conn),
         "new_token": new_token,
         "error": error,
     }
@@ -116,9 +99,9 @@ async def admin_home(request: Request, account: Administering, conn: Connection)
 
 
 @admin.post("/networks")
-async def create_network(request: Request, conn: Connection) -> Response:
-    account = await administrator(await signed_in(request, conn))
-    form = await checked_form(request)
+async def create_network(
+    request: Request, account: Administering, form: CheckedForm, conn: Connection
+) -> Response:
     try:
         network_id = str(form.get("network_id", "")).strip()
         new = NewAccount(
@@ -128,18 +111,8 @@ async def create_network(request: Request, conn: Connection) -> Response:
             network_id=network_id,
             password=str(form.get("password", "")),
         )
-        network = NetworkIn(
-            name=str(form.get("name", "")),
-            coordinators=[Coordinator(name=new.name, email=new.email)],
-        )
-        async with conn.transaction():
-            if await queries.network_name(conn, network_id) is not None:
-                raise AccountRefused(f"network {network_id!r} exists already")
-            await networks.upsert_network(conn, network_id, network)
-            await record_audit(
-                conn, actor=account.email, action="network.created", subject=network_id
-            )
-            await create_account(conn, new, actor=account.email)
+        name = str(form.get("name", ""))
+        await accounts.create_network(conn, network_id, name, new, actor=account.email)
     except (ValidationError, AccountRefused) as error:
         return await admin_page(request, conn, _plain(error), 422)
     flash(request, f"Created network {network_id} and its coordinator {new.email}.")
@@ -147,9 +120,9 @@ async def create_network(request: Request, conn: Connection) -> Response:
 
 
 @admin.post("/coordinators")
-async def create_coordinator(request: Request, conn: Connection) -> Response:
-    account = await administrator(await signed_in(request, conn))
-    form = await checked_form(request)
+async def create_coordinator(
+    request: Request, account: Administering, form: CheckedForm, conn: Connection
+) -> Response:
     try:
         new = NewAccount(
             email=str(form.get("email", "")),
@@ -158,7 +131,7 @@ async def create_coordinator(request: Request, conn: Connection) -> Response:
             network_id=str(form.get("network_id", "")),
             password=str(form.get("password", "")),
         )
-        await create_account(conn, new, actor=account.email)
+        await accounts.create_account(conn, new, actor=account.email)
     except (ValidationError, AccountRefused) as error:
         return await admin_page(request, conn, _plain(error), 422)
     flash(request, f"Created the coordinator account {new.email}.")
@@ -166,12 +139,12 @@ async def create_coordinator(request: Request, conn: Connection) -> Response:
 
 
 @admin.post("/coordinators/remove")
-async def remove(request: Request, conn: Connection) -> Response:
-    account = await administrator(await signed_in(request, conn))
-    form = await checked_form(request)
+async def remove(
+    request: Request, account: Administering, form: CheckedForm, conn: Connection
+) -> Response:
     email = str(form.get("email", ""))
     try:
-        network_id = await remove_coordinator(conn, email, actor=account.email)
+        network_id = await accounts.remove_coordinator(conn, email, actor=account.email)
     except AccountRefused as error:
         return await admin_page(request, conn, str(error), 422)
     flash(request, f"Removed {email} from {network_id}; their account is closed.")
@@ -179,13 +152,13 @@ async def remove(request: Request, conn: Connection) -> Response:
 
 
 @admin.post("/api-tokens")
-async def create_token(request: Request, conn: Connection) -> Response:
-    account = await administrator(await signed_in(request, conn))
-    form = await checked_form(request)
+async def create_token(
+    request: Request, account: Administering, form: CheckedForm, conn: Connection
+) -> Response:
     name = str(form.get("name", "")).strip()
     network_id = str(form.get("network_id", "")).strip() or None
     try:
-        token = await create_api_token(conn, name, network_id, actor=account.email)
+        token = await api_tokens.create_api_token(conn, name, network_id, actor=account.email)
     except TokenRefused as error:
         return await admin_page(request, conn, str(error), 422)
     # Shown in this one response (not cached), never in the session's flash: a cookie.
@@ -193,12 +166,12 @@ async def create_token(request: Request, conn: Connection) -> Response:
 
 
 @admin.post("/api-tokens/revoke")
-async def revoke_token(request: Request, conn: Connection) -> Response:
-    account = await administrator(await signed_in(request, conn))
-    form = await checked_form(request)
+async def revoke_token(
+    request: Request, account: Administering, form: CheckedForm, conn: Connection
+) -> Response:
     name = str(form.get("name", ""))
     try:
-        await revoke_api_token(conn, name, actor=account.email)
+        await api_tokens.revoke_api_token(conn, name, actor=account.email)
     except TokenRefused as error:
         return await admin_page(request, conn, str(error), 422)
     flash(request, f"Revoked the API token {name}; it no longer works.")
@@ -207,9 +180,9 @@ async def revoke_token(request: Request, conn: Connection) -> Response:
 
 @admin.get("/audit")
 async def audit_page(
-    request: Request, account: Administering, conn: Connection, before_id: int | None = None
+    request: Request, account: Administering, pool: Pool, before_id: int | None = None
 ) -> Response:
-    records = await list_audit(request.app.state.pool, limit=100, before_id=before_id)
+    records = await list_audit(pool, limit=100, before_id=before_id)
     return render(request, "audit.html", {"records": records})
 
 

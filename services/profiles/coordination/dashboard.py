@@ -1,5 +1,6 @@
 """What a coordinator's pages show, as plain data: proposals with their reasons, filters, the
-state of the network, and the CSV export. Pure functions; the SQL lives in queries.py."""
+state of the network, the CSV export and the bars of the charts. Pure functions; the SQL lives in
+queries.py."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from services.profiles.coordination.charts import Bar, percent
+from shared.events import FairnessFigures
 from shared.matching import Explanation, MatchKind
 from shared.regions import Region
 
@@ -230,3 +233,34 @@ def matches_csv(views: Sequence[ProposalView]) -> str:
         )
         writer.writerow([_cell(value) for value in row])
     return out.getvalue()
+
+
+# --- the pages' bar charts ------------------------------------------------------------------
+
+
+def decision_bars(days: Iterable[DecisionDay]) -> list[Bar]:
+    """Two bars a day, approved and rejected; days without decisions draw none."""
+    bars = []
+    for day in days:
+        label = day.day.strftime("%d %b")
+        for count, kind in ((day.approved, "approved"), (day.rejected, "rejected")):
+            bars.append(
+                Bar(label=f"{label} {kind}", value=count, text=str(count), css_class=f"bar {kind}")
+            )
+    return [bar for bar in bars if bar.value]
+
+
+def fairness_bars(fairness: FairnessFigures | None) -> list[Bar]:
+    """Each compared group's match rate next to everyone else's."""
+    if fairness is None:
+        return []
+    return [
+        Bar(
+            label=stats.label,
+            value=stats.match_rate,
+            text=f"{percent(stats.match_rate)} of {stats.mentees}",
+            css_class=f"bar {css}",
+        )
+        for comparison in fairness.comparisons
+        for stats, css in ((comparison.members, "members"), (comparison.others, "others"))
+    ]

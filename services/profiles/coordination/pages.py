@@ -3,6 +3,7 @@ the pictures (secondment flows, fairness) and the CSV export."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
 
 import asyncpg
@@ -10,34 +11,26 @@ from fastapi import APIRouter, Request, status
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from services.profiles.accounts.permissions import Account
 from services.profiles.coordination import queries
-from services.profiles.coordination.charts import Bar, bar_chart, flow_graph, percent
+from services.profiles.coordination.charts import bar_chart, flow_graph
 from services.profiles.coordination.dashboard import (
     ProposalFilter,
     apply_filter,
+    decision_bars,
     decisions_by_day,
     exchange_groups,
+    fairness_bars,
     matches_csv,
 )
 from services.profiles.coordination.decisions import DecisionRefused, ProposalNotFound, decide
 from services.profiles.dependencies import Connection
-from services.profiles.pages import (
-    Coordinating,
-    PageRefused,
-    checked_form,
-    coordinator_of,
-    flash,
-    now,
-    render,
-    signed_in,
-)
+from services.profiles.pages import CheckedForm, Coordinating, PageRefused, flash, now, render
 from shared.matching import MatchKind
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(prefix="/dashboard/{network_id}", include_in_schema=False)
 
 
-@router.get("/dashboard/{network_id}/proposals")
+@router.get("/proposals")
 async def proposals_page(
     request: Request,
     network_id: str,
@@ -72,102 +65,73 @@ async def proposals_page(
     return render(request, "proposals.html", context)
 
 
-@router.post("/dashboard/{network_id}/proposals/{match_id}/decision")
+@router.post("/proposals/{match_id}/decision")
 async def decide_one(
-    request: Request, network_id: str, match_id: UUID, conn: Connection
+    request: Request,
+    network_id: str,
+    match_id: UUID,
+    account: Coordinating,
+    form: CheckedForm,
+    conn: Connection,
 ) -> Response:
-    account = coordinator_of(network_id, await signed_in(request, conn))
-    form = await checked_form(request)
     choice = form.get("decision")
     if choice not in ("approve", "reject"):
         raise PageRefused(400, "No decision", "Choose approve or reject.")
-    decided = await decide_or_refuse(
-        conn, network_id, [match_id], choice == "approve", str(form.get("reason", "")), account
-    )
-    verb = "Approved" if choice == "approve" else "Rejected"
+    approved, reason = choice == "approve", str(form.get("reason", ""))
+    decided = await decide_or_refuse(conn, network_id, [match_id], approved, reason, account.email)
+    verb = "Approved" if approved else "Rejected"
     flash(request, f"{verb} {len(decided)} proposal(s). The matcher and notifier are told.")
     return RedirectResponse(f"/dashboard/{network_id}/proposals", status.HTTP_303_SEE_OTHER)
 
 
-@router.post("/dashboard/{network_id}/proposals/bulk-approve")
-async def bulk_approve(request: Request, network_id: str, conn: Connection) -> Response:
-    account = coordinator_of(network_id, await signed_in(request, conn))
-    form = await checked_form(request)
+@router.post("/proposals/bulk-approve")
+async def bulk_approve(
+    request: Request, network_id: str, account: Coordinating, form: CheckedForm, conn: Connection
+) -> Response:
     try:
         match_ids = [UUID(str(value)) for value in form.getlist("match_id")]
     except ValueError as error:
         raise PageRefused(400, "Unknown proposal", "A selected proposal is unknown.") from error
-    decided = await decide_or_refuse(conn, network_id, match_ids, True, "", account)
+    decided = await decide_or_refuse(conn, network_id, match_ids, True, "", account.email)
     flash(request, f"Approved {len(decided)} proposal(s). The matcher and notifier are told.")
     return RedirectResponse(f"/dashboard/{network_id}/proposals", status.HTTP_303_SEE_OTHER)
 
 
-@router.get("/dashboard/{network_id}/network")
+@router.get("/network")
 async def network_page(
     request: Request, network_id: str, account: Coordinating, conn: Connection
 ) -> Response:
     days = decisions_by_day(await queries.decisions(conn, network_id), now().date())
-    bars = []
-    for day in days:
-        label = day.day.strftime("%d %b")
-        bars.append(
-            Bar(
-                label=f"{label} approved",
-                value=day.approved,
-                text=str(day.approved),
-                css_class="bar approved",
-            )
-        )
-        bars.append(
-            Bar(
-                label=f"{label} rejected",
-                value=day.rejected,
-                text=str(day.rejected),
-                css_class="bar rejected",
-            )
-        )
     context = {
         "network_id": network_id,
         "network_name": await queries.network_name(conn, network_id),
         "mentors": await queries.mentor_loads(conn, network_id),
         "mentees": await queries.waiting_mentees(conn, network_id),
         "placements": await queries.open_placements(conn, network_id),
-        "decisions_chart": bar_chart([b for b in bars if b.value]),
+        "decisions_chart": bar_chart(decision_bars(days)),
         "decisions_total": sum(d.approved + d.rejected for d in days),
         "now": now(),
     }
     return render(request, "network.html", context)
 
 
-@router.get("/dashboard/{network_id}/pictures")
+@router.get("/pictures")
 async def pictures_page(
     request: Request, network_id: str, account: Coordinating, conn: Connection
 ) -> Response:
     flows, trust_names = await queries.secondment_flows(conn, network_id)
     fairness = await queries.latest_fairness(conn, network_id)
-    bars: list[Bar] = []
-    if fairness is not None:
-        for comparison in fairness.comparisons:
-            for stats, css in ((comparison.members, "members"), (comparison.others, "others")):
-                bars.append(
-                    Bar(
-                        label=stats.label,
-                        value=stats.match_rate,
-                        text=f"{percent(stats.match_rate)} of {stats.mentees}",
-                        css_class=f"bar {css}",
-                    )
-                )
     context = {
         "network_id": network_id,
         "network_name": await queries.network_name(conn, network_id),
         "graph": flow_graph(flows, trust_names),
         "fairness": fairness,
-        "fairness_chart": bar_chart(bars, max_value=1.0),
+        "fairness_chart": bar_chart(fairness_bars(fairness), max_value=1.0),
     }
     return render(request, "pictures.html", context)
 
 
-@router.get("/dashboard/{network_id}/matches.csv")
+@router.get("/matches.csv")
 async def export_csv(network_id: str, account: Coordinating, conn: Connection) -> Response:
     body = matches_csv(await queries.proposals(conn, network_id))
     filename = f"bridgework-matches-{network_id}-{now():%Y%m%d}.csv"
@@ -184,12 +148,13 @@ async def export_csv(network_id: str, account: Coordinating, conn: Connection) -
 async def decide_or_refuse(
     conn: asyncpg.Connection,
     network_id: str,
-    match_ids: list[UUID],
+    match_ids: Sequence[UUID],
     approved: bool,
     reason: str,
-    account: Account,
+    decided_by: str,
     via: str = "web",
 ) -> list[UUID]:
+    """The decision use case, its refusals as pages."""
     try:
         return await decide(
             conn,
@@ -197,7 +162,7 @@ async def decide_or_refuse(
             match_ids=match_ids,
             approved=approved,
             reason=reason,
-            decided_by=account.email,
+            decided_by=decided_by,
             via=via,
         )
     except ProposalNotFound as error:

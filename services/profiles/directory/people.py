@@ -126,6 +126,25 @@ async def set_availability(conn: asyncpg.Connection, person_id: UUID, data: Avai
         await add_to_outbox(conn, [event])
 
 
+async def set_taking_part(conn: asyncpg.Connection, person_id: UUID, *, taking_part: bool) -> None:
+    """A mentee who withdraws is paused: the matcher stops matching them and withdraws their
+    pending proposals, as it does for a paused mentor. (Mentors go through set_availability.)"""
+    async with conn.transaction():
+        await conn.execute(
+            "UPDATE people SET paused = $2, updated_at = now() WHERE id = $1",
+            person_id,
+            not taking_part,
+        )
+        event = AvailabilityChanged(
+            entity_key=str(person_id),
+            person_id=person_id,
+            paused=not taking_part,
+            capacity=0.0,
+            hours_per_month=0.0,
+        )
+        await add_to_outbox(conn, [event])
+
+
 async def erase_person(conn: asyncpg.Connection, person_id: UUID) -> None:
     """UK GDPR erasure: delete the row and every unpublished copy of their data; tell everyone."""
     async with conn.transaction():

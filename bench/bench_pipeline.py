@@ -57,10 +57,10 @@ from bench.pipeline_data import (
     proposal,
 )
 from devtools import ROOT
-from devtools.demo import fresh_database
 from devtools.stack import (
     ServiceProcess,
     StackConfig,
+    fresh_database,
     start_service,
     wait_until_ready,
     with_api_token,

@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import email
 import email.policy
-import json
 import shutil
 import signal
 import time
@@ -20,7 +19,6 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer
 from rich.console import Console
@@ -29,12 +27,13 @@ from rich.table import Table
 
 from devtools import ROOT
 from devtools.demo_network import DemoNetwork, build_demo_network
-from devtools.stack import StackConfig, running_stack
+from devtools.stack import StackConfig, fresh_database, running_stack
+from services.matcher.use_cases import latest_fairness
 from services.profiles.accounts.accounts import NewAccount, create_account, demo_password
 from services.profiles.accounts.api_tokens import development_api_token
 from services.profiles.accounts.permissions import AccountRole
-from services.profiles.coordination.decisions import decide
-from shared.db import create_pool
+from services.profiles.coordination.decisions import ProposalNotFound, decide
+from shared.db import connection
 from shared.events import Event, MatchProposed, MatchWithdrawn, decode_event
 from shared.matching import MatchKind
 from shared.settings import Settings
@@ -46,26 +45,11 @@ DEMO_DATABASE = "bridgework_demo"
 WAIT_SECONDS = 180
 
 
-async def fresh_database(server_url: str, name: str) -> str:
-    """Drop and recreate the demo database; returns its URL."""
-    conn = await asyncpg.connect(server_url)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return server_url.rsplit("/", 1)[0] + f"/{name}"
-
-
 async def demo_api_headers(database_url: str, environment: str) -> dict[str, str]:
     """An administrator's API token that the demo makes for itself once the services are up.
     Development only: refused in production, where an administrator makes every token."""
-    pool = await create_pool(database_url, "profiles", min_size=1, max_size=1)
-    try:
-        async with pool.acquire() as conn:
-            token = await development_api_token(conn, "demo", environment, actor="demo")
-    finally:
-        await pool.close()
+    async with connection(database_url, "profiles") as conn:
+        token = await development_api_token(conn, "demo", environment, actor="demo")
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -159,29 +143,28 @@ async def wait_for_mail(maildir: Path, expected: int, timeout: float) -> list[Em
 
 
 async def approve(database_url: str, proposal: MatchProposed) -> None:
-    """Approve one proposal through the coordinators' decision code (read model, audit record
-    and match.decided in one transaction), as the decision pages do."""
-    pool = await create_pool(database_url, "profiles", min_size=1, max_size=1)
-    try:
-        async with pool.acquire() as conn:
-            deadline = time.monotonic() + 30
-            while not await conn.fetchval(
-                "SELECT 1 FROM proposals WHERE match_id = $1", proposal.match_id
-            ):
+    """Approve one proposal through the coordinators' decision use case (read model, audit
+    record and match.decided in one transaction), the one the decision pages call. The
+    proposal may not have reached the coordinators' read model yet: try again until it has."""
+    deadline = time.monotonic() + 30
+    async with connection(database_url, "profiles") as conn:
+        while True:
+            try:
+                await decide(
+                    conn,
+                    network_id=proposal.network_id,
+                    match_ids=[proposal.match_id],
+                    approved=True,
+                    reason="",
+                    decided_by="demo",
+                    via="demo",
+                )
+                return
+            except ProposalNotFound as error:
                 if time.monotonic() > deadline:
-                    raise TimeoutError("the proposal did not reach the coordinators' read model")
+                    message = "the proposal did not reach the coordinators' read model"
+                    raise TimeoutError(message) from error
                 await asyncio.sleep(0.3)
-            await decide(
-                conn,
-                network_id=proposal.network_id,
-                match_ids=[proposal.match_id],
-                approved=True,
-                reason="",
-                decided_by="demo",
-                via="demo",
-            )
-    finally:
-        await pool.close()
 
 
 def show_introduction(messages: list[EmailMessage]) -> None:
@@ -213,29 +196,20 @@ def proposals_table(proposals: list[MatchProposed], labels: dict[str, str]) -> T
 
 async def fairness_table(database_url: str) -> Table:
     """The latest round's fairness figures per network, as the matcher recorded them."""
-    conn = await asyncpg.connect(database_url)
-    try:
-        rows = await conn.fetch(
-            """
-            SELECT DISTINCT ON (network_id) network_id, fairness FROM matcher.rounds
-            ORDER BY network_id, ran_at DESC
-            """
-        )
-    finally:
-        await conn.close()
+    async with connection(database_url, "matcher") as conn:
+        reports = await latest_fairness(conn)
     table = Table(title="Fairness of the latest round (mentoring): match rate and mean score")
     for column in ("network", "group", "mentees", "matched", "rate", "mean score"):
         table.add_column(column)
-    for row in rows:
-        report = json.loads(row["fairness"])
-        for comparison in report["comparisons"]:
-            for stats in (comparison["members"], comparison["others"]):
-                rate, mean = stats["match_rate"], stats["mean_score"]
+    for network_id, report in reports.items():
+        for comparison in report.comparisons:
+            for stats in (comparison.members, comparison.others):
+                rate, mean = stats.match_rate, stats.mean_score
                 table.add_row(
-                    row["network_id"],
-                    stats["label"],
-                    str(stats["mentees"]),
-                    str(stats["matched"]),
+                    network_id,
+                    stats.label,
+                    str(stats.mentees),
+                    str(stats.matched),
                     "-" if rate is None else f"{rate:.0%}",
                     "-" if mean is None else f"{mean:.2f}",
                 )
@@ -273,24 +247,20 @@ async def create_demo_accounts(
         for c in body["coordinators"]
     ]
     passwords = [demo_password(environment) for _ in wanted]
-    pool = await create_pool(database_url, "profiles", min_size=1, max_size=1)
     sign_ins = []
-    try:
-        async with pool.acquire() as conn:
-            for (email_address, name, role, network_id), password in zip(
-                wanted, passwords, strict=True
-            ):
-                new = NewAccount(
-                    email=email_address,
-                    name=name,
-                    role=role,
-                    network_id=network_id,
-                    password=password,
-                )
-                await create_account(conn, new, actor="demo")
-                sign_ins.append(SignIn(role.value, email_address, password, f"{base_url}/sign-in"))
-    finally:
-        await pool.close()
+    async with connection(database_url, "profiles") as conn:
+        for (email_address, name, role, network_id), password in zip(
+            wanted, passwords, strict=True
+        ):
+            new = NewAccount(
+                email=email_address,
+                name=name,
+                role=role,
+                network_id=network_id,
+                password=password,
+            )
+            await create_account(conn, new, actor="demo")
+            sign_ins.append(SignIn(role.value, email_address, password, f"{base_url}/sign-in"))
     return sign_ins
 
 

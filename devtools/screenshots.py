@@ -18,12 +18,11 @@ from devtools.demo import (
     console,
     create_demo_accounts,
     demo_api_headers,
-    fresh_database,
     load_network,
     read_proposals,
 )
 from devtools.demo_network import build_demo_network
-from devtools.stack import StackConfig, running_stack
+from devtools.stack import StackConfig, fresh_database, running_stack
 from shared.settings import Settings
 
 OUTPUT = ROOT / "docs" / "screenshots"

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import asyncpg
 import httpx
 
 from devtools import ROOT
@@ -58,6 +59,17 @@ class StackConfig:
         )
         env.update(self.extra_environment)
         return env
+
+
+async def fresh_database(server_url: str, name: str) -> str:
+    """Drop and create the database ``name`` on the server of ``server_url``; returns its URL."""
+    conn = await asyncpg.connect(server_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
 
 
 _HANDED_OUT: set[int] = set()

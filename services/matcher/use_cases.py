@@ -108,7 +108,8 @@ async def export_network(
     conn: asyncpg.Connection, network_id: str
 ) -> dict[str, list[dict[str, Any]]]:
     """The network's proposals and rounds, one list of rows per table."""
-    return {
-        name: [dict(row) for row in await conn.fetch(query, network_id)]
-        for name, query in EXPORTS.items()
-    }
+    async with conn.transaction(isolation="repeatable_read", readonly=True):  # one snapshot
+        return {
+            name: [dict(row) for row in await conn.fetch(query, network_id)]
+            for name, query in EXPORTS.items()
+        }

@@ -1,13 +1,17 @@
-"""Helpers for the web-page tests: a network with people, accounts, and signed-in clients."""
+"""Page tests' helpers: a browser that signs in, reads its CSRF token and posts forms as the
+pages do; and a network with people and a coordinator account to sign in as."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
 import httpx
+from fastapi import FastAPI
 
 from services.profiles.accounts.accounts import NewAccount, create_account
 from services.profiles.accounts.permissions import AccountRole
@@ -35,6 +39,57 @@ async def sign_in(client: httpx.AsyncClient, email: str, password: str = PASSWOR
 async def csrf_of(client: httpx.AsyncClient) -> str:
     """The signed-in client's CSRF token, read from a page as a browser would."""
     return csrf_from((await client.get("/sign-in")).text)
+
+
+Form = Mapping[str, str | list[str]]
+
+
+class Browser:
+    """One browser on the profiles app: its own cookie jar (so its own session)."""
+
+    def __init__(self, app: FastAPI) -> None:
+        transport = httpx.ASGITransport(app=app)
+        self.client = httpx.AsyncClient(transport=transport, base_url="http://profiles")
+
+    async def get(self, url: str, **options: Any) -> httpx.Response:
+        return await self.client.get(url, **options)
+
+    async def post(self, url: str, **options: Any) -> httpx.Response:
+        """A raw POST: no CSRF token is added (for forged and token-less forms)."""
+        return await self.client.post(url, **options)
+
+    async def csrf_token(self) -> str:
+        return await csrf_of(self.client)
+
+    async def submit(self, url: str, form: Form | None = None, **options: Any) -> httpx.Response:
+        """Post a form as a page of this session would: with the session's CSRF token."""
+        data = {"csrf_token": await self.csrf_token(), **(form or {})}
+        return await self.client.post(url, data=data, **options)
+
+    async def sign_in(self, email: str, password: str = PASSWORD) -> None:
+        await sign_in(self.client, email, password)
+
+
+class Browsers:
+    """Opens browsers for one test and closes them after it."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self.opened: list[Browser] = []
+
+    def new(self) -> Browser:
+        browser = Browser(self.app)
+        self.opened.append(browser)
+        return browser
+
+    async def signed_in(self, email: str) -> Browser:
+        browser = self.new()
+        await browser.sign_in(email)
+        return browser
+
+    async def close(self) -> None:
+        for browser in self.opened:
+            await browser.client.aclose()
 
 
 @dataclass(frozen=True)

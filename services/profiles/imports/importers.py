@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict, Unpack
 
 import asyncpg
 from pydantic import BaseModel, Field
@@ -35,6 +35,15 @@ from services.profiles.imports.rows import (
 )
 
 Progress = Callable[[int, int], None]
+
+
+class ImportOptions(TypedDict, total=False):
+    """How an import runs: ``progress`` is told (rows done, rows in all) after each row;
+    ``dry_run`` stores nothing; ``partial`` stores the accepted rows even if some are refused."""
+
+    progress: Progress | None
+    dry_run: bool
+    partial: bool
 
 
 class RowOutcome(BaseModel):
@@ -83,9 +92,7 @@ async def import_people_csv(
     *,
     actor: str,
     network_id: str | None,
-    progress: Progress | None = None,
-    dry_run: bool = False,
-    partial: bool = False,
+    **options: Unpack[ImportOptions],
 ) -> ImportReport:
     """Mentors and mentees; a person already known by (role, email) is updated."""
 
@@ -113,9 +120,7 @@ async def import_people_csv(
         parse_people,
         store,
         actor=actor,
-        progress=progress,
-        dry_run=dry_run,
-        partial=partial,
+        **options,
     )
 
 
@@ -125,9 +130,7 @@ async def import_placements_csv(
     *,
     actor: str,
     network_id: str | None,
-    progress: Progress | None = None,
-    dry_run: bool = False,
-    partial: bool = False,
+    **options: Unpack[ImportOptions],
 ) -> ImportReport:
     """Secondment placements; an open placement with the same host trust and role is updated."""
 
@@ -151,9 +154,7 @@ async def import_placements_csv(
         parse_placements,
         store,
         actor=actor,
-        progress=progress,
-        dry_run=dry_run,
-        partial=partial,
+        **options,
     )
 
 
@@ -163,9 +164,7 @@ async def import_trusts_ods(
     *,
     actor: str,
     network_id: str,
-    progress: Progress | None = None,
-    dry_run: bool = False,
-    partial: bool = False,
+    **options: Unpack[ImportOptions],
 ) -> ImportReport:
     """NHS trusts from an ODS file into a network. Trusts outside NHS England's regions (the
     Welsh trusts ODS lists) are refused, and so are trusts already in another network (an import
@@ -195,9 +194,7 @@ async def import_trusts_ods(
         lambda raw: parse_trusts(raw, network_id),
         store,
         actor=actor,
-        progress=progress,
-        dry_run=dry_run,
-        partial=partial,
+        **options,
     )
 
 
@@ -220,9 +217,9 @@ async def _import(
     store: Store,
     *,
     actor: str,
-    progress: Progress | None,
-    dry_run: bool,
-    partial: bool,
+    progress: Progress | None = None,
+    dry_run: bool = False,
+    partial: bool = False,
 ) -> ImportReport:
     try:
         parsed = parse(data)
@@ -328,9 +325,7 @@ class Importer(Protocol):
         *,
         actor: str,
         network_id: str,
-        progress: Progress | None = None,
-        dry_run: bool = False,
-        partial: bool = False,
+        **options: Unpack[ImportOptions],
     ) -> ImportReport: ...
 
 

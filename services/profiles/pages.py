@@ -1,10 +1,11 @@
 """What every coordinators' and administrators' page shares (server-rendered Jinja2, autoescaped).
 
-Sessions are signed cookies (HttpOnly, SameSite=Lax, Secure in production) holding the account's
-email and a CSRF token; the account is re-read on every request, so a removed coordinator loses
-access at once. Every POST form carries the CSRF token; a missing or wrong one is refused (403)
-before anything is read or changed. Decision links from emails need no session: the signed,
-expiring, single-use token in the URL is their secret.
+The signed cookie (HttpOnly, SameSite=Lax, Secure in production) holds a CSRF token and, once
+signed in, a session id; the session is a row on the server (accounts/sessions.py), read with
+its account on every request, so sign-out, a password change or the account's removal ends it
+at once, and a copy of the cookie then opens nothing. Every POST form carries the CSRF token;
+a missing or wrong one is refused (403) before anything is read or changed. Decision links
+from emails need no session: the signed, expiring, single-use token in the URL is their secret.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
+import asyncpg
 import jinja2
 from fastapi import APIRouter, Depends, FastAPI, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -29,6 +31,7 @@ from services.profiles.accounts.permissions import (
     may_administer,
     may_coordinate,
 )
+from services.profiles.accounts.sessions import session_email
 from services.profiles.coordination.charts import percent
 from services.profiles.dependencies import Connection
 from shared.settings import Settings
@@ -37,6 +40,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 SESSION_COOKIE = "bridgework_session"
 SESSION_HOURS = 8
+SESSION_KEY = "session"  # the cookie's entry naming the server-side session
 
 
 class PageRefused(Exception):
@@ -153,11 +157,19 @@ def flash(request: Request, message: str) -> None:
     request.session["flash"] = message
 
 
-async def signed_in(request: Request, conn: Connection) -> Account:
-    email = request.session.get("email")
-    account = await load_account(conn, email) if isinstance(email, str) else None
+async def current_account(request: Request, conn: asyncpg.Connection) -> Account | None:
+    """The account of the cookie's session, while that session lasts on the server."""
+    session_id = request.session.get(SESSION_KEY)
+    email = await session_email(conn, session_id) if isinstance(session_id, str) else None
+    account = await load_account(conn, email) if email is not None else None
     if account is None:
-        request.session.pop("email", None)
+        request.session.pop(SESSION_KEY, None)
+    return account
+
+
+async def signed_in(request: Request, conn: Connection) -> Account:
+    account = await current_account(request, conn)
+    if account is None:
         raise SignInRequired
     request.state.account = account
     return account

@@ -12,6 +12,8 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.profiles.accounts.accounts import (
     DevelopmentOnly,
@@ -51,6 +53,7 @@ from services.profiles.coordination.dashboard import (
     proposal_view,
 )
 from services.profiles.coordination.decisions import DecisionRefused, check_reason, refusal_for
+from shared.addresses import normalised_email
 from shared.events import RoundCompleted, decode_event
 from shared.matching import Explanation, MatchKind, ScorePart
 from tests.support.factories import covered
@@ -321,12 +324,43 @@ def test_a_proposal_row_becomes_a_view_and_erased_people_show_as_gone() -> None:
 
 
 def test_sign_in_is_refused_after_repeated_failures_until_the_window_passes() -> None:
-    throttle = SignInThrottle(limit=3, window=60)
+    throttle = SignInThrottle(per_account=3, per_client=100, window=60)
     for second in range(3):
-        assert not throttle.blocked("Nadia@X.example", second)
-        throttle.failed("nadia@x.example", second)
-    assert throttle.blocked("NADIA@x.example", 10)
-    assert not throttle.blocked("other@x.example", 10)
-    assert not throttle.blocked("nadia@x.example", 61)  # the first failure has aged out
+        assert not throttle.blocked("Nadia@X.example", "10.0.0.1", second)
+        throttle.failed("nadia@x.example", "10.0.0.1", second)
+    assert throttle.blocked("NADIA@x.example", "10.0.0.2", 10)
+    assert not throttle.blocked("other@x.example", "10.0.0.2", 10)
+    assert not throttle.blocked("nadia@x.example", "10.0.0.2", 61)  # the first has aged out
     throttle.succeeded("nadia@x.example")
-    assert not throttle.blocked("nadia@x.example", 30)
+    assert not throttle.blocked("nadia@x.example", "10.0.0.2", 30)
+
+
+SPACES = st.text(alphabet=" \t\n\u00a0\u2003", max_size=3)
+
+
+@given(
+    email=st.emails(),
+    variants=st.lists(st.tuples(SPACES, SPACES, st.booleans()), min_size=5, max_size=5),
+)
+def test_spaces_or_capitals_around_an_address_count_towards_its_lock_out(
+    email: str, variants: list[tuple[str, str, bool]]
+) -> None:
+    """Whatever the account lookup reads as one address is one lock-out (issue 14, item 9)."""
+    throttle = SignInThrottle(per_account=5, per_client=100, window=60)
+    for before, after, upper in variants:
+        typed = before + (email.upper() if upper else email) + after
+        throttle.failed(typed, "10.0.0.1", 1)
+    assert throttle.blocked(normalised_email(email), "10.0.0.9", 2)
+    assert throttle.blocked(f" {email.upper()} ", "10.0.0.9", 2)
+
+
+def test_one_client_spraying_many_accounts_is_refused() -> None:
+    throttle = SignInThrottle(per_account=5, per_client=20, window=60)
+    for n in range(20):
+        assert not throttle.blocked(f"person{n}@x.example", "10.0.0.1", n)
+        throttle.failed(f"person{n}@x.example", "10.0.0.1", n)
+    assert throttle.blocked("someone.new@x.example", "10.0.0.1", 21)
+    assert not throttle.blocked("someone.new@x.example", "10.0.0.2", 21)
+    throttle.succeeded("person3@x.example")  # one right password forgives no spraying
+    assert throttle.blocked("someone.new@x.example", "10.0.0.1", 22)
+    assert not throttle.blocked("someone.new@x.example", "10.0.0.1", 61)

@@ -374,12 +374,6 @@ class ScoringContext:
         trust = self.trusts.get(trust_code)
         return trust.network_id if trust is not None else None
 
-    def boost(self, mentee: MenteeInput) -> float:
-        opts = self.config.fairness
-        if opts.priority_boost > 0 and fairness_groups(mentee, self.trusts) & opts.priority_groups:
-            return opts.priority_boost
-        return 0.0
-
 
 # ---------------------------------------------------------------------------------------------
 # Per-pair path
@@ -452,14 +446,7 @@ def score_pair(provider: Provider, mentee: MenteeInput, ctx: ScoringContext) -> 
         )
         for name in COMPONENTS
     ]
-    base = sum(part.contribution for part in parts)
-    boost = ctx.boost(mentee)
-    if boost > 0:
-        # Shown as its own part so the parts still add up to the score.
-        parts.append(
-            ScorePart(name="fairness priority", value=boost, weight=base, contribution=base * boost)
-        )
-    score = base * (1.0 + boost)
+    score = sum(part.contribution for part in parts)
     if score <= config.min_score:
         return None
     explanation = Explanation(skills_covered=covered, region_reason=region[1], parts=tuple(parts))
@@ -672,7 +659,6 @@ class ScoreTables:
     mentee_text: FloatArray  # mentees x text dims, times w_text
     provider_text: FloatArray  # text dims x providers
     text_may_be_negative: bool  # LSA vectors can be; raw TF-IDF ones cannot
-    mentee_boost: FloatArray | None  # multiplier 1 + boost; None when nobody is boosted
     rejected: dict[int, IntArray]  # mentee index -> provider indices
     coverage: SparseCoverage
     skills_floor: np.float32  # w_skills x min_coverage
@@ -706,8 +692,6 @@ class ScoreTables:
             np.matmul(self.mentee_text[rows], self.provider_text, out=work)
             np.maximum(work, 0, out=work)
             score += work
-        if self.mentee_boost is not None:
-            score *= self.mentee_boost[rows, None]
         for mentee in range(start, stop):
             providers = self.rejected.get(mentee)
             if providers is not None:
@@ -754,7 +738,6 @@ class ScoreTables:
         )
         skill_index = {code: i for i, code in enumerate(skill_codes)}
         keys, mentee_key = _unique_index([_key_of(m, kind) for m in mentees])
-        boosts = np.array([1.0 + ctx.boost(m) for m in mentees], dtype=np.float32)
         text_key = "mentor" if kind is MatchKind.MENTORING else "placement"
         weights = config.weights.normalised()
         mentee_text = np.float32(weights["text"]) * _stack(
@@ -786,7 +769,6 @@ class ScoreTables:
             mentee_text=mentee_text,
             provider_text=provider_text,
             text_may_be_negative=negative,
-            mentee_boost=boosts if np.any(boosts != 1.0) else None,
             rejected=_rejected(
                 ctx.data.rejected_pairs,
                 {p.id: j for j, p in enumerate(providers)},

@@ -21,8 +21,10 @@ from pydantic import BaseModel, ConfigDict, EmailStr, SecretStr
 
 from services.profiles.accounts.audit import record_audit
 from services.profiles.accounts.permissions import Account, AccountRole
+from services.profiles.accounts.sessions import end_sessions_of
 from services.profiles.api.schemas import Name, NetworkIn
 from services.profiles.directory import networks
+from shared.addresses import normalised_email
 from shared.events import Coordinator
 
 MIN_PASSWORD_LENGTH = 12
@@ -72,9 +74,9 @@ class PasswordSignIn:
     ) -> Account | None:
         row = await conn.fetchrow(
             "SELECT email, name, role, network_id, password_hash FROM accounts WHERE email = $1",
-            email.strip().lower(),
+            normalised_email(email),
         )
-        if row is None:
+        if row is None or row["password_hash"] is None:
             password_matches(_UNKNOWN_ACCOUNT_HASH, secret)
             return None
         if not password_matches(row["password_hash"], secret):
@@ -97,6 +99,24 @@ async def load_account(conn: asyncpg.Connection, email: str) -> Account | None:
         "SELECT email, name, role, network_id FROM accounts WHERE email = $1", email
     )
     return None if row is None else _account(row)
+
+
+async def change_password(conn: asyncpg.Connection, email: str, current: str, new: str) -> None:
+    """Set a new password once the current one is proven, and end every session of the account
+    (in the same transaction: no session outlives the old password)."""
+    if len(new) < MIN_PASSWORD_LENGTH:
+        raise AccountRefused(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    async with conn.transaction():
+        stored = await conn.fetchval(
+            "SELECT password_hash FROM accounts WHERE email = $1 FOR UPDATE", email
+        )
+        if stored is None or not password_matches(stored, current):
+            raise AccountRefused("the current password is not right")
+        await conn.execute(
+            "UPDATE accounts SET password_hash = $2 WHERE email = $1", email, hash_password(new)
+        )
+        await end_sessions_of(conn, email)
+        await record_audit(conn, actor=email, action="account.password_changed", subject=email)
 
 
 async def create_account(conn: asyncpg.Connection, new: NewAccount, *, actor: str) -> Account:

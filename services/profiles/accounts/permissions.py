@@ -11,6 +11,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.addresses import normalised_email
+
 
 class AccountRole(StrEnum):
     ADMINISTRATOR = "administrator"
@@ -81,25 +83,49 @@ def home_path(account: Account) -> str:
 
 
 class SignInThrottle:
-    """Slows password guessing: after ``limit`` failed sign-ins for one email within ``window``
-    seconds, that email is refused until the window has passed. Per process (a guard, not an
-    accounting system); the clock is passed in so the rule is tested without waiting."""
+    """Slows password guessing. After ``per_account`` failed sign-ins for one address within
+    ``window`` seconds, that address is refused until the window has passed; after
+    ``per_client`` failures from one client (its network address), whatever the addresses
+    tried, that client is refused too: one password sprayed over many accounts.
 
-    def __init__(self, limit: int = 5, window: float = 15 * 60) -> None:
-        self.limit = limit
+    The address is keyed as the account lookup reads it (``normalised_email``): spaces or
+    capitals around it are the same account, so they count towards the same lock-out. Per
+    process (a guard, not an accounting system); the clock is passed in so the rule is tested
+    without waiting."""
+
+    def __init__(self, per_account: int = 5, per_client: int = 20, window: float = 15 * 60) -> None:
+        self.per_account = per_account
+        self.per_client = per_client
         self.window = window
         self._failures: dict[str, list[float]] = {}
 
-    def _recent(self, email: str, now: float) -> list[float]:
-        recent = [t for t in self._failures.get(email.lower(), []) if now - t < self.window]
-        self._failures[email.lower()] = recent
+    def _recent(self, key: str, now: float) -> list[float]:
+        recent = [t for t in self._failures.get(key, []) if now - t < self.window]
+        if recent:
+            self._failures[key] = recent
+        else:
+            self._failures.pop(key, None)  # forgotten keys do not pile up
         return recent
 
-    def blocked(self, email: str, now: float) -> bool:
-        return len(self._recent(email, now)) >= self.limit
+    def blocked(self, email: str, client: str, now: float) -> bool:
+        return (
+            len(self._recent(_account_key(email), now)) >= self.per_account
+            or len(self._recent(_client_key(client), now)) >= self.per_client
+        )
 
-    def failed(self, email: str, now: float) -> None:
-        self._recent(email, now).append(now)
+    def failed(self, email: str, client: str, now: float) -> None:
+        for key in (_account_key(email), _client_key(client)):
+            self._failures[key] = [*self._recent(key, now), now]
 
     def succeeded(self, email: str) -> None:
-        self._failures.pop(email.lower(), None)
+        """The account's failures are forgiven; the client's are not (a sprayer may hold one
+        real password)."""
+        self._failures.pop(_account_key(email), None)
+
+
+def _account_key(email: str) -> str:
+    return "account:" + normalised_email(email)
+
+
+def _client_key(client: str) -> str:
+    return "client:" + client

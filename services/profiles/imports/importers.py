@@ -14,9 +14,10 @@ Every import (not dry runs) is recorded in the audit log, applied or not.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict, Unpack
 
 import asyncpg
 from pydantic import BaseModel, Field
@@ -35,6 +36,15 @@ from services.profiles.imports.rows import (
 )
 
 Progress = Callable[[int, int], None]
+
+
+class ImportOptions(TypedDict, total=False):
+    """How an import runs: ``progress`` is told (rows done, rows in all) after each row;
+    ``dry_run`` stores nothing; ``partial`` stores the accepted rows even if some are refused."""
+
+    progress: Progress | None
+    dry_run: bool
+    partial: bool
 
 
 class RowOutcome(BaseModel):
@@ -83,9 +93,7 @@ async def import_people_csv(
     *,
     actor: str,
     network_id: str | None,
-    progress: Progress | None = None,
-    dry_run: bool = False,
-    partial: bool = False,
+    **options: Unpack[ImportOptions],
 ) -> ImportReport:
     """Mentors and mentees; a person already known by (role, email) is updated."""
 
@@ -106,17 +114,7 @@ async def import_people_csv(
         await people.save_person(conn, request, existing)
         return "updated" if existing else "created"
 
-    return await _import(
-        pool,
-        ImportKind.PEOPLE,
-        data,
-        parse_people,
-        store,
-        actor=actor,
-        progress=progress,
-        dry_run=dry_run,
-        partial=partial,
-    )
+    return await _import(pool, data, ImportKind.PEOPLE, parse_people, store, actor, options)
 
 
 async def import_placements_csv(
@@ -125,9 +123,7 @@ async def import_placements_csv(
     *,
     actor: str,
     network_id: str | None,
-    progress: Progress | None = None,
-    dry_run: bool = False,
-    partial: bool = False,
+    **options: Unpack[ImportOptions],
 ) -> ImportReport:
     """Secondment placements; an open placement with the same host trust and role is updated."""
 
@@ -144,17 +140,7 @@ async def import_placements_csv(
         await placements.save_placement(conn, request, existing)
         return "updated" if existing else "created"
 
-    return await _import(
-        pool,
-        ImportKind.PLACEMENTS,
-        data,
-        parse_placements,
-        store,
-        actor=actor,
-        progress=progress,
-        dry_run=dry_run,
-        partial=partial,
-    )
+    return await _import(pool, data, ImportKind.PLACEMENTS, parse_placements, store, actor, options)
 
 
 async def import_trusts_ods(
@@ -163,9 +149,7 @@ async def import_trusts_ods(
     *,
     actor: str,
     network_id: str,
-    progress: Progress | None = None,
-    dry_run: bool = False,
-    partial: bool = False,
+    **options: Unpack[ImportOptions],
 ) -> ImportReport:
     """NHS trusts from an ODS file into a network. Trusts outside NHS England's regions (the
     Welsh trusts ODS lists) are refused, and so are trusts already in another network (an import
@@ -188,17 +172,8 @@ async def import_trusts_ods(
         await trusts.upsert_trust(conn, row.key, request)
         return "updated" if contact else "created"
 
-    return await _import(
-        pool,
-        ImportKind.TRUSTS,
-        data,
-        lambda raw: parse_trusts(raw, network_id),
-        store,
-        actor=actor,
-        progress=progress,
-        dry_run=dry_run,
-        partial=partial,
-    )
+    parse = functools.partial(parse_trusts, network_id=network_id)
+    return await _import(pool, data, ImportKind.TRUSTS, parse, store, actor, options)
 
 
 async def _check_network(conn: asyncpg.Connection, trust_code: str, network_id: str | None) -> None:
@@ -214,16 +189,15 @@ Store = Callable[[asyncpg.Connection, ParsedRow], Any]
 
 async def _import(
     pool: asyncpg.Pool,
-    kind: ImportKind,
     data: bytes,
+    kind: ImportKind,
     parse: Callable[[bytes], list[ParsedRow]],
     store: Store,
-    *,
     actor: str,
-    progress: Progress | None,
-    dry_run: bool,
-    partial: bool,
+    options: ImportOptions,
 ) -> ImportReport:
+    progress = options.get("progress")
+    dry_run, partial = options.get("dry_run", False), options.get("partial", False)
     try:
         parsed = parse(data)
     except FileRefused as error:
@@ -328,9 +302,7 @@ class Importer(Protocol):
         *,
         actor: str,
         network_id: str,
-        progress: Progress | None = None,
-        dry_run: bool = False,
-        partial: bool = False,
+        **options: Unpack[ImportOptions],
     ) -> ImportReport: ...
 
 

@@ -11,8 +11,6 @@ from services.matcher.engine.candidates import (
     build_placement_candidates,
 )
 from services.matcher.engine.config import (
-    FairnessGroup,
-    FairnessOptions,
     MatchingConfig,
 )
 from services.matcher.engine.contract import (
@@ -163,11 +161,10 @@ def per_pair(
 
 CONFIGS = {
     "default": MatchingConfig(),
-    "same trust allowed, distant in person, boost": MatchingConfig.model_validate(
+    "same trust allowed, distant in person": MatchingConfig.model_validate(
         {
             "allow_same_trust_mentoring": True,
             "region": {"distant_in_person": 0.2},
-            "fairness": {"priority_groups": ["part_time", "small_trust"], "priority_boost": 0.25},
             "skills": {"partial_credit": 0, "min_coverage": 0.2},
             "min_score": 0.3,
             "chunk_size": 7,
@@ -302,22 +299,6 @@ def test_explainer_explains_chosen_edges() -> None:
     rejected = next(iter(data.rejected_pairs))
     with pytest.raises(ValueError, match="not an admissible"):
         explainer.explain(MatchKind.MENTORING, *rejected)
-
-
-def test_priority_boost_multiplies_only_the_groups_edges() -> None:
-    data = random_instance(9)
-    plain = as_dict(build_candidates(data, full=True))
-    config = MatchingConfig(
-        fairness=FairnessOptions(
-            priority_groups=frozenset({FairnessGroup.SOCIAL_CARE}), priority_boost=0.2
-        )
-    )
-    boosted = as_dict(build_candidates(data, config, full=True))
-    social_care = {m.id for m in data.mentees if m.sector is Sector.SOCIAL_CARE}
-    assert plain.keys() == boosted.keys()
-    for (mentor_id, mentee_id), score in plain.items():
-        factor = 1.2 if mentee_id in social_care else 1.0
-        assert boosted[(mentor_id, mentee_id)] == pytest.approx(score * factor, abs=2e-6)
 
 
 def test_empty_inputs_give_empty_edges() -> None:

@@ -106,6 +106,9 @@ class ConsumerSettings(SettingsGroup):
     consumer_fresh_fetch_ms: int = Field(default=5, ge=0)
     """How long a consumer waits for the records that arrived while its last batch was handled, to
     take them into this batch; 0: it does not wait."""
+    consumer_stall_seconds: float = Field(default=60.0, gt=0)
+    """A partition whose consumer has retried the same messages for longer than this makes the
+    service not ready, and /health/ready names it (shared/observability/progress.py)."""
 
 
 class MatcherSettings(SettingsGroup):

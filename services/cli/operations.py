@@ -30,6 +30,7 @@ from shared.kafka import (
     DEAD_LETTER_KIND,
     DEAD_LETTER_REASON,
     DEAD_LETTER_SOURCE,
+    DEAD_LETTER_TRUNCATED,
     idempotent_producer,
 )
 from shared.observability.context import correlated, new_correlation_id
@@ -137,7 +138,7 @@ def _print_status(status: Status) -> None:
         pending.add_row(network, str(count))
     mail = Table("status", "emails", title="Mail queue")
     for state, count in status.mail_queue.items():
-        # Uncertain or failed emails wait for an operator (`bridgework emails uncertain`).
+        # Uncertain or failed emails wait for an operator (`bridgework emails uncertain|failed`).
         attention = state in ("uncertain", "failed") and count > 0
         mail.add_row(state, str(count), style="red" if attention else None)
     for table in (services, lag, backlog, pending, mail):
@@ -147,6 +148,8 @@ def _print_status(status: Status) -> None:
         console.print(
             "Uncertain emails: check the mail server's log (`bridgework emails uncertain`)"
         )
+    if status.mail_queue.get("failed"):
+        console.print("Failed emails: see why with `bridgework emails failed`")
 
 
 @app.command()
@@ -212,6 +215,8 @@ class ReplayFilter:
             and self.kind in (None, letter.kind)
             and (self.reason_contains or "").lower() in letter.reason.lower()
             and replayable(letter.source)
+            # A copy cut short to fit is not the message: replaying it would publish a stub.
+            and DEAD_LETTER_TRUNCATED not in letter.headers
         )
 
 

@@ -17,8 +17,10 @@ from fastapi import FastAPI
 
 from services.profiles.coordination.read_model import ReadModelRepository
 from services.profiles.handlers import CONSUMER, handle_event
+from shared.consuming import BatchEventConsumer
 from shared.events import Event
 from shared.observability.ops_server import Readiness
+from shared.observability.progress import PartitionProgress
 from shared.observability.service_ops import service_readiness
 from shared.outbox import OutboxRelay
 from shared.service import ServiceRuntime, ServiceSpec
@@ -43,21 +45,28 @@ def service_spec(settings: Settings) -> ServiceSpec:
 
 
 def lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """What runs while the app serves: it sets ``app.state.pool`` and ``app.state.producer``."""
+    """What runs while the app serves: it sets ``app.state.pool``, ``app.state.producer`` and
+    ``app.state.consumer``."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with ServiceRuntime(service_spec(settings), settings).running() as runtime:
             app.state.pool = runtime.pool
             app.state.producer = runtime.producer
+            app.state.consumer = runtime.consumer
             yield
 
     return lifespan
 
 
 def app_readiness(app: FastAPI, settings: Settings) -> Readiness:
+    def progress() -> PartitionProgress | None:
+        consumer: BatchEventConsumer | None = getattr(app.state, "consumer", None)
+        return consumer.progress if consumer else None
+
     return service_readiness(
         settings,
         lambda: getattr(app.state, "pool", None),
         lambda: getattr(app.state, "producer", None),
+        progress,
     )

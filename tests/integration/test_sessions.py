@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from services.profiles.accounts.accounts import NewAccount, create_account, remove_coordinator
 from services.profiles.accounts.permissions import AccountRole
 from services.profiles.pages import SESSION_COOKIE
-from tests.integration.web_helpers import PASSWORD, csrf_of, seed_network, sign_in
+from tests.support.pages import PASSWORD, csrf_of, seed_network, sign_in
 
 pytestmark = pytest.mark.integration
 

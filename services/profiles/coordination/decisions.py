@@ -14,6 +14,7 @@ import asyncpg
 from services.profiles.accounts.audit import record_audit
 from shared.events import MatchDecided
 from shared.outbox import add_to_outbox
+from shared.text import free_text
 
 
 class DecisionRefused(ValueError):
@@ -30,7 +31,10 @@ def check_reason(approved: bool, reason: str) -> str:
         raise DecisionRefused("Say why the match is rejected: the reason is recorded.")
     if len(reason) > 2000:
         raise DecisionRefused("The reason is too long (at most 2000 characters).")
-    return reason
+    try:
+        return free_text(reason)
+    except ValueError as error:
+        raise DecisionRefused(f"The reason cannot be stored: {error}.") from error
 
 
 def refusal_for(status: str) -> str | None:

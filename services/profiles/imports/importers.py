@@ -14,6 +14,7 @@ Every import (not dry runs) is recorded in the audit log, applied or not.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from typing import Any, Protocol, TypedDict, Unpack
@@ -113,15 +114,7 @@ async def import_people_csv(
         await people.save_person(conn, request, existing)
         return "updated" if existing else "created"
 
-    return await _import(
-        pool,
-        ImportKind.PEOPLE,
-        data,
-        parse_people,
-        store,
-        actor=actor,
-        **options,
-    )
+    return await _import(pool, data, ImportKind.PEOPLE, parse_people, store, actor, options)
 
 
 async def import_placements_csv(
@@ -147,15 +140,7 @@ async def import_placements_csv(
         await placements.save_placement(conn, request, existing)
         return "updated" if existing else "created"
 
-    return await _import(
-        pool,
-        ImportKind.PLACEMENTS,
-        data,
-        parse_placements,
-        store,
-        actor=actor,
-        **options,
-    )
+    return await _import(pool, data, ImportKind.PLACEMENTS, parse_placements, store, actor, options)
 
 
 async def import_trusts_ods(
@@ -187,15 +172,8 @@ async def import_trusts_ods(
         await trusts.upsert_trust(conn, row.key, request)
         return "updated" if contact else "created"
 
-    return await _import(
-        pool,
-        ImportKind.TRUSTS,
-        data,
-        lambda raw: parse_trusts(raw, network_id),
-        store,
-        actor=actor,
-        **options,
-    )
+    parse = functools.partial(parse_trusts, network_id=network_id)
+    return await _import(pool, data, ImportKind.TRUSTS, parse, store, actor, options)
 
 
 async def _check_network(conn: asyncpg.Connection, trust_code: str, network_id: str | None) -> None:
@@ -211,16 +189,15 @@ Store = Callable[[asyncpg.Connection, ParsedRow], Any]
 
 async def _import(
     pool: asyncpg.Pool,
-    kind: ImportKind,
     data: bytes,
+    kind: ImportKind,
     parse: Callable[[bytes], list[ParsedRow]],
     store: Store,
-    *,
     actor: str,
-    progress: Progress | None = None,
-    dry_run: bool = False,
-    partial: bool = False,
+    options: ImportOptions,
 ) -> ImportReport:
+    progress = options.get("progress")
+    dry_run, partial = options.get("dry_run", False), options.get("partial", False)
     try:
         parsed = parse(data)
     except FileRefused as error:

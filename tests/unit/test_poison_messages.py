@@ -182,6 +182,7 @@ def test_a_message_near_the_broker_limit_gets_a_dead_letter_that_fits() -> None:
 # --- the class: anything at all --------------------------------------------------------------
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # a shared machine
 @given(st.binary(max_size=2_000) | st.none())
 @example(b"\xff\xfe\x00")
 @example(b"")
@@ -194,6 +195,7 @@ def test_any_bytes_are_an_event_or_a_dead_letter(raw: bytes | None) -> None:
     decides(raw)
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # a shared machine
 @given(ANY_JSON)
 def test_any_json_is_an_event_or_a_dead_letter(value: Any) -> None:
     decides(json.dumps(value).encode())

@@ -7,7 +7,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install lock browser demo demo-serve screenshots test test-unit lint infra-up infra-down down \
+.PHONY: install lock hooks browser oidc-provider demo demo-serve screenshots test test-unit \
+	test-integration test-e2e lint infra-up infra-down down \
 	bench-matching bench-pipeline api-docs chaos clean
 
 # Exact versions from the lock (requirements/*.txt, with hashes), then the project itself;
@@ -31,6 +32,10 @@ lock: install
 	$(UV_COMPILE) -o requirements/runtime.txt
 	$(UV_COMPILE) --extra dev -c requirements/runtime.txt -o requirements/dev.txt
 
+# Commit subjects of at most 72 characters (devtools/githooks/commit-msg), for this clone.
+hooks:
+	git config core.hooksPath devtools/githooks
+
 # Debian's Chromium for the browser tests and screenshots (Playwright drives it; it never
 # downloads browsers of its own). Waits for apt when another process holds its lock.
 CHROMIUM := /usr/bin/chromium
@@ -41,36 +46,55 @@ browser:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get -o DPkg::Lock::Timeout=300 install -y -q chromium; \
 	fi
 
+# The real OpenID provider the single sign-on tests start (devtools/oidc: the `oidc-provider`
+# package from npm at the lock file's exact versions; Node 20 or later).
+OIDC_INSTALLED := devtools/oidc/node_modules/.package-lock.json
+$(OIDC_INSTALLED): devtools/oidc/package.json devtools/oidc/package-lock.json
+	npm ci --prefix devtools/oidc --no-audit --no-fund
+	touch $(OIDC_INSTALLED)
+
+oidc-provider: $(OIDC_INSTALLED)
+
 infra-up:
-	bash deploy/kafka.sh start
-	bash deploy/postgres.sh start
+	bash devtools/kafka.sh start
+	bash devtools/postgres.sh start
 
 infra-down down:
 	-pkill -f '$(CURDIR)/.venv/bin/python -m services\.' || true
-	bash deploy/kafka.sh stop
-	bash deploy/postgres.sh stop
+	bash devtools/kafka.sh stop
+	bash devtools/postgres.sh stop
 
 # Both start a fresh broker log and stop the servers afterwards, whatever happens.
 demo: install
-	bash deploy/with-infra.sh $(PY) -m deploy.demo
+	bash devtools/with-infra.sh $(PY) -m devtools.demo
 
 # The demo, left running for a person to sign in and decide in a browser; Ctrl-C stops it.
 demo-serve: install
-	bash deploy/with-infra.sh $(PY) -m deploy.demo --serve
+	bash devtools/with-infra.sh $(PY) -m devtools.demo --serve
 
 # The README's screenshots of the coordinators' pages (docs/screenshots/*.png).
 screenshots: install browser
-	bash deploy/with-infra.sh $(PY) -m deploy.screenshots
+	bash devtools/with-infra.sh $(PY) -m devtools.screenshots
 
-test: install lint browser
-	bash deploy/with-infra.sh $(PY) -m pytest
+# Everything: lint, then every tier (the chaos run's short form included) on fresh local
+# infrastructure. .ci/run calls this.
+test: install lint browser oidc-provider
+	bash devtools/with-infra.sh $(PY) -m pytest
 
 # 5,000 events through the real stack, calm and under faults; prints the counts (~10-15 min).
 chaos: install
-	bash deploy/with-infra.sh $(PY) -m pytest -m '' -s tests/chaos
+	bash devtools/with-infra.sh $(PY) -m pytest -m '' -s tests/chaos
 
+# One tier at a time, each with what it needs: unit tests need nothing running; integration
+# tests need Kafka and PostgreSQL; end-to-end tests also start the three services and Chromium.
 test-unit: install
 	$(PY) -m pytest tests/unit
+
+test-integration: install oidc-provider
+	bash devtools/with-infra.sh $(PY) -m pytest tests/integration
+
+test-e2e: install browser
+	bash devtools/with-infra.sh $(PY) -m pytest tests/e2e
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -83,11 +107,12 @@ bench-matching: install
 # The event pipeline against the plain-client limit, on a fresh local broker and database
 # (~20 min with the 10-minute soak). Pass options with BENCH_ARGS="--soak-seconds 120".
 bench-pipeline: install
-	bash deploy/with-infra.sh $(PY) -m bench.bench_pipeline $(BENCH_ARGS)
+	bash devtools/with-infra.sh $(PY) -m bench.bench_pipeline $(BENCH_ARGS)
 
-# docs/openapi.json and docs/asyncapi.json, generated from the code (a test checks they match).
+# docs/openapi.json, docs/asyncapi.json and docs/configuration.md, generated from the code
+# (a test checks they match).
 api-docs: install
-	$(PY) -m deploy.api_docs
+	$(PY) -m devtools.api_docs
 
 clean: down
 	rm -rf .local $(VENV)

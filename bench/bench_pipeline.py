@@ -3,8 +3,8 @@
     make bench-pipeline                      # the full run (10-minute soak)
     python -m bench.bench_pipeline --soak-seconds 120 --events 20000
 
-Runs on the real local broker and database (``deploy/with-infra.sh`` starts them, as for
-``make demo``), the services as processes (``deploy/stack.py``), and an in-process aiosmtpd
+Runs on the real local broker and database (``devtools/with-infra.sh`` starts them, as for
+``make demo``), the services as processes (``devtools/stack.py``), and an in-process aiosmtpd
 server. Each scenario gets a fresh database; the consumer groups are moved to the end of the
 topics between scenarios, so a service only sees its own scenario's events.
 
@@ -56,11 +56,11 @@ from bench.pipeline_data import (
     load_population,
     proposal,
 )
-from deploy.demo import fresh_database
-from deploy.stack import (
-    ROOT,
+from devtools import ROOT
+from devtools.stack import (
     ServiceProcess,
     StackConfig,
+    fresh_database,
     start_service,
     wait_until_ready,
     with_api_token,

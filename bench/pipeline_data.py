@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
-from deploy.demo_network import NETWORKS, TRUSTS, _mentee, _mentor
+from devtools.demo_network import NETWORKS, TRUSTS, _mentee, _mentor
+from devtools.reference_data import reference_data_dir
 from shared.events import (
     AvailabilityChanged,
     Coordinator,
@@ -31,7 +32,7 @@ from shared.matching import Explanation, MatchKind, ScorePart, SkillCovered
 from shared.regions import Region
 
 ROOT = Path(__file__).resolve().parent.parent
-TRUSTS_FILE = ROOT.parent / "shared" / "data" / "nhs_trusts" / "nhs_trusts_england.csv"
+TRUSTS_FILE = reference_data_dir() / "nhs_trusts" / "nhs_trusts_england.csv"
 # The last availability change of every benchmark person sets this: a person's row carries it
 # once the matcher has applied all of that person's events.
 MARKER_HOURS = 3.5

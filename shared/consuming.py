@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeAlias
 from uuid import UUID
 
@@ -36,6 +37,7 @@ from shared.observability.context import (
     from_kafka_headers,
     message_span,
 )
+from shared.observability.progress import PartitionProgress
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,25 @@ async def claim(connection: asyncpg.Connection, consumer: str, event: Event) -> 
     return status == "INSERT 0 1"
 
 
+@dataclass(frozen=True)
+class Unreadable:
+    """A message to dead-letter instead of applying: ``kind`` for counting, ``reason`` for the
+    dead letter's header."""
+
+    kind: str
+    reason: str
+
+
+def read_message(body: bytes | None) -> Event | Unreadable:
+    """Every consumer's decoding of a message (the matcher's, the notifier's and the profiles
+    read model's): its event, or why it goes to the dead letters. Never raises, whatever the
+    bytes, so no message can hold up its partition (tests/unit/test_poison_messages.py)."""
+    try:
+        return decode_event(body)
+    except UnreadableEvent as error:
+        return Unreadable(error.kind, str(error))
+
+
 DeadLetterHook = Callable[[str, str], None]  # (consumer name, kind)
 
 
@@ -111,10 +132,9 @@ class EventConsumer:
         offset: int | None = None,
     ) -> None:
         origin = Origin(topic, partition, offset)
-        try:
-            event = decode_event(body)
-        except UnreadableEvent as error:
-            await self._park(origin, key, body, error.kind, str(error))
+        event = read_message(body)
+        if isinstance(event, Unreadable):
+            await self._park(origin, key, body, event.kind, event.reason)
             return
         try:
             await self._apply_once(event)
@@ -246,8 +266,19 @@ class BatchEventConsumer(EventConsumer):
     ) -> None:
         super().__init__(name, pool, producer, apply)
         self._apply_many = apply_many
+        self.progress = PartitionProgress(f"bridgework-{name}")
 
     async def handle_batch(self, records: Sequence[Record]) -> None:
+        partitions = {(record.topic, record.partition) for record in records}
+        self.progress.trying(partitions)
+        try:
+            await self._handle_batch(records)
+        except BaseException:
+            self.progress.failed(partitions)  # redelivered: its partitions have not moved
+            raise
+        self.progress.moved(partitions)
+
+    async def _handle_batch(self, records: Sequence[Record]) -> None:
         with contextlib.ExitStack() as spans:
             carriers = [
                 spans.enter_context(
@@ -277,12 +308,13 @@ class BatchEventConsumer(EventConsumer):
     async def _handle_received(self, received: Sequence[tuple[Record, Carrier]]) -> None:
         readable: list[tuple[Event, Record, Carrier]] = []
         for record, carrier in received:
-            try:
-                readable.append((decode_event(record.value), record, carrier))
-            except UnreadableEvent as error:
+            event = read_message(record.value)
+            if isinstance(event, Unreadable):
                 origin = Origin(record.topic, record.partition, record.offset)
                 with attached(carrier):
-                    await self._park(origin, record.key, record.value, error.kind, str(error))
+                    await self._park(origin, record.key, record.value, event.kind, event.reason)
+            else:
+                readable.append((event, record, carrier))
         if not readable:
             return
         contexts = {event.event_id: carrier for event, _, carrier in readable}

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, TypeAdapter
 from shared.matching import Explanation, MatchKind
 from shared.people import Mode, Role, Sector, SkillGap, SkillLevel, WorkingPattern
 from shared.regions import Region
-from shared.text import SingleLine
+from shared.text import FreeText, SingleLine
 from shared.topics import Topic
 
 
@@ -57,7 +57,7 @@ class NetworkUpserted(Event):
     event_type: Literal["network.upserted"] = "network.upserted"
 
     network_id: str
-    name: str
+    name: SingleLine
     coordinators: tuple[Coordinator, ...]
 
 
@@ -66,7 +66,7 @@ class TrustUpserted(Event):
     event_type: Literal["trust.upserted"] = "trust.upserted"
 
     trust_code: str
-    name: str
+    name: SingleLine  # a secondment introduction's To and Subject headers
     region: Region
     network_id: str
     latitude: float | None = None
@@ -86,9 +86,11 @@ class PersonProfile(BaseModel):
 
     person_id: UUID
     role: Role
-    name: str
+    # Names and titles go into emails' Subject and To headers: the API's text rules hold here
+    # too, so an event cannot bring in what the API refuses (shared/text.py).
+    name: SingleLine
     email: EmailStr
-    job_title: str
+    job_title: SingleLine
     trust_code: str
     network_id: str
     region: Region
@@ -99,10 +101,10 @@ class PersonProfile(BaseModel):
     skills: tuple[SkillLevel, ...] = ()
     capacity: float = 0.0
     hours_per_month: float = 0.0
-    bio: str = ""
+    bio: FreeText = ""
     # Mentees: what they want to grow.
     gaps: tuple[SkillGap, ...] = ()
-    goals: str = ""
+    goals: FreeText = ""
     open_to_secondment: bool = False
 
 
@@ -142,7 +144,7 @@ class PlacementProfile(BaseModel):
     host_trust_code: str
     network_id: str
     region: Region
-    role: str
+    role: SingleLine
     skills_developed: tuple[SkillLevel, ...]
     months: int
     fte: float
@@ -341,7 +343,27 @@ UPCASTERS = Upcasters()
 
 def decode_event(raw: bytes | None, upcasters: Upcasters = UPCASTERS) -> Event:
     """Parse a Kafka message body into its event (old versions upcast to the current one), or
-    say exactly why it cannot be read."""
+    say exactly why it cannot be read.
+
+    Total: whatever the bytes, the answer is an event or an ``UnreadableEvent`` (the message's
+    dead-letter reason), never another exception. A consumer that let one escape would retry
+    the message for ever and hold up its partition (tests/unit/test_poison_messages.py throws
+    arbitrary bytes and JSON at it)."""
+    try:
+        return _decode(raw, upcasters)
+    except UnreadableEvent:
+        raise
+    except RecursionError as error:
+        raise UnreadableEvent(
+            "not a valid Bridgework event: nested too deeply", "malformed"
+        ) from error
+    except Exception as error:  # e.g. an upcaster surprised by a value's type
+        raise UnreadableEvent(
+            f"not a valid Bridgework event: {type(error).__name__} while reading it", "malformed"
+        ) from error
+
+
+def _decode(raw: bytes | None, upcasters: Upcasters) -> Event:
     try:
         payload = json.loads(raw) if raw is not None else None
     except ValueError as error:
@@ -349,9 +371,14 @@ def decode_event(raw: bytes | None, upcasters: Upcasters = UPCASTERS) -> Event:
     if not isinstance(payload, dict):
         raise UnreadableEvent("not a valid Bridgework event: not a JSON object", "malformed")
     event_type = payload.get("event_type")
+    if not isinstance(event_type, str):
+        raise UnreadableEvent(
+            f"not a valid Bridgework event: event_type is {_json_type(event_type)}, not a string",
+            "unknown_type",
+        )
     if event_type not in EVENT_TYPES:
         raise UnreadableEvent(
-            f"not a valid Bridgework event: unknown event type {str(event_type)[:100]!r}",
+            f"not a valid Bridgework event: unknown event type {event_type[:100]!r}",
             "unknown_type",
         )
     payload = upcasters.upcast(payload)
@@ -360,3 +387,10 @@ def decode_event(raw: bytes | None, upcasters: Upcasters = UPCASTERS) -> Event:
     except ValueError as error:
         raise UnreadableEvent(f"not a valid Bridgework event: {error}", "invalid") from error
     return event
+
+
+def _json_type(value: object) -> str:
+    """What a JSON value is, named without printing it (it may be nested thousands deep)."""
+    names = {dict: "an object", list: "a list", bool: "a boolean", int: "a number"}
+    names |= {float: "a number", type(None): "missing or null"}
+    return names.get(type(value), "not a string")

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    KafkaConnectionError,
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+    TopicAlreadyExistsError,
+)
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from shared.observability import metrics
@@ -23,6 +29,18 @@ DEAD_LETTER_PARTITION = "x-dead-letter-partition"
 DEAD_LETTER_OFFSET = "x-dead-letter-offset"
 DEAD_LETTER_KIND = "x-dead-letter-kind"  # malformed, unknown_type, unknown_version, invalid, ...
 DEAD_LETTER_CONSUMER = "x-dead-letter-consumer"  # which service parked it
+# Only on a dead letter whose copy was cut short to fit (see ``fitting_copy``): the original's
+# size in bytes and SHA-256 digest (hex), of its value and, when that was cut too, its key.
+DEAD_LETTER_TRUNCATED = "x-dead-letter-truncated"  # "value", "key" or "key,value"
+DEAD_LETTER_ORIGINAL_SIZE = "x-dead-letter-original-size"
+DEAD_LETTER_ORIGINAL_SHA256 = "x-dead-letter-original-sha256"
+DEAD_LETTER_ORIGINAL_KEY_SIZE = "x-dead-letter-original-key-size"
+DEAD_LETTER_ORIGINAL_KEY_SHA256 = "x-dead-letter-original-key-sha256"
+# The most a dead letter copies of a message (key and value together): half the producer's
+# default request limit (1 MiB), so the copy plus its headers always fits, whatever arrived.
+DEAD_LETTER_MAX_COPY_BYTES = 512 * 1024
+DEAD_LETTER_MAX_KEY_BYTES = 1024
+DEAD_LETTER_MAX_REASON_CHARS = 2000
 Header = tuple[str, bytes]
 
 
@@ -107,14 +125,67 @@ class Origin:
 
 def dead_letter_headers(origin: Origin, consumer: str, kind: str, reason: str) -> list[Header]:
     headers = {
-        DEAD_LETTER_REASON: reason[:2000],
-        DEAD_LETTER_KIND: kind,
-        DEAD_LETTER_SOURCE: origin.topic,
+        DEAD_LETTER_REASON: reason[:DEAD_LETTER_MAX_REASON_CHARS],
+        DEAD_LETTER_KIND: kind[:100],
+        DEAD_LETTER_SOURCE: origin.topic[:300],
         DEAD_LETTER_PARTITION: "" if origin.partition is None else str(origin.partition),
         DEAD_LETTER_OFFSET: "" if origin.offset is None else str(origin.offset),
-        DEAD_LETTER_CONSUMER: consumer,
+        DEAD_LETTER_CONSUMER: consumer[:100],
     }
-    return [(name, value.encode()) for name, value in headers.items()]
+    return [(name, value.encode(errors="replace")) for name, value in headers.items()]
+
+
+@dataclass(frozen=True)
+class DeadLetterCopy:
+    """What a dead letter carries of the original message: all of it when it fits, else its
+    beginning, with headers giving the original's size and digest (so the copy can be matched
+    with the original, and is never replayed as if it were whole)."""
+
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[Header, ...] = ()
+
+    @property
+    def truncated(self) -> bool:
+        return bool(self.headers)
+
+
+def fitting_copy(
+    key: bytes | None, value: bytes | None, max_bytes: int = DEAD_LETTER_MAX_COPY_BYTES
+) -> DeadLetterCopy:
+    """The original when key and value fit in ``max_bytes``; else the key's first
+    ``DEAD_LETTER_MAX_KEY_BYTES`` and as much of the value as then fits."""
+    key_size, value_size = len(key or b""), len(value or b"")
+    if key_size + value_size <= max_bytes:
+        return DeadLetterCopy(key, value)
+    cut: list[str] = []
+    headers: list[Header] = []
+    if key is not None and key_size > DEAD_LETTER_MAX_KEY_BYTES:
+        cut.append("key")
+        headers += _original(DEAD_LETTER_ORIGINAL_KEY_SIZE, DEAD_LETTER_ORIGINAL_KEY_SHA256, key)
+        key = key[:DEAD_LETTER_MAX_KEY_BYTES]
+    room = max(max_bytes - len(key or b""), 0)
+    if value is not None and value_size > room:
+        cut.append("value")
+        headers += _original(DEAD_LETTER_ORIGINAL_SIZE, DEAD_LETTER_ORIGINAL_SHA256, value)
+        value = value[:room]
+    return DeadLetterCopy(key, value, ((DEAD_LETTER_TRUNCATED, ",".join(cut).encode()), *headers))
+
+
+def digest_only(key: bytes | None, value: bytes | None) -> DeadLetterCopy:
+    """Nothing of the original but the size and digest of its key and value."""
+    headers = [
+        *_original(DEAD_LETTER_ORIGINAL_KEY_SIZE, DEAD_LETTER_ORIGINAL_KEY_SHA256, key or b""),
+        *_original(DEAD_LETTER_ORIGINAL_SIZE, DEAD_LETTER_ORIGINAL_SHA256, value or b""),
+    ]
+    return DeadLetterCopy(None, b"", ((DEAD_LETTER_TRUNCATED, b"key,value"), *headers))
+
+
+def _original(size_header: str, digest_header: str, data: bytes) -> list[Header]:
+    return [
+        (size_header, str(len(data)).encode()),
+        (digest_header, hashlib.sha256(data).hexdigest().encode()),
+    ]
 
 
 async def dead_letter(
@@ -128,17 +199,30 @@ async def dead_letter(
     kind: str = "invalid",
 ) -> None:
     """Park a message no consumer can read, so the consumer can move on. The dead letter's value
-    is the original payload, byte for byte; the headers say why, and where it came from. The
-    change's correlation id and trace go with it, and on again when it is replayed."""
+    is the original payload, byte for byte, unless it is too large to park whole (then its
+    beginning, see ``fitting_copy``); the headers say why, and where it came from. The change's
+    correlation id and trace go with it, and on again when it is replayed."""
     headers = [*dead_letter_headers(origin, consumer, kind, reason), *to_kafka_headers(capture())]
-    await producer.send_and_wait(Topic.DEAD_LETTERS.value, body, key=key, headers=headers)
+    copy = fitting_copy(key, body)
+    try:
+        await producer.send_and_wait(
+            Topic.DEAD_LETTERS.value, copy.value, key=copy.key, headers=[*headers, *copy.headers]
+        )
+    except (MessageSizeTooLargeError, RecordTooLargeError):
+        # A broker configured below the copy's size: the letter goes without any of the
+        # original (size and digest only), rather than hold up the partition.
+        copy = digest_only(key, body)
+        await producer.send_and_wait(
+            Topic.DEAD_LETTERS.value, copy.value, key=copy.key, headers=[*headers, *copy.headers]
+        )
     metrics.DEAD_LETTERED.labels(source_topic=origin.topic).inc()
     metrics.EVENTS_FAILED.labels(topic=origin.topic, reason="dead-lettered").inc()
     # The reason can quote the payload (names, emails): it travels in the header, not the log.
     log.warning(
-        "dead-lettered a message from %s[%s]@%s (%s; reason in its headers)",
+        "dead-lettered a message from %s[%s]@%s (%s%s; reason in its headers)",
         origin.topic,
         origin.partition,
         origin.offset,
         kind,
+        ", copy truncated" if copy.truncated else "",
     )

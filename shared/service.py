@@ -214,7 +214,11 @@ def create_consumer_app(spec: ServiceSpec, settings: Settings) -> FastStream:
     """The service as a FastStream application, with its operations server (health, metrics)."""
     runtime = ServiceRuntime(spec, settings)
     ops = service_ops.ops_server(
-        settings, spec.name, lambda: runtime.pool, lambda: runtime.producer
+        settings,
+        spec.name,
+        lambda: runtime.pool,
+        lambda: runtime.producer,
+        lambda: runtime.consumer.progress if runtime.consumer else None,
     )
     app = FastStream(runtime.broker, logger=service_logger())
 

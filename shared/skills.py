@@ -1,7 +1,7 @@
 """The default digital-leadership skills taxonomy, on a seven-level (SFIA-style) scale.
 
 Level 1 follows, 2 assists, 3 applies, 4 enables, 5 ensures and advises, 6 initiates and
-influences, 7 sets strategy. Other frameworks are imported onto this scale by importers.
+influences, 7 sets strategy.
 """
 
 from __future__ import annotations
@@ -10,16 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 MIN_LEVEL = 1
 MAX_LEVEL = 7
-
-LEVEL_NAMES: dict[int, str] = {
-    1: "follow",
-    2: "assist",
-    3: "apply",
-    4: "enable",
-    5: "ensure, advise",
-    6: "initiate, influence",
-    7: "set strategy, inspire",
-}
 
 
 class Skill(BaseModel):

@@ -1,8 +1,19 @@
 """Text that is safe to store, log and put in an email header: refused clearly, never mangled.
 
-A name ends up in an email's Subject and To headers, so a line break in it would be a header
-injection (and the mail library refuses to send it at all); a NUL cannot be stored in
-PostgreSQL text or jsonb. Both are refused at the door with a message that says why."""
+One rule, by Unicode category, for every name and every free text, at every way in (the HTTP
+API, the CSV import, the events):
+
+* **Cc**, control characters (U+0000-U+001F, U+007F-U+009F, NEL U+0085 among them): a NUL
+  cannot be stored in PostgreSQL text or jsonb, and the others are line breaks to a mail
+  library or invisible to a reader.
+* **Zl** and **Zp**, the line and paragraph separators U+2028 and U+2029: line breaks too.
+* **Cs**, lone surrogates (U+D800-U+DFFF, which JSON's ``\\ud800`` escapes can carry): not
+  text at all; they cannot be encoded as UTF-8, so nothing can store or send them.
+
+A name ends up in an email's Subject and To headers, where any line break is a header injection
+(Python's email library refuses every character ``str.splitlines`` breaks on); so one line of
+text has none of these. Free text (a bio, goals) goes into email bodies and may hold plain line
+breaks and tabs, nothing else of them."""
 
 from __future__ import annotations
 
@@ -11,19 +22,36 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_CONTROL_EXCEPT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Exactly the categories above, as code point ranges (tests/unit/test_text_rules.py checks the
+# ranges against unicodedata for every code point).
+_REFUSED = "\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff"
+_NOT_IN_ONE_LINE = re.compile(f"[{_REFUSED}]")
+# Free text keeps its plain line breaks and tabs: they are blanked before the one-line check.
+_KEEP_LINES = str.maketrans(dict.fromkeys("\t\n\r", " "))
+
+
+def _first_refused(value: str) -> str | None:
+    found = _NOT_IN_ONE_LINE.search(value)
+    return None if found is None else f"U+{ord(found.group()):04X}"
 
 
 def single_line(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("must be one line of text: line breaks and control characters refused")
+    refused = _first_refused(value)
+    if refused is not None:
+        raise ValueError(
+            "must be one line of text: line breaks, line or paragraph separators, control"
+            f" characters and lone surrogates refused (found {refused})"
+        )
     return value
 
 
 def free_text(value: str) -> str:
-    if _CONTROL_EXCEPT_LINES.search(value):
-        raise ValueError("control characters (other than line breaks and tabs) refused")
+    refused = _first_refused(value.translate(_KEEP_LINES))
+    if refused is not None:
+        raise ValueError(
+            "control characters (other than line breaks and tabs), line or paragraph"
+            f" separators and lone surrogates refused (found {refused})"
+        )
     return value
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -12,37 +10,18 @@ from uuid import uuid4
 import asyncpg
 import pytest
 
+from devtools.reference_data import reason, reference_data_dir
 from shared.kafka import ensure_topics
 from shared.settings import Settings
-
-ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = ROOT.parent / "shared" / "data"
+from tests.support.services import require_service
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The real public data beside the checkout (../shared/data); absent in a user's clone."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(
-            f"reference data not present at {SHARED_DATA} (it sits beside the checkout in CI)"
-        )
-    return SHARED_DATA
-
-
-def port_open(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
-
-
-def require_service(name: str, host: str, port: int) -> None:
-    """Skip locally when a server is not running; in CI a missing server is a failure."""
-    if port_open(host, port):
-        return
-    message = f"{name} is not reachable at {host}:{port}: start it with `make infra-up`"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
+    if not reference_data_dir().is_dir():
+        pytest.skip(reason())
+    return reference_data_dir()
 
 
 @pytest.fixture(scope="session")

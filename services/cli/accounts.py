@@ -17,11 +17,17 @@ import asyncpg
 import typer
 from pydantic import ValidationError
 
-from services.profiles import api_tokens, queries
-from services.profiles.accounts import AccountRefused, NewAccount, create_account, list_accounts
-from services.profiles.api import MIGRATIONS, SCHEMA
-from services.profiles.dashboard import matches_csv
-from services.profiles.permissions import AccountRole
+from services.profiles.accounts import api_tokens
+from services.profiles.accounts.accounts import (
+    AccountRefused,
+    NewAccount,
+    create_account,
+    list_accounts,
+)
+from services.profiles.accounts.permissions import AccountRole
+from services.profiles.bootstrap import MIGRATIONS, SCHEMA
+from services.profiles.coordination import queries
+from services.profiles.coordination.dashboard import matches_csv
 from shared.db import create_pool, migrate_async
 from shared.settings import Settings
 
@@ -120,15 +126,25 @@ def create_api_token(
         str | None,
         typer.Option(help="the one network it may reach; without: every network (administrator)"),
     ] = None,
+    days: Annotated[
+        int, typer.Option(help=f"how long it works (at most {api_tokens.MAX_LIFETIME_DAYS})")
+    ] = api_tokens.DEFAULT_LIFETIME_DAYS,
 ) -> None:
     """Make a bearer token for the JSON API and print it, once: only its hash is kept."""
     try:
-        token = _run(lambda conn: api_tokens.create_api_token(conn, name, network, actor=_actor()))
+        token = _run(
+            lambda conn: api_tokens.create_api_token(
+                conn, name, network, actor=_actor(), lifetime_days=days
+            )
+        )
     except api_tokens.TokenRefused as error:
         typer.echo(f"Refused, nothing was created: {error}", err=True)
         raise typer.Exit(code=1) from error
     reach = f"network {network}" if network else "every network (administrator)"
-    typer.echo(f"Created API token {name!r} for {reach}; it is shown only now:", err=True)
+    typer.echo(
+        f"Created API token {name!r} for {reach}, working for {days} days; it is shown only now:",
+        err=True,
+    )
     typer.echo(token)  # alone on standard output, for scripts
 
 
@@ -147,12 +163,14 @@ def revoke_api_token(
 
 @accounts.command("list-api-tokens")
 def list_tokens() -> None:
-    """List the API tokens: name, network, made when and by whom, revoked when."""
+    """List the API tokens: name, network, made when and by whom, expiry, last use, state."""
     for info in _run(api_tokens.list_api_tokens):
         revoked = f"revoked {info.revoked_at:%Y-%m-%d %H:%M}" if info.revoked_at else "live"
+        used = f"{info.last_used_at:%Y-%m-%d %H:%M}" if info.last_used_at else "never used"
         typer.echo(
             f"{info.name}\t{info.network_id or '(every network)'}\t"
-            f"{info.created_at:%Y-%m-%d %H:%M}\t{info.created_by}\t{revoked}"
+            f"{info.created_at:%Y-%m-%d %H:%M}\t{info.created_by}\t"
+            f"expires {info.expires_at:%Y-%m-%d}\t{used}\t{revoked}"
         )
 
 

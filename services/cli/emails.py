@@ -1,9 +1,13 @@
-"""``bridgework emails``: the emails the notifier cannot be sure it delivered.
+"""``bridgework emails``: the emails the notifier cannot be sure it delivered, or could not send.
 
 An email is left ``uncertain`` when the SMTP connection (or the notifier) broke after the whole
 message went out and before the server answered: perhaps delivered, so the notifier never sends
 it again by itself. The operator looks its Message-ID up in the mail server's log, then either
 re-queues it (``resend``: it was not delivered) or records it as delivered (``delivered``).
+
+An email is ``failed`` when the mail server refused its recipient for good, or when it could
+not be built at all (a header the mail library refuses): ``failed`` lists them with the reason;
+once the cause is fixed (e.g. the person's name corrected), ``resend`` queues them again.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ from services.notifier import use_cases
 from shared.db import connection
 from shared.settings import Settings
 
-emails = typer.Typer(help="Emails whose delivery is uncertain: list, re-send, or mark delivered.")
+emails = typer.Typer(
+    help="Emails whose delivery is uncertain or that failed: list, re-send, or mark delivered."
+)
 console = Console()
 
 T = TypeVar("T")
@@ -74,6 +80,24 @@ def list_uncertain(
     console.print(f"{len(found)} uncertain; `bridgework emails resend ID…` or `… delivered ID…`")
 
 
+@emails.command("failed")
+def list_failed(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+) -> None:
+    """List the emails that failed for good: refused by the mail server, or impossible to
+    build (the reason says which). Nothing retries them until `resend`."""
+    found = _notifier(Settings(), use_cases.failed_emails)
+    if as_json:
+        typer.echo(json.dumps([email.model_dump(mode="json") for email in found], indent=2))
+        return
+    table = Table("id", "purpose", "match", "queued", "why", title="Failed emails")
+    for email in found:
+        match = str(email.match_id or "")
+        table.add_row(str(email.id), email.purpose, match, str(email.queued_at), email.last_error)
+    console.print(table)
+    console.print(f"{len(found)} failed; fix the cause, then `bridgework emails resend ID…`")
+
+
 Change = Callable[[asyncpg.Connection, Sequence[int]], Awaitable[list[int]]]
 
 
@@ -83,7 +107,8 @@ def _apply(change: Change, ids: list[int], done: str) -> None:
     typer.echo(f"{done}: {', '.join(map(str, changed)) or 'none'}")
     if skipped:
         typer.echo(
-            f"not uncertain (unknown, sent, cancelled or already re-queued), left alone:"
+            f"neither uncertain nor failed (unknown, sent, cancelled or already re-queued),"
+            f" left alone:"
             f" {', '.join(map(str, skipped))}",
             err=True,
         )
@@ -92,10 +117,12 @@ def _apply(change: Change, ids: list[int], done: str) -> None:
 
 @emails.command("resend")
 def resend(
-    ids: Annotated[list[int], typer.Argument(help="Ids from `bridgework emails uncertain`")],
+    ids: Annotated[
+        list[int], typer.Argument(help="Ids from `bridgework emails uncertain` or `… failed`")
+    ],
 ) -> None:
     """Queue uncertain emails again, after the mail server's log showed they were not
-    delivered. The notifier sends each once more."""
+    delivered, or failed ones once their cause is fixed. The notifier sends each once more."""
     _apply(use_cases.resend, ids, "re-queued")
 
 

@@ -15,8 +15,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from services.profiles.api import MIGRATIONS, SCHEMA
-from services.profiles.imports import (
+from services.profiles.bootstrap import MIGRATIONS, SCHEMA
+from services.profiles.imports.importers import (
     ImportReport,
     import_people_csv,
     import_placements_csv,

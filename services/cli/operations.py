@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
-import asyncpg
 import httpx
 import typer
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
@@ -24,11 +23,14 @@ from rich.table import Table
 
 from services.matcher import use_cases as matcher
 from services.notifier import use_cases as notifier
+from services.profiles.directory import export as directory_export
+from services.profiles.directory.errors import NotFound
 from shared.db import connection
 from shared.kafka import (
     DEAD_LETTER_KIND,
     DEAD_LETTER_REASON,
     DEAD_LETTER_SOURCE,
+    DEAD_LETTER_TRUNCATED,
     idempotent_producer,
 )
 from shared.observability.context import correlated, new_correlation_id
@@ -136,7 +138,7 @@ def _print_status(status: Status) -> None:
         pending.add_row(network, str(count))
     mail = Table("status", "emails", title="Mail queue")
     for state, count in status.mail_queue.items():
-        # Uncertain or failed emails wait for an operator (`bridgework emails uncertain`).
+        # Uncertain or failed emails wait for an operator (`bridgework emails uncertain|failed`).
         attention = state in ("uncertain", "failed") and count > 0
         mail.add_row(state, str(count), style="red" if attention else None)
     for table in (services, lag, backlog, pending, mail):
@@ -146,6 +148,8 @@ def _print_status(status: Status) -> None:
         console.print(
             "Uncertain emails: check the mail server's log (`bridgework emails uncertain`)"
         )
+    if status.mail_queue.get("failed"):
+        console.print("Failed emails: see why with `bridgework emails failed`")
 
 
 @app.command()
@@ -211,6 +215,8 @@ class ReplayFilter:
             and self.kind in (None, letter.kind)
             and (self.reason_contains or "").lower() in letter.reason.lower()
             and replayable(letter.source)
+            # A copy cut short to fit is not the message: replaying it would publish a stub.
+            and DEAD_LETTER_TRUNCATED not in letter.headers
         )
 
 
@@ -359,24 +365,6 @@ def rerun_round(
 
 # --- export ---------------------------------------------------------------------------------
 
-EXPORT_QUERIES: dict[str, str] = {
-    "network": "SELECT id, name, coordinators FROM profiles.networks WHERE id = $1",
-    "trusts": "SELECT code, name, region, latitude, longitude, is_small FROM profiles.trusts"
-    " WHERE network_id = $1 ORDER BY code",
-    "people": "SELECT p.id, p.role, p.email, p.trust_code, p.paused, p.details FROM"
-    " profiles.people p JOIN profiles.trusts t ON t.code = p.trust_code"
-    " WHERE t.network_id = $1 ORDER BY p.id",
-    "placements": "SELECT pl.id, pl.host_trust_code, pl.details, pl.withdrawn_at FROM"
-    " profiles.placements pl JOIN profiles.trusts t ON t.code = pl.host_trust_code"
-    " WHERE t.network_id = $1 ORDER BY pl.id",
-    "proposals": "SELECT match_id, kind, provider_id, mentee_id, score, status, explanation,"
-    " exchange_id, created_at, decided_at FROM matcher.proposals WHERE network_id = $1"
-    " ORDER BY created_at, match_id",
-    "rounds": "SELECT ran_at, mentors, mentees, placements, new_proposals, kept_proposals,"
-    " replaced_proposals, seconds, fairness FROM matcher.rounds WHERE network_id = $1"
-    " ORDER BY id",
-}
-
 
 def _plain(value: Any) -> Any:
     if isinstance(value, UUID | datetime):
@@ -410,19 +398,19 @@ def write_table(folder: Path, name: str, rows: Sequence[dict[str, Any]], fmt: st
 async def export_network_data(
     settings: Settings, network_id: str
 ) -> dict[str, list[dict[str, Any]]]:
-    conn = await asyncpg.connect(settings.database_url)
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
-    try:
-        data: dict[str, list[dict[str, Any]]] = {}
-        with Progress(console=console, transient=True) as progress:
-            task = progress.add_task(f"exporting {network_id}", total=len(EXPORT_QUERIES))
-            for name, query in EXPORT_QUERIES.items():
-                data[name] = [dict(row) for row in await conn.fetch(query, network_id)]
-                progress.advance(task)
-    finally:
-        await conn.close()
-    if not data["network"]:
-        raise typer.BadParameter(f"no network {network_id!r}")
+    """The profiles service's directory of the network, then the matcher's proposals and
+    rounds, each through its own use case."""
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task(f"exporting {network_id}", total=2)
+        async with connection(settings.database_url, "profiles") as conn:
+            try:
+                data = await directory_export.export_network(conn, network_id)
+            except NotFound:
+                raise typer.BadParameter(f"no network {network_id!r}") from None
+        progress.advance(task)
+        async with connection(settings.database_url, "matcher") as conn:
+            data |= await matcher.export_network(conn, network_id)
+        progress.advance(task)
     return data
 
 

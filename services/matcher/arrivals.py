@@ -26,14 +26,14 @@ from uuid import UUID
 import asyncpg
 
 from services.matcher.engine.contract import MatchingEngine, MatchingInput
-from services.matcher.rounds import network_lock_key, proposed_event, store_proposals
-from services.matcher.state import (
+from services.matcher.round_input import (
     PEOPLE_COLUMNS,
-    _open_mentee,
-    _open_mentor,
-    _trust,
+    open_mentee,
+    open_mentor,
     stored_profile,
+    trust_info,
 )
+from services.matcher.rounds import network_lock_key, proposed_event, store_proposals
 from shared.consuming import Contexts, context_of
 from shared.events import Event, PersonUpserted
 from shared.matching import MatchKind
@@ -155,7 +155,12 @@ async def _load(
     """Only what the newcomers need, for all the batch's networks in four queries: the
     mentors' capacity left after approved and pending proposals, the newcomers with nothing
     pending or approved, the trusts, and the pairs rejected before. Not the whole network."""
-    trusts = await conn.fetch("SELECT * FROM trusts WHERE network_id = ANY($1::text[])", networks)
+    # Only a known network's trusts: the people of one that does not exist (yet) wait for it.
+    trusts = await conn.fetch(
+        "SELECT * FROM trusts WHERE network_id = ANY($1::text[])"
+        " AND network_id IN (SELECT id FROM networks)",
+        networks,
+    )
     mentors = await conn.fetch(
         f"""
         SELECT {PEOPLE_COLUMNS}, (SELECT count(*) FROM proposals a WHERE a.provider_id = p.id
@@ -181,7 +186,7 @@ async def _load(
         " WHERE mentee_id = ANY($1::uuid[]) AND status = 'rejected'",
         mentee_ids,
     )
-    # The rows read like a round's (state.py): capacity held counts pending proposals too,
+    # The rows read like a round's (round_input.py): capacity held counts pending proposals too,
     # and a newcomer is offered mentoring only (secondments wait for the round).
     # One input holds several networks, told apart by their trusts: someone whose trust is not
     # known (yet) in their own network waits for the round.
@@ -192,8 +197,8 @@ async def _load(
         return bool(network_of.get(trust_code) == row["network_id"])
 
     return MatchingInput(
-        mentors=tuple(m for r in mentors if placed(r) and (m := _open_mentor(r))),
-        mentees=tuple(e for r in newcomers if placed(r) and (e := _open_mentee(r))),
-        trusts=tuple(_trust(r, r["network_id"]) for r in trusts),
+        mentors=tuple(m for r in mentors if placed(r) and (m := open_mentor(r))),
+        mentees=tuple(e for r in newcomers if placed(r) and (e := open_mentee(r))),
+        trusts=tuple(trust_info(r, r["network_id"]) for r in trusts),
         rejected_pairs=frozenset((str(r["provider_id"]), str(r["mentee_id"])) for r in rejected),
     )

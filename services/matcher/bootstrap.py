@@ -15,8 +15,9 @@ from faststream import FastStream
 
 from services.matcher.arrivals import WaitingArrivals, propose_on_arrival
 from services.matcher.engine import MatchingConfig, MatchingEngine, build_engine
+from services.matcher.handlers import handle_events
+from services.matcher.repository import MatcherRepository
 from services.matcher.rounds import RoundScheduler
-from services.matcher.state import apply_event, apply_events
 from shared.consuming import Contexts
 from shared.events import Event
 from shared.outbox import OutboxRelay
@@ -30,6 +31,17 @@ def load_matching_config(path: Path | None) -> MatchingConfig:
     if path is None:
         return MatchingConfig()
     return MatchingConfig.model_validate_json(path.read_text())
+
+
+async def apply_events(
+    conn: asyncpg.Connection, events: Sequence[Event], contexts: Contexts | None = None
+) -> None:
+    """The matcher's handlers (handlers.py) on the batch's transaction."""
+    await handle_events(MatcherRepository(conn), events, contexts)
+
+
+async def apply_event(conn: asyncpg.Connection, event: Event) -> None:
+    await apply_events(conn, [event])
 
 
 def duties(settings: Settings) -> dict[str, bool]:

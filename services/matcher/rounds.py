@@ -22,7 +22,9 @@ from services.matcher.engine.contract import (
     Proposal,
 )
 from services.matcher.engine.fairness import FairnessReport, fairness_report
-from services.matcher.state import PairKey, load_round_input, publish_withdrawals
+from services.matcher.handlers import withdrawals
+from services.matcher.repository import MatcherRepository
+from services.matcher.round_input import PairKey, load_round_input
 from shared.events import FairnessFigures, MatchProposed, RoundCompleted
 from shared.observability import metrics
 from shared.observability.context import Carrier, continued
@@ -180,14 +182,8 @@ def _key(proposal: Proposal) -> PairKey:
 
 
 async def _withdraw(conn: asyncpg.Connection, match_ids: list[UUID]) -> None:
-    rows = await conn.fetch(
-        """
-        UPDATE proposals SET status = 'withdrawn' WHERE match_id = ANY($1::uuid[])
-        RETURNING match_id, network_id
-        """,
-        match_ids,
-    )
-    await publish_withdrawals(conn, rows, "replaced by a better match")
+    withdrawn = await MatcherRepository(conn).withdraw(match_ids)
+    await add_to_outbox(conn, withdrawals(withdrawn, "replaced by a better match"))
 
 
 def proposed_event(network_id: str, proposal: Proposal) -> MatchProposed:

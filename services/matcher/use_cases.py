@@ -12,7 +12,7 @@ import asyncpg
 from pydantic import BaseModel
 
 from services.matcher.engine.fairness import FairnessReport
-from services.matcher.state import mark_dirty
+from services.matcher.repository import mark_dirty
 
 
 class UnknownNetwork(LookupError):
@@ -31,9 +31,7 @@ async def request_round(conn: asyncpg.Connection, network_id: str) -> int:
     rounds it had before (for ``round_after``). The round carries the caller's correlation id."""
     async with conn.transaction():
         known = await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM people WHERE network_id = $1)"
-            " OR EXISTS (SELECT 1 FROM trusts WHERE network_id = $1)",
-            network_id,
+            "SELECT EXISTS (SELECT 1 FROM networks WHERE id = $1)", network_id
         )
         if not known:
             raise UnknownNetwork(network_id)
@@ -110,7 +108,8 @@ async def export_network(
     conn: asyncpg.Connection, network_id: str
 ) -> dict[str, list[dict[str, Any]]]:
     """The network's proposals and rounds, one list of rows per table."""
-    return {
-        name: [dict(row) for row in await conn.fetch(query, network_id)]
-        for name, query in EXPORTS.items()
-    }
+    async with conn.transaction(isolation="repeatable_read", readonly=True):  # one snapshot
+        return {
+            name: [dict(row) for row in await conn.fetch(query, network_id)]
+            for name, query in EXPORTS.items()
+        }

@@ -12,11 +12,18 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from faststream import FastStream
 
-from services.notifier.directory import apply_event
+from services.notifier.handlers import handle_event
 from services.notifier.mailer import MailQueue, sample_mail_queue
+from services.notifier.repository import NotifierRepository
+from shared.events import Event
 from shared.observability.service_ops import sample_forever
 from shared.service import ServiceSpec, create_consumer_app
 from shared.settings import Settings
+
+
+async def apply_event(conn: asyncpg.Connection, event: Event) -> None:
+    """The notifier's handlers (handlers.py) on the event's transaction."""
+    await handle_event(NotifierRepository(conn), event)
 
 
 def create_app(settings: Settings | None = None) -> FastStream:

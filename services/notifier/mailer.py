@@ -42,8 +42,10 @@ from aiosmtplib.email import flatten_message
 from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 
 from services.notifier.compose import RenderedEmail
-from services.notifier.directory import announce_proposals, introduce_approved
+from services.notifier.handlers import announce_proposals, introduce_approved
 from services.notifier.render import NotYetKnown, render
+from services.notifier.repository import NotifierRepository
+from shared.consuming import TRANSIENT_ERRORS
 from shared.observability import metrics
 from shared.observability.context import continued, current_correlation_id
 from shared.settings import Settings
@@ -153,8 +155,9 @@ class MailQueue:
             try:
                 await self.sweep_abandoned()
                 async with self._pool.acquire() as conn, conn.transaction():
-                    await announce_proposals(conn)
-                    await introduce_approved(conn)
+                    store = NotifierRepository(conn)
+                    await announce_proposals(store)
+                    await introduce_approved(store)
                 while await self.send_due():
                     pass
             except (OSError, asyncpg.PostgresError) as error:
@@ -230,11 +233,16 @@ class MailQueue:
                 if email is None:
                     return None
                 try:
-                    rendered = await render(conn, self._settings, email)
+                    message = await self._build(conn, email)
                 except NotYetKnown:
                     await self._retry_later(conn, email, "waiting for profile events", None)
                     continue
-                message = build_message(self._settings, email, rendered)
+                except TRANSIENT_ERRORS:
+                    raise  # the database went away: the email stays pending
+                except Exception as error:
+                    # It would fail the same way on every try: set aside, the next one goes.
+                    await self._fail_unbuildable(conn, email, error)
+                    continue
                 # A lease: no other sender takes it while this one talks to the server; if this
                 # one dies before DATA, nothing was sent and the email is due again afterwards.
                 await conn.execute(
@@ -247,6 +255,34 @@ class MailQueue:
                     "SELECT pg_advisory_lock($1, $2::integer)", SENDING_LOCK_CLASS, email["id"]
                 )
                 return email, message
+
+    async def _build(self, conn: asyncpg.Connection, email: asyncpg.Record) -> EmailMessage:
+        """The email as it will go out; raises whatever stops it being built (a savepoint
+        keeps the claim's transaction usable when a query of the rendering failed)."""
+        async with conn.transaction():
+            rendered = await render(conn, self._settings, email)
+        message = build_message(self._settings, email, rendered)
+        flatten_message(message)  # the bytes DATA will carry: any header that cannot go, here
+        return message
+
+    async def _fail_unbuildable(
+        self, conn: asyncpg.Connection, email: asyncpg.Record, error: Exception
+    ) -> None:
+        """An email that cannot be built is ``failed`` (``bridgework emails failed`` lists it
+        with the reason), counted, and logged by type only (the message may quote a name)."""
+        await conn.execute(
+            "UPDATE emails SET status = 'failed', attempts = attempts + 1, last_error = $2"
+            " WHERE id = $1",
+            email["id"],
+            f"could not be built: {type(error).__name__}: {error}"[:500],
+        )
+        metrics.EMAILS_UNBUILDABLE.labels(purpose=email["purpose"]).inc()
+        log.error(
+            "%s email %d could not be built (%s): marked failed, the queue goes on",
+            email["purpose"],
+            email["id"],
+            type(error).__name__,
+        )
 
     async def _deliver(
         self, conn: asyncpg.Connection, email: asyncpg.Record, message: EmailMessage

@@ -1,12 +1,14 @@
 """What an operator asks of the notifier (``bridgework emails``, ``bridgework status``): the
-emails whose delivery is uncertain, re-sending them or recording them as delivered, and the
-mail queue's counts. Each takes a connection to the notifier's schema
+emails whose delivery is uncertain and those that failed, re-sending them or recording them as
+delivered, and the mail queue's counts. Each takes a connection to the notifier's schema
 (``shared.db.connection(url, "notifier")``).
 
 An email is left ``uncertain`` when the SMTP connection (or the notifier) broke after the whole
 message went out and before the server answered (services/notifier/mailer.py): perhaps
 delivered, so it is never sent again unless an operator, having looked its Message-ID up in the
-mail server's log, says so.
+mail server's log, says so. An email is ``failed`` when the server refused its recipient for
+good, or when it could not be built at all (a header the mail library refuses): it waits for an
+operator to fix the cause and re-send it.
 """
 
 from __future__ import annotations
@@ -49,15 +51,40 @@ async def uncertain_emails(conn: asyncpg.Connection, settings: Settings) -> list
     ]
 
 
+class FailedEmail(BaseModel):
+    id: int
+    purpose: str
+    match_id: UUID | None
+    queued_at: datetime
+    last_error: str  # refused by the server, or "could not be built: ..."
+
+
+async def failed_emails(conn: asyncpg.Connection) -> list[FailedEmail]:
+    rows = await conn.fetch(
+        "SELECT id, purpose, match_id, created_at, last_error"
+        " FROM emails WHERE status = 'failed' ORDER BY id"
+    )
+    return [
+        FailedEmail(
+            id=row["id"],
+            purpose=row["purpose"],
+            match_id=row["match_id"],
+            queued_at=row["created_at"],
+            last_error=row["last_error"] or "",
+        )
+        for row in rows
+    ]
+
+
 async def resend(conn: asyncpg.Connection, ids: Sequence[int]) -> list[int]:
-    """Queue these uncertain emails again (the server's log showed they were not delivered);
-    returns the ids changed. One that is not uncertain (sent, cancelled, already re-queued) is
-    left alone."""
+    """Queue these uncertain emails again (the server's log showed they were not delivered),
+    or these failed ones (their cause fixed); returns the ids changed. One that is neither
+    (sent, cancelled, already re-queued) is left alone."""
     rows = await conn.fetch(
         """
         UPDATE emails SET status = 'pending', attempt_id = NULL, next_attempt_at = now(),
-            last_error = 'uncertain; re-queued by an operator'
-        WHERE status = 'uncertain' AND id = ANY($1::bigint[]) RETURNING id
+            last_error = status || '; re-queued by an operator'
+        WHERE status IN ('uncertain', 'failed') AND id = ANY($1::bigint[]) RETURNING id
         """,
         list(ids),
     )

@@ -10,7 +10,13 @@ from collections.abc import Awaitable, Callable, Mapping
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
+from shared.observability.progress import PartitionProgress
+
 Check = Callable[[], Awaitable[None]]
+
+
+class NotReady(Exception):
+    """A check's failure whose message readiness shows as it is (it names no personal data)."""
 
 
 def database_check(pool: Callable[[], asyncpg.Pool | None]) -> Check:
@@ -35,6 +41,19 @@ def kafka_check(producer: Callable[[], AIOKafkaProducer | None]) -> Check:
     return check
 
 
+def stall_check(progress: Callable[[], PartitionProgress | None], threshold: float) -> Check:
+    """Not ready while a partition has kept its consumer retrying for over ``threshold``
+    seconds: says which, since when, and how many retries."""
+
+    async def check() -> None:
+        current = progress()
+        stuck = [] if current is None else current.stuck(threshold)
+        if stuck:
+            raise NotReady("; ".join(s.describe() for s in stuck))
+
+    return check
+
+
 async def readiness(checks: Mapping[str, Check], timeout: float) -> tuple[bool, dict[str, str]]:
     """Run every check at once; each gets ``timeout`` seconds. Returns (all ok, per-check)."""
 
@@ -43,6 +62,8 @@ async def readiness(checks: Mapping[str, Check], timeout: float) -> tuple[bool, 
             await asyncio.wait_for(check(), timeout)
         except TimeoutError:
             return f"no answer within {timeout:g}s"
+        except NotReady as error:
+            return f"failed: {error}"
         except Exception as error:  # any failure means not ready; the type says which
             return f"failed: {type(error).__name__}"
         return "ok"

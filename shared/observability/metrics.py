@@ -29,6 +29,17 @@ CONSUMER_LAG = Gauge(
     "Messages not yet consumed by this service's consumer group (sampled)",
     ["group", "topic"],
 )
+CONSUMER_STALLED_SECONDS = Gauge(
+    "bridgework_consumer_stalled_seconds",
+    "Seconds since this partition's consumer last moved on while it keeps trying the same"
+    " messages (0: moving, or nothing to do); see BRIDGEWORK_CONSUMER_STALL_SECONDS",
+    ["group", "topic", "partition"],
+)
+CONSUMER_RETRIES = Counter(
+    "bridgework_consumer_retries_total",
+    "Batches a consumer failed to handle and will be redelivered (a transient error), by partition",
+    ["group", "topic", "partition"],
+)
 OUTBOX_BACKLOG = Gauge(
     "bridgework_outbox_backlog",
     "Outbox rows stored but not yet published to Kafka (sampled)",
@@ -45,11 +56,17 @@ EMAILS_SENT = Counter("bridgework_emails_sent_total", "Emails sent over SMTP", [
 EMAILS_FAILED = Counter(
     "bridgework_emails_failed_total", "Email sending attempts that failed (retried)", ["purpose"]
 )
+EMAILS_UNBUILDABLE = Counter(
+    "bridgework_emails_unbuildable_total",
+    "Emails that could not be built (a header the mail library refuses, a rendering error):"
+    " marked failed at once, never retried, listed by 'bridgework emails failed'",
+    ["purpose"],
+)
 MAIL_QUEUE = Gauge(
     "bridgework_mail_queue_emails",
     "Emails in the notifier's queue not settled yet, by status: pending (to send, or to retry"
     " after a failure), sending, uncertain (perhaps delivered: an operator decides with"
-    " 'bridgework emails'), failed (refused for good) (sampled)",
+    " 'bridgework emails'), failed (refused for good, or could not be built) (sampled)",
     ["status"],
 )
 ROUND_SECONDS = Histogram(

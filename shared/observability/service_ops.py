@@ -11,15 +11,17 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from shared.observability import metrics
-from shared.observability.health import database_check, kafka_check, readiness
+from shared.observability.health import database_check, kafka_check, readiness, stall_check
 from shared.observability.kafka_state import consumer_lag
-from shared.observability.ops_server import OpsServer
+from shared.observability.ops_server import OpsServer, Readiness
+from shared.observability.progress import PartitionProgress
 from shared.outbox import unpublished
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_OPS_PORTS = {"matcher": 8001, "notifier": 8002}
+# The profiles service serves them on its HTTP port, but on this port of its own in production.
+DEFAULT_OPS_PORTS = {"matcher": 8001, "notifier": 8002, "profiles": 8003}
 
 
 def ops_port(settings: Settings, service: str) -> int:
@@ -31,13 +33,30 @@ def ops_server(
     service: str,
     pool: Callable[[], asyncpg.Pool | None],
     producer: Callable[[], AIOKafkaProducer | None],
+    progress: Callable[[], PartitionProgress | None],
 ) -> OpsServer:
-    checks = {"database": database_check(pool), "kafka": kafka_check(producer)}
+    ready = service_readiness(settings, pool, producer, progress)
+    return OpsServer(service, ready, settings.ops_host, ops_port(settings, service))
+
+
+def service_readiness(
+    settings: Settings,
+    pool: Callable[[], asyncpg.Pool | None],
+    producer: Callable[[], AIOKafkaProducer | None],
+    progress: Callable[[], PartitionProgress | None],
+) -> Readiness:
+    """Ready once the service's database and broker answer, and while no partition has kept
+    its consumer retrying for longer than ``consumer_stall_seconds``."""
+    checks = {
+        "database": database_check(pool),
+        "kafka": kafka_check(producer),
+        "consumer": stall_check(progress, settings.consumer_stall_seconds),
+    }
 
     async def ready() -> tuple[bool, dict[str, str]]:
         return await readiness(checks, settings.health_timeout_seconds)
 
-    return OpsServer(service, ready, settings.ops_host, ops_port(settings, service))
+    return ready
 
 
 async def sample_outbox_backlog(pool: asyncpg.Pool, service: str) -> None:

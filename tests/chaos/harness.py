@@ -7,7 +7,7 @@ and restarted, the broker and PostgreSQL are each restarted once (data kept) and
 is down for a while. Rounds run only when a wave has gone quiet (longer than any fault lasts),
 so both runs solve the same states and their final pending proposals must be identical.
 
-Run by hand: ``deploy/with-infra.sh .venv/bin/python -m tests.chaos.harness --events 5000``.
+Run by hand: ``devtools/with-infra.sh .venv/bin/python -m tests.chaos.harness --events 5000``.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from deploy.stack import (
-    ROOT,
+from devtools import ROOT
+from devtools.stack import (
     SERVICES,
     ServiceProcess,
     StackConfig,
@@ -47,6 +47,7 @@ from shared.events import MatchDecided
 from shared.kafka import ensure_topics, idempotent_producer
 from shared.topics import Topic
 from tests.chaos.workload import Op, Workload, build_workload, decide
+from tests.support.stack import personal_data_in_logs
 
 Pair = tuple[str, str, str]  # (kind, provider email, mentee email)
 
@@ -132,13 +133,13 @@ class RunReport:
 async def _script(name: str, action: str) -> None:
     process = await asyncio.create_subprocess_exec(
         "bash",
-        str(ROOT / "deploy" / name),
+        str(ROOT / "devtools" / name),
         action,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
     if await process.wait() != 0:
-        raise RuntimeError(f"deploy/{name} {action} failed")
+        raise RuntimeError(f"devtools/{name} {action} failed")
 
 
 async def fresh_kafka(bootstrap: str) -> None:
@@ -598,15 +599,6 @@ async def read_log(bootstrap: str) -> tuple[int, int]:
     return dead, sum(n - 1 for n in copies.values())
 
 
-def personal_data_in_logs(log_dir: Path, needles: set[str]) -> int:
-    """How many (log file, name or email) pairs occur: every service's log, crashes included."""
-    hits = 0
-    for path in log_dir.glob("*.log"):
-        text = path.read_text(errors="replace").lower()
-        hits += sum(1 for needle in needles if needle.lower() in text)
-    return hits
-
-
 async def drive(
     workload: Workload,
     config: StackConfig,
@@ -747,9 +739,9 @@ async def calm_and_chaos(
 
 
 def require_local(server_url: str) -> None:
-    """The harness restarts the broker and PostgreSQL with the deploy scripts: local only."""
+    """The harness restarts the broker and PostgreSQL with the devtools scripts: local only."""
     if urlsplit(server_url).hostname not in ("127.0.0.1", "localhost"):
-        raise RuntimeError("the chaos run needs the local PostgreSQL (deploy/postgres.sh)")
+        raise RuntimeError("the chaos run needs the local PostgreSQL (devtools/postgres.sh)")
 
 
 def main() -> None:

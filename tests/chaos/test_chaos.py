@@ -12,7 +12,7 @@ import pytest
 
 from shared.settings import Settings
 from tests.chaos.harness import ChaosPlan, Comparison, RunReport, calm_and_chaos
-from tests.conftest import require_service
+from tests.support.services import require_service
 
 pytestmark = pytest.mark.e2e
 

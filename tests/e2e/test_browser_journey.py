@@ -20,15 +20,15 @@ import httpx
 import pytest
 from playwright.async_api import async_playwright, expect
 
-from deploy.browser import chromium_present, launch_chromium
-from deploy.stack import StackConfig
-from services.profiles.accounts import NewAccount, create_account
-from services.profiles.permissions import AccountRole
+from devtools.browser import chromium_present, launch_chromium
+from devtools.stack import StackConfig
+from services.profiles.accounts.accounts import NewAccount, create_account
+from services.profiles.accounts.permissions import AccountRole
 from shared.db import create_pool
 from shared.events import MatchDecided, decode_event
 from shared.topics import Topic
-from tests.e2e.conftest import e2e_stack
-from tests.integration.conftest import read_topic
+from tests.support.kafka import read_topic
+from tests.support.stack import e2e_stack
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "a long demo password"

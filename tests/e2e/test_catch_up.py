@@ -11,7 +11,7 @@ from uuid import uuid4
 import httpx
 import pytest
 
-from deploy.stack import (
+from devtools.stack import (
     ServiceProcess,
     StackConfig,
     free_port,

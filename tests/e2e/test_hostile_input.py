@@ -27,7 +27,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.core.result import Ok
 
-from deploy.stack import StackConfig, running_stack
+from devtools.stack import StackConfig, running_stack
 from shared.events import PersonErased
 from shared.kafka import (
     DEAD_LETTER_CONSUMER,
@@ -38,9 +38,8 @@ from shared.kafka import (
 )
 from shared.topics import Topic
 from shared.topology import subscriptions
-from tests.chaos.harness import personal_data_in_logs
-from tests.e2e.conftest import e2e_config
-from tests.integration.conftest import read_topic
+from tests.support.kafka import read_topic
+from tests.support.stack import e2e_config, personal_data_in_logs
 
 pytestmark = pytest.mark.e2e
 

@@ -3,19 +3,16 @@ the real broker and database; the coordinator's email arrives at a real SMTP ser
 
 from __future__ import annotations
 
-import email
-import email.policy
-import time
 from collections.abc import Iterator
-from email.message import EmailMessage
 from pathlib import Path
 from uuid import uuid4
 
 import httpx
 import pytest
 
-from deploy.stack import StackConfig
-from tests.e2e.conftest import e2e_stack
+from devtools.stack import StackConfig
+from tests.support.mail import wait_for_mail
+from tests.support.stack import e2e_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -26,19 +23,6 @@ def stack(
 ) -> Iterator[tuple[StackConfig, Path]]:
     with e2e_stack(database_url, kafka, tmp_path_factory.mktemp("e2e")) as running:
         yield running
-
-
-def wait_for_mail(maildir: Path, contains: str, timeout: float = 60) -> EmailMessage:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for path in sorted(maildir.glob("*.eml")):
-            raw = path.read_bytes()
-            if contains.encode() in raw:
-                message = email.message_from_bytes(raw, policy=email.policy.default)
-                assert isinstance(message, EmailMessage)
-                return message
-        time.sleep(0.3)
-    raise AssertionError(f"no email mentioning {contains!r} arrived within {timeout}s")
 
 
 def test_mentor_and_mentee_over_http_become_an_email_to_the_coordinator(

@@ -20,10 +20,10 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from deploy.stack import StackConfig
+from devtools.stack import StackConfig
 from shared.events import MatchDecided
-from tests.e2e.conftest import e2e_stack
-from tests.e2e.test_http_to_inbox import wait_for_mail
+from tests.support.mail import wait_for_mail
+from tests.support.stack import e2e_stack
 
 pytestmark = pytest.mark.e2e
 

@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from deploy.stack import (
+from devtools.stack import (
     ServiceProcess,
     StackConfig,
     free_port,
@@ -24,7 +24,7 @@ from deploy.stack import (
 )
 from shared.events import Coordinator, Event, NetworkUpserted
 from tests.e2e.crashing_notifier import CRASH_EXIT_CODE
-from tests.integration.test_notifier_mail import network_events
+from tests.support.factories import network_events
 
 pytestmark = pytest.mark.e2e
 

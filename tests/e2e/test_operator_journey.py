@@ -20,11 +20,11 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from deploy.stack import SERVICES, ServiceProcess, StackConfig, running_stack
+from devtools.stack import SERVICES, ServiceProcess, StackConfig, running_stack
 from services.cli.main import app
 from shared.topics import Topic
-from tests.e2e.conftest import e2e_config
-from tests.integration.conftest import read_topic
+from tests.support.kafka import read_topic
+from tests.support.stack import e2e_config
 
 pytestmark = pytest.mark.e2e
 
@@ -206,7 +206,7 @@ def test_every_service_is_live_and_ready_with_its_checks(stack: Stack) -> None:
         assert httpx.get(f"{base}/health/live", timeout=5).json() == {"status": "ok"}
         ready = httpx.get(f"{base}/health/ready", timeout=5)
         assert ready.status_code == 200, name
-        assert ready.json()["checks"] == {"database": "ok", "kafka": "ok"}
+        assert ready.json()["checks"] == {"database": "ok", "kafka": "ok", "consumer": "ok"}
         assert ready.json()["service"] == name
         metrics = httpx.get(f"{base}/metrics", timeout=5).text
         if name != "notifier":  # the two services that publish through an outbox

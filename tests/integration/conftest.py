@@ -3,25 +3,23 @@ real SMTP server (aiosmtpd) per test."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
-from email import message_from_bytes, policy
-from email.message import EmailMessage
-from uuid import uuid4
+from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
+import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaProducer
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from fastapi import FastAPI
-from prometheus_client import REGISTRY
 
-from deploy.stack import free_port
-from services.profiles.api import create_app
-from services.profiles.api_tokens import create_api_token
+from devtools.stack import free_port
+from services.notifier.bootstrap import apply_event as notifier_apply_event
+from services.profiles.app import create_app
+from shared.consuming import EventConsumer
 from shared.settings import Settings
+from tests.support.api import bearer_headers
+from tests.support.database import migrated_pool
+from tests.support.mail import Inbox
 
 
 @pytest.fixture(scope="session")
@@ -34,50 +32,6 @@ def settings(base_settings: Settings, database_url: str, kafka: str) -> Settings
             "mail_retry_seconds": 0.2,
         }
     )
-
-
-def metric(name: str, **labels: str) -> float:
-    """One sample of this process's Prometheus registry, 0 before its series exists (tests
-    compare values before and after: the registry is the process's, shared by all tests)."""
-    return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-async def read_topic(
-    bootstrap: str,
-    topic: str,
-    wanted: Callable[[ConsumerRecord[bytes, bytes]], bool],
-    count: int = 1,
-    timeout: float = 20.0,
-) -> list[ConsumerRecord[bytes, bytes]]:
-    """Records of ``topic`` (from the beginning) that ``wanted`` accepts; waits for ``count``."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    await consumer.start()
-    found: list[ConsumerRecord[bytes, bytes]] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline and len(found) < count:
-            batch = await consumer.getmany(timeout_ms=300)
-            found += [r for records in batch.values() for r in records if wanted(r)]
-        # Linger briefly so duplicates, if any, are seen too.
-        batch = await consumer.getmany(timeout_ms=500)
-        found += [r for records in batch.values() for r in records if wanted(r)]
-    finally:
-        await consumer.stop()
-    return found
-
-
-@dataclass
-class Inbox:
-    port: int
-    messages: list[EmailMessage] = field(default_factory=list)
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        message = message_from_bytes(envelope.original_content or b"", policy=policy.default)
-        assert isinstance(message, EmailMessage)
-        self.messages.append(message)
-        return "250 OK"
 
 
 @pytest.fixture
@@ -105,33 +59,33 @@ def pool(app: FastAPI) -> asyncpg.Pool:
     return pool
 
 
-async def _migrated_pool(settings: Settings, schema: str) -> asyncpg.Pool:
-    from pathlib import Path
-
-    from shared.db import create_pool, migrate_async
-
-    migrations = Path(__file__).resolve().parents[2] / "services" / schema / "migrations"
-    await migrate_async(settings.database_url, schema, migrations)
-    return await create_pool(settings.database_url, schema, min_size=1, max_size=5)
-
-
 @pytest.fixture(scope="session")
 async def matcher_pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    pool = await _migrated_pool(settings, "matcher")
+    pool = await migrated_pool(settings, "matcher")
     yield pool
     await pool.close()
 
 
 @pytest.fixture(scope="session")
 async def notifier_pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    pool = await _migrated_pool(settings, "notifier")
+    pool = await migrated_pool(settings, "notifier")
     yield pool
     await pool.close()
 
 
-async def bearer_headers(pool: asyncpg.Pool, network_id: str | None = None) -> dict[str, str]:
-    """A new API token's Authorization header: an administrator's, or one network's."""
-    async with pool.acquire() as conn:
-        name = f"test-{network_id or 'admin'}-{uuid4().hex[:8]}"
-        token = await create_api_token(conn, name, network_id, actor="test")
-    return {"Authorization": f"Bearer {token}"}
+@pytest.fixture(scope="module")
+async def api_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """The started profiles app's JSON API, as an administrator (a bearer token)."""
+    headers = await bearer_headers(app.state.pool)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://profiles", headers=headers
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+async def notifier_consumer(settings: Settings, notifier_pool: asyncpg.Pool) -> EventConsumer:
+    """The notifier's event consumer on its migrated schema, fed by ``deliver``."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    return EventConsumer("notifier", notifier_pool, producer, notifier_apply_event)

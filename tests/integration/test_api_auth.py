@@ -14,10 +14,14 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.profiles.api import create_app
-from services.profiles.api_tokens import create_api_token, revoke_api_token
+from services.profiles.accounts.api_tokens import (
+    TokenRefused,
+    create_api_token,
+    revoke_api_token,
+)
+from services.profiles.app import create_app
 from shared.settings import Settings
-from tests.integration.conftest import bearer_headers
+from tests.support.api import bearer_headers
 
 pytestmark = pytest.mark.integration
 
@@ -153,9 +157,10 @@ async def networks(app: FastAPI, pool: asyncpg.Pool) -> tuple[Network, Network]:
 
 async def fingerprint(pool: asyncpg.Pool) -> dict[str, Any]:
     """Everything an API call could change (the outbox by its rows, as the relay marks them
-    published meanwhile)."""
+    published meanwhile; a token's last use, which any call with it records, aside)."""
     found: dict[str, Any] = {}
-    for table in ("networks", "trusts", "people", "placements", "audit_log", "api_tokens"):
+    tokens = "(SELECT id, name, token_hash, network_id, revoked_at, expires_at FROM api_tokens)"
+    for table in ("networks", "trusts", "people", "placements", "audit_log", tokens):
         found[table] = await pool.fetchval(
             f"SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {table} t"
         )
@@ -174,9 +179,22 @@ def revoked_token(pool: asyncpg.Pool) -> Any:
     return make
 
 
+async def expired_token(pool: asyncpg.Pool) -> str:
+    """A token whose lifetime has passed (made a day long, then moved two days back)."""
+    async with pool.acquire() as conn:
+        name = f"expired-{uuid4().hex[:8]}"
+        token = await create_api_token(conn, name, None, actor="test", lifetime_days=1)
+        await conn.execute(
+            "UPDATE api_tokens SET created_at = created_at - interval '2 days',"
+            " expires_at = expires_at - interval '2 days' WHERE name = $1",
+            name,
+        )
+    return token
+
+
 @pytest.mark.parametrize(
     "authorization",
-    ["none", "garbage", "not bearer", "revoked"],
+    ["none", "garbage", "not bearer", "revoked", "expired"],
 )
 @pytest.mark.parametrize(("method", "path"), OPERATIONS)
 async def test_every_operation_without_a_live_token_is_401_and_changes_nothing(
@@ -192,6 +210,7 @@ async def test_every_operation_without_a_live_token_is_401_and_changes_nothing(
         "garbage": {"Authorization": "Bearer bw_not-a-token"},
         "not bearer": {"Authorization": "Basic YWRtaW46YWRtaW4="},
         "revoked": {"Authorization": f"Bearer {await revoked_token(pool)()}"},
+        "expired": {"Authorization": f"Bearer {await expired_token(pool)}"},
     }[authorization]
     url, body = request_for(method, path, networks[1])
     before = await fingerprint(pool)
@@ -294,3 +313,27 @@ async def test_a_revoked_token_stops_working_at_once(
     assert (await http.get(url, headers=headers)).status_code == 401
     stored = await pool.fetch("SELECT token_hash FROM api_tokens WHERE name = $1", name)
     assert token not in [row["token_hash"] for row in stored]  # only its hash is kept
+
+
+async def test_a_token_records_its_last_use_and_lasts_only_its_lifetime(
+    http: httpx.AsyncClient, pool: asyncpg.Pool, networks: tuple[Network, Network]
+) -> None:
+    name = f"used-{uuid4().hex[:8]}"
+    async with pool.acquire() as conn:
+        token = await create_api_token(conn, name, None, actor="test", lifetime_days=30)
+        lifetime = await conn.fetchval(
+            "SELECT expires_at - created_at FROM api_tokens WHERE name = $1", name
+        )
+        assert lifetime.days == 30
+        assert (
+            await conn.fetchval("SELECT last_used_at FROM api_tokens WHERE name = $1", name) is None
+        )
+    headers = {"Authorization": f"Bearer {token}"}
+    network = networks[0]
+    assert (await http.get(f"/people/{network.mentor_id}", headers=headers)).status_code == 200
+    used = await pool.fetchval("SELECT now() - last_used_at FROM api_tokens WHERE name = $1", name)
+    assert used is not None
+    assert used.total_seconds() < 60
+    async with pool.acquire() as conn:
+        with pytest.raises(TokenRefused, match="1 to 365 days"):
+            await create_api_token(conn, f"forever-{name}", None, actor="t", lifetime_days=3650)

@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
-from services.matcher.state import apply_event, apply_events
+from services.matcher.bootstrap import apply_event, apply_events
 from shared.consuming import BatchEventConsumer, Contexts, DatabaseUnavailable
 from shared.events import AvailabilityChanged, Event, PersonErased, PersonProfile, PersonUpserted
 from shared.kafka import DEAD_LETTER_KIND, idempotent_producer
@@ -23,7 +23,9 @@ from shared.people import Mode, Role, Sector, SkillLevel, WorkingPattern
 from shared.regions import Region
 from shared.settings import Settings
 from shared.topics import Topic
-from tests.integration.conftest import metric, read_topic
+from tests.support.kafka import read_topic
+from tests.support.matcher import network_upserted
+from tests.support.metrics import metric
 
 pytestmark = pytest.mark.integration
 
@@ -251,6 +253,9 @@ async def test_a_dirty_network_follows_the_latest_change_of_the_batch_that_touch
         await apply_events(conn, batch, contexts)
 
     consumer = BatchEventConsumer(f"batch-{prefix}", matcher_pool, producer, apply_event, bulk)
+    async with matcher_pool.acquire() as conn:  # only a known network is marked
+        for network in (f"{prefix}-1", f"{prefix}-2"):
+            await apply_event(conn, network_upserted(network))
     await consumer.handle_batch(records([e.to_json_bytes() for e in events], correlation_ids=ids))
 
     async with matcher_pool.acquire() as conn:

@@ -16,12 +16,14 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from typer.testing import CliRunner, Result
 
-from deploy.stack import free_port
+from devtools import ROOT
+from devtools.stack import free_port
 from services.cli.main import app
+from services.matcher.bootstrap import apply_event
 from services.matcher.rounds import due_networks
-from services.matcher.state import apply_event
-from services.profiles import service as profiles
-from services.profiles.schemas import NetworkIn, TrustIn
+from services.profiles.api.schemas import NetworkIn, TrustIn
+from services.profiles.directory.networks import upsert_network
+from services.profiles.directory.trusts import upsert_trust
 from shared.db import create_pool, migrate_async
 from shared.events import PersonErased, TrustUpserted
 from shared.kafka import DEAD_LETTER_REASON, Origin, dead_letter
@@ -30,8 +32,8 @@ from shared.regions import Region
 from shared.settings import Settings
 from shared.topics import Topic
 from shared.topology import subscriptions
-from tests.conftest import ROOT
-from tests.integration.conftest import read_topic
+from tests.support.kafka import read_topic
+from tests.support.matcher import network_upserted
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()
@@ -130,6 +132,7 @@ async def test_rerun_round_makes_the_network_due_at_once_for_any_matcher_replica
         network_id=network,
     )
     async with matcher_pool.acquire() as conn:
+        await apply_event(conn, network_upserted(network))
         await apply_event(conn, trust)
         await conn.execute("DELETE FROM dirty_networks WHERE network_id = $1", network)
     result = await invoke(["rerun-round", network, "--no-wait"], cli_env)
@@ -155,14 +158,14 @@ async def test_export_network_writes_json_and_csv_files(
 
     async with profiles_pool.acquire() as conn:
         coordinators = [{"name": "Cy", "email": "cy@example.org"}]
-        await profiles.upsert_network(
+        await upsert_network(
             conn, network, NetworkIn.model_validate({"name": "Ex", "coordinators": coordinators})
         )
         for code in ("EXA", "EXB"):
             trust = TrustIn.model_validate(
                 {"name": f"Trust {code}", "region": "London", "network_id": network}
             )
-            await profiles.upsert_trust(conn, f"{code}{network[-6:]}", trust)
+            await upsert_trust(conn, f"{code}{network[-6:]}", trust)
 
     as_json = await invoke(["export", "network", network, "--out", str(tmp_path)], cli_env)
     assert as_json.exit_code == 0, as_json.output

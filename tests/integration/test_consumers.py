@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from services.matcher.state import apply_event
+from services.matcher.bootstrap import apply_event
 from shared.consuming import EventConsumer
 from shared.events import Event, PersonErased, PersonProfile, PersonUpserted
 from shared.kafka import DEAD_LETTER_REASON, idempotent_producer
@@ -17,7 +17,9 @@ from shared.people import Mode, Role, Sector, SkillGap, WorkingPattern
 from shared.regions import Region
 from shared.settings import Settings
 from shared.topics import Topic
-from tests.integration.conftest import metric, read_topic
+from tests.support.kafka import read_topic
+from tests.support.matcher import network_upserted
+from tests.support.metrics import metric
 
 pytestmark = pytest.mark.integration
 
@@ -74,6 +76,8 @@ async def test_the_matcher_state_changes_once_and_erasure_removes_the_person(
 ) -> None:
     consumer = EventConsumer("matcher", matcher_pool, producer, apply_event)
     upserted = mentee_upserted()
+    network = network_upserted(upserted.profile.network_id)
+    await consumer.handle(network.to_json_bytes(), None, Topic.NETWORKS)
     await consumer.handle(upserted.to_json_bytes(), None, Topic.PEOPLE)
     await consumer.handle(upserted.to_json_bytes(), None, Topic.PEOPLE)
     person_id = upserted.profile.person_id

@@ -16,6 +16,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
+from devtools import ROOT
 from shared.consuming import EventConsumer
 from shared.events import Event, PersonErased
 from shared.kafka import (
@@ -29,8 +30,7 @@ from shared.kafka import (
 from shared.outbox import OutboxRelay, add_to_outbox
 from shared.settings import Settings
 from shared.topics import Topic
-from tests.conftest import ROOT
-from tests.integration.conftest import read_topic
+from tests.support.kafka import read_topic
 
 pytestmark = pytest.mark.integration
 

@@ -16,16 +16,15 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from services.matcher.state import apply_event as matcher_apply
-from services.notifier.directory import apply_event as notifier_apply
-from services.profiles.api import create_app
+from devtools import ROOT
+from services.matcher.bootstrap import apply_event as matcher_apply
+from services.notifier.bootstrap import apply_event as notifier_apply
 from shared.consuming import EventConsumer
 from shared.db import create_pool, migrate_async
 from shared.kafka import idempotent_producer
 from shared.settings import Settings
 from shared.topics import Topic
-from tests.conftest import ROOT
-from tests.integration.conftest import bearer_headers, read_topic
+from tests.support.kafka import read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -43,58 +42,50 @@ async def fresh_database(settings: Settings) -> AsyncIterator[str]:
         await admin.close()
 
 
-async def create_and_erase(settings: Settings) -> tuple[list[UUID], UUID]:
+async def create_and_erase(http: httpx.AsyncClient, bootstrap: str) -> tuple[list[UUID], UUID]:
     """Through the API: two people join, one changes availability, then is erased, and one more
     is erased; returns (erased ids, kept id)."""
-    app = create_app(settings)
     tag = uuid4().hex[:6]
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        headers = await bearer_headers(app.state.pool)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://profiles", headers=headers
-        ) as http:
-            network = {
-                "name": "Replay",
-                "coordinators": [{"name": "C", "email": "coordinator@replay.example.org"}],
-            }
-            (await http.put(f"/networks/replay-{tag}", json=network)).raise_for_status()
-            trust = {"name": "Replay Trust", "region": "London", "network_id": f"replay-{tag}"}
-            (await http.put(f"/trusts/RP{tag}", json=trust)).raise_for_status()
-            ids = []
-            for index in range(3):
-                mentor = {
-                    "name": f"Replay Person {index}",
-                    "email": f"replay.{index}.{tag}@example.org",
-                    "job_title": "CIO",
-                    "trust_code": f"RP{tag}",
-                    "skills": [{"skill": "data-analytics", "level": 6}],
-                    "capacity": 1,
-                    "hours_per_month": 4,
-                }
-                response = await http.post("/mentors", json=mentor)
-                ids.append(UUID(response.raise_for_status().json()["id"]))
-            pause = {"paused": True}
-            (await http.put(f"/people/{ids[0]}/availability", json=pause)).raise_for_status()
-            # Their profiles reach the log first (an erasure would delete unpublished copies).
-            await read_topic(
-                settings.kafka_bootstrap_servers,
-                Topic.PEOPLE,
-                lambda r: r.key in {str(i).encode() for i in ids},
-                count=4,
-            )
-            for erased in ids[:2]:
-                (await http.delete(f"/people/{erased}")).raise_for_status()
-            # Wait for the relay: the erasures are on the topic.
-            await read_topic(
-                settings.kafka_bootstrap_servers,
-                Topic.PEOPLE,
-                lambda r: (
-                    r.key in {str(i).encode() for i in ids[:2]}
-                    and b"person.erased" in (r.value or b"")
-                ),
-                count=2,
-            )
+    network = {
+        "name": "Replay",
+        "coordinators": [{"name": "C", "email": "coordinator@replay.example.org"}],
+    }
+    (await http.put(f"/networks/replay-{tag}", json=network)).raise_for_status()
+    trust = {"name": "Replay Trust", "region": "London", "network_id": f"replay-{tag}"}
+    (await http.put(f"/trusts/RP{tag}", json=trust)).raise_for_status()
+    ids = []
+    for index in range(3):
+        mentor = {
+            "name": f"Replay Person {index}",
+            "email": f"replay.{index}.{tag}@example.org",
+            "job_title": "CIO",
+            "trust_code": f"RP{tag}",
+            "skills": [{"skill": "data-analytics", "level": 6}],
+            "capacity": 1,
+            "hours_per_month": 4,
+        }
+        response = await http.post("/mentors", json=mentor)
+        ids.append(UUID(response.raise_for_status().json()["id"]))
+    pause = {"paused": True}
+    (await http.put(f"/people/{ids[0]}/availability", json=pause)).raise_for_status()
+    # Their profiles reach the log first (an erasure would delete unpublished copies).
+    await read_topic(
+        bootstrap,
+        Topic.PEOPLE,
+        lambda r: r.key in {str(i).encode() for i in ids},
+        count=4,
+    )
+    for erased in ids[:2]:
+        (await http.delete(f"/people/{erased}")).raise_for_status()
+    # Wait for the relay: the erasures are on the topic.
+    await read_topic(
+        bootstrap,
+        Topic.PEOPLE,
+        lambda r: (
+            r.key in {str(i).encode() for i in ids[:2]} and b"person.erased" in (r.value or b"")
+        ),
+        count=2,
+    )
     return ids[:2], ids[2]
 
 
@@ -126,9 +117,9 @@ async def replay(bootstrap: str, keys: set[bytes], consumers: list[EventConsumer
 
 
 async def test_replaying_the_people_topic_does_not_bring_an_erased_person_back(
-    settings: Settings, fresh_database: str
+    settings: Settings, api_client: httpx.AsyncClient, fresh_database: str
 ) -> None:
-    erased, kept = await create_and_erase(settings)
+    erased, kept = await create_and_erase(api_client, settings.kafka_bootstrap_servers)
     services = ROOT / "services"
     pools: dict[str, asyncpg.Pool] = {}
     producer: AIOKafkaProducer = idempotent_producer(settings.kafka_bootstrap_servers)

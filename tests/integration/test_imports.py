@@ -13,13 +13,18 @@ import pytest
 from typer.testing import CliRunner
 
 from services.cli.main import app
-from services.profiles import service
-from services.profiles.imports import import_people_csv, import_placements_csv, import_trusts_ods
-from services.profiles.schemas import NetworkIn, TrustIn
+from services.profiles.api.schemas import NetworkIn, TrustIn
+from services.profiles.directory.networks import upsert_network
+from services.profiles.directory.trusts import upsert_trust
+from services.profiles.imports.importers import (
+    import_people_csv,
+    import_placements_csv,
+    import_trusts_ods,
+)
 from shared.events import Coordinator
 from shared.regions import Region
 from shared.settings import Settings
-from tests.integration.conftest import _migrated_pool
+from tests.support.database import migrated_pool
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +33,7 @@ HEADER = "role,name,email,job_title,trust_code,skills,capacity,hours_per_month,g
 
 @pytest.fixture(scope="module")
 async def profiles_pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    pool = await _migrated_pool(settings, "profiles")
+    pool = await migrated_pool(settings, "profiles")
     yield pool
     await pool.close()
 
@@ -38,9 +43,9 @@ async def a_network(pool: asyncpg.Pool) -> tuple[str, str]:
     network, code = f"net-{uuid4().hex[:6]}", f"T{uuid4().hex[:6].upper()}"
     async with pool.acquire() as conn:
         coordinator = Coordinator(name="Cora", email="cora@example.org")
-        await service.upsert_network(conn, network, NetworkIn(name="N", coordinators=[coordinator]))
+        await upsert_network(conn, network, NetworkIn(name="N", coordinators=[coordinator]))
         trust = TrustIn(name="Trust", region=Region.LONDON, network_id=network)
-        await service.upsert_trust(conn, code, trust)
+        await upsert_trust(conn, code, trust)
     return network, code
 
 

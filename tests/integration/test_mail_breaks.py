@@ -18,18 +18,18 @@ import asyncpg
 import pytest
 from typer.testing import CliRunner, Result
 
-from deploy.stack import free_port
+from devtools import ROOT
+from devtools.stack import free_port
 from services.cli.main import app
 from services.notifier.mailer import MailQueue
 from shared.consuming import EventConsumer
 from shared.events import MatchProposed
 from shared.settings import Settings
-from tests.conftest import ROOT
-from tests.integration.conftest import Inbox
-from tests.integration.test_notifier_mail import consumer, deliver, network_events, send_everything
+from tests.support.factories import network_events
+from tests.support.mail import Inbox
+from tests.support.notifier import deliver, send_everything
 
 pytestmark = pytest.mark.integration
-__all__ = ["consumer"]  # the fixture, shared with the mail queue's other tests
 
 BreakPoint = Literal["before 354", "after the final dot"]
 
@@ -74,11 +74,11 @@ async def email_row(pool: asyncpg.Pool, match_id: object) -> asyncpg.Record:
 
 
 async def propose_through(
-    breaks: BreakPoint, settings: Settings, pool: asyncpg.Pool, consumer: EventConsumer
+    breaks: BreakPoint, settings: Settings, pool: asyncpg.Pool, notifier_consumer: EventConsumer
 ) -> tuple[MatchProposed, BreakingServer]:
     """A proposal whose email is sent to a server that breaks at ``breaks``."""
     events, proposal = network_events()
-    await deliver(consumer, *events, proposal)
+    await deliver(notifier_consumer, *events, proposal)
     async with breaking_server(breaks) as server:
         breaking = settings.model_copy(update={"smtp_port": server.port})
         await send_everything(MailQueue(pool, breaking), pool)
@@ -90,9 +90,14 @@ async def make_due(pool: asyncpg.Pool, email_id: int) -> None:
 
 
 async def test_a_break_before_354_leaves_the_email_pending_and_it_is_sent_once_later(
-    settings: Settings, notifier_pool: asyncpg.Pool, consumer: EventConsumer, smtp_inbox: Inbox
+    settings: Settings,
+    notifier_pool: asyncpg.Pool,
+    notifier_consumer: EventConsumer,
+    smtp_inbox: Inbox,
 ) -> None:
-    proposal, server = await propose_through("before 354", settings, notifier_pool, consumer)
+    proposal, server = await propose_through(
+        "before 354", settings, notifier_pool, notifier_consumer
+    )
     assert server.bodies_received == []  # the message never went out
     email = await email_row(notifier_pool, proposal.match_id)
     assert (email["status"], email["attempts"]) == ("pending", 1)
@@ -105,10 +110,13 @@ async def test_a_break_before_354_leaves_the_email_pending_and_it_is_sent_once_l
 
 
 async def test_a_break_after_the_final_dot_is_uncertain_until_an_operator_resends_it(
-    settings: Settings, notifier_pool: asyncpg.Pool, consumer: EventConsumer, smtp_inbox: Inbox
+    settings: Settings,
+    notifier_pool: asyncpg.Pool,
+    notifier_consumer: EventConsumer,
+    smtp_inbox: Inbox,
 ) -> None:
     proposal, server = await propose_through(
-        "after the final dot", settings, notifier_pool, consumer
+        "after the final dot", settings, notifier_pool, notifier_consumer
     )
     assert len(server.bodies_received) == 1  # the whole message reached the server
     email = await email_row(notifier_pool, proposal.match_id)
@@ -151,7 +159,7 @@ async def test_the_smtp_catcher_stops_in_order_finishing_the_message_under_way(
     """How the chaos run takes the SMTP server down: like ``postfix stop``, the message being
     sent is finished, new connections and new messages are refused."""
     port = free_port()
-    script = str(ROOT / "deploy/smtp_catcher.py")
+    script = str(ROOT / "devtools/smtp_catcher.py")
     catcher = await asyncio.create_subprocess_exec(
         *(sys.executable, script, "--port", str(port), "--maildir", str(tmp_path)),
         stdout=asyncio.subprocess.PIPE,

@@ -4,11 +4,12 @@ never duplicated, and a rejected pair never proposed again."""
 from __future__ import annotations
 
 import json
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import asyncpg
 import pytest
 
+from services.matcher.bootstrap import apply_event
 from services.matcher.engine import (
     MatchingConfig,
     MatchingInput,
@@ -16,73 +17,22 @@ from services.matcher.engine import (
     Proposal,
     build_engine,
 )
+from services.matcher.repository import mark_dirty
 from services.matcher.rounds import due_networks, run_round
-from services.matcher.state import apply_event, mark_dirty
 from shared.events import (
     MatchDecided,
     MatchProposed,
     PersonErased,
-    PersonProfile,
-    PersonUpserted,
     RoundCompleted,
-    TrustUpserted,
     decode_event,
 )
 from shared.matching import Explanation, MatchKind
-from shared.people import Mode, Role, Sector, SkillGap, SkillLevel, WorkingPattern
-from shared.regions import Region
-from tests.integration.conftest import metric
+from shared.people import Role
+from tests.support.factories import person
+from tests.support.matcher import seed
+from tests.support.metrics import metric
 
 pytestmark = pytest.mark.integration
-
-
-def person(role: Role, network: str, trust: str) -> PersonUpserted:
-    person_id = uuid4()
-    common = dict(
-        person_id=person_id,
-        role=role,
-        name=f"{role} person",
-        email=f"{person_id}@example.org",
-        job_title="Lead",
-        trust_code=trust,
-        network_id=network,
-        region=Region.NORTH_WEST,
-        mode=Mode.EITHER,
-        working_pattern=WorkingPattern.FULL_TIME,
-        sector=Sector.NHS,
-    )
-    if role is Role.MENTOR:
-        profile = PersonProfile(
-            **common,
-            skills=(SkillLevel(skill="cyber-security", level=6),),
-            capacity=1,
-            hours_per_month=4,
-        )
-    else:
-        profile = PersonProfile(
-            **common, gaps=(SkillGap(skill="cyber-security", current=2, target=5),)
-        )
-    return PersonUpserted(entity_key=str(person_id), profile=profile)
-
-
-async def seed(conn: asyncpg.Connection) -> tuple[str, UUID, UUID]:
-    network = f"net-{uuid4().hex[:6]}"
-    for code in ("A", "B"):
-        await apply_event(
-            conn,
-            TrustUpserted(
-                entity_key=f"{network}{code}",
-                trust_code=f"{network}{code}",
-                name=f"Trust {code}",
-                region=Region.NORTH_WEST,
-                network_id=network,
-            ),
-        )
-    mentor = person(Role.MENTOR, network, f"{network}A")
-    mentee = person(Role.MENTEE, network, f"{network}B")
-    await apply_event(conn, mentor)
-    await apply_event(conn, mentee)
-    return network, mentor.profile.person_id, mentee.profile.person_id
 
 
 def decision(proposed: MatchProposed, approved: bool) -> MatchDecided:

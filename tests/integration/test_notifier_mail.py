@@ -11,20 +11,20 @@ from uuid import uuid4
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaProducer
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from icalendar import Calendar
 from prometheus_client import REGISTRY
 
-from deploy.stack import free_port
-from services.notifier.directory import announce_proposals, apply_event, introduce_approved
+from devtools.stack import free_port
+from services.notifier.handlers import announce_proposals, introduce_approved
 from services.notifier.mailer import (
     SENDING_LOCK_CLASS,
     UNSETTLED,
     MailQueue,
     sample_mail_queue,
 )
+from services.notifier.repository import NotifierRepository
 from shared.consuming import EventConsumer
 from shared.events import (
     Coordinator,
@@ -34,7 +34,6 @@ from shared.events import (
     MatchWithdrawn,
     NetworkUpserted,
     PersonErased,
-    PersonProfile,
     PersonUpserted,
     PlacementProfile,
     PlacementUpserted,
@@ -45,104 +44,25 @@ from shared.links import read_decision_link, read_self_service_link
 from shared.logs import CorrelationFilter
 from shared.matching import MatchKind
 from shared.observability.context import correlated
-from shared.people import Mode, Role, Sector, SkillGap, SkillLevel, WorkingPattern
+from shared.people import SkillLevel
 from shared.regions import Region
 from shared.settings import Settings
-from shared.topics import Topic
-from tests.factories import covered, match_proposed
-from tests.integration.conftest import Inbox, metric
+from tests.support.factories import network_events
+from tests.support.mail import Inbox
+from tests.support.metrics import metric
+from tests.support.notifier import deliver, send_everything
 
 pytestmark = pytest.mark.integration
 
 
-def network_events() -> tuple[list[Event], MatchProposed]:
-    network = f"net-{uuid4().hex[:6]}"
-    coordinator = Coordinator(name="Cora Ordinator", email=f"cora.{network}@example.org")
-    mentor_id, mentee_id = uuid4(), uuid4()
-    common = dict(
-        network_id=network,
-        region=Region.LONDON,
-        mode=Mode.EITHER,
-        working_pattern=WorkingPattern.FULL_TIME,
-        sector=Sector.NHS,
-    )
-    events: list[Event] = [
-        NetworkUpserted(
-            entity_key=network,
-            network_id=network,
-            name="London Digital",
-            coordinators=(coordinator,),
-        ),
-        TrustUpserted(
-            entity_key="TA",
-            trust_code="TA",
-            name="Trust Alpha",
-            region=Region.LONDON,
-            network_id=network,
-        ),
-        PersonUpserted(
-            entity_key=str(mentor_id),
-            profile=PersonProfile(
-                person_id=mentor_id,
-                role=Role.MENTOR,
-                name="Mina Mentor",
-                email="mina@example.org",
-                job_title="CIO",
-                trust_code="TA",
-                skills=(SkillLevel(skill="procurement", level=6),),
-                capacity=1,
-                hours_per_month=2,
-                **common,
-            ),
-        ),
-        PersonUpserted(
-            entity_key=str(mentee_id),
-            profile=PersonProfile(
-                person_id=mentee_id,
-                role=Role.MENTEE,
-                name="Theo Mentee",
-                email="theo@example.org",
-                job_title="Analyst",
-                trust_code="TA",
-                gaps=(SkillGap(skill="procurement", current=1, target=4),),
-                **common,
-            ),
-        ),
-    ]
-    proposal = match_proposed(
-        network_id=network,
-        provider_id=mentor_id,
-        mentee_id=mentee_id,
-        score=0.9,
-        skills=(covered("procurement", "Procurement and commercial", 1, 4, 6),),
-    )
-    return events, proposal
-
-
-async def deliver(consumer: EventConsumer, *events: Event) -> None:
-    for event in events:
-        await consumer.handle(event.to_json_bytes(), None, Topic.PEOPLE)
-
-
-@pytest.fixture
-async def consumer(settings: Settings, notifier_pool: asyncpg.Pool) -> EventConsumer:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
-    return EventConsumer("notifier", notifier_pool, producer, apply_event)
-
-
-async def send_everything(queue: MailQueue, pool: asyncpg.Pool) -> None:
-    async with pool.acquire() as conn, conn.transaction():
-        await announce_proposals(conn)
-        await introduce_approved(conn)
-    while await queue.send_due():
-        pass
-
-
 async def test_a_proposal_is_emailed_to_the_coordinator_once(
-    settings: Settings, notifier_pool: asyncpg.Pool, consumer: EventConsumer, smtp_inbox: Inbox
+    settings: Settings,
+    notifier_pool: asyncpg.Pool,
+    notifier_consumer: EventConsumer,
+    smtp_inbox: Inbox,
 ) -> None:
     events, proposal = network_events()
-    await deliver(consumer, *events, proposal, proposal)  # the proposal delivered twice
+    await deliver(notifier_consumer, *events, proposal, proposal)  # the proposal delivered twice
     queue = MailQueue(notifier_pool, settings.model_copy(update={"smtp_port": smtp_inbox.port}))
     await send_everything(queue, notifier_pool)
     await send_everything(queue, notifier_pool)
@@ -159,10 +79,13 @@ async def test_a_proposal_is_emailed_to_the_coordinator_once(
 
 
 async def test_an_smtp_outage_delays_the_email_and_never_loses_it(
-    settings: Settings, notifier_pool: asyncpg.Pool, consumer: EventConsumer, smtp_inbox: Inbox
+    settings: Settings,
+    notifier_pool: asyncpg.Pool,
+    notifier_consumer: EventConsumer,
+    smtp_inbox: Inbox,
 ) -> None:
     events, proposal = network_events()
-    await deliver(consumer, *events, proposal)
+    await deliver(notifier_consumer, *events, proposal)
     down = MailQueue(notifier_pool, settings.model_copy(update={"smtp_port": free_port()}))
     failed = metric("bridgework_emails_failed_total", purpose="proposal")
     sent = metric("bridgework_emails_sent_total", purpose="proposal")
@@ -194,7 +117,10 @@ async def test_an_smtp_outage_delays_the_email_and_never_loses_it(
 
 
 async def test_a_withdrawn_proposal_is_never_emailed(
-    settings: Settings, notifier_pool: asyncpg.Pool, consumer: EventConsumer, smtp_inbox: Inbox
+    settings: Settings,
+    notifier_pool: asyncpg.Pool,
+    notifier_consumer: EventConsumer,
+    smtp_inbox: Inbox,
 ) -> None:
     events, proposal = network_events()
     withdrawn = MatchWithdrawn(
@@ -203,10 +129,10 @@ async def test_a_withdrawn_proposal_is_never_emailed(
         network_id=proposal.network_id,
         reason="replaced by a better match",
     )
-    await deliver(consumer, *events, proposal)
+    await deliver(notifier_consumer, *events, proposal)
     async with notifier_pool.acquire() as conn, conn.transaction():
-        await announce_proposals(conn)  # queued, not yet sent
-    await deliver(consumer, withdrawn)
+        await announce_proposals(NotifierRepository(conn))  # queued, not yet sent
+    await deliver(notifier_consumer, withdrawn)
     queue = MailQueue(notifier_pool, settings.model_copy(update={"smtp_port": smtp_inbox.port}))
     await send_everything(queue, notifier_pool)
     assert not [m for m in smtp_inbox.messages if proposal.network_id in str(m["To"])]
@@ -233,10 +159,13 @@ def to(inbox: Inbox, address: str) -> list[EmailMessage]:
 
 
 async def test_the_proposal_email_links_sign_one_decision_per_coordinator(
-    settings: Settings, notifier_pool: asyncpg.Pool, consumer: EventConsumer, smtp_inbox: Inbox
+    settings: Settings,
+    notifier_pool: asyncpg.Pool,
+    notifier_consumer: EventConsumer,
+    smtp_inbox: Inbox,
 ) -> None:
     events, proposal = network_events()
-    await deliver(consumer, *events, proposal)
+    await deliver(notifier_consumer, *events, proposal)
     queue = MailQueue(notifier_pool, settings.model_copy(update={"smtp_port": smtp_inbox.port}))
     await send_everything(queue, notifier_pool)
     [message] = [m for m in smtp_inbox.messages if proposal.network_id in str(m["To"])]
@@ -254,12 +183,15 @@ async def test_the_proposal_email_links_sign_one_decision_per_coordinator(
 
 
 async def test_an_approved_mentoring_match_introduces_both_once_with_an_invitation(
-    settings: Settings, notifier_pool: asyncpg.Pool, consumer: EventConsumer, smtp_inbox: Inbox
+    settings: Settings,
+    notifier_pool: asyncpg.Pool,
+    notifier_consumer: EventConsumer,
+    smtp_inbox: Inbox,
 ) -> None:
     events, proposal = network_events()
     mentor_email, mentee_email = "mina@example.org", "theo@example.org"
     approval = decided(proposal, approved=True)
-    await deliver(consumer, approval, *events, proposal, approval)  # early, and twice
+    await deliver(notifier_consumer, approval, *events, proposal, approval)  # early, and twice
     queue = MailQueue(notifier_pool, settings.model_copy(update={"smtp_port": smtp_inbox.port}))
     await send_everything(queue, notifier_pool)
     await send_everything(queue, notifier_pool)
@@ -285,10 +217,13 @@ async def test_an_approved_mentoring_match_introduces_both_once_with_an_invitati
 
 
 async def test_a_rejection_sends_nothing_to_the_participants(
-    settings: Settings, notifier_pool: asyncpg.Pool, consumer: EventConsumer, smtp_inbox: Inbox
+    settings: Settings,
+    notifier_pool: asyncpg.Pool,
+    notifier_consumer: EventConsumer,
+    smtp_inbox: Inbox,
 ) -> None:
     events, proposal = network_events()
-    await deliver(consumer, *events, proposal, decided(proposal, approved=False))
+    await deliver(notifier_consumer, *events, proposal, decided(proposal, approved=False))
     queue = MailQueue(notifier_pool, settings.model_copy(update={"smtp_port": smtp_inbox.port}))
     await send_everything(queue, notifier_pool)
     assert not [m for m in smtp_inbox.messages if str(proposal.match_id) in _text(m)]
@@ -300,11 +235,15 @@ async def test_a_rejection_sends_nothing_to_the_participants(
     assert purposes == []
 
 
-async def test_an_approval_racing_a_withdrawal_introduces_nobody(
-    settings: Settings, notifier_pool: asyncpg.Pool, consumer: EventConsumer, smtp_inbox: Inbox
+async def test_an_approval_racing_a_withdrawal_still_introduces_the_pair(
+    settings: Settings,
+    notifier_pool: asyncpg.Pool,
+    notifier_consumer: EventConsumer,
+    smtp_inbox: Inbox,
 ) -> None:
-    """The matcher withdrew the proposal while a coordinator approved it: the matcher ignores
-    that decision, so the notifier must not introduce the people either."""
+    """The matcher withdrew the proposal while a coordinator approved it: the decision applies
+    whatever the proposal's state (the matcher records the approval too, issue 14 item 5), so
+    the pair is introduced, once each."""
     events, proposal = network_events()
     withdrawn = MatchWithdrawn(
         entity_key=str(proposal.match_id),
@@ -312,21 +251,27 @@ async def test_an_approval_racing_a_withdrawal_introduces_nobody(
         network_id=proposal.network_id,
         reason="replaced by a better match",
     )
-    await deliver(consumer, *events, proposal, withdrawn, decided(proposal, approved=True))
+    await deliver(notifier_consumer, *events, proposal, withdrawn, decided(proposal, approved=True))
     queue = MailQueue(notifier_pool, settings.model_copy(update={"smtp_port": smtp_inbox.port}))
     await send_everything(queue, notifier_pool)
     await send_everything(queue, notifier_pool)
-    assert not [m for m in smtp_inbox.messages if str(proposal.match_id) in _text(m)]
     async with notifier_pool.acquire() as conn:
         queued = await conn.fetch(
-            "SELECT purpose FROM emails WHERE match_id = $1 AND status <> 'cancelled'",
+            "SELECT purpose, recipient_email FROM emails"
+            " WHERE match_id = $1 AND status <> 'cancelled' ORDER BY recipient_email",
             proposal.match_id,
         )
         settled = await conn.fetchval(
             "SELECT introduced FROM decisions WHERE match_id = $1", proposal.match_id
         )
-    assert queued == []
-    assert settled is True  # settled: not looked at again by every pass of the mail queue
+    assert [(r["purpose"], r["recipient_email"]) for r in queued] == [
+        ("introduction", "mina@example.org"),
+        ("introduction", "theo@example.org"),
+    ]
+    assert settled is True
+    received = [str(m["To"]) for m in smtp_inbox.messages]
+    assert sum("mina@example.org" in to for to in received) == 1
+    assert sum("theo@example.org" in to for to in received) == 1
 
 
 def secondment_events(host_contact: str | None) -> tuple[list[Event], MatchProposed]:
@@ -362,11 +307,14 @@ def secondment_events(host_contact: str | None) -> tuple[list[Event], MatchPropo
 
 
 async def test_a_secondment_is_introduced_to_the_candidate_and_the_trusts(
-    settings: Settings, notifier_pool: asyncpg.Pool, consumer: EventConsumer, smtp_inbox: Inbox
+    settings: Settings,
+    notifier_pool: asyncpg.Pool,
+    notifier_consumer: EventConsumer,
+    smtp_inbox: Inbox,
 ) -> None:
     # The host trust has a contact; the home trust (Trust Alpha) has none.
     events, proposal = secondment_events(host_contact="workforce@host.example")
-    await deliver(consumer, *events, proposal, decided(proposal, approved=True))
+    await deliver(notifier_consumer, *events, proposal, decided(proposal, approved=True))
     queue = MailQueue(notifier_pool, settings.model_copy(update={"smtp_port": smtp_inbox.port}))
     await send_everything(queue, notifier_pool)
 
@@ -385,7 +333,7 @@ async def test_a_secondment_is_introduced_to_the_candidate_and_the_trusts(
 async def test_introductions_carry_the_decisions_correlation_id(
     settings: Settings,
     notifier_pool: asyncpg.Pool,
-    consumer: EventConsumer,
+    notifier_consumer: EventConsumer,
     smtp_inbox: Inbox,
     caplog: pytest.LogCaptureFixture,
     kind: MatchKind,
@@ -398,9 +346,9 @@ async def test_introductions_carry_the_decisions_correlation_id(
     else:
         events, proposal = secondment_events(host_contact="workforce@host.example")
     with correlated("the-proposal"):
-        await deliver(consumer, *events, proposal)
+        await deliver(notifier_consumer, *events, proposal)
     with correlated("the-decision"):
-        await deliver(consumer, decided(proposal, approved=True))
+        await deliver(notifier_consumer, decided(proposal, approved=True))
     caplog.handler.addFilter(CorrelationFilter("notifier"))
     caplog.set_level(logging.INFO)
     queue = MailQueue(notifier_pool, settings.model_copy(update={"smtp_port": smtp_inbox.port}))
@@ -426,14 +374,17 @@ async def test_introductions_carry_the_decisions_correlation_id(
 
 
 async def test_a_self_service_link_is_emailed_to_the_person_who_asked(
-    settings: Settings, notifier_pool: asyncpg.Pool, consumer: EventConsumer, smtp_inbox: Inbox
+    settings: Settings,
+    notifier_pool: asyncpg.Pool,
+    notifier_consumer: EventConsumer,
+    smtp_inbox: Inbox,
 ) -> None:
     events, _ = network_events()
     mentor = next(e for e in events if isinstance(e, PersonUpserted))
     asked = SelfServiceLinkRequested(
         entity_key=str(mentor.profile.person_id), person_id=mentor.profile.person_id
     )
-    await deliver(consumer, *events, asked, asked)
+    await deliver(notifier_consumer, *events, asked, asked)
     queue = MailQueue(notifier_pool, settings.model_copy(update={"smtp_port": smtp_inbox.port}))
     await send_everything(queue, notifier_pool)
     [message] = [m for m in to(smtp_inbox, "mina@example.org") if "/me/" in _text(m)]
@@ -443,14 +394,17 @@ async def test_a_self_service_link_is_emailed_to_the_person_who_asked(
 
 
 async def test_an_email_abandoned_mid_send_is_never_sent_again(
-    settings: Settings, notifier_pool: asyncpg.Pool, consumer: EventConsumer, smtp_inbox: Inbox
+    settings: Settings,
+    notifier_pool: asyncpg.Pool,
+    notifier_consumer: EventConsumer,
+    smtp_inbox: Inbox,
 ) -> None:
     """A 'sending' row that no live sender holds (its sender died after DATA) is marked
     uncertain and not sent again; one a live sender holds is left alone."""
     events, proposal = network_events()
-    await deliver(consumer, *events, proposal)
+    await deliver(notifier_consumer, *events, proposal)
     async with notifier_pool.acquire() as conn, conn.transaction():
-        await announce_proposals(conn)
+        await announce_proposals(NotifierRepository(conn))
     async with notifier_pool.acquire() as conn:
         email_id = await conn.fetchval(
             "UPDATE emails SET status = 'sending', attempt_id = gen_random_uuid()"
@@ -499,7 +453,7 @@ class RefusingInbox(Inbox):
 async def test_a_refused_recipient_fails_for_good_or_waits_and_is_never_logged(
     settings: Settings,
     notifier_pool: asyncpg.Pool,
-    consumer: EventConsumer,
+    notifier_consumer: EventConsumer,
     caplog: pytest.LogCaptureFixture,
     prefix: str,
     status: str,
@@ -516,7 +470,7 @@ async def test_a_refused_recipient_fails_for_good_or_waits_and_is_never_logged(
     controller.start()
     failed = metric("bridgework_emails_failed_total", purpose="proposal")
     try:
-        await deliver(consumer, *events, proposal)
+        await deliver(notifier_consumer, *events, proposal)
         queue = MailQueue(notifier_pool, settings.model_copy(update={"smtp_port": inbox.port}))
         await send_everything(queue, notifier_pool)
     finally:
@@ -533,15 +487,18 @@ async def test_a_refused_recipient_fails_for_good_or_waits_and_is_never_logged(
 
 
 async def test_two_senders_at_once_send_each_email_once(
-    settings: Settings, notifier_pool: asyncpg.Pool, consumer: EventConsumer, smtp_inbox: Inbox
+    settings: Settings,
+    notifier_pool: asyncpg.Pool,
+    notifier_consumer: EventConsumer,
+    smtp_inbox: Inbox,
 ) -> None:
     proposals = []
     for _ in range(6):
         events, proposal = network_events()
-        await deliver(consumer, *events, proposal)
+        await deliver(notifier_consumer, *events, proposal)
         proposals.append(proposal)
     async with notifier_pool.acquire() as conn, conn.transaction():
-        await announce_proposals(conn)
+        await announce_proposals(NotifierRepository(conn))
     with_inbox = settings.model_copy(update={"smtp_port": smtp_inbox.port})
     first, second = MailQueue(notifier_pool, with_inbox), MailQueue(notifier_pool, with_inbox)
     while sum(await asyncio.gather(first.send_due(2), second.send_due(2))):
@@ -552,17 +509,17 @@ async def test_two_senders_at_once_send_each_email_once(
 
 @pytest.mark.parametrize("queued_by", ["announce_proposals", "introduce_approved"])
 async def test_an_erasure_racing_the_mail_queue_leaves_no_email_about_them(
-    notifier_pool: asyncpg.Pool, consumer: EventConsumer, queued_by: str
+    notifier_pool: asyncpg.Pool, notifier_consumer: EventConsumer, queued_by: str
 ) -> None:
     """The mail queue queues a match's emails in its own transaction while the consumer applies
     the mentee's erasure in another: whichever commits first, nothing about them is left to
     send (the chaos run once left two introductions waiting for the erased person for ever)."""
     events, proposal = network_events()
-    await deliver(consumer, *events, proposal)
+    await deliver(notifier_consumer, *events, proposal)
     if queued_by == "introduce_approved":
         async with notifier_pool.acquire() as conn, conn.transaction():
-            await announce_proposals(conn)
-        await deliver(consumer, decided(proposal, approved=True))
+            await announce_proposals(NotifierRepository(conn))
+        await deliver(notifier_consumer, decided(proposal, approved=True))
     queue_emails = {
         "announce_proposals": announce_proposals,
         "introduce_approved": introduce_approved,
@@ -570,10 +527,12 @@ async def test_an_erasure_racing_the_mail_queue_leaves_no_email_about_them(
     async with notifier_pool.acquire() as conn:
         mail_queue = conn.transaction()
         await mail_queue.start()
-        assert await queue_emails[queued_by](conn) == 1  # queued, not yet committed
+        assert (
+            await queue_emails[queued_by](NotifierRepository(conn)) == 1
+        )  # queued, not yet committed
         erasure = asyncio.create_task(
             deliver(
-                consumer,
+                notifier_consumer,
                 PersonErased(entity_key=str(proposal.mentee_id), person_id=proposal.mentee_id),
             )
         )

@@ -14,7 +14,7 @@ from shared.kafka import idempotent_producer
 from shared.outbox import OutboxRelay, add_to_outbox
 from shared.settings import Settings
 from shared.topics import Topic
-from tests.integration.conftest import read_topic
+from tests.support.kafka import read_topic
 
 pytestmark = pytest.mark.integration
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 from uuid import uuid4
 
@@ -11,37 +10,24 @@ import asyncpg
 import httpx
 import pytest
 
-from services.profiles.api import create_app
 from shared.settings import Settings
 from shared.topics import Topic
-from tests.integration.conftest import bearer_headers, read_topic
+from tests.support.kafka import read_topic
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        headers = await bearer_headers(app.state.pool)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://profiles", headers=headers
-        ) as client:
-            yield client
-
-
-@pytest.fixture(scope="module")
-async def trust_code(client: httpx.AsyncClient) -> str:
+async def trust_code(api_client: httpx.AsyncClient) -> str:
     network = f"net-{uuid4().hex[:6]}"
     coordinators = [{"name": "Cora", "email": "cora@example.org"}]
-    response = await client.put(
+    response = await api_client.put(
         f"/networks/{network}", json={"name": "Test", "coordinators": coordinators}
     )
     assert response.status_code == 204
     code = f"T{uuid4().hex[:6]}"
     body = {"name": "Test Trust", "region": "London", "network_id": network}
-    assert (await client.put(f"/trusts/{code}", json=body)).status_code == 204
+    assert (await api_client.put(f"/trusts/{code}", json=body)).status_code == 204
     return code
 
 
@@ -73,13 +59,13 @@ def keyed(key: str) -> Any:
 
 
 async def test_a_mentor_is_stored_and_published_keyed_by_their_id(
-    client: httpx.AsyncClient, trust_code: str, settings: Settings
+    api_client: httpx.AsyncClient, trust_code: str, settings: Settings
 ) -> None:
-    response = await client.post("/mentors", json=mentor(trust_code))
+    response = await api_client.post("/mentors", json=mentor(trust_code))
     assert response.status_code == 201
     person_id = response.json()["id"]
 
-    stored = (await client.get(f"/people/{person_id}")).json()
+    stored = (await api_client.get(f"/people/{person_id}")).json()
     assert stored["role"] == "mentor"
     assert stored["details"]["skills"] == [{"skill": "board-influence", "level": 6}]
 
@@ -101,22 +87,22 @@ async def test_a_mentor_is_stored_and_published_keyed_by_their_id(
     ],
 )
 async def test_bad_input_is_refused_with_the_field_named_and_nothing_stored(
-    client: httpx.AsyncClient,
+    api_client: httpx.AsyncClient,
     trust_code: str,
     settings: Settings,
     body_changes: dict[str, Any],
     field: str,
 ) -> None:
     before = await counts(settings)
-    response = await client.post("/mentors", json=mentor(trust_code, **body_changes))
+    response = await api_client.post("/mentors", json=mentor(trust_code, **body_changes))
     assert response.status_code == 422
     assert field in [e["field"] for e in response.json()["errors"]]
     assert await counts(settings) == before
 
 
-async def test_malformed_json_is_refused(client: httpx.AsyncClient, settings: Settings) -> None:
+async def test_malformed_json_is_refused(api_client: httpx.AsyncClient, settings: Settings) -> None:
     before = await counts(settings)
-    response = await client.post(
+    response = await api_client.post(
         "/mentors", content=b'{"name": ', headers={"content-type": "application/json"}
     )
     assert response.status_code == 422
@@ -124,8 +110,8 @@ async def test_malformed_json_is_refused(client: httpx.AsyncClient, settings: Se
     assert await counts(settings) == before
 
 
-async def test_an_unknown_region_is_refused(client: httpx.AsyncClient) -> None:
-    response = await client.put(
+async def test_an_unknown_region_is_refused(api_client: httpx.AsyncClient) -> None:
+    response = await api_client.put(
         "/trusts/TX1", json={"name": "X", "region": "Atlantis", "network_id": "n"}
     )
     assert response.status_code == 422
@@ -133,22 +119,22 @@ async def test_an_unknown_region_is_refused(client: httpx.AsyncClient) -> None:
 
 
 async def test_the_same_email_twice_is_a_conflict(
-    client: httpx.AsyncClient, trust_code: str
+    api_client: httpx.AsyncClient, trust_code: str
 ) -> None:
     body = mentor(trust_code)
-    assert (await client.post("/mentors", json=body)).status_code == 201
-    response = await client.post("/mentors", json=body)
+    assert (await api_client.post("/mentors", json=body)).status_code == 201
+    response = await api_client.post("/mentors", json=body)
     assert response.status_code == 409
     assert body["email"] in response.json()["detail"]
 
 
 async def test_pausing_publishes_zero_capacity(
-    client: httpx.AsyncClient, trust_code: str, settings: Settings
+    api_client: httpx.AsyncClient, trust_code: str, settings: Settings
 ) -> None:
-    person_id = (await client.post("/mentors", json=mentor(trust_code))).json()["id"]
-    response = await client.put(f"/people/{person_id}/availability", json={"paused": True})
+    person_id = (await api_client.post("/mentors", json=mentor(trust_code))).json()["id"]
+    response = await api_client.put(f"/people/{person_id}/availability", json={"paused": True})
     assert response.status_code == 204
-    assert (await client.get(f"/people/{person_id}")).json()["paused"] is True
+    assert (await api_client.get(f"/people/{person_id}")).json()["paused"] is True
     records = await read_topic(settings.kafka_bootstrap_servers, Topic.PEOPLE, keyed(person_id), 2)
     availability = json.loads(records[-1].value)
     assert availability["event_type"] == "availability.changed"
@@ -156,12 +142,12 @@ async def test_pausing_publishes_zero_capacity(
 
 
 async def test_erasure_removes_the_person_and_tells_everyone(
-    client: httpx.AsyncClient, trust_code: str, settings: Settings
+    api_client: httpx.AsyncClient, trust_code: str, settings: Settings
 ) -> None:
-    person_id = (await client.post("/mentors", json=mentor(trust_code))).json()["id"]
-    assert (await client.delete(f"/people/{person_id}")).status_code == 204
-    assert (await client.get(f"/people/{person_id}")).status_code == 404
-    assert (await client.delete(f"/people/{person_id}")).status_code == 404
+    person_id = (await api_client.post("/mentors", json=mentor(trust_code))).json()["id"]
+    assert (await api_client.delete(f"/people/{person_id}")).status_code == 204
+    assert (await api_client.get(f"/people/{person_id}")).status_code == 404
+    assert (await api_client.delete(f"/people/{person_id}")).status_code == 404
     records = await read_topic(settings.kafka_bootstrap_servers, Topic.PEOPLE, keyed(person_id), 2)
     assert json.loads(records[-1].value)["event_type"] == "person.erased"
     conn = await asyncpg.connect(settings.database_url)
@@ -177,7 +163,7 @@ async def test_erasure_removes_the_person_and_tells_everyone(
 
 
 async def test_placements_are_created_and_withdrawn(
-    client: httpx.AsyncClient, trust_code: str
+    api_client: httpx.AsyncClient, trust_code: str
 ) -> None:
     body = {
         "host_trust_code": trust_code,
@@ -186,20 +172,20 @@ async def test_placements_are_created_and_withdrawn(
         "fte": 0.6,
         "skills_developed": [{"skill": "change-management", "level": 5}],
     }
-    placement_id = (await client.post("/placements", json=body)).json()["id"]
-    assert (await client.get(f"/placements/{placement_id}")).json()["withdrawn"] is False
-    assert (await client.delete(f"/placements/{placement_id}")).status_code == 204
-    assert (await client.get(f"/placements/{placement_id}")).json()["withdrawn"] is True
+    placement_id = (await api_client.post("/placements", json=body)).json()["id"]
+    assert (await api_client.get(f"/placements/{placement_id}")).json()["withdrawn"] is False
+    assert (await api_client.delete(f"/placements/{placement_id}")).status_code == 204
+    assert (await api_client.get(f"/placements/{placement_id}")).json()["withdrawn"] is True
 
 
 async def test_a_trusts_contact_email_is_stored_and_published(
-    client: httpx.AsyncClient, trust_code: str, settings: Settings
+    api_client: httpx.AsyncClient, trust_code: str, settings: Settings
 ) -> None:
-    stored = (await client.get(f"/trusts/{trust_code}")).json()
+    stored = (await api_client.get(f"/trusts/{trust_code}")).json()
     body = {k: stored[k] for k in ("name", "region", "network_id")}
     body["contact_email"] = "workforce@trust.example"
-    assert (await client.put(f"/trusts/{trust_code}", json=body)).status_code == 204
-    assert (await client.get(f"/trusts/{trust_code}")).json()["contact_email"] == (
+    assert (await api_client.put(f"/trusts/{trust_code}", json=body)).status_code == 204
+    assert (await api_client.get(f"/trusts/{trust_code}")).json()["contact_email"] == (
         "workforce@trust.example"
     )
     records = await read_topic(
@@ -208,15 +194,15 @@ async def test_a_trusts_contact_email_is_stored_and_published(
         lambda r: r.key == trust_code.encode() and b"workforce@trust.example" in r.value,
     )
     assert json.loads(records[0].value)["contact_email"] == "workforce@trust.example"
-    refused = await client.put(f"/trusts/{trust_code}", json=body | {"contact_email": "nope"})
+    refused = await api_client.put(f"/trusts/{trust_code}", json=body | {"contact_email": "nope"})
     assert refused.status_code == 422
 
 
 async def test_erasure_through_the_api_is_audited_as_the_tokens_name(
-    client: httpx.AsyncClient, trust_code: str, settings: Settings
+    api_client: httpx.AsyncClient, trust_code: str, settings: Settings
 ) -> None:
-    person_id = (await client.post("/mentors", json=mentor(trust_code))).json()["id"]
-    assert (await client.delete(f"/people/{person_id}")).status_code == 204
+    person_id = (await api_client.post("/mentors", json=mentor(trust_code))).json()["id"]
+    assert (await api_client.delete(f"/people/{person_id}")).status_code == 204
     conn = await asyncpg.connect(settings.database_url)
     try:
         record = await conn.fetchrow(
@@ -230,7 +216,7 @@ async def test_erasure_through_the_api_is_audited_as_the_tokens_name(
     assert record["actor"] in {f"api:{row['name']}" for row in token_names}
     assert record["reason"] == "API: DELETE /people/{id}"
     # Refused (404): no record, as nothing was erased.
-    assert (await client.delete(f"/people/{uuid4()}")).status_code == 404
+    assert (await api_client.delete(f"/people/{uuid4()}")).status_code == 404
 
 
 @pytest.mark.parametrize(
@@ -242,10 +228,10 @@ async def test_erasure_through_the_api_is_audited_as_the_tokens_name(
     ],
 )
 async def test_the_audit_log_is_append_only(
-    client: httpx.AsyncClient, trust_code: str, settings: Settings, statement: str
+    api_client: httpx.AsyncClient, trust_code: str, settings: Settings, statement: str
 ) -> None:
-    person_id = (await client.post("/mentors", json=mentor(trust_code))).json()["id"]
-    assert (await client.delete(f"/people/{person_id}")).status_code == 204
+    person_id = (await api_client.post("/mentors", json=mentor(trust_code))).json()["id"]
+    assert (await api_client.delete(f"/people/{person_id}")).status_code == 204
     conn = await asyncpg.connect(settings.database_url)
     try:
         record_id = await conn.fetchval(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from typing import Any
 from uuid import UUID, uuid4
@@ -17,45 +16,33 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from itsdangerous import TimestampSigner
 
+from services.matcher.bootstrap import apply_event as matcher_apply
 from services.matcher.engine import MatchingConfig, build_engine
 from services.matcher.rounds import run_round
-from services.matcher.state import apply_event as matcher_apply
-from services.notifier.directory import apply_event as notifier_apply
+from services.notifier.bootstrap import apply_event as notifier_apply
 from services.notifier.mailer import MailQueue
-from services.profiles.api import create_app
 from shared.consuming import EventConsumer
 from shared.events import AvailabilityChanged
 from shared.links import sign_self_service_link
 from shared.settings import Settings
 from shared.topics import Topic
-from tests.integration.conftest import Inbox, bearer_headers, read_topic
-from tests.integration.test_matcher_rounds import seed
+from tests.support.kafka import read_topic
+from tests.support.mail import Inbox
+from tests.support.matcher import seed
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        headers = await bearer_headers(app.state.pool)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://profiles", headers=headers
-        ) as client:
-            yield client
-
-
-async def a_mentor(client: httpx.AsyncClient) -> tuple[UUID, str]:
+async def a_mentor(api_client: httpx.AsyncClient) -> tuple[UUID, str]:
     network = f"net-{uuid4().hex[:6]}"
     coordinators = [{"name": "Cora", "email": "cora@example.org"}]
-    await client.put(f"/networks/{network}", json={"name": "N", "coordinators": coordinators})
+    await api_client.put(f"/networks/{network}", json={"name": "N", "coordinators": coordinators})
     code = f"T{uuid4().hex[:6]}"
-    await client.put(
+    await api_client.put(
         f"/trusts/{code}", json={"name": "T", "region": "London", "network_id": network}
     )
     email = f"ann.{uuid4().hex[:8]}@example.org"
-    response = await client.post(
+    response = await api_client.post(
         "/mentors",
         json={
             "name": "Ann O'Mentor",
@@ -71,14 +58,14 @@ async def a_mentor(client: httpx.AsyncClient) -> tuple[UUID, str]:
     return UUID(response.json()["id"]), email
 
 
-async def request_link(client: httpx.AsyncClient, email: str) -> httpx.Response:
-    form = await client.get("/me")
+async def request_link(api_client: httpx.AsyncClient, email: str) -> httpx.Response:
+    form = await api_client.get("/me")
     [form_token] = re.findall(r'name="form_token" value="([^"]+)"', form.text)
-    return await client.post("/me", data={"email": email, "form_token": form_token})
+    return await api_client.post("/me", data={"email": email, "form_token": form_token})
 
 
-async def csrf_of(client: httpx.AsyncClient, token: str) -> str:
-    page = await client.get(f"/me/{token}")
+async def csrf_of(api_client: httpx.AsyncClient, token: str) -> str:
+    page = await api_client.get(f"/me/{token}")
     assert page.status_code == 200, page.text
     [csrf] = set(re.findall(r'name="csrf" value="([^"]+)"', page.text))
     return str(csrf)
@@ -118,15 +105,18 @@ async def events_about(settings: Settings, person_id: UUID, count: int) -> list[
 
 
 async def test_link_by_email_then_pause_resume_and_erase(
-    settings: Settings, client: httpx.AsyncClient, notifier_pool: asyncpg.Pool, smtp_inbox: Inbox
+    settings: Settings,
+    api_client: httpx.AsyncClient,
+    notifier_pool: asyncpg.Pool,
+    smtp_inbox: Inbox,
 ) -> None:
-    person_id, email = await a_mentor(client)
-    answer = await request_link(client, email.upper())
-    unknown = await request_link(client, "nobody.at.all@example.org")
+    person_id, email = await a_mentor(api_client)
+    answer = await request_link(api_client, email.upper())
+    unknown = await request_link(api_client, "nobody.at.all@example.org")
     assert answer.status_code == unknown.status_code == 200
     assert answer.text == unknown.text  # it does not tell who takes part
     assert "If this address belongs to someone" in answer.text
-    again = await request_link(client, email)
+    again = await request_link(api_client, email)
     assert again.text == answer.text  # the same answer, but no second email so soon
 
     # The request travels through Kafka to the notifier, which emails the link.
@@ -143,16 +133,22 @@ async def test_link_by_email_then_pause_resume_and_erase(
     [message] = [m for m in smtp_inbox.messages if email in str(m["To"])]
     token = link_in(message, settings)
 
-    page = await client.get(f"/me/{token}")
+    page = await api_client.get(f"/me/{token}")
     assert page.headers["referrer-policy"] == "no-referrer"
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert (page.headers["cache-control"], page.headers["x-content-type-options"]) == (
+        "no-store",
+        "nosniff",
+    )
     assert "Ann O&#39;Mentor" in page.text
-    csrf = await csrf_of(client, token)
+    csrf = await csrf_of(api_client, token)
 
-    paused = await client.post(f"/me/{token}/pause", data={"csrf": csrf})
+    paused = await api_client.post(f"/me/{token}/pause", data={"csrf": csrf})
     assert paused.status_code == 200
     assert "Mentoring is paused" in paused.text
     assert (await person_row(settings, person_id))["paused"] is True  # type: ignore[index]
-    resumed = await client.post(f"/me/{token}/resume", data={"csrf": csrf})
+    resumed = await api_client.post(f"/me/{token}/resume", data={"csrf": csrf})
     assert "You take part again" in resumed.text
     row = await person_row(settings, person_id)
     assert row is not None
@@ -165,14 +161,14 @@ async def test_link_by_email_then_pause_resume_and_erase(
     ]
     assert [(e["paused"], e["capacity"]) for e in changes] == [(True, 0.0), (False, 2.0)]
 
-    unconfirmed = await client.post(f"/me/{token}/erase", data={"csrf": csrf})
+    unconfirmed = await api_client.post(f"/me/{token}/erase", data={"csrf": csrf})
     assert unconfirmed.status_code == 400
     assert await person_row(settings, person_id) is not None
-    erased = await client.post(f"/me/{token}/erase", data={"csrf": csrf, "confirm": "yes"})
+    erased = await api_client.post(f"/me/{token}/erase", data={"csrf": csrf, "confirm": "yes"})
     assert "Your details are being erased" in erased.text
     assert await person_row(settings, person_id) is None
-    assert (await client.get(f"/people/{person_id}")).status_code == 404
-    assert "holds no details" in (await client.get(f"/me/{token}")).text
+    assert (await api_client.get(f"/people/{person_id}")).status_code == 404
+    assert "holds no details" in (await api_client.get(f"/me/{token}")).text
     published = await events_about(settings, person_id, count=5)
     assert published[-1]["event_type"] == "person.erased"
     assert await audit_actions(settings, person_id) == [
@@ -190,36 +186,40 @@ def link_in(message: EmailMessage, settings: Settings) -> str:
 
 
 async def test_forged_expired_and_unprotected_requests_change_nothing(
-    settings: Settings, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, api_client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    person_id, _ = await a_mentor(client)
+    person_id, _ = await a_mentor(api_client)
     secret = settings.secret_key.get_secret_value()
     token = sign_self_service_link(secret, person_id=person_id)
-    csrf = await csrf_of(client, token)
+    csrf = await csrf_of(api_client, token)
 
     forged = sign_self_service_link("not-the-secret", person_id=person_id)
-    response = await client.get(f"/me/{forged}")
+    response = await api_client.get(f"/me/{forged}")
     assert (response.status_code, "This link is not valid." in response.text) == (400, True)
-    response = await client.post(f"/me/{forged}/pause", data={"csrf": csrf})
+    response = await api_client.post(f"/me/{forged}/pause", data={"csrf": csrf})
     assert response.status_code == 400
 
     with monkeypatch.context() as past:
         month_ago = int(time.time()) - 30 * 86400
         past.setattr(TimestampSigner, "get_timestamp", lambda _self: month_ago)
         expired = sign_self_service_link(secret, person_id=person_id)
-    response = await client.get(f"/me/{expired}")
+    response = await api_client.get(f"/me/{expired}")
     assert "This link has expired. Ask for a new one." in response.text
-    assert (await client.post(f"/me/{expired}/pause", data={"csrf": csrf})).status_code == 400
+    assert (await api_client.post(f"/me/{expired}/pause", data={"csrf": csrf})).status_code == 400
 
-    without_csrf = await client.post(f"/me/{token}/pause")
+    without_csrf = await api_client.post(f"/me/{token}/pause")
     assert without_csrf.status_code == 403
     other_link = sign_self_service_link(secret, person_id=person_id)
-    assert (await client.post(f"/me/{other_link}/pause", data={"csrf": csrf})).status_code == 403
-    assert (await client.post(f"/me/{token}/promote", data={"csrf": csrf})).status_code == 404
-    stale_form = await client.post("/me", data={"email": "x@example.org", "form_token": "forged"})
+    assert (
+        await api_client.post(f"/me/{other_link}/pause", data={"csrf": csrf})
+    ).status_code == 403
+    assert (await api_client.post(f"/me/{token}/promote", data={"csrf": csrf})).status_code == 404
+    stale_form = await api_client.post(
+        "/me", data={"email": "x@example.org", "form_token": "forged"}
+    )
     assert stale_form.status_code == 400
     for form in ({}, {"email": "not an address"}, {"email": "a@b.example" * 100}):
-        response = await client.post("/me", data=form)
+        response = await api_client.post("/me", data=form)
         assert response.status_code == 400
         assert "Enter the email address you registered with." in response.text
 

@@ -22,13 +22,14 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from deploy.stack import free_port
+from devtools.stack import free_port
 from services.matcher.bootstrap import create_app as create_matcher
 from services.notifier.bootstrap import create_app as create_notifier
-from services.profiles.api import create_app as create_profiles
+from services.profiles.app import create_app as create_profiles
 from shared.observability.context import CORRELATION_ATTRIBUTE
 from shared.settings import Settings
-from tests.integration.conftest import Inbox, bearer_headers
+from tests.support.api import bearer_headers
+from tests.support.mail import Inbox
 
 pytestmark = pytest.mark.integration
 

@@ -8,57 +8,53 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from uuid import UUID, uuid4
 
 import asyncpg
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
-from services.profiles.accounts import NewAccount, create_account
-from services.profiles.permissions import AccountRole
-from services.profiles.read_model import apply_event
-from shared.events import MatchProposed, MatchWithdrawn, decode_event
+from services.profiles.accounts.accounts import NewAccount, create_account
+from services.profiles.accounts.permissions import AccountRole
+from services.profiles.bootstrap import apply_event
+from services.profiles.coordination.decisions import decide
+from shared.events import (
+    FairnessFigures,
+    GroupComparisonFigures,
+    GroupFigures,
+    MatchProposed,
+    MatchWithdrawn,
+    RoundCompleted,
+    decode_event,
+)
 from shared.limits import IMPORT_MAX_BODY_BYTES, MAX_UPLOAD_BYTES
 from shared.links import sign_decision_link
 from shared.matching import MatchKind
 from shared.settings import Settings
 from shared.topics import Topic
-from tests.factories import covered, match_proposed
-from tests.integration.conftest import read_topic
-from tests.integration.web_helpers import (
-    PASSWORD,
-    SeededNetwork,
-    csrf_of,
-    seed_network,
-    sign_in,
-)
+from tests.support.api import bearer_headers
+from tests.support.factories import covered, match_proposed
+from tests.support.kafka import read_topic
+from tests.support.pages import PASSWORD, Browser, Browsers, SeededNetwork, seed_network
 
 pytestmark = pytest.mark.integration
 
-ClientFactory = Callable[[], httpx.AsyncClient]
+Networks = tuple[SeededNetwork, SeededNetwork]
 
 
 @pytest.fixture
-async def new_client(app: FastAPI) -> AsyncIterator[ClientFactory]:
-    """Each client is one browser: its own cookie jar."""
-    clients: list[httpx.AsyncClient] = []
-
-    def make() -> httpx.AsyncClient:
-        client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://profiles"
-        )
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        await client.aclose()
+async def browsers(app: FastAPI) -> AsyncIterator[Browsers]:
+    """Each browser has its own cookie jar; all are closed after the test."""
+    opened = Browsers(app)
+    yield opened
+    await opened.close()
 
 
 @pytest.fixture(scope="module")
-async def two_networks(app: FastAPI, pool: asyncpg.Pool) -> tuple[SeededNetwork, SeededNetwork]:
+async def two_networks(app: FastAPI, pool: asyncpg.Pool) -> Networks:
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://profiles"
     ) as client:
@@ -70,12 +66,15 @@ async def two_networks(app: FastAPI, pool: asyncpg.Pool) -> tuple[SeededNetwork,
 @pytest.fixture(scope="module")
 async def admin_email(pool: asyncpg.Pool) -> str:
     email = f"admin.{uuid4().hex[:6]}@bridgework.example"
-    async with pool.acquire() as conn:
-        new = NewAccount(
-            email=email, name="Ada Admin", role=AccountRole.ADMINISTRATOR, password=PASSWORD
-        )
-        await create_account(conn, new, actor="test")
+    await add_account(pool, email, "Ada Admin")
     return email
+
+
+async def add_account(pool: asyncpg.Pool, email: str, name: str) -> None:
+    """An administrator's account, made as the CLI makes it."""
+    async with pool.acquire() as conn:
+        new = NewAccount(email=email, name=name, role=AccountRole.ADMINISTRATOR, password=PASSWORD)
+        await create_account(conn, new, actor="test")
 
 
 async def propose(
@@ -96,6 +95,21 @@ async def propose(
     return event
 
 
+def withdrawal(proposal: MatchProposed, reason: str) -> MatchWithdrawn:
+    return MatchWithdrawn(
+        entity_key=str(proposal.match_id),
+        match_id=proposal.match_id,
+        network_id=proposal.network_id,
+        reason=reason,
+    )
+
+
+async def withdraw(pool: asyncpg.Pool, proposal: MatchProposed, reason: str) -> None:
+    """The matcher's withdrawal, as the consumer stores it from Kafka."""
+    async with pool.acquire() as conn, conn.transaction():
+        await apply_event(conn, withdrawal(proposal, reason))
+
+
 async def status_of(pool: asyncpg.Pool, match_id: UUID) -> str:
     status: str = await pool.fetchval("SELECT status FROM proposals WHERE match_id = $1", match_id)
     return status
@@ -110,10 +124,24 @@ async def footprint(pool: asyncpg.Pool, match_id: UUID) -> tuple[str, int, int]:
     return await status_of(pool, match_id), audits, events
 
 
-async def signed_in_client(new_client: ClientFactory, email: str) -> httpx.AsyncClient:
-    client = new_client()
-    await sign_in(client, email)
-    return client
+def decision_url(network: SeededNetwork, match_id: UUID) -> str:
+    return f"/dashboard/{network.network_id}/proposals/{match_id}/decision"
+
+
+def bulk_url(network: SeededNetwork) -> str:
+    return f"/dashboard/{network.network_id}/proposals/bulk-approve"
+
+
+def coordinator_form(
+    network_id: str, name: str, email: str, password: str = PASSWORD
+) -> dict[str, str]:
+    """The administrator's form for a new coordinator account."""
+    return {"network_id": network_id, "name": name, "email": email, "password": password}
+
+
+async def count(pool: asyncpg.Pool, table: str) -> int:
+    total: int = await pool.fetchval(f"SELECT count(*) FROM {table}")
+    return total
 
 
 # --- permissions on every route -------------------------------------------------------------
@@ -138,79 +166,62 @@ def dashboard_posts(network_id: str, match_id: UUID) -> list[str]:
 
 
 async def test_anonymous_visitors_are_sent_to_sign_in_and_refused_on_post(
-    new_client: ClientFactory,
-    two_networks: tuple[SeededNetwork, SeededNetwork],
-    pool: asyncpg.Pool,
+    browsers: Browsers, two_networks: Networks, pool: asyncpg.Pool
 ) -> None:
     network, _ = two_networks
     proposal = await propose(pool, network)
-    client = new_client()
+    browser = browsers.new()
     for page in DASHBOARD_GETS:
-        response = await client.get(f"/dashboard/{network.network_id}/{page}")
+        response = await browser.get(f"/dashboard/{network.network_id}/{page}")
         assert response.status_code == 303, page
         assert response.headers["location"].startswith("/sign-in?next=")
     for path in ADMIN_GETS:
-        response = await client.get(path)
+        response = await browser.get(path)
         assert (response.status_code, response.headers["location"][:8]) == (303, "/sign-in")
-    csrf = await csrf_of(client)  # even with a valid form token, no session, no change
+    # Even with a valid form token: no session, no change.
+    form = {"decision": "approve", "match_id": str(proposal.match_id)}
     for path in [*dashboard_posts(network.network_id, proposal.match_id), *ADMIN_POSTS]:
-        response = await client.post(
-            path,
-            data={"csrf_token": csrf, "decision": "approve", "match_id": str(proposal.match_id)},
-        )
-        assert response.status_code == 401, path
+        assert (await browser.submit(path, form)).status_code == 401, path
     assert await footprint(pool, proposal.match_id) == ("pending", 0, 0)
 
 
 async def test_a_coordinator_of_one_network_is_refused_everything_of_another(
-    new_client: ClientFactory,
-    two_networks: tuple[SeededNetwork, SeededNetwork],
-    pool: asyncpg.Pool,
+    browsers: Browsers, two_networks: Networks, pool: asyncpg.Pool
 ) -> None:
     mine, theirs = two_networks
     their_proposal = await propose(pool, theirs)
-    client = await signed_in_client(new_client, mine.coordinator_email)
-    csrf = await csrf_of(client)
+    browser = await browsers.signed_in(mine.coordinator_email)
     for page in DASHBOARD_GETS:
-        response = await client.get(f"/dashboard/{theirs.network_id}/{page}")
+        response = await browser.get(f"/dashboard/{theirs.network_id}/{page}")
         assert response.status_code == 403, page
         assert "Not your network" in response.text
-    form = {"csrf_token": csrf, "decision": "approve", "match_id": str(their_proposal.match_id)}
+    form = {"decision": "approve", "match_id": str(their_proposal.match_id)}
     for path in dashboard_posts(theirs.network_id, their_proposal.match_id):
-        assert (await client.post(path, data=form)).status_code == 403, path
+        assert (await browser.submit(path, form)).status_code == 403, path
     # Their match through my own network's address: not found in my network.
     for path in dashboard_posts(mine.network_id, their_proposal.match_id)[:2]:
-        assert (await client.post(path, data=form)).status_code == 404, path
+        assert (await browser.submit(path, form)).status_code == 404, path
     assert await footprint(pool, their_proposal.match_id) == ("pending", 0, 0)
 
 
 async def test_administrator_pages_are_refused_to_coordinators_and_dashboards_to_admins(
-    new_client: ClientFactory,
-    two_networks: tuple[SeededNetwork, SeededNetwork],
-    admin_email: str,
-    pool: asyncpg.Pool,
+    browsers: Browsers, two_networks: Networks, admin_email: str, pool: asyncpg.Pool
 ) -> None:
     network, _ = two_networks
-    coordinator = await signed_in_client(new_client, network.coordinator_email)
-    csrf = await csrf_of(coordinator)
+    coordinator = await browsers.signed_in(network.coordinator_email)
     for path in ADMIN_GETS:
         assert (await coordinator.get(path)).status_code == 403, path
-    accounts_before = await pool.fetchval("SELECT count(*) FROM accounts")
-    tokens_before = await pool.fetchval("SELECT count(*) FROM api_tokens")
+    accounts_before, tokens_before = await count(pool, "accounts"), await count(pool, "api_tokens")
     for path in ADMIN_POSTS:
-        form = {
-            "csrf_token": csrf,
-            "network_id": network.network_id,
-            "name": "Mallory",
-            "coordinator_name": "Mallory",
-            "email": f"mallory.{uuid4().hex[:6]}@example.org",
-            "password": PASSWORD,
-        }
-        assert (await coordinator.post(path, data=form)).status_code == 403, path
-    assert await pool.fetchval("SELECT count(*) FROM accounts") == accounts_before
-    assert await pool.fetchval("SELECT count(*) FROM api_tokens") == tokens_before
+        form = coordinator_form(
+            network.network_id, "Mallory", f"mallory.{uuid4().hex[:6]}@example.org"
+        )
+        form["coordinator_name"] = "Mallory"
+        assert (await coordinator.submit(path, form)).status_code == 403, path
+    assert await count(pool, "accounts") == accounts_before
+    assert await count(pool, "api_tokens") == tokens_before
 
-    admin = await signed_in_client(new_client, admin_email)
+    admin = await browsers.signed_in(admin_email)
     for page in DASHBOARD_GETS:
         assert (await admin.get(f"/dashboard/{network.network_id}/{page}")).status_code == 403
     for path in ADMIN_GETS:
@@ -218,98 +229,77 @@ async def test_administrator_pages_are_refused_to_coordinators_and_dashboards_to
 
 
 async def test_sign_in_refuses_a_wrong_password_and_home_leads_each_role_to_its_pages(
-    new_client: ClientFactory,
-    two_networks: tuple[SeededNetwork, SeededNetwork],
-    admin_email: str,
+    browsers: Browsers, two_networks: Networks, admin_email: str
 ) -> None:
     network, _ = two_networks
-    client = new_client()
-    page = await client.get("/sign-in")
-    csrf = await csrf_of(client)
-    wrong = {"csrf_token": csrf, "email": network.coordinator_email, "password": "not it at all"}
-    response = await client.post("/sign-in", data=wrong)
+    browser = browsers.new()
+    page = await browser.get("/sign-in")
+    wrong = {"email": network.coordinator_email, "password": "not it at all"}
+    response = await browser.submit("/sign-in", wrong)
     assert response.status_code == 401
     assert "do not match" in response.text
     assert "HttpOnly" in page.headers["set-cookie"] or "httponly" in page.headers["set-cookie"]
     assert "samesite=lax" in page.headers["set-cookie"].lower()
-    assert (await client.get("/")).headers["location"] == "/sign-in"
+    assert (await browser.get("/")).headers["location"] == "/sign-in"
 
-    await sign_in(client, network.coordinator_email)
-    home = await client.get("/")
+    await browser.sign_in(network.coordinator_email)
+    home = await browser.get("/")
     assert home.headers["location"] == f"/dashboard/{network.network_id}/proposals"
-    admin = await signed_in_client(new_client, admin_email)
+    admin = await browsers.signed_in(admin_email)
     assert (await admin.get("/")).headers["location"] == "/admin"
     # An outside address after sign-in is never followed (no open redirect).
-    other = new_client()
-    page = await other.get("/sign-in?next=//evil.example/")
-    response = await other.post(
-        "/sign-in",
-        data={
-            "csrf_token": await csrf_of(other),
-            "email": admin_email,
-            "password": PASSWORD,
-            "next": "//evil.example/",
-        },
-    )
-    assert response.headers["location"] == "/admin"
+    other = browsers.new()
+    await other.get("/sign-in?next=//evil.example/")
+    form = {"email": admin_email, "password": PASSWORD, "next": "//evil.example/"}
+    assert (await other.submit("/sign-in", form)).headers["location"] == "/admin"
 
 
 async def test_repeated_wrong_passwords_lock_the_email_out_for_a_while(
-    new_client: ClientFactory, pool: asyncpg.Pool
+    browsers: Browsers, pool: asyncpg.Pool
 ) -> None:
     email = f"guessed.{uuid4().hex[:6]}@bridgework.example"
-    async with pool.acquire() as conn:
-        new = NewAccount(email=email, name="G", role=AccountRole.ADMINISTRATOR, password=PASSWORD)
-        await create_account(conn, new, actor="test")
-    client = new_client()
+    await add_account(pool, email, "G")
+    browser = browsers.new()
     for _ in range(5):
-        wrong = {"csrf_token": await csrf_of(client), "email": email, "password": "guess" * 3}
-        assert (await client.post("/sign-in", data=wrong)).status_code == 401
-    right = {"csrf_token": await csrf_of(client), "email": email, "password": PASSWORD}
-    locked = await client.post("/sign-in", data=right)
+        wrong = {"email": email, "password": "guess" * 3}
+        assert (await browser.submit("/sign-in", wrong)).status_code == 401
+    locked = await browser.submit("/sign-in", {"email": email, "password": PASSWORD})
     assert locked.status_code == 429
     assert "Too many failed attempts" in locked.text
-    assert (await client.get("/admin")).status_code == 303  # still not signed in
+    assert (await browser.get("/admin")).status_code == 303  # still not signed in
 
 
 # --- CSRF -----------------------------------------------------------------------------------
 
+FORGED: tuple[dict[str, str], ...] = ({}, {"csrf_token": "forged-token"})  # none, a wrong one
+
 
 async def test_forms_without_or_with_a_wrong_csrf_token_are_refused_and_change_nothing(
-    new_client: ClientFactory,
-    two_networks: tuple[SeededNetwork, SeededNetwork],
-    admin_email: str,
-    pool: asyncpg.Pool,
+    browsers: Browsers, two_networks: Networks, admin_email: str, pool: asyncpg.Pool
 ) -> None:
     network, _ = two_networks
     proposal = await propose(pool, network)
-    client = await signed_in_client(new_client, network.coordinator_email)
-    decision = f"/dashboard/{network.network_id}/proposals/{proposal.match_id}/decision"
-    for token in (None, "forged-token"):
-        form = {"decision": "approve"} | ({"csrf_token": token} if token else {})
-        response = await client.post(decision, data=form)
+    browser = await browsers.signed_in(network.coordinator_email)
+    for token in FORGED:
+        response = await browser.post(
+            decision_url(network, proposal.match_id), data={"decision": "approve"} | token
+        )
         assert response.status_code == 403
         assert "security token is missing or wrong" in response.text
-        bulk = {"match_id": str(proposal.match_id)} | ({"csrf_token": token} if token else {})
-        bulk_url = f"/dashboard/{network.network_id}/proposals/bulk-approve"
-        assert (await client.post(bulk_url, data=bulk)).status_code == 403
-        assert (await client.post("/sign-out", data={})).status_code == 403
+        bulk = {"match_id": str(proposal.match_id)} | token
+        assert (await browser.post(bulk_url(network), data=bulk)).status_code == 403
+        assert (await browser.post("/sign-out", data=token)).status_code == 403
     assert await footprint(pool, proposal.match_id) == ("pending", 0, 0)
 
-    anonymous = new_client()
+    anonymous = browsers.new()
     no_token = {"email": admin_email, "password": PASSWORD}
     assert (await anonymous.post("/sign-in", data=no_token)).status_code == 403
 
-    admin = await signed_in_client(new_client, admin_email)
-    accounts_before = await pool.fetchval("SELECT count(*) FROM accounts")
-    form = {
-        "network_id": network.network_id,
-        "name": "Eve",
-        "email": "eve@example.org",
-        "password": PASSWORD,
-    }
+    admin = await browsers.signed_in(admin_email)
+    accounts_before = await count(pool, "accounts")
+    form = coordinator_form(network.network_id, "Eve", "eve@example.org")
     assert (await admin.post("/admin/coordinators", data=form)).status_code == 403
-    assert await pool.fetchval("SELECT count(*) FROM accounts") == accounts_before
+    assert await count(pool, "accounts") == accounts_before
     new_network = f"csrf-{uuid4().hex[:6]}"
     creating = {
         "network_id": new_network,
@@ -319,15 +309,14 @@ async def test_forms_without_or_with_a_wrong_csrf_token_are_refused_and_change_n
         "password": PASSWORD,
     }
     removing = {"email": network.coordinator_email}
-    for token in (None, "forged-token"):
-        csrf = {"csrf_token": token} if token else {}
-        response = await admin.post("/admin/networks", data=creating | csrf)
+    for token in FORGED:
+        response = await admin.post("/admin/networks", data=creating | token)
         assert response.status_code == 403
         assert "security token is missing or wrong" in response.text
-        response = await admin.post("/admin/coordinators/remove", data=removing | csrf)
+        response = await admin.post("/admin/coordinators/remove", data=removing | token)
         assert response.status_code == 403
     assert await pool.fetchval("SELECT 1 FROM networks WHERE id = $1", new_network) is None
-    assert await pool.fetchval("SELECT count(*) FROM accounts") == accounts_before
+    assert await count(pool, "accounts") == accounts_before
     assert await pool.fetchval("SELECT 1 FROM accounts WHERE email = $1", network.coordinator_email)
 
 
@@ -335,25 +324,20 @@ async def test_forms_without_or_with_a_wrong_csrf_token_are_refused_and_change_n
 
 
 async def test_approving_records_audits_and_publishes_match_decided_to_kafka(
-    new_client: ClientFactory,
-    two_networks: tuple[SeededNetwork, SeededNetwork],
-    pool: asyncpg.Pool,
-    settings: Settings,
+    browsers: Browsers, two_networks: Networks, pool: asyncpg.Pool, settings: Settings
 ) -> None:
     network, _ = two_networks
     proposal = await propose(pool, network)
-    client = await signed_in_client(new_client, network.coordinator_email)
-    page = await client.get(f"/dashboard/{network.network_id}/proposals")
+    browser = await browsers.signed_in(network.coordinator_email)
+    page = await browser.get(f"/dashboard/{network.network_id}/proposals")
     assert str(proposal.match_id) in page.text
     assert "Clinical engagement: from level 2 to 5" in page.text
     assert "neighbouring regions (Midlands / North West)" in page.text
 
-    response = await client.post(
-        f"/dashboard/{network.network_id}/proposals/{proposal.match_id}/decision",
-        data={"csrf_token": await csrf_of(client), "decision": "approve"},
-    )
+    url = decision_url(network, proposal.match_id)
+    response = await browser.submit(url, {"decision": "approve"})
     assert response.status_code == 303
-    assert "Approved 1 proposal" in (await client.get(response.headers["location"])).text
+    assert "Approved 1 proposal" in (await browser.get(response.headers["location"])).text
     assert await footprint(pool, proposal.match_id) == ("approved", 1, 1)
     audit = await pool.fetchrow(
         "SELECT actor, action FROM audit_log WHERE subject = $1", str(proposal.match_id)
@@ -373,35 +357,25 @@ async def test_approving_records_audits_and_publishes_match_decided_to_kafka(
     }
 
     # Deciding again is refused clearly, and changes nothing.
-    again = await client.post(
-        f"/dashboard/{network.network_id}/proposals/{proposal.match_id}/decision",
-        data={"csrf_token": await csrf_of(client), "decision": "reject", "reason": "changed"},
-    )
+    again = await browser.submit(url, {"decision": "reject", "reason": "changed"})
     assert again.status_code == 409
     assert "already approved" in again.text
     assert await footprint(pool, proposal.match_id) == ("approved", 1, 1)
 
 
 async def test_a_rejection_needs_a_reason_and_a_withdrawn_proposal_cannot_be_decided(
-    new_client: ClientFactory,
-    two_networks: tuple[SeededNetwork, SeededNetwork],
-    pool: asyncpg.Pool,
+    browsers: Browsers, two_networks: Networks, pool: asyncpg.Pool
 ) -> None:
     network, _ = two_networks
     proposal = await propose(pool, network)
-    client = await signed_in_client(new_client, network.coordinator_email)
-    url = f"/dashboard/{network.network_id}/proposals/{proposal.match_id}/decision"
-    response = await client.post(
-        url, data={"csrf_token": await csrf_of(client), "decision": "reject", "reason": "  "}
-    )
+    browser = await browsers.signed_in(network.coordinator_email)
+    url = decision_url(network, proposal.match_id)
+    response = await browser.submit(url, {"decision": "reject", "reason": "  "})
     assert response.status_code == 409
     assert "Say why" in response.text
     assert await footprint(pool, proposal.match_id) == ("pending", 0, 0)
 
-    response = await client.post(
-        url,
-        data={"csrf_token": await csrf_of(client), "decision": "reject", "reason": "same team"},
-    )
+    response = await browser.submit(url, {"decision": "reject", "reason": "same team"})
     assert response.status_code == 303
     reason = await pool.fetchval(
         "SELECT reason FROM audit_log WHERE subject = $1", str(proposal.match_id)
@@ -409,19 +383,9 @@ async def test_a_rejection_needs_a_reason_and_a_withdrawn_proposal_cannot_be_dec
     assert reason == "same team"
 
     withdrawn = await propose(pool, network)
-    async with pool.acquire() as conn, conn.transaction():
-        await apply_event(
-            conn,
-            MatchWithdrawn(
-                entity_key=str(withdrawn.match_id),
-                match_id=withdrawn.match_id,
-                network_id=network.network_id,
-                reason="replaced by a better match",
-            ),
-        )
-    response = await client.post(
-        f"/dashboard/{network.network_id}/proposals/{withdrawn.match_id}/decision",
-        data={"csrf_token": await csrf_of(client), "decision": "approve"},
+    await withdraw(pool, withdrawn, "replaced by a better match")
+    response = await browser.submit(
+        decision_url(network, withdrawn.match_id), {"decision": "approve"}
     )
     assert response.status_code == 409
     assert "withdrawn" in response.text
@@ -429,25 +393,17 @@ async def test_a_rejection_needs_a_reason_and_a_withdrawn_proposal_cannot_be_dec
 
 
 async def test_bulk_approval_and_exchanges_all_or_none(
-    new_client: ClientFactory,
-    two_networks: tuple[SeededNetwork, SeededNetwork],
-    pool: asyncpg.Pool,
+    browsers: Browsers, two_networks: Networks, pool: asyncpg.Pool
 ) -> None:
     network, _ = two_networks
     first, second = await propose(pool, network), await propose(pool, network)
     exchange = f"ex-{uuid4().hex[:6]}"
     leg_a, leg_b = await propose(pool, network, exchange), await propose(pool, network, exchange)
-    client = await signed_in_client(new_client, network.coordinator_email)
-    bulk = f"/dashboard/{network.network_id}/proposals/bulk-approve"
+    browser = await browsers.signed_in(network.coordinator_email)
 
     # One leg of the exchange selected: both legs are approved together.
-    response = await client.post(
-        bulk,
-        data={
-            "csrf_token": await csrf_of(client),
-            "match_id": [str(first.match_id), str(second.match_id), str(leg_a.match_id)],
-        },
-    )
+    selected = [str(first.match_id), str(second.match_id), str(leg_a.match_id)]
+    response = await browser.submit(bulk_url(network), {"match_id": selected})
     assert response.status_code == 303
     for proposal in (first, second, leg_a, leg_b):
         assert await status_of(pool, proposal.match_id) == "approved"
@@ -455,19 +411,8 @@ async def test_bulk_approval_and_exchanges_all_or_none(
     # An exchange with a withdrawn leg cannot be approved at all.
     other = f"ex-{uuid4().hex[:6]}"
     leg_c, leg_d = await propose(pool, network, other), await propose(pool, network, other)
-    async with pool.acquire() as conn, conn.transaction():
-        await apply_event(
-            conn,
-            MatchWithdrawn(
-                entity_key=str(leg_d.match_id),
-                match_id=leg_d.match_id,
-                network_id=network.network_id,
-                reason="the placement was withdrawn",
-            ),
-        )
-    response = await client.post(
-        bulk, data={"csrf_token": await csrf_of(client), "match_id": str(leg_c.match_id)}
-    )
+    await withdraw(pool, leg_d, "the placement was withdrawn")
+    response = await browser.submit(bulk_url(network), {"match_id": str(leg_c.match_id)})
     assert response.status_code == 409
     assert "part of an exchange" in response.text
     assert await footprint(pool, leg_c.match_id) == ("pending", 0, 0)
@@ -475,9 +420,8 @@ async def test_bulk_approval_and_exchanges_all_or_none(
     # Rejecting one leg rejects the whole exchange, with the reason recorded for each leg.
     third = f"ex-{uuid4().hex[:6]}"
     leg_e, leg_f = await propose(pool, network, third), await propose(pool, network, third)
-    response = await client.post(
-        f"/dashboard/{network.network_id}/proposals/{leg_e.match_id}/decision",
-        data={"csrf_token": await csrf_of(client), "decision": "reject", "reason": "no cover"},
+    response = await browser.submit(
+        decision_url(network, leg_e.match_id), {"decision": "reject", "reason": "no cover"}
     )
     assert response.status_code == 303
     assert await footprint(pool, leg_e.match_id) == ("rejected", 1, 1)
@@ -485,113 +429,104 @@ async def test_bulk_approval_and_exchanges_all_or_none(
 
 
 async def test_names_with_html_are_escaped_on_every_page(
-    new_client: ClientFactory,
-    two_networks: tuple[SeededNetwork, SeededNetwork],
-    pool: asyncpg.Pool,
-    settings: Settings,
+    browsers: Browsers, two_networks: Networks, pool: asyncpg.Pool, settings: Settings
 ) -> None:
     network, _ = two_networks
     proposal = await propose(pool, network)
-    client = await signed_in_client(new_client, network.coordinator_email)
+    browser = await browsers.signed_in(network.coordinator_email)
     pages = [
-        (await client.get(f"/dashboard/{network.network_id}/proposals")).text,
-        (await new_client().get(link_for(settings, proposal, network.coordinator_email))).text,
+        (await browser.get(f"/dashboard/{network.network_id}/proposals")).text,
+        (await browsers.new().get(link_for(settings, proposal, network.coordinator_email))).text,
     ]
     for text in pages:
         assert "&lt;script&gt;alert(" in text
         assert "<script>" not in text
-    exported = await client.get(f"/dashboard/{network.network_id}/matches.csv")
+    exported = await browser.get(f"/dashboard/{network.network_id}/matches.csv")
     assert exported.headers["content-type"].startswith("text/csv")
     assert "<script>alert('x')</script> Tariq" in exported.text  # CSV is data, not HTML
 
 
 async def test_filters_select_by_kind_region_and_age(
-    new_client: ClientFactory,
-    two_networks: tuple[SeededNetwork, SeededNetwork],
-    pool: asyncpg.Pool,
+    browsers: Browsers, two_networks: Networks, pool: asyncpg.Pool
 ) -> None:
     network, _ = two_networks
     proposal = await propose(pool, network)
-    client = await signed_in_client(new_client, network.coordinator_email)
+    browser = await browsers.signed_in(network.coordinator_email)
     base = f"/dashboard/{network.network_id}/proposals"
-    assert str(proposal.match_id) in (await client.get(f"{base}?kind=mentoring")).text
-    assert str(proposal.match_id) not in (await client.get(f"{base}?kind=secondment")).text
-    assert str(proposal.match_id) in (await client.get(f"{base}?region=Midlands")).text
-    assert str(proposal.match_id) not in (await client.get(f"{base}?region=London")).text
-    assert str(proposal.match_id) not in (await client.get(f"{base}?older_than_days=7")).text
+    shown = {
+        query: str(proposal.match_id) in (await browser.get(f"{base}?{query}")).text
+        for query in (
+            "kind=mentoring",
+            "kind=secondment",
+            "region=Midlands",
+            "region=London",
+            "older_than_days=7",
+        )
+    }
+    assert shown == {
+        "kind=mentoring": True,
+        "kind=secondment": False,
+        "region=Midlands": True,
+        "region=London": False,
+        "older_than_days=7": False,
+    }
 
 
 # --- administrators -------------------------------------------------------------------------
 
 
-async def test_an_administrator_creates_a_coordinator_who_joins_the_network_and_can_sign_in(
-    new_client: ClientFactory,
-    two_networks: tuple[SeededNetwork, SeededNetwork],
-    admin_email: str,
-    pool: asyncpg.Pool,
-) -> None:
-    network, _ = two_networks
-    admin = await signed_in_client(new_client, admin_email)
-    email = f"nia.{uuid4().hex[:6]}@network.example"
-    response = await admin.post(
-        "/admin/coordinators",
-        data={
-            "csrf_token": await csrf_of(admin),
-            "network_id": network.network_id,
-            "name": "Nia O'Neil & Co",
-            "email": email,
-            "password": PASSWORD,
-        },
-    )
-    assert response.status_code == 303
-    coordinators = await pool.fetchval(
-        "SELECT coordinators FROM networks WHERE id = $1", network.network_id
-    )
-    assert email in [c["email"] for c in coordinators]
+async def latest_network_event(pool: asyncpg.Pool, network_id: str) -> str:
     payload = await pool.fetchval(
         "SELECT payload FROM outbox WHERE topic = $1 AND message_key = $2 ORDER BY id DESC",
         Topic.NETWORKS.value,
-        network.network_id,
+        network_id,
     )
-    assert email in json.dumps(payload)
+    return json.dumps(payload)
+
+
+async def coordinator_emails(pool: asyncpg.Pool, network_id: str) -> list[str]:
+    coordinators = await pool.fetchval(
+        "SELECT coordinators FROM networks WHERE id = $1", network_id
+    )
+    return [c["email"] for c in coordinators]
+
+
+async def test_an_administrator_creates_a_coordinator_who_joins_the_network_and_can_sign_in(
+    browsers: Browsers, two_networks: Networks, admin_email: str, pool: asyncpg.Pool
+) -> None:
+    network, _ = two_networks
+    admin = await browsers.signed_in(admin_email)
+    email = f"nia.{uuid4().hex[:6]}@network.example"
+    form = coordinator_form(network.network_id, "Nia O'Neil & Co", email)
+    assert (await admin.submit("/admin/coordinators", form)).status_code == 303
+    assert email in await coordinator_emails(pool, network.network_id)
+    assert email in await latest_network_event(pool, network.network_id)
     listing = (await admin.get("/admin")).text
     assert "Nia O&#39;Neil &amp; Co" in listing
     audit = (await admin.get("/admin/audit")).text
     assert "account.created" in audit
 
-    short = await admin.post(
-        "/admin/coordinators",
-        data={
-            "csrf_token": await csrf_of(admin),
-            "network_id": network.network_id,
-            "name": "Short",
-            "email": f"short.{uuid4().hex[:6]}@example.org",
-            "password": "short",
-        },
+    short = coordinator_form(
+        network.network_id, "Short", f"short.{uuid4().hex[:6]}@example.org", password="short"
     )
-    assert short.status_code == 422
-    assert "at least 12 characters" in short.text
-    markup = await admin.post(
-        "/admin/coordinators",
-        data={
-            "csrf_token": await csrf_of(admin),
-            "network_id": network.network_id,
-            "name": "<b>Bold</b>",
-            "email": f"bold.{uuid4().hex[:6]}@example.org",
-            "password": PASSWORD,
-        },
+    response = await admin.submit("/admin/coordinators", short)
+    assert response.status_code == 422
+    assert "at least 12 characters" in response.text
+    markup = coordinator_form(
+        network.network_id, "<b>Bold</b>", f"bold.{uuid4().hex[:6]}@example.org"
     )
-    assert markup.status_code == 422
-    assert "HTML is not accepted in names" in markup.text
+    response = await admin.submit("/admin/coordinators", markup)
+    assert response.status_code == 422
+    assert "HTML is not accepted in names" in response.text
 
-    newcomer = await signed_in_client(new_client, email)
+    newcomer = await browsers.signed_in(email)
     assert (await newcomer.get(f"/dashboard/{network.network_id}/proposals")).status_code == 200
 
 
 async def test_an_administrator_creates_a_network_with_its_first_coordinator_once(
-    new_client: ClientFactory, admin_email: str, pool: asyncpg.Pool
+    browsers: Browsers, admin_email: str, pool: asyncpg.Pool
 ) -> None:
-    admin = await signed_in_client(new_client, admin_email)
+    admin = await browsers.signed_in(admin_email)
     network_id = f"adm-{uuid4().hex[:6]}"
     form = {
         "network_id": network_id,
@@ -600,11 +535,9 @@ async def test_an_administrator_creates_a_network_with_its_first_coordinator_onc
         "email": f"sam.{network_id}@network.example",
         "password": PASSWORD,
     }
-    response = await admin.post("/admin/networks", data=form | {"csrf_token": await csrf_of(admin)})
-    assert response.status_code == 303
-    assert await pool.fetchval("SELECT name FROM networks WHERE id = $1", network_id) == (
-        "South West Digital Leaders"
-    )
+    assert (await admin.submit("/admin/networks", form)).status_code == 303
+    name_of = "SELECT name FROM networks WHERE id = $1"
+    assert await pool.fetchval(name_of, network_id) == "South West Digital Leaders"
     published = await pool.fetchval(
         "SELECT count(*) FROM outbox WHERE topic = $1 AND message_key = $2",
         Topic.NETWORKS.value,
@@ -618,49 +551,40 @@ async def test_an_administrator_creates_a_network_with_its_first_coordinator_onc
         form["email"],
     )
     assert [r["action"] for r in actions] == ["network.created", "account.created"]
-    coordinator = await signed_in_client(new_client, form["email"])
+    coordinator = await browsers.signed_in(form["email"])
     assert (await coordinator.get(f"/dashboard/{network_id}/proposals")).status_code == 200
 
-    again = await admin.post(
-        "/admin/networks",
-        data=form | {"csrf_token": await csrf_of(admin), "name": "Renamed"},
-    )
+    again = await admin.submit("/admin/networks", form | {"name": "Renamed"})
     assert again.status_code == 422
     assert "exists already" in again.text
-    assert await pool.fetchval("SELECT name FROM networks WHERE id = $1", network_id) == (
-        "South West Digital Leaders"
-    )
+    assert await pool.fetchval(name_of, network_id) == "South West Digital Leaders"
 
 
 async def test_an_administrator_makes_a_networks_api_token_sees_it_once_and_revokes_it(
-    new_client: ClientFactory,
-    two_networks: tuple[SeededNetwork, SeededNetwork],
-    admin_email: str,
-    pool: asyncpg.Pool,
+    browsers: Browsers, two_networks: Networks, admin_email: str, pool: asyncpg.Pool
 ) -> None:
     network, other = two_networks
-    admin = await signed_in_client(new_client, admin_email)
+    admin = await browsers.signed_in(admin_email)
     name = f"hr-{uuid4().hex[:6]}"
-    form = {"csrf_token": await csrf_of(admin), "name": name, "network_id": network.network_id}
-    made = await admin.post("/admin/api-tokens", data=form)
+    form = {"name": name, "network_id": network.network_id}
+    made = await admin.submit("/admin/api-tokens", form)
     assert made.status_code == 200
     assert made.headers["cache-control"] == "no-store"
     found = re.search(r"<code>(bw_[A-Za-z0-9_-]+)</code>", made.text)
     assert found is not None
     bearer = {"Authorization": f"Bearer {found[1]}"}
-    api = new_client()
+    api = browsers.new()
     mine, theirs = (f"/trusts/{n.trust_codes[0]}" for n in (network, other))
     assert (await api.get(mine, headers=bearer)).status_code == 200
     assert (await api.get(theirs, headers=bearer)).status_code == 404
     listing = (await admin.get("/admin")).text
     assert name in listing
     assert found[1] not in listing  # shown once only
-    again = await admin.post("/admin/api-tokens", data=form | {"csrf_token": await csrf_of(admin)})
+    again = await admin.submit("/admin/api-tokens", form)
     assert again.status_code == 422
     assert "revoke it first" in again.text
 
-    revoke = {"csrf_token": await csrf_of(admin), "name": name}
-    assert (await admin.post("/admin/api-tokens/revoke", data=revoke)).status_code == 303
+    assert (await admin.submit("/admin/api-tokens/revoke", {"name": name})).status_code == 303
     assert (await api.get(mine, headers=bearer)).status_code == 401
     actions = await pool.fetch(
         "SELECT action FROM audit_log WHERE actor = $1 AND subject = $2 ORDER BY id",
@@ -671,57 +595,37 @@ async def test_an_administrator_makes_a_networks_api_token_sees_it_once_and_revo
 
 
 async def test_a_removed_coordinator_loses_their_session_their_links_and_their_emails(
-    new_client: ClientFactory,
-    two_networks: tuple[SeededNetwork, SeededNetwork],
+    browsers: Browsers,
+    two_networks: Networks,
     admin_email: str,
     pool: asyncpg.Pool,
     settings: Settings,
 ) -> None:
     network, _ = two_networks
-    admin = await signed_in_client(new_client, admin_email)
+    admin = await browsers.signed_in(admin_email)
     email = f"leaving.{uuid4().hex[:6]}@network.example"
-    created = await admin.post(
-        "/admin/coordinators",
-        data={
-            "csrf_token": await csrf_of(admin),
-            "network_id": network.network_id,
-            "name": "Leaving Coordinator",
-            "email": email,
-            "password": PASSWORD,
-        },
-    )
-    assert created.status_code == 303
-    leaving = await signed_in_client(new_client, email)
+    form = coordinator_form(network.network_id, "Leaving Coordinator", email)
+    assert (await admin.submit("/admin/coordinators", form)).status_code == 303
+    leaving = await browsers.signed_in(email)
     proposal = await propose(pool, network)
     link = link_for(settings, proposal, email)
-    assert (await new_client().get(link)).status_code == 200
+    assert (await browsers.new().get(link)).status_code == 200
 
-    removed = await admin.post(
-        "/admin/coordinators/remove", data={"csrf_token": await csrf_of(admin), "email": email}
-    )
+    removed = await admin.submit("/admin/coordinators/remove", {"email": email})
     assert removed.status_code == 303
     assert await pool.fetchval("SELECT count(*) FROM accounts WHERE email = $1", email) == 0
-    coordinators = await pool.fetchval(
-        "SELECT coordinators FROM networks WHERE id = $1", network.network_id
-    )
-    assert email not in [c["email"] for c in coordinators]
-    assert network.coordinator_email in [c["email"] for c in coordinators]
-    published = await pool.fetchval(
-        "SELECT payload FROM outbox WHERE topic = $1 AND message_key = $2 ORDER BY id DESC",
-        Topic.NETWORKS.value,
-        network.network_id,
-    )
-    assert email not in json.dumps(published)
+    coordinators = await coordinator_emails(pool, network.network_id)
+    assert email not in coordinators
+    assert network.coordinator_email in coordinators
+    assert email not in await latest_network_event(pool, network.network_id)
 
     page = await leaving.get(f"/dashboard/{network.network_id}/proposals")
     assert (page.status_code, page.headers["location"][:8]) == (303, "/sign-in")
-    refused = await new_client().post(link)
+    refused = await browsers.new().post(link)
     assert refused.status_code == 403
     assert "no longer coordinates" in refused.text
     assert await footprint(pool, proposal.match_id) == ("pending", 0, 0)
-    again = await admin.post(
-        "/admin/coordinators/remove", data={"csrf_token": await csrf_of(admin), "email": email}
-    )
+    again = await admin.submit("/admin/coordinators/remove", {"email": email})
     assert again.status_code == 422
 
 
@@ -740,21 +644,18 @@ def link_for(settings: Settings, proposal: MatchProposed, email: str, approve: b
 
 
 async def test_a_decision_link_confirms_on_get_decides_on_post_and_works_once(
-    new_client: ClientFactory,
-    two_networks: tuple[SeededNetwork, SeededNetwork],
-    pool: asyncpg.Pool,
-    settings: Settings,
+    browsers: Browsers, two_networks: Networks, pool: asyncpg.Pool, settings: Settings
 ) -> None:
     network, _ = two_networks
     proposal = await propose(pool, network)
-    client = new_client()
+    browser = browsers.new()
     url = link_for(settings, proposal, network.coordinator_email, approve=False)
-    page = await client.get(url)
+    page = await browser.get(url)
     assert page.status_code == 200
     assert "Reject this mentoring match?" in page.text
     assert await footprint(pool, proposal.match_id) == ("pending", 0, 0)  # GET changes nothing
 
-    response = await client.post(url, data={"reason": "they already work together"})
+    response = await browser.post(url, data={"reason": "they already work together"})
     assert response.status_code == 200
     assert "the match is rejected" in response.text
     assert await footprint(pool, proposal.match_id) == ("rejected", 1, 1)
@@ -767,28 +668,28 @@ async def test_a_decision_link_confirms_on_get_decides_on_post_and_works_once(
     )
     assert audit["details"]["via"] == "email-link"
 
-    replay = await client.post(url, data={"reason": "again"})
+    replay = await browser.post(url, data={"reason": "again"})
     assert replay.status_code == 410
     assert "works once" in replay.text
-    assert (await client.get(url)).status_code == 410
+    assert (await browser.get(url)).status_code == 410
 
 
 async def test_forged_expired_and_outdated_links_are_refused_and_change_nothing(
-    new_client: ClientFactory,
-    two_networks: tuple[SeededNetwork, SeededNetwork],
+    browsers: Browsers,
+    two_networks: Networks,
     pool: asyncpg.Pool,
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     network, _ = two_networks
     proposal = await propose(pool, network)
-    used_before = await pool.fetchval("SELECT count(*) FROM used_link_tokens")
-    client = new_client()
+    used_before = await count(pool, "used_link_tokens")
+    browser = browsers.new()
     url = link_for(settings, proposal, network.coordinator_email)
 
     forged = url[:-3] + ("aaa" if not url.endswith("aaa") else "bbb")
     for method in ("GET", "POST"):
-        response = await client.request(method, forged)
+        response = await browser.client.request(method, forged)
         assert response.status_code == 400
         assert "not valid" in response.text
     other_key = sign_decision_link(
@@ -798,7 +699,7 @@ async def test_forged_expired_and_outdated_links_are_refused_and_change_nothing(
         approve=True,
         coordinator_email=network.coordinator_email,
     )
-    assert (await client.post(f"/links/decision/{other_key}")).status_code == 400
+    assert (await browser.post(f"/links/decision/{other_key}")).status_code == 400
 
     real_time = time.time
     with monkeypatch.context() as past:
@@ -806,36 +707,27 @@ async def test_forged_expired_and_outdated_links_are_refused_and_change_nothing(
             time, "time", lambda: real_time() - settings.decision_link_max_age_seconds - 60
         )
         expired = link_for(settings, proposal, network.coordinator_email)
-    response = await client.post(expired)
+    response = await browser.post(expired)
     assert response.status_code == 400
     assert "expired" in response.text
 
     not_coordinator = link_for(settings, proposal, "former.coordinator@network.example")
-    response = await client.post(not_coordinator)
+    response = await browser.post(not_coordinator)
     assert response.status_code == 403
     assert "no longer coordinates" in response.text
     assert await footprint(pool, proposal.match_id) == ("pending", 0, 0)
-    assert await pool.fetchval("SELECT count(*) FROM used_link_tokens") == used_before
+    assert await count(pool, "used_link_tokens") == used_before
 
 
 # --- the read model follows Kafka -----------------------------------------------------------
 
 
 async def test_the_read_model_follows_proposals_withdrawals_and_rounds_on_kafka(
-    settings: Settings, pool: asyncpg.Pool, two_networks: tuple[SeededNetwork, SeededNetwork]
+    settings: Settings, pool: asyncpg.Pool, two_networks: Networks
 ) -> None:
-    from aiokafka import AIOKafkaProducer
-
-    from shared.events import FairnessFigures, GroupFigures, RoundCompleted
-
     network, _ = two_networks
     proposed = match_proposed(network_id=network.network_id)
-    withdrawn = MatchWithdrawn(
-        entity_key=str(proposed.match_id),
-        match_id=proposed.match_id,
-        network_id=network.network_id,
-        reason="replaced by a better match",
-    )
+    withdrawn = withdrawal(proposed, "replaced by a better match")
     stats = GroupFigures(label="everyone", mentees=4, matched=3, match_rate=0.75)
     completed = RoundCompleted(
         entity_key=network.network_id,
@@ -872,20 +764,17 @@ async def test_the_read_model_follows_proposals_withdrawals_and_rounds_on_kafka(
 PEOPLE_HEADER = "role,name,email,job_title,trust_code,skills,capacity,hours_per_month,gaps\n"
 
 
-async def upload(
-    client: httpx.AsyncClient, network_id: str, body: str, **options: str
-) -> httpx.Response:
-    return await client.post(
-        f"/dashboard/{network_id}/imports",
-        data={"csrf_token": await csrf_of(client), "kind": "people", **options},
-        files={"file": ("people.csv", body.encode(), "text/csv")},
-    )
+def people_file(body: str) -> dict[str, tuple[str, bytes, str]]:
+    return {"file": ("people.csv", body.encode(), "text/csv")}
+
+
+async def upload(browser: Browser, network_id: str, body: str, **options: str) -> httpx.Response:
+    form = {"kind": "people", **options}
+    return await browser.submit(f"/dashboard/{network_id}/imports", form, files=people_file(body))
 
 
 async def test_an_import_shows_each_row_and_stores_nothing_when_a_row_is_refused(
-    new_client: ClientFactory,
-    two_networks: tuple[SeededNetwork, SeededNetwork],
-    pool: asyncpg.Pool,
+    browsers: Browsers, two_networks: Networks, pool: asyncpg.Pool
 ) -> None:
     mine, theirs = two_networks
     tag = uuid4().hex[:6]
@@ -896,13 +785,11 @@ async def test_an_import_shows_each_row_and_stores_nothing_when_a_row_is_refused
         f"mentee,Theo Other,theo.{tag}@example.org,Analyst,{theirs.trust_codes[0]},,,,"
         "procurement:1-4\n"
     )
-    client = await signed_in_client(new_client, mine.coordinator_email)
-    assert (
-        "Import from a spreadsheet"
-        in (await client.get(f"/dashboard/{mine.network_id}/imports")).text
-    )
+    browser = await browsers.signed_in(mine.coordinator_email)
+    page = await browser.get(f"/dashboard/{mine.network_id}/imports")
+    assert "Import from a spreadsheet" in page.text
 
-    response = await upload(client, mine.network_id, PEOPLE_HEADER + good + foreign)
+    response = await upload(browser, mine.network_id, PEOPLE_HEADER + good + foreign)
     assert response.status_code == 422
     assert "1 people row(s) accepted, 1 refused" in response.text
     assert f"theo.{tag}@example.org" in response.text
@@ -910,15 +797,15 @@ async def test_an_import_shows_each_row_and_stores_nothing_when_a_row_is_refused
     stored = "SELECT count(*) FROM people WHERE email LIKE $1"
     assert await pool.fetchval(stored, f"%.{tag}@%") == 0
 
-    without_token = await client.post(
+    without_token = await browser.post(
         f"/dashboard/{mine.network_id}/imports",
         data={"kind": "people"},
-        files={"file": ("people.csv", (PEOPLE_HEADER + good).encode(), "text/csv")},
+        files=people_file(PEOPLE_HEADER + good),
     )
     assert without_token.status_code == 403
     assert await pool.fetchval(stored, f"%.{tag}@%") == 0
 
-    response = await upload(client, mine.network_id, PEOPLE_HEADER + good)
+    response = await upload(browser, mine.network_id, PEOPLE_HEADER + good)
     assert response.status_code == 200
     assert "1 people row(s) accepted, 0 refused; they were stored" in response.text
     assert await pool.fetchval(stored, f"%.{tag}@%") == 1
@@ -930,44 +817,38 @@ async def test_an_import_shows_each_row_and_stores_nothing_when_a_row_is_refused
 
 
 async def test_the_import_page_takes_the_5_mb_it_promises_beyond_the_apis_body_limit(
-    new_client: ClientFactory,
-    two_networks: tuple[SeededNetwork, SeededNetwork],
-    settings: Settings,
+    browsers: Browsers, two_networks: Networks, settings: Settings
 ) -> None:
     mine, _ = two_networks
     tag = uuid4().hex[:6]
     row = f"mentor,Max Mentor,max.{tag}@example.org,CIO,{mine.trust_codes[0]},procurement:6,1,4,\n"
-    client = await signed_in_client(new_client, mine.coordinator_email)
+    browser = await browsers.signed_in(mine.coordinator_email)
     # Lines of spaces are skipped as blank: a file twice the API's limit, with one row in it.
     padding = (" " * 1023 + "\n") * (2 * settings.max_request_body_bytes // 1024)
-    response = await upload(client, mine.network_id, PEOPLE_HEADER + row + padding, dry_run="on")
+    response = await upload(browser, mine.network_id, PEOPLE_HEADER + row + padding, dry_run="on")
     assert response.status_code == 200, response.text[:300]
     assert "1 people row(s) accepted, 0 refused" in response.text
     # Over 5 MB: the page's own refusal; far over: refused before the app reads it.
-    too_big = await upload(client, mine.network_id, PEOPLE_HEADER + "\n" * MAX_UPLOAD_BYTES)
+    too_big = await upload(browser, mine.network_id, PEOPLE_HEADER + "\n" * MAX_UPLOAD_BYTES)
     assert too_big.status_code == 413
     assert "Files of at most 5 MB can be imported." in too_big.text
-    far_too_big = await upload(client, mine.network_id, "\n" * (IMPORT_MAX_BODY_BYTES + 1))
+    far_too_big = await upload(browser, mine.network_id, "\n" * (IMPORT_MAX_BODY_BYTES + 1))
     assert far_too_big.status_code == 413
     assert "nothing was stored" in far_too_big.json()["detail"]
     # The JSON API keeps its own limit.
     json_body = b'{"name": "' + b"x" * settings.max_request_body_bytes + b'"}'
     headers = {"content-type": "application/json"}
-    assert (await client.post("/mentors", content=json_body, headers=headers)).status_code == 413
+    assert (await browser.post("/mentors", content=json_body, headers=headers)).status_code == 413
 
 
 # --- the coordinator's Network and Flows-and-fairness pages -----------------------------------
 
 
 async def test_the_network_and_pictures_pages_show_their_coordinator_the_networks_state(
-    app: FastAPI, pool: asyncpg.Pool, new_client: ClientFactory
+    browsers: Browsers, pool: asyncpg.Pool
 ) -> None:
-    from services.profiles.decisions import decide
-    from shared.events import FairnessFigures, GroupComparisonFigures, GroupFigures, RoundCompleted
-    from tests.integration.conftest import bearer_headers
-
-    admin = new_client()
-    network = await seed_network(admin, pool)
+    admin = browsers.new()
+    network = await seed_network(admin.client, pool)
     home, host = network.trust_codes[1], network.trust_codes[0]
     headers = await bearer_headers(pool, network.network_id)
     waiting = await admin.post(
@@ -1037,7 +918,7 @@ async def test_the_network_and_pictures_pages_show_their_coordinator_the_network
                 decided_by=network.coordinator_email,
             )
 
-    coordinator = await signed_in_client(new_client, network.coordinator_email)
+    coordinator = await browsers.signed_in(network.coordinator_email)
     page = await coordinator.get(f"/dashboard/{network.network_id}/network")
     assert page.status_code == 200
     html = page.text

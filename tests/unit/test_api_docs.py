@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from deploy.api_docs import generated, stale
+from devtools.api_docs import generated, stale
 from shared.observability.asyncapi import event_types
 from shared.topics import Topic
 from shared.topology import consumer_group, publications, subscriptions
@@ -53,11 +53,12 @@ def test_asyncapi_operations_are_the_declared_topology() -> None:
 def test_the_services_real_subscribers_are_the_declared_topology() -> None:
     from services.matcher.bootstrap import create_app as matcher
     from services.notifier.bootstrap import create_app as notifier
-    from services.profiles import read_model
+    from services.profiles.bootstrap import service_spec
     from shared.service import event_broker
     from shared.settings import Settings
 
-    profiles = event_broker(read_model.CONSUMER, read_model.TOPICS, Settings(), lambda: None)
+    spec = service_spec(Settings())
+    profiles = event_broker(spec.name, spec.topics, Settings(), lambda: None)
     brokers = {
         "matcher": matcher(Settings()).broker,
         "notifier": notifier(Settings()).broker,

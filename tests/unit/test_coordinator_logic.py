@@ -12,35 +12,17 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from services.profiles.accounts import (
+from services.profiles.accounts.accounts import (
     DevelopmentOnly,
     demo_password,
     hash_password,
     password_matches,
 )
-from services.profiles.api_tokens import development_api_token, token_digest
-from services.profiles.charts import (
-    VALUE_ROOM,
-    Bar,
-    Flow,
-    bar_chart,
-    exchange_cycles,
-    flow_graph,
-    percent,
-)
-from services.profiles.dashboard import (
-    ERASED,
-    ProposalFilter,
-    ProposalView,
-    apply_filter,
-    decisions_by_day,
-    exchange_groups,
-    matches_csv,
-    proposal_view,
-)
-from services.profiles.decisions import DecisionRefused, check_reason, refusal_for
-from services.profiles.permissions import (
+from services.profiles.accounts.api_tokens import development_api_token, token_digest
+from services.profiles.accounts.permissions import (
     Account,
     AccountRole,
     ApiClient,
@@ -51,9 +33,30 @@ from services.profiles.permissions import (
     may_administer,
     may_coordinate,
 )
+from services.profiles.coordination.charts import (
+    VALUE_ROOM,
+    Bar,
+    Flow,
+    bar_chart,
+    exchange_cycles,
+    flow_graph,
+    percent,
+)
+from services.profiles.coordination.dashboard import (
+    ERASED,
+    ProposalFilter,
+    ProposalView,
+    apply_filter,
+    decisions_by_day,
+    exchange_groups,
+    matches_csv,
+    proposal_view,
+)
+from services.profiles.coordination.decisions import DecisionRefused, check_reason, refusal_for
+from shared.addresses import normalised_email
 from shared.events import RoundCompleted, decode_event
 from shared.matching import Explanation, MatchKind, ScorePart
-from tests.factories import covered
+from tests.support.factories import covered
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 ADMIN = Account(email="ada@x.example", name="Ada", role=AccountRole.ADMINISTRATOR)
@@ -321,12 +324,43 @@ def test_a_proposal_row_becomes_a_view_and_erased_people_show_as_gone() -> None:
 
 
 def test_sign_in_is_refused_after_repeated_failures_until_the_window_passes() -> None:
-    throttle = SignInThrottle(limit=3, window=60)
+    throttle = SignInThrottle(per_account=3, per_client=100, window=60)
     for second in range(3):
-        assert not throttle.blocked("Nadia@X.example", second)
-        throttle.failed("nadia@x.example", second)
-    assert throttle.blocked("NADIA@x.example", 10)
-    assert not throttle.blocked("other@x.example", 10)
-    assert not throttle.blocked("nadia@x.example", 61)  # the first failure has aged out
+        assert not throttle.blocked("Nadia@X.example", "10.0.0.1", second)
+        throttle.failed("nadia@x.example", "10.0.0.1", second)
+    assert throttle.blocked("NADIA@x.example", "10.0.0.2", 10)
+    assert not throttle.blocked("other@x.example", "10.0.0.2", 10)
+    assert not throttle.blocked("nadia@x.example", "10.0.0.2", 61)  # the first has aged out
     throttle.succeeded("nadia@x.example")
-    assert not throttle.blocked("nadia@x.example", 30)
+    assert not throttle.blocked("nadia@x.example", "10.0.0.2", 30)
+
+
+SPACES = st.text(alphabet=" \t\n\u00a0\u2003", max_size=3)
+
+
+@given(
+    email=st.emails(),
+    variants=st.lists(st.tuples(SPACES, SPACES, st.booleans()), min_size=5, max_size=5),
+)
+def test_spaces_or_capitals_around_an_address_count_towards_its_lock_out(
+    email: str, variants: list[tuple[str, str, bool]]
+) -> None:
+    """Whatever the account lookup reads as one address is one lock-out (issue 14, item 9)."""
+    throttle = SignInThrottle(per_account=5, per_client=100, window=60)
+    for before, after, upper in variants:
+        typed = before + (email.upper() if upper else email) + after
+        throttle.failed(typed, "10.0.0.1", 1)
+    assert throttle.blocked(normalised_email(email), "10.0.0.9", 2)
+    assert throttle.blocked(f" {email.upper()} ", "10.0.0.9", 2)
+
+
+def test_one_client_spraying_many_accounts_is_refused() -> None:
+    throttle = SignInThrottle(per_account=5, per_client=20, window=60)
+    for n in range(20):
+        assert not throttle.blocked(f"person{n}@x.example", "10.0.0.1", n)
+        throttle.failed(f"person{n}@x.example", "10.0.0.1", n)
+    assert throttle.blocked("someone.new@x.example", "10.0.0.1", 21)
+    assert not throttle.blocked("someone.new@x.example", "10.0.0.2", 21)
+    throttle.succeeded("person3@x.example")  # one right password forgives no spraying
+    assert throttle.blocked("someone.new@x.example", "10.0.0.1", 22)
+    assert not throttle.blocked("someone.new@x.example", "10.0.0.1", 61)

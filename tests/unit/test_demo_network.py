@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from deploy.demo_network import build_demo_network
-from services.profiles.schemas import MenteeIn, MentorIn, NetworkIn, PlacementIn, TrustIn
+from devtools.demo_network import build_demo_network
+from services.profiles.api.schemas import MenteeIn, MentorIn, NetworkIn, PlacementIn, TrustIn
 
 
 def test_demo_network_has_the_promised_shape_and_validates() -> None:

@@ -9,13 +9,13 @@ from pathlib import Path
 import yaml
 
 from shared.settings import Settings
-from tests.unit.test_k8s_manifests import PERFORMANCE
+from tests.support.performance import PERFORMANCE
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_local_broker_and_compose_pin_the_same_kafka_version() -> None:
-    pom = ET.parse(ROOT / "deploy" / "kafka" / "pom.xml")
+    pom = ET.parse(ROOT / "devtools" / "kafka" / "pom.xml")
     namespace = {"m": "http://maven.apache.org/POM/4.0.0"}
     version = pom.findtext("m:properties/m:kafka.version", namespaces=namespace)
     compose = (ROOT / "docker-compose.yml").read_text()

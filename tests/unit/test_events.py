@@ -20,7 +20,7 @@ from shared.events import (
 from shared.people import Mode, Role, Sector, SkillLevel, WorkingPattern
 from shared.regions import Region
 from shared.topics import Topic
-from tests.factories import match_proposed
+from tests.support.factories import match_proposed
 
 
 def mentor_profile() -> PersonProfile:

@@ -3,7 +3,11 @@ names refuse line breaks (header injection) and text refuses NUL."""
 
 from __future__ import annotations
 
+import os
 import re
+import secrets
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,11 +21,16 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from shared.limits import RequestSizeLimit
-from shared.settings import DEVELOPMENT_SECRET_KEY, MIN_PRODUCTION_SECRET_LENGTH, Settings
+from shared.settings import (
+    DEVELOPMENT_SECRET_KEY,
+    MIN_PRODUCTION_SECRET_LENGTH,
+    Settings,
+    weak_secret_reason,
+)
 from shared.text import FreeText, SingleLine
 
 ROOT = Path(__file__).resolve().parents[2]
-STRONG = "k" * 40
+STRONG = "q7Rk2vX9mW4pLs8tNc3yHb6jZf1dGa5e"  # a fixed stand-in for a generated key
 PRODUCTION: dict[str, Any] = {
     "environment": "production",
     "secret_key": STRONG,
@@ -42,6 +51,72 @@ PRODUCTION: dict[str, Any] = {
 def test_production_refuses_unsafe_settings(changes: dict[str, Any], refusal: str) -> None:
     with pytest.raises(ValidationError, match=refusal):
         Settings(**(PRODUCTION | changes))
+
+
+@pytest.mark.parametrize(
+    "weak",
+    [" " * 32, "k" * 40, "ab" * 20, "0123456" * 6, " " + STRONG, "a" * 31 + "bcdefghi"],
+)
+def test_production_refuses_weak_secret_keys(weak: str) -> None:
+    with pytest.raises(ValidationError, match="SECRET_KEY") as refusal:
+        Settings(**(PRODUCTION | {"secret_key": weak}))
+    assert [f for f in _fragments(weak.strip()) if f in str(refusal.value)] == []
+
+
+def test_generated_secret_keys_are_accepted() -> None:
+    """The rule refuses patterns, never a key made the way docs/security.md says."""
+    keys = [secrets.token_hex(16) for _ in range(2000)]
+    keys += [secrets.token_urlsafe(32) for _ in range(2000)]
+    assert [key for key in keys if weak_secret_reason(key) is not None] == []
+
+
+SMTP_PASSWORD = "smtp-Pa55word-nobody-may-read"
+LEAKY: list[dict[str, Any]] = [
+    {"secret_key": "weak-" + "z" * 40},
+    {"public_base_url": "http://bridgework.example"},
+    {"smtp_username": "mailer-account-name", "smtp_password": SMTP_PASSWORD},
+    {"round_quiet_seconds": -1, "smtp_password": SMTP_PASSWORD},
+]
+
+
+def _fragments(secret: str, size: int = 6) -> set[str]:
+    return {secret[i : i + size] for i in range(len(secret) - size + 1)}
+
+
+@pytest.mark.parametrize("changes", LEAKY)
+def test_a_refusal_quotes_no_part_of_a_secret(changes: dict[str, Any]) -> None:
+    given = PRODUCTION | changes
+    with pytest.raises(ValidationError) as refusal:
+        Settings(**given)
+    text = str(refusal.value)
+    secrets_given = [given["secret_key"], SMTP_PASSWORD, "mailer-account-name"]
+    assert [f for s in secrets_given for f in _fragments(s) if f in text] == []
+
+
+def test_a_service_refusing_its_settings_logs_no_part_of_a_secret() -> None:
+    """What an operator's log shows when a production service will not start."""
+    secret = "tail-" + "y" * 40
+    env = os.environ | {
+        "BRIDGEWORK_ENVIRONMENT": "production",
+        "BRIDGEWORK_SECRET_KEY": secret,
+        "BRIDGEWORK_SMTP_USERNAME": "mailer-account-name",
+        "BRIDGEWORK_SMTP_PASSWORD": SMTP_PASSWORD,
+        "BRIDGEWORK_SMTP_USE_TLS": "true",
+        "BRIDGEWORK_PUBLIC_BASE_URL": "https://bridgework.example.nhs.uk",
+    }
+    run = subprocess.run(
+        [sys.executable, "-m", "services.profiles"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    log = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert "SECRET_KEY" in log
+    leaked = [f for s in (secret, SMTP_PASSWORD) for f in _fragments(s) if f in log]
+    assert leaked == []
 
 
 def test_production_refuses_the_k8s_placeholder_secret_key() -> None:

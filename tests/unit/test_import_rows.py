@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from services.profiles.import_rows import (
+from services.profiles.api.schemas import MenteeIn, MentorIn, TrustIn
+from services.profiles.imports.rows import (
     FileRefused,
     display_name,
     parse_people,
     parse_placements,
     parse_trusts,
 )
-from services.profiles.schemas import MenteeIn, MentorIn, TrustIn
 from shared.regions import Region
 
 HEADER = (

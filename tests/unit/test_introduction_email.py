@@ -21,7 +21,7 @@ from services.notifier.compose import (
     first_conversation_slot,
 )
 from shared.matching import Explanation
-from tests.factories import covered
+from tests.support.factories import covered
 
 MENTOR = Participant(
     name="Eleanor Underwood", email="eleanor@example.org", job_title="CDO", trust="Trust One"

@@ -14,25 +14,16 @@ import pytest
 import yaml
 
 from shared.settings import Settings
+from tests.support.performance import PERFORMANCE
 
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.30.0"  # the oldest release the manifests promise to work on
 SERVICES = ("profiles", "matcher", "notifier")
 DEPLOYMENTS = (*SERVICES, "matcher-rounds")  # the matcher's rounds apart (docs/scaling.md)
+
+
 # The matcher's performance settings as docs/scaling.md measured them (proposals on arrival:
 # off in the code's defaults, on in a deployment).
-PERFORMANCE = {
-    "BRIDGEWORK_PROPOSE_ON_ARRIVAL": "true",
-    "BRIDGEWORK_CONSUMER_FETCH_MAX_WAIT_MS": "20",
-    "BRIDGEWORK_CONSUMER_BATCH_MAX_RECORDS": "500",
-    "BRIDGEWORK_CONSUMER_BATCH_TIMEOUT_MS": "20",
-    "BRIDGEWORK_CONSUMER_FRESH_FETCH_MS": "5",
-    "BRIDGEWORK_ROUND_QUIET_SECONDS": "1.5",
-    "BRIDGEWORK_ROUND_MAX_DELAY_SECONDS": "10",
-    "BRIDGEWORK_ROUND_DUTY_CYCLE": "0.25",
-}
-
-
 def kustomization() -> dict[str, Any]:
     loaded: dict[str, Any] = yaml.safe_load((K8S / "kustomization.yaml").read_text())
     return loaded

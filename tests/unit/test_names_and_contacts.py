@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from services.profiles.schemas import MentorIn, NetworkIn, TrustIn
+from services.profiles.api.schemas import MentorIn, NetworkIn, TrustIn
 
 
 def test_html_in_a_name_is_refused() -> None:

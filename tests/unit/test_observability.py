@@ -11,7 +11,7 @@ import socket
 import httpx
 import pytest
 
-from deploy.stack import free_port
+from devtools.stack import free_port
 from shared.logs import CorrelationFilter, formatter, use_json
 from shared.observability.context import (
     CORRELATION_HEADER,

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from services.profiles.schemas import MenteeIn, MentorIn, PlacementIn, TrustIn
+from services.profiles.api.schemas import MenteeIn, MentorIn, PlacementIn, TrustIn
 from shared.regions import Region
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from services.notifier.compose import ProposalMail, compose_proposal_email
 from shared.matching import ScorePart
-from tests.factories import covered, match_proposed
+from tests.support.factories import covered, match_proposed
 
 
 def mail(mentee: str = "Ben Mentee") -> ProposalMail:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from services.profiles.api import create_app
+from services.profiles.app import create_app
 from shared.settings import Settings
 
 

@@ -13,6 +13,7 @@ from services.matcher.engine.candidates import (
 from services.matcher.engine.config import MatchingConfig
 from services.matcher.engine.contract import (
     CandidateEdges,
+    FairnessOutcome,
     MatchingEngine,
     MatchingInput,
     MatchingResult,
@@ -32,6 +33,7 @@ __all__ = [
     "CandidateEdges",
     "Exchange",
     "Explainer",
+    "FairnessOutcome",
     "FairnessReport",
     "MatchingConfig",
     "MatchingEngine",

@@ -78,16 +78,23 @@ def _build(
     ]
 
     def run(worker: int) -> None:
-        # Each worker owns its buffers and takes every n-th block; numpy releases the GIL in
-        # the heavy calls, so blocks score in parallel.
+        # Each worker owns its buffers and takes every n-th block; numpy and BLAS release the
+        # GIL in the heavy calls, so blocks score in parallel.
         buffers = BlockBuffers(min(config.chunk_size, tables.n_mentees), tables.n_providers)
         for b in range(worker, len(starts), config.workers):
             start = starts[b]
             stop = min(start + config.chunk_size, tables.n_mentees)
             block = tables.score_block(start, stop, buffers)
-            if provider_k:
-                provider_best[worker].add_block(start, block)
-            rows, cols, scores = _keep_best(block, k, tables.floor, buffers)
+            if full:  # most pairs are kept: marking the block beats checking them one by one
+                tables.penalise(start, stop, block, buffers)
+            elif provider_k:
+                provider_best[worker].add_block(
+                    start,
+                    block,
+                    tables.admissible,
+                    lambda: tables.penalise(start, stop, block, buffers),  # noqa: B023
+                )
+            rows, cols, scores = _keep_best(tables, start, block, k, buffers)
             found[b] = (rows + np.int32(start), cols, scores)
 
     workers = min(config.workers, len(starts))
@@ -115,35 +122,41 @@ def _build(
 
 
 def _keep_best(
-    block: npt.NDArray[np.float32], k: int | None, floor: float, buffers: BlockBuffers
+    tables: ScoreTables,
+    start: int,
+    block: npt.NDArray[np.float32],
+    k: int | None,
+    buffers: BlockBuffers,
 ) -> _Edges:
-    """(row, column, score) of the entries above ``floor``; per row only the k best if k is set.
+    """(row, column, score) of the admissible entries; per row only the k best if k is set.
 
-    Ties are broken by the lower column (provider) index, so the result is deterministic.
+    ``block`` holds exact scores except that pairs without coverage may not be marked yet:
+    entries above the threshold are checked with ``tables.admissible``. Ties are broken by
+    the lower column (provider) index, so the result is deterministic.
     """
     n = block.shape[0]
-    threshold = np.full(n, np.nextafter(np.float32(floor), np.float32(np.inf)))
+    threshold = np.full(n, np.nextafter(np.float32(tables.floor), np.float32(np.inf)))
     if k is not None and block.shape[1] > SAMPLE_STRIDE * k:
-        # The k-th best of every 8th column is a lower bound on the row's k-th best, and
-        # partitioning an eighth of the block is far cheaper than argpartitioning all of it;
-        # about 8k entries per row pass the bound and are sorted exactly.
-        sample = buffers.sample[:n]
-        np.copyto(sample, block[:, ::SAMPLE_STRIDE])
+        # The k-th best admissible score of every 8th column is a lower bound on the row's
+        # k-th best, and partitioning an eighth of the block is far cheaper than
+        # argpartitioning all of it; about 8k entries per row pass the bound.
+        sample = tables.exact_sample(start, start + n, block, buffers)
         sample.partition(sample.shape[1] - k, axis=1)
         np.maximum(threshold, sample[:, sample.shape[1] - k], out=threshold)
     above = buffers.mask[:n]
     np.greater_equal(block, threshold[:, None], out=above)
     # flatnonzero on the contiguous mask is several times faster than 2-D nonzero.
     rows, cols = np.divmod(np.flatnonzero(above), block.shape[1])
+    admissible = tables.admissible(rows + start, cols)
+    rows, cols = rows[admissible], cols[admissible]
     scores = block[rows, cols]
     if k is not None:
         # One stable sort by (row, score descending); scores are below 4, and equal scores keep
         # their column order from np.nonzero.
         order = np.argsort(rows * 4.0 - scores, kind="stable")
         rows, cols, scores = rows[order], cols[order], scores[order]
-        first_of_row = np.cumsum(np.bincount(rows, minlength=block.shape[0])) - np.bincount(
-            rows, minlength=block.shape[0]
-        )
+        counts = np.bincount(rows, minlength=n)
+        first_of_row = np.cumsum(counts) - counts
         keep = np.arange(rows.shape[0]) - first_of_row[rows] < k
         rows, cols, scores = rows[keep], cols[keep], scores[keep]
     return rows.astype(np.int32), cols.astype(np.int32), scores.astype(np.float64)

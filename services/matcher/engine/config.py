@@ -110,13 +110,19 @@ class FairnessGroup(StrEnum):
 
 
 class FairnessOptions(_Frozen):
-    priority_groups: frozenset[FairnessGroup] = frozenset()
-    priority_boost: float = Field(
-        default=0.0,
-        ge=0,
-        le=1,
-        description="edges of a mentee in a priority group score x (1 + boost)",
-    )
+    """Fairness targets: each group's match rate at least this share of the overall rate.
+
+    0 turns a group's target off. Optimal mode meets them exactly as constraints (see
+    ``targets.py``) and reports their price; the defaults are justified in docs/matching.md.
+    """
+
+    part_time: float = Field(default=0.9, ge=0, le=1)
+    social_care: float = Field(default=0.9, ge=0, le=1)
+    small_trust: float = Field(default=0.9, ge=0, le=1)
+
+    def target(self, group: FairnessGroup) -> float:
+        share: float = getattr(self, group.value)
+        return share
 
 
 class MatchingConfig(_Frozen):

@@ -156,8 +156,43 @@ class Proposal(BaseModel):
     exchange_id: str | None = None
 
 
+class GroupOutcome(BaseModel):
+    """How one fairness group fared against its target in a round."""
+
+    model_config = ConfigDict(frozen=True)
+
+    group: str
+    target_share: float = Field(description="required share of the overall match rate (0 = none)")
+    mentees: int
+    matched: int
+    rate_to_overall: float | None = Field(description="group rate / overall rate")
+    met: bool
+
+
+class FairnessOutcome(BaseModel):
+    """The price of a round's fairness targets: what meeting them cost in total score.
+
+    ``price`` is the optimum without targets minus the chosen total. The chosen total is within
+    ``bound_gap`` of the true constrained optimum (a certified bound; 0 when no target binds).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    total_score: float
+    free_total_score: float
+    price: float
+    price_pct: float
+    bound_gap: float
+    overall_rate: float | None
+    groups: tuple[GroupOutcome, ...]
+    solves: int = Field(description="assignment solves the target search took")
+
+
 class MatchingResult(BaseModel):
     proposals: tuple[Proposal, ...]
+    # Mentoring in optimal mode: the fairness targets' outcome and price (None when no round
+    # of that kind ran). For the matcher to store beside the fairness report.
+    fairness: FairnessOutcome | None = None
 
 
 class MatchingEngine(Protocol):

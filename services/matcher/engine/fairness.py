@@ -5,9 +5,9 @@ mentees, social care vs NHS, and small vs large trusts. A mentee counts once a r
 at least one proposal of the kind reported. Only mentees who list a skill gap are counted:
 someone with no gap is not asking for a match.
 
-Priority for under-served groups is a scoring option (``FairnessOptions``): every edge of a
-mentee in a priority group scores x (1 + boost), so the solver prefers them when it must choose.
-``priority_groups_from`` picks the groups that a previous round's report shows lagging behind.
+Optimal mode meets explicit targets for the same groups (``FairnessOptions``, targets.py) and
+returns their price in ``MatchingResult.fairness``. Scores carry no boost, so a group's mean
+score here is the plain quality of its matches.
 """
 
 from __future__ import annotations
@@ -88,13 +88,6 @@ def fairness_report(
         for group in FairnessGroup
     )
     return FairnessReport(kind=kind, overall=_stats("all", seeking, best), comparisons=comparisons)
-
-
-def priority_groups_from(report: FairnessReport, min_gap: float = 0.05) -> frozenset[FairnessGroup]:
-    """Groups whose match rate trails everyone else's by more than ``min_gap``."""
-    return frozenset(
-        c.group for c in report.comparisons if c.rate_gap is not None and c.rate_gap > min_gap
-    )
 
 
 def _best_scores(proposals: Iterable[Proposal], kind: MatchKind) -> dict[str, float]:

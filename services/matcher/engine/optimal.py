@@ -1,9 +1,10 @@
 """The engine: candidates, then a solver, then proposals that explain themselves.
 
 Mentoring: each mentee's best candidate mentors (``build_candidates``) are assigned globally —
-the largest total score (``mode="optimal"``) or the mentee-optimal stable matching
-(``mode="stable"``). Secondments: exchange cycles between trusts first, since they cost no
-trust any staff; then, if configured, the remaining placement places as one-way secondments.
+the largest total score that meets the fairness targets (``mode="optimal"``, targets.py) or the
+mentee-optimal stable matching (``mode="stable"``). Secondments: exchange cycles between
+trusts first, since they cost no trust any staff; then, if configured, the remaining placement
+places as one-way secondments.
 
 Pending proposals in the input make re-solves sticky: in optimal mode a pending pair is only
 replaced by one at least ``replace_margin`` better; a pending exchange stays as long as all of
@@ -19,24 +20,26 @@ from dataclasses import replace
 
 import numpy as np
 
-from services.matcher.engine.assignment import Assignment, IntArray
+from services.matcher.engine.assignment import Assignment, FloatArray, IntArray, solve_assignment
 from services.matcher.engine.candidates import (
     Explainer,
     build_candidates,
     build_placement_candidates,
 )
-from services.matcher.engine.config import MatchingConfig
+from services.matcher.engine.config import FairnessGroup, FairnessOptions, MatchingConfig
 from services.matcher.engine.contract import (
     CandidateEdges,
+    FairnessOutcome,
     MatchingInput,
     MatchingResult,
     PendingProposal,
     Proposal,
 )
 from services.matcher.engine.exchanges import Exchange, find_exchanges
-from services.matcher.engine.incremental import resolve_keeping_pending
-from services.matcher.engine.scoring import ScoreTables, ScoringContext
+from services.matcher.engine.incremental import Solver, resolve_keeping_pending
+from services.matcher.engine.scoring import ScoreTables, ScoringContext, fairness_groups
 from services.matcher.engine.stable import pairs_reaching, solve_stable_everywhere
+from services.matcher.engine.targets import Group, solve_with_targets
 from shared.matching import MatchKind
 from shared.people import WorkingPattern
 from shared.skills import DEFAULT_TAXONOMY, Taxonomy
@@ -56,7 +59,7 @@ class BridgeworkEngine:
         context = ScoringContext.build(data, self.config, self.taxonomy)
         explainer = Explainer(context)
         kept = {(p.kind, p.provider_id, p.mentee_id) for p in data.pending}
-        mentoring = self._mentoring(data, context)
+        mentoring, fairness = self._mentoring(data, context)
         secondments = self._secondments(data, context) if data.placements else []
         proposals = [
             self._proposal(explainer, MatchKind.MENTORING, chosen, kept) for chosen in mentoring
@@ -64,15 +67,30 @@ class BridgeworkEngine:
             self._proposal(explainer, MatchKind.SECONDMENT, chosen, kept) for chosen in secondments
         ]
         proposals.sort(key=lambda p: (p.kind, p.exchange_id or "", p.mentee_id))
-        return MatchingResult(proposals=tuple(proposals))
+        return MatchingResult(proposals=tuple(proposals), fairness=fairness)
 
-    def _mentoring(self, data: MatchingInput, context: ScoringContext) -> list[Chosen]:
+    def _mentoring(
+        self, data: MatchingInput, context: ScoringContext
+    ) -> tuple[list[Chosen], FairnessOutcome | None]:
         full = len(data.mentors) * len(data.mentees) <= self.config.full_candidates_up_to_pairs
         candidates = with_mentee_loads(
             build_candidates(data, self.config, full=full, context=context), data, self.config
         )
-        result, candidates = self.solve(candidates, data, context, MatchKind.MENTORING, full)
-        return [(p, m, s, None) for p, m, s in result.pairs(candidates)]
+        pending = pending_pairs(data, MatchKind.MENTORING)
+        if self.config.mode == "stable":
+            # Targets are side constraints of an optimisation; a stable matching has none.
+            result, candidates = self.solve(candidates, data, context, MatchKind.MENTORING, full)
+            outcome = None
+        else:
+            result, outcome = solve_with_targets(
+                candidates,
+                np.array([m.seeks(MatchKind.MENTORING) for m in data.mentees], dtype=bool),
+                target_groups(data, self.config.fairness),
+                lambda bonus: resolve_keeping_pending(
+                    candidates, pending, self.config.replace_margin, solve=with_bonus(bonus)
+                ),
+            )
+        return [(p, m, s, None) for p, m, s in result.pairs(candidates)], outcome
 
     def solve(
         self,
@@ -141,6 +159,31 @@ class BridgeworkEngine:
             explanation=None if is_kept else explainer.explain(kind, provider_id, mentee_id),
             exchange_id=exchange_id,
         )
+
+
+def with_bonus(bonus: FloatArray | None) -> Solver:
+    """``solve_assignment`` with a fixed extra bonus per edge (the fairness prices)."""
+    if bonus is None:
+        return solve_assignment
+
+    def solve(candidates: CandidateEdges, extra: FloatArray | None) -> Assignment:
+        return solve_assignment(candidates, bonus if extra is None else bonus + extra)
+
+    return solve
+
+
+def target_groups(data: MatchingInput, options: FairnessOptions) -> list[Group]:
+    """Each fairness group's members (by mentee position) and its target share."""
+    trusts = {t.code: t for t in data.trusts}
+    memberships = [fairness_groups(m, trusts) for m in data.mentees]
+    return [
+        Group(
+            name=group.value,
+            members=np.array([group in mine for mine in memberships], dtype=bool),
+            share=options.target(group),
+        )
+        for group in FairnessGroup
+    ]
 
 
 def build_engine(config: MatchingConfig | None = None) -> BridgeworkEngine:

@@ -10,6 +10,7 @@ provider columns) and keeps a running top list per provider, so it needs no seco
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -19,6 +20,7 @@ from services.matcher.engine.contract import CandidateEdges
 
 Float32Array = npt.NDArray[np.float32]
 Int32Array = npt.NDArray[np.int32]
+Admissible = Callable[[npt.NDArray[np.intp], npt.NDArray[np.intp]], npt.NDArray[np.bool_]]
 
 
 @dataclass
@@ -36,20 +38,42 @@ class ProviderBest:
         self.scores = np.full((self.n_providers, self.top), -np.inf, dtype=np.float32)
         self.rows = np.full((self.n_providers, self.top), -1, dtype=np.int32)
 
-    def add_block(self, first_row: int, block: Float32Array) -> None:
-        """Offer a block of scores for mentees ``first_row ..`` (shape mentees x providers)."""
+    def add_block(
+        self,
+        first_row: int,
+        block: Float32Array,
+        admissible: Admissible | None = None,
+        make_exact: Callable[[], None] | None = None,
+    ) -> None:
+        """Offer a block of scores for mentees ``first_row ..`` (shape mentees x providers).
+
+        For a block whose pairs without coverage are not yet marked below the floor:
+        ``admissible(mentee rows, provider columns)`` filters the few entries that pass a
+        list's cut-off, and ``make_exact()`` marks them in the whole block (in place) before a
+        block enters densely.
+        """
+        passing, count = self._passing(block)
+        if count == 0:
+            return
+        if count > block.size // 8:
+            if make_exact is not None:
+                make_exact()
+            self._add_dense(first_row, block)
+            return
+        rows, cols = np.divmod(np.flatnonzero(passing), block.shape[1])
+        if admissible is not None:
+            keep = admissible(rows + first_row, cols)
+            rows, cols = rows[keep], cols[keep]
+            if rows.size == 0:
+                return
+        self._add_sparse(first_row + rows.astype(np.int32), cols, block[rows, cols])
+
+    def _passing(self, block: Float32Array) -> tuple[npt.NDArray[np.bool_], int]:
         # Only entries above a provider's current cut-off can enter its list; after the first
         # blocks that is a small share, so those are gathered sparsely.
         cutoff = self.scores.min(axis=1)
         passing = block > np.maximum(cutoff, self.floor)[None, :]
-        count = int(np.count_nonzero(passing))
-        if count == 0:
-            return
-        if count > block.size // 8:
-            self._add_dense(first_row, block)
-            return
-        rows, cols = np.divmod(np.flatnonzero(passing), block.shape[1])
-        self._add_sparse(first_row + rows.astype(np.int32), cols, block[rows, cols])
+        return passing, int(np.count_nonzero(passing))
 
     def _add_dense(self, first_row: int, block: Float32Array) -> None:
         by_provider = np.ascontiguousarray(block.T)

@@ -26,6 +26,7 @@ from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
+from scipy.linalg.blas import sgemm
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 from threadpoolctl import threadpool_limits
@@ -270,11 +271,14 @@ def fit_text_vectors(texts: Sequence[str], config: MatchingConfig, seed: int = 0
         np.sort(rng.choice(n, size=opts.fit_sample, replace=False)) if n > opts.fit_sample else None
     )
     vectorizer = TfidfVectorizer(analyzer=_WORDS, max_features=opts.max_features, sublinear_tf=True)
+    # A document's vector depends only on its text once the model is fitted: transform each
+    # distinct text once (generated and templated bios repeat a lot).
+    distinct, of_text = np.unique(np.asarray(texts, dtype=object).astype(str), return_inverse=True)
     try:
-        if sample is None:  # one pass over the texts, not a fit and then a transform
-            tfidf = vectorizer.fit_transform(texts)
+        if sample is None:
+            tfidf = vectorizer.fit(texts).transform(distinct)
         else:
-            tfidf = vectorizer.fit([texts[i] for i in sample]).transform(texts)
+            tfidf = vectorizer.fit([texts[i] for i in sample]).transform(distinct)
     except ValueError:  # no words at all (every text empty or stop words)
         return np.zeros((n, 1), dtype=np.float32)
     if tfidf.shape[1] <= opts.dims or n < opts.lsa_min_texts:
@@ -284,8 +288,9 @@ def fit_text_vectors(texts: Sequence[str], config: MatchingConfig, seed: int = 0
         # The SVD's matrices are small: threaded BLAS only adds spin-waiting (3 s instead of
         # 0.2 s at 12,000 texts when another process shares the two cores).
         with threadpool_limits(1, user_api="blas"):
-            svd.fit(tfidf[sample] if sample is not None else tfidf)
+            svd.fit(tfidf[of_text.ravel() if sample is None else of_text.ravel()[sample]])
             dense = np.asarray(svd.transform(tfidf), dtype=np.float32)
+    dense = dense[of_text.ravel()]
     norms = np.linalg.norm(dense, axis=1, keepdims=True)
     unit: FloatArray = np.divide(dense, norms, out=np.zeros_like(dense), where=norms > 0)
     return unit
@@ -369,12 +374,6 @@ class ScoringContext:
         trust = self.trusts.get(trust_code)
         return trust.network_id if trust is not None else None
 
-    def boost(self, mentee: MenteeInput) -> float:
-        opts = self.config.fairness
-        if opts.priority_boost > 0 and fairness_groups(mentee, self.trusts) & opts.priority_groups:
-            return opts.priority_boost
-        return 0.0
-
 
 # ---------------------------------------------------------------------------------------------
 # Per-pair path
@@ -447,14 +446,7 @@ def score_pair(provider: Provider, mentee: MenteeInput, ctx: ScoringContext) -> 
         )
         for name in COMPONENTS
     ]
-    base = sum(part.contribution for part in parts)
-    boost = ctx.boost(mentee)
-    if boost > 0:
-        # Shown as its own part so the parts still add up to the score.
-        parts.append(
-            ScorePart(name="fairness priority", value=boost, weight=base, contribution=base * boost)
-        )
-    score = base * (1.0 + boost)
+    score = sum(part.contribution for part in parts)
     if score <= config.min_score:
         return None
     explanation = Explanation(skills_covered=covered, region_reason=region[1], parts=tuple(parts))
@@ -474,16 +466,22 @@ def explain_pair(provider: Provider, mentee: MenteeInput, ctx: ScoringContext) -
 # Vectorised path
 # ---------------------------------------------------------------------------------------------
 #
-# A block score is   static[key(mentee)] + w_skills * coverage + w_text * max(0, text)
+# A block score is   static[key(mentee)] + w_skills * coverage + w_text * text
 #
 # - ``static`` holds region, preference and availability for every distinct mentee "key"
 #   (trust, region, remote-capable, mode, working pattern, eligible) against every provider,
 #   with -inf where a hard rule that depends only on those (same trust, unreachable region,
 #   paused provider, ineligible mentee) excludes the pair. Real rounds have a few thousand keys
-#   at most, so a block row is one memory gather.
-# - coverage is one matrix product: mentee "credit per provider level" x provider level one-hot.
-# - a pair with no coverage is pushed far below zero rather than masked (masking is ~15x slower
-#   than arithmetic on big arrays); callers treat any value <= ``floor`` as "no edge".
+#   at most, so a block row is one memory copy.
+# - coverage and text are ONE matrix product, accumulated onto the static rows by BLAS itself
+#   (sgemm with beta = 1): mentee features [credit per provider level | text vector] times
+#   provider features [level one-hot | text vector]. Element-wise passes over a block cost as
+#   much as the product, so the block is touched once more after it, not six times.
+# - "no coverage" (the one rule that depends on the product) is not applied to the whole
+#   block: the callers keep only the few entries above a threshold, and check coverage for
+#   those (``admissible``). Thresholds come from exact values (``exact_sample``,
+#   ``penalise``), so nothing admissible is ever cut. When LSA text vectors can be negative
+#   (cosine floored at 0) the text product is added separately.
 
 NO_COVERAGE_PENALTY = np.float32(-1e6)
 SAMPLE_STRIDE = 8  # top-k thresholds come from every 8th provider column
@@ -633,10 +631,12 @@ class BlockBuffers:
     """Reusable memory for scoring blocks of up to ``rows`` mentees against ``cols`` providers."""
 
     def __init__(self, rows: int, cols: int) -> None:
+        sampled = -(-cols // SAMPLE_STRIDE)
         self.score: FloatArray = np.empty((rows, cols), dtype=np.float32)
         self.work: FloatArray = np.empty((rows, cols), dtype=np.float32)
         self.mask: npt.NDArray[np.bool_] = np.empty((rows, cols), dtype=bool)
-        self.sample: FloatArray = np.empty((rows, -(-cols // SAMPLE_STRIDE)), dtype=np.float32)
+        self.sample: FloatArray = np.empty((rows, sampled), dtype=np.float32)
+        self.sample_coverage: FloatArray = np.empty((rows, sampled), dtype=np.float32)
 
 
 @dataclass
@@ -650,14 +650,17 @@ class ScoreTables:
     weights: dict[str, float]
     static: FloatArray  # mentee keys x providers
     mentee_key: IntArray
-    # Both products below come out already multiplied by their component weight.
+    # Products below come out already multiplied by their component weight.
     skill_credit: FloatArray  # mentees x (skills*levels): w_skills x credit per provider level
     level_onehot: FloatArray  # (skills*levels) x providers
+    level_onehot_sample: FloatArray  # its every SAMPLE_STRIDE-th column, contiguous
+    mentee_features: FloatArray  # mentees x K: skill_credit, then w_text x text when fused
+    provider_features: FloatArray  # K x providers: level_onehot, then text when fused
     mentee_text: FloatArray  # mentees x text dims, times w_text
     provider_text: FloatArray  # text dims x providers
     text_may_be_negative: bool  # LSA vectors can be; raw TF-IDF ones cannot
-    mentee_boost: FloatArray | None  # multiplier 1 + boost; None when nobody is boosted
     rejected: dict[int, IntArray]  # mentee index -> provider indices
+    coverage: SparseCoverage
     skills_floor: np.float32  # w_skills x min_coverage
     floor: float  # block values <= floor are not edges
 
@@ -670,29 +673,25 @@ class ScoreTables:
         return len(self.provider_ids)
 
     def score_block(self, start: int, stop: int, buffers: BlockBuffers | None = None) -> FloatArray:
-        """Scores of mentees[start:stop] x all providers; values <= ``floor`` are not edges.
+        """Scores of mentees[start:stop] x all providers, before the coverage rule.
 
-        With ``buffers`` the result is a view into them, valid until their next use: reusing
-        memory avoids page-faulting fresh 40 MB arrays for every block, which dominates otherwise.
+        Every admissible pair gets its score; a pair that breaks a rule other than coverage is
+        -inf; a pair without coverage is NOT marked (see ``admissible``, ``penalise``). With
+        ``buffers`` the result is a view into them, valid until their next use: reusing memory
+        avoids page-faulting fresh 40 MB arrays for every block, which dominates otherwise.
         """
         n = stop - start
         buffers = buffers or BlockBuffers(n, self.n_providers)
-        score, work, no_coverage = buffers.score[:n], buffers.work[:n], buffers.mask[:n]
+        score = buffers.score[:n]
         rows = slice(start, stop)
         for i, key in enumerate(self.mentee_key[rows]):
             score[i] = self.static[key]  # row copies beat fancy indexing here
-        np.matmul(self.skill_credit[rows], self.level_onehot, out=work)
-        np.less_equal(work, self.skills_floor, out=no_coverage)
-        score += work
-        if self.weights["text"] > 0:
+        _add_product(self.mentee_features[rows], self.provider_features, score)
+        if self.weights["text"] > 0 and self.text_may_be_negative:
+            work = buffers.work[:n]
             np.matmul(self.mentee_text[rows], self.provider_text, out=work)
-            if self.text_may_be_negative:
-                np.maximum(work, 0, out=work)
+            np.maximum(work, 0, out=work)
             score += work
-        np.multiply(no_coverage, NO_COVERAGE_PENALTY, out=work)
-        score += work
-        if self.mentee_boost is not None:
-            score *= self.mentee_boost[rows, None]
         for mentee in range(start, stop):
             providers = self.rejected.get(mentee)
             if providers is not None:
@@ -707,10 +706,43 @@ class ScoreTables:
             mentee_ids=tuple(self.mentee_ids[m] for m in position),
             mentee_key=self.mentee_key[mentees],
             skill_credit=self.skill_credit[mentees],
+            mentee_features=self.mentee_features[mentees],
             mentee_text=self.mentee_text[mentees],
-            mentee_boost=None if self.mentee_boost is None else self.mentee_boost[mentees],
+            coverage=replace(
+                self.coverage,
+                skill=self.coverage.skill[mentees],
+                credit=self.coverage.credit[mentees],
+            ),
             rejected={position[m]: p for m, p in self.rejected.items() if m in position},
         )
+
+    def penalise(self, start: int, stop: int, block: FloatArray, buffers: BlockBuffers) -> None:
+        """Push pairs without coverage far below zero in a whole block: exact values."""
+        n = stop - start
+        work, no_coverage = buffers.work[:n], buffers.mask[:n]
+        np.matmul(self.skill_credit[start:stop], self.level_onehot, out=work)
+        np.less_equal(work, self.skills_floor, out=no_coverage)
+        # Arithmetic, not a masked assignment (about 15x slower on large arrays).
+        np.multiply(no_coverage, NO_COVERAGE_PENALTY, out=work)
+        block += work
+
+    def exact_sample(
+        self, start: int, stop: int, block: FloatArray, buffers: BlockBuffers
+    ) -> FloatArray:
+        """Exact scores of every SAMPLE_STRIDE-th provider column (no coverage: -inf)."""
+        n = stop - start
+        sample = buffers.sample[:n]
+        coverage = buffers.sample_coverage[:n]
+        np.copyto(sample, block[:, ::SAMPLE_STRIDE])
+        np.matmul(self.skill_credit[start:stop], self.level_onehot_sample, out=coverage)
+        np.putmask(sample, coverage <= self.skills_floor, -np.inf)
+        return sample
+
+    def admissible(
+        self, mentees: npt.NDArray[np.integer], providers: npt.NDArray[np.integer]
+    ) -> npt.NDArray[np.bool_]:
+        """Whether the provider covers enough of the mentee's gaps, per (mentee, provider)."""
+        return self.coverage.of(mentees, providers) > self.coverage.min_coverage
 
     @classmethod
     def build(cls, ctx: ScoringContext, kind: MatchKind) -> ScoreTables:
@@ -724,11 +756,19 @@ class ScoreTables:
         )
         skill_index = {code: i for i, code in enumerate(skill_codes)}
         keys, mentee_key = _unique_index([_key_of(m, kind) for m in mentees])
-        boosts = np.array([1.0 + ctx.boost(m) for m in mentees], dtype=np.float32)
         text_key = "mentor" if kind is MatchKind.MENTORING else "placement"
         weights = config.weights.normalised()
-        mentee_text = _stack([ctx.text_vectors[("mentee", m.id)] for m in mentees])
+        mentee_text = np.float32(weights["text"]) * _stack(
+            [ctx.text_vectors[("mentee", m.id)] for m in mentees]
+        )
         provider_text = _stack([ctx.text_vectors[(text_key, p.id)] for p in providers]).T.copy()
+        negative = bool((mentee_text < 0).any() or (provider_text < 0).any())
+        gaps = _GapTable.build(mentees, skill_index)
+        skill_credit = np.float32(weights["skills"]) * _gap_credit_matrix(
+            gaps, skill_index, config.skills.partial_credit
+        )
+        level_onehot = _level_onehot(providers, skill_index)
+        fuse_text = weights["text"] > 0 and not negative
         return cls(
             kind=kind,
             provider_ids=tuple(p.id for p in providers),
@@ -737,21 +777,135 @@ class ScoreTables:
             weights=weights,
             static=_static_values(ctx, kind, keys, providers),
             mentee_key=mentee_key,
-            skill_credit=np.float32(weights["skills"])
-            * _gap_credit_matrix(mentees, skill_index, config.skills.partial_credit),
-            level_onehot=_level_onehot(providers, skill_index),
-            mentee_text=np.float32(weights["text"]) * mentee_text,
+            skill_credit=skill_credit,
+            level_onehot=level_onehot,
+            level_onehot_sample=np.ascontiguousarray(level_onehot[:, ::SAMPLE_STRIDE]),
+            mentee_features=np.hstack((skill_credit, mentee_text)) if fuse_text else skill_credit,
+            provider_features=(
+                np.vstack((level_onehot, provider_text)) if fuse_text else level_onehot
+            ),
+            mentee_text=mentee_text,
             provider_text=provider_text,
-            text_may_be_negative=bool((mentee_text < 0).any() or (provider_text < 0).any()),
-            mentee_boost=boosts if np.any(boosts != 1.0) else None,
+            text_may_be_negative=negative,
             rejected=_rejected(
                 ctx.data.rejected_pairs,
                 {p.id: j for j, p in enumerate(providers)},
                 {m.id: i for i, m in enumerate(mentees)},
             ),
+            coverage=SparseCoverage.build(
+                gaps,
+                providers,
+                skill_index,
+                config.skills.partial_credit,
+                config.skills.min_coverage,
+            ),
             skills_floor=np.float32(weights["skills"]) * np.float32(config.skills.min_coverage),
             floor=config.min_score,
         )
+
+
+def _add_product(left: FloatArray, right: FloatArray, out: FloatArray) -> None:
+    """``out += left @ right`` in one BLAS call (sgemm with beta = 1), in place.
+
+    ``out`` is C-ordered, so BLAS (column-major) sees its transpose: out.T += right.T @ left.T.
+    """
+    result = sgemm(1.0, right.T, left.T, beta=1.0, c=out.T, overwrite_c=1)
+    if not np.shares_memory(result, out):  # BLAS copied (never seen, but cheap to check)
+        np.copyto(out, result.T)
+
+
+@dataclass(frozen=True)
+class SparseCoverage:
+    """Skill coverage of chosen (mentee, provider) pairs, without scoring whole blocks.
+
+    Row i, gap g: ``skill[i, g]`` (a padding skill no provider has when i has fewer gaps) and
+    ``credit[i, g, level]``, the share of coverage a provider at that level (0 = none) earns.
+    """
+
+    skill: IntArray  # mentees x most gaps
+    credit: npt.NDArray[np.float64]  # mentees x most gaps x (MAX_LEVEL + 1)
+    level: npt.NDArray[np.int8]  # providers x (skills + 1 padding)
+    min_coverage: float = 0.0
+
+    def of(
+        self, mentees: npt.NDArray[np.integer], providers: npt.NDArray[np.integer]
+    ) -> npt.NDArray[np.float64]:
+        # Flat indices: one 1-D gather per lookup is several times faster than 2-D/3-D ones.
+        most, width = self.skill.shape[1], self.level.shape[1]
+        levels, credit = self.level.ravel(), self.credit.ravel()
+        provider_base = providers.astype(np.int64) * width
+        mentee_base = mentees.astype(np.int64) * most
+        total = np.zeros(mentees.shape[0])
+        for g in range(most):
+            slot = mentee_base + g
+            level = levels[provider_base + self.skill.ravel()[slot]]
+            total += credit[slot * (MAX_LEVEL + 1) + level]
+        return total
+
+    @classmethod
+    def build(
+        cls,
+        gaps: _GapTable,
+        providers: Sequence[Provider],
+        skill_index: Mapping[str, int],
+        partial_credit: float,
+        min_coverage: float = 0.0,
+    ) -> SparseCoverage:
+        padding = len(skill_index)
+        most = max(int(np.bincount(gaps.owner).max()) if gaps.owner.size else 0, 1)
+        skill = np.full((gaps.n_mentees, most), padding, dtype=np.int32)
+        credit = np.zeros((gaps.n_mentees, most, MAX_LEVEL + 1))
+        skill[gaps.owner, gaps.position] = gaps.skill
+        for level in range(1, MAX_LEVEL + 1):
+            credit[gaps.owner, gaps.position, level] = gaps.share * gaps.credit(
+                level, partial_credit
+            )
+        level_of = np.zeros((len(providers), padding + 1), dtype=np.int8)
+        for j, provider in enumerate(providers):
+            for code, value in provider.levels.items():
+                level_of[j, skill_index[code]] = value
+        return cls(skill=skill, credit=credit, level=level_of, min_coverage=min_coverage)
+
+
+@dataclass(frozen=True)
+class _GapTable:
+    """Every mentee's gaps as flat arrays: the arithmetic of ``gap_credit`` for all at once."""
+
+    owner: IntArray  # mentee index
+    position: IntArray  # the gap's place in its mentee's list
+    skill: IntArray
+    current: npt.NDArray[np.float64]
+    target: npt.NDArray[np.float64]
+    share: npt.NDArray[np.float64]  # gap weight / the mentee's total gap weight
+    n_mentees: int
+
+    @classmethod
+    def build(cls, mentees: Sequence[MenteeInput], skill_index: Mapping[str, int]) -> _GapTable:
+        rows = [
+            (i, g, skill_index[gap.skill], gap.current, gap.target, gap.priority)
+            for i, m in enumerate(mentees)
+            for g, gap in enumerate(m.gaps)
+        ]
+        table = np.array(rows, dtype=np.float64).reshape(-1, 6)
+        owner = table[:, 0].astype(np.int32)
+        current, target = table[:, 3], table[:, 4]
+        weight = (target - current) * table[:, 5]
+        total = np.bincount(owner, weights=weight, minlength=len(mentees))
+        return cls(
+            owner=owner,
+            position=table[:, 1].astype(np.int32),
+            skill=table[:, 2].astype(np.int32),
+            current=current,
+            target=target,
+            share=np.divide(weight, total[owner], out=np.zeros_like(weight), where=weight > 0),
+            n_mentees=len(mentees),
+        )
+
+    def credit(self, level: int, partial_credit: float) -> npt.NDArray[np.float64]:
+        """``gap_credit`` of a provider at ``level`` for every gap."""
+        span = np.maximum(self.target - self.current, 1e-12)
+        partial = partial_credit * (level - self.current) / span
+        return np.where(level >= self.target, 1.0, np.where(level > self.current, partial, 0.0))
 
 
 def _stack(vectors: Sequence[FloatArray]) -> FloatArray:
@@ -761,29 +915,19 @@ def _stack(vectors: Sequence[FloatArray]) -> FloatArray:
 
 
 def _gap_credit_matrix(
-    mentees: Sequence[MenteeInput], skill_index: Mapping[str, int], partial_credit: float
+    gaps: _GapTable, skill_index: Mapping[str, int], partial_credit: float
 ) -> FloatArray:
     """Row m, column (skill*7 + level-1): the coverage a provider at that level adds for m.
 
     The same arithmetic as ``gap_credit``/``skill_coverage``, for all gaps at once.
     """
-    gaps = [(i, g) for i, m in enumerate(mentees) for g in m.gaps]
-    matrix = np.zeros((len(mentees), len(skill_index) * MAX_LEVEL), dtype=np.float64)
-    if not gaps:
-        return matrix.astype(np.float32)
-    owner = np.array([i for i, _ in gaps])
-    skill = np.array([skill_index[g.skill] for _, g in gaps])
-    current = np.array([g.current for _, g in gaps], dtype=np.float64)
-    target = np.array([g.target for _, g in gaps], dtype=np.float64)
-    weight = (target - current) * np.array([g.priority for _, g in gaps])
-    share = weight / np.bincount(owner, weights=weight, minlength=len(mentees))[owner]
+    matrix = np.zeros((gaps.n_mentees, len(skill_index) * MAX_LEVEL), dtype=np.float64)
     for level in range(1, MAX_LEVEL + 1):
-        credit = np.where(
-            level >= target,
-            1.0,
-            np.where(level > current, partial_credit * (level - current) / (target - current), 0.0),
+        np.add.at(
+            matrix,
+            (gaps.owner, gaps.skill * MAX_LEVEL + level - 1),
+            gaps.share * gaps.credit(level, partial_credit),
         )
-        np.add.at(matrix, (owner, skill * MAX_LEVEL + level - 1), share * credit)
     return matrix.astype(np.float32)
 
 

@@ -37,7 +37,7 @@ from services.matcher.engine.assignment import (
     mentee_loads,
 )
 from services.matcher.engine.contract import CandidateEdges
-from services.matcher.engine.scoring import ScoreTables
+from services.matcher.engine.scoring import BlockBuffers, ScoreTables
 
 BoolArray = npt.NDArray[np.bool_]
 
@@ -335,7 +335,11 @@ def pairs_reaching(tables: ScoreTables, chunk_size: int) -> MorePairs:
         found: list[tuple[IntArray, IntArray, FloatArray]] = []
         for start in range(0, mentees.size, chunk_size):
             rows = mentees[start : start + chunk_size]
-            scores = tables.for_mentees(rows).score_block(0, rows.size)[:, columns]
+            some = tables.for_mentees(rows)
+            buffers = BlockBuffers(rows.size, tables.n_providers)
+            block = some.score_block(0, rows.size, buffers)
+            some.penalise(0, rows.size, block, buffers)  # no coverage: far below the floor
+            scores = block[:, columns]
             r, p = np.nonzero(scores >= floor)
             found.append((rows[r], columns[p], scores[r, p].astype(np.float64)))
         if not found:

@@ -7,9 +7,10 @@ import pytest
 
 from services.matcher.engine.assignment import Places, solve_assignment
 from services.matcher.engine.contract import CandidateEdges
+from tests.support.engine.edges import edges_of
 from tests.support.engine.instances import random_candidate_edges
+from tests.support.engine.lapjv import lapjv_optimum
 from tests.support.engine.reference import flow_optimum, lp_optimum
-from tests.unit.engine.edges import edges_of
 
 
 def assert_feasible(candidates: CandidateEdges, chosen: np.ndarray) -> None:
@@ -100,3 +101,23 @@ def test_equals_or_tools_min_cost_flow_at_a_few_thousand(seed: int) -> None:
     reference = flow_optimum(candidates, scale=1e9)
     assert result.total_score == pytest.approx(float(candidates.score[reference].sum()), abs=1e-6)
     assert_feasible(candidates, result.edges)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_equals_lapjv_over_expanded_places_at_a_few_thousand(seed: int) -> None:
+    # A different algorithm on a different model of places (one node per place).
+    rng = np.random.default_rng(200 + seed)
+    candidates = random_candidate_edges(
+        rng, 400, 2000, 12, capacities=(1.0, 1.5, 2.0, 3.0, 0.5), part_time_share=0.3
+    )
+    result = solve_assignment(candidates)
+    reference = lapjv_optimum(candidates)
+    assert result.total_score == pytest.approx(float(candidates.score[reference].sum()), abs=1e-6)
+    assert_feasible(candidates, result.edges)
+
+
+def test_the_same_result_on_every_run() -> None:
+    rng = np.random.default_rng(7)
+    candidates = random_candidate_edges(rng, 50, 300, 8, score_levels=5)  # many ties
+    first = solve_assignment(candidates).edges
+    assert all(np.array_equal(solve_assignment(candidates).edges, first) for _ in range(3))

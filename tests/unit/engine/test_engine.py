@@ -10,7 +10,7 @@ import pytest
 from services.matcher.engine import build_engine
 from services.matcher.engine.assignment import solve_assignment
 from services.matcher.engine.candidates import build_candidates
-from services.matcher.engine.config import MatchingConfig
+from services.matcher.engine.config import FairnessOptions, MatchingConfig
 from services.matcher.engine.contract import (
     MatchingInput,
     MenteeInput,
@@ -114,12 +114,20 @@ def test_proposals_respect_the_hard_rules_and_explain_themselves(network: Matchi
 
 
 def test_the_engine_reaches_the_solver_optimum(network: MatchingInput) -> None:
-    proposals = build_engine().propose(network).proposals
     config = MatchingConfig()
     candidates = with_mentee_loads(build_candidates(network, config, full=True), network, config)
     optimum = solve_assignment(candidates).total_score
+    untargeted = MatchingConfig(fairness=FairnessOptions(part_time=0, social_care=0, small_trust=0))
+    proposals = build_engine(untargeted).propose(network).proposals
     assert sum(p.score for p in proposals if p.kind is MatchKind.MENTORING) == pytest.approx(
         optimum
+    )
+    # With the default fairness targets: the targeted total, and the free optimum as reference.
+    result = build_engine(config).propose(network)
+    assert result.fairness is not None
+    assert result.fairness.free_total_score == pytest.approx(optimum)
+    assert sum(p.score for p in result.proposals if p.kind is MatchKind.MENTORING) == pytest.approx(
+        result.fairness.total_score
     )
 
 

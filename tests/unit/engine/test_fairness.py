@@ -1,11 +1,14 @@
-"""Fairness report figures, and the priority option raising an under-served group's match rate."""
+"""Fairness report figures, and fairness targets met as an exact constrained optimum."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.optimize import linear_sum_assignment
+import scipy.sparse as sp
+from scipy.optimize import Bounds, LinearConstraint, linear_sum_assignment, milp
 
+from devtools.reference_data import reason
+from services.matcher.engine.assignment import solve_assignment
 from services.matcher.engine.candidates import Explainer, build_candidates
 from services.matcher.engine.config import (
     FairnessGroup,
@@ -13,17 +16,27 @@ from services.matcher.engine.config import (
     MatchingConfig,
 )
 from services.matcher.engine.contract import (
+    CandidateEdges,
     MatchingInput,
     MenteeInput,
     MentorInput,
     Proposal,
     TrustInfo,
 )
-from services.matcher.engine.fairness import fairness_report, priority_groups_from
+from services.matcher.engine.fairness import fairness_report
+from services.matcher.engine.optimal import build_engine
+from services.matcher.engine.targets import Group, solve_with_targets
 from shared.matching import MatchKind
 from shared.people import Mode, Sector, SkillGap, SkillLevel, WorkingPattern
 from shared.regions import Region
+from tests.support.engine.instances import (
+    DDAT_ROLES_CSV,
+    TRUSTS_CSV,
+    ddat_network,
+    random_candidate_edges,
+)
 
+NO_TARGETS = FairnessOptions(part_time=0, social_care=0, small_trust=0)
 TRUSTS = (
     TrustInfo(code="BIG", name="Large trust", region=Region.LONDON),
     TrustInfo(code="SMALL", name="Small trust", region=Region.LONDON, is_small=True),
@@ -142,7 +155,6 @@ def test_report_counts_match_rates_and_mean_scores() -> None:
     assert social_care.others.match_rate == 0.5
     small = report.comparison(FairnessGroup.SMALL_TRUST)
     assert (small.members.mentees, small.others.mentees) == (1, 3)
-    assert priority_groups_from(report) == {FairnessGroup.PART_TIME}
 
 
 def test_empty_group_has_no_rate() -> None:
@@ -153,26 +165,115 @@ def test_empty_group_has_no_rate() -> None:
     assert part_time.rate_gap is None
     assert part_time.others.match_rate == 0.0
     assert part_time.others.mean_score is None
-    assert priority_groups_from(report) == frozenset()
 
 
-def test_priority_boost_raises_the_under_served_groups_match_rate() -> None:
+def test_targets_give_the_part_timers_their_share_at_the_least_cost() -> None:
     data = scarce_round()
-    before = fairness_report(data, solve(data, MatchingConfig()))
-    gap = before.comparison(FairnessGroup.PART_TIME)
-    assert gap.members.match_rate == 0.0
-    assert gap.others.match_rate == 1.0
-    groups = priority_groups_from(before)
-    assert groups == {FairnessGroup.PART_TIME}
+    free = build_engine(MatchingConfig(fairness=NO_TARGETS)).propose(data)
+    before = fairness_report(data, free.proposals).comparison(FairnessGroup.PART_TIME)
+    assert (before.members.match_rate, before.others.match_rate) == (0.0, 1.0)
 
-    # 0.606 x 1.8 = 1.09 > 0.95: the boost is enough to turn the choice.
-    boosted = MatchingConfig(fairness=FairnessOptions(priority_groups=groups, priority_boost=0.8))
-    proposals = solve(data, boosted)
-    after = fairness_report(data, proposals).comparison(FairnessGroup.PART_TIME)
-    assert after.members.match_rate == 1.0
-    assert after.others.match_rate == 0.0
-    explanation = proposals[0].explanation
+    result = build_engine(MatchingConfig()).propose(data)  # default: every group >= 0.9x
+    after = fairness_report(data, result.proposals)
+    part_time = after.comparison(FairnessGroup.PART_TIME).members
+    assert after.overall.match_rate == 0.5
+    # 0.9 x 0.5 = 0.45 needs two of the three part-timers; the cheapest way keeps one full-timer.
+    assert part_time.matched == 2
+    outcome = result.fairness
+    assert outcome is not None
+    assert outcome.free_total_score == pytest.approx(3 * 0.95, abs=1e-6)
+    assert outcome.total_score == pytest.approx(0.95 + 2 * (0.55 * 0.375 + 0.4), abs=1e-6)
+    assert outcome.price == pytest.approx(outcome.free_total_score - outcome.total_score)
+    # Six mentees are too few for the Lagrangian bound to be tight: the gap says so honestly.
+    assert outcome.bound_gap >= 0
+    groups = {g.group: g for g in outcome.groups}
+    assert groups["part_time"].met
+    assert groups["part_time"].rate_to_overall == pytest.approx(4 / 3)
+    # The mean score is the plain quality of the matches: no boost in any score.
+    assert part_time.mean_score == pytest.approx(0.55 * 0.375 + 0.4, abs=1e-6)
+    explanation = next(p for p in result.proposals if p.mentee_id.startswith("pt")).explanation
     assert explanation is not None
-    parts = {p.name: p for p in explanation.parts}
-    assert parts["fairness priority"].value == 0.8  # the boost shows in the explanation
-    assert proposals[0].score == pytest.approx((0.55 * 0.375 + 0.4) * 1.8, abs=1e-6)
+    assert sum(p.contribution for p in explanation.parts) == pytest.approx(part_time.mean_score)
+
+
+def test_without_targets_nothing_is_given_up() -> None:
+    result = build_engine(MatchingConfig(fairness=NO_TARGETS)).propose(scarce_round())
+    assert result.fairness is not None
+    assert result.fairness.price == 0.0
+    assert result.fairness.solves == 1
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_targets_equal_an_independent_integer_program(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    candidates = random_candidate_edges(
+        rng, int(rng.integers(3, 9)), int(rng.integers(10, 40)), int(rng.integers(1, 5))
+    )
+    n = len(candidates.mentee_ids)
+    counted = rng.random(n) < 0.9
+    groups = [
+        Group(name, rng.random(n) < share, float(rng.choice([0.0, 0.8, 0.9, 1.0])))
+        for name, share in (("a", 0.3), ("b", 0.2), ("c", 0.4))
+    ]
+    chosen, outcome = solve_with_targets(
+        candidates, counted, groups, lambda bonus: solve_assignment(candidates, bonus)
+    )
+    optimum = milp_optimum(candidates, counted, groups)
+    if optimum is None:  # the targets cannot all be met: the result says so
+        assert not all(g.met for g in outcome.groups)
+        return
+    assert all(g.met for g in outcome.groups)
+    assert chosen.total_score <= optimum + 1e-6  # feasible, so no better than the optimum
+    assert optimum <= chosen.total_score + outcome.bound_gap + 1e-6  # the gap is certified
+    assert outcome.price == pytest.approx(
+        solve_assignment(candidates).total_score - optimum, abs=1e-6 + outcome.bound_gap
+    )
+
+
+def milp_optimum(
+    candidates: CandidateEdges, counted: np.ndarray, groups: list[Group]
+) -> float | None:
+    """The constrained optimum by HiGHS branch and bound (whole capacities only here)."""
+    edges, n = candidates.edge_count, len(candidates.mentee_ids)
+    column = np.arange(edges)
+    rows = [
+        sp.csr_matrix((np.ones(edges), (candidates.mentee_index, column)), shape=(n, edges)),
+        sp.csr_matrix(
+            (np.ones(edges), (candidates.provider_index, column)),
+            shape=(len(candidates.provider_ids), edges),
+        ),
+    ]
+    upper = [np.ones(n), np.floor(candidates.provider_capacity)]
+    lower = [np.full(n, -np.inf), np.full(len(candidates.provider_ids), -np.inf)]
+    in_counted = counted[candidates.mentee_index]
+    for group in groups:
+        members = group.members & counted
+        if group.share <= 0 or not members.any():
+            continue
+        coefficient = (
+            members[candidates.mentee_index] * counted.sum()
+            - group.share * members.sum() * in_counted
+        )
+        rows.append(sp.csr_matrix(coefficient[None, :]))
+        lower.append(np.zeros(1))
+        upper.append(np.full(1, np.inf))
+    found = milp(
+        -candidates.score,
+        constraints=LinearConstraint(sp.vstack(rows), np.concatenate(lower), np.concatenate(upper)),
+        integrality=np.ones(edges),
+        bounds=Bounds(0, 1),
+    )
+    return None if found.status == 2 else float(-found.fun)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_default_targets_on_a_network_of_real_trusts_and_ddat_roles(seed: int) -> None:
+    if not (DDAT_ROLES_CSV.exists() and TRUSTS_CSV.exists()):
+        pytest.skip(reason("ddat", "ddat_role_skill_requirements.csv"))
+    data = ddat_network(np.random.default_rng(seed), n_mentors=300, n_mentees=1500)
+    result = build_engine(MatchingConfig()).propose(data)
+    outcome = result.fairness
+    assert outcome is not None
+    assert all(g.met for g in outcome.groups)
+    assert all(g.rate_to_overall is None or g.rate_to_overall >= 0.9 for g in outcome.groups)
+    assert outcome.price_pct <= 1.0

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from devtools.reference_data import reason, reference_data_dir
 from services.matcher.engine.config import (
     ComponentWeights,
     MatchingConfig,
@@ -34,9 +34,7 @@ from services.matcher.engine.scoring import (
 from shared.people import Mode, Sector, SkillGap, SkillLevel, WorkingPattern
 from shared.regions import Region, distance_km
 
-TRUSTS_CSV = (
-    Path(__file__).parents[3] / ".." / "shared" / "data" / "nhs_trusts" / "nhs_trusts_england.csv"
-)
+TRUSTS_CSV = reference_data_dir() / "nhs_trusts" / "nhs_trusts_england.csv"
 
 # Text off so hand-computed scores are exact; the weights already sum to 1.
 NO_TEXT = MatchingConfig(
@@ -282,7 +280,7 @@ def test_config_is_validated() -> None:
 
 def _real_trusts(*codes: str) -> dict[str, TrustInfo]:
     if not TRUSTS_CSV.exists():
-        pytest.skip(f"real NHS trusts file absent (../shared/data not present): {TRUSTS_CSV}")
+        pytest.skip(reason("nhs_trusts", "nhs_trusts_england.csv"))
     with TRUSTS_CSV.open(newline="", encoding="utf-8") as handle:
         rows = {r["ods_code"]: r for r in csv.DictReader(handle) if r["ods_code"] in codes}
     return {

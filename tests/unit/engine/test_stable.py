@@ -16,9 +16,9 @@ from services.matcher.engine.contract import CandidateEdges, MatchingInput
 from services.matcher.engine.optimal import with_mentee_loads
 from services.matcher.engine.stable import blocking_pairs, solve_stable, solve_stable_everywhere
 from shared.matching import MatchKind
+from tests.support.engine.edges import edges_of
 from tests.support.engine.instances import random_candidate_edges, synthetic_input
 from tests.support.engine.peers import matching_package_stable
-from tests.unit.engine.edges import edges_of
 
 
 def test_stable_is_not_the_optimum_by_hand() -> None:

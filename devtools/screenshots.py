@@ -1,0 +1,85 @@
+"""``make screenshots``: the README's pictures of the coordinators' pages, taken in headless
+Chromium from the demo network (docs/screenshots/*.png).
+
+Runs the stack like ``make demo`` on its own database, waits for the proposals, signs in as a
+demo coordinator and photographs the proposals page (laptop and phone) and the flows page."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+
+from playwright.async_api import Page, async_playwright
+
+from devtools import ROOT
+from devtools.browser import launch_chromium
+from devtools.demo import (
+    MAILDIR,
+    console,
+    create_demo_accounts,
+    demo_api_headers,
+    load_network,
+    read_proposals,
+)
+from devtools.demo_network import build_demo_network
+from devtools.stack import StackConfig, fresh_database, running_stack
+from shared.settings import Settings
+
+OUTPUT = ROOT / "docs" / "screenshots"
+DATABASE = "bridgework_screenshots"
+
+
+async def sign_in(page: Page, base_url: str, email: str, password: str) -> None:
+    await page.goto(f"{base_url}/sign-in")
+    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url("**/proposals")
+
+
+async def take(base_url: str, email: str, password: str, network_id: str) -> list[str]:
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    shots = [
+        ("proposals.png", f"/dashboard/{network_id}/proposals", 1280, 900, False),
+        ("proposals-phone.png", f"/dashboard/{network_id}/proposals", 390, 844, False),
+        ("flows-and-fairness.png", f"/dashboard/{network_id}/pictures", 1100, 800, True),
+    ]
+    async with async_playwright() as playwright:
+        browser = await launch_chromium(playwright)
+        try:
+            for name, path, width, height, full_page in shots:
+                page = await browser.new_page(viewport={"width": width, "height": height})
+                await sign_in(page, base_url, email, password)
+                await page.goto(f"{base_url}{path}")
+                await page.screenshot(path=str(OUTPUT / name), full_page=full_page)
+                await page.close()
+        finally:
+            await browser.close()
+    return [name for name, *_ in shots]
+
+
+async def main() -> None:
+    settings = Settings()
+    database_url = await fresh_database(settings.database_url, DATABASE)
+    shutil.rmtree(MAILDIR, ignore_errors=True)
+    config = StackConfig(
+        database_url=database_url,
+        kafka_bootstrap_servers=settings.kafka_bootstrap_servers,
+        smtp_port=settings.smtp_port,
+        http_port=settings.http_port,
+    )
+    network = build_demo_network()
+    with running_stack(config, maildir=MAILDIR):
+        headers = await demo_api_headers(database_url, settings.environment)
+        await load_network(config.base_url, network, headers)
+        await read_proposals(settings.kafka_bootstrap_servers, idle_seconds=8)
+        sign_ins = await create_demo_accounts(
+            database_url, network, config.base_url, settings.environment
+        )
+        north = next(s for s in sign_ins if s.email.endswith("@north.example"))
+        names = await take(config.base_url, north.email, north.password, "north")
+    console.print(f"Wrote {', '.join(names)} to {OUTPUT.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

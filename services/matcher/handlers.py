@@ -1,0 +1,254 @@
+"""How each event changes the matcher's state.
+
+The decisions (which networks a change asks a round for, which proposals a departure or a
+trust's move withdraws, how a coordinator's decision applies) are pure functions at the top;
+the handlers below carry them out through a ``MatcherStore`` (repository.py on PostgreSQL, an
+in-memory fake in the unit tests), in the transaction of the event's batch
+(shared/consuming.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from shared.consuming import Contexts, context_of, entity_layers
+from shared.events import (
+    AvailabilityChanged,
+    Event,
+    MatchDecided,
+    MatchWithdrawn,
+    NetworkUpserted,
+    PersonErased,
+    PersonProfile,
+    PersonUpserted,
+    PlacementProfile,
+    PlacementUpserted,
+    PlacementWithdrawn,
+    TrustUpserted,
+)
+from shared.observability import metrics
+from shared.observability.context import Carrier, attached
+
+
+@dataclass(frozen=True)
+class ProposalRow:
+    """A proposal as the matcher keeps it."""
+
+    match_id: UUID
+    network_id: str
+    status: str  # pending, approved, rejected or withdrawn
+    provider_id: UUID  # the mentor, or the placement
+    mentee_id: UUID
+
+
+# --- decisions ------------------------------------------------------------------------------
+
+
+def networks_touched(*network_ids: str | None) -> set[str]:
+    """The networks a change touches: the one someone is in, the one they left (if any)."""
+    return {n for n in network_ids if n}
+
+
+def still_pending(proposals: Iterable[ProposalRow]) -> list[ProposalRow]:
+    """What a departure withdraws: the proposals nobody has decided yet. A decided one stays
+    decided (its approval or rejection is the coordinator's)."""
+    return [p for p in proposals if p.status == "pending"]
+
+
+def withdrawals(proposals: Iterable[ProposalRow], reason: str) -> list[MatchWithdrawn]:
+    """The events that tell everyone (coordinators, the notifier) a proposal no longer
+    stands."""
+    return [
+        MatchWithdrawn(
+            entity_key=str(p.match_id), match_id=p.match_id, network_id=p.network_id, reason=reason
+        )
+        for p in proposals
+    ]
+
+
+def decided_status(event: MatchDecided) -> str:
+    return "approved" if event.approved else "rejected"
+
+
+def decision_outcome(proposal: ProposalRow | None, event: MatchDecided) -> str | None:
+    """The proposal's new status, or None when the decision changes nothing.
+
+    A coordinator's decision applies whatever the proposal's state: profiles recorded it, so
+    a round that withdrew the proposal meanwhile does not undo it (else a rejected pair could
+    be proposed again). A forgotten proposal (erasure) has nothing to apply to, and the same
+    decision again changes nothing."""
+    status = decided_status(event)
+    if proposal is None or proposal.status == status:
+        return None
+    return status
+
+
+def trust_moved(previous_network: str | None, network_id: str) -> bool:
+    return previous_network is not None and previous_network != network_id
+
+
+def after_move(proposals: Iterable[ProposalRow]) -> tuple[list[ProposalRow], list[ProposalRow]]:
+    """A trust's people moved to another network: their pending proposals are withdrawn (the
+    old network's coordinators no longer decide about them), and the decided ones move with
+    them (a rejected pair stays rejected, an approved match keeps its capacity)."""
+    pending = still_pending(proposals)
+    return pending, [p for p in proposals if p not in pending]
+
+
+# --- the store the handlers write through ---------------------------------------------------
+
+
+class MatcherStore(Protocol):
+    async def add_network(self, network_id: str) -> None: ...
+    async def upsert_trust(self, event: TrustUpserted) -> str | None: ...
+    async def move_trust_members(self, trust_code: str, network_id: str) -> list[UUID]: ...
+    async def move_proposals(self, match_ids: Collection[UUID], network_id: str) -> None: ...
+    async def upsert_people(self, profiles: Sequence[PersonProfile]) -> dict[UUID, str]: ...
+    async def change_availabilities(
+        self, changes: Sequence[AvailabilityChanged]
+    ) -> dict[UUID, str]: ...
+    async def delete_person(self, person_id: UUID) -> tuple[str | None, list[ProposalRow]]: ...
+    async def upsert_placement(self, placement: PlacementProfile) -> None: ...
+    async def delete_placement(self, placement_id: UUID) -> str | None: ...
+    async def proposals_naming(self, ids: Collection[UUID]) -> list[ProposalRow]: ...
+    async def proposal(self, match_id: UUID) -> ProposalRow | None: ...
+    async def withdraw(self, match_ids: Collection[UUID]) -> list[ProposalRow]: ...
+    async def record_decision(self, match_id: UUID, status: str, decided_at: datetime) -> None: ...
+    async def mark_dirty(self, marks: Mapping[str, Carrier]) -> None: ...
+    async def publish(self, events: Sequence[Event]) -> None: ...
+
+
+# --- handlers -------------------------------------------------------------------------------
+# Each returns the networks it changed: they are marked dirty (a round is due once they have
+# gone quiet), carrying the correlation id and trace of their latest change. Only a network the
+# matcher knows (its NetworkUpserted arrived) is marked: the people, trusts and placements of
+# one that does not exist are kept, and wait for it (docs/events.md).
+
+
+async def network_upserted(store: MatcherStore, event: NetworkUpserted) -> set[str]:
+    await store.add_network(event.network_id)
+    return {event.network_id}  # what waited for it is matched now
+
+
+async def trust_upserted(store: MatcherStore, event: TrustUpserted) -> set[str]:
+    """A trust moved to another network takes its people and placements along (profiles
+    places people by their trust): their proposals follow as ``after_move`` says."""
+    previous = await store.upsert_trust(event)
+    if not trust_moved(previous, event.network_id):
+        return {event.network_id}
+    moved = await store.move_trust_members(event.trust_code, event.network_id)
+    pending, decided = after_move(await store.proposals_naming(moved))
+    withdrawn = await store.withdraw([p.match_id for p in pending])
+    await store.publish(withdrawals(withdrawn, "a trust moved to another network"))
+    await store.move_proposals([p.match_id for p in decided], event.network_id)
+    return networks_touched(event.network_id, previous)
+
+
+async def person_erased(store: MatcherStore, event: PersonErased) -> set[str]:
+    """Forget the person and every proposal that names them; the pending ones are withdrawn."""
+    network_id, removed = await store.delete_person(event.person_id)
+    await store.publish(withdrawals(still_pending(removed), "a participant left Bridgework"))
+    return networks_touched(network_id)
+
+
+async def placement_upserted(store: MatcherStore, event: PlacementUpserted) -> set[str]:
+    await store.upsert_placement(event.placement)
+    return {event.placement.network_id}
+
+
+async def placement_withdrawn(store: MatcherStore, event: PlacementWithdrawn) -> set[str]:
+    network_id = await store.delete_placement(event.placement_id)
+    cancelled = still_pending(await store.proposals_naming([event.placement_id]))
+    await store.withdraw([p.match_id for p in cancelled])
+    await store.publish(withdrawals(cancelled, "the placement was withdrawn"))
+    return networks_touched(network_id)
+
+
+async def match_decided(store: MatcherStore, event: MatchDecided) -> set[str]:
+    proposal = await store.proposal(event.match_id)
+    status = decision_outcome(proposal, event)
+    if proposal is None or status is None:
+        return set()
+    await store.record_decision(event.match_id, status, event.occurred_at)
+    metrics.DECISIONS.labels(outcome=status).inc()
+    return {proposal.network_id}
+
+
+async def one_event(store: MatcherStore, event: Event) -> set[str]:
+    match event:
+        case NetworkUpserted():
+            return await network_upserted(store, event)
+        case TrustUpserted():
+            return await trust_upserted(store, event)
+        case PersonErased():
+            return await person_erased(store, event)
+        case PlacementUpserted():
+            return await placement_upserted(store, event)
+        case PlacementWithdrawn():
+            return await placement_withdrawn(store, event)
+        case MatchDecided():
+            return await match_decided(store, event)
+        case _:
+            return set()  # not the matcher's concern (its own proposals)
+
+
+# People and availability changes are many (every arrival): each layer's are written in bulk.
+
+
+async def people_upserted(
+    store: MatcherStore, upserts: Sequence[PersonUpserted]
+) -> list[tuple[Event, str]]:
+    """Each event with a network its person is now in or has left."""
+    if not upserts:
+        return []
+    previous = await store.upsert_people([e.profile for e in upserts])
+    return [
+        (event, network_id)
+        for event in upserts
+        for network_id in sorted(
+            networks_touched(event.profile.network_id, previous.get(event.profile.person_id))
+        )
+    ]
+
+
+async def availability_changed(
+    store: MatcherStore, changes: Sequence[AvailabilityChanged]
+) -> list[tuple[Event, str]]:
+    if not changes:
+        return []
+    networks = await store.change_availabilities(changes)
+    return [(c, networks[c.person_id]) for c in changes if c.person_id in networks]
+
+
+async def handle_events(
+    store: MatcherStore, events: Sequence[Event], contexts: Contexts | None = None
+) -> None:
+    """Apply ``events`` in order, with few round trips: in each layer (every entity at most
+    once, see ``entity_layers``) profiles and availability changes are written with one
+    statement per kind, and the layer's networks marked dirty with one more.
+
+    Each event counts as its own change (``contexts``: its message's carrier): a network's
+    dirty mark keeps the carrier of the latest event that touched it, in the order applied;
+    other events are applied under their carrier (their outbox rows carry it on)."""
+    position = {event.event_id: i for i, event in enumerate(events)}
+    for layer in entity_layers(events):
+        touched = [
+            *await people_upserted(store, [e for e in layer if isinstance(e, PersonUpserted)]),
+            *await availability_changed(
+                store, [e for e in layer if isinstance(e, AvailabilityChanged)]
+            ),
+        ]
+        touched.sort(key=lambda pair: position[pair[0].event_id])
+        marks = {network_id: context_of(event, contexts) for event, network_id in touched}
+        for event in layer:
+            if isinstance(event, PersonUpserted | AvailabilityChanged):
+                continue
+            carrier = context_of(event, contexts)
+            with attached(carrier):
+                for network_id in sorted(await one_event(store, event)):
+                    marks[network_id] = carrier
+        if marks:
+            await store.mark_dirty(marks)

@@ -1,0 +1,243 @@
+"""The matcher's tables as its event handlers (handlers.py) use them: every statement they run,
+on the connection of the event's transaction. No decisions here: what to write is decided in
+handlers.py."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from services.matcher.handlers import ProposalRow
+from shared.events import AvailabilityChanged, Event, PersonProfile, PlacementProfile, TrustUpserted
+from shared.observability.context import Carrier, capture
+from shared.outbox import add_to_outbox
+
+
+async def mark_dirty_many(conn: asyncpg.Connection, marks: Mapping[str, Carrier]) -> None:
+    """Ask for a matching round for these networks once their events have gone quiet; each
+    round carries on the correlation id and trace (the carrier) of its network's latest
+    change. A network the matcher does not know is not marked: it waits for its
+    NetworkUpserted, which marks it."""
+    network_ids = sorted(marks)  # one lock order for every writer: no deadlocks
+    await conn.execute(
+        """
+        INSERT INTO dirty_networks (network_id, trace_context)
+        SELECT m.network_id, m.trace_context::jsonb
+        FROM unnest($1::text[], $2::text[]) AS m(network_id, trace_context)
+        JOIN networks n ON n.id = m.network_id
+        ORDER BY m.network_id
+        ON CONFLICT (network_id) DO UPDATE
+          SET last_change_at = now(), trace_context = excluded.trace_context
+        """,
+        network_ids,
+        [json.dumps(marks[n]) for n in network_ids],
+    )
+
+
+async def mark_dirty(conn: asyncpg.Connection, network_id: str) -> None:
+    """``mark_dirty_many`` for one network, under the current change's carrier."""
+    await mark_dirty_many(conn, {network_id: capture()})
+
+
+def _proposal(row: asyncpg.Record) -> ProposalRow:
+    return ProposalRow(
+        match_id=row["match_id"],
+        network_id=row["network_id"],
+        status=row["status"],
+        provider_id=row["provider_id"],
+        mentee_id=row["mentee_id"],
+    )
+
+
+class MatcherRepository:
+    """The matcher's store (``handlers.MatcherStore``) on one connection."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def add_network(self, network_id: str) -> None:
+        await self.conn.execute(
+            "INSERT INTO networks (id) VALUES ($1) ON CONFLICT DO NOTHING", network_id
+        )
+
+    async def upsert_trust(self, event: TrustUpserted) -> str | None:
+        previous: str | None = await self.conn.fetchval(
+            "SELECT network_id FROM trusts WHERE code = $1", event.trust_code
+        )
+        await self.conn.execute(
+            """
+            INSERT INTO trusts (code, network_id, name, region, latitude, longitude, is_small)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)
+            ON CONFLICT (code) DO UPDATE SET network_id = excluded.network_id,
+              name = excluded.name, region = excluded.region, latitude = excluded.latitude,
+              longitude = excluded.longitude, is_small = excluded.is_small
+            """,
+            event.trust_code,
+            event.network_id,
+            event.name,
+            event.region.value,
+            event.latitude,
+            event.longitude,
+            event.is_small,
+        )
+        return previous
+
+    async def move_trust_members(self, trust_code: str, network_id: str) -> list[UUID]:
+        """Its people and the placements it hosts go to ``network_id``; returns their ids."""
+        people = await self.conn.fetch(
+            """
+            UPDATE people SET network_id = $2,
+              profile = jsonb_set(profile, '{network_id}', to_jsonb($2::text))
+            WHERE profile->>'trust_code' = $1 AND network_id <> $2 RETURNING id
+            """,
+            trust_code,
+            network_id,
+        )
+        placements = await self.conn.fetch(
+            """
+            UPDATE placements SET network_id = $2,
+              profile = jsonb_set(profile, '{network_id}', to_jsonb($2::text))
+            WHERE profile->>'host_trust_code' = $1 AND network_id <> $2 RETURNING id
+            """,
+            trust_code,
+            network_id,
+        )
+        return [row["id"] for row in [*people, *placements]]
+
+    async def upsert_people(self, profiles: Sequence[PersonProfile]) -> dict[UUID, str]:
+        """Upsert many people at once; returns the network each known person was in before."""
+        previous = {
+            row["id"]: row["network_id"]
+            for row in await self.conn.fetch(
+                "SELECT id, network_id FROM people WHERE id = ANY($1::uuid[])",
+                [p.person_id for p in profiles],
+            )
+        }
+        # The profile goes as JSON text serialised by pydantic (in Rust), cast by the server.
+        await self.conn.executemany(
+            """
+            INSERT INTO people (id, role, network_id, profile, capacity, hours_per_month)
+            VALUES ($1, $2, $3, $4::text::jsonb, $5, $6)
+            ON CONFLICT (id) DO UPDATE SET role = excluded.role,
+              network_id = excluded.network_id, profile = excluded.profile,
+              capacity = excluded.capacity, hours_per_month = excluded.hours_per_month
+            """,
+            [
+                (
+                    p.person_id,
+                    p.role.value,
+                    p.network_id,
+                    p.model_dump_json(),
+                    p.capacity,
+                    p.hours_per_month,
+                )
+                for p in profiles
+            ],
+        )
+        return previous
+
+    async def change_availabilities(
+        self, changes: Sequence[AvailabilityChanged]
+    ) -> dict[UUID, str]:
+        """Returns the network of each person changed (unknown people are not)."""
+        rows = await self.conn.fetch(
+            """
+            UPDATE people p SET paused = c.paused, capacity = c.capacity,
+              hours_per_month = c.hours_per_month
+            FROM unnest($1::uuid[], $2::boolean[], $3::float8[], $4::float8[])
+              AS c(id, paused, capacity, hours_per_month)
+            WHERE p.id = c.id RETURNING p.id, p.network_id
+            """,
+            [c.person_id for c in changes],
+            [c.paused for c in changes],
+            [c.capacity for c in changes],
+            [c.hours_per_month for c in changes],
+        )
+        return {row["id"]: row["network_id"] for row in rows}
+
+    async def delete_person(self, person_id: UUID) -> tuple[str | None, list[ProposalRow]]:
+        """Forget the person and every proposal that names them; returns their network and the
+        proposals removed."""
+        network_id = await self.conn.fetchval(
+            "DELETE FROM people WHERE id = $1 RETURNING network_id", person_id
+        )
+        removed = await self.conn.fetch(
+            """
+            DELETE FROM proposals WHERE provider_id = $1 OR mentee_id = $1
+            RETURNING match_id, network_id, status, provider_id, mentee_id
+            """,
+            person_id,
+        )
+        return network_id, [_proposal(row) for row in removed]
+
+    async def upsert_placement(self, placement: PlacementProfile) -> None:
+        await self.conn.execute(
+            """
+            INSERT INTO placements (id, network_id, profile) VALUES ($1, $2, $3)
+            ON CONFLICT (id) DO UPDATE
+              SET network_id = excluded.network_id, profile = excluded.profile
+            """,
+            placement.placement_id,
+            placement.network_id,
+            placement.model_dump(mode="json"),
+        )
+
+    async def delete_placement(self, placement_id: UUID) -> str | None:
+        network_id: str | None = await self.conn.fetchval(
+            "DELETE FROM placements WHERE id = $1 RETURNING network_id", placement_id
+        )
+        return network_id
+
+    async def proposals_naming(self, ids: Collection[UUID]) -> list[ProposalRow]:
+        rows = await self.conn.fetch(
+            """
+            SELECT match_id, network_id, status, provider_id, mentee_id FROM proposals
+            WHERE provider_id = ANY($1::uuid[]) OR mentee_id = ANY($1::uuid[])
+            ORDER BY match_id
+            """,
+            list(ids),
+        )
+        return [_proposal(row) for row in rows]
+
+    async def withdraw(self, match_ids: Collection[UUID]) -> list[ProposalRow]:
+        rows = await self.conn.fetch(
+            """
+            UPDATE proposals SET status = 'withdrawn' WHERE match_id = ANY($1::uuid[])
+            RETURNING match_id, network_id, status, provider_id, mentee_id
+            """,
+            list(match_ids),
+        )
+        return [_proposal(row) for row in rows]
+
+    async def move_proposals(self, match_ids: Collection[UUID], network_id: str) -> None:
+        await self.conn.execute(
+            "UPDATE proposals SET network_id = $2 WHERE match_id = ANY($1::uuid[])",
+            list(match_ids),
+            network_id,
+        )
+
+    async def proposal(self, match_id: UUID) -> ProposalRow | None:
+        row = await self.conn.fetchrow(
+            "SELECT match_id, network_id, status, provider_id, mentee_id FROM proposals"
+            " WHERE match_id = $1",
+            match_id,
+        )
+        return None if row is None else _proposal(row)
+
+    async def record_decision(self, match_id: UUID, status: str, decided_at: datetime) -> None:
+        await self.conn.execute(
+            "UPDATE proposals SET status = $2, decided_at = $3 WHERE match_id = $1",
+            match_id,
+            status,
+            decided_at,
+        )
+
+    async def mark_dirty(self, marks: Mapping[str, Carrier]) -> None:
+        await mark_dirty_many(self.conn, marks)
+
+    async def publish(self, events: Sequence[Event]) -> None:
+        await add_to_outbox(self.conn, events)

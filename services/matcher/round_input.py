@@ -1,0 +1,235 @@
+"""What a matching round reads from the matcher's tables, and the rules that decide who is
+still open for a match (capacity left after approved matches, a mentee's searches still open,
+a placement's places left). The rules are pure functions of a row's values."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from pydantic import BaseModel, ConfigDict
+
+from services.matcher.engine.contract import (
+    MatchingInput,
+    MenteeInput,
+    MentorInput,
+    PendingProposal,
+    PlacementInput,
+    TrustInfo,
+)
+from shared.events import PlacementProfile
+from shared.matching import MatchKind
+from shared.people import Mode, Role, Sector, SkillGap, SkillLevel, WorkingPattern
+from shared.regions import Region
+
+Row = Mapping[str, Any]  # a database row, or any mapping of the same columns
+
+PairKey = tuple[str, str, str]  # (kind, provider id, mentee id)
+
+
+@dataclass(frozen=True)
+class RoundInput:
+    data: MatchingInput
+    pending_match_ids: dict[PairKey, UUID]
+
+
+async def load_round_input(conn: asyncpg.Connection, network_id: str) -> RoundInput:
+    """What the network's round works with: capacity not taken by approved matches, mentees
+    still seeking each kind of match, pending proposals (kept unless clearly beaten), pairs
+    rejected before."""
+    trusts = await conn.fetch("SELECT * FROM trusts WHERE network_id = $1", network_id)
+    people = await conn.fetch(
+        f"""
+        SELECT {PEOPLE_COLUMNS},
+          (SELECT count(*) FROM proposals a
+           WHERE a.provider_id = p.id AND a.status = 'approved') AS approved_as_provider,
+          (SELECT count(*) FROM proposals a WHERE a.mentee_id = p.id AND a.status = 'approved'
+             AND a.kind = 'mentoring') AS approved_mentoring,
+          (SELECT count(*) FROM proposals a WHERE a.mentee_id = p.id AND a.status = 'approved'
+             AND a.kind = 'secondment') AS approved_secondment
+        FROM people p WHERE p.network_id = $1
+        """,
+        network_id,
+    )
+    placements = await conn.fetch(
+        """
+        SELECT pl.profile, (SELECT count(*) FROM proposals a
+                            WHERE a.provider_id = pl.id AND a.status = 'approved') AS taken
+        FROM placements pl WHERE pl.network_id = $1
+        """,
+        network_id,
+    )
+    proposals = await conn.fetch(
+        """
+        SELECT match_id, kind, provider_id, mentee_id, exchange_id, status FROM proposals
+        WHERE network_id = $1 AND status IN ('pending', 'rejected')
+        """,
+        network_id,
+    )
+    pending = [row for row in proposals if row["status"] == "pending"]
+    data = MatchingInput(
+        trusts=tuple(trust_info(row) for row in trusts),
+        mentors=tuple(
+            m for row in people if row["role"] == Role.MENTOR and (m := open_mentor(row))
+        ),
+        mentees=tuple(
+            e for row in people if row["role"] == Role.MENTEE and (e := open_mentee(row))
+        ),
+        placements=tuple(p for row in placements if (p := open_placement(row))),
+        rejected_pairs=frozenset(
+            (str(r["provider_id"]), str(r["mentee_id"]))
+            for r in proposals
+            if r["status"] == "rejected"
+        ),
+        pending=tuple(
+            PendingProposal(
+                kind=MatchKind(r["kind"]),
+                provider_id=str(r["provider_id"]),
+                mentee_id=str(r["mentee_id"]),
+                exchange_id=r["exchange_id"],
+            )
+            for r in pending
+        ),
+    )
+    return RoundInput(
+        data=data,
+        pending_match_ids={
+            (r["kind"], str(r["provider_id"]), str(r["mentee_id"])): r["match_id"] for r in pending
+        },
+    )
+
+
+def trust_info(row: Row, network_id: str | None = None) -> TrustInfo:
+    """``network_id`` when the trust goes into an input of several networks (arrivals)."""
+    return _cached_trust_info(
+        row["code"],
+        row["name"],
+        row["region"],
+        row["latitude"],
+        row["longitude"],
+        row["is_small"],
+        network_id,
+    )
+
+
+@functools.lru_cache(maxsize=10_000)
+def _cached_trust_info(
+    code: str,
+    name: str,
+    region: str,
+    latitude: float | None,
+    longitude: float | None,
+    is_small: bool,
+    network_id: str | None,
+) -> TrustInfo:
+    # Trusts are re-read by every batch of arrivals and every round, and rarely change.
+    return TrustInfo(
+        code=code,
+        name=name,
+        region=Region(region),
+        latitude=latitude,
+        longitude=longitude,
+        is_small=is_small,
+        network_id=network_id,
+    )
+
+
+class StoredProfile(BaseModel):
+    """The part of a stored profile (a ``PersonProfile``, validated when its event arrived)
+    that matching reads: not the name or email address, whose validation (EmailStr) was most
+    of the cost of loading the people of a batch's networks."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    person_id: UUID
+    trust_code: str
+    region: Region
+    mode: Mode
+    working_pattern: WorkingPattern
+    sector: Sector
+    skills: tuple[SkillLevel, ...] = ()
+    bio: str = ""
+    gaps: tuple[SkillGap, ...] = ()
+    goals: str = ""
+    open_to_secondment: bool = False
+
+
+# The people columns a round reads, the profile as JSON text (parsed and cached below).
+PEOPLE_COLUMNS = (
+    "p.id, p.role, p.network_id, p.paused, p.capacity, p.hours_per_month,"
+    " p.profile::text AS profile_json"
+)
+
+
+@functools.lru_cache(maxsize=20_000)
+def stored_profile(profile_json: str) -> StoredProfile:
+    """A stored profile, parsed once per version: every batch of arrivals and every round
+    reads its networks' mentors again, and their profiles rarely change between reads."""
+    return StoredProfile.model_validate_json(profile_json)
+
+
+@functools.lru_cache(maxsize=20_000)
+def _mentor_input(profile_json: str, capacity: float, hours_per_month: float) -> MentorInput:
+    profile = stored_profile(profile_json)
+    return MentorInput(
+        id=str(profile.person_id),
+        trust_code=profile.trust_code,
+        region=profile.region,
+        skills=profile.skills,
+        capacity=capacity,
+        hours_per_month=hours_per_month,
+        mode=profile.mode,
+        bio=profile.bio,
+    )
+
+
+def open_mentor(row: Row) -> MentorInput | None:
+    remaining = row["capacity"] - row["approved_as_provider"]
+    if row["paused"] or remaining <= 0:
+        return None
+    return _mentor_input(row["profile_json"], remaining, row["hours_per_month"])
+
+
+def open_mentee(row: Row) -> MenteeInput | None:
+    """The mentee as far as they still seek a match: an approved mentor or secondment ends
+    that kind of search, not the other."""
+    if row["paused"]:  # withdrawn (self-service): matched with nobody
+        return None
+    profile = stored_profile(row["profile_json"])
+    seeking_mentoring = row["approved_mentoring"] == 0
+    open_to_secondment = profile.open_to_secondment and row["approved_secondment"] == 0
+    if not (seeking_mentoring or open_to_secondment):
+        return None
+    return MenteeInput(
+        id=str(profile.person_id),
+        trust_code=profile.trust_code,
+        region=profile.region,
+        gaps=profile.gaps,
+        working_pattern=profile.working_pattern,
+        sector=profile.sector,
+        mode=profile.mode,
+        goals=profile.goals,
+        open_to_secondment=open_to_secondment,
+        seeking_mentoring=seeking_mentoring,
+    )
+
+
+def open_placement(row: Row) -> PlacementInput | None:
+    placement = PlacementProfile.model_validate(row["profile"])
+    remaining = placement.places - row["taken"]
+    if remaining <= 0:
+        return None
+    return PlacementInput(
+        id=str(placement.placement_id),
+        host_trust_code=placement.host_trust_code,
+        region=placement.region,
+        role=placement.role,
+        skills_developed=placement.skills_developed,
+        places=remaining,
+        months=placement.months,
+        fte=placement.fte,
+    )

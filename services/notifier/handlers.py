@@ -1,0 +1,303 @@
+"""Which emails each event asks for, and what it cancels.
+
+Every email is queued under a dedupe key (purpose + match + recipient), so whatever is
+delivered twice or replayed, an email is queued at most once. The decisions (which emails, to
+whom, under which key; what a withdrawal, a decision or an erasure cancels) are pure functions
+at the top; the handlers below carry them out through a ``NotifierStore`` (repository.py on
+PostgreSQL, an in-memory fake in the unit tests)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+from uuid import UUID
+
+from shared.events import (
+    Event,
+    MatchDecided,
+    MatchProposed,
+    MatchWithdrawn,
+    NetworkUpserted,
+    PersonErased,
+    PersonUpserted,
+    PlacementUpserted,
+    SelfServiceLinkRequested,
+    TrustUpserted,
+)
+from shared.matching import MatchKind
+from shared.observability.context import Carrier, attached, capture
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class QueuedEmail:
+    """One email to queue; ``context`` says what it is about beyond its purpose (no personal
+    data: ids, codes and which side of a match it speaks to)."""
+
+    dedupe_key: str
+    purpose: str
+    recipient_name: str
+    recipient_email: str
+    match_id: UUID | None = None
+    person_id: UUID | None = None
+    context: dict[str, str] = field(default_factory=dict)
+
+    def row(self) -> tuple[object, ...]:
+        return (
+            self.dedupe_key,
+            self.purpose,
+            self.match_id,
+            self.person_id,
+            self.recipient_name,
+            self.recipient_email,
+            self.context,
+        )
+
+
+@dataclass(frozen=True)
+class Person:
+    id: UUID
+    name: str
+    email: str
+    trust_code: str = ""
+
+
+@dataclass(frozen=True)
+class Trust:
+    code: str
+    name: str
+    contact_email: str | None
+
+
+@dataclass(frozen=True)
+class Unannounced:
+    """A proposal whose network is known and whose coordinators have not been emailed."""
+
+    match_id: UUID
+    coordinators: Sequence[Mapping[str, str]]
+    trace_context: Carrier = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Approved:
+    """A decided match not yet introduced, with its proposal and network's coordinators."""
+
+    match_id: UUID
+    proposal: MatchProposed
+    coordinators: Sequence[Mapping[str, str]]
+    trace_context: Carrier = field(default_factory=dict)
+
+
+# --- decisions ------------------------------------------------------------------------------
+
+# What a withdrawal or a decision cancels of a match's unsent emails: its announcements to the
+# coordinators (moot now). Never its introductions: a decision applies whatever the proposal's
+# state (the matcher records an approval that raced the proposal's withdrawal), so an approved
+# match is introduced even when its withdrawal was delivered too.
+ANNOUNCEMENTS = frozenset({"proposal"})
+
+
+def proposal_emails(proposal: Unannounced) -> list[QueuedEmail]:
+    """One email per coordinator of the proposal's network, keyed by match and address."""
+    return [
+        QueuedEmail(
+            dedupe_key=f"proposal:{proposal.match_id}:{c['email'].lower()}",
+            purpose="proposal",
+            match_id=proposal.match_id,
+            recipient_name=c["name"],
+            recipient_email=c["email"],
+        )
+        for c in proposal.coordinators
+    ]
+
+
+def mentoring_introductions(
+    proposal: MatchProposed, mentor: Person, mentee: Person
+) -> list[QueuedEmail]:
+    return [
+        QueuedEmail(
+            dedupe_key=f"introduction:{proposal.match_id}:{person.id}",
+            purpose="introduction",
+            match_id=proposal.match_id,
+            person_id=person.id,
+            recipient_name=person.name,
+            recipient_email=person.email,
+            context={"audience": audience},
+        )
+        for person, audience in ((mentor, "mentor"), (mentee, "mentee"))
+    ]
+
+
+def secondment_introductions(
+    proposal: MatchProposed,
+    candidate: Person,
+    host: Trust,
+    home: Trust,
+    coordinators: Sequence[Mapping[str, str]],
+) -> list[QueuedEmail]:
+    """The candidate, and each trust's contact; a trust without one is reported to the
+    network's coordinators instead (they introduce the match by hand)."""
+    match_id = proposal.match_id
+    emails = [
+        QueuedEmail(
+            dedupe_key=f"introduction:{match_id}:{candidate.id}",
+            purpose="introduction",
+            match_id=match_id,
+            person_id=candidate.id,
+            recipient_name=candidate.name,
+            recipient_email=candidate.email,
+            context={"audience": "candidate"},
+        )
+    ]
+    for side, trust in (("host", host), ("home", home)):
+        if trust.contact_email:
+            emails.append(
+                QueuedEmail(
+                    dedupe_key=f"introduction:{match_id}:trust:{side}:{trust.code}",
+                    purpose="introduction",
+                    match_id=match_id,
+                    recipient_name=trust.name,
+                    recipient_email=trust.contact_email,
+                    context={"audience": f"{side}_trust", "trust_code": trust.code},
+                )
+            )
+            continue
+        log.warning(
+            "secondment %s: %s trust %s has no contact email; telling the coordinators",
+            match_id,
+            side,
+            trust.code,
+        )
+        emails += [
+            QueuedEmail(
+                dedupe_key=f"trust_contact_missing:{match_id}:{side}:{c['email'].lower()}",
+                purpose="trust_contact_missing",
+                match_id=match_id,
+                recipient_name=c["name"],
+                recipient_email=c["email"],
+                context={"side": side, "trust_code": trust.code},
+            )
+            for c in coordinators
+        ]
+    return emails
+
+
+def self_service_link(event: SelfServiceLinkRequested, person: Person) -> QueuedEmail:
+    """Each request its own email (keyed by the request): asking again sends a fresh link."""
+    return QueuedEmail(
+        dedupe_key=f"self_service_link:{event.event_id}",
+        purpose="self_service_link",
+        recipient_name=person.name,
+        recipient_email=person.email,
+        person_id=event.person_id,
+    )
+
+
+# --- the store the handlers write through ---------------------------------------------------
+
+
+class NotifierStore(Protocol):
+    async def upsert_network(self, event: NetworkUpserted) -> None: ...
+    async def upsert_trust(self, event: TrustUpserted) -> None: ...
+    async def upsert_person(self, event: PersonUpserted) -> None: ...
+    async def upsert_placement(self, event: PlacementUpserted) -> None: ...
+    async def forget_person(self, person_id: UUID) -> None: ...
+    async def keep_proposal(self, event: MatchProposed) -> None: ...
+    async def mark_withdrawn(self, match_id: UUID) -> None: ...
+    async def keep_decision(self, event: MatchDecided) -> None: ...
+    async def mark_announced(self, match_ids: Collection[UUID]) -> None: ...
+    async def cancel_unsent(self, match_id: UUID, purposes: Collection[str]) -> None: ...
+    async def person(self, person_id: UUID) -> Person | None: ...
+    async def people(self, ids: Sequence[UUID]) -> list[Person] | None: ...
+    async def placement_host(self, placement_id: UUID) -> str | None: ...
+    async def trusts(self, codes: Collection[str]) -> dict[str, Trust]: ...
+    async def queue(self, emails: Sequence[tuple[QueuedEmail, Carrier | None]]) -> None: ...
+    async def unannounced(self) -> list[Unannounced]: ...
+    async def approved_not_introduced(self) -> list[Approved]: ...
+    async def mark_introduced(self, match_ids: Collection[UUID]) -> None: ...
+
+
+# --- handlers -------------------------------------------------------------------------------
+
+
+async def handle_event(store: NotifierStore, event: Event) -> None:
+    match event:
+        case NetworkUpserted():
+            await store.upsert_network(event)
+        case TrustUpserted():
+            await store.upsert_trust(event)
+        case PersonUpserted():
+            await store.upsert_person(event)
+        case PersonErased():
+            await store.forget_person(event.person_id)
+        case PlacementUpserted():
+            await store.upsert_placement(event)
+        case MatchProposed():
+            # Announced by the mail queue once the network's coordinators are known (network
+            # events travel on another topic and may arrive later), unless already decided.
+            await store.keep_proposal(event)
+        case MatchWithdrawn():
+            # The proposal's row first, so that emails being queued under its lock are seen.
+            await store.mark_withdrawn(event.match_id)
+            await store.cancel_unsent(event.match_id, ANNOUNCEMENTS)
+        case MatchDecided():
+            # Approved matches are introduced by ``introduce_approved`` once their proposal and
+            # people are known.
+            await store.keep_decision(event)
+            await store.mark_announced([event.match_id])
+            await store.cancel_unsent(event.match_id, ANNOUNCEMENTS)
+        case SelfServiceLinkRequested():
+            person = await store.person(event.person_id)
+            if person is not None:  # erased since they asked: nothing goes to them
+                await store.queue([(self_service_link(event, person), capture())])
+        case _:
+            pass
+
+
+async def announce_proposals(store: NotifierStore) -> int:
+    """Queue one email per coordinator for each proposal whose network is known; at most once,
+    whatever happens (the dedupe key). Returns how many proposals were announced."""
+    proposals = await store.unannounced()
+    # Each email carries on its proposal's correlation id and trace.
+    await store.queue([(email, p.trace_context) for p in proposals for email in proposal_emails(p)])
+    await store.mark_announced([p.match_id for p in proposals])
+    return len(proposals)
+
+
+async def introduce_approved(store: NotifierStore) -> int:
+    """Queue the introductions of approved matches whose proposal and people are known; returns
+    how many matches were introduced. Unknown people are waited for (their events travel on
+    another topic); an erased person's match is never introduced (its proposal is gone)."""
+    introduced = []
+    for approved in await store.approved_not_introduced():
+        # This runs outside any event's context: each match's emails (and log lines) are the
+        # decision's, so they carry on the decision's correlation id and trace.
+        with attached(approved.trace_context):
+            emails = await introductions(store, approved)
+            if emails is not None:
+                await store.queue([(email, capture()) for email in emails])
+                introduced.append(approved.match_id)
+    await store.mark_introduced(introduced)
+    return len(introduced)
+
+
+async def introductions(store: NotifierStore, approved: Approved) -> list[QueuedEmail] | None:
+    """One approved match's introductions; None while its people or trusts are not known."""
+    proposal = approved.proposal
+    if proposal.kind is MatchKind.MENTORING:
+        people = await store.people([proposal.provider_id, proposal.mentee_id])
+        return None if people is None else mentoring_introductions(proposal, *people)
+    people = await store.people([proposal.mentee_id])
+    host_code = await store.placement_host(proposal.provider_id)
+    if people is None or host_code is None:
+        return None
+    [candidate] = people
+    trusts = await store.trusts({host_code, candidate.trust_code})
+    if host_code not in trusts or candidate.trust_code not in trusts:
+        return None
+    return secondment_introductions(
+        proposal, candidate, trusts[host_code], trusts[candidate.trust_code], approved.coordinators
+    )

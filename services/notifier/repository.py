@@ -1,0 +1,233 @@
+"""The notifier's tables as its handlers (handlers.py) use them: every statement they run, on
+the connection of the event's (or the mail queue's) transaction. What to queue or cancel is
+decided in handlers.py."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from uuid import UUID
+
+import asyncpg
+
+from services.notifier.handlers import Approved, Person, QueuedEmail, Trust, Unannounced
+from shared.events import (
+    MatchDecided,
+    MatchProposed,
+    NetworkUpserted,
+    PersonUpserted,
+    PlacementUpserted,
+    TrustUpserted,
+)
+from shared.observability.context import Carrier, capture
+
+
+class NotifierRepository:
+    """The notifier's store (``handlers.NotifierStore``) on one connection."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def upsert_network(self, event: NetworkUpserted) -> None:
+        await self.conn.execute(
+            """
+            INSERT INTO networks (id, name, coordinators) VALUES ($1, $2, $3)
+            ON CONFLICT (id) DO UPDATE
+              SET name = excluded.name, coordinators = excluded.coordinators
+            """,
+            event.network_id,
+            event.name,
+            [c.model_dump(mode="json") for c in event.coordinators],
+        )
+
+    async def upsert_trust(self, event: TrustUpserted) -> None:
+        await self.conn.execute(
+            "INSERT INTO trusts (code, name, network_id, contact_email) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (code) DO UPDATE SET name = excluded.name,"
+            " network_id = excluded.network_id, contact_email = excluded.contact_email",
+            event.trust_code,
+            event.name,
+            event.network_id,
+            event.contact_email,
+        )
+
+    async def upsert_person(self, event: PersonUpserted) -> None:
+        p = event.profile
+        await self.conn.execute(
+            """
+            INSERT INTO people (id, role, name, email, job_title, trust_code)
+            VALUES ($1, $2, $3, $4, $5, $6)
+            ON CONFLICT (id) DO UPDATE SET role = excluded.role, name = excluded.name,
+              email = excluded.email, job_title = excluded.job_title,
+              trust_code = excluded.trust_code
+            """,
+            p.person_id,
+            p.role.value,
+            p.name,
+            p.email,
+            p.job_title,
+            p.trust_code,
+        )
+
+    async def upsert_placement(self, event: PlacementUpserted) -> None:
+        pl = event.placement
+        await self.conn.execute(
+            "INSERT INTO placements (id, role, host_trust_code) VALUES ($1, $2, $3)"
+            " ON CONFLICT (id) DO UPDATE SET role = excluded.role,"
+            " host_trust_code = excluded.host_trust_code",
+            pl.placement_id,
+            pl.role,
+            pl.host_trust_code,
+        )
+
+    async def forget_person(self, person_id: UUID) -> None:
+        """Erasure: the person goes, and so does every unsent email to or about them; emails
+        already sent to them keep no trace of who they went to.
+
+        The proposals are deleted first: the mail queue queues a proposal's emails holding its
+        row lock (``unannounced``, ``approved_not_introduced``), so this waits for any such
+        transaction, and the statements after it (read committed) see the emails it queued."""
+        erased_matches = [
+            row["match_id"]
+            for row in await self.conn.fetch(
+                "DELETE FROM proposals"
+                " WHERE event->>'provider_id' = $1 OR event->>'mentee_id' = $1"
+                " RETURNING match_id",
+                str(person_id),
+            )
+        ]
+        await self.conn.execute("DELETE FROM people WHERE id = $1", person_id)
+        await self.conn.execute(
+            """
+            UPDATE emails SET recipient_name = '', recipient_email = '',
+              status = CASE WHEN status = 'pending' THEN 'cancelled' ELSE status END
+            WHERE person_id = $1
+            """,
+            person_id,
+        )
+        await self.conn.execute(
+            "UPDATE emails SET status = 'cancelled'"
+            " WHERE status = 'pending' AND match_id = ANY($1::uuid[])",
+            erased_matches,
+        )
+
+    async def keep_proposal(self, event: MatchProposed) -> None:
+        await self.conn.execute(
+            "INSERT INTO proposals (match_id, network_id, event, announced, trace_context)"
+            " VALUES ($1, $2, $3, EXISTS (SELECT 1 FROM decisions WHERE match_id = $1), $4)"
+            " ON CONFLICT DO NOTHING",
+            event.match_id,
+            event.network_id,
+            event.model_dump(mode="json"),
+            capture(),  # the proposal's correlation id and trace, for its emails
+        )
+
+    async def mark_withdrawn(self, match_id: UUID) -> None:
+        await self.conn.execute(
+            "UPDATE proposals SET announced = true, withdrawn = true WHERE match_id = $1",
+            match_id,
+        )
+
+    async def keep_decision(self, event: MatchDecided) -> None:
+        await self.conn.execute(
+            "INSERT INTO decisions (match_id, approved, decided_at, introduced, trace_context)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (match_id) DO NOTHING",
+            event.match_id,
+            event.approved,
+            event.occurred_at,
+            not event.approved,  # a rejection introduces nobody
+            # The mail queue introduces the match later, outside this event's context: keep
+            # the decision's correlation id and trace for the introductions' lines and headers.
+            capture(),
+        )
+
+    async def mark_announced(self, match_ids: Collection[UUID]) -> None:
+        await self.conn.execute(
+            "UPDATE proposals SET announced = true WHERE match_id = ANY($1::uuid[])",
+            list(match_ids),
+        )
+
+    async def cancel_unsent(self, match_id: UUID, purposes: Collection[str]) -> None:
+        """Cancel the match's pending emails of these purposes."""
+        await self.conn.execute(
+            "UPDATE emails SET status = 'cancelled' WHERE match_id = $1 AND status = 'pending'"
+            " AND purpose = ANY($2::text[])",
+            match_id,
+            sorted(purposes),
+        )
+
+    async def person(self, person_id: UUID) -> Person | None:
+        row = await self.conn.fetchrow(
+            "SELECT id, name, email, trust_code FROM people WHERE id = $1", person_id
+        )
+        return None if row is None else Person(**row)
+
+    async def people(self, ids: Sequence[UUID]) -> list[Person] | None:
+        """The people in the order of ``ids``; None unless all of them are known."""
+        rows = {
+            row["id"]: Person(**row)
+            for row in await self.conn.fetch(
+                "SELECT id, name, email, trust_code FROM people WHERE id = ANY($1::uuid[])",
+                list(ids),
+            )
+        }
+        return [rows[i] for i in ids] if all(i in rows for i in ids) else None
+
+    async def placement_host(self, placement_id: UUID) -> str | None:
+        host: str | None = await self.conn.fetchval(
+            "SELECT host_trust_code FROM placements WHERE id = $1", placement_id
+        )
+        return host
+
+    async def trusts(self, codes: Collection[str]) -> dict[str, Trust]:
+        rows = await self.conn.fetch(
+            "SELECT code, name, contact_email FROM trusts WHERE code = ANY($1::text[])",
+            list(codes),
+        )
+        return {row["code"]: Trust(**row) for row in rows}
+
+    async def queue(self, emails: Sequence[tuple[QueuedEmail, Carrier | None]]) -> None:
+        await self.conn.executemany(
+            """
+            INSERT INTO emails (dedupe_key, purpose, match_id, person_id, recipient_name,
+                                recipient_email, context, trace_context)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (dedupe_key) DO NOTHING
+            """,
+            [(*email.row(), trace_context or {}) for email, trace_context in emails],
+        )
+
+    async def unannounced(self) -> list[Unannounced]:
+        """Proposals whose network is known, not announced yet: locked until the transaction
+        ends, so that an erasure waits for the emails queued for them."""
+        rows = await self.conn.fetch(
+            """
+            SELECT p.match_id, p.trace_context, n.coordinators
+            FROM proposals p JOIN networks n ON n.id = p.network_id
+            WHERE NOT p.announced ORDER BY p.match_id FOR UPDATE OF p SKIP LOCKED
+            """
+        )
+        return [Unannounced(r["match_id"], r["coordinators"], r["trace_context"]) for r in rows]
+
+    async def approved_not_introduced(self) -> list[Approved]:
+        rows = await self.conn.fetch(
+            """
+            SELECT d.match_id, d.trace_context, p.event, n.coordinators
+            FROM decisions d
+            JOIN proposals p USING (match_id) JOIN networks n ON n.id = p.network_id
+            WHERE NOT d.introduced ORDER BY d.match_id FOR UPDATE OF d, p SKIP LOCKED
+            """
+        )
+        return [
+            Approved(
+                match_id=r["match_id"],
+                proposal=MatchProposed.model_validate(r["event"]),
+                coordinators=r["coordinators"],
+                trace_context=r["trace_context"],
+            )
+            for r in rows
+        ]
+
+    async def mark_introduced(self, match_ids: Collection[UUID]) -> None:
+        await self.conn.execute(
+            "UPDATE decisions SET introduced = true WHERE match_id = ANY($1::uuid[])",
+            list(match_ids),
+        )

@@ -1,0 +1,173 @@
+"""The coordinators' pages: proposals (decide one, approve many), the state of the network,
+the pictures (secondment flows, fairness) and the CSV export."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from uuid import UUID
+
+import asyncpg
+from fastapi import APIRouter, Request, status
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+
+from services.profiles.coordination import queries
+from services.profiles.coordination.charts import bar_chart, flow_graph
+from services.profiles.coordination.dashboard import (
+    ProposalFilter,
+    apply_filter,
+    decision_bars,
+    decisions_by_day,
+    exchange_groups,
+    fairness_bars,
+    matches_csv,
+)
+from services.profiles.coordination.decisions import DecisionRefused, ProposalNotFound, decide
+from services.profiles.dependencies import Connection
+from services.profiles.pages import CheckedForm, Coordinating, PageRefused, flash, now, render
+from shared.matching import MatchKind
+
+router = APIRouter(prefix="/dashboard/{network_id}", include_in_schema=False)
+
+
+@router.get("/proposals")
+async def proposals_page(
+    request: Request,
+    network_id: str,
+    account: Coordinating,
+    conn: Connection,
+    kind: str = "",
+    region: str = "",
+    older_than_days: str = "",
+) -> Response:
+    try:
+        chosen = ProposalFilter.model_validate(
+            {"kind": kind, "region": region, "older_than_days": older_than_days}
+        )
+    except ValidationError:
+        chosen = ProposalFilter()
+    pending = await queries.proposals(conn, network_id, "pending")
+    recent = [
+        p for p in await queries.proposals(conn, network_id) if p.status in ("approved", "rejected")
+    ][-10:]
+    context = {
+        "network_id": network_id,
+        "network_name": await queries.network_name(conn, network_id),
+        "proposals": apply_filter(pending, chosen, now()),
+        "pending_count": len(pending),
+        "exchanges": exchange_groups(pending),
+        "recent": list(reversed(recent)),
+        "filter": chosen,
+        "kinds": [k.value for k in MatchKind],
+        "regions": await queries.regions(conn, network_id),
+        "now": now(),
+    }
+    return render(request, "proposals.html", context)
+
+
+@router.post("/proposals/{match_id}/decision")
+async def decide_one(
+    request: Request,
+    network_id: str,
+    match_id: UUID,
+    account: Coordinating,
+    form: CheckedForm,
+    conn: Connection,
+) -> Response:
+    choice = form.get("decision")
+    if choice not in ("approve", "reject"):
+        raise PageRefused(400, "No decision", "Choose approve or reject.")
+    approved, reason = choice == "approve", str(form.get("reason", ""))
+    decided = await decide_or_refuse(conn, network_id, [match_id], approved, reason, account.email)
+    verb = "Approved" if approved else "Rejected"
+    flash(request, f"{verb} {len(decided)} proposal(s). The matcher and notifier are told.")
+    return RedirectResponse(f"/dashboard/{network_id}/proposals", status.HTTP_303_SEE_OTHER)
+
+
+@router.post("/proposals/bulk-approve")
+async def bulk_approve(
+    request: Request, network_id: str, account: Coordinating, form: CheckedForm, conn: Connection
+) -> Response:
+    try:
+        match_ids = [UUID(str(value)) for value in form.getlist("match_id")]
+    except ValueError as error:
+        raise PageRefused(400, "Unknown proposal", "A selected proposal is unknown.") from error
+    decided = await decide_or_refuse(conn, network_id, match_ids, True, "", account.email)
+    flash(request, f"Approved {len(decided)} proposal(s). The matcher and notifier are told.")
+    return RedirectResponse(f"/dashboard/{network_id}/proposals", status.HTTP_303_SEE_OTHER)
+
+
+@router.get("/network")
+async def network_page(
+    request: Request, network_id: str, account: Coordinating, conn: Connection
+) -> Response:
+    days = decisions_by_day(await queries.decisions(conn, network_id), now().date())
+    context = {
+        "network_id": network_id,
+        "network_name": await queries.network_name(conn, network_id),
+        "mentors": await queries.mentor_loads(conn, network_id),
+        "mentees": await queries.waiting_mentees(conn, network_id),
+        "placements": await queries.open_placements(conn, network_id),
+        "decisions_chart": bar_chart(decision_bars(days)),
+        "decisions_total": sum(d.approved + d.rejected for d in days),
+        "now": now(),
+    }
+    return render(request, "network.html", context)
+
+
+@router.get("/pictures")
+async def pictures_page(
+    request: Request, network_id: str, account: Coordinating, conn: Connection
+) -> Response:
+    flows, trust_names = await queries.secondment_flows(conn, network_id)
+    fairness = await queries.latest_fairness(conn, network_id)
+    context = {
+        "network_id": network_id,
+        "network_name": await queries.network_name(conn, network_id),
+        "graph": flow_graph(flows, trust_names),
+        "fairness": fairness,
+        "fairness_chart": bar_chart(fairness_bars(fairness), max_value=1.0),
+    }
+    return render(request, "pictures.html", context)
+
+
+@router.get("/matches.csv")
+async def export_csv(network_id: str, account: Coordinating, conn: Connection) -> Response:
+    body = matches_csv(await queries.proposals(conn, network_id))
+    filename = f"bridgework-matches-{network_id}-{now():%Y%m%d}.csv"
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+async def decide_or_refuse(
+    conn: asyncpg.Connection,
+    network_id: str,
+    match_ids: Sequence[UUID],
+    approved: bool,
+    reason: str,
+    decided_by: str,
+    via: str = "web",
+) -> list[UUID]:
+    """The decision use case, its refusals as pages."""
+    try:
+        return await decide(
+            conn,
+            network_id=network_id,
+            match_ids=match_ids,
+            approved=approved,
+            reason=reason,
+            decided_by=decided_by,
+            via=via,
+        )
+    except ProposalNotFound as error:
+        raise PageRefused(
+            404, "No such proposal", "There is no such proposal in your network."
+        ) from error
+    except DecisionRefused as error:
+        raise PageRefused(409, "This decision cannot be taken", str(error)) from error

@@ -1,0 +1,159 @@
+"""Mentors and mentees: their profiles, availability and erasure. Each use case stores its change
+and the matching event in one transaction (the outbox), so a change is never stored without
+being published."""
+
+from __future__ import annotations
+
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from services.profiles.api.schemas import AvailabilityIn, MenteeIn, MentorIn, PersonOut
+from services.profiles.directory.errors import Conflict, Invalid, NotFound
+from services.profiles.directory.trusts import trust_home
+from shared.events import AvailabilityChanged, PersonErased, PersonProfile, PersonUpserted
+from shared.outbox import add_to_outbox
+from shared.people import Role
+from shared.regions import Region
+
+
+def _person_event(
+    person_id: UUID, data: MentorIn | MenteeIn, trust: asyncpg.Record, paused: bool
+) -> PersonUpserted:
+    role = Role.MENTOR if isinstance(data, MentorIn) else Role.MENTEE
+    fields = data.model_dump()
+    if paused:
+        fields["capacity"] = 0.0  # a paused mentor keeps their stated capacity here, not there
+    profile = PersonProfile(
+        person_id=person_id,
+        role=role,
+        network_id=trust["network_id"],
+        region=Region(trust["region"]),
+        **fields,
+    )
+    return PersonUpserted(entity_key=str(person_id), profile=profile)
+
+
+async def save_person(
+    conn: asyncpg.Connection, data: MentorIn | MenteeIn, person_id: UUID | None = None
+) -> UUID:
+    """Create a person (no id) or replace one's profile; publish person.upserted."""
+    role = Role.MENTOR if isinstance(data, MentorIn) else Role.MENTEE
+    async with conn.transaction():
+        trust = await trust_home(conn, data.trust_code, "trust_code")
+        if person_id is None:
+            person_id = uuid4()
+            paused = False
+            try:
+                await conn.execute(
+                    "INSERT INTO people (id, role, email, trust_code, details)"
+                    " VALUES ($1, $2, $3, $4, $5)",
+                    person_id,
+                    role.value,
+                    data.email,
+                    data.trust_code,
+                    data.model_dump(mode="json"),
+                )
+            except asyncpg.UniqueViolationError as error:
+                raise Conflict(f"a {role.value} with email {data.email} already exists") from error
+        else:
+            row = await conn.fetchrow(
+                "UPDATE people SET email = $3, trust_code = $4, details = $5, updated_at = now()"
+                " WHERE id = $1 AND role = $2 RETURNING paused",
+                person_id,
+                role.value,
+                data.email,
+                data.trust_code,
+                data.model_dump(mode="json"),
+            )
+            if row is None:
+                raise NotFound(role.value, person_id)
+            paused = row["paused"]
+        await add_to_outbox(conn, [_person_event(person_id, data, trust, paused)])
+    return person_id
+
+
+def _details(role: str, details: dict[str, object]) -> MentorIn | MenteeIn:
+    return (
+        MentorIn.model_validate(details)
+        if role == Role.MENTOR
+        else MenteeIn.model_validate(details)
+    )
+
+
+async def get_person(conn: asyncpg.Connection, person_id: UUID) -> PersonOut:
+    row = await conn.fetchrow("SELECT role, paused, details FROM people WHERE id = $1", person_id)
+    if row is None:
+        raise NotFound("person", person_id)
+    return PersonOut(
+        id=person_id,
+        role=Role(row["role"]),
+        paused=row["paused"],
+        details=_details(row["role"], row["details"]),
+    )
+
+
+async def set_availability(conn: asyncpg.Connection, person_id: UUID, data: AvailabilityIn) -> None:
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            "SELECT role, details FROM people WHERE id = $1 FOR UPDATE", person_id
+        )
+        if row is None:
+            raise NotFound("person", person_id)
+        if row["role"] != Role.MENTOR:
+            raise Invalid("person_id", "availability applies to mentors only")
+        mentor = MentorIn.model_validate(row["details"])
+        mentor = mentor.model_copy(
+            update={
+                k: v
+                for k, v in (("capacity", data.capacity), ("hours_per_month", data.hours_per_month))
+                if v is not None
+            }
+        )
+        await conn.execute(
+            "UPDATE people SET paused = $2, details = $3, updated_at = now() WHERE id = $1",
+            person_id,
+            data.paused,
+            mentor.model_dump(mode="json"),
+        )
+        event = AvailabilityChanged(
+            entity_key=str(person_id),
+            person_id=person_id,
+            paused=data.paused,
+            capacity=0.0 if data.paused else mentor.capacity,
+            hours_per_month=0.0 if data.paused else mentor.hours_per_month,
+        )
+        await add_to_outbox(conn, [event])
+
+
+async def set_taking_part(conn: asyncpg.Connection, person_id: UUID, *, taking_part: bool) -> None:
+    """A mentee who withdraws is paused: the matcher stops matching them and withdraws their
+    pending proposals, as it does for a paused mentor. (Mentors go through set_availability.)"""
+    async with conn.transaction():
+        await conn.execute(
+            "UPDATE people SET paused = $2, updated_at = now() WHERE id = $1",
+            person_id,
+            not taking_part,
+        )
+        event = AvailabilityChanged(
+            entity_key=str(person_id),
+            person_id=person_id,
+            paused=not taking_part,
+            capacity=0.0,
+            hours_per_month=0.0,
+        )
+        await add_to_outbox(conn, [event])
+
+
+async def erase_person(conn: asyncpg.Connection, person_id: UUID) -> None:
+    """UK GDPR erasure: delete the row and every unpublished copy of their data; tell everyone."""
+    async with conn.transaction():
+        deleted = await conn.fetchval("DELETE FROM people WHERE id = $1 RETURNING id", person_id)
+        if deleted is None:
+            raise NotFound("person", person_id)
+        await conn.execute(
+            "DELETE FROM outbox WHERE message_key = $1 AND topic = $2",
+            str(person_id),
+            PersonUpserted.topic.value,
+        )
+        await add_to_outbox(conn, [PersonErased(entity_key=str(person_id), person_id=person_id)])

@@ -1,0 +1,55 @@
+"""NHS trusts: each belongs to one network; people and placements belong to a trust."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from services.profiles.api.schemas import TrustIn
+from services.profiles.directory.errors import Invalid, NotFound
+from shared.events import TrustUpserted
+from shared.outbox import add_to_outbox
+
+
+async def upsert_trust(conn: asyncpg.Connection, code: str, data: TrustIn) -> None:
+    async with conn.transaction():
+        if not await conn.fetchval("SELECT 1 FROM networks WHERE id = $1", data.network_id):
+            raise Invalid("network_id", f"unknown network {data.network_id!r}")
+        await conn.execute(
+            """
+            INSERT INTO trusts
+              (code, name, region, network_id, latitude, longitude, is_small, contact_email)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            ON CONFLICT (code) DO UPDATE SET name = excluded.name, region = excluded.region,
+              network_id = excluded.network_id, latitude = excluded.latitude,
+              longitude = excluded.longitude, is_small = excluded.is_small,
+              contact_email = excluded.contact_email, updated_at = now()
+            """,
+            code,
+            data.name,
+            data.region.value,
+            data.network_id,
+            data.latitude,
+            data.longitude,
+            data.is_small,
+            data.contact_email,
+        )
+        event = TrustUpserted(entity_key=code, trust_code=code, **data.model_dump())
+        await add_to_outbox(conn, [event])
+
+
+async def get_trust(conn: asyncpg.Connection, code: str) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        "SELECT code, name, region, network_id, latitude, longitude, is_small, contact_email"
+        " FROM trusts WHERE code = $1",
+        code,
+    )
+    if row is None:
+        raise NotFound("trust", code)
+    return row
+
+
+async def trust_home(conn: asyncpg.Connection, code: str, field: str) -> asyncpg.Record:
+    trust = await conn.fetchrow("SELECT region, network_id FROM trusts WHERE code = $1", code)
+    if trust is None:
+        raise Invalid(field, f"unknown trust {code!r}: add it with PUT /trusts/{code} first")
+    return trust

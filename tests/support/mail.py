@@ -1,0 +1,42 @@
+"""Email the services sent: an in-process SMTP server's inbox, or the SMTP catcher's maildir."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import time
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+
+@dataclass
+class Inbox:
+    """An aiosmtpd handler that keeps every message it receives."""
+
+    port: int
+    messages: list[EmailMessage] = field(default_factory=list)
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        message = email.message_from_bytes(
+            envelope.original_content or b"", policy=email.policy.default
+        )
+        assert isinstance(message, EmailMessage)
+        self.messages.append(message)
+        return "250 OK"
+
+
+def wait_for_mail(maildir: Path, contains: str, timeout: float = 60) -> EmailMessage:
+    """The first message in the SMTP catcher's ``maildir`` that mentions ``contains``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in sorted(maildir.glob("*.eml")):
+            raw = path.read_bytes()
+            if contains.encode() in raw:
+                message = email.message_from_bytes(raw, policy=email.policy.default)
+                assert isinstance(message, EmailMessage)
+                return message
+        time.sleep(0.3)
+    raise AssertionError(f"no email mentioning {contains!r} arrived within {timeout}s")

@@ -1,0 +1,351 @@
+"""The notifier's event handlers and their decisions (which emails, to whom, under which
+dedupe key; what a withdrawal or a decision cancels), on an in-memory store: no database, no
+SMTP (the same handlers run on PostgreSQL in tests/integration/test_notifier_mail.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from uuid import UUID, uuid4
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.notifier.handlers import (
+    Approved,
+    Person,
+    QueuedEmail,
+    Trust,
+    Unannounced,
+    announce_proposals,
+    handle_event,
+    introduce_approved,
+    proposal_emails,
+    secondment_introductions,
+)
+from shared.events import (
+    Coordinator,
+    MatchDecided,
+    MatchProposed,
+    MatchWithdrawn,
+    NetworkUpserted,
+    PersonErased,
+    PersonUpserted,
+    PlacementUpserted,
+    SelfServiceLinkRequested,
+    TrustUpserted,
+)
+from shared.matching import MatchKind
+from shared.observability.context import Carrier
+from tests.support.factories import match_proposed, person_profile
+
+
+class FakeNotifierStore:
+    """The notifier's tables as dictionaries (``handlers.NotifierStore``)."""
+
+    def __init__(self) -> None:
+        self.networks: dict[str, list[dict[str, str]]] = {}
+        self.trusts_by_code: dict[str, Trust] = {}
+        self.persons: dict[UUID, Person] = {}
+        self.hosts: dict[UUID, str] = {}
+        self.proposals: dict[UUID, MatchProposed] = {}
+        self.announced: set[UUID] = set()
+        self.withdrawn: set[UUID] = set()
+        self.decisions: dict[UUID, bool] = {}
+        self.introduced: set[UUID] = set()
+        self.emails: dict[str, QueuedEmail] = {}  # by dedupe key
+        self.cancelled: set[str] = set()
+
+    async def upsert_network(self, event: NetworkUpserted) -> None:
+        self.networks[event.network_id] = [c.model_dump(mode="json") for c in event.coordinators]
+
+    async def upsert_trust(self, event: TrustUpserted) -> None:
+        self.trusts_by_code[event.trust_code] = Trust(
+            event.trust_code, event.name, event.contact_email
+        )
+
+    async def upsert_person(self, event: PersonUpserted) -> None:
+        p = event.profile
+        self.persons[p.person_id] = Person(p.person_id, p.name, p.email, p.trust_code)
+
+    async def upsert_placement(self, event: PlacementUpserted) -> None:
+        self.hosts[event.placement.placement_id] = event.placement.host_trust_code
+
+    async def forget_person(self, person_id: UUID) -> None:
+        self.persons.pop(person_id, None)
+        for match_id, proposal in list(self.proposals.items()):
+            if person_id in (proposal.provider_id, proposal.mentee_id):
+                del self.proposals[match_id]
+                self.cancelled |= {k for k, e in self.emails.items() if e.match_id == match_id}
+        self.cancelled |= {k for k, e in self.emails.items() if e.person_id == person_id}
+
+    async def keep_proposal(self, event: MatchProposed) -> None:
+        self.proposals.setdefault(event.match_id, event)
+        if event.match_id in self.decisions:
+            self.announced.add(event.match_id)
+
+    async def mark_withdrawn(self, match_id: UUID) -> None:
+        self.withdrawn.add(match_id)
+        self.announced.add(match_id)
+
+    async def keep_decision(self, event: MatchDecided) -> None:
+        self.decisions.setdefault(event.match_id, event.approved)
+        if not event.approved:
+            self.introduced.add(event.match_id)
+
+    async def mark_announced(self, match_ids: Collection[UUID]) -> None:
+        self.announced |= set(match_ids)
+
+    async def cancel_unsent(self, match_id: UUID, purposes: Collection[str]) -> None:
+        self.cancelled |= {
+            key
+            for key, email in self.emails.items()
+            if email.match_id == match_id and email.purpose in purposes
+        }
+
+    async def person(self, person_id: UUID) -> Person | None:
+        return self.persons.get(person_id)
+
+    async def people(self, ids: Sequence[UUID]) -> list[Person] | None:
+        return [self.persons[i] for i in ids] if all(i in self.persons for i in ids) else None
+
+    async def placement_host(self, placement_id: UUID) -> str | None:
+        return self.hosts.get(placement_id)
+
+    async def trusts(self, codes: Collection[str]) -> dict[str, Trust]:
+        return {c: self.trusts_by_code[c] for c in codes if c in self.trusts_by_code}
+
+    async def queue(self, emails: Sequence[tuple[QueuedEmail, Carrier | None]]) -> None:
+        for email, _ in emails:
+            self.emails.setdefault(email.dedupe_key, email)
+
+    async def unannounced(self) -> list[Unannounced]:
+        return [
+            Unannounced(p.match_id, self.networks[p.network_id])
+            for p in self.proposals.values()
+            if p.match_id not in self.announced and p.network_id in self.networks
+        ]
+
+    async def approved_not_introduced(self) -> list[Approved]:
+        return [
+            Approved(
+                match_id,
+                self.proposals[match_id],
+                self.networks[self.proposals[match_id].network_id],
+            )
+            for match_id in self.decisions
+            if match_id not in self.introduced
+            and match_id in self.proposals
+            and self.proposals[match_id].network_id in self.networks
+        ]
+
+    async def mark_introduced(self, match_ids: Collection[UUID]) -> None:
+        self.introduced |= set(match_ids)
+
+    def unsent(self, purpose: str | None = None) -> list[QueuedEmail]:
+        return [
+            e
+            for k, e in self.emails.items()
+            if k not in self.cancelled and purpose in (None, e.purpose)
+        ]
+
+
+COORDINATORS = (
+    Coordinator(name="Cora", email="Cora@North.example"),
+    Coordinator(name="Dev", email="dev@north.example"),
+)
+
+
+def network() -> NetworkUpserted:
+    return NetworkUpserted(
+        entity_key="north", network_id="north", name="North", coordinators=COORDINATORS
+    )
+
+
+def person(trust: str = "T1") -> PersonUpserted:
+    return PersonUpserted(entity_key="p", profile=person_profile(trust_code=trust))
+
+
+def proposed(provider: UUID, mentee: UUID, kind: MatchKind = MatchKind.MENTORING) -> MatchProposed:
+    return match_proposed(provider_id=provider, mentee_id=mentee, kind=kind)
+
+
+def decided(proposal: MatchProposed, approved: bool) -> MatchDecided:
+    return MatchDecided(
+        entity_key=str(proposal.match_id),
+        match_id=proposal.match_id,
+        network_id=proposal.network_id,
+        approved=approved,
+        decided_by="coordinator",
+    )
+
+
+def withdrawn(proposal: MatchProposed) -> MatchWithdrawn:
+    return MatchWithdrawn(
+        entity_key=str(proposal.match_id),
+        match_id=proposal.match_id,
+        network_id=proposal.network_id,
+        reason="replaced by a better match",
+    )
+
+
+async def mentoring_match(store: FakeNotifierStore) -> MatchProposed:
+    mentor, mentee = person(), person()
+    for event in (network(), mentor, mentee):
+        await handle_event(store, event)
+    proposal = proposed(mentor.profile.person_id, mentee.profile.person_id)
+    await handle_event(store, proposal)
+    return proposal
+
+
+async def test_a_proposal_is_announced_once_to_each_coordinator() -> None:
+    store = FakeNotifierStore()
+    proposal = await mentoring_match(store)
+    assert await announce_proposals(store) == 1
+    assert await announce_proposals(store) == 0
+    assert sorted(e.dedupe_key for e in store.unsent("proposal")) == [
+        f"proposal:{proposal.match_id}:cora@north.example",
+        f"proposal:{proposal.match_id}:dev@north.example",
+    ]
+
+
+async def test_a_proposal_waits_for_its_networks_coordinators() -> None:
+    store = FakeNotifierStore()
+    mentor, mentee = person(), person()
+    await handle_event(store, proposed(mentor.profile.person_id, mentee.profile.person_id))
+    assert await announce_proposals(store) == 0
+    await handle_event(store, network())
+    assert await announce_proposals(store) == 1
+
+
+async def test_a_withdrawal_cancels_the_unsent_announcements() -> None:
+    store = FakeNotifierStore()
+    proposal = await mentoring_match(store)
+    await announce_proposals(store)
+    await handle_event(store, withdrawn(proposal))
+    assert store.unsent() == []
+    assert await announce_proposals(store) == 0
+
+
+async def test_a_decision_cancels_the_announcements_and_an_approval_introduces_both() -> None:
+    store = FakeNotifierStore()
+    proposal = await mentoring_match(store)
+    await announce_proposals(store)
+    await handle_event(store, decided(proposal, approved=True))
+    assert store.unsent("proposal") == []
+    assert await introduce_approved(store) == 1
+    assert await introduce_approved(store) == 0  # once
+    introductions = store.unsent("introduction")
+    assert {(e.person_id, e.context["audience"]) for e in introductions} == {
+        (proposal.provider_id, "mentor"),
+        (proposal.mentee_id, "mentee"),
+    }
+    assert {e.dedupe_key for e in introductions} == {
+        f"introduction:{proposal.match_id}:{proposal.provider_id}",
+        f"introduction:{proposal.match_id}:{proposal.mentee_id}",
+    }
+
+
+@pytest.mark.parametrize("withdrawal_first", [True, False])
+async def test_an_approval_that_raced_a_withdrawal_is_introduced(withdrawal_first: bool) -> None:
+    """Issue 14, item 5: the decision applies whatever the proposal's state (the matcher
+    records it too), so the approved pair is introduced, in either order."""
+    store = FakeNotifierStore()
+    proposal = await mentoring_match(store)
+    await announce_proposals(store)
+    events = [withdrawn(proposal), decided(proposal, approved=True)]
+    await handle_event(store, events[0] if withdrawal_first else events[1])
+    if not withdrawal_first:
+        await introduce_approved(store)  # the introductions are queued before the withdrawal
+    await handle_event(store, events[1] if withdrawal_first else events[0])
+    await introduce_approved(store)
+    assert store.unsent("proposal") == []
+    assert len(store.unsent("introduction")) == 2
+
+
+async def test_a_rejection_introduces_nobody() -> None:
+    store = FakeNotifierStore()
+    proposal = await mentoring_match(store)
+    await handle_event(store, decided(proposal, approved=False))
+    assert await introduce_approved(store) == 0
+    assert store.unsent("introduction") == []
+
+
+async def test_an_approval_waits_for_its_people() -> None:
+    store = FakeNotifierStore()
+    await handle_event(store, network())
+    mentor, mentee = person(), person()
+    await handle_event(store, mentor)
+    proposal = proposed(mentor.profile.person_id, mentee.profile.person_id)
+    await handle_event(store, proposal)
+    await handle_event(store, decided(proposal, approved=True))
+    assert await introduce_approved(store) == 0
+    await handle_event(store, mentee)
+    assert await introduce_approved(store) == 1
+
+
+async def test_an_erasure_cancels_what_was_queued_about_them() -> None:
+    store = FakeNotifierStore()
+    proposal = await mentoring_match(store)
+    await handle_event(store, decided(proposal, approved=True))
+    await introduce_approved(store)
+    await handle_event(store, PersonErased(entity_key="m", person_id=proposal.mentee_id))
+    assert store.unsent() == []
+
+
+async def test_a_self_service_link_goes_to_a_known_person_once_per_request() -> None:
+    store = FakeNotifierStore()
+    someone = person()
+    await handle_event(store, someone)
+    request = SelfServiceLinkRequested(entity_key="p", person_id=someone.profile.person_id)
+    await handle_event(store, request)
+    await handle_event(store, request)  # the same request again: one email
+    [email] = store.unsent("self_service_link")
+    assert (email.dedupe_key, email.recipient_email) == (
+        f"self_service_link:{request.event_id}",
+        someone.profile.email,
+    )
+    await handle_event(store, SelfServiceLinkRequested(entity_key="p", person_id=uuid4()))
+    assert len(store.unsent("self_service_link")) == 1  # nobody known: nothing sent
+
+
+@given(
+    host=st.sampled_from([None, "host@trust.example"]), home=st.sampled_from([None, "h@t.example"])
+)
+def test_a_secondment_introduces_the_candidate_and_each_trust_or_tells_the_coordinators(
+    host: str | None, home: str | None
+) -> None:
+    candidate = Person(uuid4(), "Cand", "cand@example.org", "HOME")
+    proposal = proposed(uuid4(), candidate.id, MatchKind.SECONDMENT)
+    coordinators = [c.model_dump(mode="json") for c in COORDINATORS]
+    emails = secondment_introductions(
+        proposal, candidate, Trust("HOST", "Host", host), Trust("HOME", "Home", home), coordinators
+    )
+    keys = {e.dedupe_key for e in emails}
+    assert f"introduction:{proposal.match_id}:{candidate.id}" in keys
+    for side, code, contact in (("host", "HOST", host), ("home", "HOME", home)):
+        if contact:
+            assert f"introduction:{proposal.match_id}:trust:{side}:{code}" in keys
+        else:
+            assert {
+                f"trust_contact_missing:{proposal.match_id}:{side}:{c['email'].lower()}"
+                for c in coordinators
+            } <= keys
+    assert len(keys) == len(emails)  # no two emails share a dedupe key
+
+
+ADDRESSES = st.builds(
+    "{}@{}.example".format,
+    st.text(alphabet="aBcDé", min_size=1, max_size=6),
+    st.text(alphabet="nOrTh", min_size=1, max_size=6),
+)
+
+
+@given(st.lists(ADDRESSES, max_size=5))
+def test_each_coordinator_address_gets_one_announcement_whatever_its_case(
+    addresses: list[str],
+) -> None:
+    match_id = uuid4()
+    coordinators = [{"name": "C", "email": a} for a in addresses + [a.upper() for a in addresses]]
+    emails = proposal_emails(Unannounced(match_id, coordinators))
+    assert {e.dedupe_key for e in emails} == {f"proposal:{match_id}:{a.lower()}" for a in addresses}

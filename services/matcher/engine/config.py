@@ -173,7 +173,7 @@ class MatchingConfig(_Frozen):
         default=3, ge=2, le=3, description="longest exchange cycle, in trusts"
     )
     exchange_node_limit: int = Field(
-        default=10_000,
+        default=2_000,
         ge=1,
         description=(
             "branch-and-bound nodes per exchange integer program: a limit on work, not time,"

@@ -45,6 +45,7 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -145,22 +146,10 @@ def find_exchanges(
     candidates: CandidateEdges,
     mentee_trust: Sequence[str],
     provider_trust: Sequence[str],
-    *,
-    max_length: int = 3,
-    asks_nothing_back: Sequence[bool] | None = None,
-    node_limit: int = 10_000,
-    iteration_limit: int = 200_000,
+    **options: Any,
 ) -> list[Exchange]:
-    """The best set of exchange cycles (and chains) of 2..max_length trusts."""
-    return search_exchanges(
-        candidates,
-        mentee_trust,
-        provider_trust,
-        max_length=max_length,
-        asks_nothing_back=asks_nothing_back,
-        node_limit=node_limit,
-        iteration_limit=iteration_limit,
-    ).exchanges
+    """The best set of exchange cycles (and chains): ``search_exchanges`` without the proof."""
+    return search_exchanges(candidates, mentee_trust, provider_trust, **options).exchanges
 
 
 def search_exchanges(
@@ -170,7 +159,7 @@ def search_exchanges(
     *,
     max_length: int = 3,
     asks_nothing_back: Sequence[bool] | None = None,
-    node_limit: int = 10_000,
+    node_limit: int = 2_000,
     iteration_limit: int = 200_000,
 ) -> ExchangeSearch:
     """Exchanges with the proof of their optimality (see the module docstring)."""

@@ -188,7 +188,7 @@ def search_exchanges(
         return _search(candidates, graph, chosen, runs, best, best if proven else np.inf)
     bound, reduced_cost = relaxed
     proven = False
-    for delta in (min(bound - best, 0.01 * bound), None):
+    for delta in (min(bound - best, 0.0005 * bound), None):
         # First a small set of columns for a good incumbent, then every column that could
         # still beat it: that second solve is exact.
         gap = bound - best if delta is None else delta

@@ -216,10 +216,13 @@ def solve_stable_everywhere(
             return greedy.result(), greedy.candidates
         asked = waiting[np.argsort(-frontier[waiting], kind="stable")[:batch]]
         mentee, provider, score = more_pairs(asked, greedy.room())
-        # Below its frontier, each asked mentee's next best pairs with room, like its top k.
+        unknown = greedy.unknown(asked, mentee, provider) & (score > 0)
+        mentee, provider, score = mentee[unknown], provider[unknown], score[unknown]
+        # Below its frontier, each asked mentee's next best pairs with room, like its top k:
+        # the known set grows every time, so this ends.
         keep, next_frontier = _next_best(mentee, provider, score, frontier, top_k or 0)
         frontier[asked] = next_frontier[asked]
-        greedy.add(asked, mentee[keep], provider[keep], score[keep])
+        greedy.add(mentee[keep], provider[keep], score[keep])
 
 
 def _kth_best(candidates: CandidateEdges, top_k: int) -> FloatArray:
@@ -300,23 +303,30 @@ class _Greedy:
         open_: npt.NDArray[np.bool_] = self.total_left > 0
         return open_
 
-    def add(self, asked: IntArray, mentee: IntArray, provider: IntArray, score: FloatArray) -> None:
-        """The asked mentees' pairs that are not edges yet join the edges, undecided."""
+    def unknown(
+        self, asked: IntArray, mentee: IntArray, provider: IntArray
+    ) -> npt.NDArray[np.bool_]:
+        """Which of the asked mentees' pairs are not edges yet."""
         c = self.candidates
         row = np.full(len(c.mentee_ids), -1, dtype=np.int64)
         row[asked] = np.arange(asked.size)
         known = np.zeros((asked.size, len(c.provider_ids)), dtype=bool)
         theirs = row[c.mentee_index] >= 0
         known[row[c.mentee_index[theirs]], c.provider_index[theirs]] = True
-        new = ~known[row[mentee], provider] & (score > 0)
+        new: npt.NDArray[np.bool_] = ~known[row[mentee], provider]
+        return new
+
+    def add(self, mentee: IntArray, provider: IntArray, score: FloatArray) -> None:
+        """New pairs join the edges, undecided."""
+        c = self.candidates
         first = c.edge_count
         self.candidates = replace(
             c,
-            mentee_index=np.concatenate((c.mentee_index, mentee[new].astype(np.int32))),
-            provider_index=np.concatenate((c.provider_index, provider[new].astype(np.int32))),
-            score=np.concatenate((c.score, score[new].astype(np.float64))),
+            mentee_index=np.concatenate((c.mentee_index, mentee.astype(np.int32))),
+            provider_index=np.concatenate((c.provider_index, provider.astype(np.int32))),
+            score=np.concatenate((c.score, score.astype(np.float64))),
         )
-        self.pool = np.concatenate((self.pool, first + np.arange(int(new.sum()))))
+        self.pool = np.concatenate((self.pool, first + np.arange(mentee.size)))
 
     def result(self) -> Assignment:
         chosen = np.sort(np.array(self.chosen, dtype=np.int64))

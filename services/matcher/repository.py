@@ -20,13 +20,16 @@ from shared.outbox import add_to_outbox
 async def mark_dirty_many(conn: asyncpg.Connection, marks: Mapping[str, Carrier]) -> None:
     """Ask for a matching round for these networks once their events have gone quiet; each
     round carries on the correlation id and trace (the carrier) of its network's latest
-    change."""
+    change. A network the matcher does not know is not marked: it waits for its
+    NetworkUpserted, which marks it."""
     network_ids = sorted(marks)  # one lock order for every writer: no deadlocks
     await conn.execute(
         """
         INSERT INTO dirty_networks (network_id, trace_context)
         SELECT m.network_id, m.trace_context::jsonb
         FROM unnest($1::text[], $2::text[]) AS m(network_id, trace_context)
+        JOIN networks n ON n.id = m.network_id
+        ORDER BY m.network_id
         ON CONFLICT (network_id) DO UPDATE
           SET last_change_at = now(), trace_context = excluded.trace_context
         """,

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from services.profiles import bootstrap, pages
+from services.profiles.accounts import admin_pages
 from services.profiles.accounts import pages as account_pages
 from services.profiles.api import networks, people, placements, trusts
 from services.profiles.api.access import Forbidden
@@ -43,9 +44,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for api in (networks, trusts, people, placements):
         app.include_router(api.router)
     pages.install(app, settings)
-    for page in (pages, account_pages, coordination_pages, import_pages):
+    for page in (pages, account_pages, admin_pages, coordination_pages, import_pages):
         app.include_router(page.router)
-    app.include_router(account_pages.admin)
     app.include_router(links.router)
     app.include_router(self_service_pages.router)
     instrument_http(app, "profiles", bootstrap.app_readiness(app, settings))

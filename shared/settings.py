@@ -219,8 +219,8 @@ class ObservabilitySettings(SettingsGroup):
     """Address of the matcher's and notifier's operations endpoint (/metrics, /health/*,
     /docs/asyncapi)."""
     ops_port: int | None = None
-    """Its port; unset: 8001 for the matcher, 8002 for the notifier. The profiles service serves
-    them on its HTTP port."""
+    """Its port; unset: 8001 for the matcher, 8002 for the notifier, 8003 for the profiles
+    service, which serves them on its HTTP port too except in production."""
     health_timeout_seconds: float = Field(default=2.0, gt=0)
     """Time allowed to each readiness check (and to the health requests of `bridgework status`)."""
     metrics_sample_seconds: float = Field(default=10.0, gt=0)

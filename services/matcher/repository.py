@@ -64,12 +64,6 @@ class MatcherRepository:
             "INSERT INTO networks (id) VALUES ($1) ON CONFLICT DO NOTHING", network_id
         )
 
-    async def known_networks(self, network_ids: Collection[str]) -> set[str]:
-        rows = await self.conn.fetch(
-            "SELECT id FROM networks WHERE id = ANY($1::text[])", list(network_ids)
-        )
-        return {row["id"] for row in rows}
-
     async def upsert_trust(self, event: TrustUpserted) -> str | None:
         previous: str | None = await self.conn.fetchval(
             "SELECT network_id FROM trusts WHERE code = $1", event.trust_code

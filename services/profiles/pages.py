@@ -150,12 +150,7 @@ def render(
     response: HTMLResponse = request.app.state.templates.TemplateResponse(
         request, name, context, status_code=status_code
     )
-    # Pages show personal data: never cached, never framed.
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
-    )
+    # Never cached, never framed, a strict CSP: shared/security_headers.py, on every page.
     return response
 
 

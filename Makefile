@@ -7,7 +7,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install lock hooks browser demo demo-serve screenshots test test-unit test-integration test-e2e lint infra-up infra-down down \
+.PHONY: install lock hooks browser oidc-provider demo demo-serve screenshots test test-unit \
+	test-integration test-e2e lint infra-up infra-down down \
 	bench-matching bench-pipeline api-docs chaos clean
 
 # Exact versions from the lock (requirements/*.txt, with hashes), then the project itself;
@@ -45,6 +46,15 @@ browser:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get -o DPkg::Lock::Timeout=300 install -y -q chromium; \
 	fi
 
+# The real OpenID provider the single sign-on tests start (devtools/oidc: the `oidc-provider`
+# package from npm at the lock file's exact versions; Node 20 or later).
+OIDC_INSTALLED := devtools/oidc/node_modules/.package-lock.json
+$(OIDC_INSTALLED): devtools/oidc/package.json devtools/oidc/package-lock.json
+	npm ci --prefix devtools/oidc --no-audit --no-fund
+	touch $(OIDC_INSTALLED)
+
+oidc-provider: $(OIDC_INSTALLED)
+
 infra-up:
 	bash devtools/kafka.sh start
 	bash devtools/postgres.sh start
@@ -68,7 +78,7 @@ screenshots: install browser
 
 # Everything: lint, then every tier (the chaos run's short form included) on fresh local
 # infrastructure. .ci/run calls this.
-test: install lint browser
+test: install lint browser oidc-provider
 	bash devtools/with-infra.sh $(PY) -m pytest
 
 # 5,000 events through the real stack, calm and under faults; prints the counts (~10-15 min).
@@ -80,7 +90,7 @@ chaos: install
 test-unit: install
 	$(PY) -m pytest tests/unit
 
-test-integration: install
+test-integration: install oidc-provider
 	bash devtools/with-infra.sh $(PY) -m pytest tests/integration
 
 test-e2e: install browser

@@ -35,7 +35,12 @@ from services.matcher.engine.optimal import build_engine, with_mentee_loads
 from services.matcher.engine.stable import blocking_pairs, solve_stable
 from tests.support.engine.instances import synthetic_input
 
-SIZES: dict[str, tuple[int, int]] = {"S": (200, 1_000), "M": (2_000, 10_000), "L": (10_000, 50_000)}
+SIZES: dict[str, tuple[int, int]] = {
+    "S": (200, 1_000),
+    "M": (2_000, 10_000),
+    "L": (10_000, 50_000),
+    "XL": (20_000, 100_000),  # a national scheme
+}
 PEERS_BY_SIZE: dict[str, tuple[str, ...]] = {
     "S": ("ortools_min_cost_flow", "matching_package", "networkx_max_weight_matching", "greedy"),
     "M": ("ortools_min_cost_flow", "matching_package", "greedy"),
@@ -223,6 +228,200 @@ def _load_edges(path: str) -> CandidateEdges:
     )
 
 
+# --- scale rows (issue 15 items 4 and 6): whole rounds at M, L, XL against the machine's limit ---
+
+SCALE_TARGETS = {  # on a quiet 2-core machine
+    "M_round_s": 0.6,
+    "L_round_s": 5.0,
+    "L_peak_mb": 2048.0,
+    "XL_round_s": 12.0,
+    "solve_to_or_tools": 1.3,
+    "fairness_group_ratio": 0.9,
+    "fairness_price_pct": 1.0,
+}
+
+
+def scale_worker(size: str, seed: int) -> Metrics:
+    """One whole round (scoring + optimal solve) with its peak RSS, the ceiling and the reference.
+
+    In the same process, after the round's figures are taken: OR-tools' min-cost flow on the
+    same edges (the solver target is a ratio to it), and numpy/BLAS's own rate on a product of
+    the same shapes as the scoring's (mentees x features times features x providers, in the
+    same blocks on the same two threads): the ceiling the scoring is measured against.
+    """
+    from services.matcher.engine.scoring import ScoreTables, ScoringContext
+    from shared.matching import MatchKind
+    from tests.support.engine.reference import flow_optimum
+
+    data = _instance(size, seed)
+    config = _bench_config()
+    input_mb = _peak_mb()
+    start = time.perf_counter()
+    candidates = with_mentee_loads(build_candidates(data, config), data, config)
+    scored = time.perf_counter()
+    result = solve_assignment(candidates)
+    solved = time.perf_counter()
+    peak_mb = _peak_mb()
+    reference_start = time.perf_counter()
+    reference = flow_optimum(candidates)
+    reference_seconds = time.perf_counter() - reference_start
+    tables = ScoreTables.build(ScoringContext.build(data, config), MatchKind.MENTORING)
+    features = tables.mentee_features.shape[1]
+    flops = 2.0 * tables.n_mentees * features * tables.n_providers
+    ceiling = {dtype: _matmul_seconds(tables, config, dtype) for dtype in ("float32", "float64")}
+    return {
+        "seconds": solved - start,
+        "scoring_seconds": scored - start,
+        "solve_seconds": solved - scored,
+        "or_tools_seconds": reference_seconds,
+        "solve_to_or_tools": (solved - scored) / reference_seconds,
+        "total_score": result.total_score,
+        "or_tools_total_score": float(candidates.score[reference].sum()),
+        "edges": candidates.edge_count,
+        "peak_mb": peak_mb,
+        "input_mb": input_mb,
+        "features": features,
+        "product_gflop": flops / 1e9,
+        "scoring_gflops": flops / 1e9 / (scored - start),
+        "matmul_seconds_float32": ceiling["float32"],
+        "matmul_gflops_float32": flops / 1e9 / ceiling["float32"],
+        "matmul_gflops_float64": flops / 1e9 / ceiling["float64"],
+        "scoring_to_matmul": (scored - start) / ceiling["float32"],
+    }
+
+
+def _matmul_seconds(tables: Any, config: MatchingConfig, dtype: str) -> float:
+    """numpy's own time for the scoring's product, block by block on the scoring's threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    left = tables.mentee_features.astype(dtype)
+    right = tables.provider_features.astype(dtype)
+    starts = list(range(0, left.shape[0], config.chunk_size))
+
+    def run(worker: int) -> None:
+        out = np.empty((config.chunk_size, right.shape[1]), dtype=dtype)
+        for b in starts[worker :: config.workers]:
+            rows = left[b : b + config.chunk_size]
+            np.matmul(rows, right, out=out[: rows.shape[0]])
+
+    begin = time.perf_counter()
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(config.workers) as pool:
+        list(pool.map(run, range(config.workers)))
+    return time.perf_counter() - begin
+
+
+def fairness_worker(size: str, seed: int, share: float = 0.9) -> Metrics:
+    """Fairness targets (every group at ``share`` of the overall rate): ratios and the price."""
+    from services.matcher.engine.config import FairnessOptions
+    from services.matcher.engine.fairness import fairness_report
+    from services.matcher.engine.optimal import BridgeworkEngine
+
+    data = _instance(size, seed) if size in SIZES else _real_network(seed)
+    targets = FairnessOptions(part_time=share, social_care=share, small_trust=share)
+    config = MatchingConfig(fairness=targets)
+    start = time.perf_counter()
+    result = BridgeworkEngine(config).propose(data)
+    seconds = time.perf_counter() - start
+    outcome = result.fairness
+    assert outcome is not None
+    report = fairness_report(data, result.proposals)
+    return {
+        "seconds": seconds,
+        "mentors": len(data.mentors),
+        "mentees": len(data.mentees),
+        "price_pct": outcome.price_pct,
+        "price": outcome.price,
+        "bound_gap": outcome.bound_gap,
+        "solves": outcome.solves,
+        "overall_rate": outcome.overall_rate,
+        "groups": {g.group: g.rate_to_overall for g in outcome.groups},
+        "mean_scores": {
+            c.group.value: (c.members.mean_score, c.others.mean_score) for c in report.comparisons
+        },
+    }
+
+
+def _real_network(seed: int) -> Any:
+    """A network on the real reference data: England's trusts and the DDaT skills framework."""
+    from tests.support.engine.instances import ddat_network
+
+    return ddat_network(np.random.default_rng(seed))
+
+
+def run_scale_rows(
+    sizes: list[str], fairness: list[str], seed: int, repeats: int, say: Callable[[str], None]
+) -> Metrics:
+    """Whole rounds ``repeats`` times per size (spread: min / median / worst) and fairness rows."""
+    rows: Metrics = {"load_average": _load_average(), "scale": {}, "fairness": {}}
+    for size in sizes:
+        runs = []
+        for run in range(repeats):
+            say(f"{size}: whole round, run {run + 1} of {repeats}")
+            runs.append(_run_worker({"kind": "scale", "size": size, "seed": seed}))
+        rows["scale"][size] = {"runs": runs, "load_average_after": _load_average()}
+    for name in fairness:  # "real" or a size, optionally "@share" (default 0.9)
+        size, _, share = name.partition("@")
+        for run_seed in (seed, seed + 1, seed + 2) if size == "real" else (seed,):
+            say(f"{name}: fairness targets, seed {run_seed}")
+            rows["fairness"][f"{name} seed {run_seed}"] = _run_worker(
+                {"kind": "fairness", "size": size, "seed": run_seed, "share": float(share or 0.9)}
+            )
+    return rows
+
+
+def _load_average() -> list[float]:
+    return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+
+
+def print_scale_table(rows: Metrics) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    def spread(runs: list[Metrics], key: str) -> str:
+        values = sorted(r[key] for r in runs if key in r)
+        if not values:
+            return "n/a"
+        return f"{values[0]:.2f} / {values[len(values) // 2]:.2f} / {values[-1]:.2f}"
+
+    table = Table(title=f"Whole rounds, min / median / worst (load {rows['load_average']})")
+    for column in (
+        "size",
+        "round s",
+        "scoring s",
+        "solve s",
+        "OR-tools s",
+        "solve / OR-tools",
+        "peak MB",
+        "scoring GFLOP/s",
+        "matmul GFLOP/s f32",
+        "scoring / matmul",
+    ):
+        table.add_column(column, justify="left" if column == "size" else "right")
+    for size, row in rows["scale"].items():
+        runs = [r for r in row["runs"] if "error" not in r]
+        if not runs:
+            table.add_row(size, row["runs"][0]["error"][:40], *[""] * 8)
+            continue
+        table.add_row(
+            size,
+            spread(runs, "seconds"),
+            spread(runs, "scoring_seconds"),
+            spread(runs, "solve_seconds"),
+            spread(runs, "or_tools_seconds"),
+            spread(runs, "solve_to_or_tools"),
+            spread(runs, "peak_mb"),
+            spread(runs, "scoring_gflops"),
+            spread(runs, "matmul_gflops_float32"),
+            spread(runs, "scoring_to_matmul"),
+        )
+    console = Console(width=170)
+    console.print(table)
+    for name, row in rows["fairness"].items():
+        console.print(f"fairness {name}: {json.dumps(row, default=str)}")
+
+
 def _run_worker(task: dict[str, Any]) -> Metrics:
     """Run one task in a fresh interpreter; a crash or timeout becomes an error entry."""
     command = [sys.executable, "-m", "bench.bench_matching", "--worker", json.dumps(task)]
@@ -244,6 +443,8 @@ def _worker_main(task: dict[str, Any]) -> None:
         "engine": engine_worker,
         "full": full_set_worker,
         "peer": peer_worker,
+        "scale": scale_worker,
+        "fairness": fairness_worker,
     }
     print(json.dumps(workers[kind](**task)))
 
@@ -428,6 +629,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default="S,M,L")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--scale-sizes", default="M,L,XL", help="whole-round rows ('' = none)")
+    parser.add_argument(
+        "--fairness", default="real,real@1.0,M", help="fairness rows: real (DDaT) or a size[@share]"
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="runs per whole-round row")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -443,12 +649,21 @@ def main(argv: list[str] | None = None) -> None:
             status.update(message)
             console.log(message)
 
-        for size in args.sizes.split(","):
+        for size in filter(None, args.sizes.split(",")):
             results.append(bench_size(size.strip().upper(), args.seed, Path(workdir), say))
+        scale = run_scale_rows(
+            [s.strip().upper() for s in args.scale_sizes.split(",") if s.strip()],
+            [s.strip() for s in args.fairness.split(",") if s.strip()],
+            args.seed,
+            args.repeats,
+            say,
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    by_size = {result["size"]: result for result in results}
+    by_size: Metrics = {result["size"]: result for result in results}
+    by_size["whole_rounds"] = scale
     args.out.write_text(json.dumps(by_size, indent=2) + "\n")
     print_table(results)
+    print_scale_table(scale)
     console.print(f"written to {args.out}")
 
 

@@ -172,6 +172,40 @@ class WebSettings(SettingsGroup):
     """Request bodies over this size are refused with 413 before anything reads them."""
 
 
+class SignInSettings(SettingsGroup):
+    """Sign-in: coordinators' and administrators' sessions, passwords and single sign-on"""
+
+    password_sign_in: bool = True
+    """Whether coordinators and administrators may sign in with a password. Off: only through
+    the organisation's identity provider (single sign-on must then be configured)."""
+    sign_in_failures_per_account: int = Field(default=5, gt=0)
+    """Failed sign-ins for one address, within the window, after which it is refused."""
+    sign_in_failures_per_client: int = Field(default=20, gt=0)
+    """Failed sign-ins from one client address (whatever the addresses tried), within the
+    window, after which that client is refused: one password sprayed over many accounts."""
+    sign_in_failure_window_seconds: float = Field(default=15 * 60, gt=0)
+    """How long a failed sign-in counts towards those limits."""
+    oidc_issuer: str | None = None
+    """The OpenID Connect provider for single sign-on (its issuer URL, whose
+    /.well-known/openid-configuration is read), e.g. Microsoft Entra ID's
+    https://login.microsoftonline.com/<tenant>/v2.0. Unset: no single sign-on."""
+    oidc_client_id: str | None = None
+    """Bridgework's client id at that provider (the ID token's audience)."""
+    oidc_client_secret: SecretStr | None = None
+    """Bridgework's client secret at that provider."""
+    oidc_email_claim: str = "email"
+    """The ID token claim holding the address that names the Bridgework account (Entra ID:
+    "email" once configured as an optional claim, or "preferred_username")."""
+    oidc_clock_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    """Clock difference allowed when checking an ID token's expiry and issue time."""
+    oidc_provider_name: str = "your organisation"
+    """How the sign-in page names the identity provider ("Sign in with ...")."""
+
+    @property
+    def single_sign_on(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id and self.oidc_client_secret)
+
+
 class ObservabilitySettings(SettingsGroup):
     """Observability: logs, traces, metrics and health"""
 
@@ -185,8 +219,8 @@ class ObservabilitySettings(SettingsGroup):
     """Address of the matcher's and notifier's operations endpoint (/metrics, /health/*,
     /docs/asyncapi)."""
     ops_port: int | None = None
-    """Its port; unset: 8001 for the matcher, 8002 for the notifier. The profiles service serves
-    them on its HTTP port."""
+    """Its port; unset: 8001 for the matcher, 8002 for the notifier, 8003 for the profiles
+    service, which serves them on its HTTP port too except in production."""
     health_timeout_seconds: float = Field(default=2.0, gt=0)
     """Time allowed to each readiness check (and to the health requests of `bridgework status`)."""
     metrics_sample_seconds: float = Field(default=10.0, gt=0)
@@ -200,12 +234,14 @@ GROUPS: tuple[type[SettingsGroup], ...] = (
     MatcherSettings,
     MailSettings,
     WebSettings,
+    SignInSettings,
     ObservabilitySettings,
 )
 
 
 class Settings(
     ObservabilitySettings,
+    SignInSettings,
     WebSettings,
     MailSettings,
     MatcherSettings,
@@ -232,4 +268,15 @@ class Settings(
             raise ValueError("BRIDGEWORK_PUBLIC_BASE_URL must be https:// in production")
         if self.smtp_username and not self.smtp_use_tls:
             raise ValueError("SMTP credentials need BRIDGEWORK_SMTP_USE_TLS=true in production")
+        if self.oidc_issuer and not self.oidc_issuer.startswith("https://"):
+            raise ValueError("BRIDGEWORK_OIDC_ISSUER must be https:// in production")
+        return self
+
+    @model_validator(mode="after")
+    def _a_way_to_sign_in(self) -> Settings:
+        if not self.password_sign_in and not self.single_sign_on:
+            raise ValueError(
+                "BRIDGEWORK_PASSWORD_SIGN_IN=false needs single sign-on: BRIDGEWORK_OIDC_ISSUER,"
+                " BRIDGEWORK_OIDC_CLIENT_ID and BRIDGEWORK_OIDC_CLIENT_SECRET"
+            )
         return self

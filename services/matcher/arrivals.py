@@ -155,7 +155,12 @@ async def _load(
     """Only what the newcomers need, for all the batch's networks in four queries: the
     mentors' capacity left after approved and pending proposals, the newcomers with nothing
     pending or approved, the trusts, and the pairs rejected before. Not the whole network."""
-    trusts = await conn.fetch("SELECT * FROM trusts WHERE network_id = ANY($1::text[])", networks)
+    # Only a known network's trusts: the people of one that does not exist (yet) wait for it.
+    trusts = await conn.fetch(
+        "SELECT * FROM trusts WHERE network_id = ANY($1::text[])"
+        " AND network_id IN (SELECT id FROM networks)",
+        networks,
+    )
     mentors = await conn.fetch(
         f"""
         SELECT {PEOPLE_COLUMNS}, (SELECT count(*) FROM proposals a WHERE a.provider_id = p.id

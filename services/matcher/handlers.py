@@ -1,9 +1,10 @@
 """How each event changes the matcher's state.
 
-The decisions (which networks a change asks a round for, which proposals a departure
-withdraws, how a coordinator's decision applies) are pure functions at the top; the handlers
-below carry them out through a ``MatcherStore`` (repository.py on PostgreSQL, an in-memory fake
-in the unit tests), in the transaction of the event's batch (shared/consuming.py)."""
+The decisions (which networks a change asks a round for, which proposals a departure or a
+trust's move withdraws, how a coordinator's decision applies) are pure functions at the top;
+the handlers below carry them out through a ``MatcherStore`` (repository.py on PostgreSQL, an
+in-memory fake in the unit tests), in the transaction of the event's batch
+(shared/consuming.py)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from shared.events import (
     Event,
     MatchDecided,
     MatchWithdrawn,
+    NetworkUpserted,
     PersonErased,
     PersonProfile,
     PersonUpserted,
@@ -71,17 +73,39 @@ def decided_status(event: MatchDecided) -> str:
     return "approved" if event.approved else "rejected"
 
 
-def decision_applies(proposal: ProposalRow | None) -> bool:
-    """A coordinator's decision applies to a proposal still pending; one already withdrawn or
-    decided is left as it is, and a forgotten one (erasure) has nothing to apply to."""
-    return proposal is not None and proposal.status == "pending"
+def decision_outcome(proposal: ProposalRow | None, event: MatchDecided) -> str | None:
+    """The proposal's new status, or None when the decision changes nothing.
+
+    A coordinator's decision applies whatever the proposal's state: profiles recorded it, so
+    a round that withdrew the proposal meanwhile does not undo it (else a rejected pair could
+    be proposed again). A forgotten proposal (erasure) has nothing to apply to, and the same
+    decision again changes nothing."""
+    status = decided_status(event)
+    if proposal is None or proposal.status == status:
+        return None
+    return status
+
+
+def trust_moved(previous_network: str | None, network_id: str) -> bool:
+    return previous_network is not None and previous_network != network_id
+
+
+def after_move(proposals: Iterable[ProposalRow]) -> tuple[list[ProposalRow], list[ProposalRow]]:
+    """A trust's people moved to another network: their pending proposals are withdrawn (the
+    old network's coordinators no longer decide about them), and the decided ones move with
+    them (a rejected pair stays rejected, an approved match keeps its capacity)."""
+    pending = still_pending(proposals)
+    return pending, [p for p in proposals if p not in pending]
 
 
 # --- the store the handlers write through ---------------------------------------------------
 
 
 class MatcherStore(Protocol):
+    async def add_network(self, network_id: str) -> None: ...
     async def upsert_trust(self, event: TrustUpserted) -> str | None: ...
+    async def move_trust_members(self, trust_code: str, network_id: str) -> list[UUID]: ...
+    async def move_proposals(self, match_ids: Collection[UUID], network_id: str) -> None: ...
     async def upsert_people(self, profiles: Sequence[PersonProfile]) -> dict[UUID, str]: ...
     async def change_availabilities(
         self, changes: Sequence[AvailabilityChanged]
@@ -99,12 +123,28 @@ class MatcherStore(Protocol):
 
 # --- handlers -------------------------------------------------------------------------------
 # Each returns the networks it changed: they are marked dirty (a round is due once they have
-# gone quiet), carrying the correlation id and trace of their latest change.
+# gone quiet), carrying the correlation id and trace of their latest change. Only a network the
+# matcher knows (its NetworkUpserted arrived) is marked: the people, trusts and placements of
+# one that does not exist are kept, and wait for it (docs/events.md).
+
+
+async def network_upserted(store: MatcherStore, event: NetworkUpserted) -> set[str]:
+    await store.add_network(event.network_id)
+    return {event.network_id}  # what waited for it is matched now
 
 
 async def trust_upserted(store: MatcherStore, event: TrustUpserted) -> set[str]:
-    await store.upsert_trust(event)
-    return {event.network_id}
+    """A trust moved to another network takes its people and placements along (profiles
+    places people by their trust): their proposals follow as ``after_move`` says."""
+    previous = await store.upsert_trust(event)
+    if not trust_moved(previous, event.network_id):
+        return {event.network_id}
+    moved = await store.move_trust_members(event.trust_code, event.network_id)
+    pending, decided = after_move(await store.proposals_naming(moved))
+    withdrawn = await store.withdraw([p.match_id for p in pending])
+    await store.publish(withdrawals(withdrawn, "a trust moved to another network"))
+    await store.move_proposals([p.match_id for p in decided], event.network_id)
+    return networks_touched(event.network_id, previous)
 
 
 async def person_erased(store: MatcherStore, event: PersonErased) -> set[str]:
@@ -129,9 +169,9 @@ async def placement_withdrawn(store: MatcherStore, event: PlacementWithdrawn) ->
 
 async def match_decided(store: MatcherStore, event: MatchDecided) -> set[str]:
     proposal = await store.proposal(event.match_id)
-    if proposal is None or not decision_applies(proposal):
+    status = decision_outcome(proposal, event)
+    if proposal is None or status is None:
         return set()
-    status = decided_status(event)
     await store.record_decision(event.match_id, status, event.occurred_at)
     metrics.DECISIONS.labels(outcome=status).inc()
     return {proposal.network_id}
@@ -139,6 +179,8 @@ async def match_decided(store: MatcherStore, event: MatchDecided) -> set[str]:
 
 async def one_event(store: MatcherStore, event: Event) -> set[str]:
     match event:
+        case NetworkUpserted():
+            return await network_upserted(store, event)
         case TrustUpserted():
             return await trust_upserted(store, event)
         case PersonErased():

@@ -20,13 +20,16 @@ from shared.outbox import add_to_outbox
 async def mark_dirty_many(conn: asyncpg.Connection, marks: Mapping[str, Carrier]) -> None:
     """Ask for a matching round for these networks once their events have gone quiet; each
     round carries on the correlation id and trace (the carrier) of its network's latest
-    change."""
+    change. A network the matcher does not know is not marked: it waits for its
+    NetworkUpserted, which marks it."""
     network_ids = sorted(marks)  # one lock order for every writer: no deadlocks
     await conn.execute(
         """
         INSERT INTO dirty_networks (network_id, trace_context)
         SELECT m.network_id, m.trace_context::jsonb
         FROM unnest($1::text[], $2::text[]) AS m(network_id, trace_context)
+        JOIN networks n ON n.id = m.network_id
+        ORDER BY m.network_id
         ON CONFLICT (network_id) DO UPDATE
           SET last_change_at = now(), trace_context = excluded.trace_context
         """,
@@ -60,12 +63,6 @@ class MatcherRepository:
         await self.conn.execute(
             "INSERT INTO networks (id) VALUES ($1) ON CONFLICT DO NOTHING", network_id
         )
-
-    async def known_networks(self, network_ids: Collection[str]) -> set[str]:
-        rows = await self.conn.fetch(
-            "SELECT id FROM networks WHERE id = ANY($1::text[])", list(network_ids)
-        )
-        return {row["id"] for row in rows}
 
     async def upsert_trust(self, event: TrustUpserted) -> str | None:
         previous: str | None = await self.conn.fetchval(

@@ -31,9 +31,7 @@ async def request_round(conn: asyncpg.Connection, network_id: str) -> int:
     rounds it had before (for ``round_after``). The round carries the caller's correlation id."""
     async with conn.transaction():
         known = await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM people WHERE network_id = $1)"
-            " OR EXISTS (SELECT 1 FROM trusts WHERE network_id = $1)",
-            network_id,
+            "SELECT EXISTS (SELECT 1 FROM networks WHERE id = $1)", network_id
         )
         if not known:
             raise UnknownNetwork(network_id)

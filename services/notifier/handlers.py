@@ -87,17 +87,17 @@ class Approved:
 
     match_id: UUID
     proposal: MatchProposed
-    withdrawn: bool
     coordinators: Sequence[Mapping[str, str]]
     trace_context: Carrier = field(default_factory=dict)
 
 
 # --- decisions ------------------------------------------------------------------------------
 
-# What cancels which unsent emails of a match: a withdrawal, everything not sent yet (an
-# approval that raced it included); a decision, the proposal's announcements (moot now).
-CANCELLED_BY_WITHDRAWAL: frozenset[str] | None = None  # every purpose
-CANCELLED_BY_DECISION = frozenset({"proposal"})
+# What a withdrawal or a decision cancels of a match's unsent emails: its announcements to the
+# coordinators (moot now). Never its introductions: a decision applies whatever the proposal's
+# state (the matcher records an approval that raced the proposal's withdrawal), so an approved
+# match is introduced even when its withdrawal was delivered too.
+ANNOUNCEMENTS = frozenset({"proposal"})
 
 
 def proposal_emails(proposal: Unannounced) -> list[QueuedEmail]:
@@ -112,12 +112,6 @@ def proposal_emails(proposal: Unannounced) -> list[QueuedEmail]:
         )
         for c in proposal.coordinators
     ]
-
-
-def introduces(approved: Approved) -> bool:
-    """A withdrawn proposal is never introduced: the matcher ignores an approval that raced
-    its withdrawal, so its people stay free for other matches."""
-    return not approved.withdrawn
 
 
 def mentoring_introductions(
@@ -215,7 +209,7 @@ class NotifierStore(Protocol):
     async def mark_withdrawn(self, match_id: UUID) -> None: ...
     async def keep_decision(self, event: MatchDecided) -> None: ...
     async def mark_announced(self, match_ids: Collection[UUID]) -> None: ...
-    async def cancel_unsent(self, match_id: UUID, purposes: Collection[str] | None) -> None: ...
+    async def cancel_unsent(self, match_id: UUID, purposes: Collection[str]) -> None: ...
     async def person(self, person_id: UUID) -> Person | None: ...
     async def people(self, ids: Sequence[UUID]) -> list[Person] | None: ...
     async def placement_host(self, placement_id: UUID) -> str | None: ...
@@ -248,13 +242,13 @@ async def handle_event(store: NotifierStore, event: Event) -> None:
         case MatchWithdrawn():
             # The proposal's row first, so that emails being queued under its lock are seen.
             await store.mark_withdrawn(event.match_id)
-            await store.cancel_unsent(event.match_id, CANCELLED_BY_WITHDRAWAL)
+            await store.cancel_unsent(event.match_id, ANNOUNCEMENTS)
         case MatchDecided():
             # Approved matches are introduced by ``introduce_approved`` once their proposal and
             # people are known.
             await store.keep_decision(event)
             await store.mark_announced([event.match_id])
-            await store.cancel_unsent(event.match_id, CANCELLED_BY_DECISION)
+            await store.cancel_unsent(event.match_id, ANNOUNCEMENTS)
         case SelfServiceLinkRequested():
             person = await store.person(event.person_id)
             if person is not None:  # erased since they asked: nothing goes to them
@@ -278,11 +272,7 @@ async def introduce_approved(store: NotifierStore) -> int:
     how many matches were introduced. Unknown people are waited for (their events travel on
     another topic); an erased person's match is never introduced (its proposal is gone)."""
     introduced = []
-    settled = []  # introduced, or never to be: not looked at again
     for approved in await store.approved_not_introduced():
-        if not introduces(approved):
-            settled.append(approved.match_id)
-            continue
         # This runs outside any event's context: each match's emails (and log lines) are the
         # decision's, so they carry on the decision's correlation id and trace.
         with attached(approved.trace_context):
@@ -290,7 +280,7 @@ async def introduce_approved(store: NotifierStore) -> int:
             if emails is not None:
                 await store.queue([(email, capture()) for email in emails])
                 introduced.append(approved.match_id)
-    await store.mark_introduced(introduced + settled)
+    await store.mark_introduced(introduced)
     return len(introduced)
 
 

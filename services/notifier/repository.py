@@ -146,13 +146,13 @@ class NotifierRepository:
             list(match_ids),
         )
 
-    async def cancel_unsent(self, match_id: UUID, purposes: Collection[str] | None) -> None:
-        """Cancel the match's pending emails of these purposes (None: of every purpose)."""
+    async def cancel_unsent(self, match_id: UUID, purposes: Collection[str]) -> None:
+        """Cancel the match's pending emails of these purposes."""
         await self.conn.execute(
             "UPDATE emails SET status = 'cancelled' WHERE match_id = $1 AND status = 'pending'"
-            " AND ($2::text[] IS NULL OR purpose = ANY($2::text[]))",
+            " AND purpose = ANY($2::text[])",
             match_id,
-            None if purposes is None else sorted(purposes),
+            sorted(purposes),
         )
 
     async def person(self, person_id: UUID) -> Person | None:
@@ -210,7 +210,7 @@ class NotifierRepository:
     async def approved_not_introduced(self) -> list[Approved]:
         rows = await self.conn.fetch(
             """
-            SELECT d.match_id, d.trace_context, p.event, p.withdrawn, n.coordinators
+            SELECT d.match_id, d.trace_context, p.event, n.coordinators
             FROM decisions d
             JOIN proposals p USING (match_id) JOIN networks n ON n.id = p.network_id
             WHERE NOT d.introduced ORDER BY d.match_id FOR UPDATE OF d, p SKIP LOCKED
@@ -220,7 +220,6 @@ class NotifierRepository:
             Approved(
                 match_id=r["match_id"],
                 proposal=MatchProposed.model_validate(r["event"]),
-                withdrawn=r["withdrawn"],
                 coordinators=r["coordinators"],
                 trace_context=r["trace_context"],
             )

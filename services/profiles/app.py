@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from services.profiles import bootstrap, pages
+from services.profiles.accounts import admin_pages
 from services.profiles.accounts import pages as account_pages
 from services.profiles.api import networks, people, placements, trusts
 from services.profiles.api.access import Forbidden
@@ -21,16 +22,23 @@ from services.profiles.imports import pages as import_pages
 from services.profiles.self_service import pages as self_service_pages
 from shared.limits import IMPORT_MAX_BODY_BYTES, IMPORT_PATH, RequestSizeLimit
 from shared.observability.http import instrument_http
+from shared.security_headers import SecurityHeaders
 from shared.settings import Settings
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    production = settings.environment == "production"
+    # In production the API's documentation is not served to anyone (it is in docs/), and the
+    # metrics move to the operations port (bootstrap.py).
     app = FastAPI(
         title="Bridgework profiles",
         description="People, trusts, networks and secondment placements for Bridgework.",
         version="1.0.0",
         lifespan=bootstrap.lifespan(settings),
+        docs_url=None if production else "/docs",
+        redoc_url=None if production else "/redoc",
+        openapi_url=None if production else "/openapi.json",
     )
     app.add_middleware(
         RequestSizeLimit,
@@ -43,12 +51,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for api in (networks, trusts, people, placements):
         app.include_router(api.router)
     pages.install(app, settings)
-    for page in (pages, account_pages, coordination_pages, import_pages):
+    for page in (pages, account_pages, admin_pages, coordination_pages, import_pages):
         app.include_router(page.router)
-    app.include_router(account_pages.admin)
     app.include_router(links.router)
     app.include_router(self_service_pages.router)
-    instrument_http(app, "profiles", bootstrap.app_readiness(app, settings))
+    instrument_http(
+        app, "profiles", bootstrap.app_readiness(app, settings), serve_operations=not production
+    )
+    app.add_middleware(SecurityHeaders, production=production)
     return app
 
 

@@ -19,9 +19,9 @@ from services.profiles.coordination.read_model import ReadModelRepository
 from services.profiles.handlers import CONSUMER, handle_event
 from shared.consuming import BatchEventConsumer
 from shared.events import Event
-from shared.observability.ops_server import Readiness
+from shared.observability.ops_server import OpsServer, Readiness
 from shared.observability.progress import PartitionProgress
-from shared.observability.service_ops import service_readiness
+from shared.observability.service_ops import ops_port, service_readiness
 from shared.outbox import OutboxRelay
 from shared.service import ServiceRuntime, ServiceSpec
 from shared.settings import Settings
@@ -54,7 +54,17 @@ def lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMana
             app.state.pool = runtime.pool
             app.state.producer = runtime.producer
             app.state.consumer = runtime.consumer
-            yield
+            if settings.environment != "production":
+                yield  # the app serves /metrics itself
+                return
+            operations = OpsServer(
+                SCHEMA, app_readiness(app, settings), settings.ops_host, ops_port(settings, SCHEMA)
+            )
+            await operations.start()
+            try:
+                yield
+            finally:
+                await operations.stop()
 
     return lifespan
 

@@ -2,9 +2,10 @@
 decisions and fairness figures, applied once per event (shared/consuming.py) in its
 transaction.
 
-The decisions (what a withdrawal or a decision changes, given the proposal's state) are pure
-functions; the handlers carry them out through a ``ReadModelStore``
-(coordination/read_model.py on PostgreSQL, an in-memory fake in the unit tests)."""
+The decisions (what a withdrawal or a decision changes, given the proposal's state; whether
+an event's network exists) are pure functions; the handlers carry them out through a
+``ReadModelStore`` (coordination/read_model.py on PostgreSQL, an in-memory fake in the unit
+tests)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,11 @@ from shared.events import Event, MatchDecided, MatchProposed, MatchWithdrawn, Ro
 CONSUMER = "profiles"  # its name in processed_events and its consumer group
 
 
+class UnknownNetwork(ValueError):
+    """An event about a network this service (where networks are made) does not have: not
+    Bridgework's, so it is dead-lettered with this reason rather than shown to anyone."""
+
+
 # --- decisions ------------------------------------------------------------------------------
 
 
@@ -27,9 +33,20 @@ def withdrawal_applies(status: str | None) -> bool:
 
 
 def decision_applies(status: str | None) -> bool:
-    """Decisions are stored when taken (coordination/decisions.py); the event covers a decision
-    this database has not seen, on a proposal still pending."""
-    return status == "pending"
+    """A coordinator's decision applies whatever the proposal's state (the matcher records it
+    too, docs/events.md); decisions are stored when taken (coordination/decisions.py), so the
+    event changes nothing here unless another database took it."""
+    return status is not None
+
+
+def check_network(network_id: str, exists: bool) -> None:
+    """Networks are made here: an event about one that does not exist is not Bridgework's (or
+    names a network since renamed by hand), and is dead-lettered rather than shown."""
+    if not exists:
+        raise UnknownNetwork(
+            f"network {network_id!r} does not exist in profiles: the event is not shown to"
+            " any coordinator"
+        )
 
 
 def decided_status(event: MatchDecided) -> str:
@@ -40,6 +57,7 @@ def decided_status(event: MatchDecided) -> str:
 
 
 class ReadModelStore(Protocol):
+    async def network_exists(self, network_id: str) -> bool: ...
     async def add_proposal(self, event: MatchProposed) -> None: ...
     async def proposal_status(self, match_id: UUID) -> str | None: ...
     async def set_status(
@@ -59,6 +77,7 @@ class ReadModelStore(Protocol):
 async def handle_event(store: ReadModelStore, event: Event) -> None:
     match event:
         case MatchProposed():
+            check_network(event.network_id, await store.network_exists(event.network_id))
             await store.add_proposal(event)
         case MatchWithdrawn():
             if withdrawal_applies(await store.proposal_status(event.match_id)):
@@ -73,6 +92,7 @@ async def handle_event(store: ReadModelStore, event: Event) -> None:
                     event.decided_by,
                 )
         case RoundCompleted():
+            check_network(event.network_id, await store.network_exists(event.network_id))
             await store.add_fairness_report(event)
         case _:
             pass

@@ -32,6 +32,7 @@ from services.profiles.accounts.permissions import (
     may_coordinate,
 )
 from services.profiles.accounts.sessions import session_email
+from services.profiles.accounts.single_sign_on import SingleSignOn
 from services.profiles.coordination.charts import percent
 from services.profiles.dependencies import Connection
 from shared.settings import Settings
@@ -76,7 +77,12 @@ def install(app: FastAPI, settings: Settings, identity: IdentityProvider | None 
         https_only=settings.environment == "production",
     )
     app.state.identity = identity or PasswordSignIn()
-    app.state.sign_in_throttle = SignInThrottle()
+    app.state.sign_in_throttle = SignInThrottle(
+        per_account=settings.sign_in_failures_per_account,
+        per_client=settings.sign_in_failures_per_client,
+        window=settings.sign_in_failure_window_seconds,
+    )
+    app.state.single_sign_on = SingleSignOn(settings) if settings.single_sign_on else None
     app.state.templates = templates()
 
     @app.exception_handler(PageRefused)
@@ -144,12 +150,7 @@ def render(
     response: HTMLResponse = request.app.state.templates.TemplateResponse(
         request, name, context, status_code=status_code
     )
-    # Pages show personal data: never cached, never framed.
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
-    )
+    # Never cached, never framed, a strict CSP: shared/security_headers.py, on every page.
     return response
 
 

@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute
 
 from shared.observability import metrics
 from shared.observability.context import HTTP_CORRELATION_HEADER, correlated
-from shared.observability.ops_server import OPS_PATHS, Readiness, ops_routes
+from shared.observability.ops_server import OPS_PATHS, Readiness, health_routes, ops_routes
 
 log = logging.getLogger("bridgework.http")
 
@@ -29,7 +29,12 @@ def _route_template(request: Request) -> str:
     return path if path in OPS_PATHS else "unmatched"
 
 
-def instrument_http(app: FastAPI, service: str, readiness: Readiness) -> None:
+def instrument_http(
+    app: FastAPI, service: str, readiness: Readiness, *, serve_operations: bool = True
+) -> None:
+    """``serve_operations``: /metrics and the AsyncAPI document on this app too; without it
+    (production), only the health probes, and the rest on the operations port."""
+
     @app.middleware("http")
     async def correlate(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
@@ -53,7 +58,8 @@ def instrument_http(app: FastAPI, service: str, readiness: Readiness) -> None:
             response.headers[HTTP_CORRELATION_HEADER] = correlation_id
             return response
 
-    app.router.routes.extend(ops_routes(service, readiness))
+    routes = ops_routes if serve_operations else health_routes
+    app.router.routes.extend(routes(service, readiness))
     FastAPIInstrumentor.instrument_app(
         app,
         excluded_urls="/metrics,/health/live,/health/ready",

@@ -66,11 +66,18 @@ OPS_PATHS = frozenset(
 )
 
 
-def ops_routes(service: str, readiness: Readiness) -> list[Route]:
+def health_routes(service: str, readiness: Readiness) -> list[Route]:
+    """The probes: what a public port may serve (they say nothing about the data)."""
     return [
-        Route("/metrics", metrics_response),
         Route("/health/live", live_response),
         Route("/health/ready", ready_endpoint(service, readiness)),
+    ]
+
+
+def ops_routes(service: str, readiness: Readiness) -> list[Route]:
+    return [
+        *health_routes(service, readiness),
+        Route("/metrics", metrics_response),
         Route("/docs/asyncapi.json", asyncapi_json_response),
         Route("/docs/asyncapi", asyncapi_html_response),
     ]

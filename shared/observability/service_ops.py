@@ -20,7 +20,8 @@ from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_OPS_PORTS = {"matcher": 8001, "notifier": 8002}
+# The profiles service serves them on its HTTP port, but on this port of its own in production.
+DEFAULT_OPS_PORTS = {"matcher": 8001, "notifier": 8002, "profiles": 8003}
 
 
 def ops_port(settings: Settings, service: str) -> int:

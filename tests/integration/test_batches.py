@@ -24,6 +24,7 @@ from shared.regions import Region
 from shared.settings import Settings
 from shared.topics import Topic
 from tests.support.kafka import read_topic
+from tests.support.matcher import network_upserted
 from tests.support.metrics import metric
 
 pytestmark = pytest.mark.integration
@@ -252,6 +253,9 @@ async def test_a_dirty_network_follows_the_latest_change_of_the_batch_that_touch
         await apply_events(conn, batch, contexts)
 
     consumer = BatchEventConsumer(f"batch-{prefix}", matcher_pool, producer, apply_event, bulk)
+    async with matcher_pool.acquire() as conn:  # only a known network is marked
+        for network in (f"{prefix}-1", f"{prefix}-2"):
+            await apply_event(conn, network_upserted(network))
     await consumer.handle_batch(records([e.to_json_bytes() for e in events], correlation_ids=ids))
 
     async with matcher_pool.acquire() as conn:

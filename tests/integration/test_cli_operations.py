@@ -33,6 +33,7 @@ from shared.settings import Settings
 from shared.topics import Topic
 from shared.topology import subscriptions
 from tests.support.kafka import read_topic
+from tests.support.matcher import network_upserted
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()
@@ -131,6 +132,7 @@ async def test_rerun_round_makes_the_network_due_at_once_for_any_matcher_replica
         network_id=network,
     )
     async with matcher_pool.acquire() as conn:
+        await apply_event(conn, network_upserted(network))
         await apply_event(conn, trust)
         await conn.execute("DELETE FROM dirty_networks WHERE network_id = $1", network)
     result = await invoke(["rerun-round", network, "--no-wait"], cli_env)

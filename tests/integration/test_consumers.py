@@ -18,6 +18,7 @@ from shared.regions import Region
 from shared.settings import Settings
 from shared.topics import Topic
 from tests.support.kafka import read_topic
+from tests.support.matcher import network_upserted
 from tests.support.metrics import metric
 
 pytestmark = pytest.mark.integration
@@ -75,6 +76,8 @@ async def test_the_matcher_state_changes_once_and_erasure_removes_the_person(
 ) -> None:
     consumer = EventConsumer("matcher", matcher_pool, producer, apply_event)
     upserted = mentee_upserted()
+    network = network_upserted(upserted.profile.network_id)
+    await consumer.handle(network.to_json_bytes(), None, Topic.NETWORKS)
     await consumer.handle(upserted.to_json_bytes(), None, Topic.PEOPLE)
     await consumer.handle(upserted.to_json_bytes(), None, Topic.PEOPLE)
     person_id = upserted.profile.person_id

@@ -235,14 +235,15 @@ async def test_a_rejection_sends_nothing_to_the_participants(
     assert purposes == []
 
 
-async def test_an_approval_racing_a_withdrawal_introduces_nobody(
+async def test_an_approval_racing_a_withdrawal_still_introduces_the_pair(
     settings: Settings,
     notifier_pool: asyncpg.Pool,
     notifier_consumer: EventConsumer,
     smtp_inbox: Inbox,
 ) -> None:
-    """The matcher withdrew the proposal while a coordinator approved it: the matcher ignores
-    that decision, so the notifier must not introduce the people either."""
+    """The matcher withdrew the proposal while a coordinator approved it: the decision applies
+    whatever the proposal's state (the matcher records the approval too, issue 14 item 5), so
+    the pair is introduced, once each."""
     events, proposal = network_events()
     withdrawn = MatchWithdrawn(
         entity_key=str(proposal.match_id),
@@ -254,17 +255,23 @@ async def test_an_approval_racing_a_withdrawal_introduces_nobody(
     queue = MailQueue(notifier_pool, settings.model_copy(update={"smtp_port": smtp_inbox.port}))
     await send_everything(queue, notifier_pool)
     await send_everything(queue, notifier_pool)
-    assert not [m for m in smtp_inbox.messages if str(proposal.match_id) in _text(m)]
     async with notifier_pool.acquire() as conn:
         queued = await conn.fetch(
-            "SELECT purpose FROM emails WHERE match_id = $1 AND status <> 'cancelled'",
+            "SELECT purpose, recipient_email FROM emails"
+            " WHERE match_id = $1 AND status <> 'cancelled' ORDER BY recipient_email",
             proposal.match_id,
         )
         settled = await conn.fetchval(
             "SELECT introduced FROM decisions WHERE match_id = $1", proposal.match_id
         )
-    assert queued == []
-    assert settled is True  # settled: not looked at again by every pass of the mail queue
+    assert [(r["purpose"], r["recipient_email"]) for r in queued] == [
+        ("introduction", "mina@example.org"),
+        ("introduction", "theo@example.org"),
+    ]
+    assert settled is True
+    received = [str(m["To"]) for m in smtp_inbox.messages]
+    assert sum("mina@example.org" in to for to in received) == 1
+    assert sum("theo@example.org" in to for to in received) == 1
 
 
 def secondment_events(host_contact: str | None) -> tuple[list[Event], MatchProposed]:

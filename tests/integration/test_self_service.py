@@ -135,6 +135,12 @@ async def test_link_by_email_then_pause_resume_and_erase(
 
     page = await api_client.get(f"/me/{token}")
     assert page.headers["referrer-policy"] == "no-referrer"
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert (page.headers["cache-control"], page.headers["x-content-type-options"]) == (
+        "no-store",
+        "nosniff",
+    )
     assert "Ann O&#39;Mentor" in page.text
     csrf = await csrf_of(api_client, token)
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -25,6 +26,7 @@ from shared.events import (
     Event,
     MatchDecided,
     MatchWithdrawn,
+    NetworkUpserted,
     PersonErased,
     PersonProfile,
     PersonUpserted,
@@ -42,7 +44,8 @@ from tests.support.factories import person_profile as profile
 class FakeMatcherStore:
     """The matcher's tables as dictionaries (``handlers.MatcherStore``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *networks: str) -> None:
+        self.networks = set(networks or ("north", "south"))
         self.trusts: dict[str, str] = {}  # code -> network
         self.people: dict[UUID, PersonProfile] = {}
         self.paused: dict[UUID, bool] = {}
@@ -50,6 +53,22 @@ class FakeMatcherStore:
         self.proposals: dict[UUID, ProposalRow] = {}
         self.dirty: dict[str, Carrier] = {}
         self.published: list[Event] = []
+
+    async def add_network(self, network_id: str) -> None:
+        self.networks.add(network_id)
+
+    async def move_trust_members(self, trust_code: str, network_id: str) -> list[UUID]:
+        people = [p for p in self.people.values() if p.trust_code == trust_code]
+        for p in people:
+            self.people[p.person_id] = p.model_copy(update={"network_id": network_id})
+        hosted = [p for p in self.placements.values() if p.host_trust_code == trust_code]
+        for pl in hosted:
+            self.placements[pl.placement_id] = pl.model_copy(update={"network_id": network_id})
+        return [p.person_id for p in people] + [pl.placement_id for pl in hosted]
+
+    async def move_proposals(self, match_ids: Collection[UUID], network_id: str) -> None:
+        for match_id in match_ids:
+            self._set(match_id, network_id=network_id)
 
     async def upsert_trust(self, event: TrustUpserted) -> str | None:
         previous = self.trusts.get(event.trust_code)
@@ -102,7 +121,7 @@ class FakeMatcherStore:
         self._set(match_id, status=status)
 
     async def mark_dirty(self, marks: Mapping[str, Carrier]) -> None:
-        self.dirty.update(marks)
+        self.dirty.update({n: c for n, c in marks.items() if n in self.networks})
 
     async def publish(self, events: Sequence[Event]) -> None:
         self.published += events
@@ -226,6 +245,83 @@ async def test_a_trust_marks_its_network() -> None:
     )
     await handle_events(store, [trust])
     assert (store.trusts, set(store.dirty)) == ({"T1": "north"}, {"north"})
+
+
+@pytest.mark.parametrize("status", ["pending", "withdrawn", "approved"])
+async def test_a_decision_applies_whatever_the_proposals_state(status: str) -> None:
+    """Issue 14, item 5: a round withdrew the proposal before the coordinator's rejection
+    arrived; the rejection still counts (the pair is not proposed again)."""
+    store = FakeMatcherStore()
+    match_id = store.propose("north", uuid4(), uuid4(), status)
+    await handle_events(store, [decided(match_id, approved=False)])
+    assert store.proposals[match_id].status == "rejected"
+    assert set(store.dirty) == {"north"}
+
+
+async def test_the_same_decision_again_changes_nothing() -> None:
+    store = FakeMatcherStore()
+    match_id = store.propose("north", uuid4(), uuid4(), "rejected")
+    await handle_events(store, [decided(match_id, approved=False)])
+    assert (store.proposals[match_id].status, store.dirty) == ("rejected", {})
+
+
+def trust(code: str, network: str) -> TrustUpserted:
+    return TrustUpserted(
+        entity_key=code, trust_code=code, name=code, region=Region.LONDON, network_id=network
+    )
+
+
+async def test_a_trust_that_moves_takes_its_people_placements_and_proposals() -> None:
+    """Issue 14, item 6."""
+    store = FakeMatcherStore()
+    mover, stayer = profile(trust_code="T1"), profile(role=Role.MENTEE, trust_code="T2")
+    hosted = placement()
+    await handle_events(
+        store,
+        [
+            trust("T1", "north"),
+            trust("T2", "north"),
+            upserted(mover),
+            upserted(stayer),
+            PlacementUpserted(entity_key="p", placement=hosted),
+        ],
+    )
+    pending = store.propose("north", mover.person_id, stayer.person_id, "pending")
+    rejected = store.propose("north", mover.person_id, uuid4(), "rejected")
+    store.dirty.clear()
+    await handle_events(store, [trust("T1", "south")])
+    assert store.people[mover.person_id].network_id == "south"
+    assert store.people[stayer.person_id].network_id == "north"
+    assert store.placements[hosted.placement_id].network_id == "south"  # hosted by T1
+    assert store.proposals[pending].status == "withdrawn"
+    [withdrawal] = store.published
+    assert (withdrawal.match_id, withdrawal.network_id) == (pending, "north")  # type: ignore[attr-defined]
+    assert store.proposals[rejected].network_id == "south"  # the rejection follows them
+    assert set(store.dirty) == {"north", "south"}
+
+
+async def test_a_trust_upserted_again_in_its_network_moves_nobody() -> None:
+    store = FakeMatcherStore()
+    person = profile(trust_code="T1")
+    await handle_events(store, [trust("T1", "north"), upserted(person)])
+    pending = store.propose("north", person.person_id, uuid4(), "pending")
+    await handle_events(store, [trust("T1", "north")])
+    assert (store.proposals[pending].status, store.published) == ("pending", [])
+
+
+async def test_events_for_a_network_that_does_not_exist_wait_for_it() -> None:
+    """Issue 14, item 7: nothing of an unknown network is marked for a round (so neither
+    solved nor proposed) until its NetworkUpserted arrives; then it is."""
+    store = FakeMatcherStore("north")
+    newcomer = profile("ghost")
+    await handle_events(store, [trust("G1", "ghost"), upserted(newcomer)])
+    assert newcomer.person_id in store.people  # kept, not lost
+    assert store.dirty == {}
+    await handle_events(
+        store,
+        [NetworkUpserted(entity_key="ghost", network_id="ghost", name="G", coordinators=())],
+    )
+    assert set(store.dirty) == {"ghost"}
 
 
 @given(st.lists(st.sampled_from(["pending", "approved", "rejected", "withdrawn"])))

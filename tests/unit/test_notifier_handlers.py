@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from uuid import UUID, uuid4
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -95,11 +96,11 @@ class FakeNotifierStore:
     async def mark_announced(self, match_ids: Collection[UUID]) -> None:
         self.announced |= set(match_ids)
 
-    async def cancel_unsent(self, match_id: UUID, purposes: Collection[str] | None) -> None:
+    async def cancel_unsent(self, match_id: UUID, purposes: Collection[str]) -> None:
         self.cancelled |= {
             key
             for key, email in self.emails.items()
-            if email.match_id == match_id and (purposes is None or email.purpose in purposes)
+            if email.match_id == match_id and email.purpose in purposes
         }
 
     async def person(self, person_id: UUID) -> Person | None:
@@ -130,7 +131,6 @@ class FakeNotifierStore:
             Approved(
                 match_id,
                 self.proposals[match_id],
-                match_id in self.withdrawn,
                 self.networks[self.proposals[match_id].network_id],
             )
             for match_id in self.decisions
@@ -218,7 +218,7 @@ async def test_a_proposal_waits_for_its_networks_coordinators() -> None:
     assert await announce_proposals(store) == 1
 
 
-async def test_a_withdrawal_cancels_every_unsent_email_of_the_match() -> None:
+async def test_a_withdrawal_cancels_the_unsent_announcements() -> None:
     store = FakeNotifierStore()
     proposal = await mentoring_match(store)
     await announce_proposals(store)
@@ -244,6 +244,23 @@ async def test_a_decision_cancels_the_announcements_and_an_approval_introduces_b
         f"introduction:{proposal.match_id}:{proposal.provider_id}",
         f"introduction:{proposal.match_id}:{proposal.mentee_id}",
     }
+
+
+@pytest.mark.parametrize("withdrawal_first", [True, False])
+async def test_an_approval_that_raced_a_withdrawal_is_introduced(withdrawal_first: bool) -> None:
+    """Issue 14, item 5: the decision applies whatever the proposal's state (the matcher
+    records it too), so the approved pair is introduced, in either order."""
+    store = FakeNotifierStore()
+    proposal = await mentoring_match(store)
+    await announce_proposals(store)
+    events = [withdrawn(proposal), decided(proposal, approved=True)]
+    await handle_event(store, events[0] if withdrawal_first else events[1])
+    if not withdrawal_first:
+        await introduce_approved(store)  # the introductions are queued before the withdrawal
+    await handle_event(store, events[1] if withdrawal_first else events[0])
+    await introduce_approved(store)
+    assert store.unsent("proposal") == []
+    assert len(store.unsent("introduction")) == 2
 
 
 async def test_a_rejection_introduces_nobody() -> None:

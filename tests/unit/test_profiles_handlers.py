@@ -7,9 +7,11 @@ import dataclasses
 from datetime import datetime
 from uuid import UUID
 
+import pytest
+
 from services.matcher.engine.contract import MatchingInput
 from services.matcher.engine.fairness import fairness_report
-from services.profiles.handlers import handle_event
+from services.profiles.handlers import UnknownNetwork, handle_event
 from shared.events import (
     FairnessFigures,
     MatchDecided,
@@ -32,8 +34,12 @@ class FakeReadModel:
     """The read model's tables as dictionaries (``handlers.ReadModelStore``)."""
 
     def __init__(self) -> None:
+        self.networks = {"north"}
         self.proposals: dict[UUID, Row] = {}
         self.reports: list[RoundCompleted] = []
+
+    async def network_exists(self, network_id: str) -> bool:
+        return network_id in self.networks
 
     async def add_proposal(self, event: MatchProposed) -> None:
         self.proposals.setdefault(event.match_id, Row(event.network_id))
@@ -94,6 +100,25 @@ async def test_a_withdrawal_ends_a_pending_proposal_with_its_reason() -> None:
         "replaced",
         None,
     )
+
+
+async def test_a_decision_applies_after_a_withdrawal() -> None:
+    """Issue 14, item 5: the coordinator's decision stands whatever the proposal's state."""
+    store = FakeReadModel()
+    proposal = match_proposed()
+    await handle_event(store, proposal)
+    await handle_event(store, withdrawn(proposal))
+    await handle_event(store, decided(proposal, approved=False))
+    assert store.proposals[proposal.match_id].status == "rejected"
+
+
+async def test_events_about_a_network_that_does_not_exist_are_refused() -> None:
+    """Issue 14, item 7: refused with a clear reason (the consumer dead-letters them)."""
+    store = FakeReadModel()
+    ghost = match_proposed(network_id="ghost")
+    with pytest.raises(UnknownNetwork, match="'ghost' does not exist"):
+        await handle_event(store, ghost)
+    assert store.proposals == {}
 
 
 async def test_a_decision_taken_first_stands_against_a_withdrawal() -> None:

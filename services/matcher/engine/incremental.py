@@ -7,20 +7,32 @@ j gets a new proposal whose score is at least ``margin`` above the pending pair'
 It is also dropped when it is no longer admissible (someone left, was erased, or the pair was
 rejected) or when a capacity was cut below what the pending proposals hold.
 
-How: pending pairs are pinned (a bonus larger than any total score makes the solver keep all it
-can); a free solve nominates the mentees that would gain at least ``margin``; those are
-unpinned and may only take pairs that clear their margin; a nominated mentee that ends with
-nothing better is pinned again and the solve repeats — at most once per nominated mentee,
-usually not at all. Every other mentee is matched optimally around the pinned pairs.
+How: a free solve nominates the mentees that would gain at least ``margin``; every other pending
+pair is pinned: assigned first, its mentee out of the solve and its place taken (when a cut
+leaves a provider fewer places than pins, the best-scoring pins that fit are kept: the pins of
+one provider form a matroid, so greedy is optimal). The nominated mentees may only take pairs
+that clear their margin; one that ends with nothing better is pinned again and the solve
+repeats — at most once per nominated mentee, usually not at all. Every other mentee is matched
+optimally around the pinned pairs. (Pins used to be a bonus larger than any total score; with
+integer costs in the flow that bonus would have cost the scores their precision.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 import numpy as np
 
-from services.matcher.engine.assignment import Assignment, FloatArray, solve_assignment
+from services.matcher.engine.assignment import (
+    LOAD_TOLERANCE,
+    Assignment,
+    FloatArray,
+    IntArray,
+    Places,
+    mentee_loads,
+    solve_assignment,
+)
 from services.matcher.engine.contract import CandidateEdges
 
 Solver = Callable[[CandidateEdges, FloatArray | None], Assignment]
@@ -38,11 +50,73 @@ def resolve_keeping_pending(
         return solve(candidates, None)
     nominated = _nominate(candidates, pending_edge, margin, solve(candidates, None))
     while True:
-        result = solve(candidates, _objective_bonus(candidates, pending_edge, nominated, margin))
+        pinned = _pins_that_fit(
+            candidates, [e for j, e in pending_edge.items() if j not in nominated]
+        )
+        rest = solve(
+            _without_pinned(candidates, pinned),
+            _restrictions(candidates, pending_edge, nominated, margin, pinned),
+        )
+        edges = np.sort(np.concatenate((pinned, rest.edges)))
+        result = Assignment(edges=edges, total_score=float(candidates.score[edges].sum()))
         lost = _nominated_without_gain(candidates, result, nominated, pending_edge, margin)
         if not lost:
             return result
         nominated -= lost
+
+
+def _pins_that_fit(candidates: CandidateEdges, pins: list[int]) -> IntArray:
+    """The pinned edges each provider still has room for, best score first."""
+    places = Places.from_capacity(candidates.provider_capacity)
+    whole = places.whole.copy()
+    fraction = places.fraction > 0
+    load = mentee_loads(candidates)
+    kept = []
+    for e in sorted(pins, key=lambda e: (-candidates.score[e], e)):
+        p = int(candidates.provider_index[e])
+        if (
+            places.fits_fraction(np.array([p]), load[candidates.mentee_index[[e]]])[0]
+            and fraction[p]
+        ):
+            fraction[p] = False
+        elif whole[p] > 0:
+            whole[p] -= 1
+        else:
+            continue
+        kept.append(e)
+    return np.array(sorted(kept), dtype=np.int64)
+
+
+def _without_pinned(candidates: CandidateEdges, pinned: IntArray) -> CandidateEdges:
+    """The same edges with the pinned pairs' places taken (their mentees are excluded apart)."""
+    capacity = candidates.provider_capacity.astype(np.float64).copy()
+    places = Places.from_capacity(capacity)
+    load = mentee_loads(candidates)
+    for e in pinned.tolist():
+        p = int(candidates.provider_index[e])
+        light = places.fits_fraction(np.array([p]), load[candidates.mentee_index[[e]]])[0]
+        # A light pin takes the fractional place (as _pins_that_fit chose), anyone else a whole.
+        taken = places.fraction[p] if light and capacity[p] % 1 > LOAD_TOLERANCE else 1.0
+        capacity[p] = max(capacity[p] - taken, 0.0)
+    return replace(candidates, provider_capacity=capacity)
+
+
+def _restrictions(
+    candidates: CandidateEdges,
+    pending_edge: dict[int, int],
+    nominated: set[int],
+    margin: float,
+    pinned: IntArray,
+) -> FloatArray:
+    """-inf for the pinned mentees' edges and for nominated mentees' pairs below their margin."""
+    bonus = np.zeros(candidates.edge_count)
+    least = np.full(len(candidates.mentee_ids), -np.inf)
+    for j in nominated:
+        least[j] = candidates.score[pending_edge[j]] + margin
+    least[candidates.mentee_index[pinned]] = np.inf
+    # solve_assignment ignores edges whose adjusted score is not positive.
+    bonus[candidates.score < least[candidates.mentee_index]] = -np.inf
+    return bonus
 
 
 def _pending_edges(
@@ -80,28 +154,6 @@ def _nominate(
         for mentee, e in pending_edge.items()
         if best_new.get(mentee, -np.inf) >= candidates.score[e] + margin
     }
-
-
-def _objective_bonus(
-    candidates: CandidateEdges, pending_edge: dict[int, int], nominated: set[int], margin: float
-) -> FloatArray:
-    """Pin pending pairs; keep nominated mentees to pairs that clear their margin."""
-    bonus = np.zeros(candidates.edge_count)
-    pinned = [e for j, e in pending_edge.items() if j not in nominated]
-    bonus[pinned] = 1.0 + _largest_possible_total(candidates)
-    least = np.full(len(candidates.mentee_ids), -np.inf)
-    for j in nominated:
-        least[j] = candidates.score[pending_edge[j]] + margin
-    # solve_assignment ignores edges whose adjusted score is not positive.
-    bonus[candidates.score < least[candidates.mentee_index]] = -np.inf
-    return bonus
-
-
-def _largest_possible_total(candidates: CandidateEdges) -> float:
-    """An upper bound on any assignment's score: each mentee's best edge, summed."""
-    best = np.zeros(len(candidates.mentee_ids))
-    np.maximum.at(best, candidates.mentee_index, np.maximum(candidates.score, 0.0))
-    return float(best.sum())
 
 
 def _nominated_without_gain(

@@ -1,38 +1,40 @@
-"""Signing in and out, and the administrators' pages: networks, coordinators, API tokens and
-the audit log."""
+"""Signing in and out, and changing one's password. (The administrators' pages are in
+admin_pages.py.)"""
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 from fastapi import APIRouter, Request, status
 from fastapi.responses import RedirectResponse, Response
-from pydantic import ValidationError
 
-from services.profiles.accounts import accounts, api_tokens
-from services.profiles.accounts.accounts import AccountRefused, IdentityProvider, NewAccount
-from services.profiles.accounts.api_tokens import TokenRefused
-from services.profiles.accounts.audit import list_audit
-from services.profiles.accounts.permissions import Account, AccountRole, SignInThrottle, home_path
+from services.profiles.accounts import accounts
+from services.profiles.accounts.accounts import AccountRefused, IdentityProvider, load_account
+from services.profiles.accounts.permissions import Account, SignInThrottle, home_path
 from services.profiles.accounts.sessions import end_session, start_session
-from services.profiles.coordination import queries
-from services.profiles.dependencies import Connection, Pool
+from services.profiles.accounts.single_sign_on import CALLBACK_PATH, SignOnRefused, SingleSignOn
+from services.profiles.dependencies import AppSettings, Connection
 from services.profiles.pages import (
     SESSION_HOURS,
     SESSION_KEY,
-    Administering,
     CheckedForm,
+    PageRefused,
     SignedIn,
     checked_form,
     current_account,
     flash,
     render,
 )
+from shared.addresses import normalised_email
+from shared.settings import Settings
 
+NEXT_KEY = "after_sign_in"  # where single sign-on returns to, kept across the provider's pages
+log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
-admin = APIRouter(prefix="/admin", include_in_schema=False)
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -62,38 +64,102 @@ def _client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def _sign_in_context(request: Request, target: str | None, error: str | None) -> dict[str, Any]:
+    settings: Settings = request.app.state.settings
+    return {
+        "next": target or "",
+        "error": error,
+        "password_sign_in": settings.password_sign_in,
+        "provider_name": settings.oidc_provider_name if settings.single_sign_on else None,
+    }
+
+
 @router.get("/sign-in")
 async def sign_in_page(request: Request, next: str | None = None) -> Response:
-    return render(request, "sign_in.html", {"next": _safe_next(next) or "", "error": None})
+    return render(request, "sign_in.html", _sign_in_context(request, _safe_next(next), None))
 
 
 @router.post("/sign-in")
-async def sign_in(request: Request, conn: Connection) -> Response:
+async def sign_in(request: Request, conn: Connection, settings: AppSettings) -> Response:
+    if not settings.password_sign_in:
+        raise PageRefused(
+            status.HTTP_403_FORBIDDEN,
+            "Passwords are not used here",
+            f"Sign in through {settings.oidc_provider_name} instead.",
+        )
     form = await checked_form(request)
     email, password = str(form.get("email", "")), str(form.get("password", ""))
     target = _safe_next(str(form.get("next", "")))
     throttle: SignInThrottle = request.app.state.sign_in_throttle
     client = _client_address(request)
     if throttle.blocked(email, client, time.monotonic()):
-        context = {"next": target or "", "error": "Too many failed attempts: try later."}
+        context = _sign_in_context(request, target, "Too many failed attempts: try later.")
         return render(request, "sign_in.html", context, status.HTTP_429_TOO_MANY_REQUESTS)
     identity: IdentityProvider = request.app.state.identity
     account = await identity.authenticate(conn, email, password)
     if account is None:
         throttle.failed(email, client, time.monotonic())
-        context = {"next": target or "", "error": "That email and password do not match."}
+        context = _sign_in_context(request, target, "That email and password do not match.")
         return render(request, "sign_in.html", context, status.HTTP_401_UNAUTHORIZED)
     throttle.succeeded(email)
     await begin_session(request, conn, account)
     return RedirectResponse(target or home_path(account), status.HTTP_303_SEE_OTHER)
 
 
+def _single_sign_on(request: Request) -> SingleSignOn:
+    single_sign_on: SingleSignOn | None = request.app.state.single_sign_on
+    if single_sign_on is None:
+        raise PageRefused(status.HTTP_404_NOT_FOUND, "Not here", "Single sign-on is not set up.")
+    return single_sign_on
+
+
+@router.get("/sign-in/organisation")
+async def organisation_sign_in(request: Request, next: str | None = None) -> Response:
+    """To the identity provider, which comes back to the callback below."""
+    single_sign_on = _single_sign_on(request)
+    request.session[NEXT_KEY] = _safe_next(next) or ""
+    try:
+        return await single_sign_on.begin(request)
+    except SignOnRefused as error:
+        raise PageRefused(status.HTTP_502_BAD_GATEWAY, "Sign-in failed", str(error)) from error
+
+
+@router.get(CALLBACK_PATH)
+async def organisation_callback(request: Request, conn: Connection) -> Response:
+    """The provider's answer: proven identity, then the Bridgework account of that address."""
+    single_sign_on = _single_sign_on(request)
+    try:
+        identity = await single_sign_on.finish(request)
+    except SignOnRefused as error:
+        log.warning("single sign-on refused: %s", error)
+        raise PageRefused(
+            status.HTTP_401_UNAUTHORIZED, "Sign-in failed", f"{error}. Nothing was signed in."
+        ) from error
+    account = await load_account(conn, normalised_email(identity.email))
+    if account is None:
+        raise PageRefused(
+            status.HTTP_403_FORBIDDEN,
+            "No Bridgework account",
+            "Your organisation knows you, but Bridgework has no coordinator or administrator"
+            " account for your address: ask a Bridgework administrator.",
+        )
+    target = _safe_next(str(request.session.get(NEXT_KEY, "")))
+    await begin_session(request, conn, account, identity.id_token)
+    return RedirectResponse(target or home_path(account), status.HTTP_303_SEE_OTHER)
+
+
 @router.post("/sign-out")
 async def sign_out(request: Request, form: CheckedForm, conn: Connection) -> Response:
+    """Ends this session on the server; one begun through single sign-on also goes to the
+    provider, to end the provider's session (else the next sign-in would be silent)."""
     session_id = request.session.get(SESSION_KEY)
-    if isinstance(session_id, str):
-        await end_session(conn, session_id)
+    id_token = await end_session(conn, session_id) if isinstance(session_id, str) else None
     request.session.clear()
+    single_sign_on: SingleSignOn | None = request.app.state.single_sign_on
+    if id_token and single_sign_on is not None:
+        provider_sign_out = await single_sign_on.sign_out_url(id_token)
+        if provider_sign_out:
+            return RedirectResponse(provider_sign_out, status.HTTP_303_SEE_OTHER)
     return RedirectResponse("/sign-in", status.HTTP_303_SEE_OTHER)
 
 
@@ -118,133 +184,3 @@ async def change_password(
     await begin_session(request, conn, account)
     flash(request, "Your password is changed; every other session of yours has ended.")
     return RedirectResponse(home_path(account), status.HTTP_303_SEE_OTHER)
-
-
-async def admin_page(
-    request: Request,
-    conn: asyncpg.Connection,
-    error: str | None = None,
-    code: int = 200,
-    new_token: tuple[str, str] | None = None,
-) -> Response:
-    context = {
-        "networks": await queries.networks(conn),
-        "accounts": await accounts.list_accounts(conn),
-        "api_tokens": await api_tokens.list_api_tokens(conn),
-        "new_token": new_token,
-        "error": error,
-    }
-    return render(request, "admin.html", context, status_code=code)
-
-
-@admin.get("")
-async def admin_home(request: Request, account: Administering, conn: Connection) -> Response:
-    return await admin_page(request, conn)
-
-
-@admin.post("/networks")
-async def create_network(
-    request: Request, account: Administering, form: CheckedForm, conn: Connection
-) -> Response:
-    try:
-        network_id = str(form.get("network_id", "")).strip()
-        new = NewAccount(
-            email=str(form.get("email", "")),
-            name=str(form.get("coordinator_name", "")),
-            role=AccountRole.COORDINATOR,
-            network_id=network_id,
-            password=str(form.get("password", "")),
-        )
-        name = str(form.get("name", ""))
-        await accounts.create_network(conn, network_id, name, new, actor=account.email)
-    except (ValidationError, AccountRefused) as error:
-        return await admin_page(request, conn, _plain(error), 422)
-    flash(request, f"Created network {network_id} and its coordinator {new.email}.")
-    return RedirectResponse("/admin", status.HTTP_303_SEE_OTHER)
-
-
-@admin.post("/coordinators")
-async def create_coordinator(
-    request: Request, account: Administering, form: CheckedForm, conn: Connection
-) -> Response:
-    try:
-        new = NewAccount(
-            email=str(form.get("email", "")),
-            name=str(form.get("name", "")),
-            role=AccountRole.COORDINATOR,
-            network_id=str(form.get("network_id", "")),
-            password=str(form.get("password", "")),
-        )
-        await accounts.create_account(conn, new, actor=account.email)
-    except (ValidationError, AccountRefused) as error:
-        return await admin_page(request, conn, _plain(error), 422)
-    flash(request, f"Created the coordinator account {new.email}.")
-    return RedirectResponse("/admin", status.HTTP_303_SEE_OTHER)
-
-
-@admin.post("/coordinators/remove")
-async def remove(
-    request: Request, account: Administering, form: CheckedForm, conn: Connection
-) -> Response:
-    email = str(form.get("email", ""))
-    try:
-        network_id = await accounts.remove_coordinator(conn, email, actor=account.email)
-    except AccountRefused as error:
-        return await admin_page(request, conn, str(error), 422)
-    flash(request, f"Removed {email} from {network_id}; their account is closed.")
-    return RedirectResponse("/admin", status.HTTP_303_SEE_OTHER)
-
-
-@admin.post("/api-tokens")
-async def create_token(
-    request: Request, account: Administering, form: CheckedForm, conn: Connection
-) -> Response:
-    name = str(form.get("name", "")).strip()
-    network_id = str(form.get("network_id", "")).strip() or None
-    try:
-        days = _whole_number(form.get("lifetime_days"), api_tokens.DEFAULT_LIFETIME_DAYS)
-        token = await api_tokens.create_api_token(
-            conn, name, network_id, actor=account.email, lifetime_days=days
-        )
-    except TokenRefused as error:
-        return await admin_page(request, conn, str(error), 422)
-    # Shown in this one response (not cached), never in the session's flash: a cookie.
-    return await admin_page(request, conn, new_token=(name, token))
-
-
-@admin.post("/api-tokens/revoke")
-async def revoke_token(
-    request: Request, account: Administering, form: CheckedForm, conn: Connection
-) -> Response:
-    name = str(form.get("name", ""))
-    try:
-        await api_tokens.revoke_api_token(conn, name, actor=account.email)
-    except TokenRefused as error:
-        return await admin_page(request, conn, str(error), 422)
-    flash(request, f"Revoked the API token {name}; it no longer works.")
-    return RedirectResponse("/admin", status.HTTP_303_SEE_OTHER)
-
-
-@admin.get("/audit")
-async def audit_page(
-    request: Request, account: Administering, pool: Pool, before_id: int | None = None
-) -> Response:
-    records = await list_audit(pool, limit=100, before_id=before_id)
-    return render(request, "audit.html", {"records": records})
-
-
-def _whole_number(value: object, default: int) -> int:
-    if value in (None, ""):
-        return default
-    try:
-        return int(str(value))
-    except ValueError:
-        raise TokenRefused(f"{value!r} is not a whole number of days") from None
-
-
-def _plain(error: Exception) -> str:
-    if isinstance(error, ValidationError):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'form'}: {e['msg']}" for e in error.errors()
-        )
-    return str(error)

@@ -17,6 +17,12 @@ class ReadModelRepository:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
 
+    async def network_exists(self, network_id: str) -> bool:
+        exists: bool = await self.conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM networks WHERE id = $1)", network_id
+        )
+        return exists
+
     async def add_proposal(self, event: MatchProposed) -> None:
         await self.conn.execute(
             """

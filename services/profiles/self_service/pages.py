@@ -37,12 +37,6 @@ from services.profiles.self_service.actions import (
 from shared.links import LinkRefused, SelfServiceLink, read_self_service_link
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent.parent / "templates" / "self_service")
-# The page holds a secret link: it must not leak through Referer headers or caches.
-PRIVATE_PAGE_HEADERS = {
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-    "X-Frame-Options": "DENY",
-}
 REQUEST_FORM_MAX_AGE_SECONDS = 3600
 
 router = APIRouter(include_in_schema=False)
@@ -66,9 +60,8 @@ RequestForms = Annotated[URLSafeTimedSerializer, Depends(_request_forms)]
 def _page(
     request: Request, template: str, context: dict[str, Any], status_code: int = 200
 ) -> HTMLResponse:
-    return TEMPLATES.TemplateResponse(
-        request, template, context, status_code=status_code, headers=PRIVATE_PAGE_HEADERS
-    )
+    # The page's URL holds a secret link: no Referer, no cache, a CSP (shared/security_headers).
+    return TEMPLATES.TemplateResponse(request, template, context, status_code=status_code)
 
 
 def _refused(request: Request, message: str, status_code: int = 400) -> HTMLResponse:

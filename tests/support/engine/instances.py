@@ -242,3 +242,105 @@ def _mode(rng: np.random.Generator) -> Mode:
     return Mode(
         rng.choice([Mode.EITHER.value, Mode.REMOTE.value, Mode.IN_PERSON.value], p=[0.5, 0.3, 0.2])
     )
+
+
+# --- a network on the real reference data: England's trusts and the DDaT skills framework ---
+
+DDAT_ROLES_CSV = reference_data_dir() / "ddat" / "ddat_role_skill_requirements.csv"
+# DDaT's four levels on Bridgework's seven (docs/matching.md, "Taxonomies").
+DDAT_LEVEL = {"Awareness": 2, "Working": 3, "Practitioner": 5, "Expert": 6}
+
+
+def ddat_network(
+    rng: np.random.Generator, n_mentors: int = 800, n_mentees: int = 4_000
+) -> MatchingInput:
+    """Mentors and mentees whose skills are DDaT role requirements, in England's real trusts.
+
+    A mentor holds a role in the senior half of its role's levels, with that level's skills; a
+    mentee holds a junior level and aims at the next one: their gaps are the skills the next
+    level asks more of (at most three, the largest first). Raises FileNotFoundError when the
+    reference data is absent (callers skip).
+    """
+    ladders = _ddat_ladders(DDAT_ROLES_CSV)
+    trusts = load_trusts(rng=rng)
+    if not TRUSTS_CSV.exists():
+        raise FileNotFoundError(TRUSTS_CSV)
+    names = sorted(ladders)
+    mentors, mentees = [], []
+    for i in range(n_mentors):
+        ladder = ladders[names[int(rng.integers(len(names)))]]
+        level = ladder[int(rng.integers(len(ladder) // 2, len(ladder)))]
+        trust = trusts[int(rng.integers(len(trusts)))]
+        mentors.append(
+            MentorInput.model_construct(
+                id=f"mentor-{i}",
+                trust_code=trust.code,
+                region=trust.region,
+                skills=tuple(
+                    SkillLevel.model_construct(skill=s, level=v) for s, v in level.items()
+                ),
+                capacity=float(rng.choice((1.0, 2.0, 3.0))),
+                hours_per_month=float(rng.integers(2, 9)),
+                mode=_mode(rng),
+                bio="",
+            )
+        )
+    for j in range(n_mentees):
+        ladder = ladders[names[int(rng.integers(len(names)))]]
+        step = int(rng.integers(len(ladder) - 1))
+        now, next_level = ladder[step], ladder[step + 1]
+        wanted = sorted(
+            ((v - now.get(s, 1), s, v) for s, v in next_level.items() if v > now.get(s, 1)),
+            reverse=True,
+        )[:3]
+        trust = trusts[int(rng.integers(len(trusts)))]
+        mentees.append(
+            MenteeInput.model_construct(
+                id=f"mentee-{j}",
+                trust_code=trust.code,
+                region=trust.region,
+                gaps=tuple(
+                    SkillGap.model_construct(
+                        skill=s, current=now.get(s, 1), target=v, priority=float(rng.integers(1, 4))
+                    )
+                    for _, s, v in wanted
+                ),
+                working_pattern=(
+                    WorkingPattern.PART_TIME if rng.random() < 0.25 else WorkingPattern.FULL_TIME
+                ),
+                sector=Sector.SOCIAL_CARE if rng.random() < 0.15 else Sector.NHS,
+                mode=_mode(rng),
+                goals="",
+                open_to_secondment=False,
+            )
+        )
+    return MatchingInput.model_construct(
+        mentors=tuple(mentors),
+        mentees=tuple(mentees),
+        placements=(),
+        trusts=tuple(trusts),
+        rejected_pairs=frozenset(),
+        pending=(),
+    )
+
+
+def _ddat_ladders(path: Path) -> dict[str, list[dict[str, int]]]:
+    """Per DDaT role, its levels' skill requirements (code -> level), junior first."""
+    levels: dict[tuple[str, str], dict[str, int]] = {}
+    seniority: dict[tuple[str, str], float] = {}
+    with path.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["skill_level"] not in DDAT_LEVEL:
+                continue  # "NOT IN USE" rows of the senior roles
+            key = (row["role"], row["role_level"])
+            code = "-".join(
+                "".join(c if c.isalnum() else " " for c in row["skill"].lower()).split()
+            )
+            levels.setdefault(key, {})[code] = DDAT_LEVEL[row["skill_level"]]
+            seniority[key] = float(row["derived_role_level_mean_skill_num"] or 0)
+    ladders: dict[str, list[dict[str, int]]] = {}
+    for role, _ in sorted(levels, key=lambda key: (key[0], seniority[key])):
+        ladders.setdefault(role, [])
+    for key in sorted(levels, key=lambda key: (key[0], seniority[key])):
+        ladders[key[0]].append(levels[key])
+    return {role: ladder for role, ladder in ladders.items() if len(ladder) >= 2}

@@ -7,6 +7,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, linear_sum_assignment, milp
 
+from devtools.reference_data import reason
 from services.matcher.engine.assignment import solve_assignment
 from services.matcher.engine.candidates import Explainer, build_candidates
 from services.matcher.engine.config import (
@@ -28,7 +29,12 @@ from services.matcher.engine.targets import Group, solve_with_targets
 from shared.matching import MatchKind
 from shared.people import Mode, Sector, SkillGap, SkillLevel, WorkingPattern
 from shared.regions import Region
-from tests.support.engine.instances import random_candidate_edges
+from tests.support.engine.instances import (
+    DDAT_ROLES_CSV,
+    TRUSTS_CSV,
+    ddat_network,
+    random_candidate_edges,
+)
 
 NO_TARGETS = FairnessOptions(part_time=0, social_care=0, small_trust=0)
 TRUSTS = (
@@ -258,3 +264,16 @@ def milp_optimum(
         bounds=Bounds(0, 1),
     )
     return None if found.status == 2 else float(-found.fun)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_default_targets_on_a_network_of_real_trusts_and_ddat_roles(seed: int) -> None:
+    if not (DDAT_ROLES_CSV.exists() and TRUSTS_CSV.exists()):
+        pytest.skip(reason("ddat", "ddat_role_skill_requirements.csv"))
+    data = ddat_network(np.random.default_rng(seed), n_mentors=300, n_mentees=1500)
+    result = build_engine(MatchingConfig()).propose(data)
+    outcome = result.fairness
+    assert outcome is not None
+    assert all(g.met for g in outcome.groups)
+    assert all(g.rate_to_overall is None or g.rate_to_overall >= 0.9 for g in outcome.groups)
+    assert outcome.price_pct <= 1.0

@@ -7,10 +7,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from services.matcher.engine.assignment import solve_assignment
+from services.matcher.engine.assignment import Assignment, solve_assignment
 from services.matcher.engine.incremental import resolve_keeping_pending
 from tests.support.engine.edges import edges_of
 from tests.support.engine.instances import random_candidate_edges
+from tests.support.engine.lapjv import lapjv_optimum
 
 
 def test_a_slightly_better_new_mentor_does_not_replace_a_pending_one() -> None:
@@ -74,3 +75,23 @@ def test_one_change_keeps_or_clearly_improves_every_pending_pair(seed: int) -> N
     assert len(set(pending) - new_pairs) <= len(set(pending) - free_pairs)
     unchanged = resolve_keeping_pending(before, pending, margin)
     assert {(p, m) for p, m, _ in unchanged.pairs(before)} == set(pending)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_pinned_pairs_and_an_optimum_around_them_as_a_dominant_bonus_would_give(seed: int) -> None:
+    # The definition: pins worth more than any total, solved by an independent exact solver.
+    rng = np.random.default_rng(50 + seed)
+    candidates = random_candidate_edges(
+        rng, 12, 50, 4, capacities=(1.0, 1.5, 2.0, 0.5), part_time_share=0.4
+    )
+    first = solve_assignment(candidates)
+    pins = first.edges[rng.random(first.edges.size) < 0.5]
+    pending = [(p, m) for p, m, _ in Assignment(pins, 0.0).pairs(candidates)]
+    score = rng.random(candidates.edge_count)  # everyone's scores move
+    after = replace(candidates, score=score)
+    result = resolve_keeping_pending(after, pending, margin=10.0)  # nobody may be replaced
+    dominant = np.zeros(after.edge_count)
+    dominant[pins] = 1.0 + score.sum()
+    reference = lapjv_optimum(replace(after, score=score + dominant))
+    assert set(pins.tolist()) <= set(result.edges.tolist())
+    assert result.total_score == pytest.approx(float(score[reference].sum()), abs=1e-9)

@@ -1,0 +1,90 @@
+"""A real OpenID provider for the single sign-on tests: devtools/oidc/provider.mjs (the certified
+`oidc-provider` package from npm, installed by `make oidc-provider`), run as a process of its own.
+
+Nothing here imitates the provider: the tests talk to it as a browser would (its sign-in page,
+its redirects), and Bridgework talks to it as to any organisation's identity provider."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from devtools.stack import free_port
+
+PROVIDER_DIR = Path(__file__).resolve().parents[2] / "devtools" / "oidc"
+
+
+@dataclass(frozen=True)
+class RegisteredClient:
+    """A relying party as an administrator registers it at the provider."""
+
+    client_id: str
+    client_secret: str
+    redirect_uris: tuple[str, ...]
+    post_logout_redirect_uris: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "redirect_uris": list(self.redirect_uris),
+            "post_logout_redirect_uris": list(self.post_logout_redirect_uris),
+        }
+
+
+@dataclass(frozen=True)
+class RunningProvider:
+    issuer: str
+    clients: tuple[RegisteredClient, ...] = field(default=())
+
+
+@contextlib.contextmanager
+def running_provider(
+    clients: list[RegisteredClient],
+    *,
+    id_token_clock_offset_seconds: int = 0,
+    id_token_ttl_seconds: int = 300,
+) -> Iterator[RunningProvider]:
+    """The provider, listening until the block ends. ``id_token_clock_offset_seconds`` signs
+    its ID tokens by a clock that far off (negative: tokens that have already expired)."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("Node.js 20 or later is needed for the single sign-on tests")
+    if not (PROVIDER_DIR / "node_modules" / "oidc-provider").is_dir():
+        pytest.fail(f"no OpenID provider in {PROVIDER_DIR}: run `make oidc-provider`")
+    port = free_port()
+    env = os.environ | {
+        "OIDC_PORT": str(port),
+        "OIDC_CLIENTS": json.dumps([client.as_json() for client in clients]),
+        "OIDC_ID_TOKEN_CLOCK_OFFSET_SECONDS": str(id_token_clock_offset_seconds),
+        "OIDC_ID_TOKEN_TTL_SECONDS": str(id_token_ttl_seconds),
+    }
+    process = subprocess.Popen(
+        [node, "provider.mjs"],
+        cwd=PROVIDER_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()  # one JSON line once it listens, or EOF if it died
+        if not line:
+            pytest.fail(f"the OpenID provider did not start (exit code {process.wait(10)})")
+        yield RunningProvider(issuer=json.loads(line)["issuer"], clients=tuple(clients))
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

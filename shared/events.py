@@ -12,8 +12,9 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any, ClassVar, Literal, get_args
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from shared.addresses import EmailAddress
 from shared.matching import Explanation, MatchKind
 from shared.people import Mode, Role, Sector, SkillGap, SkillLevel, WorkingPattern
 from shared.regions import Region
@@ -49,7 +50,7 @@ class Coordinator(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: SingleLine  # goes into an email's To header: one line, no control characters
-    email: EmailStr
+    email: EmailAddress
 
 
 class NetworkUpserted(Event):
@@ -73,7 +74,7 @@ class TrustUpserted(Event):
     longitude: float | None = None
     is_small: bool = False
     # Where a secondment's introduction goes for this trust (its workforce or digital lead).
-    contact_email: EmailStr | None = None
+    contact_email: EmailAddress | None = None
 
 
 # --- people ---------------------------------------------------------------------------------
@@ -89,7 +90,7 @@ class PersonProfile(BaseModel):
     # Names and titles go into emails' Subject and To headers: the API's text rules hold here
     # too, so an event cannot bring in what the API refuses (shared/text.py).
     name: SingleLine
-    email: EmailStr
+    email: EmailAddress
     job_title: SingleLine
     trust_code: str
     network_id: str

@@ -4,8 +4,11 @@ coordinators' pages (coordination/), accounts and the administrators' pages (acc
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -24,6 +27,8 @@ from shared.limits import IMPORT_MAX_BODY_BYTES, IMPORT_PATH, RequestSizeLimit
 from shared.observability.http import instrument_http
 from shared.security_headers import SecurityHeaders
 from shared.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -74,7 +79,30 @@ def _describe(error: Any) -> dict[str, str]:
     return {"field": _field_name(tuple(error["loc"])), "message": error["msg"]}
 
 
+# A database that cannot be reached (down, restarting, failed over): the request is refused
+# whole and may be sent again, so 503 with Retry-After, never a 500 that looks like a bug.
+DATABASE_UNREACHABLE = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InterfaceError,
+)
+
+
 def _add_error_handlers(app: FastAPI) -> None:
+    async def database_unreachable(_: Request, error: Exception) -> JSONResponse:
+        log.warning("database unreachable: %s", type(error).__name__)
+        return JSONResponse(
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            content={"detail": "the database cannot be reached; nothing was stored: try again"},
+            headers={"Retry-After": "5"},
+        )
+
+    for unreachable in DATABASE_UNREACHABLE:
+        app.add_exception_handler(unreachable, database_unreachable)
+
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
         errors = [_describe(e) for e in error.errors()]

@@ -17,14 +17,14 @@ from typing import Protocol
 import asyncpg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from pydantic import BaseModel, ConfigDict, EmailStr, SecretStr
+from pydantic import BaseModel, ConfigDict, SecretStr
 
 from services.profiles.accounts.audit import record_audit
 from services.profiles.accounts.permissions import Account, AccountRole
 from services.profiles.accounts.sessions import end_sessions_of
-from services.profiles.api.schemas import Name, NetworkIn
+from services.profiles.api.schemas import Identifier, Name, NetworkIn
 from services.profiles.directory import networks
-from shared.addresses import normalised_email
+from shared.addresses import EmailAddress, normalised_email
 from shared.events import Coordinator
 
 MIN_PASSWORD_LENGTH = 12
@@ -38,10 +38,10 @@ class AccountRefused(ValueError):
 class NewAccount(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    email: EmailStr
+    email: EmailAddress
     name: Name
     role: AccountRole
-    network_id: str | None = None
+    network_id: Identifier | None = None  # the API's rule for network ids, here too
     password: SecretStr
 
 

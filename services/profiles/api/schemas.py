@@ -11,11 +11,11 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    EmailStr,
     Field,
     model_validator,
 )
 
+from shared.addresses import EmailAddress
 from shared.events import Coordinator
 from shared.people import Mode, Role, Sector, SkillGap, SkillLevel, WorkingPattern
 from shared.regions import Region, parse_region
@@ -59,7 +59,7 @@ class TrustIn(Strict):
     longitude: float | None = Field(default=None, ge=-8.0, le=2.0)
     is_small: bool = False
     # Who receives a secondment's introduction for this trust (its workforce or digital lead).
-    contact_email: EmailStr | None = None
+    contact_email: EmailAddress | None = None
 
 
 class TrustOut(TrustIn):
@@ -68,7 +68,7 @@ class TrustOut(TrustIn):
 
 class PersonIn(Strict):
     name: Name
-    email: EmailStr
+    email: EmailAddress
     job_title: Name
     trust_code: Identifier
     mode: Mode = Mode.EITHER

@@ -1,0 +1,71 @@
+"""One spelling per email address at every boundary (issue 14, item 12): the API, accounts and
+events lower-case it and refuse lookalike or invisible characters; the admin page's accounts
+refuse the network ids the API refuses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import TypeAdapter, ValidationError
+
+from services.profiles.accounts.accounts import NewAccount
+from services.profiles.accounts.permissions import AccountRole
+from services.profiles.api.schemas import MentorIn
+from shared.addresses import EmailAddress
+from shared.events import Coordinator
+
+ADDRESS: TypeAdapter[Any] = TypeAdapter(EmailAddress)
+# Characters that look like nothing or like a Latin letter.
+INVISIBLE_OR_LOOKALIKE = st.sampled_from(
+    ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u0430", "\u0435", "\u043e"]
+)
+
+
+@given(email=st.emails(), spaces=st.sampled_from(["", " ", "  ", "\t"]))
+def test_case_and_spaces_make_no_second_address(email: str, spaces: str) -> None:
+    if not email.isascii():
+        return
+    typed = spaces + email.upper() + spaces
+    assert ADDRESS.validate_python(typed) == ADDRESS.validate_python(email.lower())
+
+
+@given(email=st.emails(), odd=INVISIBLE_OR_LOOKALIKE, data=st.data())
+def test_lookalike_or_invisible_characters_are_refused(
+    email: str, odd: str, data: st.DataObject
+) -> None:
+    at = data.draw(st.integers(min_value=0, max_value=len(email)))
+    with pytest.raises(ValidationError, match="plain ASCII"):
+        ADDRESS.validate_python(email[:at] + odd + email[at:])
+
+
+def test_the_api_accounts_and_events_share_the_rule() -> None:
+    body = {
+        "name": "Ann",
+        "email": " Ann.Smith@NHS.net ",
+        "job_title": "CIO",
+        "trust_code": "T1",
+        "skills": [{"skill": "board-influence", "level": 6}],
+        "capacity": 1,
+        "hours_per_month": 2,
+    }
+    assert MentorIn.model_validate(body).email == "ann.smith@nhs.net"
+    assert Coordinator(name="Cora", email="Cora@NHS.net").email == "cora@nhs.net"
+    with pytest.raises(ValidationError, match="plain ASCII"):
+        Coordinator(name="Cora", email="c\u043era@nhs.net")
+    with pytest.raises(ValidationError, match="plain ASCII"):
+        MentorIn.model_validate(body | {"email": "ann\u200b@nhs.net"})
+
+
+@pytest.mark.parametrize("network_id", ["north east", "-leading-dash", "x" * 65, "a/b", ""])
+def test_an_account_refuses_the_network_ids_the_api_refuses(network_id: str) -> None:
+    with pytest.raises(ValidationError):
+        NewAccount(
+            email="cora@nhs.net",
+            name="Cora",
+            role=AccountRole.COORDINATOR,
+            network_id=network_id,
+            password="a-long-enough-password",
+        )

@@ -44,12 +44,28 @@ from devtools.stack import (
 )
 from services.notifier.mailer import dedupe_digest
 from shared.events import MatchDecided
-from shared.kafka import ensure_topics, idempotent_producer
+from shared.kafka import (
+    DEAD_LETTER_CONSUMER,
+    DEAD_LETTER_OFFSET,
+    DEAD_LETTER_PARTITION,
+    DEAD_LETTER_SOURCE,
+    ensure_topics,
+    idempotent_producer,
+)
 from shared.topics import Topic
-from tests.chaos.workload import Op, Workload, build_workload, decide
+from shared.topology import ROUTES
+from tests.chaos.workload import (
+    POISON_KEY_PREFIX,
+    Op,
+    Poison,
+    Workload,
+    build_workload,
+    decide,
+)
 from tests.support.stack import personal_data_in_logs
 
 Pair = tuple[str, str, str]  # (kind, provider email, mentee email)
+Parked = tuple[str, str, int, int]  # (consumer, source topic, partition, offset)
 
 
 @dataclass(frozen=True)
@@ -96,7 +112,17 @@ class RunReport:
     # (the erasure travels outbox -> Kafka -> notifier): the asynchronous window, reported.
     emails_in_erasure_window: int = 0
     personal_data_in_logs: int = 0  # names and email addresses found in the services' logs
-    dead_letters: int = 0  # messages parked: none expected, faults are retried, not skipped
+    # Names no email header can carry, sent to the API: each must be refused (422), none stored.
+    names_sent: int = 0
+    names_refused: int = 0
+    # Poison written straight to the topics: each parked by every consumer of its topic (a
+    # consumer that stalled on one would park none after it) ...
+    poison_sent: int = 0
+    poison_expected: int = 0  # (message, consumer) pairs
+    poison_parked: int = 0
+    # ... and nothing else: faults are retried, never skipped.
+    dead_letters: int = 0  # every letter on the topic (a consumer killed after parking one and
+    dead_letters_not_poison: int = 0  # before committing parks it again: copies are harmless)
     copies_absorbed: int = 0  # events on the log more than once (re-sent after a crash)
     pending: set[Pair] = field(default_factory=set)
     faults: Faults = field(default_factory=Faults)
@@ -110,8 +136,12 @@ class RunReport:
             f" missing={self.people_missing} stale={self.people_wrong}"
             f" erased-but-present={self.erased_found}",
             f"[{self.label}] effects missing={self.effects_missing}"
-            f" decisions missing={self.decisions_missing} dead letters={self.dead_letters}"
+            f" decisions missing={self.decisions_missing}"
             f" re-delivered copies absorbed={self.copies_absorbed}",
+            f"[{self.label}] poison sent={self.poison_sent} parked by its consumers"
+            f" {self.poison_parked}/{self.poison_expected}; dead letters={self.dead_letters}"
+            f" (not poison: {self.dead_letters_not_poison});"
+            f" unsendable names refused {self.names_refused}/{self.names_sent}",
             f"[{self.label}] emails queued={self.emails_queued}"
             f" delivered={self.emails_delivered} duplicates={self.emails_duplicate}"
             f" lost={self.emails_lost} uncertain={self.emails_uncertain}"
@@ -204,6 +234,7 @@ class Driver:
         self._database_url = database_url
         self.people = people
         self.applied = 0
+        self.refused = 0  # names the API refused, as it must
 
     async def _send(self, method: str, path: str, body: dict[str, Any] | None) -> httpx.Response:
         while True:
@@ -219,6 +250,13 @@ class Driver:
 
     async def apply(self, op: Op) -> None:
         people = self.people
+        if op.kind == "refused":
+            response = await self._send("POST", "/mentees", op.body)
+            fields = [error["field"] for error in response.json().get("errors", [])]
+            if response.status_code != 422 or fields != ["name"]:
+                raise AssertionError(f"an unsendable name was not refused: {response.text}")
+            self.refused += 1
+            return
         if op.kind == "network":
             response = await self._send("PUT", f"/networks/{op.key}", op.body)
         elif op.kind == "trust":
@@ -315,6 +353,47 @@ async def send_decisions(
             except Exception:  # the broker is restarting: the same event again (idempotent)
                 await asyncio.sleep(0.5)
     return decisions
+
+
+async def send_poison(producer: AIOKafkaProducer, poison: list[Poison]) -> list[Parked]:
+    """Write the wave's poison straight to its topics; returns where each one landed, once for
+    every consumer of its topic (what the dead-letter topic must show)."""
+    expected: list[Parked] = []
+    for message in poison:
+        while True:
+            try:
+                meta = await producer.send_and_wait(
+                    message.topic, message.value, key=message.key.encode()
+                )
+                break
+            except Exception:  # the broker is restarting: send it again
+                await asyncio.sleep(0.5)
+        for consumer in ROUTES[Topic(message.topic)].consumers:
+            expected.append((consumer, message.topic, meta.partition, meta.offset))
+    return expected
+
+
+@dataclass
+class LogSummary:
+    """What the whole log of a run's broker holds."""
+
+    copies_absorbed: int = 0  # events on the log more than once (re-sent after a crash)
+    dead_letters: int = 0
+    not_poison: int = 0  # dead letters of anything but the harness's poison
+    parked: set[Parked] = field(default_factory=set)
+
+
+async def wait_for_poison_parked(bootstrap: str, expected: set[Parked], timeout: float) -> None:
+    """Until every consumer has parked every poison message of its topics: one that stalled on
+    a poison message would park none after it."""
+    deadline = time.monotonic() + timeout
+    missing = expected
+    while time.monotonic() < deadline:
+        missing = expected - (await read_log(bootstrap)).parked
+        if not missing:
+            return
+        await asyncio.sleep(2)
+    raise TimeoutError(f"poison not parked within {timeout:.0f}s: {sorted(missing)[:10]}")
 
 
 # --- quiescence -----------------------------------------------------------------------------
@@ -575,8 +654,8 @@ async def _check_mail(
     report.emails_lost = len(keys - set(delivered))
 
 
-async def read_log(bootstrap: str) -> tuple[int, int]:
-    """(dead letters, extra copies of events) over the whole log of this run's broker."""
+async def read_log(bootstrap: str) -> LogSummary:
+    """Extra copies of events, and the dead letters, over the whole log of this run's broker."""
     reader = AIOKafkaConsumer(
         *[topic.value for topic in Topic],
         bootstrap_servers=bootstrap,
@@ -585,18 +664,30 @@ async def read_log(bootstrap: str) -> tuple[int, int]:
     )
     await reader.start()
     copies: Counter[str] = Counter()
-    dead = 0
+    summary = LogSummary()
     try:
         while batch := await reader.getmany(timeout_ms=2000, max_records=5000):
             for records in batch.values():
                 for record in records:
+                    poison = (record.key or b"").startswith(POISON_KEY_PREFIX.encode())
                     if record.topic == Topic.DEAD_LETTERS:
-                        dead += 1
-                    elif record.value:
+                        summary.dead_letters += 1
+                        summary.not_poison += not poison
+                        headers = {name: value.decode() for name, value in record.headers}
+                        summary.parked.add(
+                            (
+                                headers[DEAD_LETTER_CONSUMER],
+                                headers[DEAD_LETTER_SOURCE],
+                                int(headers[DEAD_LETTER_PARTITION]),
+                                int(headers[DEAD_LETTER_OFFSET]),
+                            )
+                        )
+                    elif record.value and not poison:
                         copies[json.loads(record.value)["event_id"]] += 1
     finally:
         await reader.stop()
-    return dead, sum(n - 1 for n in copies.values())
+    summary.copies_absorbed = sum(n - 1 for n in copies.values())
+    return summary
 
 
 async def drive(
@@ -606,24 +697,36 @@ async def drive(
     people: People,
     producer: AIOKafkaProducer,
     monkey: Monkey | None,
-) -> tuple[int, list[UUID]]:
-    """Every wave in, with its faults, each until the stack is quiet; returns (operations
-    applied, decision event ids)."""
+    report: RunReport,
+) -> tuple[Driver, list[UUID], set[Parked]]:
+    """Every wave in, with its poison and faults, each until the stack is quiet; returns the
+    driver (what it applied and saw refused), the decision event ids and where the poison
+    must be parked."""
+    poisoner = AIOKafkaProducer(  # may write what the broker takes, up to its own limit
+        bootstrap_servers=config.kafka_bootstrap_servers,
+        enable_idempotence=True,
+        max_request_size=2 * 1024 * 1024,
+    )
+    await poisoner.start()
     async with httpx.AsyncClient(
         base_url=config.base_url, headers=config.api_headers, timeout=15
     ) as http:
         driver = Driver(http, database_url, people)
         decided: list[UUID] = []
+        poisoned: set[Parked] = set()
         for index, wave in enumerate(workload.waves):
             if index:
                 decisions = await send_decisions(producer, database_url, people)
                 decided += [d.event_id for d in decisions]
+            poisoned |= set(await send_poison(poisoner, workload.poison[index]))
+            report.poison_sent += len(workload.poison[index])
             faults = asyncio.create_task(monkey.run_wave(index)) if monkey else None
             await driver.apply_wave(wave)
             if faults:
                 await faults
             await wait_until_quiet(database_url, decided, timeout=300)
-    return driver.applied, decided
+    await poisoner.stop()
+    return driver, decided, poisoned
 
 
 # --- one run --------------------------------------------------------------------------------
@@ -666,15 +769,18 @@ async def run(
             )
             supervisor = asyncio.create_task(monkey.supervise()) if monkey else None
             try:
-                applied, decided = await drive(
-                    workload, config, database_url, people, producer, monkey
+                driver, decided, poisoned = await drive(
+                    workload, config, database_url, people, producer, monkey, report
                 )
                 await wait_for_mail(database_url, timeout=300)
+                await wait_for_poison_parked(bootstrap, poisoned, timeout=120)
             finally:
                 if supervisor:
                     supervisor.cancel()
             await asyncio.sleep(2)  # a duplicate, were there one, would arrive by now
-            report.events = applied + len(decided)
+            report.events = driver.applied + len(decided)
+            report.names_sent = sum(op.kind == "refused" for wave in workload.waves for op in wave)
+            report.names_refused = driver.refused
             report.decisions = len(decided)
             if monkey:
                 report.faults = monkey.faults
@@ -689,7 +795,11 @@ async def run(
             finally:
                 await conn.close()
             report.decisions_missing = len(decided) - int(known)
-        report.dead_letters, report.copies_absorbed = await read_log(bootstrap)
+        log = await read_log(bootstrap)
+        report.copies_absorbed, report.dead_letters = log.copies_absorbed, log.dead_letters
+        report.dead_letters_not_poison = log.not_poison
+        report.poison_expected = len(poisoned)
+        report.poison_parked = len(poisoned & log.parked)
         report.personal_data_in_logs = personal_data_in_logs(
             config.log_dir, workload.names_and_emails()
         )

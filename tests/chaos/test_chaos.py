@@ -2,7 +2,9 @@
 
 Both run the same workload calmly and under faults (see harness.py) and require: every effect
 present exactly once, erased people gone everywhere and never emailed about afterwards, zero
-duplicate and zero lost emails, no personal data in any log, and the same final proposals."""
+duplicate and zero lost emails, no personal data in any log, and the same final proposals;
+and, whatever poison is written to the topics and whatever names are sent, every poison message
+parked by each of its consumers (none stalled) and every unsendable name refused."""
 
 from __future__ import annotations
 
@@ -35,7 +37,11 @@ def assert_run_clean(report: RunReport) -> None:
     assert report.emails_duplicate == 0
     assert report.emails_about_erased == 0
     assert report.personal_data_in_logs == 0
-    assert report.dead_letters == 0
+    # Each unsendable name refused; each poison message parked by every consumer of its topic,
+    # and nothing else parked (faults are retried, never skipped).
+    assert report.names_refused == report.names_sent > 0
+    assert report.poison_parked == report.poison_expected > report.poison_sent > 0
+    assert report.dead_letters_not_poison == 0
     assert report.emails_delivered == report.emails_queued > 0
 
 

@@ -16,9 +16,18 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from shared.addresses import EmailAddress
 from shared.matching import Explanation, MatchKind
-from shared.people import Mode, Role, Sector, SkillGap, SkillLevel, WorkingPattern
+from shared.people import (
+    MAX_HOURS_PER_MONTH,
+    MAX_SKILLS,
+    Mode,
+    Role,
+    Sector,
+    SkillGap,
+    SkillLevel,
+    WorkingPattern,
+)
 from shared.regions import Region
-from shared.text import FreeText, SingleLine
+from shared.text import FreeText, Identifier, Name, SingleLine
 from shared.topics import Topic
 
 
@@ -89,22 +98,24 @@ class PersonProfile(BaseModel):
     role: Role
     # Names and titles go into emails' Subject and To headers: the API's text rules hold here
     # too, so an event cannot bring in what the API refuses (shared/text.py).
-    name: SingleLine
+    name: Name
     email: EmailAddress
-    job_title: SingleLine
-    trust_code: str
-    network_id: str
+    job_title: Name
+    trust_code: Identifier
+    network_id: Identifier
     region: Region
     mode: Mode
     working_pattern: WorkingPattern
     sector: Sector
     # Mentors: what they can mentor, and how much.
-    skills: tuple[SkillLevel, ...] = ()
-    capacity: float = 0.0
-    hours_per_month: float = 0.0
+    skills: tuple[SkillLevel, ...] = Field(default=(), max_length=MAX_SKILLS)
+    # No upper bound here yet: the pipeline benchmark's mentors take 50 mentees each (the
+    # API's limit is MAX_CAPACITY).
+    capacity: float = Field(default=0.0, ge=0)
+    hours_per_month: float = Field(default=0.0, ge=0, le=MAX_HOURS_PER_MONTH)
     bio: FreeText = ""
     # Mentees: what they want to grow.
-    gaps: tuple[SkillGap, ...] = ()
+    gaps: tuple[SkillGap, ...] = Field(default=(), max_length=MAX_SKILLS)
     goals: FreeText = ""
     open_to_secondment: bool = False
 

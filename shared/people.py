@@ -9,6 +9,11 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from shared.skills import DEFAULT_TAXONOMY, MAX_LEVEL, MIN_LEVEL
 
+# The API's limits on a profile, which its events keep too (shared/events.py).
+MAX_CAPACITY = 10  # mentees at once
+MAX_HOURS_PER_MONTH = 160
+MAX_SKILLS = 30  # skills a mentor lists, gaps a mentee lists, skills a placement develops
+
 
 class Role(StrEnum):
     MENTOR = "mentor"

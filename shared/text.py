@@ -55,5 +55,17 @@ def free_text(value: str) -> str:
     return value
 
 
+def no_markup(value: str) -> str:
+    """Names travel into emails and web pages: angle brackets there are markup, never a name."""
+    if "<" in value or ">" in value:
+        raise ValueError("must not contain < or > (HTML is not accepted in names)")
+    return value
+
+
 SingleLine = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(single_line)]
 FreeText = Annotated[str, Field(max_length=4000), AfterValidator(free_text)]
+# A person's, trust's or network's name, or a job title: the API's rule and the events'.
+Name = Annotated[SingleLine, AfterValidator(no_markup)]
+# Network ids and trust codes: what URLs, keys and the API's paths take.
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+Identifier = Annotated[str, Field(pattern=IDENTIFIER_PATTERN)]

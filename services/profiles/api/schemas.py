@@ -7,7 +7,6 @@ from typing import Annotated
 from uuid import UUID
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -17,22 +16,24 @@ from pydantic import (
 
 from shared.addresses import EmailAddress
 from shared.events import Coordinator
-from shared.people import Mode, Role, Sector, SkillGap, SkillLevel, WorkingPattern
+from shared.people import (
+    MAX_CAPACITY,
+    MAX_HOURS_PER_MONTH,
+    MAX_SKILLS,
+    Mode,
+    Role,
+    Sector,
+    SkillGap,
+    SkillLevel,
+    WorkingPattern,
+)
 from shared.regions import Region, parse_region
-from shared.text import FreeText, SingleLine
+from shared.text import IDENTIFIER_PATTERN, FreeText, Identifier, Name
+
+__all__ = ["IDENTIFIER_PATTERN", "Identifier", "Name"]  # the API's rules, shared with events
 
 
-def _no_markup(value: str) -> str:
-    """Names travel into emails and web pages: angle brackets there are markup, never a name."""
-    if "<" in value or ">" in value:
-        raise ValueError("must not contain < or > (HTML is not accepted in names)")
-    return value
-
-
-Name = Annotated[SingleLine, AfterValidator(_no_markup)]
 Text = FreeText
-IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
-Identifier = Annotated[str, Field(pattern=IDENTIFIER_PATTERN)]
 RegionField = Annotated[
     Region, BeforeValidator(lambda v: parse_region(v) if isinstance(v, str) else v)
 ]
@@ -77,9 +78,11 @@ class PersonIn(Strict):
 
 
 class MentorIn(PersonIn):
-    skills: list[SkillLevel] = Field(min_length=1, max_length=30)
-    capacity: float = Field(ge=0, le=10, description="mentees at once; 0.5 for a half share")
-    hours_per_month: float = Field(ge=0, le=160)
+    skills: list[SkillLevel] = Field(min_length=1, max_length=MAX_SKILLS)
+    capacity: float = Field(
+        ge=0, le=MAX_CAPACITY, description="mentees at once; 0.5 for a half share"
+    )
+    hours_per_month: float = Field(ge=0, le=MAX_HOURS_PER_MONTH)
     bio: Text = ""
 
     @model_validator(mode="after")
@@ -89,7 +92,7 @@ class MentorIn(PersonIn):
 
 
 class MenteeIn(PersonIn):
-    gaps: list[SkillGap] = Field(min_length=1, max_length=30)
+    gaps: list[SkillGap] = Field(min_length=1, max_length=MAX_SKILLS)
     goals: Text = ""
     open_to_secondment: bool = False
 
@@ -114,14 +117,14 @@ class PersonOut(BaseModel):
 
 class AvailabilityIn(Strict):
     paused: bool
-    capacity: float | None = Field(default=None, ge=0, le=10)
-    hours_per_month: float | None = Field(default=None, ge=0, le=160)
+    capacity: float | None = Field(default=None, ge=0, le=MAX_CAPACITY)
+    hours_per_month: float | None = Field(default=None, ge=0, le=MAX_HOURS_PER_MONTH)
 
 
 class PlacementIn(Strict):
     host_trust_code: Identifier
     role: Name
-    skills_developed: list[SkillLevel] = Field(min_length=1, max_length=30)
+    skills_developed: list[SkillLevel] = Field(min_length=1, max_length=MAX_SKILLS)
     months: int = Field(ge=1, le=24)
     fte: float = Field(gt=0, le=1)
     places: int = Field(default=1, ge=1, le=50)

@@ -237,7 +237,7 @@ def mentee_of(value: bytes | None) -> str | None:
     poison messages there on purpose)."""
     try:
         payload = json.loads(value or b"")
-    except ValueError:
+    except (ValueError, RecursionError):  # the poison includes JSON nested 5,000 deep
         return None
     mentee = payload.get("mentee_id") if isinstance(payload, dict) else None
     return str(mentee) if mentee is not None else None

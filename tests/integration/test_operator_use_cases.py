@@ -10,10 +10,12 @@ import asyncpg
 import pytest
 
 from services.matcher import use_cases as matcher
+from services.matcher.bootstrap import apply_event
 from services.notifier import use_cases as notifier
 from services.profiles.directory import export
 from services.profiles.directory.errors import NotFound
 from shared.settings import Settings
+from tests.support.matcher import network_upserted
 
 pytestmark = pytest.mark.integration
 
@@ -53,11 +55,7 @@ async def test_a_requested_round_is_awaited_until_the_matcher_records_it(
     async with matcher_pool.acquire() as conn:
         with pytest.raises(matcher.UnknownNetwork):
             await matcher.request_round(conn, network)
-        await conn.execute(
-            "INSERT INTO trusts (code, network_id, name, region) VALUES ($1, $2, 'T', 'Y56')",
-            f"T{network}",
-            network,
-        )
+        await apply_event(conn, network_upserted(network))  # now the matcher knows it
         before = await matcher.request_round(conn, network)
         assert before == 0
         assert await matcher.wait_for_round(conn, network, before, timeout=0.3) is None

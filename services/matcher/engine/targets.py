@@ -25,6 +25,7 @@ one mentee's score). The price of fairness is the free optimum minus the chosen 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -36,6 +37,8 @@ from scipy.sparse.csgraph import connected_components
 
 from services.matcher.engine.assignment import Assignment, FloatArray
 from services.matcher.engine.contract import CandidateEdges, FairnessOutcome, GroupOutcome
+
+log = logging.getLogger(__name__)
 
 # The Lagrangian solve: an assignment of the candidates with this bonus per edge added.
 Solve = Callable[[FloatArray | None], Assignment]
@@ -105,7 +108,10 @@ class _Search:
         if not len(self.weight):
             return self.free, self.free.total_score
         while self.rounds < MAX_ROUNDS:
-            beta, lower = self._next_beta()
+            prices = self._next_beta()
+            if prices is None:  # the price LP failed numerically: keep what the cuts have found
+                break
+            beta, lower = prices
             if self.upper - lower <= TOLERANCE * max(abs(self.upper), 1.0):
                 break
             result = self.solve(self._bonus(beta))
@@ -197,7 +203,7 @@ class _Search:
         slack: FloatArray = self.weight @ matched
         return slack
 
-    def _next_beta(self) -> tuple[FloatArray, float]:
+    def _next_beta(self) -> tuple[FloatArray, float] | None:
         """The minimum of the cutting-plane model max_i (value_i + beta . slack_i) in the box."""
         groups = len(self.weight)
         # Variables (beta_1..beta_G, t): minimise t with t >= value_i + beta . slack_i.
@@ -213,7 +219,13 @@ class _Search:
             method="highs",
         )
         if found.status != 0:
-            raise RuntimeError(f"the fairness cutting-plane LP failed: {found.message}")
+            # HiGHS can fail on a nearly degenerate model (seen on rounds of a few hundred
+            # mentees). The round must still propose: the search ends with the best matching
+            # found and its certified gap, rather than failing the network's round.
+            log.warning(
+                "fairness price search stopped after %d solves: %s", self.rounds, found.message
+            )
+            return None
         beta = np.asarray(found.x[:groups], dtype=np.float64)
         if np.any(beta >= self.box * (1 - 1e-9)) and self.best is None:
             self.box *= 4.0  # the price of the targets is higher than the box allowed

@@ -277,3 +277,23 @@ def test_default_targets_on_a_network_of_real_trusts_and_ddat_roles(seed: int) -
     assert all(g.met for g in outcome.groups)
     assert all(g.rate_to_overall is None or g.rate_to_overall >= 0.9 for g in outcome.groups)
     assert outcome.price_pct <= 1.0
+
+
+def test_a_failed_price_lp_still_gives_a_round_and_says_how_far_it_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HiGHS once failed on a real round (status 15) and the round raised: now it proposes."""
+    import services.matcher.engine.targets as targets
+
+    class Failed:
+        status = 4
+        message = "numerical difficulties"
+
+    monkeypatch.setattr(targets, "linprog", lambda *args, **kwargs: Failed())
+    data = scarce_round()
+    result = build_engine(MatchingConfig()).propose(data)
+    assert result.proposals  # the round proposes whatever the price search did
+    outcome = result.fairness
+    assert outcome is not None
+    assert outcome.total_score <= outcome.free_total_score + 1e-9
+    assert outcome.bound_gap >= 0

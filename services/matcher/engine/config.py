@@ -124,6 +124,11 @@ class FairnessOptions(_Frozen):
         share: float = getattr(self, group.value)
         return share
 
+    @classmethod
+    def none(cls) -> FairnessOptions:
+        """No targets: for solves whose mentees are not a network's population (arrivals)."""
+        return cls(part_time=0, social_care=0, small_trust=0)
+
 
 class MatchingConfig(_Frozen):
     weights: ComponentWeights = ComponentWeights()

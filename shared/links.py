@@ -6,7 +6,7 @@ timestamped (itsdangerous), carry a purpose so one kind cannot be used as anothe
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -110,39 +110,31 @@ def _load(secret_key: str, purpose: LinkPurpose, token: str, max_age_seconds: in
         raise LinkRefused("This link is not valid.") from error
 
 
+LinkT = TypeVar("LinkT", bound=BaseModel)
+
+
+def _read(
+    model: type[LinkT], secret_key: str, purpose: LinkPurpose, token: str, max_age_seconds: int
+) -> LinkT:
+    try:
+        return model.model_validate(_load(secret_key, purpose, token, max_age_seconds))
+    except ValidationError as error:
+        raise LinkRefused("This link is not valid.") from error
+
+
 def read_decision_link(secret_key: str, token: str, max_age_seconds: int) -> DecisionLink:
     """The decision a link stands for; LinkRefused when forged, altered or expired.
     Whether it was already used is the receiving service's check (by ``token_id``)."""
-    try:
-        return DecisionLink.model_validate(
-            _load(secret_key, LinkPurpose.DECISION, token, max_age_seconds)
-        )
-    except ValidationError as error:
-        raise LinkRefused("This link is not valid.") from error
+    return _read(DecisionLink, secret_key, LinkPurpose.DECISION, token, max_age_seconds)
 
 
 def read_self_service_link(secret_key: str, token: str, max_age_seconds: int) -> SelfServiceLink:
-    try:
-        return SelfServiceLink.model_validate(
-            _load(secret_key, LinkPurpose.SELF_SERVICE, token, max_age_seconds)
-        )
-    except ValidationError as error:
-        raise LinkRefused("This link is not valid.") from error
+    return _read(SelfServiceLink, secret_key, LinkPurpose.SELF_SERVICE, token, max_age_seconds)
 
 
 def read_trust_sign_in_link(secret_key: str, token: str, max_age_seconds: int) -> TrustSignInLink:
-    try:
-        return TrustSignInLink.model_validate(
-            _load(secret_key, LinkPurpose.TRUST_SIGN_IN, token, max_age_seconds)
-        )
-    except ValidationError as error:
-        raise LinkRefused("This link is not valid.") from error
+    return _read(TrustSignInLink, secret_key, LinkPurpose.TRUST_SIGN_IN, token, max_age_seconds)
 
 
 def read_consent_link(secret_key: str, token: str, max_age_seconds: int) -> ConsentLink:
-    try:
-        return ConsentLink.model_validate(
-            _load(secret_key, LinkPurpose.CONSENT, token, max_age_seconds)
-        )
-    except ValidationError as error:
-        raise LinkRefused("This link is not valid.") from error
+    return _read(ConsentLink, secret_key, LinkPurpose.CONSENT, token, max_age_seconds)

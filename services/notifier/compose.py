@@ -176,8 +176,13 @@ def compose_mentoring_introduction(intro: MentoringIntroduction, to_mentor: bool
     subject = f"Introducing your {context['other_role']}: {other.name}"
     rendered = _render("introduction_mentoring", subject, context)
     ics = invitation(intro.match_id, intro.mentor, intro.mentee, intro.decided_at)
+    return _with_invitation(rendered, "first-conversation.ics", ics)
+
+
+def _with_invitation(rendered: RenderedEmail, filename: str, ics: bytes) -> RenderedEmail:
+    """The email with an iCalendar invitation (method REQUEST) attached."""
     attachment = Attachment(
-        filename="first-conversation.ics",
+        filename=filename,
         maintype="text",
         subtype="calendar",
         content=ics,
@@ -255,16 +260,7 @@ def compose_secondment_introduction(intro: SecondmentIntroduction, audience: str
     context: dict[str, Any] = {"intro": intro, "audience": audience}
     rendered = _render("introduction_secondment", subject, context)
     ics = secondment_invitation(intro)
-    if ics is None:
-        return rendered
-    attachment = Attachment(
-        filename="secondment-start.ics",
-        maintype="text",
-        subtype="calendar",
-        content=ics,
-        params={"method": "REQUEST"},
-    )
-    return RenderedEmail(rendered.subject, rendered.text, rendered.html, (attachment,))
+    return rendered if ics is None else _with_invitation(rendered, "secondment-start.ics", ics)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from services.profiles.accounts.audit import record_audit
 from services.profiles.trusts.consents import request_consents
 from shared.events import MatchDecided
 from shared.outbox import add_to_outbox
-from shared.text import free_text
+from shared.text import recorded_reason
 
 
 class DecisionRefused(ValueError):
@@ -30,15 +30,11 @@ class ProposalNotFound(LookupError):
 
 
 def check_reason(approved: bool, reason: str) -> str:
-    reason = reason.strip()
-    if not approved and not reason:
-        raise DecisionRefused("Say why the match is rejected: the reason is recorded.")
-    if len(reason) > 2000:
-        raise DecisionRefused("The reason is too long (at most 2000 characters).")
+    required = None if approved else "Say why the match is rejected: the reason is recorded."
     try:
-        return free_text(reason)
+        return recorded_reason(reason, required)
     except ValueError as error:
-        raise DecisionRefused(f"The reason cannot be stored: {error}.") from error
+        raise DecisionRefused(str(error)) from error
 
 
 def refusal_for(status: str) -> str | None:

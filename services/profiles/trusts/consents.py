@@ -30,7 +30,7 @@ from shared.events import (
     SecondmentStatus,
 )
 from shared.outbox import add_to_outbox
-from shared.text import free_text
+from shared.text import recorded_reason
 
 
 class ConsentRefused(ValueError):
@@ -90,15 +90,11 @@ async def request_consents(
 
 
 def check_consent_reason(given: bool, reason: str) -> str:
-    reason = reason.strip()
-    if not given and not reason:
-        raise ConsentRefused("Say why the trust refuses: the reason is recorded and shared.")
-    if len(reason) > 2000:
-        raise ConsentRefused("The reason is too long (at most 2000 characters).")
+    required = None if given else "Say why the trust refuses: the reason is recorded and shared."
     try:
-        return free_text(reason)
+        return recorded_reason(reason, required)
     except ValueError as error:
-        raise ConsentRefused(f"The reason cannot be stored: {error}.") from error
+        raise ConsentRefused(str(error)) from error
 
 
 @dataclass(frozen=True)

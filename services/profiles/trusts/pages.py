@@ -100,8 +100,8 @@ def _values(details: PlacementIn) -> dict[str, Any]:
     return values
 
 
-def _placement_from(form: FormData, trust_code: str) -> tuple[dict[str, Any], PlacementIn]:
-    """The posted form as typed, and as a placement; ValueError says what is wrong."""
+def _placement_from(form: FormData, trust_code: str) -> PlacementIn:
+    """The posted form as a placement; ValueError says what is wrong."""
     values = {k: str(v).strip() for k, v in form.items() if k != "csrf_token"}
     skills = [
         {"skill": values[f"skill_{i}"], "level": values.get(f"level_{i}", "")}
@@ -113,7 +113,7 @@ def _placement_from(form: FormData, trust_code: str) -> tuple[dict[str, Any], Pl
         fte = round(float(days) / 5, 3) if days else None
     except ValueError as error:
         raise ValueError("days a week: enter a number from 0.5 to 5") from error
-    raw = {
+    raw: dict[str, Any] = {
         "host_trust_code": trust_code,
         "role": values.get("role", ""),
         "skills_developed": skills,
@@ -134,7 +134,7 @@ def _placement_from(form: FormData, trust_code: str) -> tuple[dict[str, Any], Pl
         },
     }
     try:
-        return values, PlacementIn.model_validate(raw)
+        return PlacementIn.model_validate(raw)
     except ValidationError as error:
         raise ValueError(_plain(error)) from error
 
@@ -162,16 +162,28 @@ async def new_placement(
 async def post_placement(
     request: Request, trust_code: str, account: ActingForTrust, form: CheckedForm, conn: Connection
 ) -> Response:
+    return await _save(request, conn, trust_code, form, None)
+
+
+async def _save(
+    request: Request,
+    conn: asyncpg.Connection,
+    trust_code: str,
+    form: FormData,
+    placement_id: UUID | None,
+) -> Response:
+    """Post a new placement (no id) or save one; a form with a mistake comes back, with it."""
     trust = await _trust(conn, trust_code)
-    action = f"/trust/{trust_code}/placements"
+    action = f"/trust/{trust_code}/placements" + (f"/{placement_id}" if placement_id else "")
     try:
-        _, details = _placement_from(form, trust_code)
+        details = _placement_from(form, trust_code)
     except ValueError as error:
         values = {k: str(v) for k, v in form.items()}
         context = _form_context(trust, values, str(error), action)
         return render(request, "trust_placement.html", context, 422)
-    await placements.save_placement(conn, details)
-    flash(request, f"Posted the placement {details.role}; it is matched from now on.")
+    await placements.save_placement(conn, details, placement_id)
+    verb = "Saved" if placement_id else "Posted"
+    flash(request, f"{verb} the placement {details.role}; it is matched from now on.")
     return _home(trust_code)
 
 
@@ -204,18 +216,8 @@ async def update_placement(
     form: CheckedForm,
     conn: Connection,
 ) -> Response:
-    trust = await _trust(conn, trust_code)
     await _own_placement(conn, trust_code, placement_id)
-    action = f"/trust/{trust_code}/placements/{placement_id}"
-    try:
-        _, details = _placement_from(form, trust_code)
-    except ValueError as error:
-        values = {k: str(v) for k, v in form.items()}
-        context = _form_context(trust, values, str(error), action)
-        return render(request, "trust_placement.html", context, 422)
-    await placements.save_placement(conn, details, placement_id)
-    flash(request, f"Saved the placement {details.role}.")
-    return _home(trust_code)
+    return await _save(request, conn, trust_code, form, placement_id)
 
 
 @router.post("/placements/{placement_id}/{change}")

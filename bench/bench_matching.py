@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -57,6 +57,7 @@ WORKER_TIMEOUT_S = 900
 FULL_SET_SIZES = ("S", "M")  # L's full set (about 185 million pairs) does not fit
 DEFAULT_OUT = Path(__file__).parent / "results" / "matching.json"
 Metrics = dict[str, Any]
+_T = TypeVar("_T")
 
 
 # --- workers: each runs in its own process and prints one JSON object ---
@@ -188,11 +189,11 @@ def _timed(
     return chosen, time.perf_counter() - start
 
 
-def _with_deep_stack(run: Callable[[], tuple[IntArray, float]]) -> tuple[IntArray, float]:
+def _with_deep_stack(run: Callable[[], _T]) -> _T:
     """The `matching` package deep-copies its linked players recursively: give it room."""
     sys.setrecursionlimit(1_000_000)
     threading.stack_size(1 << 29)
-    box: list[tuple[IntArray, float]] = []
+    box: list[_T] = []
     thread = threading.Thread(target=lambda: box.append(run()))
     thread.start()
     thread.join()

@@ -68,7 +68,7 @@ def two_sided_worker(size: str, seed: int) -> Metrics:
         solved = game.solve(optimal="resident")
         return solved, time.perf_counter() - start
 
-    solved, package_seconds = _with_deep_stack(package)  # type: ignore[arg-type]
+    solved, package_seconds = _with_deep_stack(package)
     theirs = matching_package_result(candidates, solved, *keys)
     more = pairs_reaching(ScoreTables.build(context, MatchKind.MENTORING), config.chunk_size)
     start = time.perf_counter()

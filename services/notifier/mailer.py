@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formataddr, parseaddr
 from uuid import uuid4
@@ -48,6 +48,7 @@ from services.notifier.handlers import (
     digest_day,
     introduce_approved,
     queue_digests,
+    remind_consents,
 )
 from services.notifier.render import NotYetKnown, render
 from services.notifier.repository import NotifierRepository
@@ -155,6 +156,7 @@ class MailQueue:
         self._pool = pool
         self._settings = settings
         self._poll = poll_seconds
+        self._reminder_lead = timedelta(days=settings.consent_reminder_days)
 
     async def run(self) -> None:
         while True:
@@ -167,6 +169,7 @@ class MailQueue:
                         store, digest_day(datetime.now(UTC), self._settings.digest_hour)
                     )
                     await introduce_approved(store)
+                    await remind_consents(store, datetime.now(UTC), self._reminder_lead)
                 while await self.send_due():
                     pass
             except (OSError, asyncpg.PostgresError) as error:

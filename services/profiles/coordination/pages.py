@@ -20,6 +20,7 @@ from services.profiles.coordination.dashboard import (
     fairness_bars,
     matches_csv,
     parse_filter,
+    target_rows,
 )
 from services.profiles.coordination.decisions import DecisionRefused, ProposalNotFound, decide
 from services.profiles.dependencies import Connection
@@ -91,7 +92,15 @@ async def decide_one(
     if choice not in ("approve", "reject"):
         raise PageRefused(400, "No decision", "Choose approve or reject.")
     approved, reason = choice == "approve", str(form.get("reason", ""))
-    decided = await decide_or_refuse(conn, network_id, [match_id], approved, reason, account.email)
+    decided = await decide_or_refuse(
+        conn,
+        network_id,
+        [match_id],
+        approved,
+        reason,
+        account.email,
+        consent_days=request.app.state.settings.consent_days,
+    )
     verb = "Approved" if approved else "Rejected"
     flash(request, f"{verb} {len(decided)} proposal(s). The matcher and notifier are told.")
     return RedirectResponse(f"/dashboard/{network_id}/proposals", status.HTTP_303_SEE_OTHER)
@@ -102,7 +111,15 @@ async def bulk_approve(
     request: Request, network_id: str, account: Coordinating, form: CheckedForm, conn: Connection
 ) -> Response:
     match_ids = _match_ids(form.getlist("match_id"))
-    decided = await decide_or_refuse(conn, network_id, match_ids, True, "", account.email)
+    decided = await decide_or_refuse(
+        conn,
+        network_id,
+        match_ids,
+        True,
+        "",
+        account.email,
+        consent_days=request.app.state.settings.consent_days,
+    )
     flash(request, f"Approved {len(decided)} proposal(s). The matcher and notifier are told.")
     return RedirectResponse(f"/dashboard/{network_id}/proposals", status.HTTP_303_SEE_OTHER)
 
@@ -140,6 +157,7 @@ async def pictures_page(
         "trust_names": trust_names,
         "fairness": fairness,
         "fairness_chart": bar_chart(fairness_bars(fairness), max_value=1.0),
+        "fairness_targets": target_rows(fairness),
     }
     return render(request, "pictures.html", context)
 
@@ -173,6 +191,7 @@ async def decide_or_refuse(
     reason: str,
     decided_by: str,
     via: str = "web",
+    consent_days: int = 7,
 ) -> list[UUID]:
     """The decision use case, its refusals as pages."""
     try:
@@ -184,6 +203,7 @@ async def decide_or_refuse(
             reason=reason,
             decided_by=decided_by,
             via=via,
+            consent_days=consent_days,
         )
     except ProposalNotFound as error:
         raise PageRefused(

@@ -2,7 +2,7 @@
 was withdrawn or replaced since.
 
 Revision ID: 0900
-Revises: 0800
+Revises: 1700
 """
 
 from alembic import op
@@ -10,7 +10,7 @@ from alembic import op
 from shared.migrations import execute
 
 revision = "0900"
-down_revision = "0800"
+down_revision = "1700"
 branch_labels = None
 depends_on = None
 

@@ -2,7 +2,7 @@
 chose one email a day), and which digest listed them.
 
 Revision ID: 0704
-Revises: 0703
+Revises: 1700
 """
 
 from alembic import op
@@ -10,7 +10,7 @@ from alembic import op
 from shared.migrations import execute
 
 revision = "0704"
-down_revision = "0703"
+down_revision = "1700"
 branch_labels = None
 depends_on = None
 

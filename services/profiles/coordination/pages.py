@@ -21,6 +21,7 @@ from services.profiles.coordination.dashboard import (
     exchange_groups,
     fairness_bars,
     matches_csv,
+    target_rows,
 )
 from services.profiles.coordination.decisions import DecisionRefused, ProposalNotFound, decide
 from services.profiles.dependencies import Connection
@@ -78,7 +79,15 @@ async def decide_one(
     if choice not in ("approve", "reject"):
         raise PageRefused(400, "No decision", "Choose approve or reject.")
     approved, reason = choice == "approve", str(form.get("reason", ""))
-    decided = await decide_or_refuse(conn, network_id, [match_id], approved, reason, account.email)
+    decided = await decide_or_refuse(
+        conn,
+        network_id,
+        [match_id],
+        approved,
+        reason,
+        account.email,
+        consent_days=request.app.state.settings.consent_days,
+    )
     verb = "Approved" if approved else "Rejected"
     flash(request, f"{verb} {len(decided)} proposal(s). The matcher and notifier are told.")
     return RedirectResponse(f"/dashboard/{network_id}/proposals", status.HTTP_303_SEE_OTHER)
@@ -92,7 +101,15 @@ async def bulk_approve(
         match_ids = [UUID(str(value)) for value in form.getlist("match_id")]
     except ValueError as error:
         raise PageRefused(400, "Unknown proposal", "A selected proposal is unknown.") from error
-    decided = await decide_or_refuse(conn, network_id, match_ids, True, "", account.email)
+    decided = await decide_or_refuse(
+        conn,
+        network_id,
+        match_ids,
+        True,
+        "",
+        account.email,
+        consent_days=request.app.state.settings.consent_days,
+    )
     flash(request, f"Approved {len(decided)} proposal(s). The matcher and notifier are told.")
     return RedirectResponse(f"/dashboard/{network_id}/proposals", status.HTTP_303_SEE_OTHER)
 
@@ -127,6 +144,7 @@ async def pictures_page(
         "graph": flow_graph(flows, trust_names),
         "fairness": fairness,
         "fairness_chart": bar_chart(fairness_bars(fairness), max_value=1.0),
+        "fairness_targets": target_rows(fairness),
     }
     return render(request, "pictures.html", context)
 
@@ -153,6 +171,7 @@ async def decide_or_refuse(
     reason: str,
     decided_by: str,
     via: str = "web",
+    consent_days: int = 7,
 ) -> list[UUID]:
     """The decision use case, its refusals as pages."""
     try:
@@ -164,6 +183,7 @@ async def decide_or_refuse(
             reason=reason,
             decided_by=decided_by,
             via=via,
+            consent_days=consent_days,
         )
     except ProposalNotFound as error:
         raise PageRefused(

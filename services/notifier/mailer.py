@@ -43,7 +43,12 @@ from aiosmtplib.email import flatten_message
 from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 
 from services.notifier.compose import RenderedEmail
-from services.notifier.handlers import announce_proposals, introduce_approved, remind_consents
+from services.notifier.handlers import (
+    announce_proposals,
+    ask_consents,
+    introduce_approved,
+    remind_consents,
+)
 from services.notifier.render import NotYetKnown, render
 from services.notifier.repository import NotifierRepository
 from shared.consuming import TRANSIENT_ERRORS
@@ -160,6 +165,7 @@ class MailQueue:
                     store = NotifierRepository(conn)
                     await announce_proposals(store)
                     await introduce_approved(store)
+                    await ask_consents(store)
                     await remind_consents(store, datetime.now(UTC), self._reminder_lead)
                 while await self.send_due():
                     pass

@@ -46,7 +46,9 @@ from services.notifier.compose import RenderedEmail
 from services.notifier.handlers import (
     announce_proposals,
     ask_consents,
+    digest_day,
     introduce_approved,
+    queue_digests,
     remind_consents,
 )
 from services.notifier.render import NotYetKnown, render
@@ -164,6 +166,9 @@ class MailQueue:
                 async with self._pool.acquire() as conn, conn.transaction():
                     store = NotifierRepository(conn)
                     await announce_proposals(store)
+                    await queue_digests(
+                        store, digest_day(datetime.now(UTC), self._settings.digest_hour)
+                    )
                     await introduce_approved(store)
                     await ask_consents(store)
                     await remind_consents(store, datetime.now(UTC), self._reminder_lead)

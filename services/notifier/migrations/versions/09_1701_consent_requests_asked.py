@@ -2,7 +2,7 @@
 trust's events travel on another topic and may arrive after the request): it remembers that.
 
 Revision ID: 1701
-Revises: 1700
+Revises: 0704
 """
 
 from alembic import op
@@ -10,7 +10,7 @@ from alembic import op
 from shared.migrations import execute
 
 revision = "1701"
-down_revision = "1700"
+down_revision = "0704"
 branch_labels = None
 depends_on = None
 

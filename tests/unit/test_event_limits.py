@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from services.matcher.engine.contract import MAX_MENTOR_CAPACITY
 from services.profiles.api.schemas import (
+    PLACEMENT_PAGE_FIELDS,
     AvailabilityIn,
     MenteeIn,
     MentorIn,
@@ -248,7 +249,9 @@ def test_whatever_the_api_refuses_the_events_refuse_and_what_it_accepts_they_rea
         assert not _accepted(lambda: decode_event(_event(kind, body))), (kind, body)
         return
     # What the API accepts, as it stores and publishes it, every consumer reads.
-    published = model.model_validate(body).model_dump(
-        mode="json", exclude_none=kind == "availability"
-    )
+    stored = model.model_validate(body)
+    if kind == "placement":  # what the trust's page states stays in profiles
+        published = stored.model_dump(mode="json", exclude=PLACEMENT_PAGE_FIELDS)
+    else:
+        published = stored.model_dump(mode="json", exclude_none=kind == "availability")
     decode_event(_event(kind, published))

@@ -5,14 +5,14 @@ A person's network is their trust's, kept on the row so that a unique constraint
 the composite foreign key (trust_code, network_id) follows a trust that moves to another network
 (ON UPDATE CASCADE), and the move is refused if it would give that network one address twice.
 
-Revision ID: 0010
-Revises: 1700
+Revision ID: 0011
+Revises: 0900
 """
 
 from shared.migrations import execute
 
-revision = "0010"
-down_revision = "1700"
+revision = "0011"
+down_revision = "0900"
 branch_labels = None
 depends_on = None
 

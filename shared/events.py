@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, get_args
 from uuid import UUID, uuid4
 
@@ -24,6 +25,7 @@ from shared.people import (
     Sector,
     SkillGap,
     SkillLevel,
+    Weekday,
     WorkingPattern,
 )
 from shared.regions import Region
@@ -107,6 +109,8 @@ class PersonProfile(BaseModel):
     mode: Mode
     working_pattern: WorkingPattern
     sector: Sector
+    # Part-time: the days they work (empty when not given).
+    working_days: tuple[Weekday, ...] = Field(default=(), max_length=5)
     # Mentors: what they can mentor, and how much.
     skills: tuple[SkillLevel, ...] = Field(default=(), max_length=MAX_SKILLS)
     # No upper bound here yet: the pipeline benchmark's mentors take 50 mentees each (the
@@ -257,6 +261,12 @@ class RoundCompleted(Event):
     fairness: FairnessFigures
 
 
+class JoinEmailPurpose(StrEnum):
+    CONFIRM_ADDRESS = "confirm_address"  # the link that confirms their address
+    WELCOME = "welcome"  # a coordinator confirmed them: the link to their own page
+    DECLINED = "declined"  # a coordinator declined them (and their details were deleted)
+
+
 class SelfServiceLinkRequested(Event):
     """A participant asked for their self-service link; the notifier emails it to them.
 
@@ -266,6 +276,24 @@ class SelfServiceLinkRequested(Event):
     event_type: Literal["self_service.link_requested"] = "self_service.link_requested"
 
     person_id: UUID
+
+
+class JoinEmailRequested(Event):
+    """An email to someone who volunteered or applied and is not yet a person: the link that
+    confirms their address, or the coordinators' polite no. Their address travels here because
+    no service holds it as a person's (profiles keeps the application until it is decided)."""
+
+    topic: ClassVar[Topic] = Topic.PEOPLE
+    event_type: Literal["join.email_requested"] = "join.email_requested"
+
+    application_id: UUID
+    purpose: JoinEmailPurpose
+    role: Role
+    name: Name
+    email: EmailAddress
+    network_name: Name
+    token_id: UUID | None = None  # the confirmation link's (purpose confirm_address)
+    person_id: UUID | None = None  # who they now are (purpose welcome; the event's key)
 
 
 AnyEvent = Annotated[
@@ -280,7 +308,8 @@ AnyEvent = Annotated[
     | MatchWithdrawn
     | MatchDecided
     | RoundCompleted
-    | SelfServiceLinkRequested,
+    | SelfServiceLinkRequested
+    | JoinEmailRequested,
     Field(discriminator="event_type"),
 ]
 

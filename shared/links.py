@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 class LinkPurpose(StrEnum):
     DECISION = "decision"  # a coordinator approves or rejects one proposal
     SELF_SERVICE = "self-service"  # a participant pauses, resumes, withdraws or is erased
+    JOIN = "join"  # a volunteer or applicant confirms their email address
 
 
 class DecisionLink(BaseModel):
@@ -32,6 +33,16 @@ class SelfServiceLink(BaseModel):
 
     token_id: UUID
     person_id: UUID
+
+
+class JoinLink(BaseModel):
+    """Confirms the address of one application; ``token_id`` is the application's latest
+    link, so an earlier link of a re-sent form no longer works."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    token_id: UUID
+    application_id: UUID
 
 
 class LinkRefused(ValueError):
@@ -60,6 +71,11 @@ def sign_self_service_link(secret_key: str, *, person_id: UUID) -> str:
     return _serializer(secret_key, LinkPurpose.SELF_SERVICE).dumps(link.model_dump(mode="json"))
 
 
+def sign_join_link(secret_key: str, *, token_id: UUID, application_id: UUID) -> str:
+    link = JoinLink(token_id=token_id, application_id=application_id)
+    return _serializer(secret_key, LinkPurpose.JOIN).dumps(link.model_dump(mode="json"))
+
+
 def _load(secret_key: str, purpose: LinkPurpose, token: str, max_age_seconds: int) -> Any:
     try:
         return _serializer(secret_key, purpose).loads(token, max_age=max_age_seconds)
@@ -85,5 +101,12 @@ def read_self_service_link(secret_key: str, token: str, max_age_seconds: int) ->
         return SelfServiceLink.model_validate(
             _load(secret_key, LinkPurpose.SELF_SERVICE, token, max_age_seconds)
         )
+    except ValidationError as error:
+        raise LinkRefused("This link is not valid.") from error
+
+
+def read_join_link(secret_key: str, token: str, max_age_seconds: int) -> JoinLink:
+    try:
+        return JoinLink.model_validate(_load(secret_key, LinkPurpose.JOIN, token, max_age_seconds))
     except ValidationError as error:
         raise LinkRefused("This link is not valid.") from error

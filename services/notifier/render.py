@@ -4,6 +4,7 @@ details are gone by then (and their unsent emails were cancelled)."""
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
@@ -14,14 +15,16 @@ from services.notifier.compose import (
     ProposalMail,
     RenderedEmail,
     SecondmentIntroduction,
+    compose_join_email,
     compose_mentoring_introduction,
     compose_missing_contact_notice,
     compose_proposal_email,
     compose_secondment_introduction,
     compose_self_service_link,
 )
+from services.notifier.handlers import JOIN_PURPOSE
 from shared.events import MatchProposed
-from shared.links import sign_decision_link, sign_self_service_link
+from shared.links import sign_decision_link, sign_join_link, sign_self_service_link
 from shared.matching import MatchKind
 from shared.settings import Settings
 
@@ -42,6 +45,8 @@ async def render(
         return await render_missing_contact(conn, settings, email)
     if purpose == "self_service_link":
         return await render_self_service_link(conn, settings, email)
+    if purpose == JOIN_PURPOSE:
+        return render_join_email(settings, email)
     raise ValueError(f"unknown email purpose {purpose!r}")
 
 
@@ -216,3 +221,29 @@ async def render_self_service_link(
     url = f"{settings.public_base_url.rstrip('/')}/me/{token}"
     days = max(1, settings.self_service_link_max_age_seconds // 86400)
     return compose_self_service_link(person.name, url, days)
+
+
+def render_join_email(settings: Settings, email: asyncpg.Record) -> RenderedEmail:
+    """To someone who is not (yet) a person: everything is in the queued email's context."""
+    context = email["context"]
+    secret = settings.secret_key.get_secret_value()
+    base = settings.public_base_url.rstrip("/")
+    url, max_age = "", settings.join_link_max_age_seconds
+    if context["purpose"] == "confirm_address":
+        token = sign_join_link(
+            secret,
+            token_id=UUID(context["token_id"]),
+            application_id=UUID(context["application_id"]),
+        )
+        url = f"{base}/join/confirm/{token}"
+    elif context["purpose"] == "welcome":
+        token = sign_self_service_link(secret, person_id=UUID(context["person_id"]))
+        url, max_age = f"{base}/me/{token}", settings.self_service_link_max_age_seconds
+    return compose_join_email(
+        context["purpose"],
+        email["recipient_name"],
+        context["role"],
+        context["network_name"],
+        url,
+        max(1, max_age // 86400),
+    )

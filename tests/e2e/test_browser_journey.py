@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-import os
 import time
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -20,27 +19,19 @@ import httpx
 import pytest
 from playwright.async_api import async_playwright, expect
 
-from devtools.browser import chromium_present, launch_chromium
+from devtools.browser import launch_chromium
 from devtools.stack import StackConfig
 from services.profiles.accounts.accounts import NewAccount, create_account
 from services.profiles.accounts.permissions import AccountRole
 from shared.db import create_pool
 from shared.events import MatchDecided, decode_event
 from shared.topics import Topic
+from tests.support.browser import require_chromium
 from tests.support.kafka import read_topic
 from tests.support.stack import e2e_stack
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "a long demo password"
-
-
-def require_chromium() -> None:
-    if chromium_present():
-        return
-    message = "Chromium is not installed at /usr/bin/chromium: run `make browser`"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from shared.settings import Settings
 from tests.support.api import bearer_headers
 from tests.support.database import migrated_pool
 from tests.support.mail import Inbox
+from tests.support.pages import Browsers
 
 
 @pytest.fixture(scope="session")
@@ -82,6 +83,14 @@ async def api_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         transport=transport, base_url="http://profiles", headers=headers
     ) as client:
         yield client
+
+
+@pytest.fixture
+async def browsers(app: FastAPI) -> AsyncIterator[Browsers]:
+    """Browsers on the started profiles app, each with its own cookie jar; closed after."""
+    opened = Browsers(app)
+    yield opened
+    await opened.close()
 
 
 @pytest.fixture

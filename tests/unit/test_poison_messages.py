@@ -26,6 +26,8 @@ from shared.events import (
     Event,
     FairnessFigures,
     GroupFigures,
+    JoinEmailPurpose,
+    JoinEmailRequested,
     MatchDecided,
     MatchWithdrawn,
     NetworkUpserted,
@@ -104,6 +106,16 @@ def one_of_each_event() -> list[Event]:
             fairness=FairnessFigures(kind=MatchKind.MENTORING, overall=figures, comparisons=()),
         ),
         SelfServiceLinkRequested(entity_key=str(person), person_id=person),
+        JoinEmailRequested(
+            entity_key=str(person),
+            application_id=person,
+            purpose=JoinEmailPurpose.CONFIRM_ADDRESS,
+            role=Role.MENTOR,
+            name="Vera",
+            email="vera@example.org",
+            network_name="North",
+            token_id=person,
+        ),
     ]
 
 

@@ -24,6 +24,9 @@ from services.profiles.directory.errors import Conflict, Invalid, NotFound
 from services.profiles.imports import pages as import_pages
 from services.profiles.joining import pages as join_pages
 from services.profiles.self_service import pages as self_service_pages
+from services.profiles.trusts import coordinator_pages as trust_coordinator_pages
+from services.profiles.trusts import links as trust_links
+from services.profiles.trusts import pages as trust_pages
 from shared.limits import (
     IMPORT_MAX_BODY_BYTES,
     IMPORT_PATH,
@@ -70,6 +73,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for page in (pages, account_pages, admin_pages, coordination_pages, import_pages):
         app.include_router(page.router)
     app.include_router(links.router)
+    # The sign-in routes (/trust/sign-in) before the trust's pages (/trust/{trust_code}).
+    for trust_router in (trust_links, trust_pages, trust_coordinator_pages):
+        app.include_router(trust_router.router)
     app.include_router(self_service_pages.router)
     app.include_router(join_pages.router)
     instrument_http(

@@ -9,9 +9,6 @@ import asyncio
 import re
 import time
 from collections.abc import Iterator
-from email import message_from_bytes
-from email import policy as mail_policy
-from email.message import EmailMessage
 from pathlib import Path
 from uuid import uuid4
 
@@ -24,8 +21,8 @@ from devtools.stack import StackConfig
 from services.profiles.accounts.accounts import NewAccount, create_account
 from services.profiles.accounts.permissions import AccountRole
 from shared.db import create_pool
-from tests.support.browser import require_chromium
-from tests.support.stack import e2e_stack
+from tests.support.mail import wait_for_message
+from tests.support.stack import e2e_stack, require_chromium
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "a long front-door password"
@@ -81,20 +78,13 @@ async def _coordinator_account(database_url: str, network_id: str, email: str) -
         await pool.close()
 
 
-def link_from(maildir: Path, recipient: str, subject: str, path: str) -> str:
+async def link_from(maildir: Path, recipient: str, subject: str, path: str) -> str:
     """The link (to ``path``) in the email to ``recipient`` whose subject starts ``subject``."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        for found in sorted(maildir.glob("*.eml")):
-            message = message_from_bytes(found.read_bytes(), policy=mail_policy.default)
-            assert isinstance(message, EmailMessage)
-            if recipient in str(message["To"]) and str(message["Subject"]).startswith(subject):
-                body = message.get_body(preferencelist=("plain",))
-                assert body is not None
-                [link] = re.findall(rf"https?://\S+{path}\S+", body.get_content())
-                return str(link)
-        time.sleep(0.3)
-    raise AssertionError(f"no {subject!r} email to {recipient} within 60s")
+    message = await wait_for_message(maildir, recipient, subject)
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    [link] = re.findall(rf"https?://\S+{path}\S+", body.get_content())
+    return str(link)
 
 
 async def fill_identity(page: Page, name: str, email: str, job: str, trust: str) -> None:
@@ -189,11 +179,11 @@ async def test_a_mentor_volunteers_is_confirmed_and_proposed(
             assert page.url.endswith(f"/join/{network_id}/sent")  # post-redirect-get
 
             await confirm_address(
-                page, link_from(maildir, email, "Confirm your email", "/join/confirm/")
+                page, await link_from(maildir, email, "Confirm your email", "/join/confirm/")
             )
             await coordinator_confirms(page, config, tag, name)
             await proposals_name(page, config, tag, name)
-            welcome = link_from(maildir, email, "You are confirmed", "/me/")
+            welcome = await link_from(maildir, email, "You are confirmed", "/me/")
             await page.goto(welcome)
             await expect(page.locator("#standing")).to_contain_text("being considered")
             await expect(page.locator("#standing")).not_to_contain_text("Mo Mentee")
@@ -224,7 +214,7 @@ async def test_a_mentee_applies_is_confirmed_and_proposed(
             await expect(page.get_by_role("heading", level=1)).to_have_text("Check your email")
 
             await confirm_address(
-                page, link_from(maildir, email, "Confirm your email", "/join/confirm/")
+                page, await link_from(maildir, email, "Confirm your email", "/join/confirm/")
             )
             await coordinator_confirms(page, config, tag, name)
             await proposals_name(page, config, tag, name)
@@ -248,7 +238,7 @@ async def test_a_participant_changes_their_gaps_and_the_next_proposal_follows(
             await page.goto(f"{config.base_url}/me")
             await page.get_by_label("Email address").fill(email)
             await page.get_by_role("button", name="Email me a link").click()
-            await page.goto(link_from(maildir, email, "Your Bridgework link", "/me/"))
+            await page.goto(await link_from(maildir, email, "Your Bridgework link", "/me/"))
             await expect(page.locator("#standing")).to_contain_text("You are waiting")
             await page.get_by_role("link", name="see and change your profile").click()
             await page.get_by_label(

@@ -85,6 +85,7 @@ async def take_decision(
             str(form.get("reason", "")),
             link.coordinator_email.lower(),
             via="email-link",
+            consent_days=settings.consent_days,
         )
     verdict = "approved" if link.approve else "rejected"
     return RedirectResponse(f"/links/decided/{verdict}", status.HTTP_303_SEE_OTHER)

@@ -153,6 +153,9 @@ class MailSettings(SettingsGroup):
     mail_retry_seconds: float = Field(default=5.0, gt=0)
     """Wait before the first retry of an email the server did not take; doubled after each failure,
     up to 5 minutes."""
+    digest_hour: int = Field(default=7, ge=0, le=23)
+    """The hour (UK time) from which each day's digest goes to the coordinators who chose one
+    email a day instead of one per proposal."""
 
 
 class WebSettings(SettingsGroup):

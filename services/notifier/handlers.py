@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Protocol
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from shared.events import (
     ConsentRecorded,
@@ -27,6 +28,7 @@ from shared.events import (
     PersonErased,
     PersonUpserted,
     PlacementUpserted,
+    ProposalEmails,
     SecondmentChanged,
     SecondmentStatus,
     SelfServiceLinkRequested,
@@ -37,6 +39,7 @@ from shared.matching import MatchKind
 from shared.observability.context import Carrier, attached, capture
 
 log = logging.getLogger(__name__)
+UK_TIME = ZoneInfo("Europe/London")
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ class Unannounced:
     match_id: UUID
     coordinators: Sequence[Mapping[str, str]]
     trace_context: Carrier = field(default_factory=dict)
+    network_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -124,8 +128,13 @@ class ConsentAsked:
 ANNOUNCEMENTS = frozenset({"proposal"})
 
 
+def wants_digest(coordinator: Mapping[str, str]) -> bool:
+    return coordinator.get("proposal_emails") == ProposalEmails.DAILY.value
+
+
 def proposal_emails(proposal: Unannounced) -> list[QueuedEmail]:
-    """One email per coordinator of the proposal's network, keyed by match and address."""
+    """One email per coordinator of the proposal's network, keyed by match and address; not to
+    those who chose the daily digest (``digest_entries``)."""
     return [
         QueuedEmail(
             dedupe_key=f"proposal:{proposal.match_id}:{c['email'].lower()}",
@@ -135,7 +144,52 @@ def proposal_emails(proposal: Unannounced) -> list[QueuedEmail]:
             recipient_email=c["email"],
         )
         for c in proposal.coordinators
+        if not wants_digest(c)
     ]
+
+
+@dataclass(frozen=True)
+class DigestEntry:
+    """A proposal waiting for the next digest of one coordinator of its network."""
+
+    network_id: str
+    recipient_name: str
+    recipient_email: str
+    match_id: UUID
+
+
+def digest_entries(proposal: Unannounced) -> list[DigestEntry]:
+    return [
+        DigestEntry(proposal.network_id, c["name"], c["email"].lower(), proposal.match_id)
+        for c in proposal.coordinators
+        if wants_digest(c)
+    ]
+
+
+@dataclass(frozen=True)
+class DigestDue:
+    """A coordinator with proposals waiting for their digest."""
+
+    network_id: str
+    recipient_name: str
+    recipient_email: str
+
+
+def digest_email(due: DigestDue, day: date) -> QueuedEmail:
+    """One a day per coordinator and network, whatever happens (the day is in its key)."""
+    return QueuedEmail(
+        dedupe_key=f"digest:{due.network_id}:{due.recipient_email.lower()}:{day.isoformat()}",
+        purpose="digest",
+        recipient_name=due.recipient_name,
+        recipient_email=due.recipient_email,
+        context={"network_id": due.network_id, "day": day.isoformat()},
+    )
+
+
+def digest_day(now: datetime, digest_hour: int) -> date | None:
+    """Today's date (UK time) once the digest hour has come; None before it."""
+    local = now.astimezone(UK_TIME)
+    return local.date() if local.hour >= digest_hour else None
 
 
 def mentoring_introductions(
@@ -310,6 +364,9 @@ class NotifierStore(Protocol):
     async def unannounced(self) -> list[Unannounced]: ...
     async def approved_not_introduced(self) -> list[Approved]: ...
     async def mark_introduced(self, match_ids: Collection[UUID]) -> None: ...
+    async def add_to_digests(self, entries: Sequence[DigestEntry]) -> None: ...
+    async def digests_due(self) -> list[DigestDue]: ...
+    async def queue_digest(self, email: QueuedEmail, due: DigestDue) -> bool: ...
     async def trust_contacts(self, code: str) -> list[Contact]: ...
     async def keep_consent_request(self, event: ConsentRequested) -> bool: ...
     async def close_consent_requests(self, match_id: UUID, party: str | None) -> None: ...
@@ -385,8 +442,21 @@ async def announce_proposals(store: NotifierStore) -> int:
     proposals = await store.unannounced()
     # Each email carries on its proposal's correlation id and trace.
     await store.queue([(email, p.trace_context) for p in proposals for email in proposal_emails(p)])
+    await store.add_to_digests([entry for p in proposals for entry in digest_entries(p)])
     await store.mark_announced([p.match_id for p in proposals])
     return len(proposals)
+
+
+async def queue_digests(store: NotifierStore, day: date | None) -> int:
+    """Once the digest hour has come (``day``), one email per coordinator with proposals
+    waiting, listing them; a coordinator whose digest of that day went already keeps the
+    proposals that came since for the next day's. Returns how many digests were queued."""
+    if day is None:
+        return 0
+    queued = 0
+    for due in await store.digests_due():
+        queued += await store.queue_digest(digest_email(due, day), due)
+    return queued
 
 
 async def remind_consents(store: NotifierStore, now: datetime, lead: timedelta) -> int:

@@ -53,6 +53,14 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
         yield application
 
 
+@pytest.fixture
+async def browsers(app: FastAPI) -> AsyncIterator[Browsers]:
+    """Browsers on the profiles app, each with its own cookie jar; closed after the test."""
+    opened = Browsers(app)
+    yield opened
+    await opened.close()
+
+
 @pytest.fixture(scope="module")
 def pool(app: FastAPI) -> asyncpg.Pool:
     """The profiles app's own pool (its schema)."""
@@ -83,14 +91,6 @@ async def api_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         transport=transport, base_url="http://profiles", headers=headers
     ) as client:
         yield client
-
-
-@pytest.fixture
-async def browsers(app: FastAPI) -> AsyncIterator[Browsers]:
-    """Browsers on the started profiles app, each with its own cookie jar; closed after."""
-    opened = Browsers(app)
-    yield opened
-    await opened.close()
 
 
 @pytest.fixture

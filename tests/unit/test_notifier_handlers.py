@@ -5,7 +5,7 @@ SMTP (the same handlers run on PostgreSQL in tests/integration/test_notifier_mai
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from uuid import UUID, uuid4
 
 import pytest
@@ -18,14 +18,18 @@ from services.notifier.handlers import (
     Approved,
     ConsentAsked,
     Contact,
+    DigestDue,
+    DigestEntry,
     Person,
     QueuedEmail,
     Trust,
     Unannounced,
     announce_proposals,
+    digest_day,
     handle_event,
     introduce_approved,
     proposal_emails,
+    queue_digests,
     remind_consents,
     secondment_introductions,
 )
@@ -43,6 +47,7 @@ from shared.events import (
     PersonErased,
     PersonUpserted,
     PlacementUpserted,
+    ProposalEmails,
     SecondmentChanged,
     SecondmentStatus,
     SelfServiceLinkRequested,
@@ -71,6 +76,8 @@ class FakeNotifierStore:
         self.introduced: set[UUID] = set()
         self.emails: dict[str, QueuedEmail] = {}  # by dedupe key
         self.cancelled: set[str] = set()
+        self.digest_items: dict[tuple[str, UUID], DigestEntry] = {}
+        self.in_digest: dict[tuple[str, UUID], str] = {}  # which digest listed the entry
         self.contacts: dict[str, list[Contact]] = {}
         self.consents: dict[tuple[UUID, str], tuple[ConsentRequested, bool, bool]] = {}
         self.agreed: set[UUID] = set()
@@ -141,7 +148,7 @@ class FakeNotifierStore:
 
     async def unannounced(self) -> list[Unannounced]:
         return [
-            Unannounced(p.match_id, self.networks[p.network_id])
+            Unannounced(p.match_id, self.networks[p.network_id], network_id=p.network_id)
             for p in self.proposals.values()
             if p.match_id not in self.announced and p.network_id in self.networks
         ]
@@ -162,6 +169,34 @@ class FakeNotifierStore:
 
     async def mark_introduced(self, match_ids: Collection[UUID]) -> None:
         self.introduced |= set(match_ids)
+
+    async def add_to_digests(self, entries: Sequence[DigestEntry]) -> None:
+        for entry in entries:
+            self.digest_items.setdefault((entry.recipient_email, entry.match_id), entry)
+
+    def _waiting(self) -> list[DigestEntry]:
+        return [
+            e
+            for key, e in self.digest_items.items()
+            if key not in self.in_digest
+            and e.match_id not in self.withdrawn
+            and e.match_id not in self.decisions
+        ]
+
+    async def digests_due(self) -> list[DigestDue]:
+        return sorted(
+            {DigestDue(e.network_id, e.recipient_name, e.recipient_email) for e in self._waiting()},
+            key=lambda due: (due.network_id, due.recipient_email),
+        )
+
+    async def queue_digest(self, email: QueuedEmail, due: DigestDue) -> bool:
+        if email.dedupe_key in self.emails:
+            return False
+        self.emails[email.dedupe_key] = email
+        for key, entry in self.digest_items.items():
+            if key not in self.in_digest and entry.recipient_email == due.recipient_email:
+                self.in_digest[key] = email.dedupe_key
+        return True
 
     async def trust_contacts(self, code: str) -> list[Contact]:
         return self.contacts.get(code, [])
@@ -449,6 +484,59 @@ def test_join_emails_say_what_happened(purpose: JoinEmailPurpose) -> None:
     else:
         assert "https://x/l" in rendered.text
         assert "https://x/l" in rendered.html
+
+
+def digest_network() -> NetworkUpserted:
+    """Cora reads one email a day; Dev one per proposal."""
+    daily = Coordinator(
+        name="Cora", email="Cora@North.example", proposal_emails=ProposalEmails.DAILY
+    )
+    return network().model_copy(update={"coordinators": (daily, COORDINATORS[1])})
+
+
+async def test_a_daily_digest_goes_once_a_day_and_not_once_per_proposal() -> None:
+    store = FakeNotifierStore()
+    mentor, mentee = person(), person()
+    for event in (digest_network(), mentor, mentee):
+        await handle_event(store, event)
+    ids = (mentor.profile.person_id, mentee.profile.person_id)
+    proposals = [proposed(*ids) for _ in range(307)]  # one import's worth
+    for proposal in proposals:
+        await handle_event(store, proposal)
+    assert await announce_proposals(store) == 307
+    per_proposal = store.unsent("proposal")
+    assert {e.recipient_email for e in per_proposal} == {"dev@north.example"}
+    assert len(per_proposal) == 307
+
+    monday, tuesday = date(2026, 12, 7), date(2026, 12, 8)
+    assert await queue_digests(store, None) == 0  # before the digest hour: nothing
+    assert await queue_digests(store, monday) == 1
+    assert await queue_digests(store, monday) == 0  # once a day, however often it runs
+    [digest] = store.unsent("digest")
+    assert digest.dedupe_key == "digest:north:cora@north.example:2026-12-07"
+    assert digest.context == {"network_id": "north", "day": "2026-12-07"}
+    assert len(store.in_digest) == 307
+
+    # Later that day: a new proposal waits for Tuesday's digest; a decided one is in none.
+    later, decided_first = proposed(*ids), proposed(*ids)
+    rejected = decided(decided_first, approved=False)
+    for news in (later, decided_first, rejected):
+        await handle_event(store, news)
+    await announce_proposals(store)
+    assert await queue_digests(store, monday) == 0
+    assert await queue_digests(store, tuesday) == 1
+    assert [k for k, v in store.in_digest.items() if v.endswith("2026-12-08")] == [
+        ("cora@north.example", later.match_id)
+    ]
+    assert await queue_digests(store, date(2026, 12, 9)) == 0  # nothing new: no email
+
+
+def test_the_digest_hour_is_uk_time() -> None:
+    winter = datetime(2026, 12, 7, 6, 59, tzinfo=UTC)
+    assert digest_day(winter, 7) is None
+    assert digest_day(winter + timedelta(minutes=1), 7) == date(2026, 12, 7)
+    summer = datetime(2026, 7, 6, 6, 0, tzinfo=UTC)  # 07:00 in London (BST)
+    assert digest_day(summer, 7) == date(2026, 7, 6)
 
 
 # --- trusts: sign-in links, consent requests and their one reminder ---------------------------

@@ -368,7 +368,9 @@ class NotifierStore(Protocol):
     async def digests_due(self) -> list[DigestDue]: ...
     async def queue_digest(self, email: QueuedEmail, due: DigestDue) -> bool: ...
     async def trust_contacts(self, code: str) -> list[Contact]: ...
-    async def keep_consent_request(self, event: ConsentRequested) -> bool: ...
+    async def keep_consent_request(self, event: ConsentRequested) -> None: ...
+    async def consents_to_ask(self) -> list[ConsentAsked]: ...
+    async def mark_asked(self, asked: Sequence[ConsentAsked]) -> None: ...
     async def close_consent_requests(self, match_id: UUID, party: str | None) -> None: ...
     async def settle_secondment(self, event: SecondmentChanged, introduce: bool) -> None: ...
     async def consents_to_remind(self, deadline_before: datetime) -> list[ConsentAsked]: ...
@@ -410,15 +412,9 @@ async def handle_event(store: NotifierStore, event: Event) -> None:
             if contact is not None:  # removed since they asked: no link for them
                 await store.queue([(trust_sign_in_email(event, contact), capture())])
         case ConsentRequested():
-            if await store.keep_consent_request(event):
-                asked = ConsentAsked(event.match_id, event.party.value, event.trust_code)
-                contacts = await store.trust_contacts(event.trust_code)
-                if not contacts:
-                    log.warning(
-                        "consent %s: trust %s has no contact", asked.match_id, asked.trust_code
-                    )
-                emails = consent_emails(asked, contacts, reminder=False)
-                await store.queue([(email, capture()) for email in emails])
+            # Emailed by the mail loop once the trust's contacts are known (``ask_consents``):
+            # the trust's events travel on another topic and may arrive later.
+            await store.keep_consent_request(event)
         case ConsentRecorded():
             await store.close_consent_requests(event.match_id, event.party.value)
         case SecondmentChanged():
@@ -447,6 +443,19 @@ async def announce_proposals(store: NotifierStore) -> int:
     return len(proposals)
 
 
+async def ask_consents(store: NotifierStore) -> int:
+    """Queue the request of each consent whose trust's contacts are known, once; returns how
+    many consents were asked."""
+    asked = await store.consents_to_ask()
+    for consent in asked:
+        emails = consent_emails(
+            consent, await store.trust_contacts(consent.trust_code), reminder=False
+        )
+        await store.queue([(email, None) for email in emails])
+    await store.mark_asked(asked)
+    return len(asked)
+
+
 async def queue_digests(store: NotifierStore, day: date | None) -> int:
     """Once the digest hour has come (``day``), one email per coordinator with proposals
     waiting, listing them; a coordinator whose digest of that day went already keeps the
@@ -460,9 +469,9 @@ async def queue_digests(store: NotifierStore, day: date | None) -> int:
 
 
 async def remind_consents(store: NotifierStore, now: datetime, lead: timedelta) -> int:
-    """Queue the one reminder of each consent still unanswered ``lead`` before its deadline;
-    returns how many consents were reminded. Marked in the same transaction as the emails are
-    queued, so a restart neither loses nor repeats one."""
+    """Queue the one reminder of each consent asked and still unanswered ``lead`` before its
+    deadline; returns how many consents were reminded. Marked in the same transaction as the
+    emails are queued, so a restart neither loses nor repeats one."""
     if lead <= timedelta(0):
         return 0
     due = await store.consents_to_remind(now + lead)

@@ -45,6 +45,7 @@ from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 from services.notifier.compose import RenderedEmail
 from services.notifier.handlers import (
     announce_proposals,
+    ask_consents,
     digest_day,
     introduce_approved,
     queue_digests,
@@ -169,6 +170,7 @@ class MailQueue:
                         store, digest_day(datetime.now(UTC), self._settings.digest_hour)
                     )
                     await introduce_approved(store)
+                    await ask_consents(store)
                     await remind_consents(store, datetime.now(UTC), self._reminder_lead)
                 while await self.send_due():
                     pass

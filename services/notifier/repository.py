@@ -322,17 +322,36 @@ class NotifierRepository:
             contacts = [Contact(name=row["name"], email=row["contact_email"])]
         return contacts
 
-    async def keep_consent_request(self, event: ConsentRequested) -> bool:
-        inserted = await self.conn.fetchval(
+    async def keep_consent_request(self, event: ConsentRequested) -> None:
+        await self.conn.execute(
             "INSERT INTO consent_requests (match_id, party, trust_code, network_id, deadline)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true",
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
             event.match_id,
             event.party.value,
             event.trust_code,
             event.network_id,
             event.deadline,
         )
-        return bool(inserted)
+
+    async def consents_to_ask(self) -> list[ConsentAsked]:
+        """Not yet emailed, still open, their trust's contacts known: locked until the
+        transaction ends."""
+        rows = await self.conn.fetch(
+            """
+            SELECT c.match_id, c.party, c.trust_code FROM consent_requests c
+            JOIN trusts t ON t.code = c.trust_code
+            WHERE NOT c.asked AND NOT c.answered
+              AND (jsonb_array_length(t.contacts) > 0 OR t.contact_email IS NOT NULL)
+            ORDER BY c.match_id, c.party FOR UPDATE OF c SKIP LOCKED
+            """
+        )
+        return [ConsentAsked(r["match_id"], r["party"], r["trust_code"]) for r in rows]
+
+    async def mark_asked(self, asked: Sequence[ConsentAsked]) -> None:
+        await self.conn.executemany(
+            "UPDATE consent_requests SET asked = true WHERE match_id = $1 AND party = $2",
+            [(a.match_id, a.party) for a in asked],
+        )
 
     async def close_consent_requests(self, match_id: UUID, party: str | None) -> None:
         """Answered (or moot): no reminder, and its unsent requests are cancelled."""
@@ -364,7 +383,8 @@ class NotifierRepository:
         """Unanswered, not yet reminded, due: locked until the transaction ends."""
         rows = await self.conn.fetch(
             "SELECT match_id, party, trust_code FROM consent_requests"
-            " WHERE NOT answered AND NOT reminded AND deadline <= $1 AND deadline > now()"
+            " WHERE asked AND NOT answered AND NOT reminded AND deadline <= $1"
+            " AND deadline > now()"
             " ORDER BY match_id, party FOR UPDATE SKIP LOCKED",
             deadline_before,
         )

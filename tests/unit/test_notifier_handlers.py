@@ -25,6 +25,7 @@ from services.notifier.handlers import (
     Trust,
     Unannounced,
     announce_proposals,
+    ask_consents,
     digest_day,
     handle_event,
     introduce_approved,
@@ -81,6 +82,7 @@ class FakeNotifierStore:
         self.contacts: dict[str, list[Contact]] = {}
         self.consents: dict[tuple[UUID, str], tuple[ConsentRequested, bool, bool]] = {}
         self.agreed: set[UUID] = set()
+        self.asked: set[tuple[UUID, str]] = set()
 
     async def upsert_network(self, event: NetworkUpserted) -> None:
         self.networks[event.network_id] = [c.model_dump(mode="json") for c in event.coordinators]
@@ -201,12 +203,18 @@ class FakeNotifierStore:
     async def trust_contacts(self, code: str) -> list[Contact]:
         return self.contacts.get(code, [])
 
-    async def keep_consent_request(self, event: ConsentRequested) -> bool:
-        key = (event.match_id, event.party.value)
-        if key in self.consents:
-            return False
-        self.consents[key] = (event, False, False)
-        return True
+    async def keep_consent_request(self, event: ConsentRequested) -> None:
+        self.consents.setdefault((event.match_id, event.party.value), (event, False, False))
+
+    async def consents_to_ask(self) -> list[ConsentAsked]:
+        return [
+            ConsentAsked(m, p, event.trust_code)
+            for (m, p), (event, answered, _) in self.consents.items()
+            if (m, p) not in self.asked and not answered and self.contacts.get(event.trust_code)
+        ]
+
+    async def mark_asked(self, asked: Sequence[ConsentAsked]) -> None:
+        self.asked |= {(a.match_id, a.party) for a in asked}
 
     async def close_consent_requests(self, match_id: UUID, party: str | None) -> None:
         for (m, p), (event, _, reminded) in list(self.consents.items()):
@@ -228,7 +236,10 @@ class FakeNotifierStore:
         return [
             ConsentAsked(m, p, event.trust_code)
             for (m, p), (event, answered, reminded) in self.consents.items()
-            if not answered and not reminded and event.deadline <= deadline_before
+            if (m, p) in self.asked
+            and not answered
+            and not reminded
+            and event.deadline <= deadline_before
         ]
 
     async def mark_reminded(self, asked: Sequence[ConsentAsked]) -> None:
@@ -566,6 +577,20 @@ def consent_requested(match_id: UUID, deadline: datetime) -> ConsentRequested:
     )
 
 
+async def test_a_consent_request_waits_for_its_trusts_contacts_and_never_precedes_reminding() -> (
+    None
+):
+    store = FakeNotifierStore()
+    match_id, now = uuid4(), datetime.now(UTC)
+    await handle_event(store, consent_requested(match_id, now + timedelta(hours=1)))
+    assert await ask_consents(store) == 0  # the trust is not known yet
+    assert await remind_consents(store, now, timedelta(days=2)) == 0  # nor reminded before
+    await handle_event(store, trust())
+    assert await ask_consents(store) == 1
+    assert await remind_consents(store, now, timedelta(days=2)) == 1
+    assert [e.purpose for e in store.unsent()] == ["consent_request", "consent_reminder"]
+
+
 async def test_a_sign_in_link_goes_only_to_a_current_contact_of_the_trust() -> None:
     store = FakeNotifierStore()
     await handle_event(store, trust())
@@ -586,6 +611,8 @@ async def test_a_consent_request_is_emailed_once_and_reminded_once_before_its_de
     request = consent_requested(match_id, now + timedelta(days=7))
     await handle_event(store, request)
     await handle_event(store, request)  # redelivered
+    assert await ask_consents(store) == 1
+    assert await ask_consents(store) == 0
     assert len(store.unsent("consent_request")) == 1
     lead = timedelta(days=2)
     assert await remind_consents(store, now, lead) == 0  # not due yet
@@ -600,6 +627,7 @@ async def test_an_answer_cancels_the_unsent_requests_and_its_reminder() -> None:
     await handle_event(store, trust())
     match_id, now = uuid4(), datetime.now(UTC)
     await handle_event(store, consent_requested(match_id, now + timedelta(days=1)))
+    await ask_consents(store)
     answered = ConsentRecorded(
         entity_key=str(match_id),
         match_id=match_id,

@@ -114,7 +114,10 @@ async def apply(
         return  # the same answer; nothing sent
     role = Role.MENTOR if isinstance(profile, MentorIn) else Role.MENTEE
     known = await conn.fetchval(
-        "SELECT id FROM people WHERE lower(email) = $1 AND role = $2", email, role.value
+        "SELECT id FROM people WHERE network_id = $1 AND lower(email) = $2 AND role = $3",
+        network_id,
+        email,
+        role.value,
     )
     if known is not None:  # they take part already: their own link, not a second profile
         await add_to_outbox(

@@ -2,7 +2,7 @@
 but a withdrawn mentor is shown as withdrawn and a withdrawn mentee is not waiting.
 
 Revision ID: 1601
-Revises: 0900
+Revises: 0011
 """
 
 from alembic import op
@@ -10,7 +10,7 @@ from alembic import op
 from shared.migrations import execute
 
 revision = "1601"
-down_revision = "0900"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

@@ -18,8 +18,11 @@ from services.profiles.accounts import admin_pages
 from services.profiles.accounts import pages as account_pages
 from services.profiles.api import networks, people, placements, trusts
 from services.profiles.api.access import Forbidden
+from services.profiles.api.versions import PreconditionFailed
+from services.profiles.coordination import emails as email_pages
 from services.profiles.coordination import links
 from services.profiles.coordination import pages as coordination_pages
+from services.profiles.coordination import people as person_pages
 from services.profiles.directory.errors import Conflict, Invalid, NotFound
 from services.profiles.imports import pages as import_pages
 from services.profiles.self_service import pages as self_service_pages
@@ -59,7 +62,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for api in (networks, trusts, people, placements):
         app.include_router(api.router)
     pages.install(app, settings)
-    for page in (pages, account_pages, admin_pages, coordination_pages, import_pages):
+    for page in (
+        pages,
+        account_pages,
+        admin_pages,
+        coordination_pages,
+        email_pages,
+        person_pages,
+        import_pages,
+    ):
         app.include_router(page.router)
     app.include_router(links.router)
     # The sign-in routes (/trust/sign-in) before the trust's pages (/trust/{trust_code}).
@@ -134,6 +145,12 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Forbidden)
     async def forbidden(_: Request, error: Forbidden) -> JSONResponse:
         return JSONResponse(status_code=status.HTTP_403_FORBIDDEN, content={"detail": str(error)})
+
+    @app.exception_handler(PreconditionFailed)
+    async def precondition_failed(_: Request, error: PreconditionFailed) -> JSONResponse:
+        return JSONResponse(
+            status_code=status.HTTP_412_PRECONDITION_FAILED, content={"detail": str(error)}
+        )
 
     @app.exception_handler(Conflict)
     async def conflict(_: Request, error: Conflict) -> JSONResponse:

@@ -178,7 +178,8 @@ async def person_in_network(
 ) -> asyncpg.Record | None:
     """The person, with their trust's name, if they take part in this network."""
     row: asyncpg.Record | None = await conn.fetchrow(
-        "SELECT p.id, p.role, p.email, p.paused, p.details, p.created_at, t.name AS trust_name"
+        "SELECT p.id, p.role, p.email, p.paused, p.withdrawn, p.details, p.created_at,"
+        " t.name AS trust_name"
         " FROM people p JOIN trusts t ON t.code = p.trust_code"
         " WHERE p.id = $1 AND t.network_id = $2",
         person_id,
@@ -276,7 +277,7 @@ async def regions(conn: asyncpg.Connection, network_id: str) -> list[str]:
 async def mentor_loads(conn: asyncpg.Connection, network_id: str) -> list[MentorLoad]:
     rows = await conn.fetch(
         """
-        SELECT m.id, m.details, m.paused,
+        SELECT m.id, m.details, m.paused, m.withdrawn,
                count(p.match_id) FILTER (WHERE p.status = 'approved') AS approved,
                count(p.match_id) FILTER (WHERE p.status = 'pending') AS pending
         FROM people m JOIN trusts t ON t.code = m.trust_code
@@ -294,20 +295,22 @@ async def mentor_loads(conn: asyncpg.Connection, network_id: str) -> list[Mentor
             approved=row["approved"],
             pending=row["pending"],
             paused=row["paused"],
+            withdrawn=row["withdrawn"],
         )
         for row in rows
     ]
 
 
 async def waiting_mentees(conn: asyncpg.Connection, network_id: str) -> list[WaitingMentee]:
-    """Mentees with no approved match yet, longest waiting first."""
+    """Mentees taking part with no approved match yet, longest waiting first (a withdrawn
+    mentee waits for nothing)."""
     rows = await conn.fetch(
         """
         SELECT m.id, m.details, t.name AS trust_name, m.created_at,
                count(p.match_id) FILTER (WHERE p.status = 'pending') AS pending
         FROM people m JOIN trusts t ON t.code = m.trust_code
         LEFT JOIN proposals p ON p.mentee_id = m.id
-        WHERE m.role = 'mentee' AND t.network_id = $1
+        WHERE m.role = 'mentee' AND t.network_id = $1 AND NOT m.paused AND NOT m.withdrawn
         GROUP BY m.id, t.name
         HAVING count(p.match_id) FILTER (WHERE p.status = 'approved') = 0
         ORDER BY m.created_at

@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 
 .PHONY: install lock hooks browser oidc-provider demo demo-serve screenshots test test-unit \
 	test-integration test-e2e lint infra-up infra-down down \
-	bench-matching bench-pipeline api-docs chaos clean
+	bench-matching bench-pipeline bench-cluster api-docs chaos chaos-cluster clean
 
 # Exact versions from the lock (requirements/*.txt, with hashes), then the project itself;
 # pyproject.toml keeps the ranges. `pip check` fails when pyproject.toml names a package that
@@ -81,9 +81,19 @@ screenshots: install browser
 test: install lint browser oidc-provider
 	bash devtools/with-infra.sh $(PY) -m pytest
 
-# 5,000 events through the real stack, calm and under faults; prints the counts (~10-15 min).
+# 5,000 events through the real stack, calm and under faults; prints the counts (~10-15 min);
+# then the cluster's own run.
 chaos: install
 	bash devtools/with-infra.sh $(PY) -m pytest -m '' -s tests/chaos
+	$(MAKE) chaos-cluster
+
+# On a local three-broker cluster: two processes of every service, a leader broker killed, a
+# broker down for 60 s, a process of each service killed mid-batch; prints the counts, the
+# rebalances and the stalls. The full form by default; CLUSTER_CHAOS=short for the short one.
+CLUSTER_CHAOS ?= full
+chaos-cluster: install
+	BRIDGEWORK_KAFKA_BROKERS=3 bash devtools/with-infra.sh \
+	  $(PY) -m pytest -m '' -s tests/chaos/test_cluster_chaos.py -k $(CLUSTER_CHAOS)
 
 # One tier at a time, each with what it needs: unit tests need nothing running; integration
 # tests need Kafka and PostgreSQL; end-to-end tests also start the three services and Chromium.
@@ -108,6 +118,13 @@ bench-matching: install
 # (~20 min with the 10-minute soak). Pass options with BENCH_ARGS="--soak-seconds 120".
 bench-pipeline: install
 	bash devtools/with-infra.sh $(PY) -m bench.bench_pipeline $(BENCH_ARGS)
+
+# One broker against a local three-broker cluster (docs/scaling.md): the limit, ingest, drain
+# with one and two matchers and latency on arrival, on a fresh Kafka of each size (~10 min).
+BENCH_CLUSTER_SKIP := latency latency_on_arrival_rounds_apart notifier soak
+bench-cluster: install
+	bash devtools/with-infra.sh $(PY) -m bench.bench_pipeline --brokers 1 3 \
+	  --skip $(BENCH_CLUSTER_SKIP) --out bench/results/pipeline_brokers.json $(BENCH_ARGS)
 
 # docs/openapi.json, docs/asyncapi.json and docs/configuration.md, generated from the code
 # (a test checks they match).

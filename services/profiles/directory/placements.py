@@ -14,7 +14,7 @@ from shared.outbox import add_to_outbox
 from shared.regions import Region
 
 
-def _placement_event(
+def placement_event(
     placement_id: UUID, data: PlacementIn, trust: asyncpg.Record
 ) -> PlacementUpserted:
     placement = PlacementProfile(
@@ -50,7 +50,7 @@ async def save_placement(
             )
             if updated is None:
                 raise NotFound("open placement", placement_id)
-        await add_to_outbox(conn, [_placement_event(placement_id, data, trust)])
+        await add_to_outbox(conn, [placement_event(placement_id, data, trust)])
     return placement_id
 
 

@@ -7,9 +7,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install lock hooks browser oidc-provider demo demo-serve screenshots test test-unit \
+.PHONY: install lock hooks browser oidc-provider axe demo demo-serve screenshots test test-unit \
 	test-integration test-e2e lint infra-up infra-down down \
-	bench-matching bench-pipeline bench-cluster api-docs chaos chaos-cluster clean
+	bench-matching bench-pipeline bench-cluster bench-proposals-page api-docs chaos chaos-cluster \
+	clean
 
 # Exact versions from the lock (requirements/*.txt, with hashes), then the project itself;
 # pyproject.toml keeps the ranges. `pip check` fails when pyproject.toml names a package that
@@ -55,6 +56,15 @@ $(OIDC_INSTALLED): devtools/oidc/package.json devtools/oidc/package-lock.json
 
 oidc-provider: $(OIDC_INSTALLED)
 
+# axe-core, which the browser tests run on every page (devtools/axe: the npm package at the
+# lock file's exact version).
+AXE_INSTALLED := devtools/axe/node_modules/.package-lock.json
+$(AXE_INSTALLED): devtools/axe/package.json devtools/axe/package-lock.json
+	npm ci --prefix devtools/axe --no-audit --no-fund
+	touch $(AXE_INSTALLED)
+
+axe: $(AXE_INSTALLED)
+
 infra-up:
 	bash devtools/kafka.sh start
 	bash devtools/postgres.sh start
@@ -78,7 +88,7 @@ screenshots: install browser
 
 # Everything: lint, then every tier (the chaos run's short form included) on fresh local
 # infrastructure. .ci/run calls this.
-test: install lint browser oidc-provider
+test: install lint browser oidc-provider axe
 	bash devtools/with-infra.sh $(PY) -m pytest
 
 # 5,000 events through the real stack, calm and under faults; prints the counts (~10-15 min);
@@ -103,7 +113,7 @@ test-unit: install
 test-integration: install oidc-provider
 	bash devtools/with-infra.sh $(PY) -m pytest tests/integration
 
-test-e2e: install browser
+test-e2e: install browser axe
 	bash devtools/with-infra.sh $(PY) -m pytest tests/e2e
 
 lint: install
@@ -119,12 +129,17 @@ bench-matching: install
 bench-pipeline: install
 	bash devtools/with-infra.sh $(PY) -m bench.bench_pipeline $(BENCH_ARGS)
 
-# One broker against a local three-broker cluster (docs/scaling.md): the limit, ingest, drain
-# with one and two matchers and latency on arrival, on a fresh Kafka of each size (~10 min).
-BENCH_CLUSTER_SKIP := latency latency_on_arrival_rounds_apart notifier soak
+# One broker against a local three-broker cluster (docs/scaling.md): the limits, ingest, drain
+# with one and two matchers and latency on arrival, on a fresh Kafka of each size.
+BENCH_CLUSTER_SKIP := latency latency_on_arrival_rounds_apart sustained notifier soak
 bench-cluster: install
 	bash devtools/with-infra.sh $(PY) -m bench.bench_pipeline --brokers 1 3 \
 	  --skip $(BENCH_CLUSTER_SKIP) --out bench/results/pipeline_brokers.json $(BENCH_ARGS)
+
+# A coordinator's proposals page with 2,000 pending proposals: server time per request
+# (target p95 <= 150 ms). BENCH_ARGS="--requests 20" for a short run.
+bench-proposals-page: install
+	bash devtools/with-infra.sh $(PY) -m bench.bench_proposals_page $(BENCH_ARGS)
 
 # docs/openapi.json, docs/asyncapi.json and docs/configuration.md, generated from the code
 # (a test checks they match).

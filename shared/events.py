@@ -9,16 +9,20 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, get_args
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from shared.addresses import EmailAddress
 from shared.matching import Explanation, MatchKind
 from shared.people import (
     MAX_HOURS_PER_MONTH,
+    MAX_RANKED_MENTORS,
     MAX_SKILLS,
+    AspiredRole,
+    MentorPreferences,
     Mode,
     Role,
     Sector,
@@ -55,11 +59,19 @@ class Event(BaseModel):
 # --- networks and trusts ------------------------------------------------------------------
 
 
+class ProposalEmails(StrEnum):
+    """How a coordinator hears of new proposals."""
+
+    IMMEDIATE = "immediate"  # one email per proposal, as it is made
+    DAILY = "daily"  # one email a day listing the new proposals
+
+
 class Coordinator(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: SingleLine  # goes into an email's To header: one line, no control characters
     email: EmailAddress
+    proposal_emails: ProposalEmails = ProposalEmails.IMMEDIATE
 
 
 class NetworkUpserted(Event):
@@ -69,6 +81,15 @@ class NetworkUpserted(Event):
     network_id: str
     name: SingleLine
     coordinators: tuple[Coordinator, ...]
+
+
+class TrustContact(BaseModel):
+    """Someone who acts for a trust: signs in to its pages, answers its consent requests."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: SingleLine  # an email's To header
+    email: EmailAddress
 
 
 class TrustUpserted(Event):
@@ -84,6 +105,19 @@ class TrustUpserted(Event):
     is_small: bool = False
     # Where a secondment's introduction goes for this trust (its workforce or digital lead).
     contact_email: EmailAddress | None = None
+    # Who signs in for the trust and answers its consent requests (docs/trusts.md).
+    contacts: tuple[TrustContact, ...] = Field(default=(), max_length=50)
+
+
+class TrustSignInRequested(Event):
+    """A trust's contact asked for a sign-in link; the notifier emails it (a signed, single-use
+    link). Keyed by the trust code, on the networks topic with the trust's other events."""
+
+    topic: ClassVar[Topic] = Topic.NETWORKS
+    event_type: Literal["trust.sign_in_requested"] = "trust.sign_in_requested"
+
+    trust_code: str
+    contact_email: EmailAddress
 
 
 # --- people ---------------------------------------------------------------------------------
@@ -118,6 +152,22 @@ class PersonProfile(BaseModel):
     gaps: tuple[SkillGap, ...] = Field(default=(), max_length=MAX_SKILLS)
     goals: FreeText = ""
     open_to_secondment: bool = False
+    # Two-sided preferences (docs/matching.md, "Stated preferences"). Mentees: mentors they
+    # have seen, best first, and mentors they will not be matched with; the role they aim for.
+    ranked_mentors: tuple[UUID, ...] = Field(default=(), max_length=MAX_RANKED_MENTORS)
+    excluded_mentors: tuple[UUID, ...] = Field(default=(), max_length=MAX_RANKED_MENTORS)
+    aspires_to: AspiredRole | None = None
+    # Mentors: whom they would rather help.
+    prefers: MentorPreferences = MentorPreferences()
+
+    @model_validator(mode="after")
+    def _ranking_is_consistent(self) -> PersonProfile:
+        ranked = set(self.ranked_mentors)
+        if len(ranked) < len(self.ranked_mentors):
+            raise ValueError("a mentor is ranked twice")
+        if ranked & set(self.excluded_mentors):
+            raise ValueError("a mentor is both ranked and excluded")
+        return self
 
 
 class PersonUpserted(Event):
@@ -163,6 +213,9 @@ class PlacementProfile(BaseModel):
     places: int
     start_from: date | None = None
     start_to: date | None = None
+    # The host trust asks nobody back: the placement may start a chain (A <- B <- C), whose
+    # proposals share an exchange_id ("chain-...") and are decided all or none like a cycle.
+    asks_nothing_back: bool = False
 
 
 class PlacementUpserted(Event):
@@ -219,6 +272,71 @@ class MatchDecided(Event):
     decided_by: str
 
 
+# --- secondments: the trusts' consents and each secondment's life ----------------------------
+# On the decisions topic, keyed by the match id: one secondment's events stay in order with its
+# decision.
+
+
+class ConsentParty(StrEnum):
+    HOST = "host"  # the trust that hosts the placement accepts the candidate
+    HOME = "home"  # the candidate's own trust agrees to release them
+
+
+class ConsentRequested(Event):
+    """The coordinator approved a secondment: ``party``'s trust is asked to consent by
+    ``deadline`` (the notifier emails its contacts, and reminds them once before it)."""
+
+    topic: ClassVar[Topic] = Topic.DECISIONS
+    event_type: Literal["consent.requested"] = "consent.requested"
+
+    match_id: UUID
+    network_id: str
+    party: ConsentParty
+    trust_code: str
+    deadline: datetime
+
+
+class ConsentRecorded(Event):
+    """A trust answered: ``given`` or refused (with its reason), by whom and how."""
+
+    topic: ClassVar[Topic] = Topic.DECISIONS
+    event_type: Literal["consent.recorded"] = "consent.recorded"
+
+    match_id: UUID
+    network_id: str
+    party: ConsentParty
+    trust_code: str
+    given: bool
+    reason: FreeText = ""
+    answered_by: str
+    via: str  # "web" or "email-link"
+
+
+class SecondmentStatus(StrEnum):
+    AGREED = "agreed"  # every consent given (every secondment of its exchange too)
+    REFUSED = "refused"  # its host or home trust refused: the pair stays out of later rounds
+    NOT_AGREED = "not_agreed"  # another secondment of its exchange was refused: all or none
+    STARTED = "started"
+    EXTENDED = "extended"  # a new end date
+    ENDED = "ended"
+    ENDED_EARLY = "ended_early"
+
+
+class SecondmentChanged(Event):
+    """A secondment's life after the coordinator's approval, as the profiles service records
+    it: the matcher frees or keeps the place, the notifier introduces an agreed one."""
+
+    topic: ClassVar[Topic] = Topic.DECISIONS
+    event_type: Literal["secondment.changed"] = "secondment.changed"
+
+    match_id: UUID
+    network_id: str
+    status: SecondmentStatus
+    start_date: date | None = None
+    end_date: date | None = None
+    reason: FreeText = ""
+
+
 class GroupFigures(BaseModel):
     """One group's match rate in a round (the matcher's fairness report, as published)."""
 
@@ -239,12 +357,38 @@ class GroupComparisonFigures(BaseModel):
     others: GroupFigures
 
 
+class GroupTargetFigures(BaseModel):
+    """One group's fairness target in a round, and how the round met it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    group: str  # part_time, social_care, small_trust
+    target_share: float = Field(ge=0, le=1, description="of the overall rate; 0 = no target")
+    rate_to_overall: float | None = None
+    met: bool
+
+
+class FairnessPriceFigures(BaseModel):
+    """What a round's fairness targets cost: the total score given up to meet them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    total_score: float
+    free_total_score: float = Field(description="the round's optimum without targets")
+    price: float = Field(description="free_total_score - total_score")
+    price_pct: float
+    bound_gap: float = Field(ge=0, description="the chosen total is certified within this")
+    targets: tuple[GroupTargetFigures, ...]
+
+
 class FairnessFigures(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     kind: MatchKind
     overall: GroupFigures
     comparisons: tuple[GroupComparisonFigures, ...]
+    # Optimal-mode mentoring rounds meet fairness targets; None for a stable-mode round.
+    price: FairnessPriceFigures | None = None
 
 
 class RoundCompleted(Event):
@@ -280,7 +424,11 @@ AnyEvent = Annotated[
     | MatchWithdrawn
     | MatchDecided
     | RoundCompleted
-    | SelfServiceLinkRequested,
+    | SelfServiceLinkRequested
+    | TrustSignInRequested
+    | ConsentRequested
+    | ConsentRecorded
+    | SecondmentChanged,
     Field(discriminator="event_type"),
 ]
 

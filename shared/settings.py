@@ -173,6 +173,9 @@ class MailSettings(SettingsGroup):
     mail_retry_seconds: float = Field(default=5.0, gt=0)
     """Wait before the first retry of an email the server did not take; doubled after each failure,
     up to 5 minutes."""
+    digest_hour: int = Field(default=7, ge=0, le=23)
+    """The hour (UK time) from which each day's digest goes to the coordinators who chose one
+    email a day instead of one per proposal."""
 
 
 class WebSettings(SettingsGroup):
@@ -188,6 +191,14 @@ class WebSettings(SettingsGroup):
     """How long the approve/reject links in a proposal email work."""
     self_service_link_max_age_seconds: int = Field(default=7 * 24 * 3600, gt=0)
     """How long a participant's self-service link works."""
+    trust_sign_in_link_max_age_seconds: int = Field(default=30 * 60, gt=0)
+    """How long a trust contact's sign-in link works (it works once)."""
+    consent_days: int = Field(default=7, gt=0, le=60)
+    """How long a trust has to give or refuse its consent to a secondment; its consent links
+    work until then."""
+    consent_reminder_days: int = Field(default=2, ge=0, le=30)
+    """How many days before a consent's deadline its trust's contacts are reminded (once);
+    0: no reminder."""
     max_request_body_bytes: int = Field(default=256 * 1024, gt=0, le=16 * 1024 * 1024)
     """Request bodies over this size are refused with 413 before anything reads them."""
 

@@ -27,6 +27,8 @@ from shared.events import (
     PlacementProfile,
     PlacementUpserted,
     PlacementWithdrawn,
+    SecondmentChanged,
+    SecondmentStatus,
     TrustUpserted,
 )
 from shared.observability import metrics
@@ -84,6 +86,21 @@ def decision_outcome(proposal: ProposalRow | None, event: MatchDecided) -> str |
     if proposal is None or proposal.status == status:
         return None
     return status
+
+
+def secondment_outcome(proposal: ProposalRow | None, event: SecondmentChanged) -> str | None:
+    """What a secondment's change does to its proposal: a trust's refusal rejects the pair (never
+    proposed again); an exchange that was not agreed, or a secondment that ended, gives the
+    place back (the pair may be proposed again). Its start or extension changes nothing."""
+    if proposal is None:
+        return None
+    status = {
+        SecondmentStatus.REFUSED: "rejected",
+        SecondmentStatus.NOT_AGREED: "withdrawn",
+        SecondmentStatus.ENDED: "withdrawn",
+        SecondmentStatus.ENDED_EARLY: "withdrawn",
+    }.get(event.status)
+    return None if status is None or status == proposal.status else status
 
 
 def trust_moved(previous_network: str | None, network_id: str) -> bool:
@@ -177,6 +194,15 @@ async def match_decided(store: MatcherStore, event: MatchDecided) -> set[str]:
     return {proposal.network_id}
 
 
+async def secondment_changed(store: MatcherStore, event: SecondmentChanged) -> set[str]:
+    proposal = await store.proposal(event.match_id)
+    status = secondment_outcome(proposal, event)
+    if proposal is None or status is None:
+        return set()
+    await store.record_decision(event.match_id, status, event.occurred_at)
+    return {proposal.network_id}  # a place came back, or a pair left: a round is due
+
+
 async def one_event(store: MatcherStore, event: Event) -> set[str]:
     match event:
         case NetworkUpserted():
@@ -191,6 +217,8 @@ async def one_event(store: MatcherStore, event: Event) -> set[str]:
             return await placement_withdrawn(store, event)
         case MatchDecided():
             return await match_decided(store, event)
+        case SecondmentChanged():
+            return await secondment_changed(store, event)
         case _:
             return set()  # not the matcher's concern (its own proposals)
 

@@ -11,10 +11,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from typing import Protocol
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from shared.events import (
+    ConsentRecorded,
+    ConsentRequested,
     Event,
     MatchDecided,
     MatchProposed,
@@ -23,13 +27,18 @@ from shared.events import (
     PersonErased,
     PersonUpserted,
     PlacementUpserted,
+    ProposalEmails,
+    SecondmentChanged,
+    SecondmentStatus,
     SelfServiceLinkRequested,
+    TrustSignInRequested,
     TrustUpserted,
 )
 from shared.matching import MatchKind
 from shared.observability.context import Carrier, attached, capture
 
 log = logging.getLogger(__name__)
+UK_TIME = ZoneInfo("Europe/London")
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,7 @@ class Unannounced:
     match_id: UUID
     coordinators: Sequence[Mapping[str, str]]
     trace_context: Carrier = field(default_factory=dict)
+    network_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -91,6 +101,23 @@ class Approved:
     trace_context: Carrier = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Contact:
+    """Someone who acts for a trust (or, for a trust with no contacts, its contact address)."""
+
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class ConsentAsked:
+    """A trust's consent still to be given: whom it concerns, by when."""
+
+    match_id: UUID
+    party: str
+    trust_code: str
+
+
 # --- decisions ------------------------------------------------------------------------------
 
 # What a withdrawal or a decision cancels of a match's unsent emails: its announcements to the
@@ -100,8 +127,13 @@ class Approved:
 ANNOUNCEMENTS = frozenset({"proposal"})
 
 
+def wants_digest(coordinator: Mapping[str, str]) -> bool:
+    return coordinator.get("proposal_emails") == ProposalEmails.DAILY.value
+
+
 def proposal_emails(proposal: Unannounced) -> list[QueuedEmail]:
-    """One email per coordinator of the proposal's network, keyed by match and address."""
+    """One email per coordinator of the proposal's network, keyed by match and address; not to
+    those who chose the daily digest (``digest_entries``)."""
     return [
         QueuedEmail(
             dedupe_key=f"proposal:{proposal.match_id}:{c['email'].lower()}",
@@ -111,7 +143,52 @@ def proposal_emails(proposal: Unannounced) -> list[QueuedEmail]:
             recipient_email=c["email"],
         )
         for c in proposal.coordinators
+        if not wants_digest(c)
     ]
+
+
+@dataclass(frozen=True)
+class DigestEntry:
+    """A proposal waiting for the next digest of one coordinator of its network."""
+
+    network_id: str
+    recipient_name: str
+    recipient_email: str
+    match_id: UUID
+
+
+def digest_entries(proposal: Unannounced) -> list[DigestEntry]:
+    return [
+        DigestEntry(proposal.network_id, c["name"], c["email"].lower(), proposal.match_id)
+        for c in proposal.coordinators
+        if wants_digest(c)
+    ]
+
+
+@dataclass(frozen=True)
+class DigestDue:
+    """A coordinator with proposals waiting for their digest."""
+
+    network_id: str
+    recipient_name: str
+    recipient_email: str
+
+
+def digest_email(due: DigestDue, day: date) -> QueuedEmail:
+    """One a day per coordinator and network, whatever happens (the day is in its key)."""
+    return QueuedEmail(
+        dedupe_key=f"digest:{due.network_id}:{due.recipient_email.lower()}:{day.isoformat()}",
+        purpose="digest",
+        recipient_name=due.recipient_name,
+        recipient_email=due.recipient_email,
+        context={"network_id": due.network_id, "day": day.isoformat()},
+    )
+
+
+def digest_day(now: datetime, digest_hour: int) -> date | None:
+    """Today's date (UK time) once the digest hour has come; None before it."""
+    local = now.astimezone(UK_TIME)
+    return local.date() if local.hour >= digest_hour else None
 
 
 def mentoring_introductions(
@@ -196,6 +273,49 @@ def self_service_link(event: SelfServiceLinkRequested, person: Person) -> Queued
     )
 
 
+def trust_sign_in_email(event: TrustSignInRequested, contact: Contact) -> QueuedEmail:
+    """Each request its own email (keyed by the request), like a self-service link."""
+    return QueuedEmail(
+        dedupe_key=f"trust_sign_in:{event.event_id}",
+        purpose="trust_sign_in",
+        recipient_name=contact.name,
+        recipient_email=contact.email,
+        context={"trust_code": event.trust_code},
+    )
+
+
+CONSENT_EMAILS = frozenset({"consent_request", "consent_reminder"})
+
+
+def consent_emails(
+    asked: ConsentAsked, contacts: Sequence[Contact], *, reminder: bool
+) -> list[QueuedEmail]:
+    """One email per contact of the trust: the request, or its one reminder (the dedupe key
+    makes each impossible to queue twice, whatever is replayed or restarted)."""
+    purpose = "consent_reminder" if reminder else "consent_request"
+    return [
+        QueuedEmail(
+            dedupe_key=f"{purpose}:{asked.match_id}:{asked.party}:{c.email.lower()}",
+            purpose=purpose,
+            match_id=asked.match_id,
+            recipient_name=c.name,
+            recipient_email=c.email,
+            context={"party": asked.party, "trust_code": asked.trust_code},
+        )
+        for c in contacts
+    ]
+
+
+def introduces(status: SecondmentStatus) -> bool | None:
+    """What a secondment's change means for its introduction: True, introduce it (agreed);
+    False, never (refused, or its exchange not agreed); None, nothing (its later life)."""
+    if status is SecondmentStatus.AGREED:
+        return True
+    if status in (SecondmentStatus.REFUSED, SecondmentStatus.NOT_AGREED):
+        return False
+    return None
+
+
 # --- the store the handlers write through ---------------------------------------------------
 
 
@@ -218,6 +338,17 @@ class NotifierStore(Protocol):
     async def unannounced(self) -> list[Unannounced]: ...
     async def approved_not_introduced(self) -> list[Approved]: ...
     async def mark_introduced(self, match_ids: Collection[UUID]) -> None: ...
+    async def add_to_digests(self, entries: Sequence[DigestEntry]) -> None: ...
+    async def digests_due(self) -> list[DigestDue]: ...
+    async def queue_digest(self, email: QueuedEmail, due: DigestDue) -> bool: ...
+    async def trust_contacts(self, code: str) -> list[Contact]: ...
+    async def keep_consent_request(self, event: ConsentRequested) -> None: ...
+    async def consents_to_ask(self) -> list[ConsentAsked]: ...
+    async def mark_asked(self, asked: Sequence[ConsentAsked]) -> None: ...
+    async def close_consent_requests(self, match_id: UUID, party: str | None) -> None: ...
+    async def settle_secondment(self, event: SecondmentChanged, introduce: bool) -> None: ...
+    async def consents_to_remind(self, deadline_before: datetime) -> list[ConsentAsked]: ...
+    async def mark_reminded(self, asked: Sequence[ConsentAsked]) -> None: ...
 
 
 # --- handlers -------------------------------------------------------------------------------
@@ -249,6 +380,22 @@ async def handle_event(store: NotifierStore, event: Event) -> None:
             await store.keep_decision(event)
             await store.mark_announced([event.match_id])
             await store.cancel_unsent(event.match_id, ANNOUNCEMENTS)
+        case TrustSignInRequested():
+            contacts = await store.trust_contacts(event.trust_code)
+            contact = next((c for c in contacts if c.email == event.contact_email), None)
+            if contact is not None:  # removed since they asked: no link for them
+                await store.queue([(trust_sign_in_email(event, contact), capture())])
+        case ConsentRequested():
+            # Emailed by the mail loop once the trust's contacts are known (``ask_consents``):
+            # the trust's events travel on another topic and may arrive later.
+            await store.keep_consent_request(event)
+        case ConsentRecorded():
+            await store.close_consent_requests(event.match_id, event.party.value)
+        case SecondmentChanged():
+            introduce = introduces(event.status)
+            if introduce is not None:
+                await store.settle_secondment(event, introduce)
+                await store.close_consent_requests(event.match_id, None)
         case SelfServiceLinkRequested():
             person = await store.person(event.person_id)
             if person is not None:  # erased since they asked: nothing goes to them
@@ -263,8 +410,48 @@ async def announce_proposals(store: NotifierStore) -> int:
     proposals = await store.unannounced()
     # Each email carries on its proposal's correlation id and trace.
     await store.queue([(email, p.trace_context) for p in proposals for email in proposal_emails(p)])
+    await store.add_to_digests([entry for p in proposals for entry in digest_entries(p)])
     await store.mark_announced([p.match_id for p in proposals])
     return len(proposals)
+
+
+async def ask_consents(store: NotifierStore) -> int:
+    """Queue the request of each consent whose trust's contacts are known, once; returns how
+    many consents were asked."""
+    asked = await store.consents_to_ask()
+    for consent in asked:
+        emails = consent_emails(
+            consent, await store.trust_contacts(consent.trust_code), reminder=False
+        )
+        await store.queue([(email, None) for email in emails])
+    await store.mark_asked(asked)
+    return len(asked)
+
+
+async def queue_digests(store: NotifierStore, day: date | None) -> int:
+    """Once the digest hour has come (``day``), one email per coordinator with proposals
+    waiting, listing them; a coordinator whose digest of that day went already keeps the
+    proposals that came since for the next day's. Returns how many digests were queued."""
+    if day is None:
+        return 0
+    queued = 0
+    for due in await store.digests_due():
+        queued += await store.queue_digest(digest_email(due, day), due)
+    return queued
+
+
+async def remind_consents(store: NotifierStore, now: datetime, lead: timedelta) -> int:
+    """Queue the one reminder of each consent asked and still unanswered ``lead`` before its
+    deadline; returns how many consents were reminded. Marked in the same transaction as the
+    emails are queued, so a restart neither loses nor repeats one."""
+    if lead <= timedelta(0):
+        return 0
+    due = await store.consents_to_remind(now + lead)
+    for asked in due:
+        emails = consent_emails(asked, await store.trust_contacts(asked.trust_code), reminder=True)
+        await store.queue([(email, None) for email in emails])
+    await store.mark_reminded(due)
+    return len(due)
 
 
 async def introduce_approved(store: NotifierStore) -> int:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formataddr, parseaddr
 from uuid import uuid4
@@ -42,7 +43,14 @@ from aiosmtplib.email import flatten_message
 from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 
 from services.notifier.compose import RenderedEmail
-from services.notifier.handlers import announce_proposals, introduce_approved
+from services.notifier.handlers import (
+    announce_proposals,
+    ask_consents,
+    digest_day,
+    introduce_approved,
+    queue_digests,
+    remind_consents,
+)
 from services.notifier.render import NotYetKnown, render
 from services.notifier.repository import NotifierRepository
 from shared.consuming import TRANSIENT_ERRORS
@@ -149,6 +157,7 @@ class MailQueue:
         self._pool = pool
         self._settings = settings
         self._poll = poll_seconds
+        self._reminder_lead = timedelta(days=settings.consent_reminder_days)
 
     async def run(self) -> None:
         while True:
@@ -157,7 +166,12 @@ class MailQueue:
                 async with self._pool.acquire() as conn, conn.transaction():
                     store = NotifierRepository(conn)
                     await announce_proposals(store)
+                    await queue_digests(
+                        store, digest_day(datetime.now(UTC), self._settings.digest_hour)
+                    )
                     await introduce_approved(store)
+                    await ask_consents(store)
+                    await remind_consents(store, datetime.now(UTC), self._reminder_lead)
                 while await self.send_due():
                     pass
             except (OSError, asyncpg.PostgresError) as error:

@@ -3,25 +3,37 @@ details are gone by then (and their unsent emails were cancelled)."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import asyncpg
 
 from services.notifier.compose import (
+    ConsentMail,
+    DigestLine,
+    DigestMail,
     MentoringIntroduction,
     MissingContactNotice,
     Participant,
     ProposalMail,
     RenderedEmail,
     SecondmentIntroduction,
+    compose_consent_request,
+    compose_digest,
     compose_mentoring_introduction,
     compose_missing_contact_notice,
     compose_proposal_email,
     compose_secondment_introduction,
     compose_self_service_link,
+    compose_trust_sign_in,
 )
 from shared.events import MatchProposed
-from shared.links import sign_decision_link, sign_self_service_link
+from shared.links import (
+    sign_consent_link,
+    sign_decision_link,
+    sign_self_service_link,
+    sign_trust_sign_in_link,
+)
 from shared.matching import MatchKind
 from shared.settings import Settings
 
@@ -42,6 +54,12 @@ async def render(
         return await render_missing_contact(conn, settings, email)
     if purpose == "self_service_link":
         return await render_self_service_link(conn, settings, email)
+    if purpose == "digest":
+        return await render_digest(conn, settings, email)
+    if purpose == "trust_sign_in":
+        return await render_trust_sign_in(conn, settings, email)
+    if purpose in ("consent_request", "consent_reminder"):
+        return await render_consent_request(conn, settings, email)
     raise ValueError(f"unknown email purpose {purpose!r}")
 
 
@@ -93,11 +111,7 @@ async def render_proposal(
     conn: asyncpg.Connection, settings: Settings, email: asyncpg.Record
 ) -> RenderedEmail:
     proposal, network_name = await _proposal(conn, email["match_id"])
-    if proposal.kind is MatchKind.MENTORING:
-        provider = _label(await _participant(conn, proposal.provider_id))
-    else:
-        placement = await _placement(conn, proposal.provider_id)
-        provider = f"{placement['role']} at {placement['trust']}"
+    provider = await _provider_label(conn, proposal)
     mentee = await _participant(conn, proposal.mentee_id)
     return compose_proposal_email(
         ProposalMail(
@@ -109,6 +123,64 @@ async def render_proposal(
             mentee=_label(mentee),
             approve_url=decision_url(settings, proposal, email["recipient_email"], approve=True),
             reject_url=decision_url(settings, proposal, email["recipient_email"], approve=False),
+            dashboard_url=dashboard_url(settings, proposal.network_id),
+        )
+    )
+
+
+def dashboard_url(settings: Settings, network_id: str) -> str:
+    return f"{settings.public_base_url.rstrip('/')}/dashboard/{network_id}/proposals"
+
+
+async def _provider_label(conn: asyncpg.Connection, proposal: MatchProposed) -> str:
+    if proposal.kind is MatchKind.MENTORING:
+        return _label(await _participant(conn, proposal.provider_id))
+    placement = await _placement(conn, proposal.provider_id)
+    return f"{placement['role']} at {placement['trust']}"
+
+
+async def render_digest(
+    conn: asyncpg.Connection, settings: Settings, email: asyncpg.Record
+) -> RenderedEmail:
+    """The day's digest: the proposals it was given when queued that are still undecided (an
+    erased person's are gone with them)."""
+    network_id = email["context"]["network_id"]
+    network_name = await conn.fetchval("SELECT name FROM networks WHERE id = $1", network_id)
+    rows = await conn.fetch(
+        """
+        SELECT p.event FROM digest_items d JOIN proposals p USING (match_id)
+        WHERE d.digest_key = $1 AND NOT p.withdrawn
+          AND NOT EXISTS (SELECT 1 FROM decisions WHERE match_id = d.match_id)
+        ORDER BY d.added_at, d.match_id
+        """,
+        email["dedupe_key"],
+    )
+    lines = []
+    for row in rows:
+        proposal = MatchProposed.model_validate(row["event"])
+        mentee = await _participant(conn, proposal.mentee_id)
+        lines.append(
+            DigestLine(
+                kind=proposal.kind.value,
+                provider=await _provider_label(conn, proposal),
+                mentee=_label(mentee),
+                score=proposal.score,
+                approve_url=decision_url(
+                    settings, proposal, email["recipient_email"], approve=True
+                ),
+                reject_url=decision_url(
+                    settings, proposal, email["recipient_email"], approve=False
+                ),
+            )
+        )
+    day = date.fromisoformat(email["context"]["day"])
+    return compose_digest(
+        DigestMail(
+            coordinator_name=email["recipient_name"],
+            network_name=network_name or network_id,
+            day=day.strftime("%A %-d %B"),
+            lines=tuple(lines),
+            dashboard_url=dashboard_url(settings, network_id),
         )
     )
 
@@ -168,7 +240,12 @@ async def _secondment(
         " WHERE p.id = $1",
         proposal.mentee_id,
     )
+    dates = await conn.fetchrow(
+        "SELECT start_date, end_date FROM decisions WHERE match_id = $1", proposal.match_id
+    )
     return SecondmentIntroduction(
+        start_date=dates["start_date"] if dates else None,
+        end_date=dates["end_date"] if dates else None,
         match_id=proposal.match_id,
         network_name=network_name,
         candidate=candidate,
@@ -202,6 +279,7 @@ async def render_missing_contact(
             side=side,
             candidate=_label(intro.candidate),
             placement=f"{intro.placement_role} at {intro.host_trust}",
+            dashboard_url=dashboard_url(settings, proposal.network_id),
         )
     )
 
@@ -216,3 +294,74 @@ async def render_self_service_link(
     url = f"{settings.public_base_url.rstrip('/')}/me/{token}"
     days = max(1, settings.self_service_link_max_age_seconds // 86400)
     return compose_self_service_link(person.name, url, days)
+
+
+def _base(settings: Settings) -> str:
+    return settings.public_base_url.rstrip("/")
+
+
+async def _trust_name(conn: asyncpg.Connection, code: str) -> str:
+    name: str | None = await conn.fetchval("SELECT name FROM trusts WHERE code = $1", code)
+    return name or code
+
+
+async def render_trust_sign_in(
+    conn: asyncpg.Connection, settings: Settings, email: asyncpg.Record
+) -> RenderedEmail:
+    trust_code = email["context"]["trust_code"]
+    token = sign_trust_sign_in_link(
+        settings.secret_key.get_secret_value(),
+        trust_code=trust_code,
+        contact_email=email["recipient_email"],
+    )
+    return compose_trust_sign_in(
+        email["recipient_name"],
+        await _trust_name(conn, trust_code),
+        f"{_base(settings)}/trust/sign-in/{token}",
+        max(1, settings.trust_sign_in_link_max_age_seconds // 60),
+    )
+
+
+async def render_consent_request(
+    conn: asyncpg.Connection, settings: Settings, email: asyncpg.Record
+) -> RenderedEmail:
+    """Each contact their own signed Agree and Refuse links, valid until the deadline."""
+    proposal, network_name = await _proposal(conn, email["match_id"])
+    party, trust_code = email["context"]["party"], email["context"]["trust_code"]
+    deadline = await conn.fetchval(
+        "SELECT deadline FROM consent_requests WHERE match_id = $1 AND party = $2",
+        proposal.match_id,
+        party,
+    )
+    if deadline is None:
+        raise NotYetKnown(str(proposal.match_id))
+    placement = await _placement(conn, proposal.provider_id)
+
+    def link(give: bool) -> str:
+        token = sign_consent_link(
+            settings.secret_key.get_secret_value(),
+            match_id=proposal.match_id,
+            party=party,
+            trust_code=trust_code,
+            give=give,
+            contact_email=email["recipient_email"],
+        )
+        return f"{_base(settings)}/links/consent/{token}"
+
+    return compose_consent_request(
+        ConsentMail(
+            contact_name=email["recipient_name"],
+            trust=await _trust_name(conn, trust_code),
+            party=party,
+            reminder=email["purpose"] == "consent_reminder",
+            network_name=network_name,
+            candidate=await _participant(conn, proposal.mentee_id),
+            placement_role=placement["role"],
+            host_trust=placement["trust"],
+            explanation=proposal.explanation,
+            deadline=deadline,
+            give_url=link(True),
+            refuse_url=link(False),
+            pages_url=f"{_base(settings)}/trust/{trust_code}",
+        )
+    )

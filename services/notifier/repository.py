@@ -5,17 +5,31 @@ decided in handlers.py."""
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from datetime import datetime
 from uuid import UUID
 
 import asyncpg
 
-from services.notifier.handlers import Approved, Person, QueuedEmail, Trust, Unannounced
+from services.notifier.handlers import (
+    CONSENT_EMAILS,
+    Approved,
+    ConsentAsked,
+    Contact,
+    DigestDue,
+    DigestEntry,
+    Person,
+    QueuedEmail,
+    Trust,
+    Unannounced,
+)
 from shared.events import (
+    ConsentRequested,
     MatchDecided,
     MatchProposed,
     NetworkUpserted,
     PersonUpserted,
     PlacementUpserted,
+    SecondmentChanged,
     TrustUpserted,
 )
 from shared.observability.context import Carrier, capture
@@ -41,13 +55,16 @@ class NotifierRepository:
 
     async def upsert_trust(self, event: TrustUpserted) -> None:
         await self.conn.execute(
-            "INSERT INTO trusts (code, name, network_id, contact_email) VALUES ($1, $2, $3, $4)"
+            "INSERT INTO trusts (code, name, network_id, contact_email, contacts)"
+            " VALUES ($1, $2, $3, $4, $5)"
             " ON CONFLICT (code) DO UPDATE SET name = excluded.name,"
-            " network_id = excluded.network_id, contact_email = excluded.contact_email",
+            " network_id = excluded.network_id, contact_email = excluded.contact_email,"
+            " contacts = excluded.contacts",
             event.trust_code,
             event.name,
             event.network_id,
             event.contact_email,
+            [c.model_dump(mode="json") for c in event.contacts],
         )
 
     async def upsert_person(self, event: PersonUpserted) -> None:
@@ -108,6 +125,10 @@ class NotifierRepository:
             "UPDATE emails SET status = 'cancelled'"
             " WHERE status = 'pending' AND match_id = ANY($1::uuid[])",
             erased_matches,
+        )
+        # A digest not yet sent no longer lists their proposals.
+        await self.conn.execute(
+            "DELETE FROM digest_items WHERE match_id = ANY($1::uuid[])", erased_matches
         )
 
     async def keep_proposal(self, event: MatchProposed) -> None:
@@ -180,7 +201,9 @@ class NotifierRepository:
 
     async def trusts(self, codes: Collection[str]) -> dict[str, Trust]:
         rows = await self.conn.fetch(
-            "SELECT code, name, contact_email FROM trusts WHERE code = ANY($1::text[])",
+            # A trust with no introduction address introduces through its first contact.
+            "SELECT code, name, coalesce(contact_email, contacts->0->>'email') AS contact_email"
+            " FROM trusts WHERE code = ANY($1::text[])",
             list(codes),
         )
         return {row["code"]: Trust(**row) for row in rows}
@@ -200,12 +223,64 @@ class NotifierRepository:
         ends, so that an erasure waits for the emails queued for them."""
         rows = await self.conn.fetch(
             """
-            SELECT p.match_id, p.trace_context, n.coordinators
+            SELECT p.match_id, p.trace_context, p.network_id, n.coordinators
             FROM proposals p JOIN networks n ON n.id = p.network_id
             WHERE NOT p.announced ORDER BY p.match_id FOR UPDATE OF p SKIP LOCKED
             """
         )
-        return [Unannounced(r["match_id"], r["coordinators"], r["trace_context"]) for r in rows]
+        return [
+            Unannounced(r["match_id"], r["coordinators"], r["trace_context"], r["network_id"])
+            for r in rows
+        ]
+
+    async def add_to_digests(self, entries: Sequence[DigestEntry]) -> None:
+        await self.conn.executemany(
+            "INSERT INTO digest_items (network_id, recipient_name, recipient_email, match_id)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            [(e.network_id, e.recipient_name, e.recipient_email, e.match_id) for e in entries],
+        )
+
+    async def digests_due(self) -> list[DigestDue]:
+        """Coordinators with proposals not yet in a digest that are still undecided, and still
+        listed among their network's coordinators (one who went back to an email per proposal
+        gets the last digest's worth all the same)."""
+        rows = await self.conn.fetch(
+            """
+            SELECT DISTINCT d.network_id, d.recipient_email,
+                   c->>'name' AS recipient_name
+            FROM digest_items d
+            JOIN proposals p USING (match_id)
+            JOIN networks n ON n.id = d.network_id
+            CROSS JOIN LATERAL jsonb_array_elements(n.coordinators) c
+            WHERE d.digest_key IS NULL AND NOT p.withdrawn
+              AND NOT EXISTS (SELECT 1 FROM decisions WHERE match_id = d.match_id)
+              AND lower(c->>'email') = d.recipient_email
+            ORDER BY d.network_id, d.recipient_email
+            """
+        )
+        return [DigestDue(r["network_id"], r["recipient_name"], r["recipient_email"]) for r in rows]
+
+    async def queue_digest(self, email: QueuedEmail, due: DigestDue) -> bool:
+        """Queue the digest and give it its proposals, unless that day's digest exists."""
+        queued = await self.conn.fetchval(
+            """
+            INSERT INTO emails (dedupe_key, purpose, match_id, person_id, recipient_name,
+                                recipient_email, context, trace_context)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, '{}') ON CONFLICT (dedupe_key) DO NOTHING
+            RETURNING id
+            """,
+            *email.row(),
+        )
+        if queued is None:
+            return False
+        await self.conn.execute(
+            "UPDATE digest_items SET digest_key = $3"
+            " WHERE network_id = $1 AND recipient_email = $2 AND digest_key IS NULL",
+            due.network_id,
+            due.recipient_email,
+            email.dedupe_key,
+        )
+        return True
 
     async def approved_not_introduced(self) -> list[Approved]:
         rows = await self.conn.fetch(
@@ -213,7 +288,8 @@ class NotifierRepository:
             SELECT d.match_id, d.trace_context, p.event, n.coordinators
             FROM decisions d
             JOIN proposals p USING (match_id) JOIN networks n ON n.id = p.network_id
-            WHERE NOT d.introduced ORDER BY d.match_id FOR UPDATE OF d, p SKIP LOCKED
+            WHERE NOT d.introduced AND (d.agreed OR p.event->>'kind' <> 'secondment')
+            ORDER BY d.match_id FOR UPDATE OF d, p SKIP LOCKED
             """
         )
         return [
@@ -230,4 +306,92 @@ class NotifierRepository:
         await self.conn.execute(
             "UPDATE decisions SET introduced = true WHERE match_id = ANY($1::uuid[])",
             list(match_ids),
+        )
+
+    # --- the trusts' consents and secondments ----------------------------------------------
+
+    async def trust_contacts(self, code: str) -> list[Contact]:
+        """The trust's contacts; a trust with none is reached at its contact address."""
+        row = await self.conn.fetchrow(
+            "SELECT name, contact_email, contacts FROM trusts WHERE code = $1", code
+        )
+        if row is None:
+            return []
+        contacts = [Contact(name=c["name"], email=c["email"]) for c in row["contacts"]]
+        if not contacts and row["contact_email"]:
+            contacts = [Contact(name=row["name"], email=row["contact_email"])]
+        return contacts
+
+    async def keep_consent_request(self, event: ConsentRequested) -> None:
+        await self.conn.execute(
+            "INSERT INTO consent_requests (match_id, party, trust_code, network_id, deadline)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            event.match_id,
+            event.party.value,
+            event.trust_code,
+            event.network_id,
+            event.deadline,
+        )
+
+    async def consents_to_ask(self) -> list[ConsentAsked]:
+        """Not yet emailed, still open, their trust's contacts known: locked until the
+        transaction ends."""
+        rows = await self.conn.fetch(
+            """
+            SELECT c.match_id, c.party, c.trust_code FROM consent_requests c
+            JOIN trusts t ON t.code = c.trust_code
+            WHERE NOT c.asked AND NOT c.answered
+              AND (jsonb_array_length(t.contacts) > 0 OR t.contact_email IS NOT NULL)
+            ORDER BY c.match_id, c.party FOR UPDATE OF c SKIP LOCKED
+            """
+        )
+        return [ConsentAsked(r["match_id"], r["party"], r["trust_code"]) for r in rows]
+
+    async def mark_asked(self, asked: Sequence[ConsentAsked]) -> None:
+        await self.conn.executemany(
+            "UPDATE consent_requests SET asked = true WHERE match_id = $1 AND party = $2",
+            [(a.match_id, a.party) for a in asked],
+        )
+
+    async def close_consent_requests(self, match_id: UUID, party: str | None) -> None:
+        """Answered (or moot): no reminder, and its unsent requests are cancelled."""
+        await self.conn.execute(
+            "UPDATE consent_requests SET answered = true"
+            " WHERE match_id = $1 AND ($2::text IS NULL OR party = $2)",
+            match_id,
+            party,
+        )
+        await self.conn.execute(
+            "UPDATE emails SET status = 'cancelled' WHERE match_id = $1 AND status = 'pending'"
+            " AND purpose = ANY($2::text[]) AND ($3::text IS NULL OR context->>'party' = $3)",
+            match_id,
+            sorted(CONSENT_EMAILS),
+            party,
+        )
+
+    async def settle_secondment(self, event: SecondmentChanged, introduce: bool) -> None:
+        await self.conn.execute(
+            "UPDATE decisions SET agreed = $2, introduced = introduced OR NOT $2,"
+            " start_date = $3, end_date = $4 WHERE match_id = $1",
+            event.match_id,
+            introduce,
+            event.start_date,
+            event.end_date,
+        )
+
+    async def consents_to_remind(self, deadline_before: datetime) -> list[ConsentAsked]:
+        """Unanswered, not yet reminded, due: locked until the transaction ends."""
+        rows = await self.conn.fetch(
+            "SELECT match_id, party, trust_code FROM consent_requests"
+            " WHERE asked AND NOT answered AND NOT reminded AND deadline <= $1"
+            " AND deadline > now()"
+            " ORDER BY match_id, party FOR UPDATE SKIP LOCKED",
+            deadline_before,
+        )
+        return [ConsentAsked(r["match_id"], r["party"], r["trust_code"]) for r in rows]
+
+    async def mark_reminded(self, asked: Sequence[ConsentAsked]) -> None:
+        await self.conn.executemany(
+            "UPDATE consent_requests SET reminded = true WHERE match_id = $1 AND party = $2",
+            [(a.match_id, a.party) for a in asked],
         )

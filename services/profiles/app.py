@@ -18,11 +18,16 @@ from services.profiles.accounts import admin_pages
 from services.profiles.accounts import pages as account_pages
 from services.profiles.api import networks, people, placements, trusts
 from services.profiles.api.access import Forbidden
+from services.profiles.coordination import emails as email_pages
 from services.profiles.coordination import links
 from services.profiles.coordination import pages as coordination_pages
+from services.profiles.coordination import people as person_pages
 from services.profiles.directory.errors import Conflict, Invalid, NotFound
 from services.profiles.imports import pages as import_pages
 from services.profiles.self_service import pages as self_service_pages
+from services.profiles.trusts import coordinator_pages as trust_coordinator_pages
+from services.profiles.trusts import links as trust_links
+from services.profiles.trusts import pages as trust_pages
 from shared.limits import IMPORT_MAX_BODY_BYTES, IMPORT_PATH, RequestSizeLimit
 from shared.observability.http import instrument_http
 from shared.security_headers import SecurityHeaders
@@ -56,9 +61,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for api in (networks, trusts, people, placements):
         app.include_router(api.router)
     pages.install(app, settings)
-    for page in (pages, account_pages, admin_pages, coordination_pages, import_pages):
+    for page in (
+        pages,
+        account_pages,
+        admin_pages,
+        coordination_pages,
+        email_pages,
+        person_pages,
+        import_pages,
+    ):
         app.include_router(page.router)
     app.include_router(links.router)
+    # The sign-in routes (/trust/sign-in) before the trust's pages (/trust/{trust_code}).
+    for trust_router in (trust_links, trust_pages, trust_coordinator_pages):
+        app.include_router(trust_router.router)
     app.include_router(self_service_pages.router)
     instrument_http(
         app, "profiles", bootstrap.app_readiness(app, settings), serve_operations=not production

@@ -8,7 +8,6 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import AsyncIterator
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -23,8 +22,10 @@ from services.profiles.bootstrap import apply_event
 from services.profiles.coordination.decisions import decide
 from shared.events import (
     FairnessFigures,
+    FairnessPriceFigures,
     GroupComparisonFigures,
     GroupFigures,
+    GroupTargetFigures,
     MatchProposed,
     MatchWithdrawn,
     RoundCompleted,
@@ -43,14 +44,6 @@ from tests.support.pages import PASSWORD, Browser, Browsers, SeededNetwork, seed
 pytestmark = pytest.mark.integration
 
 Networks = tuple[SeededNetwork, SeededNetwork]
-
-
-@pytest.fixture
-async def browsers(app: FastAPI) -> AsyncIterator[Browsers]:
-    """Each browser has its own cookie jar; all are closed after the test."""
-    opened = Browsers(app)
-    yield opened
-    await opened.close()
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +139,14 @@ async def count(pool: asyncpg.Pool, table: str) -> int:
 
 # --- permissions on every route -------------------------------------------------------------
 
-DASHBOARD_GETS = ("proposals", "network", "pictures", "matches.csv", "imports")
+DASHBOARD_GETS = (
+    "proposals",
+    "network",
+    "pictures",
+    "matches.csv",
+    "imports",
+    "imports/template/people.csv",
+)
 ADMIN_GETS = ("/admin", "/admin/audit")
 ADMIN_POSTS = (
     "/admin/networks",
@@ -443,6 +443,7 @@ async def test_names_with_html_are_escaped_on_every_page(
         assert "<script>" not in text
     exported = await browser.get(f"/dashboard/{network.network_id}/matches.csv")
     assert exported.headers["content-type"].startswith("text/csv")
+    assert exported.content.startswith(b"\xef\xbb\xbfmatch_id,")  # UTF-8 with its BOM
     assert "<script>alert('x')</script> Tariq" in exported.text  # CSV is data, not HTML
 
 
@@ -900,6 +901,19 @@ async def test_the_network_and_pictures_pages_show_their_coordinator_the_network
                 others=GroupFigures(label="full-time", mentees=6, matched=5, match_rate=5 / 6),
             ),
         ),
+        price=FairnessPriceFigures(
+            total_score=4.2,
+            free_total_score=4.89,
+            price=0.69,
+            price_pct=14.11,
+            bound_gap=0.0,
+            targets=(
+                GroupTargetFigures(
+                    group="part_time", target_share=0.9, rate_to_overall=0.42, met=False
+                ),
+                GroupTargetFigures(group="small_trust", target_share=0.0, met=True),
+            ),
+        ),
     )
     completed = RoundCompleted(
         entity_key=network.network_id, network_id=network.network_id, fairness=figures
@@ -944,12 +958,16 @@ async def test_the_network_and_pictures_pages_show_their_coordinator_the_network
     pictures = await coordinator.get(f"/dashboard/{network.network_id}/pictures")
     assert pictures.status_code == 200
     html = pictures.text
-    # The flow graph: one arrow from the candidate's home trust to the host trust.
+    # The flow graph: one proposed arrow from the candidate's home trust to the host trust,
+    # trusts by name, and the same numbers in the table beside it.
     assert '<svg class="graph"' in html
-    assert html.count('<line class="flow"') == 1
-    assert f"<title>{home} → {host}: 1 secondment(s), 0 approved</title>" in html
+    assert html.count('<line class="flow proposed"') == 1
+    assert '<line class="flow approved' not in html
+    assert f"<title>Trust {home} → Trust {host}: 1 proposed</title>" in html
     for code in (home, host):
-        assert f'text-anchor="middle">{code}</text>' in html
+        assert f'text-anchor="middle">Trust {code}</text>' in html
+    assert f"<tr><td>Trust {home}</td><td>Trust {host}</td>" in html
+    assert "<td>0</td><td>1</td></tr>" in html
     # The fairness bars: the part-time group next to everyone else.
     assert "overall 60% of 10" in html
     assert '<rect class="bar members"' in html
@@ -957,3 +975,8 @@ async def test_the_network_and_pictures_pages_show_their_coordinator_the_network
     assert ">part-time</text>" in html
     assert ">25% of 4</text>" in html
     assert ">83% of 6</text>" in html
+    # The fairness targets' price, and each target set (small trusts had none).
+    assert "Meeting the fairness targets cost 0.690 of the round's" in html
+    assert "(14.11&nbsp;%: 4.200" in html
+    assert "<td>part-time mentees</td><td>at least 0.90</td><td>0.42</td><td>no</td>" in html
+    assert "small trusts</td>" not in html

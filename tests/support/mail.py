@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -40,3 +42,34 @@ def wait_for_mail(maildir: Path, contains: str, timeout: float = 60) -> EmailMes
                 return message
         time.sleep(0.3)
     raise AssertionError(f"no email mentioning {contains!r} arrived within {timeout}s")
+
+
+async def wait_for_message(
+    maildir: Path, recipient: str, subject_start: str, timeout: float = 60
+) -> EmailMessage:
+    """The first message in the SMTP catcher's ``maildir`` to ``recipient`` whose subject starts
+    with ``subject_start``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in sorted(maildir.glob("*.eml")):
+            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            assert isinstance(message, EmailMessage)
+            if recipient in str(message["To"]) and str(message["Subject"]).startswith(
+                subject_start
+            ):
+                return message
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"no {subject_start!r} email to {recipient} within {timeout}s")
+
+
+def copies(maildir: Path, address: str) -> int:
+    return sum(address.encode() in p.read_bytes() for p in maildir.glob("*.eml"))
+
+
+def wait_for(condition: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"not true within {timeout}s")

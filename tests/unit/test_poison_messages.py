@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import uuid4
 
@@ -22,6 +23,9 @@ from hypothesis import strategies as st
 from shared.consuming import Unreadable, read_message
 from shared.events import (
     AvailabilityChanged,
+    ConsentParty,
+    ConsentRecorded,
+    ConsentRequested,
     Coordinator,
     Event,
     FairnessFigures,
@@ -35,7 +39,11 @@ from shared.events import (
     PlacementUpserted,
     PlacementWithdrawn,
     RoundCompleted,
+    SecondmentChanged,
+    SecondmentStatus,
     SelfServiceLinkRequested,
+    TrustContact,
+    TrustSignInRequested,
     TrustUpserted,
 )
 from shared.kafka import (
@@ -84,8 +92,14 @@ def one_of_each_event() -> list[Event]:
             coordinators=(Coordinator(name="Nadia", email="nadia@example.org"),),
         ),
         TrustUpserted(
-            entity_key="T1", trust_code="T1", name="Trust", region=Region.LONDON, network_id="n"
+            entity_key="T1",
+            trust_code="T1",
+            name="Trust",
+            region=Region.LONDON,
+            network_id="n",
+            contacts=(TrustContact(name="Tara", email="tara@example.org"),),
         ),
+        TrustSignInRequested(entity_key="T1", trust_code="T1", contact_email="tara@example.org"),
         PersonUpserted(entity_key=str(person), profile=profile),
         PersonErased(entity_key=str(person), person_id=person),
         AvailabilityChanged(
@@ -104,6 +118,33 @@ def one_of_each_event() -> list[Event]:
             fairness=FairnessFigures(kind=MatchKind.MENTORING, overall=figures, comparisons=()),
         ),
         SelfServiceLinkRequested(entity_key=str(person), person_id=person),
+        ConsentRequested(
+            entity_key=str(match),
+            match_id=match,
+            network_id="n",
+            party=ConsentParty.HOST,
+            trust_code="T1",
+            deadline=datetime(2026, 12, 10, tzinfo=UTC),
+        ),
+        ConsentRecorded(
+            entity_key=str(match),
+            match_id=match,
+            network_id="n",
+            party=ConsentParty.HOME,
+            trust_code="T2",
+            given=False,
+            reason="short-staffed",
+            answered_by="tara@example.org",
+            via="web",
+        ),
+        SecondmentChanged(
+            entity_key=str(match),
+            match_id=match,
+            network_id="n",
+            status=SecondmentStatus.STARTED,
+            start_date=date(2027, 1, 4),
+            end_date=date(2027, 7, 4),
+        ),
     ]
 
 

@@ -2,9 +2,10 @@
 (``bridgework republish``, docs/operations.md): its schema dropped and its state gone, and the
 old messages perhaps gone from the topics with their retention.
 
-Every network, trust, person (profile, then availability) and open placement goes out as the
-events its use cases publish, through the outbox: the relay sends them in order, after any
-change to the same entity stored earlier. Each batch locks the rows it reads (``FOR SHARE``)
+Every network, trust, person (profile, then availability) and open placement (neither
+withdrawn nor paused: consumers forgot those) goes out as the events its use cases publish,
+through the outbox: the relay sends them in order, after any change to the same entity stored
+earlier. Each batch locks the rows it reads (``FOR SHARE``)
 until its events are stored, so a change made meanwhile is stored either before the batch reads
 the row or after the batch's events: no consumer ends with an older state than the directory's.
 Consumers apply the events as the changes they describe; applied again (a second republish),
@@ -89,7 +90,8 @@ ENTITIES = {
     ),
     "placements": Entities(
         "SELECT p.id AS key, p.details, t.network_id, t.region FROM placements p"
-        " JOIN trusts t ON t.code = p.host_trust_code WHERE p.withdrawn_at IS NULL",
+        " JOIN trusts t ON t.code = p.host_trust_code"
+        " WHERE p.withdrawn_at IS NULL AND p.paused_at IS NULL",
         "p.id",
         "p",
         placement_events,

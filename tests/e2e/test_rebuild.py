@@ -207,6 +207,7 @@ def emails(maildir: Path) -> list[str]:
     return sorted(path.name for path in maildir.glob("*.eml"))
 
 
+@pytest.mark.timeout(600)
 async def test_the_notifier_rebuilt_from_nothing_holds_its_directory_and_sends_nothing_again(
     own_database: str, kafka: str, base_settings: Settings, tmp_path: Path
 ) -> None:

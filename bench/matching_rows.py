@@ -247,4 +247,5 @@ def exchanges_worker(
         "cp_sat_total": reference.total,
         "cp_sat_proven": reference.proven,
         "cp_sat_bound": reference.bound,
+        "cp_sat_status": reference.status,
     }

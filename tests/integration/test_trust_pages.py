@@ -27,6 +27,8 @@ from hypothesis import strategies as st
 from services.notifier.handlers import remind_consents
 from services.notifier.mailer import MailQueue
 from services.notifier.repository import NotifierRepository
+from services.profiles.accounts.accounts import NewAccount, create_account
+from services.profiles.accounts.permissions import AccountRole
 from services.profiles.bootstrap import apply_event
 from services.profiles.trusts import coordinator_pages as trust_coordinator_pages
 from services.profiles.trusts import pages as trust_pages
@@ -40,6 +42,7 @@ from tests.support.factories import covered, match_proposed
 from tests.support.mail import Inbox
 from tests.support.notifier import deliver, send_everything
 from tests.support.pages import (
+    PASSWORD,
     Browser,
     Browsers,
     csrf_from,
@@ -707,3 +710,28 @@ async def test_the_trusts_page_is_its_networks_coordinators_only(
         "SELECT action FROM audit_log WHERE subject = $1 ORDER BY id", form["email"]
     )
     assert [a["action"] for a in actions] == ["trust_contact.added", "trust_contact.removed"]
+
+
+async def test_an_administrator_adds_and_removes_a_trusts_contact_and_nobody_else_can(
+    browsers: Browsers, settings: Settings, pool: asyncpg.Pool, network: TrustNetwork
+) -> None:
+    admin_email = f"ada.{uuid4().hex[:6]}@bridgework.example"
+    async with pool.acquire() as conn:
+        new = NewAccount(
+            email=admin_email, name="Ada", role=AccountRole.ADMINISTRATOR, password=PASSWORD
+        )
+        await create_account(conn, new, actor="test")
+    email = f"new.{uuid4().hex[:6]}@trust.example"
+    form = {"trust_code": network.trusts[1], "name": "Nell New", "email": email}
+    contact = await contact_browser(browsers, settings, network, 1)
+    coordinator = await browsers.signed_in(network.coordinator_email)
+    for browser in (contact, coordinator):
+        assert (await browser.submit("/admin/trust-contacts", form)).status_code == 403
+    assert not await pool.fetchval("SELECT 1 FROM accounts WHERE email = $1", email)
+    admin = await browsers.signed_in(admin_email)
+    assert (await admin.submit("/admin/trust-contacts", form)).status_code == 303
+    role = await pool.fetchrow("SELECT role, trust_code FROM accounts WHERE email = $1", email)
+    assert tuple(role) == ("trust_contact", network.trusts[1])
+    removed = await admin.submit("/admin/trust-contacts/remove", form)
+    assert removed.status_code == 303
+    assert not await pool.fetchval("SELECT 1 FROM accounts WHERE email = $1", email)

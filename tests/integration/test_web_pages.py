@@ -146,6 +146,7 @@ DASHBOARD_GETS = (
     "matches.csv",
     "imports",
     "imports/template/people.csv",
+    "trusts",
 )
 ADMIN_GETS = ("/admin", "/admin/audit")
 ADMIN_POSTS = (
@@ -154,6 +155,8 @@ ADMIN_POSTS = (
     "/admin/coordinators/remove",
     "/admin/api-tokens",
     "/admin/api-tokens/revoke",
+    "/admin/trust-contacts",
+    "/admin/trust-contacts/remove",
 )
 
 

@@ -3,7 +3,7 @@ Chromium from the demo network (docs/screenshots/*.png).
 
 Runs the stack like ``make demo`` on its own database, waits for the proposals, signs in as a
 demo coordinator and photographs the proposals page (laptop and phone), the flows page, the
-import page and a mentee's page."""
+import page, a mentee's page and the network's join form."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ async def take(base_url: str, email: str, password: str, network_id: str) -> lis
         ("flows-and-fairness.png", f"/dashboard/{network_id}/pictures", 1100, 800, True),
         ("imports.png", f"/dashboard/{network_id}/imports", 1100, 900, False),
         ("person.png", PERSON, 1100, 900, True),
+        ("join-form.png", f"/join/{network_id}/mentee", 1000, 1100, False),
     ]
     async with async_playwright() as playwright:
         browser = await launch_chromium(playwright)

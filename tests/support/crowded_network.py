@@ -83,9 +83,12 @@ async def seed_crowded_network(
             person_id = uuid4()
             people[role].append(person_id)
             details = person(role, number, trusts[number % len(trusts)], network_id)
-            rows.append((person_id, role, details["email"], details["trust_code"], details))
+            rows.append(
+                (person_id, role, details["email"], details["trust_code"], details, network_id)
+            )
     await conn.executemany(
-        "INSERT INTO people (id, role, email, trust_code, details) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO people (id, role, email, trust_code, details, network_id)"
+        " VALUES ($1, $2, $3, $4, $5, $6)",
         rows,
     )
     now = datetime.now(UTC)

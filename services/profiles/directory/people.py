@@ -17,7 +17,7 @@ from shared.people import Role
 from shared.regions import Region
 
 
-def _person_event(
+def person_event(
     person_id: UUID, data: MentorIn | MenteeIn, trust: asyncpg.Record, paused: bool
 ) -> PersonUpserted:
     role = Role.MENTOR if isinstance(data, MentorIn) else Role.MENTEE
@@ -77,15 +77,31 @@ async def save_person(
                 f"a {role.value} with email {data.email} already exists in network"
                 f" {trust['network_id']}"
             ) from error
-        await add_to_outbox(conn, [_person_event(person_id, data, trust, paused)])
+        await add_to_outbox(conn, [person_event(person_id, data, trust, paused)])
     return person_id
 
 
-def _details(role: str, details: dict[str, object]) -> MentorIn | MenteeIn:
+def person_details(role: str, details: dict[str, object]) -> MentorIn | MenteeIn:
     return (
         MentorIn.model_validate(details)
         if role == Role.MENTOR
         else MenteeIn.model_validate(details)
+    )
+
+
+def availability_event(
+    person_id: UUID, data: MentorIn | MenteeIn, paused: bool
+) -> AvailabilityChanged:
+    """A mentor's capacity and hours while available (none while paused); a mentee has none."""
+    capacity, hours = 0.0, 0.0
+    if isinstance(data, MentorIn) and not paused:
+        capacity, hours = data.capacity, data.hours_per_month
+    return AvailabilityChanged(
+        entity_key=str(person_id),
+        person_id=person_id,
+        paused=paused,
+        capacity=capacity,
+        hours_per_month=hours,
     )
 
 
@@ -101,7 +117,7 @@ async def get_person(conn: asyncpg.Connection, person_id: UUID, lock: bool = Fal
         id=person_id,
         role=Role(row["role"]),
         paused=row["paused"],
-        details=_details(row["role"], row["details"]),
+        details=person_details(row["role"], row["details"]),
     )
 
 
@@ -123,36 +139,39 @@ async def set_availability(conn: asyncpg.Connection, person_id: UUID, data: Avai
             }
         )
         await conn.execute(
-            "UPDATE people SET paused = $2, details = $3, updated_at = now() WHERE id = $1",
+            # Resumed, a withdrawn mentor takes part again too.
+            "UPDATE people SET paused = $2, withdrawn = withdrawn AND $2, details = $3,"
+            " updated_at = now() WHERE id = $1",
             person_id,
             data.paused,
             mentor.model_dump(mode="json"),
         )
-        event = AvailabilityChanged(
-            entity_key=str(person_id),
-            person_id=person_id,
-            paused=data.paused,
-            capacity=0.0 if data.paused else mentor.capacity,
-            hours_per_month=0.0 if data.paused else mentor.hours_per_month,
-        )
-        await add_to_outbox(conn, [event])
+        await add_to_outbox(conn, [availability_event(person_id, mentor, data.paused)])
 
 
 async def set_taking_part(conn: asyncpg.Connection, person_id: UUID, *, taking_part: bool) -> None:
-    """A mentee who withdraws is paused: the matcher stops matching them and withdraws their
-    pending proposals, as it does for a paused mentor. (Mentors go through set_availability.)"""
+    """Withdraw (stop taking part: no capacity, so the matcher matches nobody with them and
+    withdraws their pending proposals) or take part again (a mentor's stated capacity back).
+    A withdrawn person is paused and withdrawn; a mentor's pause alone is set_availability."""
     async with conn.transaction():
-        await conn.execute(
-            "UPDATE people SET paused = $2, updated_at = now() WHERE id = $1",
+        row = await conn.fetchrow(
+            "UPDATE people SET paused = $2, withdrawn = $2, updated_at = now() WHERE id = $1"
+            " RETURNING role, details",
             person_id,
             not taking_part,
         )
+        if row is None:
+            raise NotFound("person", person_id)
+        capacity = hours = 0.0
+        if taking_part and row["role"] == Role.MENTOR:
+            mentor = MentorIn.model_validate(row["details"])
+            capacity, hours = mentor.capacity, mentor.hours_per_month
         event = AvailabilityChanged(
             entity_key=str(person_id),
             person_id=person_id,
             paused=not taking_part,
-            capacity=0.0,
-            hours_per_month=0.0,
+            capacity=capacity,
+            hours_per_month=hours,
         )
         await add_to_outbox(conn, [event])
 

@@ -277,7 +277,10 @@ async def fresh_topic(bench: Bench, prefix: str) -> str:
     # Partitioned and replicated as the people topic (on a cluster: three copies, acks from two).
     people = new_topic(Topic.PEOPLE, bench.settings)
     like_people = NewTopic(
-        topic, people.num_partitions, people.replication_factor, people.topic_configs
+        topic,
+        num_partitions=people.num_partitions,
+        replication_factor=people.replication_factor,
+        topic_configs=people.topic_configs,
     )
     with suppress(TopicAlreadyExistsError):
         await admin.create_topics([like_people])

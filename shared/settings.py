@@ -168,6 +168,8 @@ class WebSettings(SettingsGroup):
     """How long the approve/reject links in a proposal email work."""
     self_service_link_max_age_seconds: int = Field(default=7 * 24 * 3600, gt=0)
     """How long a participant's self-service link works."""
+    match_life_link_max_age_seconds: int = Field(default=30 * 24 * 3600, gt=0)
+    """How long a participant's first-conversation or check-in link works (docs/outcomes.md)."""
     max_request_body_bytes: int = Field(default=256 * 1024, gt=0, le=16 * 1024 * 1024)
     """Request bodies over this size are refused with 413 before anything reads them."""
 

@@ -22,6 +22,7 @@ from services.profiles.coordination import links
 from services.profiles.coordination import pages as coordination_pages
 from services.profiles.directory.errors import Conflict, Invalid, NotFound
 from services.profiles.imports import pages as import_pages
+from services.profiles.outcomes import pages as outcome_pages
 from services.profiles.self_service import pages as self_service_pages
 from shared.limits import IMPORT_MAX_BODY_BYTES, IMPORT_PATH, RequestSizeLimit
 from shared.observability.http import instrument_http
@@ -56,7 +57,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for api in (networks, trusts, people, placements):
         app.include_router(api.router)
     pages.install(app, settings)
-    for page in (pages, account_pages, admin_pages, coordination_pages, import_pages):
+    for page in (
+        pages,
+        account_pages,
+        admin_pages,
+        coordination_pages,
+        import_pages,
+        outcome_pages,
+    ):
         app.include_router(page.router)
     app.include_router(links.router)
     app.include_router(self_service_pages.router)

@@ -146,7 +146,19 @@ async def count(pool: asyncpg.Pool, table: str) -> int:
 
 # --- permissions on every route -------------------------------------------------------------
 
-DASHBOARD_GETS = ("proposals", "network", "pictures", "matches.csv", "imports")
+DASHBOARD_GETS = (
+    "proposals",
+    "network",
+    "pictures",
+    "matches.csv",
+    "imports",
+    "matches",
+    "report",
+    "report.csv",
+    "outcomes.csv",
+    "outcomes-anonymised.csv",
+    "weights",
+)
 ADMIN_GETS = ("/admin", "/admin/audit")
 ADMIN_POSTS = (
     "/admin/networks",
@@ -162,6 +174,9 @@ def dashboard_posts(network_id: str, match_id: UUID) -> list[str]:
         f"/dashboard/{network_id}/proposals/{match_id}/decision",
         f"/dashboard/{network_id}/proposals/bulk-approve",
         f"/dashboard/{network_id}/imports",
+        f"/dashboard/{network_id}/matches/{match_id}/met",
+        f"/dashboard/{network_id}/matches/{match_id}/close",
+        f"/dashboard/{network_id}/weights/apply",
     ]
 
 

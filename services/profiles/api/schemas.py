@@ -15,7 +15,7 @@ from pydantic import (
 )
 
 from shared.addresses import EmailAddress
-from shared.events import Coordinator
+from shared.events import Coordinator, MatchLifeSettings
 from shared.people import (
     MAX_CAPACITY,
     MAX_HOURS_PER_MONTH,
@@ -46,6 +46,10 @@ class Strict(BaseModel):
 class NetworkIn(Strict):
     name: Name
     coordinators: list[Coordinator] = Field(min_length=1, max_length=20)
+    life: MatchLifeSettings | None = Field(
+        default=None,
+        description="when matches are followed up (check-ins, reminders); unchanged when absent",
+    )
 
 
 class NetworkOut(NetworkIn):
@@ -119,6 +123,9 @@ class AvailabilityIn(Strict):
     paused: bool
     capacity: float | None = Field(default=None, ge=0, le=MAX_CAPACITY)
     hours_per_month: float | None = Field(default=None, ge=0, le=MAX_HOURS_PER_MONTH)
+    paused_until: date | None = Field(
+        default=None, description="when a pause ends: the mentor is reminded that morning"
+    )
 
 
 class PlacementIn(Strict):

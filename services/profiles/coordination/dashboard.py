@@ -18,7 +18,7 @@ from shared.events import FairnessFigures
 from shared.matching import Explanation, MatchKind
 from shared.regions import Region
 
-Status = Literal["pending", "withdrawn", "approved", "rejected"]
+Status = Literal["pending", "withdrawn", "approved", "rejected", "closed"]
 
 
 class ProposalView(BaseModel):
@@ -205,7 +205,7 @@ CSV_COLUMNS = (
 )
 
 
-def _cell(value: object) -> str:
+def spreadsheet_cell(value: object) -> str:
     text = "" if value is None else str(value)
     # A spreadsheet would run a cell starting like a formula: make it plain text.
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
@@ -231,7 +231,7 @@ def matches_csv(views: Sequence[ProposalView]) -> str:
             v.decided_by,
             v.reason,
         )
-        writer.writerow([_cell(value) for value in row])
+        writer.writerow([spreadsheet_cell(value) for value in row])
     return out.getvalue()
 
 

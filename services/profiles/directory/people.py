@@ -122,6 +122,7 @@ async def set_availability(conn: asyncpg.Connection, person_id: UUID, data: Avai
             paused=data.paused,
             capacity=0.0 if data.paused else mentor.capacity,
             hours_per_month=0.0 if data.paused else mentor.hours_per_month,
+            paused_until=data.paused_until if data.paused else None,
         )
         await add_to_outbox(conn, [event])
 
@@ -151,6 +152,12 @@ async def erase_person(conn: asyncpg.Connection, person_id: UUID) -> None:
         deleted = await conn.fetchval("DELETE FROM people WHERE id = $1 RETURNING id", person_id)
         if deleted is None:
             raise NotFound("person", person_id)
+        # Their matches' check-in notes and closing reasons go with them.
+        await conn.execute(
+            "DELETE FROM match_life WHERE match_id IN (SELECT match_id FROM proposals"
+            " WHERE provider_id = $1 OR mentee_id = $1)",
+            person_id,
+        )
         await conn.execute(
             "DELETE FROM outbox WHERE message_key = $1 AND topic = $2",
             str(person_id),

@@ -238,3 +238,8 @@ def compose_missing_contact_notice(notice: MissingContactNotice) -> RenderedEmai
 def compose_self_service_link(name: str, url: str, valid_days: int) -> RenderedEmail:
     context = {"name": name, "url": url, "valid_days": valid_days}
     return _render("self_service_link", "Your Bridgework link", context)
+
+
+def compose_reminder(template: str, subject: str, context: dict[str, Any]) -> RenderedEmail:
+    """A reminder (services/notifier/reminders.py): its template, subject and values."""
+    return _render(template, subject, context)

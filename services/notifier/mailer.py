@@ -43,8 +43,10 @@ from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 
 from services.notifier.compose import RenderedEmail
 from services.notifier.handlers import announce_proposals, introduce_approved
+from services.notifier.reminders import queue_due_reminders
 from services.notifier.render import NotYetKnown, render
 from services.notifier.repository import NotifierRepository
+from shared.clock import Clock, SystemClock
 from shared.consuming import TRANSIENT_ERRORS
 from shared.observability import metrics
 from shared.observability.context import continued, current_correlation_id
@@ -145,10 +147,17 @@ class _OutcomeUnknown(Exception):
 
 
 class MailQueue:
-    def __init__(self, pool: asyncpg.Pool, settings: Settings, poll_seconds: float = 0.5) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        settings: Settings,
+        poll_seconds: float = 0.5,
+        clock: Clock | None = None,
+    ) -> None:
         self._pool = pool
         self._settings = settings
         self._poll = poll_seconds
+        self._clock = clock or SystemClock()  # when reminders are due (tests move it on)
 
     async def run(self) -> None:
         while True:
@@ -158,6 +167,7 @@ class MailQueue:
                     store = NotifierRepository(conn)
                     await announce_proposals(store)
                     await introduce_approved(store)
+                await self.queue_reminders()
                 while await self.send_due():
                     pass
             except (OSError, asyncpg.PostgresError) as error:
@@ -165,6 +175,12 @@ class MailQueue:
             except Exception:
                 log.exception("mail queue failed; will retry")
             await asyncio.sleep(self._poll)
+
+    async def queue_reminders(self) -> int:
+        """Queue the emails of the reminders due by the clock, and mark them, in one
+        transaction (services/notifier/reminders.py): none twice, none missed."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            return await queue_due_reminders(NotifierRepository(conn), self._clock.now())
 
     async def sweep_abandoned(self) -> int:
         """Mark ``uncertain`` the ``sending`` emails whose sender died (nobody holds their lock):

@@ -26,6 +26,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from devtools import ROOT
+from devtools.demo_history import show_history
 from devtools.demo_network import DemoNetwork, build_demo_network
 from devtools.stack import StackConfig, fresh_database, running_stack
 from services.matcher.use_cases import latest_fairness
@@ -318,6 +319,10 @@ async def run_demo(serve: bool = False) -> tuple[int, int]:
         sign_ins = await create_demo_accounts(
             database_url, network, config.base_url, settings.environment
         )
+        sign_ins += [
+            SignIn(*s)
+            for s in await show_history(database_url, config.base_url, settings.environment)
+        ]
         if serve:
             await serve_until_interrupted(sign_ins, headers)
     if serve:

@@ -7,13 +7,11 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from uuid import uuid4
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from devtools.stack import (
     ServiceProcess,
@@ -22,23 +20,13 @@ from devtools.stack import (
     start_service,
     start_smtp_catcher,
 )
-from shared.events import Coordinator, Event, NetworkUpserted
+from shared.events import Coordinator, NetworkUpserted
 from tests.e2e.crashing_notifier import CRASH_EXIT_CODE
 from tests.support.factories import network_events
+from tests.support.kafka import publish
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-async def publish(bootstrap: str, events: list[Event]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
-    await producer.start()
-    try:
-        for event in events:
-            await producer.send_and_wait(
-                event.topic.value, event.to_json_bytes(), key=event.entity_key.encode()
-            )
-    finally:
-        await producer.stop()
 
 
 async def email_statuses(database_url: str, match_id: object) -> list[tuple[str, str]]:
@@ -56,15 +44,6 @@ async def email_statuses(database_url: str, match_id: object) -> list[tuple[str,
 
 def copies(maildir: Path, address: str) -> int:
     return sum(address.encode() in p.read_bytes() for p in maildir.glob("*.eml"))
-
-
-def wait_for(condition: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"not true within {timeout}s")
 
 
 def test_a_crash_between_smtp_and_recording_sends_one_copy(

@@ -18,7 +18,6 @@ from uuid import UUID
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from devtools.stack import StackConfig, free_port, start_service, start_smtp_catcher
 from services.notifier.mailer import dedupe_digest
@@ -26,6 +25,8 @@ from shared.events import Coordinator, Event, MatchDecided, NetworkUpserted, Tru
 from shared.people import Role
 from shared.regions import Region
 from tests.support.factories import match_proposed, person
+from tests.support.kafka import publish
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -63,18 +64,6 @@ def matches(
     return events, made
 
 
-async def publish(bootstrap: str, events: list[Event]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
-    await producer.start()
-    try:
-        for event in events:
-            await producer.send_and_wait(
-                event.topic.value, event.to_json_bytes(), key=event.entity_key.encode()
-            )
-    finally:
-        await producer.stop()
-
-
 def delivered(maildir: Path) -> Counter[str]:
     """Copies at the SMTP server, per email (its dedupe key's digest)."""
     copies: Counter[str] = Counter()
@@ -105,16 +94,6 @@ async def scheduled(database_url: str, network: str) -> Counter[str]:
     finally:
         await conn.close()
     return Counter(row["status"] for row in rows)
-
-
-def wait_for(condition: object, timeout: float) -> None:
-    assert callable(condition)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"not true within {timeout}s")
 
 
 def test_each_reminder_arrives_once_across_sigkills(
@@ -172,7 +151,11 @@ def test_each_reminder_arrives_once_across_sigkills(
     try:
         asyncio.run(publish(kafka, [*setup, *old, *new]))
         for kill_after in (10, 60):  # mid-way through the reminders, twice
-            wait_for(lambda n=kill_after: len(set(delivered(maildir)) & due) >= n, timeout=120)
+
+            def sent_at_least(n: int = kill_after) -> bool:
+                return len(set(delivered(maildir)) & due) >= n
+
+            wait_for(sent_at_least, timeout=120)
             notifier.kill()
             notifier = start_service("notifier", config)
         wait_for(

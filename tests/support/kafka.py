@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+
+from shared.events import Event
 
 
 async def read_topic(
@@ -32,3 +34,15 @@ async def read_topic(
     finally:
         await consumer.stop()
     return found
+
+
+async def publish(bootstrap: str, events: list[Event]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    await producer.start()
+    try:
+        for event in events:
+            await producer.send_and_wait(
+                event.topic.value, event.to_json_bytes(), key=event.entity_key.encode()
+            )
+    finally:
+        await producer.stop()

@@ -14,6 +14,8 @@ import email.policy
 import shutil
 import signal
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
@@ -292,9 +294,27 @@ async def serve_until_interrupted(sign_ins: list[SignIn], api_headers: dict[str,
     await stop.wait()
 
 
-async def run_demo(serve: bool = False) -> tuple[int, int]:
+@dataclass(frozen=True)
+class DemoStack:
+    """The stack up on a fresh database with the demo network loaded (``loaded_demo_stack``)."""
+
+    settings: Settings
+    config: StackConfig
+    network: DemoNetwork
+    api_headers: dict[str, str]
+    labels: dict[str, str]  # person and placement ids to names
+
+    @property
+    def database_url(self) -> str:
+        return self.config.database_url
+
+
+@asynccontextmanager
+async def loaded_demo_stack(database: str) -> AsyncIterator[DemoStack]:
+    """A fresh database and mailbox, the three services and the SMTP catcher running, and the
+    demo network loaded through the API: what the demo and the screenshots both start from."""
     settings = Settings()
-    database_url = await fresh_database(settings.database_url, DEMO_DATABASE)
+    database_url = await fresh_database(settings.database_url, database)
     shutil.rmtree(MAILDIR, ignore_errors=True)
     config = StackConfig(
         database_url=database_url,
@@ -307,6 +327,13 @@ async def run_demo(serve: bool = False) -> tuple[int, int]:
         console.print("Services are up: profiles (HTTP), matcher, notifier; SMTP catcher.")
         headers = await demo_api_headers(database_url, settings.environment)
         labels = await load_network(config.base_url, network, headers)
+        yield DemoStack(settings, config, network, headers, labels)
+
+
+async def run_demo(serve: bool = False) -> tuple[int, int]:
+    async with loaded_demo_stack(DEMO_DATABASE) as stack:
+        settings, config, network = stack.settings, stack.config, stack.network
+        database_url, headers, labels = stack.database_url, stack.api_headers, stack.labels
         console.print("Waiting for the matcher's proposals ...")
         proposals = await read_proposals(settings.kafka_bootstrap_servers, idle_seconds=8)
         coordinators = {n: len(b["coordinators"]) for n, b in network.networks.items()}

@@ -7,23 +7,12 @@ demo coordinator and photographs the proposals page (laptop and phone) and the f
 from __future__ import annotations
 
 import asyncio
-import shutil
 
 from playwright.async_api import Page, async_playwright
 
 from devtools import ROOT
 from devtools.browser import launch_chromium
-from devtools.demo import (
-    MAILDIR,
-    console,
-    create_demo_accounts,
-    demo_api_headers,
-    load_network,
-    read_proposals,
-)
-from devtools.demo_network import build_demo_network
-from devtools.stack import StackConfig, fresh_database, running_stack
-from shared.settings import Settings
+from devtools.demo import console, create_demo_accounts, loaded_demo_stack, read_proposals
 
 OUTPUT = ROOT / "docs" / "screenshots"
 DATABASE = "bridgework_screenshots"
@@ -59,25 +48,13 @@ async def take(base_url: str, email: str, password: str, network_id: str) -> lis
 
 
 async def main() -> None:
-    settings = Settings()
-    database_url = await fresh_database(settings.database_url, DATABASE)
-    shutil.rmtree(MAILDIR, ignore_errors=True)
-    config = StackConfig(
-        database_url=database_url,
-        kafka_bootstrap_servers=settings.kafka_bootstrap_servers,
-        smtp_port=settings.smtp_port,
-        http_port=settings.http_port,
-    )
-    network = build_demo_network()
-    with running_stack(config, maildir=MAILDIR):
-        headers = await demo_api_headers(database_url, settings.environment)
-        await load_network(config.base_url, network, headers)
-        await read_proposals(settings.kafka_bootstrap_servers, idle_seconds=8)
+    async with loaded_demo_stack(DATABASE) as stack:
+        await read_proposals(stack.settings.kafka_bootstrap_servers, idle_seconds=8)
         sign_ins = await create_demo_accounts(
-            database_url, network, config.base_url, settings.environment
+            stack.database_url, stack.network, stack.config.base_url, stack.settings.environment
         )
         north = next(s for s in sign_ins if s.email.endswith("@north.example"))
-        names = await take(config.base_url, north.email, north.password, "north")
+        names = await take(stack.config.base_url, north.email, north.password, "north")
     console.print(f"Wrote {', '.join(names)} to {OUTPUT.relative_to(ROOT)}")
 
 

@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from devtools import ROOT
+from devtools import ROOT, demo_trusts
 from devtools.demo_history import show_history
 from devtools.demo_network import DemoNetwork, build_demo_network
 from devtools.stack import StackConfig, fresh_database, running_stack
@@ -343,6 +343,15 @@ async def run_demo(serve: bool = False) -> tuple[int, int]:
         if mentoring:  # a coordinator approves one: mentor and mentee are introduced
             await approve(database_url, mentoring[0])
             messages = await wait_for_mail(MAILDIR, len(messages) + 2, 60)
+        messages = await demo_trusts.exchange_with_consents(
+            database_url,
+            config.base_url,
+            headers,
+            list(network.trusts),
+            read_mail,
+            MAILDIR,
+            console,
+        )
         sign_ins = await create_demo_accounts(
             database_url, network, config.base_url, settings.environment
         )

@@ -92,6 +92,15 @@ class NetworkUpserted(Event):
     life: MatchLifeSettings = Field(default_factory=MatchLifeSettings)
 
 
+class TrustContact(BaseModel):
+    """Someone who acts for a trust: signs in to its pages, answers its consent requests."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: SingleLine  # an email's To header
+    email: EmailAddress
+
+
 class TrustUpserted(Event):
     topic: ClassVar[Topic] = Topic.NETWORKS
     event_type: Literal["trust.upserted"] = "trust.upserted"
@@ -105,6 +114,19 @@ class TrustUpserted(Event):
     is_small: bool = False
     # Where a secondment's introduction goes for this trust (its workforce or digital lead).
     contact_email: EmailAddress | None = None
+    # Who signs in for the trust and answers its consent requests (docs/trusts.md).
+    contacts: tuple[TrustContact, ...] = Field(default=(), max_length=50)
+
+
+class TrustSignInRequested(Event):
+    """A trust's contact asked for a sign-in link; the notifier emails it (a signed, single-use
+    link). Keyed by the trust code, on the networks topic with the trust's other events."""
+
+    topic: ClassVar[Topic] = Topic.NETWORKS
+    event_type: Literal["trust.sign_in_requested"] = "trust.sign_in_requested"
+
+    trust_code: str
+    contact_email: EmailAddress
 
 
 class ScoreWeights(BaseModel):
@@ -267,6 +289,71 @@ class MatchDecided(Event):
     decided_by: str
 
 
+# --- secondments: the trusts' consents and each secondment's life ----------------------------
+# On the decisions topic, keyed by the match id: one secondment's events stay in order with its
+# decision.
+
+
+class ConsentParty(StrEnum):
+    HOST = "host"  # the trust that hosts the placement accepts the candidate
+    HOME = "home"  # the candidate's own trust agrees to release them
+
+
+class ConsentRequested(Event):
+    """The coordinator approved a secondment: ``party``'s trust is asked to consent by
+    ``deadline`` (the notifier emails its contacts, and reminds them once before it)."""
+
+    topic: ClassVar[Topic] = Topic.DECISIONS
+    event_type: Literal["consent.requested"] = "consent.requested"
+
+    match_id: UUID
+    network_id: str
+    party: ConsentParty
+    trust_code: str
+    deadline: datetime
+
+
+class ConsentRecorded(Event):
+    """A trust answered: ``given`` or refused (with its reason), by whom and how."""
+
+    topic: ClassVar[Topic] = Topic.DECISIONS
+    event_type: Literal["consent.recorded"] = "consent.recorded"
+
+    match_id: UUID
+    network_id: str
+    party: ConsentParty
+    trust_code: str
+    given: bool
+    reason: FreeText = ""
+    answered_by: str
+    via: str  # "web" or "email-link"
+
+
+class SecondmentStatus(StrEnum):
+    AGREED = "agreed"  # every consent given (every secondment of its exchange too)
+    REFUSED = "refused"  # its host or home trust refused: the pair stays out of later rounds
+    NOT_AGREED = "not_agreed"  # another secondment of its exchange was refused: all or none
+    STARTED = "started"
+    EXTENDED = "extended"  # a new end date
+    ENDED = "ended"
+    ENDED_EARLY = "ended_early"
+
+
+class SecondmentChanged(Event):
+    """A secondment's life after the coordinator's approval, as the profiles service records
+    it: the matcher frees or keeps the place, the notifier introduces an agreed one."""
+
+    topic: ClassVar[Topic] = Topic.DECISIONS
+    event_type: Literal["secondment.changed"] = "secondment.changed"
+
+    match_id: UUID
+    network_id: str
+    status: SecondmentStatus
+    start_date: date | None = None
+    end_date: date | None = None
+    reason: FreeText = ""
+
+
 class GroupFigures(BaseModel):
     """One group's match rate in a round (the matcher's fairness report, as published)."""
 
@@ -390,7 +477,11 @@ AnyEvent = Annotated[
     | FirstConversationHeld
     | CheckInRecorded
     | MatchClosed
-    | MatchingWeightsApplied,
+    | MatchingWeightsApplied
+    | TrustSignInRequested
+    | ConsentRequested
+    | ConsentRecorded
+    | SecondmentChanged,
     Field(discriminator="event_type"),
 ]
 

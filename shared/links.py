@@ -1,11 +1,12 @@
-"""Signed links in emails: a coordinator's approve/reject link and a participant's self-service
-link. Tokens are signed and timestamped (itsdangerous), carry a purpose so one kind cannot be
-used as another, and a unique ``token_id`` so the receiving service can make them work once."""
+"""Signed links in emails: a coordinator's approve/reject link, a participant's self-service
+link, a trust contact's sign-in link and a trust's consent link. Tokens are signed and
+timestamped (itsdangerous), carry a purpose so one kind cannot be used as another, and a unique
+``token_id`` so the receiving service can make them work once."""
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from uuid import UUID, uuid4
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -15,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 class LinkPurpose(StrEnum):
     DECISION = "decision"  # a coordinator approves or rejects one proposal
     SELF_SERVICE = "self-service"  # a participant pauses, resumes, withdraws or is erased
+    TRUST_SIGN_IN = "trust-sign-in"  # a trust's contact signs in to the trust's pages
+    CONSENT = "consent"  # a trust's contact gives or refuses the trust's consent
     MATCH_LIFE = "match-life"  # a participant confirms a first conversation or checks in
 
 
@@ -33,6 +36,25 @@ class SelfServiceLink(BaseModel):
 
     token_id: UUID
     person_id: UUID
+
+
+class TrustSignInLink(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    token_id: UUID
+    trust_code: str
+    contact_email: str
+
+
+class ConsentLink(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    token_id: UUID
+    match_id: UUID
+    party: str  # "host" or "home"
+    trust_code: str
+    give: bool
+    contact_email: str
 
 
 class MatchLifeLink(BaseModel):
@@ -75,6 +97,25 @@ def sign_self_service_link(secret_key: str, *, person_id: UUID) -> str:
     return _serializer(secret_key, LinkPurpose.SELF_SERVICE).dumps(link.model_dump(mode="json"))
 
 
+def sign_trust_sign_in_link(secret_key: str, *, trust_code: str, contact_email: str) -> str:
+    link = TrustSignInLink(token_id=uuid4(), trust_code=trust_code, contact_email=contact_email)
+    return _serializer(secret_key, LinkPurpose.TRUST_SIGN_IN).dumps(link.model_dump(mode="json"))
+
+
+def sign_consent_link(
+    secret_key: str, *, match_id: UUID, party: str, trust_code: str, give: bool, contact_email: str
+) -> str:
+    link = ConsentLink(
+        token_id=uuid4(),
+        match_id=match_id,
+        party=party,
+        trust_code=trust_code,
+        give=give,
+        contact_email=contact_email,
+    )
+    return _serializer(secret_key, LinkPurpose.CONSENT).dumps(link.model_dump(mode="json"))
+
+
 def sign_match_life_link(
     secret_key: str,
     *,
@@ -99,30 +140,35 @@ def _load(secret_key: str, purpose: LinkPurpose, token: str, max_age_seconds: in
         raise LinkRefused("This link is not valid.") from error
 
 
+LinkT = TypeVar("LinkT", bound=BaseModel)
+
+
+def _read(
+    model: type[LinkT], secret_key: str, purpose: LinkPurpose, token: str, max_age_seconds: int
+) -> LinkT:
+    try:
+        return model.model_validate(_load(secret_key, purpose, token, max_age_seconds))
+    except ValidationError as error:
+        raise LinkRefused("This link is not valid.") from error
+
+
 def read_decision_link(secret_key: str, token: str, max_age_seconds: int) -> DecisionLink:
     """The decision a link stands for; LinkRefused when forged, altered or expired.
     Whether it was already used is the receiving service's check (by ``token_id``)."""
-    try:
-        return DecisionLink.model_validate(
-            _load(secret_key, LinkPurpose.DECISION, token, max_age_seconds)
-        )
-    except ValidationError as error:
-        raise LinkRefused("This link is not valid.") from error
+    return _read(DecisionLink, secret_key, LinkPurpose.DECISION, token, max_age_seconds)
 
 
 def read_self_service_link(secret_key: str, token: str, max_age_seconds: int) -> SelfServiceLink:
-    try:
-        return SelfServiceLink.model_validate(
-            _load(secret_key, LinkPurpose.SELF_SERVICE, token, max_age_seconds)
-        )
-    except ValidationError as error:
-        raise LinkRefused("This link is not valid.") from error
+    return _read(SelfServiceLink, secret_key, LinkPurpose.SELF_SERVICE, token, max_age_seconds)
+
+
+def read_trust_sign_in_link(secret_key: str, token: str, max_age_seconds: int) -> TrustSignInLink:
+    return _read(TrustSignInLink, secret_key, LinkPurpose.TRUST_SIGN_IN, token, max_age_seconds)
+
+
+def read_consent_link(secret_key: str, token: str, max_age_seconds: int) -> ConsentLink:
+    return _read(ConsentLink, secret_key, LinkPurpose.CONSENT, token, max_age_seconds)
 
 
 def read_match_life_link(secret_key: str, token: str, max_age_seconds: int) -> MatchLifeLink:
-    try:
-        return MatchLifeLink.model_validate(
-            _load(secret_key, LinkPurpose.MATCH_LIFE, token, max_age_seconds)
-        )
-    except ValidationError as error:
-        raise LinkRefused("This link is not valid.") from error
+    return _read(MatchLifeLink, secret_key, LinkPurpose.MATCH_LIFE, token, max_age_seconds)

@@ -170,6 +170,14 @@ class WebSettings(SettingsGroup):
     """How long a participant's self-service link works."""
     match_life_link_max_age_seconds: int = Field(default=30 * 24 * 3600, gt=0)
     """How long a participant's first-conversation or check-in link works (docs/outcomes.md)."""
+    trust_sign_in_link_max_age_seconds: int = Field(default=30 * 60, gt=0)
+    """How long a trust contact's sign-in link works (it works once)."""
+    consent_days: int = Field(default=7, gt=0, le=60)
+    """How long a trust has to give or refuse its consent to a secondment; its consent links
+    work until then."""
+    consent_reminder_days: int = Field(default=2, ge=0, le=30)
+    """How many days before a consent's deadline its trust's contacts are reminded (once);
+    0: no reminder."""
     max_request_body_bytes: int = Field(default=256 * 1024, gt=0, le=16 * 1024 * 1024)
     """Request bodies over this size are refused with 413 before anything reads them."""
 

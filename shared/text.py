@@ -69,3 +69,17 @@ Name = Annotated[SingleLine, AfterValidator(no_markup)]
 # Network ids and trust codes: what URLs, keys and the API's paths take.
 IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 Identifier = Annotated[str, Field(pattern=IDENTIFIER_PATTERN)]
+
+
+def recorded_reason(reason: str, required: str | None) -> str:
+    """A reason as stored (trimmed, free text, at most 2000 characters); ``required``: the
+    message when it is missing and must be given. ValueError says what is wrong."""
+    reason = reason.strip()
+    if required and not reason:
+        raise ValueError(required)
+    if len(reason) > 2000:
+        raise ValueError("The reason is too long (at most 2000 characters).")
+    try:
+        return free_text(reason)
+    except ValueError as error:
+        raise ValueError(f"The reason cannot be stored: {error}.") from error

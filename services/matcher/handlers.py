@@ -29,6 +29,8 @@ from shared.events import (
     PlacementProfile,
     PlacementUpserted,
     PlacementWithdrawn,
+    SecondmentChanged,
+    SecondmentStatus,
     TrustUpserted,
 )
 from shared.observability import metrics
@@ -92,6 +94,21 @@ def closing_applies(proposal: ProposalRow | None) -> bool:
     """Only an approved (introduced) match closes; a closing delivered again, or one for a
     match forgotten by an erasure, changes nothing."""
     return proposal is not None and proposal.status == "approved"
+
+
+def secondment_outcome(proposal: ProposalRow | None, event: SecondmentChanged) -> str | None:
+    """What a secondment's change does to its proposal: a trust's refusal rejects the pair (never
+    proposed again); an exchange that was not agreed, or a secondment that ended, gives the
+    place back (the pair may be proposed again). Its start or extension changes nothing."""
+    if proposal is None:
+        return None
+    status = {
+        SecondmentStatus.REFUSED: "rejected",
+        SecondmentStatus.NOT_AGREED: "withdrawn",
+        SecondmentStatus.ENDED: "withdrawn",
+        SecondmentStatus.ENDED_EARLY: "withdrawn",
+    }.get(event.status)
+    return None if status is None or status == proposal.status else status
 
 
 def trust_moved(previous_network: str | None, network_id: str) -> bool:
@@ -197,6 +214,15 @@ async def match_closed(store: MatcherStore, event: MatchClosed) -> set[str]:
     return {proposal.network_id}
 
 
+async def secondment_changed(store: MatcherStore, event: SecondmentChanged) -> set[str]:
+    proposal = await store.proposal(event.match_id)
+    status = secondment_outcome(proposal, event)
+    if proposal is None or status is None:
+        return set()
+    await store.record_decision(event.match_id, status, event.occurred_at)
+    return {proposal.network_id}  # a place came back, or a pair left: a round is due
+
+
 async def one_event(store: MatcherStore, event: Event) -> set[str]:
     match event:
         case NetworkUpserted():
@@ -216,6 +242,8 @@ async def one_event(store: MatcherStore, event: Event) -> set[str]:
         case MatchingWeightsApplied():
             # A newer version only; the network's next round scores with them.
             return {event.network_id} if await store.set_weights(event) else set()
+        case SecondmentChanged():
+            return await secondment_changed(store, event)
         case _:
             return set()  # not the matcher's concern (its own proposals)
 

@@ -7,7 +7,7 @@ database or talks to SMTP.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -176,8 +176,13 @@ def compose_mentoring_introduction(intro: MentoringIntroduction, to_mentor: bool
     subject = f"Introducing your {context['other_role']}: {other.name}"
     rendered = _render("introduction_mentoring", subject, context)
     ics = invitation(intro.match_id, intro.mentor, intro.mentee, intro.decided_at)
+    return _with_invitation(rendered, "first-conversation.ics", ics)
+
+
+def _with_invitation(rendered: RenderedEmail, filename: str, ics: bytes) -> RenderedEmail:
+    """The email with an iCalendar invitation (method REQUEST) attached."""
     attachment = Attachment(
-        filename="first-conversation.ics",
+        filename=filename,
         maintype="text",
         subtype="calendar",
         content=ics,
@@ -198,6 +203,47 @@ class SecondmentIntroduction:
     home_contact: str | None
     explanation: Explanation
     manage_url: str
+    start_date: date | None = None  # agreed by both trusts: the invitation's day
+    end_date: date | None = None
+
+
+def secondment_invitation(intro: SecondmentIntroduction) -> bytes | None:
+    """An all-day iCalendar invitation (RFC 5545) for the secondment's first day, to the
+    candidate and both trusts' contacts; one UID, so calendars see one event."""
+    if intro.start_date is None:
+        return None
+    event = CalendarEvent()
+    event.add("uid", f"secondment-{intro.match_id}@bridgework.local")
+    event.add("dtstamp", datetime.now(UTC))
+    event.add("dtstart", intro.start_date)
+    event.add("dtend", intro.start_date + timedelta(days=1))
+    event.add("summary", f"Secondment starts: {intro.candidate.name}, {intro.placement_role}")
+    until = f" until {intro.end_date:%-d %B %Y}" if intro.end_date else ""
+    event.add(
+        "description",
+        f"{intro.candidate.name} ({intro.home_trust}) starts a secondment as"
+        f" {intro.placement_role} at {intro.host_trust}{until}.",
+    )
+    organizer_email = intro.host_contact or intro.candidate.email
+    event["organizer"] = vCalAddress(f"mailto:{organizer_email}")
+    attendees = [(intro.candidate.email, intro.candidate.name)]
+    attendees += [
+        (c, t)
+        for c, t in ((intro.host_contact, intro.host_trust), (intro.home_contact, intro.home_trust))
+        if c
+    ]
+    for email, name in attendees:
+        attendee = vCalAddress(f"mailto:{email}")
+        attendee.params["cn"] = vText(name)
+        attendee.params["role"] = vText("REQ-PARTICIPANT")
+        event.add("attendee", attendee, encode=False)
+    calendar = Calendar()
+    calendar.add("prodid", "-//Bridgework//Secondments//EN")
+    calendar.add("version", "2.0")
+    calendar.add("method", "REQUEST")
+    calendar.add_component(event)
+    content: bytes = calendar.to_ical()
+    return content
 
 
 SECONDMENT_AUDIENCES = ("candidate", "host_trust", "home_trust")
@@ -212,7 +258,9 @@ def compose_secondment_introduction(intro: SecondmentIntroduction, audience: str
         "home_trust": f"Secondment from {intro.home_trust}: {intro.candidate.name}",
     }[audience]
     context: dict[str, Any] = {"intro": intro, "audience": audience}
-    return _render("introduction_secondment", subject, context)
+    rendered = _render("introduction_secondment", subject, context)
+    ics = secondment_invitation(intro)
+    return rendered if ics is None else _with_invitation(rendered, "secondment-start.ics", ics)
 
 
 @dataclass(frozen=True)
@@ -243,3 +291,41 @@ def compose_self_service_link(name: str, url: str, valid_days: int) -> RenderedE
 def compose_reminder(template: str, subject: str, context: dict[str, Any]) -> RenderedEmail:
     """A reminder (services/notifier/reminders.py): its template, subject and values."""
     return _render(template, subject, context)
+
+
+# --- a trust's contact: their sign-in link, and the trust's consent requests -------------------
+
+
+def compose_trust_sign_in(name: str, trust: str, url: str, valid_minutes: int) -> RenderedEmail:
+    context = {"name": name, "trust": trust, "url": url, "valid_minutes": valid_minutes}
+    return _render("trust_sign_in", f"Sign in to Bridgework for {trust}", context)
+
+
+@dataclass(frozen=True)
+class ConsentMail:
+    """Everything a consent request (or its reminder) says to one contact of a trust."""
+
+    contact_name: str
+    trust: str
+    party: str  # "host": accept the candidate; "home": release them
+    reminder: bool
+    network_name: str
+    candidate: Participant
+    placement_role: str
+    host_trust: str
+    explanation: Explanation
+    deadline: datetime
+    give_url: str
+    refuse_url: str
+    pages_url: str
+
+
+def compose_consent_request(mail: ConsentMail) -> RenderedEmail:
+    asked = (
+        f"accept {mail.candidate.name} for {mail.placement_role}"
+        if mail.party == "host"
+        else f"release {mail.candidate.name} for a secondment to {mail.host_trust}"
+    )
+    subject = f"{'Reminder: ' if mail.reminder else ''}Will {mail.trust} {asked}?"
+    deadline = mail.deadline.astimezone(UK_TIME).strftime("%A %-d %B %Y, %H:%M (UK time)")
+    return _render("consent_request", subject, {"mail": mail, "deadline": deadline})

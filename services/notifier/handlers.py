@@ -11,10 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
 
 from shared.events import (
+    ConsentRecorded,
+    ConsentRequested,
     Event,
     MatchDecided,
     MatchProposed,
@@ -23,7 +26,10 @@ from shared.events import (
     PersonErased,
     PersonUpserted,
     PlacementUpserted,
+    SecondmentChanged,
+    SecondmentStatus,
     SelfServiceLinkRequested,
+    TrustSignInRequested,
     TrustUpserted,
 )
 from shared.matching import MatchKind
@@ -89,6 +95,23 @@ class Approved:
     proposal: MatchProposed
     coordinators: Sequence[Mapping[str, str]]
     trace_context: Carrier = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Contact:
+    """Someone who acts for a trust (or, for a trust with no contacts, its contact address)."""
+
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class ConsentAsked:
+    """A trust's consent still to be given: whom it concerns, by when."""
+
+    match_id: UUID
+    party: str
+    trust_code: str
 
 
 # --- decisions ------------------------------------------------------------------------------
@@ -196,6 +219,49 @@ def self_service_link(event: SelfServiceLinkRequested, person: Person) -> Queued
     )
 
 
+def trust_sign_in_email(event: TrustSignInRequested, contact: Contact) -> QueuedEmail:
+    """Each request its own email (keyed by the request), like a self-service link."""
+    return QueuedEmail(
+        dedupe_key=f"trust_sign_in:{event.event_id}",
+        purpose="trust_sign_in",
+        recipient_name=contact.name,
+        recipient_email=contact.email,
+        context={"trust_code": event.trust_code},
+    )
+
+
+CONSENT_EMAILS = frozenset({"consent_request", "consent_reminder"})
+
+
+def consent_emails(
+    asked: ConsentAsked, contacts: Sequence[Contact], *, reminder: bool
+) -> list[QueuedEmail]:
+    """One email per contact of the trust: the request, or its one reminder (the dedupe key
+    makes each impossible to queue twice, whatever is replayed or restarted)."""
+    purpose = "consent_reminder" if reminder else "consent_request"
+    return [
+        QueuedEmail(
+            dedupe_key=f"{purpose}:{asked.match_id}:{asked.party}:{c.email.lower()}",
+            purpose=purpose,
+            match_id=asked.match_id,
+            recipient_name=c.name,
+            recipient_email=c.email,
+            context={"party": asked.party, "trust_code": asked.trust_code},
+        )
+        for c in contacts
+    ]
+
+
+def introduces(status: SecondmentStatus) -> bool | None:
+    """What a secondment's change means for its introduction: True, introduce it (agreed);
+    False, never (refused, or its exchange not agreed); None, nothing (its later life)."""
+    if status is SecondmentStatus.AGREED:
+        return True
+    if status in (SecondmentStatus.REFUSED, SecondmentStatus.NOT_AGREED):
+        return False
+    return None
+
+
 # --- the store the handlers write through ---------------------------------------------------
 
 
@@ -218,6 +284,12 @@ class NotifierStore(Protocol):
     async def unannounced(self) -> list[Unannounced]: ...
     async def approved_not_introduced(self) -> list[Approved]: ...
     async def mark_introduced(self, match_ids: Collection[UUID]) -> None: ...
+    async def trust_contacts(self, code: str) -> list[Contact]: ...
+    async def keep_consent_request(self, event: ConsentRequested) -> bool: ...
+    async def close_consent_requests(self, match_id: UUID, party: str | None) -> None: ...
+    async def settle_secondment(self, event: SecondmentChanged, introduce: bool) -> None: ...
+    async def consents_to_remind(self, deadline_before: datetime) -> list[ConsentAsked]: ...
+    async def mark_reminded(self, asked: Sequence[ConsentAsked]) -> None: ...
 
 
 # --- handlers -------------------------------------------------------------------------------
@@ -249,6 +321,28 @@ async def handle_event(store: NotifierStore, event: Event) -> None:
             await store.keep_decision(event)
             await store.mark_announced([event.match_id])
             await store.cancel_unsent(event.match_id, ANNOUNCEMENTS)
+        case TrustSignInRequested():
+            contacts = await store.trust_contacts(event.trust_code)
+            contact = next((c for c in contacts if c.email == event.contact_email), None)
+            if contact is not None:  # removed since they asked: no link for them
+                await store.queue([(trust_sign_in_email(event, contact), capture())])
+        case ConsentRequested():
+            if await store.keep_consent_request(event):
+                asked = ConsentAsked(event.match_id, event.party.value, event.trust_code)
+                contacts = await store.trust_contacts(event.trust_code)
+                if not contacts:
+                    log.warning(
+                        "consent %s: trust %s has no contact", asked.match_id, asked.trust_code
+                    )
+                emails = consent_emails(asked, contacts, reminder=False)
+                await store.queue([(email, capture()) for email in emails])
+        case ConsentRecorded():
+            await store.close_consent_requests(event.match_id, event.party.value)
+        case SecondmentChanged():
+            introduce = introduces(event.status)
+            if introduce is not None:
+                await store.settle_secondment(event, introduce)
+                await store.close_consent_requests(event.match_id, None)
         case SelfServiceLinkRequested():
             person = await store.person(event.person_id)
             if person is not None:  # erased since they asked: nothing goes to them
@@ -265,6 +359,20 @@ async def announce_proposals(store: NotifierStore) -> int:
     await store.queue([(email, p.trace_context) for p in proposals for email in proposal_emails(p)])
     await store.mark_announced([p.match_id for p in proposals])
     return len(proposals)
+
+
+async def remind_consents(store: NotifierStore, now: datetime, lead: timedelta) -> int:
+    """Queue the one reminder of each consent still unanswered ``lead`` before its deadline;
+    returns how many consents were reminded. Marked in the same transaction as the emails are
+    queued, so a restart neither loses nor repeats one."""
+    if lead <= timedelta(0):
+        return 0
+    due = await store.consents_to_remind(now + lead)
+    for asked in due:
+        emails = consent_emails(asked, await store.trust_contacts(asked.trust_code), reminder=True)
+        await store.queue([(email, None) for email in emails])
+    await store.mark_reminded(due)
+    return len(due)
 
 
 async def introduce_approved(store: NotifierStore) -> int:

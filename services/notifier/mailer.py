@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formataddr, parseaddr
 from uuid import uuid4
@@ -42,7 +43,7 @@ from aiosmtplib.email import flatten_message
 from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 
 from services.notifier.compose import RenderedEmail
-from services.notifier.handlers import announce_proposals, introduce_approved
+from services.notifier.handlers import announce_proposals, introduce_approved, remind_consents
 from services.notifier.reminders import queue_due_reminders
 from services.notifier.render import NotYetKnown, render
 from services.notifier.repository import NotifierRepository
@@ -158,6 +159,7 @@ class MailQueue:
         self._settings = settings
         self._poll = poll_seconds
         self._clock = clock or SystemClock()  # when reminders are due (tests move it on)
+        self._reminder_lead = timedelta(days=settings.consent_reminder_days)
 
     async def run(self) -> None:
         while True:
@@ -167,6 +169,7 @@ class MailQueue:
                     store = NotifierRepository(conn)
                     await announce_proposals(store)
                     await introduce_approved(store)
+                    await remind_consents(store, self._clock.now(), self._reminder_lead)
                 await self.queue_reminders()
                 while await self.send_due():
                     pass

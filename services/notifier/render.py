@@ -8,21 +8,30 @@ from typing import Any
 import asyncpg
 
 from services.notifier.compose import (
+    ConsentMail,
     MentoringIntroduction,
     MissingContactNotice,
     Participant,
     ProposalMail,
     RenderedEmail,
     SecondmentIntroduction,
+    compose_consent_request,
     compose_mentoring_introduction,
     compose_missing_contact_notice,
     compose_proposal_email,
     compose_reminder,
     compose_secondment_introduction,
     compose_self_service_link,
+    compose_trust_sign_in,
 )
 from shared.events import MatchLifeSettings, MatchProposed
-from shared.links import sign_decision_link, sign_match_life_link, sign_self_service_link
+from shared.links import (
+    sign_consent_link,
+    sign_decision_link,
+    sign_match_life_link,
+    sign_self_service_link,
+    sign_trust_sign_in_link,
+)
 from shared.matching import MatchKind
 from shared.settings import Settings
 
@@ -49,6 +58,10 @@ async def render(
         return await render_proposals_waiting(conn, settings, email)
     if purpose == "pause_end_reminder":
         return await render_pause_end(conn, settings, email)
+    if purpose == "trust_sign_in":
+        return await render_trust_sign_in(conn, settings, email)
+    if purpose in ("consent_request", "consent_reminder"):
+        return await render_consent_request(conn, settings, email)
     raise ValueError(f"unknown email purpose {purpose!r}")
 
 
@@ -175,7 +188,12 @@ async def _secondment(
         " WHERE p.id = $1",
         proposal.mentee_id,
     )
+    dates = await conn.fetchrow(
+        "SELECT start_date, end_date FROM decisions WHERE match_id = $1", proposal.match_id
+    )
     return SecondmentIntroduction(
+        start_date=dates["start_date"] if dates else None,
+        end_date=dates["end_date"] if dates else None,
         match_id=proposal.match_id,
         network_name=network_name,
         candidate=candidate,
@@ -303,3 +321,70 @@ async def render_pause_end(
         "valid_days": max(1, settings.self_service_link_max_age_seconds // 86400),
     }
     return compose_reminder("pause_end_reminder", "Your pause from mentoring ends", values)
+
+
+async def _trust_name(conn: asyncpg.Connection, code: str) -> str:
+    name: str | None = await conn.fetchval("SELECT name FROM trusts WHERE code = $1", code)
+    return name or code
+
+
+async def render_trust_sign_in(
+    conn: asyncpg.Connection, settings: Settings, email: asyncpg.Record
+) -> RenderedEmail:
+    trust_code = email["context"]["trust_code"]
+    token = sign_trust_sign_in_link(
+        settings.secret_key.get_secret_value(),
+        trust_code=trust_code,
+        contact_email=email["recipient_email"],
+    )
+    return compose_trust_sign_in(
+        email["recipient_name"],
+        await _trust_name(conn, trust_code),
+        f"{_base(settings)}/trust/sign-in/{token}",
+        max(1, settings.trust_sign_in_link_max_age_seconds // 60),
+    )
+
+
+async def render_consent_request(
+    conn: asyncpg.Connection, settings: Settings, email: asyncpg.Record
+) -> RenderedEmail:
+    """Each contact their own signed Agree and Refuse links, valid until the deadline."""
+    proposal, network_name = await _proposal(conn, email["match_id"])
+    party, trust_code = email["context"]["party"], email["context"]["trust_code"]
+    deadline = await conn.fetchval(
+        "SELECT deadline FROM consent_requests WHERE match_id = $1 AND party = $2",
+        proposal.match_id,
+        party,
+    )
+    if deadline is None:
+        raise NotYetKnown(str(proposal.match_id))
+    placement = await _placement(conn, proposal.provider_id)
+
+    def link(give: bool) -> str:
+        token = sign_consent_link(
+            settings.secret_key.get_secret_value(),
+            match_id=proposal.match_id,
+            party=party,
+            trust_code=trust_code,
+            give=give,
+            contact_email=email["recipient_email"],
+        )
+        return f"{_base(settings)}/links/consent/{token}"
+
+    return compose_consent_request(
+        ConsentMail(
+            contact_name=email["recipient_name"],
+            trust=await _trust_name(conn, trust_code),
+            party=party,
+            reminder=email["purpose"] == "consent_reminder",
+            network_name=network_name,
+            candidate=await _participant(conn, proposal.mentee_id),
+            placement_role=placement["role"],
+            host_trust=placement["trust"],
+            explanation=proposal.explanation,
+            deadline=deadline,
+            give_url=link(True),
+            refuse_url=link(False),
+            pages_url=f"{_base(settings)}/trust/{trust_code}",
+        )
+    )

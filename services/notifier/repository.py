@@ -10,15 +10,26 @@ from uuid import UUID
 
 import asyncpg
 
-from services.notifier.handlers import Approved, Person, QueuedEmail, Trust, Unannounced
+from services.notifier.handlers import (
+    CONSENT_EMAILS,
+    Approved,
+    ConsentAsked,
+    Contact,
+    Person,
+    QueuedEmail,
+    Trust,
+    Unannounced,
+)
 from services.notifier.reminders import Reminder
 from shared.events import (
+    ConsentRequested,
     MatchDecided,
     MatchLifeSettings,
     MatchProposed,
     NetworkUpserted,
     PersonUpserted,
     PlacementUpserted,
+    SecondmentChanged,
     TrustUpserted,
 )
 from shared.observability.context import Carrier, capture
@@ -45,13 +56,16 @@ class NotifierRepository:
 
     async def upsert_trust(self, event: TrustUpserted) -> None:
         await self.conn.execute(
-            "INSERT INTO trusts (code, name, network_id, contact_email) VALUES ($1, $2, $3, $4)"
+            "INSERT INTO trusts (code, name, network_id, contact_email, contacts)"
+            " VALUES ($1, $2, $3, $4, $5)"
             " ON CONFLICT (code) DO UPDATE SET name = excluded.name,"
-            " network_id = excluded.network_id, contact_email = excluded.contact_email",
+            " network_id = excluded.network_id, contact_email = excluded.contact_email,"
+            " contacts = excluded.contacts",
             event.trust_code,
             event.name,
             event.network_id,
             event.contact_email,
+            [c.model_dump(mode="json") for c in event.contacts],
         )
 
     async def upsert_person(self, event: PersonUpserted) -> None:
@@ -189,7 +203,9 @@ class NotifierRepository:
 
     async def trusts(self, codes: Collection[str]) -> dict[str, Trust]:
         rows = await self.conn.fetch(
-            "SELECT code, name, contact_email FROM trusts WHERE code = ANY($1::text[])",
+            # A trust with no introduction address introduces through its first contact.
+            "SELECT code, name, coalesce(contact_email, contacts->0->>'email') AS contact_email"
+            " FROM trusts WHERE code = ANY($1::text[])",
             list(codes),
         )
         return {row["code"]: Trust(**row) for row in rows}
@@ -222,7 +238,8 @@ class NotifierRepository:
             SELECT d.match_id, d.trace_context, p.event, n.coordinators
             FROM decisions d
             JOIN proposals p USING (match_id) JOIN networks n ON n.id = p.network_id
-            WHERE NOT d.introduced ORDER BY d.match_id FOR UPDATE OF d, p SKIP LOCKED
+            WHERE NOT d.introduced AND (d.agreed OR p.event->>'kind' <> 'secondment')
+            ORDER BY d.match_id FOR UPDATE OF d, p SKIP LOCKED
             """
         )
         return [
@@ -325,3 +342,71 @@ class NotifierRepository:
             list(match_ids),
         )
         return {row["match_id"] for row in rows}
+
+    # --- the trusts' consents and secondments ----------------------------------------------
+
+    async def trust_contacts(self, code: str) -> list[Contact]:
+        """The trust's contacts; a trust with none is reached at its contact address."""
+        row = await self.conn.fetchrow(
+            "SELECT name, contact_email, contacts FROM trusts WHERE code = $1", code
+        )
+        if row is None:
+            return []
+        contacts = [Contact(name=c["name"], email=c["email"]) for c in row["contacts"]]
+        if not contacts and row["contact_email"]:
+            contacts = [Contact(name=row["name"], email=row["contact_email"])]
+        return contacts
+
+    async def keep_consent_request(self, event: ConsentRequested) -> bool:
+        inserted = await self.conn.fetchval(
+            "INSERT INTO consent_requests (match_id, party, trust_code, network_id, deadline)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true",
+            event.match_id,
+            event.party.value,
+            event.trust_code,
+            event.network_id,
+            event.deadline,
+        )
+        return bool(inserted)
+
+    async def close_consent_requests(self, match_id: UUID, party: str | None) -> None:
+        """Answered (or moot): no reminder, and its unsent requests are cancelled."""
+        await self.conn.execute(
+            "UPDATE consent_requests SET answered = true"
+            " WHERE match_id = $1 AND ($2::text IS NULL OR party = $2)",
+            match_id,
+            party,
+        )
+        await self.conn.execute(
+            "UPDATE emails SET status = 'cancelled' WHERE match_id = $1 AND status = 'pending'"
+            " AND purpose = ANY($2::text[]) AND ($3::text IS NULL OR context->>'party' = $3)",
+            match_id,
+            sorted(CONSENT_EMAILS),
+            party,
+        )
+
+    async def settle_secondment(self, event: SecondmentChanged, introduce: bool) -> None:
+        await self.conn.execute(
+            "UPDATE decisions SET agreed = $2, introduced = introduced OR NOT $2,"
+            " start_date = $3, end_date = $4 WHERE match_id = $1",
+            event.match_id,
+            introduce,
+            event.start_date,
+            event.end_date,
+        )
+
+    async def consents_to_remind(self, deadline_before: datetime) -> list[ConsentAsked]:
+        """Unanswered, not yet reminded, due: locked until the transaction ends."""
+        rows = await self.conn.fetch(
+            "SELECT match_id, party, trust_code FROM consent_requests"
+            " WHERE NOT answered AND NOT reminded AND deadline <= $1 AND deadline > now()"
+            " ORDER BY match_id, party FOR UPDATE SKIP LOCKED",
+            deadline_before,
+        )
+        return [ConsentAsked(r["match_id"], r["party"], r["trust_code"]) for r in rows]
+
+    async def mark_reminded(self, asked: Sequence[ConsentAsked]) -> None:
+        await self.conn.executemany(
+            "UPDATE consent_requests SET reminded = true WHERE match_id = $1 AND party = $2",
+            [(a.match_id, a.party) for a in asked],
+        )

@@ -24,6 +24,9 @@ from services.profiles.directory.errors import Conflict, Invalid, NotFound
 from services.profiles.imports import pages as import_pages
 from services.profiles.outcomes import pages as outcome_pages
 from services.profiles.self_service import pages as self_service_pages
+from services.profiles.trusts import coordinator_pages as trust_coordinator_pages
+from services.profiles.trusts import links as trust_links
+from services.profiles.trusts import pages as trust_pages
 from shared.limits import IMPORT_MAX_BODY_BYTES, IMPORT_PATH, RequestSizeLimit
 from shared.observability.http import instrument_http
 from shared.security_headers import SecurityHeaders
@@ -67,6 +70,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(page.router)
     app.include_router(links.router)
+    # The sign-in routes (/trust/sign-in) before the trust's pages (/trust/{trust_code}).
+    for trust_router in (trust_links, trust_pages, trust_coordinator_pages):
+        app.include_router(trust_router.router)
     app.include_router(self_service_pages.router)
     instrument_http(
         app, "profiles", bootstrap.app_readiness(app, settings), serve_operations=not production

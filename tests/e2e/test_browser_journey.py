@@ -6,12 +6,8 @@ Skips locally without /usr/bin/chromium (`make browser`); fails under CI=true.""
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
-import os
 import time
 from collections.abc import Iterator
-from email.message import EmailMessage
 from pathlib import Path
 from uuid import UUID, uuid4
 
@@ -20,7 +16,7 @@ import httpx
 import pytest
 from playwright.async_api import async_playwright, expect
 
-from devtools.browser import chromium_present, launch_chromium
+from devtools.browser import launch_chromium
 from devtools.stack import StackConfig
 from services.profiles.accounts.accounts import NewAccount, create_account
 from services.profiles.accounts.permissions import AccountRole
@@ -28,19 +24,11 @@ from shared.db import create_pool
 from shared.events import MatchDecided, decode_event
 from shared.topics import Topic
 from tests.support.kafka import read_topic
-from tests.support.stack import e2e_stack
+from tests.support.mail import wait_for_message
+from tests.support.stack import e2e_stack, require_chromium
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "a long demo password"
-
-
-def require_chromium() -> None:
-    if chromium_present():
-        return
-    message = "Chromium is not installed at /usr/bin/chromium: run `make browser`"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="module")
@@ -156,28 +144,12 @@ async def test_a_coordinator_signs_in_approves_in_the_browser_and_kafka_hears_it
     status = await _status(config.database_url, match_id)
     assert status == "approved"
 
-    introduction = await wait_for_mail(maildir, f"tariq.{tag}@example.org", "Introducing")
+    introduction = await wait_for_message(maildir, f"tariq.{tag}@example.org", "Introducing")
     assert f"Morag Mentor {tag}" in str(introduction["Subject"])
     invitations = [
         part for part in introduction.walk() if part.get_content_type() == "text/calendar"
     ]
     assert len(invitations) == 1
-
-
-async def wait_for_mail(
-    maildir: Path, recipient: str, subject_start: str, timeout: float = 60
-) -> EmailMessage:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for path in sorted(maildir.glob("*.eml")):
-            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-            assert isinstance(message, EmailMessage)
-            if recipient in str(message["To"]) and str(message["Subject"]).startswith(
-                subject_start
-            ):
-                return message
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"no {subject_start!r} email to {recipient} within {timeout}s")
 
 
 async def _status(database_url: str, match_id: UUID) -> str:

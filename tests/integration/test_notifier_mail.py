@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from datetime import date
 from email.message import EmailMessage
 from uuid import uuid4
 
@@ -37,6 +38,8 @@ from shared.events import (
     PersonUpserted,
     PlacementProfile,
     PlacementUpserted,
+    SecondmentChanged,
+    SecondmentStatus,
     SelfServiceLinkRequested,
     TrustUpserted,
 )
@@ -306,6 +309,18 @@ def secondment_events(host_contact: str | None) -> tuple[list[Event], MatchPropo
     return [*events, host, placement], proposal
 
 
+def agreed(proposal: MatchProposed) -> SecondmentChanged:
+    """Both trusts consented (issue 17): only now is an approved secondment introduced."""
+    return SecondmentChanged(
+        entity_key=str(proposal.match_id),
+        match_id=proposal.match_id,
+        network_id=proposal.network_id,
+        status=SecondmentStatus.AGREED,
+        start_date=date(2027, 1, 4),
+        end_date=date(2027, 7, 4),
+    )
+
+
 async def test_a_secondment_is_introduced_to_the_candidate_and_the_trusts(
     settings: Settings,
     notifier_pool: asyncpg.Pool,
@@ -316,6 +331,9 @@ async def test_a_secondment_is_introduced_to_the_candidate_and_the_trusts(
     events, proposal = secondment_events(host_contact="workforce@host.example")
     await deliver(notifier_consumer, *events, proposal, decided(proposal, approved=True))
     queue = MailQueue(notifier_pool, settings.model_copy(update={"smtp_port": smtp_inbox.port}))
+    await send_everything(queue, notifier_pool)
+    assert not [m for m in smtp_inbox.messages if str(proposal.match_id) in _text(m)]
+    await deliver(notifier_consumer, agreed(proposal))
     await send_everything(queue, notifier_pool)
 
     about = [m for m in smtp_inbox.messages if str(proposal.match_id) in _text(m)]
@@ -349,6 +367,8 @@ async def test_introductions_carry_the_decisions_correlation_id(
         await deliver(notifier_consumer, *events, proposal)
     with correlated("the-decision"):
         await deliver(notifier_consumer, decided(proposal, approved=True))
+        if kind is MatchKind.SECONDMENT:
+            await deliver(notifier_consumer, agreed(proposal))
     caplog.handler.addFilter(CorrelationFilter("notifier"))
     caplog.set_level(logging.INFO)
     queue = MailQueue(notifier_pool, settings.model_copy(update={"smtp_port": smtp_inbox.port}))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import time
@@ -40,3 +41,21 @@ def wait_for_mail(maildir: Path, contains: str, timeout: float = 60) -> EmailMes
                 return message
         time.sleep(0.3)
     raise AssertionError(f"no email mentioning {contains!r} arrived within {timeout}s")
+
+
+async def wait_for_message(
+    maildir: Path, recipient: str, subject_start: str, timeout: float = 60
+) -> EmailMessage:
+    """The first message in the SMTP catcher's ``maildir`` to ``recipient`` whose subject starts
+    with ``subject_start``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in sorted(maildir.glob("*.eml")):
+            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            assert isinstance(message, EmailMessage)
+            if recipient in str(message["To"]) and str(message["Subject"]).startswith(
+                subject_start
+            ):
+                return message
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"no {subject_start!r} email to {recipient} within {timeout}s")

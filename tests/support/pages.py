@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from services.profiles.accounts.accounts import NewAccount, create_account
 from services.profiles.accounts.permissions import AccountRole
+from shared.links import sign_trust_sign_in_link
 from tests.support.api import bearer_headers
 
 PASSWORD = "correct horse battery staple"
@@ -170,4 +171,16 @@ async def seed_network(
         mentor_id=UUID(mentor.json()["id"]),
         mentee_id=UUID(mentee.json()["id"]),
         coordinator_email=coordinator,
+    )
+
+
+async def sign_in_as_trust_contact(
+    browser: Browser, secret_key: str, trust_code: str, email: str
+) -> httpx.Response:
+    """Sign in as the notifier's emailed link would: open it, then press Sign in."""
+    token = sign_trust_sign_in_link(secret_key, trust_code=trust_code, contact_email=email)
+    page = await browser.get(f"/trust/sign-in/{token}")
+    assert page.status_code == 200, page.text
+    return await browser.client.post(
+        f"/trust/sign-in/{token}", data={"csrf_token": csrf_from(page.text)}
     )

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
+from devtools.browser import chromium_present
 from devtools.stack import StackConfig, free_port, running_stack, with_api_token
 
 
@@ -38,3 +42,13 @@ def personal_data_in_logs(log_dir: Path, needles: set[str]) -> int:
         text = path.read_text(errors="replace").lower()
         hits += sum(1 for needle in needles if needle.lower() in text)
     return hits
+
+
+def require_chromium() -> None:
+    """Browser tests skip locally without Debian's Chromium (`make browser`); fail under CI."""
+    if chromium_present():
+        return
+    message = "Chromium is not installed at /usr/bin/chromium: run `make browser`"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)

@@ -5,6 +5,7 @@ SMTP (the same handlers run on PostgreSQL in tests/integration/test_notifier_mai
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 import pytest
@@ -13,6 +14,8 @@ from hypothesis import strategies as st
 
 from services.notifier.handlers import (
     Approved,
+    ConsentAsked,
+    Contact,
     Person,
     QueuedEmail,
     Trust,
@@ -21,9 +24,13 @@ from services.notifier.handlers import (
     handle_event,
     introduce_approved,
     proposal_emails,
+    remind_consents,
     secondment_introductions,
 )
 from shared.events import (
+    ConsentParty,
+    ConsentRecorded,
+    ConsentRequested,
     Coordinator,
     MatchDecided,
     MatchProposed,
@@ -32,7 +39,11 @@ from shared.events import (
     PersonErased,
     PersonUpserted,
     PlacementUpserted,
+    SecondmentChanged,
+    SecondmentStatus,
     SelfServiceLinkRequested,
+    TrustContact,
+    TrustSignInRequested,
     TrustUpserted,
 )
 from shared.matching import MatchKind
@@ -55,6 +66,9 @@ class FakeNotifierStore:
         self.introduced: set[UUID] = set()
         self.emails: dict[str, QueuedEmail] = {}  # by dedupe key
         self.cancelled: set[str] = set()
+        self.contacts: dict[str, list[Contact]] = {}
+        self.consents: dict[tuple[UUID, str], tuple[ConsentRequested, bool, bool]] = {}
+        self.agreed: set[UUID] = set()
 
     async def upsert_network(self, event: NetworkUpserted) -> None:
         self.networks[event.network_id] = [c.model_dump(mode="json") for c in event.coordinators]
@@ -63,6 +77,7 @@ class FakeNotifierStore:
         self.trusts_by_code[event.trust_code] = Trust(
             event.trust_code, event.name, event.contact_email
         )
+        self.contacts[event.trust_code] = [Contact(c.name, c.email) for c in event.contacts]
 
     async def upsert_person(self, event: PersonUpserted) -> None:
         p = event.profile
@@ -136,11 +151,50 @@ class FakeNotifierStore:
             for match_id in self.decisions
             if match_id not in self.introduced
             and match_id in self.proposals
+            and (match_id in self.agreed or self.proposals[match_id].kind is MatchKind.MENTORING)
             and self.proposals[match_id].network_id in self.networks
         ]
 
     async def mark_introduced(self, match_ids: Collection[UUID]) -> None:
         self.introduced |= set(match_ids)
+
+    async def trust_contacts(self, code: str) -> list[Contact]:
+        return self.contacts.get(code, [])
+
+    async def keep_consent_request(self, event: ConsentRequested) -> bool:
+        key = (event.match_id, event.party.value)
+        if key in self.consents:
+            return False
+        self.consents[key] = (event, False, False)
+        return True
+
+    async def close_consent_requests(self, match_id: UUID, party: str | None) -> None:
+        for (m, p), (event, _, reminded) in list(self.consents.items()):
+            if m == match_id and party in (None, p):
+                self.consents[(m, p)] = (event, True, reminded)
+                self.cancelled |= {
+                    k
+                    for k, e in self.emails.items()
+                    if e.match_id == m and e.context.get("party") == p
+                }
+
+    async def settle_secondment(self, event: SecondmentChanged, introduce: bool) -> None:
+        if introduce:
+            self.agreed.add(event.match_id)
+        else:
+            self.introduced.add(event.match_id)
+
+    async def consents_to_remind(self, deadline_before: datetime) -> list[ConsentAsked]:
+        return [
+            ConsentAsked(m, p, event.trust_code)
+            for (m, p), (event, answered, reminded) in self.consents.items()
+            if not answered and not reminded and event.deadline <= deadline_before
+        ]
+
+    async def mark_reminded(self, asked: Sequence[ConsentAsked]) -> None:
+        for a in asked:
+            event, answered, _ = self.consents[(a.match_id, a.party)]
+            self.consents[(a.match_id, a.party)] = (event, answered, True)
 
     def unsent(self, purpose: str | None = None) -> list[QueuedEmail]:
         return [
@@ -349,3 +403,112 @@ def test_each_coordinator_address_gets_one_announcement_whatever_its_case(
     coordinators = [{"name": "C", "email": a} for a in addresses + [a.upper() for a in addresses]]
     emails = proposal_emails(Unannounced(match_id, coordinators))
     assert {e.dedupe_key for e in emails} == {f"proposal:{match_id}:{a.lower()}" for a in addresses}
+
+
+# --- trusts: sign-in links, consent requests and their one reminder ---------------------------
+
+TRUST_CONTACTS = (TrustContact(name="Tara", email="tara@host.example"),)
+
+
+def trust(code: str = "T1", contacts: tuple[TrustContact, ...] = TRUST_CONTACTS) -> TrustUpserted:
+    return TrustUpserted(
+        entity_key=code,
+        trust_code=code,
+        name=f"Trust {code}",
+        region="Y56",
+        network_id="north",
+        contacts=contacts,
+    )
+
+
+def consent_requested(match_id: UUID, deadline: datetime) -> ConsentRequested:
+    return ConsentRequested(
+        entity_key=str(match_id),
+        match_id=match_id,
+        network_id="north",
+        party=ConsentParty.HOST,
+        trust_code="T1",
+        deadline=deadline,
+    )
+
+
+async def test_a_sign_in_link_goes_only_to_a_current_contact_of_the_trust() -> None:
+    store = FakeNotifierStore()
+    await handle_event(store, trust())
+    asked = TrustSignInRequested(
+        entity_key="T1", trust_code="T1", contact_email="tara@host.example"
+    )
+    stranger = TrustSignInRequested(entity_key="T1", trust_code="T1", contact_email="x@y.example")
+    for event in (asked, asked, stranger):
+        await handle_event(store, event)
+    [email] = store.unsent("trust_sign_in")
+    assert (email.recipient_email, email.context) == ("tara@host.example", {"trust_code": "T1"})
+
+
+async def test_a_consent_request_is_emailed_once_and_reminded_once_before_its_deadline() -> None:
+    store = FakeNotifierStore()
+    await handle_event(store, trust())
+    match_id, now = uuid4(), datetime(2026, 12, 3, 12, tzinfo=UTC)
+    request = consent_requested(match_id, now + timedelta(days=7))
+    await handle_event(store, request)
+    await handle_event(store, request)  # redelivered
+    assert len(store.unsent("consent_request")) == 1
+    lead = timedelta(days=2)
+    assert await remind_consents(store, now, lead) == 0  # not due yet
+    assert await remind_consents(store, now + timedelta(days=5, hours=1), lead) == 1
+    assert await remind_consents(store, now + timedelta(days=6), lead) == 0  # once
+    [reminder] = store.unsent("consent_reminder")
+    assert reminder.context == {"party": "host", "trust_code": "T1"}
+
+
+async def test_an_answer_cancels_the_unsent_requests_and_its_reminder() -> None:
+    store = FakeNotifierStore()
+    await handle_event(store, trust())
+    match_id, now = uuid4(), datetime.now(UTC)
+    await handle_event(store, consent_requested(match_id, now + timedelta(days=1)))
+    answered = ConsentRecorded(
+        entity_key=str(match_id),
+        match_id=match_id,
+        network_id="north",
+        party=ConsentParty.HOST,
+        trust_code="T1",
+        given=True,
+        answered_by="tara@host.example",
+        via="web",
+    )
+    await handle_event(store, answered)
+    assert store.unsent("consent_request") == []
+    assert await remind_consents(store, now, timedelta(days=2)) == 0
+
+
+@pytest.mark.parametrize(
+    ("status", "introduced"),
+    [
+        (SecondmentStatus.AGREED, True),
+        (SecondmentStatus.REFUSED, False),
+        (SecondmentStatus.NOT_AGREED, False),
+    ],
+)
+async def test_an_approved_secondment_is_introduced_only_once_agreed(
+    status: SecondmentStatus, introduced: bool
+) -> None:
+    store = FakeNotifierStore()
+    await handle_event(store, network())
+    for code in ("T1", "T2"):
+        await handle_event(store, trust(code))
+    candidate = person("T2")
+    await handle_event(store, candidate)
+    placement_id = uuid4()
+    store.hosts[placement_id] = "T1"
+    proposal = proposed(placement_id, candidate.profile.person_id, MatchKind.SECONDMENT)
+    await handle_event(store, proposal)
+    await handle_event(store, decided(proposal, approved=True))
+    assert await introduce_approved(store) == 0  # approved, not yet agreed by the trusts
+    changed = SecondmentChanged(
+        entity_key=str(proposal.match_id),
+        match_id=proposal.match_id,
+        network_id="north",
+        status=status,
+    )
+    await handle_event(store, changed)
+    assert await introduce_approved(store) == (1 if introduced else 0)

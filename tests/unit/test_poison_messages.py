@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import uuid4
 
@@ -23,6 +24,9 @@ from shared.consuming import Unreadable, read_message
 from shared.events import (
     AvailabilityChanged,
     CheckInRecorded,
+    ConsentParty,
+    ConsentRecorded,
+    ConsentRequested,
     Coordinator,
     Event,
     FairnessFigures,
@@ -42,7 +46,11 @@ from shared.events import (
     PlacementWithdrawn,
     RoundCompleted,
     ScoreWeights,
+    SecondmentChanged,
+    SecondmentStatus,
     SelfServiceLinkRequested,
+    TrustContact,
+    TrustSignInRequested,
     TrustUpserted,
 )
 from shared.kafka import (
@@ -91,8 +99,14 @@ def one_of_each_event() -> list[Event]:
             coordinators=(Coordinator(name="Nadia", email="nadia@example.org"),),
         ),
         TrustUpserted(
-            entity_key="T1", trust_code="T1", name="Trust", region=Region.LONDON, network_id="n"
+            entity_key="T1",
+            trust_code="T1",
+            name="Trust",
+            region=Region.LONDON,
+            network_id="n",
+            contacts=(TrustContact(name="Tara", email="tara@example.org"),),
         ),
+        TrustSignInRequested(entity_key="T1", trust_code="T1", contact_email="tara@example.org"),
         PersonUpserted(entity_key=str(person), profile=profile),
         PersonErased(entity_key=str(person), person_id=person),
         AvailabilityChanged(
@@ -140,6 +154,33 @@ def one_of_each_event() -> list[Event]:
                 skills=0.5, region=0.2, availability=0.1, preferences=0.1, text=0.1
             ),
             applied_by="nadia@example.org",
+        ),
+        ConsentRequested(
+            entity_key=str(match),
+            match_id=match,
+            network_id="n",
+            party=ConsentParty.HOST,
+            trust_code="T1",
+            deadline=datetime(2026, 12, 10, tzinfo=UTC),
+        ),
+        ConsentRecorded(
+            entity_key=str(match),
+            match_id=match,
+            network_id="n",
+            party=ConsentParty.HOME,
+            trust_code="T2",
+            given=False,
+            reason="short-staffed",
+            answered_by="tara@example.org",
+            via="web",
+        ),
+        SecondmentChanged(
+            entity_key=str(match),
+            match_id=match,
+            network_id="n",
+            status=SecondmentStatus.STARTED,
+            start_date=date(2027, 1, 4),
+            end_date=date(2027, 7, 4),
         ),
     ]
 

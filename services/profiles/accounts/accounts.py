@@ -73,7 +73,8 @@ class PasswordSignIn:
         self, conn: asyncpg.Connection, email: str, secret: str
     ) -> Account | None:
         row = await conn.fetchrow(
-            "SELECT email, name, role, network_id, password_hash FROM accounts WHERE email = $1",
+            "SELECT email, name, role, network_id, trust_code, password_hash FROM accounts"
+            " WHERE email = $1",
             normalised_email(email),
         )
         if row is None or row["password_hash"] is None:
@@ -90,13 +91,15 @@ def _account(row: asyncpg.Record) -> Account:
         name=row["name"],
         role=AccountRole(row["role"]),
         network_id=row["network_id"],
+        trust_code=row["trust_code"],
     )
 
 
 async def load_account(conn: asyncpg.Connection, email: str) -> Account | None:
     """The account as it is now (a removed or moved coordinator loses access at once)."""
     row = await conn.fetchrow(
-        "SELECT email, name, role, network_id FROM accounts WHERE email = $1", email
+        "SELECT email, name, role, network_id, trust_code FROM accounts WHERE email = $1",
+        email,
     )
     return None if row is None else _account(row)
 
@@ -123,6 +126,8 @@ async def create_account(conn: asyncpg.Connection, new: NewAccount, *, actor: st
     password = new.password.get_secret_value()
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountRefused(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    if new.role is AccountRole.TRUST_CONTACT:
+        raise AccountRefused("a trust's contacts are added on the trust's page (no password)")
     if (new.role is AccountRole.COORDINATOR) != (new.network_id is not None):
         raise AccountRefused("a coordinator belongs to one network; an administrator to none")
     email = str(new.email).lower()
@@ -193,7 +198,8 @@ async def create_network(
 
 async def list_accounts(conn: asyncpg.Connection) -> list[Account]:
     rows = await conn.fetch(
-        "SELECT email, name, role, network_id FROM accounts ORDER BY role, network_id, email"
+        "SELECT email, name, role, network_id, trust_code FROM accounts"
+        " ORDER BY role, network_id, trust_code, email"
     )
     return [_account(row) for row in rows]
 

@@ -1,9 +1,10 @@
 """Who may do what: plain rules on a signed-in account or an API client, no HTTP or SQL.
 
 Administrators manage networks and coordinators and read the audit log; a coordinator sees and
-decides only their own network's proposals. An API client's token is either an administrator's
-(every network, and the networks themselves) or one network's (its trusts, people and
-placements). Nobody else gets anything."""
+decides only their own network's proposals; a trust's contact sees and decides only their own
+trust's placements, staff and consents (never another trust's, never mentoring). An API
+client's token is either an administrator's (every network, and the networks themselves) or one
+network's (its trusts, people and placements). Nobody else gets anything."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from shared.addresses import normalised_email
 class AccountRole(StrEnum):
     ADMINISTRATOR = "administrator"
     COORDINATOR = "coordinator"
+    TRUST_CONTACT = "trust_contact"
 
 
 class Account(BaseModel):
@@ -28,10 +30,15 @@ class Account(BaseModel):
     name: str
     role: AccountRole
     network_id: str | None = None
+    trust_code: str | None = None  # a trust contact's trust
 
     @property
     def is_administrator(self) -> bool:
         return self.role is AccountRole.ADMINISTRATOR
+
+    @property
+    def is_trust_contact(self) -> bool:
+        return self.role is AccountRole.TRUST_CONTACT
 
 
 def may_coordinate(account: Account | None, network_id: str) -> bool:
@@ -40,6 +47,15 @@ def may_coordinate(account: Account | None, network_id: str) -> bool:
         account is not None
         and account.role is AccountRole.COORDINATOR
         and account.network_id == network_id
+    )
+
+
+def may_act_for_trust(account: Account | None, trust_code: str) -> bool:
+    """See the trust's placements, staff and secondments; post placements; consent for it."""
+    return (
+        account is not None
+        and account.role is AccountRole.TRUST_CONTACT
+        and account.trust_code == trust_code
     )
 
 
@@ -79,6 +95,8 @@ def home_path(account: Account) -> str:
     """Where an account lands after signing in."""
     if account.is_administrator:
         return "/admin"
+    if account.is_trust_contact:
+        return f"/trust/{account.trust_code}"
     return f"/dashboard/{account.network_id}/proposals"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from enum import StrEnum
 from typing import Annotated
 from uuid import UUID
 
@@ -128,6 +129,17 @@ class AvailabilityIn(Strict):
     )
 
 
+class WorkPlace(StrEnum):
+    ON_SITE = "on_site"
+    REMOTE = "remote"
+    HYBRID = "hybrid"
+
+
+# Agenda for Change bands, as trusts write them.
+Band = Annotated[str, Field(pattern=r"^([1-7]|8[a-d]|9)$", description="2 to 9, 8a to 8d")]
+BAND_ORDER = ("1", "2", "3", "4", "5", "6", "7", "8a", "8b", "8c", "8d", "9")
+
+
 class PlacementIn(Strict):
     host_trust_code: Identifier
     role: Name
@@ -137,17 +149,37 @@ class PlacementIn(Strict):
     places: int = Field(default=1, ge=1, le=50)
     start_from: date | None = None
     start_to: date | None = None
+    # What a trust's contact states on the trust's page (the matcher needs none of it).
+    days_per_week: float | None = Field(default=None, gt=0, le=5)
+    work_place: WorkPlace | None = None
+    band_from: Band | None = None
+    band_to: Band | None = None
+    supervisor: Name | None = Field(default=None, description="the host-side supervisor")
 
     @model_validator(mode="after")
     def _window_in_order(self) -> PlacementIn:
         if self.start_from and self.start_to and self.start_to < self.start_from:
             raise ValueError("start_to must not be before start_from")
+        bands = self.band_from, self.band_to
+        if bands[0] and bands[1] and BAND_ORDER.index(bands[1]) < BAND_ORDER.index(bands[0]):
+            raise ValueError("band_to must not be below band_from")
         return self
+
+
+# The placement's fields that stay in the profiles service (not in placement.upserted).
+PLACEMENT_PAGE_FIELDS: set[str] = {
+    "days_per_week",
+    "work_place",
+    "band_from",
+    "band_to",
+    "supervisor",
+}
 
 
 class PlacementOut(BaseModel):
     id: UUID
     withdrawn: bool
+    paused: bool = False
     details: PlacementIn
 
 

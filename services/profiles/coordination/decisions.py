@@ -2,19 +2,23 @@
 MatchDecided in the outbox in ONE transaction: decided, recorded and published, or none of it.
 
 Secondments of one exchange cycle (same exchange_id) are decided together: approving or
-rejecting one decides them all, and if any of them can no longer be decided, none is."""
+rejecting one decides them all, and if any of them can no longer be decided, none is. An
+approved secondment then waits for its host and home trusts' consents (trusts/consents.py),
+asked in the same transaction."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import asyncpg
 
 from services.profiles.accounts.audit import record_audit
+from services.profiles.trusts.consents import request_consents
 from shared.events import MatchDecided
 from shared.outbox import add_to_outbox
-from shared.text import free_text
+from shared.text import recorded_reason
 
 
 class DecisionRefused(ValueError):
@@ -26,15 +30,11 @@ class ProposalNotFound(LookupError):
 
 
 def check_reason(approved: bool, reason: str) -> str:
-    reason = reason.strip()
-    if not approved and not reason:
-        raise DecisionRefused("Say why the match is rejected: the reason is recorded.")
-    if len(reason) > 2000:
-        raise DecisionRefused("The reason is too long (at most 2000 characters).")
+    required = None if approved else "Say why the match is rejected: the reason is recorded."
     try:
-        return free_text(reason)
+        return recorded_reason(reason, required)
     except ValueError as error:
-        raise DecisionRefused(f"The reason cannot be stored: {error}.") from error
+        raise DecisionRefused(str(error)) from error
 
 
 def refusal_for(status: str) -> str | None:
@@ -55,8 +55,10 @@ async def decide(
     reason: str,
     decided_by: str,
     via: str = "web",
+    consent_days: int = 7,
 ) -> list[UUID]:
-    """Decide the proposals (and their exchange partners); returns every match decided."""
+    """Decide the proposals (and their exchange partners); returns every match decided. The
+    trusts of an approved secondment have ``consent_days`` to answer."""
     reason = check_reason(approved, reason)
     if not match_ids:
         raise DecisionRefused("No proposal was selected.")
@@ -101,6 +103,9 @@ async def decide(
             for match_id in decided
         ]
         await add_to_outbox(conn, events)
+        if approved:
+            deadline = datetime.now(UTC) + timedelta(days=consent_days)
+            await request_consents(conn, network_id, decided, deadline)
     return decided
 
 

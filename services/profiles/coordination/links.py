@@ -83,6 +83,7 @@ async def take_decision(
             str(form.get("reason", "")),
             link.coordinator_email.lower(),
             via="email-link",
+            consent_days=settings.consent_days,
         )
     verdict = "approved" if link.approve else "rejected"
     return render(

@@ -78,7 +78,15 @@ async def decide_one(
     if choice not in ("approve", "reject"):
         raise PageRefused(400, "No decision", "Choose approve or reject.")
     approved, reason = choice == "approve", str(form.get("reason", ""))
-    decided = await decide_or_refuse(conn, network_id, [match_id], approved, reason, account.email)
+    decided = await decide_or_refuse(
+        conn,
+        network_id,
+        [match_id],
+        approved,
+        reason,
+        account.email,
+        consent_days=request.app.state.settings.consent_days,
+    )
     verb = "Approved" if approved else "Rejected"
     flash(request, f"{verb} {len(decided)} proposal(s). The matcher and notifier are told.")
     return RedirectResponse(f"/dashboard/{network_id}/proposals", status.HTTP_303_SEE_OTHER)
@@ -92,7 +100,15 @@ async def bulk_approve(
         match_ids = [UUID(str(value)) for value in form.getlist("match_id")]
     except ValueError as error:
         raise PageRefused(400, "Unknown proposal", "A selected proposal is unknown.") from error
-    decided = await decide_or_refuse(conn, network_id, match_ids, True, "", account.email)
+    decided = await decide_or_refuse(
+        conn,
+        network_id,
+        match_ids,
+        True,
+        "",
+        account.email,
+        consent_days=request.app.state.settings.consent_days,
+    )
     flash(request, f"Approved {len(decided)} proposal(s). The matcher and notifier are told.")
     return RedirectResponse(f"/dashboard/{network_id}/proposals", status.HTTP_303_SEE_OTHER)
 
@@ -153,6 +169,7 @@ async def decide_or_refuse(
     reason: str,
     decided_by: str,
     via: str = "web",
+    consent_days: int = 7,
 ) -> list[UUID]:
     """The decision use case, its refusals as pages."""
     try:
@@ -164,6 +181,7 @@ async def decide_or_refuse(
             reason=reason,
             decided_by=decided_by,
             via=via,
+            consent_days=consent_days,
         )
     except ProposalNotFound as error:
         raise PageRefused(

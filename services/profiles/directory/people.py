@@ -164,3 +164,23 @@ async def erase_person(conn: asyncpg.Connection, person_id: UUID) -> None:
             PersonUpserted.topic.value,
         )
         await add_to_outbox(conn, [PersonErased(entity_key=str(person_id), person_id=person_id)])
+
+
+async def set_open_to_secondment(
+    conn: asyncpg.Connection, person_id: UUID, trust_code: str, *, open_to_secondment: bool
+) -> bool:
+    """A trust puts one of its mentees forward for secondment (or takes them off); returns
+    False when the person is not a mentee of that trust. Republished as person.upserted."""
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            "SELECT details FROM people WHERE id = $1 AND role = 'mentee' AND trust_code = $2"
+            " FOR UPDATE",
+            person_id,
+            trust_code,
+        )
+        if row is None:
+            return False
+        mentee = MenteeIn.model_validate(row["details"])
+        mentee = mentee.model_copy(update={"open_to_secondment": open_to_secondment})
+        await save_person(conn, mentee, person_id)
+    return True

@@ -6,7 +6,7 @@ import asyncpg
 
 from services.profiles.api.schemas import TrustIn
 from services.profiles.directory.errors import Invalid, NotFound
-from shared.events import TrustUpserted
+from shared.events import TrustContact, TrustUpserted
 from shared.outbox import add_to_outbox
 
 
@@ -33,8 +33,23 @@ async def upsert_trust(conn: asyncpg.Connection, code: str, data: TrustIn) -> No
             data.is_small,
             data.contact_email,
         )
-        event = TrustUpserted(entity_key=code, trust_code=code, **data.model_dump())
-        await add_to_outbox(conn, [event])
+        await publish_trust(conn, code)
+
+
+async def publish_trust(conn: asyncpg.Connection, code: str) -> None:
+    """Put the trust as it now is (its contacts too) in the outbox, in the caller's
+    transaction: after any change to the trust or to who its contacts are."""
+    trust = await get_trust(conn, code)
+    contacts = await conn.fetch(
+        "SELECT name, email FROM accounts WHERE trust_code = $1 ORDER BY email", code
+    )
+    event = TrustUpserted(
+        entity_key=code,
+        trust_code=code,
+        contacts=tuple(TrustContact(name=c["name"], email=c["email"]) for c in contacts),
+        **TrustIn.model_validate({k: v for k, v in trust.items() if k != "code"}).model_dump(),
+    )
+    await add_to_outbox(conn, [event])
 
 
 async def get_trust(conn: asyncpg.Connection, code: str) -> asyncpg.Record:

@@ -1,0 +1,102 @@
+"""The pipeline benchmark's arithmetic (bench/spread.py) and its reading of Kafka's own
+performance tools (bench/broker_reference.py): what the published figures are made of."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bench.broker_reference import ToolFailed, parse_consumer, parse_producer
+from bench.spread import p99_by_window, percentiles, spread, summarise_runs
+
+figures = st.floats(min_value=0, max_value=1e6, allow_nan=False)
+
+
+@given(st.lists(figures, min_size=1, max_size=30))
+def test_the_spread_brackets_every_run_and_its_median(values: list[float]) -> None:
+    result = spread(values)
+    assert result["runs"] == len(values)
+    assert result["min"] == round(min(values), 3)
+    assert result["max"] == round(max(values), 3)
+    assert result["median"] == round(statistics.median(values), 3)
+
+
+def test_a_run_without_the_figure_leaves_the_spread_unknown_not_better() -> None:
+    # A run that proposed nothing has no p99: dropping it would report the good runs only.
+    assert spread([120.0, None, 150.0]) == {"min": None, "median": None, "max": None, "runs": 3}
+
+
+def test_each_scenario_keeps_every_run_beside_its_spread() -> None:
+    runs = [{"p99_ms": 180.0, "p50_ms": 60.0}, {"p99_ms": 240.0, "p50_ms": 70.0}]
+    summary = summarise_runs(runs, ("p99_ms",))
+    assert summary["runs"] == runs
+    assert summary["spread"]["p99_ms"] == {"min": 180.0, "median": 210.0, "max": 240.0, "runs": 2}
+
+
+@given(
+    st.dictionaries(
+        st.integers(0, 10_000),
+        st.tuples(st.floats(0, 600), st.none() | st.floats(0, 5)),
+        min_size=1,
+        max_size=300,
+    )
+)
+def test_windows_count_every_published_event_once(
+    events: dict[int, tuple[float, float | None]],
+) -> None:
+    published = {key: at for key, (at, _) in events.items()}
+    received = {key: at + delay for key, (at, delay) in events.items() if delay is not None}
+    windows = p99_by_window(published, received, 60)
+    assert sum(w["published"] for w in windows) == len(published)
+    assert sum(w["proposed"] for w in windows) == len(received)
+    assert [w["window"] for w in windows] == sorted({w["window"] for w in windows})
+
+
+def test_a_slow_minute_shows_in_its_own_window() -> None:
+    published = {i: float(i) for i in range(180)}  # one event a second for three minutes
+    received = {i: i + (2.0 if 60 <= i < 120 else 0.05) for i in range(180)}
+    windows = p99_by_window(published, received, 60)
+    assert [w["p99_ms"] for w in windows] == [50.0, 2000.0, 50.0]
+    assert percentiles([(received[i] - published[i]) * 1000 for i in range(180)])["p50_ms"] == 50
+
+
+PRODUCER_OUTPUT = """\
+104857 records sent, 20967.2 records/sec (11.80 MB/sec), 1403.2 ms avg latency, 2024.0 ms max latency.
+200000 records sent, 24721.6 records/sec (13.91 MB/sec), 1154.11 ms avg latency, 2024.00 ms max latency, 1115 ms 50th, 1818 ms 95th, 1990 ms 99th, 2018 ms 99.9th.
+"""  # noqa: E501  (the tool's own lines)
+
+CONSUMER_OUTPUT = """\
+start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec
+2026-12-03 11:40:01:123, 2026-12-03 11:40:04:456, 112.5000, 33.7500, 200000, 60006.0006, 3050, 283, 397.5265, 706713.7809
+"""  # noqa: E501
+
+
+def test_the_producer_tool_s_total_line_is_read_not_a_window_line() -> None:
+    assert parse_producer(PRODUCER_OUTPUT) == {
+        "records": 200000,
+        "per_second": 24722,
+        "mb_per_second": 13.91,
+        "avg_latency_ms": 1154.11,
+        "max_latency_ms": 2024.0,
+    }
+
+
+def test_the_consumer_tool_s_columns_are_read_by_name() -> None:
+    assert parse_consumer(CONSUMER_OUTPUT) == {
+        "records": 200000,
+        "per_second": 60006,
+        "fetch_per_second": 706714,
+    }
+
+
+@pytest.mark.parametrize("parse", [parse_producer, parse_consumer])
+def test_output_without_figures_is_an_error_not_a_zero(
+    parse: Callable[[str], dict[str, Any]],
+) -> None:
+    with pytest.raises(ToolFailed):
+        parse("Exception in thread main: org.apache.kafka.common.errors.TimeoutException")

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -57,6 +57,7 @@ WORKER_TIMEOUT_S = 900
 FULL_SET_SIZES = ("S", "M")  # L's full set (about 185 million pairs) does not fit
 DEFAULT_OUT = Path(__file__).parent / "results" / "matching.json"
 Metrics = dict[str, Any]
+_T = TypeVar("_T")
 
 
 # --- workers: each runs in its own process and prints one JSON object ---
@@ -188,11 +189,11 @@ def _timed(
     return chosen, time.perf_counter() - start
 
 
-def _with_deep_stack(run: Callable[[], tuple[IntArray, float]]) -> tuple[IntArray, float]:
+def _with_deep_stack(run: Callable[[], _T]) -> _T:
     """The `matching` package deep-copies its linked players recursively: give it room."""
     sys.setrecursionlimit(1_000_000)
     threading.stack_size(1 << 29)
-    box: list[tuple[IntArray, float]] = []
+    box: list[_T] = []
     thread = threading.Thread(target=lambda: box.append(run()))
     thread.start()
     thread.join()
@@ -371,6 +372,65 @@ def run_scale_rows(
     return rows
 
 
+# The issue-15 rows (bench/matching_rows.py): two-sided stable mode at M against the `matching`
+# package, 1,000 incremental changes at L, the time fairness targets add to a round, and
+# exchanges and chains at 160 placements over 50 trusts and 200 over 60 against CP-SAT.
+ISSUE_ROWS = (
+    "two_sided@M",
+    "incremental@Lx1000",
+    "fairness_cost@M",
+    "fairness_cost@real",
+    "exchanges@160x50",
+    "exchanges@200x60",
+)
+EXCHANGE_PEOPLE = {160: (400, 1_600), 200: (500, 2_000)}  # placements -> (mentors, mentees)
+
+
+def issue_row_task(name: str, seed: int) -> dict[str, Any]:
+    """The worker task of one issue-15 row name (see ``ISSUE_ROWS``)."""
+    kind, _, arg = name.partition("@")
+    if kind == "two_sided":
+        return {"kind": kind, "size": arg.upper(), "seed": seed}
+    if kind == "incremental":
+        size, _, changes = arg.partition("x")
+        n = int(changes or 1000)
+        return {
+            "kind": kind,
+            "size": size.upper(),
+            "seed": seed,
+            "changes": n,
+            "check_every": max(n // 10, 1),
+        }
+    if kind == "fairness_cost":
+        return {"kind": kind, "size": arg if arg == "real" else arg.upper(), "seed": seed}
+    if kind == "exchanges":
+        placements, _, trusts = arg.partition("x")
+        mentors, mentees = EXCHANGE_PEOPLE.get(
+            int(placements), (2 * int(placements), 10 * int(placements))
+        )
+        return {
+            "kind": kind,
+            "mentors": mentors,
+            "mentees": mentees,
+            "placements": int(placements),
+            "trusts": int(trusts),
+            "chains": 0.1,
+            "seed": seed,
+        }
+    raise ValueError(f"unknown row {name!r}")
+
+
+def run_issue_rows(names: list[str], seed: int, say: Callable[[str], None]) -> Metrics:
+    rows: Metrics = {"load_average": _load_average()}
+    for name in names:
+        say(f"{name}")
+        task = issue_row_task(name, seed)
+        if task["kind"] == "fairness_cost":
+            task["share"] = 0.9
+        rows[name] = _run_worker(task) | {"load_average_after": _load_average()}
+    return rows
+
+
 def _load_average() -> list[float]:
     return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
 
@@ -439,12 +499,18 @@ def _run_worker(task: dict[str, Any]) -> Metrics:
 
 def _worker_main(task: dict[str, Any]) -> None:
     kind = task.pop("kind")
+    from bench import matching_rows
+
     workers: dict[str, Callable[..., Metrics]] = {
         "engine": engine_worker,
         "full": full_set_worker,
         "peer": peer_worker,
         "scale": scale_worker,
         "fairness": fairness_worker,
+        "two_sided": matching_rows.two_sided_worker,
+        "incremental": matching_rows.incremental_worker,
+        "fairness_cost": matching_rows.fairness_cost_worker,
+        "exchanges": matching_rows.exchanges_worker,
     }
     print(json.dumps(workers[kind](**task)))
 
@@ -634,6 +700,13 @@ def main(argv: list[str] | None = None) -> None:
         "--fairness", default="real,real@1.0,M", help="fairness rows: real (DDaT) or a size[@share]"
     )
     parser.add_argument("--repeats", type=int, default=3, help="runs per whole-round row")
+    parser.add_argument(
+        "--rows",
+        default=",".join(ISSUE_ROWS),
+        help=f"issue-15 rows ('' = none), any of: {', '.join(ISSUE_ROWS)} (names:"
+        " two_sided@SIZE, incremental@SIZE[xCHANGES], fairness_cost@SIZE|real,"
+        " exchanges@PLACEMENTSxTRUSTS)",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -658,12 +731,18 @@ def main(argv: list[str] | None = None) -> None:
             args.repeats,
             say,
         )
+        issue_rows = run_issue_rows(
+            [r.strip() for r in args.rows.split(",") if r.strip()], args.seed, say
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     by_size: Metrics = {result["size"]: result for result in results}
     by_size["whole_rounds"] = scale
+    by_size["issue_rows"] = issue_rows
     args.out.write_text(json.dumps(by_size, indent=2) + "\n")
     print_table(results)
     print_scale_table(scale)
+    for name, row in issue_rows.items():
+        console.print(f"{name}: {json.dumps(row, default=str)}")
     console.print(f"written to {args.out}")
 
 

@@ -13,13 +13,16 @@ from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, get_args
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
 from shared.addresses import EmailAddress
 from shared.matching import Explanation, MatchKind
 from shared.people import (
     MAX_HOURS_PER_MONTH,
+    MAX_RANKED_MENTORS,
     MAX_SKILLS,
+    AspiredRole,
+    MentorPreferences,
     Mode,
     Role,
     Sector,
@@ -186,6 +189,22 @@ class PersonProfile(BaseModel):
     gaps: tuple[SkillGap, ...] = Field(default=(), max_length=MAX_SKILLS)
     goals: FreeText = ""
     open_to_secondment: bool = False
+    # Two-sided preferences (docs/matching.md, "Stated preferences"). Mentees: mentors they
+    # have seen, best first, and mentors they will not be matched with; the role they aim for.
+    ranked_mentors: tuple[UUID, ...] = Field(default=(), max_length=MAX_RANKED_MENTORS)
+    excluded_mentors: tuple[UUID, ...] = Field(default=(), max_length=MAX_RANKED_MENTORS)
+    aspires_to: AspiredRole | None = None
+    # Mentors: whom they would rather help.
+    prefers: MentorPreferences = MentorPreferences()
+
+    @model_validator(mode="after")
+    def _ranking_is_consistent(self) -> PersonProfile:
+        ranked = set(self.ranked_mentors)
+        if len(ranked) < len(self.ranked_mentors):
+            raise ValueError("a mentor is ranked twice")
+        if ranked & set(self.excluded_mentors):
+            raise ValueError("a mentor is both ranked and excluded")
+        return self
 
 
 class PersonUpserted(Event):
@@ -233,6 +252,9 @@ class PlacementProfile(BaseModel):
     places: int
     start_from: date | None = None
     start_to: date | None = None
+    # The host trust asks nobody back: the placement may start a chain (A <- B <- C), whose
+    # proposals share an exchange_id ("chain-...") and are decided all or none like a cycle.
+    asks_nothing_back: bool = False
 
 
 class PlacementUpserted(Event):
@@ -374,12 +396,38 @@ class GroupComparisonFigures(BaseModel):
     others: GroupFigures
 
 
+class GroupTargetFigures(BaseModel):
+    """One group's fairness target in a round, and how the round met it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    group: str  # part_time, social_care, small_trust
+    target_share: float = Field(ge=0, le=1, description="of the overall rate; 0 = no target")
+    rate_to_overall: float | None = None
+    met: bool
+
+
+class FairnessPriceFigures(BaseModel):
+    """What a round's fairness targets cost: the total score given up to meet them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    total_score: float
+    free_total_score: float = Field(description="the round's optimum without targets")
+    price: float = Field(description="free_total_score - total_score")
+    price_pct: float
+    bound_gap: float = Field(ge=0, description="the chosen total is certified within this")
+    targets: tuple[GroupTargetFigures, ...]
+
+
 class FairnessFigures(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     kind: MatchKind
     overall: GroupFigures
     comparisons: tuple[GroupComparisonFigures, ...]
+    # Optimal-mode mentoring rounds meet fairness targets; None for a stable-mode round.
+    price: FairnessPriceFigures | None = None
 
 
 class RoundCompleted(Event):

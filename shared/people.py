@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from shared.regions import Region
 from shared.skills import DEFAULT_TAXONOMY, MAX_LEVEL, MIN_LEVEL
 
 # The API's limits on a profile, which its events keep too (shared/events.py).
@@ -81,3 +82,36 @@ class SkillGap(BaseModel):
     @property
     def size(self) -> int:
         return self.target - self.current
+
+
+# --- two-sided preferences (docs/matching.md, "Stated preferences") ---
+
+MAX_RANKED_MENTORS = 20  # mentors a mentee ranks, and mentors a mentee excludes
+
+
+class AspiredRole(StrEnum):
+    """A senior digital role a mentee is working towards; mentors may prefer to help them."""
+
+    CIO = "cio"  # chief information officer
+    CCIO = "ccio"  # chief clinical information officer
+    CNIO = "cnio"  # chief nursing information officer
+    CDO = "cdo"  # chief digital officer
+    CTO = "cto"  # chief technology officer
+
+
+class MentorPreferences(BaseModel):
+    """Whom a mentor would rather help: mentees meeting more of these come first for them.
+
+    Each list left empty states nothing. A mentee meets a list when its value is in it; the
+    preference's value for a pair is the share of the stated lists the mentee meets.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sectors: tuple[Sector, ...] = Field(default=(), max_length=len(Sector))
+    regions: tuple[Region, ...] = Field(default=(), max_length=len(Region))
+    aspirations: tuple[AspiredRole, ...] = Field(default=(), max_length=len(AspiredRole))
+
+    @property
+    def stated(self) -> bool:
+        return bool(self.sectors or self.regions or self.aspirations)

@@ -23,7 +23,16 @@ from services.matcher.engine.contract import (
 )
 from shared.events import PlacementProfile
 from shared.matching import MatchKind
-from shared.people import Mode, Role, Sector, SkillGap, SkillLevel, WorkingPattern
+from shared.people import (
+    AspiredRole,
+    MentorPreferences,
+    Mode,
+    Role,
+    Sector,
+    SkillGap,
+    SkillLevel,
+    WorkingPattern,
+)
 from shared.regions import Region
 
 Row = Mapping[str, Any]  # a database row, or any mapping of the same columns
@@ -164,6 +173,10 @@ class StoredProfile(BaseModel):
     gaps: tuple[SkillGap, ...] = ()
     goals: str = ""
     open_to_secondment: bool = False
+    ranked_mentors: tuple[UUID, ...] = ()
+    excluded_mentors: tuple[UUID, ...] = ()
+    aspires_to: AspiredRole | None = None
+    prefers: MentorPreferences = MentorPreferences()
 
 
 # The people columns a round reads, the profile as JSON text (parsed and cached below).
@@ -192,6 +205,7 @@ def _mentor_input(profile_json: str, capacity: float, hours_per_month: float) ->
         hours_per_month=hours_per_month,
         mode=profile.mode,
         bio=profile.bio,
+        prefers=profile.prefers,
     )
 
 
@@ -223,6 +237,9 @@ def open_mentee(row: Row) -> MenteeInput | None:
         goals=profile.goals,
         open_to_secondment=open_to_secondment,
         seeking_mentoring=seeking_mentoring,
+        ranked_mentors=tuple(str(m) for m in profile.ranked_mentors),
+        excluded_mentors=frozenset(str(m) for m in profile.excluded_mentors),
+        aspires_to=profile.aspires_to,
     )
 
 
@@ -240,4 +257,5 @@ def open_placement(row: Row) -> PlacementInput | None:
         places=remaining,
         months=placement.months,
         fte=placement.fte,
+        asks_nothing_back=placement.asks_nothing_back,
     )

@@ -16,6 +16,7 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from services.matcher.engine.contract import (
+    FairnessOutcome,
     MatchingEngine,
     MatchingInput,
     MatchingResult,
@@ -26,7 +27,13 @@ from services.matcher.handlers import withdrawals
 from services.matcher.network_weights import weighted
 from services.matcher.repository import MatcherRepository
 from services.matcher.round_input import PairKey, load_round_input
-from shared.events import FairnessFigures, MatchProposed, RoundCompleted
+from shared.events import (
+    FairnessFigures,
+    FairnessPriceFigures,
+    GroupTargetFigures,
+    MatchProposed,
+    RoundCompleted,
+)
 from shared.observability import metrics
 from shared.observability.context import Carrier, continued
 from shared.outbox import add_to_outbox
@@ -117,6 +124,7 @@ async def _run_round(
             replaced_proposals=len(replaced),
             seconds=time.perf_counter() - started,
             fairness=fairness,
+            price=result.fairness,
         )
         await _record(conn, summary)
         await add_to_outbox(conn, [_round_completed(summary)])
@@ -139,6 +147,7 @@ class RoundSummary:
     replaced_proposals: int
     seconds: float
     fairness: FairnessReport
+    price: FairnessOutcome | None = None  # the fairness targets' price (optimal mode)
 
     def describe(self) -> str:
         return (
@@ -158,8 +167,9 @@ async def _record(conn: asyncpg.Connection, summary: RoundSummary) -> None:
     await conn.execute(
         """
         INSERT INTO rounds (network_id, mentors, mentees, placements, new_proposals,
-                            kept_proposals, replaced_proposals, seconds, fairness)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                            kept_proposals, replaced_proposals, seconds, fairness,
+                            fairness_price)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
         """,
         summary.network_id,
         summary.mentors,
@@ -170,13 +180,36 @@ async def _record(conn: asyncpg.Connection, summary: RoundSummary) -> None:
         summary.replaced_proposals,
         summary.seconds,
         summary.fairness.model_dump(mode="json"),
+        None if summary.price is None else summary.price.model_dump(mode="json"),
     )
 
 
 def _round_completed(summary: RoundSummary) -> RoundCompleted:
     figures = FairnessFigures.model_validate(summary.fairness.model_dump(mode="json"))
+    if summary.price is not None:
+        figures = figures.model_copy(update={"price": price_figures(summary.price)})
     return RoundCompleted(
         entity_key=summary.network_id, network_id=summary.network_id, fairness=figures
+    )
+
+
+def price_figures(outcome: FairnessOutcome) -> FairnessPriceFigures:
+    """The engine's fairness outcome as the round-completed event carries it."""
+    return FairnessPriceFigures(
+        total_score=outcome.total_score,
+        free_total_score=outcome.free_total_score,
+        price=outcome.price,
+        price_pct=outcome.price_pct,
+        bound_gap=outcome.bound_gap,
+        targets=tuple(
+            GroupTargetFigures(
+                group=g.group,
+                target_share=g.target_share,
+                rate_to_overall=g.rate_to_overall,
+                met=g.met,
+            )
+            for g in outcome.groups
+        ),
     )
 
 

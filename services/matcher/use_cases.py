@@ -100,7 +100,8 @@ EXPORTS: dict[str, str] = {
     " exchange_id, created_at, decided_at FROM proposals WHERE network_id = $1"
     " ORDER BY created_at, match_id",
     "rounds": "SELECT ran_at, mentors, mentees, placements, new_proposals, kept_proposals,"
-    " replaced_proposals, seconds, fairness FROM rounds WHERE network_id = $1 ORDER BY id",
+    " replaced_proposals, seconds, fairness, fairness_price FROM rounds WHERE network_id = $1"
+    " ORDER BY id",
 }
 
 

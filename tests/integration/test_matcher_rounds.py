@@ -67,11 +67,16 @@ async def test_a_round_proposes_once_and_respects_rejections(matcher_pool: async
         assert outboxed == 1
         assert network not in await due_networks(conn, 0, 60)
         recorded = await conn.fetchrow(
-            "SELECT mentors, mentees, new_proposals, fairness FROM rounds WHERE network_id = $1",
+            "SELECT mentors, mentees, new_proposals, fairness, fairness_price FROM rounds"
+            " WHERE network_id = $1",
             network,
         )
         assert (recorded["mentors"], recorded["mentees"], recorded["new_proposals"]) == (1, 1, 1)
         assert recorded["fairness"]["overall"]["match_rate"] == 1.0
+        # The fairness targets' price is stored with the round: nothing binds for one mentee.
+        price = recorded["fairness_price"]
+        assert (price["price"], price["free_total_score"]) == (0.0, price["total_score"])
+        assert {g["group"] for g in price["groups"]} == {"part_time", "social_care", "small_trust"}
         # The same figures travel to the coordinators' view as a round.completed event.
         published = await conn.fetchval(
             "SELECT payload FROM outbox WHERE message_key = $1 AND topic = $2",
@@ -83,6 +88,9 @@ async def test_a_round_proposes_once_and_respects_rejections(matcher_pool: async
         assert completed.network_id == network
         assert completed.fairness.overall.match_rate == 1.0
         assert completed.fairness.overall.matched == 1
+        assert completed.fairness.price is not None
+        assert completed.fairness.price.total_score == pytest.approx(proposed.score)
+        assert all(target.met for target in completed.fairness.price.targets)
         await mark_dirty(conn, network)
     assert await run_round(matcher_pool, engine, network) == []  # the pair is already live
 

@@ -23,8 +23,10 @@ from services.profiles.bootstrap import apply_event
 from services.profiles.coordination.decisions import decide
 from shared.events import (
     FairnessFigures,
+    FairnessPriceFigures,
     GroupComparisonFigures,
     GroupFigures,
+    GroupTargetFigures,
     MatchProposed,
     MatchWithdrawn,
     RoundCompleted,
@@ -915,6 +917,19 @@ async def test_the_network_and_pictures_pages_show_their_coordinator_the_network
                 others=GroupFigures(label="full-time", mentees=6, matched=5, match_rate=5 / 6),
             ),
         ),
+        price=FairnessPriceFigures(
+            total_score=4.2,
+            free_total_score=4.89,
+            price=0.69,
+            price_pct=14.11,
+            bound_gap=0.0,
+            targets=(
+                GroupTargetFigures(
+                    group="part_time", target_share=0.9, rate_to_overall=0.42, met=False
+                ),
+                GroupTargetFigures(group="small_trust", target_share=0.0, met=True),
+            ),
+        ),
     )
     completed = RoundCompleted(
         entity_key=network.network_id, network_id=network.network_id, fairness=figures
@@ -972,3 +987,8 @@ async def test_the_network_and_pictures_pages_show_their_coordinator_the_network
     assert ">part-time</text>" in html
     assert ">25% of 4</text>" in html
     assert ">83% of 6</text>" in html
+    # The fairness targets' price, and each target set (small trusts had none).
+    assert "Meeting the fairness targets cost 0.690 of the round's" in html
+    assert "(14.11&nbsp;%: 4.200" in html
+    assert "<td>part-time mentees</td><td>at least 0.90</td><td>0.42</td><td>no</td>" in html
+    assert "small trusts</td>" not in html

@@ -38,7 +38,7 @@ from shared.events import (
     TrustUpserted,
 )
 from shared.observability.context import Carrier
-from shared.people import Role, SkillGap, SkillLevel
+from shared.people import AspiredRole, MentorPreferences, Role, Sector, SkillGap, SkillLevel
 from shared.regions import Region
 from tests.support.factories import person_profile as profile
 
@@ -412,3 +412,45 @@ def test_a_placement_offers_the_places_its_approved_matches_leave(places: int, t
     offered = placement(places=places)
     opened = open_placement({"profile": offered.model_dump(mode="json"), "taken": taken})
     assert (opened.places if opened else 0) == max(places - taken, 0)
+
+
+def test_stated_preferences_and_chains_reach_the_engine_from_stored_profiles() -> None:
+    mentor = profile(
+        skills=(SkillLevel(skill="cyber-security", level=6),),
+        prefers=MentorPreferences(sectors=(Sector.SOCIAL_CARE,), aspirations=(AspiredRole.CCIO,)),
+    )
+    opened_mentor = open_mentor(
+        {
+            "profile_json": mentor.model_dump_json(),
+            "capacity": 2.0,
+            "approved_as_provider": 0,
+            "paused": False,
+            "hours_per_month": 4.0,
+        }
+    )
+    assert opened_mentor is not None
+    assert opened_mentor.prefers == mentor.prefers
+    ranked, excluded = uuid4(), uuid4()
+    mentee = profile(
+        role=Role.MENTEE,
+        gaps=(SkillGap(skill="cyber-security", current=2, target=5),),
+        ranked_mentors=(ranked, mentor.person_id),
+        excluded_mentors=(excluded,),
+        aspires_to=AspiredRole.CCIO,
+    )
+    opened = open_mentee(
+        {
+            "profile_json": mentee.model_dump_json(),
+            "paused": False,
+            "approved_mentoring": 0,
+            "approved_secondment": 0,
+        }
+    )
+    assert opened is not None
+    assert opened.ranked_mentors == (str(ranked), str(mentor.person_id))
+    assert opened.excluded_mentors == {str(excluded)}
+    assert opened.aspires_to is AspiredRole.CCIO
+    chain_start = placement().model_copy(update={"asks_nothing_back": True})
+    opened_placement = open_placement({"profile": chain_start.model_dump(mode="json"), "taken": 0})
+    assert opened_placement is not None
+    assert opened_placement.asks_nothing_back

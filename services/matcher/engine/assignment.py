@@ -133,7 +133,7 @@ def _max_weight_flow(candidates: CandidateEdges, edges: IntArray, weight: FloatA
     # The node a provider's places drain through: its all-places node when it has one.
     last_node = whole_node.copy()
     last_node[split] = 2 + n_mentees + n_providers + np.arange(split.size)
-    n_nodes = 2 + n_mentees + n_providers + split.size
+    n_nodes = flow_nodes(candidates)
     tails = np.concatenate(
         ([0], np.zeros(n_mentees, np.int64), mentee_node[mentee], whole_node, last_node[split])
     )
@@ -169,6 +169,12 @@ def _max_weight_flow(candidates: CandidateEdges, edges: IntArray, weight: FloatA
     edge_arcs = np.arange(1 + n_mentees, 1 + n_mentees + edges.size)
     used: npt.NDArray[np.bool_] = np.asarray(flow.flows(edge_arcs)) > 0
     return edges[used]
+
+
+def flow_nodes(candidates: CandidateEdges) -> int:
+    """Nodes of ``_max_weight_flow``'s network (its integer scale depends on them)."""
+    fractional = int(np.count_nonzero(Places.from_capacity(candidates.provider_capacity).fraction))
+    return 2 + len(candidates.mentee_ids) + len(candidates.provider_ids) + fractional
 
 
 def cost_scale(largest: float, n_nodes: int) -> float:

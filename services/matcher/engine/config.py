@@ -130,8 +130,21 @@ class FairnessOptions(_Frozen):
         return cls(part_time=0, social_care=0, small_trust=0)
 
 
+class StatedWeights(_Frozen):
+    """Weights of the two stated-preference parts, added on top of the five components.
+
+    A pair neither side stated anything about scores as before (in [0, 1]); a mentee's
+    top-ranked mentor gains up to ``mentee_ranking``, a mentee meeting all a mentor's stated
+    preferences ``mentor_preference``. Stable mode uses each side's own order instead.
+    """
+
+    mentee_ranking: float = Field(default=0.10, ge=0, le=1)
+    mentor_preference: float = Field(default=0.05, ge=0, le=1)
+
+
 class MatchingConfig(_Frozen):
     weights: ComponentWeights = ComponentWeights()
+    stated: StatedWeights = StatedWeights()
     skills: SkillOptions = SkillOptions()
     region: RegionOptions = RegionOptions()
     availability: AvailabilityOptions = AvailabilityOptions()

@@ -16,7 +16,16 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.matching import Explanation, MatchKind
-from shared.people import Mode, Sector, SkillGap, SkillLevel, WorkingPattern
+from shared.people import (
+    MAX_RANKED_MENTORS,
+    AspiredRole,
+    MentorPreferences,
+    Mode,
+    Sector,
+    SkillGap,
+    SkillLevel,
+    WorkingPattern,
+)
 from shared.regions import Region
 
 # Bounds the engine serves (docs/matching.md, "What the engine accepts"). Each mentor place and
@@ -58,6 +67,8 @@ class MentorInput(BaseModel):
     hours_per_month: float = Field(ge=0, le=MAX_HOURS_PER_MONTH)
     mode: Mode
     bio: str = ""
+    # Whom the mentor would rather help (stable mode: their own order; optimal: a score part).
+    prefers: MentorPreferences = MentorPreferences()
 
 
 class MenteeInput(BaseModel):
@@ -74,6 +85,19 @@ class MenteeInput(BaseModel):
     open_to_secondment: bool = False
     # False once the mentee has an approved mentor: they may still seek a secondment.
     seeking_mentoring: bool = True
+    # Mentor ids the mentee has seen, best first (stable mode: their own order; optimal: a
+    # score part), and mentor ids they refuse (a hard rule: no edge). Unknown ids are ignored.
+    ranked_mentors: tuple[str, ...] = Field(default=(), max_length=MAX_RANKED_MENTORS)
+    excluded_mentors: frozenset[str] = Field(default=frozenset(), max_length=MAX_RANKED_MENTORS)
+    aspires_to: AspiredRole | None = None
+
+    @model_validator(mode="after")
+    def _ranking_is_consistent(self) -> MenteeInput:
+        if repeated := _repeated(self.ranked_mentors):
+            raise ValueError(f"mentor(s) ranked twice: {', '.join(map(repr, repeated))}")
+        if both := sorted(self.excluded_mentors.intersection(self.ranked_mentors)):
+            raise ValueError(f"mentor(s) both ranked and excluded: {', '.join(map(repr, both))}")
+        return self
 
     def seeks(self, kind: MatchKind) -> bool:
         """Whether this round should look for a match of this kind for the mentee."""

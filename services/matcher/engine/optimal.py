@@ -40,6 +40,7 @@ from services.matcher.engine.incremental import Solver, resolve_keeping_pending
 from services.matcher.engine.scoring import ScoreTables, ScoringContext, fairness_groups
 from services.matcher.engine.stable import pairs_reaching, solve_stable_everywhere
 from services.matcher.engine.targets import Group, solve_with_targets
+from services.matcher.engine.two_sided import StatedOrders, solve_two_sided_everywhere
 from shared.matching import MatchKind
 from shared.people import WorkingPattern
 from shared.skills import DEFAULT_TAXONOMY, Taxonomy
@@ -108,6 +109,10 @@ class BridgeworkEngine:
         if self.config.mode == "stable":
             more_pairs = pairs_reaching(ScoreTables.build(context, kind), self.config.chunk_size)
             top_k = None if full else self.config.top_k
+            if kind is MatchKind.MENTORING:
+                orders = StatedOrders.of(data, candidates)
+                if orders.any:  # each side its own order: not one score, no greedy shortcut
+                    return solve_two_sided_everywhere(candidates, orders, more_pairs, top_k)
             return solve_stable_everywhere(candidates, more_pairs, top_k)
         pending = pending_pairs(data, kind)
         return resolve_keeping_pending(candidates, pending, self.config.replace_margin), candidates

@@ -40,7 +40,7 @@ from services.matcher.engine.contract import (
     TrustInfo,
 )
 from shared.matching import Explanation, MatchKind, ScorePart, SkillCovered
-from shared.people import Mode, Sector, SkillGap, WorkingPattern
+from shared.people import AspiredRole, MentorPreferences, Mode, Sector, SkillGap, WorkingPattern
 from shared.regions import NEIGHBOURS, Region, distance_km
 from shared.skills import DEFAULT_TAXONOMY, MAX_LEVEL, Taxonomy
 
@@ -69,6 +69,9 @@ def region_relation(a: Region, b: Region) -> Relation:
 # ---------------------------------------------------------------------------------------------
 
 
+NO_PREFERENCES = MentorPreferences()
+
+
 @dataclass(frozen=True)
 class Provider:
     """A mentor or a placement, reduced to what scoring needs."""
@@ -83,6 +86,7 @@ class Provider:
     text: str
     hours_per_month: float = 0.0  # mentors only
     fte: float = 1.0  # placements only
+    prefers: MentorPreferences = NO_PREFERENCES  # mentors only
 
     @property
     def active(self) -> bool:
@@ -110,6 +114,7 @@ def provider_from_mentor(mentor: MentorInput) -> Provider:
         mode=mentor.mode,
         text=mentor.bio,
         hours_per_month=mentor.hours_per_month,
+        prefers=mentor.prefers,
     )
 
 
@@ -230,6 +235,31 @@ def mode_value(mentee_mode: Mode, provider_mode: Mode, config: MatchingConfig) -
     if Mode.EITHER in (mentee_mode, provider_mode):
         return opts.flexible
     return opts.mismatch
+
+
+def ranking_value(provider: Provider, mentee: MenteeInput) -> float | None:
+    """The mentee's own ranking of a mentor: 1 for their first, (R - r) / R for the r-th of R
+    (from 0), 0 for a mentor they did not rank; None when they ranked nobody (no part)."""
+    ranked = mentee.ranked_mentors
+    if provider.kind is not MatchKind.MENTORING or not ranked:
+        return None
+    if provider.id not in ranked:
+        return 0.0
+    return (len(ranked) - ranked.index(provider.id)) / len(ranked)
+
+
+def preference_value(provider: Provider, mentee: MenteeInput) -> float | None:
+    """Share of the mentor's stated preference lists the mentee meets; None when none."""
+    prefers = provider.prefers
+    if provider.kind is not MatchKind.MENTORING or not prefers.stated:
+        return None
+    lists = [
+        (prefers.sectors, mentee.sector),
+        (prefers.regions, mentee.region),
+        (prefers.aspirations, mentee.aspires_to),
+    ]
+    stated = [(values, own) for values, own in lists if values]
+    return sum(own in values for values, own in stated) / len(stated)
 
 
 def fairness_groups(
@@ -384,6 +414,8 @@ def exclusion_reason(provider: Provider, mentee: MenteeInput, ctx: ScoringContex
     """Why a pair breaks a hard rule, or None when it may be scored."""
     if (provider.id, mentee.id) in ctx.data.rejected_pairs:
         return "rejected before"
+    if provider.kind is MatchKind.MENTORING and provider.id in mentee.excluded_mentors:
+        return "excluded by the mentee"
     if not provider.active:
         return "no capacity"
     if not mentee.gaps:
@@ -446,11 +478,27 @@ def score_pair(provider: Provider, mentee: MenteeInput, ctx: ScoringContext) -> 
         )
         for name in COMPONENTS
     ]
+    parts += _stated_parts(provider, mentee, config)
     score = sum(part.contribution for part in parts)
     if score <= config.min_score:
         return None
     explanation = Explanation(skills_covered=covered, region_reason=region[1], parts=tuple(parts))
     return PairScore(provider.id, mentee.id, score, explanation)
+
+
+def _stated_parts(
+    provider: Provider, mentee: MenteeInput, config: MatchingConfig
+) -> list[ScorePart]:
+    """The stated-preference parts, on top of the five, where a side stated something."""
+    stated = (
+        ("mentee_ranking", ranking_value(provider, mentee), config.stated.mentee_ranking),
+        ("mentor_preference", preference_value(provider, mentee), config.stated.mentor_preference),
+    )
+    return [
+        ScorePart(name=name, value=value, weight=weight, contribution=value * weight)
+        for name, value, weight in stated
+        if value is not None and weight > 0
+    ]
 
 
 def explain_pair(provider: Provider, mentee: MenteeInput, ctx: ScoringContext) -> Explanation:
@@ -659,7 +707,9 @@ class ScoreTables:
     mentee_text: FloatArray  # mentees x text dims, times w_text
     provider_text: FloatArray  # text dims x providers
     text_may_be_negative: bool  # LSA vectors can be; raw TF-IDF ones cannot
-    rejected: dict[int, IntArray]  # mentee index -> provider indices
+    rejected: dict[int, IntArray]  # mentee index -> provider indices (excluded ones too)
+    # Mentee index -> (ranked provider indices, their weighted ranking values).
+    ranked: dict[int, tuple[IntArray, FloatArray]]
     coverage: SparseCoverage
     skills_floor: np.float32  # w_skills x min_coverage
     floor: float  # block values <= floor are not edges
@@ -696,6 +746,10 @@ class ScoreTables:
             providers = self.rejected.get(mentee)
             if providers is not None:
                 score[mentee - start, providers] = -np.inf
+        for mentee in range(start, stop):
+            ranked = self.ranked.get(mentee)
+            if ranked is not None:  # a few entries per ranking mentee; -inf stays -inf
+                score[mentee - start, ranked[0]] += ranked[1]
         return score
 
     def for_mentees(self, mentees: npt.NDArray[np.int64]) -> ScoreTables:
@@ -714,6 +768,7 @@ class ScoreTables:
                 credit=self.coverage.credit[mentees],
             ),
             rejected={position[m]: p for m, p in self.rejected.items() if m in position},
+            ranked={position[m]: r for m, r in self.ranked.items() if m in position},
         )
 
     def penalise(self, start: int, stop: int, block: FloatArray, buffers: BlockBuffers) -> None:
@@ -769,6 +824,18 @@ class ScoreTables:
         )
         level_onehot = _level_onehot(providers, skill_index)
         fuse_text = weights["text"] > 0 and not negative
+        mentee_parts, provider_parts = [skill_credit], [level_onehot]
+        if fuse_text:
+            mentee_parts.append(mentee_text)
+            provider_parts.append(provider_text)
+        if kind is MatchKind.MENTORING and any(p.prefers.stated for p in providers):
+            # Linear in one-hots, so it rides the same product: no pass of its own.
+            mentee_parts.append(
+                np.float32(config.stated.mentor_preference) * mentee_attributes(mentees)
+            )
+            provider_parts.append(preference_lists(providers))
+        provider_index = {p.id: j for j, p in enumerate(providers)}
+        mentee_index = {m.id: i for i, m in enumerate(mentees)}
         return cls(
             kind=kind,
             provider_ids=tuple(p.id for p in providers),
@@ -780,18 +847,17 @@ class ScoreTables:
             skill_credit=skill_credit,
             level_onehot=level_onehot,
             level_onehot_sample=np.ascontiguousarray(level_onehot[:, ::SAMPLE_STRIDE]),
-            mentee_features=np.hstack((skill_credit, mentee_text)) if fuse_text else skill_credit,
-            provider_features=(
-                np.vstack((level_onehot, provider_text)) if fuse_text else level_onehot
-            ),
+            mentee_features=np.ascontiguousarray(np.hstack(mentee_parts), dtype=np.float32),
+            provider_features=np.ascontiguousarray(np.vstack(provider_parts), dtype=np.float32),
             mentee_text=mentee_text,
             provider_text=provider_text,
             text_may_be_negative=negative,
             rejected=_rejected(
-                ctx.data.rejected_pairs,
-                {p.id: j for j, p in enumerate(providers)},
-                {m.id: i for i, m in enumerate(mentees)},
+                list(ctx.data.rejected_pairs) + _exclusions(mentees, kind),
+                provider_index,
+                mentee_index,
             ),
+            ranked=_rankings(mentees, kind, provider_index, config.stated.mentee_ranking),
             coverage=SparseCoverage.build(
                 gaps,
                 providers,
@@ -937,6 +1003,68 @@ def _level_onehot(providers: Sequence[Provider], skill_index: Mapping[str, int])
         for code, level in provider.levels.items():
             matrix[skill_index[code] * MAX_LEVEL + level - 1, j] = 1.0
     return matrix
+
+
+# Stated preferences, vectorised: the same values as ``ranking_value``/``preference_value``.
+_ATTRIBUTES = (
+    [("sector", v) for v in Sector]
+    + [("region", v) for v in Region]
+    + [("aspiration", v) for v in AspiredRole]
+)
+
+
+def mentee_attributes(mentees: Sequence[MenteeInput]) -> FloatArray:
+    """One-hot of each mentee's sector, region and aspired role (mentees x attributes)."""
+    column = {attribute: i for i, attribute in enumerate(_ATTRIBUTES)}
+    matrix = np.zeros((len(mentees), len(_ATTRIBUTES)), dtype=np.float32)
+    for i, m in enumerate(mentees):
+        matrix[i, column[("sector", m.sector)]] = 1
+        matrix[i, column[("region", m.region)]] = 1
+        if m.aspires_to is not None:
+            matrix[i, column[("aspiration", m.aspires_to)]] = 1
+    return matrix
+
+
+def preference_lists(providers: Sequence[Provider]) -> FloatArray:
+    """Attributes x providers: 1 / (lists stated) for each value a provider's lists name."""
+    matrix = np.zeros((len(_ATTRIBUTES), len(providers)), dtype=np.float32)
+    for j, provider in enumerate(providers):
+        prefers = provider.prefers
+        lists = {"sector": prefers.sectors, "region": prefers.regions}
+        lists["aspiration"] = prefers.aspirations
+        stated = sum(bool(values) for values in lists.values())
+        for i, (name, value) in enumerate(_ATTRIBUTES):
+            if value in lists[name]:
+                matrix[i, j] = 1 / stated
+    return matrix
+
+
+def _exclusions(mentees: Sequence[MenteeInput], kind: MatchKind) -> list[tuple[str, str]]:
+    if kind is not MatchKind.MENTORING:
+        return []
+    return [(mentor, m.id) for m in mentees for mentor in m.excluded_mentors]
+
+
+def _rankings(
+    mentees: Sequence[MenteeInput],
+    kind: MatchKind,
+    provider_index: Mapping[str, int],
+    weight: float,
+) -> dict[int, tuple[IntArray, FloatArray]]:
+    if kind is not MatchKind.MENTORING or weight <= 0:
+        return {}
+    found: dict[int, tuple[IntArray, FloatArray]] = {}
+    for i, m in enumerate(mentees):
+        ranked = [
+            (provider_index[p], r) for r, p in enumerate(m.ranked_mentors) if p in provider_index
+        ]
+        if ranked:
+            size = len(m.ranked_mentors)
+            found[i] = (
+                np.array([j for j, _ in ranked], dtype=np.int32),
+                np.array([weight * (size - r) / size for _, r in ranked], dtype=np.float32),
+            )
+    return found
 
 
 def _rejected(

@@ -55,13 +55,24 @@ class Preferences:
     total: IntArray  # per provider: cap on all mentees
 
     @classmethod
-    def from_candidates(cls, candidates: CandidateEdges) -> Preferences:
+    def from_candidates(
+        cls,
+        candidates: CandidateEdges,
+        mentee_key: FloatArray | None = None,
+        provider_key: FloatArray | None = None,
+    ) -> Preferences:
+        """Each side ranks by its key per edge, lower first (default: the higher score first).
+
+        Ties go to the lower index of the other side, on both sides.
+        """
         score = candidates.score.astype(np.float64)
         useful = best_unique_edges(candidates, score)
         mentee = candidates.mentee_index[useful].astype(np.int64)
         provider = candidates.provider_index[useful].astype(np.int64)
-        by_mentee = np.lexsort((provider, -score[useful], mentee))
-        by_provider = np.lexsort((mentee, -score[useful], provider))
+        own = -score if mentee_key is None else mentee_key
+        theirs = -score if provider_key is None else provider_key
+        by_mentee = np.lexsort((provider, own[useful], mentee))
+        by_provider = np.lexsort((mentee, theirs[useful], provider))
         position = np.empty(useful.size, dtype=np.int64)
         position[by_provider] = np.arange(useful.size)
         n_mentees, n_providers = len(candidates.mentee_ids), len(candidates.provider_ids)
@@ -87,9 +98,13 @@ def _starts(sorted_groups: IntArray, n_groups: int) -> IntArray:
     return np.searchsorted(sorted_groups, np.arange(n_groups + 1)).astype(np.int64)
 
 
-def solve_stable(candidates: CandidateEdges) -> Assignment:
-    """The mentee-optimal stable matching."""
-    prefs = Preferences.from_candidates(candidates)
+def solve_stable(
+    candidates: CandidateEdges,
+    mentee_key: FloatArray | None = None,
+    provider_key: FloatArray | None = None,
+) -> Assignment:
+    """The mentee-optimal stable matching (each side's order: see ``Preferences``)."""
+    prefs = Preferences.from_candidates(candidates, mentee_key, provider_key)
     slots = _deferred_acceptance(candidates, prefs)
     chosen = np.sort(prefs.edges[slots])
     return Assignment(edges=chosen, total_score=float(candidates.score[chosen].sum()))
@@ -136,13 +151,18 @@ def _rank_within(group: IntArray, flag: BoolArray) -> IntArray:
     return counts - counts[group_first]
 
 
-def blocking_pairs(candidates: CandidateEdges, chosen: IntArray) -> IntArray:
+def blocking_pairs(
+    candidates: CandidateEdges,
+    chosen: IntArray,
+    mentee_key: FloatArray | None = None,
+    provider_key: FloatArray | None = None,
+) -> IntArray:
     """Acceptable edges (indices into the candidates) that block the matching ``chosen``.
 
     Edge (mentee, provider) blocks when the mentee is unmatched or prefers the provider to its
     match, and the provider would keep the mentee if it applied alongside those it holds.
     """
-    prefs = Preferences.from_candidates(candidates)
+    prefs = Preferences.from_candidates(candidates, mentee_key, provider_key)
     slot_of_edge = np.full(candidates.edge_count, -1, dtype=np.int64)
     slot_of_edge[prefs.edges] = np.arange(prefs.edges.size)
     held = slot_of_edge[np.asarray(chosen, dtype=np.int64)]

@@ -149,6 +149,13 @@ class PlacementIn(Strict):
     places: int = Field(default=1, ge=1, le=50)
     start_from: date | None = None
     start_to: date | None = None
+    asks_nothing_back: bool = Field(
+        default=False,
+        description=(
+            "the host trust offers it without asking for anyone back: it may start a chain of"
+            " secondments (A <- B <- C), proposed and decided all or none like an exchange"
+        ),
+    )
     # What a trust's contact states on the trust's page (the matcher needs none of it).
     days_per_week: float | None = Field(default=None, gt=0, le=5)
     work_place: WorkPlace | None = None

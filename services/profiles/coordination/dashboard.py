@@ -264,3 +264,38 @@ def fairness_bars(fairness: FairnessFigures | None) -> list[Bar]:
         for comparison in fairness.comparisons
         for stats, css in ((comparison.members, "members"), (comparison.others, "others"))
     ]
+
+
+_TARGET_GROUPS = {
+    "part_time": "part-time mentees",
+    "social_care": "social care mentees",
+    "small_trust": "mentees of small trusts",
+}
+
+
+class TargetRow(BaseModel):
+    """One fairness target of the latest round, as the fairness report shows it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    group: str
+    target: str
+    achieved: str
+    met: bool
+
+
+def target_rows(fairness: FairnessFigures | None) -> list[TargetRow]:
+    """The round's fairness targets (those set), each with the share of the overall rate it
+    asked for and the share the group reached."""
+    if fairness is None or fairness.price is None:
+        return []
+    return [
+        TargetRow(
+            group=_TARGET_GROUPS.get(t.group, t.group),
+            target=f"at least {t.target_share:.2f}",
+            achieved="no mentee" if t.rate_to_overall is None else f"{t.rate_to_overall:.2f}",
+            met=t.met,
+        )
+        for t in fairness.price.targets
+        if t.target_share > 0
+    ]

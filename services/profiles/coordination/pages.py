@@ -21,6 +21,7 @@ from services.profiles.coordination.dashboard import (
     exchange_groups,
     fairness_bars,
     matches_csv,
+    target_rows,
 )
 from services.profiles.coordination.decisions import DecisionRefused, ProposalNotFound, decide
 from services.profiles.dependencies import Connection
@@ -143,6 +144,7 @@ async def pictures_page(
         "graph": flow_graph(flows, trust_names),
         "fairness": fairness,
         "fairness_chart": bar_chart(fairness_bars(fairness), max_value=1.0),
+        "fairness_targets": target_rows(fairness),
     }
     return render(request, "pictures.html", context)
 

@@ -17,7 +17,15 @@ from services.matcher.engine.contract import (
     PlacementInput,
     TrustInfo,
 )
-from shared.people import Mode, Sector, SkillGap, SkillLevel, WorkingPattern
+from shared.people import (
+    AspiredRole,
+    MentorPreferences,
+    Mode,
+    Sector,
+    SkillGap,
+    SkillLevel,
+    WorkingPattern,
+)
 from shared.regions import Region
 from shared.skills import DEFAULT_TAXONOMY
 
@@ -344,3 +352,65 @@ def _ddat_ladders(path: Path) -> dict[str, list[dict[str, int]]]:
     for key in sorted(levels, key=lambda key: (key[0], seniority[key])):
         ladders[key[0]].append(levels[key])
     return {role: ladder for role, ladder in ladders.items() if len(ladder) >= 2}
+
+
+def with_stated_preferences(
+    data: MatchingInput,
+    rng: np.random.Generator,
+    *,
+    ranking: float = 0.3,
+    preferring: float = 0.3,
+) -> MatchingInput:
+    """The same network with two-sided preferences stated, as people would state them.
+
+    A ``ranking`` share of mentees rank 1-6 mentors of their own region they have seen (and may
+    exclude one of them); 40 % aspire to a role. A ``preferring`` share of mentors prefer a
+    sector, regions or aspired roles.
+    """
+    seen_in: dict[Region, list[str]] = {}
+    for mentor in data.mentors:
+        seen_in.setdefault(mentor.region, []).append(mentor.id)
+    roles = list(AspiredRole)
+    mentees = []
+    for mentee in data.mentees:
+        update: dict[str, object] = {
+            "aspires_to": roles[int(rng.integers(len(roles)))] if rng.random() < 0.4 else None
+        }
+        seen = seen_in.get(mentee.region, [])
+        if seen and rng.random() < ranking:
+            picked = rng.choice(len(seen), min(len(seen), int(rng.integers(1, 7))), replace=False)
+            ids = [seen[int(i)] for i in picked]
+            excluded = int(rng.integers(0, 2)) if len(ids) > 1 else 0
+            update["ranked_mentors"] = tuple(ids[excluded:])
+            update["excluded_mentors"] = frozenset(ids[:excluded])
+        mentees.append(mentee.model_copy(update=update))
+    mentors = [
+        m.model_copy(update={"prefers": _preferences(rng)}) if rng.random() < preferring else m
+        for m in data.mentors
+    ]
+    return data.model_copy(update={"mentors": tuple(mentors), "mentees": tuple(mentees)})
+
+
+def _preferences(rng: np.random.Generator) -> MentorPreferences:
+    regions, roles = list(Region), list(AspiredRole)
+    while True:
+        sectors = (Sector.SOCIAL_CARE,) if rng.random() < 0.4 else ()
+        near = rng.choice(len(regions), int(rng.integers(1, 3)), replace=False)
+        aspired = rng.choice(len(roles), int(rng.integers(1, 3)), replace=False)
+        preferences = MentorPreferences(
+            sectors=sectors,
+            regions=tuple(regions[int(i)] for i in near) if rng.random() < 0.4 else (),
+            aspirations=tuple(roles[int(i)] for i in aspired) if rng.random() < 0.5 else (),
+        )
+        if preferences.stated:
+            return preferences
+
+
+def random_orders(
+    rng: np.random.Generator, candidates: CandidateEdges, tiers: int = 3
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Each side's own order of random edges: a random tier first (with ties), then the score."""
+    size = candidates.edge_count
+    mentee_tier = rng.integers(0, tiers, size).astype(np.float64)
+    provider_tier = rng.integers(0, tiers, size).astype(np.float64)
+    return mentee_tier * 10 - candidates.score, provider_tier * 10 - candidates.score

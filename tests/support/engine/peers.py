@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import networkx as nx
 import numpy as np
 import numpy.typing as npt
@@ -14,15 +16,42 @@ from services.matcher.engine.stable import Preferences
 IntArray = npt.NDArray[np.int64]
 
 
-def matching_package_stable(candidates: CandidateEdges) -> IntArray:
-    """Resident-optimal hospital/residents from the `matching` package (whole capacities)."""
-    prefs = Preferences.from_candidates(candidates)
+def matching_package_stable(
+    candidates: CandidateEdges,
+    mentee_key: npt.NDArray[np.float64] | None = None,
+    provider_key: npt.NDArray[np.float64] | None = None,
+) -> IntArray:
+    """Resident-optimal hospital/residents from the `matching` package (whole capacities).
+
+    Each side ranks by its key per edge (lower first; default the score), as in ``Preferences``.
+    """
+    lists = matching_package_lists(candidates, mentee_key, provider_key)
+    solved = HospitalResident.create_from_dictionaries(*lists).solve(optimal="resident")
+    return matching_package_result(candidates, solved, mentee_key, provider_key)
+
+
+def matching_package_lists(
+    candidates: CandidateEdges,
+    mentee_key: npt.NDArray[np.float64] | None = None,
+    provider_key: npt.NDArray[np.float64] | None = None,
+) -> tuple[dict[str, list[str]], dict[str, list[str]], dict[str, int]]:
+    """The package's input: each side's preference lists and the providers' capacities."""
+    prefs = Preferences.from_candidates(candidates, mentee_key, provider_key)
     mentee_prefs, provider_prefs = _preference_lists(candidates, prefs)
     capacity = {
         p: int(prefs.total[i]) for i, p in enumerate(candidates.provider_ids) if p in provider_prefs
     }
-    game = HospitalResident.create_from_dictionaries(mentee_prefs, provider_prefs, capacity)
-    result = game.solve(optimal="resident")
+    return mentee_prefs, provider_prefs, capacity
+
+
+def matching_package_result(
+    candidates: CandidateEdges,
+    solved: dict[Any, Any],
+    mentee_key: npt.NDArray[np.float64] | None = None,
+    provider_key: npt.NDArray[np.float64] | None = None,
+) -> IntArray:
+    """The package's matching as sorted candidate edge indices."""
+    prefs = Preferences.from_candidates(candidates, mentee_key, provider_key)
     edge_of = {
         (
             candidates.provider_ids[candidates.provider_index[e]],
@@ -32,7 +61,7 @@ def matching_package_stable(candidates: CandidateEdges) -> IntArray:
     }
     return np.sort(
         np.array(
-            [edge_of[(h.name, r.name)] for h, rs in result.items() for r in rs], dtype=np.int64
+            [edge_of[(h.name, r.name)] for h, rs in solved.items() for r in rs], dtype=np.int64
         )
     )
 

@@ -8,17 +8,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.matcher.engine import build_engine
 from services.matcher.engine.assignment import IntArray
 from services.matcher.engine.candidates import build_candidates
 from services.matcher.engine.config import MatchingConfig
-from services.matcher.engine.contract import CandidateEdges, MatchingInput
+from services.matcher.engine.contract import CandidateEdges
 from services.matcher.engine.optimal import with_mentee_loads
 from services.matcher.engine.stable import blocking_pairs, solve_stable, solve_stable_everywhere
-from shared.matching import MatchKind
 from tests.support.engine.edges import edges_of
-from tests.support.engine.instances import random_candidate_edges, synthetic_input
+from tests.support.engine.instances import (
+    random_candidate_edges,
+    synthetic_input,
+    with_stated_preferences,
+)
 from tests.support.engine.peers import matching_package_stable
+from tests.support.engine.stability import blocking_pairs_everywhere
 
 
 def test_stable_is_not_the_optimum_by_hand() -> None:
@@ -87,23 +90,6 @@ def test_mentee_optimal_among_stable_matchings_on_a_small_case() -> None:
     ]
 
 
-def stable_proposals_block_nowhere(data: MatchingInput, config: MatchingConfig) -> int:
-    """Blocking pairs of the engine's stable proposals among ALL admissible pairs (brute force)."""
-    proposals = build_engine(config).propose(data).proposals
-    every_pair = with_mentee_loads(build_candidates(data, config, full=True), data, config)
-    edge_of = {
-        (every_pair.provider_ids[p], every_pair.mentee_ids[m]): e
-        for e, (m, p) in enumerate(
-            zip(every_pair.mentee_index.tolist(), every_pair.provider_index.tolist(), strict=True)
-        )
-    }
-    chosen = np.array(
-        [edge_of[(p.provider_id, p.mentee_id)] for p in proposals if p.kind == MatchKind.MENTORING],
-        dtype=np.int64,
-    )
-    return int(blocking_pairs(every_pair, chosen).size)
-
-
 # Short lists and no provider-side lists, so that pruning leaves many mentees short.
 PRUNED_HARD = MatchingConfig(
     mode="stable", top_k=2, provider_top_k=0, full_candidates_up_to_pairs=0, chunk_size=64
@@ -125,23 +111,26 @@ def test_stable_mode_is_stable_over_every_admissible_pair(
     on_pruned = solve_stable(pruned_only).edges
     mapped = _same_pairs_in(every_pair, pruned_only, on_pruned)
     assert blocking_pairs(every_pair, mapped).size > 0
-    assert stable_proposals_block_nowhere(data, PRUNED_HARD) == 0
+    assert blocking_pairs_everywhere(data, PRUNED_HARD) == 0
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(
     seed=st.integers(0, 10_000),
     mentors=st.integers(1, 25),
     mentees=st.integers(1, 120),
     top_k=st.integers(1, 4),
     provider_top_k=st.integers(0, 3),
+    stated=st.booleans(),
 )
 def test_stable_over_every_pair_on_any_small_round(
-    seed: int, mentors: int, mentees: int, top_k: int, provider_top_k: int
+    seed: int, mentors: int, mentees: int, top_k: int, provider_top_k: int, stated: bool
 ) -> None:
-    data = synthetic_input(
-        np.random.default_rng(seed), mentors, mentees, capacities=(0.5, 1.0, 1.5, 2.0)
-    )
+    # With stated preferences (two-sided), each side in its own order.
+    rng = np.random.default_rng(seed)
+    data = synthetic_input(rng, mentors, mentees, capacities=(0.5, 1.0, 1.5, 2.0))
+    if stated:
+        data = with_stated_preferences(data, rng)
     config = MatchingConfig(
         mode="stable",
         top_k=top_k,
@@ -149,7 +138,7 @@ def test_stable_over_every_pair_on_any_small_round(
         full_candidates_up_to_pairs=0,
         chunk_size=16,
     )
-    assert stable_proposals_block_nowhere(data, config) == 0
+    assert blocking_pairs_everywhere(data, config) == 0
 
 
 def _same_pairs_in(target: CandidateEdges, source: CandidateEdges, edges: IntArray) -> IntArray:

@@ -4,7 +4,7 @@ the pair is never proposed again; after ``ended_early`` the mentee is matched ag
 score weights a coordinator applied to a network's rounds.
 
 Revision ID: 1800
-Revises: 0007
+Revises: 0008
 """
 
 from alembic import op
@@ -12,7 +12,7 @@ from alembic import op
 from shared.migrations import execute
 
 revision = "1800"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

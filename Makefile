@@ -7,9 +7,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install lock hooks browser oidc-provider demo demo-serve screenshots test test-unit \
+.PHONY: install lock hooks browser oidc-provider axe demo demo-serve screenshots test test-unit \
 	test-integration test-e2e lint infra-up infra-down down \
-	bench-matching bench-pipeline api-docs chaos clean
+	bench-matching bench-pipeline bench-proposals-page api-docs chaos clean
 
 # Exact versions from the lock (requirements/*.txt, with hashes), then the project itself;
 # pyproject.toml keeps the ranges. `pip check` fails when pyproject.toml names a package that
@@ -55,6 +55,15 @@ $(OIDC_INSTALLED): devtools/oidc/package.json devtools/oidc/package-lock.json
 
 oidc-provider: $(OIDC_INSTALLED)
 
+# axe-core, which the browser tests run on every page (devtools/axe: the npm package at the
+# lock file's exact version).
+AXE_INSTALLED := devtools/axe/node_modules/.package-lock.json
+$(AXE_INSTALLED): devtools/axe/package.json devtools/axe/package-lock.json
+	npm ci --prefix devtools/axe --no-audit --no-fund
+	touch $(AXE_INSTALLED)
+
+axe: $(AXE_INSTALLED)
+
 infra-up:
 	bash devtools/kafka.sh start
 	bash devtools/postgres.sh start
@@ -78,7 +87,7 @@ screenshots: install browser
 
 # Everything: lint, then every tier (the chaos run's short form included) on fresh local
 # infrastructure. .ci/run calls this.
-test: install lint browser oidc-provider
+test: install lint browser oidc-provider axe
 	bash devtools/with-infra.sh $(PY) -m pytest
 
 # 5,000 events through the real stack, calm and under faults; prints the counts (~10-15 min).
@@ -93,7 +102,7 @@ test-unit: install
 test-integration: install oidc-provider
 	bash devtools/with-infra.sh $(PY) -m pytest tests/integration
 
-test-e2e: install browser
+test-e2e: install browser axe
 	bash devtools/with-infra.sh $(PY) -m pytest tests/e2e
 
 lint: install
@@ -108,6 +117,11 @@ bench-matching: install
 # (~20 min with the 10-minute soak). Pass options with BENCH_ARGS="--soak-seconds 120".
 bench-pipeline: install
 	bash devtools/with-infra.sh $(PY) -m bench.bench_pipeline $(BENCH_ARGS)
+
+# A coordinator's proposals page with 2,000 pending proposals: server time per request
+# (target p95 <= 150 ms). BENCH_ARGS="--requests 20" for a short run.
+bench-proposals-page: install
+	bash devtools/with-infra.sh $(PY) -m bench.bench_proposals_page $(BENCH_ARGS)
 
 # docs/openapi.json, docs/asyncapi.json and docs/configuration.md, generated from the code
 # (a test checks they match).

@@ -822,7 +822,7 @@ async def measure_soak(bench: Bench, seconds: float, rate: float) -> dict[str, A
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     settings = Settings()
-    await ensure_topics(settings.kafka_bootstrap_servers)
+    await ensure_topics(settings)
     handler = CountingHandler()
     smtp = Controller(handler, hostname="127.0.0.1", port=settings.smtp_port)
     smtp.start()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A local PostgreSQL server for Bridgework, installed from Debian's packages when missing.
 # When DATABASE_URL is set, that server is used instead and this script does nothing.
-# Usage: devtools/postgres.sh start|stop|status
+# Usage: devtools/postgres.sh start|stop|status|bin (bin: where its tools are, pg_dump among them)
 source "$(dirname "$0")/common.sh"
 
 PG_PORT="${BRIDGEWORK_PG_PORT:-55432}"
@@ -64,5 +64,6 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) as_owner "$(pg_bin)/pg_ctl" -D "$DATA" status ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  bin) pg_bin ;;
+  *) echo "usage: $0 start|stop|status|bin" >&2; exit 2 ;;
 esac

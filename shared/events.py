@@ -59,11 +59,19 @@ class Event(BaseModel):
 # --- networks and trusts ------------------------------------------------------------------
 
 
+class ProposalEmails(StrEnum):
+    """How a coordinator hears of new proposals."""
+
+    IMMEDIATE = "immediate"  # one email per proposal, as it is made
+    DAILY = "daily"  # one email a day listing the new proposals
+
+
 class Coordinator(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: SingleLine  # goes into an email's To header: one line, no control characters
     email: EmailAddress
+    proposal_emails: ProposalEmails = ProposalEmails.IMMEDIATE
 
 
 class MatchLifeSettings(BaseModel):

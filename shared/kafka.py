@@ -19,7 +19,8 @@ from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_expo
 
 from shared.observability import metrics
 from shared.observability.context import capture, to_kafka_headers
-from shared.topics import PARTITIONS, TOPIC_CONFIGS, Topic
+from shared.settings import KafkaSettings
+from shared.topics import TOPIC_CONFIGS, Topic, partition_count
 
 log = logging.getLogger(__name__)
 
@@ -50,29 +51,33 @@ Header = tuple[str, bytes]
     stop=stop_after_delay(60),
     reraise=True,
 )
-async def ensure_topics(bootstrap_servers: str) -> None:
-    """Create Bridgework's topics with their partition counts and configs (retention); existing
-    ones are left alone."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+async def ensure_topics(settings: KafkaSettings) -> None:
+    """Create Bridgework's topics with the deployment's partitions, replication factor and
+    min.insync.replicas, and each topic's own configs (retention); existing ones are left
+    alone (a topic's partitions and replicas are changed with Kafka's own tools)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [
-            NewTopic(
-                name=topic.value,
-                num_partitions=PARTITIONS[topic],
-                replication_factor=1,
-                topic_configs=TOPIC_CONFIGS.get(topic, {}),
-            )
-            for topic in Topic
-            if topic.value not in existing
-        ]
+        missing = [new_topic(topic, settings) for topic in Topic if topic.value not in existing]
         if missing:
             # Another service may have created them first.
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(missing)
     finally:
         await admin.close()
+
+
+def new_topic(topic: Topic, settings: KafkaSettings) -> NewTopic:
+    return NewTopic(
+        name=topic.value,
+        num_partitions=partition_count(topic, settings.kafka_partitions),
+        replication_factor=settings.kafka_replication_factor,
+        topic_configs={
+            "min.insync.replicas": str(settings.kafka_min_insync_replicas),
+            **TOPIC_CONFIGS.get(topic, {}),
+        },
+    )
 
 
 def idempotent_producer(bootstrap_servers: str) -> AIOKafkaProducer:

@@ -12,6 +12,11 @@ class MatchKind(StrEnum):
     SECONDMENT = "secondment"
 
 
+# Why a round withdraws a proposal it found a better match for (the coordinators' pages show
+# such proposals as replaced, not merely withdrawn).
+REPLACED_BY_A_BETTER_MATCH = "replaced by a better match"
+
+
 class SkillCovered(BaseModel):
     """One of the mentee's gaps that the mentor or placement covers."""
 

@@ -47,10 +47,18 @@ async def add_to_outbox(
     await connection.execute(f"NOTIFY {OUTBOX_CHANNEL}")
 
 
+# With the schema's name hashed, the advisory lock that lets one relay of a schema publish at a
+# time (services/notifier/mailer.py uses 0x42574D, "BWM").
+RELAY_LOCK_CLASS = 0x42574F  # "BWO"
+
+
 class OutboxRelay:
-    """Publishes unpublished outbox rows in order. Rows are claimed with SKIP LOCKED, so two
-    relays never publish the same batch at once; a row is marked published only after Kafka
-    acknowledged it, so a crash means a re-send (consumers are idempotent), never a loss."""
+    """Publishes unpublished outbox rows in order. Any number of relays may run (one per
+    replica); one publishes at a time, holding its schema's advisory lock for the batch, since
+    two relays sending different batches at once could put one entity's later event on Kafka
+    before its earlier one. A row is marked published only after Kafka acknowledged it, so a
+    crash means a re-send (consumers are idempotent), never a loss; the lock goes with the
+    crashed relay's connection, and another relay takes over."""
 
     def __init__(
         self,
@@ -95,12 +103,17 @@ class OutboxRelay:
     async def publish_batch(self) -> int:
         """Publish one batch; returns how many rows it published."""
         async with self._pool.acquire() as connection, connection.transaction():
+            if not await connection.fetchval(
+                "SELECT pg_try_advisory_xact_lock($1, hashtext(current_schema()))",
+                RELAY_LOCK_CLASS,
+            ):
+                return 0  # another relay is publishing: it takes these rows too, in order
             rows = await connection.fetch(
                 """
                 SELECT id, topic, message_key, payload::text AS payload, trace_context
                 FROM outbox
                 WHERE published_at IS NULL ORDER BY id
-                LIMIT $1 FOR UPDATE SKIP LOCKED
+                LIMIT $1 FOR UPDATE
                 """,
                 self._batch_size,
             )

@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -28,10 +28,12 @@ from shared.consuming import Apply, ApplyMany, BatchEventConsumer, keep_raw_body
 from shared.db import create_pool, migrate_async
 from shared.kafka import ensure_topics, idempotent_producer, take_fresh_records
 from shared.logs import service_logger
-from shared.observability import service_ops
+from shared.observability import metrics, service_ops
 from shared.settings import Settings
 from shared.topics import Topic
 from shared.topology import consumed_by, consumer_group
+
+log = logging.getLogger(__name__)
 
 BackgroundWork = Callable[[asyncpg.Pool, AIOKafkaProducer], Sequence[Coroutine[Any, Any, None]]]
 
@@ -50,6 +52,22 @@ class ServiceSpec:
     @property
     def topics(self) -> tuple[Topic, ...]:
         return consumed_by(self.name) if self.consumes else ()
+
+
+class RebalanceLog(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Logs each partition assignment the group hands this consumer, and counts it: how an
+    operator (and the cluster chaos run) sees replicas joining and leaving."""
+
+    def __init__(self, group: str) -> None:
+        self.group = group
+
+    async def on_partitions_revoked(self, revoked: Collection[TopicPartition]) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: Collection[TopicPartition]) -> None:
+        metrics.CONSUMER_REBALANCES.labels(group=self.group).inc()
+        partitions = ", ".join(sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
+        log.info("%s rebalanced: assigned %d partitions: %s", self.group, len(assigned), partitions)
 
 
 class FastStreamInternalsMoved(RuntimeError):
@@ -96,6 +114,7 @@ def event_broker(
         batch_timeout_ms=settings.consumer_batch_timeout_ms,
         fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
         decoder=keep_raw_body,  # the bytes as they are: the consumer decodes and validates
+        listener=RebalanceLog(group),
     )
     async def on_events(message: KafkaMessage) -> None:
         # Each record gets its own consumer span, correlation id, log line and count: see
@@ -148,7 +167,7 @@ class ServiceRuntime:
     async def connect(self) -> None:
         spec, settings = self.spec, self.settings
         await migrate_async(settings.database_url, spec.name, spec.migrations)
-        await ensure_topics(settings.kafka_bootstrap_servers)
+        await ensure_topics(settings)
         self.pool = await create_pool(settings.database_url, spec.name, min_size=2, max_size=10)
         self.producer = idempotent_producer(settings.kafka_bootstrap_servers)
         await self.producer.start()

@@ -89,8 +89,28 @@ class KafkaSettings(SettingsGroup):
 
     kafka_bootstrap_servers: str = "127.0.0.1:19092"
     """The Kafka brokers, host:port[,host:port...]."""
+    kafka_partitions: int | None = Field(default=None, gt=0, le=1000)
+    """Partitions of the keyed topics (people, placements, proposals, decisions) when the
+    services first create them; unset: 6, 3, 6, 3 (shared/topics.py). The networks and
+    dead-letter topics keep one. An existing topic is left as it is (docs/scaling.md)."""
+    kafka_replication_factor: int = Field(default=1, gt=0, le=15)
+    """Copies of each partition on different brokers, for the topics the services create: 1 on
+    one broker, 3 on a cluster of three or more."""
+    kafka_min_insync_replicas: int = Field(default=1, gt=0, le=15)
+    """Copies that must have a message before the broker acknowledges it (producers send with
+    acks=all and idempotence): 2 with a replication factor of 3, so one broker may be down and
+    no acknowledged message lives on one broker only."""
     outbox_poll_seconds: float = Field(default=0.5, gt=0)
     """How often the outbox relay looks for unpublished events when no commit has woken it."""
+
+    @model_validator(mode="after")
+    def _replicas_the_cluster_can_hold(self) -> KafkaSettings:
+        if self.kafka_min_insync_replicas > self.kafka_replication_factor:
+            raise ValueError(
+                "BRIDGEWORK_KAFKA_MIN_INSYNC_REPLICAS must not exceed"
+                " BRIDGEWORK_KAFKA_REPLICATION_FACTOR: no message could ever be acknowledged"
+            )
+        return self
 
 
 class ConsumerSettings(SettingsGroup):
@@ -153,6 +173,9 @@ class MailSettings(SettingsGroup):
     mail_retry_seconds: float = Field(default=5.0, gt=0)
     """Wait before the first retry of an email the server did not take; doubled after each failure,
     up to 5 minutes."""
+    digest_hour: int = Field(default=7, ge=0, le=23)
+    """The hour (UK time) from which each day's digest goes to the coordinators who chose one
+    email a day instead of one per proposal."""
 
 
 class WebSettings(SettingsGroup):

@@ -24,6 +24,19 @@ PARTITIONS: dict[Topic, int] = {
     Topic.DEAD_LETTERS: 1,
 }
 
+# Topics whose order spans keys, or that carry too little to spread: one partition whatever
+# BRIDGEWORK_KAFKA_PARTITIONS says.
+SINGLE_PARTITION = frozenset({Topic.NETWORKS, Topic.DEAD_LETTERS})
+
+
+def partition_count(topic: Topic, keyed_partitions: int | None = None) -> int:
+    """How many partitions ``topic`` is created with: ``keyed_partitions``
+    (BRIDGEWORK_KAFKA_PARTITIONS) for the keyed topics when set, else the default above."""
+    if keyed_partitions is None or topic in SINGLE_PARTITION:
+        return PARTITIONS[topic]
+    return keyed_partitions
+
+
 # Personal data leaves the log with time: an erased person's old profile messages are deleted
 # with their segment once older than this (an erasure also removes every unpublished copy from
 # the outbox, and consumers forget them at once). Not compaction: the people topic also carries

@@ -46,5 +46,5 @@ async def database_url(base_settings: Settings) -> AsyncIterator[str]:
 async def kafka(base_settings: Settings) -> str:
     host, port = base_settings.kafka_bootstrap_servers.split(",")[0].rsplit(":", 1)
     require_service("Kafka", host, int(port))
-    await ensure_topics(base_settings.kafka_bootstrap_servers)
+    await ensure_topics(base_settings)
     return base_settings.kafka_bootstrap_servers

@@ -34,6 +34,7 @@ from shared.events import (
     MatchProposed,
     RoundCompleted,
 )
+from shared.matching import REPLACED_BY_A_BETTER_MATCH
 from shared.observability import metrics
 from shared.observability.context import Carrier, continued
 from shared.outbox import add_to_outbox
@@ -219,7 +220,7 @@ def _key(proposal: Proposal) -> PairKey:
 
 async def _withdraw(conn: asyncpg.Connection, match_ids: list[UUID]) -> None:
     withdrawn = await MatcherRepository(conn).withdraw(match_ids)
-    await add_to_outbox(conn, withdrawals(withdrawn, "replaced by a better match"))
+    await add_to_outbox(conn, withdrawals(withdrawn, REPLACED_BY_A_BETTER_MATCH))
 
 
 def proposed_event(network_id: str, proposal: Proposal) -> MatchProposed:

@@ -70,6 +70,7 @@ class ProposalMail:
     mentee: str
     approve_url: str
     reject_url: str
+    dashboard_url: str  # the network's proposals page
 
 
 def compose_proposal_email(mail: ProposalMail) -> RenderedEmail:
@@ -87,9 +88,39 @@ def compose_proposal_email(mail: ProposalMail) -> RenderedEmail:
         "exchange_id": mail.proposal.exchange_id,
         "approve_url": mail.approve_url,
         "reject_url": mail.reject_url,
+        "dashboard_url": mail.dashboard_url,
     }
     subject = f"Proposed {mail.proposal.kind.value} match for {mail.mentee_name} — your decision"
     return _render("proposal", subject, context)
+
+
+# --- the daily digest, to a coordinator who chose one ------------------------------------------
+
+
+@dataclass(frozen=True)
+class DigestLine:
+    kind: str
+    provider: str
+    mentee: str
+    score: float
+    approve_url: str
+    reject_url: str
+
+
+@dataclass(frozen=True)
+class DigestMail:
+    coordinator_name: str
+    network_name: str
+    day: str  # e.g. "Thursday 3 December"
+    lines: tuple[DigestLine, ...]
+    dashboard_url: str
+
+
+def compose_digest(mail: DigestMail) -> RenderedEmail:
+    count = len(mail.lines)
+    waiting = f"{count} new proposal{'s' if count != 1 else ''}" if count else "no proposal left"
+    subject = f"Bridgework: {waiting} in {mail.network_name}, {mail.day}"
+    return _render("digest", subject, {"mail": mail})
 
 
 # --- introductions, once a coordinator approved ----------------------------------------------
@@ -273,6 +304,7 @@ class MissingContactNotice:
     side: str  # "host" or "home"
     candidate: str
     placement: str
+    dashboard_url: str
 
 
 def compose_missing_contact_notice(notice: MissingContactNotice) -> RenderedEmail:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Protocol
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from shared.events import (
     ConsentRecorded,
@@ -26,6 +27,7 @@ from shared.events import (
     PersonErased,
     PersonUpserted,
     PlacementUpserted,
+    ProposalEmails,
     SecondmentChanged,
     SecondmentStatus,
     SelfServiceLinkRequested,
@@ -36,6 +38,7 @@ from shared.matching import MatchKind
 from shared.observability.context import Carrier, attached, capture
 
 log = logging.getLogger(__name__)
+UK_TIME = ZoneInfo("Europe/London")
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,7 @@ class Unannounced:
     match_id: UUID
     coordinators: Sequence[Mapping[str, str]]
     trace_context: Carrier = field(default_factory=dict)
+    network_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -123,8 +127,13 @@ class ConsentAsked:
 ANNOUNCEMENTS = frozenset({"proposal"})
 
 
+def wants_digest(coordinator: Mapping[str, str]) -> bool:
+    return coordinator.get("proposal_emails") == ProposalEmails.DAILY.value
+
+
 def proposal_emails(proposal: Unannounced) -> list[QueuedEmail]:
-    """One email per coordinator of the proposal's network, keyed by match and address."""
+    """One email per coordinator of the proposal's network, keyed by match and address; not to
+    those who chose the daily digest (``digest_entries``)."""
     return [
         QueuedEmail(
             dedupe_key=f"proposal:{proposal.match_id}:{c['email'].lower()}",
@@ -134,7 +143,52 @@ def proposal_emails(proposal: Unannounced) -> list[QueuedEmail]:
             recipient_email=c["email"],
         )
         for c in proposal.coordinators
+        if not wants_digest(c)
     ]
+
+
+@dataclass(frozen=True)
+class DigestEntry:
+    """A proposal waiting for the next digest of one coordinator of its network."""
+
+    network_id: str
+    recipient_name: str
+    recipient_email: str
+    match_id: UUID
+
+
+def digest_entries(proposal: Unannounced) -> list[DigestEntry]:
+    return [
+        DigestEntry(proposal.network_id, c["name"], c["email"].lower(), proposal.match_id)
+        for c in proposal.coordinators
+        if wants_digest(c)
+    ]
+
+
+@dataclass(frozen=True)
+class DigestDue:
+    """A coordinator with proposals waiting for their digest."""
+
+    network_id: str
+    recipient_name: str
+    recipient_email: str
+
+
+def digest_email(due: DigestDue, day: date) -> QueuedEmail:
+    """One a day per coordinator and network, whatever happens (the day is in its key)."""
+    return QueuedEmail(
+        dedupe_key=f"digest:{due.network_id}:{due.recipient_email.lower()}:{day.isoformat()}",
+        purpose="digest",
+        recipient_name=due.recipient_name,
+        recipient_email=due.recipient_email,
+        context={"network_id": due.network_id, "day": day.isoformat()},
+    )
+
+
+def digest_day(now: datetime, digest_hour: int) -> date | None:
+    """Today's date (UK time) once the digest hour has come; None before it."""
+    local = now.astimezone(UK_TIME)
+    return local.date() if local.hour >= digest_hour else None
 
 
 def mentoring_introductions(
@@ -284,8 +338,13 @@ class NotifierStore(Protocol):
     async def unannounced(self) -> list[Unannounced]: ...
     async def approved_not_introduced(self) -> list[Approved]: ...
     async def mark_introduced(self, match_ids: Collection[UUID]) -> None: ...
+    async def add_to_digests(self, entries: Sequence[DigestEntry]) -> None: ...
+    async def digests_due(self) -> list[DigestDue]: ...
+    async def queue_digest(self, email: QueuedEmail, due: DigestDue) -> bool: ...
     async def trust_contacts(self, code: str) -> list[Contact]: ...
-    async def keep_consent_request(self, event: ConsentRequested) -> bool: ...
+    async def keep_consent_request(self, event: ConsentRequested) -> None: ...
+    async def consents_to_ask(self) -> list[ConsentAsked]: ...
+    async def mark_asked(self, asked: Sequence[ConsentAsked]) -> None: ...
     async def close_consent_requests(self, match_id: UUID, party: str | None) -> None: ...
     async def settle_secondment(self, event: SecondmentChanged, introduce: bool) -> None: ...
     async def consents_to_remind(self, deadline_before: datetime) -> list[ConsentAsked]: ...
@@ -327,15 +386,9 @@ async def handle_event(store: NotifierStore, event: Event) -> None:
             if contact is not None:  # removed since they asked: no link for them
                 await store.queue([(trust_sign_in_email(event, contact), capture())])
         case ConsentRequested():
-            if await store.keep_consent_request(event):
-                asked = ConsentAsked(event.match_id, event.party.value, event.trust_code)
-                contacts = await store.trust_contacts(event.trust_code)
-                if not contacts:
-                    log.warning(
-                        "consent %s: trust %s has no contact", asked.match_id, asked.trust_code
-                    )
-                emails = consent_emails(asked, contacts, reminder=False)
-                await store.queue([(email, capture()) for email in emails])
+            # Emailed by the mail loop once the trust's contacts are known (``ask_consents``):
+            # the trust's events travel on another topic and may arrive later.
+            await store.keep_consent_request(event)
         case ConsentRecorded():
             await store.close_consent_requests(event.match_id, event.party.value)
         case SecondmentChanged():
@@ -357,14 +410,40 @@ async def announce_proposals(store: NotifierStore) -> int:
     proposals = await store.unannounced()
     # Each email carries on its proposal's correlation id and trace.
     await store.queue([(email, p.trace_context) for p in proposals for email in proposal_emails(p)])
+    await store.add_to_digests([entry for p in proposals for entry in digest_entries(p)])
     await store.mark_announced([p.match_id for p in proposals])
     return len(proposals)
 
 
+async def ask_consents(store: NotifierStore) -> int:
+    """Queue the request of each consent whose trust's contacts are known, once; returns how
+    many consents were asked."""
+    asked = await store.consents_to_ask()
+    for consent in asked:
+        emails = consent_emails(
+            consent, await store.trust_contacts(consent.trust_code), reminder=False
+        )
+        await store.queue([(email, None) for email in emails])
+    await store.mark_asked(asked)
+    return len(asked)
+
+
+async def queue_digests(store: NotifierStore, day: date | None) -> int:
+    """Once the digest hour has come (``day``), one email per coordinator with proposals
+    waiting, listing them; a coordinator whose digest of that day went already keeps the
+    proposals that came since for the next day's. Returns how many digests were queued."""
+    if day is None:
+        return 0
+    queued = 0
+    for due in await store.digests_due():
+        queued += await store.queue_digest(digest_email(due, day), due)
+    return queued
+
+
 async def remind_consents(store: NotifierStore, now: datetime, lead: timedelta) -> int:
-    """Queue the one reminder of each consent still unanswered ``lead`` before its deadline;
-    returns how many consents were reminded. Marked in the same transaction as the emails are
-    queued, so a restart neither loses nor repeats one."""
+    """Queue the one reminder of each consent asked and still unanswered ``lead`` before its
+    deadline; returns how many consents were reminded. Marked in the same transaction as the
+    emails are queued, so a restart neither loses nor repeats one."""
     if lead <= timedelta(0):
         return 0
     due = await store.consents_to_remind(now + lead)

@@ -43,7 +43,14 @@ from aiosmtplib.email import flatten_message
 from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 
 from services.notifier.compose import RenderedEmail
-from services.notifier.handlers import announce_proposals, introduce_approved, remind_consents
+from services.notifier.handlers import (
+    announce_proposals,
+    ask_consents,
+    digest_day,
+    introduce_approved,
+    queue_digests,
+    remind_consents,
+)
 from services.notifier.reminders import queue_due_reminders
 from services.notifier.render import NotYetKnown, render
 from services.notifier.repository import NotifierRepository
@@ -168,7 +175,11 @@ class MailQueue:
                 async with self._pool.acquire() as conn, conn.transaction():
                     store = NotifierRepository(conn)
                     await announce_proposals(store)
+                    await queue_digests(
+                        store, digest_day(self._clock.now(), self._settings.digest_hour)
+                    )
                     await introduce_approved(store)
+                    await ask_consents(store)
                     await remind_consents(store, self._clock.now(), self._reminder_lead)
                 await self.queue_reminders()
                 while await self.send_due():

@@ -3,12 +3,15 @@ details are gone by then (and their unsent emails were cancelled)."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import asyncpg
 
 from services.notifier.compose import (
     ConsentMail,
+    DigestLine,
+    DigestMail,
     MentoringIntroduction,
     MissingContactNotice,
     Participant,
@@ -16,6 +19,7 @@ from services.notifier.compose import (
     RenderedEmail,
     SecondmentIntroduction,
     compose_consent_request,
+    compose_digest,
     compose_mentoring_introduction,
     compose_missing_contact_notice,
     compose_proposal_email,
@@ -58,6 +62,8 @@ async def render(
         return await render_proposals_waiting(conn, settings, email)
     if purpose == "pause_end_reminder":
         return await render_pause_end(conn, settings, email)
+    if purpose == "digest":
+        return await render_digest(conn, settings, email)
     if purpose == "trust_sign_in":
         return await render_trust_sign_in(conn, settings, email)
     if purpose in ("consent_request", "consent_reminder"):
@@ -113,11 +119,7 @@ async def render_proposal(
     conn: asyncpg.Connection, settings: Settings, email: asyncpg.Record
 ) -> RenderedEmail:
     proposal, network_name = await _proposal(conn, email["match_id"])
-    if proposal.kind is MatchKind.MENTORING:
-        provider = _label(await _participant(conn, proposal.provider_id))
-    else:
-        placement = await _placement(conn, proposal.provider_id)
-        provider = f"{placement['role']} at {placement['trust']}"
+    provider = await _provider_label(conn, proposal)
     mentee = await _participant(conn, proposal.mentee_id)
     return compose_proposal_email(
         ProposalMail(
@@ -129,6 +131,64 @@ async def render_proposal(
             mentee=_label(mentee),
             approve_url=decision_url(settings, proposal, email["recipient_email"], approve=True),
             reject_url=decision_url(settings, proposal, email["recipient_email"], approve=False),
+            dashboard_url=dashboard_url(settings, proposal.network_id),
+        )
+    )
+
+
+def dashboard_url(settings: Settings, network_id: str) -> str:
+    return f"{settings.public_base_url.rstrip('/')}/dashboard/{network_id}/proposals"
+
+
+async def _provider_label(conn: asyncpg.Connection, proposal: MatchProposed) -> str:
+    if proposal.kind is MatchKind.MENTORING:
+        return _label(await _participant(conn, proposal.provider_id))
+    placement = await _placement(conn, proposal.provider_id)
+    return f"{placement['role']} at {placement['trust']}"
+
+
+async def render_digest(
+    conn: asyncpg.Connection, settings: Settings, email: asyncpg.Record
+) -> RenderedEmail:
+    """The day's digest: the proposals it was given when queued that are still undecided (an
+    erased person's are gone with them)."""
+    network_id = email["context"]["network_id"]
+    network_name = await conn.fetchval("SELECT name FROM networks WHERE id = $1", network_id)
+    rows = await conn.fetch(
+        """
+        SELECT p.event FROM digest_items d JOIN proposals p USING (match_id)
+        WHERE d.digest_key = $1 AND NOT p.withdrawn
+          AND NOT EXISTS (SELECT 1 FROM decisions WHERE match_id = d.match_id)
+        ORDER BY d.added_at, d.match_id
+        """,
+        email["dedupe_key"],
+    )
+    lines = []
+    for row in rows:
+        proposal = MatchProposed.model_validate(row["event"])
+        mentee = await _participant(conn, proposal.mentee_id)
+        lines.append(
+            DigestLine(
+                kind=proposal.kind.value,
+                provider=await _provider_label(conn, proposal),
+                mentee=_label(mentee),
+                score=proposal.score,
+                approve_url=decision_url(
+                    settings, proposal, email["recipient_email"], approve=True
+                ),
+                reject_url=decision_url(
+                    settings, proposal, email["recipient_email"], approve=False
+                ),
+            )
+        )
+    day = date.fromisoformat(email["context"]["day"])
+    return compose_digest(
+        DigestMail(
+            coordinator_name=email["recipient_name"],
+            network_name=network_name or network_id,
+            day=day.strftime("%A %-d %B"),
+            lines=tuple(lines),
+            dashboard_url=dashboard_url(settings, network_id),
         )
     )
 
@@ -227,6 +287,7 @@ async def render_missing_contact(
             side=side,
             candidate=_label(intro.candidate),
             placement=f"{intro.placement_role} at {intro.host_trust}",
+            dashboard_url=dashboard_url(settings, proposal.network_id),
         )
     )
 

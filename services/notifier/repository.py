@@ -15,6 +15,8 @@ from services.notifier.handlers import (
     Approved,
     ConsentAsked,
     Contact,
+    DigestDue,
+    DigestEntry,
     Person,
     QueuedEmail,
     Trust,
@@ -132,6 +134,10 @@ class NotifierRepository:
             person_id,
             erased_matches,
         )
+        # A digest not yet sent no longer lists their proposals.
+        await self.conn.execute(
+            "DELETE FROM digest_items WHERE match_id = ANY($1::uuid[])", erased_matches
+        )
 
     async def keep_proposal(self, event: MatchProposed) -> None:
         await self.conn.execute(
@@ -225,12 +231,64 @@ class NotifierRepository:
         ends, so that an erasure waits for the emails queued for them."""
         rows = await self.conn.fetch(
             """
-            SELECT p.match_id, p.trace_context, n.coordinators
+            SELECT p.match_id, p.trace_context, p.network_id, n.coordinators
             FROM proposals p JOIN networks n ON n.id = p.network_id
             WHERE NOT p.announced ORDER BY p.match_id FOR UPDATE OF p SKIP LOCKED
             """
         )
-        return [Unannounced(r["match_id"], r["coordinators"], r["trace_context"]) for r in rows]
+        return [
+            Unannounced(r["match_id"], r["coordinators"], r["trace_context"], r["network_id"])
+            for r in rows
+        ]
+
+    async def add_to_digests(self, entries: Sequence[DigestEntry]) -> None:
+        await self.conn.executemany(
+            "INSERT INTO digest_items (network_id, recipient_name, recipient_email, match_id)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            [(e.network_id, e.recipient_name, e.recipient_email, e.match_id) for e in entries],
+        )
+
+    async def digests_due(self) -> list[DigestDue]:
+        """Coordinators with proposals not yet in a digest that are still undecided, and still
+        listed among their network's coordinators (one who went back to an email per proposal
+        gets the last digest's worth all the same)."""
+        rows = await self.conn.fetch(
+            """
+            SELECT DISTINCT d.network_id, d.recipient_email,
+                   c->>'name' AS recipient_name
+            FROM digest_items d
+            JOIN proposals p USING (match_id)
+            JOIN networks n ON n.id = d.network_id
+            CROSS JOIN LATERAL jsonb_array_elements(n.coordinators) c
+            WHERE d.digest_key IS NULL AND NOT p.withdrawn
+              AND NOT EXISTS (SELECT 1 FROM decisions WHERE match_id = d.match_id)
+              AND lower(c->>'email') = d.recipient_email
+            ORDER BY d.network_id, d.recipient_email
+            """
+        )
+        return [DigestDue(r["network_id"], r["recipient_name"], r["recipient_email"]) for r in rows]
+
+    async def queue_digest(self, email: QueuedEmail, due: DigestDue) -> bool:
+        """Queue the digest and give it its proposals, unless that day's digest exists."""
+        queued = await self.conn.fetchval(
+            """
+            INSERT INTO emails (dedupe_key, purpose, match_id, person_id, recipient_name,
+                                recipient_email, context, trace_context)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, '{}') ON CONFLICT (dedupe_key) DO NOTHING
+            RETURNING id
+            """,
+            *email.row(),
+        )
+        if queued is None:
+            return False
+        await self.conn.execute(
+            "UPDATE digest_items SET digest_key = $3"
+            " WHERE network_id = $1 AND recipient_email = $2 AND digest_key IS NULL",
+            due.network_id,
+            due.recipient_email,
+            email.dedupe_key,
+        )
+        return True
 
     async def approved_not_introduced(self) -> list[Approved]:
         rows = await self.conn.fetch(
@@ -357,17 +415,36 @@ class NotifierRepository:
             contacts = [Contact(name=row["name"], email=row["contact_email"])]
         return contacts
 
-    async def keep_consent_request(self, event: ConsentRequested) -> bool:
-        inserted = await self.conn.fetchval(
+    async def keep_consent_request(self, event: ConsentRequested) -> None:
+        await self.conn.execute(
             "INSERT INTO consent_requests (match_id, party, trust_code, network_id, deadline)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true",
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
             event.match_id,
             event.party.value,
             event.trust_code,
             event.network_id,
             event.deadline,
         )
-        return bool(inserted)
+
+    async def consents_to_ask(self) -> list[ConsentAsked]:
+        """Not yet emailed, still open, their trust's contacts known: locked until the
+        transaction ends."""
+        rows = await self.conn.fetch(
+            """
+            SELECT c.match_id, c.party, c.trust_code FROM consent_requests c
+            JOIN trusts t ON t.code = c.trust_code
+            WHERE NOT c.asked AND NOT c.answered
+              AND (jsonb_array_length(t.contacts) > 0 OR t.contact_email IS NOT NULL)
+            ORDER BY c.match_id, c.party FOR UPDATE OF c SKIP LOCKED
+            """
+        )
+        return [ConsentAsked(r["match_id"], r["party"], r["trust_code"]) for r in rows]
+
+    async def mark_asked(self, asked: Sequence[ConsentAsked]) -> None:
+        await self.conn.executemany(
+            "UPDATE consent_requests SET asked = true WHERE match_id = $1 AND party = $2",
+            [(a.match_id, a.party) for a in asked],
+        )
 
     async def close_consent_requests(self, match_id: UUID, party: str | None) -> None:
         """Answered (or moot): no reminder, and its unsent requests are cancelled."""
@@ -399,7 +476,8 @@ class NotifierRepository:
         """Unanswered, not yet reminded, due: locked until the transaction ends."""
         rows = await self.conn.fetch(
             "SELECT match_id, party, trust_code FROM consent_requests"
-            " WHERE NOT answered AND NOT reminded AND deadline <= $1 AND deadline > now()"
+            " WHERE asked AND NOT answered AND NOT reminded AND deadline <= $1"
+            " AND deadline > now()"
             " ORDER BY match_id, party FOR UPDATE SKIP LOCKED",
             deadline_before,
         )

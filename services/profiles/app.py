@@ -18,8 +18,10 @@ from services.profiles.accounts import admin_pages
 from services.profiles.accounts import pages as account_pages
 from services.profiles.api import networks, people, placements, trusts
 from services.profiles.api.access import Forbidden
+from services.profiles.coordination import emails as email_pages
 from services.profiles.coordination import links
 from services.profiles.coordination import pages as coordination_pages
+from services.profiles.coordination import people as person_pages
 from services.profiles.directory.errors import Conflict, Invalid, NotFound
 from services.profiles.imports import pages as import_pages
 from services.profiles.outcomes import pages as outcome_pages
@@ -65,6 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         account_pages,
         admin_pages,
         coordination_pages,
+        email_pages,
+        person_pages,
         import_pages,
         outcome_pages,
     ):

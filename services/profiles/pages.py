@@ -34,6 +34,7 @@ from services.profiles.accounts.permissions import (
 from services.profiles.accounts.sessions import session_email
 from services.profiles.accounts.single_sign_on import SingleSignOn
 from services.profiles.coordination.charts import percent
+from services.profiles.coordination.dashboard import what_happens
 from services.profiles.dependencies import Connection
 from shared.settings import Settings
 
@@ -63,6 +64,7 @@ def templates() -> Jinja2Templates:
         loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
     )
     environment.filters["percent"] = percent
+    environment.globals["what_happens"] = what_happens
     return Jinja2Templates(env=environment)
 
 

@@ -40,6 +40,12 @@ CONSUMER_RETRIES = Counter(
     "Batches a consumer failed to handle and will be redelivered (a transient error), by partition",
     ["group", "topic", "partition"],
 )
+CONSUMER_REBALANCES = Counter(
+    "bridgework_consumer_rebalances_total",
+    "Partition assignments this consumer received from its group: one at start-up, one more"
+    " each time a replica joined or left, or a broker's failure moved the group's coordinator",
+    ["group"],
+)
 OUTBOX_BACKLOG = Gauge(
     "bridgework_outbox_backlog",
     "Outbox rows stored but not yet published to Kafka (sampled)",

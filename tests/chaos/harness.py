@@ -52,6 +52,7 @@ from shared.kafka import (
     ensure_topics,
     idempotent_producer,
 )
+from shared.settings import KafkaSettings
 from shared.topics import Topic
 from shared.topology import ROUTES
 from tests.chaos.workload import (
@@ -176,7 +177,7 @@ async def fresh_kafka(bootstrap: str) -> None:
     """A fresh broker log: the run sees only its own events."""
     await _script("kafka.sh", "reset")
     await _script("kafka.sh", "start")
-    await ensure_topics(bootstrap)
+    await ensure_topics(KafkaSettings(kafka_bootstrap_servers=bootstrap))
 
 
 async def create_database(server_url: str, label: str) -> str:

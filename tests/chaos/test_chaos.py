@@ -47,7 +47,7 @@ def assert_run_clean(report: RunReport) -> None:
 
 @pytest.fixture
 def local_infra(base_settings: Settings) -> None:
-    host, port = base_settings.kafka_bootstrap_servers.rsplit(":", 1)
+    host, port = base_settings.kafka_bootstrap_servers.split(",")[0].rsplit(":", 1)
     require_service("Kafka", host, int(port))
 
 

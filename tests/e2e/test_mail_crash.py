@@ -24,7 +24,7 @@ from shared.events import Coordinator, NetworkUpserted
 from tests.e2e.crashing_notifier import CRASH_EXIT_CODE
 from tests.support.factories import network_events
 from tests.support.kafka import publish
-from tests.support.waiting import wait_for
+from tests.support.mail import copies, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -40,10 +40,6 @@ async def email_statuses(database_url: str, match_id: object) -> list[tuple[str,
     finally:
         await conn.close()
     return [(row["recipient_email"], row["status"]) for row in rows]
-
-
-def copies(maildir: Path, address: str) -> int:
-    return sum(address.encode() in p.read_bytes() for p in maildir.glob("*.eml"))
 
 
 def test_a_crash_between_smtp_and_recording_sends_one_copy(

@@ -26,7 +26,7 @@ from shared.people import Role
 from shared.regions import Region
 from tests.support.factories import match_proposed, person
 from tests.support.kafka import publish
-from tests.support.waiting import wait_for
+from tests.support.mail import wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -20,6 +20,7 @@ from shared.settings import Settings
 from tests.support.api import bearer_headers
 from tests.support.database import migrated_pool
 from tests.support.mail import Inbox
+from tests.support.pages import Browsers
 
 
 @pytest.fixture(scope="session")
@@ -50,6 +51,14 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
     async with application.router.lifespan_context(application):
         yield application
+
+
+@pytest.fixture
+async def browsers(app: FastAPI) -> AsyncIterator[Browsers]:
+    """Browsers on the profiles app, each with its own cookie jar; closed after the test."""
+    opened = Browsers(app)
+    yield opened
+    await opened.close()
 
 
 @pytest.fixture(scope="module")

@@ -98,7 +98,8 @@ async def test_export_matches_writes_the_networks_proposals_as_csv(
         await conn.close()
     result = await invoke(cli, app, ["export", "matches", "--network", network])
     assert result.exit_code == 0, result.output
-    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert result.stdout.startswith("\ufeff")  # UTF-8 with BOM: spreadsheets read it right
+    rows = list(csv.DictReader(io.StringIO(result.stdout.removeprefix("\ufeff"))))
     assert [(r["match_id"], r["status"]) for r in rows] == [(str(match_id), "pending")]
     unknown = await invoke(cli, app, ["export", "matches", "--network", "no-such-network"])
     assert unknown.exit_code == 1

@@ -111,9 +111,12 @@ async def test_one_refused_row_stores_nothing_by_default(profiles_pool: asyncpg.
     refused = report.rows[2]
     assert (refused.row, refused.accepted) == (4, False)
     assert refused.reasons == [
-        "trust_code: unknown trust 'NOSUCHTRUST': add it with PUT /trusts/NOSUCHTRUST first"
+        "trust_code: NOSUCHTRUST is not one of your network's trusts: check the code against"
+        " the trusts on the Network page, or import the NHS trusts file first"
     ]
     assert "nothing was stored" in report.summary
+    # The accepted rows were held back with the rest: none of them reads as created.
+    assert [o.action for o in report.rows[:2]] == ["not stored", "not stored"]
     assert await stored(profiles_pool, tag) == (0, 0)  # rows 2 and 3 were rolled back too
     audit = await profiles_pool.fetchrow(
         "SELECT action, details FROM audit_log ORDER BY id DESC LIMIT 1"
@@ -141,7 +144,11 @@ async def test_a_person_of_another_network_is_refused(profiles_pool: asyncpg.Poo
         profiles_pool, people_file(code, tag), actor="t", network_id=other_network
     )
     assert report.refused == 2
-    assert "is in network" in report.rows[0].reasons[0]
+    # Exactly what an unknown trust would say: the other network is not named.
+    assert report.rows[0].reasons == [
+        f"trust_code: {code} is not one of your network's trusts: check the code against"
+        " the trusts on the Network page, or import the NHS trusts file first"
+    ]
     assert await stored(profiles_pool, tag) == (0, 0)
 
     # Someone already taking part elsewhere is not moved by another network's sheet.
@@ -170,7 +177,20 @@ async def test_dry_run_checks_everything_and_stores_nothing(profiles_pool: async
         profiles_pool, people_file(code, tag), actor="t", network_id=network, dry_run=True
     )
     assert (report.accepted, report.refused, report.applied) == (2, 0, False)
+    assert [o.action for o in report.rows] == ["would create", "would create"]
     assert await stored(profiles_pool, tag) == (0, 0)
+    audit = await profiles_pool.fetchrow(
+        "SELECT actor, action, details FROM audit_log ORDER BY id DESC LIMIT 1"
+    )
+    assert (audit["actor"], audit["action"]) == ("t", "import.people.dry_run")
+    assert (audit["details"]["dry_run"], audit["details"]["applied"]) == (True, False)
+
+    # A dry run of a sheet already imported says what it would update.
+    await import_people_csv(profiles_pool, people_file(code, tag), actor="t", network_id=network)
+    again = await import_people_csv(
+        profiles_pool, people_file(code, tag), actor="t", network_id=network, dry_run=True
+    )
+    assert [o.action for o in again.rows] == ["would update", "would update"]
 
 
 async def test_placements_import(profiles_pool: asyncpg.Pool) -> None:
@@ -217,7 +237,10 @@ async def test_the_real_ods_trusts_file(profiles_pool: asyncpg.Pool, shared_data
     other, _ = await a_network(profiles_pool)
     elsewhere = await import_trusts_ods(profiles_pool, data, actor="t", network_id=other)
     assert (elsewhere.accepted, elsewhere.applied) == (0, False)
-    assert f"already in network {network}" in elsewhere.rows[1].reasons[0]
+    assert elsewhere.rows[1].reasons == [
+        f"ods_code: {elsewhere.rows[1].key} belongs to another network; it is not moved"
+    ]
+    assert network not in " ".join(r for row in elsewhere.rows for r in row.reasons)
     home = await profiles_pool.fetchval("SELECT network_id FROM trusts WHERE code = 'R0A'")
     assert home == network
 

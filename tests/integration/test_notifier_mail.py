@@ -18,7 +18,7 @@ from icalendar import Calendar
 from prometheus_client import REGISTRY
 
 from devtools.stack import free_port
-from services.notifier.handlers import announce_proposals, introduce_approved
+from services.notifier.handlers import announce_proposals, introduce_approved, queue_digests
 from services.notifier.mailer import (
     SENDING_LOCK_CLASS,
     UNSETTLED,
@@ -38,6 +38,7 @@ from shared.events import (
     PersonUpserted,
     PlacementProfile,
     PlacementUpserted,
+    ProposalEmails,
     SecondmentChanged,
     SecondmentStatus,
     SelfServiceLinkRequested,
@@ -182,7 +183,10 @@ async def test_the_proposal_email_links_sign_one_decision_per_coordinator(
     assert approve.match_id == reject.match_id == proposal.match_id
     assert approve.coordinator_email == f"cora.{proposal.network_id}@example.org"
     assert approve.token_id != reject.token_id
-    assert text.get_content().count(settings.public_base_url) == 2
+    base = settings.public_base_url
+    assert text.get_content().count(f"{base}/links/decision/") == 2
+    # and the dashboard, where every proposal waiting for them is
+    assert f"{base}/dashboard/{proposal.network_id}/proposals" in text.get_content()
 
 
 async def test_an_approved_mentoring_match_introduces_both_once_with_an_invitation(
@@ -612,3 +616,65 @@ async def test_the_mail_queue_gauge_counts_the_unsettled_emails_by_status(
     assert grown == {"pending": 2, "sending": 1, "uncertain": 3, "failed": 1}
     await sample_mail_queue(notifier_pool)
     assert mail_queue_gauge() == before  # a status emptied again goes back down
+
+
+def another(proposal: MatchProposed) -> MatchProposed:
+    """The same pair proposed again: a new event about a new match."""
+    match_id = uuid4()
+    return proposal.model_copy(
+        update={"event_id": uuid4(), "match_id": match_id, "entity_key": str(match_id)}
+    )
+
+
+async def test_a_daily_digest_lists_an_imports_proposals_in_one_email_once_a_day(
+    settings: Settings,
+    notifier_pool: asyncpg.Pool,
+    notifier_consumer: EventConsumer,
+    smtp_inbox: Inbox,
+) -> None:
+    """307 proposals (one import's worth, the issue's count) for a coordinator who chose the
+    digest: one email, listing each with its links; a new queue (a restart) sends no second
+    one that day; the next proposals wait for the next day's."""
+    events, first = network_events()
+    network = events[0]
+    assert isinstance(network, NetworkUpserted)
+    [coordinator] = network.coordinators
+    daily = coordinator.model_copy(update={"proposal_emails": ProposalEmails.DAILY})
+    events[0] = network.model_copy(update={"coordinators": (daily,)})
+    proposals = [first] + [another(first) for _ in range(306)]
+    await deliver(notifier_consumer, *events, *proposals)
+    mail_settings = settings.model_copy(update={"smtp_port": smtp_inbox.port})
+
+    async def one_day(day: date) -> None:
+        async with notifier_pool.acquire() as conn, conn.transaction():
+            await announce_proposals(NotifierRepository(conn))
+            await queue_digests(NotifierRepository(conn), day)
+        queue = MailQueue(notifier_pool, mail_settings)  # a fresh queue each time: a restart
+        while await queue.send_due():
+            pass
+
+    def to_coordinator() -> list[EmailMessage]:
+        return [m for m in smtp_inbox.messages if coordinator.email in str(m["To"])]
+
+    await one_day(date(2026, 12, 7))
+    await one_day(date(2026, 12, 7))
+    [digest] = to_coordinator()
+    assert (
+        str(digest["Subject"])
+        == "Bridgework: 307 new proposals in London Digital, Monday 7 December"
+    )
+    text = digest.get_body(preferencelist=("plain",))
+    assert text is not None
+    body = text.get_content()
+    assert body.count("/links/decision/") == 2 * 307
+    assert (
+        f"{settings.public_base_url.rstrip('/')}/dashboard/{network.network_id}/proposals" in body
+    )
+
+    later = another(first)
+    await deliver(notifier_consumer, later)
+    await one_day(date(2026, 12, 7))
+    assert len(to_coordinator()) == 1  # the day's digest went: the new one waits
+    await one_day(date(2026, 12, 8))
+    assert len(to_coordinator()) == 2
+    assert str(to_coordinator()[1]["Subject"]).startswith("Bridgework: 1 new proposal in")

@@ -8,7 +8,6 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import AsyncIterator
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -45,14 +44,6 @@ from tests.support.pages import PASSWORD, Browser, Browsers, SeededNetwork, seed
 pytestmark = pytest.mark.integration
 
 Networks = tuple[SeededNetwork, SeededNetwork]
-
-
-@pytest.fixture
-async def browsers(app: FastAPI) -> AsyncIterator[Browsers]:
-    """Each browser has its own cookie jar; all are closed after the test."""
-    opened = Browsers(app)
-    yield opened
-    await opened.close()
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +151,7 @@ DASHBOARD_GETS = (
     "outcomes.csv",
     "outcomes-anonymised.csv",
     "weights",
+    "imports/template/people.csv",
 )
 ADMIN_GETS = ("/admin", "/admin/audit")
 ADMIN_POSTS = (
@@ -460,6 +452,7 @@ async def test_names_with_html_are_escaped_on_every_page(
         assert "<script>" not in text
     exported = await browser.get(f"/dashboard/{network.network_id}/matches.csv")
     assert exported.headers["content-type"].startswith("text/csv")
+    assert exported.content.startswith(b"\xef\xbb\xbfmatch_id,")  # UTF-8 with its BOM
     assert "<script>alert('x')</script> Tariq" in exported.text  # CSV is data, not HTML
 
 
@@ -974,12 +967,16 @@ async def test_the_network_and_pictures_pages_show_their_coordinator_the_network
     pictures = await coordinator.get(f"/dashboard/{network.network_id}/pictures")
     assert pictures.status_code == 200
     html = pictures.text
-    # The flow graph: one arrow from the candidate's home trust to the host trust.
+    # The flow graph: one proposed arrow from the candidate's home trust to the host trust,
+    # trusts by name, and the same numbers in the table beside it.
     assert '<svg class="graph"' in html
-    assert html.count('<line class="flow"') == 1
-    assert f"<title>{home} → {host}: 1 secondment(s), 0 approved</title>" in html
+    assert html.count('<line class="flow proposed"') == 1
+    assert '<line class="flow approved' not in html
+    assert f"<title>Trust {home} → Trust {host}: 1 proposed</title>" in html
     for code in (home, host):
-        assert f'text-anchor="middle">{code}</text>' in html
+        assert f'text-anchor="middle">Trust {code}</text>' in html
+    assert f"<tr><td>Trust {home}</td><td>Trust {host}</td>" in html
+    assert "<td>0</td><td>1</td></tr>" in html
     # The fairness bars: the part-time group next to everyone else.
     assert "overall 60% of 10" in html
     assert '<rect class="bar members"' in html

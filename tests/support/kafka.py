@@ -1,4 +1,5 @@
-"""Reading what the services published, straight from the broker."""
+"""Reading what the services published, straight from the broker, and publishing to it as a
+service would."""
 
 from __future__ import annotations
 

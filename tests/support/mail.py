@@ -6,6 +6,7 @@ import asyncio
 import email
 import email.policy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -59,3 +60,16 @@ async def wait_for_message(
                 return message
         await asyncio.sleep(0.3)
     raise AssertionError(f"no {subject_start!r} email to {recipient} within {timeout}s")
+
+
+def copies(maildir: Path, address: str) -> int:
+    return sum(address.encode() in p.read_bytes() for p in maildir.glob("*.eml"))
+
+
+def wait_for(condition: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"not true within {timeout}s")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from services.notifier.handlers import announce_proposals, introduce_approved
+from services.notifier.handlers import announce_proposals, ask_consents, introduce_approved
 from services.notifier.mailer import MailQueue
 from services.notifier.repository import NotifierRepository
 from shared.consuming import EventConsumer
@@ -21,5 +21,6 @@ async def send_everything(queue: MailQueue, pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn, conn.transaction():
         await announce_proposals(NotifierRepository(conn))
         await introduce_approved(NotifierRepository(conn))
+        await ask_consents(NotifierRepository(conn))
     while await queue.send_due():
         pass

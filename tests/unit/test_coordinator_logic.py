@@ -7,12 +7,13 @@ import csv
 import hashlib
 import io
 import itertools
+import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.profiles.accounts.accounts import (
@@ -37,20 +38,25 @@ from services.profiles.coordination.charts import (
     VALUE_ROOM,
     Bar,
     Flow,
+    FlowRow,
     bar_chart,
     exchange_cycles,
     flow_graph,
+    flow_rows,
     percent,
 )
 from services.profiles.coordination.dashboard import (
     ERASED,
+    GapLeft,
     ProposalFilter,
+    ProposalPage,
     ProposalView,
-    apply_filter,
     decisions_by_day,
-    exchange_groups,
+    gaps_left,
     matches_csv,
+    parse_filter,
     proposal_view,
+    what_happens,
 )
 from services.profiles.coordination.decisions import DecisionRefused, check_reason, refusal_for
 from shared.addresses import normalised_email
@@ -103,21 +109,61 @@ def test_only_administrators_administer_and_each_role_has_its_home() -> None:
     assert home_path(NORTH) == "/dashboard/north/proposals"
 
 
-def test_filters_by_kind_region_and_waiting_time_blank_meaning_any() -> None:
-    mentoring = view()
-    secondment = view(kind=MatchKind.SECONDMENT, mentee_region="London", proposed_at=NOW)
-    views = [mentoring, secondment]
-    blank = ProposalFilter.model_validate({"kind": "", "region": "", "older_than_days": ""})
-    assert apply_filter(views, blank, NOW) == views
-    assert apply_filter(views, ProposalFilter(kind=MatchKind.SECONDMENT), NOW) == [secondment]
-    assert apply_filter(views, ProposalFilter(region="North West"), NOW) == [mentoring]
-    assert apply_filter(views, ProposalFilter(older_than_days=2), NOW) == [mentoring]
-    assert apply_filter(views, ProposalFilter(older_than_days=4), NOW) == []
+def test_the_page_query_reads_blank_as_any_and_drops_what_it_cannot_read() -> None:
+    blank = parse_filter({"kind": "", "region": "", "older_than_days": "", "sort": "", "page": ""})
+    assert blank == ProposalFilter()
+    assert (blank.sort, blank.page, blank.is_filtered) == ("waiting", 1, False)
+    odd = parse_filter({"kind": "juggling", "page": "0", "sort": "score", "search": " Farid "})
+    assert odd == ProposalFilter(sort="score", search="Farid")
+    assert odd.is_filtered
+    assert parse_filter({"region": "north west"}).region_code == "Y62"
+    assert parse_filter({"region": "Atlantis"}).region_code == "unknown"  # matches nothing
+    assert parse_filter({"search": "x" * 101}).search is None
 
 
-def test_exchange_groups_count_their_proposals() -> None:
-    views = [view(exchange_id="x1"), view(exchange_id="x1"), view(exchange_id="x2"), view()]
-    assert exchange_groups(views) == {"x1": 2, "x2": 1}
+@given(st.text(max_size=100).filter(lambda t: t.strip()))
+def test_a_search_matches_its_text_literally_anywhere(text: str) -> None:
+    pattern = ProposalFilter(search=text.strip()).search_pattern()
+    assert pattern is not None
+    assert pattern.startswith("%")
+    assert pattern.endswith("%")
+    # Unescaped wildcards would match more than the text: every % and _ inside is escaped.
+    inner = pattern[1:-1]
+    unescaped = re.sub(r"\\.", "", inner, flags=re.DOTALL)
+    assert "%" not in unescaped
+    assert "_" not in unescaped
+    assert re.sub(r"\\(.)", r"\1", inner, flags=re.DOTALL) == text.strip()
+
+
+def test_query_strings_keep_the_filters_and_change_the_page() -> None:
+    chosen = ProposalFilter(kind=MatchKind.MENTORING, search="Ann & Bo", sort="score", page=3)
+    assert chosen.query_string(page=4) == "kind=mentoring&search=Ann+%26+Bo&sort=score&page=4"
+
+
+def test_a_page_counts_what_it_shows() -> None:
+    page = ProposalPage(proposals=[view()] * 25, matching=60, pending=2000, page=2)
+    assert (page.pages, page.first_shown, page.last_shown) == (3, 26, 50)
+    empty = ProposalPage(proposals=[], matching=0, pending=0, page=1)
+    assert (empty.pages, empty.first_shown, empty.last_shown) == (1, 0, 0)
+
+
+def test_gaps_left_uncovered_and_what_happens_next_are_said_plainly() -> None:
+    explanation = view().explanation
+    gaps = [
+        {"skill": "info-strategy", "current": 3, "target": 5},
+        {"skill": "procurement", "current": 1, "target": 4},
+    ]
+    assert gaps_left(gaps, explanation) == (
+        GapLeft(skill_name="Procurement and commercial", from_level=1, to_level=4),
+    )
+    approve, reject = what_happens(view())
+    assert "Eleanor Underwood and Farid Okafor are each emailed" in approve
+    assert "Nobody is emailed" in reject
+    approve, _ = what_happens(
+        view(kind=MatchKind.SECONDMENT, provider_detail="Leeds Trust", exchange_id="x")
+    )
+    assert "the contact at Leeds Trust" in approve
+    assert "exchange are approved" in approve
 
 
 def test_a_rejection_needs_a_reason_and_only_pending_proposals_can_be_decided() -> None:
@@ -152,7 +198,11 @@ def test_the_csv_export_has_a_row_per_match_and_defuses_formulas() -> None:
         reason='=HYPERLINK("http://evil")',
         mentee_name='+Farid, "the" mentee',
     )
-    rows = list(csv.reader(io.StringIO(matches_csv([view(), decided]))))
+    text = matches_csv([view(), decided])
+    # The byte order mark, once, first: spreadsheet programs then read the file as UTF-8.
+    assert text.startswith("\ufeff")
+    assert text.count("\ufeff") == 1
+    rows = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"))))
     assert rows[0][:4] == ["match_id", "network_id", "kind", "status"]
     assert len(rows) == 3
     by_column = dict(zip(rows[0], rows[2], strict=True))
@@ -173,28 +223,67 @@ def test_exchange_cycles_are_found_and_start_from_their_smallest_trust() -> None
     assert exchange_cycles(flows) == [["A", "B", "C"]]
 
 
-def test_the_flow_graph_places_trusts_inside_the_picture_and_draws_one_arrow_per_pair() -> None:
+def test_the_flow_graph_names_trusts_and_keeps_approved_apart_from_proposed() -> None:
     flows = [
         Flow(home="A", host="B", approved=True, exchange_id="e"),
         Flow(home="B", host="A", approved=False, exchange_id="e"),
         Flow(home="C", host="B", approved=False),
         Flow(home="C", host="B", approved=True),
+        Flow(home="C", host="B", approved=True),
     ]
-    graph = flow_graph(flows, {"A": "Alpha Trust"}, width=600, height=400)
+    labels = {"A": "Alpha Hospitals NHS Foundation Trust", "B": "Beta Trust", "C": "Gamma"}
+    graph = flow_graph(flows, labels)
     assert [n.code for n in graph.nodes] == ["A", "B", "C"]
-    assert graph.nodes[0].label == "Alpha Trust"
-    for node in graph.nodes:
-        assert graph.node_radius <= node.x <= 600 - graph.node_radius
-        assert graph.node_radius <= node.y <= 400 - graph.node_radius
-    edges = {(e.home, e.host): e for e in graph.edges}
-    assert set(edges) == {("A", "B"), ("B", "A"), ("C", "B")}
-    assert (edges["C", "B"].count, edges["C", "B"].approved) == (2, 1)
-    assert edges["A", "B"].in_exchange
-    assert not edges["C", "B"].in_exchange
-    # The two directions between A and B are drawn apart, not on top of each other.
-    ab, ba = edges["A", "B"], edges["B", "A"]
-    assert (ab.x1, ab.y1) != (ba.x2, ba.y2)
+    # Trusts are shown by name (wrapped), not by code.
+    assert graph.nodes[0].lines == ["Alpha Hospitals NHS", "Foundation Trust"]
+    edges = {(e.home, e.host, e.approved): e for e in graph.edges}
+    assert set(edges) == {("A", "B", True), ("B", "A", False), ("C", "B", False), ("C", "B", True)}
+    assert (edges["C", "B", True].count, edges["C", "B", False].count) == (2, 1)
+    assert edges["A", "B", True].in_exchange
+    assert not edges["C", "B", True].in_exchange
+    # Approved and proposed flows between the same trusts are separate arrows, side by side.
+    approved, proposed = edges["C", "B", True], edges["C", "B", False]
+    assert (approved.x1, approved.y1) != (proposed.x1, proposed.y1)
     assert graph.cycles == [["A", "B"]]
+    assert flow_rows(flows, labels)[-1] == FlowRow(
+        home="Gamma", host="Beta Trust", approved=2, proposed=1, in_exchange=False
+    )
+
+
+trust_codes = st.sampled_from("ABCDEFGHIJ")
+
+
+@settings(deadline=None)  # the first layout loads scipy
+@given(st.lists(st.tuples(trust_codes, trust_codes, st.booleans()), max_size=30))
+def test_any_flows_draw_inside_a_phone_wide_picture_with_no_box_over_another(
+    pairs: list[tuple[str, str, bool]],
+) -> None:
+    flows = [Flow(home=a, host=b, approved=ok) for a, b, ok in pairs if a != b]
+    graph = flow_graph(
+        flows, {c: f"{c} Trust With A Long Name NHS Foundation" for c in "ABCDEFGHIJ"}
+    )
+    assert graph.width <= 390
+    half_w, half_h = graph.box_width / 2, graph.box_height / 2
+    for node in graph.nodes:
+        assert half_w <= node.x <= graph.width - half_w
+        assert half_h <= node.y <= graph.height - half_h
+        assert len(node.lines) <= 3
+        assert all(len(line) <= 21 for line in node.lines)
+    for a, b in itertools.combinations(graph.nodes, 2):
+        apart_x = abs(a.x - b.x) >= graph.box_width
+        apart_y = abs(a.y - b.y) >= graph.box_height
+        assert apart_x or apart_y, (a, b)
+    for edge in graph.edges:
+        assert min(edge.x1, edge.x2) >= 0
+        assert max(edge.x1, edge.x2) <= graph.width
+        assert min(edge.y1, edge.y2) >= 0
+        assert max(edge.y1, edge.y2) <= graph.height
+    drawn = sorted((e.home, e.host, e.approved, e.count) for e in graph.edges)
+    expected = sorted(
+        (a, b, ok, sum(1 for f in flows if (f.home, f.host, f.approved) == (a, b, ok)))
+        for a, b, ok in {(f.home, f.host, f.approved) for f in flows}
+    )
+    assert drawn == expected
 
 
 def test_a_flow_graph_of_nothing_is_empty() -> None:
@@ -292,6 +381,8 @@ def test_a_proposal_row_becomes_a_view_and_erased_people_show_as_gone() -> None:
         "status_changed_at": None,
         "decided_by": None,
         "reason": "",
+        "provider_id": uuid4(),
+        "mentee_id": uuid4(),
         "mentee": None,  # erased since the proposal
         "mentee_trust": None,
         "mentee_trust_name": None,

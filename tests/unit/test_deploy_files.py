@@ -12,11 +12,12 @@ from shared.settings import Settings
 from tests.support.performance import PERFORMANCE
 
 ROOT = Path(__file__).resolve().parents[2]
+POM_NAMESPACE = "http://maven.apache.org/POM/4.0.0"
 
 
 def test_local_broker_and_compose_pin_the_same_kafka_version() -> None:
     pom = ET.parse(ROOT / "devtools" / "kafka" / "pom.xml")
-    namespace = {"m": "http://maven.apache.org/POM/4.0.0"}
+    namespace = {"m": POM_NAMESPACE}
     version = pom.findtext("m:properties/m:kafka.version", namespaces=namespace)
     compose = (ROOT / "docker-compose.yml").read_text()
     assert version
@@ -54,3 +55,28 @@ def test_compose_sets_real_settings_with_the_deployments_performance_values() ->
         assert {key: env.get(key) for key in PERFORMANCE} == PERFORMANCE, name
     matcher = compose["services"]["matcher"]["environment"]
     assert matcher["BRIDGEWORK_MATCHER_ROLE"] == "all"
+
+
+def test_the_cluster_compose_file_runs_three_brokers_and_replicates_on_them() -> None:
+    base = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    text = (ROOT / "docker-compose.cluster.yml").read_text()
+    cluster = yaml.safe_load(text)["services"]
+    pom = ET.parse(ROOT / "devtools" / "kafka" / "pom.xml")
+    version = pom.findtext("m:properties/m:kafka.version", namespaces={"m": POM_NAMESPACE})
+    assert set(re.findall(r"image: apache/kafka:(\S+)", text)) == {version}
+    brokers = {name: base.get(name, {}) | spec for name, spec in cluster.items()}
+    brokers = {name: spec for name, spec in brokers.items() if name.startswith("kafka")}
+    voters = {spec["environment"]["KAFKA_CONTROLLER_QUORUM_VOTERS"] for spec in brokers.values()}
+    [quorum] = voters  # every node knows the same three controllers
+    node_ids = {spec["environment"]["KAFKA_NODE_ID"] for spec in brokers.values()}
+    assert node_ids == {1, 2, 3}
+    assert quorum == ",".join(f"{n}@{name}:9093" for n, name in enumerate(sorted(brokers), 1))
+    fields = {f"BRIDGEWORK_{name.upper()}" for name in Settings.model_fields}
+    for name in ("profiles", "matcher", "notifier"):
+        env = base[name]["environment"] | cluster[name]["environment"]
+        assert {k for k in env if k.startswith("BRIDGEWORK_")} <= fields
+        settings = Settings.model_validate(
+            {k.removeprefix("BRIDGEWORK_").lower(): v for k, v in env.items() if k in fields}
+        )
+        assert settings.kafka_bootstrap_servers.split(",") == [f"{b}:9092" for b in sorted(brokers)]
+        assert (settings.kafka_replication_factor, settings.kafka_min_insync_replicas) == (3, 2)

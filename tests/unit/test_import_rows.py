@@ -6,10 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.profiles.api.schemas import MenteeIn, MentorIn, TrustIn
+from services.profiles.imports.columns import COLUMNS, columns, template_csv
 from services.profiles.imports.rows import (
     FileRefused,
+    ImportKind,
     display_name,
     parse_people,
     parse_placements,
@@ -60,6 +64,17 @@ def test_a_broken_row_is_refused_with_its_reason(row: str, reason: str) -> None:
     assert any(reason in r for r in parsed.reasons), parsed.reasons
 
 
+DEVELOPER_WORDS = ("Input should", "pydantic", "type=", "errors.pydantic.dev", "Value error")
+cell = st.text(st.characters(exclude_categories=["Cs"], exclude_characters=',\r\n"\x00'))
+
+
+@given(st.sampled_from(["mentor", "mentee"]), st.lists(cell, min_size=9, max_size=9))
+def test_every_refusal_is_written_for_a_coordinator(role: str, cells: list[str]) -> None:
+    [parsed] = parse_people((HEADER + ",".join([role, *cells]) + "\n").encode())
+    for reason in parsed.reasons:
+        assert not any(word in reason for word in DEVELOPER_WORDS), reason
+
+
 def test_an_email_twice_in_the_file_refuses_the_later_row() -> None:
     again = MENTOR.replace("Mina Mentor", "Mina Again").replace("mina@", "MINA@")
     first, second = parse_people((HEADER + MENTOR + again).encode())
@@ -95,7 +110,7 @@ def test_placements_rows() -> None:
     good, bad = parse_placements(data)
     assert good.ok
     assert good.key == "TA: Digital lead"
-    assert bad.reasons == ["months: Input should be less than or equal to 24"]
+    assert bad.reasons == ["months: should be at most 24"]
 
 
 def test_trust_names_are_shown_as_people_write_them() -> None:
@@ -143,3 +158,21 @@ def test_a_trust_row_without_region_falls_back_to_its_integrated_care_board() ->
     [row] = parse_trusts(data, "north")
     assert isinstance(row.request, TrustIn)
     assert row.request.region is Region.NORTH_WEST
+
+
+@pytest.mark.parametrize("kind", [ImportKind.PEOPLE, ImportKind.PLACEMENTS])
+def test_each_template_lists_every_column_and_its_examples_import(kind: ImportKind) -> None:
+    text = template_csv(kind)
+    assert text.startswith("\ufeff")  # spreadsheet programs open it as UTF-8
+    header = text.removeprefix("\ufeff").splitlines()[0].split(",")
+    assert header == [c.name for c in columns(kind)]
+    assert [c.name for c in columns(kind) if c.required] == header[: len(COLUMNS[kind][0])]
+    parse = parse_people if kind is ImportKind.PEOPLE else parse_placements
+    rows = parse(text.encode())
+    assert rows
+    assert all(row.ok for row in rows), [row.reasons for row in rows]
+
+
+def test_every_column_of_every_file_says_what_it_holds() -> None:
+    for kind in ImportKind:
+        assert all(column.holds for column in columns(kind))

@@ -135,10 +135,13 @@ def test_a_coordinator_is_told_when_a_trust_has_no_contact() -> None:
             side="host",
             candidate="Farid, Analyst, Trust Two",
             placement="Data lead at Host Trust",
+            dashboard_url="https://bw.example/dashboard/north/proposals",
         )
     )
     assert email.subject == "Secondment introduction not sent to Host Trust: no contact"
     assert "no contact email for that trust" in email.text
+    assert "https://bw.example/dashboard/north/proposals" in email.text
+    assert '<a href="https://bw.example/dashboard/north/proposals">' in email.html
 
 
 def test_the_self_service_link_email() -> None:

@@ -178,3 +178,33 @@ def test_each_kubernetes_service_selects_its_pods_and_names_a_container_port() -
         assert service["spec"]["selector"].items() <= labels.items()
         ports = {port["name"] for port in container(name)["ports"]}
         assert {port["targetPort"] for port in service["spec"]["ports"]} <= ports
+
+
+def single_broker_patch() -> dict[str, str]:
+    overlay = yaml.safe_load((K8S / "single-broker-kafka" / "kustomization.yaml").read_text())
+    assert overlay["resources"] == [".."]
+    [patch] = overlay["patches"]
+    assert patch["target"] == {"kind": "ConfigMap", "name": "bridgework-config"}
+    data: dict[str, str] = yaml.safe_load(patch["patch"])["data"]
+    return data
+
+
+@pytest.mark.parametrize("layout", ["three brokers", "single broker"])
+def test_each_kafka_layout_replicates_no_more_than_its_brokers_hold(
+    layout: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = dict(of_kind("ConfigMap")["bridgework-config"]["data"])
+    if layout == "single broker":
+        assert set(single_broker_patch()) <= set(config)  # it changes, never adds
+        config |= single_broker_patch()
+    for key, value in config.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("BRIDGEWORK_SECRET_KEY", OPERATORS_SECRET_KEY)
+    settings = Settings()  # min.insync.replicas above the replication factor is refused here
+    brokers = settings.kafka_bootstrap_servers.split(",")
+    assert len(set(brokers)) == settings.kafka_replication_factor
+    if layout == "three brokers":
+        # acks=all then needs two copies, and one broker may be down.
+        assert (settings.kafka_replication_factor, settings.kafka_min_insync_replicas) == (3, 2)
+    else:
+        assert (settings.kafka_replication_factor, settings.kafka_min_insync_replicas) == (1, 1)

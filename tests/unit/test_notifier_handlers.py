@@ -5,7 +5,7 @@ SMTP (the same handlers run on PostgreSQL in tests/integration/test_notifier_mai
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from uuid import UUID, uuid4
 
 import pytest
@@ -16,14 +16,19 @@ from services.notifier.handlers import (
     Approved,
     ConsentAsked,
     Contact,
+    DigestDue,
+    DigestEntry,
     Person,
     QueuedEmail,
     Trust,
     Unannounced,
     announce_proposals,
+    ask_consents,
+    digest_day,
     handle_event,
     introduce_approved,
     proposal_emails,
+    queue_digests,
     remind_consents,
     secondment_introductions,
 )
@@ -39,6 +44,7 @@ from shared.events import (
     PersonErased,
     PersonUpserted,
     PlacementUpserted,
+    ProposalEmails,
     SecondmentChanged,
     SecondmentStatus,
     SelfServiceLinkRequested,
@@ -66,9 +72,12 @@ class FakeNotifierStore:
         self.introduced: set[UUID] = set()
         self.emails: dict[str, QueuedEmail] = {}  # by dedupe key
         self.cancelled: set[str] = set()
+        self.digest_items: dict[tuple[str, UUID], DigestEntry] = {}
+        self.in_digest: dict[tuple[str, UUID], str] = {}  # which digest listed the entry
         self.contacts: dict[str, list[Contact]] = {}
         self.consents: dict[tuple[UUID, str], tuple[ConsentRequested, bool, bool]] = {}
         self.agreed: set[UUID] = set()
+        self.asked: set[tuple[UUID, str]] = set()
 
     async def upsert_network(self, event: NetworkUpserted) -> None:
         self.networks[event.network_id] = [c.model_dump(mode="json") for c in event.coordinators]
@@ -136,7 +145,7 @@ class FakeNotifierStore:
 
     async def unannounced(self) -> list[Unannounced]:
         return [
-            Unannounced(p.match_id, self.networks[p.network_id])
+            Unannounced(p.match_id, self.networks[p.network_id], network_id=p.network_id)
             for p in self.proposals.values()
             if p.match_id not in self.announced and p.network_id in self.networks
         ]
@@ -158,15 +167,49 @@ class FakeNotifierStore:
     async def mark_introduced(self, match_ids: Collection[UUID]) -> None:
         self.introduced |= set(match_ids)
 
+    async def add_to_digests(self, entries: Sequence[DigestEntry]) -> None:
+        for entry in entries:
+            self.digest_items.setdefault((entry.recipient_email, entry.match_id), entry)
+
+    def _waiting(self) -> list[DigestEntry]:
+        return [
+            e
+            for key, e in self.digest_items.items()
+            if key not in self.in_digest
+            and e.match_id not in self.withdrawn
+            and e.match_id not in self.decisions
+        ]
+
+    async def digests_due(self) -> list[DigestDue]:
+        return sorted(
+            {DigestDue(e.network_id, e.recipient_name, e.recipient_email) for e in self._waiting()},
+            key=lambda due: (due.network_id, due.recipient_email),
+        )
+
+    async def queue_digest(self, email: QueuedEmail, due: DigestDue) -> bool:
+        if email.dedupe_key in self.emails:
+            return False
+        self.emails[email.dedupe_key] = email
+        for key, entry in self.digest_items.items():
+            if key not in self.in_digest and entry.recipient_email == due.recipient_email:
+                self.in_digest[key] = email.dedupe_key
+        return True
+
     async def trust_contacts(self, code: str) -> list[Contact]:
         return self.contacts.get(code, [])
 
-    async def keep_consent_request(self, event: ConsentRequested) -> bool:
-        key = (event.match_id, event.party.value)
-        if key in self.consents:
-            return False
-        self.consents[key] = (event, False, False)
-        return True
+    async def keep_consent_request(self, event: ConsentRequested) -> None:
+        self.consents.setdefault((event.match_id, event.party.value), (event, False, False))
+
+    async def consents_to_ask(self) -> list[ConsentAsked]:
+        return [
+            ConsentAsked(m, p, event.trust_code)
+            for (m, p), (event, answered, _) in self.consents.items()
+            if (m, p) not in self.asked and not answered and self.contacts.get(event.trust_code)
+        ]
+
+    async def mark_asked(self, asked: Sequence[ConsentAsked]) -> None:
+        self.asked |= {(a.match_id, a.party) for a in asked}
 
     async def close_consent_requests(self, match_id: UUID, party: str | None) -> None:
         for (m, p), (event, _, reminded) in list(self.consents.items()):
@@ -188,7 +231,10 @@ class FakeNotifierStore:
         return [
             ConsentAsked(m, p, event.trust_code)
             for (m, p), (event, answered, reminded) in self.consents.items()
-            if not answered and not reminded and event.deadline <= deadline_before
+            if (m, p) in self.asked
+            and not answered
+            and not reminded
+            and event.deadline <= deadline_before
         ]
 
     async def mark_reminded(self, asked: Sequence[ConsentAsked]) -> None:
@@ -405,6 +451,59 @@ def test_each_coordinator_address_gets_one_announcement_whatever_its_case(
     assert {e.dedupe_key for e in emails} == {f"proposal:{match_id}:{a.lower()}" for a in addresses}
 
 
+def digest_network() -> NetworkUpserted:
+    """Cora reads one email a day; Dev one per proposal."""
+    daily = Coordinator(
+        name="Cora", email="Cora@North.example", proposal_emails=ProposalEmails.DAILY
+    )
+    return network().model_copy(update={"coordinators": (daily, COORDINATORS[1])})
+
+
+async def test_a_daily_digest_goes_once_a_day_and_not_once_per_proposal() -> None:
+    store = FakeNotifierStore()
+    mentor, mentee = person(), person()
+    for event in (digest_network(), mentor, mentee):
+        await handle_event(store, event)
+    ids = (mentor.profile.person_id, mentee.profile.person_id)
+    proposals = [proposed(*ids) for _ in range(307)]  # one import's worth
+    for proposal in proposals:
+        await handle_event(store, proposal)
+    assert await announce_proposals(store) == 307
+    per_proposal = store.unsent("proposal")
+    assert {e.recipient_email for e in per_proposal} == {"dev@north.example"}
+    assert len(per_proposal) == 307
+
+    monday, tuesday = date(2026, 12, 7), date(2026, 12, 8)
+    assert await queue_digests(store, None) == 0  # before the digest hour: nothing
+    assert await queue_digests(store, monday) == 1
+    assert await queue_digests(store, monday) == 0  # once a day, however often it runs
+    [digest] = store.unsent("digest")
+    assert digest.dedupe_key == "digest:north:cora@north.example:2026-12-07"
+    assert digest.context == {"network_id": "north", "day": "2026-12-07"}
+    assert len(store.in_digest) == 307
+
+    # Later that day: a new proposal waits for Tuesday's digest; a decided one is in none.
+    later, decided_first = proposed(*ids), proposed(*ids)
+    rejected = decided(decided_first, approved=False)
+    for news in (later, decided_first, rejected):
+        await handle_event(store, news)
+    await announce_proposals(store)
+    assert await queue_digests(store, monday) == 0
+    assert await queue_digests(store, tuesday) == 1
+    assert [k for k, v in store.in_digest.items() if v.endswith("2026-12-08")] == [
+        ("cora@north.example", later.match_id)
+    ]
+    assert await queue_digests(store, date(2026, 12, 9)) == 0  # nothing new: no email
+
+
+def test_the_digest_hour_is_uk_time() -> None:
+    winter = datetime(2026, 12, 7, 6, 59, tzinfo=UTC)
+    assert digest_day(winter, 7) is None
+    assert digest_day(winter + timedelta(minutes=1), 7) == date(2026, 12, 7)
+    summer = datetime(2026, 7, 6, 6, 0, tzinfo=UTC)  # 07:00 in London (BST)
+    assert digest_day(summer, 7) == date(2026, 7, 6)
+
+
 # --- trusts: sign-in links, consent requests and their one reminder ---------------------------
 
 TRUST_CONTACTS = (TrustContact(name="Tara", email="tara@host.example"),)
@@ -432,6 +531,20 @@ def consent_requested(match_id: UUID, deadline: datetime) -> ConsentRequested:
     )
 
 
+async def test_a_consent_request_waits_for_its_trusts_contacts_and_never_precedes_reminding() -> (
+    None
+):
+    store = FakeNotifierStore()
+    match_id, now = uuid4(), datetime.now(UTC)
+    await handle_event(store, consent_requested(match_id, now + timedelta(hours=1)))
+    assert await ask_consents(store) == 0  # the trust is not known yet
+    assert await remind_consents(store, now, timedelta(days=2)) == 0  # nor reminded before
+    await handle_event(store, trust())
+    assert await ask_consents(store) == 1
+    assert await remind_consents(store, now, timedelta(days=2)) == 1
+    assert [e.purpose for e in store.unsent()] == ["consent_request", "consent_reminder"]
+
+
 async def test_a_sign_in_link_goes_only_to_a_current_contact_of_the_trust() -> None:
     store = FakeNotifierStore()
     await handle_event(store, trust())
@@ -452,6 +565,8 @@ async def test_a_consent_request_is_emailed_once_and_reminded_once_before_its_de
     request = consent_requested(match_id, now + timedelta(days=7))
     await handle_event(store, request)
     await handle_event(store, request)  # redelivered
+    assert await ask_consents(store) == 1
+    assert await ask_consents(store) == 0
     assert len(store.unsent("consent_request")) == 1
     lead = timedelta(days=2)
     assert await remind_consents(store, now, lead) == 0  # not due yet
@@ -466,6 +581,7 @@ async def test_an_answer_cancels_the_unsent_requests_and_its_reminder() -> None:
     await handle_event(store, trust())
     match_id, now = uuid4(), datetime.now(UTC)
     await handle_event(store, consent_requested(match_id, now + timedelta(days=1)))
+    await ask_consents(store)
     answered = ConsentRecorded(
         entity_key=str(match_id),
         match_id=match_id,

@@ -1,8 +1,16 @@
 from __future__ import annotations
 
-from services.notifier.compose import ProposalMail, compose_proposal_email
+from services.notifier.compose import (
+    DigestLine,
+    DigestMail,
+    ProposalMail,
+    compose_digest,
+    compose_proposal_email,
+)
 from shared.matching import ScorePart
 from tests.support.factories import covered, match_proposed
+
+DASHBOARD = "https://bridgework.example/dashboard/north/proposals"
 
 
 def mail(mentee: str = "Ben Mentee") -> ProposalMail:
@@ -24,6 +32,7 @@ def mail(mentee: str = "Ben Mentee") -> ProposalMail:
         mentee=f"{mentee}, CCIO, Trust Two",
         approve_url="https://bridgework.example/links/decision/yes-token",
         reject_url="https://bridgework.example/links/decision/no-token",
+        dashboard_url=DASHBOARD,
     )
 
 
@@ -57,6 +66,7 @@ def test_an_exchange_secondment_says_it_is_linked() -> None:
             mentee="Ben, Analyst",
             approve_url="https://bridgework.example/links/decision/yes-token",
             reject_url="https://bridgework.example/links/decision/no-token",
+            dashboard_url=DASHBOARD,
         )
     )
     for part in (email.text, email.html):
@@ -71,3 +81,42 @@ def test_the_email_carries_the_approve_and_reject_links() -> None:
     assert "Reject:  https://bridgework.example/links/decision/no-token" in email.text
     assert '<a href="https://bridgework.example/links/decision/yes-token"' in email.html
     assert '<a href="https://bridgework.example/links/decision/no-token"' in email.html
+    # Every coordinator's email leads to the dashboard too.
+    assert DASHBOARD in email.text
+    assert f'<a href="{DASHBOARD}">' in email.html
+
+
+def digest(lines: int) -> DigestMail:
+    return DigestMail(
+        coordinator_name="Cora",
+        network_name="North",
+        day="Thursday 3 December",
+        lines=tuple(
+            DigestLine(
+                kind="mentoring",
+                provider=f"Ann Mentor {i}, CIO, Trust One",
+                mentee=f"<b>Ben</b> {i}, CCIO, Trust Two",
+                score=0.5 + i / 1000,
+                approve_url=f"https://bridgework.example/links/decision/yes-{i}",
+                reject_url=f"https://bridgework.example/links/decision/no-{i}",
+            )
+            for i in range(lines)
+        ),
+        dashboard_url=DASHBOARD,
+    )
+
+
+def test_a_digest_lists_every_new_proposal_with_its_links_and_the_dashboard() -> None:
+    email = compose_digest(digest(307))
+    assert email.subject == "Bridgework: 307 new proposals in North, Thursday 3 December"
+    for i in range(307):
+        assert f"https://bridgework.example/links/decision/yes-{i}\n" in email.text
+        assert f'<a href="https://bridgework.example/links/decision/no-{i}">' in email.html
+    assert "<b>Ben</b>" not in email.html
+    assert "&lt;b&gt;Ben&lt;/b&gt; 0" in email.html
+    assert DASHBOARD in email.text
+    assert f'<a href="{DASHBOARD}">' in email.html
+    assert compose_digest(digest(1)).subject.startswith("Bridgework: 1 new proposal in")
+    empty = compose_digest(digest(0))
+    assert "nothing waits for you" in empty.text
+    assert DASHBOARD in empty.text

@@ -9,16 +9,49 @@ import io
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
+from urllib.parse import urlencode
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from services.profiles.coordination.charts import Bar, percent
 from shared.events import FairnessFigures
-from shared.matching import Explanation, MatchKind
-from shared.regions import Region
+from shared.matching import REPLACED_BY_A_BETTER_MATCH, Explanation, MatchKind
+from shared.regions import Region, parse_region
+from shared.skills import DEFAULT_TAXONOMY
 
 Status = Literal["pending", "withdrawn", "approved", "rejected", "closed"]
+
+
+class GapLeft(BaseModel):
+    """One of the mentee's gaps that the proposal does not cover."""
+
+    model_config = ConfigDict(frozen=True)
+
+    skill_name: str
+    from_level: int
+    to_level: int
+
+
+def gaps_left(gaps: Iterable[Mapping[str, Any]], explanation: Explanation) -> tuple[GapLeft, ...]:
+    """The mentee's gaps (as their profile holds them) that no covered skill addresses."""
+    covered = {s.skill for s in explanation.skills_covered}
+    return tuple(
+        GapLeft(
+            skill_name=DEFAULT_TAXONOMY.name_of(str(gap["skill"])),
+            from_level=int(gap["current"]),
+            to_level=int(gap["target"]),
+        )
+        for gap in gaps
+        if gap.get("skill") not in covered
+    )
 
 
 class ProposalView(BaseModel):
@@ -42,9 +75,16 @@ class ProposalView(BaseModel):
     mentee_region: str | None  # the region's name, e.g. North West
     home_trust: str | None  # the mentee's trust code
     host_trust: str | None  # the placement's trust code (secondments)
+    gaps_uncovered: tuple[GapLeft, ...] = ()
+    provider_id: UUID | None = None  # the mentor (a person's page) or the placement
+    mentee_id: UUID | None = None
 
     def waiting_days(self, now: datetime) -> int:
         return max(0, (now - self.proposed_at).days)
+
+    @property
+    def replaced(self) -> bool:
+        return self.status == "withdrawn" and self.reason == REPLACED_BY_A_BETTER_MATCH
 
 
 ERASED = "(no longer in Bridgework)"
@@ -60,6 +100,7 @@ def _name_and_detail(details: Mapping[str, Any] | None, trust_name: str | None) 
 def proposal_view(row: Mapping[str, Any]) -> ProposalView:
     """One row of queries.proposal_rows as the page shows it."""
     mentee_name, mentee_detail = _name_and_detail(row["mentee"], row["mentee_trust_name"])
+    explanation = Explanation.model_validate(row["explanation"])
     if row["kind"] == MatchKind.SECONDMENT:
         placement = row["placement"]
         provider_name = str(placement["role"]) if placement else ERASED
@@ -72,7 +113,7 @@ def proposal_view(row: Mapping[str, Any]) -> ProposalView:
         kind=MatchKind(row["kind"]),
         status=row["status"],
         score=row["score"],
-        explanation=Explanation.model_validate(row["explanation"]),
+        explanation=explanation,
         exchange_id=row["exchange_id"],
         proposed_at=row["proposed_at"],
         decided_at=row["status_changed_at"],
@@ -85,50 +126,151 @@ def proposal_view(row: Mapping[str, Any]) -> ProposalView:
         mentee_region=Region(row["mentee_region"]).label if row["mentee_region"] else None,
         home_trust=row["mentee_trust"],
         host_trust=row["host_trust_code"],
+        gaps_uncovered=gaps_left((row["mentee"] or {}).get("gaps", []), explanation),
+        provider_id=row["provider_id"],
+        mentee_id=row["mentee_id"],
     )
 
 
+SortBy = Literal["waiting", "score"]
+PAGE_SIZE = 25
+MAX_SEARCH = 100
+
+
 class ProposalFilter(BaseModel):
-    """The filters on the proposals page; empty form fields mean "any"."""
+    """The proposals page's query: filters, a name to search for, the order and the page.
+    Empty form fields mean "any"; the database does the filtering (queries.proposal_page)."""
 
     model_config = ConfigDict(frozen=True)
 
     kind: MatchKind | None = None
-    region: str | None = None
+    region: str | None = None  # the mentee trust's region, by name
     older_than_days: int | None = Field(default=None, ge=0, le=3650)
+    search: str | None = Field(default=None, max_length=MAX_SEARCH)
+    sort: SortBy = "waiting"
+    page: int = Field(default=1, ge=1, le=100_000)
 
-    @field_validator("kind", "region", "older_than_days", mode="before")
+    @field_validator("kind", "region", "older_than_days", "search", "sort", "page", mode="before")
     @classmethod
     def _blank_is_any(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip()
         return None if value == "" else value
 
-    def accepts(self, view: ProposalView, now: datetime) -> bool:
-        return (
-            (self.kind is None or view.kind == self.kind)
-            and (self.region is None or view.mentee_region == self.region)
-            and (self.older_than_days is None or view.waiting_days(now) >= self.older_than_days)
+    @field_validator("sort", "page", mode="before")
+    @classmethod
+    def _default_when_blank(cls, value: object, info: ValidationInfo) -> object:
+        return cls.model_fields[str(info.field_name)].default if value is None else value
+
+    @property
+    def region_code(self) -> str | None:
+        """The region as the trusts table stores it; an unknown name matches nothing."""
+        if self.region is None:
+            return None
+        try:
+            return parse_region(self.region).value
+        except ValueError:
+            return "unknown"
+
+    @property
+    def is_filtered(self) -> bool:
+        return any(
+            v is not None for v in (self.kind, self.region, self.older_than_days, self.search)
         )
 
+    def search_pattern(self) -> str | None:
+        """The search as an ILIKE pattern matching it anywhere, its wildcards taken literally."""
+        if self.search is None:
+            return None
+        escaped = self.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return f"%{escaped}%"
 
-def apply_filter(
-    views: Iterable[ProposalView], chosen: ProposalFilter, now: datetime
-) -> list[ProposalView]:
-    return [v for v in views if chosen.accepts(v, now)]
+    def query_string(self, **changes: object) -> str:
+        """This query with some fields changed, for the page's links (blank fields left out)."""
+        fields = self.model_dump(mode="json") | changes
+        return urlencode({k: v for k, v in fields.items() if v is not None and v != ""})
 
 
-def exchange_groups(views: Iterable[ProposalView]) -> dict[str, int]:
-    """How many proposals each exchange cycle has (they are decided together)."""
-    sizes: dict[str, int] = {}
-    for view in views:
-        if view.exchange_id:
-            sizes[view.exchange_id] = sizes.get(view.exchange_id, 0) + 1
-    return sizes
+class ProposalPage(BaseModel):
+    """One page of the pending proposals that match a filter, and the counts around it."""
+
+    proposals: list[ProposalView]
+    matching: int  # pending proposals that match the filters
+    pending: int  # pending proposals in the network
+    page: int
+    page_size: int = PAGE_SIZE
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.matching // self.page_size))
+
+    @property
+    def first_shown(self) -> int:
+        return 0 if not self.proposals else (self.page - 1) * self.page_size + 1
+
+    @property
+    def last_shown(self) -> int:
+        return (self.page - 1) * self.page_size + len(self.proposals)
+
+
+def parse_filter(fields: Mapping[str, str]) -> ProposalFilter:
+    """The page's query from its URL; anything unreadable is left out (shown unfiltered)."""
+    known = {k: v for k, v in fields.items() if k in ProposalFilter.model_fields}
+    try:
+        return ProposalFilter.model_validate(known)
+    except ValidationError as error:
+        broken = {str(e["loc"][0]) for e in error.errors() if e["loc"]}
+        return ProposalFilter.model_validate({k: v for k, v in known.items() if k not in broken})
+
+
+# --- how to read a proposal ------------------------------------------------------------------
+
+# The 1-7 levels (shared/skills.py: SFIA-style), as the page's key explains them.
+LEVELS = (
+    (1, "follows: works under close direction"),
+    (2, "assists: helps others, with guidance"),
+    (3, "applies: does the work on their own"),
+    (4, "enables: leads the work and others in it"),
+    (5, "ensures and advises: accountable across a service"),
+    (6, "initiates and influences: shapes it across an organisation"),
+    (7, "sets strategy: leads it across organisations"),
+)
+
+# What each part of a score measures (services/matcher/engine/scoring.py's components).
+SCORE_PARTS = (
+    ("skills", "how much of the mentee's skill gaps the mentor or placement covers"),
+    ("region", "how near they are: same region, neighbouring regions, or both happy remote"),
+    ("availability", "whether the time on offer suits the mentee's working pattern"),
+    ("preferences", "whether their ways of meeting (in person, remote) agree"),
+    ("text", "how alike their own words are (goals, bio, job titles)"),
+)
+
+
+def what_happens(view: ProposalView) -> tuple[str, str]:
+    """In plain words, what approving and what rejecting this proposal does, and who is
+    emailed (services/notifier/handlers.py decides the same)."""
+    if view.kind is MatchKind.MENTORING:
+        approve = (
+            f"{view.provider_name} and {view.mentee_name} are each emailed an introduction with"
+            f" an invitation to a first conversation; {view.provider_name} has one place fewer."
+        )
+    else:
+        approve = (
+            f"{view.mentee_name}, the contact at {view.provider_detail or 'the host trust'} and"
+            f" the contact at {view.mentee_name}'s own trust are emailed an introduction (if a"
+            " trust has no contact, you are emailed instead)."
+        )
+    if view.exchange_id:
+        approve += " The other secondments of its exchange are approved with it."
+    reject = "Nobody is emailed; your reason is recorded and this pair is not proposed again."
+    return approve, reject
 
 
 # --- the state of the network ---------------------------------------------------------------
 
 
 class MentorLoad(BaseModel):
+    id: UUID | None = None
     name: str
     capacity: float
     approved: int
@@ -141,6 +283,7 @@ class MentorLoad(BaseModel):
 
 
 class WaitingMentee(BaseModel):
+    id: UUID | None = None
     name: str
     detail: str
     waiting_since: datetime
@@ -211,8 +354,15 @@ def spreadsheet_cell(value: object) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
+# Spreadsheet programs read a CSV as UTF-8 only when it starts with the byte order mark;
+# without it Excel shows "ZoÃ«" for "Zoë".
+BOM = "\ufeff"
+
+
 def matches_csv(views: Sequence[ProposalView]) -> str:
+    """Every proposal and its outcome, as UTF-8 CSV text starting with the BOM."""
     out = io.StringIO()
+    out.write(BOM)
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for v in views:

@@ -49,12 +49,9 @@ async def confirm_decision(
 ) -> Response:
     # A GET changes nothing: mail scanners open links before people do.
     link = await usable_link(settings, conn, token)
-    views = [
-        v for v in await queries.proposals(conn, link.network_id) if v.match_id == link.match_id
-    ]
-    if not views:
+    proposal = await queries.proposal(conn, link.network_id, link.match_id)
+    if proposal is None:
         raise PageRefused(404, "No such proposal", "This proposal is not known (yet).")
-    proposal = views[0]
     if proposal.status != "pending":
         message = (
             "This proposal was withdrawn by the matcher."

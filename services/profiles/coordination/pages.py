@@ -9,18 +9,17 @@ from uuid import UUID
 import asyncpg
 from fastapi import APIRouter, Request, status
 from fastapi.responses import RedirectResponse, Response
-from pydantic import ValidationError
 
 from services.profiles.coordination import queries
-from services.profiles.coordination.charts import bar_chart, flow_graph
+from services.profiles.coordination.charts import bar_chart, flow_graph, flow_rows
 from services.profiles.coordination.dashboard import (
-    ProposalFilter,
-    apply_filter,
+    LEVELS,
+    SCORE_PARTS,
     decision_bars,
     decisions_by_day,
-    exchange_groups,
     fairness_bars,
     matches_csv,
+    parse_filter,
     target_rows,
 )
 from services.profiles.coordination.decisions import DecisionRefused, ProposalNotFound, decide
@@ -33,37 +32,51 @@ router = APIRouter(prefix="/dashboard/{network_id}", include_in_schema=False)
 
 @router.get("/proposals")
 async def proposals_page(
-    request: Request,
-    network_id: str,
-    account: Coordinating,
-    conn: Connection,
-    kind: str = "",
-    region: str = "",
-    older_than_days: str = "",
+    request: Request, network_id: str, account: Coordinating, conn: Connection
 ) -> Response:
-    try:
-        chosen = ProposalFilter.model_validate(
-            {"kind": kind, "region": region, "older_than_days": older_than_days}
-        )
-    except ValidationError:
-        chosen = ProposalFilter()
-    pending = await queries.proposals(conn, network_id, "pending")
-    recent = [
-        p for p in await queries.proposals(conn, network_id) if p.status in ("approved", "rejected")
-    ][-10:]
+    chosen = parse_filter(request.query_params)
+    at = now()
+    page = await queries.proposal_page(conn, network_id, chosen, at)
+    since, changed = await queries.changed_since_last_look(conn, account.email, network_id, at)
     context = {
         "network_id": network_id,
         "network_name": await queries.network_name(conn, network_id),
-        "proposals": apply_filter(pending, chosen, now()),
-        "pending_count": len(pending),
-        "exchanges": exchange_groups(pending),
-        "recent": list(reversed(recent)),
+        "page": page,
+        "proposals": page.proposals,
+        "exchanges": await queries.exchange_sizes(
+            conn, [p.exchange_id for p in page.proposals if p.exchange_id]
+        ),
+        "recent": await queries.recently_decided(conn, network_id),
+        "since": since,
+        "changed": changed,
         "filter": chosen,
         "kinds": [k.value for k in MatchKind],
         "regions": await queries.regions(conn, network_id),
-        "now": now(),
+        "levels": LEVELS,
+        "score_parts": SCORE_PARTS,
+        "now": at,
     }
     return render(request, "proposals.html", context)
+
+
+@router.get("/proposals/approve-selected")
+async def confirm_bulk_approval(
+    request: Request, network_id: str, account: Coordinating, conn: Connection
+) -> Response:
+    """What "approve the selected" will do, before it is done: the proposals, their exchange
+    partners, and who will be emailed. Opening it changes nothing."""
+    match_ids = _match_ids(request.query_params.getlist("match_id"))
+    if not match_ids:
+        raise PageRefused(400, "Nothing selected", "Tick the proposals to approve first.")
+    chosen = await queries.selected(conn, network_id, match_ids)
+    partners = await queries.exchange_partners(conn, network_id, match_ids)
+    context = {
+        "network_id": network_id,
+        "proposals": [p for p in chosen if p.status == "pending"],
+        "partners": [p for p in partners if p.match_id not in set(match_ids)],
+        "not_pending": [p for p in chosen if p.status != "pending"],
+    }
+    return render(request, "confirm_approval.html", context)
 
 
 @router.post("/proposals/{match_id}/decision")
@@ -97,10 +110,7 @@ async def decide_one(
 async def bulk_approve(
     request: Request, network_id: str, account: Coordinating, form: CheckedForm, conn: Connection
 ) -> Response:
-    try:
-        match_ids = [UUID(str(value)) for value in form.getlist("match_id")]
-    except ValueError as error:
-        raise PageRefused(400, "Unknown proposal", "A selected proposal is unknown.") from error
+    match_ids = _match_ids(form.getlist("match_id"))
     decided = await decide_or_refuse(
         conn,
         network_id,
@@ -126,6 +136,7 @@ async def network_page(
         "mentees": await queries.waiting_mentees(conn, network_id),
         "placements": await queries.open_placements(conn, network_id),
         "decisions_chart": bar_chart(decision_bars(days)),
+        "decision_days": [d for d in days if d.approved or d.rejected],
         "decisions_total": sum(d.approved + d.rejected for d in days),
         "now": now(),
     }
@@ -142,6 +153,8 @@ async def pictures_page(
         "network_id": network_id,
         "network_name": await queries.network_name(conn, network_id),
         "graph": flow_graph(flows, trust_names),
+        "flow_rows": flow_rows(flows, trust_names),
+        "trust_names": trust_names,
         "fairness": fairness,
         "fairness_chart": bar_chart(fairness_bars(fairness), max_value=1.0),
         "fairness_targets": target_rows(fairness),
@@ -161,6 +174,13 @@ async def export_csv(network_id: str, account: Coordinating, conn: Connection) -
             "Cache-Control": "no-store",
         },
     )
+
+
+def _match_ids(values: Sequence[object]) -> list[UUID]:
+    try:
+        return [UUID(str(value)) for value in values]
+    except ValueError as error:
+        raise PageRefused(400, "Unknown proposal", "A selected proposal is unknown.") from error
 
 
 async def decide_or_refuse(

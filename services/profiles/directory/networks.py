@@ -11,7 +11,7 @@ import asyncpg
 
 from services.profiles.api.schemas import NetworkIn
 from services.profiles.directory.errors import NotFound
-from shared.events import Coordinator, MatchLifeSettings, NetworkUpserted
+from shared.events import Coordinator, MatchLifeSettings, NetworkUpserted, ProposalEmails
 from shared.outbox import add_to_outbox
 
 
@@ -78,6 +78,38 @@ async def remove_coordinator(conn: asyncpg.Connection, network_id: str, email: s
         name, coordinators = await _locked(conn, network_id)
         remaining = [c for c in coordinators if c.email.lower() != email.lower()]
         await save_network(conn, network_id, name, remaining)
+
+
+async def choose_proposal_emails(
+    conn: asyncpg.Connection, network_id: str, email: str, choice: ProposalEmails
+) -> bool:
+    """How this coordinator hears of new proposals (published with the network, for the
+    notifier); False when they are not among the network's coordinators."""
+    async with conn.transaction():
+        name, coordinators = await _locked(conn, network_id)
+        if not any(c.email.lower() == email.lower() for c in coordinators):
+            return False
+        chosen = [
+            c.model_copy(update={"proposal_emails": choice})
+            if c.email.lower() == email.lower()
+            else c
+            for c in coordinators
+        ]
+        if chosen != coordinators:
+            await save_network(conn, network_id, name, chosen)
+        return True
+
+
+async def proposal_emails_of(
+    conn: asyncpg.Connection, network_id: str, email: str
+) -> ProposalEmails | None:
+    coordinators = await conn.fetchval(
+        "SELECT coordinators FROM networks WHERE id = $1", network_id
+    )
+    for c in coordinators or []:
+        if str(c["email"]).lower() == email.lower():
+            return ProposalEmails(c.get("proposal_emails", ProposalEmails.IMMEDIATE.value))
+    return None
 
 
 async def network_exists(conn: asyncpg.Connection, network_id: str) -> bool:

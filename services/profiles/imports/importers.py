@@ -9,7 +9,7 @@ By default a file is **all or nothing**: if any row is refused, no row is stored
 says what to fix; the coordinator corrects the spreadsheet and imports it again. With
 ``partial=True`` (CLI ``--partial``) the accepted rows are stored and the refused ones are
 listed. ``dry_run=True`` validates everything against the database and stores nothing.
-Every import (not dry runs) is recorded in the audit log, applied or not.
+Every import, dry runs included, is recorded in the audit log, applied or not.
 """
 
 from __future__ import annotations
@@ -51,7 +51,11 @@ class RowOutcome(BaseModel):
     row: int = Field(description="the row number as the spreadsheet shows it (header is row 1)")
     key: str = Field(description="what the row is about: an email, a trust code, a placement")
     accepted: bool
-    action: str = Field(default="", description="created or updated, for accepted rows")
+    action: str = Field(
+        default="",
+        description="for accepted rows: created or updated; 'would create' or 'would update' on a"
+        " dry run; 'not stored' when the file was refused",
+    )
     reasons: list[str] = Field(default_factory=list)
 
 
@@ -163,10 +167,8 @@ async def import_trusts_ods(
             "SELECT contact_email, network_id FROM trusts WHERE code = $1", row.key
         )
         if contact is not None and contact["network_id"] != network_id:
-            raise Invalid(
-                "ods_code",
-                f"trust {row.key} is already in network {contact['network_id']}; it is not moved",
-            )
+            # Which network holds it is not this coordinator's business.
+            raise Invalid("ods_code", f"{row.key} belongs to another network; it is not moved")
         if contact is not None:
             request = request.model_copy(update={"contact_email": contact["contact_email"]})
         await trusts.upsert_trust(conn, row.key, request)
@@ -177,11 +179,16 @@ async def import_trusts_ods(
 
 
 async def _check_network(conn: asyncpg.Connection, trust_code: str, network_id: str | None) -> None:
-    if network_id is None:
-        return
+    """The trust must exist and, for a network's import, be one of that network's: a trust of
+    another network reads exactly like an unknown one (which network holds it is not said)."""
     home = await conn.fetchval("SELECT network_id FROM trusts WHERE code = $1", trust_code)
-    if home is not None and home != network_id:
-        raise Invalid("trust_code", f"trust {trust_code} is in network {home}, not in {network_id}")
+    if home is None or (network_id is not None and home != network_id):
+        whose = "Bridgework's" if network_id is None else "your network's"
+        raise Invalid(
+            "trust_code",
+            f"{trust_code} is not one of {whose} trusts: check the code against the trusts"
+            " on the Network page, or import the NHS trusts file first",
+        )
 
 
 Store = Callable[[asyncpg.Connection, ParsedRow], Any]
@@ -211,7 +218,8 @@ async def _import(
             partial=partial,
             problems=[str(error)],
         )
-        await _audit(pool, report, actor, data, dry_run)
+        async with pool.acquire() as conn:
+            await _record(conn, report, actor, data)
         return report
 
     outcomes: list[RowOutcome] = []
@@ -230,8 +238,7 @@ async def _import(
                 await _record(conn, report, actor, data)
         except _RollBack:
             report = _report(kind, outcomes, False, dry_run, partial)
-            if not dry_run:
-                await _record(conn, report, actor, data)
+            await _record(conn, report, actor, data)
     return report
 
 
@@ -250,13 +257,27 @@ async def _store_row(conn: asyncpg.Connection, row: ParsedRow, store: Store) -> 
     return RowOutcome(row=row.number, key=row.key, accepted=True, action=action)
 
 
+def settled_action(action: str, applied: bool, dry_run: bool) -> str:
+    """What became of an accepted row: stored ("created"), or only checked ("would create"),
+    or held back with the rest of a refused file ("not stored")."""
+    if dry_run:
+        return f"would {action.removesuffix('d')}"
+    return action if applied else "not stored"
+
+
 def _report(
     kind: ImportKind, outcomes: list[RowOutcome], applied: bool, dry_run: bool, partial: bool
 ) -> ImportReport:
     refused = sum(not o.accepted for o in outcomes)
+    settled = [
+        o.model_copy(update={"action": settled_action(o.action, applied, dry_run)})
+        if o.accepted
+        else o
+        for o in outcomes
+    ]
     return ImportReport(
         kind=kind,
-        rows=outcomes,
+        rows=settled,
         accepted=len(outcomes) - refused,
         refused=refused,
         applied=applied,
@@ -270,7 +291,7 @@ async def _record(conn: asyncpg.Connection, report: ImportReport, actor: str, da
     await record_audit(
         conn,
         actor=actor,
-        action=f"import.{report.kind.value}",
+        action=f"import.{report.kind.value}" + (".dry_run" if report.dry_run else ""),
         subject=f"sha256:{hashlib.sha256(data).hexdigest()[:16]}",
         reason=report.summary,
         details={
@@ -279,19 +300,11 @@ async def _record(conn: asyncpg.Connection, report: ImportReport, actor: str, da
             "refused": report.refused,
             "applied": report.applied,
             "partial": report.partial,
+            "dry_run": report.dry_run,
             "refused_rows": [o.row for o in report.rows if not o.accepted][:200],
             "problems": report.problems,
         },
     )
-
-
-async def _audit(
-    pool: asyncpg.Pool, report: ImportReport, actor: str, data: bytes, dry_run: bool
-) -> None:
-    if dry_run:
-        return
-    async with pool.acquire() as conn:
-        await _record(conn, report, actor, data)
 
 
 class Importer(Protocol):

@@ -8,6 +8,7 @@ from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
 from services.profiles.dependencies import Pool
+from services.profiles.imports.columns import EXAMPLES, columns, template_csv
 from services.profiles.imports.importers import IMPORTERS, Importer
 from services.profiles.imports.rows import ImportKind
 from services.profiles.pages import CheckedForm, Coordinating, PageRefused, render
@@ -25,10 +26,32 @@ KINDS: dict[str, tuple[str, Importer]] = {
 }
 
 
+def _page(network_id: str, **context: object) -> dict[str, object]:
+    return {
+        "network_id": network_id,
+        "report": None,
+        "kinds": KINDS,
+        "columns": {kind.value: columns(kind) for kind in ImportKind},
+        "templates": [kind.value for kind in EXAMPLES],
+        **context,
+    }
+
+
 @router.get("/dashboard/{network_id}/imports")
 async def imports_page(request: Request, network_id: str, account: Coordinating) -> Response:
-    context = {"network_id": network_id, "report": None, "kinds": KINDS}
-    return render(request, "imports.html", context)
+    return render(request, "imports.html", _page(network_id))
+
+
+@router.get("/dashboard/{network_id}/imports/template/{kind}.csv")
+async def import_template(network_id: str, kind: str, account: Coordinating) -> Response:
+    """A file to fill in: the columns and an example row of each sort."""
+    if kind not in {k.value for k in EXAMPLES}:
+        raise PageRefused(404, "No such template", "Templates exist for people and placements.")
+    return Response(
+        template_csv(ImportKind(kind)),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="bridgework-{kind}-template.csv"'},
+    )
 
 
 @router.post("/dashboard/{network_id}/imports")
@@ -51,11 +74,6 @@ async def run_import(
         dry_run=form.get("dry_run") == "on",
         partial=form.get("partial") == "on",
     )
-    context = {
-        "network_id": network_id,
-        "report": report,
-        "kinds": KINDS,
-        "filename": upload.filename,
-    }
+    context = _page(network_id, report=report, filename=upload.filename)
     code = 200 if report.applied or report.dry_run else 422
     return render(request, "imports.html", context, status_code=code)

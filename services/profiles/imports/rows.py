@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -133,13 +133,48 @@ def _cells(columns: Sequence[str], cells: list[str]) -> tuple[dict[str, str], li
     return values, reasons
 
 
+# Pydantic's error types, in a coordinator's words ({...} from the error's context).
+PLAIN_WORDS = {
+    "missing": "is required",
+    "int_parsing": "should be a whole number",
+    "int_from_float": "should be a whole number",
+    "float_parsing": "should be a number",
+    "bool_parsing": "should be yes or no",
+    "date_from_datetime_parsing": "should be a date like 2026-04-01",
+    "date_parsing": "should be a date like 2026-04-01",
+    "greater_than": "should be more than {gt}",
+    "greater_than_equal": "should be at least {ge}",
+    "less_than": "should be less than {lt}",
+    "less_than_equal": "should be at most {le}",
+    "string_too_long": "is too long (at most {max_length} characters)",
+    "string_too_short": "is too short (at least {min_length} characters)",
+    "too_long": "has too many items (at most {max_length})",
+    "too_short": "needs at least {min_length} item(s)",
+    "enum": "should be one of: {expected}",
+    "literal_error": "should be one of: {expected}",
+    "extra_forbidden": "is not a column of this file",
+}
+
+
+def plain_words(item: Mapping[str, Any]) -> str:
+    """One pydantic error as a coordinator reads it: no 'Input should be', no type names."""
+    template = PLAIN_WORDS.get(str(item["type"]))
+    context = item.get("ctx") or {}
+    if template is not None:
+        try:
+            return template.format(**context)
+        except (KeyError, IndexError):
+            pass
+    return str(item["msg"]).removeprefix("Value error, ").removeprefix("Input should be ")
+
+
 def describe_errors(error: ValidationError) -> list[str]:
     """Pydantic's errors as '<column>: <what is wrong>' lines."""
     reasons = []
     for item in error.errors():
         location = [str(p) for p in item["loc"]]
         column = location[0] if location else "row"
-        message = str(item["msg"]).removeprefix("Value error, ")
+        message = plain_words(item)
         if len(location) > 1 and location[1].isdigit():
             message = f"item {int(location[1]) + 1}: {message}"
         reasons.append(f"{column}: {message}")

@@ -4,7 +4,7 @@ reminder is neither sent twice nor missed across a restart. Networks keep their 
 settings (when check-ins and reminders fall).
 
 Revision ID: 1800
-Revises: 1700
+Revises: 1701
 """
 
 from alembic import op
@@ -12,7 +12,7 @@ from alembic import op
 from shared.migrations import execute
 
 revision = "1800"
-down_revision = "1700"
+down_revision = "1701"
 branch_labels = None
 depends_on = None
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, EmailStr
+from pydantic import AfterValidator, BeforeValidator, EmailStr
 
 
 def normalised_email(value: str) -> str:
@@ -21,7 +21,10 @@ def normalised_email(value: str) -> str:
 def _plain_address(value: Any) -> Any:
     if not isinstance(value, str):
         return value  # EmailStr refuses it with its own message
-    value = normalised_email(value)
+    return _refuse_beyond_ascii(normalised_email(value))
+
+
+def _refuse_beyond_ascii(value: str) -> str:
     for character in value:
         if not " " < character <= "~":
             name = unicodedata.name(character, "a control character")
@@ -32,4 +35,9 @@ def _plain_address(value: Any) -> Any:
     return value
 
 
-EmailAddress = Annotated[EmailStr, BeforeValidator(_plain_address)]
+# Checked again once EmailStr has normalised it: an internationalised domain typed in its ASCII
+# form (xn--...) comes out in Unicode, where lookalikes live; it would also be refused the next
+# time it was sent, so it is refused now.
+EmailAddress = Annotated[
+    EmailStr, BeforeValidator(_plain_address), AfterValidator(_refuse_beyond_ascii)
+]

@@ -18,17 +18,25 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator,
 from shared.addresses import EmailAddress
 from shared.matching import Explanation, MatchKind
 from shared.people import (
-    MAX_HOURS_PER_MONTH,
     MAX_RANKED_MENTORS,
     MAX_SKILLS,
     AspiredRole,
+    Capacity,
+    FullTimeShare,
+    HoursPerMonth,
+    Latitude,
+    Longitude,
     MentorPreferences,
     Mode,
+    PlacementMonths,
+    PlacementPlaces,
     Role,
     Sector,
     SkillGap,
     SkillLevel,
     WorkingPattern,
+    refuse_repeated_skills,
+    refuse_window_out_of_order,
 )
 from shared.regions import Region
 from shared.text import FreeText, Identifier, Name, SingleLine
@@ -94,11 +102,14 @@ class MatchLifeSettings(BaseModel):
 
 
 class NetworkUpserted(Event):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
     topic: ClassVar[Topic] = Topic.NETWORKS
     event_type: Literal["network.upserted"] = "network.upserted"
 
-    network_id: str
-    name: SingleLine
+    network_id: Identifier
+    name: Name
+    # No count bound: the administrators' pages may take a network's last coordinator away.
     coordinators: tuple[Coordinator, ...]
     life: MatchLifeSettings = Field(default_factory=MatchLifeSettings)
 
@@ -113,15 +124,17 @@ class TrustContact(BaseModel):
 
 
 class TrustUpserted(Event):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
     topic: ClassVar[Topic] = Topic.NETWORKS
     event_type: Literal["trust.upserted"] = "trust.upserted"
 
-    trust_code: str
-    name: SingleLine  # a secondment introduction's To and Subject headers
+    trust_code: Identifier
+    name: Name  # a secondment introduction's To and Subject headers
     region: Region
-    network_id: str
-    latitude: float | None = None
-    longitude: float | None = None
+    network_id: Identifier
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
     is_small: bool = False
     # Where a secondment's introduction goes for this trust (its workforce or digital lead).
     contact_email: EmailAddress | None = None
@@ -169,14 +182,17 @@ class MatchingWeightsApplied(Event):
 
 
 class PersonProfile(BaseModel):
-    """What the matcher and notifier need to know about a mentor or a mentee."""
+    """What the matcher and notifier need to know about a mentor or a mentee.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    Every field keeps the HTTP API's rule for it (shared/people.py, shared/text.py), spaces
+    around text dropped as the API drops them: an event cannot bring in what the API refuses,
+    whoever wrote it to the topic (tests/unit/test_event_limits.py)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
     person_id: UUID
     role: Role
-    # Names and titles go into emails' Subject and To headers: the API's text rules hold here
-    # too, so an event cannot bring in what the API refuses (shared/text.py).
+    # Names and titles go into emails' Subject and To headers.
     name: Name
     email: EmailAddress
     job_title: Name
@@ -186,12 +202,10 @@ class PersonProfile(BaseModel):
     mode: Mode
     working_pattern: WorkingPattern
     sector: Sector
-    # Mentors: what they can mentor, and how much.
+    # Mentors: what they can mentor, and how much (a paused mentor's capacity is 0).
     skills: tuple[SkillLevel, ...] = Field(default=(), max_length=MAX_SKILLS)
-    # No upper bound here yet: the pipeline benchmark's mentors take 50 mentees each (the
-    # API's limit is MAX_CAPACITY).
-    capacity: float = Field(default=0.0, ge=0)
-    hours_per_month: float = Field(default=0.0, ge=0, le=MAX_HOURS_PER_MONTH)
+    capacity: Capacity = 0.0
+    hours_per_month: HoursPerMonth = 0.0
     bio: FreeText = ""
     # Mentees: what they want to grow.
     gaps: tuple[SkillGap, ...] = Field(default=(), max_length=MAX_SKILLS)
@@ -212,6 +226,24 @@ class PersonProfile(BaseModel):
             raise ValueError("a mentor is ranked twice")
         if ranked & set(self.excluded_mentors):
             raise ValueError("a mentor is both ranked and excluded")
+        return self
+
+    @model_validator(mode="after")
+    def _what_the_role_lists(self) -> PersonProfile:
+        """As the API's MentorIn and MenteeIn: a mentor lists skills and a mentee gaps (at least
+        one, each skill once), neither lists the other's, and a mentor states their capacity
+        and hours."""
+        mentor = self.role is Role.MENTOR
+        listed, others = ("skills", self.gaps) if mentor else ("gaps", self.skills)
+        codes = [item.skill for item in (self.skills if mentor else self.gaps)]
+        if not codes:
+            raise ValueError(f"a {self.role.value} lists at least one of {listed}")
+        if others:
+            raise ValueError(f"a {self.role.value} lists {listed} only")
+        refuse_repeated_skills(codes)
+        unstated = {"capacity", "hours_per_month"} - self.model_fields_set
+        if mentor and unstated:
+            raise ValueError(f"a mentor states {' and '.join(sorted(unstated))}")
         return self
 
 
@@ -237,8 +269,8 @@ class AvailabilityChanged(Event):
 
     person_id: UUID
     paused: bool
-    capacity: float = Field(ge=0)
-    hours_per_month: float = Field(ge=0)
+    capacity: Capacity
+    hours_per_month: HoursPerMonth
     # A pause with an end: the mentor is reminded that morning (docs/outcomes.md).
     paused_until: date | None = None
 
@@ -247,22 +279,30 @@ class AvailabilityChanged(Event):
 
 
 class PlacementProfile(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    """A placement as the API's PlacementIn has it (the same rules), with its network."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
     placement_id: UUID
-    host_trust_code: str
-    network_id: str
+    host_trust_code: Identifier
+    network_id: Identifier
     region: Region
-    role: SingleLine
-    skills_developed: tuple[SkillLevel, ...]
-    months: int
-    fte: float
-    places: int
+    role: Name
+    skills_developed: tuple[SkillLevel, ...] = Field(min_length=1, max_length=MAX_SKILLS)
+    months: PlacementMonths
+    fte: FullTimeShare
+    places: PlacementPlaces
     start_from: date | None = None
     start_to: date | None = None
     # The host trust asks nobody back: the placement may start a chain (A <- B <- C), whose
     # proposals share an exchange_id ("chain-...") and are decided all or none like a cycle.
     asks_nothing_back: bool = False
+
+    @model_validator(mode="after")
+    def _as_the_api_has_it(self) -> PlacementProfile:
+        refuse_repeated_skills([s.skill for s in self.skills_developed])
+        refuse_window_out_of_order(self.start_from, self.start_to)
+        return self
 
 
 class PlacementUpserted(Event):

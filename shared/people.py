@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import date
 from enum import StrEnum
 from typing import Annotated
 
@@ -10,10 +12,43 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from shared.regions import Region
 from shared.skills import DEFAULT_TAXONOMY, MAX_LEVEL, MIN_LEVEL
 
-# The API's limits on a profile, which its events keep too (shared/events.py).
-MAX_CAPACITY = 10  # mentees at once
+# The limits of a profile and a placement: the one definition that the HTTP API's schemas
+# (services/profiles/api/schemas.py) and the events (shared/events.py) both use, so an event
+# cannot carry what the API refuses (tests/unit/test_event_limits.py).
+MAX_CAPACITY = 50  # mentees at once: what the matching engine serves (engine/contract.py)
 MAX_HOURS_PER_MONTH = 160
 MAX_SKILLS = 30  # skills a mentor lists, gaps a mentee lists, skills a placement develops
+MAX_PLACEMENT_MONTHS = 24
+MAX_PLACEMENT_PLACES = 50
+
+Capacity = Annotated[
+    float,
+    Field(
+        ge=0,
+        le=MAX_CAPACITY,
+        allow_inf_nan=False,
+        description=f"mentees at once, at most {MAX_CAPACITY}; 0.5 for a half share",
+    ),
+]
+HoursPerMonth = Annotated[float, Field(ge=0, le=MAX_HOURS_PER_MONTH, allow_inf_nan=False)]
+PlacementMonths = Annotated[int, Field(ge=1, le=MAX_PLACEMENT_MONTHS)]
+FullTimeShare = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
+PlacementPlaces = Annotated[int, Field(ge=1, le=MAX_PLACEMENT_PLACES)]
+# England's trusts, with a margin: a coordinate outside is a typing error, not a trust.
+Latitude = Annotated[float, Field(ge=49.0, le=61.0)]
+Longitude = Annotated[float, Field(ge=-8.0, le=2.0)]
+
+
+def refuse_repeated_skills(codes: Sequence[str]) -> None:
+    """A skill listed twice (two levels, two gaps) has no one meaning: refused."""
+    repeated = sorted({code for code in codes if codes.count(code) > 1})
+    if repeated:
+        raise ValueError(f"each skill may appear once; repeated: {', '.join(repeated)}")
+
+
+def refuse_window_out_of_order(start_from: date | None, start_to: date | None) -> None:
+    if start_from and start_to and start_to < start_from:
+        raise ValueError("start_to must not be before start_from")
 
 
 class Role(StrEnum):

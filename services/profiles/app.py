@@ -18,6 +18,7 @@ from services.profiles.accounts import admin_pages
 from services.profiles.accounts import pages as account_pages
 from services.profiles.api import networks, people, placements, trusts
 from services.profiles.api.access import Forbidden
+from services.profiles.api.versions import PreconditionFailed
 from services.profiles.coordination import emails as email_pages
 from services.profiles.coordination import links
 from services.profiles.coordination import pages as coordination_pages
@@ -146,6 +147,12 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Forbidden)
     async def forbidden(_: Request, error: Forbidden) -> JSONResponse:
         return JSONResponse(status_code=status.HTTP_403_FORBIDDEN, content={"detail": str(error)})
+
+    @app.exception_handler(PreconditionFailed)
+    async def precondition_failed(_: Request, error: PreconditionFailed) -> JSONResponse:
+        return JSONResponse(
+            status_code=status.HTTP_412_PRECONDITION_FAILED, content={"detail": str(error)}
+        )
 
     @app.exception_handler(Conflict)
     async def conflict(_: Request, error: Conflict) -> JSONResponse:

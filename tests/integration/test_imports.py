@@ -136,7 +136,7 @@ async def test_partial_stores_the_accepted_rows_only(profiles_pool: asyncpg.Pool
     assert await stored(profiles_pool, tag) == (2, 2)
 
 
-async def test_a_person_of_another_network_is_refused(profiles_pool: asyncpg.Pool) -> None:
+async def test_a_trust_of_another_network_is_refused(profiles_pool: asyncpg.Pool) -> None:
     _, code = await a_network(profiles_pool)
     other_network, _ = await a_network(profiles_pool)
     tag = uuid4().hex[:6]
@@ -151,23 +151,37 @@ async def test_a_person_of_another_network_is_refused(profiles_pool: asyncpg.Poo
     ]
     assert await stored(profiles_pool, tag) == (0, 0)
 
-    # Someone already taking part elsewhere is not moved by another network's sheet.
+
+async def test_an_address_of_another_network_is_a_person_of_this_one(
+    profiles_pool: asyncpg.Pool,
+) -> None:
+    """Someone taking part elsewhere is that network's person: a sheet with their address makes
+    a person of this network, moves nobody and says nothing of the other network."""
+    tag = uuid4().hex[:6]
     first_network, first_code = await a_network(profiles_pool)
     await import_people_csv(
         profiles_pool, people_file(first_code, tag), actor="t", network_id=first_network
     )
     second_network, second_code = await a_network(profiles_pool)
-    moved = await import_people_csv(
+    second = await import_people_csv(
         profiles_pool, people_file(second_code, tag), actor="t", network_id=second_network
     )
-    assert moved.refused == 2
-    assert moved.rows[0].reasons == [
-        "email: this mentor takes part in another network; they are not moved"
-    ]
-    trusts = await profiles_pool.fetch(
-        "SELECT DISTINCT trust_code FROM people WHERE email LIKE $1", f"%.{tag}@%"
+    assert (second.accepted, second.refused) == (2, 0)
+    assert [row.action for row in second.rows] == ["created", "created"]
+    again = await import_people_csv(
+        profiles_pool, people_file(second_code, tag), actor="t", network_id=second_network
     )
-    assert [row["trust_code"] for row in trusts] == [first_code]
+    assert [row.action for row in again.rows] == ["updated", "updated"]
+    homes = await profiles_pool.fetch(
+        "SELECT trust_code, network_id, count(*) FROM people WHERE email LIKE $1"
+        " GROUP BY trust_code, network_id ORDER BY network_id = $2 DESC",
+        f"%.{tag}@%",
+        first_network,
+    )
+    assert [tuple(row) for row in homes] == [
+        (first_code, first_network, 2),
+        (second_code, second_network, 2),
+    ]
 
 
 async def test_dry_run_checks_everything_and_stores_nothing(profiles_pool: asyncpg.Pool) -> None:

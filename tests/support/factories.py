@@ -153,8 +153,18 @@ def network_events() -> tuple[list[Event], MatchProposed]:
 def person_profile(
     network: str = "north", role: Role = Role.MENTOR, trust_code: str = "T1", **fields: Any
 ) -> PersonProfile:
-    """A profile with only what a test says about it (a mentor by default)."""
+    """A profile with only what a test says about it (a mentor by default), and the one skill
+    (or gap) its role must list unless the test names them."""
     person_id = uuid4()
+    listed = (
+        {
+            "skills": (SkillLevel(skill="cyber-security", level=6),),
+            "capacity": 1,
+            "hours_per_month": 4,
+        }
+        if role is Role.MENTOR
+        else {"gaps": (SkillGap(skill="cyber-security", current=2, target=5),)}
+    )
     return PersonProfile(
         person_id=person_id,
         role=role,
@@ -167,5 +177,5 @@ def person_profile(
         mode=Mode.EITHER,
         working_pattern=WorkingPattern.FULL_TIME,
         sector=Sector.NHS,
-        **fields,
+        **(listed | fields),
     )

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.matching import Explanation, MatchKind
 from shared.people import (
+    MAX_CAPACITY,
     MAX_RANKED_MENTORS,
     AspiredRole,
     MentorPreferences,
@@ -30,7 +31,8 @@ from shared.regions import Region
 
 # Bounds the engine serves (docs/matching.md, "What the engine accepts"). Each mentor place and
 # placement place becomes a solver column, so an absurd capacity is refused, not expanded.
-MAX_MENTOR_CAPACITY = 50.0
+# The capacity bound is shared/people.py's, which the profiles API and the events refuse above.
+MAX_MENTOR_CAPACITY = float(MAX_CAPACITY)
 MAX_PLACEMENT_PLACES = 100
 MAX_HOURS_PER_MONTH = 744.0  # every hour of a 31-day month
 

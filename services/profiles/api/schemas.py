@@ -18,15 +18,22 @@ from pydantic import (
 from shared.addresses import EmailAddress
 from shared.events import Coordinator, MatchLifeSettings
 from shared.people import (
-    MAX_CAPACITY,
-    MAX_HOURS_PER_MONTH,
     MAX_SKILLS,
+    Capacity,
+    FullTimeShare,
+    HoursPerMonth,
+    Latitude,
+    Longitude,
     Mode,
+    PlacementMonths,
+    PlacementPlaces,
     Role,
     Sector,
     SkillGap,
     SkillLevel,
     WorkingPattern,
+    refuse_repeated_skills,
+    refuse_window_out_of_order,
 )
 from shared.regions import Region, parse_region
 from shared.text import IDENTIFIER_PATTERN, FreeText, Identifier, Name
@@ -61,8 +68,8 @@ class TrustIn(Strict):
     name: Name
     region: RegionField = Field(description="NHS England region code (Y56) or name (London)")
     network_id: Identifier
-    latitude: float | None = Field(default=None, ge=49.0, le=61.0)
-    longitude: float | None = Field(default=None, ge=-8.0, le=2.0)
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
     is_small: bool = False
     # Who receives a secondment's introduction for this trust (its workforce or digital lead).
     contact_email: EmailAddress | None = None
@@ -84,15 +91,13 @@ class PersonIn(Strict):
 
 class MentorIn(PersonIn):
     skills: list[SkillLevel] = Field(min_length=1, max_length=MAX_SKILLS)
-    capacity: float = Field(
-        ge=0, le=MAX_CAPACITY, description="mentees at once; 0.5 for a half share"
-    )
-    hours_per_month: float = Field(ge=0, le=MAX_HOURS_PER_MONTH)
+    capacity: Capacity
+    hours_per_month: HoursPerMonth
     bio: Text = ""
 
     @model_validator(mode="after")
     def _one_level_per_skill(self) -> MentorIn:
-        _refuse_repeated_skills([s.skill for s in self.skills])
+        refuse_repeated_skills([s.skill for s in self.skills])
         return self
 
 
@@ -103,14 +108,8 @@ class MenteeIn(PersonIn):
 
     @model_validator(mode="after")
     def _one_gap_per_skill(self) -> MenteeIn:
-        _refuse_repeated_skills([g.skill for g in self.gaps])
+        refuse_repeated_skills([g.skill for g in self.gaps])
         return self
-
-
-def _refuse_repeated_skills(codes: list[str]) -> None:
-    repeated = sorted({code for code in codes if codes.count(code) > 1})
-    if repeated:
-        raise ValueError(f"each skill may appear once; repeated: {', '.join(repeated)}")
 
 
 class PersonOut(BaseModel):
@@ -122,8 +121,8 @@ class PersonOut(BaseModel):
 
 class AvailabilityIn(Strict):
     paused: bool
-    capacity: float | None = Field(default=None, ge=0, le=MAX_CAPACITY)
-    hours_per_month: float | None = Field(default=None, ge=0, le=MAX_HOURS_PER_MONTH)
+    capacity: Capacity | None = None
+    hours_per_month: HoursPerMonth | None = None
     paused_until: date | None = Field(
         default=None, description="when a pause ends: the mentor is reminded that morning"
     )
@@ -144,9 +143,9 @@ class PlacementIn(Strict):
     host_trust_code: Identifier
     role: Name
     skills_developed: list[SkillLevel] = Field(min_length=1, max_length=MAX_SKILLS)
-    months: int = Field(ge=1, le=24)
-    fte: float = Field(gt=0, le=1)
-    places: int = Field(default=1, ge=1, le=50)
+    months: PlacementMonths
+    fte: FullTimeShare
+    places: PlacementPlaces = 1
     start_from: date | None = None
     start_to: date | None = None
     asks_nothing_back: bool = Field(
@@ -165,8 +164,7 @@ class PlacementIn(Strict):
 
     @model_validator(mode="after")
     def _window_in_order(self) -> PlacementIn:
-        if self.start_from and self.start_to and self.start_to < self.start_from:
-            raise ValueError("start_to must not be before start_from")
+        refuse_window_out_of_order(self.start_from, self.start_to)
         bands = self.band_from, self.band_to
         if bands[0] and bands[1] and BAND_ORDER.index(bands[1]) < BAND_ORDER.index(bands[0]):
             raise ValueError("band_to must not be below band_from")

@@ -116,13 +116,15 @@ async def network_exists(conn: asyncpg.Connection, network_id: str) -> bool:
     return bool(await conn.fetchval("SELECT 1 FROM networks WHERE id = $1", network_id))
 
 
-async def get_network(conn: asyncpg.Connection, network_id: str) -> asyncpg.Record:
-    row = await conn.fetchrow(
-        "SELECT id, name, coordinators FROM networks WHERE id = $1", network_id
+async def find_network(
+    conn: asyncpg.Connection, network_id: str, lock: bool = False
+) -> asyncpg.Record | None:
+    """``lock``: hold the row until the transaction ends (a PUT's If-Match check)."""
+    return await conn.fetchrow(
+        "SELECT id, name, coordinators FROM networks WHERE id = $1"
+        + (" FOR UPDATE" if lock else ""),
+        network_id,
     )
-    if row is None:
-        raise NotFound("network", network_id)
-    return row
 
 
 async def is_network_coordinator(conn: asyncpg.Connection, network_id: str, email: str) -> bool:

@@ -37,38 +37,46 @@ def _person_event(
 async def save_person(
     conn: asyncpg.Connection, data: MentorIn | MenteeIn, person_id: UUID | None = None
 ) -> UUID:
-    """Create a person (no id) or replace one's profile; publish person.upserted."""
+    """Create a person (no id) or replace one's profile; publish person.upserted. An address is
+    unique per network and role: the same address in another network is another person."""
     role = Role.MENTOR if isinstance(data, MentorIn) else Role.MENTEE
     async with conn.transaction():
         trust = await trust_home(conn, data.trust_code, "trust_code")
-        if person_id is None:
-            person_id = uuid4()
-            paused = False
-            try:
+        try:
+            if person_id is None:
+                person_id = uuid4()
+                paused = False
                 await conn.execute(
-                    "INSERT INTO people (id, role, email, trust_code, details)"
-                    " VALUES ($1, $2, $3, $4, $5)",
+                    "INSERT INTO people (id, role, email, trust_code, network_id, details)"
+                    " VALUES ($1, $2, $3, $4, $5, $6)",
                     person_id,
                     role.value,
                     data.email,
                     data.trust_code,
+                    trust["network_id"],
                     data.model_dump(mode="json"),
                 )
-            except asyncpg.UniqueViolationError as error:
-                raise Conflict(f"a {role.value} with email {data.email} already exists") from error
-        else:
-            row = await conn.fetchrow(
-                "UPDATE people SET email = $3, trust_code = $4, details = $5, updated_at = now()"
-                " WHERE id = $1 AND role = $2 RETURNING paused",
-                person_id,
-                role.value,
-                data.email,
-                data.trust_code,
-                data.model_dump(mode="json"),
-            )
-            if row is None:
-                raise NotFound(role.value, person_id)
-            paused = row["paused"]
+            else:
+                row = await conn.fetchrow(
+                    "UPDATE people SET email = $3, trust_code = $4, network_id = $5,"
+                    " details = $6, updated_at = now()"
+                    " WHERE id = $1 AND role = $2 RETURNING paused",
+                    person_id,
+                    role.value,
+                    data.email,
+                    data.trust_code,
+                    trust["network_id"],
+                    data.model_dump(mode="json"),
+                )
+                if row is None:
+                    raise NotFound(role.value, person_id)
+                paused = row["paused"]
+        except asyncpg.UniqueViolationError as error:
+            # Only the trust's own network is searched: nothing of another network is told.
+            raise Conflict(
+                f"a {role.value} with email {data.email} already exists in network"
+                f" {trust['network_id']}"
+            ) from error
         await add_to_outbox(conn, [_person_event(person_id, data, trust, paused)])
     return person_id
 
@@ -81,8 +89,12 @@ def _details(role: str, details: dict[str, object]) -> MentorIn | MenteeIn:
     )
 
 
-async def get_person(conn: asyncpg.Connection, person_id: UUID) -> PersonOut:
-    row = await conn.fetchrow("SELECT role, paused, details FROM people WHERE id = $1", person_id)
+async def get_person(conn: asyncpg.Connection, person_id: UUID, lock: bool = False) -> PersonOut:
+    """``lock``: hold the row until the transaction ends (a PUT's If-Match check)."""
+    row = await conn.fetchrow(
+        "SELECT role, paused, details FROM people WHERE id = $1" + (" FOR UPDATE" if lock else ""),
+        person_id,
+    )
     if row is None:
         raise NotFound("person", person_id)
     return PersonOut(

@@ -79,9 +79,14 @@ async def set_paused(conn: asyncpg.Connection, placement_id: UUID, paused: bool)
         await add_to_outbox(conn, [_placement_event(placement_id, data, trust)])
 
 
-async def get_placement(conn: asyncpg.Connection, placement_id: UUID) -> PlacementOut:
+async def get_placement(
+    conn: asyncpg.Connection, placement_id: UUID, lock: bool = False
+) -> PlacementOut:
+    """``lock``: hold the row until the transaction ends (a PUT's If-Match check)."""
     row = await conn.fetchrow(
-        "SELECT details, withdrawn_at, paused_at FROM placements WHERE id = $1", placement_id
+        "SELECT details, withdrawn_at, paused_at FROM placements WHERE id = $1"
+        + (" FOR UPDATE" if lock else ""),
+        placement_id,
     )
     if row is None:
         raise NotFound("placement", placement_id)

@@ -99,22 +99,22 @@ async def import_people_csv(
     network_id: str | None,
     **options: Unpack[ImportOptions],
 ) -> ImportReport:
-    """Mentors and mentees; a person already known by (role, email) is updated."""
+    """Mentors and mentees; a person already known by (role, email) in the row's network is
+    updated. The same address in another network is another person: that network's, untouched
+    and never mentioned (a coordinator learns nothing of other networks' people)."""
 
     async def store(conn: asyncpg.Connection, row: ParsedRow) -> str:
         request = row.request
         assert isinstance(request, MentorIn | MenteeIn)
         await _check_network(conn, request.trust_code, network_id)
         role = "mentor" if isinstance(request, MentorIn) else "mentee"
-        found = await conn.fetchrow(
-            "SELECT p.id, t.network_id FROM people p JOIN trusts t ON t.code = p.trust_code"
-            " WHERE p.role = $1 AND lower(p.email) = lower($2)",
+        existing = await conn.fetchval(
+            "SELECT p.id FROM people p JOIN trusts t ON t.network_id = p.network_id"
+            " WHERE t.code = $3 AND p.role = $1 AND lower(p.email) = lower($2)",
             role,
             request.email,
+            request.trust_code,
         )
-        if found is not None and network_id is not None and found["network_id"] != network_id:
-            raise Invalid("email", f"this {role} takes part in another network; they are not moved")
-        existing = found["id"] if found else None
         await people.save_person(conn, request, existing)
         return "updated" if existing else "created"
 

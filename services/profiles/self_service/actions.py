@@ -37,8 +37,9 @@ def allowed_actions(role: Role, paused: bool) -> list[Action]:
 
 
 async def request_link(conn: asyncpg.Connection, email: str) -> int:
-    """Publish a link request for each person with this address (a mentor and a mentee may share
-    one); returns how many, which the page never shows. At most one link per person every few
+    """Publish a link request for each person with this address (a mentor and a mentee, and the
+    people of several networks, may share one; each link manages its own participation);
+    returns how many, which the page never shows. At most one link per person every few
     minutes, so the form cannot be used to flood someone's inbox."""
     found = await conn.fetch(
         """

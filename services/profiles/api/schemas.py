@@ -54,9 +54,9 @@ class Strict(BaseModel):
 class NetworkIn(Strict):
     name: Name
     coordinators: list[Coordinator] = Field(min_length=1, max_length=20)
-    life: MatchLifeSettings | None = Field(
-        default=None,
-        description="when matches are followed up (check-ins, reminders); unchanged when absent",
+    life: MatchLifeSettings = Field(
+        default_factory=MatchLifeSettings,
+        description="when matches are followed up (check-ins, reminders); the defaults if absent",
     )
 
 

@@ -29,6 +29,7 @@ from rich.table import Table
 
 from devtools import ROOT, demo_trusts
 from devtools.demo_history import show_history
+from devtools.demo_join import join_links_table
 from devtools.demo_network import DemoNetwork, build_demo_network
 from devtools.stack import StackConfig, fresh_database, running_stack
 from services.matcher.use_cases import latest_fairness
@@ -359,6 +360,7 @@ async def run_demo(serve: bool = False) -> tuple[int, int]:
             SignIn(*s)
             for s in await show_history(database_url, config.base_url, settings.environment)
         ]
+        console.print(join_links_table(network, config.base_url))
         if serve:
             await serve_until_interrupted(sign_ins, headers)
     if serve:

@@ -159,6 +159,12 @@ async def exchange_with_consents(
             match_ids,
         )
     messages, introductions = await _introductions(read_mail, maildir)
+    console.print(
+        f"Each demo trust has a contact, workforce.<trust code>@trusts.example (e.g."
+        f" {contact_email(demo_trusts[0])}): with `make demo-serve`, they sign in at"
+        f" {base_url}/trust/sign-in; the link lands in {maildir}.",
+        markup=False,
+    )
     console.print(_table(recorded, statuses))
     console.print(
         f"{len(introductions)} secondment introductions sent (the candidate, the host trust and"

@@ -34,6 +34,7 @@ from shared.people import (
     Sector,
     SkillGap,
     SkillLevel,
+    Weekday,
     WorkingPattern,
     refuse_repeated_skills,
     refuse_window_out_of_order,
@@ -202,6 +203,8 @@ class PersonProfile(BaseModel):
     mode: Mode
     working_pattern: WorkingPattern
     sector: Sector
+    # Part-time: the days they work (empty when not given).
+    working_days: tuple[Weekday, ...] = Field(default=(), max_length=5)
     # Mentors: what they can mentor, and how much (a paused mentor's capacity is 0).
     skills: tuple[SkillLevel, ...] = Field(default=(), max_length=MAX_SKILLS)
     capacity: Capacity = 0.0
@@ -488,6 +491,12 @@ class RoundCompleted(Event):
     fairness: FairnessFigures
 
 
+class JoinEmailPurpose(StrEnum):
+    CONFIRM_ADDRESS = "confirm_address"  # the link that confirms their address
+    WELCOME = "welcome"  # a coordinator confirmed them: the link to their own page
+    DECLINED = "declined"  # a coordinator declined them (and their details were deleted)
+
+
 class SelfServiceLinkRequested(Event):
     """A participant asked for their self-service link; the notifier emails it to them.
 
@@ -557,6 +566,24 @@ class MatchClosed(Event):
     reason: FreeText = ""
 
 
+class JoinEmailRequested(Event):
+    """An email to someone who volunteered or applied and is not yet a person: the link that
+    confirms their address, or the coordinators' polite no. Their address travels here because
+    no service holds it as a person's (profiles keeps the application until it is decided)."""
+
+    topic: ClassVar[Topic] = Topic.PEOPLE
+    event_type: Literal["join.email_requested"] = "join.email_requested"
+
+    application_id: UUID
+    purpose: JoinEmailPurpose
+    role: Role
+    name: Name
+    email: EmailAddress
+    network_name: Name
+    token_id: UUID | None = None  # the confirmation link's (purpose confirm_address)
+    person_id: UUID | None = None  # who they now are (purpose welcome; the event's key)
+
+
 AnyEvent = Annotated[
     NetworkUpserted
     | TrustUpserted
@@ -574,6 +601,7 @@ AnyEvent = Annotated[
     | CheckInRecorded
     | MatchClosed
     | MatchingWeightsApplied
+    | JoinEmailRequested
     | TrustSignInRequested
     | ConsentRequested
     | ConsentRecorded

@@ -20,6 +20,10 @@ DEFAULT_MAX_BODY_BYTES = 256 * 1024
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 IMPORT_MAX_BODY_BYTES = MAX_UPLOAD_BYTES + 64 * 1024
 IMPORT_PATH = r"/dashboard/[^/]+/imports"
+# The public join forms: short fields and two texts of at most 4,000 characters (up to 12 bytes
+# each once percent-encoded); anything larger is not a person's form.
+JOIN_MAX_BODY_BYTES = 64 * 1024
+JOIN_PATH = r"/join/.*"
 
 
 class BodyTooLarge(Exception):

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 class LinkPurpose(StrEnum):
     DECISION = "decision"  # a coordinator approves or rejects one proposal
     SELF_SERVICE = "self-service"  # a participant pauses, resumes, withdraws or is erased
+    JOIN = "join"  # a volunteer or applicant confirms their email address
     TRUST_SIGN_IN = "trust-sign-in"  # a trust's contact signs in to the trust's pages
     CONSENT = "consent"  # a trust's contact gives or refuses the trust's consent
     MATCH_LIFE = "match-life"  # a participant confirms a first conversation or checks in
@@ -36,6 +37,16 @@ class SelfServiceLink(BaseModel):
 
     token_id: UUID
     person_id: UUID
+
+
+class JoinLink(BaseModel):
+    """Confirms the address of one application; ``token_id`` is the application's latest
+    link, so an earlier link of a re-sent form no longer works."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    token_id: UUID
+    application_id: UUID
 
 
 class TrustSignInLink(BaseModel):
@@ -95,6 +106,11 @@ def sign_decision_link(
 def sign_self_service_link(secret_key: str, *, person_id: UUID) -> str:
     link = SelfServiceLink(token_id=uuid4(), person_id=person_id)
     return _serializer(secret_key, LinkPurpose.SELF_SERVICE).dumps(link.model_dump(mode="json"))
+
+
+def sign_join_link(secret_key: str, *, token_id: UUID, application_id: UUID) -> str:
+    link = JoinLink(token_id=token_id, application_id=application_id)
+    return _serializer(secret_key, LinkPurpose.JOIN).dumps(link.model_dump(mode="json"))
 
 
 def sign_trust_sign_in_link(secret_key: str, *, trust_code: str, contact_email: str) -> str:
@@ -160,6 +176,10 @@ def read_decision_link(secret_key: str, token: str, max_age_seconds: int) -> Dec
 
 def read_self_service_link(secret_key: str, token: str, max_age_seconds: int) -> SelfServiceLink:
     return _read(SelfServiceLink, secret_key, LinkPurpose.SELF_SERVICE, token, max_age_seconds)
+
+
+def read_join_link(secret_key: str, token: str, max_age_seconds: int) -> JoinLink:
+    return _read(JoinLink, secret_key, LinkPurpose.JOIN, token, max_age_seconds)
 
 
 def read_trust_sign_in_link(secret_key: str, token: str, max_age_seconds: int) -> TrustSignInLink:

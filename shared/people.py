@@ -67,6 +67,16 @@ class WorkingPattern(StrEnum):
     PART_TIME = "part_time"
 
 
+class Weekday(StrEnum):
+    """The days a part-time participant works (and can meet)."""
+
+    MONDAY = "monday"
+    TUESDAY = "tuesday"
+    WEDNESDAY = "wednesday"
+    THURSDAY = "thursday"
+    FRIDAY = "friday"
+
+
 class Sector(StrEnum):
     NHS = "nhs"
     SOCIAL_CARE = "social_care"

@@ -193,6 +193,15 @@ class WebSettings(SettingsGroup):
     """How long a participant's self-service link works."""
     match_life_link_max_age_seconds: int = Field(default=30 * 24 * 3600, gt=0)
     """How long a participant's first-conversation or check-in link works (docs/outcomes.md)."""
+    join_link_max_age_seconds: int = Field(default=2 * 24 * 3600, gt=0)
+    """How long the link that confirms a volunteer's or applicant's email address works; an
+    application still unconfirmed after it is deleted."""
+    join_requests_per_address: int = Field(default=3, gt=0)
+    """Join forms accepted for one email address within the hour; past it the same answer is
+    given and nothing is sent or kept (so nobody's inbox can be flooded)."""
+    join_requests_per_client: int = Field(default=10, gt=0)
+    """Join forms accepted from one client address within the hour; past it they are refused
+    (429) and nothing is kept."""
     trust_sign_in_link_max_age_seconds: int = Field(default=30 * 60, gt=0)
     """How long a trust contact's sign-in link works (it works once)."""
     consent_days: int = Field(default=7, gt=0, le=60)

@@ -11,6 +11,20 @@ from pydantic import BaseModel, ConfigDict, Field
 MIN_LEVEL = 1
 MAX_LEVEL = 7
 
+# Each level in plain words, as participants assess themselves. The DDaT capability framework's
+# four skill levels sit on this scale as awareness 2, working 3, practitioner 5, expert 6
+# (docs/matching.md, "Taxonomies").
+LEVEL_DESCRIPTIONS: dict[int, str] = {
+    1: "Follows: new to it; learning the basics with close guidance.",
+    2: "Assists: knows the ideas and helps others with it under direction (DDaT: awareness).",
+    3: "Applies: does it day to day, asking for guidance on harder cases (DDaT: working).",
+    4: "Enables: does it on their own and guides others in it.",
+    5: "Ensures and advises: decides the approach and advises others (DDaT: practitioner).",
+    6: "Initiates and influences: leads it across an organisation; a recognised expert"
+    " (DDaT: expert).",
+    7: "Sets strategy: sets its direction across organisations, regionally or nationally.",
+}
+
 
 class Skill(BaseModel):
     model_config = ConfigDict(frozen=True)

@@ -325,6 +325,31 @@ def compose_reminder(template: str, subject: str, context: dict[str, Any]) -> Re
     return _render(template, subject, context)
 
 
+# --- someone who volunteered or applied ----------------------------------------------------
+
+JOIN_SUBJECTS = {
+    "confirm_address": "Confirm your email address for Bridgework",
+    "welcome": "You are confirmed: welcome to Bridgework",
+    "declined": "Your Bridgework application",
+}
+
+
+def compose_join_email(
+    purpose: str, name: str, role: str, network_name: str, url: str, valid_days: int
+) -> RenderedEmail:
+    if purpose not in JOIN_SUBJECTS:
+        raise ValueError(f"unknown join email {purpose!r}")
+    context = {
+        "purpose": purpose,
+        "name": name,
+        "role": role,
+        "network_name": network_name,
+        "url": url,
+        "valid_days": valid_days,
+    }
+    return _render("join_email", JOIN_SUBJECTS[purpose], context)
+
+
 # --- a trust's contact: their sign-in link, and the trust's consent requests -------------------
 
 

@@ -20,6 +20,7 @@ from shared.events import (
     ConsentRecorded,
     ConsentRequested,
     Event,
+    JoinEmailRequested,
     MatchDecided,
     MatchProposed,
     MatchWithdrawn,
@@ -273,6 +274,31 @@ def self_service_link(event: SelfServiceLinkRequested, person: Person) -> Queued
     )
 
 
+JOIN_PURPOSE = "join"
+
+
+def join_email(event: JoinEmailRequested) -> QueuedEmail:
+    """Each request its own email; the recipient is in the event (not a person yet)."""
+    context = {
+        "purpose": event.purpose.value,
+        "role": event.role.value,
+        "network_name": event.network_name,
+        "application_id": str(event.application_id),
+    }
+    if event.token_id is not None:
+        context["token_id"] = str(event.token_id)
+    if event.person_id is not None:
+        context["person_id"] = str(event.person_id)
+    return QueuedEmail(
+        dedupe_key=f"join:{event.event_id}",
+        purpose=JOIN_PURPOSE,
+        recipient_name=event.name,
+        recipient_email=str(event.email),
+        person_id=event.person_id,
+        context=context,
+    )
+
+
 def trust_sign_in_email(event: TrustSignInRequested, contact: Contact) -> QueuedEmail:
     """Each request its own email (keyed by the request), like a self-service link."""
     return QueuedEmail(
@@ -400,6 +426,8 @@ async def handle_event(store: NotifierStore, event: Event) -> None:
             person = await store.person(event.person_id)
             if person is not None:  # erased since they asked: nothing goes to them
                 await store.queue([(self_service_link(event, person), capture())])
+        case JoinEmailRequested():
+            await store.queue([(join_email(event), capture())])
         case _:
             pass
 

@@ -353,7 +353,12 @@ class MailQueue:
             return
         self.accepted(email)
         await conn.execute(
-            "UPDATE emails SET status = 'sent', sent_at = now(), attempts = attempts + 1"
+            "UPDATE emails SET status = 'sent', sent_at = now(), attempts = attempts + 1,"
+            # Someone who applied and is not a person keeps no address here once told.
+            " recipient_name = CASE WHEN purpose = 'join' AND person_id IS NULL THEN ''"
+            "  ELSE recipient_name END,"
+            " recipient_email = CASE WHEN purpose = 'join' AND person_id IS NULL THEN ''"
+            "  ELSE recipient_email END"
             " WHERE id = $1 AND attempt_id = $2",
             email["id"],
             attempt,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
@@ -20,6 +21,7 @@ from services.notifier.compose import (
     SecondmentIntroduction,
     compose_consent_request,
     compose_digest,
+    compose_join_email,
     compose_mentoring_introduction,
     compose_missing_contact_notice,
     compose_proposal_email,
@@ -28,10 +30,12 @@ from services.notifier.compose import (
     compose_self_service_link,
     compose_trust_sign_in,
 )
+from services.notifier.handlers import JOIN_PURPOSE
 from shared.events import MatchLifeSettings, MatchProposed
 from shared.links import (
     sign_consent_link,
     sign_decision_link,
+    sign_join_link,
     sign_match_life_link,
     sign_self_service_link,
     sign_trust_sign_in_link,
@@ -62,6 +66,8 @@ async def render(
         return await render_proposals_waiting(conn, settings, email)
     if purpose == "pause_end_reminder":
         return await render_pause_end(conn, settings, email)
+    if purpose == JOIN_PURPOSE:
+        return render_join_email(settings, email)
     if purpose == "digest":
         return await render_digest(conn, settings, email)
     if purpose == "trust_sign_in":
@@ -305,6 +311,30 @@ async def render_self_service_link(
 
 
 # --- reminders (reminders.py) -------------------------------------------------------------
+def render_join_email(settings: Settings, email: asyncpg.Record) -> RenderedEmail:
+    """To someone who is not (yet) a person: everything is in the queued email's context."""
+    context = email["context"]
+    secret = settings.secret_key.get_secret_value()
+    base = _base(settings)
+    url, max_age = "", settings.join_link_max_age_seconds
+    if context["purpose"] == "confirm_address":
+        token = sign_join_link(
+            secret,
+            token_id=UUID(context["token_id"]),
+            application_id=UUID(context["application_id"]),
+        )
+        url = f"{base}/join/confirm/{token}"
+    elif context["purpose"] == "welcome":
+        token = sign_self_service_link(secret, person_id=UUID(context["person_id"]))
+        url, max_age = f"{base}/me/{token}", settings.self_service_link_max_age_seconds
+    return compose_join_email(
+        context["purpose"],
+        email["recipient_name"],
+        context["role"],
+        context["network_name"],
+        url,
+        max(1, max_age // 86400),
+    )
 
 
 def _base(settings: Settings) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from services.profiles import bootstrap, pages
 from services.profiles.accounts import admin_pages
@@ -25,12 +25,19 @@ from services.profiles.coordination import pages as coordination_pages
 from services.profiles.coordination import people as person_pages
 from services.profiles.directory.errors import Conflict, Invalid, NotFound
 from services.profiles.imports import pages as import_pages
+from services.profiles.joining import pages as join_pages
 from services.profiles.outcomes import pages as outcome_pages
 from services.profiles.self_service import pages as self_service_pages
 from services.profiles.trusts import coordinator_pages as trust_coordinator_pages
 from services.profiles.trusts import links as trust_links
 from services.profiles.trusts import pages as trust_pages
-from shared.limits import IMPORT_MAX_BODY_BYTES, IMPORT_PATH, RequestSizeLimit
+from shared.limits import (
+    IMPORT_MAX_BODY_BYTES,
+    IMPORT_PATH,
+    JOIN_MAX_BODY_BYTES,
+    JOIN_PATH,
+    RequestSizeLimit,
+)
 from shared.observability.http import instrument_http
 from shared.security_headers import SecurityHeaders
 from shared.settings import Settings
@@ -56,7 +63,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         RequestSizeLimit,
         max_body_bytes=settings.max_request_body_bytes,
         # The import page takes files of up to 5 MB, beyond the API's limit for JSON bodies.
-        path_limits=[(IMPORT_PATH, max(IMPORT_MAX_BODY_BYTES, settings.max_request_body_bytes))],
+        path_limits=[
+            (IMPORT_PATH, max(IMPORT_MAX_BODY_BYTES, settings.max_request_body_bytes)),
+            # A join form is a page of short fields: far less than the API's limit.
+            (JOIN_PATH, JOIN_MAX_BODY_BYTES),
+        ],
     )
     app.state.settings = settings
     _add_error_handlers(app)
@@ -79,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for trust_router in (trust_links, trust_pages, trust_coordinator_pages):
         app.include_router(trust_router.router)
     app.include_router(self_service_pages.router)
+    app.include_router(join_pages.router)
     instrument_http(
         app, "profiles", bootstrap.app_readiness(app, settings), serve_operations=not production
     )
@@ -123,7 +135,9 @@ def _add_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(unreachable, database_unreachable)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, error: RequestValidationError) -> Response:
+        if pages.is_page_request(request):
+            return pages.error_page(request, status.HTTP_422_UNPROCESSABLE_CONTENT)
         errors = [_describe(e) for e in error.errors()]
         return JSONResponse(
             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,

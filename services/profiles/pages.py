@@ -11,18 +11,22 @@ from emails need no session: the signed, expiring, single-use token in the URL i
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 import asyncpg
 import jinja2
 from fastapi import APIRouter, Depends, FastAPI, Request, status
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.routing import Match, Route
 
 from services.profiles.accounts.accounts import IdentityProvider, PasswordSignIn, load_account
 from services.profiles.accounts.permissions import (
@@ -96,6 +100,15 @@ def install(app: FastAPI, settings: Settings, identity: IdentityProvider | None 
             status_code=error.status_code,
         )
 
+    @app.exception_handler(HTTPException)
+    async def page_not_there(request: Request, error: HTTPException) -> Response:
+        if not is_page_request(request) or error.status_code not in ERROR_PAGES:
+            return await http_exception_handler(request, error)
+        if error.status_code == status.HTTP_405_METHOD_NOT_ALLOWED and request.method == "GET":
+            # A form's address opened again (a bookmark, the back button): its page.
+            return RedirectResponse(page_of_form(request), status.HTTP_303_SEE_OTHER)
+        return error_page(request, error.status_code, error.headers)
+
     @app.exception_handler(SignInRequired)
     async def sign_in_first(request: Request, _: SignInRequired) -> Response:
         if request.method == "GET":
@@ -107,6 +120,64 @@ def install(app: FastAPI, settings: Settings, identity: IdentityProvider | None 
             {"title": "Sign in first", "message": "Your session has ended: sign in again."},
             status_code=status.HTTP_401_UNAUTHORIZED,
         )
+
+
+# The pages' answers to what the router refuses (the JSON API keeps its JSON).
+ERROR_PAGES = {
+    status.HTTP_404_NOT_FOUND: (
+        "Page not found",
+        "There is no page at this address. Check the link, or start again from the home page.",
+    ),
+    status.HTTP_405_METHOD_NOT_ALLOWED: (
+        "This address takes a form",
+        "This address only answers a form sent from a page; nothing was changed. Go back to"
+        " the page and use its buttons.",
+    ),
+    status.HTTP_422_UNPROCESSABLE_CONTENT: (
+        "This request cannot be read",
+        "Part of the address or the form is not in the form expected (perhaps the link was cut"
+        " short); nothing was changed.",
+    ),
+}
+
+
+def error_page(
+    request: Request, status_code: int, headers: Mapping[str, str] | None = None
+) -> HTMLResponse:
+    title, message = ERROR_PAGES[status_code]
+    context = {"title": title, "message": message}
+    return render(request, "message.html", context, status_code=status_code, headers=headers)
+
+
+def page_of_form(request: Request) -> str:
+    """The nearest address above a form's (POST-only) address that is a page: /me/{token}
+    for /me/{token}/pause, /admin for /admin/coordinators/remove."""
+    parts = request.url.path.rstrip("/").split("/")
+    while len(parts) > 1:
+        parts.pop()
+        path = "/".join(parts) or "/"
+        scope = {"type": "http", "method": "GET", "path": path, "root_path": ""}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.routes):
+            return path
+    return "/"
+
+
+def api_prefixes(app: FastAPI) -> frozenset[str]:
+    """The first path segments of the JSON API's paths (its OpenAPI document's) and of the
+    operations' routes (health, metrics)."""
+    paths = [*app.openapi()["paths"]]
+    paths += [r.path for r in app.routes if isinstance(r, Route) and r.include_in_schema]
+    return frozenset(path.strip("/").split("/")[0] for path in paths)
+
+
+def is_page_request(request: Request) -> bool:
+    """A browser asking for a page: it accepts HTML and the path is not the JSON API's."""
+    if "text/html" not in request.headers.get("accept", ""):
+        return False
+    prefixes: frozenset[str] | None = getattr(request.app.state, "api_prefixes", None)
+    if prefixes is None:
+        prefixes = request.app.state.api_prefixes = api_prefixes(request.app)
+    return request.url.path.strip("/").split("/")[0] not in prefixes
 
 
 def csrf_token(request: Request) -> str:
@@ -141,7 +212,11 @@ CheckedForm = Annotated[FormData, Depends(checked_form)]
 
 
 def render(
-    request: Request, name: str, context: dict[str, Any], status_code: int = 200
+    request: Request,
+    name: str,
+    context: dict[str, Any],
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
 ) -> HTMLResponse:
     context = {
         "account": getattr(request.state, "account", None),
@@ -150,7 +225,7 @@ def render(
         **context,
     }
     response: HTMLResponse = request.app.state.templates.TemplateResponse(
-        request, name, context, status_code=status_code
+        request, name, context, status_code=status_code, headers=headers
     )
     # Never cached, never framed, a strict CSP: shared/security_headers.py, on every page.
     return response
@@ -214,7 +289,7 @@ def now() -> datetime:
 router = APIRouter(include_in_schema=False)
 
 
-@router.get("/static/bridgework.css")
-async def stylesheet() -> Response:
-    css = (STATIC / "bridgework.css").read_text()
+@router.get("/static/{name}.css")
+async def stylesheet(name: Literal["bridgework", "participants"]) -> Response:
+    css = (STATIC / f"{name}.css").read_text()
     return Response(css, media_type="text/css", headers={"Cache-Control": "max-age=3600"})

@@ -189,7 +189,7 @@ def test_a_decision_is_followed_to_the_introductions_by_its_correlation_id(stack
         [approve] = re.findall(r"Approve: \S+(/links/decision/\S+)", body.get_content())
         decision_id = f"decide-{tag}"
         response = http.post(approve, headers={"X-Correlation-ID": decision_id})
-    assert response.status_code == 200
+    assert response.status_code == 303
     assert response.headers["X-Correlation-ID"] == decision_id
 
     for address in (f"maeve.{tag}@example.org", f"niamh.{tag}@example.org"):

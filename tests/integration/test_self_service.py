@@ -61,7 +61,9 @@ async def a_mentor(api_client: httpx.AsyncClient) -> tuple[UUID, str]:
 async def request_link(api_client: httpx.AsyncClient, email: str) -> httpx.Response:
     form = await api_client.get("/me")
     [form_token] = re.findall(r'name="form_token" value="([^"]+)"', form.text)
-    return await api_client.post("/me", data={"email": email, "form_token": form_token})
+    response = await api_client.post("/me", data={"email": email, "form_token": form_token})
+    assert (response.status_code, response.headers["location"]) == (303, "/me/sent")
+    return await api_client.get(response.headers["location"])
 
 
 async def csrf_of(api_client: httpx.AsyncClient, token: str) -> str:
@@ -145,11 +147,16 @@ async def test_link_by_email_then_pause_resume_and_erase(
     csrf = await csrf_of(api_client, token)
 
     paused = await api_client.post(f"/me/{token}/pause", data={"csrf": csrf})
-    assert paused.status_code == 200
+    assert (paused.status_code, paused.headers["location"]) == (303, f"/me/{token}?done=pause")
+    paused = await api_client.get(paused.headers["location"])
     assert "Mentoring is paused" in paused.text
+    assert "You are currently <strong>paused</strong>" in paused.text
     assert (await person_row(settings, person_id))["paused"] is True  # type: ignore[index]
-    resumed = await api_client.post(f"/me/{token}/resume", data={"csrf": csrf})
+    resumed = await api_client.post(
+        f"/me/{token}/resume", data={"csrf": csrf}, follow_redirects=True
+    )
     assert "You take part again" in resumed.text
+    assert "You are waiting for a match" in resumed.text
     row = await person_row(settings, person_id)
     assert row is not None
     assert (row["paused"], row["capacity"]) == (False, "2.0")
@@ -164,7 +171,10 @@ async def test_link_by_email_then_pause_resume_and_erase(
     unconfirmed = await api_client.post(f"/me/{token}/erase", data={"csrf": csrf})
     assert unconfirmed.status_code == 400
     assert await person_row(settings, person_id) is not None
-    erased = await api_client.post(f"/me/{token}/erase", data={"csrf": csrf, "confirm": "yes"})
+    erased = await api_client.post(
+        f"/me/{token}/erase", data={"csrf": csrf, "confirm": "yes"}, follow_redirects=True
+    )
+    assert str(erased.url).endswith("/me/erased")
     assert "Your details are being erased" in erased.text
     assert await person_row(settings, person_id) is None
     assert (await api_client.get(f"/people/{person_id}")).status_code == 404

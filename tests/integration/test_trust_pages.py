@@ -27,7 +27,10 @@ from hypothesis import strategies as st
 from services.notifier.handlers import remind_consents
 from services.notifier.mailer import MailQueue
 from services.notifier.repository import NotifierRepository
+from services.profiles.accounts.accounts import NewAccount, create_account
+from services.profiles.accounts.permissions import AccountRole
 from services.profiles.bootstrap import apply_event
+from services.profiles.trusts import coordinator_pages as trust_coordinator_pages
 from services.profiles.trusts import pages as trust_pages
 from services.profiles.trusts.contacts import NewContact, add_contact
 from shared.consuming import EventConsumer
@@ -39,6 +42,7 @@ from tests.support.factories import covered, match_proposed
 from tests.support.mail import Inbox
 from tests.support.notifier import deliver, send_everything
 from tests.support.pages import (
+    PASSWORD,
     Browser,
     Browsers,
     csrf_from,
@@ -657,3 +661,77 @@ async def test_a_consents_reminder_goes_out_once_across_a_restart_of_the_notifie
     # Six consents (host and home of three secondments), one contact each: one reminder each.
     assert len(reminders) == 6
     assert len({(str(m["To"]), str(m["Subject"])) for m in reminders}) == 6
+
+
+async def test_the_trusts_page_is_its_networks_coordinators_only(
+    browsers: Browsers,
+    settings: Settings,
+    api_client: httpx.AsyncClient,
+    pool: asyncpg.Pool,
+    network: TrustNetwork,
+) -> None:
+    """Every route of the coordinator's Trusts page: another network's coordinator, a trust's
+    contact and a stranger are refused, and nothing changes; the network's own coordinator
+    adds and removes a contact (audited)."""
+    other_network = await seed_trusts(api_client, pool)
+    base = f"/dashboard/{network.network_id}/trusts"
+    routes = sorted(
+        (method, route.path.replace("/dashboard/{network_id}/trusts", base))
+        for route in trust_coordinator_pages.router.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods or ()
+    )
+    assert len(routes) == 3
+    outsider = await browsers.signed_in(other_network.coordinator_email)
+    contact = await contact_browser(browsers, settings, network, 0)
+    stranger = browsers.new()
+    form = {"name": "Eve", "email": f"eve.{uuid4().hex[:6]}@x.example"}
+    before = await footprint(pool, network)
+    for method, path in routes:
+        url = path.replace("{trust_code}", network.trusts[0])
+        for browser in (outsider, contact):
+            response = await (browser.get(url) if method == "GET" else browser.submit(url, form))
+            assert response.status_code == 403, (method, url)
+            assert network.contacts[0] not in response.text
+        anonymous = await (stranger.get(url) if method == "GET" else stranger.post(url, data=form))
+        assert anonymous.status_code in (303, 401), (method, url)
+    # A trust of another network, under one's own network: as if absent.
+    own = await browsers.signed_in(network.coordinator_email)
+    foreign = f"{base}/{other_network.trusts[0]}/contacts"
+    assert (await own.submit(foreign, form)).status_code == 404
+    assert await footprint(pool, network) == before
+    page = await own.get(base)
+    assert network.contacts[0] in page.text
+    assert other_network.contacts[0] not in page.text
+    assert (await own.submit(f"{base}/{network.trusts[0]}/contacts", form)).status_code == 303
+    removed = await own.submit(f"{base}/{network.trusts[0]}/contacts/remove", form)
+    assert removed.status_code == 303
+    actions = await pool.fetch(
+        "SELECT action FROM audit_log WHERE subject = $1 ORDER BY id", form["email"]
+    )
+    assert [a["action"] for a in actions] == ["trust_contact.added", "trust_contact.removed"]
+
+
+async def test_an_administrator_adds_and_removes_a_trusts_contact_and_nobody_else_can(
+    browsers: Browsers, settings: Settings, pool: asyncpg.Pool, network: TrustNetwork
+) -> None:
+    admin_email = f"ada.{uuid4().hex[:6]}@bridgework.example"
+    async with pool.acquire() as conn:
+        new = NewAccount(
+            email=admin_email, name="Ada", role=AccountRole.ADMINISTRATOR, password=PASSWORD
+        )
+        await create_account(conn, new, actor="test")
+    email = f"new.{uuid4().hex[:6]}@trust.example"
+    form = {"trust_code": network.trusts[1], "name": "Nell New", "email": email}
+    contact = await contact_browser(browsers, settings, network, 1)
+    coordinator = await browsers.signed_in(network.coordinator_email)
+    for browser in (contact, coordinator):
+        assert (await browser.submit("/admin/trust-contacts", form)).status_code == 403
+    assert not await pool.fetchval("SELECT 1 FROM accounts WHERE email = $1", email)
+    admin = await browsers.signed_in(admin_email)
+    assert (await admin.submit("/admin/trust-contacts", form)).status_code == 303
+    role = await pool.fetchrow("SELECT role, trust_code FROM accounts WHERE email = $1", email)
+    assert tuple(role) == ("trust_contact", network.trusts[1])
+    removed = await admin.submit("/admin/trust-contacts/remove", form)
+    assert removed.status_code == 303
+    assert not await pool.fetchval("SELECT 1 FROM accounts WHERE email = $1", email)

@@ -152,6 +152,7 @@ DASHBOARD_GETS = (
     "outcomes-anonymised.csv",
     "weights",
     "imports/template/people.csv",
+    "trusts",
 )
 ADMIN_GETS = ("/admin", "/admin/audit")
 ADMIN_POSTS = (
@@ -160,6 +161,8 @@ ADMIN_POSTS = (
     "/admin/coordinators/remove",
     "/admin/api-tokens",
     "/admin/api-tokens/revoke",
+    "/admin/trust-contacts",
+    "/admin/trust-contacts/remove",
 )
 
 
@@ -666,8 +669,8 @@ async def test_a_decision_link_confirms_on_get_decides_on_post_and_works_once(
     assert await footprint(pool, proposal.match_id) == ("pending", 0, 0)  # GET changes nothing
 
     response = await browser.post(url, data={"reason": "they already work together"})
-    assert response.status_code == 200
-    assert "the match is rejected" in response.text
+    assert (response.status_code, response.headers["location"]) == (303, "/links/decided/rejected")
+    assert "the match is rejected" in (await browser.get(response.headers["location"])).text
     assert await footprint(pool, proposal.match_id) == ("rejected", 1, 1)
     audit = await pool.fetchrow(
         "SELECT actor, reason, details FROM audit_log WHERE subject = $1", str(proposal.match_id)

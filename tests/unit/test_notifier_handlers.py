@@ -12,7 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.notifier.compose import compose_join_email
 from services.notifier.handlers import (
+    JOIN_PURPOSE,
     Approved,
     ConsentAsked,
     Contact,
@@ -37,6 +39,8 @@ from shared.events import (
     ConsentRecorded,
     ConsentRequested,
     Coordinator,
+    JoinEmailPurpose,
+    JoinEmailRequested,
     MatchDecided,
     MatchProposed,
     MatchWithdrawn,
@@ -54,6 +58,7 @@ from shared.events import (
 )
 from shared.matching import MatchKind
 from shared.observability.context import Carrier
+from shared.people import Role
 from tests.support.factories import match_proposed, person_profile
 
 
@@ -449,6 +454,47 @@ def test_each_coordinator_address_gets_one_announcement_whatever_its_case(
     coordinators = [{"name": "C", "email": a} for a in addresses + [a.upper() for a in addresses]]
     emails = proposal_emails(Unannounced(match_id, coordinators))
     assert {e.dedupe_key for e in emails} == {f"proposal:{match_id}:{a.lower()}" for a in addresses}
+
+
+def join_event(purpose: JoinEmailPurpose) -> JoinEmailRequested:
+    return JoinEmailRequested(
+        entity_key="a",
+        application_id=uuid4(),
+        purpose=purpose,
+        role=Role.MENTEE,
+        name="Amir",
+        email="amir@example.org",
+        network_name="North",
+        token_id=uuid4() if purpose is JoinEmailPurpose.CONFIRM_ADDRESS else None,
+        person_id=uuid4() if purpose is JoinEmailPurpose.WELCOME else None,
+    )
+
+
+async def test_each_join_email_is_queued_once_to_the_address_in_the_event() -> None:
+    store = FakeNotifierStore()
+    event = join_event(JoinEmailPurpose.CONFIRM_ADDRESS)
+    await handle_event(store, event)
+    await handle_event(store, event)
+    [email] = store.unsent(JOIN_PURPOSE)
+    assert (email.recipient_email, email.context["purpose"], email.person_id) == (
+        "amir@example.org",
+        "confirm_address",
+        None,
+    )
+    assert email.context["token_id"] == str(event.token_id)
+
+
+@pytest.mark.parametrize("purpose", list(JoinEmailPurpose))
+def test_join_emails_say_what_happened(purpose: JoinEmailPurpose) -> None:
+    rendered = compose_join_email(purpose.value, "Amir <b>", "mentee", "North", "https://x/l", 2)
+    assert "Amir &lt;b&gt;" in rendered.html
+    assert "Amir <b>" in rendered.text
+    if purpose is JoinEmailPurpose.DECLINED:
+        assert "Your details have been deleted" in rendered.text
+        assert "https://x/l" not in rendered.text
+    else:
+        assert "https://x/l" in rendered.text
+        assert "https://x/l" in rendered.html
 
 
 def digest_network() -> NetworkUpserted:

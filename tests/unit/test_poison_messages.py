@@ -32,6 +32,8 @@ from shared.events import (
     FairnessFigures,
     FirstConversationHeld,
     GroupFigures,
+    JoinEmailPurpose,
+    JoinEmailRequested,
     LifeActor,
     MatchClosed,
     MatchDecided,
@@ -154,6 +156,16 @@ def one_of_each_event() -> list[Event]:
                 skills=0.5, region=0.2, availability=0.1, preferences=0.1, text=0.1
             ),
             applied_by="nadia@example.org",
+        ),
+        JoinEmailRequested(
+            entity_key=str(person),
+            application_id=person,
+            purpose=JoinEmailPurpose.CONFIRM_ADDRESS,
+            role=Role.MENTOR,
+            name="Vera",
+            email="vera@example.org",
+            network_name="North",
+            token_id=person,
         ),
         ConsentRequested(
             entity_key=str(match),

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
+import numpy.typing as npt
 
 from services.matcher.engine.assignment import (
     LOAD_TOLERANCE,
@@ -37,7 +38,6 @@ from services.matcher.engine.stable import (
     Preferences,
     _deferred_acceptance,
     _kth_best,
-    _next_best,
 )
 from shared.people import MAX_RANKED_MENTORS
 
@@ -52,53 +52,61 @@ _PREFERENCE_STEPS = 6  # the share of stated lists met is a multiple of 1/1, 1/2
 class StatedOrders:
     """Each side's statements, by candidate position, turned into sort keys for any pairs."""
 
-    rank: dict[tuple[int, int], int]  # (mentee, provider) -> the mentee's rank of it, from 0
-    attributes: FloatArray  # mentees x attributes (one-hot)
-    lists: FloatArray  # attributes x providers: 1 / lists stated for each named value
+    n_providers: int
+    ranked: IntArray  # sorted keys mentee * n_providers + provider of every ranked pair
+    position: FloatArray  # the mentee's rank of each of those pairs, from 0
+    mentee_kind: IntArray  # per mentee: its row of ``tier`` (mentees alike to mentors share one)
+    tier: npt.NDArray[np.int8]  # kinds x providers: lists met, in sixths (0 = none)
 
     @classmethod
     def of(cls, data: MatchingInput, candidates: CandidateEdges) -> StatedOrders:
+        n_providers = len(candidates.provider_ids)
         provider = {p: j for j, p in enumerate(candidates.provider_ids)}
         mentees = {m.id: m for m in data.mentees}
         mentors = {m.id: m for m in data.mentors}
         ordered = [mentees[m] for m in candidates.mentee_ids]
+        rank = {
+            i * n_providers + provider[p]: r
+            for i, m in enumerate(ordered)
+            for r, p in enumerate(m.ranked_mentors)
+            if p in provider
+        }
+        ranked = np.array(sorted(rank), dtype=np.int64)
+        # Mentees differ to mentors only by sector, region and aspired role: a few dozen kinds.
+        kinds, mentee_kind = np.unique(
+            mentee_attributes(ordered).reshape(len(ordered), -1), axis=0, return_inverse=True
+        )
+        lists = preference_lists(
+            [provider_from_mentor(mentors[p]) for p in candidates.provider_ids]
+        )
+        met = kinds.astype(np.float64) @ lists.astype(np.float64)
         return cls(
-            rank={
-                (i, provider[p]): r
-                for i, m in enumerate(ordered)
-                for r, p in enumerate(m.ranked_mentors)
-                if p in provider
-            },
-            attributes=mentee_attributes(ordered).astype(np.float64),
-            lists=preference_lists(
-                [provider_from_mentor(mentors[p]) for p in candidates.provider_ids]
-            ).astype(np.float64),
+            n_providers=n_providers,
+            ranked=ranked,
+            position=np.array([rank[k] for k in ranked.tolist()], dtype=np.float64),
+            mentee_kind=mentee_kind.reshape(-1).astype(np.int64),
+            tier=np.rint(met * _PREFERENCE_STEPS).astype(np.int8),
         )
 
     @property
     def any(self) -> bool:
-        return bool(self.rank) or bool(self.lists.any())
+        return bool(self.ranked.size) or bool(self.tier.any())
 
     def ranked_pairs(self) -> tuple[IntArray, IntArray]:
-        pairs = np.array(sorted(self.rank), dtype=np.int64).reshape(-1, 2)
-        return pairs[:, 0], pairs[:, 1]
+        mentee, provider = np.divmod(self.ranked, self.n_providers)
+        return mentee, provider
 
     def keys(
         self, mentee: IntArray, provider: IntArray, score: FloatArray
     ) -> tuple[FloatArray, FloatArray]:
         """(mentee's key, provider's key) per pair: lower is preferred."""
         rank = np.full(mentee.size, float(_UNRANKED))
-        if self.rank:
-            width = self.lists.shape[1]
-            ranked = sorted(m * width + p for m, p in self.rank)
-            known = np.array(ranked, dtype=np.int64)
-            position = np.array([self.rank[divmod(k, width)] for k in ranked], dtype=np.float64)
-            key = mentee.astype(np.int64) * width + provider
-            at = np.minimum(np.searchsorted(known, key), known.size - 1)
-            found = known[at] == key
-            rank[found] = position[at[found]]
-        met = np.einsum("ij,ji->i", self.attributes[mentee], self.lists[:, provider])
-        tier = -np.rint(met * _PREFERENCE_STEPS)
+        if self.ranked.size:
+            key = mentee.astype(np.int64) * self.n_providers + provider
+            at = np.minimum(np.searchsorted(self.ranked, key), self.ranked.size - 1)
+            found = self.ranked[at] == key
+            rank[found] = self.position[at[found]]
+        tier = -self.tier[self.mentee_kind[mentee], provider].astype(np.float64)
         return rank * _TIER - score, tier * _TIER - score
 
     def edge_keys(self, candidates: CandidateEdges) -> tuple[FloatArray, FloatArray]:
@@ -124,11 +132,11 @@ def solve_two_sided_everywhere(
     ``candidates`` hold each mentee's ``top_k`` best providers by score (None: every pair).
     First every ranked pair joins them. Then an unknown pair of a mentee is unranked and scores
     at most its *frontier* (k-th best known score), so it cannot block a mentee matched to a
-    ranked mentor or at or above its frontier. The others ask for their next k pairs below the
-    frontier, among providers that would still keep them (room, or someone held they prefer
-    less): adding pairs only makes providers better off in the mentee-optimal matching, so a
-    provider that would refuse a mentee now always will. Deferred acceptance runs again on the
-    grown edges, until nobody asks. Returns the matching and the edges it used.
+    ranked mentor or at or above its frontier. The others ask, once each, for every pair with a
+    provider that would still keep them (room, or someone held they prefer less): adding pairs
+    only makes providers better off in the mentee-optimal matching, so a provider that would
+    refuse a mentee now always will. Deferred acceptance runs again on the grown edges, until
+    nobody asks. Returns the matching and the edges it used.
     """
     n_mentees, n_providers = len(candidates.mentee_ids), len(candidates.provider_ids)
     frontier = np.full(n_mentees, -np.inf) if top_k is None else _kth_best(candidates, top_k)
@@ -144,10 +152,10 @@ def solve_two_sided_everywhere(
         mentee, provider, score = more_pairs(asked, np.ones(n_providers, dtype=bool))
         new = _unknown(candidates, mentee, provider) & (score > 0)
         new &= _would_keep(candidates, held, provider_key, orders, mentee, provider, score)
-        mentee, provider, score = mentee[new], provider[new], score[new]
-        keep, next_frontier = _next_best(mentee, provider, score, frontier, top_k or 0)
-        frontier[asked] = next_frontier[asked]
-        candidates = _grown(candidates, mentee[keep], provider[keep], score[keep])
+        # All of them at once: the pairs left out are with providers that will never keep
+        # these mentees, so their lists are now complete (and each mentee is asked once).
+        frontier[asked] = -np.inf
+        candidates = _grown(candidates, mentee[new], provider[new], score[new])
 
 
 def _not_settled(
@@ -198,16 +206,12 @@ def _with_ranked_pairs(
     candidates: CandidateEdges, orders: StatedOrders, more_pairs: MorePairs
 ) -> CandidateEdges:
     """The candidates plus every admissible pair a mentee ranked."""
-    if not orders.rank:
+    if not orders.ranked.size:
         return candidates
-    ranked_mentee, ranked_provider = orders.ranked_pairs()
+    ranked_mentee, _ = orders.ranked_pairs()
     asked = np.unique(ranked_mentee)
     mentee, provider, score = more_pairs(asked, np.ones(len(candidates.provider_ids), bool))
-    wanted = set(zip(ranked_mentee.tolist(), ranked_provider.tolist(), strict=True))
-    pick = np.array(
-        [(m, p) in wanted for m, p in zip(mentee.tolist(), provider.tolist(), strict=True)],
-        dtype=bool,
-    )
+    pick = np.isin(mentee.astype(np.int64) * orders.n_providers + provider, orders.ranked)
     pick &= _unknown(candidates, mentee, provider) & (score > 0)
     return _grown(candidates, mentee[pick], provider[pick], score[pick])
 

@@ -16,6 +16,8 @@ from services.profiles.accounts.permissions import AccountRole
 from services.profiles.coordination import queries
 from services.profiles.dependencies import Connection, Pool
 from services.profiles.pages import Administering, CheckedForm, flash, render
+from services.profiles.trusts import contacts
+from services.profiles.trusts.contacts import ContactRefused, NewContact
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -92,6 +94,33 @@ async def remove(
     except AccountRefused as error:
         return await admin_page(request, conn, str(error), 422)
     flash(request, f"Removed {email} from {network_id}; their account is closed.")
+    return RedirectResponse("/admin", status.HTTP_303_SEE_OTHER)
+
+
+@router.post("/trust-contacts")
+async def add_trust_contact(
+    request: Request, account: Administering, form: CheckedForm, conn: Connection
+) -> Response:
+    trust_code = str(form.get("trust_code", "")).strip()
+    try:
+        new = NewContact(name=str(form.get("name", "")), email=str(form.get("email", "")))
+        await contacts.add_contact(conn, trust_code, new, actor=account.email)
+    except (ValidationError, ContactRefused) as error:
+        return await admin_page(request, conn, _plain(error), 422)
+    flash(request, f"Added {new.email} as a contact of {trust_code}.")
+    return RedirectResponse("/admin", status.HTTP_303_SEE_OTHER)
+
+
+@router.post("/trust-contacts/remove")
+async def remove_trust_contact(
+    request: Request, account: Administering, form: CheckedForm, conn: Connection
+) -> Response:
+    email, trust_code = str(form.get("email", "")), str(form.get("trust_code", ""))
+    try:
+        await contacts.remove_contact(conn, trust_code, email, actor=account.email)
+    except ContactRefused as error:
+        return await admin_page(request, conn, str(error), 422)
+    flash(request, f"Removed {email} from {trust_code}'s contacts; their sessions have ended.")
     return RedirectResponse("/admin", status.HTTP_303_SEE_OTHER)
 
 

@@ -31,6 +31,7 @@ from shared.people import (
     Sector,
     SkillGap,
     SkillLevel,
+    Weekday,
     WorkingPattern,
     refuse_repeated_skills,
     refuse_window_out_of_order,
@@ -86,7 +87,18 @@ class PersonIn(Strict):
     trust_code: Identifier
     mode: Mode = Mode.EITHER
     working_pattern: WorkingPattern = WorkingPattern.FULL_TIME
+    working_days: list[Weekday] = Field(
+        default_factory=list, max_length=5, description="part-time: the days they work"
+    )
     sector: Sector = Sector.NHS
+
+    @model_validator(mode="after")
+    def _days_once_and_only_part_time(self) -> PersonIn:
+        if len(set(self.working_days)) < len(self.working_days):
+            raise ValueError("each working day may appear once")
+        if self.working_days and self.working_pattern is not WorkingPattern.PART_TIME:
+            raise ValueError("working days are given for part-time working only")
+        return self
 
 
 class MentorIn(PersonIn):

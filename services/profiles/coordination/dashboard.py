@@ -276,6 +276,7 @@ class MentorLoad(BaseModel):
     approved: int
     pending: int
     paused: bool
+    withdrawn: bool = False  # stopped taking part, not only paused
 
     @property
     def used_share(self) -> float:

@@ -3,9 +3,11 @@ the URL is their secret."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 import asyncpg
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi import APIRouter, Request, status
+from fastapi.responses import RedirectResponse, Response
 
 from services.profiles.accounts.audit import claim_link_token, link_token_used
 from services.profiles.coordination import queries
@@ -83,6 +85,11 @@ async def take_decision(
             consent_days=settings.consent_days,
         )
     verdict = "approved" if link.approve else "rejected"
+    return RedirectResponse(f"/links/decided/{verdict}", status.HTTP_303_SEE_OTHER)
+
+
+@router.get("/decided/{verdict}")
+async def decided(request: Request, verdict: Literal["approved", "rejected"]) -> Response:
     return render(
         request,
         "message.html",

@@ -25,6 +25,7 @@ from services.profiles.coordination.dashboard import (
 from services.profiles.coordination.decisions import DecisionRefused, ProposalNotFound, decide
 from services.profiles.dependencies import Connection
 from services.profiles.pages import CheckedForm, Coordinating, PageRefused, flash, now, render
+from services.profiles.trusts.coordinator_pages import small_share, trust_lines
 from shared.matching import MatchKind
 
 router = APIRouter(prefix="/dashboard/{network_id}", include_in_schema=False)
@@ -138,6 +139,7 @@ async def network_page(
         "decisions_chart": bar_chart(decision_bars(days)),
         "decision_days": [d for d in days if d.approved or d.rejected],
         "decisions_total": sum(d.approved + d.rejected for d in days),
+        "small_trusts": small_share(await trust_lines(conn, network_id)),
         "now": now(),
     }
     return render(request, "network.html", context)

@@ -59,17 +59,43 @@ WHERE p.network_id = $1 AND p.status = 'pending'
   AND ($5::text IS NULL OR mentee.details->>'name' ILIKE $5
        OR mentor.details->>'name' ILIKE $5 OR placement.details->>'role' ILIKE $5)
 """
+# Only the page's rows are joined with everything the page shows: the filtering, counting,
+# sorting and paging go through the proposals' own columns (and a person's name when
+# searching), so the time stays flat as proposals grow.
 PAGE_SQL = (
-    PROPOSAL_COLUMNS.rstrip()
-    + ", count(*) OVER () AS matching"
-    + PROPOSAL_JOINS
+    """
+WITH matching AS (
+    SELECT p.match_id, p.score, p.proposed_at
+    FROM proposals p
+    LEFT JOIN people mentee ON mentee.id = p.mentee_id
+    LEFT JOIN trusts mentee_trust ON mentee_trust.code = mentee.trust_code
+    LEFT JOIN people mentor ON mentor.id = p.provider_id AND p.kind = 'mentoring'
+    LEFT JOIN placements placement ON placement.id = p.provider_id AND p.kind = 'secondment'
+"""
     + PENDING_MATCHING
     + """
+), shown AS (
+    SELECT match_id FROM matching
+    ORDER BY CASE WHEN $6 = 'score' THEN -score END, proposed_at, match_id
+    LIMIT $7 OFFSET $8
+)
+"""
+    + PROPOSAL_COLUMNS.rstrip()
+    + ", (SELECT count(*) FROM matching) AS matching"
+    + PROPOSAL_JOINS
+    + """
+WHERE p.match_id IN (SELECT match_id FROM shown)
 ORDER BY CASE WHEN $6 = 'score' THEN -p.score END, p.proposed_at, p.match_id
-LIMIT $7 OFFSET $8
 """
 )
-COUNT_SQL = "SELECT count(*)" + PROPOSAL_JOINS + PENDING_MATCHING
+COUNT_SQL = (
+    "SELECT count(*) FROM proposals p"
+    " LEFT JOIN people mentee ON mentee.id = p.mentee_id"
+    " LEFT JOIN trusts mentee_trust ON mentee_trust.code = mentee.trust_code"
+    " LEFT JOIN people mentor ON mentor.id = p.provider_id AND p.kind = 'mentoring'"
+    " LEFT JOIN placements placement ON placement.id = p.provider_id"
+    " AND p.kind = 'secondment'" + PENDING_MATCHING
+)
 
 
 async def proposals(
@@ -178,7 +204,8 @@ async def person_in_network(
 ) -> asyncpg.Record | None:
     """The person, with their trust's name, if they take part in this network."""
     row: asyncpg.Record | None = await conn.fetchrow(
-        "SELECT p.id, p.role, p.email, p.paused, p.details, p.created_at, t.name AS trust_name"
+        "SELECT p.id, p.role, p.email, p.paused, p.withdrawn, p.details, p.created_at,"
+        " t.name AS trust_name"
         " FROM people p JOIN trusts t ON t.code = p.trust_code"
         " WHERE p.id = $1 AND t.network_id = $2",
         person_id,
@@ -219,6 +246,8 @@ async def proposals_about(
 
 # A browsing session: visits closer together than this share one "since you last looked".
 BROWSING_GAP = timedelta(minutes=30)
+# Visits this close to the one recorded are not written again (paging through writes nothing).
+SEEN_PRECISION = timedelta(minutes=1)
 
 
 async def changed_since_last_look(
@@ -239,15 +268,16 @@ async def changed_since_last_look(
             since = row["seen_at"]
         else:
             since = row["shown_since"]
-        await conn.execute(
-            "INSERT INTO proposals_seen (email, network_id, seen_at, shown_since)"
-            " VALUES ($1, $2, $3, $4) ON CONFLICT (email, network_id)"
-            " DO UPDATE SET seen_at = excluded.seen_at, shown_since = excluded.shown_since",
-            email,
-            network_id,
-            now,
-            since or now,
-        )
+        if row is None or now - row["seen_at"] > SEEN_PRECISION or since != row["shown_since"]:
+            await conn.execute(
+                "INSERT INTO proposals_seen (email, network_id, seen_at, shown_since)"
+                " VALUES ($1, $2, $3, $4) ON CONFLICT (email, network_id)"
+                " DO UPDATE SET seen_at = excluded.seen_at, shown_since = excluded.shown_since",
+                email,
+                network_id,
+                now,
+                since or now,
+            )
     if since is None:
         return None, []
     rows = await conn.fetch(
@@ -276,7 +306,7 @@ async def regions(conn: asyncpg.Connection, network_id: str) -> list[str]:
 async def mentor_loads(conn: asyncpg.Connection, network_id: str) -> list[MentorLoad]:
     rows = await conn.fetch(
         """
-        SELECT m.id, m.details, m.paused,
+        SELECT m.id, m.details, m.paused, m.withdrawn,
                count(p.match_id) FILTER (WHERE p.status = 'approved') AS approved,
                count(p.match_id) FILTER (WHERE p.status = 'pending') AS pending
         FROM people m JOIN trusts t ON t.code = m.trust_code
@@ -294,20 +324,22 @@ async def mentor_loads(conn: asyncpg.Connection, network_id: str) -> list[Mentor
             approved=row["approved"],
             pending=row["pending"],
             paused=row["paused"],
+            withdrawn=row["withdrawn"],
         )
         for row in rows
     ]
 
 
 async def waiting_mentees(conn: asyncpg.Connection, network_id: str) -> list[WaitingMentee]:
-    """Mentees with no approved match yet, longest waiting first."""
+    """Mentees taking part with no approved match yet, longest waiting first (a withdrawn
+    mentee waits for nothing)."""
     rows = await conn.fetch(
         """
         SELECT m.id, m.details, t.name AS trust_name, m.created_at,
                count(p.match_id) FILTER (WHERE p.status = 'pending') AS pending
         FROM people m JOIN trusts t ON t.code = m.trust_code
         LEFT JOIN proposals p ON p.mentee_id = m.id
-        WHERE m.role = 'mentee' AND t.network_id = $1
+        WHERE m.role = 'mentee' AND t.network_id = $1 AND NOT m.paused AND NOT m.withdrawn
         GROUP BY m.id, t.name
         HAVING count(p.match_id) FILTER (WHERE p.status = 'approved') = 0
         ORDER BY m.created_at

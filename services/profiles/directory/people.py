@@ -123,7 +123,9 @@ async def set_availability(conn: asyncpg.Connection, person_id: UUID, data: Avai
             }
         )
         await conn.execute(
-            "UPDATE people SET paused = $2, details = $3, updated_at = now() WHERE id = $1",
+            # Resumed, a withdrawn mentor takes part again too.
+            "UPDATE people SET paused = $2, withdrawn = withdrawn AND $2, details = $3,"
+            " updated_at = now() WHERE id = $1",
             person_id,
             data.paused,
             mentor.model_dump(mode="json"),
@@ -140,20 +142,28 @@ async def set_availability(conn: asyncpg.Connection, person_id: UUID, data: Avai
 
 
 async def set_taking_part(conn: asyncpg.Connection, person_id: UUID, *, taking_part: bool) -> None:
-    """A mentee who withdraws is paused: the matcher stops matching them and withdraws their
-    pending proposals, as it does for a paused mentor. (Mentors go through set_availability.)"""
+    """Withdraw (stop taking part: no capacity, so the matcher matches nobody with them and
+    withdraws their pending proposals) or take part again (a mentor's stated capacity back).
+    A withdrawn person is paused and withdrawn; a mentor's pause alone is set_availability."""
     async with conn.transaction():
-        await conn.execute(
-            "UPDATE people SET paused = $2, updated_at = now() WHERE id = $1",
+        row = await conn.fetchrow(
+            "UPDATE people SET paused = $2, withdrawn = $2, updated_at = now() WHERE id = $1"
+            " RETURNING role, details",
             person_id,
             not taking_part,
         )
+        if row is None:
+            raise NotFound("person", person_id)
+        capacity = hours = 0.0
+        if taking_part and row["role"] == Role.MENTOR:
+            mentor = MentorIn.model_validate(row["details"])
+            capacity, hours = mentor.capacity, mentor.hours_per_month
         event = AvailabilityChanged(
             entity_key=str(person_id),
             person_id=person_id,
             paused=not taking_part,
-            capacity=0.0,
-            hours_per_month=0.0,
+            capacity=capacity,
+            hours_per_month=hours,
         )
         await add_to_outbox(conn, [event])
 

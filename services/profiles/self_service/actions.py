@@ -3,14 +3,18 @@ resume, withdraw or be erased (each audited as ``participant:<id>``)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 from uuid import UUID
 
 import asyncpg
+from starlette.datastructures import FormData
 
 from services.profiles.accounts.audit import record_audit
 from services.profiles.api.schemas import AvailabilityIn
 from services.profiles.directory import people
+from services.profiles.self_service import profile_form
 from shared.events import SelfServiceLinkRequested
 from shared.outbox import add_to_outbox
 from shared.people import Role
@@ -26,11 +30,26 @@ class Action(StrEnum):
     ERASE = "erase"
 
 
-def allowed_actions(role: Role, paused: bool) -> list[Action]:
-    """What a participant can do now: mentors pause and resume; anyone who takes part can
-    withdraw; anyone withdrawn can take part again; anyone can ask to be erased."""
-    if paused:
+class Participation(StrEnum):
+    TAKING_PART = "taking part"
+    PAUSED = "paused"  # a mentor's break: no new mentees for now
+    WITHDRAWN = "withdrawn"  # stopped taking part
+
+
+def participation(role: Role, paused: bool, withdrawn: bool) -> Participation:
+    # A mentee has no pause: paused, they withdrew (rows from before `withdrawn` existed too).
+    if withdrawn or (paused and role is Role.MENTEE):
+        return Participation.WITHDRAWN
+    return Participation.PAUSED if paused else Participation.TAKING_PART
+
+
+def allowed_actions(role: Role, state: Participation) -> list[Action]:
+    """What a participant can do now: mentors pause and resume; anyone who takes part (or is
+    paused) can withdraw; anyone withdrawn can take part again; anyone can ask to be erased."""
+    if state is Participation.WITHDRAWN:
         return [Action.RESUME, Action.ERASE]
+    if state is Participation.PAUSED:
+        return [Action.RESUME, Action.WITHDRAW, Action.ERASE]
     if role is Role.MENTOR:
         return [Action.PAUSE, Action.WITHDRAW, Action.ERASE]
     return [Action.WITHDRAW, Action.ERASE]
@@ -59,15 +78,27 @@ async def request_link(conn: asyncpg.Connection, email: str) -> int:
     return len(found)
 
 
+@dataclass(frozen=True)
+class Participant:
+    role: Role
+    state: Participation
+    name: str
+    details: dict[str, Any]
+
+
 async def participant(
     conn: asyncpg.Connection, person_id: UUID, lock: bool = False
-) -> tuple[Role, bool, str] | None:
+) -> Participant | None:
     row = await conn.fetchrow(
-        "SELECT role, paused, details->>'name' AS name FROM people WHERE id = $1"
+        "SELECT role, paused, withdrawn, details FROM people WHERE id = $1"
         + (" FOR UPDATE" if lock else ""),
         person_id,
     )
-    return None if row is None else (Role(row["role"]), row["paused"], row["name"])
+    if row is None:
+        return None
+    role = Role(row["role"])
+    state = participation(role, row["paused"], row["withdrawn"])
+    return Participant(role, state, row["details"]["name"], row["details"])
 
 
 AUDIT_ACTIONS = {
@@ -78,21 +109,37 @@ AUDIT_ACTIONS = {
 }
 
 
-async def perform(conn: asyncpg.Connection, person_id: UUID, role: Role, action: Action) -> None:
+async def perform(conn: asyncpg.Connection, person_id: UUID, action: Action) -> None:
     """Carry out the action through the profiles use cases, audited in the same transaction."""
     if action is Action.ERASE:
         await people.erase_person(conn, person_id)
-    elif role is Role.MENTOR:
-        # Paused or withdrawn, a mentor's capacity goes to zero; resumed, it comes back.
-        await people.set_availability(
-            conn, person_id, AvailabilityIn(paused=action is not Action.RESUME)
-        )
+    elif action is Action.PAUSE:
+        # Paused, a mentor's capacity goes to zero; resumed, it comes back.
+        await people.set_availability(conn, person_id, AvailabilityIn(paused=True))
     else:
         await people.set_taking_part(conn, person_id, taking_part=action is Action.RESUME)
     await record_audit(
         conn,
         actor=f"participant:{person_id}",
         action=AUDIT_ACTIONS[action],
+        subject=str(person_id),
+        reason="self-service link",
+    )
+
+
+async def change_profile(
+    conn: asyncpg.Connection, person_id: UUID, person: Participant, form: FormData
+) -> None:
+    """The participant's own edit of what they may change (profile_form.EDITABLE); the rest of
+    their stored profile stays. Published as person.upserted and audited."""
+    editable = profile_form.EDITABLE[person.role]
+    fields = {**person.details, **profile_form.form_fields(person.role, form, editable)}
+    profile = profile_form.read_profile(person.role, fields)
+    await people.save_person(conn, profile, person_id)
+    await record_audit(
+        conn,
+        actor=f"participant:{person_id}",
+        action="participant.profile_changed",
         subject=str(person_id),
         reason="self-service link",
     )

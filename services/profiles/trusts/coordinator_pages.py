@@ -52,7 +52,7 @@ class Waiting(BaseModel):
         return self.deadline < now
 
 
-async def _trusts(conn: asyncpg.Connection, network_id: str) -> list[TrustLine]:
+async def trust_lines(conn: asyncpg.Connection, network_id: str) -> list[TrustLine]:
     rows = await conn.fetch(
         """
         SELECT t.code, t.name, t.is_small,
@@ -118,7 +118,7 @@ def small_share(trusts: list[TrustLine]) -> dict[str, float | None]:
 async def _page(
     request: Request, conn: asyncpg.Connection, network_id: str, error: str | None, code: int
 ) -> Response:
-    trusts = await _trusts(conn, network_id)
+    trusts = await trust_lines(conn, network_id)
     context = {
         "network_id": network_id,
         "network_name": await network_name(conn, network_id),

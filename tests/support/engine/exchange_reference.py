@@ -19,9 +19,10 @@ SCALE = 1_000_000  # CP-SAT takes integer objectives: scores to 1e-6
 
 @dataclass(frozen=True)
 class Reference:
-    total: float
-    bound: float
+    total: float | None  # None: no solution within the time limit
+    bound: float | None
     proven: bool
+    status: str
 
 
 def short_cycles(arcs: set[tuple[str, str]]) -> list[tuple[str, ...]]:
@@ -100,9 +101,10 @@ def cp_sat_exchanges(
     solver.parameters.num_workers = 2
     status = solver.solve(model)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return Reference(total=0.0, bound=float("inf"), proven=False)
+        return Reference(None, None, proven=False, status=solver.status_name(status))
     return Reference(
         total=solver.objective_value / SCALE,
         bound=solver.best_objective_bound / SCALE,
         proven=status == cp_model.OPTIMAL,
+        status=solver.status_name(status),
     )

@@ -4,7 +4,7 @@ network's follow-up settings (``MatchLifeSettings``), and the versions of learne
 its coordinators applied.
 
 Revision ID: 1800
-Revises: 0011
+Revises: 1602
 """
 
 from alembic import op
@@ -12,7 +12,7 @@ from alembic import op
 from shared.migrations import execute
 
 revision = "1800"
-down_revision = "0011"
+down_revision = "1602"
 branch_labels = None
 depends_on = None
 

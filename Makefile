@@ -9,7 +9,8 @@ INSTALLED := $(VENV)/.installed
 
 .PHONY: install lock hooks browser oidc-provider axe demo demo-serve screenshots test test-unit \
 	test-integration test-e2e lint infra-up infra-down down \
-	bench-matching bench-pipeline bench-proposals-page api-docs chaos clean
+	bench-matching bench-pipeline bench-cluster bench-proposals-page api-docs chaos chaos-cluster \
+	clean
 
 # Exact versions from the lock (requirements/*.txt, with hashes), then the project itself;
 # pyproject.toml keeps the ranges. `pip check` fails when pyproject.toml names a package that
@@ -90,9 +91,19 @@ screenshots: install browser
 test: install lint browser oidc-provider axe
 	bash devtools/with-infra.sh $(PY) -m pytest
 
-# 5,000 events through the real stack, calm and under faults; prints the counts (~10-15 min).
+# 5,000 events through the real stack, calm and under faults; prints the counts (~10-15 min);
+# then the cluster's own run.
 chaos: install
 	bash devtools/with-infra.sh $(PY) -m pytest -m '' -s tests/chaos
+	$(MAKE) chaos-cluster
+
+# On a local three-broker cluster: two processes of every service, a leader broker killed, a
+# broker down for 60 s, a process of each service killed mid-batch; prints the counts, the
+# rebalances and the stalls. The full form by default; CLUSTER_CHAOS=short for the short one.
+CLUSTER_CHAOS ?= full
+chaos-cluster: install
+	BRIDGEWORK_KAFKA_BROKERS=3 bash devtools/with-infra.sh \
+	  $(PY) -m pytest -m '' -s tests/chaos/test_cluster_chaos.py -k $(CLUSTER_CHAOS)
 
 # One tier at a time, each with what it needs: unit tests need nothing running; integration
 # tests need Kafka and PostgreSQL; end-to-end tests also start the three services and Chromium.
@@ -117,6 +128,13 @@ bench-matching: install
 # (~20 min with the 10-minute soak). Pass options with BENCH_ARGS="--soak-seconds 120".
 bench-pipeline: install
 	bash devtools/with-infra.sh $(PY) -m bench.bench_pipeline $(BENCH_ARGS)
+
+# One broker against a local three-broker cluster (docs/scaling.md): the limits, ingest, drain
+# with one and two matchers and latency on arrival, on a fresh Kafka of each size.
+BENCH_CLUSTER_SKIP := latency latency_on_arrival_rounds_apart sustained notifier soak
+bench-cluster: install
+	bash devtools/with-infra.sh $(PY) -m bench.bench_pipeline --brokers 1 3 \
+	  --skip $(BENCH_CLUSTER_SKIP) --out bench/results/pipeline_brokers.json $(BENCH_ARGS)
 
 # A coordinator's proposals page with 2,000 pending proposals: server time per request
 # (target p95 <= 150 ms). BENCH_ARGS="--requests 20" for a short run.

@@ -2,6 +2,7 @@
 
     make bench-pipeline                      # the full run (3 repetitions, 5-minute window, soak)
     python -m bench.bench_pipeline --repeats 3 --soak-seconds 120 --events 20000
+    make bench-cluster                       # one broker against three (--brokers 1 3)
 
 Runs on the real local broker and database (``devtools/with-infra.sh`` starts them, as for
 ``make demo``), the services as processes (``devtools/stack.py``), and an in-process aiosmtpd
@@ -76,10 +77,10 @@ from devtools.stack import (
     with_api_token,
 )
 from shared.events import Event, MatchProposed, TrustUpserted
-from shared.kafka import ensure_topics, idempotent_producer
+from shared.kafka import ensure_topics, idempotent_producer, new_topic
 from shared.regions import Region
 from shared.settings import Settings
-from shared.topics import PARTITIONS, Topic
+from shared.topics import Topic, partition_count
 
 console = Console(width=150)
 RESULTS = ROOT / "bench" / "results" / "pipeline.json"
@@ -181,7 +182,7 @@ class Bench:
                 partitions = [
                     TopicPartition(topic.value, p)
                     for topic in Topic
-                    for p in range(PARTITIONS[topic])
+                    for p in range(partition_count(topic, self.settings.kafka_partitions))
                 ]
                 consumer.assign(partitions)
                 await consumer.seek_to_end(*partitions)
@@ -273,10 +274,16 @@ async def fresh_topic(bench: Bench, prefix: str) -> str:
     topic = f"{prefix}.{time.time_ns()}"
     admin = AIOKafkaAdminClient(bootstrap_servers=bench.bootstrap)
     await admin.start()
+    # Partitioned and replicated as the people topic (on a cluster: three copies, acks from two).
+    people = new_topic(Topic.PEOPLE, bench.settings)
+    like_people = NewTopic(
+        topic,
+        num_partitions=people.num_partitions,
+        replication_factor=people.replication_factor,
+        topic_configs=people.topic_configs,
+    )
     with suppress(TopicAlreadyExistsError):
-        await admin.create_topics(
-            [NewTopic(topic, num_partitions=PARTITIONS[Topic.PEOPLE], replication_factor=1)]
-        )
+        await admin.create_topics([like_people])
     await admin.close()
     return topic
 
@@ -515,7 +522,7 @@ async def measure_latency(
         await wait_for(database_url, "SELECT 1 - least(count(*), 1) FROM matcher.dirty_networks", 1)
         published: dict[UUID, float] = {}
         received: dict[UUID, float] = {}
-        async with proposal_reader(bench.bootstrap, received):
+        async with proposal_reader(bench.settings, received):
             load_before = load_average()
             await paced_publish(bench, rate, seconds, published)
             await settle(received, published, timeout=30)
@@ -562,13 +569,16 @@ def worst_by_second(published: dict[UUID, float], received: dict[UUID, float]) -
 
 
 @asynccontextmanager
-async def proposal_reader(bootstrap: str, received: dict[UUID, float]) -> Any:
+async def proposal_reader(settings: Settings, received: dict[UUID, float]) -> Any:
     """Reads match.proposed events from the end of the proposals topic, noting when each
     mentee's first proposal arrived."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False
+    )
     await consumer.start()
     partitions = [
-        TopicPartition(Topic.PROPOSALS.value, p) for p in range(PARTITIONS[Topic.PROPOSALS])
+        TopicPartition(Topic.PROPOSALS.value, p)
+        for p in range(partition_count(Topic.PROPOSALS, settings.kafka_partitions))
     ]
     consumer.assign(partitions)
     await consumer.seek_to_end(*partitions)
@@ -821,7 +831,45 @@ async def measure_soak(bench: Bench, seconds: float, rate: float) -> dict[str, A
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    settings = Settings()
+    """The scenarios on the broker(s) running now, or with ``--brokers``, on a fresh local
+    Kafka of each size in turn (one broker, then a three-broker cluster)."""
+    if not args.brokers:
+        return await run_scenarios(Settings(), args)
+    results: dict[str, Any] = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "load_average_at_start": list(os.getloadavg()),
+        "brokers": {},
+    }
+    for brokers in args.brokers:
+        console.print(f"[bold]Kafka with {brokers} broker(s)[/]")
+        results["brokers"][str(brokers)] = await run_scenarios(await fresh_kafka(brokers), args)
+    results["load_average_at_end"] = list(os.getloadavg())
+    return results
+
+
+async def fresh_kafka(brokers: int) -> Settings:
+    """A fresh local Kafka of ``brokers`` nodes (devtools/kafka.sh), any other one stopped; the
+    services started from now on use it, with three copies of each partition on a cluster."""
+    replicas = min(brokers, 3)
+    os.environ.update(
+        BRIDGEWORK_KAFKA_BROKERS=str(brokers),
+        BRIDGEWORK_KAFKA_REPLICATION_FACTOR=str(replicas),
+        BRIDGEWORK_KAFKA_MIN_INSYNC_REPLICAS=str(2 if replicas > 1 else 1),
+    )
+    script = str(ROOT / "devtools" / "kafka.sh")
+    for action in ("stop", "reset", "start"):
+        process = await asyncio.create_subprocess_exec("bash", script, action)
+        if await process.wait() != 0:
+            raise RuntimeError(f"devtools/kafka.sh {action} failed")
+    bootstrap = await asyncio.create_subprocess_exec(
+        "bash", script, "bootstrap", stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await bootstrap.communicate()
+    os.environ["BRIDGEWORK_KAFKA_BOOTSTRAP_SERVERS"] = out.decode().strip()
+    return Settings()
+
+
+async def run_scenarios(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     await ensure_topics(settings)
     handler = CountingHandler()
     smtp = Controller(handler, hostname="127.0.0.1", port=settings.smtp_port)
@@ -834,6 +882,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "load_average_at_start": list(os.getloadavg()),
         "cpus": os.cpu_count(),
         "population": bench.population.source,
+        "kafka": {
+            "brokers": len(settings.kafka_bootstrap_servers.split(",")),
+            "replication_factor": settings.kafka_replication_factor,
+            "min_insync_replicas": settings.kafka_min_insync_replicas,
+        },
     }
 
     def fresh_events() -> list[Event]:
@@ -1022,9 +1075,12 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]
 
 
 def print_table(results: dict[str, Any]) -> None:
+    kafka = results.get("kafka", {})
     table = Table(
         title=f"Pipeline benchmark ({results['measured_at']}, load average at start "
-        f"{results['load_average_at_start'][0]:.2f}, {results['cpus']} CPUs)"
+        f"{results['load_average_at_start'][0]:.2f}, {results['cpus']} CPUs,"
+        f" {kafka.get('brokers', 1)} Kafka broker(s), {kafka.get('replication_factor', 1)}"
+        " copies of each partition)"
     )
     for column in ("measure", "result", "target", "met"):
         table.add_column(column)
@@ -1050,17 +1106,33 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip", nargs="*", default=[], help="scenarios to leave out")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
+        "--brokers",
+        type=int,
+        nargs="*",
+        default=[],
+        help="run the scenarios on a fresh local Kafka of each size in turn (e.g. 1 3: one broker,"
+        " then a three-broker cluster with three copies of each partition)",
+    )
+    parser.add_argument(
         "--update",
         action="store_true",
         help="keep the scenarios of an earlier run (in --out) that this run skips",
     )
     args = parser.parse_args(argv)
     results = asyncio.run(run(args))
-    if args.update and args.out.is_file():
-        earlier = json.loads(args.out.read_text())
-        kept = [name for name in SCENARIOS if name in earlier and name not in results]
-        results = {**{name: earlier[name] for name in kept}, **results, "kept_from_earlier": kept}
-    print_table(results)
+    if args.brokers:
+        for brokers in args.brokers:
+            print_table(results["brokers"][str(brokers)])
+    else:
+        if args.update and args.out.is_file():
+            earlier = json.loads(args.out.read_text())
+            kept = [name for name in SCENARIOS if name in earlier and name not in results]
+            results = {
+                **{name: earlier[name] for name in kept},
+                **results,
+                "kept_from_earlier": kept,
+            }
+        print_table(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     console.print(

@@ -2,7 +2,8 @@
 Chromium from the demo network (docs/screenshots/*.png).
 
 Runs the stack like ``make demo`` on its own database, waits for the proposals, signs in as a
-demo coordinator and photographs the proposals page (laptop and phone) and the flows page."""
+demo coordinator and photographs the proposals page (laptop and phone), the flows page and the
+network's join form."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ async def take(base_url: str, email: str, password: str, network_id: str) -> lis
         ("proposals.png", f"/dashboard/{network_id}/proposals", 1280, 900, False),
         ("proposals-phone.png", f"/dashboard/{network_id}/proposals", 390, 844, False),
         ("flows-and-fairness.png", f"/dashboard/{network_id}/pictures", 1100, 800, True),
+        ("join-form.png", f"/join/{network_id}/mentee", 1000, 1100, False),
     ]
     async with async_playwright() as playwright:
         browser = await launch_chromium(playwright)

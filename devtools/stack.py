@@ -90,10 +90,16 @@ def free_port() -> int:
 
 class ServiceProcess:
     def __init__(
-        self, name: str, args: list[str], config: StackConfig, ops_port: int | None = None
+        self,
+        name: str,
+        args: list[str],
+        config: StackConfig,
+        ops_port: int | None = None,
+        service: str | None = None,
     ) -> None:
         config.log_dir.mkdir(parents=True, exist_ok=True)
-        self.name = name
+        self.name = name  # also its log's name: "matcher", or "matcher-2" for a second replica
+        self.service = service or name
         self.log_path = config.log_dir / f"{name}.log"
         # Where /metrics and /health/* answer (the profiles API serves them on its own port).
         self.ops_url = f"http://127.0.0.1:{ops_port or config.http_port}"
@@ -139,9 +145,24 @@ def with_api_token(config: StackConfig, name: str = "stack") -> StackConfig:
 
 
 def start_service(name: str, config: StackConfig) -> ServiceProcess:
+    """The service ``name`` ("matcher"), or a further replica of it ("matcher-2": its own log,
+    and for the profiles service its own HTTP port)."""
+    service, _, replica = name.partition("-")
+    if replica and service == "profiles":
+        config = replace(config, http_port=free_port())
     # A free operations port each, so stacks of several checkouts never collide.
-    ops_port = None if name == "profiles" else free_port()
-    return ServiceProcess(name, [sys.executable, "-m", f"services.{name}"], config, ops_port)
+    ops_port = None if service == "profiles" else free_port()
+    args = [sys.executable, "-m", f"services.{service}"]
+    return ServiceProcess(name, args, config, ops_port, service=service)
+
+
+def replica_names(replicas: int) -> list[str]:
+    """Every service's processes when each runs ``replicas`` times: "matcher", "matcher-2"..."""
+    return [
+        name if replica == 1 else f"{name}-{replica}"
+        for name in SERVICES
+        for replica in range(1, replicas + 1)
+    ]
 
 
 def start_smtp_catcher(config: StackConfig, maildir: Path) -> ServiceProcess:
@@ -160,8 +181,8 @@ def wait_until_ready(
             if not process.alive():
                 tail = process.log_path.read_text(errors="replace")[-3000:]
                 raise RuntimeError(f"{process.name} exited during start-up:\n{tail}")
-        services = [p for p in processes if p.name in SERVICES]
-        if all(_ready(p.name, p.ops_url) for p in services):
+        services = [p for p in processes if p.service in SERVICES]
+        if all(_ready(p.service, p.ops_url) for p in services):
             return
         time.sleep(0.3)
     raise TimeoutError(f"the services did not all become ready within {timeout:.0f}s")
@@ -183,16 +204,18 @@ def _ready(service: str, base_url: str) -> bool:
 
 @contextmanager
 def running_stack(
-    config: StackConfig, maildir: Path | None = None
+    config: StackConfig, maildir: Path | None = None, replicas: int = 1
 ) -> Iterator[dict[str, ServiceProcess]]:
-    """The three services (and an SMTP catcher when ``maildir`` is given), stopped on exit."""
+    """The three services, each ``replicas`` times (``replica_names``), and an SMTP catcher
+    when ``maildir`` is given; stopped on exit."""
     processes: dict[str, ServiceProcess] = {}
     try:
         if maildir is not None:
             processes["smtp"] = start_smtp_catcher(config, maildir)
-        for name in SERVICES:
+        for name in replica_names(replicas):
             processes[name] = start_service(name, config)
-        wait_until_ready(config, list(processes.values()))
+        # Every process imports and migrates at once: more of them take longer on few cores.
+        wait_until_ready(config, list(processes.values()), timeout=90 * replicas)
         yield processes
     finally:
         for process in reversed(list(processes.values())):

@@ -87,7 +87,7 @@ def event_broker(
     # FastStream's middlewares: a consumer span per batch (the per-message spans that continue
     # each record's traceparent are BatchEventConsumer's) and faststream_* Prometheus series.
     broker = KafkaBroker(
-        settings.kafka_bootstrap_servers,
+        settings.kafka_brokers,
         client_id=group,
         logger=service_logger(),
         # FastStream's own per-message lines at DEBUG: ours (with the correlation id) say it.

@@ -103,6 +103,11 @@ class KafkaSettings(SettingsGroup):
     outbox_poll_seconds: float = Field(default=0.5, gt=0)
     """How often the outbox relay looks for unpublished events when no commit has woken it."""
 
+    @property
+    def kafka_brokers(self) -> list[str]:
+        """The brokers one by one: FastStream hands a string to aiokafka as one address."""
+        return [broker.strip() for broker in self.kafka_bootstrap_servers.split(",")]
+
     @model_validator(mode="after")
     def _replicas_the_cluster_can_hold(self) -> KafkaSettings:
         if self.kafka_min_insync_replicas > self.kafka_replication_factor:

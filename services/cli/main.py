@@ -17,7 +17,7 @@ app = typer.Typer(
 
 
 app.add_typer(imports.app, name="import")
-app.add_typer(operations.app)  # status, dlq replay, rerun-round, export network
+app.add_typer(operations.app)  # status, dlq replay, rerun-round, republish, export network
 # Coordinators' "export matches" sits beside the operators' "export network", in one group.
 operations.export.command("matches")(accounts.export_matches)
 app.add_typer(accounts.accounts, name="accounts")

@@ -1,12 +1,14 @@
-"""The platform team's commands: ``bridgework status``, ``dlq replay``, ``rerun-round`` and
-``export network``. They talk to the services' health endpoints, the Kafka broker and each
-service's use cases (on its own schema), with the same settings (environment) as the services."""
+"""The platform team's commands: ``bridgework status``, ``dlq replay``, ``rerun-round``,
+``republish`` and ``export network``. They talk to the services' health endpoints, the Kafka
+broker and each service's use cases (on its own schema), with the same settings (environment)
+as the services."""
 
 from __future__ import annotations
 
 import asyncio
 import csv
 import json
+from collections import Counter
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,6 +26,7 @@ from rich.table import Table
 from services.matcher import use_cases as matcher
 from services.notifier import use_cases as notifier
 from services.profiles.directory import export as directory_export
+from services.profiles.directory import republish as directory_republish
 from services.profiles.directory.errors import NotFound
 from shared.db import connection
 from shared.kafka import (
@@ -361,6 +364,29 @@ def rerun_round(
         f"round done: {outcome.new_proposals} new, {outcome.kept_proposals} kept,"
         f" {outcome.replaced_proposals} replaced proposals in {outcome.seconds:.3f}s"
     )
+
+
+# --- republish ------------------------------------------------------------------------------
+
+
+async def republish(settings: Settings, correlation_id: str) -> Counter[str]:
+    async with connection(settings.database_url, "profiles") as conn:
+        with correlated(correlation_id):
+            return await directory_republish.republish_directory(conn)
+
+
+@app.command("republish")
+def republish_command() -> None:
+    """Publish the directory's current state again (every network, trust, person and open
+    placement, each as its latest change), for a matcher or notifier rebuilt from nothing: its
+    schema dropped, or the topics' old messages gone with their retention. The profiles
+    service's outbox relay sends the events, each entity's in order; consumers apply them as
+    the changes they describe, so running it again changes nothing (docs/operations.md)."""
+    settings = Settings()
+    correlation_id = new_correlation_id()
+    counts = _run(lambda: republish(settings, correlation_id))
+    summary = ", ".join(f"{counts[kind]} {kind}" for kind in directory_republish.ENTITIES)
+    typer.echo(f"republished {summary} (correlation id {correlation_id})")
 
 
 # --- export ---------------------------------------------------------------------------------

@@ -75,6 +75,17 @@ class ChaosPlan:
     restart_kafka: bool = True
     restart_postgres: bool = True
     smtp_outage_seconds: float = 30.0
+    replicas: int = 1  # processes of each service
+
+    def monkey(
+        self,
+        config: StackConfig,
+        processes: dict[str, ServiceProcess],
+        maildir: Path,
+        waves: int,
+        rng: random.Random,
+    ) -> Monkey:
+        return Monkey(config, processes, maildir, self, waves, rng)
 
 
 @dataclass
@@ -86,6 +97,10 @@ class Faults:
     unplanned_exits: Counter[str] = field(default_factory=Counter)
     postgres_restarts: int = 0
     smtp_outage_seconds: float = 0.0
+    # On a cluster (tests/chaos/cluster.py): brokers killed or stopped, and for each fault how
+    # long nothing was applied while events waited.
+    broker_faults: list[str] = field(default_factory=list)
+    stalls: list[tuple[str, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -127,6 +142,7 @@ class RunReport:
     copies_absorbed: int = 0  # events on the log more than once (re-sent after a crash)
     pending: set[Pair] = field(default_factory=set)
     faults: Faults = field(default_factory=Faults)
+    rebalances: Counter[str] = field(default_factory=Counter)  # assignments, by consumer group
     seconds: float = 0.0
 
     def lines(self) -> list[str]:
@@ -155,6 +171,12 @@ class RunReport:
             f" postgres restarts={self.faults.postgres_restarts},"
             f" smtp down {self.faults.smtp_outage_seconds:.0f}s,"
             f" unplanned exits {dict(self.faults.unplanned_exits)}",
+            f"[{self.label}] partition assignments by group {dict(self.rebalances)}",
+            *(f"[{self.label}] broker fault: {fault}" for fault in self.faults.broker_faults),
+            *(
+                f"[{self.label}] consumption stalled {seconds:.1f}s at {fault}"
+                for fault, seconds in self.faults.stalls
+            ),
         ]
 
 
@@ -171,6 +193,20 @@ async def _script(name: str, action: str) -> None:
     )
     if await process.wait() != 0:
         raise RuntimeError(f"devtools/{name} {action} failed")
+
+
+async def node_script(action: str, node: int) -> None:
+    """devtools/kafka.sh on one node of the cluster (start-node, stop-node, kill-node)."""
+    process = await asyncio.create_subprocess_exec(
+        "bash",
+        str(ROOT / "devtools" / "kafka.sh"),
+        action,
+        str(node),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    if await process.wait() != 0:
+        raise RuntimeError(f"devtools/kafka.sh {action} {node} failed")
 
 
 async def fresh_kafka(bootstrap: str) -> None:
@@ -508,21 +544,28 @@ class Monkey:
         self._plan = plan
         self._rng = rng
         self.faults = Faults()
-        actions = [f"kill:{name}" for name in SERVICES for _ in range(plan.kills_per_service)]
-        actions += ["kafka"] * plan.restart_kafka + ["postgres"] * plan.restart_postgres
-        actions += ["smtp"] * (plan.smtp_outage_seconds > 0)
-        rng.shuffle(actions)
+        rng.shuffle(actions := self.actions())
         self._per_wave = [actions[i::waves] for i in range(waves)]
         self._restarting: set[str] = set()
+
+    def actions(self) -> list[str]:
+        plan = self._plan
+        actions = [f"kill:{name}" for name in SERVICES for _ in range(plan.kills_per_service)]
+        actions += ["kafka"] * plan.restart_kafka + ["postgres"] * plan.restart_postgres
+        return actions + ["smtp"] * (plan.smtp_outage_seconds > 0)
 
     async def supervise(self) -> None:
         """Restart a service that exited on its own (not one the monkey is restarting)."""
         while True:
             await asyncio.sleep(1)
-            for name in SERVICES:
+            for name in [name for name in self._processes if name != "smtp"]:
                 if name not in self._restarting and not self._processes[name].alive():
                     self.faults.unplanned_exits[name] += 1
                     self._processes[name] = start_service(name, self._config)
+
+    def settled_faults(self) -> Faults:
+        """The faults, once the run is over."""
+        return self.faults
 
     async def run_wave(self, wave: int) -> None:
         for action in self._per_wave[wave]:
@@ -761,10 +804,11 @@ async def run(
     people = People()
     producer = idempotent_producer(bootstrap)
     try:
-        with running_stack(config, maildir=maildir) as processes:
+        replicas = plan.replicas if plan else 1
+        with running_stack(config, maildir=maildir, replicas=replicas) as processes:
             await producer.start()
             monkey = (
-                Monkey(config, processes, maildir, plan, len(workload.waves), random.Random(seed))
+                plan.monkey(config, processes, maildir, len(workload.waves), random.Random(seed))
                 if plan
                 else None
             )
@@ -784,7 +828,7 @@ async def run(
             report.names_refused = driver.refused
             report.decisions = len(decided)
             if monkey:
-                report.faults = monkey.faults
+                report.faults = monkey.settled_faults()
             await check(report, database_url, people, maildir)
             conn = await _retry_db(database_url)
             try:
@@ -804,12 +848,24 @@ async def run(
         report.personal_data_in_logs = personal_data_in_logs(
             config.log_dir, workload.names_and_emails()
         )
+        report.rebalances = partition_assignments(config.log_dir)
     finally:
         await producer.stop()
         with contextlib.suppress(Exception):
             await drop_database(server_url, database_url)
     report.seconds = time.monotonic() - started
     return report
+
+
+def partition_assignments(log_dir: Path) -> Counter[str]:
+    """How many partition assignments each consumer group handed out, from every replica's log
+    (``shared.service.RebalanceLog``): one per consumer at start-up, more at each rebalance."""
+    found: Counter[str] = Counter()
+    for path in log_dir.glob("*.log"):
+        for line in path.read_text(errors="replace").splitlines():
+            if " rebalanced: assigned " in line:
+                found[line.split(" rebalanced: ", 1)[0].rsplit(" ", 1)[-1]] += 1
+    return found
 
 
 @dataclass
@@ -836,6 +892,7 @@ class Comparison:
 async def calm_and_chaos(
     events: int, plan: ChaosPlan, workdir: Path, chaos_quiet_seconds: float = 30.0
 ) -> Comparison:
+    """The workload calmly (one process of each service), then under ``plan``'s faults."""
     bootstrap = os.environ.get("BRIDGEWORK_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
     server_url = os.environ.get(
         "BRIDGEWORK_DATABASE_URL", "postgresql://bridgework@127.0.0.1:55432/bridgework"
@@ -847,6 +904,33 @@ async def calm_and_chaos(
         workload, server_url, bootstrap, workdir, "chaos", plan, quiet_seconds=chaos_quiet_seconds
     )
     return Comparison(calm, chaos)
+
+
+def assert_guarantees_held(comparison: Comparison) -> None:
+    """What every chaos run must end with (test_chaos.py says why)."""
+    print("\n" + "\n".join(comparison.lines()))
+    for report in (comparison.calm, comparison.chaos):
+        assert_run_clean(report)
+    assert comparison.proposals_identical
+    assert comparison.calm.events == comparison.chaos.events
+
+
+def assert_run_clean(report: RunReport) -> None:
+    assert report.people_missing == 0
+    assert report.people_wrong == 0
+    assert report.erased_found == 0
+    assert report.effects_missing == 0
+    assert report.decisions_missing == 0
+    assert report.emails_lost == 0
+    assert report.emails_duplicate == 0
+    assert report.emails_about_erased == 0
+    assert report.personal_data_in_logs == 0
+    # Each unsendable name refused; each poison message parked by every consumer of its topic,
+    # and nothing else parked (faults are retried, never skipped).
+    assert report.names_refused == report.names_sent > 0
+    assert report.poison_parked == report.poison_expected > report.poison_sent > 0
+    assert report.dead_letters_not_poison == 0
+    assert report.emails_delivered == report.emails_queued > 0
 
 
 def require_local(server_url: str) -> None:

@@ -13,36 +13,10 @@ from pathlib import Path
 import pytest
 
 from shared.settings import Settings
-from tests.chaos.harness import ChaosPlan, Comparison, RunReport, calm_and_chaos
+from tests.chaos.harness import ChaosPlan, assert_guarantees_held, calm_and_chaos
 from tests.support.services import require_service
 
 pytestmark = pytest.mark.e2e
-
-
-def assert_guarantees_held(comparison: Comparison) -> None:
-    print("\n" + "\n".join(comparison.lines()))
-    for report in (comparison.calm, comparison.chaos):
-        assert_run_clean(report)
-    assert comparison.proposals_identical
-    assert comparison.calm.events == comparison.chaos.events
-
-
-def assert_run_clean(report: RunReport) -> None:
-    assert report.people_missing == 0
-    assert report.people_wrong == 0
-    assert report.erased_found == 0
-    assert report.effects_missing == 0
-    assert report.decisions_missing == 0
-    assert report.emails_lost == 0
-    assert report.emails_duplicate == 0
-    assert report.emails_about_erased == 0
-    assert report.personal_data_in_logs == 0
-    # Each unsendable name refused; each poison message parked by every consumer of its topic,
-    # and nothing else parked (faults are retried, never skipped).
-    assert report.names_refused == report.names_sent > 0
-    assert report.poison_parked == report.poison_expected > report.poison_sent > 0
-    assert report.dead_letters_not_poison == 0
-    assert report.emails_delivered == report.emails_queued > 0
 
 
 @pytest.fixture

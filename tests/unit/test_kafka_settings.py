@@ -50,6 +50,12 @@ def test_replicas_no_broker_set_could_acknowledge_are_refused(replicas: int, in_
         KafkaSettings(kafka_replication_factor=replicas, kafka_min_insync_replicas=in_sync)
 
 
+def test_the_services_broker_is_given_every_broker_of_the_list() -> None:
+    # FastStream's KafkaBroker takes a string as one address: shared/service.py gives it these.
+    settings = KafkaSettings(kafka_bootstrap_servers="k1:9092, k2:9092,k3:9092")
+    assert settings.kafka_brokers == ["k1:9092", "k2:9092", "k3:9092"]
+
+
 def test_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BRIDGEWORK_KAFKA_REPLICATION_FACTOR", "3")
     monkeypatch.setenv("BRIDGEWORK_KAFKA_MIN_INSYNC_REPLICAS", "2")

@@ -17,7 +17,7 @@ from shared.people import Role
 from shared.regions import Region
 
 
-def _person_event(
+def person_event(
     person_id: UUID, data: MentorIn | MenteeIn, trust: asyncpg.Record, paused: bool
 ) -> PersonUpserted:
     role = Role.MENTOR if isinstance(data, MentorIn) else Role.MENTEE
@@ -77,15 +77,31 @@ async def save_person(
                 f"a {role.value} with email {data.email} already exists in network"
                 f" {trust['network_id']}"
             ) from error
-        await add_to_outbox(conn, [_person_event(person_id, data, trust, paused)])
+        await add_to_outbox(conn, [person_event(person_id, data, trust, paused)])
     return person_id
 
 
-def _details(role: str, details: dict[str, object]) -> MentorIn | MenteeIn:
+def person_details(role: str, details: dict[str, object]) -> MentorIn | MenteeIn:
     return (
         MentorIn.model_validate(details)
         if role == Role.MENTOR
         else MenteeIn.model_validate(details)
+    )
+
+
+def availability_event(
+    person_id: UUID, data: MentorIn | MenteeIn, paused: bool
+) -> AvailabilityChanged:
+    """A mentor's capacity and hours while available (none while paused); a mentee has none."""
+    capacity, hours = 0.0, 0.0
+    if isinstance(data, MentorIn) and not paused:
+        capacity, hours = data.capacity, data.hours_per_month
+    return AvailabilityChanged(
+        entity_key=str(person_id),
+        person_id=person_id,
+        paused=paused,
+        capacity=capacity,
+        hours_per_month=hours,
     )
 
 
@@ -101,7 +117,7 @@ async def get_person(conn: asyncpg.Connection, person_id: UUID, lock: bool = Fal
         id=person_id,
         role=Role(row["role"]),
         paused=row["paused"],
-        details=_details(row["role"], row["details"]),
+        details=person_details(row["role"], row["details"]),
     )
 
 
@@ -130,14 +146,9 @@ async def set_availability(conn: asyncpg.Connection, person_id: UUID, data: Avai
             data.paused,
             mentor.model_dump(mode="json"),
         )
-        event = AvailabilityChanged(
-            entity_key=str(person_id),
-            person_id=person_id,
-            paused=data.paused,
-            capacity=0.0 if data.paused else mentor.capacity,
-            hours_per_month=0.0 if data.paused else mentor.hours_per_month,
-            paused_until=data.paused_until if data.paused else None,
-        )
+        event = availability_event(person_id, mentor, data.paused)
+        if data.paused and data.paused_until is not None:  # the mentor is reminded that day
+            event = event.model_copy(update={"paused_until": data.paused_until})
         await add_to_outbox(conn, [event])
 
 

@@ -15,7 +15,7 @@ from shared.outbox import add_to_outbox
 from shared.regions import Region
 
 
-def _placement_event(
+def placement_event(
     placement_id: UUID, data: PlacementIn, trust: asyncpg.Record
 ) -> PlacementUpserted:
     placement = PlacementProfile(
@@ -53,7 +53,7 @@ async def save_placement(
                 raise NotFound("open placement", placement_id)
             if paused:  # the matcher hears of it again when it is resumed
                 return placement_id
-        await add_to_outbox(conn, [_placement_event(placement_id, data, trust)])
+        await add_to_outbox(conn, [placement_event(placement_id, data, trust)])
     return placement_id
 
 
@@ -76,7 +76,7 @@ async def set_paused(conn: asyncpg.Connection, placement_id: UUID, paused: bool)
             return
         data = PlacementIn.model_validate(row["details"])
         trust = await trust_home(conn, row["host_trust_code"], "host_trust_code")
-        await add_to_outbox(conn, [_placement_event(placement_id, data, trust)])
+        await add_to_outbox(conn, [placement_event(placement_id, data, trust)])
 
 
 async def get_placement(

@@ -126,7 +126,7 @@ async def test_a_coordinator_signs_in_approves_in_the_browser_and_kafka_hears_it
             await expect(card).to_contain_text("Clinical engagement: from level 2 to 5")
             await expect(card).to_contain_text("Region: neighbouring regions")
             await card.get_by_role("button", name="Approve").click()
-            await expect(page.get_by_role("status")).to_contain_text("Approved 1 proposal")
+            await expect(page.locator(".flash")).to_contain_text("Approved 1 proposal")
             await expect(page.locator(f"#match-{match_id}")).to_have_count(0)
         finally:
             await browser.close()

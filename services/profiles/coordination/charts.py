@@ -127,7 +127,8 @@ CANVAS_WIDTH = 360
 BOX_WIDTH, LINE_HEIGHT, MAX_LINES = 150, 15, 3
 BOX_HEIGHT = MAX_LINES * LINE_HEIGHT + 10
 CHARS_PER_LINE = 21
-BOX_GAP = 14  # at least this much between two boxes
+BOX_GAP = 14  # at least this much between two boxes side by side
+ARROW_ROOM = 48  # between two boxes one above the other: room to see the arrows
 PAIR_SPACING = 9.0  # between the parallel arrows of one pair of trusts
 
 
@@ -189,7 +190,7 @@ def _spread(positions: dict[str, tuple[float, float]]) -> dict[str, tuple[float,
         y = BOX_GAP + BOX_HEIGHT / 2 + py * BOX_HEIGHT * len(positions) / 2
         for other_x, other_y in placed.values():
             if abs(other_x - x) < BOX_WIDTH + BOX_GAP:
-                y = max(y, other_y + BOX_HEIGHT + BOX_GAP)
+                y = max(y, other_y + BOX_HEIGHT + ARROW_ROOM)
         placed[code] = (x, round(y, 1))
     return placed
 

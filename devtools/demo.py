@@ -28,6 +28,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from devtools import ROOT, demo_trusts
+from devtools.demo_history import show_history
 from devtools.demo_join import join_links_table
 from devtools.demo_network import DemoNetwork, build_demo_network
 from devtools.stack import StackConfig, fresh_database, running_stack
@@ -355,6 +356,10 @@ async def run_demo(serve: bool = False) -> tuple[int, int]:
         sign_ins = await create_demo_accounts(
             database_url, network, config.base_url, settings.environment
         )
+        sign_ins += [
+            SignIn(*s)
+            for s in await show_history(database_url, config.base_url, settings.environment)
+        ]
         console.print(join_links_table(network, config.base_url))
         if serve:
             await serve_until_interrupted(sign_ins, headers)

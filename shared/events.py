@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, get_args
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
 from shared.addresses import EmailAddress
 from shared.matching import Explanation, MatchKind
@@ -83,6 +83,25 @@ class Coordinator(BaseModel):
     proposal_emails: ProposalEmails = ProposalEmails.IMMEDIATE
 
 
+class MatchLifeSettings(BaseModel):
+    """When a network's matches are followed up after the introduction (docs/outcomes.md):
+    the reminder of a first conversation not yet held, the check-ins, and how long a proposal
+    may wait for a decision before its coordinators are reminded."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    first_conversation_days: int = Field(default=14, ge=1, le=365)
+    check_in_days: tuple[int, ...] = Field(default=(30, 90), max_length=12)
+    proposal_wait_days: int = Field(default=7, ge=1, le=365)
+
+    @field_validator("check_in_days")
+    @classmethod
+    def _sorted_days(cls, days: tuple[int, ...]) -> tuple[int, ...]:
+        if any(day < 1 or day > 3650 for day in days):
+            raise ValueError("check-in days are between 1 and 3650")
+        return tuple(sorted(set(days)))
+
+
 class NetworkUpserted(Event):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
@@ -93,6 +112,7 @@ class NetworkUpserted(Event):
     name: Name
     # No count bound: the administrators' pages may take a network's last coordinator away.
     coordinators: tuple[Coordinator, ...]
+    life: MatchLifeSettings = Field(default_factory=MatchLifeSettings)
 
 
 class TrustContact(BaseModel):
@@ -132,6 +152,31 @@ class TrustSignInRequested(Event):
 
     trust_code: str
     contact_email: EmailAddress
+
+
+class ScoreWeights(BaseModel):
+    """How much each part of a match's score counts (the engine normalises them to sum to 1)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    skills: float = Field(gt=0, le=1)  # what a match is for: never ignored
+    region: float = Field(ge=0, le=1)
+    availability: float = Field(ge=0, le=1)
+    preferences: float = Field(ge=0, le=1)
+    text: float = Field(ge=0, le=1)
+
+
+class MatchingWeightsApplied(Event):
+    """A coordinator applied learned weights to their network's matching (docs/outcomes.md):
+    the matcher scores the network's next rounds with them. Versions only go forward."""
+
+    topic: ClassVar[Topic] = Topic.NETWORKS
+    event_type: Literal["network.weights_applied"] = "network.weights_applied"
+
+    network_id: str
+    version: int = Field(ge=1)
+    weights: ScoreWeights
+    applied_by: str
 
 
 # --- people ---------------------------------------------------------------------------------
@@ -229,6 +274,8 @@ class AvailabilityChanged(Event):
     paused: bool
     capacity: Capacity
     hours_per_month: HoursPerMonth
+    # A pause with an end: the mentor is reminded that morning (docs/outcomes.md).
+    paused_until: date | None = None
 
 
 # --- secondment placements --------------------------------------------------------------
@@ -461,6 +508,64 @@ class SelfServiceLinkRequested(Event):
     person_id: UUID
 
 
+# --- after the introduction: a match's life (docs/outcomes.md) ------------------------------
+# On the decisions topic, keyed by the match id: one match's decision and life stay in order.
+
+
+class LifeActor(StrEnum):
+    MENTOR = "mentor"  # the mentor (or, for a secondment, the host trust's contact)
+    MENTEE = "mentee"  # the mentee (or the secondment's candidate)
+    COORDINATOR = "coordinator"
+
+
+class MatchOutcome(StrEnum):
+    COMPLETED = "completed"
+    ENDED_EARLY = "ended_early"  # the mentee may be matched again, never with this mentor
+    NO_LONGER_NEEDED = "no_longer_needed"
+
+
+class FirstConversationHeld(Event):
+    """Either side (or a coordinator) confirmed the pair's first conversation took place."""
+
+    topic: ClassVar[Topic] = Topic.DECISIONS
+    event_type: Literal["match.first_conversation_held"] = "match.first_conversation_held"
+
+    match_id: UUID
+    network_id: str
+    confirmed_by: LifeActor
+
+
+class CheckInRecorded(Event):
+    """One side's answer to a check-in due ``day`` days after the introduction."""
+
+    topic: ClassVar[Topic] = Topic.DECISIONS
+    event_type: Literal["match.checked_in"] = "match.checked_in"
+
+    match_id: UUID
+    network_id: str
+    day: int = Field(ge=1, le=3650)
+    by: LifeActor
+    met: bool
+    usefulness: int = Field(ge=1, le=5)
+    note: FreeText = ""  # for the coordinator
+
+
+class MatchClosed(Event):
+    """The match ended. The mentor's capacity (or the placement's place) comes back; after
+    ``ended_early`` the mentee is matched again, never with the same mentor. ``levels`` are the
+    mentee's own re-assessment of the gaps the match covered."""
+
+    topic: ClassVar[Topic] = Topic.DECISIONS
+    event_type: Literal["match.closed"] = "match.closed"
+
+    match_id: UUID
+    network_id: str
+    outcome: MatchOutcome
+    by: LifeActor
+    levels: tuple[SkillLevel, ...] = Field(default=(), max_length=MAX_SKILLS)
+    reason: FreeText = ""
+
+
 class JoinEmailRequested(Event):
     """An email to someone who volunteered or applied and is not yet a person: the link that
     confirms their address, or the coordinators' polite no. Their address travels here because
@@ -492,6 +597,10 @@ AnyEvent = Annotated[
     | MatchDecided
     | RoundCompleted
     | SelfServiceLinkRequested
+    | FirstConversationHeld
+    | CheckInRecorded
+    | MatchClosed
+    | MatchingWeightsApplied
     | JoinEmailRequested
     | TrustSignInRequested
     | ConsentRequested

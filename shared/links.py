@@ -6,7 +6,7 @@ timestamped (itsdangerous), carry a purpose so one kind cannot be used as anothe
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from uuid import UUID, uuid4
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -19,6 +19,7 @@ class LinkPurpose(StrEnum):
     JOIN = "join"  # a volunteer or applicant confirms their email address
     TRUST_SIGN_IN = "trust-sign-in"  # a trust's contact signs in to the trust's pages
     CONSENT = "consent"  # a trust's contact gives or refuses the trust's consent
+    MATCH_LIFE = "match-life"  # a participant confirms a first conversation or checks in
 
 
 class DecisionLink(BaseModel):
@@ -65,6 +66,20 @@ class ConsentLink(BaseModel):
     trust_code: str
     give: bool
     contact_email: str
+
+
+class MatchLifeLink(BaseModel):
+    """One participant's step in their match's life: confirm the first conversation (``met``)
+    or answer the check-in due ``day`` days after the introduction."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    token_id: UUID
+    match_id: UUID
+    person_id: UUID
+    side: Literal["mentor", "mentee"]
+    step: Literal["met", "check_in"]
+    day: int = 0
 
 
 class LinkRefused(ValueError):
@@ -117,6 +132,21 @@ def sign_consent_link(
     return _serializer(secret_key, LinkPurpose.CONSENT).dumps(link.model_dump(mode="json"))
 
 
+def sign_match_life_link(
+    secret_key: str,
+    *,
+    match_id: UUID,
+    person_id: UUID,
+    side: Literal["mentor", "mentee"],
+    step: Literal["met", "check_in"],
+    day: int = 0,
+) -> str:
+    link = MatchLifeLink(
+        token_id=uuid4(), match_id=match_id, person_id=person_id, side=side, step=step, day=day
+    )
+    return _serializer(secret_key, LinkPurpose.MATCH_LIFE).dumps(link.model_dump(mode="json"))
+
+
 def _load(secret_key: str, purpose: LinkPurpose, token: str, max_age_seconds: int) -> Any:
     try:
         return _serializer(secret_key, purpose).loads(token, max_age=max_age_seconds)
@@ -158,3 +188,7 @@ def read_trust_sign_in_link(secret_key: str, token: str, max_age_seconds: int) -
 
 def read_consent_link(secret_key: str, token: str, max_age_seconds: int) -> ConsentLink:
     return _read(ConsentLink, secret_key, LinkPurpose.CONSENT, token, max_age_seconds)
+
+
+def read_match_life_link(secret_key: str, token: str, max_age_seconds: int) -> MatchLifeLink:
+    return _read(MatchLifeLink, secret_key, LinkPurpose.MATCH_LIFE, token, max_age_seconds)

@@ -196,6 +196,8 @@ class WebSettings(SettingsGroup):
     """How long the approve/reject links in a proposal email work."""
     self_service_link_max_age_seconds: int = Field(default=7 * 24 * 3600, gt=0)
     """How long a participant's self-service link works."""
+    match_life_link_max_age_seconds: int = Field(default=30 * 24 * 3600, gt=0)
+    """How long a participant's first-conversation or check-in link works (docs/outcomes.md)."""
     join_link_max_age_seconds: int = Field(default=2 * 24 * 3600, gt=0)
     """How long the link that confirms a volunteer's or applicant's email address works; an
     application still unconfirmed after it is deleted."""

@@ -27,7 +27,9 @@ import asyncpg
 
 from services.matcher.engine.contract import MatchingEngine, MatchingInput
 from services.matcher.round_input import (
+    NEVER_AGAIN,
     PEOPLE_COLUMNS,
+    SEARCH_OVER,
     open_mentee,
     open_mentor,
     stored_profile,
@@ -171,20 +173,21 @@ async def _load(
         networks,
     )
     newcomers = await conn.fetch(
-        """
+        f"""
         SELECT p.network_id, p.profile::text AS profile_json, p.paused, 0 AS approved_mentoring,
           1 AS approved_secondment
         FROM people p
         WHERE p.id = ANY($1::uuid[]) AND p.role = 'mentee' AND NOT EXISTS (
           SELECT 1 FROM proposals a WHERE a.mentee_id = p.id AND a.kind = 'mentoring'
-            AND a.status IN ('approved', 'pending'))
+            AND (a.status = 'pending' OR {SEARCH_OVER}))
         """,
         mentee_ids,
     )
     rejected = await conn.fetch(
         "SELECT provider_id, mentee_id FROM proposals"
-        " WHERE mentee_id = ANY($1::uuid[]) AND status = 'rejected'",
+        " WHERE mentee_id = ANY($1::uuid[]) AND status = ANY($2::text[])",
         mentee_ids,
+        list(NEVER_AGAIN),
     )
     # The rows read like a round's (round_input.py): capacity held counts pending proposals too,
     # and a newcomer is offered mentoring only (secondments wait for the round).

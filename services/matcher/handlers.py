@@ -18,7 +18,9 @@ from shared.consuming import Contexts, context_of, entity_layers
 from shared.events import (
     AvailabilityChanged,
     Event,
+    MatchClosed,
     MatchDecided,
+    MatchingWeightsApplied,
     MatchWithdrawn,
     NetworkUpserted,
     PersonErased,
@@ -41,7 +43,7 @@ class ProposalRow:
 
     match_id: UUID
     network_id: str
-    status: str  # pending, approved, rejected or withdrawn
+    status: str  # pending, approved, rejected, withdrawn or closed
     provider_id: UUID  # the mentor, or the placement
     mentee_id: UUID
 
@@ -83,9 +85,15 @@ def decision_outcome(proposal: ProposalRow | None, event: MatchDecided) -> str |
     be proposed again). A forgotten proposal (erasure) has nothing to apply to, and the same
     decision again changes nothing."""
     status = decided_status(event)
-    if proposal is None or proposal.status == status:
-        return None
+    if proposal is None or proposal.status in (status, "closed"):
+        return None  # a closed match stays closed: its life is over
     return status
+
+
+def closing_applies(proposal: ProposalRow | None) -> bool:
+    """Only an approved (introduced) match closes; a closing delivered again, or one for a
+    match forgotten by an erasure, changes nothing."""
+    return proposal is not None and proposal.status == "approved"
 
 
 def secondment_outcome(proposal: ProposalRow | None, event: SecondmentChanged) -> str | None:
@@ -134,6 +142,8 @@ class MatcherStore(Protocol):
     async def proposal(self, match_id: UUID) -> ProposalRow | None: ...
     async def withdraw(self, match_ids: Collection[UUID]) -> list[ProposalRow]: ...
     async def record_decision(self, match_id: UUID, status: str, decided_at: datetime) -> None: ...
+    async def record_closing(self, match_id: UUID, outcome: str, closed_at: datetime) -> None: ...
+    async def set_weights(self, event: MatchingWeightsApplied) -> bool: ...
     async def mark_dirty(self, marks: Mapping[str, Carrier]) -> None: ...
     async def publish(self, events: Sequence[Event]) -> None: ...
 
@@ -194,6 +204,16 @@ async def match_decided(store: MatcherStore, event: MatchDecided) -> set[str]:
     return {proposal.network_id}
 
 
+async def match_closed(store: MatcherStore, event: MatchClosed) -> set[str]:
+    """The mentor's capacity (the placement's place) comes back, and after an early end the
+    mentee seeks again (round_input.py): the network's next round takes both."""
+    proposal = await store.proposal(event.match_id)
+    if proposal is None or not closing_applies(proposal):
+        return set()
+    await store.record_closing(event.match_id, event.outcome.value, event.occurred_at)
+    return {proposal.network_id}
+
+
 async def secondment_changed(store: MatcherStore, event: SecondmentChanged) -> set[str]:
     proposal = await store.proposal(event.match_id)
     status = secondment_outcome(proposal, event)
@@ -217,6 +237,11 @@ async def one_event(store: MatcherStore, event: Event) -> set[str]:
             return await placement_withdrawn(store, event)
         case MatchDecided():
             return await match_decided(store, event)
+        case MatchClosed():
+            return await match_closed(store, event)
+        case MatchingWeightsApplied():
+            # A newer version only; the network's next round scores with them.
+            return {event.network_id} if await store.set_weights(event) else set()
         case SecondmentChanged():
             return await secondment_changed(store, event)
         case _:

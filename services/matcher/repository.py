@@ -12,7 +12,14 @@ from uuid import UUID
 import asyncpg
 
 from services.matcher.handlers import ProposalRow
-from shared.events import AvailabilityChanged, Event, PersonProfile, PlacementProfile, TrustUpserted
+from shared.events import (
+    AvailabilityChanged,
+    Event,
+    MatchingWeightsApplied,
+    PersonProfile,
+    PlacementProfile,
+    TrustUpserted,
+)
 from shared.observability.context import Carrier, capture
 from shared.outbox import add_to_outbox
 
@@ -235,6 +242,25 @@ class MatcherRepository:
             status,
             decided_at,
         )
+
+    async def record_closing(self, match_id: UUID, outcome: str, closed_at: datetime) -> None:
+        await self.conn.execute(
+            "UPDATE proposals SET status = 'closed', outcome = $2, closed_at = $3"
+            " WHERE match_id = $1",
+            match_id,
+            outcome,
+            closed_at,
+        )
+
+    async def set_weights(self, event: MatchingWeightsApplied) -> bool:
+        updated = await self.conn.fetchval(
+            "UPDATE networks SET weights = $2, weights_version = $3"
+            " WHERE id = $1 AND coalesce(weights_version, 0) < $3 RETURNING true",
+            event.network_id,
+            event.weights.model_dump(mode="json"),
+            event.version,
+        )
+        return bool(updated)
 
     async def mark_dirty(self, marks: Mapping[str, Carrier]) -> None:
         await mark_dirty_many(self.conn, marks)

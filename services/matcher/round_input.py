@@ -39,6 +39,13 @@ Row = Mapping[str, Any]  # a database row, or any mapping of the same columns
 
 PairKey = tuple[str, str, str]  # (kind, provider id, mentee id)
 
+# A mentee's search for a kind of match is over while one is approved, or once one closed
+# other than early (completed, no longer needed); ended early, they are matched again
+# (docs/outcomes.md). ``a`` is the proposal.
+SEARCH_OVER = "(a.status = 'approved' OR (a.status = 'closed' AND a.outcome <> 'ended_early'))"
+# Pairs never proposed again: the rejected ones, and matches that ran and closed.
+NEVER_AGAIN = ("rejected", "closed")
+
 
 @dataclass(frozen=True)
 class RoundInput:
@@ -49,16 +56,16 @@ class RoundInput:
 async def load_round_input(conn: asyncpg.Connection, network_id: str) -> RoundInput:
     """What the network's round works with: capacity not taken by approved matches, mentees
     still seeking each kind of match, pending proposals (kept unless clearly beaten), pairs
-    rejected before."""
+    rejected before or whose match closed."""
     trusts = await conn.fetch("SELECT * FROM trusts WHERE network_id = $1", network_id)
     people = await conn.fetch(
         f"""
         SELECT {PEOPLE_COLUMNS},
           (SELECT count(*) FROM proposals a
            WHERE a.provider_id = p.id AND a.status = 'approved') AS approved_as_provider,
-          (SELECT count(*) FROM proposals a WHERE a.mentee_id = p.id AND a.status = 'approved'
+          (SELECT count(*) FROM proposals a WHERE a.mentee_id = p.id AND {SEARCH_OVER}
              AND a.kind = 'mentoring') AS approved_mentoring,
-          (SELECT count(*) FROM proposals a WHERE a.mentee_id = p.id AND a.status = 'approved'
+          (SELECT count(*) FROM proposals a WHERE a.mentee_id = p.id AND {SEARCH_OVER}
              AND a.kind = 'secondment') AS approved_secondment
         FROM people p WHERE p.network_id = $1
         """,
@@ -75,9 +82,10 @@ async def load_round_input(conn: asyncpg.Connection, network_id: str) -> RoundIn
     proposals = await conn.fetch(
         """
         SELECT match_id, kind, provider_id, mentee_id, exchange_id, status FROM proposals
-        WHERE network_id = $1 AND status IN ('pending', 'rejected')
+        WHERE network_id = $1 AND status = ANY($2::text[])
         """,
         network_id,
+        ["pending", *NEVER_AGAIN],
     )
     pending = [row for row in proposals if row["status"] == "pending"]
     data = MatchingInput(
@@ -92,7 +100,7 @@ async def load_round_input(conn: asyncpg.Connection, network_id: str) -> RoundIn
         rejected_pairs=frozenset(
             (str(r["provider_id"]), str(r["mentee_id"]))
             for r in proposals
-            if r["status"] == "rejected"
+            if r["status"] in NEVER_AGAIN
         ),
         pending=tuple(
             PendingProposal(

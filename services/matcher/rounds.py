@@ -24,6 +24,7 @@ from services.matcher.engine.contract import (
 )
 from services.matcher.engine.fairness import FairnessReport, fairness_report
 from services.matcher.handlers import withdrawals
+from services.matcher.network_weights import weighted
 from services.matcher.repository import MatcherRepository
 from services.matcher.round_input import PairKey, load_round_input
 from shared.events import (
@@ -100,6 +101,8 @@ async def _run_round(
             return None
         started = time.perf_counter()
         round_input = await load_round_input(conn, network_id)
+        weights = await conn.fetchval("SELECT weights FROM networks WHERE id = $1", network_id)
+        engine = weighted(engine, weights)  # its coordinator's, if they applied some
         result, fairness = await asyncio.to_thread(_solve, engine, round_input.data)
         chosen = {_key(p): p for p in result.proposals}
         new = [

@@ -14,6 +14,7 @@ from faststream import FastStream
 
 from services.notifier.handlers import handle_event
 from services.notifier.mailer import MailQueue, sample_mail_queue
+from services.notifier.reminders import reminders_for
 from services.notifier.repository import NotifierRepository
 from shared.events import Event
 from shared.observability.service_ops import sample_forever
@@ -22,8 +23,11 @@ from shared.settings import Settings
 
 
 async def apply_event(conn: asyncpg.Connection, event: Event) -> None:
-    """The notifier's handlers (handlers.py) on the event's transaction."""
-    await handle_event(NotifierRepository(conn), event)
+    """The notifier's handlers (handlers.py), then the reminders the event schedules or
+    cancels (reminders.py), on the event's transaction."""
+    store = NotifierRepository(conn)
+    await handle_event(store, event)
+    await reminders_for(store, event)
 
 
 def create_app(settings: Settings | None = None) -> FastStream:

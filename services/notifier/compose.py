@@ -320,6 +320,11 @@ def compose_self_service_link(name: str, url: str, valid_days: int) -> RenderedE
     return _render("self_service_link", "Your Bridgework link", context)
 
 
+def compose_reminder(template: str, subject: str, context: dict[str, Any]) -> RenderedEmail:
+    """A reminder (services/notifier/reminders.py): its template, subject and values."""
+    return _render(template, subject, context)
+
+
 # --- someone who volunteered or applied ----------------------------------------------------
 
 JOIN_SUBJECTS = {

@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formataddr, parseaddr
 from uuid import uuid4
@@ -51,8 +51,10 @@ from services.notifier.handlers import (
     queue_digests,
     remind_consents,
 )
+from services.notifier.reminders import queue_due_reminders
 from services.notifier.render import NotYetKnown, render
 from services.notifier.repository import NotifierRepository
+from shared.clock import Clock, SystemClock
 from shared.consuming import TRANSIENT_ERRORS
 from shared.observability import metrics
 from shared.observability.context import continued, current_correlation_id
@@ -153,10 +155,17 @@ class _OutcomeUnknown(Exception):
 
 
 class MailQueue:
-    def __init__(self, pool: asyncpg.Pool, settings: Settings, poll_seconds: float = 0.5) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        settings: Settings,
+        poll_seconds: float = 0.5,
+        clock: Clock | None = None,
+    ) -> None:
         self._pool = pool
         self._settings = settings
         self._poll = poll_seconds
+        self._clock = clock or SystemClock()  # when reminders are due (tests move it on)
         self._reminder_lead = timedelta(days=settings.consent_reminder_days)
 
     async def run(self) -> None:
@@ -167,11 +176,12 @@ class MailQueue:
                     store = NotifierRepository(conn)
                     await announce_proposals(store)
                     await queue_digests(
-                        store, digest_day(datetime.now(UTC), self._settings.digest_hour)
+                        store, digest_day(self._clock.now(), self._settings.digest_hour)
                     )
                     await introduce_approved(store)
                     await ask_consents(store)
-                    await remind_consents(store, datetime.now(UTC), self._reminder_lead)
+                    await remind_consents(store, self._clock.now(), self._reminder_lead)
+                await self.queue_reminders()
                 while await self.send_due():
                     pass
             except (OSError, asyncpg.PostgresError) as error:
@@ -179,6 +189,12 @@ class MailQueue:
             except Exception:
                 log.exception("mail queue failed; will retry")
             await asyncio.sleep(self._poll)
+
+    async def queue_reminders(self) -> int:
+        """Queue the emails of the reminders due by the clock, and mark them, in one
+        transaction (services/notifier/reminders.py): none twice, none missed."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            return await queue_due_reminders(NotifierRepository(conn), self._clock.now())
 
     async def sweep_abandoned(self) -> int:
         """Mark ``uncertain`` the ``sending`` emails whose sender died (nobody holds their lock):

@@ -25,16 +25,18 @@ from services.notifier.compose import (
     compose_mentoring_introduction,
     compose_missing_contact_notice,
     compose_proposal_email,
+    compose_reminder,
     compose_secondment_introduction,
     compose_self_service_link,
     compose_trust_sign_in,
 )
 from services.notifier.handlers import JOIN_PURPOSE
-from shared.events import MatchProposed
+from shared.events import MatchLifeSettings, MatchProposed
 from shared.links import (
     sign_consent_link,
     sign_decision_link,
     sign_join_link,
+    sign_match_life_link,
     sign_self_service_link,
     sign_trust_sign_in_link,
 )
@@ -58,6 +60,12 @@ async def render(
         return await render_missing_contact(conn, settings, email)
     if purpose == "self_service_link":
         return await render_self_service_link(conn, settings, email)
+    if purpose in ("first_conversation_reminder", "check_in_reminder"):
+        return await render_match_reminder(conn, settings, email)
+    if purpose == "proposals_waiting":
+        return await render_proposals_waiting(conn, settings, email)
+    if purpose == "pause_end_reminder":
+        return await render_pause_end(conn, settings, email)
     if purpose == JOIN_PURPOSE:
         return render_join_email(settings, email)
     if purpose == "digest":
@@ -302,6 +310,7 @@ async def render_self_service_link(
     return compose_self_service_link(person.name, url, days)
 
 
+# --- reminders (reminders.py) -------------------------------------------------------------
 def render_join_email(settings: Settings, email: asyncpg.Record) -> RenderedEmail:
     """To someone who is not (yet) a person: everything is in the queued email's context."""
     context = email["context"]
@@ -330,6 +339,79 @@ def render_join_email(settings: Settings, email: asyncpg.Record) -> RenderedEmai
 
 def _base(settings: Settings) -> str:
     return settings.public_base_url.rstrip("/")
+
+
+async def render_match_reminder(
+    conn: asyncpg.Connection, settings: Settings, email: asyncpg.Record
+) -> RenderedEmail:
+    """A first-conversation or check-in reminder, with the recipient's own single-use link."""
+    proposal, network_name = await _proposal(conn, email["match_id"])
+    context = email["context"]
+    side = context["side"]
+    other_id = proposal.mentee_id if side == "mentor" else proposal.provider_id
+    if proposal.kind is MatchKind.MENTORING:
+        other = (await _participant(conn, other_id)).name
+    else:
+        placement = await _placement(conn, proposal.provider_id)
+        other = f"{placement['role']} at {placement['trust']}"
+    check_in = email["purpose"] == "check_in_reminder"
+    day = int(context.get("day", 0))
+    token = sign_match_life_link(
+        settings.secret_key.get_secret_value(),
+        match_id=proposal.match_id,
+        person_id=email["person_id"],
+        side="mentor" if side == "mentor" else "mentee",
+        step="check_in" if check_in else "met",
+        day=day,
+    )
+    life = await conn.fetchval("SELECT life FROM networks WHERE id = $1", proposal.network_id)
+    values = {
+        "name": email["recipient_name"],
+        "other": other,
+        "network_name": network_name,
+        "url": f"{_base(settings)}/links/match/{token}",
+        "day": day,
+        "days": MatchLifeSettings.model_validate(life or {}).first_conversation_days,
+    }
+    if check_in:
+        return compose_reminder("check_in_reminder", f"Your {day}-day check-in", values)
+    return compose_reminder(
+        "first_conversation_reminder", "Have you had your first conversation?", values
+    )
+
+
+async def render_proposals_waiting(
+    conn: asyncpg.Connection, settings: Settings, email: asyncpg.Record
+) -> RenderedEmail:
+    network_id = email["context"]["network_id"]
+    row = await conn.fetchrow("SELECT name, life FROM networks WHERE id = $1", network_id)
+    if row is None:
+        raise NotYetKnown(network_id)
+    count = len(email["context"]["match_ids"].split(","))
+    values = {
+        "name": email["recipient_name"],
+        "network_name": row["name"],
+        "count": count,
+        "days": MatchLifeSettings.model_validate(row["life"] or {}).proposal_wait_days,
+        "url": f"{_base(settings)}/dashboard/{network_id}/proposals",
+    }
+    return compose_reminder("proposals_waiting", f"{count} proposal(s) waiting for you", values)
+
+
+async def render_pause_end(
+    conn: asyncpg.Connection, settings: Settings, email: asyncpg.Record
+) -> RenderedEmail:
+    person = await _participant(conn, email["person_id"])
+    token = sign_self_service_link(
+        settings.secret_key.get_secret_value(), person_id=email["person_id"]
+    )
+    values = {
+        "name": person.name,
+        "until": email["context"]["until"],
+        "url": f"{_base(settings)}/me/{token}",
+        "valid_days": max(1, settings.self_service_link_max_age_seconds // 86400),
+    }
+    return compose_reminder("pause_end_reminder", "Your pause from mentoring ends", values)
 
 
 async def _trust_name(conn: asyncpg.Connection, code: str) -> str:

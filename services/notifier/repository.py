@@ -4,7 +4,7 @@ decided in handlers.py."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from uuid import UUID
 
@@ -22,9 +22,11 @@ from services.notifier.handlers import (
     Trust,
     Unannounced,
 )
+from services.notifier.reminders import Reminder
 from shared.events import (
     ConsentRequested,
     MatchDecided,
+    MatchLifeSettings,
     MatchProposed,
     NetworkUpserted,
     PersonUpserted,
@@ -44,13 +46,14 @@ class NotifierRepository:
     async def upsert_network(self, event: NetworkUpserted) -> None:
         await self.conn.execute(
             """
-            INSERT INTO networks (id, name, coordinators) VALUES ($1, $2, $3)
-            ON CONFLICT (id) DO UPDATE
-              SET name = excluded.name, coordinators = excluded.coordinators
+            INSERT INTO networks (id, name, coordinators, life) VALUES ($1, $2, $3, $4)
+            ON CONFLICT (id) DO UPDATE SET name = excluded.name,
+              coordinators = excluded.coordinators, life = excluded.life
             """,
             event.network_id,
             event.name,
             [c.model_dump(mode="json") for c in event.coordinators],
+            event.life.model_dump(mode="json"),
         )
 
     async def upsert_trust(self, event: TrustUpserted) -> None:
@@ -124,6 +127,11 @@ class NotifierRepository:
         await self.conn.execute(
             "UPDATE emails SET status = 'cancelled'"
             " WHERE status = 'pending' AND match_id = ANY($1::uuid[])",
+            erased_matches,
+        )
+        await self.conn.execute(
+            "DELETE FROM reminders WHERE person_id = $1 OR match_id = ANY($2::uuid[])",
+            person_id,
             erased_matches,
         )
         # A digest not yet sent no longer lists their proposals.
@@ -307,6 +315,91 @@ class NotifierRepository:
             "UPDATE decisions SET introduced = true WHERE match_id = ANY($1::uuid[])",
             list(match_ids),
         )
+
+    # --- reminders (reminders.py) ---------------------------------------------------------
+
+    async def schedule(self, reminders: Sequence[Reminder]) -> None:
+        await self.conn.executemany(
+            """
+            INSERT INTO reminders (key, purpose, due_at, match_id, person_id, network_id, context)
+            VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) DO NOTHING
+            """,
+            [
+                (r.key, r.purpose, r.due_at, r.match_id, r.person_id, r.network_id, dict(r.context))
+                for r in reminders
+            ],
+        )
+
+    async def cancel_reminders(
+        self,
+        *,
+        match_id: UUID | None = None,
+        person_id: UUID | None = None,
+        purposes: Collection[str] = (),
+    ) -> None:
+        await self.conn.execute(
+            """
+            UPDATE reminders SET status = 'cancelled'
+            WHERE status = 'scheduled' AND purpose = ANY($3::text[])
+              AND (match_id = $1 OR person_id = $2)
+            """,
+            match_id,
+            person_id,
+            sorted(purposes),
+        )
+
+    async def due_reminders(self, now: datetime) -> list[Reminder]:
+        """Due and not yet queued: locked until the transaction ends (SKIP LOCKED: two mail
+        queues never take one reminder)."""
+        rows = await self.conn.fetch(
+            """
+            SELECT key, purpose, due_at, match_id, person_id, network_id, context FROM reminders
+            WHERE status = 'scheduled' AND due_at <= $1
+            ORDER BY due_at, key LIMIT 500 FOR UPDATE SKIP LOCKED
+            """,
+            now,
+        )
+        return [Reminder(**dict(row)) for row in rows]
+
+    async def mark_reminders_queued(self, keys: Collection[str], now: datetime) -> None:
+        await self.conn.execute(
+            "UPDATE reminders SET status = 'queued', queued_at = $2 WHERE key = ANY($1::text[])",
+            list(keys),
+            now,
+        )
+
+    async def queue_reminder_emails(self, emails: Sequence[QueuedEmail]) -> None:
+        await self.queue([(email, None) for email in emails])
+
+    async def proposal_event(self, match_id: UUID) -> MatchProposed | None:
+        event = await self.conn.fetchval(
+            "SELECT event FROM proposals WHERE match_id = $1", match_id
+        )
+        return None if event is None else MatchProposed.model_validate(event)
+
+    async def parties(self, ids: Sequence[UUID]) -> list[tuple[UUID, str, str]] | None:
+        people = await self.people(ids)
+        return None if people is None else [(p.id, p.name, p.email) for p in people]
+
+    async def coordinators(self, network_id: str) -> Sequence[Mapping[str, str]] | None:
+        coordinators: Sequence[Mapping[str, str]] | None = await self.conn.fetchval(
+            "SELECT coordinators FROM networks WHERE id = $1", network_id
+        )
+        return coordinators
+
+    async def network_life(self, network_id: str) -> MatchLifeSettings:
+        life = await self.conn.fetchval("SELECT life FROM networks WHERE id = $1", network_id)
+        return MatchLifeSettings.model_validate(life or {})
+
+    async def still_waiting(self, match_ids: Collection[UUID]) -> set[UUID]:
+        rows = await self.conn.fetch(
+            """
+            SELECT match_id FROM proposals p WHERE match_id = ANY($1::uuid[]) AND NOT withdrawn
+              AND NOT EXISTS (SELECT 1 FROM decisions d WHERE d.match_id = p.match_id)
+            """,
+            list(match_ids),
+        )
+        return {row["match_id"] for row in rows}
 
     # --- the trusts' consents and secondments ----------------------------------------------
 

@@ -26,6 +26,7 @@ from services.profiles.coordination import people as person_pages
 from services.profiles.directory.errors import Conflict, Invalid, NotFound
 from services.profiles.imports import pages as import_pages
 from services.profiles.joining import pages as join_pages
+from services.profiles.outcomes import pages as outcome_pages
 from services.profiles.self_service import pages as self_service_pages
 from services.profiles.trusts import coordinator_pages as trust_coordinator_pages
 from services.profiles.trusts import links as trust_links
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         email_pages,
         person_pages,
         import_pages,
+        outcome_pages,
     ):
         app.include_router(page.router)
     app.include_router(links.router)

@@ -13,7 +13,16 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from shared.events import Event, MatchDecided, MatchProposed, MatchWithdrawn, RoundCompleted
+from shared.events import (
+    CheckInRecorded,
+    Event,
+    FirstConversationHeld,
+    MatchClosed,
+    MatchDecided,
+    MatchProposed,
+    MatchWithdrawn,
+    RoundCompleted,
+)
 
 CONSUMER = "profiles"  # its name in processed_events and its consumer group
 
@@ -69,6 +78,9 @@ class ReadModelStore(Protocol):
         decided_by: str | None = None,
     ) -> None: ...
     async def add_fairness_report(self, event: RoundCompleted) -> None: ...
+    async def keep_life_event(
+        self, event: FirstConversationHeld | CheckInRecorded | MatchClosed
+    ) -> None: ...
 
 
 # --- handlers -------------------------------------------------------------------------------
@@ -94,5 +106,9 @@ async def handle_event(store: ReadModelStore, event: Event) -> None:
         case RoundCompleted():
             check_network(event.network_id, await store.network_exists(event.network_id))
             await store.add_fairness_report(event)
+        case FirstConversationHeld() | CheckInRecorded() | MatchClosed():
+            # Stored when the step was taken (outcomes/use_cases.py): this changes nothing
+            # unless another database took it.
+            await store.keep_life_event(event)
         case _:
             pass

@@ -145,6 +145,12 @@ DASHBOARD_GETS = (
     "pictures",
     "matches.csv",
     "imports",
+    "matches",
+    "report",
+    "report.csv",
+    "outcomes.csv",
+    "outcomes-anonymised.csv",
+    "weights",
     "imports/template/people.csv",
     "trusts",
 )
@@ -165,6 +171,9 @@ def dashboard_posts(network_id: str, match_id: UUID) -> list[str]:
         f"/dashboard/{network_id}/proposals/{match_id}/decision",
         f"/dashboard/{network_id}/proposals/bulk-approve",
         f"/dashboard/{network_id}/imports",
+        f"/dashboard/{network_id}/matches/{match_id}/met",
+        f"/dashboard/{network_id}/matches/{match_id}/close",
+        f"/dashboard/{network_id}/weights/apply",
     ]
 
 

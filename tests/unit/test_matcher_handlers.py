@@ -25,6 +25,7 @@ from shared.events import (
     AvailabilityChanged,
     Event,
     MatchDecided,
+    MatchingWeightsApplied,
     MatchWithdrawn,
     NetworkUpserted,
     PersonErased,
@@ -33,6 +34,7 @@ from shared.events import (
     PlacementProfile,
     PlacementUpserted,
     PlacementWithdrawn,
+    ScoreWeights,
     TrustUpserted,
 )
 from shared.observability.context import Carrier
@@ -47,6 +49,7 @@ class FakeMatcherStore:
     def __init__(self, *networks: str) -> None:
         self.networks = set(networks or ("north", "south"))
         self.trusts: dict[str, str] = {}  # code -> network
+        self.weights: dict[str, tuple[int, ScoreWeights | None]] = {}
         self.people: dict[UUID, PersonProfile] = {}
         self.paused: dict[UUID, bool] = {}
         self.placements: dict[UUID, PlacementProfile] = {}
@@ -119,6 +122,15 @@ class FakeMatcherStore:
 
     async def record_decision(self, match_id: UUID, status: str, decided_at: datetime) -> None:
         self._set(match_id, status=status)
+
+    async def record_closing(self, match_id: UUID, outcome: str, closed_at: datetime) -> None:
+        self._set(match_id, status="closed")
+
+    async def set_weights(self, event: MatchingWeightsApplied) -> bool:
+        if self.weights.get(event.network_id, (0, None))[0] >= event.version:
+            return False
+        self.weights[event.network_id] = (event.version, event.weights)
+        return True
 
     async def mark_dirty(self, marks: Mapping[str, Carrier]) -> None:
         self.dirty.update({n: c for n, c in marks.items() if n in self.networks})

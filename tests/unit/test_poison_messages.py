@@ -23,16 +23,22 @@ from hypothesis import strategies as st
 from shared.consuming import Unreadable, read_message
 from shared.events import (
     AvailabilityChanged,
+    CheckInRecorded,
     ConsentParty,
     ConsentRecorded,
     ConsentRequested,
     Coordinator,
     Event,
     FairnessFigures,
+    FirstConversationHeld,
     GroupFigures,
     JoinEmailPurpose,
     JoinEmailRequested,
+    LifeActor,
+    MatchClosed,
     MatchDecided,
+    MatchingWeightsApplied,
+    MatchOutcome,
     MatchWithdrawn,
     NetworkUpserted,
     PersonErased,
@@ -41,6 +47,7 @@ from shared.events import (
     PlacementUpserted,
     PlacementWithdrawn,
     RoundCompleted,
+    ScoreWeights,
     SecondmentChanged,
     SecondmentStatus,
     SelfServiceLinkRequested,
@@ -120,6 +127,36 @@ def one_of_each_event() -> list[Event]:
             fairness=FairnessFigures(kind=MatchKind.MENTORING, overall=figures, comparisons=()),
         ),
         SelfServiceLinkRequested(entity_key=str(person), person_id=person),
+        FirstConversationHeld(
+            entity_key=str(match), match_id=match, network_id="n", confirmed_by=LifeActor.MENTOR
+        ),
+        CheckInRecorded(
+            entity_key=str(match),
+            match_id=match,
+            network_id="n",
+            day=30,
+            by=LifeActor.MENTEE,
+            met=True,
+            usefulness=4,
+            note="going well",
+        ),
+        MatchClosed(
+            entity_key=str(match),
+            match_id=match,
+            network_id="n",
+            outcome=MatchOutcome.ENDED_EARLY,
+            by=LifeActor.COORDINATOR,
+            levels=(SkillLevel(skill="data-analytics", level=4),),
+        ),
+        MatchingWeightsApplied(
+            entity_key="north",
+            network_id="north",
+            version=1,
+            weights=ScoreWeights(
+                skills=0.5, region=0.2, availability=0.1, preferences=0.1, text=0.1
+            ),
+            applied_by="nadia@example.org",
+        ),
         JoinEmailRequested(
             entity_key=str(person),
             application_id=person,

@@ -13,7 +13,11 @@ from services.matcher.engine.contract import MatchingInput
 from services.matcher.engine.fairness import fairness_report
 from services.profiles.handlers import UnknownNetwork, handle_event
 from shared.events import (
+    CheckInRecorded,
+    Event,
     FairnessFigures,
+    FirstConversationHeld,
+    MatchClosed,
     MatchDecided,
     MatchProposed,
     MatchWithdrawn,
@@ -37,6 +41,7 @@ class FakeReadModel:
         self.networks = {"north"}
         self.proposals: dict[UUID, Row] = {}
         self.reports: list[RoundCompleted] = []
+        self.life: dict[UUID, Event] = {}
 
     async def network_exists(self, network_id: str) -> bool:
         return network_id in self.networks
@@ -61,6 +66,11 @@ class FakeReadModel:
 
     async def add_fairness_report(self, event: RoundCompleted) -> None:
         self.reports.append(event)
+
+    async def keep_life_event(
+        self, event: FirstConversationHeld | CheckInRecorded | MatchClosed
+    ) -> None:
+        self.life[event.event_id] = event
 
 
 def withdrawn(proposal: MatchProposed) -> MatchWithdrawn:

@@ -16,7 +16,7 @@ from pydantic import (
 )
 
 from shared.addresses import EmailAddress
-from shared.events import Coordinator
+from shared.events import Coordinator, MatchLifeSettings
 from shared.people import (
     MAX_SKILLS,
     Capacity,
@@ -55,6 +55,10 @@ class Strict(BaseModel):
 class NetworkIn(Strict):
     name: Name
     coordinators: list[Coordinator] = Field(min_length=1, max_length=20)
+    life: MatchLifeSettings = Field(
+        default_factory=MatchLifeSettings,
+        description="when matches are followed up (check-ins, reminders); the defaults if absent",
+    )
 
 
 class NetworkOut(NetworkIn):
@@ -131,6 +135,9 @@ class AvailabilityIn(Strict):
     paused: bool
     capacity: Capacity | None = None
     hours_per_month: HoursPerMonth | None = None
+    paused_until: date | None = Field(
+        default=None, description="when a pause ends: the mentor is reminded that morning"
+    )
 
 
 class WorkPlace(StrEnum):

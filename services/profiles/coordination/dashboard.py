@@ -27,7 +27,7 @@ from shared.matching import REPLACED_BY_A_BETTER_MATCH, Explanation, MatchKind
 from shared.regions import Region, parse_region
 from shared.skills import DEFAULT_TAXONOMY
 
-Status = Literal["pending", "withdrawn", "approved", "rejected"]
+Status = Literal["pending", "withdrawn", "approved", "rejected", "closed"]
 
 
 class GapLeft(BaseModel):
@@ -349,7 +349,7 @@ CSV_COLUMNS = (
 )
 
 
-def _cell(value: object) -> str:
+def spreadsheet_cell(value: object) -> str:
     text = "" if value is None else str(value)
     # A spreadsheet would run a cell starting like a formula: make it plain text.
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
@@ -382,7 +382,7 @@ def matches_csv(views: Sequence[ProposalView]) -> str:
             v.decided_by,
             v.reason,
         )
-        writer.writerow([_cell(value) for value in row])
+        writer.writerow([spreadsheet_cell(value) for value in row])
     return out.getvalue()
 
 

@@ -383,8 +383,8 @@ async def open_placements(conn: asyncpg.Connection, network_id: str) -> list[Ope
 
 async def decisions(conn: asyncpg.Connection, network_id: str) -> list[tuple[datetime, bool]]:
     rows = await conn.fetch(
-        "SELECT status_changed_at, status = 'approved' AS approved FROM proposals"
-        " WHERE network_id = $1 AND status IN ('approved', 'rejected')",
+        "SELECT status_changed_at, status <> 'rejected' AS approved FROM proposals"
+        " WHERE network_id = $1 AND status IN ('approved', 'rejected', 'closed')",
         network_id,
     )
     return [(row["status_changed_at"], row["approved"]) for row in rows]

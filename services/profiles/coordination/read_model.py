@@ -8,7 +8,14 @@ from uuid import UUID
 
 import asyncpg
 
-from shared.events import MatchProposed, RoundCompleted
+from services.profiles.outcomes.store import keep_life_event
+from shared.events import (
+    CheckInRecorded,
+    FirstConversationHeld,
+    MatchClosed,
+    MatchProposed,
+    RoundCompleted,
+)
 
 
 class ReadModelRepository:
@@ -73,3 +80,8 @@ class ReadModelRepository:
             event.occurred_at,
             event.fairness.model_dump(mode="json"),
         )
+
+    async def keep_life_event(
+        self, event: FirstConversationHeld | CheckInRecorded | MatchClosed
+    ) -> None:
+        await keep_life_event(self.conn, event)

@@ -11,36 +11,46 @@ import asyncpg
 
 from services.profiles.api.schemas import NetworkIn
 from services.profiles.directory.errors import NotFound
-from shared.events import Coordinator, NetworkUpserted, ProposalEmails
+from shared.events import Coordinator, MatchLifeSettings, NetworkUpserted, ProposalEmails
 from shared.outbox import add_to_outbox
 
 
 async def save_network(
-    conn: asyncpg.Connection, network_id: str, name: str, coordinators: Sequence[Coordinator]
+    conn: asyncpg.Connection,
+    network_id: str,
+    name: str,
+    coordinators: Sequence[Coordinator],
+    life: MatchLifeSettings | None = None,
 ) -> None:
-    """Store the network as given and publish it, in one transaction."""
+    """Store the network as given and publish it, in one transaction. ``life`` (when matches
+    are followed up) stays as stored when not given."""
     async with conn.transaction():
-        await conn.execute(
+        stored = await conn.fetchrow(
             """
-            INSERT INTO networks (id, name, coordinators) VALUES ($1, $2, $3)
+            INSERT INTO networks (id, name, coordinators, life_settings)
+            VALUES ($1, $2, $3, coalesce($4, '{}'::jsonb))
             ON CONFLICT (id) DO UPDATE
-              SET name = excluded.name, coordinators = excluded.coordinators, updated_at = now()
+              SET name = excluded.name, coordinators = excluded.coordinators,
+                  life_settings = coalesce($4, networks.life_settings), updated_at = now()
+            RETURNING life_settings
             """,
             network_id,
             name,
             [c.model_dump(mode="json") for c in coordinators],
+            None if life is None else life.model_dump(mode="json"),
         )
         event = NetworkUpserted(
             entity_key=network_id,
             network_id=network_id,
             name=name,
             coordinators=tuple(coordinators),
+            life=MatchLifeSettings.model_validate(stored["life_settings"]),
         )
         await add_to_outbox(conn, [event])
 
 
 async def upsert_network(conn: asyncpg.Connection, network_id: str, data: NetworkIn) -> None:
-    await save_network(conn, network_id, data.name, data.coordinators)
+    await save_network(conn, network_id, data.name, data.coordinators, data.life)
 
 
 async def _locked(conn: asyncpg.Connection, network_id: str) -> tuple[str, list[Coordinator]]:
@@ -123,3 +133,9 @@ async def is_network_coordinator(conn: asyncpg.Connection, network_id: str, emai
         "SELECT coordinators FROM networks WHERE id = $1", network_id
     )
     return any(str(c["email"]).lower() == email.lower() for c in coordinators or [])
+
+
+async def life_settings(conn: asyncpg.Connection, network_id: str) -> MatchLifeSettings:
+    """When the network's matches are followed up (defaults until set)."""
+    stored = await conn.fetchval("SELECT life_settings FROM networks WHERE id = $1", network_id)
+    return MatchLifeSettings.model_validate(stored or {})

@@ -146,7 +146,10 @@ async def set_availability(conn: asyncpg.Connection, person_id: UUID, data: Avai
             data.paused,
             mentor.model_dump(mode="json"),
         )
-        await add_to_outbox(conn, [availability_event(person_id, mentor, data.paused)])
+        event = availability_event(person_id, mentor, data.paused)
+        if data.paused and data.paused_until is not None:  # the mentor is reminded that day
+            event = event.model_copy(update={"paused_until": data.paused_until})
+        await add_to_outbox(conn, [event])
 
 
 async def set_taking_part(conn: asyncpg.Connection, person_id: UUID, *, taking_part: bool) -> None:
@@ -182,6 +185,12 @@ async def erase_person(conn: asyncpg.Connection, person_id: UUID) -> None:
         deleted = await conn.fetchval("DELETE FROM people WHERE id = $1 RETURNING id", person_id)
         if deleted is None:
             raise NotFound("person", person_id)
+        # Their matches' check-in notes and closing reasons go with them.
+        await conn.execute(
+            "DELETE FROM match_life WHERE match_id IN (SELECT match_id FROM proposals"
+            " WHERE provider_id = $1 OR mentee_id = $1)",
+            person_id,
+        )
         await conn.execute(
             "DELETE FROM outbox WHERE message_key = $1 AND topic = $2",
             str(person_id),

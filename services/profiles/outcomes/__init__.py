@@ -1,0 +1,1 @@
+"""After the introduction: a match's life, reminders' links, reports and learning."""

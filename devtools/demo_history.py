@@ -137,14 +137,15 @@ async def _person(
     else:
         details |= {"gaps": [{"skill": skill, "current": 2, "target": 5}]}
     await conn.execute(
-        "INSERT INTO people (id, role, email, trust_code, details, created_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO people (id, role, email, trust_code, details, created_at, network_id)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
         person_id,
         role,
         details["email"],
         code,
         details,
         joined,
+        NETWORK,
     )
     return person_id
 

@@ -181,7 +181,9 @@ async def test_export_network_writes_json_and_csv_files(
     assert as_csv.exit_code == 0, as_csv.output
     with (tmp_path / "csv" / network / "network.csv").open() as file:
         [row] = list(csv.DictReader(file))
-    assert json.loads(row["coordinators"]) == [{"name": "Cy", "email": "cy@example.org"}]
+    assert json.loads(row["coordinators"]) == [
+        {"name": "Cy", "email": "cy@example.org", "proposal_emails": "immediate"}
+    ]
 
     missing = await invoke(["export", "network", "nope", "--out", str(tmp_path)], cli_env)
     assert missing.exit_code == 2

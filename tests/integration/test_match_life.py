@@ -146,13 +146,16 @@ async def test_a_match_lives_from_introduction_to_an_early_end(
     mail_settings = settings.model_copy(update={"smtp_port": smtp_inbox.port})
     queue = MailQueue(notifier_pool, mail_settings, clock=clock)
     mentee_email = f"tariq.{network.network_id.removeprefix('web-')}@example.org"
+    mentor_email = f"morag.{network.network_id.removeprefix('web-')}@example.org"
 
     await remind(clock, queue, 13)
     assert mail_to(smtp_inbox, mentee_email, "first conversation") == []  # not due yet
     await remind(clock, queue, 15)
     await remind(clock, queue, 16)  # looks again: no copy
     [reminder] = mail_to(smtp_inbox, mentee_email, "first conversation")
-    assert len([m for m in smtp_inbox.messages if "first conversation" in str(m["Subject"])]) == 2
+    # One to each side. The queue serves the whole test database, so other tests' matches may
+    # be reminded too: count this pair's only.
+    assert len(mail_to(smtp_inbox, mentor_email, "first conversation")) == 1
 
     # The mentee confirms through their link; the same link again is refused.
     mentee = browsers.new()
@@ -171,7 +174,6 @@ async def test_a_match_lives_from_introduction_to_an_early_end(
         "match.first_conversation_held",
     ]
     await remind(clock, queue, 31)
-    mentor_email = f"morag.{network.network_id.removeprefix('web-')}@example.org"
     [check_in] = mail_to(smtp_inbox, mentor_email, "30-day check-in")
     answer = await browsers.new().post(
         f"/links/match/{link_in(check_in, settings)}",

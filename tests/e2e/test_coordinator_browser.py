@@ -10,7 +10,6 @@ import asyncio
 import dataclasses
 import email
 import email.policy
-import os
 import re
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -22,29 +21,20 @@ from uuid import uuid4
 import asyncpg
 import httpx
 import pytest
-from playwright.async_api import Page, ViewportSize, async_playwright, expect
+from playwright.async_api import Page, async_playwright, expect
 
-from devtools import ROOT
 from devtools.browser import chromium_present, launch_chromium
 from devtools.stack import StackConfig, running_stack
 from services.profiles.accounts.accounts import NewAccount, create_account
 from services.profiles.accounts.permissions import AccountRole
 from shared.db import create_pool
+from tests.support.browser import AXE, PHONE, fits, require, serious_violations
+from tests.support.browser import sign_in as browser_sign_in
 from tests.support.crowded_network import seed_crowded_network
 from tests.support.stack import e2e_config
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "a long coordinator password"
-AXE = ROOT / "devtools" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
-PHONE: ViewportSize = {"width": 390, "height": 844}
-
-
-def require(present: bool, message: str) -> None:
-    if present:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="module")
@@ -87,27 +77,7 @@ async def add_account(
 
 
 async def sign_in(page: Page, base_url: str, email_address: str) -> None:
-    await page.goto(f"{base_url}/sign-in")
-    await page.get_by_label("Email").fill(email_address)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_load_state()
-
-
-async def serious_violations(page: Page) -> list[dict[str, Any]]:
-    """axe-core's serious and critical violations on the page as it is now."""
-    await page.add_script_tag(path=str(AXE))
-    results: dict[str, Any] = await page.evaluate("async () => await axe.run(document)")
-    return [
-        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:5]}
-        for v in results["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-
-
-async def fits(page: Page, width: int) -> bool:
-    scroll_width: int = await page.evaluate("document.documentElement.scrollWidth")
-    return scroll_width <= width
+    await browser_sign_in(page, base_url, email_address, PASSWORD)
 
 
 @pytest.mark.timeout(600)  # nine pages through axe on a shared machine

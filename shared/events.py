@@ -453,8 +453,10 @@ class GroupTargetFigures(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     group: str  # part_time, social_care, small_trust
-    target_share: float = Field(ge=0, le=1, description="of the overall rate; 0 = no target")
+    target_share: float = Field(ge=0, le=1, description="of the reference rate; 0 = no target")
     rate_to_overall: float | None = None
+    reference: Literal["overall", "others"] = "overall"  # others: small trusts against large
+    rate_to_reference: float | None = None  # the group's rate / the reference rate
     met: bool
 
 

@@ -427,6 +427,21 @@ class SecondmentChanged(Event):
     reason: FreeText = ""
 
 
+class SecondmentRequestDecided(Event):
+    """A member of staff asked (on their own page) to be considered for secondment, and their
+    home trust's contact agreed (from now on they are a secondment candidate) or declined, with
+    a reason. Keyed by the person, on the people topic with their profile's events."""
+
+    topic: ClassVar[Topic] = Topic.PEOPLE
+    event_type: Literal["secondment.request_decided"] = "secondment.request_decided"
+
+    person_id: UUID
+    trust_code: str
+    agreed: bool
+    reason: FreeText = ""
+    decided_by: str
+
+
 class GroupFigures(BaseModel):
     """One group's match rate in a round (the matcher's fairness report, as published)."""
 
@@ -607,7 +622,8 @@ AnyEvent = Annotated[
     | TrustSignInRequested
     | ConsentRequested
     | ConsentRecorded
-    | SecondmentChanged,
+    | SecondmentChanged
+    | SecondmentRequestDecided,
     Field(discriminator="event_type"),
 ]
 

@@ -27,10 +27,11 @@ from services.notifier.compose import (
     compose_proposal_email,
     compose_reminder,
     compose_secondment_introduction,
+    compose_secondment_request,
     compose_self_service_link,
     compose_trust_sign_in,
 )
-from services.notifier.handlers import JOIN_PURPOSE
+from services.notifier.handlers import JOIN_PURPOSE, SECONDMENT_REQUEST
 from shared.events import MatchLifeSettings, MatchProposed
 from shared.links import (
     sign_consent_link,
@@ -60,6 +61,8 @@ async def render(
         return await render_missing_contact(conn, settings, email)
     if purpose == "self_service_link":
         return await render_self_service_link(conn, settings, email)
+    if purpose == SECONDMENT_REQUEST:
+        return await render_secondment_request(conn, settings, email)
     if purpose in ("first_conversation_reminder", "check_in_reminder"):
         return await render_match_reminder(conn, settings, email)
     if purpose == "proposals_waiting":
@@ -308,6 +311,17 @@ async def render_self_service_link(
     url = f"{settings.public_base_url.rstrip('/')}/me/{token}"
     days = max(1, settings.self_service_link_max_age_seconds // 86400)
     return compose_self_service_link(person.name, url, days)
+
+
+async def render_secondment_request(
+    conn: asyncpg.Connection, settings: Settings, email: asyncpg.Record
+) -> RenderedEmail:
+    person = await _participant(conn, email["person_id"])
+    token = sign_self_service_link(
+        settings.secret_key.get_secret_value(), person_id=email["person_id"]
+    )
+    url = f"{settings.public_base_url.rstrip('/')}/me/{token}"
+    return compose_secondment_request(person.name, email["context"]["agreed"] == "yes", url)
 
 
 # --- reminders (reminders.py) -------------------------------------------------------------

@@ -29,6 +29,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.datastructures import FormData
 
 from services.profiles.dependencies import AppSettings, Pool
+from services.profiles.pages import now
 from services.profiles.self_service import profile_form
 from services.profiles.self_service.actions import (
     MAX_EMAIL_LENGTH,
@@ -40,6 +41,7 @@ from services.profiles.self_service.actions import (
     perform,
     request_link,
 )
+from services.profiles.self_service.match_steps import match_steps
 from services.profiles.self_service.standing import matches_of, where_they_stand
 from services.profiles.trusts import staff_requests
 from services.profiles.trusts.staff_requests import RequestStatus, StaffRequest
@@ -143,6 +145,7 @@ async def manage(
             return found
         link, person = found
         matches = await matches_of(conn, link.person_id)
+        steps = await match_steps(conn, settings, link.person_id, matches, now())
         secondment = await staff_requests.request_of(conn, link.person_id)
     context = {
         "token": token,
@@ -151,6 +154,7 @@ async def manage(
         "role": person.role.value,
         "state": person.state.value,
         "standing": where_they_stand(person.state, matches),
+        "match_steps": steps,
         "actions": [a.value for a in allowed_actions(person.role, person.state)],
         "secondment": secondment_standing(person, secondment),
         "secondment_reason": secondment.reason if secondment else "",

@@ -302,26 +302,25 @@ async def render_missing_contact(
     )
 
 
+def own_page_url(settings: Settings, person_id: UUID) -> str:
+    """A fresh signed link to the person's own page (/me)."""
+    token = sign_self_service_link(settings.secret_key.get_secret_value(), person_id=person_id)
+    return f"{settings.public_base_url.rstrip('/')}/me/{token}"
+
+
 async def render_self_service_link(
     conn: asyncpg.Connection, settings: Settings, email: asyncpg.Record
 ) -> RenderedEmail:
     person = await _participant(conn, email["person_id"])
-    token = sign_self_service_link(
-        settings.secret_key.get_secret_value(), person_id=email["person_id"]
-    )
-    url = f"{settings.public_base_url.rstrip('/')}/me/{token}"
     days = max(1, settings.self_service_link_max_age_seconds // 86400)
-    return compose_self_service_link(person.name, url, days)
+    return compose_self_service_link(person.name, own_page_url(settings, email["person_id"]), days)
 
 
 async def render_secondment_request(
     conn: asyncpg.Connection, settings: Settings, email: asyncpg.Record
 ) -> RenderedEmail:
     person = await _participant(conn, email["person_id"])
-    token = sign_self_service_link(
-        settings.secret_key.get_secret_value(), person_id=email["person_id"]
-    )
-    url = f"{settings.public_base_url.rstrip('/')}/me/{token}"
+    url = own_page_url(settings, email["person_id"])
     return compose_secondment_request(person.name, email["context"]["agreed"] == "yes", url)
 
 

@@ -21,6 +21,7 @@ from services.profiles.dependencies import Connection
 from services.profiles.directory.errors import Conflict, Invalid, NotFound
 from services.profiles.directory.people import save_person
 from services.profiles.imports.rows import parse_person
+from services.profiles.outcomes.timelines import match_timelines
 from services.profiles.pages import CheckedForm, Coordinating, PageRefused, flash, now, render
 from shared.skills import DEFAULT_TAXONOMY
 
@@ -91,6 +92,7 @@ async def person_page(
         "skills": skill_lines(details.get("skills", [])),
         "gaps": gap_coverage(details.get("gaps", []), history),
         "history": history,
+        "timelines": await match_timelines(conn, history),
         "now": now(),
     }
     return render(request, "person.html", context)

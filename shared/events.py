@@ -427,6 +427,21 @@ class SecondmentChanged(Event):
     reason: FreeText = ""
 
 
+class SecondmentRequestDecided(Event):
+    """A member of staff asked (on their own page) to be considered for secondment, and their
+    home trust's contact agreed (from now on they are a secondment candidate) or declined, with
+    a reason. Keyed by the person, on the people topic with their profile's events."""
+
+    topic: ClassVar[Topic] = Topic.PEOPLE
+    event_type: Literal["secondment.request_decided"] = "secondment.request_decided"
+
+    person_id: UUID
+    trust_code: str
+    agreed: bool
+    reason: FreeText = ""
+    decided_by: str
+
+
 class GroupFigures(BaseModel):
     """One group's match rate in a round (the matcher's fairness report, as published)."""
 
@@ -453,8 +468,10 @@ class GroupTargetFigures(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     group: str  # part_time, social_care, small_trust
-    target_share: float = Field(ge=0, le=1, description="of the overall rate; 0 = no target")
+    target_share: float = Field(ge=0, le=1, description="of the reference rate; 0 = no target")
     rate_to_overall: float | None = None
+    reference: Literal["overall", "others"] = "overall"  # others: small trusts against large
+    rate_to_reference: float | None = None  # the group's rate / the reference rate
     met: bool
 
 
@@ -566,6 +583,31 @@ class MatchClosed(Event):
     reason: FreeText = ""
 
 
+class MatchRestated(Event):
+    """A match as the profiles service holds it: the proposal the matcher made, what the
+    coordinators decided, and what became of it since (the secondment's state, the closing).
+    ``bridgework republish --matches`` sends one per match, for a matcher rebuilt from nothing
+    (docs/operations.md); a matcher that knows the match, and every other consumer, ignores
+    it."""
+
+    topic: ClassVar[Topic] = Topic.DECISIONS
+    event_type: Literal["match.restated"] = "match.restated"
+
+    match_id: UUID
+    network_id: str
+    kind: MatchKind
+    provider_id: UUID
+    mentee_id: UUID
+    score: float
+    explanation: Explanation
+    exchange_id: str | None = None
+    status: Literal["pending", "withdrawn", "approved", "rejected", "closed"]
+    decided_at: datetime | None = None  # approved or rejected (closed: when it was approved)
+    secondment: SecondmentStatus | None = None  # an approved secondment's latest state
+    outcome: MatchOutcome | None = None  # a closed match's
+    closed_at: datetime | None = None
+
+
 class JoinEmailRequested(Event):
     """An email to someone who volunteered or applied and is not yet a person: the link that
     confirms their address, or the coordinators' polite no. Their address travels here because
@@ -605,7 +647,9 @@ AnyEvent = Annotated[
     | TrustSignInRequested
     | ConsentRequested
     | ConsentRecorded
-    | SecondmentChanged,
+    | SecondmentChanged
+    | MatchRestated
+    | SecondmentRequestDecided,
     Field(discriminator="event_type"),
 ]
 

@@ -363,15 +363,18 @@ def pairs_reaching(tables: ScoreTables, chunk_size: int) -> MorePairs:
         floor = np.nextafter(np.float32(tables.floor), np.float32(np.inf))
         columns = np.flatnonzero(providers)
         found: list[tuple[IntArray, IntArray, FloatArray]] = []
+        if columns.size == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+        # Only the providers asked about are scored: late in the greedy most are full.
+        with_room = tables.for_providers(columns)
         for start in range(0, mentees.size, chunk_size):
             rows = mentees[start : start + chunk_size]
-            some = tables.for_mentees(rows)
-            buffers = BlockBuffers(rows.size, tables.n_providers)
+            some = with_room.for_mentees(rows)
+            buffers = BlockBuffers(rows.size, columns.size)
             block = some.score_block(0, rows.size, buffers)
             some.penalise(0, rows.size, block, buffers)  # no coverage: far below the floor
-            scores = block[:, columns]
-            r, p = np.nonzero(scores >= floor)
-            found.append((rows[r], columns[p], scores[r, p].astype(np.float64)))
+            r, p = np.nonzero(block >= floor)
+            found.append((rows[r], columns[p], block[r, p].astype(np.float64)))
         if not found:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
         m, p, s = (np.concatenate(parts) for parts in zip(*found, strict=True))

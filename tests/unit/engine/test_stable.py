@@ -184,7 +184,7 @@ def test_greedy_everywhere_is_deferred_acceptance_on_globally_ranked_pairs(seed:
 @given(seed=st.integers(0, 10_000), share=st.floats(0.0, 1.0))
 def test_scoring_some_providers_equals_their_columns_of_all(seed: int, share: float) -> None:
     # Stable mode scores only the providers with room (``ScoreTables.for_providers``): the
-    # same values, rejections and rankings included, as those columns of a whole block.
+    # same values (rejections and rankings included) as those columns of a whole block.
     rng = np.random.default_rng(seed)
     data = with_stated_preferences(synthetic_input(rng, 30, 90), rng, ranking=0.6)
     data = data.model_copy(
@@ -198,4 +198,5 @@ def test_scoring_some_providers_equals_their_columns_of_all(seed: int, share: fl
     some = tables.for_providers(providers)
     part = some.score_block(0, some.n_mentees).copy()
     some.penalise(0, some.n_mentees, part, BlockBuffers(some.n_mentees, providers.size))
-    np.testing.assert_array_equal(part, whole[:, providers])
+    # To float32 precision: BLAS may sum a narrower product in another order.
+    np.testing.assert_allclose(part, whole[:, providers], rtol=0, atol=2e-6)

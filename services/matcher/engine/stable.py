@@ -40,6 +40,8 @@ from services.matcher.engine.contract import CandidateEdges
 from services.matcher.engine.scoring import BlockBuffers, ScoreTables
 
 BoolArray = npt.NDArray[np.bool_]
+# float32 scores from differently shaped BLAS products agree to this (docs/matching.md).
+RESCORE_TOLERANCE = 2e-6
 
 
 @dataclass(frozen=True)
@@ -268,7 +270,9 @@ def _next_best(
 
     A mentee with fewer than k such pairs has them all: its new frontier is -inf.
     """
-    below = (score < frontier[mentee]) | (score == frontier[mentee])
+    # Scored again in a block of another shape, a pair may come out an ulp or two (float32)
+    # above the frontier it was below: keep it rather than lose it.
+    below = (score <= frontier[mentee] + RESCORE_TOLERANCE) | (score == frontier[mentee])
     order = np.lexsort((provider, -score, mentee))
     order = order[below[order]]
     sorted_mentee = mentee[order]

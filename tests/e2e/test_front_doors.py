@@ -330,7 +330,7 @@ async def test_a_coordinator_matches_by_hand_and_ends_the_match(
 
             await page.get_by_role("link", name=re.compile("^End or follow the match")).click()
             await passes_axe(page)
-            await page.get_by_label(re.compile("^ended early")).check()
+            await page.get_by_role("radio", name=re.compile("ended early")).check()
             await page.get_by_label("Reason (recorded)").fill("Her post changed")
             await page.get_by_role(
                 "button", name=f"End the match between {mentee_name} and {mentor_name}"
@@ -387,7 +387,7 @@ async def test_a_trust_contact_is_added_signs_in_and_every_page_passes_axe(
             await visitor.get_by_role("button", name="Sign in").click()
             await expect(visitor).to_have_url(re.compile(rf".*/trust/A{tag}$"))
             await passes_axe(visitor)
-            await visitor.get_by_role("link", name="Post a placement").click()
+            await visitor.locator("#placements").get_by_role("link", name="Post a placement").click()
             await passes_axe(visitor)
         finally:
             await browser.close()

@@ -110,6 +110,9 @@ async def test_a_coordinator_sees_the_score_then_confirms_a_match_by_hand(
     after = await browser.get(f"{people}/{network.mentee_id}")
     assert "approved (matched by hand)" in after.text
     assert f'href="/dashboard/{network.network_id}/matches/{row["match_id"]}"' in after.text
+    match_page = await browser.get(f"/dashboard/{network.network_id}/matches/{row['match_id']}")
+    assert match_page.status_code == 200, match_page.text
+    assert "End this match" in match_page.text
     # Matched, the mentee seeks no second mentor: another is refused, and says why.
     other = await add_mentor(browser, network, network.trust_codes[0])
     again = await browser.get(f"{match_url}?mentor={other}")

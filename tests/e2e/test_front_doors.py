@@ -387,7 +387,9 @@ async def test_a_trust_contact_is_added_signs_in_and_every_page_passes_axe(
             await visitor.get_by_role("button", name="Sign in").click()
             await expect(visitor).to_have_url(re.compile(rf".*/trust/A{tag}$"))
             await passes_axe(visitor)
-            await visitor.locator("#placements").get_by_role("link", name="Post a placement").click()
+            await (
+                visitor.locator("#placements").get_by_role("link", name="Post a placement").click()
+            )
             await passes_axe(visitor)
         finally:
             await browser.close()

@@ -604,6 +604,31 @@ class MatchClosed(Event):
     reason: FreeText = ""
 
 
+class MatchRestated(Event):
+    """A match as the profiles service holds it: the proposal the matcher made, what the
+    coordinators decided, and what became of it since (the secondment's state, the closing).
+    ``bridgework republish --matches`` sends one per match, for a matcher rebuilt from nothing
+    (docs/operations.md); a matcher that knows the match, and every other consumer, ignores
+    it."""
+
+    topic: ClassVar[Topic] = Topic.DECISIONS
+    event_type: Literal["match.restated"] = "match.restated"
+
+    match_id: UUID
+    network_id: str
+    kind: MatchKind
+    provider_id: UUID
+    mentee_id: UUID
+    score: float
+    explanation: Explanation
+    exchange_id: str | None = None
+    status: Literal["pending", "withdrawn", "approved", "rejected", "closed"]
+    decided_at: datetime | None = None  # approved or rejected (closed: when it was approved)
+    secondment: SecondmentStatus | None = None  # an approved secondment's latest state
+    outcome: MatchOutcome | None = None  # a closed match's
+    closed_at: datetime | None = None
+
+
 class JoinEmailRequested(Event):
     """An email to someone who volunteered or applied and is not yet a person: the link that
     confirms their address, or the coordinators' polite no. Their address travels here because
@@ -643,7 +668,8 @@ AnyEvent = Annotated[
     | TrustSignInRequested
     | ConsentRequested
     | ConsentRecorded
-    | SecondmentChanged,
+    | SecondmentChanged
+    | MatchRestated,
     Field(discriminator="event_type"),
 ]
 

@@ -68,9 +68,13 @@ class ConsentLink(BaseModel):
     contact_email: str
 
 
+# A participant's step in their match's life: confirm the first conversation, answer the
+# check-in due ``day`` days after the introduction, or (the mentee) close the match.
+LifeStep = Literal["met", "check_in", "close"]
+
+
 class MatchLifeLink(BaseModel):
-    """One participant's step in their match's life: confirm the first conversation (``met``)
-    or answer the check-in due ``day`` days after the introduction."""
+    """One participant's step in their match's life (``LifeStep``)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -78,7 +82,7 @@ class MatchLifeLink(BaseModel):
     match_id: UUID
     person_id: UUID
     side: Literal["mentor", "mentee"]
-    step: Literal["met", "check_in"]
+    step: LifeStep
     day: int = 0
 
 
@@ -138,7 +142,7 @@ def sign_match_life_link(
     match_id: UUID,
     person_id: UUID,
     side: Literal["mentor", "mentee"],
-    step: Literal["met", "check_in"],
+    step: LifeStep,
     day: int = 0,
 ) -> str:
     link = MatchLifeLink(

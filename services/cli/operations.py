@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
+import asyncpg
 import httpx
 import typer
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
@@ -37,7 +38,7 @@ from shared.kafka import (
     idempotent_producer,
 )
 from shared.observability.context import correlated, new_correlation_id
-from shared.observability.kafka_state import consumer_lag, topic_size
+from shared.observability.kafka_state import consumer_lag, end_offsets, has_consumed, topic_size
 from shared.observability.service_ops import DEFAULT_OPS_PORTS
 from shared.outbox import unpublished
 from shared.settings import Settings
@@ -369,14 +370,51 @@ def rerun_round(
 # --- republish ------------------------------------------------------------------------------
 
 
-async def republish(settings: Settings, correlation_id: str) -> Counter[str]:
+# The topics the matcher's state is made from, apart from the decisions topic the matches go on.
+DIRECTORY_TOPICS = (Topic.NETWORKS, Topic.PEOPLE, Topic.PLACEMENTS)
+
+
+async def republish(
+    settings: Settings, correlation_id: str, matches: bool, timeout: float
+) -> Counter[str]:
     async with connection(settings.database_url, "profiles") as conn:
         with correlated(correlation_id):
-            return await directory_republish.republish_directory(conn)
+            counts = await directory_republish.republish_directory(conn)
+            if matches:
+                with console.status("waiting for the matcher to apply the directory"):
+                    await wait_for_matcher(settings, conn, timeout)
+                counts["matches"] = await directory_republish.restate_matches(conn)
+    return counts
+
+
+async def wait_for_matcher(settings: Settings, conn: asyncpg.Connection, timeout: float) -> None:
+    """Until the relay has sent every event stored so far and the matcher has applied them all
+    (its group committed past them): only then can it tell a match naming someone erased since
+    from one naming someone whose profile has not reached it yet."""
+    async with asyncio.timeout(timeout):
+        last = await directory_republish.last_outbox_row(conn)
+        while not await directory_republish.relayed_through(conn, last):
+            await asyncio.sleep(0.5)
+        bootstrap = settings.kafka_bootstrap_servers
+        marks = await end_offsets(bootstrap, [t.value for t in DIRECTORY_TOPICS])
+        while not await has_consumed(bootstrap, consumer_group("matcher"), marks):
+            await asyncio.sleep(0.5)
 
 
 @app.command("republish")
-def republish_command() -> None:
+def republish_command(
+    matches: Annotated[
+        bool,
+        typer.Option(
+            "--matches",
+            help="Then restate every match (proposal, decision, close), for a matcher rebuilt"
+            " from nothing: waits for the matcher to apply the directory first",
+        ),
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for the matcher (with --matches)")
+    ] = 600.0,
+) -> None:
     """Publish the directory's current state again (every network, trust, person and open
     placement, each as its latest change), for a matcher or notifier rebuilt from nothing: its
     schema dropped, or the topics' old messages gone with their retention. The profiles
@@ -384,8 +422,16 @@ def republish_command() -> None:
     the changes they describe, so running it again changes nothing (docs/operations.md)."""
     settings = Settings()
     correlation_id = new_correlation_id()
-    counts = _run(lambda: republish(settings, correlation_id))
-    summary = ", ".join(f"{counts[kind]} {kind}" for kind in directory_republish.ENTITIES)
+    try:
+        counts = _run(lambda: republish(settings, correlation_id, matches, timeout))
+    except TimeoutError:
+        typer.echo(
+            f"the matcher did not apply the directory within {timeout:g}s: is it consuming?"
+            " (bridgework status); the matches were not restated, run this again"
+        )
+        raise typer.Exit(1) from None
+    kinds = [*directory_republish.ENTITIES, *(["matches"] if matches else [])]
+    summary = ", ".join(f"{counts[kind]} {kind}" for kind in kinds)
     typer.echo(f"republished {summary} (correlation id {correlation_id})")
 
 

@@ -22,6 +22,7 @@ from shared.events import (
     MatchDecided,
     MatchingWeightsApplied,
     MatchProposed,
+    MatchRestated,
     MatchWithdrawn,
     NetworkUpserted,
     PersonErased,
@@ -97,19 +98,31 @@ def closing_applies(proposal: ProposalRow | None) -> bool:
     return proposal is not None and proposal.status == "approved"
 
 
+# What a secondment's change makes of its proposal: a trust's refusal rejects the pair (never
+# proposed again); an exchange that was not agreed, or a secondment that ended, gives the place
+# back (the pair may be proposed again). Its start or extension changes nothing.
+SECONDMENT_STATUS = {
+    SecondmentStatus.REFUSED: "rejected",
+    SecondmentStatus.NOT_AGREED: "withdrawn",
+    SecondmentStatus.ENDED: "withdrawn",
+    SecondmentStatus.ENDED_EARLY: "withdrawn",
+}
+
+
 def secondment_outcome(proposal: ProposalRow | None, event: SecondmentChanged) -> str | None:
-    """What a secondment's change does to its proposal: a trust's refusal rejects the pair (never
-    proposed again); an exchange that was not agreed, or a secondment that ended, gives the
-    place back (the pair may be proposed again). Its start or extension changes nothing."""
+    """The proposal's new status after a secondment's change (``SECONDMENT_STATUS``), or None."""
     if proposal is None:
         return None
-    status = {
-        SecondmentStatus.REFUSED: "rejected",
-        SecondmentStatus.NOT_AGREED: "withdrawn",
-        SecondmentStatus.ENDED: "withdrawn",
-        SecondmentStatus.ENDED_EARLY: "withdrawn",
-    }.get(event.status)
+    status = SECONDMENT_STATUS.get(event.status)
     return None if status is None or status == proposal.status else status
+
+
+def restated_status(event: MatchRestated) -> str:
+    """The status a restated match has in the matcher: the profiles service's, with an approved
+    secondment's later state applied as ``secondment_changed`` applied it."""
+    if event.status == "approved" and event.secondment is not None:
+        return SECONDMENT_STATUS.get(event.secondment, event.status)
+    return event.status
 
 
 def trust_moved(previous_network: str | None, network_id: str) -> bool:
@@ -145,6 +158,7 @@ class MatcherStore(Protocol):
     async def record_decision(self, match_id: UUID, status: str, decided_at: datetime) -> None: ...
     async def add_approved(self, match: MatchProposed, decided_at: datetime) -> None: ...
     async def record_closing(self, match_id: UUID, outcome: str, closed_at: datetime) -> None: ...
+    async def restore_proposal(self, event: MatchRestated, status: str) -> bool: ...
     async def set_weights(self, event: MatchingWeightsApplied) -> bool: ...
     async def mark_dirty(self, marks: Mapping[str, Carrier]) -> None: ...
     async def publish(self, events: Sequence[Event]) -> None: ...
@@ -232,6 +246,16 @@ async def secondment_changed(store: MatcherStore, event: SecondmentChanged) -> s
     return {proposal.network_id}  # a place came back, or a pair left: a round is due
 
 
+async def match_restated(store: MatcherStore, event: MatchRestated) -> set[str]:
+    """A match the matcher does not hold (it was rebuilt from nothing) is stored as the profiles
+    service holds it, unless its mentee or mentor is not here: erased since the restatement was
+    read (the erasure forgot their matches). One it holds is kept as it is: its own events keep
+    it in step."""
+    if not await store.restore_proposal(event, restated_status(event)):
+        return set()
+    return {event.network_id}
+
+
 async def one_event(store: MatcherStore, event: Event) -> set[str]:
     match event:
         case NetworkUpserted():
@@ -253,6 +277,8 @@ async def one_event(store: MatcherStore, event: Event) -> set[str]:
             return {event.network_id} if await store.set_weights(event) else set()
         case SecondmentChanged():
             return await secondment_changed(store, event)
+        case MatchRestated():
+            return await match_restated(store, event)
         case _:
             return set()  # not the matcher's concern (its own proposals)
 

@@ -17,6 +17,7 @@ from shared.events import (
     Event,
     MatchingWeightsApplied,
     MatchProposed,
+    MatchRestated,
     PersonProfile,
     PlacementProfile,
     TrustUpserted,
@@ -270,6 +271,35 @@ class MatcherRepository:
             outcome,
             closed_at,
         )
+
+    async def restore_proposal(self, event: MatchRestated, status: str) -> bool:
+        """Store a restated match unless one with its id, or a live one of its pair, is here, or
+        its mentee (or mentor) is not; True when stored."""
+        stored = await self.conn.fetchval(
+            """
+            INSERT INTO proposals (match_id, network_id, kind, provider_id, mentee_id, score,
+                                   explanation, exchange_id, status, decided_at, outcome,
+                                   closed_at)
+            SELECT $1::uuid, $2::text, $3::text, $4::uuid, $5::uuid, $6::float8, $7::jsonb,
+              $8::text, $9::text, $10::timestamptz, $11::text, $12::timestamptz
+            WHERE EXISTS (SELECT 1 FROM people WHERE id = $5)
+              AND ($3 = 'secondment' OR EXISTS (SELECT 1 FROM people WHERE id = $4))
+            ON CONFLICT DO NOTHING RETURNING true
+            """,
+            event.match_id,
+            event.network_id,
+            event.kind.value,
+            event.provider_id,
+            event.mentee_id,
+            event.score,
+            event.explanation.model_dump(mode="json"),
+            event.exchange_id,
+            status,
+            event.decided_at,
+            None if event.outcome is None else event.outcome.value,
+            event.closed_at,
+        )
+        return bool(stored)
 
     async def set_weights(self, event: MatchingWeightsApplied) -> bool:
         updated = await self.conn.fetchval(

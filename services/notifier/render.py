@@ -33,6 +33,7 @@ from services.notifier.compose import (
 from services.notifier.handlers import JOIN_PURPOSE
 from shared.events import MatchLifeSettings, MatchProposed
 from shared.links import (
+    LifeStep,
     sign_consent_link,
     sign_decision_link,
     sign_join_link,
@@ -356,24 +357,30 @@ async def render_match_reminder(
         other = f"{placement['role']} at {placement['trust']}"
     check_in = email["purpose"] == "check_in_reminder"
     day = int(context.get("day", 0))
-    token = sign_match_life_link(
-        settings.secret_key.get_secret_value(),
-        match_id=proposal.match_id,
-        person_id=email["person_id"],
-        side="mentor" if side == "mentor" else "mentee",
-        step="check_in" if check_in else "met",
-        day=day,
-    )
+
+    def url(step: LifeStep) -> str:
+        token = sign_match_life_link(
+            settings.secret_key.get_secret_value(),
+            match_id=proposal.match_id,
+            person_id=email["person_id"],
+            side="mentor" if side == "mentor" else "mentee",
+            step=step,
+            day=day,
+        )
+        return f"{_base(settings)}/links/match/{token}"
+
     life = await conn.fetchval("SELECT life FROM networks WHERE id = $1", proposal.network_id)
     values = {
         "name": email["recipient_name"],
         "other": other,
         "network_name": network_name,
-        "url": f"{_base(settings)}/links/match/{token}",
+        "url": url("check_in" if check_in else "met"),
         "day": day,
         "days": MatchLifeSettings.model_validate(life or {}).first_conversation_days,
     }
     if check_in:
+        # The mentee may also end the match there, re-assessing their levels.
+        values["close_url"] = url("close") if side == "mentee" else ""
         return compose_reminder("check_in_reminder", f"Your {day}-day check-in", values)
     return compose_reminder(
         "first_conversation_reminder", "Have you had your first conversation?", values

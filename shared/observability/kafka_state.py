@@ -80,3 +80,21 @@ async def topic_size(bootstrap_servers: str, topic: str) -> int:
         partitions = await _partitions(admin, [topic])
     starts, ends = await _offsets(bootstrap_servers, partitions)
     return sum(ends[p] - starts[p] for p in partitions)
+
+
+async def end_offsets(bootstrap_servers: str, topics: Iterable[str]) -> dict[TopicPartition, int]:
+    """Each partition's end offset: where the next message will go."""
+    async with _admin(bootstrap_servers) as admin:
+        partitions = await _partitions(admin, topics)
+    return (await _offsets(bootstrap_servers, partitions))[1]
+
+
+async def has_consumed(
+    bootstrap_servers: str, group: str, marks: dict[TopicPartition, int]
+) -> bool:
+    """Whether ``group`` has committed every partition at least up to its mark (an end offset
+    taken earlier): it has applied every message that was there."""
+    async with _admin(bootstrap_servers) as admin:
+        committed = await admin.list_consumer_group_offsets(group, partitions=list(marks))
+    positions = {tp: mark.offset for tp, mark in committed.items() if mark is not None}
+    return all(positions.get(tp, -1) >= mark for tp, mark in marks.items() if mark > 0)

@@ -26,13 +26,13 @@ from services.profiles.bootstrap import apply_event as profiles_apply
 from shared.clock import SetClock
 from shared.consuming import EventConsumer
 from shared.events import MatchProposed, decode_event
-from shared.links import sign_match_life_link
+from shared.links import read_match_life_link, sign_match_life_link, sign_self_service_link
 from shared.settings import Settings
 from shared.topics import Topic
 from tests.support.factories import covered, match_proposed
 from tests.support.kafka import read_topic
 from tests.support.mail import Inbox
-from tests.support.pages import Browsers, SeededNetwork, seed_network
+from tests.support.pages import Browser, Browsers, SeededNetwork, seed_network
 
 pytestmark = pytest.mark.integration
 
@@ -113,12 +113,16 @@ async def remind(clock: SetClock, queue: MailQueue, days: int) -> None:
         pass
 
 
-def link_in(message: EmailMessage, settings: Settings) -> str:
+def links_in(message: EmailMessage, settings: Settings) -> list[str]:
     body = message.get_body(preferencelist=("plain",))
     assert body is not None
     pattern = re.escape(settings.public_base_url) + r"/links/match/(\S+)"
-    [token] = re.findall(pattern, body.get_content())
-    return str(token)
+    return [str(token) for token in re.findall(pattern, body.get_content())]
+
+
+def link_in(message: EmailMessage, settings: Settings) -> str:
+    [token] = links_in(message, settings)
+    return token
 
 
 def mail_to(inbox: Inbox, address: str, subject: str) -> list[EmailMessage]:
@@ -180,6 +184,17 @@ async def test_a_match_lives_from_introduction_to_an_early_end(
         data={"met": "yes", "usefulness": "4", "note": "Going well; wants more on governance"},
     )
     assert answer.status_code == 303
+    # The mentee's check-in email also lets them end the match (each link works once).
+    [mentee_check_in] = mail_to(smtp_inbox, mentee_email, "30-day check-in")
+    secret, max_age = settings.secret_key.get_secret_value(), 3600
+    steps = [
+        read_match_life_link(secret, token, max_age)
+        for token in links_in(mentee_check_in, settings)
+    ]
+    assert [(s.step, s.side, s.day) for s in steps] == [
+        ("check_in", "mentee", 30),
+        ("close", "mentee", 30),
+    ]
 
     # The coordinator sees the timeline and ends the match early, with the mentee's new level.
     coordinator = await browsers.signed_in(network.coordinator_email)
@@ -195,6 +210,20 @@ async def test_a_match_lives_from_introduction_to_an_early_end(
     assert "matched again" in (await coordinator.get(closed.headers["location"])).text
     again = await coordinator.submit(f"{page_url}/close", {"outcome": "completed"})
     assert again.status_code == 409
+    # The mentee's page shows the match's whole timeline, from the events, with dates.
+    person = await coordinator.get(f"/dashboard/{network.network_id}/people/{network.mentee_id}")
+    timeline = re.search(r'<ol class="timeline">(.*?)</ol>', person.text, re.S)
+    assert timeline is not None
+    lines = [" ".join(li.split()) for li in re.findall(r"</time>(.*?)</li>", timeline[1], re.S)]
+    assert lines == [
+        "Proposed by the matcher",
+        f"Approved by {network.coordinator_email}; mentor and mentee introduced",
+        "First conversation confirmed by the mentee",
+        "Day-30 check-in by the mentor: have met, usefulness 4/5",
+        "Closed by the coordinator: ended early"
+        " (re-assessed: Clinical engagement 2 → 3 (aiming for 5))",
+    ]
+    assert "closed: ended early" in person.text
 
     # One event per step, in order on the match's partition; the mentee's gap starts at 3 now.
     assert await decisions_to_notifier(settings, notifier_consumer, proposal.match_id, 4) == [
@@ -275,3 +304,83 @@ async def test_forged_expired_and_replayed_links_change_nothing(
     replayed = await visitor.post(f"/links/match/{day_30}", data={"usefulness": "1"})
     assert replayed.status_code == 410
     assert await life_rows(pool, proposal.match_id) == ["match.checked_in"]
+
+
+async def test_a_participant_takes_each_step_from_their_own_page(
+    settings: Settings, browsers: Browsers, pool: asyncpg.Pool
+) -> None:
+    """/me offers each step that is due, as the same single-use link the emails hold: the
+    mentee confirms the first conversation, answers the day-30 check-in once it is due, and
+    ends the match with their re-assessed level; the mentor is never offered the close."""
+    network, proposal = await approved_match(browsers, pool)
+    secret = settings.secret_key.get_secret_value()
+    mentee, mentor = browsers.new(), browsers.new()
+    mentee_page = f"/me/{sign_self_service_link(secret, person_id=network.mentee_id)}"
+    mentor_page = f"/me/{sign_self_service_link(secret, person_id=network.mentor_id)}"
+
+    async def offered(browser: Browser, page: str) -> dict[str, str]:
+        html = (await browser.get(page)).text
+        return {" ".join(words.split()): url for url, words in STEP_LINK.findall(html)}
+
+    mentor_name = f"Morag Mentor {network.network_id.removeprefix('web-')}"
+    steps = await offered(mentee, mentee_page)
+    assert list(steps) == [
+        f"Confirm your first conversation with {mentor_name}",
+        f"End your match with {mentor_name} and re-assess your levels",
+    ]
+    confirm = steps[f"Confirm your first conversation with {mentor_name}"]
+    assert (await mentee.get(confirm)).status_code == 200
+    assert (await mentee.post(confirm)).status_code == 303
+    assert (await mentee.post(confirm)).status_code == 410  # once
+
+    # Thirty-one days on, the day-30 check-in is due on both sides; the mentor may not close.
+    await pool.execute(
+        "UPDATE proposals SET status_changed_at = status_changed_at - interval '31 days'"
+        " WHERE match_id = $1",
+        proposal.match_id,
+    )
+    assert list(await offered(mentor, mentor_page)) == [
+        "Answer your 30-day check-in about Tariq Mentee"
+    ]
+    # A close link forged for the mentor's side is refused and changes nothing.
+    forged = sign_match_life_link(
+        secret, match_id=proposal.match_id, person_id=network.mentor_id, side="mentor", step="close"
+    )
+    refused = await mentor.post(f"/links/match/{forged}", data={"outcome": "completed"})
+    assert (refused.status_code, "ask your coordinator" in refused.text) == (409, True)
+    steps = await offered(mentee, mentee_page)
+    check_in = steps[f"Answer your 30-day check-in about {mentor_name}"]
+    answered = await mentee.post(check_in, data={"met": "yes", "usefulness": "5", "note": ""})
+    assert answered.status_code == 303
+    close = (await offered(mentee, mentee_page))[
+        f"End your match with {mentor_name} and re-assess your levels"
+    ]
+    form = await mentee.get(close)
+    assert "Your level in Clinical engagement now" in form.text
+    closed = await mentee.post(
+        close, data={"outcome": "completed", "level:clinical-engagement": "4", "reason": ""}
+    )
+    assert closed.status_code == 303
+
+    assert await life_rows(pool, proposal.match_id) == [
+        "match.first_conversation_held",
+        "match.checked_in",
+        "match.closed",
+    ]
+    event = await pool.fetchval(
+        "SELECT event FROM match_life WHERE match_id = $1 AND event_type = 'match.closed'",
+        proposal.match_id,
+    )
+    assert (event["by"], event["outcome"], event["levels"]) == (
+        "mentee",
+        "completed",
+        [{"skill": "clinical-engagement", "level": 4}],
+    )
+    gaps = await pool.fetchval(
+        "SELECT details->'gaps' FROM people WHERE id = $1", network.mentee_id
+    )
+    assert [(g["current"], g["target"]) for g in gaps] == [(4, 5)]
+    assert await offered(mentee, mentee_page) == {}  # closed: nothing more to do
+
+
+STEP_LINK = re.compile(r'<a href="(/links/match/[^"]+)">(.*?)</a>', re.S)

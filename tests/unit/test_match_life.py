@@ -28,6 +28,7 @@ from services.profiles.outcomes.life import (
     check_close,
     check_first_conversation,
     check_levels,
+    due_steps,
     life_of,
     reassessed_gaps,
     timeline,
@@ -46,6 +47,7 @@ from shared.events import (
     MatchProposed,
 )
 from shared.links import LinkRefused, read_match_life_link, sign_match_life_link
+from shared.matching import SkillCovered
 from shared.people import SkillGap, SkillLevel
 from tests.support.factories import match_proposed
 
@@ -115,6 +117,70 @@ def test_nothing_counts_after_the_close_and_nothing_before_the_introduction() ->
     assert (life.met_at, len(life.events)) == (None, 1)
     with pytest.raises(LifeRefused, match="not been approved"):
         check_close(life_of(MATCH, None, []))
+
+
+def test_the_timeline_names_the_proposal_the_approver_and_the_levels_gained() -> None:
+    gap = SkillCovered(
+        skill="cyber-security",
+        skill_name="Cyber security",
+        from_level=2,
+        to_level=5,
+        provider_level=6,
+    )
+    life = life_of(
+        MATCH, START, [met(START + timedelta(days=3)), closing(START + timedelta(days=95))]
+    )
+    lines = timeline(
+        life, proposed_at=START - timedelta(days=2), approved_by="cora@north.example", covered=[gap]
+    )
+    assert lines == [
+        (START - timedelta(days=2), "Proposed by the matcher"),
+        (START, "Approved by cora@north.example; mentor and mentee introduced"),
+        (START + timedelta(days=3), "First conversation confirmed by the mentee"),
+        (
+            START + timedelta(days=95),
+            "Closed by the coordinator: completed"
+            " (re-assessed: Cyber security 2 → 4 (aiming for 5))",
+        ),
+    ]
+
+
+@given(
+    days_since=st.integers(0, 400),
+    answered=st.sets(st.sampled_from((30, 90))),
+    has_met=st.booleans(),
+    side=st.sampled_from((LifeActor.MENTOR, LifeActor.MENTEE)),
+)
+def test_a_participant_is_offered_exactly_the_steps_they_can_take(
+    days_since: int, answered: set[int], has_met: bool, side: LifeActor
+) -> None:
+    events: list[Event] = [check_in(START + timedelta(days=d), d, side) for d in answered]
+    if has_met:
+        events.append(met(START + timedelta(days=1)))
+    life = life_of(MATCH, START, events)
+    steps = due_steps(life, side, (30, 90), START + timedelta(days=days_since))
+    for step in steps:  # each step offered can be taken
+        if step.step == "met":
+            check_first_conversation(life)
+        elif step.step == "check_in":
+            assert step.day <= days_since
+            check_check_in(life, step.day, side, (30, 90))
+        else:
+            check_close(life, side)
+    offered = {(s.step, s.day) for s in steps}
+    assert (("met", 0) in offered) == (life.met_at is None)
+    due = {d for d in (30, 90) if d <= days_since and d not in answered}
+    assert {d for s, d in offered if s == "check_in"} == due
+    assert (("close", 0) in offered) == (side is LifeActor.MENTEE)
+
+
+def test_a_closed_match_offers_nothing_and_only_the_mentee_or_a_coordinator_closes() -> None:
+    life = life_of(MATCH, START, [])
+    with pytest.raises(LifeRefused, match="ask your coordinator"):
+        check_close(life, LifeActor.MENTOR)
+    check_close(life, LifeActor.MENTEE)
+    closed = life_of(MATCH, START, [closing(START + timedelta(days=1))])
+    assert due_steps(closed, LifeActor.MENTEE, (30,), START + timedelta(days=40)) == []
 
 
 def test_a_check_in_only_at_the_networks_points() -> None:

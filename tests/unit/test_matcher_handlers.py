@@ -17,6 +17,8 @@ from services.matcher.handlers import (
     ProposalRow,
     handle_events,
     networks_touched,
+    restated_status,
+    secondment_outcome,
     still_pending,
     withdrawals,
 )
@@ -28,6 +30,7 @@ from shared.events import (
     MatchDecided,
     MatchingWeightsApplied,
     MatchProposed,
+    MatchRestated,
     MatchWithdrawn,
     NetworkUpserted,
     PersonErased,
@@ -37,9 +40,11 @@ from shared.events import (
     PlacementUpserted,
     PlacementWithdrawn,
     ScoreWeights,
+    SecondmentChanged,
+    SecondmentStatus,
     TrustUpserted,
 )
-from shared.matching import Explanation
+from shared.matching import Explanation, MatchKind
 from shared.observability.context import Carrier
 from shared.people import AspiredRole, MentorPreferences, Role, Sector, SkillGap, SkillLevel
 from shared.regions import Region
@@ -136,6 +141,27 @@ class FakeMatcherStore:
 
     async def record_closing(self, match_id: UUID, outcome: str, closed_at: datetime) -> None:
         self._set(match_id, status="closed")
+
+    async def restore_proposal(self, event: MatchRestated, status: str) -> bool:
+        named = [event.mentee_id]
+        if event.kind is MatchKind.MENTORING:
+            named.append(event.provider_id)
+        live = {
+            (p.provider_id, p.mentee_id)
+            for p in self.proposals.values()
+            if p.status in ("pending", "approved")
+        }
+        pair = (event.provider_id, event.mentee_id)
+        if (
+            event.match_id in self.proposals
+            or (status in ("pending", "approved") and pair in live)
+            or not all(n in self.people for n in named)
+        ):
+            return False
+        self.proposals[event.match_id] = ProposalRow(
+            event.match_id, event.network_id, status, event.provider_id, event.mentee_id
+        )
+        return True
 
     async def set_weights(self, event: MatchingWeightsApplied) -> bool:
         if self.weights.get(event.network_id, (0, None))[0] >= event.version:
@@ -504,3 +530,99 @@ def test_stated_preferences_and_chains_reach_the_engine_from_stored_profiles() -
     opened_placement = open_placement({"profile": chain_start.model_dump(mode="json"), "taken": 0})
     assert opened_placement is not None
     assert opened_placement.asks_nothing_back
+
+
+# --- a matcher rebuilt from nothing: matches restated by the profiles service ----------------
+
+
+def restated(
+    mentor: UUID,
+    mentee: UUID,
+    status: str = "pending",
+    secondment: SecondmentStatus | None = None,
+    kind: MatchKind = MatchKind.MENTORING,
+) -> MatchRestated:
+    match_id = uuid4()
+    return MatchRestated.model_validate(
+        {
+            "entity_key": str(match_id),
+            "match_id": match_id,
+            "network_id": "north",
+            "kind": kind,
+            "provider_id": mentor,
+            "mentee_id": mentee,
+            "score": 0.8,
+            "explanation": Explanation(skills_covered=(), region_reason="same region", parts=()),
+            "status": status,
+            "secondment": secondment,
+        }
+    )
+
+
+async def known_pair(store: FakeMatcherStore) -> tuple[UUID, UUID]:
+    mentor, mentee = profile("north", Role.MENTOR), profile("north", Role.MENTEE)
+    await handle_events(store, [upserted(mentor), upserted(mentee)])
+    store.dirty.clear()
+    return mentor.person_id, mentee.person_id
+
+
+@pytest.mark.parametrize("status", ["pending", "approved", "rejected", "withdrawn", "closed"])
+async def test_a_restated_match_the_matcher_lost_is_stored_and_asks_for_a_round(
+    status: str,
+) -> None:
+    store = FakeMatcherStore()
+    event = restated(*await known_pair(store), status=status)
+    await handle_events(store, [event])
+    assert store.proposals[event.match_id].status == status
+    assert set(store.dirty) == {"north"}
+
+    store.dirty.clear()
+    await handle_events(store, [event])  # the same restatement again changes nothing
+    assert (len(store.proposals), store.dirty) == (1, {})
+
+
+async def test_a_match_the_matcher_holds_keeps_its_own_state_when_restated() -> None:
+    """Profiles may not have heard of the withdrawal yet: the matcher's own state stands."""
+    store = FakeMatcherStore()
+    mentor, mentee = await known_pair(store)
+    event = restated(mentor, mentee, status="pending")
+    store.proposals[event.match_id] = ProposalRow(
+        event.match_id, "north", "withdrawn", mentor, mentee
+    )
+    await handle_events(store, [event])
+    assert (store.proposals[event.match_id].status, store.dirty) == ("withdrawn", {})
+
+
+async def test_a_restated_match_naming_someone_erased_since_is_not_stored() -> None:
+    store = FakeMatcherStore()
+    mentor, mentee = await known_pair(store)
+    await handle_events(store, [PersonErased(entity_key=str(mentor), person_id=mentor)])
+    store.dirty.clear()
+    await handle_events(store, [restated(mentor, mentee, status="approved")])
+    assert (store.proposals, store.dirty) == ({}, {})
+
+
+async def test_a_restated_secondment_needs_only_its_mentee_here() -> None:
+    """Its provider is a placement, which a withdrawal removes while its matches stay."""
+    store = FakeMatcherStore()
+    _, mentee = await known_pair(store)
+    event = restated(uuid4(), mentee, status="approved", kind=MatchKind.SECONDMENT)
+    await handle_events(store, [event])
+    assert store.proposals[event.match_id].status == "approved"
+
+
+@given(st.sampled_from(SecondmentStatus))
+def test_a_restated_secondment_ends_as_its_changes_would_have_left_it(
+    secondment: SecondmentStatus,
+) -> None:
+    """An approved secondment restated with its latest state has the status that state's
+    ``secondment.changed`` gives an approved proposal."""
+    event = restated(uuid4(), uuid4(), "approved", secondment, MatchKind.SECONDMENT)
+    approved = ProposalRow(event.match_id, "north", "approved", event.provider_id, uuid4())
+    change = SecondmentChanged(
+        entity_key=str(event.match_id),
+        match_id=event.match_id,
+        network_id="north",
+        status=secondment,
+    )
+    assert restated_status(event) == (secondment_outcome(approved, change) or "approved")

@@ -28,6 +28,7 @@ from services.profiles.dependencies import AppSettings, Connection
 from services.profiles.directory.errors import Conflict, Invalid, NotFound
 from services.profiles.directory.people import save_person
 from services.profiles.imports.rows import parse_person
+from services.profiles.outcomes.timelines import match_timelines
 from services.profiles.pages import CheckedForm, Coordinating, PageRefused, flash, now, render
 from shared.matching import Explanation, MatchKind
 from shared.settings import Settings
@@ -101,6 +102,7 @@ async def person_page(
         "gaps": gap_coverage(details.get("gaps", []), history),
         "history": history,
         "mentors": await queries.mentors_of(conn, network_id) if person["role"] == "mentee" else [],
+        "timelines": await match_timelines(conn, history),
         "now": now(),
     }
     return render(request, "person.html", context)

@@ -10,6 +10,12 @@ until its events are stored, so a change made meanwhile is stored either before 
 the row or after the batch's events: no consumer ends with an older state than the directory's.
 Consumers apply the events as the changes they describe; applied again (a second republish),
 they change nothing.
+
+A matcher rebuilt from nothing also needs the matches: each proposal the coordinators' read
+model holds, with its decision and what became of it, goes out as ``match.restated`` on the
+decisions topic (``restate_matches``), once the matcher has applied the directory (the CLI
+waits for it): a match naming someone the matcher no longer holds was erased since, and is not
+restored. Matches naming someone erased here are not restated at all.
 """
 
 from __future__ import annotations
@@ -23,7 +29,14 @@ import asyncpg
 from services.profiles.api.schemas import PlacementIn, TrustIn
 from services.profiles.directory.people import availability_event, person_details, person_event
 from services.profiles.directory.placements import placement_event
-from shared.events import Coordinator, Event, NetworkUpserted, TrustUpserted
+from shared.events import (
+    Coordinator,
+    Event,
+    MatchRestated,
+    NetworkUpserted,
+    SecondmentStatus,
+    TrustUpserted,
+)
 from shared.outbox import add_to_outbox
 
 BATCH = 500
@@ -54,6 +67,19 @@ def person_events(row: asyncpg.Record) -> list[Event]:
 
 def placement_events(row: asyncpg.Record) -> list[Event]:
     return [placement_event(row["key"], PlacementIn.model_validate(row["details"]), row)]
+
+
+# A secondment's states as its events name them (awaiting consent has no event: still approved).
+SECONDMENT_STATES = {status.value: status for status in SecondmentStatus}
+
+
+def match_events(row: asyncpg.Record) -> list[Event]:
+    fields = {name: row[name] for name in MATCH_FIELDS}
+    secondment = SECONDMENT_STATES.get(row["secondment"])
+    event = MatchRestated.model_validate(
+        {"entity_key": str(row["key"]), "match_id": row["key"], "secondment": secondment, **fields}
+    )
+    return [event]
 
 
 @dataclass(frozen=True)
@@ -99,16 +125,78 @@ ENTITIES = {
 }
 
 
+MATCH_FIELDS = (
+    "network_id",
+    "kind",
+    "provider_id",
+    "mentee_id",
+    "score",
+    "explanation",
+    "exchange_id",
+    "status",
+    "decided_at",
+    "outcome",
+    "closed_at",
+)
+# Every match whose mentee (and mentor) is still here, with its secondment's state and closing.
+MATCHES = Entities(
+    """
+    SELECT p.match_id AS key, p.network_id, p.kind, p.provider_id, p.mentee_id, p.score,
+      p.explanation, p.exchange_id, p.status, s.status AS secondment,
+      CASE WHEN p.status IN ('approved', 'rejected', 'closed') THEN p.status_changed_at
+      END AS decided_at, closing.event->>'outcome' AS outcome, closing.occurred_at AS closed_at
+    FROM proposals p
+    LEFT JOIN secondments s ON s.match_id = p.match_id
+    LEFT JOIN LATERAL (
+      SELECT l.event, l.occurred_at FROM match_life l
+      WHERE l.match_id = p.match_id AND l.event_type = 'match.closed'
+      ORDER BY l.occurred_at DESC LIMIT 1) closing ON p.status = 'closed'
+    WHERE EXISTS (SELECT 1 FROM people m WHERE m.id = p.mentee_id)
+      AND (p.kind = 'secondment' OR EXISTS (SELECT 1 FROM people m WHERE m.id = p.provider_id))
+    """,
+    "p.match_id",
+    "p",
+    match_events,
+)
+
+
 async def republish_directory(conn: asyncpg.Connection, batch: int = BATCH) -> Counter[str]:
     """Store the events of the directory's current state in the outbox, a batch of entities
     per transaction; returns how many entities of each kind."""
     counts: Counter[str] = Counter()
     for kind, entities in ENTITIES.items():
-        after: str | None = None
-        while rows := await _republish_batch(conn, entities, after, batch):
-            counts[kind] += len(rows)
-            after = str(rows[-1]["key"])
+        counts[kind] = await _republish(conn, entities, batch)
     return counts
+
+
+async def restate_matches(conn: asyncpg.Connection, batch: int = BATCH) -> int:
+    """Store a ``match.restated`` event for every match (see the module's docstring); returns
+    how many."""
+    return await _republish(conn, MATCHES, batch)
+
+
+async def last_outbox_row(conn: asyncpg.Connection) -> int:
+    """The newest outbox row's id (0 when empty): the relay has sent what came before once
+    ``relayed_through`` says so."""
+    last: int = await conn.fetchval("SELECT coalesce(max(id), 0) FROM outbox")
+    return last
+
+
+async def relayed_through(conn: asyncpg.Connection, row_id: int) -> bool:
+    """Whether the relay has published every outbox row up to ``row_id``."""
+    waiting: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM outbox WHERE id <= $1 AND published_at IS NULL)", row_id
+    )
+    return not waiting
+
+
+async def _republish(conn: asyncpg.Connection, entities: Entities, batch: int) -> int:
+    count = 0
+    after: str | None = None
+    while rows := await _republish_batch(conn, entities, after, batch):
+        count += len(rows)
+        after = str(rows[-1]["key"])
+    return count
 
 
 async def _republish_batch(

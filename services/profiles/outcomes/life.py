@@ -4,9 +4,10 @@ what may happen next and why not, and its timeline in words. No SQL, no Kafka.""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import assert_never
 from uuid import UUID
 
 from shared.events import (
@@ -17,7 +18,9 @@ from shared.events import (
     MatchClosed,
     MatchOutcome,
 )
-from shared.people import SkillGap
+from shared.links import LifeStep
+from shared.matching import SkillCovered
+from shared.people import SkillGap, SkillLevel
 from shared.skills import MAX_LEVEL, MIN_LEVEL
 
 LifeEvent = FirstConversationHeld | CheckInRecorded | MatchClosed
@@ -101,41 +104,82 @@ def check_check_in(life: MatchLife, day: int, by: LifeActor, days: Iterable[int]
         raise LifeRefused("This check-in is already answered. Thank you.")
 
 
-def check_close(life: MatchLife) -> None:
+def check_close(life: MatchLife, by: LifeActor = LifeActor.COORDINATOR) -> None:
+    """A coordinator or the mentee closes a match; the mentor asks their coordinator."""
     _open(life)
+    if by is LifeActor.MENTOR:
+        raise LifeRefused("The mentee or a coordinator closes a match: ask your coordinator.")
 
 
-def timeline(life: MatchLife) -> list[tuple[datetime, str]]:
-    """What happened to the match, oldest first, in words (the check-in note is shown to
-    coordinators on the match's page, not here)."""
+@dataclass(frozen=True)
+class Step:
+    """A step a participant can take now: ``met``, ``check_in`` (on ``day``) or ``close``."""
+
+    step: LifeStep
+    day: int = 0
+
+
+def due_steps(life: MatchLife, by: LifeActor, days: Iterable[int], now: datetime) -> list[Step]:
+    """What this side of an open match can do now: confirm the first conversation (until it is
+    recorded), answer each check-in that is due and unanswered, and (the mentee) close it."""
+    if life.introduced_at is None or life.closed is not None:
+        return []
+    steps = [Step("met")] if life.met_at is None else []
+    since = now - life.introduced_at
+    steps += [
+        Step("check_in", day)
+        for day in sorted(set(days))
+        if since >= timedelta(days=day) and not life.checked_in(day, by)
+    ]
+    return [*steps, Step("close")] if by is LifeActor.MENTEE else steps
+
+
+def timeline(
+    life: MatchLife,
+    *,
+    proposed_at: datetime | None = None,
+    approved_by: str | None = None,
+    covered: Sequence[SkillCovered] = (),
+) -> list[tuple[datetime, str]]:
+    """What happened to the match, oldest first, in words: proposed (when known), approved and
+    introduced, the first conversation, each check-in with its rating, the close with its
+    outcome and the mentee's re-assessed levels (named, from their level before, when the
+    gaps the match ``covered`` are given). The check-in note is shown to coordinators on the
+    match's page, not here."""
     lines: list[tuple[datetime, str]] = []
+    if proposed_at is not None:
+        lines.append((proposed_at, "Proposed by the matcher"))
     if life.introduced_at is not None:
-        lines.append((life.introduced_at, "Approved; mentor and mentee introduced"))
+        by = f" by {approved_by}" if approved_by else ""
+        lines.append((life.introduced_at, f"Approved{by}; mentor and mentee introduced"))
     for event in life.events:
-        match event:
-            case FirstConversationHeld():
-                lines.append(
-                    (event.occurred_at, f"First conversation confirmed by the {event.confirmed_by}")
-                )
-            case CheckInRecorded():
-                met = "have met" if event.met else "have not met"
-                lines.append(
-                    (
-                        event.occurred_at,
-                        f"Day-{event.day} check-in by the {event.by}: {met},"
-                        f" usefulness {event.usefulness}/5",
-                    )
-                )
-            case MatchClosed():
-                gained = ", ".join(f"{s.skill} now {s.level}" for s in event.levels)
-                lines.append(
-                    (
-                        event.occurred_at,
-                        f"Closed by the {event.by}: {OUTCOME_WORDS[event.outcome]}"
-                        + (f" (re-assessed: {gained})" if gained else ""),
-                    )
-                )
+        lines.append((event.occurred_at, _in_words(event, {s.skill: s for s in covered})))
     return lines
+
+
+def _in_words(event: LifeEvent, covered: Mapping[str, SkillCovered]) -> str:
+    match event:
+        case FirstConversationHeld():
+            return f"First conversation confirmed by the {event.confirmed_by}"
+        case CheckInRecorded():
+            met = "have met" if event.met else "have not met"
+            rating = f"usefulness {event.usefulness}/5"
+            return f"Day-{event.day} check-in by the {event.by}: {met}, {rating}"
+        case MatchClosed():
+            gained = ", ".join(
+                _reassessed(level, covered.get(level.skill)) for level in event.levels
+            )
+            return f"Closed by the {event.by}: {OUTCOME_WORDS[event.outcome]}" + (
+                f" (re-assessed: {gained})" if gained else ""
+            )
+        case _:
+            assert_never(event)
+
+
+def _reassessed(level: SkillLevel, gap: SkillCovered | None) -> str:
+    if gap is None:
+        return f"{level.skill} now {level.level}"
+    return f"{gap.skill_name} {gap.from_level} → {level.level} (aiming for {gap.to_level})"
 
 
 def covered_skills(explanation: dict[str, object]) -> dict[str, tuple[int, int]]:

@@ -26,12 +26,13 @@ from services.profiles.outcomes.life import (
     LifeRefused,
     MatchLife,
     check_check_in,
+    check_close,
     check_first_conversation,
-    timeline,
 )
 from services.profiles.outcomes.queries import network_history, outcome_rows, rows_csv
 from services.profiles.outcomes.report import EVERYONE, FIGURES, build_report, report_csv
 from services.profiles.outcomes.store import load_life, match_row
+from services.profiles.outcomes.timelines import match_timeline
 from services.profiles.outcomes.use_cases import (
     close_match,
     confirm_first_conversation,
@@ -41,6 +42,7 @@ from services.profiles.outcomes.weights import WeightsRefused, apply_suggestion,
 from services.profiles.pages import CheckedForm, Coordinating, PageRefused, flash, now, render
 from shared.events import LifeActor, MatchOutcome
 from shared.links import LinkPurpose, LinkRefused, MatchLifeLink, read_match_life_link
+from shared.matching import Explanation
 from shared.settings import Settings
 
 router = APIRouter(include_in_schema=False)
@@ -85,7 +87,7 @@ async def match_page(
         "network_id": network_id,
         "match": view,
         "life": life,
-        "timeline": timeline(life),
+        "timeline": match_timeline(view, life.events).lines,
         "open": life.closed is None,
         "outcomes": [(o.value, OUTCOME_WORDS[o]) for o in MatchOutcome],
         "settings": await life_settings(conn, network_id),
@@ -129,6 +131,13 @@ def _levels(form: FormData) -> dict[str, int]:
     return levels
 
 
+def _outcome(form: FormData) -> MatchOutcome:
+    try:
+        return MatchOutcome(str(form.get("outcome", "")))
+    except ValueError as error:
+        raise PageRefused(400, "Nothing recorded", "Choose how the match ended.") from error
+
+
 @router.post("/dashboard/{network_id}/matches/{match_id}/close")
 async def coordinator_closes(
     request: Request,
@@ -140,10 +149,7 @@ async def coordinator_closes(
 ) -> Response:
     """End the match. Ended early, the mentee goes back to the matching (never with this
     mentor): the coordinator's reassignment is the next round's proposal, or a match by hand."""
-    try:
-        outcome = MatchOutcome(str(form.get("outcome", "")))
-    except ValueError as error:
-        raise PageRefused(400, "Nothing recorded", "Choose how the match ended.") from error
+    outcome = _outcome(form)
     try:
         await close_match(
             conn,
@@ -183,7 +189,9 @@ async def usable_link(settings: Settings, conn: asyncpg.Connection, token: str) 
     return link
 
 
-async def _linked_life(conn: asyncpg.Connection, link: MatchLifeLink) -> MatchLife:
+async def _linked_life(
+    conn: asyncpg.Connection, link: MatchLifeLink
+) -> tuple[asyncpg.Record, MatchLife]:
     row = await match_row(conn, link.match_id, lock=True)
     person = "provider_id" if link.side == "mentor" else "mentee_id"
     if row is None or row[person] != link.person_id:
@@ -192,12 +200,14 @@ async def _linked_life(conn: asyncpg.Connection, link: MatchLifeLink) -> MatchLi
     try:
         if link.step == "met":
             check_first_conversation(life)
+        elif link.step == "close":
+            check_close(life, LifeActor(link.side))
         else:
             settings = await life_settings(conn, row["network_id"])
             check_check_in(life, link.day, LifeActor(link.side), settings.check_in_days)
     except LifeRefused as error:
         raise PageRefused(409, "Nothing to record", str(error)) from error
-    return life
+    return row, life
 
 
 @router.get("/links/match/{token}")
@@ -207,8 +217,14 @@ async def participant_step(
     # A GET changes nothing: mail scanners open links before people do.
     link = await usable_link(settings, conn, token)
     async with conn.transaction():
-        await _linked_life(conn, link)
-    return render(request, "match_link.html", {"link": link, "token": token})
+        row, _ = await _linked_life(conn, link)
+    context = {
+        "link": link,
+        "token": token,
+        "covered": Explanation.model_validate(row["explanation"]).skills_covered,
+        "outcomes": [(o.value, OUTCOME_WORDS[o]) for o in MatchOutcome],
+    }
+    return render(request, "match_link.html", context)
 
 
 @router.post("/links/match/{token}")
@@ -221,26 +237,38 @@ async def participant_takes_step(
         await _linked_life(conn, link)
         if not await claim_link_token(conn, link.token_id, LinkPurpose.MATCH_LIFE.value):
             raise _used()
-        actor = f"participant:{link.person_id}"
         try:
-            if link.step == "met":
-                await confirm_first_conversation(
-                    conn, link.match_id, by=LifeActor(link.side), actor=actor
-                )
-            else:
-                await record_check_in(
-                    conn,
-                    link.match_id,
-                    day=link.day,
-                    by=LifeActor(link.side),
-                    met=form.get("met") == "yes",
-                    usefulness=_usefulness(form.get("usefulness")),
-                    note=str(form.get("note", "")),
-                    actor=actor,
-                )
+            await _take_step(conn, link, form)
         except LifeRefused as error:
             raise PageRefused(400, "Nothing recorded", str(error)) from error
     return RedirectResponse("/links/match-recorded", status.HTTP_303_SEE_OTHER)
+
+
+async def _take_step(conn: asyncpg.Connection, link: MatchLifeLink, form: FormData) -> None:
+    actor, by = f"participant:{link.person_id}", LifeActor(link.side)
+    if link.step == "met":
+        await confirm_first_conversation(conn, link.match_id, by=by, actor=actor)
+    elif link.step == "close":
+        await close_match(
+            conn,
+            link.match_id,
+            outcome=_outcome(form),
+            by=by,
+            actor=actor,
+            levels=_levels(form),
+            reason=str(form.get("reason", "")),
+        )
+    else:
+        await record_check_in(
+            conn,
+            link.match_id,
+            day=link.day,
+            by=by,
+            met=form.get("met") == "yes",
+            usefulness=_usefulness(form.get("usefulness")),
+            note=str(form.get("note", "")),
+            actor=actor,
+        )
 
 
 @router.get("/links/match-recorded")

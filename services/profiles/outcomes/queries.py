@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any
 
 import asyncpg
@@ -35,6 +36,18 @@ ORDER BY p.proposed_at, p.match_id
 """
 
 
+def snapshot(conn: asyncpg.Connection) -> AbstractAsyncContextManager[object]:
+    """One consistent read of the proposals and their events: a read-only repeatable-read
+    transaction, or the caller's own when it reads inside one (applying weights, which
+    locks the network and writes)."""
+    if conn.is_in_transaction():
+        return nullcontext()
+    transaction: AbstractAsyncContextManager[object] = conn.transaction(
+        isolation="repeatable_read", readonly=True
+    )
+    return transaction
+
+
 def _groups(row: asyncpg.Record) -> frozenset[str]:
     return frozenset(g for g in ("part_time", "social_care", "small_trust") if row[g])
 
@@ -62,7 +75,7 @@ async def network_history(
     conn: asyncpg.Connection, network_id: str
 ) -> tuple[list[ProposalFact], list[LifeEvent]]:
     """Every proposal of the network and every life event of its matches, in one snapshot."""
-    async with conn.transaction(isolation="repeatable_read", readonly=True):
+    async with snapshot(conn):
         rows = await _rows(conn, network_id)
         events = await life_events(conn, [row["match_id"] for row in rows])
     return [_fact(row) for row in rows], events
@@ -81,7 +94,7 @@ async def learning_history(
     conn: asyncpg.Connection, network_id: str
 ) -> tuple[list[Example], list[Pending]]:
     """The decided proposals as the learner's examples, and the pending ones."""
-    async with conn.transaction(isolation="repeatable_read", readonly=True):
+    async with snapshot(conn):
         rows = await _rows(conn, network_id)
         events = await life_events(conn, [row["match_id"] for row in rows])
     by_match: dict[object, list[LifeEvent]] = {}
@@ -129,7 +142,7 @@ async def outcome_rows(
 ) -> list[dict[str, object]]:
     """One row per decided proposal. Anonymised: no names, email addresses or free text, and a
     row number instead of the match id (ids stay in the coordinators' own export)."""
-    async with conn.transaction(isolation="repeatable_read", readonly=True):
+    async with snapshot(conn):
         rows = [r for r in await _rows(conn, network_id) if r["decided_at"] is not None]
         events = await life_events(conn, [row["match_id"] for row in rows])
     rows_out = []

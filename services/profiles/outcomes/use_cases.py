@@ -141,7 +141,7 @@ async def close_match(
     levels = dict(levels or {})
     async with conn.transaction():
         row, life = await _locked_life(conn, match_id, network_id)
-        check_close(life)
+        check_close(life, by)
         check_levels(levels, covered_skills(row["explanation"]))
         event = MatchClosed(
             entity_key=str(match_id),

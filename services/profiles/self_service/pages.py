@@ -29,6 +29,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.datastructures import FormData
 
 from services.profiles.dependencies import AppSettings, Pool
+from services.profiles.pages import now
 from services.profiles.self_service import profile_form
 from services.profiles.self_service.actions import (
     MAX_EMAIL_LENGTH,
@@ -40,6 +41,7 @@ from services.profiles.self_service.actions import (
     perform,
     request_link,
 )
+from services.profiles.self_service.match_steps import match_steps
 from services.profiles.self_service.standing import matches_of, where_they_stand
 from shared.links import LinkRefused, SelfServiceLink, read_self_service_link
 from shared.people import Role
@@ -141,6 +143,7 @@ async def manage(
             return found
         link, person = found
         matches = await matches_of(conn, link.person_id)
+        steps = await match_steps(conn, settings, link.person_id, matches, now())
     context = {
         "token": token,
         "csrf": csrf_token(settings.secret_key.get_secret_value(), link),
@@ -148,6 +151,7 @@ async def manage(
         "role": person.role.value,
         "state": person.state.value,
         "standing": where_they_stand(person.state, matches),
+        "match_steps": steps,
         "actions": [a.value for a in allowed_actions(person.role, person.state)],
         # What was just done (post-redirect-get): only a known action's name is shown.
         "done": done if done in {*Action.__members__.values(), "profile"} else "",

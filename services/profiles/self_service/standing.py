@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
@@ -24,6 +25,10 @@ class Stage(StrEnum):
 class Match:
     status: str  # the read model's: pending, approved, rejected, withdrawn
     other: str | None  # who or what is on the other side; known only once approved
+    match_id: UUID | None = None
+    network_id: str = ""
+    introduced_at: datetime | None = None  # when approved
+    as_mentee: bool = False  # the participant is its mentee (or secondment's candidate)
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,8 @@ async def matches_of(conn: asyncpg.Connection, person_id: UUID) -> list[Match]:
     """The person's pending and approved matches; the other side named only when approved."""
     rows = await conn.fetch(
         """
-        SELECT p.status, CASE WHEN p.status <> 'approved' THEN NULL
+        SELECT p.match_id, p.network_id, p.status, p.status_changed_at,
+          p.mentee_id = $1 AS as_mentee, CASE WHEN p.status <> 'approved' THEN NULL
           WHEN p.mentee_id = $1 AND p.kind = 'mentoring' THEN mentor.details->>'name'
           WHEN p.mentee_id = $1 THEN concat(pl.details->>'role', ' at ', host.name)
           ELSE mentee.details->>'name' END AS other
@@ -63,4 +69,14 @@ async def matches_of(conn: asyncpg.Connection, person_id: UUID) -> list[Match]:
         """,
         person_id,
     )
-    return [Match(row["status"], row["other"]) for row in rows]
+    return [
+        Match(
+            row["status"],
+            row["other"],
+            row["match_id"],
+            row["network_id"],
+            row["status_changed_at"] if row["status"] == "approved" else None,
+            row["as_mentee"],
+        )
+        for row in rows
+    ]

@@ -465,6 +465,21 @@ class SecondmentChanged(Event):
     reason: FreeText = ""
 
 
+class SecondmentRequestDecided(Event):
+    """A member of staff asked (on their own page) to be considered for secondment, and their
+    home trust's contact agreed (from now on they are a secondment candidate) or declined, with
+    a reason. Keyed by the person, on the people topic with their profile's events."""
+
+    topic: ClassVar[Topic] = Topic.PEOPLE
+    event_type: Literal["secondment.request_decided"] = "secondment.request_decided"
+
+    person_id: UUID
+    trust_code: str
+    agreed: bool
+    reason: FreeText = ""
+    decided_by: str
+
+
 class GroupFigures(BaseModel):
     """One group's match rate in a round (the matcher's fairness report, as published)."""
 
@@ -491,8 +506,10 @@ class GroupTargetFigures(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     group: str  # part_time, social_care, small_trust
-    target_share: float = Field(ge=0, le=1, description="of the overall rate; 0 = no target")
+    target_share: float = Field(ge=0, le=1, description="of the reference rate; 0 = no target")
     rate_to_overall: float | None = None
+    reference: Literal["overall", "others"] = "overall"  # others: small trusts against large
+    rate_to_reference: float | None = None  # the group's rate / the reference rate
     met: bool
 
 
@@ -669,7 +686,8 @@ AnyEvent = Annotated[
     | ConsentRequested
     | ConsentRecorded
     | SecondmentChanged
-    | MatchRestated,
+    | MatchRestated
+    | SecondmentRequestDecided,
     Field(discriminator="event_type"),
 ]
 

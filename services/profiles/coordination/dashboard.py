@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from services.profiles.coordination.charts import Bar, percent
-from shared.events import FairnessFigures
+from shared.events import FairnessFigures, GroupTargetFigures
 from shared.matching import REPLACED_BY_A_BETTER_MATCH, Explanation, MatchKind
 from shared.regions import Region, parse_region
 from shared.skills import DEFAULT_TAXONOMY
@@ -443,17 +443,27 @@ class TargetRow(BaseModel):
 
 
 def target_rows(fairness: FairnessFigures | None) -> list[TargetRow]:
-    """The round's fairness targets (those set), each with the share of the overall rate it
-    asked for and the share the group reached."""
+    """The round's fairness targets (those set), each with the share of its reference rate
+    (the overall rate, or large trusts' for small trusts) it asked for and what it reached."""
     if fairness is None or fairness.price is None:
         return []
     return [
         TargetRow(
             group=_TARGET_GROUPS.get(t.group, t.group),
-            target=f"at least {t.target_share:.2f}",
-            achieved="no mentee" if t.rate_to_overall is None else f"{t.rate_to_overall:.2f}",
+            target=f"at least {t.target_share:.2f} of {_reference(t)}",
+            achieved="no mentee" if _reached(t) is None else f"{_reached(t):.2f}",
             met=t.met,
         )
         for t in fairness.price.targets
         if t.target_share > 0
     ]
+
+
+def _reference(target: GroupTargetFigures) -> str:
+    if target.reference == "overall":
+        return "the overall rate"
+    return "large trusts' rate" if target.group == "small_trust" else "the others' rate"
+
+
+def _reached(target: GroupTargetFigures) -> float | None:
+    return target.rate_to_reference if target.reference == "others" else target.rate_to_overall

@@ -2,7 +2,7 @@
 the person and match pages say so.
 
 Revision ID: 1603
-Revises: 1800
+Revises: 1702
 """
 
 from alembic import op
@@ -10,7 +10,7 @@ from alembic import op
 from shared.migrations import execute
 
 revision = "1603"
-down_revision = "1800"
+down_revision = "1702"
 branch_labels = None
 depends_on = None
 

@@ -16,7 +16,7 @@ import asyncpg
 import pytest
 from playwright.async_api import Page, async_playwright, expect
 
-from devtools.browser import chromium_present, launch_chromium
+from devtools.browser import launch_chromium
 from devtools.demo_history import HIDDEN_WEIGHTS, add_history, synthetic_examples
 from devtools.stack import StackConfig
 from services.profiles.accounts.accounts import NewAccount, create_account
@@ -24,18 +24,11 @@ from services.profiles.accounts.permissions import AccountRole
 from shared.db import create_pool
 from shared.links import sign_self_service_link
 from shared.settings import Settings
-from tests.support.browser import (
-    AXE,
-    PHONE,
-    fits,
-    require,
-    serious_violations,
-    sign_in,
-    wider_than,
-)
+from tests.support.accessibility import require_axe, serious_violations
+from tests.support.browser import PHONE, fits, sign_in, wider_than
 from tests.support.history import seed_history
 from tests.support.pages import PASSWORD
-from tests.support.stack import e2e_stack
+from tests.support.stack import e2e_stack, require_chromium
 
 pytestmark = pytest.mark.e2e
 
@@ -44,10 +37,8 @@ pytestmark = pytest.mark.e2e
 def stack(
     database_url: str, kafka: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[StackConfig]:
-    require(
-        chromium_present(), "Chromium is not installed at /usr/bin/chromium: run `make browser`"
-    )
-    require(AXE.is_file(), "axe-core is not installed: run `make axe`")
+    require_chromium()
+    require_axe()
     with e2e_stack(database_url, kafka, tmp_path_factory.mktemp("after-intro")) as (config, _):
         yield config
 

@@ -351,6 +351,18 @@ class MatchWithdrawn(Event):
     reason: str
 
 
+class MatchByHand(BaseModel):
+    """The pair a coordinator matched by hand, and the score and explanation they saw."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal[MatchKind.MENTORING] = MatchKind.MENTORING
+    provider_id: UUID  # the mentor
+    mentee_id: UUID
+    score: float
+    explanation: Explanation
+
+
 class MatchDecided(Event):
     topic: ClassVar[Topic] = Topic.DECISIONS
     event_type: Literal["match.decided"] = "match.decided"
@@ -360,6 +372,32 @@ class MatchDecided(Event):
     approved: bool
     reason: str = ""
     decided_by: str
+    # A match made by hand has no proposal before its decision: it travels here, and every
+    # consumer keeps it as the proposal it stands for (``proposal``).
+    by_hand: MatchByHand | None = None
+
+    @model_validator(mode="after")
+    def _made_by_hand_is_approved(self) -> MatchDecided:
+        if self.by_hand is not None and not self.approved:
+            raise ValueError("a match made by hand is an approved one")
+        return self
+
+    def proposal(self) -> MatchProposed | None:
+        """The match made by hand as the proposal it stands for; None for a decision about
+        the matcher's own proposal."""
+        if self.by_hand is None:
+            return None
+        return MatchProposed(
+            entity_key=self.entity_key,
+            occurred_at=self.occurred_at,
+            match_id=self.match_id,
+            network_id=self.network_id,
+            kind=self.by_hand.kind,
+            provider_id=self.by_hand.provider_id,
+            mentee_id=self.by_hand.mentee_id,
+            score=self.by_hand.score,
+            explanation=self.by_hand.explanation,
+        )
 
 
 # --- secondments: the trusts' consents and each secondment's life ----------------------------

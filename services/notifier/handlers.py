@@ -418,7 +418,10 @@ async def handle_event(store: NotifierStore, event: Event) -> None:
             await store.cancel_unsent(event.match_id, ANNOUNCEMENTS)
         case MatchDecided():
             # Approved matches are introduced by ``introduce_approved`` once their proposal and
-            # people are known.
+            # people are known; a match made by hand brings its own (never announced).
+            made_by_hand = event.proposal()
+            if made_by_hand is not None:
+                await store.keep_proposal(made_by_hand)
             await store.keep_decision(event)
             await store.mark_announced([event.match_id])
             await store.cancel_unsent(event.match_id, ANNOUNCEMENTS)

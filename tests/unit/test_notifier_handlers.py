@@ -41,6 +41,7 @@ from shared.events import (
     Coordinator,
     JoinEmailPurpose,
     JoinEmailRequested,
+    MatchByHand,
     MatchDecided,
     MatchProposed,
     MatchWithdrawn,
@@ -367,6 +368,27 @@ async def test_an_approval_that_raced_a_withdrawal_is_introduced(withdrawal_firs
     await introduce_approved(store)
     assert store.unsent("proposal") == []
     assert len(store.unsent("introduction")) == 2
+
+
+async def test_a_match_by_hand_introduces_both_and_is_never_announced() -> None:
+    store = FakeNotifierStore()
+    mentor, mentee = person(), person()
+    for event in (network(), mentor, mentee):
+        await handle_event(store, event)
+    shown = proposed(mentor.profile.person_id, mentee.profile.person_id)
+    made = MatchByHand(
+        provider_id=shown.provider_id,
+        mentee_id=shown.mentee_id,
+        score=shown.score,
+        explanation=shown.explanation,
+    )
+    await handle_event(store, decided(shown, approved=True).model_copy(update={"by_hand": made}))
+    assert await announce_proposals(store) == 0
+    assert await introduce_approved(store) == 1
+    assert {e.person_id for e in store.unsent("introduction")} == {
+        shown.provider_id,
+        shown.mentee_id,
+    }
 
 
 async def test_a_rejection_introduces_nobody() -> None:

@@ -795,6 +795,35 @@ class ScoreTables:
             ranked={position[m]: r for m, r in self.ranked.items() if m in position},
         )
 
+    def for_providers(self, providers: npt.NDArray[np.int64]) -> ScoreTables:
+        """The same tables for some providers only (column j is provider ``providers[j]``)."""
+        column = np.full(self.n_providers, -1, dtype=np.int32)
+        column[providers] = np.arange(providers.size, dtype=np.int32)
+
+        def columns_of(found: IntArray) -> npt.NDArray[np.bool_]:
+            kept: npt.NDArray[np.bool_] = column[found] >= 0
+            return kept
+
+        rejected = {m: column[p[columns_of(p)]] for m, p in self.rejected.items()}
+        ranked = {
+            m: (column[p[columns_of(p)]], value[columns_of(p)])
+            for m, (p, value) in self.ranked.items()
+        }
+        level_onehot = np.ascontiguousarray(self.level_onehot[:, providers])
+        return replace(
+            self,
+            provider_ids=tuple(self.provider_ids[j] for j in providers.tolist()),
+            capacity=self.capacity[providers],
+            static=np.ascontiguousarray(self.static[:, providers]),
+            level_onehot=level_onehot,
+            level_onehot_sample=np.ascontiguousarray(level_onehot[:, ::SAMPLE_STRIDE]),
+            provider_features=np.ascontiguousarray(self.provider_features[:, providers]),
+            provider_text=np.ascontiguousarray(self.provider_text[:, providers]),
+            rejected={m: p for m, p in rejected.items() if p.size},
+            ranked={m: r for m, r in ranked.items() if r[0].size},
+            coverage=replace(self.coverage, level=self.coverage.level[providers]),
+        )
+
     def penalise(self, start: int, stop: int, block: FloatArray, buffers: BlockBuffers) -> None:
         """Push pairs without coverage far below zero in a whole block: exact values."""
         n = stop - start

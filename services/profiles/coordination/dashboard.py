@@ -78,6 +78,7 @@ class ProposalView(BaseModel):
     gaps_uncovered: tuple[GapLeft, ...] = ()
     provider_id: UUID | None = None  # the mentor (a person's page) or the placement
     mentee_id: UUID | None = None
+    by_hand: bool = False  # a coordinator's match by hand, not the matcher's proposal
 
     def waiting_days(self, now: datetime) -> int:
         return max(0, (now - self.proposed_at).days)
@@ -129,6 +130,7 @@ def proposal_view(row: Mapping[str, Any]) -> ProposalView:
         gaps_uncovered=gaps_left((row["mentee"] or {}).get("gaps", []), explanation),
         provider_id=row["provider_id"],
         mentee_id=row["mentee_id"],
+        by_hand=bool(row.get("by_hand", False)),
     )
 
 
@@ -246,14 +248,19 @@ SCORE_PARTS = (
 )
 
 
+def introduction_words(mentor_name: str, mentee_name: str) -> str:
+    """What approving a mentoring match does, and who is emailed."""
+    return (
+        f"{mentor_name} and {mentee_name} are each emailed an introduction with"
+        f" an invitation to a first conversation; {mentor_name} has one place fewer."
+    )
+
+
 def what_happens(view: ProposalView) -> tuple[str, str]:
     """In plain words, what approving and what rejecting this proposal does, and who is
     emailed (services/notifier/handlers.py decides the same)."""
     if view.kind is MatchKind.MENTORING:
-        approve = (
-            f"{view.provider_name} and {view.mentee_name} are each emailed an introduction with"
-            f" an invitation to a first conversation; {view.provider_name} has one place fewer."
-        )
+        approve = introduction_words(view.provider_name, view.mentee_name)
     else:
         approve = (
             f"{view.mentee_name}, the contact at {view.provider_detail or 'the host trust'} and"

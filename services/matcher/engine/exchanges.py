@@ -37,6 +37,8 @@ Every limit counts work (simplex/interior-point iterations, branch-and-bound nod
 so a run gives the same answer on a busy machine. If a limit is reached the search returns
 the best set found with its bound, and logs both; it never returns nothing when the greedy
 found something.
+But a node limit does not bound the work of HiGHS' root node, where large pools (200
+placements over 60 trusts) spend minutes: see docs/matching.md, "What the formulations allow".
 """
 
 from __future__ import annotations

@@ -6,9 +6,9 @@ configuration. The bar: small trusts' rate at least 0.9 times large trusts'.
     .venv/bin/python -m bench.small_trusts [--seeds 3] [--mentees 1500]
 
 Prints one line per network and writes bench/results/small_trusts.json. The engine's own target
-is relative to the *overall* rate (``FairnessOptions.small_trust``, 0.9 by default): when small
-trusts are a minority and large trusts are matched above the overall rate, 0.9 of the overall
-rate is less than 0.9 of the large trusts' rate; the lines say which bar each round met."""
+(``FairnessOptions.small_trust``, 0.9 by default) is this bar: small trusts' rate at least that
+share of large trusts' rate (it was a share of the overall rate, which left the demo's north
+network at 0.82); the lines say whether each round met it and what meeting it cost."""
 
 from __future__ import annotations
 
@@ -119,7 +119,7 @@ def _placement(id_: str, p: dict[str, Any], trust: TrustInfo) -> PlacementInput:
 
 
 def small_and_large(name: str, data: MatchingInput, target: float) -> dict[str, Any]:
-    """One round with the default configuration (the small trusts' target share of the overall
+    """One round with the default configuration (small trusts' target share of large trusts'
     rate set to ``target``): each group's mentees, matched and rate."""
     config = MatchingConfig()
     fairness = config.fairness.model_copy(update={"small_trust": target})
@@ -157,7 +157,7 @@ def main() -> None:
         "--small-trust-target",
         type=float,
         default=MatchingConfig().fairness.small_trust,
-        help="small trusts' target share of the overall rate (the engine's default: 0.9)",
+        help="small trusts' target share of large trusts' rate (the engine's default: 0.9)",
     )
     args = parser.parse_args()
     target = args.small_trust_target

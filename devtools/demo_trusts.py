@@ -3,7 +3,8 @@ three trusts swaps staff in an exchange cycle that reaches every consent and its
 
 Called from demo.py once the demo network's proposals are out. It loads a small network of
 three trusts (each hosts a placement and has one member of staff wanting what the next trust's
-placement develops) through the HTTP API, waits for the matcher's exchange, approves it as the
+placement develops; one of them asks to be considered herself and her trust agrees) through the
+HTTP API, waits for the matcher's exchange, approves it as the
 coordinator would, gives each trust's two consents as its contact would, and waits for the nine
 introductions (each secondment: the candidate, the host trust and the home trust, each with an
 invitation for the start date)."""
@@ -23,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from services.profiles.coordination.decisions import decide
+from services.profiles.trusts import staff_requests
 from services.profiles.trusts.consents import Answer, answer_consent
 from services.profiles.trusts.contacts import NewContact, add_contact
 from shared.db import connection
@@ -77,7 +79,8 @@ async def _load_exchange_network(client: httpx.AsyncClient) -> None:
                 "job_title": "Digital Programme Manager",
                 "trust_code": code,
                 "gaps": [{"skill": wants, "current": 2, "target": 6}],
-                "open_to_secondment": True,
+                # The first asks to be considered herself (her trust agrees, below).
+                "open_to_secondment": i > 0,
             },
         )
 
@@ -86,6 +89,29 @@ async def _add_contacts(conn: asyncpg.Connection, codes: list[str]) -> None:
     for code in codes:
         new = NewContact(name=f"Workforce lead, {code}", email=contact_email(code))
         await add_contact(conn, code, new, actor="demo")
+
+
+async def _own_request_agreed(conn: asyncpg.Connection) -> str:
+    """The first trust's member of staff asks to be considered for secondment (as on her own
+    page) and her trust's contact agrees: only then is she a candidate. Returns what happened."""
+    code = next(iter(EXCHANGE_TRUSTS))
+    person = await conn.fetchrow(
+        "SELECT id, details->>'name' AS name FROM people WHERE trust_code = $1 AND role = 'mentee'",
+        code,
+    )
+    await staff_requests.ask(conn, person["id"])
+    await staff_requests.decide(
+        conn,
+        trust_code=code,
+        person_id=person["id"],
+        agree=True,
+        reason="",
+        actor=contact_email(code),
+    )
+    return (
+        f"{person['name']} asked to be considered for secondment; {contact_email(code)}"
+        f" ({code}) agreed, so she is a candidate from now on."
+    )
 
 
 async def _exchange(conn: asyncpg.Connection) -> list[asyncpg.Record]:
@@ -140,6 +166,7 @@ async def exchange_with_consents(
         await _load_exchange_network(client)
     async with connection(database_url, "profiles") as conn:
         await _add_contacts(conn, [*demo_trusts, *EXCHANGE_TRUSTS])
+        console.print(await _own_request_agreed(conn), markup=False)
         console.print("Waiting for the matcher's three-trust exchange ...")
         proposals = await _exchange(conn)
         match_ids = [row["match_id"] for row in proposals]

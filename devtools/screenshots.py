@@ -3,7 +3,7 @@ Chromium from the demo network (docs/screenshots/*.png).
 
 Runs the stack like ``make demo`` on its own database, waits for the proposals, signs in as a
 demo coordinator and photographs the proposals page (laptop and phone), the flows page, the
-import page, a mentee's page and the network's join form."""
+import page, a mentee's page, matching that mentee by hand and the network's join form."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from devtools.demo import console, create_demo_accounts, loaded_demo_stack, read
 OUTPUT = ROOT / "docs" / "screenshots"
 DATABASE = "bridgework_screenshots"
 PERSON = "a person's page"
+BY_HAND = "matching a person by hand"
 
 
 async def sign_in(page: Page, base_url: str, email: str, password: str) -> None:
@@ -36,6 +37,7 @@ async def take(base_url: str, email: str, password: str, network_id: str) -> lis
         ("flows-and-fairness.png", f"/dashboard/{network_id}/pictures", 1100, 800, True),
         ("imports.png", f"/dashboard/{network_id}/imports", 1100, 900, False),
         ("person.png", PERSON, 1100, 900, True),
+        ("match-by-hand.png", BY_HAND, 1100, 900, True),
         ("join-form.png", f"/join/{network_id}/mentee", 1000, 1100, False),
     ]
     async with async_playwright() as playwright:
@@ -44,10 +46,14 @@ async def take(base_url: str, email: str, password: str, network_id: str) -> lis
             for name, path, width, height, full_page in shots:
                 page = await browser.new_page(viewport={"width": width, "height": height})
                 await sign_in(page, base_url, email, password)
-                if path == PERSON:  # the first mentee of the proposals page
+                if path in (PERSON, BY_HAND):  # the first mentee of the proposals page
                     link = page.locator(".proposal .pair a").nth(1)
                     path = str(await link.get_attribute("href"))
                 await page.goto(f"{base_url}{path}")
+                if name == "match-by-hand.png":  # the first mentor on offer, checked
+                    await page.get_by_label("Mentor").select_option(index=1)
+                    await page.get_by_role("button", name="Check this match").click()
+                    await page.wait_for_load_state()
                 await page.screenshot(path=str(OUTPUT / name), full_page=full_page)
                 await page.close()
         finally:

@@ -351,6 +351,18 @@ class MatchWithdrawn(Event):
     reason: str
 
 
+class MatchByHand(BaseModel):
+    """The pair a coordinator matched by hand, and the score and explanation they saw."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal[MatchKind.MENTORING] = MatchKind.MENTORING
+    provider_id: UUID  # the mentor
+    mentee_id: UUID
+    score: float
+    explanation: Explanation
+
+
 class MatchDecided(Event):
     topic: ClassVar[Topic] = Topic.DECISIONS
     event_type: Literal["match.decided"] = "match.decided"
@@ -360,6 +372,32 @@ class MatchDecided(Event):
     approved: bool
     reason: str = ""
     decided_by: str
+    # A match made by hand has no proposal before its decision: it travels here, and every
+    # consumer keeps it as the proposal it stands for (``proposal``).
+    by_hand: MatchByHand | None = None
+
+    @model_validator(mode="after")
+    def _made_by_hand_is_approved(self) -> MatchDecided:
+        if self.by_hand is not None and not self.approved:
+            raise ValueError("a match made by hand is an approved one")
+        return self
+
+    def proposal(self) -> MatchProposed | None:
+        """The match made by hand as the proposal it stands for; None for a decision about
+        the matcher's own proposal."""
+        if self.by_hand is None:
+            return None
+        return MatchProposed(
+            entity_key=self.entity_key,
+            occurred_at=self.occurred_at,
+            match_id=self.match_id,
+            network_id=self.network_id,
+            kind=self.by_hand.kind,
+            provider_id=self.by_hand.provider_id,
+            mentee_id=self.by_hand.mentee_id,
+            score=self.by_hand.score,
+            explanation=self.by_hand.explanation,
+        )
 
 
 # --- secondments: the trusts' consents and each secondment's life ----------------------------
@@ -427,6 +465,21 @@ class SecondmentChanged(Event):
     reason: FreeText = ""
 
 
+class SecondmentRequestDecided(Event):
+    """A member of staff asked (on their own page) to be considered for secondment, and their
+    home trust's contact agreed (from now on they are a secondment candidate) or declined, with
+    a reason. Keyed by the person, on the people topic with their profile's events."""
+
+    topic: ClassVar[Topic] = Topic.PEOPLE
+    event_type: Literal["secondment.request_decided"] = "secondment.request_decided"
+
+    person_id: UUID
+    trust_code: str
+    agreed: bool
+    reason: FreeText = ""
+    decided_by: str
+
+
 class GroupFigures(BaseModel):
     """One group's match rate in a round (the matcher's fairness report, as published)."""
 
@@ -453,8 +506,10 @@ class GroupTargetFigures(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     group: str  # part_time, social_care, small_trust
-    target_share: float = Field(ge=0, le=1, description="of the overall rate; 0 = no target")
+    target_share: float = Field(ge=0, le=1, description="of the reference rate; 0 = no target")
     rate_to_overall: float | None = None
+    reference: Literal["overall", "others"] = "overall"  # others: small trusts against large
+    rate_to_reference: float | None = None  # the group's rate / the reference rate
     met: bool
 
 
@@ -631,7 +686,8 @@ AnyEvent = Annotated[
     | ConsentRequested
     | ConsentRecorded
     | SecondmentChanged
-    | MatchRestated,
+    | MatchRestated
+    | SecondmentRequestDecided,
     Field(discriminator="event_type"),
 ]
 

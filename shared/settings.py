@@ -215,6 +215,9 @@ class WebSettings(SettingsGroup):
     consent_reminder_days: int = Field(default=2, ge=0, le=30)
     """How many days before a consent's deadline its trust's contacts are reminded (once);
     0: no reminder."""
+    consent_deadline_poll_seconds: float = Field(default=60.0, gt=0, le=3600)
+    """How often the profiles service looks for consents past their deadline (each expires
+    once: the secondment, and its exchange, are not agreed)."""
     max_request_body_bytes: int = Field(default=256 * 1024, gt=0, le=16 * 1024 * 1024)
     """Request bodies over this size are refused with 413 before anything reads them."""
 

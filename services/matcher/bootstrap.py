@@ -17,6 +17,7 @@ from services.matcher.arrivals import WaitingArrivals, propose_on_arrival
 from services.matcher.engine import MatchingConfig, MatchingEngine, build_engine
 from services.matcher.engine.config import FairnessOptions
 from services.matcher.handlers import handle_events
+from services.matcher.network_weights import load_matching_config
 from services.matcher.repository import MatcherRepository
 from services.matcher.rounds import RoundScheduler
 from shared.consuming import Contexts
@@ -24,14 +25,6 @@ from shared.events import Event
 from shared.outbox import OutboxRelay
 from shared.service import ServiceSpec, create_consumer_app
 from shared.settings import Settings
-
-
-def load_matching_config(path: Path | None) -> MatchingConfig:
-    """The engine's weights and options: defaults, or a JSON file (validated, so a typo or an
-    out-of-range weight stops the service at start-up with the field named)."""
-    if path is None:
-        return MatchingConfig()
-    return MatchingConfig.model_validate_json(path.read_text())
 
 
 async def apply_events(

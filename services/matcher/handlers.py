@@ -21,6 +21,7 @@ from shared.events import (
     MatchClosed,
     MatchDecided,
     MatchingWeightsApplied,
+    MatchProposed,
     MatchRestated,
     MatchWithdrawn,
     NetworkUpserted,
@@ -155,6 +156,7 @@ class MatcherStore(Protocol):
     async def proposal(self, match_id: UUID) -> ProposalRow | None: ...
     async def withdraw(self, match_ids: Collection[UUID]) -> list[ProposalRow]: ...
     async def record_decision(self, match_id: UUID, status: str, decided_at: datetime) -> None: ...
+    async def add_approved(self, match: MatchProposed, decided_at: datetime) -> None: ...
     async def record_closing(self, match_id: UUID, outcome: str, closed_at: datetime) -> None: ...
     async def restore_proposal(self, event: MatchRestated, status: str) -> bool: ...
     async def set_weights(self, event: MatchingWeightsApplied) -> bool: ...
@@ -210,6 +212,13 @@ async def placement_withdrawn(store: MatcherStore, event: PlacementWithdrawn) ->
 
 async def match_decided(store: MatcherStore, event: MatchDecided) -> set[str]:
     proposal = await store.proposal(event.match_id)
+    made_by_hand = event.proposal()
+    if proposal is None and made_by_hand is not None:
+        # A coordinator's match by hand: it holds the mentor's capacity, ends the mentee's
+        # search and is never proposed again, as an approved proposal does.
+        await store.add_approved(made_by_hand, event.occurred_at)
+        metrics.DECISIONS.labels(outcome="approved").inc()
+        return {event.network_id}
     status = decision_outcome(proposal, event)
     if proposal is None or status is None:
         return set()

@@ -1,16 +1,33 @@
-"""A network's own score weights (``network.weights_applied``, docs/outcomes.md): its rounds
-use the service's engine configuration with the weights its coordinator applied."""
+"""The engine's configuration: the service's (defaults, or ``BRIDGEWORK_MATCHING_CONFIG_FILE``),
+and a network's own score weights (``network.weights_applied``, docs/outcomes.md) on top of it.
+Rounds and a coordinator's match by hand (by_hand.py) score with the same configuration."""
 
 from __future__ import annotations
 
 import functools
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 
 from services.matcher.engine import MatchingConfig, MatchingEngine, build_engine
 from services.matcher.engine.config import ComponentWeights
 
 log = logging.getLogger(__name__)
+
+
+def load_matching_config(path: Path | None) -> MatchingConfig:
+    """The engine's weights and options: defaults, or a JSON file (validated, so a typo or an
+    out-of-range weight stops the service at start-up with the field named)."""
+    if path is None:
+        return MatchingConfig()
+    return MatchingConfig.model_validate_json(path.read_text())
+
+
+def with_weights(config: MatchingConfig, weights: Mapping[str, float] | None) -> MatchingConfig:
+    """``config`` with the network's weights, or as it is when the network has none."""
+    if weights is None:
+        return config
+    return config.model_copy(update={"weights": ComponentWeights(**weights)})
 
 
 def weighted(engine: MatchingEngine, weights: Mapping[str, float] | None) -> MatchingEngine:
@@ -28,4 +45,4 @@ def weighted(engine: MatchingEngine, weights: Mapping[str, float] | None) -> Mat
 @functools.lru_cache(maxsize=64)
 def _with_weights(config: MatchingConfig, weights: tuple[tuple[str, float], ...]) -> MatchingEngine:
     """One engine per configuration and weights: a round reuses it."""
-    return build_engine(config.model_copy(update={"weights": ComponentWeights(**dict(weights))}))
+    return build_engine(with_weights(config, dict(weights)))

@@ -16,6 +16,7 @@ from shared.events import (
     AvailabilityChanged,
     Event,
     MatchingWeightsApplied,
+    MatchProposed,
     MatchRestated,
     PersonProfile,
     PlacementProfile,
@@ -241,6 +242,24 @@ class MatcherRepository:
             "UPDATE proposals SET status = $2, decided_at = $3 WHERE match_id = $1",
             match_id,
             status,
+            decided_at,
+        )
+
+    async def add_approved(self, match: MatchProposed, decided_at: datetime) -> None:
+        await self.conn.execute(
+            """
+            INSERT INTO proposals (match_id, network_id, kind, provider_id, mentee_id, score,
+                                   explanation, status, decided_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, 'approved', $8)
+            ON CONFLICT (match_id) DO NOTHING
+            """,
+            match.match_id,
+            match.network_id,
+            match.kind.value,
+            match.provider_id,
+            match.mentee_id,
+            match.score,
+            match.explanation.model_dump(mode="json"),
             decided_at,
         )
 

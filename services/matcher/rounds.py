@@ -207,6 +207,8 @@ def price_figures(outcome: FairnessOutcome) -> FairnessPriceFigures:
                 group=g.group,
                 target_share=g.target_share,
                 rate_to_overall=g.rate_to_overall,
+                reference=g.reference,
+                rate_to_reference=g.rate_to_reference,
                 met=g.met,
             )
             for g in outcome.groups

@@ -320,6 +320,16 @@ def compose_self_service_link(name: str, url: str, valid_days: int) -> RenderedE
     return _render("self_service_link", "Your Bridgework link", context)
 
 
+def compose_secondment_request(name: str, agreed: bool, url: str) -> RenderedEmail:
+    """A member of staff's own request to be considered for secondment, answered."""
+    subject = (
+        "Your trust agreed: you are considered for secondments"
+        if agreed
+        else "Your request to be considered for secondment"
+    )
+    return _render("secondment_request", subject, {"name": name, "agreed": agreed, "url": url})
+
+
 def compose_reminder(template: str, subject: str, context: dict[str, Any]) -> RenderedEmail:
     """A reminder (services/notifier/reminders.py): its template, subject and values."""
     return _render(template, subject, context)

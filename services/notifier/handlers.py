@@ -30,6 +30,7 @@ from shared.events import (
     PlacementUpserted,
     ProposalEmails,
     SecondmentChanged,
+    SecondmentRequestDecided,
     SecondmentStatus,
     SelfServiceLinkRequested,
     TrustSignInRequested,
@@ -274,6 +275,21 @@ def self_service_link(event: SelfServiceLinkRequested, person: Person) -> Queued
     )
 
 
+SECONDMENT_REQUEST = "secondment_request"
+
+
+def secondment_request_answered(event: SecondmentRequestDecided, person: Person) -> QueuedEmail:
+    """The member of staff hears their trust's answer; the reason stays on their own page."""
+    return QueuedEmail(
+        dedupe_key=f"{SECONDMENT_REQUEST}:{event.event_id}",
+        purpose=SECONDMENT_REQUEST,
+        recipient_name=person.name,
+        recipient_email=person.email,
+        person_id=event.person_id,
+        context={"agreed": "yes" if event.agreed else "no"},
+    )
+
+
 JOIN_PURPOSE = "join"
 
 
@@ -402,7 +418,10 @@ async def handle_event(store: NotifierStore, event: Event) -> None:
             await store.cancel_unsent(event.match_id, ANNOUNCEMENTS)
         case MatchDecided():
             # Approved matches are introduced by ``introduce_approved`` once their proposal and
-            # people are known.
+            # people are known; a match made by hand brings its own (never announced).
+            made_by_hand = event.proposal()
+            if made_by_hand is not None:
+                await store.keep_proposal(made_by_hand)
             await store.keep_decision(event)
             await store.mark_announced([event.match_id])
             await store.cancel_unsent(event.match_id, ANNOUNCEMENTS)
@@ -422,6 +441,10 @@ async def handle_event(store: NotifierStore, event: Event) -> None:
             if introduce is not None:
                 await store.settle_secondment(event, introduce)
                 await store.close_consent_requests(event.match_id, None)
+        case SecondmentRequestDecided():
+            person = await store.person(event.person_id)
+            if person is not None:  # erased since: nothing goes to them
+                await store.queue([(secondment_request_answered(event, person), capture())])
         case SelfServiceLinkRequested():
             person = await store.person(event.person_id)
             if person is not None:  # erased since they asked: nothing goes to them

@@ -27,10 +27,11 @@ from services.notifier.compose import (
     compose_proposal_email,
     compose_reminder,
     compose_secondment_introduction,
+    compose_secondment_request,
     compose_self_service_link,
     compose_trust_sign_in,
 )
-from services.notifier.handlers import JOIN_PURPOSE
+from services.notifier.handlers import JOIN_PURPOSE, SECONDMENT_REQUEST
 from shared.events import MatchLifeSettings, MatchProposed
 from shared.links import (
     LifeStep,
@@ -61,6 +62,8 @@ async def render(
         return await render_missing_contact(conn, settings, email)
     if purpose == "self_service_link":
         return await render_self_service_link(conn, settings, email)
+    if purpose == SECONDMENT_REQUEST:
+        return await render_secondment_request(conn, settings, email)
     if purpose in ("first_conversation_reminder", "check_in_reminder"):
         return await render_match_reminder(conn, settings, email)
     if purpose == "proposals_waiting":
@@ -299,16 +302,26 @@ async def render_missing_contact(
     )
 
 
+def own_page_url(settings: Settings, person_id: UUID) -> str:
+    """A fresh signed link to the person's own page (/me)."""
+    token = sign_self_service_link(settings.secret_key.get_secret_value(), person_id=person_id)
+    return f"{settings.public_base_url.rstrip('/')}/me/{token}"
+
+
 async def render_self_service_link(
     conn: asyncpg.Connection, settings: Settings, email: asyncpg.Record
 ) -> RenderedEmail:
     person = await _participant(conn, email["person_id"])
-    token = sign_self_service_link(
-        settings.secret_key.get_secret_value(), person_id=email["person_id"]
-    )
-    url = f"{settings.public_base_url.rstrip('/')}/me/{token}"
     days = max(1, settings.self_service_link_max_age_seconds // 86400)
-    return compose_self_service_link(person.name, url, days)
+    return compose_self_service_link(person.name, own_page_url(settings, email["person_id"]), days)
+
+
+async def render_secondment_request(
+    conn: asyncpg.Connection, settings: Settings, email: asyncpg.Record
+) -> RenderedEmail:
+    person = await _participant(conn, email["person_id"])
+    url = own_page_url(settings, email["person_id"])
+    return compose_secondment_request(person.name, email["context"]["agreed"] == "yes", url)
 
 
 # --- reminders (reminders.py) -------------------------------------------------------------

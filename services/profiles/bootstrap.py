@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from services.profiles.coordination.read_model import ReadModelRepository
 from services.profiles.handlers import CONSUMER, handle_event
+from services.profiles.trusts.deadlines import ConsentDeadlines
 from shared.consuming import BatchEventConsumer
 from shared.events import Event
 from shared.observability.ops_server import OpsServer, Readiness
@@ -39,7 +40,10 @@ def service_spec(settings: Settings) -> ServiceSpec:
     def background(
         pool: asyncpg.Pool, producer: AIOKafkaProducer
     ) -> list[Coroutine[Any, Any, None]]:
-        return [OutboxRelay(pool, producer, poll_seconds=settings.outbox_poll_seconds).run()]
+        return [
+            OutboxRelay(pool, producer, poll_seconds=settings.outbox_poll_seconds).run(),
+            ConsentDeadlines(pool, settings.consent_deadline_poll_seconds).run(),
+        ]
 
     return ServiceSpec(name=SCHEMA, migrations=MIGRATIONS, apply=apply_event, background=background)
 

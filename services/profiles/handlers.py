@@ -67,7 +67,7 @@ def decided_status(event: MatchDecided) -> str:
 
 class ReadModelStore(Protocol):
     async def network_exists(self, network_id: str) -> bool: ...
-    async def add_proposal(self, event: MatchProposed) -> None: ...
+    async def add_proposal(self, event: MatchProposed, by_hand: bool = False) -> None: ...
     async def proposal_status(self, match_id: UUID) -> str | None: ...
     async def set_status(
         self,
@@ -95,6 +95,9 @@ async def handle_event(store: ReadModelStore, event: Event) -> None:
             if withdrawal_applies(await store.proposal_status(event.match_id)):
                 await store.set_status(event.match_id, "withdrawn", event.occurred_at, event.reason)
         case MatchDecided():
+            made_by_hand = event.proposal()
+            if made_by_hand is not None:  # kept when it was made, unless this is a rebuild
+                await store.add_proposal(made_by_hand, by_hand=True)
             if decision_applies(await store.proposal_status(event.match_id)):
                 await store.set_status(
                     event.match_id,

@@ -24,18 +24,17 @@ import httpx
 import pytest
 from playwright.async_api import Page, ViewportSize, async_playwright, expect
 
-from devtools import ROOT
 from devtools.browser import chromium_present, launch_chromium
 from devtools.stack import StackConfig, running_stack
 from services.profiles.accounts.accounts import NewAccount, create_account
 from services.profiles.accounts.permissions import AccountRole
 from shared.db import create_pool
+from tests.support.accessibility import require_axe, serious_violations
 from tests.support.crowded_network import seed_crowded_network
 from tests.support.stack import e2e_config
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "a long coordinator password"
-AXE = ROOT / "devtools" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
@@ -54,7 +53,7 @@ def stack(
     require(
         chromium_present(), "Chromium is not installed at /usr/bin/chromium: run `make browser`"
     )
-    require(AXE.is_file(), "axe-core is not installed: run `make axe`")
+    require_axe()
     folder = tmp_path_factory.mktemp("coordinator-browser")
     config = e2e_config(database_url, kafka, folder)
     # The digest is due at any hour, so the test need not wait for the morning.
@@ -94,23 +93,12 @@ async def sign_in(page: Page, base_url: str, email_address: str) -> None:
     await page.wait_for_load_state()
 
 
-async def serious_violations(page: Page) -> list[dict[str, Any]]:
-    """axe-core's serious and critical violations on the page as it is now."""
-    await page.add_script_tag(path=str(AXE))
-    results: dict[str, Any] = await page.evaluate("async () => await axe.run(document)")
-    return [
-        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:5]}
-        for v in results["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-
-
 async def fits(page: Page, width: int) -> bool:
     scroll_width: int = await page.evaluate("document.documentElement.scrollWidth")
     return scroll_width <= width
 
 
-@pytest.mark.timeout(600)  # nine pages through axe on a shared machine
+@pytest.mark.timeout(900)  # sixteen pages through axe on a shared machine
 async def test_two_thousand_proposals_are_paged_and_every_page_passes_axe(
     stack: tuple[StackConfig, Path], profiles: asyncpg.Connection
 ) -> None:
@@ -159,10 +147,31 @@ async def test_two_thousand_proposals_are_paged_and_every_page_passes_axe(
             await expect(page.get_by_role("heading", level=1)).to_have_text("Approve 1 proposal?")
             assert await serious_violations(page) == []
 
-            for path in ("network", "pictures", "imports", "emails"):
+            for path in (
+                "network",
+                "pictures",
+                "imports",
+                "emails",
+                "newcomers",
+                "trusts",
+                "matches",
+                "people-new?role=mentor",
+                "people-new?role=mentee",
+            ):
                 await page.goto(f"{dashboard}/{path}")
                 assert await fits(page, PHONE["width"]), path
                 assert await serious_violations(page) == [], path
+            # A mentee's page, and choosing a mentor for them by hand.
+            await page.goto(f"{dashboard}/proposals")
+            await page.locator("li.proposal dl.pair a").nth(1).click()
+            await expect(page.get_by_role("heading", name="Match by hand")).to_be_visible()
+            assert await fits(page, PHONE["width"]), "a person's page"
+            assert await serious_violations(page) == []
+            await page.get_by_label("Mentor").select_option(index=1)
+            await page.get_by_role("button", name=re.compile("^Check this match")).click()
+            await expect(page.locator("#verdict")).to_be_visible()
+            assert await fits(page, PHONE["width"]), "the match-by-hand page"
+            assert await serious_violations(page) == []
             await page.goto(f"{base}/account/password")
             assert await serious_violations(page) == []
 

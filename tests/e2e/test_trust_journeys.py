@@ -1,6 +1,7 @@
 """A host trust's contact and a home trust's contact, each in a real headless Chromium, with the
-three services running as processes: each signs in through the link the notifier emails, the
-host posts a placement with every field and accepts the candidate, the home trust releases its
+three services running as processes: each signs in through the link the notifier emails; a
+member of staff asks on their own page to be considered and the home trust agrees; the host
+posts a placement with every field and accepts the candidate, the home trust releases its
 member of staff, and only then are the three parties introduced, each with an invitation for
 the start date; the host records the start. Skips locally without /usr/bin/chromium."""
 
@@ -39,8 +40,9 @@ def stack(
 
 
 def load(config: StackConfig, tag: str) -> tuple[str, str, str]:
-    """A network; a host trust with a placement; a home trust with a member of staff who wants
-    what it develops. Returns the network and the two trusts' codes."""
+    """A network; a host trust; a home trust with a member of staff who wants what the host's
+    placement will develop (not yet considered for secondment). Returns the network and the two
+    trusts' codes."""
     network, host, home = f"tj-{tag}", f"H{tag}", f"M{tag}"
     with httpx.Client(base_url=config.base_url, headers=config.api_headers, timeout=10) as http:
         coordinators = [{"name": "Bea", "email": f"bea.{tag}@network.example"}]
@@ -57,7 +59,6 @@ def load(config: StackConfig, tag: str) -> tuple[str, str, str]:
                 "job_title": "Informatics Analyst",
                 "trust_code": home,
                 "gaps": [{"skill": "cyber-security", "current": 1, "target": 5}],
-                "open_to_secondment": True,
             },
         )
         assert staff.status_code == 201
@@ -124,6 +125,26 @@ async def sign_in(browser: Browser, config: StackConfig, maildir: Path, email: s
     return page
 
 
+async def ask_to_be_considered(
+    browser: Browser, config: StackConfig, maildir: Path, email: str
+) -> None:
+    """The member of staff, on their own page: a link by email, then "open to a secondment"."""
+    page = await browser.new_page()
+    await page.goto(f"{config.base_url}/me")
+    await page.get_by_label("Email address").fill(email)
+    await page.get_by_role("button", name="Email me a link").click()
+    message = await wait_for_message(maildir, email, "Your Bridgework link")
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    [link] = re.findall(r"https?://\S+/me/\S+", body.get_content())
+    await page.goto(link)
+    await page.get_by_role("link", name="see and change your profile").click()
+    await page.get_by_label("Open to a secondment at another trust").check()
+    await page.get_by_role("button", name="Save my profile").click()
+    await expect(page.locator("#secondment")).to_contain_text("your trust is asked to agree")
+    await page.close()
+
+
 async def post_placement(page: Page, config: StackConfig, host: str) -> None:
     await page.get_by_role("link", name="Post a placement").first.click()
     await page.get_by_label("Title").fill("Cyber security lead")
@@ -156,6 +177,17 @@ async def test_a_host_and_a_home_trust_consent_in_the_browser_and_then_all_are_i
     async with async_playwright() as playwright:
         browser = await launch_chromium(playwright)
         try:
+            # The member of staff asks to be considered; their home trust's contact agrees.
+            await ask_to_be_considered(browser, config, maildir, f"nia.{tag}@example.org")
+            home_page = await sign_in(browser, config, maildir, home_email)
+            await expect(home_page).to_have_url(f"{config.base_url}/trust/{home}")
+            staff = home_page.locator("#staff")
+            await expect(staff).to_contain_text(f"Nia Staff {tag}")
+            await expect(staff).to_contain_text("asks to be considered")
+            await staff.get_by_role("button", name="Agree to their request").click()
+            await expect(home_page.get_by_role("status")).to_contain_text("considered for")
+            await expect(home_page.locator("#staff")).to_contain_text("considered")
+
             host_page = await sign_in(browser, config, maildir, host_email)
             await expect(host_page).to_have_url(f"{config.base_url}/trust/{host}")
             await post_placement(host_page, config, host)
@@ -173,11 +205,8 @@ async def test_a_host_and_a_home_trust_consent_in_the_browser_and_then_all_are_i
             await waiting.get_by_role("button", name="Agree").click()
             await expect(host_page.get_by_role("status")).to_contain_text("waits for the other")
 
-            # The home trust's contact: their member of staff, then the release.
-            home_page = await sign_in(browser, config, maildir, home_email)
-            await expect(home_page).to_have_url(f"{config.base_url}/trust/{home}")
-            await expect(home_page.locator("#staff")).to_contain_text(f"Nia Staff {tag}")
-            await expect(home_page.locator("#staff")).to_contain_text("considered")
+            # The home trust's contact: the release.
+            await home_page.reload()
             consents = home_page.locator("#consents")
             await expect(consents).to_contain_text("Do you agree to release")
             await consents.get_by_role("button", name="Agree").click()

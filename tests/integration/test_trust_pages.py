@@ -3,11 +3,14 @@ contact signs in with a single-use emailed link and sees only their own trust; e
 route refuses another trust's contact, a coordinator and a stranger; a secondment is introduced
 only with the coordinator's approval and both trusts' consents, an exchange all or none; consent
 links that are forged, expired or replayed change nothing; a consent's reminder goes out once
-across a restart of the notifier."""
+across a restart of the notifier; a consent nobody answers expires once, whatever happens to the
+pass that expires it; a member of staff's own request waits for their home trust's answer."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -30,12 +33,22 @@ from services.notifier.repository import NotifierRepository
 from services.profiles.accounts.accounts import NewAccount, create_account
 from services.profiles.accounts.permissions import AccountRole
 from services.profiles.bootstrap import apply_event
+from services.profiles.trusts import consents as consents_module
 from services.profiles.trusts import coordinator_pages as trust_coordinator_pages
 from services.profiles.trusts import pages as trust_pages
 from services.profiles.trusts.contacts import NewContact, add_contact
+from services.profiles.trusts.deadlines import ConsentDeadlines
+from shared import outbox
 from shared.consuming import EventConsumer
-from shared.events import Event, MatchProposed, decode_event
-from shared.links import sign_consent_link, sign_trust_sign_in_link
+from shared.events import (
+    Event,
+    MatchProposed,
+    SecondmentChanged,
+    SecondmentRequestDecided,
+    SecondmentStatus,
+    decode_event,
+)
+from shared.links import sign_consent_link, sign_self_service_link, sign_trust_sign_in_link
 from shared.matching import MatchKind
 from shared.settings import Settings
 from tests.support.factories import covered, match_proposed
@@ -735,3 +748,220 @@ async def test_an_administrator_adds_and_removes_a_trusts_contact_and_nobody_els
     removed = await admin.submit("/admin/trust-contacts/remove", form)
     assert removed.status_code == 303
     assert not await pool.fetchval("SELECT 1 FROM accounts WHERE email = $1", email)
+
+
+# --- a member of staff's own request to be considered ------------------------------------------
+
+
+async def ask_on_own_page(browsers: Browsers, settings: Settings, person: UUID, tick: bool) -> str:
+    """The participant saves their profile with "open to a secondment" ticked (or not)."""
+    token = sign_self_service_link(settings.secret_key.get_secret_value(), person_id=person)
+    me = browsers.new()
+    page = await me.get(f"/me/{token}/profile")
+    [csrf] = set(re.findall(r'name="csrf" value="([^"]+)"', page.text))
+    form = {
+        "csrf": csrf,
+        "mode": "either",
+        "working_pattern": "full_time",
+        "gap-data-analytics-current": "2",
+        "gap-data-analytics-target": "5",
+        "gap-data-analytics-priority": "1",
+        "goals": "Lead our data team.",
+        **({"open_to_secondment": "yes"} if tick else {}),
+    }
+    saved = await me.post(f"/me/{token}/profile", data=form)
+    assert saved.status_code == 303, saved.text
+    return (await me.get(f"/me/{token}")).text
+
+
+async def considered(pool: asyncpg.Pool, person: UUID) -> tuple[bool, bool]:
+    """Stored as a secondment candidate, and as the latest person.upserted says (the matcher)."""
+    stored = await pool.fetchval(
+        "SELECT (details->>'open_to_secondment')::boolean FROM people WHERE id = $1", person
+    )
+    published = await pool.fetchval(
+        "SELECT (payload->'profile'->>'open_to_secondment')::boolean FROM outbox"
+        " WHERE message_key = $1 AND payload->>'event_type' = 'person.upserted'"
+        " ORDER BY id DESC LIMIT 1",
+        str(person),
+    )
+    return bool(stored), bool(published)
+
+
+async def test_a_staff_members_own_request_waits_for_their_home_trusts_answer(
+    browsers: Browsers,
+    settings: Settings,
+    pool: asyncpg.Pool,
+    api_client: httpx.AsyncClient,
+    network: TrustNetwork,
+) -> None:
+    created = await api_client.post(
+        "/mentees",
+        json={
+            "name": "Rhea Requester",
+            "email": f"rhea.{uuid4().hex[:6]}@example.org",
+            "job_title": "Analyst",
+            "trust_code": network.trusts[0],
+            "gaps": [{"skill": "data-analytics", "current": 2, "target": 5}],
+        },
+    )
+    person = UUID(created.json()["id"])
+    own_page = await ask_on_own_page(browsers, settings, person, tick=True)
+    assert "your trust is asked to agree" in own_page
+    assert await considered(pool, person) == (False, False)  # asking is not being considered
+
+    coordinator = await browsers.signed_in(network.coordinator_email)
+    trusts_page = await coordinator.get(f"/dashboard/{network.network_id}/trusts")
+    assert "Staff asking to be considered for secondment (1)" in trusts_page.text
+    assert "Rhea Requester" in trusts_page.text
+
+    # Another trust's contact can decide nothing: not under its own trust, not under trust 0.
+    other = await contact_browser(browsers, settings, network, 1)
+    before = (*await footprint(pool, network), await pool.fetch("TABLE secondment_requests"))
+    for trust in (network.trusts[1], network.trusts[0]):
+        response = await other.submit(f"/trust/{trust}/staff/{person}/request", {"answer": "agree"})
+        assert response.status_code == (404 if trust == network.trusts[1] else 403)
+    assert (*await footprint(pool, network), await pool.fetch("TABLE secondment_requests")) == (
+        before
+    )
+
+    home = await contact_browser(browsers, settings, network, 0)
+    url = f"/trust/{network.trusts[0]}/staff/{person}/request"
+    assert "asks to be considered" in (await home.get(f"/trust/{network.trusts[0]}")).text
+    assert (await home.submit(url, {"answer": "decline"})).status_code == 400  # no reason
+    declined = await home.submit(url, {"answer": "decline", "reason": "not during the audit"})
+    assert declined.status_code == 303
+    assert await considered(pool, person) == (False, False)
+    assert "declined your request" in await ask_on_own_page(browsers, settings, person, tick=False)
+
+    # They ask again; this time their trust agrees, and from now on they are a candidate.
+    await ask_on_own_page(browsers, settings, person, tick=True)
+    assert (await home.submit(url, {"answer": "agree"})).status_code == 303
+    assert await considered(pool, person) == (True, True)
+    assert (await home.submit(url, {"answer": "agree"})).status_code == 404  # decided already
+    audit = await pool.fetch(
+        "SELECT actor, action, reason FROM audit_log WHERE subject = $1"
+        " AND action LIKE 'secondment%' ORDER BY id",
+        str(person),
+    )
+    assert [(a["action"], a["reason"]) for a in audit] == [
+        ("secondment.requested", "self-service link"),
+        ("secondment_request.declined", "not during the audit"),
+        ("secondment.requested", "self-service link"),
+        ("secondment_request.agreed", ""),
+    ]
+    decided = [
+        e
+        for e in await outbox_events(pool, [str(person)])
+        if isinstance(e, SecondmentRequestDecided)
+    ]
+    assert [(e.agreed, e.trust_code, e.decided_by) for e in decided] == [
+        (False, network.trusts[0], network.contacts[0]),
+        (True, network.trusts[0], network.contacts[0]),
+    ]
+    trusts_page = await coordinator.get(f"/dashboard/{network.network_id}/trusts")
+    assert "Staff asking to be considered for secondment (0)" in trusts_page.text
+
+
+# --- a consent's deadline ---------------------------------------------------------------------
+
+
+async def test_an_unanswered_consent_expires_once_and_the_coordinator_sees_why(
+    browsers: Browsers,
+    settings: Settings,
+    pool: asyncpg.Pool,
+    network: TrustNetwork,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Trust 0 answers, trusts 1 and 2 stay silent past the deadline: the whole exchange is not
+    agreed, once, whether the pass crashes, runs twice or runs on two replicas at once."""
+    proposals = await propose_exchange(pool, network)
+    await approve(browsers, network, proposals[0].match_id)
+    first = await contact_browser(browsers, settings, network, 0)
+    for party, proposal in (("home", proposals[0]), ("host", proposals[2])):
+        answered = await first.submit(
+            consent_url(network, 0, proposal.match_id, party), {"answer": "give"}
+        )
+        assert answered.status_code == 303
+    ids = [p.match_id for p in proposals]
+    deadline = await pool.fetchval(
+        "SELECT max(deadline) FROM consents WHERE match_id = ANY($1::uuid[])", ids
+    )
+
+    async def statuses() -> list[str]:
+        rows = await pool.fetch(
+            "SELECT status FROM secondments WHERE match_id = ANY($1::uuid[])", ids
+        )
+        return [r["status"] for r in rows]
+
+    # Before the deadline nothing of this exchange expires (a pass settles every network's
+    # overdue consents: other tests' too).
+    await ConsentDeadlines(pool, 1, clock=lambda: deadline - timedelta(seconds=1)).pass_once()
+    assert await statuses() == ["awaiting_consent"] * 3
+    later = ConsentDeadlines(pool, 1, clock=lambda: deadline + timedelta(seconds=1))
+
+    # A crash before the commit: nothing is recorded, and the next pass does it.
+    real = outbox.add_to_outbox
+
+    async def crash(*_: object) -> None:
+        raise ConnectionResetError("the database went away")
+
+    monkeypatch.setattr(consents_module, "add_to_outbox", crash)
+    with pytest.raises(ConnectionResetError):
+        await later.pass_once()
+    assert await statuses() == ["awaiting_consent"] * 3
+    monkeypatch.setattr(consents_module, "add_to_outbox", real)
+
+    # Two replicas at once, then again: each secondment settled once (its events below).
+    settled = await asyncio.gather(later.pass_once(), later.pass_once())
+    assert sum(settled) >= 3
+    await later.pass_once()
+    assert await statuses() == ["not_agreed"] * 3
+
+    rows = await pool.fetch(
+        "SELECT status, reason FROM secondments WHERE match_id = ANY($1::uuid[])", ids
+    )
+    names = [
+        r["name"]
+        for r in await pool.fetch(
+            "SELECT name FROM trusts WHERE code = ANY($1::text[]) ORDER BY name",
+            list(network.trusts[1:]),
+        )
+    ]
+    why = f"no answer from {names[0]} and {names[1]} by {deadline.day} {deadline:%B %Y}"
+    assert [(r["status"], r["reason"]) for r in rows] == [("not_agreed", why)] * 3
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM consents WHERE match_id = ANY($1::uuid[]) AND answer = 'expired'",
+            ids,
+        )
+        == 4
+    )  # trusts 1 and 2: host and home each
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM audit_log WHERE action = 'consent.expired'"
+            " AND subject = ANY($1::text[])",
+            [str(i) for i in ids],
+        )
+        == 4
+    )
+    changes = [
+        e
+        for e in await outbox_events(pool, [str(i) for i in ids])
+        if isinstance(e, SecondmentChanged)
+    ]
+    assert sorted((str(e.match_id), e.status, e.reason) for e in changes) == sorted(
+        (str(i), SecondmentStatus.NOT_AGREED, why) for i in ids
+    )
+
+    # Too late to answer now; the coordinator sees nothing waiting, and why it did not go ahead.
+    late = await contact_browser(browsers, settings, network, 1)
+    response = await late.submit(
+        consent_url(network, 1, proposals[1].match_id, "home"), {"answer": "give"}
+    )
+    assert response.status_code == 409
+    assert "deadline for this consent passed" in response.text
+    coordinator = await browsers.signed_in(network.coordinator_email)
+    trusts_page = await coordinator.get(f"/dashboard/{network.network_id}/trusts")
+    assert "Nothing waits for a trust." in trusts_page.text
+    assert why in trusts_page.text

@@ -923,7 +923,15 @@ async def test_the_network_and_pictures_pages_show_their_coordinator_the_network
                 GroupTargetFigures(
                     group="part_time", target_share=0.9, rate_to_overall=0.42, met=False
                 ),
-                GroupTargetFigures(group="small_trust", target_share=0.0, met=True),
+                GroupTargetFigures(group="social_care", target_share=0.0, met=True),
+                GroupTargetFigures(
+                    group="small_trust",
+                    target_share=0.9,
+                    rate_to_overall=0.8,
+                    reference="others",
+                    rate_to_reference=0.95,
+                    met=True,
+                ),
             ),
         ),
     )
@@ -987,8 +995,16 @@ async def test_the_network_and_pictures_pages_show_their_coordinator_the_network
     assert ">part-time</text>" in html
     assert ">25% of 4</text>" in html
     assert ">83% of 6</text>" in html
-    # The fairness targets' price, and each target set (small trusts had none).
+    # The fairness targets' price, and each target set (social care had none).
     assert "Meeting the fairness targets cost 0.690 of the round's" in html
     assert "(14.11&nbsp;%: 4.200" in html
-    assert "<td>part-time mentees</td><td>at least 0.90</td><td>0.42</td><td>no</td>" in html
-    assert "small trusts</td>" not in html
+    assert (
+        "<td>part-time mentees</td><td>at least 0.90 of the overall rate</td><td>0.42</td>"
+        "<td>no</td>" in html
+    )
+    # Small trusts' target is a share of large trusts' rate (issue 17), and says so.
+    assert (
+        "<td>mentees of small trusts</td><td>at least 0.90 of large trusts&#39; rate</td>"
+        "<td>0.95</td><td>yes</td>" in html
+    )
+    assert "social care mentees</td>" not in html  # no target set

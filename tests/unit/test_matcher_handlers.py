@@ -26,8 +26,10 @@ from services.matcher.round_input import open_mentee, open_mentor, open_placemen
 from shared.events import (
     AvailabilityChanged,
     Event,
+    MatchByHand,
     MatchDecided,
     MatchingWeightsApplied,
+    MatchProposed,
     MatchRestated,
     MatchWithdrawn,
     NetworkUpserted,
@@ -128,6 +130,14 @@ class FakeMatcherStore:
 
     async def record_decision(self, match_id: UUID, status: str, decided_at: datetime) -> None:
         self._set(match_id, status=status)
+
+    async def add_approved(self, match: MatchProposed, decided_at: datetime) -> None:
+        self.proposals.setdefault(
+            match.match_id,
+            ProposalRow(
+                match.match_id, match.network_id, "approved", match.provider_id, match.mentee_id
+            ),
+        )
 
     async def record_closing(self, match_id: UUID, outcome: str, closed_at: datetime) -> None:
         self._set(match_id, status="closed")
@@ -302,6 +312,45 @@ async def test_the_same_decision_again_changes_nothing() -> None:
     match_id = store.propose("north", uuid4(), uuid4(), "rejected")
     await handle_events(store, [decided(match_id, approved=False)])
     assert (store.proposals[match_id].status, store.dirty) == ("rejected", {})
+
+
+def by_hand(mentor: UUID, mentee: UUID) -> MatchDecided:
+    match_id = uuid4()
+    made = MatchByHand(
+        provider_id=mentor,
+        mentee_id=mentee,
+        score=0.5,
+        explanation=Explanation(skills_covered=(), region_reason="same region", parts=()),
+    )
+    return MatchDecided(
+        entity_key=str(match_id),
+        match_id=match_id,
+        network_id="north",
+        approved=True,
+        decided_by="cora@example.org",
+        by_hand=made,
+    )
+
+
+async def test_a_match_by_hand_is_kept_as_an_approved_match_and_asks_for_a_round() -> None:
+    store = FakeMatcherStore()
+    mentor, mentee = uuid4(), uuid4()
+    event = by_hand(mentor, mentee)
+    await handle_events(store, [event, event.model_copy(update={"event_id": uuid4()})])
+    assert store.proposals == {
+        event.match_id: ProposalRow(event.match_id, "north", "approved", mentor, mentee)
+    }
+    assert set(store.dirty) == {"north"}
+
+
+def test_a_match_by_hand_stands_for_its_proposal_and_cannot_be_a_rejection() -> None:
+    event = by_hand(uuid4(), uuid4())
+    proposal = event.proposal()
+    assert isinstance(proposal, MatchProposed)
+    assert (proposal.match_id, proposal.score) == (event.match_id, 0.5)
+    assert decided(uuid4(), approved=True).proposal() is None
+    with pytest.raises(ValueError, match="approved one"):
+        MatchDecided.model_validate({**event.model_dump(), "approved": False})
 
 
 def trust(code: str, network: str) -> TrustUpserted:

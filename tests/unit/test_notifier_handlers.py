@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.notifier.compose import compose_join_email
+from services.notifier.compose import compose_join_email, compose_secondment_request
 from services.notifier.handlers import (
     JOIN_PURPOSE,
     Approved,
@@ -41,6 +41,7 @@ from shared.events import (
     Coordinator,
     JoinEmailPurpose,
     JoinEmailRequested,
+    MatchByHand,
     MatchDecided,
     MatchProposed,
     MatchWithdrawn,
@@ -50,6 +51,7 @@ from shared.events import (
     PlacementUpserted,
     ProposalEmails,
     SecondmentChanged,
+    SecondmentRequestDecided,
     SecondmentStatus,
     SelfServiceLinkRequested,
     TrustContact,
@@ -368,6 +370,27 @@ async def test_an_approval_that_raced_a_withdrawal_is_introduced(withdrawal_firs
     assert len(store.unsent("introduction")) == 2
 
 
+async def test_a_match_by_hand_introduces_both_and_is_never_announced() -> None:
+    store = FakeNotifierStore()
+    mentor, mentee = person(), person()
+    for event in (network(), mentor, mentee):
+        await handle_event(store, event)
+    shown = proposed(mentor.profile.person_id, mentee.profile.person_id)
+    made = MatchByHand(
+        provider_id=shown.provider_id,
+        mentee_id=shown.mentee_id,
+        score=shown.score,
+        explanation=shown.explanation,
+    )
+    await handle_event(store, decided(shown, approved=True).model_copy(update={"by_hand": made}))
+    assert await announce_proposals(store) == 0
+    assert await introduce_approved(store) == 1
+    assert {e.person_id for e in store.unsent("introduction")} == {
+        shown.provider_id,
+        shown.mentee_id,
+    }
+
+
 async def test_a_rejection_introduces_nobody() -> None:
     store = FakeNotifierStore()
     proposal = await mentoring_match(store)
@@ -412,6 +435,34 @@ async def test_a_self_service_link_goes_to_a_known_person_once_per_request() -> 
     )
     await handle_event(store, SelfServiceLinkRequested(entity_key="p", person_id=uuid4()))
     assert len(store.unsent("self_service_link")) == 1  # nobody known: nothing sent
+
+
+@pytest.mark.parametrize("agreed", [True, False])
+async def test_a_member_of_staff_hears_their_trusts_answer_once_and_not_its_reason(
+    agreed: bool,
+) -> None:
+    store = FakeNotifierStore()
+    someone = person()
+    await handle_event(store, someone)
+    answered = SecondmentRequestDecided(
+        entity_key="p",
+        person_id=someone.profile.person_id,
+        trust_code="T1",
+        agreed=agreed,
+        reason="not during the audit",
+        decided_by="lead@trust.example",
+    )
+    await handle_event(store, answered)
+    await handle_event(store, answered)  # delivered again: one email
+    [email] = store.unsent("secondment_request")
+    assert (email.recipient_email, email.context) == (
+        someone.profile.email,
+        {"agreed": "yes" if agreed else "no"},
+    )
+    rendered = compose_secondment_request("Rhea", agreed, "https://bridgework.example/me/t")
+    assert ("agreed" in rendered.subject) is agreed
+    assert "https://bridgework.example/me/t" in rendered.text
+    assert "not during the audit" not in rendered.text + rendered.html
 
 
 @given(

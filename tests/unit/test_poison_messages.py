@@ -49,6 +49,7 @@ from shared.events import (
     RoundCompleted,
     ScoreWeights,
     SecondmentChanged,
+    SecondmentRequestDecided,
     SecondmentStatus,
     SelfServiceLinkRequested,
     TrustContact,
@@ -193,6 +194,14 @@ def one_of_each_event() -> list[Event]:
             status=SecondmentStatus.STARTED,
             start_date=date(2027, 1, 4),
             end_date=date(2027, 7, 4),
+        ),
+        SecondmentRequestDecided(
+            entity_key=str(person),
+            person_id=person,
+            trust_code="T2",
+            agreed=False,
+            reason="not during the audit",
+            decided_by="tara@example.org",
         ),
     ]
 

@@ -17,6 +17,7 @@ from shared.events import (
     Event,
     FairnessFigures,
     FirstConversationHeld,
+    MatchByHand,
     MatchClosed,
     MatchDecided,
     MatchProposed,
@@ -32,6 +33,7 @@ class Row:
     status: str = "pending"
     reason: str = ""
     decided_by: str | None = None
+    by_hand: bool = False
 
 
 class FakeReadModel:
@@ -46,8 +48,8 @@ class FakeReadModel:
     async def network_exists(self, network_id: str) -> bool:
         return network_id in self.networks
 
-    async def add_proposal(self, event: MatchProposed) -> None:
-        self.proposals.setdefault(event.match_id, Row(event.network_id))
+    async def add_proposal(self, event: MatchProposed, by_hand: bool = False) -> None:
+        self.proposals.setdefault(event.match_id, Row(event.network_id, by_hand=by_hand))
 
     async def proposal_status(self, match_id: UUID) -> str | None:
         row = self.proposals.get(match_id)
@@ -109,6 +111,7 @@ async def test_a_withdrawal_ends_a_pending_proposal_with_its_reason() -> None:
         "withdrawn",
         "replaced",
         None,
+        False,
     )
 
 
@@ -151,6 +154,28 @@ async def test_events_about_an_unknown_proposal_change_nothing() -> None:
     await handle_event(store, withdrawn(ghost))
     await handle_event(store, decided(ghost, approved=True))
     assert store.proposals == {}
+
+
+async def test_a_rebuilt_read_model_keeps_a_match_made_by_hand_as_such() -> None:
+    """A match by hand has no proposal event: its decision brings the pair back."""
+    store = FakeReadModel()
+    shown = match_proposed()
+    made = MatchByHand(
+        provider_id=shown.provider_id,
+        mentee_id=shown.mentee_id,
+        score=shown.score,
+        explanation=shown.explanation,
+    )
+    event = decided(shown, approved=True).model_copy(update={"by_hand": made})
+    await handle_event(store, event)
+    await handle_event(store, event)
+    assert dataclasses.astuple(store.proposals[shown.match_id]) == (
+        "north",
+        "approved",
+        "",
+        "cora@north.example",
+        True,
+    )
 
 
 async def test_a_round_adds_its_fairness_report() -> None:

@@ -25,6 +25,7 @@ from services.profiles.trusts.agreement import (
     add_months,
     exchange_outcome,
     next_status,
+    no_answer_reason,
     planned_dates,
 )
 from shared.events import ConsentParty, SecondmentChanged, SecondmentStatus
@@ -36,7 +37,7 @@ from shared.links import (
     sign_trust_sign_in_link,
 )
 
-ANSWERS = st.sampled_from([None, "given", "refused"])
+ANSWERS = st.sampled_from([None, "given", "refused", "expired"])
 
 
 @st.composite
@@ -60,10 +61,23 @@ def test_an_exchange_is_agreed_only_when_every_consent_is_given(consents: list[C
             for m, s in outcome.statuses.items()
             if m not in refused
         )
+    elif any(c.answer == "expired" for c in consents):
+        # No answer by the deadline: nobody agreed, nobody refused (the pairs may come back).
+        assert outcome.statuses == dict.fromkeys(matches, SecondmentStatus.NOT_AGREED)
     elif all(c.answer == "given" for c in consents):
         assert outcome.statuses == {m: SecondmentStatus.AGREED for m in matches}
     else:
         assert not outcome.decided
+
+
+def test_the_reason_an_exchange_lapsed_names_who_did_not_answer_and_by_when() -> None:
+    day = date(2026, 12, 10)
+    assert (
+        no_answer_reason(["Broads", "Broads"], day) == "no answer from Broads by 10 December 2026"
+    )
+    assert no_answer_reason(["Fens", "Broads", "Coast"], day) == (
+        "no answer from Broads, Coast and Fens by 10 December 2026"
+    )
 
 
 def test_a_three_trust_exchange_with_one_refusal_agrees_nobody() -> None:

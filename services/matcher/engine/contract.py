@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -188,10 +188,16 @@ class GroupOutcome(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     group: str
-    target_share: float = Field(description="required share of the overall match rate (0 = none)")
+    target_share: float = Field(description="required share of the reference rate (0 = none)")
     mentees: int
     matched: int
     rate_to_overall: float | None = Field(description="group rate / overall rate")
+    reference: Literal["overall", "others"] = Field(
+        default="overall", description="the rate the target is a share of: overall, or others'"
+    )
+    rate_to_reference: float | None = Field(
+        default=None, description="group rate / the reference rate (what the target asks of)"
+    )
     met: bool
 
 

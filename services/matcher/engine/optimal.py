@@ -186,6 +186,7 @@ def target_groups(data: MatchingInput, options: FairnessOptions) -> list[Group]:
             name=group.value,
             members=np.array([group in mine for mine in memberships], dtype=bool),
             share=options.target(group),
+            against_others=options.against_others(group),
         )
         for group in FairnessGroup
     ]

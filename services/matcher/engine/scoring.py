@@ -410,8 +410,39 @@ class ScoringContext:
 # ---------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Checked:
+    """A pair's hard rules, with the coverage and region they computed on the way: scoring an
+    admissible pair reuses them instead of computing each twice."""
+
+    reason: str | None
+    coverage: float = 0.0
+    covered: tuple[SkillCovered, ...] = ()
+    region: tuple[float, str] | None = None
+
+
 def exclusion_reason(provider: Provider, mentee: MenteeInput, ctx: ScoringContext) -> str | None:
     """Why a pair breaks a hard rule, or None when it may be scored."""
+    return _check(provider, mentee, ctx).reason
+
+
+def _check(provider: Provider, mentee: MenteeInput, ctx: ScoringContext) -> _Checked:
+    reason = _rule_broken(provider, mentee, ctx)
+    if reason is not None:
+        return _Checked(reason)
+    region = _region(provider, mentee, ctx)
+    if region is None:
+        return _Checked("too far apart and not both remote")
+    coverage, covered = skill_coverage(
+        provider.levels, mentee.gaps, ctx.config.skills.partial_credit, ctx.taxonomy
+    )
+    if coverage <= ctx.config.skills.min_coverage:
+        return _Checked("covers none of the mentee's gaps")
+    return _Checked(None, coverage, covered, region)
+
+
+def _rule_broken(provider: Provider, mentee: MenteeInput, ctx: ScoringContext) -> str | None:
+    """The rules that need neither the region nor the skills."""
     if (provider.id, mentee.id) in ctx.data.rejected_pairs:
         return "rejected before"
     if provider.kind is MatchKind.MENTORING and provider.id in mentee.excluded_mentors:
@@ -431,13 +462,6 @@ def exclusion_reason(provider: Provider, mentee: MenteeInput, ctx: ScoringContex
             return "secondments are always to another trust"
     elif provider.trust_code == mentee.trust_code and not ctx.config.allow_same_trust_mentoring:
         return "same trust"
-    if _region(provider, mentee, ctx) is None:
-        return "too far apart and not both remote"
-    coverage, _ = skill_coverage(
-        provider.levels, mentee.gaps, ctx.config.skills.partial_credit, ctx.taxonomy
-    )
-    if coverage <= ctx.config.skills.min_coverage:
-        return "covers none of the mentee's gaps"
     return None
 
 
@@ -453,24 +477,22 @@ def _region(
 
 def score_pair(provider: Provider, mentee: MenteeInput, ctx: ScoringContext) -> PairScore | None:
     """Score one pair with its explanation; None when a hard rule excludes it."""
-    if exclusion_reason(provider, mentee, ctx) is not None:
+    checked = _check(provider, mentee, ctx)
+    if checked.reason is not None or checked.region is None:
         return None
     config = ctx.config
-    coverage, covered = skill_coverage(
-        provider.levels, mentee.gaps, config.skills.partial_credit, ctx.taxonomy
-    )
-    region = _region(provider, mentee, ctx)
-    assert region is not None  # checked by exclusion_reason
     values = {
-        "skills": coverage,
-        "region": region[0],
+        "skills": checked.coverage,
+        "region": checked.region[0],
         "availability": availability_value(provider, mentee.working_pattern, config),
         "preferences": mode_value(mentee.mode, provider.mode, config),
         "text": ctx.text_similarity(provider, mentee),
     }
     weights = config.weights.normalised()
+    # Built without re-validation: every value is a float this function just computed, and a
+    # round explains thousands of pairs (validation was a third of proposing on arrival).
     parts = [
-        ScorePart(
+        ScorePart.model_construct(
             name=name,
             value=values[name],
             weight=weights[name],
@@ -482,7 +504,9 @@ def score_pair(provider: Provider, mentee: MenteeInput, ctx: ScoringContext) -> 
     score = sum(part.contribution for part in parts)
     if score <= config.min_score:
         return None
-    explanation = Explanation(skills_covered=covered, region_reason=region[1], parts=tuple(parts))
+    explanation = Explanation.model_construct(
+        skills_covered=checked.covered, region_reason=checked.region[1], parts=tuple(parts)
+    )
     return PairScore(provider.id, mentee.id, score, explanation)
 
 
@@ -769,6 +793,35 @@ class ScoreTables:
             ),
             rejected={position[m]: p for m, p in self.rejected.items() if m in position},
             ranked={position[m]: r for m, r in self.ranked.items() if m in position},
+        )
+
+    def for_providers(self, providers: npt.NDArray[np.int64]) -> ScoreTables:
+        """The same tables for some providers only (column j is provider ``providers[j]``)."""
+        column = np.full(self.n_providers, -1, dtype=np.int32)
+        column[providers] = np.arange(providers.size, dtype=np.int32)
+
+        def columns_of(found: IntArray) -> npt.NDArray[np.bool_]:
+            kept: npt.NDArray[np.bool_] = column[found] >= 0
+            return kept
+
+        rejected = {m: column[p[columns_of(p)]] for m, p in self.rejected.items()}
+        ranked = {
+            m: (column[p[columns_of(p)]], value[columns_of(p)])
+            for m, (p, value) in self.ranked.items()
+        }
+        level_onehot = np.ascontiguousarray(self.level_onehot[:, providers])
+        return replace(
+            self,
+            provider_ids=tuple(self.provider_ids[j] for j in providers.tolist()),
+            capacity=self.capacity[providers],
+            static=np.ascontiguousarray(self.static[:, providers]),
+            level_onehot=level_onehot,
+            level_onehot_sample=np.ascontiguousarray(level_onehot[:, ::SAMPLE_STRIDE]),
+            provider_features=np.ascontiguousarray(self.provider_features[:, providers]),
+            provider_text=np.ascontiguousarray(self.provider_text[:, providers]),
+            rejected={m: p for m, p in rejected.items() if p.size},
+            ranked={m: r for m, r in ranked.items() if r[0].size},
+            coverage=replace(self.coverage, level=self.coverage.level[providers]),
         )
 
     def penalise(self, start: int, stop: int, block: FloatArray, buffers: BlockBuffers) -> None:

@@ -40,6 +40,8 @@ from services.matcher.engine.contract import CandidateEdges
 from services.matcher.engine.scoring import BlockBuffers, ScoreTables
 
 BoolArray = npt.NDArray[np.bool_]
+# float32 scores from differently shaped BLAS products agree to this (docs/matching.md).
+RESCORE_TOLERANCE = 2e-6
 
 
 @dataclass(frozen=True)
@@ -268,7 +270,9 @@ def _next_best(
 
     A mentee with fewer than k such pairs has them all: its new frontier is -inf.
     """
-    below = (score < frontier[mentee]) | (score == frontier[mentee])
+    # Scored again in a block of another shape, a pair may come out an ulp or two (float32)
+    # above the frontier it was below: keep it rather than lose it.
+    below = (score <= frontier[mentee] + RESCORE_TOLERANCE) | (score == frontier[mentee])
     order = np.lexsort((provider, -score, mentee))
     order = order[below[order]]
     sorted_mentee = mentee[order]
@@ -363,15 +367,18 @@ def pairs_reaching(tables: ScoreTables, chunk_size: int) -> MorePairs:
         floor = np.nextafter(np.float32(tables.floor), np.float32(np.inf))
         columns = np.flatnonzero(providers)
         found: list[tuple[IntArray, IntArray, FloatArray]] = []
+        if columns.size == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+        # Only the providers asked about are scored: late in the greedy most are full.
+        with_room = tables.for_providers(columns)
         for start in range(0, mentees.size, chunk_size):
             rows = mentees[start : start + chunk_size]
-            some = tables.for_mentees(rows)
-            buffers = BlockBuffers(rows.size, tables.n_providers)
+            some = with_room.for_mentees(rows)
+            buffers = BlockBuffers(rows.size, columns.size)
             block = some.score_block(0, rows.size, buffers)
             some.penalise(0, rows.size, block, buffers)  # no coverage: far below the floor
-            scores = block[:, columns]
-            r, p = np.nonzero(scores >= floor)
-            found.append((rows[r], columns[p], scores[r, p].astype(np.float64)))
+            r, p = np.nonzero(block >= floor)
+            found.append((rows[r], columns[p], block[r, p].astype(np.float64)))
         if not found:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
         m, p, s = (np.concatenate(parts) for parts in zip(*found, strict=True))

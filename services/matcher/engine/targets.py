@@ -1,10 +1,13 @@
-"""Fairness targets: the best total score with every group matched at a share of the overall rate.
+"""Fairness targets: the best total score with every group matched at a share of a reference rate.
 
-Each target says: group g's match rate is at least ``share_g`` times the overall rate among the
-mentees a round counts (those who list a gap and seek this kind of match). With k matched
-mentees of n, and k_g of the group's n_g, that is the linear constraint
+Each target says: group g's match rate is at least ``share_g`` times a reference rate among the
+mentees a round counts (those who list a gap and seek this kind of match): the overall rate, or
+the rate of everyone outside the group (``Group.against_others``: small trusts' staff against
+large trusts'). With k matched mentees of n, and k_g of the group's n_g, that is the linear
+constraint
 
-    slack_g(x) = k_g - share_g * (n_g / n) * k >= 0,
+    slack_g(x) = k_g - share_g * (n_g / n) * k >= 0                          (overall), or
+    slack_g(x) = k_g - share_g * (n_g / (n - n_g)) * (k - k_g) >= 0          (the others),
 
 added to the assignment. A few side constraints make the problem NP-hard in general (it contains
 budgeted bipartite matching), so it is solved by Lagrangian relaxation: with a price beta_g >= 0
@@ -57,6 +60,7 @@ class Group:
     name: str
     members: npt.NDArray[np.bool_]  # by mentee position in the candidates
     share: float
+    against_others: bool = False  # the share is of the others' rate, not the overall rate
 
 
 def solve_with_targets(
@@ -70,7 +74,13 @@ def solve_with_targets(
     ``counted`` marks the mentees the rates are over. Groups without a target or without a
     counted member impose nothing.
     """
-    active = [g for g in groups if g.share > 0 and np.any(g.members & counted)]
+    active = [
+        g
+        for g in groups
+        if g.share > 0
+        and np.any(g.members & counted)
+        and (not g.against_others or np.any(counted & ~g.members))
+    ]
     free = solve(None)
     search = _Search(candidates, counted, active, solve, free)
     chosen, upper = search.run()
@@ -88,13 +98,9 @@ class _Search:
     ) -> None:
         self.candidates = candidates
         self.solve = solve
-        n = max(int(counted.sum()), 1)
-        members = np.array([g.members & counted for g in groups], dtype=bool).reshape(
-            len(groups), counted.size
-        )
-        # Per group and mentee: d slack_g / d (mentee matched) = [in g] - share_g n_g / n.
-        expected = np.array([g.share * m.sum() / n for g, m in zip(groups, members, strict=True)])
-        self.weight = (members - expected[:, None] * counted[None, :]).astype(np.float64)
+        self.weight = np.array(
+            [_slack_weights(g, counted) for g in groups], dtype=np.float64
+        ).reshape(len(groups), counted.size)
         self.cuts: list[tuple[float, FloatArray]] = []
         self.best: Assignment | None = None
         self.infeasible: list[Assignment] = []
@@ -247,6 +253,21 @@ class _Search:
         return bonus
 
 
+def _slack_weights(group: Group, counted: npt.NDArray[np.bool_]) -> FloatArray:
+    """Per mentee: d slack_g / d (mentee matched). Against the overall rate it is
+    [in g] - share n_g / n for every counted mentee; against the others' rate, 1 for a member
+    and -share n_g / (n - n_g) for a counted mentee outside the group."""
+    members = group.members & counted
+    n_group = float(members.sum())
+    if group.against_others:
+        others = counted & ~group.members
+        ratio = group.share * n_group / max(float(others.sum()), 1.0)
+        weights: FloatArray = members - ratio * others
+    else:
+        weights = members - group.share * n_group / max(float(counted.sum()), 1.0) * counted
+    return weights.astype(np.float64)
+
+
 def _pieces(
     candidates: CandidateEdges, first: npt.NDArray[np.int64], second: npt.NDArray[np.int64]
 ) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
@@ -287,6 +308,10 @@ def _outcome(
         members = group.members & counted
         rate = float(matched[members].mean()) if members.any() else None
         ratio = rate / overall if rate is not None and overall else None
+        others = counted & ~group.members
+        others_rate = float(matched[others].mean()) if others.any() else None
+        to_others = rate / others_rate if rate is not None and others_rate else None
+        reached = to_others if group.against_others else ratio
         outcomes.append(
             GroupOutcome(
                 group=group.name,
@@ -294,7 +319,9 @@ def _outcome(
                 mentees=int(members.sum()),
                 matched=int(matched[members].sum()),
                 rate_to_overall=ratio,
-                met=ratio is None or group.share <= 0 or ratio >= group.share - 1e-12,
+                reference="others" if group.against_others else "overall",
+                rate_to_reference=reached,
+                met=reached is None or group.share <= 0 or reached >= group.share - 1e-12,
             )
         )
     price = free.total_score - chosen.total_score

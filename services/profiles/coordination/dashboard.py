@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from services.profiles.coordination.charts import Bar, percent
-from shared.events import FairnessFigures
+from shared.events import FairnessFigures, GroupTargetFigures
 from shared.matching import REPLACED_BY_A_BETTER_MATCH, Explanation, MatchKind
 from shared.regions import Region, parse_region
 from shared.skills import DEFAULT_TAXONOMY
@@ -78,6 +78,7 @@ class ProposalView(BaseModel):
     gaps_uncovered: tuple[GapLeft, ...] = ()
     provider_id: UUID | None = None  # the mentor (a person's page) or the placement
     mentee_id: UUID | None = None
+    by_hand: bool = False  # a coordinator's match by hand, not the matcher's proposal
 
     def waiting_days(self, now: datetime) -> int:
         return max(0, (now - self.proposed_at).days)
@@ -129,6 +130,7 @@ def proposal_view(row: Mapping[str, Any]) -> ProposalView:
         gaps_uncovered=gaps_left((row["mentee"] or {}).get("gaps", []), explanation),
         provider_id=row["provider_id"],
         mentee_id=row["mentee_id"],
+        by_hand=bool(row.get("by_hand", False)),
     )
 
 
@@ -246,14 +248,19 @@ SCORE_PARTS = (
 )
 
 
+def introduction_words(mentor_name: str, mentee_name: str) -> str:
+    """What approving a mentoring match does, and who is emailed."""
+    return (
+        f"{mentor_name} and {mentee_name} are each emailed an introduction with"
+        f" an invitation to a first conversation; {mentor_name} has one place fewer."
+    )
+
+
 def what_happens(view: ProposalView) -> tuple[str, str]:
     """In plain words, what approving and what rejecting this proposal does, and who is
     emailed (services/notifier/handlers.py decides the same)."""
     if view.kind is MatchKind.MENTORING:
-        approve = (
-            f"{view.provider_name} and {view.mentee_name} are each emailed an introduction with"
-            f" an invitation to a first conversation; {view.provider_name} has one place fewer."
-        )
+        approve = introduction_words(view.provider_name, view.mentee_name)
     else:
         approve = (
             f"{view.mentee_name}, the contact at {view.provider_detail or 'the host trust'} and"
@@ -436,17 +443,27 @@ class TargetRow(BaseModel):
 
 
 def target_rows(fairness: FairnessFigures | None) -> list[TargetRow]:
-    """The round's fairness targets (those set), each with the share of the overall rate it
-    asked for and the share the group reached."""
+    """The round's fairness targets (those set), each with the share of its reference rate
+    (the overall rate, or large trusts' for small trusts) it asked for and what it reached."""
     if fairness is None or fairness.price is None:
         return []
     return [
         TargetRow(
             group=_TARGET_GROUPS.get(t.group, t.group),
-            target=f"at least {t.target_share:.2f}",
-            achieved="no mentee" if t.rate_to_overall is None else f"{t.rate_to_overall:.2f}",
+            target=f"at least {t.target_share:.2f} of {_reference(t)}",
+            achieved="no mentee" if _reached(t) is None else f"{_reached(t):.2f}",
             met=t.met,
         )
         for t in fairness.price.targets
         if t.target_share > 0
     ]
+
+
+def _reference(target: GroupTargetFigures) -> str:
+    if target.reference == "overall":
+        return "the overall rate"
+    return "large trusts' rate" if target.group == "small_trust" else "the others' rate"
+
+
+def _reached(target: GroupTargetFigures) -> float | None:
+    return target.rate_to_reference if target.reference == "others" else target.rate_to_overall

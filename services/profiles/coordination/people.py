@@ -1,10 +1,11 @@
 """A coordinator's page for one person of their network (the profile, each gap and what covers
-it, every proposal about them with what became of it), and the form that adds or edits one
-person, checked as an import's row is."""
+it, every proposal about them with what became of it), the form that adds or edits one person,
+checked as an import's row is, and the page that matches a mentee by hand (by_hand.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -16,13 +17,21 @@ from pydantic import BaseModel, ConfigDict
 from services.profiles.accounts.audit import record_audit
 from services.profiles.api.schemas import MenteeIn, MentorIn
 from services.profiles.coordination import queries
-from services.profiles.coordination.dashboard import ProposalView
-from services.profiles.dependencies import Connection
+from services.profiles.coordination.by_hand import Choice, MatchRefused, choose, match_by_hand
+from services.profiles.coordination.dashboard import (
+    GapLeft,
+    ProposalView,
+    gaps_left,
+    introduction_words,
+)
+from services.profiles.dependencies import AppSettings, Connection
 from services.profiles.directory.errors import Conflict, Invalid, NotFound
 from services.profiles.directory.people import save_person
 from services.profiles.imports.rows import parse_person
 from services.profiles.outcomes.timelines import match_timelines
 from services.profiles.pages import CheckedForm, Coordinating, PageRefused, flash, now, render
+from shared.matching import Explanation, MatchKind
+from shared.settings import Settings
 from shared.skills import DEFAULT_TAXONOMY
 
 router = APIRouter(prefix="/dashboard/{network_id}", include_in_schema=False)
@@ -92,10 +101,133 @@ async def person_page(
         "skills": skill_lines(details.get("skills", [])),
         "gaps": gap_coverage(details.get("gaps", []), history),
         "history": history,
+        "mentors": await queries.mentors_of(conn, network_id) if person["role"] == "mentee" else [],
         "timelines": await match_timelines(conn, history),
         "now": now(),
     }
     return render(request, "person.html", context)
+
+
+# --- matching a mentee by hand ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A match by hand as the proposal macros show one (_macros.html, ``explanation``)."""
+
+    score: float
+    explanation: Explanation
+    gaps_uncovered: tuple[GapLeft, ...]
+    kind: MatchKind = MatchKind.MENTORING
+
+
+async def _mentee(conn: asyncpg.Connection, network_id: str, mentee_id: UUID) -> asyncpg.Record:
+    person = await queries.person_in_network(conn, network_id, mentee_id)
+    if person is None or person["role"] != "mentee":
+        raise PageRefused(404, "No such mentee", "There is no such mentee in your network.")
+    return person
+
+
+async def _match_page(
+    request: Request,
+    conn: asyncpg.Connection,
+    settings: Settings,
+    network_id: str,
+    mentee: asyncpg.Record,
+    mentor_id: UUID | None,
+    *,
+    problem: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    choice: Choice | None = None
+    if mentor_id is not None:
+        choice = await choose(conn, settings, network_id, mentor_id, mentee["id"])
+        if choice is None:
+            raise PageRefused(404, "No such mentor", "There is no such mentor in your network.")
+    preview = None
+    if choice is not None and choice.verdict.explanation is not None:
+        explanation = choice.verdict.explanation
+        gaps = gaps_left(mentee["details"].get("gaps", []), explanation)
+        preview = Preview(choice.verdict.score or 0.0, explanation, gaps)
+    context = {
+        "network_id": network_id,
+        "mentee": mentee,
+        "mentors": await queries.mentors_of(conn, network_id),
+        "choice": choice,
+        "preview": preview,
+        "problem": problem,
+        "introduction": introduction_words(choice.mentor_name, choice.mentee_name)
+        if choice
+        else "",
+    }
+    return render(request, "match_by_hand.html", context, status_code=status_code)
+
+
+def _mentor_id(value: object) -> UUID | None:
+    text = str(value or "").strip()
+    if not text:
+        return None
+    try:
+        return UUID(text)
+    except ValueError as error:
+        raise PageRefused(404, "No such mentor", "There is no mentor of that name.") from error
+
+
+@router.get("/people/{mentee_id}/match")
+async def match_by_hand_page(
+    request: Request,
+    network_id: str,
+    mentee_id: UUID,
+    account: Coordinating,
+    conn: Connection,
+    settings: AppSettings,
+    mentor: str = "",
+) -> Response:
+    """Choose a mentor: the score and its explanation, or the rule the pair breaks. Opening
+    it changes nothing."""
+    mentee = await _mentee(conn, network_id, mentee_id)
+    return await _match_page(request, conn, settings, network_id, mentee, _mentor_id(mentor))
+
+
+@router.post("/people/{mentee_id}/match")
+async def confirm_match_by_hand(
+    request: Request,
+    network_id: str,
+    mentee_id: UUID,
+    account: Coordinating,
+    form: CheckedForm,
+    conn: Connection,
+    settings: AppSettings,
+) -> Response:
+    mentee = await _mentee(conn, network_id, mentee_id)
+    mentor_id = _mentor_id(form.get("mentor"))
+    if mentor_id is None:
+        raise PageRefused(400, "Nothing recorded", "Choose a mentor.")
+    try:
+        await match_by_hand(
+            conn,
+            settings,
+            network_id=network_id,
+            mentor_id=mentor_id,
+            mentee_id=mentee_id,
+            note=str(form.get("note", "")),
+            actor=account.email,
+        )
+    except MatchRefused as error:
+        return await _match_page(
+            request,
+            conn,
+            settings,
+            network_id,
+            mentee,
+            mentor_id,
+            problem=str(error),
+            status_code=422,
+        )
+    flash(request, "Matched by hand. Both are emailed an introduction.")
+    return RedirectResponse(
+        f"/dashboard/{network_id}/people/{mentee_id}", status.HTTP_303_SEE_OTHER
+    )
 
 
 # --- adding or editing one person through a form ---------------------------------------------

@@ -26,6 +26,7 @@ from shared.regions import Region
 PROPOSAL_COLUMNS = """
 SELECT p.match_id, p.network_id, p.kind, p.status, p.score, p.explanation, p.exchange_id,
        p.proposed_at, p.status_changed_at, p.decided_by, p.reason, p.provider_id, p.mentee_id,
+       p.by_hand,
        mentee.details AS mentee, mentee.trust_code AS mentee_trust,
        mentee_trust.name AS mentee_trust_name, mentee_trust.region AS mentee_region,
        mentor.details AS mentor, mentor_trust.name AS mentor_trust_name,
@@ -212,6 +213,17 @@ async def person_in_network(
         network_id,
     )
     return row
+
+
+async def mentors_of(conn: asyncpg.Connection, network_id: str) -> list[asyncpg.Record]:
+    """The network's mentors, by name, for a coordinator to choose from."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT p.id, p.details->>'name' AS name, p.details->>'job_title' AS job_title,"
+        " t.name AS trust_name FROM people p JOIN trusts t ON t.code = p.trust_code"
+        " WHERE t.network_id = $1 AND p.role = 'mentor' ORDER BY 2, p.id",
+        network_id,
+    )
+    return rows
 
 
 async def trusts_of(conn: asyncpg.Connection, network_id: str) -> list[asyncpg.Record]:

@@ -30,12 +30,12 @@ class ReadModelRepository:
         )
         return exists
 
-    async def add_proposal(self, event: MatchProposed) -> None:
+    async def add_proposal(self, event: MatchProposed, by_hand: bool = False) -> None:
         await self.conn.execute(
             """
             INSERT INTO proposals (match_id, network_id, kind, provider_id, mentee_id, score,
-                                   explanation, exchange_id, proposed_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                                   explanation, exchange_id, proposed_at, by_hand)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
             ON CONFLICT (match_id) DO NOTHING
             """,
             event.match_id,
@@ -47,6 +47,7 @@ class ReadModelRepository:
             event.explanation.model_dump(mode="json"),
             event.exchange_id,
             event.occurred_at,
+            by_hand,
         )
 
     async def proposal_status(self, match_id: UUID) -> str | None:

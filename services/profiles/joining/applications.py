@@ -21,6 +21,7 @@ from services.profiles.api.schemas import MenteeIn, MentorIn
 from services.profiles.directory import people
 from services.profiles.directory.errors import Conflict
 from services.profiles.self_service.profile_form import ProfileRefused
+from services.profiles.trusts import staff_requests
 from shared.events import JoinEmailPurpose, JoinEmailRequested, SelfServiceLinkRequested
 from shared.links import JoinLink, LinkPurpose
 from shared.outbox import add_to_outbox
@@ -221,10 +222,15 @@ async def accept(
     async with conn.transaction():
         row = await _take(conn, network_id, application_id)
         profile = _profile(row["role"], row["details"])
+        # A newcomer's "open to a secondment" asks their home trust, as on their own page.
+        asks = isinstance(profile, MenteeIn) and profile.open_to_secondment
+        profile = profile.model_copy(update={"open_to_secondment": False}) if asks else profile
         try:
             person_id = await people.save_person(conn, profile)
         except Conflict as error:
             raise ApplicationGone("the address takes part already") from error
+        if asks:
+            await staff_requests.ask(conn, person_id)
         welcome = JoinEmailRequested(
             entity_key=str(person_id),  # after their profile, on its partition
             application_id=application_id,

@@ -15,6 +15,7 @@ from services.profiles.accounts.audit import record_audit
 from services.profiles.api.schemas import AvailabilityIn
 from services.profiles.directory import people
 from services.profiles.self_service import profile_form
+from services.profiles.trusts import staff_requests
 from shared.events import SelfServiceLinkRequested
 from shared.outbox import add_to_outbox
 from shared.people import Role
@@ -131,9 +132,21 @@ async def change_profile(
     conn: asyncpg.Connection, person_id: UUID, person: Participant, form: FormData
 ) -> None:
     """The participant's own edit of what they may change (profile_form.EDITABLE); the rest of
-    their stored profile stays. Published as person.upserted and audited."""
+    their stored profile stays. Published as person.upserted and audited. A mentee's tick
+    "open to a secondment" is a request to their home trust, not yet a candidacy."""
     editable = profile_form.EDITABLE[person.role]
     fields = {**person.details, **profile_form.form_fields(person.role, form, editable)}
+    if person.role is Role.MENTEE:
+        # Ticking asks the home trust (staff_requests.py); unticking needs nobody's agreement.
+        asks, considered = (
+            bool(fields["open_to_secondment"]),
+            bool(person.details.get("open_to_secondment")),
+        )
+        fields["open_to_secondment"] = asks and considered
+        if asks and not considered:
+            await staff_requests.ask(conn, person_id)
+        elif not asks:
+            await staff_requests.withdraw(conn, person_id)
     profile = profile_form.read_profile(person.role, fields)
     await people.save_person(conn, profile, person_id)
     await record_audit(

@@ -43,6 +43,8 @@ from services.profiles.self_service.actions import (
 )
 from services.profiles.self_service.match_steps import match_steps
 from services.profiles.self_service.standing import matches_of, where_they_stand
+from services.profiles.trusts import staff_requests
+from services.profiles.trusts.staff_requests import RequestStatus, StaffRequest
 from shared.links import LinkRefused, SelfServiceLink, read_self_service_link
 from shared.people import Role
 
@@ -144,6 +146,7 @@ async def manage(
         link, person = found
         matches = await matches_of(conn, link.person_id)
         steps = await match_steps(conn, settings, link.person_id, matches, now())
+        secondment = await staff_requests.request_of(conn, link.person_id)
     context = {
         "token": token,
         "csrf": csrf_token(settings.secret_key.get_secret_value(), link),
@@ -153,10 +156,21 @@ async def manage(
         "standing": where_they_stand(person.state, matches),
         "match_steps": steps,
         "actions": [a.value for a in allowed_actions(person.role, person.state)],
+        "secondment": secondment_standing(person, secondment),
+        "secondment_reason": secondment.reason if secondment else "",
         # What was just done (post-redirect-get): only a known action's name is shown.
         "done": done if done in {*Action.__members__.values(), "profile"} else "",
     }
     return participant_page(request, "manage.html", context)
+
+
+def secondment_standing(person: Participant, request: StaffRequest | None) -> str:
+    """A mentee's secondment: considered, asked (waiting on their trust), declined, or none."""
+    if person.details.get("open_to_secondment"):
+        return "considered"
+    if request is None or request.status is RequestStatus.AGREED:  # taken off since
+        return ""
+    return request.status.value
 
 
 def form_values(form: FormData) -> dict[str, Any]:
@@ -173,8 +187,10 @@ def _profile_page(
     role: Role,
     values: dict[str, Any],
     problems: Sequence[str] = (),
+    secondment: str = "",
 ) -> HTMLResponse:
     context = {
+        "secondment": secondment,
         "token": token,
         "csrf": csrf,
         "role": role.value,
@@ -192,12 +208,16 @@ async def profile_page(
 ) -> HTMLResponse:
     async with pool.acquire() as conn:
         found = await _holder(request, settings, conn, token)
-    if isinstance(found, HTMLResponse):
-        return found
-    link, person = found
+        if isinstance(found, HTMLResponse):
+            return found
+        link, person = found
+        asked = await staff_requests.request_of(conn, link.person_id)
+        secondment = secondment_standing(person, asked)
     csrf = csrf_token(settings.secret_key.get_secret_value(), link)
     values = profile_form.values_of(person.details)
-    return _profile_page(request, token, csrf, person.role, values)
+    if secondment == RequestStatus.WAITING:  # their tick stands while their trust decides
+        values["open_to_secondment"] = "yes"
+    return _profile_page(request, token, csrf, person.role, values, secondment=secondment)
 
 
 # Declared before /me/{token}/{action}, which would otherwise take "profile" as an action.

@@ -20,7 +20,7 @@ from shared.events import ConsentParty, SecondmentStatus
 class Consent:
     match_id: UUID
     party: ConsentParty
-    answer: str | None  # None (waiting), "given" or "refused"
+    answer: str | None  # None (waiting), "given", "refused" or "expired" (no answer in time)
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,9 @@ class Outcome:
 
 
 def exchange_outcome(consents: list[Consent]) -> Outcome:
-    """A refusal anywhere: the refused secondments are refused and the others not agreed. Every
-    consent given: all agreed. Otherwise nothing is decided yet."""
+    """A refusal anywhere: the refused secondments are refused and the others not agreed. A
+    consent expired (no answer by its deadline): all not agreed, none refused (silence is not
+    a no). Every consent given: all agreed. Otherwise nothing is decided yet."""
     matches = {c.match_id for c in consents}
     refused = {c.match_id for c in consents if c.answer == "refused"}
     if refused:
@@ -46,6 +47,8 @@ def exchange_outcome(consents: list[Consent]) -> Outcome:
                 for m in matches
             }
         )
+    if any(c.answer == "expired" for c in consents):
+        return Outcome(dict.fromkeys(matches, SecondmentStatus.NOT_AGREED))
     if consents and all(c.answer == "given" for c in consents):
         return Outcome({m: SecondmentStatus.AGREED for m in matches})
     return Outcome({})
@@ -104,3 +107,10 @@ def next_status(
 def stored_status(status: SecondmentStatus) -> str:
     """An extended secondment is still under way."""
     return SecondmentStatus.STARTED.value if status is SecondmentStatus.EXTENDED else status.value
+
+
+def no_answer_reason(trust_names: list[str], deadline: date) -> str:
+    """Why an exchange was not agreed when consents expired: who did not answer, by when."""
+    names = sorted(set(trust_names))
+    who = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return f"no answer from {who} by {deadline.day} {deadline:%B %Y}"

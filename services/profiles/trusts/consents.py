@@ -1,6 +1,7 @@
 """The trusts' consents and each secondment's life, as use cases: each change is stored,
 audited and put in the outbox in one transaction (``consent.requested``,
-``consent.recorded``, ``secondment.changed``); the rules are in agreement.py."""
+``consent.recorded``, ``secondment.changed``); a consent past its deadline expires
+(``expire_overdue``, run by deadlines.py); the rules are in agreement.py."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from services.profiles.trusts.agreement import (
     StepRefused,
     exchange_outcome,
     next_status,
+    no_answer_reason,
     planned_dates,
     stored_status,
 )
@@ -125,6 +127,8 @@ async def answer_consent(conn: asyncpg.Connection, answer: Answer) -> dict[UUID,
         )
         if consent is None or consent["trust_code"] != answer.trust_code:
             raise ConsentRefused("There is no such secondment waiting for this trust.")
+        if consent["answer"] == "expired":
+            raise ConsentRefused("The deadline for this consent passed without an answer.")
         if consent["answer"] is not None:
             raise ConsentRefused(f"This trust has {consent['answer']} its consent already.")
         if mine["status"] != "awaiting_consent":
@@ -291,6 +295,70 @@ async def take_step(
         )
         await add_to_outbox(conn, [event])
     return status
+
+
+async def expire_overdue(conn: asyncpg.Connection, now: datetime, batch: int = 100) -> int:
+    """Every secondment still waiting for a consent past its deadline is not agreed (with its
+    exchange: all or none), its place comes back and the pair may be proposed again; returns
+    how many secondments were settled. Each exchange is settled in one transaction under its
+    lock, after checking it still waits: a pass run twice, concurrently, or again after a crash
+    settles each once (a crash before the commit leaves it for the next pass)."""
+    due = await conn.fetch(
+        """
+        SELECT DISTINCT c.match_id FROM consents c JOIN secondments s ON s.match_id = c.match_id
+        WHERE c.answer IS NULL AND c.deadline <= $1 AND s.status = 'awaiting_consent'
+        LIMIT $2
+        """,
+        now,
+        batch,
+    )
+    settled = 0
+    for row in due:
+        settled += await _expire_exchange(conn, row["match_id"], now)
+    return settled
+
+
+async def _expire_exchange(conn: asyncpg.Connection, match_id: UUID, now: datetime) -> int:
+    async with conn.transaction():
+        rows = await _lock_exchange(conn, match_id)
+        if not rows or any(r["status"] != "awaiting_consent" for r in rows):
+            return 0  # answered, or expired by another pass, since it was found
+        ids = [r["match_id"] for r in rows]
+        overdue = await conn.fetch(
+            """
+            UPDATE consents c SET answer = 'expired', answered_at = $2
+            WHERE c.match_id = ANY($1::uuid[]) AND c.answer IS NULL AND c.deadline <= $2
+            RETURNING c.match_id, c.party, c.trust_code, c.deadline, coalesce(
+                (SELECT t.name FROM trusts t WHERE t.code = c.trust_code), c.trust_code) AS trust
+            """,
+            ids,
+            now,
+        )
+        if not overdue:
+            return 0
+        reason = no_answer_reason(
+            [r["trust"] for r in overdue], min(r["deadline"] for r in overdue).date()
+        )
+        for consent in overdue:
+            await record_audit(
+                conn,
+                actor="bridgework",
+                action="consent.expired",
+                subject=str(consent["match_id"]),
+                reason=reason,
+                details={"party": consent["party"], "trust_code": consent["trust_code"]},
+            )
+        consents = await conn.fetch(
+            "SELECT match_id, party, answer FROM consents WHERE match_id = ANY($1::uuid[])", ids
+        )
+        outcome = exchange_outcome(
+            [Consent(c["match_id"], ConsentParty(c["party"]), c["answer"]) for c in consents]
+        )
+        events: list[Event] = [
+            await _settle(conn, row, outcome.statuses[row["match_id"]], reason) for row in rows
+        ]
+        await add_to_outbox(conn, events)
+    return len(rows)
 
 
 def consent_deadline(now: datetime, days: int) -> datetime:

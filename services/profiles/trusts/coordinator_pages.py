@@ -1,5 +1,6 @@
 """The coordinator's view of the network's trusts: each trust's contacts (add, remove), what
-each secondment waits on (whose consent, until when), and small trusts' share of the staff sent
+each secondment waits on (whose consent, until when), the staff requests waiting on their
+trust, and small trusts' share of the staff sent
 and received."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from services.profiles.coordination.queries import network_name
 from services.profiles.dependencies import Connection
 from services.profiles.pages import CheckedForm, Coordinating, PageRefused, flash, render
+from services.profiles.trusts import staff_requests
 from services.profiles.trusts.contacts import (
     ContactRefused,
     NewContact,
@@ -101,6 +103,39 @@ async def waiting(conn: asyncpg.Connection, network_id: str) -> list[Waiting]:
     ]
 
 
+class Settled(BaseModel):
+    """A secondment that will not go ahead (refused, or not agreed), and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    candidate: str
+    placement: str
+    status: str
+    reason: str
+    settled_at: datetime
+
+
+async def not_going_ahead(conn: asyncpg.Connection, network_id: str) -> list[Settled]:
+    """The network's secondments refused or not agreed in the last 30 days, latest first: a
+    trust's refusal, another refusal in its exchange, or no answer by the deadline."""
+    rows = await conn.fetch(
+        """
+        SELECT coalesce(mentee.details->>'name', '(no longer in Bridgework)') AS candidate,
+               coalesce(pl.details->>'role', '') AS placement, s.status, s.reason,
+               s.updated_at AS settled_at
+        FROM secondments s
+        JOIN proposals p ON p.match_id = s.match_id
+        LEFT JOIN people mentee ON mentee.id = p.mentee_id
+        LEFT JOIN placements pl ON pl.id = p.provider_id
+        WHERE s.network_id = $1 AND s.status IN ('refused', 'not_agreed')
+          AND s.updated_at > now() - interval '30 days'
+        ORDER BY s.updated_at DESC LIMIT 100
+        """,
+        network_id,
+    )
+    return [Settled(**dict(row)) for row in rows]
+
+
 def small_share(trusts: list[TrustLine]) -> dict[str, float | None]:
     """Small trusts' share of the staff sent and received, and of the trusts."""
 
@@ -124,6 +159,8 @@ async def _page(
         "network_name": await network_name(conn, network_id),
         "trusts": trusts,
         "waiting": await waiting(conn, network_id),
+        "requests": await staff_requests.waiting_in(conn, network_id),
+        "not_going_ahead": await not_going_ahead(conn, network_id),
         "share": small_share(trusts),
         "now": datetime.now(UTC),
         "error": error,

@@ -1,5 +1,6 @@
 """A trust's pages, for its contacts only: the trust's placements (post, edit, pause, resume,
-withdraw), its staff (put forward for secondment), the secondment proposals for its placements
+withdraw), its staff (put forward for secondment, or agree to their own request to be
+considered), the secondment proposals for its placements
 and staff with their reasons, the consents it owes (give or refuse), each secondment's life
 (started, extended, ended) and the staff it sent and received over time.
 
@@ -23,7 +24,7 @@ from services.profiles.api.schemas import BAND_ORDER, PlacementIn, WorkPlace
 from services.profiles.dependencies import Connection
 from services.profiles.directory import people, placements
 from services.profiles.pages import CheckedForm, PageRefused, SignedIn, flash, render
-from services.profiles.trusts import queries
+from services.profiles.trusts import queries, staff_requests
 from services.profiles.trusts.agreement import LifeStep, StepRefused
 from services.profiles.trusts.consents import Answer, ConsentRefused, answer_consent, take_step
 from shared.events import ConsentParty, SecondmentStatus
@@ -267,6 +268,41 @@ async def put_forward(
         "Put forward for secondment: they are matched with placements from now on."
         if forward
         else "Taken off secondment: no more secondment proposals for them.",
+    )
+    return _home(trust_code)
+
+
+@router.post("/staff/{person_id}/request")
+async def decide_request(
+    request: Request,
+    trust_code: str,
+    person_id: UUID,
+    account: ActingForTrust,
+    form: CheckedForm,
+    conn: Connection,
+) -> Response:
+    """Agree to a member of staff's own request to be considered for secondment, or decline."""
+    agree = form.get("answer") == "agree"
+    if not agree and form.get("answer") != "decline":
+        raise PageRefused(400, "No answer", "Choose agree or decline.")
+    try:
+        await staff_requests.decide(
+            conn,
+            trust_code=trust_code,
+            person_id=person_id,
+            agree=agree,
+            reason=str(form.get("reason", "")),
+            actor=account.email,
+        )
+    except staff_requests.ReasonNeeded as error:
+        raise PageRefused(400, "A reason is needed", str(error)) from error
+    except staff_requests.RequestRefused as error:
+        raise PageRefused(404, "No such request", str(error)) from error
+    flash(
+        request,
+        "Agreed: they are considered for secondments from the next round."
+        if agree
+        else "Declined, with your reason: they are not considered for secondments.",
     )
     return _home(trust_code)
 

@@ -57,6 +57,7 @@ class StaffRow(BaseModel):
     job_title: str
     open_to_secondment: bool
     taking_part: bool
+    asks: bool  # their own request to be considered waits for the trust's answer
 
 
 class SecondmentRow(BaseModel):
@@ -72,7 +73,7 @@ class SecondmentRow(BaseModel):
     start_date: date | None
     end_date: date | None
     reason: str
-    consents: dict[str, str]  # party -> "waiting", "given" or "refused"
+    consents: dict[str, str]  # party -> "waiting", "given", "refused" or "expired"
     my_consent_waiting: bool
     deadline: datetime | None
 
@@ -121,8 +122,11 @@ async def staff(conn: asyncpg.Connection, code: str) -> list[StaffRow]:
     """The trust's mentees: whom it can put forward for a secondment (their mentoring is not
     shown here)."""
     rows = await conn.fetch(
-        "SELECT id, details, paused FROM people WHERE trust_code = $1 AND role = 'mentee'"
-        " ORDER BY details->>'name'",
+        """
+        SELECT p.id, p.details, p.paused, r.status = 'waiting' AS asks
+        FROM people p LEFT JOIN secondment_requests r ON r.person_id = p.id
+        WHERE p.trust_code = $1 AND p.role = 'mentee' ORDER BY p.details->>'name'
+        """,
         code,
     )
     return [
@@ -132,6 +136,7 @@ async def staff(conn: asyncpg.Connection, code: str) -> list[StaffRow]:
             job_title=r["details"]["job_title"],
             open_to_secondment=bool(r["details"].get("open_to_secondment")),
             taking_part=not r["paused"],
+            asks=bool(r["asks"]) and not r["details"].get("open_to_secondment"),
         )
         for r in rows
     ]

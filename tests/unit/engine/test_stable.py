@@ -13,7 +13,9 @@ from services.matcher.engine.candidates import build_candidates
 from services.matcher.engine.config import MatchingConfig
 from services.matcher.engine.contract import CandidateEdges
 from services.matcher.engine.optimal import with_mentee_loads
+from services.matcher.engine.scoring import BlockBuffers, ScoreTables, ScoringContext
 from services.matcher.engine.stable import blocking_pairs, solve_stable, solve_stable_everywhere
+from shared.matching import MatchKind
 from tests.support.engine.edges import edges_of
 from tests.support.engine.instances import (
     random_candidate_edges,
@@ -176,3 +178,25 @@ def test_greedy_everywhere_is_deferred_acceptance_on_globally_ranked_pairs(seed:
     )
     greedy, _ = solve_stable_everywhere(candidates, _no_more_pairs, top_k=None)
     assert greedy.edges.tolist() == solve_stable(candidates).edges.tolist()
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), share=st.floats(0.0, 1.0))
+def test_scoring_some_providers_equals_their_columns_of_all(seed: int, share: float) -> None:
+    # Stable mode scores only the providers with room (``ScoreTables.for_providers``): the
+    # same values (rejections and rankings included) as those columns of a whole block.
+    rng = np.random.default_rng(seed)
+    data = with_stated_preferences(synthetic_input(rng, 30, 90), rng, ranking=0.6)
+    data = data.model_copy(
+        update={"rejected_pairs": frozenset({(data.mentors[0].id, m.id) for m in data.mentees})}
+    )
+    tables = ScoreTables.build(ScoringContext.build(data, MatchingConfig()), MatchKind.MENTORING)
+    # At least one provider: stable mode asks for none only when none has room.
+    providers = np.union1d(np.flatnonzero(rng.random(tables.n_providers) < share), [seed % 30])
+    whole = tables.score_block(0, tables.n_mentees).copy()
+    tables.penalise(0, tables.n_mentees, whole, BlockBuffers(tables.n_mentees, tables.n_providers))
+    some = tables.for_providers(providers)
+    part = some.score_block(0, some.n_mentees).copy()
+    some.penalise(0, some.n_mentees, part, BlockBuffers(some.n_mentees, providers.size))
+    # To float32 precision: BLAS may sum a narrower product in another order.
+    np.testing.assert_allclose(part, whole[:, providers], rtol=0, atol=2e-6)

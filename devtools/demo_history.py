@@ -17,9 +17,12 @@ from rich.console import Console
 
 from services.profiles.accounts.accounts import NewAccount, create_account, demo_password
 from services.profiles.accounts.permissions import AccountRole
-from services.profiles.outcomes.learner import COMPONENTS, GROUPS, Example
+from services.profiles.api.schemas import MenteeIn, MentorIn
+from services.profiles.coordination.queries import proposals_about
+from services.profiles.outcomes.learner import COMPONENTS, GROUPS, Example, Suggestion
 from services.profiles.outcomes.queries import network_history
 from services.profiles.outcomes.report import EVERYONE, build_report
+from services.profiles.outcomes.timelines import match_timelines
 from services.profiles.outcomes.weights import suggestion_for
 from shared.db import connection
 from shared.events import (
@@ -133,9 +136,13 @@ async def _person(
         "sector": "social_care" if rng.random() < 0.2 else "nhs",
     }
     if role == "mentor":
-        details |= {"skills": [{"skill": s, "level": 6} for s in SKILLS], "capacity": 3}
+        skills = [{"skill": s, "level": 6} for s in SKILLS]
+        details |= {"skills": skills, "capacity": 3, "hours_per_month": 4}
     else:
         details |= {"gaps": [{"skill": skill, "current": 2, "target": 5}]}
+    # A whole profile, as the API would have stored it: the pages show every field.
+    model = MentorIn if role == "mentor" else MenteeIn
+    details = model.model_validate(details).model_dump(mode="json")
     await conn.execute(
         "INSERT INTO people (id, role, email, trust_code, details, created_at, network_id)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -303,11 +310,18 @@ async def show_history(
         facts, events = await network_history(conn, network)
         report = build_report(facts, events, datetime.now(UTC))
         suggestion = await suggestion_for(conn, network)
-        closed = await conn.fetchval(
-            "SELECT match_id FROM proposals WHERE network_id = $1 AND status = 'closed'"
-            " ORDER BY proposed_at LIMIT 1",
+        closed = await conn.fetchrow(
+            "SELECT match_id, mentee_id FROM proposals WHERE network_id = $1"
+            " AND status = 'closed' ORDER BY proposed_at LIMIT 1",
             network,
         )
+        [story] = [
+            t
+            for t in await match_timelines(
+                conn, await proposals_about(conn, network, closed["mentee_id"])
+            )
+            if t.match.match_id == closed["match_id"]
+        ]
     totals = report.totals[EVERYONE]
     console.rule(f"Six months of generated history: {base_url}/dashboard/{network}/report")
     console.print(
@@ -317,11 +331,33 @@ async def show_history(
             if value is not None
         )
     )
-    console.print(f"A match's timeline: {base_url}/dashboard/{network}/matches/{closed}")
+    dashboard = f"{base_url}/dashboard/{network}"
     console.print(
-        f"Learned weights ({base_url}/dashboard/{network}/weights): from {suggestion.history}"
-        f" decided proposals, held-out ROC AUC current {suggestion.current_auc:.3f},"
-        f" suggested {suggestion.suggested_auc:.3f}; suggested {suggestion.suggested}"
+        f"A match's timeline: {dashboard}/matches/{closed['match_id']}, and on its mentee's"
+        f" page: {dashboard}/people/{closed['mentee_id']}"
+    )
+    for at, what in story.lines:
+        console.print(f"  {at:%d %b %Y}  {what}")
+    console.print(f"Learned weights ({dashboard}/weights): {held_out(suggestion)}")
+    return [("coordinator", account.email, password, f"{base_url}/sign-in")]
+
+
+def held_out(suggestion: Suggestion) -> str:
+    """The learner's evidence in one line: its history and the held-out ranking quality."""
+    current, fitted = suggestion.current_auc_spread, suggestion.suggested_auc_spread
+    if current is None or fitted is None:
+        return str(suggestion.refused)  # too little history: no figures
+    (c_low, c_high), (s_low, s_high) = current, fitted
+    weights = suggestion.suggested or {}
+    return (
+        f"from {suggestion.history} decided proposals ({suggestion.good} good), held-out ROC AUC"
+        f" over {suggestion.folds} folds: current {suggestion.current_auc:.3f}"
+        f" ({c_low:.3f}-{c_high:.3f}), fitted {suggestion.suggested_auc:.3f}"
+        f" ({s_low:.3f}-{s_high:.3f})"
+        + (
+            f"; suggested {', '.join(f'{c} {w:.2f}' for c, w in weights.items())}"
+            if weights
+            else ""
+        )
         + (f"; {suggestion.refused}" if suggestion.refused else "")
     )
-    return [("coordinator", account.email, password, f"{base_url}/sign-in")]

@@ -22,8 +22,11 @@ from itsdangerous import TimestampSigner
 
 from services.notifier.bootstrap import apply_event as notifier_apply
 from services.notifier.mailer import MailQueue
+from services.profiles.api.schemas import MenteeIn
+from services.profiles.joining.applications import accept
 from shared.consuming import EventConsumer
 from shared.links import sign_join_link
+from shared.people import SkillGap
 from shared.settings import Settings
 from shared.topics import Topic
 from tests.support.mail import Inbox
@@ -413,3 +416,38 @@ async def test_any_text_in_any_field_is_refused_clearly_or_kept_exactly(
             assert "Nothing was saved" in answer.text
             assert "<script>" not in answer.text
             assert stored is None
+
+
+async def test_a_newcomer_open_to_secondment_is_a_request_to_their_trust_not_a_candidate(
+    network: SeededNetwork, pool: asyncpg.Pool
+) -> None:
+    """Ticking "open to a secondment" when applying is the same as on one's own page: accepted,
+    the newcomer waits for their home trust to agree (docs/trusts.md)."""
+    email = f"sol.{uuid4().hex[:6]}@example.org"
+    details = MenteeIn(
+        name="Sol Seconded",
+        email=email,
+        job_title="Analyst",
+        trust_code=network.trust_codes[1],
+        gaps=[SkillGap(skill="data-analytics", current=2, target=5)],
+        open_to_secondment=True,
+    )
+    application_id = uuid4()
+    await pool.execute(
+        "INSERT INTO applications (id, network_id, role, email, details, token_id, confirmed_at)"
+        " VALUES ($1, $2, 'mentee', $3, $4, $5, now())",
+        application_id,
+        network.network_id,
+        email,
+        details.model_dump(mode="json"),
+        uuid4(),
+    )
+    async with pool.acquire() as conn:
+        person_id = await accept(conn, network.network_id, "N", application_id, actor="cora")
+    joined = await person(pool, email)
+    assert joined is not None
+    assert joined["details"]["open_to_secondment"] is False
+    status = await pool.fetchval(
+        "SELECT status FROM secondment_requests WHERE person_id = $1", person_id
+    )
+    assert status == "waiting"

@@ -12,6 +12,7 @@ import asyncpg
 
 from services.profiles.accounts.accounts import NewAccount, create_account
 from services.profiles.accounts.permissions import AccountRole
+from services.profiles.api.schemas import MenteeIn, MentorIn
 from services.profiles.outcomes.learner import COMPONENTS, Example
 from services.profiles.outcomes.weights import DEFAULTS
 from tests.support.pages import PASSWORD
@@ -82,7 +83,7 @@ async def _person(
     conn: asyncpg.Connection, network_id: str, role: str, trust: str, groups: frozenset[str]
 ) -> UUID:
     person_id = uuid4()
-    details = {
+    details: dict[str, object] = {
         "name": f"{role.title()} {person_id.hex[:6]}",
         "email": f"{person_id.hex[:12]}@history.example",
         "job_title": "Lead",
@@ -90,6 +91,13 @@ async def _person(
         "working_pattern": "part_time" if "part_time" in groups else "full_time",
         "sector": "social_care" if "social_care" in groups else "nhs",
     }
+    if role == "mentor":
+        details |= {"skills": [{"skill": "cyber-security", "level": 6}], "capacity": 3}
+        details |= {"hours_per_month": 4}
+        details = MentorIn.model_validate(details).model_dump(mode="json")
+    else:
+        details |= {"gaps": [{"skill": "cyber-security", "current": 2, "target": 5}]}
+        details = MenteeIn.model_validate(details).model_dump(mode="json")
     await conn.execute(
         "INSERT INTO people (id, role, email, trust_code, details, network_id)"
         " VALUES ($1, $2, $3, $4, $5, $6)",

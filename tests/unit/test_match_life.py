@@ -174,6 +174,11 @@ def test_a_participant_is_offered_exactly_the_steps_they_can_take(
     assert (("close", 0) in offered) == (side is LifeActor.MENTEE)
 
 
+def test_a_match_by_hand_says_so_on_its_timeline() -> None:
+    lines = timeline(life_of(MATCH, START, []), proposed_at=START, by_hand=True)
+    assert lines[0][1] == "Matched by hand"
+
+
 def test_a_closed_match_offers_nothing_and_only_the_mentee_or_a_coordinator_closes() -> None:
     life = life_of(MATCH, START, [])
     with pytest.raises(LifeRefused, match="ask your coordinator"):

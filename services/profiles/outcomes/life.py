@@ -140,6 +140,7 @@ def timeline(
     proposed_at: datetime | None = None,
     approved_by: str | None = None,
     covered: Sequence[SkillCovered] = (),
+    by_hand: bool = False,
 ) -> list[tuple[datetime, str]]:
     """What happened to the match, oldest first, in words: proposed (when known), approved and
     introduced, the first conversation, each check-in with its rating, the close with its
@@ -148,7 +149,7 @@ def timeline(
     match's page, not here."""
     lines: list[tuple[datetime, str]] = []
     if proposed_at is not None:
-        lines.append((proposed_at, "Proposed by the matcher"))
+        lines.append((proposed_at, "Matched by hand" if by_hand else "Proposed by the matcher"))
     if life.introduced_at is not None:
         by = f" by {approved_by}" if approved_by else ""
         lines.append((life.introduced_at, f"Approved{by}; mentor and mentee introduced"))

@@ -34,6 +34,7 @@ def match_timeline(view: ProposalView, events: Sequence[LifeEvent]) -> MatchTime
         proposed_at=view.proposed_at,
         approved_by=view.decided_by,
         covered=view.explanation.skills_covered,
+        by_hand=view.by_hand,
     )
     return MatchTimeline(view, life.stage, lines)
 

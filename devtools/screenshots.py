@@ -46,12 +46,14 @@ async def take(base_url: str, email: str, password: str, network_id: str) -> lis
             for name, path, width, height, full_page in shots:
                 page = await browser.new_page(viewport={"width": width, "height": height})
                 await sign_in(page, base_url, email, password)
-                if path in (PERSON, BY_HAND):  # the first mentee of the proposals page
-                    link = page.locator(".proposal .pair a").nth(1)
-                    path = str(await link.get_attribute("href"))
+                mentor = ""
+                if path in (PERSON, BY_HAND):  # the first pair of the proposals page
+                    pair = page.locator(".proposal .pair a")
+                    mentor = str(await pair.nth(0).get_attribute("href")).rsplit("/", 1)[-1]
+                    path = str(await pair.nth(1).get_attribute("href"))
                 await page.goto(f"{base_url}{path}")
-                if name == "match-by-hand.png":  # the first mentor on offer, checked
-                    await page.get_by_label("Mentor").select_option(index=1)
+                if name == "match-by-hand.png":  # the mentee's proposed mentor, checked
+                    await page.get_by_label("Mentor").select_option(value=mentor)
                     await page.get_by_role("button", name="Check this match").click()
                     await page.wait_for_load_state()
                 await page.screenshot(path=str(OUTPUT / name), full_page=full_page)

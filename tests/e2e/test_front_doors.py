@@ -375,6 +375,13 @@ async def test_a_trust_contact_is_added_signs_in_and_every_page_passes_axe(
             await passes_axe(page)
 
             visitor = await new_page(browser, width=390)
+            # The error pages a visitor may meet: an unknown page, a forged link.
+            for path in ("/join/no-such-network", "/join/confirm/forged"):
+                response = await visitor.goto(f"{config.base_url}{path}")
+                assert response is not None
+                assert response.status >= 400, path  # an HTML error page
+                assert "<h1>" in await visitor.content(), path
+                await passes_axe(visitor)
             await visitor.goto(f"{config.base_url}/trust/sign-in")
             await passes_axe(visitor)
             await visitor.get_by_label("Work email").fill(contact)

@@ -297,6 +297,10 @@ async def measure_limit(bench: Bench, events: Sequence[Event]) -> dict[str, Any]
         bootstrap_servers=bench.bootstrap,
         group_id=f"bench-limit-{time.monotonic_ns()}",
         auto_offset_reset="earliest",
+        # On a cluster just started, the new topic may reach the group before its metadata
+        # reaches this consumer: it is then assigned nothing until its next metadata refresh
+        # (5 minutes by default). Ask every second instead.
+        metadata_max_age_ms=1000,
     )
     await consumer.start()
     while not consumer.assignment():

@@ -25,6 +25,7 @@ from services.profiles.accounts.accounts import NewAccount, create_account
 from services.profiles.accounts.permissions import AccountRole
 from shared.db import create_pool
 from tests.support.accessibility import require_axe, serious_violations
+from tests.support.browser import fits
 from tests.support.mail import wait_for_message
 from tests.support.stack import e2e_stack, require_chromium
 
@@ -367,6 +368,7 @@ async def test_a_trust_contact_is_added_signs_in_and_every_page_passes_axe(
             await sign_in(page, config, tag)
             await page.goto(f"{config.base_url}/dashboard/{network_id}/trusts")
             await passes_axe(page)
+            assert await fits(page, 390), "the trusts page is wider than a phone"
             row = page.locator("tr").filter(has_text=f"Trust A{tag}")
             await row.get_by_label("name").fill("Tia Trust")
             await row.get_by_label("email").fill(contact)

@@ -34,6 +34,7 @@ from shared.topics import Topic
 from shared.topology import consumed_by, consumer_group
 
 log = logging.getLogger(__name__)
+STOP_SECONDS = 10.0  # how long shutdown waits for the background loops to end
 
 BackgroundWork = Callable[[asyncpg.Pool, AIOKafkaProducer], Sequence[Coroutine[Any, Any, None]]]
 
@@ -201,17 +202,33 @@ class ServiceRuntime:
         return samples
 
     async def stop_background(self) -> None:
+        """Cancel the service's loops and wait for them, at most ``STOP_SECONDS``: a loop that
+        does not stop in time is named in the log, and shutdown goes on rather than hang (a
+        test module's teardown once waited for ever on one)."""
         for task in self._tasks:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            done, pending = await asyncio.wait(self._tasks, timeout=STOP_SECONDS)
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    log.error(
+                        "%s: a background loop had failed",
+                        self.spec.name,
+                        exc_info=task.exception(),
+                    )
+            for task in pending:
+                log.warning("%s: a background loop did not stop: %s", self.spec.name, task)
         self._tasks = []
 
     async def disconnect(self) -> None:
         if self.producer is not None:
             await self.producer.stop()
         if self.pool is not None:
-            await self.pool.close()
+            try:  # close waits for every connection to be released: not for ever
+                await asyncio.wait_for(self.pool.close(), STOP_SECONDS)
+            except TimeoutError:
+                log.warning("%s: connections still in use at shutdown; closed", self.spec.name)
+                self.pool.terminate()
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[ServiceRuntime]:

@@ -21,6 +21,10 @@ async def _stubborn(released: asyncio.Event) -> None:
             await released.wait()
 
 
+async def _apply_nothing(_conn: object, _event: object) -> None:
+    return None
+
+
 async def _obedient() -> None:
     await asyncio.sleep(3600)
 
@@ -30,10 +34,7 @@ async def test_shutdown_goes_on_past_a_loop_that_will_not_stop(
 ) -> None:
     monkeypatch.setattr(service, "STOP_SECONDS", 0.2)
     spec = ServiceSpec(
-        name="matcher",
-        migrations=Path("."),
-        apply=None,
-        background=None,  # type: ignore[arg-type]
+        name="matcher", migrations=Path("."), apply=_apply_nothing, background=lambda _p, _k: []
     )
     runtime = ServiceRuntime(spec, Settings())
     released = asyncio.Event()

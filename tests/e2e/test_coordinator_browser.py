@@ -22,7 +22,7 @@ from uuid import uuid4
 import asyncpg
 import httpx
 import pytest
-from playwright.async_api import Page, ViewportSize, async_playwright, expect
+from playwright.async_api import Page, async_playwright, expect
 
 from devtools.browser import chromium_present, launch_chromium
 from devtools.stack import StackConfig, running_stack
@@ -30,12 +30,13 @@ from services.profiles.accounts.accounts import NewAccount, create_account
 from services.profiles.accounts.permissions import AccountRole
 from shared.db import create_pool
 from tests.support.accessibility import require_axe, serious_violations
+from tests.support.browser import PHONE, fits
+from tests.support.browser import sign_in as browser_sign_in
 from tests.support.crowded_network import seed_crowded_network
 from tests.support.stack import e2e_config
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "a long coordinator password"
-PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 def require(present: bool, message: str) -> None:
@@ -86,16 +87,7 @@ async def add_account(
 
 
 async def sign_in(page: Page, base_url: str, email_address: str) -> None:
-    await page.goto(f"{base_url}/sign-in")
-    await page.get_by_label("Email").fill(email_address)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_load_state()
-
-
-async def fits(page: Page, width: int) -> bool:
-    scroll_width: int = await page.evaluate("document.documentElement.scrollWidth")
-    return scroll_width <= width
+    await browser_sign_in(page, base_url, email_address, PASSWORD)
 
 
 @pytest.mark.timeout(900)  # sixteen pages through axe on a shared machine

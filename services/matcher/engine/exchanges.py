@@ -71,6 +71,8 @@ class ExchangeSearch:
     total_score: float
     bound: float
     optimal: bool
+    nodes: int = 0  # branch-and-price nodes solved: the work done, independent of load
+    iterations: int = 0  # simplex iterations, all nodes together
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,9 @@ def search_exchanges(
     )
     total = float(sum(x.total_score for x in exchanges))
     if found.optimal:
-        return ExchangeSearch(exchanges, total, total, optimal=True)
+        return ExchangeSearch(
+            exchanges, total, total, optimal=True, nodes=found.nodes, iterations=found.iterations
+        )
     # Scores were rounded to 1/SCALE: each secondment may gain up to half a unit back.
     bound = max(total, (found.bound + 0.5 * program.n_mentees) / SCALE)
     log.warning(
@@ -178,7 +182,9 @@ def search_exchanges(
         bound,
         100 * (bound - total) / max(bound, 1e-12),
     )
-    return ExchangeSearch(exchanges, total, bound, optimal=False)
+    return ExchangeSearch(
+        exchanges, total, bound, optimal=False, nodes=found.nodes, iterations=found.iterations
+    )
 
 
 class _CycleProgram:

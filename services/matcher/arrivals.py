@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
@@ -92,13 +93,16 @@ async def propose_to(
     waiting = {n: arrivals[n] for n in set(ordered) - set(networks)}
     if not networks:
         return ArrivalOutcome(0, waiting)
+    started = time.perf_counter()
     data = await _load(conn, networks, [m for n in networks for m in arrivals[n]])
+    loaded = time.perf_counter()
     if not (data.mentors and data.mentees):
         return ArrivalOutcome(0, waiting)
     # One engine call for the whole batch: its trusts carry their network, and the engine never
     # pairs across networks. A call per network cost ~2 ms each, once per arriving mentee at
     # 500 events/s over 42 networks: the matcher's whole core (bench/results/pipeline.json).
     result = await asyncio.to_thread(engine.propose, data)
+    solved = time.perf_counter()
     network_of = {t.code: t.network_id or "" for t in data.trusts}
     mentee_network = {m.id: network_of[m.trust_code] for m in data.mentees}
     events_ = [
@@ -108,6 +112,18 @@ async def propose_to(
     ]
     contexts = [arrivals[e.network_id][e.mentee_id] for e in events_]
     await store_proposals(conn, events_, contexts)
+    stored = time.perf_counter()
+    log.info(
+        "arrivals: %d networks, %d mentors, %d newcomers -> %d proposals;"
+        " load %.1f ms, engine %.1f ms, store %.1f ms",
+        len(networks),
+        len(data.mentors),
+        len(data.mentees),
+        len(events_),
+        (loaded - started) * 1000,
+        (solved - loaded) * 1000,
+        (stored - solved) * 1000,
+    )
     return ArrivalOutcome(len(events_), waiting)
 
 

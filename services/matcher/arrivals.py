@@ -29,8 +29,8 @@ import asyncpg
 from services.matcher.engine.contract import MatchingEngine, MatchingInput
 from services.matcher.round_input import (
     NEVER_AGAIN,
-    PEOPLE_COLUMNS,
     SEARCH_OVER,
+    Row,
     open_mentee,
     open_mentor,
     stored_profile,
@@ -167,27 +167,59 @@ class WaitingArrivals:
         self.add(outcome.waiting)
 
 
+# A row's version: the transaction that wrote it and where. Every update writes a new row
+# version (PostgreSQL's MVCC), with its writer's transaction id, at a new place: two updates in
+# one transaction differ by place, two at one place (after a vacuum) by transaction.
+ROW_VERSION = "p.xmin::text || ':' || p.ctid::text"
+
+
+class MentorProfiles:
+    """The stored profiles of the mentors arrivals have read, by person, each with the version of
+    its row (``ROW_VERSION``), so that a batch reads only the profiles that are new or changed
+    since, not every open mentor's again.
+
+    Profiles only: capacity, paused and the places held are read from the database in every
+    batch, in its transaction, under the network's lock, so that two matcher replicas (each
+    with its own cache) never propose beyond a mentor's capacity. A stale entry is never used:
+    its version no longer matches the row's."""
+
+    def __init__(self, max_size: int = 20_000) -> None:
+        self._max_size = max_size
+        self._profiles: dict[UUID, tuple[str, str]] = {}
+
+    def __len__(self) -> int:
+        return len(self._profiles)
+
+    def get(self, person_id: UUID, version: str) -> str | None:
+        known = self._profiles.get(person_id)
+        return known[1] if known is not None and known[0] == version else None
+
+    def put(self, person_id: UUID, version: str, profile_json: str) -> None:
+        if len(self._profiles) >= self._max_size and person_id not in self._profiles:
+            self._profiles.clear()  # rare (more mentors than max_size): start again
+        self._profiles[person_id] = (version, profile_json)
+
+
+_PROFILES = MentorProfiles()
+
+
 async def _load(
-    conn: asyncpg.Connection, networks: list[str], mentee_ids: list[UUID]
+    conn: asyncpg.Connection,
+    networks: list[str],
+    mentee_ids: list[UUID],
+    profiles: MentorProfiles = _PROFILES,
 ) -> MatchingInput:
-    """Only what the newcomers need, for all the batch's networks in four queries: the
-    mentors' capacity left after approved and pending proposals, the newcomers with nothing
-    pending or approved, the trusts, and the pairs rejected before. Not the whole network."""
+    """Only what the newcomers need, for all the batch's networks: the mentors with room left
+    after approved and pending proposals (their profiles from ``profiles`` unless new or
+    changed), the newcomers with nothing pending or approved, the trusts, and the pairs
+    rejected before. Not the whole network."""
     # Only a known network's trusts: the people of one that does not exist (yet) wait for it.
     trusts = await conn.fetch(
         "SELECT * FROM trusts WHERE network_id = ANY($1::text[])"
         " AND network_id IN (SELECT id FROM networks)",
         networks,
     )
-    mentors = await conn.fetch(
-        f"""
-        SELECT {PEOPLE_COLUMNS}, (SELECT count(*) FROM proposals a WHERE a.provider_id = p.id
-                       AND a.status IN ('approved', 'pending')) AS approved_as_provider
-        FROM people p
-        WHERE p.network_id = ANY($1::text[]) AND p.role = 'mentor' AND NOT p.paused
-        """,
-        networks,
-    )
+    mentors = await _mentors_with_room(conn, networks, profiles)
     newcomers = await conn.fetch(
         f"""
         SELECT p.network_id, p.profile::text AS profile_json, p.paused, 0 AS approved_mentoring,
@@ -211,7 +243,7 @@ async def _load(
     # known (yet) in their own network waits for the round.
     network_of = {r["code"]: r["network_id"] for r in trusts}
 
-    def placed(row: asyncpg.Record) -> bool:
+    def placed(row: Row) -> bool:
         trust_code = stored_profile(row["profile_json"]).trust_code
         return bool(network_of.get(trust_code) == row["network_id"])
 
@@ -221,3 +253,47 @@ async def _load(
         trusts=tuple(trust_info(r, r["network_id"]) for r in trusts),
         rejected_pairs=frozenset((str(r["provider_id"]), str(r["mentee_id"])) for r in rejected),
     )
+
+
+async def _mentors_with_room(
+    conn: asyncpg.Connection, networks: list[str], profiles: MentorProfiles
+) -> list[Row]:
+    """The networks' mentors not paused and with room left, as rows ``open_mentor`` reads.
+
+    Places held are counted in one pass over the live proposals of these mentors (the partial
+    index ``proposals_live_pair`` holds exactly those), and full mentors are left out here, not
+    in Python; a profile is read only when ``profiles`` does not have its row's version."""
+    rows = await conn.fetch(
+        f"""
+        WITH mentors AS (
+          SELECT p.id, p.network_id, {ROW_VERSION} AS version, p.capacity, p.hours_per_month
+          FROM people p
+          WHERE p.network_id = ANY($1::text[]) AND p.role = 'mentor' AND NOT p.paused
+        ), held AS (
+          SELECT a.provider_id, count(*) AS places FROM proposals a
+          WHERE a.provider_id IN (SELECT id FROM mentors) AND a.status IN ('approved', 'pending')
+          GROUP BY a.provider_id
+        )
+        SELECT m.*, coalesce(h.places, 0) AS approved_as_provider
+        FROM mentors m LEFT JOIN held h ON h.provider_id = m.id
+        WHERE m.capacity > coalesce(h.places, 0)
+        """,
+        networks,
+    )
+    unknown = [r["id"] for r in rows if profiles.get(r["id"], r["version"]) is None]
+    fresh: dict[UUID, str] = {}
+    if unknown:
+        for r in await conn.fetch(
+            f"SELECT p.id, {ROW_VERSION} AS version, p.profile::text AS profile_json"
+            " FROM people p WHERE p.id = ANY($1::uuid[])",
+            unknown,
+        ):
+            profiles.put(r["id"], r["version"], r["profile_json"])
+            fresh[r["id"]] = r["profile_json"]
+    # A profile changed between the two reads is taken as it is now: only the profile comes
+    # from the second read, capacity and places held from the first.
+    return [
+        {**r, "paused": False, "profile_json": profile}
+        for r in rows
+        if (profile := fresh.get(r["id"]) or profiles.get(r["id"], r["version"])) is not None
+    ]

@@ -26,7 +26,12 @@ from uuid import UUID
 
 import asyncpg
 
-from services.matcher.engine.contract import MatchingEngine, MatchingInput
+from services.matcher.engine.contract import (
+    MatchingEngine,
+    MatchingInput,
+    MenteeInput,
+    MentorInput,
+)
 from services.matcher.round_input import (
     NEVER_AGAIN,
     SEARCH_OVER,
@@ -42,6 +47,7 @@ from shared.events import Event, PersonUpserted
 from shared.matching import MatchKind
 from shared.observability.context import Carrier
 from shared.people import Role
+from shared.skills import MAX_LEVEL
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +179,30 @@ class WaitingArrivals:
 ROW_VERSION = "p.xmin::text || ':' || p.ctid::text"
 
 
+def mentors_who_could_help(
+    mentors: Sequence[tuple[str, MentorInput]], mentees: Sequence[tuple[str, MenteeInput]]
+) -> tuple[MentorInput, ...]:
+    """The mentors (each with their network) above some newcomer's current level in one of
+    their gaps, in the newcomer's network.
+
+    Any other mentor covers none of the newcomers' gaps, and the engine gives such a pair no
+    edge (coverage must be above ``skills.min_coverage``, which is at least 0): leaving them
+    out spares the engine their share of the batch's work (a third of the mentors in a batch
+    of 40 newcomers over 23 networks of 79 mentors each, more in smaller batches). Only the
+    text similarity of the others moves a little: its TF-IDF is fitted on the texts the engine
+    is given, which are the batch's anyway."""
+    lowest: dict[tuple[str, str], int] = {}
+    for network, mentee in mentees:
+        for gap in mentee.gaps:
+            key = (network, gap.skill)
+            lowest[key] = min(gap.current, lowest.get(key, gap.current))
+    return tuple(
+        mentor
+        for network, mentor in mentors
+        if any(s.level > lowest.get((network, s.skill), MAX_LEVEL) for s in mentor.skills)
+    )
+
+
 class MentorProfiles:
     """The stored profiles of the mentors arrivals have read, by person, each with the version of
     its row (``ROW_VERSION``), so that a batch reads only the profiles that are new or changed
@@ -247,9 +277,13 @@ async def _load(
         trust_code = stored_profile(row["profile_json"]).trust_code
         return bool(network_of.get(trust_code) == row["network_id"])
 
+    mentees = [(r["network_id"], e) for r in newcomers if placed(r) and (e := open_mentee(r))]
     return MatchingInput(
-        mentors=tuple(m for r in mentors if placed(r) and (m := open_mentor(r))),
-        mentees=tuple(e for r in newcomers if placed(r) and (e := open_mentee(r))),
+        mentors=mentors_who_could_help(
+            [(r["network_id"], m) for r in mentors if placed(r) and (m := open_mentor(r))],
+            mentees,
+        ),
+        mentees=tuple(e for _, e in mentees),
         trusts=tuple(trust_info(r, r["network_id"]) for r in trusts),
         rejected_pairs=frozenset((str(r["provider_id"]), str(r["mentee_id"])) for r in rejected),
     )

@@ -253,7 +253,7 @@ async def store_proposals(
         """
         INSERT INTO proposals (match_id, network_id, kind, provider_id, mentee_id, score,
                                explanation, exchange_id)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb, $8)
         """,
         [
             (
@@ -263,7 +263,7 @@ async def store_proposals(
                 e.provider_id,
                 e.mentee_id,
                 e.score,
-                e.explanation.model_dump(mode="json"),
+                e.explanation.model_dump_json(),
                 e.exchange_id,
             )
             for e in events

@@ -118,3 +118,23 @@ async def test_one_batch_across_networks_proposes_within_each_network(
     assert row["provider_id"] == second_mentor
     assert row["mentee_id"] in {n.profile.person_id for n in newcomers[1:]}
     assert first_mentor != second_mentor
+
+
+async def test_a_mentor_whose_profile_changed_is_read_again(matcher_pool: asyncpg.Pool) -> None:
+    """Arrivals keep the mentors' profiles between batches, by row version: a mentor who moved
+    to the newcomers' own trust after a batch read them is no longer proposed to them (no
+    mentoring within a trust), even when they moved in the same transaction."""
+    async with matcher_pool.acquire() as conn, conn.transaction():
+        network, mentor_id, _ = await seed(conn)
+        await conn.execute("UPDATE people SET capacity = 3 WHERE id = $1", mentor_id)
+        first, second = (person(Role.MENTEE, network, f"{network}B") for _ in range(2))
+        await apply_events(conn, [first, second])
+        assert (await propose_on_arrival(conn, ENGINE, [first])).proposed == 1
+        # Room for two more; with the profile read before the move, the second would get them.
+        await conn.execute(
+            "UPDATE people SET profile = jsonb_set(profile, '{trust_code}', to_jsonb($2::text))"
+            " WHERE id = $1",
+            mentor_id,
+            f"{network}B",
+        )
+        assert (await propose_on_arrival(conn, ENGINE, [second])).proposed == 0

@@ -19,6 +19,7 @@ coverage) make a pair inadmissible: ``None`` per pair, a value at or below the f
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import IntEnum
@@ -103,6 +104,10 @@ def _max_levels(pairs: Iterable[tuple[str, int]]) -> dict[str, int]:
     return levels
 
 
+# Proposals on arrival read the same open mentors batch after batch (the matcher's own inputs
+# are cached per stored profile, round_input.py): building their providers again was a third of
+# each batch's engine time. An equal input (capacity included) gives an equal provider.
+@functools.lru_cache(maxsize=50_000)
 def provider_from_mentor(mentor: MentorInput) -> Provider:
     return Provider(
         id=mentor.id,
@@ -284,7 +289,14 @@ def fairness_groups(
 # English words without stop words, built once: a vectorizer given this callable skips
 # rebuilding its analyzer and re-checking its stop words on every call, which cost more than
 # the fit itself for the few texts of a mentee's proposal on arrival.
-_WORDS = TfidfVectorizer(stop_words="english").build_analyzer()
+_ANALYZE = TfidfVectorizer(stop_words="english").build_analyzer()
+
+
+@functools.lru_cache(maxsize=50_000)
+def _words(text: str) -> tuple[str, ...]:
+    """A text's words, split once: every batch of arrivals fits its vectorizer on the same
+    mentors' bios again, and splitting them was most of the fit."""
+    return tuple(_ANALYZE(text))
 
 
 def fit_text_vectors(texts: Sequence[str], config: MatchingConfig, seed: int = 0) -> FloatArray:
@@ -300,7 +312,7 @@ def fit_text_vectors(texts: Sequence[str], config: MatchingConfig, seed: int = 0
     sample = (
         np.sort(rng.choice(n, size=opts.fit_sample, replace=False)) if n > opts.fit_sample else None
     )
-    vectorizer = TfidfVectorizer(analyzer=_WORDS, max_features=opts.max_features, sublinear_tf=True)
+    vectorizer = TfidfVectorizer(analyzer=_words, max_features=opts.max_features, sublinear_tf=True)
     # A document's vector depends only on its text once the model is fitted: transform each
     # distinct text once (generated and templated bios repeat a lot).
     distinct, of_text = np.unique(np.asarray(texts, dtype=object).astype(str), return_inverse=True)

@@ -341,7 +341,8 @@ class BranchAndPrice:
     # -- one node ----------------------------------------------------------------------------
 
     def _solve_node(self, node: _Node) -> tuple[float, FloatArray, IntArray] | None:
-        """Column generation at a node: (bound, column values, columns), None past a limit."""
+        """Column generation at a node: its bound and its LP's positive columns (values, pool
+        indices); None past a work limit."""
         p = self.problem
         forbidden = np.zeros(p.n_secondments + 1, dtype=bool)
         forbidden[list(node.forbidden)] = True
@@ -492,3 +493,4 @@ class BranchAndPrice:
                 self._add([(c, secs)])
                 columns.append(self.pool.index(secs))
         self.incumbent, self.incumbent_total = columns, total
+        log.debug("exchanges: incumbent %.6f after %d LP solves", total / SCALE, self.lp_solves)

@@ -34,7 +34,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import networkx as nx
 import numpy as np
 
 from services.matcher.engine.assignment import IntArray, Places, best_unique_edges
@@ -102,10 +101,10 @@ class ExchangeGraph:
             for e in edges.tolist()
         ]
         crossing = [i for i, (home, to) in enumerate(pairs) if home != to]
-        graph = nx.DiGraph([pairs[i] for i in crossing])
-        if ALTRUIST in graph:  # any trust that sends someone may end a chain
-            graph.add_edges_from((ALTRUIST, home) for home, _ in graph.edges if home != ALTRUIST)
-        cycles = tuple(sorted(_canonical(c) for c in nx.simple_cycles(graph, max_length)))
+        graph = {pairs[i] for i in crossing}
+        if any(to == ALTRUIST for _, to in graph):  # any trust that sends may end a chain
+            graph |= {(ALTRUIST, home) for home, _ in graph}
+        cycles = short_cycles(graph, max_length)
         on_cycle = {arc for cycle in cycles for arc in cycle_arcs(cycle)}
         kept = [i for i in crossing if pairs[i] in on_cycle]
         return cls(
@@ -121,10 +120,25 @@ def cycle_arcs(cycle: tuple[str, ...]) -> list[TrustArc]:
     return [arc for arc in arcs if arc[0] != ALTRUIST]
 
 
-def _canonical(cycle: list[str]) -> tuple[str, ...]:
-    """Rotate a cycle to start at its smallest trust (ALTRUIST for a chain): one spelling."""
-    start = cycle.index(min(cycle))
-    return tuple(cycle[start:] + cycle[:start])
+def short_cycles(arcs: set[TrustArc], max_length: int) -> tuple[tuple[str, ...], ...]:
+    """Every directed cycle of 2 to ``max_length`` (<= 3) trusts, sorted, each spelled once
+    from its smallest trust (ALTRUIST for a chain): boolean adjacency products, no search."""
+    names = sorted({trust for arc in arcs for trust in arc})
+    index = {name: i for i, name in enumerate(names)}
+    n = len(names)
+    adjacent = np.zeros((n, n), dtype=bool)
+    for a, b in arcs:
+        adjacent[index[a], index[b]] = True
+    order = np.arange(n)
+    above = order[:, None] < order[None, :]  # above[i, j]: i < j
+    two = np.argwhere(adjacent & adjacent.T & above).tolist()
+    cycles: list[tuple[str, ...]] = [(names[i], names[j]) for i, j in two]
+    if max_length >= 3:
+        # i -> j -> k -> i with i the smallest of the three and j != k.
+        triangle = adjacent[:, :, None] & adjacent[None, :, :] & adjacent.T[:, None, :]
+        triangle &= above[:, :, None] & above[:, None, :] & ~np.eye(n, dtype=bool)[None]
+        cycles += [(names[i], names[j], names[k]) for i, j, k in np.argwhere(triangle).tolist()]
+    return tuple(sorted(cycles))
 
 
 def find_exchanges(

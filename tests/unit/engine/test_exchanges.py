@@ -5,11 +5,19 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 
+import networkx as nx
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.matcher.engine.contract import CandidateEdges
-from services.matcher.engine.exchanges import Exchange, find_exchanges, search_exchanges
+from services.matcher.engine.exchanges import (
+    Exchange,
+    find_exchanges,
+    search_exchanges,
+    short_cycles,
+)
 
 # A secondment candidate: (mentee, mentee's trust, placement, host trust, score).
 Arc = tuple[str, str, str, str, float]
@@ -103,6 +111,11 @@ def test_the_id_depends_only_on_who_goes_where() -> None:
 
 def brute_force(arcs: list[Arc], places: dict[str, int]) -> float:
     """Best packing of arc-level cycles of 2 or 3 distinct trusts, by exhaustive search."""
+    return _best_packing(arcs, brute_force_cycles(arcs), places, 0, Counter(), Counter())
+
+
+def brute_force_cycles(arcs: list[Arc]) -> list[tuple[int, ...]]:
+    """Every cycle of 2 or 3 secondments whose trusts link up, each once."""
     cycles = []
     for length in (2, 3):
         for combo in itertools.permutations(range(len(arcs)), length):
@@ -111,7 +124,7 @@ def brute_force(arcs: list[Arc], places: dict[str, int]) -> float:
             linked = all(chain[i][3] == chain[(i + 1) % length][1] for i in range(length))
             if linked and len(set(trusts)) == length and combo[0] == min(combo):
                 cycles.append(combo)
-    return _best_packing(arcs, cycles, places, 0, Counter(), Counter())
+    return cycles
 
 
 def _best_packing(
@@ -211,3 +224,58 @@ def test_a_node_limit_keeps_the_best_set_found_with_its_bound() -> None:
     search = search_exchanges(candidates, mentee_trust, host, node_limit=1, iteration_limit=1)
     assert search.total_score > 0  # never nothing: the greedy set at least
     assert search.bound >= search.total_score
+
+
+@given(
+    arcs=st.sets(
+        st.tuples(st.sampled_from(["", "A", "B", "C", "D", "E"]), st.sampled_from("ABCDE")),
+        max_size=25,
+    ),
+    max_length=st.sampled_from([2, 3]),
+)
+def test_short_cycles_are_networkx_simple_cycles(
+    arcs: set[tuple[str, str]], max_length: int
+) -> None:
+    arcs = {(a, b) for a, b in arcs if a != b}
+    graph = nx.DiGraph(list(arcs))
+    expected = set()
+    for cycle in nx.simple_cycles(graph, max_length):
+        start = cycle.index(min(cycle))
+        expected.add(tuple(cycle[start:] + cycle[:start]))
+    cycles = short_cycles(arcs, max_length)
+    assert list(cycles) == sorted(expected)
+
+
+def chains(arcs: list[Arc]) -> list[tuple[int, ...]]:
+    """Every chain of one or two secondments: the first takes a post that asks nothing back
+    (host ""), the next mentee's trust hosts the previous one, trusts all different."""
+    found = []
+    for length in (1, 2):
+        for combo in itertools.permutations(range(len(arcs)), length):
+            chain = [arcs[i] for i in combo]
+            linked = all(chain[i + 1][3] == chain[i][1] for i in range(length - 1))
+            homes = {a[1] for a in chain}
+            if chain[0][3] == "" and linked and len(homes) == length:
+                found.append(combo)
+    return found
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_chains_and_cycles_together_equal_brute_force(seed: int) -> None:
+    arcs, places, _ = random_arcs(200 + seed)
+    if not arcs:
+        return
+    rng = np.random.default_rng(seed)
+    free = {p for p in sorted({a[2] for a in arcs}) if rng.random() < 0.3}
+    candidates, mentee_trust, host = build(arcs, places)
+    search = search_exchanges(
+        candidates,
+        mentee_trust,
+        host,
+        asks_nothing_back=[p in free for p in candidates.provider_ids],
+    )
+    virtual = [(m, home, p, "" if p in free else to, s) for m, home, p, to, s in arcs]
+    packings = brute_force_cycles(virtual) + chains(virtual)
+    best = _best_packing(virtual, packings, places, 0, Counter(), Counter())
+    assert search.optimal
+    assert search.total_score == pytest.approx(best, abs=1e-9)

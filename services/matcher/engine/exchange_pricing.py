@@ -10,21 +10,26 @@ its placement's dual). The arcs of a cycle involve different trusts, hence diffe
 the best exchange on a trust cycle takes each arc's best secondment independently: pricing
 every trust cycle at once is a maximum per arc and a sum per cycle, vectorised with numpy.
 
-Branching keeps pricing that simple:
+Branching keeps pricing that simple, trying in turn:
 
-- on a secondment s whose total use x_s is fractional: one child forbids s (drops it from
-  pricing), the other forces it (a row x_s >= 1, whose dual is a bonus on s's reduced score;
-  the mentee's other secondments are dropped);
-- when every x_s is integral but a trust cycle's number of runs y_c is not: y_c <= floor and
-  y_c >= ceil (a row over the cycle's columns, whose dual enters that cycle's price). Integral
-  x and y make an integer solution: any dealing of the chosen secondments to the runs works.
+- a trust arc whose flow (secondments on it) is fractional: at least its ceiling, or at most
+  its floor (a row over the exchanges through the arc, whose dual is a bonus or a charge on
+  every secondment of the arc). These coarse branches halve the tree at 160 placements over
+  50 trusts against branching on secondments first;
+- a secondment s whose total use x_s is fractional: one child forces it (a row x_s >= 1, whose
+  dual is a bonus on s's reduced score; the mentee's other secondments are dropped), the
+  other forbids it (dropped from pricing);
+- a trust cycle whose number of runs y_c is fractional: y_c >= ceil or y_c <= floor (a row over
+  the cycle's exchanges, whose dual enters that cycle's price). Integral x and y make an
+  integer solution: any dealing of the chosen secondments to the runs works.
 
 Scores are scaled to integers (``SCALE``), so the optimum is an integer and a node is pruned
 when its bound cannot reach the incumbent plus one unit. The bound of a node is Lagrangian
 (weak duality with the duals the LP solver returned, any non-negative duals will do, plus the
 largest positive reduced score times the most columns a solution can have), so it does not
-trust the LP solver's tolerances. The search is best-bound first; its limits count nodes and
-LP solves, never time, so a run gives the same answer on a busy machine.
+trust the LP solver's tolerances. The search is best-bound first, plunging into the first
+child; its limits count nodes and simplex iterations, never time, and HiGHS runs on one
+thread, so a run gives the same answer on a busy machine.
 """
 
 from __future__ import annotations
@@ -52,8 +57,11 @@ _NEW_COLUMNS = 400  # columns added per pricing round, best first
 
 Secondments = tuple[int, int, int]  # an exchange's secondments, sorted, padded with -1
 Column = tuple[int, Secondments]  # (trust cycle, secondments): one concrete exchange
-CycleCap = tuple[int, float, float]  # (trust cycle, lowest runs, most runs)
-Branch = tuple[frozenset[int], tuple[int, ...], tuple[CycleCap, ...]]  # a child's rules
+# A branching row on a trust arc's secondments (kind ARC) or a trust cycle's exchanges
+# (kind CYCLE): (kind, arc or cycle, lowest count, highest count).
+Cap = tuple[int, int, float, float]
+ARC, CYCLE = 0, 1
+Branch = tuple[frozenset[int], tuple[int, ...], tuple[Cap, ...]]  # a child's rules
 
 
 @dataclass(frozen=True)
@@ -94,7 +102,7 @@ class _Node:
     priority: tuple[float, int, int]  # (-bound, -depth, serial): best bound, then deepest
     forbidden: frozenset[int] = field(compare=False)
     forced: tuple[int, ...] = field(compare=False)  # secondments with x_s >= 1
-    cycle_caps: tuple[CycleCap, ...] = field(compare=False)
+    caps: tuple[Cap, ...] = field(compare=False)
 
 
 class _Pool:
@@ -155,7 +163,7 @@ class _Master:
         self.secs = np.zeros((0, 3), dtype=np.int64)
         self.cycles = np.zeros(0, dtype=np.int64)
         self.secondment_row: dict[int, int] = {}
-        self.cycle_row: dict[int, int] = {}
+        self.cap_row: dict[tuple[int, int], int] = {}  # (kind, arc or cycle) -> row
         self.iterations = 0
         self.column_upper = np.zeros(0)  # every column's upper bound as HiGHS has it
         self.row_bounds: dict[int, tuple[float, float]] = {}  # branching rows' bounds
@@ -186,8 +194,10 @@ class _Master:
                 total += int(p.score[s])
                 if s in self.secondment_row:
                     index.append(self.secondment_row[s])
-            if c in self.cycle_row:
-                index.append(self.cycle_row[c])
+                if (ARC, int(p.arc[s])) in self.cap_row:
+                    index.append(self.cap_row[ARC, int(p.arc[s])])
+            if (CYCLE, c) in self.cap_row:
+                index.append(self.cap_row[CYCLE, c])
             cost.append(-total / SCALE)
         n = len(columns)
         self.highs.addCols(
@@ -223,20 +233,27 @@ class _Master:
         self.pool_of_column = np.r_[self.pool_of_column, -1]
         return row
 
+    def _cap_members(self, kind: int, key: int) -> IntArray:
+        """The pool columns a branching row counts: a trust arc's or a trust cycle's."""
+        if kind == CYCLE:
+            return np.flatnonzero(self.cycles == key)
+        on_arc = np.r_[self.problem.arc == key, False]  # the last entry: padding (-1)
+        return np.flatnonzero(on_arc[self.secs].any(axis=1))
+
     def enter(self, node: _Node, forbidden: npt.NDArray[np.bool_]) -> None:
         """Set the bounds of a node: its branching rows and the exchanges it bars."""
         for s in node.forced:
             if s not in self.secondment_row:
                 self.secondment_row[s] = self._new_row(np.flatnonzero((self.secs == s).any(axis=1)))
-        for c, _, _ in node.cycle_caps:
-            if c not in self.cycle_row:
-                self.cycle_row[c] = self._new_row(np.flatnonzero(self.cycles == c))
+        for kind, key, _, _ in node.caps:
+            if (kind, key) not in self.cap_row:
+                self.cap_row[kind, key] = self._new_row(self._cap_members(kind, key))
         base = self.n_mentees + self.problem.places.size
         self.lower[base:], self.upper[base:] = -np.inf, np.inf
         for s in node.forced:
             self.lower[self.secondment_row[s]] = 1.0
-        for c, low, high in node.cycle_caps:
-            row = self.cycle_row[c]
+        for kind, key, low, high in node.caps:
+            row = self.cap_row[kind, key]
             self.lower[row] = max(self.lower[row], low)
             self.upper[row] = min(self.upper[row], high)
         for row in range(base, self.lower.size):
@@ -358,8 +375,12 @@ class BranchAndPrice:
                 reduced[s] += duals[self.master.secondment_row[s]]
             reduced[forbidden[:-1]] = -np.inf
             cycle_bonus = np.zeros(n_cycles)
-            for c, _, _ in node.cycle_caps:
-                cycle_bonus[c] += duals[self.master.cycle_row[c]]
+            for kind, key, _, _ in node.caps:
+                dual = duals[self.master.cap_row[kind, key]]
+                if kind == CYCLE:
+                    cycle_bonus[key] += dual
+                else:
+                    reduced[p.arc == key] += dual
             top, new = self._price(reduced, cycle_bonus)
             if not self._add(new):
                 bound = self.master.dual_bound(duals) + max(top, 0.0) * self._n_mentees
@@ -450,30 +471,35 @@ class BranchAndPrice:
         flat = secs[used]
         weight = np.repeat(values[used], 3).reshape(-1, 3)
         np.add.at(x, flat[flat >= 0], weight[flat >= 0])
+        flow = np.bincount(p.arc, weights=x, minlength=p.n_arcs).astype(np.float64)
+        if np.abs(flow - np.round(flow)).max(initial=0.0) > 1e-6:
+            return self._split(node, ARC, flow)
         frac = np.abs(x - np.round(x))
         if frac.max(initial=0.0) > 1e-6:
             closeness = np.abs(x - 0.5)
             s = int(np.lexsort((-p.score, closeness))[0])
             others = np.flatnonzero(p.mentee == p.mentee[s])
             return [
-                (
-                    node.forbidden | {int(o) for o in others if o != s},
-                    (*node.forced, s),
-                    node.cycle_caps,
-                ),
-                (node.forbidden | {s}, node.forced, node.cycle_caps),
+                (node.forbidden | {int(o) for o in others if o != s}, (*node.forced, s), node.caps),
+                (node.forbidden | {s}, node.forced, node.caps),
             ]
-        y = np.bincount(cycles[used], weights=values[used], minlength=p.cycle_arcs.shape[0])
-        yfrac = np.abs(y - np.round(y))
-        if yfrac.max(initial=0.0) > 1e-6:
-            c = int(np.argmax(yfrac))
-            low = int(np.floor(y[c]))
-            return [
-                (node.forbidden, node.forced, (*node.cycle_caps, (c, low + 1.0, np.inf))),
-                (node.forbidden, node.forced, (*node.cycle_caps, (c, -np.inf, float(low)))),
-            ]
+        n_cycles = p.cycle_arcs.shape[0]
+        y = np.bincount(cycles[used], weights=values[used], minlength=n_cycles).astype(np.float64)
+        if np.abs(y - np.round(y)).max(initial=0.0) > 1e-6:
+            return self._split(node, CYCLE, y)
         self._record(np.flatnonzero(np.round(x) == 1), np.round(y).astype(np.int64))
         return None
+
+    @staticmethod
+    def _split(node: _Node, kind: int, counts: FloatArray) -> list[Branch]:
+        """Branch on the count (arc flow or cycle runs) whose fraction is nearest a half:
+        at least its ceiling (first: the plunge) or at most its floor."""
+        key = int(np.argmin(np.abs(counts - np.floor(counts) - 0.5)))
+        low = float(np.floor(counts[key]))
+        return [
+            (node.forbidden, node.forced, (*node.caps, (kind, key, low + 1.0, np.inf))),
+            (node.forbidden, node.forced, (*node.caps, (kind, key, -np.inf, low))),
+        ]
 
     def _record(self, chosen: IntArray, runs: IntArray) -> None:
         """An integral x and y as a set of exchanges: deal each arc's secondments to the runs."""

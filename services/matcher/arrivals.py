@@ -13,6 +13,18 @@ newcomer's first proposal is the best among what is free now, not the network's 
 A network's round and its arrivals never interleave: both take the network's advisory lock
 first, the arrivals without waiting. Newcomers whose network is being solved are tried again as
 soon as its round is over (``WaitingArrivals``), outside the batch's transaction.
+
+What a batch costs (issue #19): every batch used to read, vectorise and score all the open
+mentors of its networks afresh, so a newcomer cost in proportion to their network's mentors.
+Now a batch reads the mentors' places held in one grouped query and leaves full ones out in SQL;
+it reads a mentor's stored profile only when its row changed since this process last read it
+(``MentorProfiles``, keyed by row version); it gives the engine only the mentors who could cover
+some newcomer's gap (``mentors_who_could_help``); and the engine keeps each mentor's provider
+and each text's words between calls. Capacity is never cached: places held, capacity and pause
+are read in the batch's transaction under the network's lock, so replicas with their own caches
+never propose beyond a mentor's capacity. Each batch logs its mentors, newcomers and the
+milliseconds of its load, engine and store steps. The engine's call is still linear in the
+mentors given (fitting TF-IDF on their texts, a row of scores each), with a smaller constant.
 """
 
 from __future__ import annotations

@@ -224,6 +224,7 @@ def exchanges_worker(
     hosting = [placement_of[p].host_trust_code for p in candidates.provider_ids]
     altruist = [placement_of[p].asks_nothing_back for p in candidates.provider_ids]
     start = time.perf_counter()
+    cpu_start = time.process_time()
     ours = search_exchanges(
         candidates,
         releasing,
@@ -233,6 +234,7 @@ def exchanges_worker(
         iteration_limit=config.exchange_iteration_limit,
     )
     ours_seconds = time.perf_counter() - start
+    ours_cpu_seconds = time.process_time() - cpu_start
     start = time.perf_counter()
     reference = cp_sat_exchanges(
         candidates, releasing, hosting, altruist, seconds=EXCHANGE_REFERENCE_SECONDS
@@ -241,6 +243,9 @@ def exchanges_worker(
     return {
         "candidate_edges": candidates.edge_count,
         "bridgework_seconds": ours_seconds,
+        "bridgework_cpu_seconds": ours_cpu_seconds,
+        "bridgework_nodes": ours.nodes,
+        "bridgework_simplex_iterations": ours.iterations,
         "bridgework_total": ours.total_score,
         "bridgework_bound": ours.bound,
         "bridgework_proven": ours.optimal,

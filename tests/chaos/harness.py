@@ -127,6 +127,9 @@ class RunReport:
     # ... delivered after the API accepted the erasure but before the notifier had heard of it
     # (the erasure travels outbox -> Kafka -> notifier): the asynchronous window, reported.
     emails_in_erasure_window: int = 0
+    # What each email about an erased person was, and its times: the first thing to read when
+    # that count is not 0 (the run's database is dropped at its end).
+    about_erased: list[str] = field(default_factory=list)
     personal_data_in_logs: int = 0  # names and email addresses found in the services' logs
     # Names no email header can carry, sent to the API: each must be refused (422), none stored.
     names_sent: int = 0
@@ -164,6 +167,7 @@ class RunReport:
             f" lost={self.emails_lost} uncertain={self.emails_uncertain}"
             f" about-erased={self.emails_about_erased}"
             f" (in the erasure's propagation window: {self.emails_in_erasure_window})",
+            *(f"[{self.label}] about an erased person: {email}" for email in self.about_erased),
             f"[{self.label}] pending proposals={len(self.pending)}"
             f" personal data in logs={self.personal_data_in_logs}",
             f"[{self.label}] faults: SIGKILLs {dict(self.faults.kills)},"
@@ -676,6 +680,7 @@ async def _check_mail(
     report: RunReport, conn: asyncpg.Connection, people: People, maildir: Path
 ) -> None:
     emails = await conn.fetch("SELECT * FROM notifier.emails WHERE status <> 'cancelled'")
+    rows = {dedupe_digest(e["dedupe_key"]): e for e in emails}
     report.emails_queued = len(emails)
     report.emails_uncertain = sum(e["status"] == "uncertain" for e in emails)
     delivered: Counter[str] = Counter()
@@ -688,14 +693,39 @@ async def _check_mail(
         text = message.get_body(("plain",))
         content = text.get_content() if text is not None else ""
         after = [name for name in accepted if f"{name}," in content and received > accepted[name]]
-        if any(received > known.get(n, accepted[n]) + SEND_TIMEOUT_SECONDS for n in after):
+        late = [n for n in after if received > known.get(n, accepted[n]) + SEND_TIMEOUT_SECONDS]
+        if late:
             report.emails_about_erased += 1
+            row = rows.get(str(message["X-Bridgework-Dedupe-Key"]))
+            report.about_erased.append(
+                _about_erased(row, received, accepted[late[0]], known.get(late[0]))
+            )
         elif after:
             report.emails_in_erasure_window += 1
     report.emails_delivered = len(delivered)
     report.emails_duplicate = sum(n - 1 for n in delivered.values())
-    keys = {dedupe_digest(e["dedupe_key"]) for e in emails}
-    report.emails_lost = len(keys - set(delivered))
+    report.emails_lost = len(set(rows) - set(delivered))
+
+
+def _about_erased(
+    row: asyncpg.Record | None, received: float, accepted: float, known: float | None
+) -> str:
+    """One email about an erased person, with its times relative to the API's acceptance of
+    the erasure: when the notifier queued and sent it and when it applied the erasure."""
+
+    def since(moment: Any) -> str:
+        return "?" if moment is None else f"{moment.timestamp() - accepted:+.1f}s"
+
+    applied = "never" if known is None else f"{known - accepted:+.1f}s"
+    if row is None:
+        return f"unknown dedupe key, received {received - accepted:+.1f}s, applied {applied}"
+    return (
+        f"purpose={row['purpose']} status={row['status']} person_id set"
+        f" {row['person_id'] is not None} recipient blanked {row['recipient_email'] == ''}"
+        f" queued {since(row['created_at'])}"
+        f" sent {since(row['sent_at'])} received {received - accepted:+.1f}s;"
+        f" erasure applied by the notifier {applied}"
+    )
 
 
 async def read_log(bootstrap: str) -> LogSummary:

@@ -113,7 +113,7 @@ def _person(rng: random.Random, tag: str, index: int, trusts: list[str]) -> dict
     first, last = rng.choice(FIRST), rng.choice(LAST)
     return {
         # Unique (so a log scan or an email check can look for exactly this person).
-        "name": f"{first} {last} {tag[:2].upper()}{index}",
+        "name": f"{first} {last} {tag.upper()}{index}",
         "email": f"{first.lower()}.{last.lower()}.{tag}{index}@chaos.example",
         "job_title": rng.choice(["Analyst", "Digital Lead", "CIO", "Product Manager"]),
         "trust_code": rng.choice(trusts),

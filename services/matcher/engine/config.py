@@ -202,12 +202,14 @@ class MatchingConfig(_Frozen):
         default=2_000,
         ge=1,
         description=(
-            "branch-and-bound nodes per exchange integer program: a limit on work, not time,"
+            "branch-and-price nodes of the exchange search: a limit on work, not time,"
             " so a busy machine gives the same answer; past it the best set found is kept"
         ),
     )
     exchange_iteration_limit: int = Field(
-        default=200_000, ge=1, description="iterations of the exchange program's relaxation"
+        default=2_000_000,
+        ge=1,
+        description="simplex iterations of the exchange search, all nodes together",
     )
     one_way_secondments: bool = Field(
         default=True,

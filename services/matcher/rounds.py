@@ -249,25 +249,26 @@ async def store_proposals(
 ) -> None:
     """Store proposals and their outbox events (with ``trace_contexts``, one per proposal, when
     they follow different changes; else the current change's)."""
-    await conn.executemany(
+    # One statement over arrays: about half the time of one INSERT per proposal (executemany)
+    # for a batch of arrivals' 500.
+    await conn.execute(
         """
         INSERT INTO proposals (match_id, network_id, kind, provider_id, mentee_id, score,
                                explanation, exchange_id)
-        VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb, $8)
+        SELECT p.match_id, p.network_id, p.kind, p.provider_id, p.mentee_id, p.score,
+          p.explanation::jsonb, p.exchange_id
+        FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::uuid[], $6::float8[],
+                    $7::text[], $8::text[])
+          AS p(match_id, network_id, kind, provider_id, mentee_id, score, explanation, exchange_id)
         """,
-        [
-            (
-                e.match_id,
-                e.network_id,
-                e.kind.value,
-                e.provider_id,
-                e.mentee_id,
-                e.score,
-                e.explanation.model_dump_json(),
-                e.exchange_id,
-            )
-            for e in events
-        ],
+        [e.match_id for e in events],
+        [e.network_id for e in events],
+        [e.kind.value for e in events],
+        [e.provider_id for e in events],
+        [e.mentee_id for e in events],
+        [e.score for e in events],
+        [e.explanation.model_dump_json() for e in events],
+        [e.exchange_id for e in events],
     )
     if events:
         await add_to_outbox(conn, events, trace_contexts)

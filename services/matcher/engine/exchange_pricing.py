@@ -424,6 +424,9 @@ class BranchAndPrice:
                 break
             nodes += 1
             bound, values, cols = solved
+            # A child can do no better than its parent. Deep in the tree some duals give a
+            # valid but huge bound (a large leftover reduced score): the parent's is tighter.
+            bound = min(bound, -node.priority[0])
             branch = None if self._cannot_improve(bound) else self._branch(node, values, cols)
             if branch is None:
                 if not self._cannot_improve(bound):

@@ -199,10 +199,10 @@ def mentors_who_could_help(
 
     Any other mentor covers none of the newcomers' gaps, and the engine gives such a pair no
     edge (coverage must be above ``skills.min_coverage``, which is at least 0): leaving them
-    out spares the engine their share of the batch's work (a third of the mentors in a batch
-    of 40 newcomers over 23 networks of 79 mentors each, more in smaller batches). Only the
-    text similarity of the others moves a little: its TF-IDF is fitted on the texts the engine
-    is given, which are the batch's anyway."""
+    out spares the engine their share of the batch's work, the larger the fewer newcomers a
+    batch holds (docs/scaling.md has the measured cost of a batch). Only the text similarity
+    of the others moves a little: its TF-IDF is fitted on the texts the engine is given, which
+    are the batch's anyway."""
     lowest: dict[tuple[str, str], int] = {}
     for network, mentee in mentees:
         for gap in mentee.gaps:
@@ -307,9 +307,8 @@ async def _mentors_with_room(
     """The networks' mentors not paused and with room left, as rows ``open_mentor`` reads.
 
     Places held are counted from the partial index ``proposals_live_pair`` (an index-only scan
-    of each mentor's live proposals, about 10 ms for 368 mentors among 24,000 proposals), full
-    mentors are left out here, not in Python, and a profile is read only when ``profiles`` does
-    not have its row's version."""
+    of each mentor's live proposals), full mentors are left out here, not in Python, and a
+    profile is read only when ``profiles`` does not have its row's version."""
     rows = await conn.fetch(
         f"""
         SELECT p.id, p.network_id, {ROW_VERSION} AS version, p.capacity, p.hours_per_month,

@@ -105,8 +105,8 @@ def _max_levels(pairs: Iterable[tuple[str, int]]) -> dict[str, int]:
 
 
 # Proposals on arrival read the same open mentors batch after batch (the matcher's own inputs
-# are cached per stored profile, round_input.py): building their providers again was a third of
-# each batch's engine time. An equal input (capacity included) gives an equal provider.
+# are cached per stored profile, round_input.py), so their providers are built once, not in
+# every batch. An equal input (capacity included) gives an equal provider.
 @functools.lru_cache(maxsize=50_000)
 def provider_from_mentor(mentor: MentorInput) -> Provider:
     return Provider(
@@ -295,7 +295,7 @@ _ANALYZE = TfidfVectorizer(stop_words="english").build_analyzer()
 @functools.lru_cache(maxsize=50_000)
 def _words(text: str) -> tuple[str, ...]:
     """A text's words, split once: every batch of arrivals fits its vectorizer on the same
-    mentors' bios again, and splitting them was most of the fit."""
+    mentors' bios again, and splitting them is the costly part of the fit."""
     return tuple(_ANALYZE(text))
 
 

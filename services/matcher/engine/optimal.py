@@ -38,7 +38,11 @@ from services.matcher.engine.contract import (
 from services.matcher.engine.exchanges import Exchange, find_exchanges
 from services.matcher.engine.incremental import Solver, resolve_keeping_pending
 from services.matcher.engine.scoring import ScoreTables, ScoringContext, fairness_groups
-from services.matcher.engine.stable import pairs_reaching, solve_stable_everywhere
+from services.matcher.engine.stable import (
+    blocks_reaching,
+    pairs_reaching,
+    solve_stable_everywhere,
+)
 from services.matcher.engine.targets import Group, solve_with_targets
 from services.matcher.engine.two_sided import StatedOrders, solve_two_sided_everywhere
 from shared.matching import MatchKind
@@ -107,13 +111,14 @@ class BridgeworkEngine:
         candidates hold (``solve_stable_everywhere``), and returns them with the result.
         """
         if self.config.mode == "stable":
-            more_pairs = pairs_reaching(ScoreTables.build(context, kind), self.config.chunk_size)
+            tables, chunk = ScoreTables.build(context, kind), self.config.chunk_size
             top_k = None if full else self.config.top_k
             if kind is MatchKind.MENTORING:
                 orders = StatedOrders.of(data, candidates)
                 if orders.any:  # each side its own order: not one score, no greedy shortcut
+                    more_pairs = pairs_reaching(tables, chunk)
                     return solve_two_sided_everywhere(candidates, orders, more_pairs, top_k)
-            return solve_stable_everywhere(candidates, more_pairs, top_k)
+            return solve_stable_everywhere(candidates, blocks_reaching(tables, chunk), top_k)
         pending = pending_pairs(data, kind)
         return resolve_keeping_pending(candidates, pending, self.config.replace_margin), candidates
 

@@ -21,7 +21,7 @@ the order of proposals, so rounds give the same matching as one-at-a-time propos
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -203,12 +203,18 @@ def _provider_would_keep(
 
 # --- stable over every admissible pair, not only the pruned candidates ---
 
+Scores32 = npt.NDArray[np.float32]
+# Some mentees' scores with some providers, a block at a time: (mentees, providers, block),
+# block[i, j] the score of (mentees[i], providers[j]) when admissible, -inf when not. Every
+# mentee asked about is in exactly one block (a block with no columns when no provider is).
+ScoreBlock = tuple[IntArray, IntArray, Scores32]
+MoreBlocks = Callable[[IntArray, BoolArray], Iterator[ScoreBlock]]
 # The admissible pairs of some mentees with some providers: (mentee, provider, score) arrays.
-MorePairs = Callable[[IntArray, npt.NDArray[np.bool_]], tuple[IntArray, IntArray, FloatArray]]
+MorePairs = Callable[[IntArray, BoolArray], tuple[IntArray, IntArray, FloatArray]]
 
 
 def solve_stable_everywhere(
-    candidates: CandidateEdges, more_pairs: MorePairs, top_k: int | None, batch: int = 1024
+    candidates: CandidateEdges, more_blocks: MoreBlocks, top_k: int | None, batch: int = 1024
 ) -> tuple[Assignment, CandidateEdges]:
     """The stable matching over EVERY admissible pair, when both sides rank by the pair score.
 
@@ -220,16 +226,19 @@ def solve_stable_everywhere(
     ``candidates`` hold each mentee's ``top_k`` best providers (``top_k`` None: every admissible
     pair). So every pair of a mentee scoring above its k-th best known score is known: the
     greedy runs on the known pairs down to the highest such *frontier* among mentees still
-    free. Those mentees (up to ``batch`` at a time, highest frontiers first) then get every
-    admissible pair with a provider that still has room — a full provider stays full in the
-    greedy, so no pair with it can matter again — and the greedy goes on. It never revisits a
-    decision, so the cost is one greedy pass plus scoring the mentees it reaches unmatched.
-    Returns the matching and the edges it used (``candidates`` plus the pairs it scored).
+    free. Those mentees (up to ``batch`` at a time, highest frontiers first) are then scored
+    against every provider that still has room — a full provider stays full in the greedy, so
+    no pair with it can matter again — and each keeps its k best new pairs at or below its
+    frontier (the k-th of them its next frontier), picked in the dense block itself; the greedy
+    goes on. It never revisits a decision, so the cost is one greedy pass plus scoring the
+    mentees it reaches unmatched. Returns the matching and the edges it used (``candidates``
+    plus the pairs it kept).
     """
     greedy = _Greedy(candidates)
-    frontier = np.full(len(candidates.mentee_ids), -np.inf)
-    if top_k is not None:
-        frontier = _kth_best(candidates, top_k)
+    if top_k is None:  # every admissible pair is known: the greedy alone
+        greedy.run_down_to(-np.inf)
+        return greedy.result(), greedy.candidates
+    frontier = _kth_best(candidates, top_k)
     while True:
         waiting = np.flatnonzero(greedy.free & np.isfinite(frontier))
         level = float(frontier[waiting].max()) if waiting.size else -np.inf
@@ -237,14 +246,11 @@ def solve_stable_everywhere(
         if not waiting.size:
             return greedy.result(), greedy.candidates
         asked = waiting[np.argsort(-frontier[waiting], kind="stable")[:batch]]
-        mentee, provider, score = more_pairs(asked, greedy.room())
-        unknown = greedy.unknown(asked, mentee, provider) & (score > 0)
-        mentee, provider, score = mentee[unknown], provider[unknown], score[unknown]
-        # Below its frontier, each asked mentee's next best pairs with room, like its top k:
-        # the known set grows every time, so this ends.
-        keep, next_frontier = _next_best(mentee, provider, score, frontier, top_k or 0)
-        frontier[asked] = next_frontier[asked]
-        greedy.add(mentee[keep], provider[keep], score[keep])
+        for mentees, providers, block in more_blocks(asked, greedy.room()):
+            greedy.forget_known(mentees, providers, block)
+            # The known set grows with every ask, so this ends.
+            row, column, frontier[mentees] = _next_best(block, frontier[mentees], top_k)
+            greedy.add(mentees[row], providers[column], block[row, column].astype(np.float64))
 
 
 def _kth_best(candidates: CandidateEdges, top_k: int) -> FloatArray:
@@ -264,25 +270,37 @@ def _kth_best(candidates: CandidateEdges, top_k: int) -> FloatArray:
 
 
 def _next_best(
-    mentee: IntArray, provider: IntArray, score: FloatArray, frontier: FloatArray, k: int
-) -> tuple[npt.NDArray[np.bool_], FloatArray]:
-    """Which pairs to keep (each mentee's k best at or below its frontier), and new frontiers.
+    block: Scores32, frontier: FloatArray, k: int
+) -> tuple[IntArray, IntArray, FloatArray]:
+    """Each row's k best pairs at or below its frontier (ties: the lower column), like top k.
 
-    A mentee with fewer than k such pairs has them all: its new frontier is -inf.
+    Returns their (row, column) in row-major order and each row's next frontier: the k-th
+    best of them, -inf for a row with fewer than k (it has them all). Overwrites ``block``.
+    One partition per row finds the k-th best, so only pairs at or above it are sorted.
     """
     # Scored again in a block of another shape, a pair may come out an ulp or two (float32)
     # above the frontier it was below: keep it rather than lose it.
-    below = (score <= frontier[mentee] + RESCORE_TOLERANCE) | (score == frontier[mentee])
-    order = np.lexsort((provider, -score, mentee))
-    order = order[below[order]]
-    sorted_mentee = mentee[order]
-    rank = np.arange(order.size) - np.searchsorted(sorted_mentee, sorted_mentee)
-    keep = np.zeros(mentee.size, dtype=bool)
-    keep[order[rank < k]] = True
-    at_k = order[rank == k - 1]
-    new_frontier = np.full(frontier.size, -np.inf)
-    new_frontier[mentee[at_k]] = score[at_k]
-    return keep, new_frontier
+    ceiling = _float32_at_most(frontier + RESCORE_TOLERANCE)
+    np.putmask(block, (block <= 0) | (block > ceiling[:, None]), -np.inf)
+    n_rows, n_columns = block.shape
+    kth = np.full(n_rows, -np.inf, dtype=np.float32)  # fewer than k columns: all are kept
+    if k <= n_columns:
+        kth = np.partition(block, n_columns - k, axis=1)[:, n_columns - k]
+    row, column = np.nonzero((block >= kth[:, None]) & (block > -np.inf))
+    # Only ties at the k-th best can make a row's list longer than k.
+    order = np.lexsort((column, -block[row, column], row))
+    rank = np.empty(order.size, dtype=np.int64)
+    rank[order] = np.arange(order.size) - np.searchsorted(row[order], row[order])
+    keep = rank < k
+    return row[keep].astype(np.int64), column[keep].astype(np.int64), kth.astype(np.float64)
+
+
+def _float32_at_most(value: FloatArray) -> Scores32:
+    """The largest float32 at most each value: ``x32 <= it`` exactly when ``x32 <= value``."""
+    rounded = value.astype(np.float32)
+    above = rounded.astype(np.float64) > value
+    rounded[above] = np.nextafter(rounded[above], np.float32(-np.inf))
+    return rounded
 
 
 class _Greedy:
@@ -312,7 +330,9 @@ class _Greedy:
         order = np.lexsort((provider, mentee, -c.score[edges]))
         edges, mentee, provider = edges[order], mentee[order], provider[order]
         heavy = self.load[mentee] > self.fraction[provider] + LOAD_TOLERANCE
-        free, whole_left, total_left = self.free, self.whole_left, self.total_left
+        # Python lists: indexing numpy arrays one item at a time costs several times more.
+        free, whole_left = self.free.tolist(), self.whole_left.tolist()
+        total_left, chosen = self.total_left.tolist(), self.chosen
         for e, m, p, is_heavy in zip(
             edges.tolist(), mentee.tolist(), provider.tolist(), heavy.tolist(), strict=True
         ):
@@ -321,24 +341,23 @@ class _Greedy:
             free[m] = False
             total_left[p] -= 1
             whole_left[p] -= is_heavy
-            self.chosen.append(e)
+            chosen.append(e)
+        self.free[:], self.whole_left[:], self.total_left[:] = free, whole_left, total_left
 
     def room(self) -> npt.NDArray[np.bool_]:
         open_: npt.NDArray[np.bool_] = self.total_left > 0
         return open_
 
-    def unknown(
-        self, asked: IntArray, mentee: IntArray, provider: IntArray
-    ) -> npt.NDArray[np.bool_]:
-        """Which of the asked mentees' pairs are not edges yet."""
+    def forget_known(self, mentees: IntArray, providers: IntArray, block: Scores32) -> None:
+        """Set the pairs in ``block`` that are edges already to -inf: they are not new."""
         c = self.candidates
         row = np.full(len(c.mentee_ids), -1, dtype=np.int64)
-        row[asked] = np.arange(asked.size)
-        known = np.zeros((asked.size, len(c.provider_ids)), dtype=bool)
-        theirs = row[c.mentee_index] >= 0
-        known[row[c.mentee_index[theirs]], c.provider_index[theirs]] = True
-        new: npt.NDArray[np.bool_] = ~known[row[mentee], provider]
-        return new
+        row[mentees] = np.arange(mentees.size)
+        column = np.full(len(c.provider_ids), -1, dtype=np.int64)
+        column[providers] = np.arange(providers.size)
+        r, p = row[c.mentee_index], column[c.provider_index]
+        known = (r >= 0) & (p >= 0)
+        block[r[known], p[known]] = -np.inf
 
     def add(self, mentee: IntArray, provider: IntArray, score: FloatArray) -> None:
         """New pairs join the edges, undecided."""
@@ -357,18 +376,16 @@ class _Greedy:
         return Assignment(edges=chosen, total_score=float(self.candidates.score[chosen].sum()))
 
 
-def pairs_reaching(tables: ScoreTables, chunk_size: int) -> MorePairs:
-    """``MorePairs`` from the scoring tables: the asked mentees' rows, block by block."""
+def blocks_reaching(tables: ScoreTables, chunk_size: int) -> MoreBlocks:
+    """``MoreBlocks`` from the scoring tables: the asked mentees' rows, ``chunk_size`` at a time."""
+    floor = np.nextafter(np.float32(tables.floor), np.float32(np.inf))
 
-    def more_pairs(
-        mentees: IntArray, providers: npt.NDArray[np.bool_]
-    ) -> tuple[IntArray, IntArray, FloatArray]:
+    def more_blocks(mentees: IntArray, providers: BoolArray) -> Iterator[ScoreBlock]:
         mentees = np.sort(mentees)
-        floor = np.nextafter(np.float32(tables.floor), np.float32(np.inf))
         columns = np.flatnonzero(providers)
-        found: list[tuple[IntArray, IntArray, FloatArray]] = []
-        if columns.size == 0:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+        if columns.size == 0:  # nobody has room: no pair at all
+            yield mentees, columns, np.zeros((mentees.size, 0), dtype=np.float32)
+            return
         # Only the providers asked about are scored: late in the greedy most are full.
         with_room = tables.for_providers(columns)
         for start in range(0, mentees.size, chunk_size):
@@ -377,10 +394,23 @@ def pairs_reaching(tables: ScoreTables, chunk_size: int) -> MorePairs:
             buffers = BlockBuffers(rows.size, columns.size)
             block = some.score_block(0, rows.size, buffers)
             some.penalise(0, rows.size, block, buffers)  # no coverage: far below the floor
-            r, p = np.nonzero(block >= floor)
+            np.putmask(block, block < floor, -np.inf)
+            yield rows, columns, block
+
+    return more_blocks
+
+
+def pairs_reaching(tables: ScoreTables, chunk_size: int) -> MorePairs:
+    """``MorePairs`` from the scoring tables: the admissible pairs of ``blocks_reaching``."""
+    more_blocks = blocks_reaching(tables, chunk_size)
+
+    def more_pairs(
+        mentees: IntArray, providers: BoolArray
+    ) -> tuple[IntArray, IntArray, FloatArray]:
+        found = [(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))]
+        for rows, columns, block in more_blocks(mentees, providers):
+            r, p = np.nonzero(block > -np.inf)
             found.append((rows[r], columns[p], block[r, p].astype(np.float64)))
-        if not found:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
         m, p, s = (np.concatenate(parts) for parts in zip(*found, strict=True))
         return m, p, s
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -14,7 +16,16 @@ from services.matcher.engine.config import MatchingConfig
 from services.matcher.engine.contract import CandidateEdges
 from services.matcher.engine.optimal import with_mentee_loads
 from services.matcher.engine.scoring import BlockBuffers, ScoreTables, ScoringContext
-from services.matcher.engine.stable import blocking_pairs, solve_stable, solve_stable_everywhere
+from services.matcher.engine.stable import (
+    ScoreBlock,
+    _float32_at_most,
+    _next_best,
+    blocking_pairs,
+    blocks_reaching,
+    pairs_reaching,
+    solve_stable,
+    solve_stable_everywhere,
+)
 from shared.matching import MatchKind
 from tests.support.engine.edges import edges_of
 from tests.support.engine.instances import (
@@ -24,6 +35,10 @@ from tests.support.engine.instances import (
 )
 from tests.support.engine.peers import matching_package_stable
 from tests.support.engine.stability import blocking_pairs_everywhere
+from tests.support.engine.stable_reference import (
+    _next_best_by_sorting,
+    solve_stable_everywhere_by_sorting,
+)
 
 
 def test_stable_is_not_the_optimum_by_hand() -> None:
@@ -157,9 +172,7 @@ def _same_pairs_in(target: CandidateEdges, source: CandidateEdges, edges: IntArr
     )
 
 
-def _no_more_pairs(
-    mentees: IntArray, providers: npt.NDArray[np.bool_]
-) -> tuple[IntArray, IntArray, npt.NDArray[np.float64]]:
+def _no_more_blocks(mentees: IntArray, providers: npt.NDArray[np.bool_]) -> Iterator[ScoreBlock]:
     raise AssertionError("a complete edge set needs no more pairs")
 
 
@@ -176,7 +189,7 @@ def test_greedy_everywhere_is_deferred_acceptance_on_globally_ranked_pairs(seed:
         part_time_share=0.3,
         score_levels=int(rng.choice([0, 4])),
     )
-    greedy, _ = solve_stable_everywhere(candidates, _no_more_pairs, top_k=None)
+    greedy, _ = solve_stable_everywhere(candidates, _no_more_blocks, top_k=None)
     assert greedy.edges.tolist() == solve_stable(candidates).edges.tolist()
 
 
@@ -200,3 +213,96 @@ def test_scoring_some_providers_equals_their_columns_of_all(seed: int, share: fl
     some.penalise(0, some.n_mentees, part, BlockBuffers(some.n_mentees, providers.size))
     # To float32 precision: BLAS may sum a narrower product in another order.
     np.testing.assert_allclose(part, whole[:, providers], rtol=0, atol=2e-6)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    mentors=st.integers(1, 25),
+    mentees=st.integers(1, 120),
+    top_k=st.integers(1, 4),
+    provider_top_k=st.integers(0, 3),
+    batch=st.integers(1, 40),
+    chunk_size=st.integers(1, 16),
+)
+def test_stable_everywhere_picking_in_blocks_equals_sorting_every_pair(
+    seed: int,
+    mentors: int,
+    mentees: int,
+    top_k: int,
+    provider_top_k: int,
+    batch: int,
+    chunk_size: int,
+) -> None:
+    # The same pairs, total and grown edges as before the dense-block picking (the reference
+    # sorts every new pair of every asked mentee), and no blocking pair among all pairs.
+    data = synthetic_input(
+        np.random.default_rng(seed), mentors, mentees, capacities=(0.5, 1.0, 1.5, 2.0)
+    )
+    config = MatchingConfig(
+        mode="stable",
+        top_k=top_k,
+        provider_top_k=provider_top_k,
+        full_candidates_up_to_pairs=0,
+        chunk_size=chunk_size,
+    )
+    context = ScoringContext.build(data, config)
+    candidates = with_mentee_loads(build_candidates(data, config, context=context), data, config)
+    tables = ScoreTables.build(context, MatchKind.MENTORING)
+    ours, our_edges = solve_stable_everywhere(
+        candidates, blocks_reaching(tables, chunk_size), top_k, batch
+    )
+    theirs, their_edges = solve_stable_everywhere_by_sorting(
+        candidates, pairs_reaching(tables, chunk_size), top_k, batch
+    )
+    assert ours.pairs(our_edges) == theirs.pairs(their_edges)
+    assert ours.total_score == theirs.total_score
+    assert our_edges.mentee_index.tolist() == their_edges.mentee_index.tolist()
+    assert our_edges.provider_index.tolist() == their_edges.provider_index.tolist()
+    assert our_edges.score.tolist() == their_edges.score.tolist()
+    every_pair = with_mentee_loads(build_candidates(data, config, full=True), data, config)
+    assert blocking_pairs(every_pair, _same_pairs_in(every_pair, our_edges, ours.edges)).size == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    rows=st.integers(1, 12),
+    columns=st.integers(0, 30),
+    k=st.integers(1, 6),
+    levels=st.sampled_from([0, 3, 8]),
+)
+def test_next_best_in_a_block_equals_sorting_its_pairs(
+    seed: int, rows: int, columns: int, k: int, levels: int
+) -> None:
+    # Ties (few score levels), inadmissible pairs (-inf), scores at or below zero, frontiers
+    # on a score, an ulp off one, or between scores.
+    rng = np.random.default_rng(seed)
+    values = rng.random((rows, columns)).astype(np.float32) * 1.2 - 0.2
+    if levels:
+        values = np.round(values * levels) / np.float32(levels)
+    values[rng.random((rows, columns)) < 0.3] = -np.inf
+    frontier = rng.random(rows) * 1.2 - 0.1
+    on_a_score = np.isfinite(values[:, 0]) if columns else np.zeros(rows, dtype=bool)
+    frontier[on_a_score] = values[on_a_score, 0].astype(np.float64)
+    frontier[rng.random(rows) < 0.2] += 1e-7
+    row, column, next_frontier = _next_best(values.copy(), frontier, k)
+    r, c = np.nonzero(values > -np.inf)
+    score = values[r, c].astype(np.float64)
+    admissible = score > 0
+    r, c, score = r[admissible], c[admissible], score[admissible]
+    keep, expected_frontier = _next_best_by_sorting(r, c, score, frontier, k)
+    assert list(zip(row.tolist(), column.tolist(), strict=True)) == list(
+        zip(r[keep].tolist(), c[keep].tolist(), strict=True)
+    )
+    assert next_frontier.tolist() == expected_frontier[:rows].tolist()
+
+
+@given(
+    value=st.floats(-4.0, 4.0, allow_nan=False),
+    other=st.floats(-4.0, 4.0, allow_nan=False, width=32),
+)
+def test_float32_at_most_compares_like_float64(value: float, other: float) -> None:
+    ceiling = _float32_at_most(np.array([value]))[0]
+    assert (np.float32(other) <= ceiling) == (float(np.float32(other)) <= value)
+    assert float(ceiling) <= value < float(np.nextafter(ceiling, np.float32(np.inf)))

@@ -373,11 +373,13 @@ def run_scale_rows(
 
 
 # The issue-15 rows (bench/matching_rows.py): two-sided stable mode at M against the `matching`
-# package, 1,000 incremental changes at L, the time fairness targets add to a round (at the
+# package, stable mode over every pair against the pruned lists at M, 1,000 incremental
+# changes at L, the time fairness targets add to a round (at the
 # default 0.9, and at parity on the real-data network, where a target binds), and
 # exchanges and chains at 160 placements over 50 trusts and 200 over 60 against CP-SAT.
 ISSUE_ROWS = (
     "two_sided@M",
+    "stable_everywhere@M",
     "incremental@Lx1000",
     "fairness_cost@M",
     "fairness_cost@real",
@@ -393,6 +395,8 @@ def issue_row_task(name: str, seed: int) -> dict[str, Any]:
     kind, _, arg = name.partition("@")
     if kind == "two_sided":
         return {"kind": kind, "size": arg.upper(), "seed": seed}
+    if kind == "stable_everywhere":
+        return {"kind": kind, "size": arg.upper(), "seed": seed, "repeats": 3}
     if kind == "incremental":
         size, _, changes = arg.partition("x")
         n = int(changes or 1000)
@@ -511,6 +515,7 @@ def _worker_main(task: dict[str, Any]) -> None:
         "scale": scale_worker,
         "fairness": fairness_worker,
         "two_sided": matching_rows.two_sided_worker,
+        "stable_everywhere": matching_rows.stable_everywhere_worker,
         "incremental": matching_rows.incremental_worker,
         "fairness_cost": matching_rows.fairness_cost_worker,
         "exchanges": matching_rows.exchanges_worker,

@@ -91,6 +91,53 @@ def two_sided_worker(size: str, seed: int) -> Metrics:
     }
 
 
+def stable_everywhere_worker(size: str, seed: int, repeats: int) -> Metrics:
+    """Stable mode over every admissible pair against deferred acceptance on the pruned lists.
+
+    The size's network, its candidate edges (the benchmark's top-k lists) and scoring tables
+    are built once; then, ``repeats`` times, alternating: deferred acceptance on the candidates
+    alone, and the engine's step over every admissible pair (``solve_stable_everywhere``, which
+    scores the pairs it needs). CPU seconds (``time.process_time``): the machine is shared.
+    """
+    from bench.bench_matching import SIZES, _bench_config
+    from services.matcher.engine.candidates import build_candidates
+    from services.matcher.engine.optimal import with_mentee_loads
+    from services.matcher.engine.scoring import ScoreTables, ScoringContext
+    from services.matcher.engine.stable import (
+        blocks_reaching,
+        solve_stable,
+        solve_stable_everywhere,
+    )
+    from shared.matching import MatchKind
+    from tests.support.engine.instances import synthetic_input
+
+    n_mentors, n_mentees = SIZES[size]
+    data = synthetic_input(np.random.default_rng(seed), n_mentors, n_mentees)
+    config = _bench_config()
+    context = ScoringContext.build(data, config)
+    candidates = with_mentee_loads(build_candidates(data, config, context=context), data, config)
+    more = blocks_reaching(ScoreTables.build(context, MatchKind.MENTORING), config.chunk_size)
+    pruned_seconds, everywhere_seconds = [], []
+    for _ in range(repeats):
+        start = time.process_time()
+        pruned = solve_stable(candidates)
+        pruned_seconds.append(time.process_time() - start)
+        start = time.process_time()
+        everywhere, grown = solve_stable_everywhere(candidates, more, config.top_k)
+        everywhere_seconds.append(time.process_time() - start)
+    return {
+        "edges": candidates.edge_count,
+        "pruned_cpu_seconds": _spread(pruned_seconds),
+        "everywhere_cpu_seconds": _spread(everywhere_seconds),
+        "everywhere_to_pruned": float(np.median(everywhere_seconds) / np.median(pruned_seconds)),
+        "pairs_scored_on_top": grown.edge_count - candidates.edge_count,
+        "pruned_matched": int(pruned.edges.size),
+        "pruned_total": pruned.total_score,
+        "everywhere_matched": int(everywhere.edges.size),
+        "everywhere_total": everywhere.total_score,
+    }
+
+
 def incremental_worker(size: str, seed: int, changes: int, check_every: int) -> Metrics:
     """Random arrivals, availability changes and decisions, each re-solved incrementally.
 

@@ -283,8 +283,9 @@ def test_next_best_in_a_block_equals_sorting_its_pairs(
         values = np.round(values * levels) / np.float32(levels)
     values[rng.random((rows, columns)) < 0.3] = -np.inf
     frontier = rng.random(rows) * 1.2 - 0.1
-    on_a_score = np.isfinite(values[:, 0]) if columns else np.zeros(rows, dtype=bool)
-    frontier[on_a_score] = values[on_a_score, 0].astype(np.float64)
+    if columns:
+        on_a_score = np.isfinite(values[:, 0])
+        frontier[on_a_score] = values[on_a_score, 0].astype(np.float64)
     frontier[rng.random(rows) < 0.2] += 1e-7
     row, column, next_frontier = _next_best(values.copy(), frontier, k)
     r, c = np.nonzero(values > -np.inf)

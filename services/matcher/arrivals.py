@@ -164,7 +164,9 @@ class WaitingArrivals:
     them, as it would have without this. Each entry waits one interval before its first try,
     so the batch that brought the newcomer has committed by then."""
 
-    def __init__(self, pool: asyncpg.Pool, proposer: OnArrival, retry_seconds: float = 0.02) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, proposer: OnArrival, retry_seconds: float = 0.02
+    ) -> None:
         self._pool = pool
         self._proposer = proposer
         self._retry_seconds = retry_seconds

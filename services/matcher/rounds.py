@@ -173,14 +173,15 @@ def _plan(engine: MatchingEngine, network_id: str, rows: RoundRows) -> RoundPlan
     given = round_input(rows)
     result = engine.propose(given.data)
     chosen = {_key(p): p for p in result.proposals}
-    new = [proposed_event(network_id, p) for k, p in chosen.items() if k not in given.pending_match_ids]
+    pending = given.pending_match_ids
+    new = [proposed_event(network_id, p) for k, p in chosen.items() if k not in pending]
     return RoundPlan(
         data=given.data,
         result=result,
         fairness=fairness_report(given.data, result.proposals),
         new=new,
         kept=len(chosen) - len(new),
-        replaced=[match_id for k, match_id in given.pending_match_ids.items() if k not in chosen],
+        replaced=[match_id for k, match_id in pending.items() if k not in chosen],
     )
 
 

@@ -114,10 +114,10 @@ async def _run_round(
         await add_to_outbox(conn, [_round_completed(summary)])
         await conn.execute("DELETE FROM dirty_networks WHERE network_id = $1", network_id)
     metrics.ROUND_SECONDS.observe(summary.seconds)
-    for event in new:
+    for event in plan.new:
         metrics.PROPOSALS.labels(kind=event.kind.value).inc()
     log.info("%s", summary.describe())
-    return new
+    return plan.new
 
 
 @dataclass(frozen=True)

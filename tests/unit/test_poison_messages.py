@@ -55,6 +55,8 @@ from shared.events import (
     TrustContact,
     TrustSignInRequested,
     TrustUpserted,
+    read_current_version,
+    read_step_by_step,
 )
 from shared.kafka import (
     DEAD_LETTER_MAX_REASON_CHARS,
@@ -351,6 +353,39 @@ def test_deep_nesting_in_any_event_field_is_dead_lettered(
 def test_each_valid_event_still_decodes() -> None:
     for event in one_of_each_event():
         assert read_message(event.to_json_bytes()) == event
+
+
+# --- the one-pass read takes only what the step-by-step read takes ----------------------------
+
+
+def same_either_way(raw: bytes) -> None:
+    """What the one-pass read (``read_current_version``) takes, the step-by-step read takes as
+    the same event: the fast path never lets in what the careful one would park."""
+    fast = read_current_version(raw)
+    if fast is not None:
+        assert read_step_by_step(raw) == fast
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data(), st.sampled_from(EVENTS))
+def test_the_one_pass_read_takes_only_what_the_step_by_step_read_takes(
+    data: st.DataObject, event: dict[str, Any]
+) -> None:
+    path = data.draw(st.sampled_from(paths(event)), label="field")
+    value = data.draw(ANY_JSON | st.just(event), label="value")
+    same_either_way(json.dumps(replaced(event, path, value)).encode())
+
+
+@pytest.mark.parametrize("version", ["1", 1.0, True, 2, 0, None])
+def test_a_version_that_is_not_the_current_integer_is_read_step_by_step(version: Any) -> None:
+    raw = json.dumps({**EVENTS[0], "schema_version": version}).encode()
+    assert read_current_version(raw) is None
+    assert isinstance(decides(raw), Unreadable)
+
+
+def test_each_valid_event_is_read_in_one_pass() -> None:
+    for event in one_of_each_event():
+        assert read_current_version(event.to_json_bytes()) == event
 
 
 # --- the dead letter always fits --------------------------------------------------------------

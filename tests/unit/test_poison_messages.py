@@ -383,6 +383,22 @@ def test_a_version_that_is_not_the_current_integer_is_read_step_by_step(version:
     assert isinstance(decides(raw), Unreadable)
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"event_type": "person.erased", "entity_key": "a", "entity_key": "b", "person_id": "%s"}'
+        % str(uuid4()).encode(),
+        b'\xef\xbb\xbf{"event_type": "person.erased", "entity_key": "a", "person_id": "%s"}'
+        % str(uuid4()).encode(),
+        json.dumps({**EVENTS[0], "entity_key": "\ud800"}).encode(),
+        json.dumps({**EVENTS[0], "occurred_at": 1_700_000_000}).encode(),
+    ],
+    ids=["a repeated key", "a byte-order mark", "a lone surrogate", "a time as a number"],
+)
+def test_json_read_two_ways_is_the_same_event(raw: bytes) -> None:
+    same_either_way(raw)
+
+
 def test_each_valid_event_is_read_in_one_pass() -> None:
     for event in one_of_each_event():
         assert read_current_version(event.to_json_bytes()) == event

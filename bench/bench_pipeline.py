@@ -137,8 +137,15 @@ def load_average() -> float:
 
 
 class Bench:
-    def __init__(self, settings: Settings, population: Population, smtp_port: int) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        population: Population,
+        smtp_port: int,
+        service_log_level: str = "WARNING",
+    ) -> None:
         self.settings = settings
+        self.service_log_level = service_log_level
         self.bootstrap = settings.kafka_bootstrap_servers
         self.server_url = settings.database_url
         self.population = population
@@ -155,7 +162,7 @@ class Bench:
             smtp_port=self.smtp_port,
             http_port=self.http_port,
             log_dir=LOG_DIR,
-            extra_environment=(("BRIDGEWORK_LOG_LEVEL", "WARNING"), *extra),
+            extra_environment=(("BRIDGEWORK_LOG_LEVEL", self.service_log_level), *extra),
         )
 
     async def publish(self, events: Sequence[Event]) -> None:
@@ -882,7 +889,9 @@ async def run_scenarios(settings: Settings, args: argparse.Namespace) -> dict[st
     handler = CountingHandler()
     smtp = Controller(handler, hostname="127.0.0.1", port=settings.smtp_port)
     smtp.start()
-    bench = Bench(settings, load_population(), settings.smtp_port)
+    bench = Bench(settings, load_population(), settings.smtp_port, args.service_log_level)
+    # The demo trusts are 2 networks and 10 mentors: their latency is that of the first second.
+    console.print(f"[bold]population:[/] {bench.population.source}")
     people = bench.factory.people(args.events // 2)
     events = ingest_events(people)
     results: dict[str, Any] = {
@@ -1088,7 +1097,8 @@ def print_table(results: dict[str, Any]) -> None:
         title=f"Pipeline benchmark ({results['measured_at']}, load average at start "
         f"{results['load_average_at_start'][0]:.2f}, {results['cpus']} CPUs,"
         f" {kafka.get('brokers', 1)} Kafka broker(s), {kafka.get('replication_factor', 1)}"
-        " copies of each partition)"
+        " copies of each partition)",
+        caption=f"population: {results.get('population', 'not recorded')}",
     )
     for column in ("measure", "result", "target", "met"):
         table.add_column(column)
@@ -1112,6 +1122,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--soak-seconds", type=float, default=600)
     parser.add_argument("--soak-rate", type=float, default=200, help="soak: events/s")
     parser.add_argument("--skip", nargs="*", default=[], help="scenarios to leave out")
+    parser.add_argument(
+        "--service-log-level",
+        default="WARNING",
+        help="the services' log level (INFO: the matcher logs each batch of arrivals' load,"
+        " engine and store milliseconds, in .local/bench-logs)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
         "--brokers",

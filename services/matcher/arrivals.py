@@ -86,63 +86,73 @@ def arrivals_in(events: Sequence[Event], contexts: Contexts | None = None) -> Ar
     return arrivals
 
 
-async def propose_on_arrival(
-    conn: asyncpg.Connection,
-    engine: MatchingEngine,
-    events: Sequence[Event],
-    contexts: Contexts | None = None,
-) -> ArrivalOutcome:
-    """Propose mentors to the batch's arriving mentees. Each proposal carries on the correlation
-    id and trace of its mentee's arrival (``contexts``)."""
-    return await propose_to(conn, engine, arrivals_in(events, contexts))
+class OnArrival:
+    """Proposals on arrival as one matcher process makes them: its engine, and what it keeps
+    between batches (the mentors' stored profiles, ``MentorProfiles``). The process's runtime
+    makes one (services/matcher/bootstrap.py) for its consumer's batches and its
+    ``WaitingArrivals``; nothing is kept at module level, so two of them never share a cache."""
 
+    def __init__(self, engine: MatchingEngine, profiles: MentorProfiles | None = None) -> None:
+        self.engine = engine
+        self.profiles = MentorProfiles() if profiles is None else profiles
 
-async def propose_to(
-    conn: asyncpg.Connection, engine: MatchingEngine, arrivals: Arrivals
-) -> ArrivalOutcome:
-    # Each network's lock, tried in one round trip (sorted, as rounds take them one at a time).
-    ordered = sorted(arrivals)
-    locked = await conn.fetch(
-        "SELECT i FROM unnest($1::text[]) WITH ORDINALITY AS k(key, i)"
-        " WHERE pg_try_advisory_xact_lock(hashtext(k.key)) ORDER BY i",
-        [network_lock_key(n) for n in ordered],
-    )
-    networks = [ordered[row["i"] - 1] for row in locked]
-    waiting = {n: arrivals[n] for n in set(ordered) - set(networks)}
-    if not networks:
-        return ArrivalOutcome(0, waiting)
-    started = time.perf_counter()
-    data = await _load(conn, networks, [m for n in networks for m in arrivals[n]])
-    loaded = time.perf_counter()
-    if not (data.mentors and data.mentees):
-        return ArrivalOutcome(0, waiting)
-    # One engine call for the whole batch: its trusts carry their network, and the engine never
-    # pairs across networks. A call per network cost ~2 ms each, once per arriving mentee at
-    # 500 events/s over 42 networks: the matcher's whole core (bench/results/pipeline.json).
-    result = await asyncio.to_thread(engine.propose, data)
-    solved = time.perf_counter()
-    network_of = {t.code: t.network_id or "" for t in data.trusts}
-    mentee_network = {m.id: network_of[m.trust_code] for m in data.mentees}
-    events_ = [
-        proposed_event(mentee_network[p.mentee_id], p)
-        for p in result.proposals
-        if p.kind is MatchKind.MENTORING
-    ]
-    contexts = [arrivals[e.network_id][e.mentee_id] for e in events_]
-    await store_proposals(conn, events_, contexts)
-    stored = time.perf_counter()
-    log.info(
-        "arrivals: %d networks, %d mentors, %d newcomers -> %d proposals;"
-        " load %.1f ms, engine %.1f ms, store %.1f ms",
-        len(networks),
-        len(data.mentors),
-        len(data.mentees),
-        len(events_),
-        (loaded - started) * 1000,
-        (solved - loaded) * 1000,
-        (stored - solved) * 1000,
-    )
-    return ArrivalOutcome(len(events_), waiting)
+    async def propose_on_arrival(
+        self,
+        conn: asyncpg.Connection,
+        events: Sequence[Event],
+        contexts: Contexts | None = None,
+    ) -> ArrivalOutcome:
+        """Propose mentors to the batch's arriving mentees. Each proposal carries on the
+        correlation id and trace of its mentee's arrival (``contexts``)."""
+        return await self.propose_to(conn, arrivals_in(events, contexts))
+
+    async def propose_to(self, conn: asyncpg.Connection, arrivals: Arrivals) -> ArrivalOutcome:
+        # Each network's lock, tried in one round trip (sorted, as rounds take them one at a
+        # time).
+        ordered = sorted(arrivals)
+        locked = await conn.fetch(
+            "SELECT i FROM unnest($1::text[]) WITH ORDINALITY AS k(key, i)"
+            " WHERE pg_try_advisory_xact_lock(hashtext(k.key)) ORDER BY i",
+            [network_lock_key(n) for n in ordered],
+        )
+        networks = [ordered[row["i"] - 1] for row in locked]
+        waiting = {n: arrivals[n] for n in set(ordered) - set(networks)}
+        if not networks:
+            return ArrivalOutcome(0, waiting)
+        started = time.perf_counter()
+        mentees = [m for n in networks for m in arrivals[n]]
+        data = await _load(conn, networks, mentees, self.profiles)
+        loaded = time.perf_counter()
+        if not (data.mentors and data.mentees):
+            return ArrivalOutcome(0, waiting)
+        # One engine call for the whole batch: its trusts carry their network, and the engine
+        # never pairs across networks. A call per network cost ~2 ms each, once per arriving
+        # mentee at 500 events/s over 42 networks: the matcher's whole core
+        # (bench/results/pipeline.json).
+        result = await asyncio.to_thread(self.engine.propose, data)
+        solved = time.perf_counter()
+        network_of = {t.code: t.network_id or "" for t in data.trusts}
+        mentee_network = {m.id: network_of[m.trust_code] for m in data.mentees}
+        events_ = [
+            proposed_event(mentee_network[p.mentee_id], p)
+            for p in result.proposals
+            if p.kind is MatchKind.MENTORING
+        ]
+        contexts = [arrivals[e.network_id][e.mentee_id] for e in events_]
+        await store_proposals(conn, events_, contexts)
+        stored = time.perf_counter()
+        log.info(
+            "arrivals: %d networks, %d mentors, %d newcomers -> %d proposals;"
+            " load %.1f ms, engine %.1f ms, store %.1f ms",
+            len(networks),
+            len(data.mentors),
+            len(data.mentees),
+            len(events_),
+            (loaded - started) * 1000,
+            (solved - loaded) * 1000,
+            (stored - solved) * 1000,
+        )
+        return ArrivalOutcome(len(events_), waiting)
 
 
 class WaitingArrivals:
@@ -155,10 +165,10 @@ class WaitingArrivals:
     so the batch that brought the newcomer has committed by then."""
 
     def __init__(
-        self, pool: asyncpg.Pool, engine: MatchingEngine, retry_seconds: float = 0.02
+        self, pool: asyncpg.Pool, proposer: OnArrival, retry_seconds: float = 0.02
     ) -> None:
         self._pool = pool
-        self._engine = engine
+        self._proposer = proposer
         self._retry_seconds = retry_seconds
         self._new: Arrivals = {}
         self._due: Arrivals = {}
@@ -177,7 +187,7 @@ class WaitingArrivals:
     async def retry(self, due: Arrivals) -> None:
         try:
             async with self._pool.acquire() as conn, conn.transaction():
-                outcome = await propose_to(conn, self._engine, due)
+                outcome = await self._proposer.propose_to(conn, due)
         except (OSError, asyncpg.PostgresError) as error:
             log.warning("arrivals will be tried again: %s", type(error).__name__)
             self.add(due)
@@ -242,14 +252,8 @@ class MentorProfiles:
         self._profiles[person_id] = (version, profile_json)
 
 
-_PROFILES = MentorProfiles()
-
-
 async def _load(
-    conn: asyncpg.Connection,
-    networks: list[str],
-    mentee_ids: list[UUID],
-    profiles: MentorProfiles = _PROFILES,
+    conn: asyncpg.Connection, networks: list[str], mentee_ids: list[UUID], profiles: MentorProfiles
 ) -> MatchingInput:
     """Only what the newcomers need, for all the batch's networks: the mentors with room left
     after approved and pending proposals (their profiles from ``profiles`` unless new or

@@ -13,7 +13,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from faststream import FastStream
 
-from services.matcher.arrivals import WaitingArrivals, propose_on_arrival
+from services.matcher.arrivals import OnArrival, WaitingArrivals
 from services.matcher.engine import MatchingConfig, MatchingEngine, build_engine
 from services.matcher.engine.config import FairnessOptions
 from services.matcher.handlers import handle_events
@@ -64,7 +64,7 @@ def create_app(
     settings = settings or Settings()
     config = load_matching_config(settings.matching_config_file)
     chosen_engine = engine or build_engine(config)
-    arrival_engine = engine or build_engine(arrivals_config(config))
+    on_arrival = OnArrival(engine or build_engine(arrivals_config(config)))
     waiting: WaitingArrivals | None = None
     does = duties(settings)
 
@@ -85,7 +85,7 @@ def create_app(
             work.append(rounds.run())
         if does["retry waiting arrivals"]:
             nonlocal waiting
-            waiting = WaitingArrivals(pool, arrival_engine)
+            waiting = WaitingArrivals(pool, on_arrival)
             work.append(waiting.run())
         return work
 
@@ -94,7 +94,7 @@ def create_app(
     ) -> None:
         await apply_events(conn, events, contexts)
         if settings.propose_on_arrival:
-            outcome = await propose_on_arrival(conn, arrival_engine, events, contexts)
+            outcome = await on_arrival.propose_on_arrival(conn, events, contexts)
             if waiting is not None:
                 waiting.add(outcome.waiting)
 

@@ -53,7 +53,17 @@ class RoundInput:
     pending_match_ids: dict[PairKey, UUID]
 
 
-async def load_round_input(conn: asyncpg.Connection, network_id: str) -> RoundInput:
+@dataclass(frozen=True)
+class RoundRows:
+    """A network's rows as its round reads them, before they become the engine's input."""
+
+    trusts: list[Row]
+    people: list[Row]
+    placements: list[Row]
+    proposals: list[Row]
+
+
+async def read_round_rows(conn: asyncpg.Connection, network_id: str) -> RoundRows:
     """What the network's round works with: capacity not taken by approved matches, mentees
     still seeking each kind of match, pending proposals (kept unless clearly beaten), pairs
     rejected before or whose match closed."""
@@ -87,19 +97,26 @@ async def load_round_input(conn: asyncpg.Connection, network_id: str) -> RoundIn
         network_id,
         ["pending", *NEVER_AGAIN],
     )
-    pending = [row for row in proposals if row["status"] == "pending"]
+    return RoundRows(trusts, people, placements, proposals)
+
+
+def round_input(rows: RoundRows) -> RoundInput:
+    """The engine's input from a round's rows: pure, and CPU-bound in a large network (a
+    profile parsed and a mentee built per person), so a round builds it in a worker thread,
+    not on the event loop the consumer's batches share."""
+    pending = [row for row in rows.proposals if row["status"] == "pending"]
     data = MatchingInput(
-        trusts=tuple(trust_info(row) for row in trusts),
+        trusts=tuple(trust_info(row) for row in rows.trusts),
         mentors=tuple(
-            m for row in people if row["role"] == Role.MENTOR and (m := open_mentor(row))
+            m for row in rows.people if row["role"] == Role.MENTOR and (m := open_mentor(row))
         ),
         mentees=tuple(
-            e for row in people if row["role"] == Role.MENTEE and (e := open_mentee(row))
+            e for row in rows.people if row["role"] == Role.MENTEE and (e := open_mentee(row))
         ),
-        placements=tuple(p for row in placements if (p := open_placement(row))),
+        placements=tuple(p for row in rows.placements if (p := open_placement(row))),
         rejected_pairs=frozenset(
             (str(r["provider_id"]), str(r["mentee_id"]))
-            for r in proposals
+            for r in rows.proposals
             if r["status"] in NEVER_AGAIN
         ),
         pending=tuple(

@@ -26,7 +26,7 @@ from services.matcher.engine.fairness import FairnessReport, fairness_report
 from services.matcher.handlers import withdrawals
 from services.matcher.network_weights import weighted
 from services.matcher.repository import MatcherRepository
-from services.matcher.round_input import PairKey, load_round_input
+from services.matcher.round_input import PairKey, RoundRows, read_round_rows, round_input
 from shared.events import (
     FairnessFigures,
     FairnessPriceFigures,
@@ -100,41 +100,24 @@ async def _run_round(
         if claimed is None:
             return None
         started = time.perf_counter()
-        round_input = await load_round_input(conn, network_id)
+        rows = await read_round_rows(conn, network_id)
         weights = await conn.fetchval("SELECT weights FROM networks WHERE id = $1", network_id)
         engine = weighted(engine, weights)  # its coordinator's, if they applied some
-        result, fairness = await asyncio.to_thread(_solve, engine, round_input.data)
-        chosen = {_key(p): p for p in result.proposals}
-        new = [
-            proposed_event(network_id, p)
-            for k, p in chosen.items()
-            if k not in round_input.pending_match_ids
-        ]
-        replaced = [
-            match_id for k, match_id in round_input.pending_match_ids.items() if k not in chosen
-        ]
-        await _withdraw(conn, replaced)
-        await store_proposals(conn, new)
-        summary = RoundSummary(
-            network_id=network_id,
-            mentors=len(round_input.data.mentors),
-            mentees=len(round_input.data.mentees),
-            placements=len(round_input.data.placements),
-            new_proposals=len(new),
-            kept_proposals=len(chosen) - len(new),
-            replaced_proposals=len(replaced),
-            seconds=time.perf_counter() - started,
-            fairness=fairness,
-            price=result.fairness,
-        )
+        # Everything between reading and writing is CPU-bound (thousands of mentees in a large
+        # network): in a worker thread, so the event loop keeps serving the consumer's batches
+        # and the outbox relay while the round is planned.
+        plan = await asyncio.to_thread(_plan, engine, network_id, rows)
+        await _withdraw(conn, plan.replaced)
+        await store_proposals(conn, plan.new)
+        summary = plan.summary(network_id, time.perf_counter() - started)
         await _record(conn, summary)
         await add_to_outbox(conn, [_round_completed(summary)])
         await conn.execute("DELETE FROM dirty_networks WHERE network_id = $1", network_id)
     metrics.ROUND_SECONDS.observe(summary.seconds)
-    for event in new:
+    for event in plan.new:
         metrics.PROPOSALS.labels(kind=event.kind.value).inc()
     log.info("%s", summary.describe())
-    return new
+    return plan.new
 
 
 @dataclass(frozen=True)
@@ -159,9 +142,47 @@ class RoundSummary:
         )
 
 
-def _solve(engine: MatchingEngine, data: MatchingInput) -> tuple[MatchingResult, FairnessReport]:
-    result = engine.propose(data)
-    return result, fairness_report(data, result.proposals)
+@dataclass(frozen=True)
+class RoundPlan:
+    """What a round decided: its new proposals, the pending ones they replace, and what it saw."""
+
+    data: MatchingInput
+    result: MatchingResult
+    fairness: FairnessReport
+    new: list[MatchProposed]
+    kept: int  # pending proposals the engine chose again
+    replaced: list[UUID]
+
+    def summary(self, network_id: str, seconds: float) -> RoundSummary:
+        return RoundSummary(
+            network_id=network_id,
+            mentors=len(self.data.mentors),
+            mentees=len(self.data.mentees),
+            placements=len(self.data.placements),
+            new_proposals=len(self.new),
+            kept_proposals=self.kept,
+            replaced_proposals=len(self.replaced),
+            seconds=seconds,
+            fairness=self.fairness,
+            price=self.result.fairness,
+        )
+
+
+def _plan(engine: MatchingEngine, network_id: str, rows: RoundRows) -> RoundPlan:
+    """The round from its rows: the input built, solved, and compared with what is pending."""
+    given = round_input(rows)
+    result = engine.propose(given.data)
+    chosen = {_key(p): p for p in result.proposals}
+    pending = given.pending_match_ids
+    new = [proposed_event(network_id, p) for k, p in chosen.items() if k not in pending]
+    return RoundPlan(
+        data=given.data,
+        result=result,
+        fairness=fairness_report(given.data, result.proposals),
+        new=new,
+        kept=len(chosen) - len(new),
+        replaced=[match_id for k, match_id in pending.items() if k not in chosen],
+    )
 
 
 async def _record(conn: asyncpg.Connection, summary: RoundSummary) -> None:

@@ -10,7 +10,7 @@ import asyncio
 import asyncpg
 import pytest
 
-from services.matcher.arrivals import WaitingArrivals, propose_on_arrival
+from services.matcher.arrivals import OnArrival, WaitingArrivals
 from services.matcher.bootstrap import apply_event, apply_events
 from services.matcher.engine import MatchingConfig, build_engine
 from services.matcher.rounds import network_lock_key, run_round
@@ -22,6 +22,12 @@ pytestmark = pytest.mark.integration
 ENGINE = build_engine(MatchingConfig())
 
 
+@pytest.fixture
+def arrivals() -> OnArrival:
+    """A matcher process's proposals on arrival, with nothing kept yet."""
+    return OnArrival(ENGINE)
+
+
 async def pending_for(conn: asyncpg.Connection, mentee_id: object) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await conn.fetch(
         "SELECT match_id, provider_id, status FROM proposals WHERE mentee_id = $1", mentee_id
@@ -30,14 +36,14 @@ async def pending_for(conn: asyncpg.Connection, mentee_id: object) -> list[async
 
 
 async def test_an_arriving_mentee_is_proposed_a_free_mentor_at_once(
-    matcher_pool: asyncpg.Pool,
+    matcher_pool: asyncpg.Pool, arrivals: OnArrival
 ) -> None:
     async with matcher_pool.acquire() as conn, conn.transaction():
         network, mentor_id, first_mentee = await seed(conn)
         # The seeded mentee arrived before any fast path: the round proposes for them later.
         newcomer = person(Role.MENTEE, network, f"{network}B")
         await apply_events(conn, [newcomer])
-        assert (await propose_on_arrival(conn, ENGINE, [newcomer])).proposed == 1
+        assert (await arrivals.propose_on_arrival(conn, [newcomer])).proposed == 1
         [row] = await pending_for(conn, newcomer.profile.person_id)
         assert (row["provider_id"], row["status"]) == (mentor_id, "pending")
         assert await conn.fetchval(
@@ -46,9 +52,9 @@ async def test_an_arriving_mentee_is_proposed_a_free_mentor_at_once(
         # The mentor's only place is now held: a second arrival gets nothing.
         another = person(Role.MENTEE, network, f"{network}B")
         await apply_event(conn, another)
-        assert (await propose_on_arrival(conn, ENGINE, [another])).proposed == 0
+        assert (await arrivals.propose_on_arrival(conn, [another])).proposed == 0
         # Proposed once: the same arrival again changes nothing.
-        assert (await propose_on_arrival(conn, ENGINE, [newcomer])).proposed == 0
+        assert (await arrivals.propose_on_arrival(conn, [newcomer])).proposed == 0
         assert len(await pending_for(conn, newcomer.profile.person_id)) == 1
         assert await pending_for(conn, first_mentee) == []
 
@@ -61,9 +67,9 @@ async def test_an_arriving_mentee_is_proposed_a_free_mentor_at_once(
 
 
 async def test_a_network_being_solved_waits_and_its_newcomers_are_served_after_the_round(
-    matcher_pool: asyncpg.Pool,
+    matcher_pool: asyncpg.Pool, arrivals: OnArrival
 ) -> None:
-    waiting = WaitingArrivals(matcher_pool, ENGINE)
+    waiting = WaitingArrivals(matcher_pool, arrivals)
     async with matcher_pool.acquire() as solving, matcher_pool.acquire() as conn:
         network, _, _ = await seed(conn)
         newcomer = person(Role.MENTEE, network, f"{network}B")
@@ -73,7 +79,7 @@ async def test_a_network_being_solved_waits_and_its_newcomers_are_served_after_t
             )
             async with conn.transaction():
                 await apply_events(conn, [newcomer])
-                outcome = await propose_on_arrival(conn, ENGINE, [newcomer])
+                outcome = await arrivals.propose_on_arrival(conn, [newcomer])
             assert outcome.proposed == 0
             assert list(outcome.waiting) == [network]
             assert newcomer.profile.person_id in outcome.waiting[network]
@@ -95,7 +101,7 @@ async def test_a_network_being_solved_waits_and_its_newcomers_are_served_after_t
 
 
 async def test_one_batch_across_networks_proposes_within_each_network(
-    matcher_pool: asyncpg.Pool,
+    matcher_pool: asyncpg.Pool, arrivals: OnArrival
 ) -> None:
     """A batch's networks are solved in one engine call; nobody is paired across them. The
     first network's mentor is full, so its newcomer gets nothing rather than the other's."""
@@ -105,10 +111,10 @@ async def test_one_batch_across_networks_proposes_within_each_network(
         hold = person(Role.MENTEE, first, f"{first}B")
         await apply_events(conn, [hold])
         # The first network's mentor is taken:
-        assert (await propose_on_arrival(conn, ENGINE, [hold])).proposed == 1
+        assert (await arrivals.propose_on_arrival(conn, [hold])).proposed == 1
         newcomers = [person(Role.MENTEE, n, f"{n}B") for n in (first, second, second)]
         await apply_events(conn, newcomers)
-        assert (await propose_on_arrival(conn, ENGINE, newcomers)).proposed == 1
+        assert (await arrivals.propose_on_arrival(conn, newcomers)).proposed == 1
         proposed = await conn.fetch(
             "SELECT network_id, provider_id, mentee_id FROM proposals WHERE mentee_id = ANY($1)",
             [n.profile.person_id for n in newcomers],
@@ -120,7 +126,9 @@ async def test_one_batch_across_networks_proposes_within_each_network(
     assert first_mentor != second_mentor
 
 
-async def test_a_mentor_whose_profile_changed_is_read_again(matcher_pool: asyncpg.Pool) -> None:
+async def test_a_mentor_whose_profile_changed_is_read_again(
+    matcher_pool: asyncpg.Pool, arrivals: OnArrival
+) -> None:
     """Arrivals keep the mentors' profiles between batches, by row version: a mentor who moved
     to the newcomers' own trust after a batch read them is no longer proposed to them (no
     mentoring within a trust), even when they moved in the same transaction."""
@@ -129,7 +137,7 @@ async def test_a_mentor_whose_profile_changed_is_read_again(matcher_pool: asyncp
         await conn.execute("UPDATE people SET capacity = 3 WHERE id = $1", mentor_id)
         first, second = (person(Role.MENTEE, network, f"{network}B") for _ in range(2))
         await apply_events(conn, [first, second])
-        assert (await propose_on_arrival(conn, ENGINE, [first])).proposed == 1
+        assert (await arrivals.propose_on_arrival(conn, [first])).proposed == 1
         # Room for two more; with the profile read before the move, the second would get them.
         await conn.execute(
             "UPDATE people SET profile = jsonb_set(profile, '{trust_code}', to_jsonb($2::text))"
@@ -137,4 +145,4 @@ async def test_a_mentor_whose_profile_changed_is_read_again(matcher_pool: asyncp
             mentor_id,
             f"{network}B",
         )
-        assert (await propose_on_arrival(conn, ENGINE, [second])).proposed == 0
+        assert (await arrivals.propose_on_arrival(conn, [second])).proposed == 0

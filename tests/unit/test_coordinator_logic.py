@@ -13,7 +13,7 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from services.profiles.accounts.accounts import (
@@ -253,7 +253,6 @@ def test_the_flow_graph_names_trusts_and_keeps_approved_apart_from_proposed() ->
 trust_codes = st.sampled_from("ABCDEFGHIJ")
 
 
-@settings(deadline=None)  # the first layout loads scipy
 @given(st.lists(st.tuples(trust_codes, trust_codes, st.booleans()), max_size=30))
 def test_any_flows_draw_inside_a_phone_wide_picture_with_no_box_over_another(
     pairs: list[tuple[str, str, bool]],

@@ -237,7 +237,7 @@ def bodies(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
 
 
 @given(case=bodies())
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=600)
 def test_whatever_the_api_refuses_the_events_refuse_and_what_it_accepts_they_read(
     case: tuple[str, dict[str, Any]],
 ) -> None:

@@ -134,7 +134,7 @@ def test_the_refusal_is_told_in_plain_words_with_their_names() -> None:
     )
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(
     level=st.integers(1, 7),
     current=st.integers(1, 6),

@@ -17,7 +17,7 @@ from uuid import uuid4
 
 import pytest
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from shared.consuming import Unreadable, read_message
@@ -283,7 +283,6 @@ def test_a_message_near_the_broker_limit_gets_a_dead_letter_that_fits() -> None:
 # --- the class: anything at all --------------------------------------------------------------
 
 
-@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # a shared machine
 @given(st.binary(max_size=2_000) | st.none())
 @example(b"\xff\xfe\x00")
 @example(b"")
@@ -296,7 +295,6 @@ def test_any_bytes_are_an_event_or_a_dead_letter(raw: bytes | None) -> None:
     decides(raw)
 
 
-@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # a shared machine
 @given(ANY_JSON)
 def test_any_json_is_an_event_or_a_dead_letter(value: Any) -> None:
     decides(json.dumps(value).encode())
@@ -325,7 +323,7 @@ def replaced(document: Any, path: tuple[Any, ...], new: Any) -> Any:
     return copy
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300)
 @given(st.data(), st.sampled_from(EVENTS))
 def test_every_event_with_any_field_of_any_type_is_an_event_or_a_dead_letter(
     data: st.DataObject, event: dict[str, Any]
@@ -339,7 +337,7 @@ def test_every_event_with_any_field_of_any_type_is_an_event_or_a_dead_letter(
     decides(json.dumps(replaced(event, path, value)).encode())
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=50)
 @given(st.sampled_from(EVENTS), st.integers(1, 20_000))
 def test_deep_nesting_in_any_event_field_is_dead_lettered(
     event: dict[str, Any], depth: int
@@ -428,7 +426,7 @@ def letter_headers(reason: str) -> list[tuple[str, bytes]]:
 SIZES = st.integers(0, 1_500_000) | st.sampled_from([0, 1024, 1025, 512 * 1024, 1024 * 1024])
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60)
 @given(SIZES, SIZES, st.booleans(), ANY_TEXT.map(lambda t: t * 500))
 def test_a_dead_letter_always_fits_under_the_producer_limit(
     key_size: int, value_size: int, has_key: bool, reason: str

@@ -10,7 +10,7 @@ from uuid import uuid4
 
 import pytest
 from aiosmtplib.email import flatten_message
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -72,7 +72,6 @@ def built_email(name: str) -> bytes:
     return flatten_message(build_message(Settings(), email, rendered))  # type: ignore[arg-type]
 
 
-@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # a shared machine
 @given(ANY_TEXT)
 def test_a_name_the_rules_accept_can_always_be_sent_in_headers(name: str) -> None:
     if accepted(single_line, name):

@@ -15,7 +15,7 @@ from tests.support.engine.edges import edges_of
 from tests.support.engine.instances import random_candidate_edges
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(
     seed=st.integers(0, 100_000),
     providers=st.integers(1, 12),

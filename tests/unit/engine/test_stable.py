@@ -116,7 +116,7 @@ def test_stable_mode_is_stable_over_every_admissible_pair(
     assert blocking_pairs_everywhere(data, PRUNED_HARD) == 0
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=50)
 @given(
     seed=st.integers(0, 10_000),
     mentors=st.integers(1, 25),
@@ -180,7 +180,7 @@ def test_greedy_everywhere_is_deferred_acceptance_on_globally_ranked_pairs(seed:
     assert greedy.edges.tolist() == solve_stable(candidates).edges.tolist()
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=15)
 @given(seed=st.integers(0, 10_000), share=st.floats(0.0, 1.0))
 def test_scoring_some_providers_equals_their_columns_of_all(seed: int, share: float) -> None:
     # Stable mode scores only the providers with room (``ScoreTables.for_providers``): the

@@ -35,7 +35,7 @@ from tests.support.engine.peers import matching_package_stable
 from tests.support.engine.stability import blocking_pairs_everywhere
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(
     seed=st.integers(0, 100_000),
     providers=st.integers(1, 15),

@@ -7,10 +7,18 @@ a second address that looks the same as the first (NHS addresses are ASCII)."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, EmailStr
+from email_validator import SPECIAL_USE_DOMAIN_NAMES
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    EmailStr,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
 
 
 def normalised_email(value: str) -> str:
@@ -35,9 +43,37 @@ def _refuse_beyond_ascii(value: str) -> str:
     return value
 
 
+# The shape nearly every address has: dot-separated runs of letters, digits, "_", "+" and "-"
+# before the @, lower-case host labels (no "--", which IDNA reserves) and a letters-only
+# top-level domain after it. email_validator takes every such address as it is (a property test
+# in tests/unit/test_addresses.py), so these skip its full parse, the costliest step of reading
+# a person's event (issue 19). Anything else gets the full parse, and its message.
+_PLAIN_SHAPE = re.compile(
+    r"[a-z0-9_+-]{1,64}(?:\.[a-z0-9_+-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
+)
+_SPECIAL_USE = frozenset(SPECIAL_USE_DOMAIN_NAMES)
+
+
+def plainly_valid(value: str) -> bool:
+    """True for an address of the common plain shape (``_PLAIN_SHAPE``), which needs no parse."""
+    if len(value) > 254 or "--" in value or not _PLAIN_SHAPE.fullmatch(value):
+        return False
+    local, _, domain = value.partition("@")
+    return len(local) <= 64 and len(domain) <= 253 and domain.rsplit(".", 1)[1] not in _SPECIAL_USE
+
+
+def _plain_or_parsed(value: Any, parse: ValidatorFunctionWrapHandler) -> Any:
+    if isinstance(value, str) and plainly_valid(value):
+        return value
+    return parse(value)
+
+
 # Checked again once EmailStr has normalised it: an internationalised domain typed in its ASCII
 # form (xn--...) comes out in Unicode, where lookalikes live; it would also be refused the next
 # time it was sent, so it is refused now.
 EmailAddress = Annotated[
-    EmailStr, BeforeValidator(_plain_address), AfterValidator(_refuse_beyond_ascii)
+    EmailStr,
+    WrapValidator(_plain_or_parsed),
+    BeforeValidator(_plain_address),
+    AfterValidator(_refuse_beyond_ascii),
 ]

@@ -294,9 +294,12 @@ class BatchEventConsumer(EventConsumer):
                     with attached(carrier):
                         metrics.EVENTS_FAILED.labels(topic=record.topic, reason="retried").inc()
                 raise
+            for topic, handled in Counter(record.topic for record in records).items():
+                metrics.EVENTS_CONSUMED.labels(topic=topic).inc(handled)
+            if not log.isEnabledFor(logging.INFO):
+                return  # each line under its message's correlation id, when there are lines
             for record, carrier in received:
                 with attached(carrier):
-                    metrics.EVENTS_CONSUMED.labels(topic=record.topic).inc()
                     log.info(
                         "%s handled %s partition %d offset %d",
                         self.name,

@@ -118,36 +118,36 @@ class MatcherRepository:
         return [row["id"] for row in [*people, *placements]]
 
     async def upsert_people(self, profiles: Sequence[PersonProfile]) -> dict[UUID, str]:
-        """Upsert many people at once; returns the network each known person was in before."""
-        previous = {
-            row["id"]: row["network_id"]
-            for row in await self.conn.fetch(
-                "SELECT id, network_id FROM people WHERE id = ANY($1::uuid[])",
-                [p.person_id for p in profiles],
-            )
-        }
+        """Upsert many people (each at most once) in one statement; returns the network each
+        known person was in before. The ``previous`` CTE reads the rows as they were before the
+        statement's own insert (one snapshot for the whole statement)."""
         # The profile goes as JSON text serialised by pydantic (in Rust), cast by the server.
-        await self.conn.executemany(
+        rows = await self.conn.fetch(
             """
-            INSERT INTO people (id, role, network_id, profile, capacity, hours_per_month)
-            VALUES ($1, $2, $3, $4::text::jsonb, $5, $6)
-            ON CONFLICT (id) DO UPDATE SET role = excluded.role,
-              network_id = excluded.network_id, profile = excluded.profile,
-              capacity = excluded.capacity, hours_per_month = excluded.hours_per_month
+            WITH incoming AS (
+              SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[],
+                                   $5::float8[], $6::float8[])
+                AS p(id, role, network_id, profile, capacity, hours_per_month)
+            ), previous AS (
+              SELECT id, network_id FROM people WHERE id = ANY($1::uuid[])
+            ), stored AS (
+              INSERT INTO people (id, role, network_id, profile, capacity, hours_per_month)
+              SELECT id, role, network_id, profile::jsonb, capacity, hours_per_month
+              FROM incoming
+              ON CONFLICT (id) DO UPDATE SET role = excluded.role,
+                network_id = excluded.network_id, profile = excluded.profile,
+                capacity = excluded.capacity, hours_per_month = excluded.hours_per_month
+            )
+            SELECT id, network_id FROM previous
             """,
-            [
-                (
-                    p.person_id,
-                    p.role.value,
-                    p.network_id,
-                    p.model_dump_json(),
-                    p.capacity,
-                    p.hours_per_month,
-                )
-                for p in profiles
-            ],
+            [p.person_id for p in profiles],
+            [p.role.value for p in profiles],
+            [p.network_id for p in profiles],
+            [p.model_dump_json() for p in profiles],
+            [p.capacity for p in profiles],
+            [p.hours_per_month for p in profiles],
         )
-        return previous
+        return {row["id"]: row["network_id"] for row in rows}
 
     async def change_availabilities(
         self, changes: Sequence[AvailabilityChanged]

@@ -55,6 +55,8 @@ from shared.events import (
     TrustContact,
     TrustSignInRequested,
     TrustUpserted,
+    read_current_version,
+    read_step_by_step,
 )
 from shared.kafka import (
     DEAD_LETTER_MAX_REASON_CHARS,
@@ -349,6 +351,62 @@ def test_deep_nesting_in_any_event_field_is_dead_lettered(
 def test_each_valid_event_still_decodes() -> None:
     for event in one_of_each_event():
         assert read_message(event.to_json_bytes()) == event
+
+
+# --- the one-pass read takes only what the step-by-step read takes ----------------------------
+
+
+def same_either_way(raw: bytes) -> None:
+    """What the one-pass read (``read_current_version``) takes, the step-by-step read takes as
+    the same event: the fast path never lets in what the careful one would park."""
+    fast = read_current_version(raw)
+    if fast is not None:
+        assert read_step_by_step(raw) == fast
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data(), st.sampled_from(EVENTS))
+def test_the_one_pass_read_takes_only_what_the_step_by_step_read_takes(
+    data: st.DataObject, event: dict[str, Any]
+) -> None:
+    path = data.draw(st.sampled_from(paths(event)), label="field")
+    value = data.draw(ANY_JSON | st.just(event), label="value")
+    same_either_way(json.dumps(replaced(event, path, value)).encode())
+
+
+@pytest.mark.parametrize("version", ["1", 1.0, True, 2, 0, None])
+def test_a_version_that_is_not_the_current_integer_is_read_step_by_step(version: Any) -> None:
+    raw = json.dumps({**EVENTS[0], "schema_version": version}).encode()
+    assert read_current_version(raw) is None
+    assert isinstance(decides(raw), Unreadable)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'\xef\xbb\xbf{"event_type": "person.erased", "entity_key": "a", "person_id": "%s"}'
+        % str(uuid4()).encode(),
+        json.dumps({**EVENTS[0], "entity_key": "\ud800"}).encode(),
+        json.dumps({**EVENTS[0], "occurred_at": 1_700_000_000}).encode(),
+    ],
+    ids=["a byte-order mark", "a lone surrogate", "a time as a number"],
+)
+def test_json_read_two_ways_is_the_same_event(raw: bytes) -> None:
+    same_either_way(raw)
+
+
+def test_a_repeated_key_is_read_either_way() -> None:
+    """JSON leaves a repeated name's meaning open (RFC 8259, 4): the one-pass read keeps one of
+    the values and the step-by-step read the other, but both take the event."""
+    twice = b'"entity_key": "a", "entity_key": "b"'
+    raw = b'{"event_type": "person.erased", %s, "person_id": "%s"}' % (twice, str(uuid4()).encode())
+    assert read_current_version(raw) is not None
+    assert isinstance(read_step_by_step(raw), PersonErased)
+
+
+def test_each_valid_event_is_read_in_one_pass() -> None:
+    for event in one_of_each_event():
+        assert read_current_version(event.to_json_bytes()) == event
 
 
 # --- the dead letter always fits --------------------------------------------------------------

@@ -364,7 +364,7 @@ def same_either_way(raw: bytes) -> None:
         assert read_step_by_step(raw) == fast
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300)
 @given(st.data(), st.sampled_from(EVENTS))
 def test_the_one_pass_read_takes_only_what_the_step_by_step_read_takes(
     data: st.DataObject, event: dict[str, Any]

@@ -215,7 +215,7 @@ def test_scoring_some_providers_equals_their_columns_of_all(seed: int, share: fl
     np.testing.assert_allclose(part, whole[:, providers], rtol=0, atol=2e-6)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30)
 @given(
     seed=st.integers(0, 10_000),
     mentors=st.integers(1, 25),
@@ -264,7 +264,7 @@ def test_stable_everywhere_picking_in_blocks_equals_sorting_every_pair(
     assert blocking_pairs(every_pair, _same_pairs_in(every_pair, our_edges, ours.edges)).size == 0
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(
     seed=st.integers(0, 10_000),
     rows=st.integers(1, 12),

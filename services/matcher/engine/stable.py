@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
+from threadpoolctl import threadpool_limits
 
 from services.matcher.engine.assignment import (
     LOAD_TOLERANCE,
@@ -237,20 +238,23 @@ def solve_stable_everywhere(
     greedy = _Greedy(candidates)
     if top_k is None:  # every admissible pair is known: the greedy alone
         greedy.run_down_to(-np.inf)
-        return greedy.result(), greedy.candidates
+        return greedy.result(), greedy.grown()
     frontier = _kth_best(candidates, top_k)
+    known = _KnownPairs(candidates)
     while True:
         waiting = np.flatnonzero(greedy.free & np.isfinite(frontier))
         level = float(frontier[waiting].max()) if waiting.size else -np.inf
         greedy.run_down_to(level)
         if not waiting.size:
-            return greedy.result(), greedy.candidates
+            return greedy.result(), greedy.grown()
         asked = waiting[np.argsort(-frontier[waiting], kind="stable")[:batch]]
         for mentees, providers, block in more_blocks(asked, greedy.room()):
-            greedy.forget_known(mentees, providers, block)
+            known.forget(mentees, providers, block)
             # The known set grows with every ask, so this ends.
             row, column, frontier[mentees] = _next_best(block, frontier[mentees], top_k)
-            greedy.add(mentees[row], providers[column], block[row, column].astype(np.float64))
+            mentee, provider = mentees[row], providers[column]
+            known.add(mentee, provider)
+            greedy.add(mentee, provider, block[row, column].astype(np.float64))
 
 
 def _kth_best(candidates: CandidateEdges, top_k: int) -> FloatArray:
@@ -260,12 +264,27 @@ def _kth_best(candidates: CandidateEdges, top_k: int) -> FloatArray:
     ranks after every known one: pairs strictly above it are all known, and those at it that
     are unknown come later in the greedy's order than the known ones.
     """
+    n_mentees = len(candidates.mentee_ids)
     mentee = candidates.mentee_index.astype(np.int64)
-    order = np.lexsort((-candidates.score, mentee))
-    rank = np.arange(order.size) - np.searchsorted(mentee[order], mentee[order])
-    kth = np.full(len(candidates.mentee_ids), -np.inf)
-    at_k = order[rank == top_k - 1]
-    kth[mentee[at_k]] = candidates.score[at_k]
+    counts = np.bincount(mentee, minlength=n_mentees)
+    kth = np.full(n_mentees, -np.inf)
+    width = int(counts.max()) if mentee.size else 0
+    if width < top_k:
+        return kth
+    if width * n_mentees > 8 * mentee.size:  # a few long lists: a table would be mostly padding
+        order = np.argsort(-candidates.score)  # only the k-th value is wanted: ties in any order
+        order = order[np.argsort(mentee[order], kind="stable")]
+        rank = np.arange(order.size) - np.searchsorted(mentee[order], mentee[order])
+        at_k = order[rank == top_k - 1]
+        kth[mentee[at_k]] = candidates.score[at_k]
+        return kth
+    # One row of scores per mentee, padded with -inf; one partition per row finds the k-th.
+    order = np.argsort(mentee, kind="stable")
+    first = np.cumsum(counts) - counts
+    table = np.full((n_mentees, width), -np.inf)
+    table[mentee[order], np.arange(order.size) - first[mentee[order]]] = candidates.score[order]
+    kth = np.partition(table, width - top_k, axis=1)[:, width - top_k]
+    kth[counts < top_k] = -np.inf
     return kth
 
 
@@ -281,12 +300,18 @@ def _next_best(
     # Scored again in a block of another shape, a pair may come out an ulp or two (float32)
     # above the frontier it was below: keep it rather than lose it.
     ceiling = _float32_at_most(frontier + RESCORE_TOLERANCE)
-    np.putmask(block, (block <= 0) | (block > ceiling[:, None]), -np.inf)
     n_rows, n_columns = block.shape
+    out = np.greater(block, ceiling[:, None])
+    out |= block <= 0
+    np.copyto(block, np.float32(-np.inf), where=out)
     kth = np.full(n_rows, -np.inf, dtype=np.float32)  # fewer than k columns: all are kept
     if k <= n_columns:
         kth = np.partition(block, n_columns - k, axis=1)[:, n_columns - k]
-    row, column = np.nonzero((block >= kth[:, None]) & (block > -np.inf))
+    # Every pair left is -inf or positive: take those at or above the k-th best (all of them
+    # in a row with fewer than k).
+    lowest = np.where(kth > -np.inf, kth, np.float32(0))
+    taken = np.greater_equal(block, lowest[:, None], out=out)
+    row, column = np.divmod(np.flatnonzero(taken), max(n_columns, 1))
     # Only ties at the k-th best can make a row's list longer than k.
     order = np.lexsort((column, -block[row, column], row))
     rank = np.empty(order.size, dtype=np.int64)
@@ -303,11 +328,69 @@ def _float32_at_most(value: FloatArray) -> Scores32:
     return rounded
 
 
+class _KnownPairs:
+    """The known pairs as sorted runs of keys (mentee x providers + provider).
+
+    An ask looks up its mentees' known pairs by binary search instead of scanning every edge.
+    """
+
+    def __init__(self, candidates: CandidateEdges) -> None:
+        self.width = max(len(candidates.provider_ids), 1)
+        self.original = self._keys(
+            candidates.mentee_index.astype(np.int64), candidates.provider_index.astype(np.int64)
+        )
+        self.added: list[IntArray] = []
+        self.column = np.full(len(candidates.provider_ids), -1, dtype=np.int64)
+
+    def _keys(self, mentee: IntArray, provider: IntArray) -> IntArray:
+        keys: IntArray = mentee.astype(np.int64) * self.width + provider
+        if keys.size > 1 and np.any(keys[1:] < keys[:-1]):
+            keys = np.sort(keys)
+        return keys
+
+    def add(self, mentee: IntArray, provider: IntArray) -> None:
+        self.added.append(self._keys(mentee, provider))
+        if len(self.added) > 8:  # few runs to search, merged at a cost shared by many asks
+            self.added = [np.sort(np.concatenate(self.added))]
+
+    def forget(self, mentees: IntArray, providers: IntArray, block: Scores32) -> None:
+        """Set the pairs in ``block`` that are known already to -inf: they are not new."""
+        self.column[providers] = np.arange(providers.size)
+        first = mentees.astype(np.int64) * self.width
+        for keys in (self.original, *self.added):
+            low = np.searchsorted(keys, first)
+            counts = np.searchsorted(keys, first + self.width) - low
+            row = np.repeat(np.arange(mentees.size), counts)
+            at = np.arange(row.size) - np.repeat(np.cumsum(counts) - counts - low, counts)
+            column = self.column[keys[at] - first[row]]
+            mine = column >= 0
+            block[row[mine], column[mine]] = -np.inf
+        self.column[providers] = -1
+
+
+@dataclass
+class _Run:
+    """Undecided edges by score, descending (equal scores: the lower edge first)."""
+
+    edge: IntArray
+    mentee: IntArray
+    provider: IntArray
+    negated_score: FloatArray
+    start: int = 0  # edges before it are decided
+
+
 class _Greedy:
-    """Best-score-first greedy over edges that may grow below the part already decided."""
+    """Best-score-first greedy over edges that may grow below the part already decided.
+
+    The edges are kept as runs sorted by score once each (the candidates, then each ask's new
+    pairs), so deciding down to a level takes a prefix of every run rather than scanning all
+    that is left; only the prefix's pairs still open are put in the greedy's full order.
+    """
 
     def __init__(self, candidates: CandidateEdges) -> None:
         self.candidates = candidates
+        self.parts: list[tuple[IntArray, IntArray, FloatArray]] = []
+        self.edge_count = candidates.edge_count
         places = Places.from_capacity(candidates.provider_capacity)
         self.whole_left = places.whole.copy()
         self.total_left = places.whole + (places.fraction > LOAD_TOLERANCE)
@@ -315,19 +398,58 @@ class _Greedy:
         self.load = mentee_loads(candidates)
         self.free = np.ones(len(candidates.mentee_ids), dtype=bool)
         self.chosen: list[int] = []
-        self.pool = np.flatnonzero(candidates.score > 0)  # undecided edges, in no order
+        self.runs: list[_Run] = []
+        acceptable = np.flatnonzero(candidates.score > 0)
+        self._push(
+            acceptable,
+            candidates.mentee_index[acceptable].astype(np.int64),
+            candidates.provider_index[acceptable].astype(np.int64),
+            candidates.score[acceptable],
+        )
+
+    def _push(
+        self, edge: IntArray, mentee: IntArray, provider: IntArray, score: FloatArray
+    ) -> None:
+        # By score alone (stable: lower edges first on ties); the rest of the order is settled
+        # when a prefix is decided, after the pairs already out are dropped.
+        order = np.argsort(-score, kind="stable")
+        self.runs.append(_Run(edge[order], mentee[order], provider[order], -score[order]))
 
     def run_down_to(self, level: float) -> None:
         """Decide every undecided pair scoring above ``level``, in the greedy's order."""
-        c = self.candidates
-        now = c.score[self.pool] > level
-        edges, self.pool = self.pool[now], self.pool[~now]
+        now: list[_Run] = []
+        for run in self.runs:
+            stop = int(np.searchsorted(run.negated_score, -level))  # those scoring above
+            if stop > run.start:
+                part = slice(run.start, stop)
+                now.append(
+                    _Run(
+                        run.edge[part],
+                        run.mentee[part],
+                        run.provider[part],
+                        run.negated_score[part],
+                    )
+                )
+                run.start = stop
+        self.runs = [run for run in self.runs if run.start < run.edge.size]
+        if not now:
+            return
+        edges, mentee, provider, negated = (
+            np.concatenate(parts)
+            for parts in zip(
+                *((r.edge, r.mentee, r.provider, r.negated_score) for r in now), strict=True
+            )
+        )
         # Pairs of a mentee already matched or a provider already full are out for good.
-        edges = edges[
-            self.free[c.mentee_index[edges]] & (self.total_left[c.provider_index[edges]] > 0)
-        ]
-        mentee, provider = c.mentee_index[edges], c.provider_index[edges]
-        order = np.lexsort((provider, mentee, -c.score[edges]))
+        open_ = self.free[mentee] & (self.total_left[provider] > 0)
+        edges, mentee, provider, negated = (
+            edges[open_],
+            mentee[open_],
+            provider[open_],
+            negated[open_],
+        )
+        # Stable: equal pairs keep their edges' order (runs are in the order their edges came).
+        order = np.lexsort((provider, mentee, negated))
         edges, mentee, provider = edges[order], mentee[order], provider[order]
         heavy = self.load[mentee] > self.fraction[provider] + LOAD_TOLERANCE
         # Python lists: indexing numpy arrays one item at a time costs several times more.
@@ -348,32 +470,34 @@ class _Greedy:
         open_: npt.NDArray[np.bool_] = self.total_left > 0
         return open_
 
-    def forget_known(self, mentees: IntArray, providers: IntArray, block: Scores32) -> None:
-        """Set the pairs in ``block`` that are edges already to -inf: they are not new."""
-        c = self.candidates
-        row = np.full(len(c.mentee_ids), -1, dtype=np.int64)
-        row[mentees] = np.arange(mentees.size)
-        column = np.full(len(c.provider_ids), -1, dtype=np.int64)
-        column[providers] = np.arange(providers.size)
-        r, p = row[c.mentee_index], column[c.provider_index]
-        known = (r >= 0) & (p >= 0)
-        block[r[known], p[known]] = -np.inf
-
     def add(self, mentee: IntArray, provider: IntArray, score: FloatArray) -> None:
         """New pairs join the edges, undecided."""
-        c = self.candidates
-        first = c.edge_count
-        self.candidates = replace(
-            c,
-            mentee_index=np.concatenate((c.mentee_index, mentee.astype(np.int32))),
-            provider_index=np.concatenate((c.provider_index, provider.astype(np.int32))),
-            score=np.concatenate((c.score, score.astype(np.float64))),
+        first = self.edge_count
+        self.edge_count += mentee.size
+        self.parts.append((mentee.astype(np.int32), provider.astype(np.int32), score))
+        self._push(
+            first + np.arange(mentee.size),
+            mentee.astype(np.int64),
+            provider.astype(np.int64),
+            score,
         )
-        self.pool = np.concatenate((self.pool, first + np.arange(mentee.size)))
+
+    def grown(self) -> CandidateEdges:
+        """The candidates and every pair added since, in the order they came."""
+        c = self.candidates
+        if not self.parts:
+            return c
+        mentee, provider, score = zip(*self.parts, strict=True)
+        return replace(
+            c,
+            mentee_index=np.concatenate((c.mentee_index, *mentee)),
+            provider_index=np.concatenate((c.provider_index, *provider)),
+            score=np.concatenate((c.score, *score)),
+        )
 
     def result(self) -> Assignment:
         chosen = np.sort(np.array(self.chosen, dtype=np.int64))
-        return Assignment(edges=chosen, total_score=float(self.candidates.score[chosen].sum()))
+        return Assignment(edges=chosen, total_score=float(self.grown().score[chosen].sum()))
 
 
 def blocks_reaching(tables: ScoreTables, chunk_size: int) -> MoreBlocks:
@@ -392,8 +516,11 @@ def blocks_reaching(tables: ScoreTables, chunk_size: int) -> MoreBlocks:
             rows = mentees[start : start + chunk_size]
             some = with_room.for_mentees(rows)
             buffers = BlockBuffers(rows.size, columns.size)
-            block = some.score_block(0, rows.size, buffers)
-            some.penalise(0, rows.size, block, buffers)  # no coverage: far below the floor
+            # One BLAS thread: a second one mostly spins on products this size, and that
+            # costs CPU the rest of the machine could use (half the step's CPU time at M).
+            with threadpool_limits(1, user_api="blas"):
+                block = some.score_block(0, rows.size, buffers)
+                some.penalise(0, rows.size, block, buffers)  # no coverage: far below the floor
             np.putmask(block, block < floor, -np.inf)
             yield rows, columns, block
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
@@ -19,6 +20,8 @@ from services.matcher.engine.scoring import BlockBuffers, ScoreTables, ScoringCo
 from services.matcher.engine.stable import (
     ScoreBlock,
     _float32_at_most,
+    _KnownPairs,
+    _kth_best,
     _next_best,
     blocking_pairs,
     blocks_reaching,
@@ -36,6 +39,7 @@ from tests.support.engine.instances import (
 from tests.support.engine.peers import matching_package_stable
 from tests.support.engine.stability import blocking_pairs_everywhere
 from tests.support.engine.stable_reference import (
+    _kth_best_by_sorting,
     _next_best_by_sorting,
     solve_stable_everywhere_by_sorting,
 )
@@ -307,3 +311,74 @@ def test_float32_at_most_compares_like_float64(value: float, other: float) -> No
     ceiling = _float32_at_most(np.array([value]))[0]
     assert (np.float32(other) <= ceiling) == (float(np.float32(other)) <= value)
     assert float(ceiling) <= value < float(np.nextafter(ceiling, np.float32(np.inf)))
+
+
+@settings(max_examples=40)
+@given(
+    seed=st.integers(0, 10_000),
+    mentees=st.integers(1, 60),
+    per_mentee=st.integers(1, 8),
+    k=st.integers(1, 8),
+    long_list=st.booleans(),
+    levels=st.sampled_from([0, 3]),
+)
+def test_kth_best_equals_sorting_each_list(
+    seed: int, mentees: int, per_mentee: int, k: int, long_list: bool, levels: int
+) -> None:
+    # Both ways: one padded table of lists, or (one list far longer than the rest) two sorts.
+    rng = np.random.default_rng(seed)
+    candidates = random_candidate_edges(rng, 40, mentees, per_mentee, score_levels=levels)
+    if long_list:  # the last mentee is on every provider's list, in shuffled order
+        extra = rng.permutation(40)
+        candidates = replace(
+            candidates,
+            mentee_index=np.concatenate((candidates.mentee_index, np.full(40, mentees - 1))),
+            provider_index=np.concatenate((candidates.provider_index, extra)),
+            score=np.concatenate((candidates.score, rng.random(40))),
+        )
+    assert _kth_best(candidates, k).tolist() == _kth_best_by_sorting(candidates, k).tolist()
+
+
+@settings(max_examples=40)
+@given(
+    seed=st.integers(0, 10_000),
+    n_mentees=st.integers(1, 30),
+    n_providers=st.integers(1, 20),
+    asks=st.integers(1, 12),
+)
+def test_known_pairs_mark_exactly_the_known_pairs_of_a_block(
+    seed: int, n_mentees: int, n_providers: int, asks: int
+) -> None:
+    # Pairs known from the start (in any order) and added ask by ask (more runs than are kept
+    # apart before merging), looked up for random blocks of mentees and providers.
+    rng = np.random.default_rng(seed)
+    n_known = int(rng.integers(0, n_mentees * n_providers + 1))
+    pairs = rng.choice(n_mentees * n_providers, n_known, replace=False)
+    candidates = edges_of(
+        [
+            (int(m), int(p), 0.5)
+            for m, p in zip(pairs // n_providers, pairs % n_providers, strict=True)
+        ],
+        capacity=[1.0] * n_providers,
+        loads=[1.0] * n_mentees,
+    )
+    known = _KnownPairs(candidates)
+    expected = set(
+        zip((pairs // n_providers).tolist(), (pairs % n_providers).tolist(), strict=True)
+    )
+    for _ in range(asks):
+        mentees = np.sort(rng.choice(n_mentees, int(rng.integers(1, n_mentees + 1)), False))
+        providers = np.sort(rng.choice(n_providers, int(rng.integers(0, n_providers + 1)), False))
+        block = np.zeros((mentees.size, providers.size), dtype=np.float32)
+        known.forget(mentees, providers, block)
+        marked = {
+            (int(mentees[r]), int(providers[c]))
+            for r, c in zip(*np.nonzero(block == -np.inf), strict=True)
+        }
+        asked = {(int(m), int(p)) for m in mentees for p in providers}
+        assert marked == expected & asked
+        new = [(m, p) for m, p in sorted(asked - expected) if rng.random() < 0.3]
+        if new:
+            mentee, provider = (np.array(side, dtype=np.int64) for side in zip(*new, strict=True))
+            known.add(mentee, provider)
+            expected |= set(new)

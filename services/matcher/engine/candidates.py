@@ -18,6 +18,7 @@ from services.matcher.engine.config import MatchingConfig
 from services.matcher.engine.contract import CandidateEdges, MatchingInput, MenteeInput
 from services.matcher.engine.pruning import ProviderBest, with_provider_best
 from services.matcher.engine.scoring import (
+    GROUPS_PER_K,
     SAMPLE_STRIDE,
     BlockBuffers,
     PairScore,
@@ -131,24 +132,15 @@ def _keep_best(
     """(row, column, score) of the admissible entries; per row only the k best if k is set.
 
     ``block`` holds exact scores except that pairs without coverage may not be marked yet:
-    entries above the threshold are checked with ``tables.admissible``. Ties are broken by
-    the lower column (provider) index, so the result is deterministic.
+    entries at or above a row's threshold are checked with ``tables.admissible``. Ties are
+    broken by the lower column (provider) index, so the result is deterministic.
     """
     n = block.shape[0]
-    threshold = np.full(n, np.nextafter(np.float32(tables.floor), np.float32(np.inf)))
-    if k is not None and block.shape[1] > SAMPLE_STRIDE * k:
-        # The k-th best admissible score of every 8th column is a lower bound on the row's
-        # k-th best, and partitioning an eighth of the block is far cheaper than
-        # argpartitioning all of it; about 8k entries per row pass the bound.
-        sample = tables.exact_sample(start, start + n, block, buffers)
-        sample.partition(sample.shape[1] - k, axis=1)
-        np.maximum(threshold, sample[:, sample.shape[1] - k], out=threshold)
-    above = buffers.mask[:n]
-    np.greater_equal(block, threshold[:, None], out=above)
-    # flatnonzero on the contiguous mask is several times faster than 2-D nonzero.
-    rows, cols = np.divmod(np.flatnonzero(above), block.shape[1])
-    admissible = tables.admissible(rows + start, cols)
-    rows, cols = rows[admissible], cols[admissible]
+    floor = np.nextafter(np.float32(tables.floor), np.float32(np.inf))
+    if k is None or block.shape[1] <= SAMPLE_STRIDE * k:
+        rows, cols = _admissible_at_least(tables, start, block, np.full(n, floor), buffers)
+    else:
+        rows, cols = _best_candidates(tables, start, block, k, floor, buffers)
     scores = block[rows, cols]
     if k is not None:
         # One stable sort by (row, score descending); scores are below 4, and equal scores keep
@@ -160,6 +152,87 @@ def _keep_best(
         keep = np.arange(rows.shape[0]) - first_of_row[rows] < k
         rows, cols, scores = rows[keep], cols[keep], scores[keep]
     return rows.astype(np.int32), cols.astype(np.int32), scores.astype(np.float64)
+
+
+def _best_candidates(
+    tables: ScoreTables,
+    start: int,
+    block: npt.NDArray[np.float32],
+    k: int,
+    floor: np.float32,
+    buffers: BlockBuffers,
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """The admissible entries of each row that may be among its k best, in row-major order.
+
+    A row's columns are split into groups; the k-th best group maximum is reached by at least
+    k entries, so the row's k-th best score is at least that. The bound counts pairs without
+    coverage too: it holds for admissible pairs only when at least k of the entries reaching it
+    are admissible, which is checked. Rows where it is not (their best scores include pairs
+    without coverage) take the exact sampled bound of ``tables.exact_sample`` instead.
+    """
+    threshold = np.maximum(_group_bound(block, k, buffers), floor)
+    rows, cols = _admissible_at_least(tables, start, block, threshold, buffers)
+    short = np.flatnonzero(np.bincount(rows, minlength=block.shape[0]) < k)
+    short = short[threshold[short] > floor]  # at the floor, every admissible entry is there
+    if short.size == 0:
+        return rows, cols
+    sample = tables.exact_sample(start + short, block[short][:, ::SAMPLE_STRIDE].copy())
+    if sample.shape[1] >= k:
+        sample.partition(sample.shape[1] - k, axis=1)
+        exact = np.maximum(sample[:, sample.shape[1] - k], floor)
+    else:
+        exact = np.full(short.size, floor)
+    redo = block[short] >= exact[:, None]
+    # flatnonzero on the contiguous mask is several times faster than 2-D nonzero.
+    more_rows, more_cols = np.divmod(np.flatnonzero(redo), block.shape[1])
+    more_rows = short[more_rows]
+    admissible = tables.admissible(more_rows + start, more_cols)
+    kept = ~np.isin(rows, short)
+    rows = np.concatenate((rows[kept], more_rows[admissible]))
+    cols = np.concatenate((cols[kept], more_cols[admissible]))
+    order = np.argsort(rows, kind="stable")  # row-major again; columns ascending in each row
+    return rows[order], cols[order]
+
+
+def _group_bound(
+    block: npt.NDArray[np.float32], k: int, buffers: BlockBuffers
+) -> npt.NDArray[np.float32]:
+    """Per row, the k-th best of the maxima of ``GROUPS_PER_K * k`` column groups.
+
+    Group r is columns r, r + m, r + 2m, ... (m groups), so the maxima are an element-wise
+    maximum of contiguous slices: one read of the block. Columns past the last whole round
+    are groups of one.
+    """
+    n, width = block.shape
+    groups = min(GROUPS_PER_K * k, width)
+    whole = groups * (width // groups)
+    need = groups + width - whole
+    if need <= buffers.group_max.shape[1]:
+        maxima = buffers.group_max[:n, :need]
+    else:  # a very large k
+        maxima = np.empty((n, need), dtype=np.float32)
+    np.max(block[:, :whole].reshape(n, width // groups, groups), axis=1, out=maxima[:, :groups])
+    maxima[:, groups:] = block[:, whole:]
+    cut = maxima.shape[1] - k
+    maxima.partition(cut, axis=1)
+    bound: npt.NDArray[np.float32] = maxima[:, cut].copy()
+    return bound
+
+
+def _admissible_at_least(
+    tables: ScoreTables,
+    start: int,
+    block: npt.NDArray[np.float32],
+    threshold: npt.NDArray[np.float32],
+    buffers: BlockBuffers,
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """(row, column) of the admissible entries at or above their row's threshold, row-major."""
+    above = buffers.mask[: block.shape[0]]
+    np.greater_equal(block, threshold[:, None], out=above)
+    # flatnonzero on the contiguous mask is several times faster than 2-D nonzero.
+    rows, cols = np.divmod(np.flatnonzero(above), block.shape[1])
+    admissible = tables.admissible(rows + start, cols)
+    return rows[admissible], cols[admissible]
 
 
 def _concat_int(parts: list[npt.NDArray[np.int32]]) -> npt.NDArray[np.int32]:

@@ -568,7 +568,9 @@ def explain_pair(provider: Provider, mentee: MenteeInput, ctx: ScoringContext) -
 #   (cosine floored at 0) the text product is added separately.
 
 NO_COVERAGE_PENALTY = np.float32(-1e6)
-SAMPLE_STRIDE = 8  # top-k thresholds come from every 8th provider column
+SAMPLE_STRIDE = 8  # exact top-k bounds come from every 8th provider column
+GROUPS_PER_K = 8  # top-k bounds come from the maxima of 8k column groups
+GROUP_BUFFER = 2048  # group maxima per row kept in BlockBuffers (more: a fresh array)
 
 MenteeKey = tuple[str, Region, bool, Mode, WorkingPattern, bool]
 _K = TypeVar("_K", bound=Hashable)
@@ -715,12 +717,11 @@ class BlockBuffers:
     """Reusable memory for scoring blocks of up to ``rows`` mentees against ``cols`` providers."""
 
     def __init__(self, rows: int, cols: int) -> None:
-        sampled = -(-cols // SAMPLE_STRIDE)
         self.score: FloatArray = np.empty((rows, cols), dtype=np.float32)
         self.work: FloatArray = np.empty((rows, cols), dtype=np.float32)
         self.mask: npt.NDArray[np.bool_] = np.empty((rows, cols), dtype=bool)
-        self.sample: FloatArray = np.empty((rows, sampled), dtype=np.float32)
-        self.sample_coverage: FloatArray = np.empty((rows, sampled), dtype=np.float32)
+        # Group maxima for the top-k bounds (see candidates._group_bound).
+        self.group_max: FloatArray = np.empty((rows, min(cols, GROUP_BUFFER)), np.float32)
 
 
 @dataclass
@@ -846,17 +847,14 @@ class ScoreTables:
         np.multiply(no_coverage, NO_COVERAGE_PENALTY, out=work)
         block += work
 
-    def exact_sample(
-        self, start: int, stop: int, block: FloatArray, buffers: BlockBuffers
-    ) -> FloatArray:
-        """Exact scores of every SAMPLE_STRIDE-th provider column (no coverage: -inf)."""
-        n = stop - start
-        sample = buffers.sample[:n]
-        coverage = buffers.sample_coverage[:n]
-        np.copyto(sample, block[:, ::SAMPLE_STRIDE])
-        np.matmul(self.skill_credit[start:stop], self.level_onehot_sample, out=coverage)
-        np.putmask(sample, coverage <= self.skills_floor, -np.inf)
-        return sample
+    def exact_sample(self, mentees: npt.NDArray[np.integer], sampled: FloatArray) -> FloatArray:
+        """Exact scores of every SAMPLE_STRIDE-th provider column (no coverage: -inf).
+
+        ``sampled`` is those columns of the mentees' block rows (a copy: it is overwritten).
+        """
+        coverage = self.skill_credit[mentees] @ self.level_onehot_sample
+        np.putmask(sampled, coverage <= self.skills_floor, -np.inf)
+        return sampled
 
     def admissible(
         self, mentees: npt.NDArray[np.integer], providers: npt.NDArray[np.integer]

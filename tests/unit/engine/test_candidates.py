@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.matcher.engine.candidates import (
     Explainer,
+    _keep_best,
     build_candidates,
     build_placement_candidates,
 )
@@ -22,6 +25,8 @@ from services.matcher.engine.contract import (
     TrustInfo,
 )
 from services.matcher.engine.scoring import (
+    SAMPLE_STRIDE,
+    BlockBuffers,
     ScoringContext,
     provider_from_mentor,
     provider_from_placement,
@@ -395,3 +400,59 @@ def test_two_sided_lists_equal_brute_force_over_every_admissible_pair(
         for who, wanted in best(side, top).items():
             got = sorted(kept.get(who, []), reverse=True)[: len(wanted)]
             np.testing.assert_allclose(got, wanted, atol=1e-6)
+
+
+class _BlockTables:
+    """What ``_keep_best`` asks of the score tables, for a hand-made block: which pairs have
+    coverage, and exact scores of every SAMPLE_STRIDE-th column."""
+
+    def __init__(self, covered: np.ndarray, block: np.ndarray, floor: float) -> None:
+        self.covered, self.block, self.floor = covered, block, floor
+
+    def admissible(self, mentees: np.ndarray, providers: np.ndarray) -> np.ndarray:
+        found: np.ndarray = self.covered[mentees, providers]
+        return found
+
+    def exact_sample(self, mentees: np.ndarray, sampled: np.ndarray) -> np.ndarray:
+        np.putmask(sampled, ~self.covered[mentees, ::SAMPLE_STRIDE], -np.inf)
+        return sampled
+
+
+@settings(max_examples=80)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    k=st.integers(1, 6),
+    n_providers=st.integers(1, 400),
+    covered_share=st.sampled_from([0.02, 0.3, 0.9, 1.0]),
+    values=st.integers(2, 1000),
+)
+def test_keep_best_equals_sorting_each_row(
+    seed: int, k: int, n_providers: int, covered_share: float, values: int
+) -> None:
+    # Few distinct values (ties), -inf entries, scores at the floor, and rows whose best entries
+    # have no coverage (the bound's fallback): each row's k best admissible entries, ties to
+    # the lower column, in that order, whichever path the block takes.
+    rng = np.random.default_rng(seed)
+    n_mentees = int(rng.integers(1, 40))
+    block = (rng.integers(0, values, (n_mentees, n_providers)) / values).astype(np.float32)
+    block[rng.random(block.shape) < 0.1] = -np.inf
+    covered = rng.random(block.shape) < covered_share
+    if n_mentees > 2:  # a row whose best entries all lack coverage
+        covered[0] = block[0] < np.sort(block[0])[n_providers // 2]
+    tables = _BlockTables(covered, block, floor=0.1)
+    rows, cols, scores = _keep_best(
+        tables,  # type: ignore[arg-type]
+        0,
+        block.copy(),
+        k,
+        BlockBuffers(n_mentees, n_providers),
+    )
+    want_rows, want_cols = [], []
+    for i in range(n_mentees):
+        ok = np.flatnonzero(covered[i] & (block[i] > np.float32(0.1)))
+        best = ok[np.lexsort((ok, -block[i, ok]))][:k]
+        want_rows += [i] * best.size
+        want_cols += best.tolist()
+    np.testing.assert_array_equal(rows, want_rows)
+    np.testing.assert_array_equal(cols, want_cols)
+    np.testing.assert_array_equal(scores, block[want_rows, want_cols].astype(np.float64))

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from functools import cache
 
 import numpy as np
 import numpy.typing as npt
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from services.matcher.engine.assignment import (
     LOAD_TOLERANCE,
@@ -215,7 +216,7 @@ MorePairs = Callable[[IntArray, BoolArray], tuple[IntArray, IntArray, FloatArray
 
 
 def solve_stable_everywhere(
-    candidates: CandidateEdges, more_blocks: MoreBlocks, top_k: int | None, batch: int = 1024
+    candidates: CandidateEdges, more_blocks: MoreBlocks, top_k: int | None, batch: int = 512
 ) -> tuple[Assignment, CandidateEdges]:
     """The stable matching over EVERY admissible pair, when both sides rank by the pair score.
 
@@ -370,7 +371,7 @@ class _KnownPairs:
 
 @dataclass
 class _Run:
-    """Undecided edges by score, descending (equal scores: the lower edge first)."""
+    """Undecided edges by score, descending."""
 
     edge: IntArray
     mentee: IntArray
@@ -410,9 +411,9 @@ class _Greedy:
     def _push(
         self, edge: IntArray, mentee: IntArray, provider: IntArray, score: FloatArray
     ) -> None:
-        # By score alone (stable: lower edges first on ties); the rest of the order is settled
-        # when a prefix is decided, after the pairs already out are dropped.
-        order = np.argsort(-score, kind="stable")
+        # By score alone; the rest of the order is settled when a prefix is decided, after
+        # the pairs already out are dropped.
+        order = np.argsort(-score)
         self.runs.append(_Run(edge[order], mentee[order], provider[order], -score[order]))
 
     def run_down_to(self, level: float) -> None:
@@ -448,8 +449,8 @@ class _Greedy:
             provider[open_],
             negated[open_],
         )
-        # Stable: equal pairs keep their edges' order (runs are in the order their edges came).
-        order = np.lexsort((provider, mentee, negated))
+        # The same pair twice (possible in candidates): the lower edge first.
+        order = np.lexsort((edges, provider, mentee, negated))
         edges, mentee, provider = edges[order], mentee[order], provider[order]
         heavy = self.load[mentee] > self.fraction[provider] + LOAD_TOLERANCE
         # Python lists: indexing numpy arrays one item at a time costs several times more.
@@ -500,9 +501,16 @@ class _Greedy:
         return Assignment(edges=chosen, total_score=float(self.grown().score[chosen].sum()))
 
 
+@cache
+def _blas() -> ThreadpoolController:
+    """The process's thread pools, found once: finding them reads every loaded library."""
+    return ThreadpoolController()
+
+
 def blocks_reaching(tables: ScoreTables, chunk_size: int) -> MoreBlocks:
     """``MoreBlocks`` from the scoring tables: the asked mentees' rows, ``chunk_size`` at a time."""
     floor = np.nextafter(np.float32(tables.floor), np.float32(np.inf))
+    blas = _blas()
 
     def more_blocks(mentees: IntArray, providers: BoolArray) -> Iterator[ScoreBlock]:
         mentees = np.sort(mentees)
@@ -518,7 +526,7 @@ def blocks_reaching(tables: ScoreTables, chunk_size: int) -> MoreBlocks:
             buffers = BlockBuffers(rows.size, columns.size)
             # One BLAS thread: a second one mostly spins on products this size, and that
             # costs CPU the rest of the machine could use (half the step's CPU time at M).
-            with threadpool_limits(1, user_api="blas"):
+            with blas.limit(limits=1, user_api="blas"):
                 block = some.score_block(0, rows.size, buffers)
                 some.penalise(0, rows.size, block, buffers)  # no coverage: far below the floor
             np.putmask(block, block < floor, -np.inf)

@@ -69,7 +69,14 @@ def _build(
 ) -> CandidateEdges:
     config = config or MatchingConfig()
     ctx = context or ScoringContext.build(data, config)
-    tables = ScoreTables.build(ctx, kind)
+    return edges_from_tables(ScoreTables.build(ctx, kind), config, full=full)
+
+
+def edges_from_tables(
+    tables: ScoreTables, config: MatchingConfig, *, full: bool = False
+) -> CandidateEdges:
+    """The candidate edges of tables built elsewhere (``build_candidates`` builds them from the
+    input; proposals on arrival from mentors prepared once, prepared.py)."""
     k = None if full else config.top_k
     provider_k = 0 if full else config.provider_top_k
     starts = list(range(0, tables.n_mentees, config.chunk_size)) if tables.n_providers else []

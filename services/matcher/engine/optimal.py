@@ -67,10 +67,8 @@ class BridgeworkEngine:
         mentoring, fairness = self._mentoring(data, context)
         secondments = self._secondments(data, context) if data.placements else []
         proposals = [
-            self._proposal(explainer, MatchKind.MENTORING, chosen, kept) for chosen in mentoring
-        ] + [
-            self._proposal(explainer, MatchKind.SECONDMENT, chosen, kept) for chosen in secondments
-        ]
+            self.proposal(explainer, MatchKind.MENTORING, chosen, kept) for chosen in mentoring
+        ] + [self.proposal(explainer, MatchKind.SECONDMENT, chosen, kept) for chosen in secondments]
         proposals.sort(key=lambda p: (p.kind, p.exchange_id or "", p.mentee_id))
         return MatchingResult(proposals=tuple(proposals), fairness=fairness)
 
@@ -81,6 +79,13 @@ class BridgeworkEngine:
         candidates = with_mentee_loads(
             build_candidates(data, self.config, full=full, context=context), data, self.config
         )
+        return self.assign_mentoring(candidates, data, context, full)
+
+    def assign_mentoring(
+        self, candidates: CandidateEdges, data: MatchingInput, context: ScoringContext, full: bool
+    ) -> tuple[list[Chosen], FairnessOutcome | None]:
+        """The mentoring pairs chosen among ``candidates`` (mentee loads set), by the configured
+        solver: what ``propose`` does once it has scored the candidates."""
         pending = pending_pairs(data, MatchKind.MENTORING)
         if self.config.mode == "stable":
             # Targets are side constraints of an optimisation; a stable matching has none.
@@ -155,7 +160,7 @@ class BridgeworkEngine:
         )
 
     @staticmethod
-    def _proposal(
+    def proposal(
         explainer: Explainer, kind: MatchKind, chosen: Chosen, kept: set[tuple[MatchKind, str, str]]
     ) -> Proposal:
         """The chosen pair as a proposal, explained unless it is a pending one kept."""

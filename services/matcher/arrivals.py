@@ -16,15 +16,17 @@ soon as its round is over (``WaitingArrivals``), outside the batch's transaction
 
 What a batch costs (issue #19): every batch used to read, vectorise and score all the open
 mentors of its networks afresh, so a newcomer cost in proportion to their network's mentors.
-Now a batch counts the mentors' places held from an index and leaves full ones out in SQL;
-it reads a mentor's stored profile only when its row changed since this process last read it
-(``MentorProfiles``, keyed by row version); it gives the engine only the mentors who could cover
-some newcomer's gap (``mentors_who_could_help``); and the engine keeps each mentor's provider
-and each text's words between calls. Capacity is never cached: places held, capacity and pause
-are read in the batch's transaction under the network's lock, so replicas with their own caches
-never propose beyond a mentor's capacity. Each batch logs its mentors, newcomers and the
-milliseconds of its load, engine and store steps. The engine's call is still linear in the
-mentors given (fitting TF-IDF on their texts, a row of scores each), with a smaller constant.
+Now a batch counts the mentors' places held from an index and leaves full ones out in SQL; it
+reads a mentor's stored profile only when its row changed since this process last read it
+(``MentorProfiles``, keyed by row version); and each network's mentor side is prepared once
+and kept between batches (``MentorSides``: providers, skill matrices, a text model fitted on
+the bios and their vectors, services/matcher/engine/prepared.py), rebuilt only when one of its
+mentors' profiles changes or a mentor joins. A batch vectorises its newcomers' goals and scores
+them against the prepared mentors who have room now. Capacity is never cached: places held,
+capacity, hours and pause are read in the batch's transaction under the network's lock, so
+replicas with their own caches never propose beyond a mentor's capacity. Each batch logs its
+mentors, newcomers, the sides it prepared and the milliseconds of its load, engine and store
+steps.
 """
 
 from __future__ import annotations
@@ -37,13 +39,17 @@ from dataclasses import dataclass
 from uuid import UUID
 
 import asyncpg
+import numpy as np
 
 from services.matcher.engine.contract import (
     MatchingEngine,
     MatchingInput,
+    MatchingResult,
     MenteeInput,
-    MentorInput,
+    TrustInfo,
 )
+from services.matcher.engine.optimal import BridgeworkEngine
+from services.matcher.engine.prepared import Offer, PreparedMentors, propose_to_newcomers
 from services.matcher.round_input import (
     NEVER_AGAIN,
     SEARCH_OVER,
@@ -59,7 +65,6 @@ from shared.events import Event, PersonUpserted
 from shared.matching import MatchKind
 from shared.observability.context import Carrier
 from shared.people import Role
-from shared.skills import MAX_LEVEL
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +100,7 @@ class OnArrival:
     def __init__(self, engine: MatchingEngine, profiles: MentorProfiles | None = None) -> None:
         self.engine = engine
         self.profiles = MentorProfiles() if profiles is None else profiles
+        self.sides = MentorSides()
 
     async def propose_on_arrival(
         self,
@@ -129,10 +135,9 @@ class OnArrival:
         # never pairs across networks. A call per network cost ~2 ms each, once per arriving
         # mentee at 500 events/s over 42 networks: the matcher's whole core
         # (bench/results/pipeline.json).
-        result = await asyncio.to_thread(self.engine.propose, data)
+        result, prepared = await asyncio.to_thread(self._propose, data)
         solved = time.perf_counter()
-        network_of = {t.code: t.network_id or "" for t in data.trusts}
-        mentee_network = {m.id: network_of[m.trust_code] for m in data.mentees}
+        mentee_network = {m.id: network for network, m in data.mentees}
         events_ = [
             proposed_event(mentee_network[p.mentee_id], p)
             for p in result.proposals
@@ -142,17 +147,29 @@ class OnArrival:
         await store_proposals(conn, events_, contexts)
         stored = time.perf_counter()
         log.info(
-            "arrivals: %d networks, %d mentors, %d newcomers -> %d proposals;"
-            " load %.1f ms, engine %.1f ms, store %.1f ms",
+            "arrivals: %d networks, %d mentors, %d newcomers -> %d proposals, %d sides"
+            " prepared; load %.1f ms, engine %.1f ms, store %.1f ms",
             len(networks),
-            len(data.mentors),
+            sum(len(rows) for rows in data.mentors.values()),
             len(data.mentees),
             len(events_),
+            prepared,
             (loaded - started) * 1000,
             (solved - loaded) * 1000,
             (stored - solved) * 1000,
         )
         return ArrivalOutcome(len(events_), waiting)
+
+    def _propose(self, data: ArrivalInput) -> tuple[MatchingResult, int]:
+        """The engine's proposals for the batch, and how many mentor sides it prepared."""
+        if not isinstance(self.engine, BridgeworkEngine):  # any other engine: the whole input
+            return self.engine.propose(data.matching_input()), 0
+        offers, prepared = self.sides.offers(data.mentors, self.engine)
+        mentees = data.mentee_inputs()
+        result = propose_to_newcomers(
+            self.engine, offers, mentees, data.trusts, data.rejected_pairs
+        )
+        return result, prepared
 
 
 class WaitingArrivals:
@@ -201,28 +218,79 @@ class WaitingArrivals:
 ROW_VERSION = "p.xmin::text || ':' || p.ctid::text"
 
 
-def mentors_who_could_help(
-    mentors: Sequence[tuple[str, MentorInput]], mentees: Sequence[tuple[str, MenteeInput]]
-) -> tuple[MentorInput, ...]:
-    """The mentors (each with their network) above some newcomer's current level in one of
-    their gaps, in the newcomer's network.
+@dataclass(frozen=True)
+class ArrivalInput:
+    """What a batch of arrivals reads: its networks' mentors with room (rows, by network), its
+    newcomers (each with their network), the trusts and the pairs never proposed again."""
 
-    Any other mentor covers none of the newcomers' gaps, and the engine gives such a pair no
-    edge (coverage must be above ``skills.min_coverage``, which is at least 0): leaving them
-    out spares the engine their share of the batch's work, the larger the fewer newcomers a
-    batch holds (docs/scaling.md has the measured cost of a batch). Only the text similarity
-    of the others moves a little: its TF-IDF is fitted on the texts the engine is given, which
-    are the batch's anyway."""
-    lowest: dict[tuple[str, str], int] = {}
-    for network, mentee in mentees:
-        for gap in mentee.gaps:
-            key = (network, gap.skill)
-            lowest[key] = min(gap.current, lowest.get(key, gap.current))
-    return tuple(
-        mentor
-        for network, mentor in mentors
-        if any(s.level > lowest.get((network, s.skill), MAX_LEVEL) for s in mentor.skills)
-    )
+    mentors: dict[str, list[Row]]
+    mentees: list[tuple[str, MenteeInput]]
+    trusts: tuple[TrustInfo, ...]
+    rejected_pairs: frozenset[tuple[str, str]]
+
+    def mentee_inputs(self) -> tuple[MenteeInput, ...]:
+        return tuple(m for _, m in self.mentees)
+
+    def matching_input(self) -> MatchingInput:
+        """The engine's whole input, for an engine without prepared mentors."""
+        return MatchingInput(
+            mentors=tuple(
+                m for rows in self.mentors.values() for r in rows if (m := open_mentor(r))
+            ),
+            mentees=self.mentee_inputs(),
+            trusts=self.trusts,
+            rejected_pairs=self.rejected_pairs,
+        )
+
+
+class MentorSides:
+    """Each network's mentor side as the engine prepares it (``PreparedMentors``), kept
+    between batches with the stored profile each mentor was prepared from.
+
+    A side is used while every mentor with room in the batch is in it at the profile it was
+    prepared from (mentors who filled up or paused are simply not offered); it is prepared
+    again, from the mentors with room now, when a mentor joins or their profile changes, or when
+    fewer than half of its mentors still have room (so its text model follows the network's
+    open mentors). Only profiles are prepared: capacity left and hours come with every batch."""
+
+    def __init__(self) -> None:
+        # network -> (side, the profile each mentor was prepared from, their column)
+        self._sides: dict[str, tuple[PreparedMentors, dict[UUID, str], dict[UUID, int]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._sides)
+
+    def offers(
+        self, mentors: dict[str, list[Row]], engine: BridgeworkEngine
+    ) -> tuple[list[Offer], int]:
+        """Each network's offer of its mentors with room, and how many sides were prepared."""
+        offers, prepared = [], 0
+        for network, rows in sorted(mentors.items()):
+            known = self._sides.get(network)
+            if known is None or not _current(known[1], rows):
+                inputs = [m for r in rows if (m := open_mentor(r))]
+                side = PreparedMentors.build(inputs, engine.config, engine.taxonomy)
+                profiles = {r["id"]: r["profile_json"] for r in rows}
+                known = (side, profiles, {r["id"]: j for j, r in enumerate(rows)})
+                self._sides[network] = known
+                prepared += 1
+            side, _, column = known
+            offers.append(
+                Offer(
+                    side,
+                    np.array([column[r["id"]] for r in rows], dtype=np.int64),
+                    np.array([r["capacity"] - r["approved_as_provider"] for r in rows], float),
+                    np.array([r["hours_per_month"] for r in rows], dtype=float),
+                )
+            )
+        return offers, prepared
+
+
+def _current(profiles: dict[UUID, str], rows: list[Row]) -> bool:
+    """Whether a side prepared from ``profiles`` serves these mentors with room as they are."""
+    if 2 * len(rows) < len(profiles):
+        return False
+    return all(profiles.get(r["id"]) == r["profile_json"] for r in rows)
 
 
 class MentorProfiles:
@@ -254,7 +322,7 @@ class MentorProfiles:
 
 async def _load(
     conn: asyncpg.Connection, networks: list[str], mentee_ids: list[UUID], profiles: MentorProfiles
-) -> MatchingInput:
+) -> ArrivalInput:
     """Only what the newcomers need, for all the batch's networks: the mentors with room left
     after approved and pending proposals (their profiles from ``profiles`` unless new or
     changed), the newcomers with nothing pending or approved, the trusts, and the pairs
@@ -293,13 +361,13 @@ async def _load(
         trust_code = stored_profile(row["profile_json"]).trust_code
         return bool(network_of.get(trust_code) == row["network_id"])
 
-    mentees = [(r["network_id"], e) for r in newcomers if placed(r) and (e := open_mentee(r))]
-    return MatchingInput(
-        mentors=mentors_who_could_help(
-            [(r["network_id"], m) for r in mentors if placed(r) and (m := open_mentor(r))],
-            mentees,
-        ),
-        mentees=tuple(e for _, e in mentees),
+    by_network: dict[str, list[Row]] = {}
+    for row in mentors:
+        if placed(row):
+            by_network.setdefault(row["network_id"], []).append(row)
+    return ArrivalInput(
+        mentors=by_network,
+        mentees=[(r["network_id"], e) for r in newcomers if placed(r) and (e := open_mentee(r))],
         trusts=tuple(trust_info(r, r["network_id"]) for r in trusts),
         rejected_pairs=frozenset((str(r["provider_id"]), str(r["mentee_id"])) for r in rejected),
     )

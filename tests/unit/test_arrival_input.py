@@ -1,21 +1,22 @@
 """What proposals on arrival keep and leave out: the mentor profiles kept between batches (a
 profile is served only at the row version it was read at, so a changed row is always read
-again), and the mentors left out of a batch (only those who could cover no newcomer's gap)."""
+again), and the mentor sides kept between batches (a side serves each mentor at their current
+profile, with the capacity left that the batch read)."""
 
 from __future__ import annotations
 
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.matcher.arrivals import MentorProfiles, mentors_who_could_help
-from services.matcher.engine.config import SkillOptions
-from services.matcher.engine.contract import MenteeInput, MentorInput
-from services.matcher.engine.scoring import provider_from_mentor, skill_coverage
-from shared.people import Mode, Sector, SkillGap, SkillLevel, WorkingPattern
+from services.matcher.arrivals import MentorProfiles, MentorSides
+from services.matcher.engine.config import MatchingConfig
+from services.matcher.engine.optimal import BridgeworkEngine
+from services.matcher.round_input import Row, StoredProfile, stored_profile
+from shared.people import Mode, Sector, SkillLevel, WorkingPattern
 from shared.regions import Region
-from shared.skills import DEFAULT_TAXONOMY, MAX_LEVEL
+from shared.skills import DEFAULT_TAXONOMY
 
 
 def test_a_profile_is_served_at_its_version_only() -> None:
@@ -50,66 +51,85 @@ def test_it_stays_bounded_and_never_serves_another_version(puts: list[tuple[int,
             assert profiles.get(ids[person], version) is None
 
 
-# A few real skill codes, so that mentors and newcomers often share some.
-SKILLS = sorted(DEFAULT_TAXONOMY.codes())[:4]
-skill_levels = st.builds(SkillLevel, skill=st.sampled_from(SKILLS), level=st.integers(1, MAX_LEVEL))
-
-
-@st.composite
-def skill_gaps(draw: st.DrawFn) -> SkillGap:
-    current = draw(st.integers(0, MAX_LEVEL - 1))
-    target = draw(st.integers(current + 1, MAX_LEVEL))
-    return SkillGap(skill=draw(st.sampled_from(SKILLS)), current=current, target=target)
-
-
-def mentor_in(skills: list[SkillLevel]) -> MentorInput:
-    return MentorInput(
-        id=str(uuid4()),
-        trust_code="T",
+def mentor_row(person: UUID, network: str, bio: str, capacity: int, held: int) -> Row:
+    profile = StoredProfile(
+        person_id=person,
+        trust_code=f"T-{network}",
         region=Region.NORTH_WEST,
-        skills=tuple(skills),
-        capacity=1,
-        hours_per_month=4,
         mode=Mode.EITHER,
-    )
-
-
-def mentee_in(gaps: list[SkillGap]) -> MenteeInput:
-    return MenteeInput(
-        id=str(uuid4()),
-        trust_code="T",
-        region=Region.NORTH_WEST,
-        gaps=tuple(gaps),
         working_pattern=WorkingPattern.FULL_TIME,
         sector=Sector.NHS,
-        mode=Mode.EITHER,
+        skills=(SkillLevel(skill=SKILL, level=5),),
+        bio=bio,
     )
+    return {
+        "id": person,
+        "network_id": network,
+        "profile_json": profile.model_dump_json(),
+        "paused": False,
+        "capacity": capacity,
+        "hours_per_month": 4.0,
+        "approved_as_provider": held,
+    }
 
 
-NETWORKS = st.sampled_from(["north", "south"])
-
-
-@given(
-    mentors=st.lists(st.tuples(NETWORKS, st.lists(skill_levels, max_size=3)), max_size=8),
-    mentees=st.lists(st.tuples(NETWORKS, st.lists(skill_gaps(), max_size=3)), max_size=5),
+SKILL = sorted(DEFAULT_TAXONOMY.codes())[0]
+ENGINE = BridgeworkEngine(MatchingConfig())
+# One batch: for some of six mentors, (network, bio version, capacity, places held).
+batches = st.lists(
+    st.dictionaries(
+        st.integers(0, 5),
+        st.tuples(st.sampled_from(["north", "south"]), st.integers(0, 2), st.integers(1, 3)),
+        max_size=6,
+    ),
+    min_size=1,
+    max_size=6,
 )
-def test_the_mentors_left_out_are_those_the_engine_gives_no_edge(
-    mentors: list[tuple[str, list[SkillLevel]]], mentees: list[tuple[str, list[SkillGap]]]
+
+
+@given(batches)
+def test_sides_serve_each_mentors_current_profile_and_this_batchs_capacity(
+    steps: list[dict[int, tuple[str, int, int]]],
 ) -> None:
-    """Kept: exactly the mentors whose skills the engine's own rule (``skill_coverage`` above
-    0, with partial credit) credits for some newcomer of their network."""
-    mentor_inputs = [(network, mentor_in(skills)) for network, skills in mentors]
-    mentee_inputs = [(network, mentee_in(gaps)) for network, gaps in mentees]
-    partial_credit = SkillOptions().partial_credit
-    assert partial_credit > 0
+    """Whatever the batches, each offered mentor is scored from the profile they have now and
+    the capacity left in this batch; a side is prepared again only when a batch brings a new
+    mentor or a changed profile (or less than half of the side still has room)."""
+    sides = MentorSides()
+    ids = [uuid4() for _ in range(6)]
+    previous: dict[str, list[Row]] | None = None
+    for step in steps:
+        rows: dict[str, list[Row]] = {}
+        for k, (network, bio, capacity) in sorted(step.items()):
+            row = mentor_row(ids[k], network, f"bio {k} version {bio}", capacity + 1, capacity)
+            rows.setdefault(network, []).append(row)
+        offers, prepared = sides.offers(rows, ENGINE)
+        assert [o.mentor_ids for o in offers] == [
+            tuple(str(r["id"]) for r in rows[n]) for n in sorted(rows)
+        ]
+        for offer, network in zip(offers, sorted(rows), strict=True):
+            for k, row in enumerate(rows[network]):
+                mentor = offer.side.mentors[offer.side.index[offer.mentor_ids[k]]]
+                assert mentor.bio == stored_profile(row["profile_json"]).bio
+                assert offer.capacity[k] == 1.0
+                assert offer.hours[k] == 4.0
+        if rows == previous:
+            assert prepared == 0
+        previous = rows
 
-    def helps(network: str, mentor: MentorInput) -> bool:
-        levels = provider_from_mentor(mentor).levels
-        return any(
-            skill_coverage(levels, mentee.gaps, partial_credit, DEFAULT_TAXONOMY)[0] > 0
-            for mentee_network, mentee in mentee_inputs
-            if mentee_network == network
-        )
 
-    kept = mentors_who_could_help(mentor_inputs, mentee_inputs)
-    assert kept == tuple(m for network, m in mentor_inputs if helps(network, m))
+def test_a_side_is_kept_while_its_mentors_profiles_stay() -> None:
+    sides = MentorSides()
+    a, b = uuid4(), uuid4()
+    rows = {"north": [mentor_row(a, "north", "data", 3, 0), mentor_row(b, "north", "cloud", 3, 1)]}
+    first, prepared = sides.offers(rows, ENGINE)
+    assert prepared == 1
+    # Places taken and a mentor full since: the same side, this batch's capacity.
+    fewer = {"north": [mentor_row(a, "north", "data", 3, 2)]}
+    again, prepared = sides.offers(fewer, ENGINE)
+    assert prepared == 0
+    assert again[0].side is first[0].side
+    assert list(again[0].capacity) == [1.0]
+    # A changed profile: prepared again.
+    changed = {"north": [mentor_row(a, "north", "data and analytics", 3, 2)]}
+    _, prepared = sides.offers(changed, ENGINE)
+    assert prepared == 1

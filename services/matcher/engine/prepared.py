@@ -24,6 +24,7 @@ cosine floored at 0 and weighted like a round's (tests/unit/engine/test_prepared
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -31,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController, threadpool_limits
 
 from services.matcher.engine.candidates import Explainer, edges_from_tables
 from services.matcher.engine.config import MatchingConfig
@@ -68,23 +69,38 @@ from shared.people import Mode, WorkingPattern
 from shared.regions import Region
 from shared.skills import DEFAULT_TAXONOMY, MAX_LEVEL, Taxonomy
 
+# A batch's products are a few newcomers by a few thousand mentors: BLAS threads only wait
+# on each other there, and on a busy machine for a core (more than half of a batch's CPU
+# time, measured; docs/scaling.md). Made once: ``threadpool_limits`` looks the libraries up
+# again on every call.
+_BLAS = ThreadpoolController()
+
 
 class TextModel:
-    """TF-IDF fitted once (LSA at scale, as ``fit_text_vectors``), then applied to new texts."""
+    """TF-IDF fitted once (LSA at scale, as ``fit_text_vectors``), then applied to new texts.
+
+    Applying it is sklearn's transform written out (sublinear term frequency times inverse
+    document frequency, rows of unit length, then the LSA projection): sklearn's own transform
+    cost milliseconds a call, and a batch calls it once per network for a few newcomers."""
 
     def __init__(
-        self, vectorizer: TfidfVectorizer | None, svd: TruncatedSVD | None, dims: int
+        self,
+        vocabulary: Mapping[str, int],
+        idf: npt.NDArray[np.float64],
+        components: npt.NDArray[np.float64] | None,
     ) -> None:
-        self._vectorizer = vectorizer
-        self._svd = svd
-        self.dims = dims
+        self._vocabulary = vocabulary
+        self._idf = idf
+        self._components = components
+        self.dims = max(len(vocabulary), 1) if components is None else components.shape[0]
 
     @classmethod
     def fit(cls, texts: Sequence[str], config: MatchingConfig, seed: int = 0) -> TextModel:
         """Fitted as ``fit_text_vectors`` fits its model on ``texts``."""
         opts = config.text
+        none = cls({}, np.zeros(0), None)
         if config.weights.text <= 0 or not texts:
-            return cls(None, None, 1)
+            return none
         n = len(texts)
         rng = np.random.default_rng(seed)
         sample = (
@@ -99,29 +115,29 @@ class TextModel:
         try:
             vectorizer.fit(fitted)
         except ValueError:  # no words at all (every text empty or stop words)
-            return cls(None, None, 1)
-        width = len(vectorizer.vocabulary_)
-        if width <= opts.dims or n < opts.lsa_min_texts:
-            return cls(vectorizer, None, width)
+            return none
+        vocabulary = dict(vectorizer.vocabulary_)
+        idf = np.asarray(vectorizer.idf_, dtype=np.float64)
+        if len(vocabulary) <= opts.dims or n < opts.lsa_min_texts:
+            return cls(vocabulary, idf, None)
         svd = TruncatedSVD(n_components=opts.dims, random_state=seed)
         with threadpool_limits(1, user_api="blas"):
             svd.fit(vectorizer.transform(fitted))
-        return cls(vectorizer, svd, opts.dims)
+        return cls(vocabulary, idf, np.asarray(svd.components_, dtype=np.float64))
 
     def vectors(self, texts: Sequence[str]) -> FloatArray:
         """Unit-length rows (zero for a text with none of the model's words)."""
-        if self._vectorizer is None or not texts:
-            return np.zeros((len(texts), self.dims), dtype=np.float32)
-        distinct, of_text = np.unique(
-            np.asarray(texts, dtype=object).astype(str), return_inverse=True
-        )
-        tfidf = self._vectorizer.transform(distinct)
-        if self._svd is None:
-            dense = np.asarray(tfidf.toarray(), dtype=np.float32)
-        else:
-            with threadpool_limits(1, user_api="blas"):
-                dense = np.asarray(self._svd.transform(tfidf), dtype=np.float32)
-        dense = dense[of_text.ravel()]
+        tfidf = np.zeros((len(texts), max(len(self._vocabulary), 1)))
+        for row, text in enumerate(texts):
+            for word, count in Counter(_words(text)).items():
+                column = self._vocabulary.get(word)
+                if column is not None:
+                    tfidf[row, column] = (np.log(count) + 1.0) * self._idf[column]
+        lengths = np.linalg.norm(tfidf, axis=1, keepdims=True)
+        np.divide(tfidf, lengths, out=tfidf, where=lengths > 0)
+        if self._components is not None:
+            tfidf = tfidf @ self._components.T
+        dense = tfidf.astype(np.float32)
         norms = np.linalg.norm(dense, axis=1, keepdims=True)
         unit: FloatArray = np.divide(dense, norms, out=np.zeros_like(dense), where=norms > 0)
         return unit
@@ -135,6 +151,10 @@ class PreparedMentors:
     mentors: tuple[MentorInput, ...]  # as prepared; capacity and hours come with each offer
     providers: tuple[Provider, ...]
     index: Mapping[str, int]  # mentor id -> column
+    trusts: tuple[str, ...]  # the mentors' trust codes, each once
+    trust_of: npt.NDArray[np.int64]  # per mentor, its trust's position in ``trusts``
+    locations: tuple[tuple[str, Region], ...]  # the mentors' (trust, region), each once
+    location_of: npt.NDArray[np.int64]
     skill_codes: tuple[str, ...]
     level_onehot: FloatArray  # (skills*levels) x mentors
     levels: npt.NDArray[np.int8]  # mentors x (skills + 1 padding): coverage levels
@@ -162,10 +182,21 @@ class PreparedMentors:
                 levels[j, skill_index[code]] = level
         stated = any(p.prefers.stated for p in providers)
         model = TextModel.fit([p.text for p in providers], config)
+        trusts: dict[str, int] = {}
+        locations: dict[tuple[str, Region], int] = {}
         return cls(
             mentors=tuple(mentors),
             providers=providers,
             index={p.id: j for j, p in enumerate(providers)},
+            trust_of=np.array(
+                [trusts.setdefault(p.trust_code, len(trusts)) for p in providers], dtype=np.int64
+            ),
+            trusts=tuple(trusts),
+            location_of=np.array(
+                [locations.setdefault((p.trust_code, p.region), len(locations)) for p in providers],
+                dtype=np.int64,
+            ),
+            locations=tuple(locations),
             skill_codes=codes,
             level_onehot=onehot,
             levels=levels,
@@ -195,17 +226,32 @@ class PreparedMentors:
 
 @dataclass(frozen=True)
 class Offer:
-    """The mentors of one prepared network who have room now, with their capacity left and
-    hours a month (read in the batch's transaction)."""
+    """The mentors of one prepared network who have room now (columns of its side), with their
+    capacity left and hours a month (read in the batch's transaction)."""
 
     side: PreparedMentors
-    mentor_ids: tuple[str, ...]
+    columns: npt.NDArray[np.int64]
     capacity: npt.NDArray[np.float64]
     hours: npt.NDArray[np.float64]
 
+    @classmethod
+    def of(
+        cls,
+        side: PreparedMentors,
+        mentor_ids: Sequence[str],
+        capacity: Sequence[float],
+        hours: Sequence[float],
+    ) -> Offer:
+        return cls(
+            side,
+            np.array([side.index[m] for m in mentor_ids], dtype=np.int64),
+            np.asarray(capacity, dtype=np.float64),
+            np.asarray(hours, dtype=np.float64),
+        )
+
     @property
-    def columns(self) -> npt.NDArray[np.int64]:
-        return np.array([self.side.index[m] for m in self.mentor_ids], dtype=np.int64)
+    def mentor_ids(self) -> tuple[str, ...]:
+        return tuple(self.side.providers[j].id for j in self.columns.tolist())
 
 
 def propose_to_newcomers(
@@ -220,7 +266,7 @@ def propose_to_newcomers(
     offer is one network's; its trusts carry their network (``TrustInfo.network_id``), and no
     pair crosses networks."""
     config = engine.config
-    offers = [o for o in offers if o.mentor_ids]
+    offers = [o for o in offers if o.columns.size]
     data = MatchingInput(
         mentees=tuple(mentees), trusts=tuple(trusts), rejected_pairs=rejected_pairs
     )
@@ -237,10 +283,11 @@ def propose_to_newcomers(
         placements=(),
         text_vectors={},
     )
-    batch = _Batch.of(offers, context)
-    tables = batch.tables(context)
-    full = batch.n_mentors * len(mentees) <= config.full_candidates_up_to_pairs
-    candidates = with_mentee_loads(edges_from_tables(tables, config, full=full), data, config)
+    full = sum(o.columns.size for o in offers) * len(mentees) <= config.full_candidates_up_to_pairs
+    with _BLAS.limit(limits=1, user_api="blas"):
+        batch = _Batch.of(offers, context)
+        edges = edges_from_tables(batch.tables(context), config, full=full)
+    candidates = with_mentee_loads(edges, data, config)
     chosen, fairness = engine.assign_mentoring(candidates, data, context, full)
     explainer = Explainer(batch.explaining(context, {p for p, _, _, _ in chosen}))
     proposals = [engine.proposal(explainer, MatchKind.MENTORING, c, set()) for c in chosen]
@@ -250,36 +297,31 @@ def propose_to_newcomers(
 
 def _mentor_inputs(offers: Sequence[Offer]) -> tuple[MentorInput, ...]:
     return tuple(
-        offer.side.mentors[offer.side.index[m]].model_copy(
-            update={"capacity": float(c), "hours_per_month": float(h)}
-        )
+        offer.side.mentors[j].model_copy(update={"capacity": float(c), "hours_per_month": float(h)})
         for offer in offers
-        for m, c, h in zip(offer.mentor_ids, offer.capacity, offer.hours, strict=True)
+        for j, c, h in zip(offer.columns.tolist(), offer.capacity, offer.hours, strict=True)
     )
 
 
 @dataclass(frozen=True)
 class _Batch:
-    """The offered mentors of all the batch's networks side by side (column j is one mentor),
-    and each newcomer's text vector in their network's model."""
+    """The offered mentors of all the batch's networks side by side (offer k's mentors are
+    columns ``start[k]`` on), and each newcomer's text vector in their network's model."""
 
     offers: tuple[Offer, ...]
-    columns: tuple[npt.NDArray[np.int64], ...]
-    start: tuple[int, ...]  # each offer's first column
+    start: tuple[int, ...]
     n_mentors: int
     offer_of_mentee: tuple[int | None, ...]  # the offer of the newcomer's network
     mentee_text: tuple[FloatArray | None, ...]
 
     @classmethod
     def of(cls, offers: Sequence[Offer], context: ScoringContext) -> _Batch:
-        columns = tuple(o.columns for o in offers)
-        sizes = [c.size for c in columns]
+        sizes = [o.columns.size for o in offers]
         start = tuple(int(s) for s in np.cumsum([0, *sizes[:-1]]))
         by_network: dict[str | None, int] = {}
         for i, offer in enumerate(offers):
-            if offer.side.providers:
-                network = context.network_of(offer.side.providers[0].trust_code)
-                by_network.setdefault(network, i)
+            if offer.side.trusts:
+                by_network.setdefault(context.network_of(offer.side.trusts[0]), i)
         mentees = context.data.mentees
         offer_of = tuple(by_network.get(context.network_of(m.trust_code)) for m in mentees)
         text: list[FloatArray | None] = [None] * len(mentees)
@@ -288,14 +330,7 @@ class _Batch:
             vectors = offer.side.text_model.vectors([mentees[k].goals for k in mine])
             for k, vector in zip(mine, vectors, strict=True):
                 text[k] = vector
-        return cls(tuple(offers), columns, start, sum(sizes), offer_of, tuple(text))
-
-    def providers(self) -> list[Provider]:
-        return [
-            replace(o.side.providers[j], capacity=float(c), hours_per_month=float(h))
-            for o, cols in zip(self.offers, self.columns, strict=True)
-            for j, c, h in zip(cols.tolist(), o.capacity, o.hours, strict=True)
-        ]
+        return cls(tuple(offers), start, sum(sizes), offer_of, tuple(text))
 
     def tables(self, context: ScoringContext) -> ScoreTables:
         """``ScoreTables`` over the offered mentors, with a static row per newcomer that also
@@ -309,9 +344,9 @@ class _Batch:
         skill_index = {code: i for i, code in enumerate(codes)}
         sides = [o.side.in_skills(codes) for o in self.offers]
         level_onehot = np.ascontiguousarray(
-            np.hstack([s[0][:, c] for s, c in zip(sides, self.columns, strict=True)])
+            np.hstack([s[0][:, o.columns] for s, o in zip(sides, self.offers, strict=True)])
         )
-        levels = np.vstack([s[1][c] for s, c in zip(sides, self.columns, strict=True)])
+        levels = np.vstack([s[1][o.columns] for s, o in zip(sides, self.offers, strict=True)])
         gaps = _GapTable.build(mentees, skill_index)
         skill_credit = np.float32(weights["skills"]) * _gap_credit_matrix(
             gaps, skill_index, config.skills.partial_credit
@@ -322,7 +357,7 @@ class _Batch:
                 np.float32(config.stated.mentor_preference) * mentee_attributes(mentees)
             )
             provider_parts.append(self._preferences())
-        ids = tuple(o.mentor_ids[k] for o in self.offers for k in range(len(o.mentor_ids)))
+        ids = tuple(i for o in self.offers for i in o.mentor_ids)
         provider_index = {p: j for j, p in enumerate(ids)}
         mentee_index = {m.id: i for i, m in enumerate(mentees)}
         coverage = SparseCoverage.build(
@@ -332,7 +367,7 @@ class _Batch:
             kind=MatchKind.MENTORING,
             provider_ids=ids,
             mentee_ids=tuple(m.id for m in mentees),
-            capacity=np.concatenate([o.capacity for o in self.offers]).astype(np.float64),
+            capacity=np.concatenate([o.capacity for o in self.offers]),
             weights=weights,
             static=self._static(context, weights),
             mentee_key=np.arange(len(mentees), dtype=np.int32),
@@ -360,115 +395,89 @@ class _Batch:
 
     def _preferences(self) -> FloatArray:
         parts = []
-        for offer, columns in zip(self.offers, self.columns, strict=True):
+        for offer in self.offers:
             prefs = offer.side.preferences
             if prefs is None:  # nobody in this network stated any: zero columns
                 width = len(offer.side.providers)
                 prefs = np.zeros((preference_lists(()).shape[0], width), dtype=np.float32)
-            parts.append(prefs[:, columns])
+            parts.append(prefs[:, offer.columns])
         return np.hstack(parts)
 
     def _static(self, context: ScoringContext, weights: Mapping[str, float]) -> FloatArray:
-        """Weighted region + preferences + availability (+ text) per (newcomer, mentor), -inf
-        where a hard rule excludes the pair: ``_static_values``'s arithmetic, a row each."""
+        """Weighted region + preferences + availability + text per (newcomer, mentor), -inf
+        where a hard rule excludes the pair: ``_static_values``'s arithmetic, a row per
+        newcomer, and only over their own network's offer (every other column is -inf)."""
         config, mentees = context.config, context.data.mentees
-        providers = [
-            o.side.providers[j] for o, c in zip(self.offers, self.columns, strict=True) for j in c
-        ]
-        locations: dict[tuple[str, Region], int] = {}
-        provider_location = np.array(
-            [locations.setdefault((p.trust_code, p.region), len(locations)) for p in providers],
-            dtype=np.int64,
-        )
+        # Every offer's locations in one list (offer k's from location_start[k]).
+        locations = [loc for o in self.offers for loc in o.side.locations]
+        location_start = np.cumsum([0, *[len(o.side.locations) for o in self.offers]])
         mentee_locations: dict[tuple[str, Region], int] = {}
-        mentee_location = np.array(
-            [
-                mentee_locations.setdefault((m.trust_code, m.region), len(mentee_locations))
-                for m in mentees
-            ],
-            dtype=np.int64,
-        )
+        mentee_location = [
+            mentee_locations.setdefault((m.trust_code, m.region), len(mentee_locations))
+            for m in mentees
+        ]
         alone, together = (
-            region_matrix(context, list(mentee_locations), list(locations), both_remote)[
-                np.ix_(mentee_location, provider_location)
-            ]
+            region_matrix(context, list(mentee_locations), locations, both_remote)
             for both_remote in (False, True)
         )
-        remote = np.concatenate(
-            [o.side.remote[c] for o, c in zip(self.offers, self.columns, strict=True)]
-        )
-        capacity = np.concatenate([o.capacity for o in self.offers]).astype(np.float64)
-        hours = np.concatenate([o.hours for o in self.offers]).astype(np.float64)
         opts = config.availability
-        per_mentee = hours / np.maximum(capacity, 1.0)
-        availability = {
-            WorkingPattern.FULL_TIME: np.minimum(1.0, per_mentee / opts.hours_needed_full_time),
-            WorkingPattern.PART_TIME: np.minimum(1.0, per_mentee / opts.hours_needed_part_time),
+        needed = {
+            WorkingPattern.FULL_TIME: opts.hours_needed_full_time,
+            WorkingPattern.PART_TIME: opts.hours_needed_part_time,
         }
-        modes = {
-            mode: np.concatenate(
-                [
-                    o.side.mode_values[mode][c]
-                    for o, c in zip(self.offers, self.columns, strict=True)
-                ]
-            )
-            for mode in Mode
-        }
-        inactive = ~((capacity > 0) & (hours > 0))
-        trust_ids: dict[str, int] = {}
-        provider_trust = np.array(
-            [trust_ids.setdefault(p.trust_code, len(trust_ids)) for p in providers]
-        )
-        # Networks as integers, None (a trust of no known network) included, as a round has.
-        network_ids: dict[str | None, int] = {}
-        provider_network = np.array(
-            [
-                network_ids.setdefault(context.network_of(p.trust_code), len(network_ids))
-                for p in providers
-            ]
-        )
         exclude_same_trust = not config.allow_same_trust_mentoring
         table = np.full((len(mentees), self.n_mentors), -np.inf, dtype=np.float32)
-        for i, mentee in enumerate(mentees):
-            offer = self.offer_of_mentee[i]
-            if offer is None or not mentee.seeks(MatchKind.MENTORING):
+        for k, offer in enumerate(self.offers):
+            rows = [
+                i
+                for i, o in enumerate(self.offer_of_mentee)
+                if o == k and mentees[i].seeks(MatchKind.MENTORING)
+            ]
+            if not rows:
                 continue
-            region = (
-                np.where(remote, together[i], alone[i])
-                if mentee.mode in REMOTE_CAPABLE
-                else alone[i]
-            )
-            values = (
-                weights["region"] * region
-                + weights["preferences"] * modes[mentee.mode]
-                + weights["availability"] * availability[mentee.working_pattern]
-            )
-            values[inactive] = -np.inf
-            if exclude_same_trust and mentee.trust_code in trust_ids:
-                values[provider_trust == trust_ids[mentee.trust_code]] = -np.inf
-            network = network_ids.get(context.network_of(mentee.trust_code), -1)
-            values[provider_network != network] = -np.inf
-            # Only the mentors of the newcomer's own network's offer: its text model is theirs.
-            row = np.full(self.n_mentors, -np.inf, dtype=np.float32)
-            span = slice(self.start[offer], self.start[offer] + self.columns[offer].size)
-            row[span] = values[span]
-            text = self.mentee_text[i]
-            if weights["text"] > 0 and text is not None:
-                side = self.offers[offer].side
-                similarity = side.text[self.columns[offer]] @ text
-                row[span] += np.float32(weights["text"]) * np.maximum(similarity, 0)
-            table[i] = row
+            side, columns = offer.side, offer.columns
+            where = location_start[k] + side.location_of[columns]
+            per_mentee = offer.hours / np.maximum(offer.capacity, 1.0)
+            inactive = ~((offer.capacity > 0) & (offer.hours > 0))
+            # A mentor whose trust is of another network (or none) than the newcomer's: none.
+            network = np.array([context.network_of(t) for t in side.trusts], dtype=object)
+            trust_of = side.trust_of[columns]
+            span = slice(self.start[k], self.start[k] + columns.size)
+            text, remote = side.text[columns], side.remote[columns]
+            for i in rows:
+                mentee, location = mentees[i], mentee_location[i]
+                region = alone[location, where]
+                if mentee.mode in REMOTE_CAPABLE:
+                    region = np.where(remote, together[location, where], region)
+                values = (
+                    weights["region"] * region
+                    + weights["preferences"] * side.mode_values[mentee.mode][columns]
+                    + weights["availability"]
+                    * np.minimum(1.0, per_mentee / needed[mentee.working_pattern])
+                )
+                values[inactive] = -np.inf
+                if exclude_same_trust and mentee.trust_code in side.trusts:
+                    values[trust_of == side.trusts.index(mentee.trust_code)] = -np.inf
+                values[(network != context.network_of(mentee.trust_code))[trust_of]] = -np.inf
+                row = values.astype(np.float32)
+                vector = self.mentee_text[i]
+                if weights["text"] > 0 and vector is not None:
+                    row += np.float32(weights["text"]) * np.maximum(text @ vector, 0)
+                table[i, span] = row
         return table
 
     def explaining(self, context: ScoringContext, mentor_ids: set[str]) -> ScoringContext:
-        """The context that explains the chosen pairs: their mentors, and the text vectors of
-        their mentors and newcomers in the newcomers' network's model."""
-        providers = [p for p in self.providers() if p.id in mentor_ids]
+        """The context that explains pairs of these mentors: them at this batch's capacity
+        and hours, and the text vectors of them and the newcomers in their network's model."""
+        providers = []
         vectors = {}
-        for offer, columns in zip(self.offers, self.columns, strict=True):
-            for k, j in enumerate(columns.tolist()):
-                if offer.mentor_ids[k] in mentor_ids:
-                    vectors[("mentor", offer.mentor_ids[k])] = offer.side.text[j]
+        for offer in self.offers:
+            side = offer.side
+            for j, c, h in zip(offer.columns.tolist(), offer.capacity, offer.hours, strict=True):
+                provider = side.providers[j]
+                if provider.id in mentor_ids:
+                    providers.append(replace(provider, capacity=float(c), hours_per_month=float(h)))
+                    vectors[("mentor", provider.id)] = side.text[j]
         for mentee, text in zip(context.data.mentees, self.mentee_text, strict=True):
             if text is not None:
                 vectors[("mentee", mentee.id)] = text

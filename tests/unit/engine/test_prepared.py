@@ -28,7 +28,7 @@ from services.matcher.engine.scoring import (
     score_pair,
 )
 from shared.skills import DEFAULT_TAXONOMY, Skill, Taxonomy
-from tests.unit.engine.test_candidates import CONFIGS, in_networks, random_instance
+from tests.support.engine.scored_instances import CONFIGS, in_networks, random_instance
 
 NETWORKS = 3
 
@@ -40,11 +40,11 @@ def offers_of(data: MatchingInput, config: MatchingConfig) -> list[Offer]:
     for mentor in data.mentors:
         by_network.setdefault(network[mentor.trust_code], []).append(mentor)
     return [
-        Offer(
-            side=PreparedMentors.build(mentors, config),
-            mentor_ids=tuple(m.id for m in mentors),
-            capacity=np.array([m.capacity for m in mentors]),
-            hours=np.array([m.hours_per_month for m in mentors]),
+        Offer.of(
+            PreparedMentors.build(mentors, config),
+            [m.id for m in mentors],
+            [m.capacity for m in mentors],
+            [m.hours_per_month for m in mentors],
         )
         for _, mentors in sorted(by_network.items(), key=lambda kv: str(kv[0]))
     ]

@@ -258,7 +258,7 @@ def solve_stable_everywhere(
             greedy.add(mentee, provider, block[row, column].astype(np.float64))
 
 
-def _kth_best(candidates: CandidateEdges, top_k: int) -> FloatArray:
+def _kth_best(candidates: CandidateEdges, top_k: int, cells: int = 1 << 22) -> FloatArray:
     """Each mentee's k-th best known score; -inf with fewer than k (its list is complete).
 
     Top-k keeps the lower provider index on ties, so an unknown pair at exactly this score
@@ -279,12 +279,19 @@ def _kth_best(candidates: CandidateEdges, top_k: int) -> FloatArray:
         at_k = order[rank == top_k - 1]
         kth[mentee[at_k]] = candidates.score[at_k]
         return kth
-    # One row of scores per mentee, padded with -inf; one partition per row finds the k-th.
+    # A row of scores per mentee, padded with -inf, and a partition per row finds the k-th; a
+    # table of at most ``cells`` at a time.
     order = np.argsort(mentee, kind="stable")
-    first = np.cumsum(counts) - counts
-    table = np.full((n_mentees, width), -np.inf)
-    table[mentee[order], np.arange(order.size) - first[mentee[order]]] = candidates.score[order]
-    kth = np.partition(table, width - top_k, axis=1)[:, width - top_k]
+    first = np.concatenate(([0], np.cumsum(counts)))
+    row, score = mentee[order], candidates.score[order]
+    column = np.arange(order.size) - first[row]
+    step = max(cells // width, 1)
+    for start in range(0, n_mentees, step):
+        stop = min(start + step, n_mentees)
+        part = slice(first[start], first[stop])
+        table = np.full((stop - start, width), -np.inf)
+        table[row[part] - start, column[part]] = score[part]
+        kth[start:stop] = np.partition(table, width - top_k, axis=1)[:, width - top_k]
     kth[counts < top_k] = -np.inf
     return kth
 

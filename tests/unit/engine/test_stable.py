@@ -325,7 +325,8 @@ def test_float32_at_most_compares_like_float64(value: float, other: float) -> No
 def test_kth_best_equals_sorting_each_list(
     seed: int, mentees: int, per_mentee: int, k: int, long_list: bool, levels: int
 ) -> None:
-    # Both ways: one padded table of lists, or (one list far longer than the rest) two sorts.
+    # All ways: padded tables of lists, all at once or a few at a time, or (one list far longer
+    # than the rest) two sorts.
     rng = np.random.default_rng(seed)
     candidates = random_candidate_edges(rng, 40, mentees, per_mentee, score_levels=levels)
     if long_list:  # the last mentee is on every provider's list, in shuffled order
@@ -336,7 +337,9 @@ def test_kth_best_equals_sorting_each_list(
             provider_index=np.concatenate((candidates.provider_index, extra)),
             score=np.concatenate((candidates.score, rng.random(40))),
         )
-    assert _kth_best(candidates, k).tolist() == _kth_best_by_sorting(candidates, k).tolist()
+    expected = _kth_best_by_sorting(candidates, k).tolist()
+    assert _kth_best(candidates, k).tolist() == expected
+    assert _kth_best(candidates, k, cells=k * 3).tolist() == expected  # a few mentees a table
 
 
 @settings(max_examples=40)

@@ -8,6 +8,7 @@ admissible pair instead, for small instances where the solvers check that prunin
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -95,14 +96,15 @@ def edges_from_tables(
             block = tables.score_block(start, stop, buffers)
             if full:  # most pairs are kept: marking the block beats checking them one by one
                 tables.penalise(start, stop, block, buffers)
-            elif provider_k:
-                provider_best[worker].add_block(
-                    start,
-                    block,
-                    tables.admissible,
-                    lambda: tables.penalise(start, stop, block, buffers),  # noqa: B023
-                )
-            rows, cols, scores = _keep_best(tables, start, block, k, buffers)
+            rows, cols, scores = _keep_best(
+                tables,
+                start,
+                block,
+                k,
+                buffers,
+                provider_best[worker] if provider_k else None,
+                lambda: tables.penalise(start, stop, block, buffers),  # noqa: B023
+            )
             found[b] = (rows + np.int32(start), cols, scores)
 
     workers = min(config.workers, len(starts))
@@ -135,19 +137,32 @@ def _keep_best(
     block: npt.NDArray[np.float32],
     k: int | None,
     buffers: BlockBuffers,
+    tracker: ProviderBest | None = None,
+    make_exact: Callable[[], None] | None = None,
 ) -> _Edges:
     """(row, column, score) of the admissible entries; per row only the k best if k is set.
 
     ``block`` holds exact scores except that pairs without coverage may not be marked yet:
     entries at or above a row's threshold are checked with ``tables.admissible``. Ties are
-    broken by the lower column (provider) index, so the result is deterministic.
+    broken by the lower column (provider) index, so the result is deterministic. With a
+    ``tracker``, the block is offered to the providers' lists too (``make_exact`` as for
+    ``ProviderBest.add_block``), from the same pass over it once the lists have cut-offs.
     """
     n = block.shape[0]
     floor = np.nextafter(np.float32(tables.floor), np.float32(np.inf))
-    if k is None or block.shape[1] <= SAMPLE_STRIDE * k:
-        rows, cols = _admissible_at_least(tables, start, block, np.full(n, floor), buffers)
+    bounded = k is not None and block.shape[1] > SAMPLE_STRIDE * k
+    if k is not None and bounded:
+        threshold = np.maximum(_group_bound(block, k, buffers), floor)
     else:
-        rows, cols = _best_candidates(tables, start, block, k, floor, buffers)
+        threshold = np.full(n, floor)
+    if tracker is not None and tracker.blocks > 0:
+        rows, cols = _both_sides(tables, start, block, threshold, buffers, tracker, make_exact)
+    else:  # empty lists take most of a block: they see it whole (add_block), not gathered
+        if tracker is not None:
+            tracker.add_block(start, block, tables.admissible, make_exact)
+        rows, cols = _admissible_at_least(tables, start, block, threshold, buffers)
+    if k is not None and bounded:
+        rows, cols = _with_short_rows(tables, start, block, k, threshold, (rows, cols))
     scores = block[rows, cols]
     if k is not None:
         # One stable sort by (row, score descending); scores are below 4, and equal scores keep
@@ -161,24 +176,51 @@ def _keep_best(
     return rows.astype(np.int32), cols.astype(np.int32), scores.astype(np.float64)
 
 
-def _best_candidates(
+def _both_sides(
+    tables: ScoreTables,
+    start: int,
+    block: npt.NDArray[np.float32],
+    threshold: npt.NDArray[np.float32],
+    buffers: BlockBuffers,
+    tracker: ProviderBest,
+    make_exact: Callable[[], None] | None,
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """The mentees' candidates (as ``_admissible_at_least``), and the providers' offered to
+    ``tracker``: entries above either side's threshold, gathered and checked once."""
+    n = block.shape[0]
+    cutoff = tracker.cutoffs()
+    above, passing = buffers.mask[:n], buffers.passing[:n]
+    np.greater_equal(block, threshold[:, None], out=above)
+    np.greater(block, cutoff[None, :], out=passing)
+    np.logical_or(above, passing, out=above)
+    rows, cols = np.divmod(np.flatnonzero(above), block.shape[1])
+    scores = block[rows, cols]
+    admissible = tables.admissible(rows + start, cols)
+    enters = scores > cutoff[cols]
+    offered = (rows[enters], cols[enters], scores[enters])
+    tracker.add_passing(start, block, offered, admissible[enters], make_exact)
+    mine = admissible & (scores >= threshold[rows])
+    return rows[mine], cols[mine]
+
+
+def _with_short_rows(
     tables: ScoreTables,
     start: int,
     block: npt.NDArray[np.float32],
     k: int,
-    floor: np.float32,
-    buffers: BlockBuffers,
+    threshold: npt.NDArray[np.float32],
+    found: tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]],
 ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-    """The admissible entries of each row that may be among its k best, in row-major order.
+    """``found`` (the admissible entries at or above each row's group bound) made exact.
 
     A row's columns are split into groups; the k-th best group maximum is reached by at least
     k entries, so the row's k-th best score is at least that. The bound counts pairs without
     coverage too: it holds for admissible pairs only when at least k of the entries reaching it
-    are admissible, which is checked. Rows where it is not (their best scores include pairs
-    without coverage) take the exact sampled bound of ``tables.exact_sample`` instead.
+    are admissible. Rows where that fails (their best scores include pairs without coverage)
+    take the exact sampled bound of ``tables.exact_sample`` instead.
     """
-    threshold = np.maximum(_group_bound(block, k, buffers), floor)
-    rows, cols = _admissible_at_least(tables, start, block, threshold, buffers)
+    rows, cols = found
+    floor = np.nextafter(np.float32(tables.floor), np.float32(np.inf))
     short = np.flatnonzero(np.bincount(rows, minlength=block.shape[0]) < k)
     short = short[threshold[short] > floor]  # at the floor, every admissible entry is there
     if short.size == 0:

@@ -32,6 +32,7 @@ class ProviderBest:
     floor: float = 0.0  # scores at or below this are not edges
     scores: Float32Array = field(init=False)
     rows: Int32Array = field(init=False)
+    blocks: int = field(init=False, default=0)  # blocks offered so far
 
     def __post_init__(self) -> None:
         # Provider-major (providers x top): each provider's list is one contiguous row.
@@ -52,6 +53,7 @@ class ProviderBest:
         list's cut-off, and ``make_exact()`` marks them in the whole block (in place) before a
         block enters densely.
         """
+        self.blocks += 1
         passing, count = self._passing(block)
         if count == 0:
             return
@@ -68,11 +70,41 @@ class ProviderBest:
                 return
         self._add_sparse(first_row + rows.astype(np.int32), cols, block[rows, cols])
 
+    def add_passing(
+        self,
+        first_row: int,
+        block: Float32Array,
+        passing: tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], Float32Array],
+        admissible: npt.NDArray[np.bool_],
+        make_exact: Callable[[], None] | None = None,
+    ) -> None:
+        """``add_block`` when the caller has already gathered the block's entries above
+        ``cutoffs()`` (rows, columns, scores in row-major order) and checked their coverage: the
+        same lists, without a pass of its own over the block."""
+        self.blocks += 1
+        rows, cols, scores = passing
+        if rows.size == 0:
+            return
+        if rows.size > block.size // 8:
+            if make_exact is not None:
+                make_exact()
+            self._add_dense(first_row, block)
+            return
+        if not admissible.any():
+            return
+        self._add_sparse(
+            first_row + rows[admissible].astype(np.int32), cols[admissible], scores[admissible]
+        )
+
+    def cutoffs(self) -> Float32Array:
+        """Per provider, the score an entry must exceed to enter its list."""
+        cutoff: Float32Array = np.maximum(self.scores.min(axis=1), self.floor)
+        return cutoff
+
     def _passing(self, block: Float32Array) -> tuple[npt.NDArray[np.bool_], int]:
         # Only entries above a provider's current cut-off can enter its list; after the first
         # blocks that is a small share, so those are gathered sparsely.
-        cutoff = self.scores.min(axis=1)
-        passing = block > np.maximum(cutoff, self.floor)[None, :]
+        passing = block > self.cutoffs()[None, :]
         return passing, int(np.count_nonzero(passing))
 
     def _add_dense(self, first_row: int, block: Float32Array) -> None:
@@ -89,9 +121,14 @@ class ProviderBest:
         self, rows: Int32Array, cols: npt.NDArray[np.intp], scores: Float32Array
     ) -> None:
         """Merge a few new entries into the lists of the providers they concern."""
-        order = np.argsort(cols, kind="stable")
+        # Stable sorts of 16-bit keys are radix sorts: several times faster than of 64-bit ones.
+        narrow = cols.astype(np.uint16) if self.n_providers <= 1 << 16 else cols
+        order = np.argsort(narrow, kind="stable")
         rows, cols, scores = rows[order], cols[order], scores[order]
-        providers, start, count = np.unique(cols, return_index=True, return_counts=True)
+        counts = np.bincount(cols, minlength=self.n_providers)
+        providers = np.flatnonzero(counts)
+        count = counts[providers]
+        start = np.cumsum(count) - count
         width = int(count.max())
         slot = np.arange(cols.size) - np.repeat(start, count)
         which = np.repeat(np.arange(providers.size), count)
@@ -99,6 +136,9 @@ class ProviderBest:
         new_rows = np.full((providers.size, width), -1, dtype=np.int32)
         new_scores[which, slot] = scores
         new_rows[which, slot] = rows
+        if providers.size == self.n_providers:  # every list: no gather, no scatter
+            self._merge(new_scores, new_rows)
+            return
         merged = ProviderBest(providers.size, self.top, self.floor)
         merged.scores, merged.rows = self.scores[providers], self.rows[providers]
         merged._merge(new_scores, new_rows)

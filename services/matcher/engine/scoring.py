@@ -720,6 +720,7 @@ class BlockBuffers:
         self.score: FloatArray = np.empty((rows, cols), dtype=np.float32)
         self.work: FloatArray = np.empty((rows, cols), dtype=np.float32)
         self.mask: npt.NDArray[np.bool_] = np.empty((rows, cols), dtype=bool)
+        self.passing: npt.NDArray[np.bool_] = np.empty((rows, cols), dtype=bool)
         # Group maxima for the top-k bounds (see candidates._group_bound).
         self.group_max: FloatArray = np.empty((rows, min(cols, GROUP_BUFFER)), np.float32)
 

@@ -54,6 +54,47 @@ def test_running_lists_equal_brute_force(seed: int) -> None:
     assert np.allclose(values, scores[rows, cols])
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_entries_gathered_by_the_caller_give_the_same_lists(seed: int) -> None:
+    # add_passing is add_block with the gathering done by the candidate builder: the same
+    # lists, entry for entry (ties included), dense first block and coverage check included.
+    rng = np.random.default_rng(seed)
+    n_mentees, n_providers, top = int(rng.integers(1, 900)), int(rng.integers(1, 300)), 7
+    scores = (rng.integers(0, 50, (n_mentees, n_providers)) / 50).astype(np.float32)  # ties
+    covered = rng.random(scores.shape) < 0.8
+    exact = np.where(covered, scores, -np.inf).astype(np.float32)
+
+    def admissible(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        found: np.ndarray = covered[rows, cols]
+        return found
+
+    whole, gathered = ProviderBest(n_providers, top, 0.1), ProviderBest(n_providers, top, 0.1)
+    size = int(rng.integers(8, 200))
+    for start in range(0, n_mentees, size):
+        block = scores[start : start + size]
+        one, two = block.copy(), block.copy()
+        whole.add_block(
+            start,
+            one,
+            admissible,
+            lambda: np.copyto(one, exact[start : start + size]),  # noqa: B023
+        )
+        rows, cols = np.nonzero(two > gathered.cutoffs()[None, :])
+        gathered.add_passing(
+            start,
+            two,
+            (rows, cols, two[rows, cols]),
+            admissible(rows + start, cols),
+            lambda: np.copyto(two, exact[start : start + size]),  # noqa: B023
+        )
+    np.testing.assert_array_equal(whole.rows, gathered.rows)
+    np.testing.assert_array_equal(whole.scores, gathered.scores)
+    for p in range(n_providers):  # and they are each provider's best admissible scores
+        column = exact[:, p][exact[:, p] > 0.1]
+        kept = gathered.scores[p][gathered.scores[p] > 0.1]
+        np.testing.assert_array_equal(np.sort(kept)[::-1], np.sort(column)[::-1][:top])
+
+
 def test_two_workers_merged_equal_one() -> None:
     rng = np.random.default_rng(3)
     scores = rng.random((600, 20)).astype(np.float32)

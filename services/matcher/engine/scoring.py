@@ -824,11 +824,14 @@ class ScoreTables:
             for m, (p, value) in self.ranked.items()
         }
         level_onehot = np.ascontiguousarray(self.level_onehot[:, providers])
+        # Only the static rows of these tables' mentees: after ``for_mentees`` often a fraction.
+        keys, mentee_key = np.unique(self.mentee_key, return_inverse=True)
         return replace(
             self,
             provider_ids=tuple(self.provider_ids[j] for j in providers.tolist()),
             capacity=self.capacity[providers],
-            static=np.ascontiguousarray(self.static[:, providers]),
+            mentee_key=mentee_key.astype(self.mentee_key.dtype),
+            static=self.static[np.ix_(keys, providers)],
             level_onehot=level_onehot,
             level_onehot_sample=np.ascontiguousarray(level_onehot[:, ::SAMPLE_STRIDE]),
             provider_features=np.ascontiguousarray(self.provider_features[:, providers]),

@@ -525,11 +525,12 @@ def blocks_reaching(tables: ScoreTables, chunk_size: int) -> MoreBlocks:
         if columns.size == 0:  # nobody has room: no pair at all
             yield mentees, columns, np.zeros((mentees.size, 0), dtype=np.float32)
             return
-        # Only the providers asked about are scored: late in the greedy most are full.
-        with_room = tables.for_providers(columns)
+        # Only the providers asked about are scored (late in the greedy most are full), and
+        # only the asked mentees' tables are cut down to them.
+        asked = tables.for_mentees(mentees).for_providers(columns)
         for start in range(0, mentees.size, chunk_size):
             rows = mentees[start : start + chunk_size]
-            some = with_room.for_mentees(rows)
+            some = asked.for_mentees(np.arange(start, start + rows.size))
             buffers = BlockBuffers(rows.size, columns.size)
             # One BLAS thread: a second one mostly spins on products this size, and that
             # costs CPU the rest of the machine could use (half the step's CPU time at M).

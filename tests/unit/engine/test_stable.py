@@ -217,6 +217,13 @@ def test_scoring_some_providers_equals_their_columns_of_all(seed: int, share: fl
     some.penalise(0, some.n_mentees, part, BlockBuffers(some.n_mentees, providers.size))
     # To float32 precision: BLAS may sum a narrower product in another order.
     np.testing.assert_allclose(part, whole[:, providers], rtol=0, atol=2e-6)
+    # Some mentees first, as an ask does: the providers' tables keep only their static rows.
+    mentees = np.union1d(np.flatnonzero(rng.random(tables.n_mentees) < share), [seed % 90])
+    asked = tables.for_mentees(mentees).for_providers(providers)
+    assert asked.static.shape[0] == np.unique(tables.mentee_key[mentees]).size
+    block = asked.score_block(0, mentees.size).copy()
+    asked.penalise(0, mentees.size, block, BlockBuffers(mentees.size, providers.size))
+    np.testing.assert_allclose(block, whole[np.ix_(mentees, providers)], rtol=0, atol=2e-6)
 
 
 @settings(max_examples=30)

@@ -13,12 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import numpy.typing as npt
-from threadpoolctl import threadpool_limits
 
 from services.matcher.engine.config import MatchingConfig
 from services.matcher.engine.contract import CandidateEdges, MatchingInput, MenteeInput
 from services.matcher.engine.pruning import ProviderBest, with_provider_best
 from services.matcher.engine.scoring import (
+    BLAS,
     GROUPS_PER_K,
     SAMPLE_STRIDE,
     BlockBuffers,
@@ -111,7 +111,7 @@ def edges_from_tables(
     if workers > 1:
         # One BLAS thread per worker: two workers each running a two-thread BLAS on two cores
         # oversubscribe them (measured: 30 % more CPU time, slower wall time).
-        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+        with BLAS.limit(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
             list(pool.map(run, range(workers)))
     elif starts:
         run(0)

@@ -174,7 +174,13 @@ def with_provider_best(candidates: CandidateEdges, best: ProviderBest) -> Candid
     provider = np.concatenate((candidates.provider_index, cols))
     score = np.concatenate((candidates.score, scores))
     key = mentee.astype(np.int64) * max(len(candidates.provider_ids), 1) + provider
-    _, first = np.unique(key, return_index=True)
+    # np.unique(key, return_index=True), several times faster: a stable sort keeps each
+    # pair's first occurrence first (the mentee side's), in the order of the keys.
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    new_key = np.ones(key.size, dtype=bool)
+    np.not_equal(key[1:], key[:-1], out=new_key[1:])
+    first = order[new_key]
     return replace(
         candidates,
         mentee_index=mentee[first].astype(np.int32),

@@ -122,6 +122,33 @@ def test_union_keeps_each_pair_once() -> None:
     assert pairs == [(0, 0), (0, 1), (1, 0), (1, 1)]
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_union_is_np_unique_of_the_pairs(seed: int) -> None:
+    # Each pair once, in (mentee, provider) order, the first occurrence kept: what
+    # np.unique(return_index=True) gives, whatever the duplicates' scores.
+    rng = np.random.default_rng(seed)
+    n_mentees, n_providers, n = 30, 20, 200
+    candidates = CandidateEdges(
+        provider_ids=tuple(f"p{j}" for j in range(n_providers)),
+        mentee_ids=tuple(f"m{i}" for i in range(n_mentees)),
+        provider_capacity=np.ones(n_providers),
+        mentee_index=rng.integers(0, n_mentees, n).astype(np.int32),
+        provider_index=rng.integers(0, n_providers, n).astype(np.int32),
+        score=rng.random(n),
+    )
+    best = ProviderBest(n_providers, 5, floor=-1.0)
+    best.add_block(0, rng.random((n_mentees, n_providers)).astype(np.float32))
+    got = with_provider_best(candidates, best)
+    rows, cols, scores = best.edges()
+    mentee = np.concatenate((candidates.mentee_index, rows))
+    provider = np.concatenate((candidates.provider_index, cols))
+    score = np.concatenate((candidates.score, scores))
+    _, first = np.unique(mentee.astype(np.int64) * n_providers + provider, return_index=True)
+    np.testing.assert_array_equal(got.mentee_index, mentee[first])
+    np.testing.assert_array_equal(got.provider_index, provider[first])
+    np.testing.assert_array_equal(got.score, score[first])
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_two_sided_pruning_reaches_the_full_optimum_where_mentee_top_k_does_not(
     seed: int,

@@ -26,6 +26,7 @@ from services.matcher.engine.scoring import (
     Provider,
     ScoreTables,
     ScoringContext,
+    collector_paused,
     score_pair,
 )
 from shared.matching import Explanation, MatchKind
@@ -69,8 +70,9 @@ def _build(
     context: ScoringContext | None,
 ) -> CandidateEdges:
     config = config or MatchingConfig()
-    ctx = context or ScoringContext.build(data, config)
-    return edges_from_tables(ScoreTables.build(ctx, kind), config, full=full)
+    with collector_paused():
+        ctx = context or ScoringContext.build(data, config)
+        return edges_from_tables(ScoreTables.build(ctx, kind), config, full=full)
 
 
 def edges_from_tables(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ from services.matcher.engine.contract import (
 )
 from services.matcher.engine.scoring import (
     ScoringContext,
+    collector_paused,
     exclusion_reason,
     explain_pair,
     fit_text_vectors,
@@ -351,3 +353,23 @@ def test_people_of_different_networks_are_never_paired() -> None:
     assert exclusion_reason(
         provider_from_mentor(mentor(trust=north)), mentee(trust=north), ctx
     ) != ("different networks")
+
+
+def test_collector_paused_while_scoring_and_restored_after() -> None:
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+        with collector_paused():  # nested (a context built inside candidate building)
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:  # left off when it was off
+        with collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with pytest.raises(RuntimeError), collector_paused():
+        raise RuntimeError
+    assert gc.isenabled()

@@ -36,6 +36,8 @@ from shared.observability.context import (
     capture,
     from_kafka_headers,
     message_span,
+    tracing_on,
+    untraced_carrier,
 )
 from shared.observability.progress import PartitionProgress
 
@@ -280,12 +282,15 @@ class BatchEventConsumer(EventConsumer):
 
     async def _handle_batch(self, records: Sequence[Record]) -> None:
         with contextlib.ExitStack() as spans:
-            carriers = [
-                spans.enter_context(
-                    message_span(from_kafka_headers(r.headers), f"{r.topic} process")
-                )
-                for r in records
-            ]
+            if tracing_on():
+                carriers = [
+                    spans.enter_context(
+                        message_span(from_kafka_headers(r.headers), f"{r.topic} process")
+                    )
+                    for r in records
+                ]
+            else:  # no span would be recorded: the same carriers without them
+                carriers = [untraced_carrier(from_kafka_headers(r.headers)) for r in records]
             received = list(zip(records, carriers, strict=True))
             try:
                 await self._handle_received(received)

@@ -155,8 +155,10 @@ class ProviderBest:
         # position, so the result is deterministic for a fixed order of blocks.
         width = both_scores.shape[1]
         order = np.argpartition(both_scores, width - self.top, axis=1)[:, width - self.top :]
-        self.scores = np.take_along_axis(both_scores, order, axis=1)
-        self.rows = np.take_along_axis(both_rows, order, axis=1)
+        # take_along_axis twice, as one flat index used twice (it rebuilds its index each call).
+        flat = order + (np.arange(order.shape[0]) * width)[:, None]
+        self.scores = np.take(both_scores, flat)
+        self.rows = np.take(both_rows, flat)
 
     def edges(self) -> tuple[Int32Array, Int32Array, npt.NDArray[np.float64]]:
         """(mentee row, provider column, score) of every kept entry above the floor."""

@@ -316,12 +316,15 @@ async def handle_events(
 ) -> None:
     """Apply ``events`` in order, with few round trips: in each layer (every entity at most
     once, see ``entity_layers``) profiles and availability changes are written with one
-    statement per kind, and the layer's networks marked dirty with one more.
+    statement per kind, and the networks the events touched are marked dirty with one more at
+    the end (nothing between reads the marks, and a later layer's mark replaces an earlier
+    one's, as its own statement would have).
 
     Each event counts as its own change (``contexts``: its message's carrier): a network's
     dirty mark keeps the carrier of the latest event that touched it, in the order applied;
     other events are applied under their carrier (their outbox rows carry it on)."""
     position = {event.event_id: i for i, event in enumerate(events)}
+    marks: dict[str, Carrier] = {}
     for layer in entity_layers(events):
         touched = [
             *await people_upserted(store, [e for e in layer if isinstance(e, PersonUpserted)]),
@@ -330,7 +333,7 @@ async def handle_events(
             ),
         ]
         touched.sort(key=lambda pair: position[pair[0].event_id])
-        marks = {network_id: context_of(event, contexts) for event, network_id in touched}
+        marks.update((network_id, context_of(event, contexts)) for event, network_id in touched)
         for event in layer:
             if isinstance(event, PersonUpserted | AvailabilityChanged):
                 continue
@@ -338,5 +341,5 @@ async def handle_events(
             with attached(carrier):
                 for network_id in sorted(await one_event(store, event)):
                     marks[network_id] = carrier
-        if marks:
-            await store.mark_dirty(marks)
+    if marks:
+        await store.mark_dirty(marks)

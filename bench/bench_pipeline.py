@@ -509,7 +509,10 @@ async def measure_latency(
             "mentor", trust=trusts[i % len(trusts)], capacity=MENTOR_CAPACITY, mode="either"
         )
         for trusts in trusts_by_network.values()
-        for i in range(mentors_per_network or places_for(rate * seconds, len(trusts_by_network)))
+        for i in range(
+            mentors_per_network
+            or places_for(rate * seconds, len(trusts) / len(bench.population.trusts))
+        )
     ]
     settings = (
         {
@@ -570,10 +573,13 @@ async def measure_latency(
     }
 
 
-def places_for(mentees: float, networks: int) -> int:
-    """Mentors per network with places for every mentee of the run and a tenth to spare: a
-    sustained run must not measure only the mentees who came before the places ran out."""
-    return max(5, math.ceil(mentees * 1.1 / (networks * MENTOR_CAPACITY)))
+def places_for(mentees: float, share: float) -> int:
+    """Mentors for a network with places for its share of the run's mentees and a tenth to
+    spare: a sustained run must not measure only the mentees who came before the places ran
+    out. Each mentee's trust is drawn at random, so a network's share is its share of the
+    trusts (the same mentors everywhere left the networks of many trusts without places for a
+    fifth of the run's mentees)."""
+    return max(5, math.ceil(mentees * share * 1.1 / MENTOR_CAPACITY))
 
 
 def worst_by_second(published: dict[UUID, float], received: dict[UUID, float]) -> list[int]:

@@ -111,6 +111,9 @@ class _Node:
     forbidden: frozenset[int] = field(compare=False)
     forced: tuple[int, ...] = field(compare=False)  # secondments with x_s >= 1
     caps: tuple[Cap, ...] = field(compare=False)
+    # The arc branched on to make this node, the direction (0: at most the floor, 1: at
+    # least the ceiling) and the flow it moved, for the arc's pseudo-costs.
+    origin: tuple[int, int, float] | None = field(default=None, compare=False)
 
 
 class _Pool:
@@ -332,7 +335,8 @@ class BranchAndPrice:
         self.master = _Master(problem, n_m, self._big)
         # Pseudo-costs per trust arc: bound lost per unit of flow (down, up), and tries.
         self._loss = np.zeros((problem.n_arcs, 2))
-        self._tries = np.zeros(problem.n_arcs, dtype=np.int64)
+        self._tries = np.zeros((problem.n_arcs, 2), dtype=np.int64)
+        self._split_arc: tuple[int, float] | None = None  # the last arc split, its fraction
 
     # -- pricing -----------------------------------------------------------------------------
 
@@ -438,6 +442,10 @@ class BranchAndPrice:
             # A child can do no better than its parent. Deep in the tree some duals give a
             # valid but huge bound (a large leftover reduced score): the parent's is tighter.
             bound = min(bound, -node.priority[0])
+            if node.origin is not None and np.isfinite(node.priority[0]):
+                arc, direction, moved = node.origin
+                self._loss[arc, direction] += (-node.priority[0] - bound) / moved
+                self._tries[arc, direction] += 1
             branch = None if self._cannot_improve(bound) else self._branch(node, values, cols)
             if branch is None:
                 if not self._cannot_improve(bound):
@@ -446,6 +454,10 @@ class BranchAndPrice:
                 continue
             depth = 1 - node.priority[1]
             children = [_Node((-bound, -depth, serial + i), *c) for i, c in enumerate(branch)]
+            if self._split_arc is not None:  # the ceiling first, then the floor
+                arc, fraction = self._split_arc
+                children[0].origin = (arc, 1, 1.0 - fraction)
+                children[1].origin = (arc, 0, fraction)
             serial += len(children)
             node = children[0]  # plunge: the child that forces a secondment first
             for child in children[1:]:
@@ -478,6 +490,7 @@ class BranchAndPrice:
     def _branch(self, node: _Node, values: FloatArray, cols: IntArray) -> list[Branch] | None:
         """The children of a fractional node, or None after recording an integral one."""
         p = self.problem
+        self._split_arc = None
         cycles, secs = self.pool.arrays()
         secs, cycles = secs[cols], cycles[cols]
         used = values > 1e-9
@@ -487,7 +500,9 @@ class BranchAndPrice:
         np.add.at(x, flat[flat >= 0], weight[flat >= 0])
         flow = np.bincount(p.arc, weights=x, minlength=p.n_arcs).astype(np.float64)
         if np.abs(flow - np.round(flow)).max(initial=0.0) > 1e-6:
-            return self._split(node, ARC, flow, self._arc_to_branch(flow))
+            arc = self._arc_to_branch(flow)
+            self._split_arc = (arc, float(flow[arc] - np.floor(flow[arc])))
+            return self._split(node, ARC, flow, arc)
         frac = np.abs(x - np.round(x))
         if frac.max(initial=0.0) > 1e-6:
             closeness = np.abs(x - 0.5)
@@ -517,16 +532,18 @@ class BranchAndPrice:
         down = flow - np.floor(flow)
         fractional = np.flatnonzero(np.abs(down - 0.5) < 0.5 - 1e-6)
         known = self._tries > 0
-        mean = (
-            self._loss[known].sum(axis=0) / self._tries[known].sum() if known.any() else np.ones(2)
+        mean = np.where(
+            known.any(axis=0),
+            (self._loss * known).sum(axis=0) / np.maximum(self._tries.sum(axis=0), 1),
+            1.0,
         )
-        rate = np.where(known[:, None], self._loss / np.maximum(self._tries, 1)[:, None], mean)
+        rate = np.where(known, self._loss / np.maximum(self._tries, 1), mean)
         estimate = self._score(
             rate[fractional, 0] * down[fractional], rate[fractional, 1] * (1 - down[fractional])
         )
         order = fractional[np.lexsort((fractional, -estimate))]
         scores = dict(zip(fractional.tolist(), estimate.tolist(), strict=True))
-        trials = [int(a) for a in order[:_STRONG_CANDIDATES] if self._tries[a] < _RELIABLE]
+        trials = [int(a) for a in order[:_STRONG_CANDIDATES] if self._tries[a].min() < _RELIABLE]
         if trials and fractional.size > 1:
             master = self.master
             parent = master.highs.getInfo().objective_function_value  # min-form

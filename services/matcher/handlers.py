@@ -145,7 +145,11 @@ class MatcherStore(Protocol):
     async def upsert_trust(self, event: TrustUpserted) -> str | None: ...
     async def move_trust_members(self, trust_code: str, network_id: str) -> list[UUID]: ...
     async def move_proposals(self, match_ids: Collection[UUID], network_id: str) -> None: ...
-    async def upsert_people(self, profiles: Sequence[PersonProfile]) -> dict[UUID, str]: ...
+    async def upsert_people(
+        self,
+        profiles: Sequence[PersonProfile],
+        availability: Sequence[AvailabilityChanged | None] | None = None,
+    ) -> dict[UUID, str]: ...
     async def change_availabilities(
         self, changes: Sequence[AvailabilityChanged]
     ) -> dict[UUID, str]: ...
@@ -286,19 +290,53 @@ async def one_event(store: MatcherStore, event: Event) -> set[str]:
 # People and availability changes are many (every arrival): each layer's are written in bulk.
 
 
+def taken_into_upserts(
+    events: Sequence[Event],
+) -> tuple[list[Event], dict[UUID, list[AvailabilityChanged]]]:
+    """The events left to apply, and the availability changes each profile takes in (by the
+    profile event's id): a person's availability change that comes straight after their
+    profile (no other event of theirs between) is written with it, in one row write instead of
+    two. An arrival is a profile and then its availability, in the same batch."""
+    left: list[Event] = []
+    taken: dict[UUID, list[AvailabilityChanged]] = {}
+    latest_upsert: dict[str, PersonUpserted | None] = {}  # each person's last event, if one
+    for event in events:
+        if isinstance(event, AvailabilityChanged):
+            upsert = latest_upsert.get(event.entity_key)
+            if upsert is not None and upsert.profile.person_id == event.person_id:
+                taken.setdefault(upsert.event_id, []).append(event)
+                continue
+        if event.topic is PersonUpserted.topic:
+            latest_upsert[event.entity_key] = event if isinstance(event, PersonUpserted) else None
+        left.append(event)
+    return left, taken
+
+
 async def people_upserted(
-    store: MatcherStore, upserts: Sequence[PersonUpserted]
+    store: MatcherStore,
+    upserts: Sequence[PersonUpserted],
+    taken: Mapping[UUID, Sequence[AvailabilityChanged]] | None = None,
 ) -> list[tuple[Event, str]]:
-    """Each event with a network its person is now in or has left."""
+    """Each event with a network its person is now in or has left; each availability change
+    taken into a profile (``taken_into_upserts``) with the network the profile puts them in."""
     if not upserts:
         return []
-    previous = await store.upsert_people([e.profile for e in upserts])
+    taken = taken or {}
+    last_change = [taken[e.event_id][-1] if e.event_id in taken else None for e in upserts]
+    previous = await store.upsert_people([e.profile for e in upserts], last_change)
     return [
-        (event, network_id)
-        for event in upserts
-        for network_id in sorted(
-            networks_touched(event.profile.network_id, previous.get(event.profile.person_id))
-        )
+        *(
+            (event, network_id)
+            for event in upserts
+            for network_id in sorted(
+                networks_touched(event.profile.network_id, previous.get(event.profile.person_id))
+            )
+        ),
+        *(
+            (change, event.profile.network_id)
+            for event in upserts
+            for change in taken.get(event.event_id, ())
+        ),
     ]
 
 
@@ -325,9 +363,12 @@ async def handle_events(
     other events are applied under their carrier (their outbox rows carry it on)."""
     position = {event.event_id: i for i, event in enumerate(events)}
     marks: dict[str, Carrier] = {}
-    for layer in entity_layers(events):
+    left, taken = taken_into_upserts(events)
+    for layer in entity_layers(left):
         touched = [
-            *await people_upserted(store, [e for e in layer if isinstance(e, PersonUpserted)]),
+            *await people_upserted(
+                store, [e for e in layer if isinstance(e, PersonUpserted)], taken
+            ),
             *await availability_changed(
                 store, [e for e in layer if isinstance(e, AvailabilityChanged)]
             ),

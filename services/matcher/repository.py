@@ -117,26 +117,39 @@ class MatcherRepository:
         )
         return [row["id"] for row in [*people, *placements]]
 
-    async def upsert_people(self, profiles: Sequence[PersonProfile]) -> dict[UUID, str]:
+    async def upsert_people(
+        self,
+        profiles: Sequence[PersonProfile],
+        availability: Sequence[AvailabilityChanged | None] | None = None,
+    ) -> dict[UUID, str]:
         """Upsert many people (each at most once) in one statement; returns the network each
         known person was in before. The ``previous`` CTE reads the rows as they were before the
-        statement's own insert (one snapshot for the whole statement)."""
+        statement's own insert (one snapshot for the whole statement).
+
+        ``availability``: for each profile, the availability change that followed it (its
+        person's next event, in the same batch) or None. The row is then written as the change
+        leaves it, instead of being written again by ``change_availabilities``; without one, a
+        known person's ``paused`` stays as it was."""
+        changes = availability or [None] * len(profiles)
         # The profile goes as JSON text serialised by pydantic (in Rust), cast by the server.
         rows = await self.conn.fetch(
             """
             WITH incoming AS (
               SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[],
-                                   $5::float8[], $6::float8[])
-                AS p(id, role, network_id, profile, capacity, hours_per_month)
+                                   $5::float8[], $6::float8[], $7::boolean[])
+                AS p(id, role, network_id, profile, capacity, hours_per_month, paused)
             ), previous AS (
-              SELECT id, network_id FROM people WHERE id = ANY($1::uuid[])
+              SELECT id, network_id, paused FROM people WHERE id = ANY($1::uuid[])
             ), stored AS (
-              INSERT INTO people (id, role, network_id, profile, capacity, hours_per_month)
-              SELECT id, role, network_id, profile::jsonb, capacity, hours_per_month
-              FROM incoming
+              INSERT INTO people (id, role, network_id, profile, capacity, hours_per_month,
+                                  paused)
+              SELECT i.id, i.role, i.network_id, i.profile::jsonb, i.capacity, i.hours_per_month,
+                     COALESCE(i.paused, previous.paused, false)
+              FROM incoming i LEFT JOIN previous ON previous.id = i.id
               ON CONFLICT (id) DO UPDATE SET role = excluded.role,
                 network_id = excluded.network_id, profile = excluded.profile,
-                capacity = excluded.capacity, hours_per_month = excluded.hours_per_month
+                capacity = excluded.capacity, hours_per_month = excluded.hours_per_month,
+                paused = excluded.paused
             )
             SELECT id, network_id FROM previous
             """,
@@ -144,8 +157,15 @@ class MatcherRepository:
             [p.role.value for p in profiles],
             [p.network_id for p in profiles],
             [p.model_dump_json() for p in profiles],
-            [p.capacity for p in profiles],
-            [p.hours_per_month for p in profiles],
+            [
+                p.capacity if c is None else c.capacity
+                for p, c in zip(profiles, changes, strict=True)
+            ],
+            [
+                p.hours_per_month if c is None else c.hours_per_month
+                for p, c in zip(profiles, changes, strict=True)
+            ],
+            [None if c is None else c.paused for c in changes],
         )
         return {row["id"]: row["network_id"] for row in rows}
 

@@ -20,6 +20,7 @@ from services.matcher.handlers import (
     restated_status,
     secondment_outcome,
     still_pending,
+    taken_into_upserts,
     withdrawals,
 )
 from services.matcher.round_input import open_mentee, open_mentor, open_placement
@@ -86,13 +87,20 @@ class FakeMatcherStore:
         self.trusts[event.trust_code] = event.network_id
         return previous
 
-    async def upsert_people(self, profiles: Sequence[PersonProfile]) -> dict[UUID, str]:
+    async def upsert_people(
+        self,
+        profiles: Sequence[PersonProfile],
+        availability: Sequence[AvailabilityChanged | None] | None = None,
+    ) -> dict[UUID, str]:
         previous = {
             p.person_id: self.people[p.person_id].network_id
             for p in profiles
             if p.person_id in self.people
         }
         self.people.update({p.person_id: p for p in profiles})
+        for change in availability or ():
+            if change is not None:
+                self.paused[change.person_id] = change.paused
         return previous
 
     async def change_availabilities(
@@ -238,6 +246,29 @@ async def test_an_availability_change_of_someone_unknown_changes_nothing() -> No
     )
     await handle_events(store, [change])
     assert store.dirty == {}
+
+
+def availability_of(p: PersonProfile, paused: bool) -> AvailabilityChanged:
+    return AvailabilityChanged(
+        entity_key=str(p.person_id),
+        person_id=p.person_id,
+        paused=paused,
+        capacity=1,
+        hours_per_month=2,
+    )
+
+
+def test_only_availability_straight_after_its_persons_profile_is_taken_into_it() -> None:
+    ann, bob = profile("north"), profile("north")
+    ann_in, bob_in = upserted(ann), upserted(bob)
+    ann_pauses, ann_resumes = availability_of(ann, True), availability_of(ann, False)
+    bob_pauses = availability_of(bob, True)
+    bob_leaves = PersonErased(entity_key=str(bob.person_id), person_id=bob.person_id)
+    events = [ann_in, bob_in, ann_pauses, bob_leaves, bob_pauses, ann_resumes]
+    left, taken = taken_into_upserts(events)
+    # Bob's erasure comes between his profile and his change: both stay events of their own.
+    assert left == [ann_in, bob_in, bob_leaves, bob_pauses]
+    assert taken == {ann_in.event_id: [ann_pauses, ann_resumes]}
 
 
 async def test_an_erasure_forgets_the_person_and_withdraws_only_what_was_pending() -> None:

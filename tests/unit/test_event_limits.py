@@ -11,7 +11,7 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
@@ -237,6 +237,12 @@ def bodies(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
 
 
 @given(case=bodies())
+@example(  # found by this test: the API took a placement's skill twice, its event did not
+    case=(
+        "placement",
+        VALID["placement"] | {"skills_developed": [{"skill": "change-management", "level": 2}] * 2},
+    )
+)
 @settings(max_examples=600)
 def test_whatever_the_api_refuses_the_events_refuse_and_what_it_accepts_they_read(
     case: tuple[str, dict[str, Any]],

@@ -175,7 +175,8 @@ class PlacementIn(Strict):
     supervisor: Name | None = Field(default=None, description="the host-side supervisor")
 
     @model_validator(mode="after")
-    def _window_in_order(self) -> PlacementIn:
+    def _as_the_event_has_it(self) -> PlacementIn:
+        refuse_repeated_skills([s.skill for s in self.skills_developed])
         refuse_window_out_of_order(self.start_from, self.start_to)
         bands = self.band_from, self.band_to
         if bands[0] and bands[1] and BAND_ORDER.index(bands[1]) < BAND_ORDER.index(bands[0]):

@@ -33,6 +33,11 @@ def _plain_address(value: Any) -> Any:
 
 
 def _refuse_beyond_ascii(value: str) -> str:
+    # Printable ASCII without the space is what the loop below takes: three checks in C say so
+    # for nearly every address, read twice for each person's event (issue 19); the loop runs
+    # only to name the character refused.
+    if value.isascii() and value.isprintable() and " " not in value:
+        return value
     for character in value:
         if not " " < character <= "~":
             name = unicodedata.name(character, "a control character")

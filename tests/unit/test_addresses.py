@@ -16,7 +16,7 @@ from pydantic_core import PydanticCustomError
 from services.profiles.accounts.accounts import NewAccount
 from services.profiles.accounts.permissions import AccountRole
 from services.profiles.api.schemas import MentorIn
-from shared.addresses import EmailAddress, plainly_valid
+from shared.addresses import EmailAddress, _refuse_beyond_ascii, plainly_valid
 from shared.events import Coordinator
 
 ADDRESS: TypeAdapter[Any] = TypeAdapter(EmailAddress)
@@ -152,3 +152,13 @@ def test_common_addresses_have_the_plain_shape() -> None:
     for address in ["ann.smith@nhs.net", "a_b+c-d@trust.nhs.uk", "x1@mail.example.org"]:
         assert plainly_valid(address)
         assert ADDRESS.validate_python(address) == address
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=0x2FF)) | st.emails())
+def test_only_printable_ascii_without_spaces_is_taken(value: str) -> None:
+    """The checks done in C take what a character by character reading takes."""
+    if all(" " < character <= "~" for character in value):
+        assert _refuse_beyond_ascii(value) == value
+    else:
+        with pytest.raises(ValueError, match="plain ASCII"):
+            _refuse_beyond_ascii(value)

@@ -12,13 +12,7 @@ import unicodedata
 from typing import Annotated, Any
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
-from pydantic import (
-    AfterValidator,
-    BeforeValidator,
-    EmailStr,
-    ValidatorFunctionWrapHandler,
-    WrapValidator,
-)
+from pydantic import EmailStr, ValidatorFunctionWrapHandler, WrapValidator
 
 
 def normalised_email(value: str) -> str:
@@ -67,18 +61,17 @@ def plainly_valid(value: str) -> bool:
     return len(local) <= 64 and len(domain) <= 253 and domain.rsplit(".", 1)[1] not in _SPECIAL_USE
 
 
-def _plain_or_parsed(value: Any, parse: ValidatorFunctionWrapHandler) -> Any:
+def _read_address(value: Any, parse: ValidatorFunctionWrapHandler) -> Any:
+    """Normalised and refused beyond plain ASCII (``_plain_address``); then an address of the
+    plain shape is taken as it is, and any other gets the full parse (``parse``: EmailStr's)
+    and is checked again: an internationalised domain typed in its ASCII form (xn--...) comes
+    out of the parse in Unicode, where lookalikes live; it would also be refused the next time
+    it was sent, so it is refused now. One validator, not three: each is a call from
+    pydantic-core into Python, for every person's event (issue 19)."""
+    value = _plain_address(value)
     if isinstance(value, str) and plainly_valid(value):
-        return value
-    return parse(value)
+        return value  # the plain shape is plain ASCII: nothing to check again
+    return _refuse_beyond_ascii(parse(value))
 
 
-# Checked again once EmailStr has normalised it: an internationalised domain typed in its ASCII
-# form (xn--...) comes out in Unicode, where lookalikes live; it would also be refused the next
-# time it was sent, so it is refused now.
-EmailAddress = Annotated[
-    EmailStr,
-    WrapValidator(_plain_or_parsed),
-    BeforeValidator(_plain_address),
-    AfterValidator(_refuse_beyond_ascii),
-]
+EmailAddress = Annotated[EmailStr, WrapValidator(_read_address)]

@@ -28,6 +28,7 @@ from tenacity import (
 )
 
 from shared.events import Event, UnreadableEvent, decode_event
+from shared.gc_tuning import collector_paused
 from shared.kafka import Origin, dead_letter
 from shared.observability import metrics
 from shared.observability.context import (
@@ -274,7 +275,10 @@ class BatchEventConsumer(EventConsumer):
         partitions = {(record.topic, record.partition) for record in records}
         self.progress.trying(partitions)
         try:
-            await self._handle_batch(records)
+            # Every event decoded lives until the batch's transaction ends: the collections
+            # its allocations would set off free nothing (``collector_paused`` says more).
+            with collector_paused():
+                await self._handle_batch(records)
         except BaseException:
             self.progress.failed(partitions)  # redelivered: its partitions have not moved
             raise

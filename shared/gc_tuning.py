@@ -20,6 +20,9 @@ The benchmark's 10-minute soak checks that memory stays flat.
 from __future__ import annotations
 
 import gc
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 FULL_COLLECTION = 2
@@ -43,3 +46,40 @@ def shorten_gc_pauses() -> None:
     gc.freeze()
     if _freeze_after_full_collection not in gc.callbacks:
         gc.callbacks.append(_freeze_after_full_collection)
+
+
+class _CollectorPause:
+    """Pauses Python's cyclic garbage collector while work that makes many objects, all alive
+    until it ends, runs: nested, in threads, or both (a round's scoring in its thread while the
+    consumer handles a batch). Collection resumes, if it was on, when the outermost pause ends;
+    reference counting frees memory as usual meanwhile.
+
+    Scoring makes many small objects (providers, keys, dictionaries) while the round's input
+    holds many more, so the collector's full passes walk all of them and free next to nothing:
+    what scoring makes lives until the round ends (docs/matching.md has the measurement). A
+    batch of events is the same: every event decoded stays alive until its transaction ends,
+    so the collections its allocations set off find nothing to free, and they move the batch's
+    objects into older generations for the full passes to walk again."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._was_enabled = False
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._depth == 0:
+                self._was_enabled = gc.isenabled()
+                gc.disable()
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._depth -= 1
+                if self._depth == 0 and self._was_enabled:
+                    gc.enable()
+
+
+collector_paused = _CollectorPause()

@@ -20,10 +20,7 @@ coverage) make a pair inadmissible: ``None`` per pair, a value at or below the f
 from __future__ import annotations
 
 import functools
-import gc
-import threading
-from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import TypeVar
@@ -43,6 +40,7 @@ from services.matcher.engine.contract import (
     PlacementInput,
     TrustInfo,
 )
+from shared.gc_tuning import collector_paused as collector_paused  # the consumers' pause too
 from shared.matching import Explanation, MatchKind, ScorePart, SkillCovered
 from shared.people import AspiredRole, MentorPreferences, Mode, Sector, SkillGap, WorkingPattern
 from shared.regions import NEIGHBOURS, Region, distance_km
@@ -55,39 +53,6 @@ IntArray = npt.NDArray[np.int32]
 # library again on each call, a fixed cost that showed in every round's profile.
 BLAS = ThreadpoolController()
 
-
-class _CollectorPause:
-    """Pauses Python's cyclic garbage collector while scoring runs, nested or in threads.
-
-    Scoring makes many small objects (providers, keys, dictionaries) while the round's input
-    holds many more, so the collector's full passes walk all of them and free next to nothing:
-    what scoring makes lives until the round ends (docs/matching.md has the measurement).
-    Collection resumes, if it was on, when the outermost pause ends; reference counting frees
-    memory as usual meanwhile.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._depth = 0
-        self._was_enabled = False
-
-    @contextmanager
-    def __call__(self) -> Iterator[None]:
-        with self._lock:
-            if self._depth == 0:
-                self._was_enabled = gc.isenabled()
-                gc.disable()
-            self._depth += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._depth -= 1
-                if self._depth == 0 and self._was_enabled:
-                    gc.enable()
-
-
-collector_paused = _CollectorPause()
 
 EARTH_RADIUS_KM = 6371.0  # as in shared.regions.distance_km
 COMPONENTS = ("skills", "region", "availability", "preferences", "text")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -99,17 +99,19 @@ async def _run_round(
         )
         if claimed is None:
             return None
-        started = time.perf_counter()
+        clock = Phases()
         rows = await read_round_rows(conn, network_id)
         weights = await conn.fetchval("SELECT weights FROM networks WHERE id = $1", network_id)
         engine = weighted(engine, weights)  # its coordinator's, if they applied some
+        clock.lap("read")
         # Everything between reading and writing is CPU-bound (thousands of mentees in a large
         # network): in a worker thread, so the event loop keeps serving the consumer's batches
         # and the outbox relay while the round is planned.
-        plan = await asyncio.to_thread(_plan, engine, network_id, rows)
+        plan = await asyncio.to_thread(_plan, engine, network_id, rows, clock)
         await _withdraw(conn, plan.replaced)
         await store_proposals(conn, plan.new)
-        summary = plan.summary(network_id, time.perf_counter() - started)
+        clock.lap("write")
+        summary = plan.summary(network_id, clock.total(), clock.laps)
         await _record(conn, summary)
         await add_to_outbox(conn, [_round_completed(summary)])
         await conn.execute("DELETE FROM dirty_networks WHERE network_id = $1", network_id)
@@ -118,6 +120,23 @@ async def _run_round(
         metrics.PROPOSALS.labels(kind=event.kind.value).inc()
     log.info("%s", summary.describe())
     return plan.new
+
+
+class Phases:
+    """Milliseconds of a round's phases, in order, for its log line: where a round's time goes
+    (docs/scaling.md)."""
+
+    def __init__(self) -> None:
+        self._started = self._last = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.laps[phase] = self.laps.get(phase, 0.0) + (now - self._last) * 1000
+        self._last = now
+
+    def total(self) -> float:
+        return time.perf_counter() - self._started
 
 
 @dataclass(frozen=True)
@@ -132,13 +151,15 @@ class RoundSummary:
     seconds: float
     fairness: FairnessReport
     price: FairnessOutcome | None = None  # the fairness targets' price (optimal mode)
+    phases: Mapping[str, float] = field(default_factory=dict)  # milliseconds, in order
 
     def describe(self) -> str:
+        phases = ", ".join(f"{name} {ms:.1f} ms" for name, ms in self.phases.items())
         return (
             f"round for network {self.network_id}: {self.mentors} mentors, {self.mentees}"
             f" mentees, {self.placements} placements -> {self.new_proposals} new,"
             f" {self.kept_proposals} kept, {self.replaced_proposals} replaced"
-            f" in {self.seconds:.3f}s"
+            f" in {self.seconds:.3f}s" + (f" ({phases})" if phases else "")
         )
 
 
@@ -153,7 +174,9 @@ class RoundPlan:
     kept: int  # pending proposals the engine chose again
     replaced: list[UUID]
 
-    def summary(self, network_id: str, seconds: float) -> RoundSummary:
+    def summary(
+        self, network_id: str, seconds: float, phases: Mapping[str, float] | None = None
+    ) -> RoundSummary:
         return RoundSummary(
             network_id=network_id,
             mentors=len(self.data.mentors),
@@ -165,20 +188,28 @@ class RoundPlan:
             seconds=seconds,
             fairness=self.fairness,
             price=self.result.fairness,
+            phases=dict(phases or {}),
         )
 
 
-def _plan(engine: MatchingEngine, network_id: str, rows: RoundRows) -> RoundPlan:
+def _plan(
+    engine: MatchingEngine, network_id: str, rows: RoundRows, clock: Phases | None = None
+) -> RoundPlan:
     """The round from its rows: the input built, solved, and compared with what is pending."""
+    clock = clock or Phases()
     given = round_input(rows)
+    clock.lap("input")
     result = engine.propose(given.data)
+    clock.lap("solve")
     chosen = {_key(p): p for p in result.proposals}
     pending = given.pending_match_ids
     new = [proposed_event(network_id, p) for k, p in chosen.items() if k not in pending]
+    fairness = fairness_report(given.data, result.proposals)
+    clock.lap("fairness")
     return RoundPlan(
         data=given.data,
         result=result,
-        fairness=fairness_report(given.data, result.proposals),
+        fairness=fairness,
         new=new,
         kept=len(chosen) - len(new),
         replaced=[match_id for k, match_id in pending.items() if k not in chosen],

@@ -10,9 +10,10 @@ round later improves on these proposals under the usual no-flapping rule (a pend
 is replaced only when beaten by ``replace_margin``): the price of the fast path is that a
 newcomer's first proposal is the best among what is free now, not the network's optimum.
 
-A network's round and its arrivals never interleave: both take the network's advisory lock
-first, the arrivals without waiting. Newcomers whose network is being solved are tried again as
-soon as its round is over (``WaitingArrivals``), outside the batch's transaction.
+A network's round's writes and its arrivals never interleave: both take the network's advisory
+lock first, the arrivals without waiting. A round solves without it (rounds.py) and takes it
+only to write; newcomers whose network's round is writing are tried again as soon as it is over
+(``WaitingArrivals``), outside the batch's transaction.
 
 What a batch costs (issue #19): every batch used to read, vectorise and score all the open
 mentors of its networks afresh, so a newcomer cost in proportion to their network's mentors.
@@ -173,9 +174,9 @@ class OnArrival:
 
 
 class WaitingArrivals:
-    """Newcomers who arrived while their network's round held its lock, tried again every
-    ``retry_seconds`` until the round is over (rounds take 25-130 ms at 500 events/s), instead
-    of waiting for the network's next round, seconds later under a steady stream.
+    """Newcomers who arrived while their network's round held its lock (while it wrote), tried
+    again every ``retry_seconds`` until the round is over, instead of waiting for the network's
+    next round, seconds later under a steady stream.
 
     Kept in memory: after a crash, the network's next round (it is marked dirty) proposes to
     them, as it would have without this. Each entry waits one interval before its first try,

@@ -242,6 +242,19 @@ class MatcherRepository:
         )
         return [_proposal(row) for row in rows]
 
+    async def withdraw_pending(self, match_ids: Collection[UUID]) -> list[ProposalRow]:
+        """Withdraw those still pending (a round's replaced proposals: one decided since the
+        round read them stays as decided)."""
+        rows = await self.conn.fetch(
+            """
+            UPDATE proposals SET status = 'withdrawn'
+            WHERE match_id = ANY($1::uuid[]) AND status = 'pending'
+            RETURNING match_id, network_id, status, provider_id, mentee_id
+            """,
+            list(match_ids),
+        )
+        return [_proposal(row) for row in rows]
+
     async def move_proposals(self, match_ids: Collection[UUID], network_id: str) -> None:
         await self.conn.execute(
             "UPDATE proposals SET network_id = $2 WHERE match_id = ANY($1::uuid[])",

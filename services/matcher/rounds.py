@@ -1,7 +1,10 @@
 """Matching rounds: when a network's events have gone quiet, solve it and propose matches.
 
-A round, its proposals, their outbox events and clearing the network's dirty mark commit in
-one transaction: a crash mid-round leaves the network dirty, and the round simply runs again.
+A round reads its network in one snapshot, solves it holding no lock a batch waits for, and
+writes what still holds of its plan under the network's lock: its proposals, withdrawals,
+their outbox events and its record commit in one transaction. Its dirty mark is cleared after,
+only if nothing marked the network since the snapshot: a crash at any point leaves the network
+dirty, and the round simply runs again.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -25,8 +29,16 @@ from services.matcher.engine.contract import (
 from services.matcher.engine.fairness import FairnessReport, fairness_report
 from services.matcher.handlers import withdrawals
 from services.matcher.network_weights import weighted
+from services.matcher.reconcile import Standing, Writes, reconciled
 from services.matcher.repository import MatcherRepository
-from services.matcher.round_input import PairKey, RoundRows, read_round_rows, round_input
+from services.matcher.round_input import (
+    NEVER_AGAIN,
+    SEARCH_OVER,
+    PairKey,
+    RoundRows,
+    read_round_rows,
+    round_input,
+)
 from shared.events import (
     FairnessFigures,
     FairnessPriceFigures,
@@ -38,6 +50,7 @@ from shared.matching import REPLACED_BY_A_BETTER_MATCH
 from shared.observability import metrics
 from shared.observability.context import Carrier, continued
 from shared.outbox import add_to_outbox
+from shared.people import Role
 
 log = logging.getLogger(__name__)
 
@@ -85,41 +98,187 @@ async def _run_round(
 ) -> list[MatchProposed] | None:
     """Solve one network unless another replica has it.
 
-    Pending proposals the engine keeps stay as they are (no flapping); pending ones it replaced
-    are withdrawn; new pairs become proposals."""
-    async with pool.acquire() as conn, conn.transaction():
-        # Proposals on arrival (arrivals.py) for this network wait while it is being solved.
+    A round reads the network in one snapshot and solves it holding no lock that a batch
+    waits for: the batches that change the network meanwhile, and its newcomers' proposals on
+    arrival, go on. Only its writes take the network's lock (arrivals.py takes the same one),
+    for as long as writing takes: the plan is reconciled with the network as it is now
+    (reconcile.py), so pending proposals the engine keeps stay as they are (no flapping),
+    pending ones it replaced are withdrawn, and new pairs become proposals, as far as they
+    still fit."""
+    async with pool.acquire() as conn:
+        # One replica solves a network at a time: a session lock that no batch takes.
         if not await conn.fetchval(
-            "SELECT pg_try_advisory_xact_lock(hashtext($1))", network_lock_key(network_id)
+            "SELECT pg_try_advisory_lock(hashtext($1))", round_claim_key(network_id)
         ):
             return None
-        claimed = await conn.fetchval(
-            "SELECT network_id FROM dirty_networks WHERE network_id = $1 FOR UPDATE SKIP LOCKED",
+        try:
+            return await _solve_and_write(conn, engine, network_id)
+        finally:
+            await conn.execute(
+                "SELECT pg_advisory_unlock(hashtext($1))", round_claim_key(network_id)
+            )
+
+
+def round_claim_key(network_id: str) -> str:
+    """The session lock held by the replica solving a network's round, from its read to its
+    commit; batches and arrivals never take it."""
+    return f"bridgework-round-claim:{network_id}"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A network as its round read it, in one transaction's snapshot."""
+
+    rows: RoundRows
+    weights: Mapping[str, float] | None  # its coordinator's, if they applied some
+    mark_version: str  # the version of its dirty mark's row, then
+    read_at: datetime
+
+
+# The dirty mark's row version (as arrivals.ROW_VERSION): every batch that marks the network
+# writes a new one.
+MARK_VERSION = "xmin::text || ':' || ctid::text"
+
+
+async def read_snapshot(conn: asyncpg.Connection, network_id: str) -> Snapshot | None:
+    """The network's rows and its dirty mark in one snapshot (repeatable read), or None when it
+    is no longer marked (another replica's round has just solved it)."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        mark = await conn.fetchrow(
+            f"SELECT {MARK_VERSION} AS version, now() AS read_at FROM dirty_networks"
+            " WHERE network_id = $1",
             network_id,
         )
-        if claimed is None:
+        if mark is None:
             return None
-        clock = Phases()
         rows = await read_round_rows(conn, network_id)
         weights = await conn.fetchval("SELECT weights FROM networks WHERE id = $1", network_id)
-        engine = weighted(engine, weights)  # its coordinator's, if they applied some
-        clock.lap("read")
-        # Everything between reading and writing is CPU-bound (thousands of mentees in a large
-        # network): in a worker thread, so the event loop keeps serving the consumer's batches
-        # and the outbox relay while the round is planned.
-        plan = await asyncio.to_thread(_plan, engine, network_id, rows, clock)
-        await _withdraw(conn, plan.replaced)
-        await store_proposals(conn, plan.new)
+    return Snapshot(rows, weights, mark["version"], mark["read_at"])
+
+
+async def _solve_and_write(
+    conn: asyncpg.Connection, engine: MatchingEngine, network_id: str
+) -> list[MatchProposed] | None:
+    clock = Phases()
+    snapshot = await read_snapshot(conn, network_id)
+    if snapshot is None:
+        return None
+    engine = weighted(engine, snapshot.weights)  # its coordinator's, if they applied some
+    clock.lap("read")
+    # Everything between reading and writing is CPU-bound (thousands of mentees in a large
+    # network): in a worker thread, so the event loop keeps serving the consumer's batches
+    # and the outbox relay while the round is planned.
+    plan = await asyncio.to_thread(_plan, engine, network_id, snapshot.rows, clock)
+    async with conn.transaction():
+        # Arrivals in this network wait (WaitingArrivals) while the round writes.
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext($1))", network_lock_key(network_id)
+        )
+        clock.lap("lock")
+        writes = await _reconcile(conn, network_id, plan)
+        withdrawn = await MatcherRepository(conn).withdraw_pending(writes.withdrawn)
+        await add_to_outbox(conn, withdrawals(withdrawn, REPLACED_BY_A_BETTER_MATCH))
+        await store_proposals(conn, writes.new)
         clock.lap("write")
-        summary = plan.summary(network_id, clock.total(), clock.laps)
+        summary = plan.summary(network_id, clock.total(), clock.laps, writes.new, len(withdrawn))
         await _record(conn, summary)
         await add_to_outbox(conn, [_round_completed(summary)])
-        await conn.execute("DELETE FROM dirty_networks WHERE network_id = $1", network_id)
+    # After the commit, outside the network's lock: clearing the mark waits for any batch
+    # marking the network now, and arrivals need not wait with it. A crash in between leaves
+    # the network marked: one more round, which keeps everything.
+    whole = len(writes.new) == len(plan.new) and len(withdrawn) == len(plan.replaced)
+    await _settle_mark(conn, network_id, snapshot, whole)
     metrics.ROUND_SECONDS.observe(summary.seconds)
-    for event in plan.new:
+    for event in writes.new:
         metrics.PROPOSALS.labels(kind=event.kind.value).inc()
     log.info("%s", summary.describe())
-    return plan.new
+    return writes.new
+
+
+async def _reconcile(conn: asyncpg.Connection, network_id: str, plan: RoundPlan) -> Writes:
+    """The plan as far as it still holds (reconcile.py), read under the network's lock."""
+    if not (plan.new or plan.replaced):  # under a steady stream, most rounds keep everything
+        return Writes(new=[], withdrawn=[])
+    # The replaced proposals still pending, locked: a decision on one in flight settles first.
+    pending = await conn.fetch(
+        "SELECT match_id, kind, provider_id, mentee_id FROM proposals"
+        " WHERE match_id = ANY($1::uuid[]) AND status = 'pending' ORDER BY match_id FOR UPDATE",
+        plan.replaced,
+    )
+    providers = sorted({p.provider_id for p in plan.new})
+    mentees = sorted({p.mentee_id for p in plan.new})
+    # The people and placements named, shared-locked (in one order): a change to one of them
+    # in flight (an erasure, a pause, a capacity) commits before this reads it, or waits for
+    # the round's commit and then sees its proposals.
+    people = await conn.fetch(
+        f"""
+        SELECT p.id, p.role, p.capacity - ({LIVE_HELD}) AS room FROM people p
+        WHERE p.id = ANY($1::uuid[]) AND p.network_id = $2 AND NOT p.paused
+        ORDER BY p.id FOR SHARE OF p
+        """,
+        sorted({*providers, *mentees}),
+        network_id,
+    )
+    places = await conn.fetch(
+        f"""
+        SELECT p.id, (p.profile->>'places')::int - ({LIVE_HELD}) AS room FROM placements p
+        WHERE p.id = ANY($1::uuid[]) AND p.network_id = $2 ORDER BY p.id FOR SHARE OF p
+        """,
+        providers,
+        network_id,
+    )
+    busy = await conn.fetch(
+        f"SELECT a.kind, a.mentee_id, count(*) AS n FROM proposals a"
+        f" WHERE a.mentee_id = ANY($1::uuid[]) AND (a.status = 'pending' OR {SEARCH_OVER})"
+        " GROUP BY a.kind, a.mentee_id",
+        mentees,
+    )
+    never = await conn.fetch(
+        "SELECT provider_id, mentee_id FROM proposals"
+        " WHERE mentee_id = ANY($1::uuid[]) AND status = ANY($2::text[])",
+        mentees,
+        list(NEVER_AGAIN),
+    )
+    standing = Standing(
+        room={
+            **{r["id"]: r["room"] for r in people if r["role"] == Role.MENTOR},
+            **{r["id"]: r["room"] for r in places},
+        },
+        open_mentees=frozenset(r["id"] for r in people if r["role"] == Role.MENTEE),
+        busy={(r["kind"], r["mentee_id"]): r["n"] for r in busy},
+        never_again=frozenset((r["provider_id"], r["mentee_id"]) for r in never),
+        still_pending={
+            r["match_id"]: (r["kind"], r["provider_id"], r["mentee_id"]) for r in pending
+        },
+    )
+    return reconciled(plan.new, standing)
+
+
+# A provider's places held now (the provider is ``p``): approved and pending proposals alike.
+LIVE_HELD = (
+    "SELECT count(*) FROM proposals a WHERE a.provider_id = p.id"
+    " AND a.status IN ('approved', 'pending')"
+)
+
+
+async def _settle_mark(
+    conn: asyncpg.Connection, network_id: str, snapshot: Snapshot, whole: bool
+) -> None:
+    """Clear the network's dirty mark if nothing marked it since the round's snapshot and the
+    plan was written whole; else keep it, as first marked no earlier than the snapshot, so the
+    next round sees what this one did not."""
+    if whole and await conn.fetchval(
+        f"DELETE FROM dirty_networks WHERE network_id = $1 AND {MARK_VERSION} = $2 RETURNING true",
+        network_id,
+        snapshot.mark_version,
+    ):
+        return
+    await conn.execute(
+        "UPDATE dirty_networks SET first_change_at = GREATEST(first_change_at, $2)"
+        " WHERE network_id = $1",
+        network_id,
+        snapshot.read_at,
+    )
 
 
 class Phases:
@@ -175,20 +334,26 @@ class RoundPlan:
     replaced: list[UUID]
 
     def summary(
-        self, network_id: str, seconds: float, phases: Mapping[str, float] | None = None
+        self,
+        network_id: str,
+        seconds: float,
+        phases: Mapping[str, float],
+        written: Sequence[MatchProposed],
+        withdrawn: int,
     ) -> RoundSummary:
+        """The round as written (``written``, ``withdrawn``: what still held of the plan)."""
         return RoundSummary(
             network_id=network_id,
             mentors=len(self.data.mentors),
             mentees=len(self.data.mentees),
             placements=len(self.data.placements),
-            new_proposals=len(self.new),
+            new_proposals=len(written),
             kept_proposals=self.kept,
-            replaced_proposals=len(self.replaced),
+            replaced_proposals=withdrawn,
             seconds=seconds,
             fairness=self.fairness,
             price=self.result.fairness,
-            phases=dict(phases or {}),
+            phases=dict(phases),
         )
 
 
@@ -270,11 +435,6 @@ def price_figures(outcome: FairnessOutcome) -> FairnessPriceFigures:
 
 def _key(proposal: Proposal) -> PairKey:
     return (proposal.kind.value, proposal.provider_id, proposal.mentee_id)
-
-
-async def _withdraw(conn: asyncpg.Connection, match_ids: list[UUID]) -> None:
-    withdrawn = await MatcherRepository(conn).withdraw(match_ids)
-    await add_to_outbox(conn, withdrawals(withdrawn, REPLACED_BY_A_BETTER_MATCH))
 
 
 def proposed_event(network_id: str, proposal: Proposal) -> MatchProposed:

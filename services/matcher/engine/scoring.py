@@ -321,7 +321,13 @@ def fit_text_vectors(texts: Sequence[str], config: MatchingConfig, seed: int = 0
     vectorizer = TfidfVectorizer(analyzer=_words, max_features=opts.max_features, sublinear_tf=True)
     # A document's vector depends only on its text once the model is fitted: transform each
     # distinct text once (generated and templated bios repeat a lot).
-    distinct, of_text = np.unique(np.asarray(texts, dtype=object).astype(str), return_inverse=True)
+    # A dictionary, not np.unique: sorting tens of thousands of strings cost more than this
+    # (a text's vector does not depend on where it stands among the distinct ones).
+    position: dict[str, int] = {}
+    of_text = np.fromiter(
+        (position.setdefault(t, len(position)) for t in texts), dtype=np.intp, count=n
+    )
+    distinct = list(position)
     try:
         if sample is None:
             tfidf = vectorizer.fit(texts).transform(distinct)
@@ -336,9 +342,9 @@ def fit_text_vectors(texts: Sequence[str], config: MatchingConfig, seed: int = 0
         # The SVD's matrices are small: threaded BLAS only adds spin-waiting (3 s instead of
         # 0.2 s at 12,000 texts when another process shares the two cores).
         with BLAS.limit(limits=1, user_api="blas"):
-            svd.fit(tfidf[of_text.ravel() if sample is None else of_text.ravel()[sample]])
+            svd.fit(tfidf[of_text if sample is None else of_text[sample]])
             dense = np.asarray(svd.transform(tfidf), dtype=np.float32)
-    dense = dense[of_text.ravel()]
+    dense = dense[of_text]
     norms = np.linalg.norm(dense, axis=1, keepdims=True)
     unit: FloatArray = np.divide(dense, norms, out=np.zeros_like(dense), where=norms > 0)
     return unit
@@ -624,18 +630,30 @@ def _static_values(
         for both_remote in (False, True)
     )
     provider_remote = np.array([p.mode in REMOTE_CAPABLE for p in providers], dtype=bool)
-    provider_active = np.array([p.active for p in providers], dtype=bool)
     trust_ids = {trust: i for i, (trust, _) in enumerate(mentee_locations)}
     # Integer ids compare far faster than strings; -1 = a trust no mentee belongs to.
     provider_trust = np.array([trust_ids.get(p.trust_code, -1) for p in providers])
+    # Each weighted part once per location, mode or pattern (not once per key): the same
+    # float64 products, so a row is the same sum, in the same order, as computed per key.
+    # In place: these are locations x providers, the largest temporaries here.
+    region_alone = np.multiply(alone, weights["region"], out=alone)
+    region_together = np.multiply(together, weights["region"], out=together)
+    np.copyto(region_together, region_alone, where=~provider_remote)
     mode_rows = {
-        mode: np.array([mode_value(mode, p.mode, config) for p in providers]) for mode in Mode
+        mode: weights["preferences"]
+        * np.array([mode_value(mode, p.mode, config) for p in providers])
+        for mode in Mode
     }
+    # -inf for paused providers: added to finite values, it excludes them without a mask.
+    paused = np.where(np.array([p.active for p in providers], dtype=bool), 0.0, -np.inf)
     availability_rows = {
-        pattern: np.array([availability_value(p, pattern, config) for p in providers])
+        pattern: weights["availability"]
+        * np.array([availability_value(p, pattern, config) for p in providers])
+        + paused
         for pattern in WorkingPattern
     }
     exclude_same_trust = kind is MatchKind.SECONDMENT or not config.allow_same_trust_mentoring
+    same_trust = {t: np.flatnonzero(provider_trust == i) for t, i in trust_ids.items()}
     # Networks as integers, None (a trust of no known network) included.
     network_ids: dict[str | None, int] = {}
     for code in [p.trust_code for p in providers] + [k[0] for k in keys]:
@@ -643,24 +661,17 @@ def _static_values(
     provider_network = np.array([network_ids[ctx.network_of(p.trust_code)] for p in providers])
     several_networks = len(network_ids) > 1
     table = np.full((len(keys), len(providers)), -np.inf, dtype=np.float32)
+    values = np.empty(len(providers))
     for row, (trust, _, remote, mode, pattern, eligible) in enumerate(keys):
         if not eligible:
             continue
         location = key_location[row]
         # The remote value applies only when the provider is remote-capable too.
-        region = (
-            np.where(provider_remote, together[location], alone[location])
-            if remote
-            else alone[location]
-        )
-        values = (
-            weights["region"] * region
-            + weights["preferences"] * mode_rows[mode]
-            + weights["availability"] * availability_rows[pattern]
-        )
-        values[~provider_active] = -np.inf
+        region = region_together[location] if remote else region_alone[location]
+        np.add(region, mode_rows[mode], out=values)
+        np.add(values, availability_rows[pattern], out=values)
         if exclude_same_trust:
-            values[provider_trust == trust_ids[trust]] = -np.inf
+            values[same_trust[trust]] = -np.inf
         if several_networks:
             values[provider_network != network_ids[ctx.network_of(trust)]] = -np.inf
         table[row] = values
@@ -1067,14 +1078,20 @@ def _gap_credit_matrix(
 
     The same arithmetic as ``gap_credit``/``skill_coverage``, for all gaps at once.
     """
-    matrix = np.zeros((gaps.n_mentees, len(skill_index) * MAX_LEVEL), dtype=np.float64)
-    for level in range(1, MAX_LEVEL + 1):
-        np.add.at(
-            matrix,
-            (gaps.owner, gaps.skill * MAX_LEVEL + level - 1),
-            gaps.share * gaps.credit(level, partial_credit),
-        )
-    return matrix.astype(np.float32)
+    width = len(skill_index) * MAX_LEVEL
+    # One bincount over every (gap, level) instead of np.add.at per level (several times
+    # slower): the same float64 sums, each cell's terms added in the same (gap) order.
+    cells = np.concatenate(
+        [
+            gaps.owner.astype(np.int64) * width + gaps.skill * MAX_LEVEL + level - 1
+            for level in range(1, MAX_LEVEL + 1)
+        ]
+    )
+    credit = np.concatenate(
+        [gaps.share * gaps.credit(level, partial_credit) for level in range(1, MAX_LEVEL + 1)]
+    )
+    matrix = np.bincount(cells, weights=credit, minlength=gaps.n_mentees * width)
+    return matrix.astype(np.float32).reshape(gaps.n_mentees, width)
 
 
 def _level_onehot(providers: Sequence[Provider], skill_index: Mapping[str, int]) -> FloatArray:
@@ -1135,6 +1152,8 @@ def _rankings(
         return {}
     found: dict[int, tuple[IntArray, FloatArray]] = {}
     for i, m in enumerate(mentees):
+        if not m.ranked_mentors:  # most mentees rank nobody
+            continue
         ranked = [
             (provider_index[p], r) for r, p in enumerate(m.ranked_mentors) if p in provider_index
         ]

@@ -7,6 +7,8 @@ import gc
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from devtools.reference_data import reason, reference_data_dir
@@ -24,6 +26,8 @@ from services.matcher.engine.contract import (
 )
 from services.matcher.engine.scoring import (
     ScoringContext,
+    _gap_credit_matrix,
+    _GapTable,
     collector_paused,
     exclusion_reason,
     explain_pair,
@@ -35,6 +39,7 @@ from services.matcher.engine.scoring import (
 )
 from shared.people import Mode, Sector, SkillGap, SkillLevel, WorkingPattern
 from shared.regions import Region, distance_km
+from shared.skills import MAX_LEVEL
 
 TRUSTS_CSV = reference_data_dir() / "nhs_trusts" / "nhs_trusts_england.csv"
 
@@ -373,3 +378,46 @@ def test_collector_paused_while_scoring_and_restored_after() -> None:
     with pytest.raises(RuntimeError), collector_paused():
         raise RuntimeError
     assert gc.isenabled()
+
+
+@given(
+    gaps=st.lists(
+        st.tuples(
+            st.integers(0, 4),  # mentee
+            st.integers(0, 3),  # skill (a mentee may list one twice: the credits add up)
+            st.integers(0, 6),  # current level
+            st.integers(1, 7),  # target level
+            st.floats(0.1, 3.0),  # share
+        ),
+        max_size=30,
+    ),
+    partial=st.floats(0.0, 1.0),
+)
+def test_gap_credit_matrix_sums_as_adding_at_each_cell(
+    gaps: list[tuple[int, int, int, int, float]], partial: float
+) -> None:
+    owner, skill, current, target, share = (
+        (np.array(c) for c in zip(*gaps, strict=True))
+        if gaps
+        else (np.zeros(0, int), np.zeros(0, int), np.zeros(0), np.zeros(0), np.zeros(0))
+    )
+    target = np.maximum(target, current + 1)
+    table = _GapTable(
+        owner=owner.astype(np.int32),
+        position=np.zeros(len(gaps), dtype=np.int32),
+        skill=skill.astype(np.int32),
+        current=current.astype(np.float64),
+        target=target.astype(np.float64),
+        share=share.astype(np.float64),
+        n_mentees=5,
+    )
+    skill_index = {f"s{i}": i for i in range(4)}
+    expected = np.zeros((5, 4 * MAX_LEVEL))
+    for level in range(1, MAX_LEVEL + 1):  # the arithmetic before it was one bincount
+        np.add.at(
+            expected,
+            (table.owner, table.skill * MAX_LEVEL + level - 1),
+            table.share * table.credit(level, partial),
+        )
+    got = _gap_credit_matrix(table, skill_index, partial)
+    np.testing.assert_array_equal(got, expected.astype(np.float32))

@@ -127,7 +127,8 @@ def edges_from_tables(
     )
     if not provider_k:
         return edges
-    # Workers took blocks round-robin; merging their lists in worker order is deterministic.
+    # Workers took blocks round-robin; by the lists' tie rule (equal scores: the lower mentee)
+    # the merged lists are the same whatever the workers and the order of merging.
     for other in provider_best[1:]:
         provider_best[0].merge(other)
     return with_provider_best(edges, provider_best[0])

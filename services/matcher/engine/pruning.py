@@ -23,9 +23,18 @@ Int32Array = npt.NDArray[np.int32]
 Admissible = Callable[[npt.NDArray[np.intp], npt.NDArray[np.intp]], npt.NDArray[np.bool_]]
 
 
+ROW_GROUPS_PER_TOP = 4  # a dense block's bound comes from the maxima of 4 x top row groups
+
+
 @dataclass
 class ProviderBest:
-    """Each provider's ``top`` best-scoring mentees seen so far (rows are mentee indices)."""
+    """Each provider's ``top`` best-scoring mentees seen so far (rows are mentee indices).
+
+    The tie rule: a list holds the ``top`` best entries by score, and among equal scores the
+    lower mentee index first, whatever the blocks, the workers and the order of merging. Blocks
+    are offered in increasing row order, so an entry equal to a full list's lowest score (a
+    lower row) never enters it.
+    """
 
     n_providers: int
     top: int
@@ -33,6 +42,7 @@ class ProviderBest:
     scores: Float32Array = field(init=False)
     rows: Int32Array = field(init=False)
     blocks: int = field(init=False, default=0)  # blocks offered so far
+    _next_row: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         # Provider-major (providers x top): each provider's list is one contiguous row.
@@ -53,7 +63,7 @@ class ProviderBest:
         list's cut-off, and ``make_exact()`` marks them in the whole block (in place) before a
         block enters densely.
         """
-        self.blocks += 1
+        self._offered(first_row, block)
         passing, count = self._passing(block)
         if count == 0:
             return
@@ -66,8 +76,6 @@ class ProviderBest:
         if admissible is not None:
             keep = admissible(rows + first_row, cols)
             rows, cols = rows[keep], cols[keep]
-            if rows.size == 0:
-                return
         self._add_sparse(first_row + rows.astype(np.int32), cols, block[rows, cols])
 
     def add_passing(
@@ -81,7 +89,7 @@ class ProviderBest:
         """``add_block`` when the caller has already gathered the block's entries above
         ``cutoffs()`` (rows, columns, scores in row-major order) and checked their coverage: the
         same lists, without a pass of its own over the block."""
-        self.blocks += 1
+        self._offered(first_row, block)
         rows, cols, scores = passing
         if rows.size == 0:
             return
@@ -89,8 +97,6 @@ class ProviderBest:
             if make_exact is not None:
                 make_exact()
             self._add_dense(first_row, block)
-            return
-        if not admissible.any():
             return
         self._add_sparse(
             first_row + rows[admissible].astype(np.int32), cols[admissible], scores[admissible]
@@ -101,6 +107,12 @@ class ProviderBest:
         cutoff: Float32Array = np.maximum(self.scores.min(axis=1), self.floor)
         return cutoff
 
+    def _offered(self, first_row: int, block: Float32Array) -> None:
+        if first_row < self._next_row:
+            raise ValueError("blocks must be offered in increasing row order")
+        self._next_row = first_row + block.shape[0]
+        self.blocks += 1
+
     def _passing(self, block: Float32Array) -> tuple[npt.NDArray[np.bool_], int]:
         # Only entries above a provider's current cut-off can enter its list; after the first
         # blocks that is a small share, so those are gathered sparsely.
@@ -108,19 +120,30 @@ class ProviderBest:
         return passing, int(np.count_nonzero(passing))
 
     def _add_dense(self, first_row: int, block: Float32Array) -> None:
-        by_provider = np.ascontiguousarray(block.T)
-        n = by_provider.shape[1]
-        if n > self.top:
-            local = np.argpartition(by_provider, n - self.top, axis=1)[:, n - self.top :]
-        else:
-            local = np.broadcast_to(np.arange(n), by_provider.shape)
-        scores = np.take_along_axis(by_provider, local, axis=1)
-        self._merge(scores, (local + first_row).astype(np.int32))
+        """Enter an exact block (pairs without coverage at or below the floor) that most of
+        its entries pass: only those at or above a bound on each column's ``top``-th best."""
+        n = block.shape[0]
+        groups = ROW_GROUPS_PER_TOP * self.top
+        passing = block > self.cutoffs()[None, :]
+        if n >= 2 * groups:
+            # Group g is rows g, g + G, g + 2G, ...: an element-wise maximum of contiguous
+            # row slabs, one read of the block. The top-th best group maximum is reached by
+            # at least top entries, so no entry below it belongs in the list.
+            whole = groups * (n // groups)
+            maxima = np.max(block[:whole].reshape(n // groups, groups, -1), axis=0)
+            maxima = np.vstack((maxima, block[whole:])).T.copy()
+            cut = maxima.shape[1] - self.top
+            maxima.partition(cut, axis=1)
+            np.logical_and(passing, block >= maxima[:, cut][None, :], out=passing)
+        rows, cols = np.divmod(np.flatnonzero(passing), block.shape[1])
+        self._add_sparse(first_row + rows.astype(np.int32), cols, block[rows, cols])
 
     def _add_sparse(
         self, rows: Int32Array, cols: npt.NDArray[np.intp], scores: Float32Array
     ) -> None:
         """Merge a few new entries into the lists of the providers they concern."""
+        if rows.size == 0:
+            return
         # Stable sorts of 16-bit keys are radix sorts: several times faster than of 64-bit ones.
         narrow = cols.astype(np.uint16) if self.n_providers <= 1 << 16 else cols
         order = np.argsort(narrow, kind="stable")
@@ -151,10 +174,21 @@ class ProviderBest:
     def _merge(self, scores: Float32Array, rows: Int32Array) -> None:
         both_scores = np.concatenate((self.scores, scores), axis=1)
         both_rows = np.concatenate((self.rows, rows), axis=1)
-        # A partition, not a sort: this runs once per block. Ties at the cut are settled by
-        # position, so the result is deterministic for a fixed order of blocks.
+        # A partition, not a sort: this runs once per block.
         width = both_scores.shape[1]
-        order = np.argpartition(both_scores, width - self.top, axis=1)[:, width - self.top :]
+        cut = width - self.top
+        order = np.argpartition(both_scores, cut, axis=1)
+        # Where an entry left out scores as the lowest kept one (above the floor), the tie rule
+        # decides: those lists only are partitioned again by (score, lower row) keys.
+        lowest = np.take_along_axis(both_scores, order[:, cut : cut + 1], axis=1)
+        tied = np.flatnonzero(
+            (lowest[:, 0] > self.floor)
+            & (np.count_nonzero(both_scores >= lowest, axis=1) > self.top)
+        )
+        if tied.size:
+            keys = _rank_keys(both_scores[tied], both_rows[tied])
+            order[tied] = np.argpartition(keys, cut, axis=1)
+        order = order[:, cut:]
         # take_along_axis twice, as one flat index used twice (it rebuilds its index each call).
         flat = order + (np.arange(order.shape[0]) * width)[:, None]
         self.scores = np.take(both_scores, flat)
@@ -167,6 +201,16 @@ class ProviderBest:
             np.arange(self.n_providers, dtype=np.int32)[:, None], keep.shape
         )
         return self.rows[keep], providers[keep], self.scores[keep].astype(np.float64)
+
+
+def _rank_keys(scores: Float32Array, rows: Int32Array) -> npt.NDArray[np.int64]:
+    """Keys whose order is (score ascending, row descending): the larger key is the better
+    entry. A float32's bits, negatives' magnitude bits flipped, order as the floats do."""
+    bits = scores.view(np.int32).astype(np.int64)
+    ordered = np.where(bits < 0, bits ^ 0x7FFFFFFF, bits)
+    # Rows run from -1 (an empty slot) below 2**31: 2**32 - 2 - row lies in [0, 2**32).
+    keys: npt.NDArray[np.int64] = (ordered << 32) | ((1 << 32) - 2 - rows.astype(np.int64))
+    return keys
 
 
 def with_provider_best(candidates: CandidateEdges, best: ProviderBest) -> CandidateEdges:

@@ -322,3 +322,29 @@ def test_keep_best_equals_sorting_each_row(
     np.testing.assert_array_equal(rows, want_rows)
     np.testing.assert_array_equal(cols, want_cols)
     np.testing.assert_array_equal(scores, block[want_rows, want_cols].astype(np.float64))
+
+
+@pytest.mark.parametrize(("chunk_size", "workers"), [(7, 2), (16, 1), (64, 3)])
+def test_edges_are_each_sides_best_by_the_stated_tie_rules(chunk_size: int, workers: int) -> None:
+    # Every mentee three times over (fresh ids, in different blocks): equal scores at most
+    # cuts. The edges are each mentee's top_k (equal scores to the lower provider) and each
+    # provider's provider_top_k (equal scores to the lower mentee) of every admissible pair.
+    data = random_instance(21, n_mentors=40, n_mentees=50)
+    mentees = tuple(
+        m.model_copy(update={"id": f"{m.id}-{copy}"}) for copy in range(3) for m in data.mentees
+    )
+    data = data.model_copy(update={"mentees": mentees})
+    config = MatchingConfig(top_k=3, provider_top_k=4, chunk_size=chunk_size, workers=workers)
+    full = build_candidates(data, config, full=True)
+    m, p, s = full.mentee_index, full.provider_index, full.score
+    wanted: set[tuple[int, int]] = set()
+    for side, other, top in ((m, p, config.top_k), (p, m, config.provider_top_k)):
+        order = np.lexsort((other, -s, side))
+        grouped = side[order]
+        first = np.arange(order.size) - np.searchsorted(grouped, grouped) < top
+        wanted |= set(zip(m[order][first].tolist(), p[order][first].tolist(), strict=True))
+    got = build_candidates(data, config)
+    pairs = list(zip(got.mentee_index.tolist(), got.provider_index.tolist(), strict=True))
+    assert set(pairs) == wanted
+    scores = dict(zip(zip(m.tolist(), p.tolist(), strict=True), s.tolist(), strict=True))
+    assert got.score.tolist() == [scores[pair] for pair in pairs]

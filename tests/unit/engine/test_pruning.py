@@ -6,6 +6,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.matcher.engine.assignment import solve_assignment
 from services.matcher.engine.candidates import build_candidates
@@ -36,6 +38,54 @@ def brute_force_best(scores: np.ndarray, top: int, floor: float) -> list[set[int
         admissible = np.flatnonzero(column > floor)
         best.append(set(admissible[np.argsort(-column[admissible], kind="stable")][:top].tolist()))
     return best
+
+
+def ranked_best(scores: np.ndarray, top: int, floor: float) -> list[list[int]]:
+    """Each provider's ``top`` best rows above the floor, equal scores to the lower row."""
+    best = []
+    for p in range(scores.shape[1]):
+        column = scores[:, p]
+        admissible = np.flatnonzero(column > floor)
+        ranked = admissible[np.lexsort((admissible, -column[admissible]))]
+        best.append(sorted(ranked[:top].tolist()))
+    return best
+
+
+@settings(max_examples=60)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    values=st.integers(1, 40),
+    top=st.integers(1, 12),
+    workers=st.integers(1, 3),
+)
+def test_lists_follow_the_tie_rule_whatever_the_blocks_and_workers(
+    seed: int, values: int, top: int, workers: int
+) -> None:
+    # Few distinct values: ties at most cuts. Blocks of any size (dense and sparse entries),
+    # dealt round-robin to several trackers merged at the end, as the candidate builder does:
+    # each list is the top best by score, equal scores to the lower mentee.
+    rng = np.random.default_rng(seed)
+    n_mentees, n_providers = int(rng.integers(1, 600)), int(rng.integers(1, 60))
+    scores = (rng.integers(0, values + 1, (n_mentees, n_providers)) / values).astype(np.float32)
+    scores[rng.random(scores.shape) < 0.2] = -np.inf
+    size = int(rng.integers(1, 300))
+    trackers = [ProviderBest(n_providers, top, floor=0.05) for _ in range(workers)]
+    for b, start in enumerate(range(0, n_mentees, size)):
+        trackers[b % workers].add_block(start, scores[start : start + size])
+    for other in trackers[1:]:
+        trackers[0].merge(other)
+    rows, cols, kept = trackers[0].edges()
+    assert [sorted(rows[cols == p].tolist()) for p in range(n_providers)] == ranked_best(
+        scores, top, 0.05
+    )
+    np.testing.assert_array_equal(kept, scores[rows, cols])
+
+
+def test_blocks_out_of_row_order_are_refused() -> None:
+    tracker = ProviderBest(3, 2)
+    tracker.add_block(10, np.ones((5, 3), dtype=np.float32))
+    with pytest.raises(ValueError, match="increasing row order"):
+        tracker.add_block(0, np.ones((5, 3), dtype=np.float32))
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -93,6 +143,9 @@ def test_entries_gathered_by_the_caller_give_the_same_lists(seed: int) -> None:
         column = exact[:, p][exact[:, p] > 0.1]
         kept = gathered.scores[p][gathered.scores[p] > 0.1]
         np.testing.assert_array_equal(np.sort(kept)[::-1], np.sort(column)[::-1][:top])
+    kept_rows, kept_cols, _ = gathered.edges()  # ties to the lower mentee
+    lists = [sorted(kept_rows[kept_cols == p].tolist()) for p in range(n_providers)]
+    assert lists == ranked_best(exact, top, 0.1)
 
 
 def test_two_workers_merged_equal_one() -> None:

@@ -39,15 +39,25 @@ class ProviderBest:
     n_providers: int
     top: int
     floor: float = 0.0  # scores at or below this are not edges
-    scores: Float32Array = field(init=False)
-    rows: Int32Array = field(init=False)
+    # One int64 per entry that orders as the tie rule does (``_rank_keys``): a list is its
+    # provider's top largest keys, and one array carries both the scores and the rows.
+    keys: npt.NDArray[np.int64] = field(init=False)
     blocks: int = field(init=False, default=0)  # blocks offered so far
     _next_row: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         # Provider-major (providers x top): each provider's list is one contiguous row.
-        self.scores = np.full((self.n_providers, self.top), -np.inf, dtype=np.float32)
-        self.rows = np.full((self.n_providers, self.top), -1, dtype=np.int32)
+        self.keys = np.full((self.n_providers, self.top), _EMPTY, dtype=np.int64)
+
+    @property
+    def scores(self) -> Float32Array:
+        """The lists' scores (providers x top; -inf in an empty slot)."""
+        return _key_scores(self.keys)
+
+    @property
+    def rows(self) -> Int32Array:
+        """The lists' mentee rows (providers x top; -1 in an empty slot)."""
+        return _key_rows(self.keys)
 
     def add_block(
         self,
@@ -104,7 +114,7 @@ class ProviderBest:
 
     def cutoffs(self) -> Float32Array:
         """Per provider, the score an entry must exceed to enter its list."""
-        cutoff: Float32Array = np.maximum(self.scores.min(axis=1), self.floor)
+        cutoff: Float32Array = np.maximum(_key_scores(self.keys.min(axis=1)), self.floor)
         return cutoff
 
     def _offered(self, first_row: int, block: Float32Array) -> None:
@@ -144,10 +154,11 @@ class ProviderBest:
         """Merge a few new entries into the lists of the providers they concern."""
         if rows.size == 0:
             return
+        keys = _rank_keys(scores, rows)
         # Stable sorts of 16-bit keys are radix sorts: several times faster than of 64-bit ones.
         narrow = cols.astype(np.uint16) if self.n_providers <= 1 << 16 else cols
         order = np.argsort(narrow, kind="stable")
-        rows, cols, scores = rows[order], cols[order], scores[order]
+        keys, cols = keys[order], cols[order]
         counts = np.bincount(cols, minlength=self.n_providers)
         providers = np.flatnonzero(counts)
         count = counts[providers]
@@ -155,52 +166,36 @@ class ProviderBest:
         width = int(count.max())
         slot = np.arange(cols.size) - np.repeat(start, count)
         which = np.repeat(np.arange(providers.size), count)
-        new_scores = np.full((providers.size, width), -np.inf, dtype=np.float32)
-        new_rows = np.full((providers.size, width), -1, dtype=np.int32)
-        new_scores[which, slot] = scores
-        new_rows[which, slot] = rows
+        new_keys = np.full((providers.size, width), _EMPTY, dtype=np.int64)
+        new_keys[which, slot] = keys
         if providers.size == self.n_providers:  # every list: no gather, no scatter
-            self._merge(new_scores, new_rows)
+            self._merge(new_keys)
             return
         merged = ProviderBest(providers.size, self.top, self.floor)
-        merged.scores, merged.rows = self.scores[providers], self.rows[providers]
-        merged._merge(new_scores, new_rows)
-        self.scores[providers], self.rows[providers] = merged.scores, merged.rows
+        merged.keys = self.keys[providers]
+        merged._merge(new_keys)
+        self.keys[providers] = merged.keys
 
     def merge(self, other: ProviderBest) -> None:
         """Fold in another tracker's lists (e.g. from another worker thread)."""
-        self._merge(other.scores, other.rows)
+        self._merge(other.keys)
 
-    def _merge(self, scores: Float32Array, rows: Int32Array) -> None:
-        both_scores = np.concatenate((self.scores, scores), axis=1)
-        both_rows = np.concatenate((self.rows, rows), axis=1)
-        # A partition, not a sort: this runs once per block.
-        width = both_scores.shape[1]
-        cut = width - self.top
-        order = np.argpartition(both_scores, cut, axis=1)
-        # Where an entry left out scores as the lowest kept one (above the floor), the tie rule
-        # decides: those lists only are partitioned again by (score, lower row) keys.
-        lowest = np.take_along_axis(both_scores, order[:, cut : cut + 1], axis=1)
-        tied = np.flatnonzero(
-            (lowest[:, 0] > self.floor)
-            & (np.count_nonzero(both_scores >= lowest, axis=1) > self.top)
-        )
-        if tied.size:
-            keys = _rank_keys(both_scores[tied], both_rows[tied])
-            order[tied] = np.argpartition(keys, cut, axis=1)
-        order = order[:, cut:]
-        # take_along_axis twice, as one flat index used twice (it rebuilds its index each call).
-        flat = order + (np.arange(order.shape[0]) * width)[:, None]
-        self.scores = np.take(both_scores, flat)
-        self.rows = np.take(both_rows, flat)
+    def _merge(self, keys: npt.NDArray[np.int64]) -> None:
+        both = np.concatenate((self.keys, keys), axis=1)
+        # A partition, not a sort: this runs once per block. Keys are distinct (a mentee is
+        # in one block), so the top largest are one set, ties at the cut included.
+        cut = both.shape[1] - self.top
+        both.partition(cut, axis=1)
+        self.keys = np.ascontiguousarray(both[:, cut:])
 
     def edges(self) -> tuple[Int32Array, Int32Array, npt.NDArray[np.float64]]:
         """(mentee row, provider column, score) of every kept entry above the floor."""
-        keep = (self.scores > self.floor) & np.isfinite(self.scores) & (self.rows >= 0)
+        scores, rows = self.scores, self.rows
+        keep = (scores > self.floor) & np.isfinite(scores) & (rows >= 0)
         providers = np.broadcast_to(
             np.arange(self.n_providers, dtype=np.int32)[:, None], keep.shape
         )
-        return self.rows[keep], providers[keep], self.scores[keep].astype(np.float64)
+        return rows[keep], providers[keep], scores[keep].astype(np.float64)
 
 
 def _rank_keys(scores: Float32Array, rows: Int32Array) -> npt.NDArray[np.int64]:
@@ -211,6 +206,21 @@ def _rank_keys(scores: Float32Array, rows: Int32Array) -> npt.NDArray[np.int64]:
     # Rows run from -1 (an empty slot) below 2**31: 2**32 - 2 - row lies in [0, 2**32).
     keys: npt.NDArray[np.int64] = (ordered << 32) | ((1 << 32) - 2 - rows.astype(np.int64))
     return keys
+
+
+def _key_scores(keys: npt.NDArray[np.int64]) -> Float32Array:
+    ordered = keys >> 32
+    bits = np.where(ordered < 0, ordered ^ 0x7FFFFFFF, ordered).astype(np.int32)
+    scores: Float32Array = bits.view(np.float32)
+    return scores
+
+
+def _key_rows(keys: npt.NDArray[np.int64]) -> Int32Array:
+    rows: Int32Array = ((1 << 32) - 2 - (keys & 0xFFFFFFFF)).astype(np.int32)
+    return rows
+
+
+_EMPTY = int(_rank_keys(np.array([-np.inf], np.float32), np.array([-1], np.int32))[0])
 
 
 def with_provider_best(candidates: CandidateEdges, best: ProviderBest) -> CandidateEdges:

@@ -53,8 +53,10 @@ from services.matcher.engine.optimal import BridgeworkEngine
 from services.matcher.engine.prepared import Offer, PreparedMentors, propose_to_newcomers
 from services.matcher.round_input import (
     NEVER_AGAIN,
+    ROW_VERSION,
     SEARCH_OVER,
     Row,
+    StoredProfiles,
     open_mentee,
     open_mentor,
     stored_profile,
@@ -213,12 +215,6 @@ class WaitingArrivals:
         self.add(outcome.waiting)
 
 
-# A row's version: the transaction that wrote it and where. Every update writes a new row
-# version (PostgreSQL's MVCC), with its writer's transaction id, at a new place: two updates in
-# one transaction differ by place, two at one place (after a vacuum) by transaction.
-ROW_VERSION = "p.xmin::text || ':' || p.ctid::text"
-
-
 @dataclass(frozen=True)
 class ArrivalInput:
     """What a batch of arrivals reads: its networks' mentors with room (rows, by network), its
@@ -294,31 +290,13 @@ def _current(profiles: dict[UUID, str], rows: list[Row]) -> bool:
     return all(profiles.get(r["id"]) == r["profile_json"] for r in rows)
 
 
-class MentorProfiles:
-    """The stored profiles of the mentors arrivals have read, by person, each with the version of
-    its row (``ROW_VERSION``), so that a batch reads only the profiles that are new or changed
-    since, not every open mentor's again.
+class MentorProfiles(StoredProfiles):
+    """The stored profiles of the mentors arrivals have read (``StoredProfiles``), so that a
+    batch reads only the profiles that are new or changed since, not every open mentor's again.
 
     Profiles only: capacity, paused and the places held are read from the database in every
     batch, in its transaction, under the network's lock, so that two matcher replicas (each
-    with its own cache) never propose beyond a mentor's capacity. A stale entry is never used:
-    its version no longer matches the row's."""
-
-    def __init__(self, max_size: int = 20_000) -> None:
-        self._max_size = max_size
-        self._profiles: dict[UUID, tuple[str, str]] = {}
-
-    def __len__(self) -> int:
-        return len(self._profiles)
-
-    def get(self, person_id: UUID, version: str) -> str | None:
-        known = self._profiles.get(person_id)
-        return known[1] if known is not None and known[0] == version else None
-
-    def put(self, person_id: UUID, version: str, profile_json: str) -> None:
-        if len(self._profiles) >= self._max_size and person_id not in self._profiles:
-            self._profiles.clear()  # rare (more mentors than max_size): start again
-        self._profiles[person_id] = (version, profile_json)
+    with its own cache) never propose beyond a mentor's capacity."""
 
 
 async def _load(

@@ -5,7 +5,7 @@ a placement's places left). The rules are pure functions of a row's values."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -57,20 +57,26 @@ class RoundInput:
 class RoundRows:
     """A network's rows as its round reads them, before they become the engine's input."""
 
-    trusts: list[Row]
-    people: list[Row]
-    placements: list[Row]
+    trusts: Sequence[Row]
+    people: Sequence[Row]
+    placements: Sequence[Row]
     proposals: list[Row]
+    profiles_read: int = 0  # stored profiles read from the database (the others were kept)
 
 
-async def read_round_rows(conn: asyncpg.Connection, network_id: str) -> RoundRows:
+async def read_round_rows(
+    conn: asyncpg.Connection, network_id: str, profiles: StoredProfiles | None = None
+) -> RoundRows:
     """What the network's round works with: capacity not taken by approved matches, mentees
     still seeking each kind of match, pending proposals (kept unless clearly beaten), pairs
-    rejected before or whose match closed."""
+    rejected before or whose match closed. A person's stored profile is read only when
+    ``profiles`` (kept by the process between rounds) does not have their row's version: a
+    round reads its whole network, but between two rounds only the people who changed."""
     trusts = await conn.fetch("SELECT * FROM trusts WHERE network_id = $1", network_id)
     people = await conn.fetch(
         f"""
-        SELECT {PEOPLE_COLUMNS},
+        SELECT p.id, p.role, p.network_id, p.paused, p.capacity, p.hours_per_month,
+          {ROW_VERSION} AS version,
           (SELECT count(*) FROM proposals a
            WHERE a.provider_id = p.id AND a.status = 'approved') AS approved_as_provider,
           (SELECT count(*) FROM proposals a WHERE a.mentee_id = p.id AND {SEARCH_OVER}
@@ -81,6 +87,9 @@ async def read_round_rows(conn: asyncpg.Connection, network_id: str) -> RoundRow
         """,
         network_id,
     )
+    profiles = StoredProfiles() if profiles is None else profiles
+    fresh = sum(1 for r in people if profiles.get(r["id"], r["version"]) is None)
+    people = await with_profiles(conn, people, profiles)
     placements = await conn.fetch(
         """
         SELECT pl.profile, (SELECT count(*) FROM proposals a
@@ -97,7 +106,57 @@ async def read_round_rows(conn: asyncpg.Connection, network_id: str) -> RoundRow
         network_id,
         ["pending", *NEVER_AGAIN],
     )
-    return RoundRows(trusts, people, placements, proposals)
+    return RoundRows(trusts, people, placements, proposals, profiles_read=fresh)
+
+
+# A row's version: the transaction that wrote it and where. Every update writes a new row
+# version (PostgreSQL's MVCC), with its writer's transaction id, at a new place: two updates in
+# one transaction differ by place, two at one place (after a vacuum) by transaction.
+ROW_VERSION = "p.xmin::text || ':' || p.ctid::text"
+
+
+class StoredProfiles:
+    """Stored profiles (as JSON text) by person, each with the version of its row
+    (``ROW_VERSION``), so that a reader asks the database only for the profiles that are new or
+    changed since it last read them. A stale entry is never used: its version no longer matches
+    the row's."""
+
+    def __init__(self, max_size: int = 20_000) -> None:
+        self._max_size = max_size
+        self._profiles: dict[UUID, tuple[str, str]] = {}
+
+    def __len__(self) -> int:
+        return len(self._profiles)
+
+    def get(self, person_id: UUID, version: str) -> str | None:
+        known = self._profiles.get(person_id)
+        return known[1] if known is not None and known[0] == version else None
+
+    def put(self, person_id: UUID, version: str, profile_json: str) -> None:
+        if len(self._profiles) >= self._max_size and person_id not in self._profiles:
+            self._profiles.clear()  # rare (more people than max_size): start again
+        self._profiles[person_id] = (version, profile_json)
+
+
+async def with_profiles(
+    conn: asyncpg.Connection, rows: Sequence[Row], profiles: StoredProfiles
+) -> list[Row]:
+    """``rows`` (each with the person's ``id`` and row ``version``) with their stored profile as
+    ``profile_json``, read from the database only where ``profiles`` lacks that version. In one
+    snapshot (a round's) the second read finds the versions of the first."""
+    unknown = [r["id"] for r in rows if profiles.get(r["id"], r["version"]) is None]
+    if unknown:
+        for r in await conn.fetch(
+            f"SELECT p.id, {ROW_VERSION} AS version, p.profile::text AS profile_json"
+            " FROM people p WHERE p.id = ANY($1::uuid[])",
+            unknown,
+        ):
+            profiles.put(r["id"], r["version"], r["profile_json"])
+    return [
+        {**r, "profile_json": profile}
+        for r in rows
+        if (profile := profiles.get(r["id"], r["version"])) is not None
+    ]
 
 
 def round_input(rows: RoundRows) -> RoundInput:

@@ -36,6 +36,7 @@ from services.matcher.round_input import (
     SEARCH_OVER,
     PairKey,
     RoundRows,
+    StoredProfiles,
     read_round_rows,
     round_input,
 )
@@ -77,9 +78,14 @@ async def due_networks(
 
 
 async def run_round(
-    pool: asyncpg.Pool, engine: MatchingEngine, network_id: str
+    pool: asyncpg.Pool,
+    engine: MatchingEngine,
+    network_id: str,
+    profiles: StoredProfiles | None = None,
 ) -> list[MatchProposed] | None:
     """Solve one network; returns its new proposals, or None when another replica has it.
+    ``profiles``: the stored profiles the process's rounds have read (``RoundScheduler``'s),
+    so a round reads only those changed since; without it, every profile is read.
 
     The round (its log line, its span, its proposals' Kafka headers) carries on the correlation
     id and trace of the latest change that asked for it."""
@@ -90,11 +96,14 @@ async def run_round(
     if trace_context is None:
         return None
     with continued(trace_context, "matching round"):
-        return await _run_round(pool, engine, network_id)
+        return await _run_round(pool, engine, network_id, profiles)
 
 
 async def _run_round(
-    pool: asyncpg.Pool, engine: MatchingEngine, network_id: str
+    pool: asyncpg.Pool,
+    engine: MatchingEngine,
+    network_id: str,
+    profiles: StoredProfiles | None = None,
 ) -> list[MatchProposed] | None:
     """Solve one network unless another replica has it.
 
@@ -112,7 +121,7 @@ async def _run_round(
         ):
             return None
         try:
-            return await _solve_and_write(conn, engine, network_id)
+            return await _solve_and_write(conn, engine, network_id, profiles)
         finally:
             await conn.execute(
                 "SELECT pg_advisory_unlock(hashtext($1))", round_claim_key(network_id)
@@ -140,7 +149,9 @@ class Snapshot:
 MARK_VERSION = "xmin::text || ':' || ctid::text"
 
 
-async def read_snapshot(conn: asyncpg.Connection, network_id: str) -> Snapshot | None:
+async def read_snapshot(
+    conn: asyncpg.Connection, network_id: str, profiles: StoredProfiles | None = None
+) -> Snapshot | None:
     """The network's rows and its dirty mark in one snapshot (repeatable read), or None when it
     is no longer marked (another replica's round has just solved it)."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
@@ -151,16 +162,19 @@ async def read_snapshot(conn: asyncpg.Connection, network_id: str) -> Snapshot |
         )
         if mark is None:
             return None
-        rows = await read_round_rows(conn, network_id)
+        rows = await read_round_rows(conn, network_id, profiles)
         weights = await conn.fetchval("SELECT weights FROM networks WHERE id = $1", network_id)
     return Snapshot(rows, weights, mark["version"], mark["read_at"])
 
 
 async def _solve_and_write(
-    conn: asyncpg.Connection, engine: MatchingEngine, network_id: str
+    conn: asyncpg.Connection,
+    engine: MatchingEngine,
+    network_id: str,
+    profiles: StoredProfiles | None,
 ) -> list[MatchProposed] | None:
     clock = Phases()
-    snapshot = await read_snapshot(conn, network_id)
+    snapshot = await read_snapshot(conn, network_id, profiles)
     if snapshot is None:
         return None
     engine = weighted(engine, snapshot.weights)  # its coordinator's, if they applied some
@@ -311,6 +325,7 @@ class RoundSummary:
     fairness: FairnessReport
     price: FairnessOutcome | None = None  # the fairness targets' price (optimal mode)
     phases: Mapping[str, float] = field(default_factory=dict)  # milliseconds, in order
+    profiles_read: int = 0  # from the database; the others were kept from earlier rounds
 
     def describe(self) -> str:
         phases = ", ".join(f"{name} {ms:.1f} ms" for name, ms in self.phases.items())
@@ -318,7 +333,9 @@ class RoundSummary:
             f"round for network {self.network_id}: {self.mentors} mentors, {self.mentees}"
             f" mentees, {self.placements} placements -> {self.new_proposals} new,"
             f" {self.kept_proposals} kept, {self.replaced_proposals} replaced"
-            f" in {self.seconds:.3f}s" + (f" ({phases})" if phases else "")
+            f" in {self.seconds:.3f}s"
+            + (f" ({phases})" if phases else "")
+            + f", {self.profiles_read} profiles read"
         )
 
 
@@ -332,6 +349,7 @@ class RoundPlan:
     new: list[MatchProposed]
     kept: int  # pending proposals the engine chose again
     replaced: list[UUID]
+    profiles_read: int = 0  # stored profiles the round read from the database
 
     def summary(
         self,
@@ -354,6 +372,7 @@ class RoundPlan:
             fairness=self.fairness,
             price=self.result.fairness,
             phases=dict(phases),
+            profiles_read=self.profiles_read,
         )
 
 
@@ -378,6 +397,7 @@ def _plan(
         new=new,
         kept=len(chosen) - len(new),
         replaced=[match_id for k, match_id in pending.items() if k not in chosen],
+        profiles_read=rows.profiles_read,
     )
 
 
@@ -486,6 +506,11 @@ async def store_proposals(
         await add_to_outbox(conn, events, trace_contexts)
 
 
+# The stored profiles a matcher's rounds keep between rounds (JSON text, a few kilobytes each):
+# more than the people of the networks one process solves means reading them all again.
+PROFILES_KEPT = 50_000
+
+
 def rest_after(round_seconds: float, duty_cycle: float) -> float:
     """How long the scheduler pauses after a round that took ``round_seconds``, so that rounds
     take at most ``duty_cycle`` of the time while several are due (1: no pause)."""
@@ -515,6 +540,8 @@ class RoundScheduler:
         self._max_delay = max_delay_seconds
         self._poll = poll_seconds
         self._duty_cycle = duty_cycle
+        # The profiles this process's rounds have read, kept between rounds.
+        self._profiles = StoredProfiles(max_size=PROFILES_KEPT)
 
     async def run(self) -> None:
         while True:
@@ -531,6 +558,6 @@ class RoundScheduler:
             networks = await due_networks(conn, self._quiet, self._max_delay)
         for network_id in networks:
             started = time.perf_counter()
-            await run_round(self._pool, self._engine, network_id)
+            await run_round(self._pool, self._engine, network_id, self._profiles)
             await asyncio.sleep(rest_after(time.perf_counter() - started, self._duty_cycle))
         return len(networks)

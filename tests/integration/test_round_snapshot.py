@@ -24,6 +24,7 @@ from services.matcher.engine.contract import (
     Proposal,
 )
 from services.matcher.repository import mark_dirty
+from services.matcher.round_input import StoredProfiles, read_round_rows
 from services.matcher.rounds import due_networks, run_round
 from shared.events import MatchDecided, MatchProposed, PersonErased
 from shared.matching import Explanation, MatchKind
@@ -188,3 +189,30 @@ async def test_a_proposal_approved_while_the_round_solves_is_neither_withdrawn_n
             )
             == 0
         )
+
+
+async def test_a_round_reads_only_the_profiles_that_changed_since_the_last(
+    matcher_pool: asyncpg.Pool,
+) -> None:
+    """Rounds keep the stored profiles between rounds, by row version: the next round reads
+    only the changed ones, and uses them (a mentor who moved to the mentee's own trust is no
+    longer proposed to them: no mentoring within a trust)."""
+    profiles = StoredProfiles()
+    async with matcher_pool.acquire() as conn:
+        network, mentor_id, mentee_id = await seed(conn)
+        rows = await read_round_rows(conn, network, profiles)
+        assert rows.profiles_read == len(rows.people) == 2
+        assert (await read_round_rows(conn, network, profiles)).profiles_read == 0
+        await conn.execute(
+            "UPDATE people SET profile = jsonb_set(profile, '{trust_code}', to_jsonb($2::text))"
+            " WHERE id = $1",
+            mentor_id,
+            f"{network}B",
+        )
+        rows = await read_round_rows(conn, network, profiles)
+        assert rows.profiles_read == 1
+        [moved] = [r for r in rows.people if r["id"] == mentor_id]
+        assert f'"{network}B"' in moved["profile_json"]
+    assert await run_round(matcher_pool, ENGINE, network, profiles) == []
+    async with matcher_pool.acquire() as conn:
+        assert await live(conn, "mentee_id", mentee_id) == []

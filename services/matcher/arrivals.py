@@ -61,6 +61,7 @@ from services.matcher.round_input import (
     open_mentor,
     stored_profile,
     trust_info,
+    with_profiles,
 )
 from services.matcher.rounds import network_lock_key, proposed_event, store_proposals
 from shared.consuming import Contexts, context_of
@@ -372,20 +373,4 @@ async def _mentors_with_room(
         """,
         networks,
     )
-    unknown = [r["id"] for r in rows if profiles.get(r["id"], r["version"]) is None]
-    fresh: dict[UUID, str] = {}
-    if unknown:
-        for r in await conn.fetch(
-            f"SELECT p.id, {ROW_VERSION} AS version, p.profile::text AS profile_json"
-            " FROM people p WHERE p.id = ANY($1::uuid[])",
-            unknown,
-        ):
-            profiles.put(r["id"], r["version"], r["profile_json"])
-            fresh[r["id"]] = r["profile_json"]
-    # A profile changed between the two reads is taken as it is now: only the profile comes
-    # from the second read, capacity and places held from the first.
-    return [
-        {**r, "paused": False, "profile_json": profile}
-        for r in rows
-        if (profile := fresh.get(r["id"]) or profiles.get(r["id"], r["version"])) is not None
-    ]
+    return [{**r, "paused": False} for r in await with_profiles(conn, rows, profiles)]

@@ -143,8 +143,11 @@ async def with_profiles(
 ) -> list[Row]:
     """``rows`` (each with the person's ``id`` and row ``version``) with their stored profile as
     ``profile_json``, read from the database only where ``profiles`` lacks that version. In one
-    snapshot (a round's) the second read finds the versions of the first."""
+    snapshot (a round's) the second read finds the versions of the first. Outside one (a batch
+    of arrivals), a profile changed between the two reads is taken as it is now: only the
+    profile comes from the second read, the rest of each row from the first."""
     unknown = [r["id"] for r in rows if profiles.get(r["id"], r["version"]) is None]
+    fresh: dict[UUID, str] = {}
     if unknown:
         for r in await conn.fetch(
             f"SELECT p.id, {ROW_VERSION} AS version, p.profile::text AS profile_json"
@@ -152,10 +155,11 @@ async def with_profiles(
             unknown,
         ):
             profiles.put(r["id"], r["version"], r["profile_json"])
+            fresh[r["id"]] = r["profile_json"]
     return [
         {**r, "profile_json": profile}
         for r in rows
-        if (profile := profiles.get(r["id"], r["version"])) is not None
+        if (profile := fresh.get(r["id"]) or profiles.get(r["id"], r["version"])) is not None
     ]
 
 

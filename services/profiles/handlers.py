@@ -42,10 +42,11 @@ def withdrawal_applies(status: str | None) -> bool:
 
 
 def decision_applies(status: str | None) -> bool:
-    """A coordinator's decision applies whatever the proposal's state (the matcher records it
-    too, docs/events.md); decisions are stored when taken (coordination/decisions.py), so the
-    event changes nothing here unless another database took it."""
-    return status is not None
+    """A coordinator's decision applies to a proposal still open, even one the matcher withdrew
+    meanwhile (the matcher records it too, docs/events.md). Decisions are stored when taken
+    (coordination/decisions.py, from pending only), so a proposal already decided or closed
+    here hears its own decision again: it keeps when it was decided and is not reopened."""
+    return status in ("pending", "withdrawn")
 
 
 def check_network(network_id: str, exists: bool) -> None:

@@ -4,7 +4,7 @@ handlers run on PostgreSQL in tests/integration/test_web_pages.py)."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
 import pytest
@@ -44,6 +44,7 @@ class FakeReadModel:
         self.proposals: dict[UUID, Row] = {}
         self.reports: list[RoundCompleted] = []
         self.life: dict[UUID, Event] = {}
+        self.changed_at: dict[UUID, datetime] = {}  # proposals' status_changed_at
 
     async def network_exists(self, network_id: str) -> bool:
         return network_id in self.networks
@@ -65,6 +66,7 @@ class FakeReadModel:
     ) -> None:
         row = self.proposals[match_id]
         row.status, row.reason, row.decided_by = status, reason, decided_by or row.decided_by
+        self.changed_at[match_id] = at
 
     async def add_fairness_report(self, event: RoundCompleted) -> None:
         self.reports.append(event)
@@ -123,6 +125,20 @@ async def test_a_decision_applies_after_a_withdrawal() -> None:
     await handle_event(store, withdrawn(proposal))
     await handle_event(store, decided(proposal, approved=False))
     assert store.proposals[proposal.match_id].status == "rejected"
+
+
+@pytest.mark.parametrize("status", ["approved", "closed"])
+async def test_a_decision_heard_again_keeps_the_match_as_it_stands(status: str) -> None:
+    """The echo of a decision stored when it was taken (or a replay after the match closed)
+    neither moves when the match was introduced nor reopens it."""
+    store = FakeReadModel()
+    proposal = match_proposed()
+    await handle_event(store, proposal)
+    row = store.proposals[proposal.match_id]
+    introduced = datetime(2026, 1, 5, tzinfo=UTC)
+    row.status, store.changed_at[proposal.match_id] = status, introduced
+    await handle_event(store, decided(proposal, approved=True))
+    assert (row.status, store.changed_at[proposal.match_id]) == (status, introduced)
 
 
 async def test_events_about_a_network_that_does_not_exist_are_refused() -> None:

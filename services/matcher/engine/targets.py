@@ -110,6 +110,8 @@ class _Search:
         self.free = free
         largest = float(candidates.score.max()) if candidates.edge_count else 1.0
         self.box = 4.0 * max(largest, 1e-9)
+        self.dominant = self.box  # a price above any difference of two scores
+        self.seen: set[bytes] = set()  # the matchings solved so far, by their edges
 
     def run(self) -> tuple[Assignment, float]:
         beta = np.zeros(len(self.weight))
@@ -117,24 +119,33 @@ class _Search:
         self._record(beta, result)
         if self.best is self.free:  # the free optimum meets every target: it is the optimum
             return self.free, self.free.total_score
+        stuck = False
         while self.rounds < MAX_ROUNDS:
+            box = self.box
             prices = self._next_beta()
             if prices is None:  # the price LP failed numerically: keep what the cuts have found
                 break
             beta, lower = prices
             if self.upper - lower <= TOLERANCE * max(abs(self.upper), 1.0) or self._close():
                 break
+            short = self.slack(result) < -1e-9
             result = self.solve(self._bonus(beta))
-            self._record(beta, result)
+            if self._record(beta, result):
+                # The same matching again adds no cut: with the box unchanged the next prices
+                # would be these (the cuts have converged); at prices above every score nothing
+                # higher moves a group either, and raising them below is no use.
+                stuck = self._dominant(beta, short)
+                if stuck or box == self.box:
+                    break
         # At the optimal prices the flow may return only infeasible extremes: raise the prices
         # of the groups still short until a feasible matching appears (or the rounds run out).
         step = self.box / 64
-        while self.best is None and self.rounds < MAX_ROUNDS:
+        while self.best is None and not stuck and self.rounds < MAX_ROUNDS:
             short = self.slack(result) < -1e-9
             beta = beta + step * short
             step *= 2
             result = self.solve(self._bonus(beta))
-            self._record(beta, result)
+            stuck = self._record(beta, result) and self._dominant(beta, short)
         if self.best is None:  # no feasible matching found: the targets cannot all be met
             return result, self.upper
         for feasible in list(self.feasible):
@@ -200,7 +211,18 @@ class _Search:
         result: FloatArray = self.weight @ change
         return result
 
-    def _record(self, beta: FloatArray, result: Assignment) -> None:
+    def _dominant(self, beta: FloatArray, short: npt.NDArray[np.bool_]) -> bool:
+        """Every short group's price is above any pair's score: taking a member for anyone
+        else pays more than any score can, so a matching unmoved at these prices stays so.
+        (Pending proposals the re-solve keeps are such: their mentees stay matched at any
+        price, and where they hold every place no price moves a group.)"""
+        return bool(np.any(short)) and bool(np.all(beta[short] >= self.dominant))
+
+    def _record(self, beta: FloatArray, result: Assignment) -> bool:
+        """Keeps ``result``'s cut; whether the search had already seen this matching."""
+        key = result.edges.tobytes()
+        seen = key in self.seen
+        self.seen.add(key)
         self.rounds += 1
         slack = self.slack(result)
         value = result.total_score
@@ -212,6 +234,7 @@ class _Search:
                 self.best = result
         else:
             self.infeasible.append(result)
+        return seen
 
     def slack(self, result: Assignment) -> FloatArray:
         matched = np.zeros(self.weight.shape[1])

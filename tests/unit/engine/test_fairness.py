@@ -20,6 +20,7 @@ from services.matcher.engine.contract import (
     MatchingInput,
     MenteeInput,
     MentorInput,
+    PendingProposal,
     Proposal,
     TrustInfo,
 )
@@ -297,3 +298,26 @@ def test_a_failed_price_lp_still_gives_a_round_and_says_how_far_it_is(
     assert outcome is not None
     assert outcome.total_score <= outcome.free_total_score + 1e-9
     assert outcome.bound_gap >= 0
+
+
+def test_no_price_search_where_pending_proposals_hold_every_place() -> None:
+    """The re-solve keeps pending proposals whatever the prices: where they hold every place,
+    no price moves a group, and the search stops at once instead of spending its 40 solves."""
+    data = scarce_round().model_copy(
+        update={
+            "pending": tuple(
+                PendingProposal(kind=MatchKind.MENTORING, provider_id=f"m{i}", mentee_id=f"ft{i}")
+                for i in range(3)
+            )
+        }
+    )
+    result = build_engine(MatchingConfig()).propose(data)
+    outcome = result.fairness
+    assert outcome is not None
+    assert outcome.solves == 2  # the free optimum, then one solve at prices above every score
+    assert {g.group: g.met for g in outcome.groups}["part_time"] is False
+    assert sorted((p.provider_id, p.mentee_id) for p in result.proposals) == [
+        ("m0", "ft0"),
+        ("m1", "ft1"),
+        ("m2", "ft2"),
+    ]

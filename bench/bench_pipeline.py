@@ -619,7 +619,7 @@ async def measure_latency(
         **percentiles(latencies),
         "stages": stages,
         "worst_ms_by_second": worst_by_second(published, received),
-        "p99_by_minute": p99_by_window(published, received, 60),
+        "p99_by_minute": p99_by_window(published, received, 60, seconds),
         "rounds": rounds,
         "load_average": [load_before, load_average()],
     }

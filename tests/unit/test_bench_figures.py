@@ -65,6 +65,17 @@ def test_a_slow_minute_shows_in_its_own_window() -> None:
     assert percentiles([(received[i] - published[i]) * 1000 for i in range(180)])["p50_ms"] == 50
 
 
+def test_stragglers_after_the_run_count_in_its_last_minute() -> None:
+    """A 120 s run whose paced publisher sent its last three events at 120.0-120.2 s: two
+    windows, not a third whose p99 is three events' worst."""
+    published = {i: i / 10 for i in range(1200)} | {1200 + i: 120.0 + i / 10 for i in range(3)}
+    received = {key: at + (4.0 if key >= 1200 else 0.05) for key, at in published.items()}
+    windows = p99_by_window(published, received, 60, run_seconds=120)
+    assert [(w["window"], w["published"]) for w in windows] == [(0, 600), (1, 603)]
+    assert windows[1]["p99_ms"] == pytest.approx(50)
+    assert len(p99_by_window(published, received, 60)) == 3  # without the run's length
+
+
 PRODUCER_OUTPUT = """\
 104857 records sent, 20967.2 records/sec (11.80 MB/sec), 1403.2 ms avg latency, 2024.0 ms max latency.
 200000 records sent, 24721.6 records/sec (13.91 MB/sec), 1154.11 ms avg latency, 2024.00 ms max latency, 1115 ms 50th, 1818 ms 95th, 1990 ms 99th, 2018 ms 99.9th.

@@ -33,6 +33,7 @@ from services.matcher.reconcile import Standing, Writes, reconciled
 from services.matcher.repository import MatcherRepository
 from services.matcher.round_input import (
     NEVER_AGAIN,
+    PROFILES_KEPT,
     SEARCH_OVER,
     PairKey,
     RoundRows,
@@ -504,11 +505,6 @@ async def store_proposals(
     )
     if events:
         await add_to_outbox(conn, events, trace_contexts)
-
-
-# The stored profiles a matcher's rounds keep between rounds (JSON text, a few kilobytes each):
-# more than the people of the networks one process solves means reading them all again.
-PROFILES_KEPT = 50_000
 
 
 def rest_after(round_seconds: float, duty_cycle: float) -> float:

@@ -266,20 +266,54 @@ PEOPLE_COLUMNS = (
 )
 
 
-# How many people's profiles a matcher keeps between rounds and batches, as JSON text (about
-# 0.8 kB each, ``StoredProfiles``) and parsed (about 3 kB, ``stored_profile``): about 0.8 GB at
-# this bound, held only by a matcher whose networks have that many people (a national scheme's
-# 120,000 fit). Rounds visit every network's people in turn, so a bound below the people of
-# the networks one process solves keeps almost nothing: each round reads and parses its whole
-# network again (48 us a profile; 0.2 s of a 3,500-mentee round).
+# How many people's profiles a matcher keeps between rounds and batches, one entry a person:
+# as JSON text (about 0.8 kB, ``StoredProfiles``) and parsed (about 3 kB, ``ParsedProfiles``),
+# so about 0.8 GB at this bound, held only by a matcher whose networks have that many people (a
+# national scheme's 120,000 fit). Rounds visit every network's people in turn, so a bound below
+# the people of the networks one process solves keeps almost nothing: each round reads and
+# parses its whole network again (48 us a profile; 0.2 s of a 3,500-mentee round).
 PROFILES_KEPT = 200_000
 
 
-@functools.lru_cache(maxsize=PROFILES_KEPT)
+@functools.lru_cache(maxsize=20_000)
 def stored_profile(profile_json: str) -> StoredProfile:
     """A stored profile, parsed once per version: every batch of arrivals and every round
     reads its networks' mentors again, and their profiles rarely change between reads."""
     return StoredProfile.model_validate_json(profile_json)
+
+
+class ParsedProfiles:
+    """Each person's stored profile parsed, for as long as its text is the one last seen: one
+    entry a person, so memory follows the people, not how often their profiles change (a cache
+    by text would keep every version until evicted)."""
+
+    def __init__(self, max_size: int) -> None:
+        self._max_size = max_size
+        self._parsed: dict[UUID, tuple[str, StoredProfile]] = {}
+
+    def __len__(self) -> int:
+        return len(self._parsed)
+
+    def get(self, person_id: UUID, profile_json: str) -> StoredProfile:
+        known = self._parsed.get(person_id)
+        if known is not None and known[0] == profile_json:
+            return known[1]
+        parsed = StoredProfile.model_validate_json(profile_json)
+        if len(self._parsed) >= self._max_size and person_id not in self._parsed:
+            self._parsed.clear()  # more people than the bound: start again
+        self._parsed[person_id] = (profile_json, parsed)
+        return parsed
+
+
+_parsed_profiles = ParsedProfiles(PROFILES_KEPT)
+
+
+def row_profile(row: Row) -> StoredProfile:
+    """The row's stored profile, parsed: by person when the row names one (a round's rows)."""
+    person_id = row.get("id")
+    if person_id is None:
+        return stored_profile(row["profile_json"])
+    return _parsed_profiles.get(person_id, row["profile_json"])
 
 
 @functools.lru_cache(maxsize=20_000)  # mentors only
@@ -310,7 +344,7 @@ def open_mentee(row: Row) -> MenteeInput | None:
     that kind of search, not the other."""
     if row["paused"]:  # withdrawn (self-service): matched with nobody
         return None
-    profile = stored_profile(row["profile_json"])
+    profile = row_profile(row)
     seeking_mentoring = row["approved_mentoring"] == 0
     open_to_secondment = profile.open_to_secondment and row["approved_secondment"] == 0
     if not (seeking_mentoring or open_to_secondment):

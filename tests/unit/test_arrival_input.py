@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from services.matcher.arrivals import MentorProfiles, MentorSides
 from services.matcher.engine.config import MatchingConfig
 from services.matcher.engine.optimal import BridgeworkEngine
-from services.matcher.round_input import Row, StoredProfile, stored_profile
+from services.matcher.round_input import ParsedProfiles, Row, StoredProfile, stored_profile
 from shared.people import Mode, Sector, SkillLevel, WorkingPattern
 from shared.regions import Region
 from shared.skills import DEFAULT_TAXONOMY
@@ -133,3 +133,27 @@ def test_a_side_is_kept_while_its_mentors_profiles_stay() -> None:
     changed = {"north": [mentor_row(a, "north", "data and analytics", 3, 2)]}
     _, prepared = sides.offers(changed, ENGINE)
     assert prepared == 1
+
+
+@given(st.lists(st.tuples(st.integers(0, 9), st.integers(0, 3)), max_size=60))
+def test_parsed_profiles_give_the_text_they_are_asked_for_one_a_person(
+    reads: list[tuple[int, int]],
+) -> None:
+    """A round's mentees parsed once while their profile stays: whatever order people and
+    their versions are read in, the parse is of the text asked for, and a person's profile
+    that changed replaces the old one (memory follows people, not edits)."""
+    parsed = ParsedProfiles(max_size=6)
+    people = [uuid4() for _ in range(10)]
+    texts = {
+        (person, bio): mentor_row(people[person], "north", f"bio {bio}", 1, 0)["profile_json"]
+        for person in range(10)
+        for bio in range(4)
+    }
+    for person, bio in reads:
+        profile = parsed.get(people[person], texts[person, bio])
+        assert (profile.person_id, profile.bio) == (people[person], f"bio {bio}")
+        assert len(parsed) <= min(6, len({p for p, _ in reads}))
+    edited = ParsedProfiles(max_size=6)
+    for bio in range(4):  # one person editing their profile four times: one entry
+        edited.get(people[0], texts[0, bio])
+    assert len(edited) == 1

@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -36,6 +36,7 @@ from shared.people import (
 from shared.regions import Region
 
 Row = Mapping[str, Any]  # a database row, or any mapping of the same columns
+Value = TypeVar("Value")
 
 PairKey = tuple[str, str, str]  # (kind, provider id, mentee id)
 
@@ -115,27 +116,35 @@ async def read_round_rows(
 ROW_VERSION = "p.xmin::text || ':' || p.ctid::text"
 
 
-class StoredProfiles:
-    """Stored profiles (as JSON text) by person, each with the version of its row
-    (``ROW_VERSION``), so that a reader asks the database only for the profiles that are new or
-    changed since it last read them. A stale entry is never used: its version no longer matches
-    the row's."""
+class PerPerson(Generic[Value]):
+    """One value a person, served only under the key it was put with (a row's version, a
+    profile's text): a stale entry is never used, and a person's newer value replaces the old
+    one, so the size follows the people. Bounded: past ``max_size`` people it starts again."""
 
-    def __init__(self, max_size: int = 20_000) -> None:
+    def __init__(self, max_size: int) -> None:
         self._max_size = max_size
-        self._profiles: dict[UUID, tuple[str, str]] = {}
+        self._values: dict[UUID, tuple[str, Value]] = {}
 
     def __len__(self) -> int:
-        return len(self._profiles)
+        return len(self._values)
 
-    def get(self, person_id: UUID, version: str) -> str | None:
-        known = self._profiles.get(person_id)
-        return known[1] if known is not None and known[0] == version else None
+    def get(self, person_id: UUID, key: str) -> Value | None:
+        known = self._values.get(person_id)
+        return known[1] if known is not None and known[0] == key else None
 
-    def put(self, person_id: UUID, version: str, profile_json: str) -> None:
-        if len(self._profiles) >= self._max_size and person_id not in self._profiles:
-            self._profiles.clear()  # rare (more people than max_size): start again
-        self._profiles[person_id] = (version, profile_json)
+    def put(self, person_id: UUID, key: str, value: Value) -> None:
+        if len(self._values) >= self._max_size and person_id not in self._values:
+            self._values.clear()  # rare (more people than max_size): start again
+        self._values[person_id] = (key, value)
+
+
+class StoredProfiles(PerPerson[str]):
+    """Stored profiles (as JSON text) by person, each with the version of its row
+    (``ROW_VERSION``), so that a reader asks the database only for the profiles that are new or
+    changed since it last read them."""
+
+    def __init__(self, max_size: int = 20_000) -> None:
+        super().__init__(max_size)
 
 
 async def with_profiles(
@@ -288,20 +297,16 @@ class ParsedProfiles:
     by text would keep every version until evicted)."""
 
     def __init__(self, max_size: int) -> None:
-        self._max_size = max_size
-        self._parsed: dict[UUID, tuple[str, StoredProfile]] = {}
+        self._parsed = PerPerson[StoredProfile](max_size)
 
     def __len__(self) -> int:
         return len(self._parsed)
 
     def get(self, person_id: UUID, profile_json: str) -> StoredProfile:
-        known = self._parsed.get(person_id)
-        if known is not None and known[0] == profile_json:
-            return known[1]
-        parsed = StoredProfile.model_validate_json(profile_json)
-        if len(self._parsed) >= self._max_size and person_id not in self._parsed:
-            self._parsed.clear()  # more people than the bound: start again
-        self._parsed[person_id] = (profile_json, parsed)
+        parsed = self._parsed.get(person_id, profile_json)
+        if parsed is None:
+            parsed = StoredProfile.model_validate_json(profile_json)
+            self._parsed.put(person_id, profile_json, parsed)
         return parsed
 
 

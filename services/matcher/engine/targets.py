@@ -128,7 +128,7 @@ class _Search:
             beta, lower = prices
             if self.upper - lower <= TOLERANCE * max(abs(self.upper), 1.0) or self._close():
                 break
-            short = self.slack(result) < -1e-9
+            short = self._short()
             result = self.solve(self._bonus(beta))
             if self._record(beta, result):
                 # The same matching again adds no cut: with the box unchanged the next prices
@@ -141,7 +141,7 @@ class _Search:
         # of the groups still short until a feasible matching appears (or the rounds run out).
         step = self.box / 64
         while self.best is None and not stuck and self.rounds < MAX_ROUNDS:
-            short = self.slack(result) < -1e-9
+            short = self._short()
             beta = beta + step * short
             step *= 2
             result = self.solve(self._bonus(beta))
@@ -210,6 +210,11 @@ class _Search:
         change[self.candidates.mentee_index[added]] += 1.0
         result: FloatArray = self.weight @ change
         return result
+
+    def _short(self) -> npt.NDArray[np.bool_]:
+        """The groups the last matching solved leaves short of their target (its recorded cut)."""
+        short: npt.NDArray[np.bool_] = self.cuts[-1][1] < -1e-9
+        return short
 
     def _dominant(self, beta: FloatArray, short: npt.NDArray[np.bool_]) -> bool:
         """Every short group's price is above any pair's score: taking a member for anyone

@@ -321,7 +321,7 @@ def _round_in_a_running_process(data: Any, config: MatchingConfig) -> Metrics:
 
 def _solver_against_reference(candidates: CandidateEdges) -> tuple[float, float, IntArray]:
     """The engine's solve and OR-tools' on the same edges, each timed twice in the order
-    engine, OR-tools, OR-tools, engine, and summed: whichever runs first after the scoring pays
+    engine, OR-tools, OR-tools, engine, and averaged: whichever runs first after the scoring pays
     for cold caches and fresh memory (the first solve at M took 1.2 times its later ones), so
     timing each once in a fixed order measured the order as much as the solvers. Returns each
     one's mean seconds and OR-tools' edges."""

@@ -68,17 +68,20 @@ def resolve_keeping_pending(
 def _pins_that_fit(candidates: CandidateEdges, pins: list[int]) -> IntArray:
     """The pinned edges each provider still has room for, best score first."""
     places = Places.from_capacity(candidates.provider_capacity)
-    whole = places.whole.copy()
-    fraction = places.fraction > 0
-    load = mentee_loads(candidates)
+    whole = places.whole.tolist()
+    fraction_free = (places.fraction > 0).tolist()
+    ordered = np.asarray(pins, dtype=np.int64)
+    ordered = ordered[np.lexsort((ordered, -candidates.score[ordered]))]
+    providers = candidates.provider_index[ordered].astype(np.int64)
+    # Whether each pin fits its provider's fractional place, for all pins in one call: the
+    # loop below then runs on Python scalars. A round's price search pins every pending pair
+    # in each of its solves, and numpy's per-call cost on one-element arrays, once per pin,
+    # was most of this function's time (docs/scaling.md).
+    light = places.fits_fraction(providers, _pin_loads(candidates, ordered)).tolist()
     kept = []
-    for e in sorted(pins, key=lambda e: (-candidates.score[e], e)):
-        p = int(candidates.provider_index[e])
-        if (
-            places.fits_fraction(np.array([p]), load[candidates.mentee_index[[e]]])[0]
-            and fraction[p]
-        ):
-            fraction[p] = False
+    for e, p, fits in zip(ordered.tolist(), providers.tolist(), light, strict=True):
+        if fits and fraction_free[p]:
+            fraction_free[p] = False
         elif whole[p] > 0:
             whole[p] -= 1
         else:
@@ -89,16 +92,22 @@ def _pins_that_fit(candidates: CandidateEdges, pins: list[int]) -> IntArray:
 
 def _without_pinned(candidates: CandidateEdges, pinned: IntArray) -> CandidateEdges:
     """The same edges with the pinned pairs' places taken (their mentees are excluded apart)."""
-    capacity = candidates.provider_capacity.astype(np.float64).copy()
+    capacity = candidates.provider_capacity.astype(np.float64)
     places = Places.from_capacity(capacity)
-    load = mentee_loads(candidates)
-    for e in pinned.tolist():
-        p = int(candidates.provider_index[e])
-        light = places.fits_fraction(np.array([p]), load[candidates.mentee_index[[e]]])[0]
+    providers = candidates.provider_index[pinned].astype(np.int64)
+    light = places.fits_fraction(providers, _pin_loads(candidates, pinned)).tolist()
+    fraction = places.fraction.tolist()
+    room = capacity.tolist()
+    for p, fits in zip(providers.tolist(), light, strict=True):
         # A light pin takes the fractional place (as _pins_that_fit chose), anyone else a whole.
-        taken = places.fraction[p] if light and capacity[p] % 1 > LOAD_TOLERANCE else 1.0
-        capacity[p] = max(capacity[p] - taken, 0.0)
-    return replace(candidates, provider_capacity=capacity)
+        taken = fraction[p] if fits and room[p] % 1 > LOAD_TOLERANCE else 1.0
+        room[p] = max(room[p] - taken, 0.0)
+    return replace(candidates, provider_capacity=np.array(room, dtype=np.float64))
+
+
+def _pin_loads(candidates: CandidateEdges, edges: IntArray) -> FloatArray:
+    """The load of each edge's mentee."""
+    return mentee_loads(candidates)[candidates.mentee_index[edges]]
 
 
 def _restrictions(

@@ -6,9 +6,22 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from services.matcher.engine.assignment import Assignment, solve_assignment
-from services.matcher.engine.incremental import resolve_keeping_pending
+from services.matcher.engine.assignment import (
+    LOAD_TOLERANCE,
+    Assignment,
+    Places,
+    mentee_loads,
+    solve_assignment,
+)
+from services.matcher.engine.contract import CandidateEdges
+from services.matcher.engine.incremental import (
+    _pins_that_fit,
+    _without_pinned,
+    resolve_keeping_pending,
+)
 from tests.support.engine.edges import edges_of
 from tests.support.engine.instances import random_candidate_edges
 from tests.support.engine.lapjv import lapjv_optimum
@@ -95,3 +108,62 @@ def test_pinned_pairs_and_an_optimum_around_them_as_a_dominant_bonus_would_give(
     reference = lapjv_optimum(replace(after, score=score + dominant))
     assert set(pins.tolist()) <= set(result.edges.tolist())
     assert result.total_score == pytest.approx(float(score[reference].sum()), abs=1e-9)
+
+
+def _pins_that_fit_one_by_one(candidates: CandidateEdges, pins: list[int]) -> list[int]:
+    """The greedy as first written, one pin at a time: the reference for the batched one."""
+    places = Places.from_capacity(candidates.provider_capacity)
+    whole = places.whole.copy()
+    fraction = places.fraction > 0
+    load = mentee_loads(candidates)
+    kept = []
+    for e in sorted(pins, key=lambda e: (-candidates.score[e], e)):
+        p = int(candidates.provider_index[e])
+        light = places.fits_fraction(np.array([p]), load[candidates.mentee_index[[e]]])[0]
+        if light and fraction[p]:
+            fraction[p] = False
+        elif whole[p] > 0:
+            whole[p] -= 1
+        else:
+            continue
+        kept.append(e)
+    return sorted(kept)
+
+
+def _room_left_one_by_one(candidates: CandidateEdges, pinned: list[int]) -> list[float]:
+    capacity = candidates.provider_capacity.astype(np.float64).copy()
+    places = Places.from_capacity(capacity)
+    load = mentee_loads(candidates)
+    for e in pinned:
+        p = int(candidates.provider_index[e])
+        light = places.fits_fraction(np.array([p]), load[candidates.mentee_index[[e]]])[0]
+        taken = places.fraction[p] if light and capacity[p] % 1 > LOAD_TOLERANCE else 1.0
+        capacity[p] = max(capacity[p] - taken, 0.0)
+    return [float(c) for c in capacity]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    capacities=st.lists(
+        st.sampled_from([0.0, 0.5, 1.0, 1.5, 2.0, 2.3, 0.7, 3.0]), min_size=1, max_size=4
+    ),
+    share=st.floats(0.0, 1.0),
+)
+def test_pins_are_fitted_and_their_places_taken_as_one_at_a_time(
+    seed: int, capacities: list[float], share: float
+) -> None:
+    # Pins are any one pair per mentee, more than the places may hold (a capacity cut).
+    rng = np.random.default_rng(seed)
+    candidates = random_candidate_edges(
+        rng, 5, 30, 3, capacities=tuple(capacities), part_time_share=share
+    )
+    pins = [
+        int(rng.choice(np.flatnonzero(candidates.mentee_index == j)))
+        for j in np.unique(candidates.mentee_index)
+        if rng.random() < 0.7
+    ]
+    fitted = _pins_that_fit(candidates, pins)
+    assert fitted.tolist() == _pins_that_fit_one_by_one(candidates, pins)
+    left = _without_pinned(candidates, fitted).provider_capacity.tolist()
+    assert left == _room_left_one_by_one(candidates, fitted.tolist())

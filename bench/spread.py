@@ -77,6 +77,15 @@ def p99_by_window(
     ]
 
 
+def worst_window(windows: Sequence[Mapping[str, Any]]) -> float | None:
+    """The worst window's p99; None when a window has none (nothing proposed in it), so that a
+    run with an empty minute cannot meet a target."""
+    p99s = [window["p99_ms"] for window in windows]
+    if not p99s or any(p99 is None for p99 in p99s):
+        return None
+    return float(max(p99s))
+
+
 def summarise_runs(runs: Sequence[Mapping[str, Any]], figures: Sequence[str]) -> dict[str, Any]:
     """The runs of one scenario, kept whole, with the spread of each named figure."""
     return {

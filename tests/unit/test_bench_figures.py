@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bench.broker_reference import ToolFailed, parse_consumer, parse_producer
-from bench.spread import p99_by_window, percentiles, spread, summarise_runs
+from bench.spread import p99_by_window, percentiles, spread, summarise_runs, worst_window
 
 figures = st.floats(min_value=0, max_value=1e6, allow_nan=False)
 
@@ -63,6 +63,16 @@ def test_a_slow_minute_shows_in_its_own_window() -> None:
     windows = p99_by_window(published, received, 60)
     assert [w["p99_ms"] for w in windows] == [50.0, 2000.0, 50.0]
     assert percentiles([(received[i] - published[i]) * 1000 for i in range(180)])["p50_ms"] == 50
+    assert worst_window(windows) == 2000.0
+
+
+def test_a_minute_with_nothing_proposed_has_no_worst_minute_to_meet_a_target() -> None:
+    published = {i: float(i) for i in range(180)}
+    received = {i: i + 0.05 for i in range(180) if not 60 <= i < 120}  # the second minute lost
+    windows = p99_by_window(published, received, 60)
+    assert [w["proposed"] for w in windows] == [60, 0, 60]
+    assert worst_window(windows) is None
+    assert worst_window([]) is None
 
 
 def test_stragglers_after_the_run_count_in_its_last_minute() -> None:

@@ -34,9 +34,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import operator
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 from uuid import UUID
 
 import asyncpg
@@ -47,6 +49,7 @@ from services.matcher.engine.contract import (
     MatchingInput,
     MatchingResult,
     MenteeInput,
+    MentorInput,
     TrustInfo,
 )
 from services.matcher.engine.optimal import BridgeworkEngine
@@ -55,13 +58,11 @@ from services.matcher.round_input import (
     NEVER_AGAIN,
     ROW_VERSION,
     SEARCH_OVER,
-    Row,
     StoredProfiles,
+    mentor_input,
     open_mentee,
-    open_mentor,
     stored_profile,
     trust_info,
-    with_profiles,
 )
 from services.matcher.rounds import network_lock_key, proposed_event, store_proposals
 from shared.consuming import Contexts, context_of
@@ -216,12 +217,26 @@ class WaitingArrivals:
         self.add(outcome.waiting)
 
 
+class MentorWithRoom(NamedTuple):
+    """A mentor a batch may propose: not paused, placed in a trust of their network, with
+    ``room`` places left after approved and pending proposals. A tuple, not a dict: a batch
+    reads every open mentor of its networks, thousands under a steady stream."""
+
+    id: UUID
+    profile_json: str
+    room: int
+    hours_per_month: float
+
+    def input(self) -> MentorInput:
+        return mentor_input(self.profile_json, self.room, self.hours_per_month)
+
+
 @dataclass(frozen=True)
 class ArrivalInput:
-    """What a batch of arrivals reads: its networks' mentors with room (rows, by network), its
+    """What a batch of arrivals reads: its networks' mentors with room (by network), its
     newcomers (each with their network), the trusts and the pairs never proposed again."""
 
-    mentors: dict[str, list[Row]]
+    mentors: dict[str, list[MentorWithRoom]]
     mentees: list[tuple[str, MenteeInput]]
     trusts: tuple[TrustInfo, ...]
     rejected_pairs: frozenset[tuple[str, str]]
@@ -232,9 +247,7 @@ class ArrivalInput:
     def matching_input(self) -> MatchingInput:
         """The engine's whole input, for an engine without prepared mentors."""
         return MatchingInput(
-            mentors=tuple(
-                m for rows in self.mentors.values() for r in rows if (m := open_mentor(r))
-            ),
+            mentors=tuple(m.input() for mentors in self.mentors.values() for m in mentors),
             mentees=self.mentee_inputs(),
             trusts=self.trusts,
             rejected_pairs=self.rejected_pairs,
@@ -259,36 +272,40 @@ class MentorSides:
         return len(self._sides)
 
     def offers(
-        self, mentors: dict[str, list[Row]], engine: BridgeworkEngine
+        self, mentors: dict[str, list[MentorWithRoom]], engine: BridgeworkEngine
     ) -> tuple[list[Offer], int]:
         """Each network's offer of its mentors with room, and how many sides were prepared."""
         offers, prepared = [], 0
-        for network, rows in sorted(mentors.items()):
+        for network, with_room in sorted(mentors.items()):
+            ids, texts, rooms, hours = zip(*with_room, strict=True)
             known = self._sides.get(network)
-            if known is None or not _current(known[1], rows):
-                inputs = [m for r in rows if (m := open_mentor(r))]
+            if known is None or not _current(known[1], ids, texts):
+                inputs = [m.input() for m in with_room]
                 side = PreparedMentors.build(inputs, engine.config, engine.taxonomy)
-                profiles = {r["id"]: r["profile_json"] for r in rows}
-                known = (side, profiles, {r["id"]: j for j, r in enumerate(rows)})
+                known = (
+                    side,
+                    dict(zip(ids, texts, strict=True)),
+                    {m: j for j, m in enumerate(ids)},
+                )
                 self._sides[network] = known
                 prepared += 1
             side, _, column = known
             offers.append(
                 Offer(
                     side,
-                    np.array([column[r["id"]] for r in rows], dtype=np.int64),
-                    np.array([r["capacity"] - r["approved_as_provider"] for r in rows], float),
-                    np.array([r["hours_per_month"] for r in rows], dtype=float),
+                    np.fromiter(map(column.__getitem__, ids), np.int64, len(ids)),
+                    np.array(rooms, dtype=float),
+                    np.array(hours, dtype=float),
                 )
             )
         return offers, prepared
 
 
-def _current(profiles: dict[UUID, str], rows: list[Row]) -> bool:
+def _current(profiles: dict[UUID, str], ids: Sequence[UUID], texts: Sequence[str]) -> bool:
     """Whether a side prepared from ``profiles`` serves these mentors with room as they are."""
-    if 2 * len(rows) < len(profiles):
+    if 2 * len(ids) < len(profiles):
         return False
-    return all(profiles.get(r["id"]) == r["profile_json"] for r in rows)
+    return all(map(operator.eq, map(profiles.get, ids), texts))
 
 
 class MentorProfiles(StoredProfiles):
@@ -313,7 +330,9 @@ async def _load(
         " AND network_id IN (SELECT id FROM networks)",
         networks,
     )
-    mentors = await _mentors_with_room(conn, networks, profiles)
+    # The networks' trust codes: a person is placed once their trust is known in their network.
+    network_of = {r["code"]: r["network_id"] for r in trusts}
+    mentors = await _mentors_with_room(conn, networks, profiles, network_of)
     newcomers = await conn.fetch(
         f"""
         SELECT p.network_id, p.profile::text AS profile_json, p.paused, 0 AS approved_mentoring,
@@ -335,36 +354,39 @@ async def _load(
     # and a newcomer is offered mentoring only (secondments wait for the round).
     # One input holds several networks, told apart by their trusts: someone whose trust is not
     # known (yet) in their own network waits for the round.
-    network_of = {r["code"]: r["network_id"] for r in trusts}
-
-    def placed(row: Row) -> bool:
-        trust_code = stored_profile(row["profile_json"]).trust_code
-        return bool(network_of.get(trust_code) == row["network_id"])
-
-    by_network: dict[str, list[Row]] = {}
-    for row in mentors:
-        if placed(row):
-            by_network.setdefault(row["network_id"], []).append(row)
     return ArrivalInput(
-        mentors=by_network,
-        mentees=[(r["network_id"], e) for r in newcomers if placed(r) and (e := open_mentee(r))],
+        mentors=mentors,
+        mentees=[
+            (r["network_id"], e)
+            for r in newcomers
+            if _placed(r["profile_json"], r["network_id"], network_of) and (e := open_mentee(r))
+        ],
         trusts=tuple(trust_info(r, r["network_id"]) for r in trusts),
         rejected_pairs=frozenset((str(r["provider_id"]), str(r["mentee_id"])) for r in rejected),
     )
 
 
+def _placed(profile_json: str, network_id: str, network_of: dict[str, str]) -> bool:
+    """Whether the person's trust is known in their own network."""
+    return network_of.get(stored_profile(profile_json).trust_code) == network_id
+
+
 async def _mentors_with_room(
-    conn: asyncpg.Connection, networks: list[str], profiles: MentorProfiles
-) -> list[Row]:
-    """The networks' mentors not paused and with room left, as rows ``open_mentor`` reads.
+    conn: asyncpg.Connection,
+    networks: list[str],
+    profiles: MentorProfiles,
+    network_of: dict[str, str],
+) -> dict[str, list[MentorWithRoom]]:
+    """The networks' mentors not paused, placed (``network_of``) and with room left.
 
     Places held are counted from the partial index ``proposals_live_pair`` (an index-only scan
     of each mentor's live proposals), full mentors are left out here, not in Python, and a
-    profile is read only when ``profiles`` does not have its row's version."""
+    profile is read only when ``profiles`` does not have its row's version. A profile changed
+    between the two reads is taken as it is now (only the profile comes from the second)."""
     rows = await conn.fetch(
         f"""
-        SELECT p.id, p.network_id, {ROW_VERSION} AS version, p.capacity, p.hours_per_month,
-          held.places AS approved_as_provider
+        SELECT p.id, p.network_id, {ROW_VERSION} AS version, p.capacity - held.places AS room,
+          p.hours_per_month
         FROM people p CROSS JOIN LATERAL (
           SELECT count(*) AS places FROM proposals a
           WHERE a.provider_id = p.id AND a.status IN ('approved', 'pending')) held
@@ -373,4 +395,21 @@ async def _mentors_with_room(
         """,
         networks,
     )
-    return [{**r, "paused": False} for r in await with_profiles(conn, rows, profiles)]
+    texts = [profiles.get(r["id"], r["version"]) for r in rows]
+    unknown = [r["id"] for r, text in zip(rows, texts, strict=True) if text is None]
+    fresh: dict[UUID, str] = {}
+    if unknown:
+        for r in await conn.fetch(
+            f"SELECT p.id, {ROW_VERSION} AS version, p.profile::text AS profile_json"
+            " FROM people p WHERE p.id = ANY($1::uuid[])",
+            unknown,
+        ):
+            profiles.put(r["id"], r["version"], r["profile_json"])
+            fresh[r["id"]] = r["profile_json"]
+    by_network: dict[str, list[MentorWithRoom]] = {}
+    for (person, network, _, room, hours), text in zip(rows, texts, strict=True):
+        text = text or fresh.get(person)
+        if text is not None and _placed(text, network, network_of):
+            mentor = MentorWithRoom(person, text, room, hours)
+            by_network.setdefault(network, []).append(mentor)
+    return by_network

@@ -322,7 +322,9 @@ def row_profile(row: Row) -> StoredProfile:
 
 
 @functools.lru_cache(maxsize=20_000)  # mentors only
-def _mentor_input(profile_json: str, capacity: float, hours_per_month: float) -> MentorInput:
+def mentor_input(profile_json: str, capacity: float, hours_per_month: float) -> MentorInput:
+    """A mentor as the engine takes them, with ``capacity`` places left: made once per profile
+    text, places and hours."""
     profile = stored_profile(profile_json)
     return MentorInput(
         id=str(profile.person_id),
@@ -341,7 +343,7 @@ def open_mentor(row: Row) -> MentorInput | None:
     remaining = row["capacity"] - row["approved_as_provider"]
     if row["paused"] or remaining <= 0:
         return None
-    return _mentor_input(row["profile_json"], remaining, row["hours_per_month"])
+    return mentor_input(row["profile_json"], remaining, row["hours_per_month"])
 
 
 def open_mentee(row: Row) -> MenteeInput | None:

@@ -10,10 +10,10 @@ from uuid import UUID, uuid4
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.matcher.arrivals import MentorProfiles, MentorSides
+from services.matcher.arrivals import MentorProfiles, MentorSides, MentorWithRoom
 from services.matcher.engine.config import MatchingConfig
 from services.matcher.engine.optimal import BridgeworkEngine
-from services.matcher.round_input import ParsedProfiles, Row, StoredProfile, stored_profile
+from services.matcher.round_input import ParsedProfiles, StoredProfile, stored_profile
 from shared.people import Mode, Sector, SkillLevel, WorkingPattern
 from shared.regions import Region
 from shared.skills import DEFAULT_TAXONOMY
@@ -51,7 +51,7 @@ def test_it_stays_bounded_and_never_serves_another_version(puts: list[tuple[int,
             assert profiles.get(ids[person], version) is None
 
 
-def mentor_row(person: UUID, network: str, bio: str, capacity: int, held: int) -> Row:
+def mentor_row(person: UUID, network: str, bio: str, capacity: int, held: int) -> MentorWithRoom:
     profile = StoredProfile(
         person_id=person,
         trust_code=f"T-{network}",
@@ -62,15 +62,7 @@ def mentor_row(person: UUID, network: str, bio: str, capacity: int, held: int) -
         skills=(SkillLevel(skill=SKILL, level=5),),
         bio=bio,
     )
-    return {
-        "id": person,
-        "network_id": network,
-        "profile_json": profile.model_dump_json(),
-        "paused": False,
-        "capacity": capacity,
-        "hours_per_month": 4.0,
-        "approved_as_provider": held,
-    }
+    return MentorWithRoom(person, profile.model_dump_json(), capacity - held, 4.0)
 
 
 SKILL = sorted(DEFAULT_TAXONOMY.codes())[0]
@@ -96,20 +88,20 @@ def test_sides_serve_each_mentors_current_profile_and_this_batchs_capacity(
     mentor or a changed profile (or less than half of the side still has room)."""
     sides = MentorSides()
     ids = [uuid4() for _ in range(6)]
-    previous: dict[str, list[Row]] | None = None
+    previous: dict[str, list[MentorWithRoom]] | None = None
     for step in steps:
-        rows: dict[str, list[Row]] = {}
+        rows: dict[str, list[MentorWithRoom]] = {}
         for k, (network, bio, capacity) in sorted(step.items()):
             row = mentor_row(ids[k], network, f"bio {k} version {bio}", capacity + 1, capacity)
             rows.setdefault(network, []).append(row)
         offers, prepared = sides.offers(rows, ENGINE)
         assert [o.mentor_ids for o in offers] == [
-            tuple(str(r["id"]) for r in rows[n]) for n in sorted(rows)
+            tuple(str(r.id) for r in rows[n]) for n in sorted(rows)
         ]
         for offer, network in zip(offers, sorted(rows), strict=True):
             for k, row in enumerate(rows[network]):
                 mentor = offer.side.mentors[offer.side.index[offer.mentor_ids[k]]]
-                assert mentor.bio == stored_profile(row["profile_json"]).bio
+                assert mentor.bio == stored_profile(row.profile_json).bio
                 assert offer.capacity[k] == 1.0
                 assert offer.hours[k] == 4.0
         if rows == previous:
@@ -145,7 +137,7 @@ def test_parsed_profiles_give_the_text_they_are_asked_for_one_a_person(
     parsed = ParsedProfiles(max_size=6)
     people = [uuid4() for _ in range(10)]
     texts = {
-        (person, bio): mentor_row(people[person], "north", f"bio {bio}", 1, 0)["profile_json"]
+        (person, bio): mentor_row(people[person], "north", f"bio {bio}", 1, 0).profile_json
         for person in range(10)
         for bio in range(4)
     }

@@ -26,15 +26,16 @@ def test_local_broker_and_compose_pin_the_same_kafka_version() -> None:
 
 def test_compose_runs_every_service_with_the_infrastructure() -> None:
     compose = (ROOT / "docker-compose.yml").read_text()
-    services = set(re.findall(r"^  ([a-z]+):$", compose, flags=re.MULTILINE))
+    services = set(re.findall(r"^  ([a-z-]+):$", compose, flags=re.MULTILINE))
     assert {"kafka", "postgres", "mailpit", "profiles", "matcher", "notifier"} <= services
+    assert "matcher-rounds" in services  # the rounds in a process of their own
     for name in ("profiles", "matcher", "notifier"):
         assert f'command: ["python", "-m", "services.{name}"]' in compose
 
 
 def test_compose_checks_each_service_on_its_health_endpoint() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    ports = {"profiles": 8000, "matcher": 8001, "notifier": 8001}
+    ports = {"profiles": 8000, "matcher": 8001, "matcher-rounds": 8001, "notifier": 8001}
     for name, port in ports.items():
         check = " ".join(compose["services"][name]["healthcheck"]["test"])
         assert f"http://127.0.0.1:{port}/health/ready" in check
@@ -49,12 +50,15 @@ def test_compose_checks_each_service_on_its_health_endpoint() -> None:
 def test_compose_sets_real_settings_with_the_deployments_performance_values() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     fields = {f"BRIDGEWORK_{name.upper()}" for name in Settings.model_fields}
-    for name in ("profiles", "matcher", "notifier"):
+    for name in ("profiles", "matcher", "matcher-rounds", "notifier"):
         env = {k: str(v) for k, v in compose["services"][name]["environment"].items()}
         assert {k for k in env if k.startswith("BRIDGEWORK_")} - fields == set(), name
         assert {key: env.get(key) for key in PERFORMANCE} == PERFORMANCE, name
-    matcher = compose["services"]["matcher"]["environment"]
-    assert matcher["BRIDGEWORK_MATCHER_ROLE"] == "all"
+    # The consumer proposes on arrival; the rounds run in a process of their own.
+    services = compose["services"]
+    assert services["matcher"]["environment"]["BRIDGEWORK_MATCHER_ROLE"] == "events"
+    assert services["matcher-rounds"]["environment"]["BRIDGEWORK_MATCHER_ROLE"] == "rounds"
+    assert services["matcher-rounds"]["command"] == services["matcher"]["command"]
 
 
 def test_the_cluster_compose_file_runs_three_brokers_and_replicates_on_them() -> None:

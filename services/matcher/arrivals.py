@@ -96,6 +96,15 @@ def arrivals_in(events: Sequence[Event], contexts: Contexts | None = None) -> Ar
     return arrivals
 
 
+def mentor_networks(events: Sequence[Event]) -> set[str]:
+    """The networks of the mentors a batch brings or changes: their mentor sides go stale."""
+    return {
+        event.profile.network_id
+        for event in events
+        if isinstance(event, PersonUpserted) and event.profile.role is Role.MENTOR
+    }
+
+
 class OnArrival:
     """Proposals on arrival as one matcher process makes them: its engine, and what it keeps
     between batches (the mentors' stored profiles, ``MentorProfiles``). The process's runtime
@@ -165,6 +174,20 @@ class OnArrival:
         )
         return ArrivalOutcome(len(events_), waiting)
 
+    async def prepare_sides(self, conn: asyncpg.Connection, networks: Sequence[str]) -> int:
+        """Prepare the mentor sides of ``networks`` ahead of their next arrivals (after their
+        mentors joined or changed), so that the batch that brings the next newcomers does not
+        pay for it; returns how many were prepared. Only a cache is filled: a batch still
+        checks each side against its own read of the mentors and prepares it again if needed."""
+        if not networks or not isinstance(self.engine, BridgeworkEngine):
+            return 0
+        network_of = await _trust_networks(conn, sorted(networks))
+        mentors = await _mentors_with_room(conn, sorted(networks), self.profiles, network_of)
+        if not mentors:
+            return 0
+        _, prepared = await asyncio.to_thread(self.sides.offers, mentors, self.engine)
+        return prepared
+
     def _propose(self, data: ArrivalInput) -> tuple[MatchingResult, int]:
         """The engine's proposals for the batch, and how many mentor sides it prepared."""
         if not isinstance(self.engine, BridgeworkEngine):  # any other engine: the whole input
@@ -180,11 +203,12 @@ class OnArrival:
 class WaitingArrivals:
     """Newcomers who arrived while their network's round held its lock (while it wrote), tried
     again every ``retry_seconds`` until the round is over, instead of waiting for the network's
-    next round, seconds later under a steady stream.
+    next round, seconds later under a steady stream. And the networks whose mentors changed,
+    whose mentor sides it prepares then (``OnArrival.prepare_sides``), off the batches' path.
 
     Kept in memory: after a crash, the network's next round (it is marked dirty) proposes to
     them, as it would have without this. Each entry waits one interval before its first try,
-    so the batch that brought the newcomer has committed by then."""
+    so the batch that brought the newcomer (or the mentor) has committed by then."""
 
     def __init__(
         self, pool: asyncpg.Pool, proposer: OnArrival, retry_seconds: float = 0.02
@@ -194,10 +218,15 @@ class WaitingArrivals:
         self._retry_seconds = retry_seconds
         self._new: Arrivals = {}
         self._due: Arrivals = {}
+        self._stale: set[str] = set()  # networks whose mentor sides to prepare, after a wait
+        self._stale_due: set[str] = set()
 
     def add(self, arrivals: Arrivals) -> None:
         for network, mentees in arrivals.items():
             self._new.setdefault(network, {}).update(mentees)
+
+    def prepare(self, networks: set[str]) -> None:
+        self._stale |= networks
 
     async def run(self) -> None:
         while True:
@@ -205,6 +234,17 @@ class WaitingArrivals:
             due, self._due, self._new = self._due, self._new, {}
             if due:
                 await self.retry(due)
+            stale, self._stale_due, self._stale = self._stale_due, self._stale, set()
+            if stale:
+                await self.prepare_sides(stale)
+
+    async def prepare_sides(self, networks: set[str]) -> None:
+        try:
+            async with self._pool.acquire() as conn:
+                await self._proposer.prepare_sides(conn, sorted(networks))
+        except (OSError, asyncpg.PostgresError) as error:
+            # Only a cache: the next batch of arrivals prepares what it needs itself.
+            log.warning("mentor sides not prepared ahead: %s", type(error).__name__)
 
     async def retry(self, due: Arrivals) -> None:
         try:
@@ -324,12 +364,7 @@ async def _load(
     after approved and pending proposals (their profiles from ``profiles`` unless new or
     changed), the newcomers with nothing pending or approved, the trusts, and the pairs
     rejected before. Not the whole network."""
-    # Only a known network's trusts: the people of one that does not exist (yet) wait for it.
-    trusts = await conn.fetch(
-        "SELECT * FROM trusts WHERE network_id = ANY($1::text[])"
-        " AND network_id IN (SELECT id FROM networks)",
-        networks,
-    )
+    trusts = await _trusts(conn, networks)
     # The networks' trust codes: a person is placed once their trust is known in their network.
     network_of = {r["code"]: r["network_id"] for r in trusts}
     mentors = await _mentors_with_room(conn, networks, profiles, network_of)
@@ -364,6 +399,20 @@ async def _load(
         trusts=tuple(trust_info(r, r["network_id"]) for r in trusts),
         rejected_pairs=frozenset((str(r["provider_id"]), str(r["mentee_id"])) for r in rejected),
     )
+
+
+async def _trusts(conn: asyncpg.Connection, networks: list[str]) -> list[asyncpg.Record]:
+    """Only a known network's trusts: the people of one that does not exist (yet) wait for it."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT * FROM trusts WHERE network_id = ANY($1::text[])"
+        " AND network_id IN (SELECT id FROM networks)",
+        networks,
+    )
+    return rows
+
+
+async def _trust_networks(conn: asyncpg.Connection, networks: list[str]) -> dict[str, str]:
+    return {r["code"]: r["network_id"] for r in await _trusts(conn, networks)}
 
 
 def _placed(profile_json: str, network_id: str, network_of: dict[str, str]) -> bool:

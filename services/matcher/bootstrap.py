@@ -13,7 +13,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from faststream import FastStream
 
-from services.matcher.arrivals import OnArrival, WaitingArrivals
+from services.matcher.arrivals import OnArrival, WaitingArrivals, mentor_networks
 from services.matcher.engine import MatchingConfig, MatchingEngine, build_engine
 from services.matcher.engine.config import FairnessOptions
 from services.matcher.handlers import handle_events
@@ -97,6 +97,7 @@ def create_app(
             outcome = await on_arrival.propose_on_arrival(conn, events, contexts)
             if waiting is not None:
                 waiting.add(outcome.waiting)
+                waiting.prepare(mentor_networks(events))
 
     spec = ServiceSpec(
         name="matcher",

@@ -10,7 +10,7 @@ import asyncio
 import asyncpg
 import pytest
 
-from services.matcher.arrivals import OnArrival, WaitingArrivals
+from services.matcher.arrivals import OnArrival, WaitingArrivals, mentor_networks
 from services.matcher.bootstrap import apply_event, apply_events
 from services.matcher.engine import MatchingConfig, build_engine
 from services.matcher.rounds import network_lock_key, run_round
@@ -146,3 +146,38 @@ async def test_a_mentor_whose_profile_changed_is_read_again(
             f"{network}B",
         )
         assert (await arrivals.propose_on_arrival(conn, [second])).proposed == 0
+
+
+async def test_mentor_sides_are_prepared_ahead_when_mentors_join_or_change(
+    matcher_pool: asyncpg.Pool, arrivals: OnArrival
+) -> None:
+    """The batch that brings a network's mentors asks for their side to be prepared after it
+    (``mentor_networks``), so the next newcomers' batch does not pay for it; a side already
+    current is left alone, and a changed profile makes it stale again."""
+    waiting = WaitingArrivals(matcher_pool, arrivals, retry_seconds=0.01)
+    async with matcher_pool.acquire() as conn:
+        network, mentor_id, _ = await seed(conn)
+        mentor = person(Role.MENTOR, network, f"{network}A")
+        assert mentor_networks([mentor, person(Role.MENTEE, network, f"{network}B")]) == {network}
+        assert len(arrivals.sides) == 0
+        waiting.prepare({network})
+        running = asyncio.create_task(waiting.run())
+        try:
+            for _ in range(100):  # two intervals: the batch that asked has committed by then
+                if len(arrivals.sides):
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            running.cancel()
+        assert len(arrivals.sides) == 1
+        assert await arrivals.prepare_sides(conn, [network]) == 0  # current: kept
+        await conn.execute(
+            "UPDATE people SET profile = jsonb_set(profile, '{bio}', to_jsonb('Data'::text))"
+            " WHERE id = $1",
+            mentor_id,
+        )
+        assert await arrivals.prepare_sides(conn, [network]) == 1
+        # Newcomers are proposed as before.
+        newcomer = person(Role.MENTEE, network, f"{network}B")
+        await apply_events(conn, [newcomer])
+        assert (await arrivals.propose_on_arrival(conn, [newcomer])).proposed == 1

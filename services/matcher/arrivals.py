@@ -61,6 +61,7 @@ from services.matcher.round_input import (
     StoredProfiles,
     mentor_input,
     open_mentee,
+    read_profiles,
     stored_profile,
     trust_info,
 )
@@ -446,15 +447,7 @@ async def _mentors_with_room(
     )
     texts = [profiles.get(r["id"], r["version"]) for r in rows]
     unknown = [r["id"] for r, text in zip(rows, texts, strict=True) if text is None]
-    fresh: dict[UUID, str] = {}
-    if unknown:
-        for r in await conn.fetch(
-            f"SELECT p.id, {ROW_VERSION} AS version, p.profile::text AS profile_json"
-            " FROM people p WHERE p.id = ANY($1::uuid[])",
-            unknown,
-        ):
-            profiles.put(r["id"], r["version"], r["profile_json"])
-            fresh[r["id"]] = r["profile_json"]
+    fresh = await read_profiles(conn, unknown, profiles)
     by_network: dict[str, list[MentorWithRoom]] = {}
     for (person, network, _, room, hours), text in zip(rows, texts, strict=True):
         text = text or fresh.get(person)

@@ -156,20 +156,29 @@ async def with_profiles(
     of arrivals), a profile changed between the two reads is taken as it is now: only the
     profile comes from the second read, the rest of each row from the first."""
     unknown = [r["id"] for r in rows if profiles.get(r["id"], r["version"]) is None]
-    fresh: dict[UUID, str] = {}
-    if unknown:
-        for r in await conn.fetch(
-            f"SELECT p.id, {ROW_VERSION} AS version, p.profile::text AS profile_json"
-            " FROM people p WHERE p.id = ANY($1::uuid[])",
-            unknown,
-        ):
-            profiles.put(r["id"], r["version"], r["profile_json"])
-            fresh[r["id"]] = r["profile_json"]
+    fresh = await read_profiles(conn, unknown, profiles)
     return [
         {**r, "profile_json": profile}
         for r in rows
         if (profile := fresh.get(r["id"]) or profiles.get(r["id"], r["version"])) is not None
     ]
+
+
+async def read_profiles(
+    conn: asyncpg.Connection, person_ids: Sequence[UUID], profiles: StoredProfiles
+) -> dict[UUID, str]:
+    """The stored profiles of ``person_ids`` as they are now, each kept in ``profiles`` at its
+    row's version."""
+    fresh: dict[UUID, str] = {}
+    if person_ids:
+        for r in await conn.fetch(
+            f"SELECT p.id, {ROW_VERSION} AS version, p.profile::text AS profile_json"
+            " FROM people p WHERE p.id = ANY($1::uuid[])",
+            person_ids,
+        ):
+            profiles.put(r["id"], r["version"], r["profile_json"])
+            fresh[r["id"]] = r["profile_json"]
+    return fresh
 
 
 def round_input(rows: RoundRows) -> RoundInput:

@@ -182,8 +182,9 @@ class OnArrival:
         checks each side against its own read of the mentors and prepares it again if needed."""
         if not networks or not isinstance(self.engine, BridgeworkEngine):
             return 0
-        network_of = await _trust_networks(conn, sorted(networks))
-        mentors = await _mentors_with_room(conn, sorted(networks), self.profiles, network_of)
+        ordered = sorted(networks)
+        network_of = _network_of(await _trusts(conn, ordered))
+        mentors = await _mentors_with_room(conn, ordered, self.profiles, network_of)
         if not mentors:
             return 0
         _, prepared = await asyncio.to_thread(self.sides.offers, mentors, self.engine)
@@ -366,8 +367,7 @@ async def _load(
     changed), the newcomers with nothing pending or approved, the trusts, and the pairs
     rejected before. Not the whole network."""
     trusts = await _trusts(conn, networks)
-    # The networks' trust codes: a person is placed once their trust is known in their network.
-    network_of = {r["code"]: r["network_id"] for r in trusts}
+    network_of = _network_of(trusts)
     mentors = await _mentors_with_room(conn, networks, profiles, network_of)
     newcomers = await conn.fetch(
         f"""
@@ -412,8 +412,9 @@ async def _trusts(conn: asyncpg.Connection, networks: list[str]) -> list[asyncpg
     return rows
 
 
-async def _trust_networks(conn: asyncpg.Connection, networks: list[str]) -> dict[str, str]:
-    return {r["code"]: r["network_id"] for r in await _trusts(conn, networks)}
+def _network_of(trusts: Sequence[asyncpg.Record]) -> dict[str, str]:
+    """Each trust code's network: a person is placed once their trust is known in their network."""
+    return {r["code"]: r["network_id"] for r in trusts}
 
 
 def _placed(profile_json: str, network_id: str, network_of: dict[str, str]) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from uuid import uuid4
 
@@ -103,3 +104,42 @@ async def _drain(relay: OutboxRelay) -> int:
     while published := await relay.publish_batch():
         total += published
     return total
+
+
+async def test_a_running_relay_publishes_each_commit_when_woken(
+    settings: Settings, matcher_pool: asyncpg.Pool
+) -> None:
+    """The relay's loop stops after a short batch and sleeps until a commit's NOTIFY wakes it:
+    rows committed one transaction after another, while it publishes, all reach Kafka long
+    before its poll would have found them."""
+    batch = f"woken-{uuid4().hex[:6]}"
+    events = [PersonErased(entity_key=f"{batch}-{i}", person_id=uuid4()) for i in range(60)]
+    producer = idempotent_producer(settings.kafka_bootstrap_servers)
+    await producer.start()
+    relay = OutboxRelay(matcher_pool, producer, poll_seconds=3600, batch_size=4)
+    running = asyncio.create_task(relay.run())
+    try:
+        await asyncio.sleep(0.2)  # listening
+        async with matcher_pool.acquire() as conn:
+            for chunk in range(0, 60, 3):  # short batches, each its own commit
+                async with conn.transaction():
+                    await add_to_outbox(conn, events[chunk : chunk + 3])
+                await asyncio.sleep(0.005)
+        async with asyncio.timeout(20):
+            while await relay.backlog():
+                await asyncio.sleep(0.05)
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await producer.stop()
+
+    records = await read_topic(
+        settings.kafka_bootstrap_servers,
+        Topic.PEOPLE,
+        lambda r: r.key is not None and r.key.decode().startswith(batch),
+        count=60,
+    )
+    assert sorted(json.loads(r.value)["event_id"] for r in records) == sorted(
+        str(e.event_id) for e in events
+    )

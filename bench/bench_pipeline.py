@@ -91,9 +91,6 @@ console = Console(width=150)
 RESULTS = ROOT / "bench" / "results" / "pipeline.json"
 LOG_DIR = ROOT / ".local" / "bench-logs"
 MENTOR_CAPACITY = 50  # places per mentor in the latency scenarios
-# The benchmark's publishers (and Kafka's producer tool, broker_reference.py) linger 5 ms to
-# batch their sends; the services' relays do not linger (shared/kafka.py).
-PUBLISHER_LINGER_MS = 5
 # Rounds are deferred while ingesting: the ingest figure is the consumer's, not the solver's.
 DEFERRED_ROUNDS = (
     ("BRIDGEWORK_ROUND_QUIET_SECONDS", "3600"),
@@ -181,7 +178,7 @@ class Bench:
         )
 
     async def publish(self, events: Sequence[Event]) -> None:
-        producer = idempotent_producer(self.bootstrap, PUBLISHER_LINGER_MS)
+        producer = idempotent_producer(self.bootstrap)
         await producer.start()
         try:
             await send_all(
@@ -356,7 +353,7 @@ async def measure_limit(bench: Bench, events: Sequence[Event]) -> dict[str, Any]
             ready = await consumer.stdout.readline()
         if ready.strip() != b"ready":
             raise RuntimeError(f"the plain consumer did not start: {ready!r}")
-        producer = idempotent_producer(bench.bootstrap, PUBLISHER_LINGER_MS)
+        producer = idempotent_producer(bench.bootstrap)
         await producer.start()
         try:
             started = time.monotonic()
@@ -425,7 +422,7 @@ async def measure_ingest(
     # started before the clock starts, so both figures time the same span, first send to last
     # message handled.
     messages = [(e.topic.value, e.entity_key, e.to_json_bytes()) for e in events]
-    producer = idempotent_producer(bench.bootstrap, PUBLISHER_LINGER_MS)
+    producer = idempotent_producer(bench.bootstrap)
     await producer.start()
     try:
         load_before = load_average()
@@ -720,7 +717,7 @@ def objects_frozen() -> Iterator[None]:
 async def paced_publish(
     bench: Bench, rate: float, mentees: Sequence[PersonUpserted], published: dict[UUID, float]
 ) -> None:
-    producer = idempotent_producer(bench.bootstrap, PUBLISHER_LINGER_MS)
+    producer = idempotent_producer(bench.bootstrap)
     await producer.start()
     tick = 0.01
     per_tick = rate * tick
@@ -905,7 +902,7 @@ async def measure_soak(bench: Bench, seconds: float, rate: float) -> dict[str, A
         await bench.publish([*bench.population.setup_events(), *people])
         samples: list[dict[str, float]] = []
         started = time.monotonic()
-        producer = idempotent_producer(bench.bootstrap, PUBLISHER_LINGER_MS)
+        producer = idempotent_producer(bench.bootstrap)
         await producer.start()
         async with httpx.AsyncClient(
             base_url=config.base_url, headers=config.api_headers, timeout=10

@@ -4,8 +4,8 @@
 ``org.apache.kafka.tools.ProducerPerformance`` and ``ConsumerPerformance`` of the ``kafka-tools``
 artifact, fetched with Maven from the same release as the broker (devtools/kafka-perf/pom.xml)
 into ``.local/kafka-perf/libs``. They move as many records of the ingest's mean size through a
-topic with the people topic's partitions, with the producer settings the benchmark's publishers
-use (acks=all, idempotent, linger 5 ms), so the table can show how far the Python client and
+topic with the people topic's partitions, with the producer settings Bridgework's own producer
+uses (acks=all, idempotent, linger 5 ms), so the table can show how far the Python client and
 Bridgework stand from the JVM client on the same broker in the same run.
 """
 

@@ -62,6 +62,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.broker_reference import consumer_performance, producer_performance
+from bench.machine_speed import machine_speed, speed_range
 from bench.pipeline_data import (
     MARKER_HOURS,
     PeopleFactory,
@@ -1081,7 +1082,12 @@ async def _measure(label: str, step: Callable[[], Awaitable[dict[str, Any]]]) ->
     """One scenario's run, with the time and the load average it started at."""
     console.print(f"[bold]{label}[/] (load average {load_average()})")
     started = datetime.now(UTC).isoformat(timespec="seconds")
-    result = {"measured_at": started, "load_average_at_start": load_average(), **await step()}
+    result = {
+        "measured_at": started,
+        "load_average_at_start": load_average(),
+        "machine_speed": machine_speed(),
+        **await step(),
+    }
     console.print_json(data={k: v for k, v in result.items() if k != "samples"})
     return result
 
@@ -1116,6 +1122,23 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]
     a latency target is met only when every run meets it (the max)."""
     rows: list[tuple[str, str, str, bool | None]] = []
     spreads = {name: results[name]["spread"] for name in REPEATED if name in results}
+    every_run = [
+        run
+        for name in SCENARIOS
+        if isinstance(results.get(name), dict)
+        for run in results[name].get("runs", [results[name]])
+    ]
+    events, matmul = (speed_range(every_run, k) for k in ("events_per_second", "matmul_gflops"))
+    if events and matmul:
+        rows.append(
+            (
+                "machine at each run's start, one core: events read and written back /s;"
+                " float32 matmul GFLOP/s",
+                f"{events[0]:,.0f} - {events[1]:,.0f}; {matmul[0]} - {matmul[1]}",
+                "-",
+                None,
+            )
+        )
     if "limit" in spreads:
         limit = spreads["limit"]["end_to_end_per_second"]
         rows.append(("plain-client limit (msgs/s)", _spread_text(limit), "-", None))

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bench.broker_reference import ToolFailed, parse_consumer, parse_producer
+from bench.machine_speed import machine_speed, speed_range
 from bench.spread import p99_by_window, percentiles, spread, summarise_runs, worst_window
 
 figures = st.floats(min_value=0, max_value=1e6, allow_nan=False)
@@ -121,3 +122,32 @@ def test_output_without_figures_is_an_error_not_a_zero(
 ) -> None:
     with pytest.raises(ToolFailed):
         parse("Exception in thread main: org.apache.kafka.common.errors.TimeoutException")
+
+
+def test_the_machine_reference_is_two_positive_rates() -> None:
+    speed = machine_speed()
+    assert set(speed) == {"events_per_second", "matmul_gflops"}
+    assert all(value > 0 for value in speed.values())
+
+
+def test_the_machine_reference_spans_the_runs_that_recorded_it() -> None:
+    runs: list[dict[str, Any]] = [
+        {"machine_speed": {"events_per_second": 40_000, "matmul_gflops": 80.0}},
+        {"p99_ms": 150.0},  # measured before the reference was recorded
+        {"machine_speed": {"events_per_second": 20_000, "matmul_gflops": 95.5}},
+    ]
+    assert speed_range(runs, "events_per_second") == (20_000, 40_000)
+    assert speed_range(runs, "matmul_gflops") == (80.0, 95.5)
+    assert speed_range(runs[1:2], "matmul_gflops") is None
+
+
+def test_the_table_shows_the_machine_reference_beside_the_targets() -> None:
+    from bench.bench_pipeline import verdicts
+
+    notifier = {
+        "emails_per_second": 120.0,
+        "machine_speed": {"events_per_second": 31_000, "matmul_gflops": 77.0},
+    }
+    rows = {measure: value for measure, value, _, _ in verdicts({"notifier": notifier})}
+    reference = next(value for measure, value in rows.items() if measure.startswith("machine"))
+    assert reference == "31,000 - 31,000; 77.0 - 77.0"

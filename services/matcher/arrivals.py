@@ -17,17 +17,17 @@ only to write; newcomers whose network's round is writing are tried again as soo
 
 What a batch costs (issue #19): every batch used to read, vectorise and score all the open
 mentors of its networks afresh, so a newcomer cost in proportion to their network's mentors.
-Now a batch counts the mentors' places held from an index and leaves full ones out in SQL; it
-reads a mentor's stored profile only when its row changed since this process last read it
-(``MentorProfiles``, keyed by row version); and each network's mentor side is prepared once
-and kept between batches (``MentorSides``: providers, skill matrices, a text model fitted on
-the bios and their vectors, services/matcher/engine/prepared.py), rebuilt only when one of its
-mentors' profiles changes or a mentor joins. A batch vectorises its newcomers' goals and scores
-them against the prepared mentors who have room now. Capacity is never cached: places held,
-capacity, hours and pause are read in the batch's transaction under the network's lock, so
-replicas with their own caches never propose beyond a mentor's capacity. Each batch logs its
-mentors, newcomers, the sides it prepared and the milliseconds of its load, engine and store
-steps.
+Now a batch reads the mentors' places held (one row each, ``places_held``) and leaves full
+ones out in SQL; it reads a mentor's stored profile only when its row changed since this
+process last read it (``MentorProfiles``, keyed by row version); and each network's mentor side
+is prepared once and kept between batches (``MentorSides``: providers, skill matrices, a text
+model fitted on the bios and their vectors, services/matcher/engine/prepared.py), rebuilt only
+when one of its mentors' profiles changes or a mentor joins. A batch vectorises its newcomers'
+goals and scores them against the prepared mentors who have room now. Capacity is never
+cached: places held, capacity, hours and pause are read in the batch's transaction under the
+network's lock, so replicas with their own caches never propose beyond a mentor's capacity.
+Each batch logs its mentors, newcomers, the sides it prepared and the milliseconds of its load,
+engine and store steps.
 """
 
 from __future__ import annotations
@@ -430,19 +430,17 @@ async def _mentors_with_room(
 ) -> dict[str, list[MentorWithRoom]]:
     """The networks' mentors not paused, placed (``network_of``) and with room left.
 
-    Places held are counted from the partial index ``proposals_live_pair`` (an index-only scan
-    of each mentor's live proposals), full mentors are left out here, not in Python, and a
-    profile is read only when ``profiles`` does not have its row's version. A profile changed
-    between the two reads is taken as it is now (only the profile comes from the second)."""
+    Places held are one row a mentor (``places_held``, kept by triggers on ``proposals``),
+    full mentors are left out here, not in Python, and a profile is read only when
+    ``profiles`` does not have its row's version. A profile changed between the two reads is
+    taken as it is now (only the profile comes from the second)."""
     rows = await conn.fetch(
         f"""
-        SELECT p.id, p.network_id, {ROW_VERSION} AS version, p.capacity - held.places AS room,
-          p.hours_per_month
-        FROM people p CROSS JOIN LATERAL (
-          SELECT count(*) AS places FROM proposals a
-          WHERE a.provider_id = p.id AND a.status IN ('approved', 'pending')) held
+        SELECT p.id, p.network_id, {ROW_VERSION} AS version,
+          p.capacity - coalesce(h.held, 0) AS room, p.hours_per_month
+        FROM people p LEFT JOIN places_held h ON h.provider_id = p.id
         WHERE p.network_id = ANY($1::text[]) AND p.role = 'mentor' AND NOT p.paused
-          AND p.capacity > held.places
+          AND p.capacity > coalesce(h.held, 0)
         """,
         networks,
     )

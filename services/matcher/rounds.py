@@ -269,11 +269,9 @@ async def _reconcile(conn: asyncpg.Connection, network_id: str, plan: RoundPlan)
     return reconciled(plan.new, standing)
 
 
-# A provider's places held now (the provider is ``p``): approved and pending proposals alike.
-LIVE_HELD = (
-    "SELECT count(*) FROM proposals a WHERE a.provider_id = p.id"
-    " AND a.status IN ('approved', 'pending')"
-)
+# A provider's places held now (the provider is ``p``): approved and pending proposals alike,
+# counted by the triggers that keep ``places_held`` (absent: none).
+LIVE_HELD = "SELECT coalesce(max(h.held), 0) FROM places_held h WHERE h.provider_id = p.id"
 
 
 async def _settle_mark(

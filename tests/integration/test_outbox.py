@@ -9,6 +9,7 @@ from uuid import uuid4
 
 import asyncpg
 import pytest
+from aiokafka import ConsumerRecord
 
 from shared.events import PersonErased
 from shared.kafka import idempotent_producer
@@ -37,12 +38,7 @@ async def test_two_relays_publish_every_event_exactly_once(
         await producer.stop()
 
     assert sum(published) >= 300
-    records = await read_topic(
-        settings.kafka_bootstrap_servers,
-        Topic.PEOPLE,
-        lambda r: r.key is not None and r.key.decode().startswith(batch),
-        count=300,
-    )
+    records = await _published(settings, batch, 300)
     ids = [json.loads(r.value)["event_id"] for r in records]
     assert len(ids) == 300
     assert set(ids) == {str(e.event_id) for e in events}
@@ -79,12 +75,7 @@ async def test_racing_relays_keep_each_entitys_events_in_order(
         for producer in producers:
             await producer.stop()
 
-    records = await read_topic(
-        settings.kafka_bootstrap_servers,
-        Topic.PEOPLE,
-        lambda r: r.key is not None and r.key.decode().startswith(batch),
-        count=300,
-    )
+    records = await _published(settings, batch, 300)
     for key in keys:
         stored = [str(e.event_id) for e in events if e.entity_key == key]
         on_kafka = [json.loads(r.value)["event_id"] for r in records if r.key == key.encode()]
@@ -134,12 +125,19 @@ async def test_a_running_relay_publishes_each_commit_when_woken(
             await running
         await producer.stop()
 
-    records = await read_topic(
+    records = await _published(settings, batch, 60)
+    assert sorted(json.loads(r.value)["event_id"] for r in records) == sorted(
+        str(e.event_id) for e in events
+    )
+
+
+async def _published(
+    settings: Settings, batch: str, count: int
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """The people topic's records of this test's events (their keys start with ``batch``)."""
+    return await read_topic(
         settings.kafka_bootstrap_servers,
         Topic.PEOPLE,
         lambda r: r.key is not None and r.key.decode().startswith(batch),
-        count=60,
-    )
-    assert sorted(json.loads(r.value)["event_id"] for r in records) == sorted(
-        str(e.event_id) for e in events
+        count=count,
     )

@@ -71,8 +71,11 @@ STATEMENTS = [
     BEGIN
         {BRANCHES}
         END IF;
-        -- A separate statement: the upsert's own statement cannot see what it changed.
-        DELETE FROM places_held WHERE provider_id = ANY(emptied) AND held = 0;
+        -- A separate statement: the upsert's own statement cannot see what it changed. Most
+        -- statements empty no provider, and then run nothing more.
+        IF emptied IS NOT NULL THEN
+            DELETE FROM places_held WHERE provider_id = ANY(emptied) AND held = 0;
+        END IF;
         RETURN NULL;
     END
     $$

@@ -20,6 +20,7 @@ coverage) make a pair inadmissible: ``None`` per pair, a value at or below the f
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import IntEnum
@@ -52,6 +53,23 @@ IntArray = npt.NDArray[np.int32]
 # The process's thread pools, found once at import: ``threadpool_limits`` reads every loaded
 # library again on each call, a fixed cost that showed in every round's profile.
 BLAS = ThreadpoolController()
+
+
+def _no_huge_pages_unless_chosen() -> None:
+    """Turn off numpy's ``madvise(MADV_HUGEPAGE)`` on its large arrays, unless the operator
+    chose with ``NUMPY_MADVISE_HUGEPAGE`` (numpy's documented "global state" switch).
+
+    A round allocates most of its arrays afresh (blocks, lists, edges), and the first touch of
+    a huge page costs more than of small ones: on this project's machine (a virtual machine;
+    the kernel reported no compaction stalls) a fresh process's round at L was about a third
+    slower with the advice and far more variable, and a running matcher's round was no faster
+    with it. The figures: docs/matching.md, "Huge pages".
+    """
+    if "NUMPY_MADVISE_HUGEPAGE" not in os.environ:  # numpy reads it only at its own import
+        np._core.multiarray._set_madvise_hugepage(False)  # type: ignore[attr-defined]
+
+
+_no_huge_pages_unless_chosen()
 
 
 EARTH_RADIUS_KM = 6371.0  # as in shared.regions.distance_km

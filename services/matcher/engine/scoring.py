@@ -28,7 +28,6 @@ from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
-from scipy.linalg.blas import sgemm
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 from threadpoolctl import ThreadpoolController
@@ -593,11 +592,11 @@ def explain_pair(provider: Provider, mentee: MenteeInput, ctx: ScoringContext) -
 #   (trust, region, remote-capable, mode, working pattern, eligible) against every provider,
 #   with -inf where a hard rule that depends only on those (same trust, unreachable region,
 #   paused provider, ineligible mentee) excludes the pair. Real rounds have a few thousand keys
-#   at most, so a block row is one memory copy.
-# - coverage and text are ONE matrix product, accumulated onto the static rows by BLAS itself
-#   (sgemm with beta = 1): mentee features [credit per provider level | text vector] times
-#   provider features [level one-hot | text vector]. Element-wise passes over a block cost as
-#   much as the product, so the block is touched once more after it, not six times.
+#   at most, so a block row is one memory add.
+# - coverage and text are ONE matrix product: mentee features [credit per provider level |
+#   text vector] times provider features [level one-hot | text vector]. Element-wise passes
+#   over a block cost as much as the product, so the block is touched once more after it (the
+#   static rows added), not six times.
 # - "no coverage" (the one rule that depends on the product) is not applied to the whole
 #   block: the callers keep only the few entries above a threshold, and check coverage for
 #   those (``admissible``). Thresholds come from exact values (``exact_sample``,
@@ -814,9 +813,12 @@ class ScoreTables:
         buffers = buffers or BlockBuffers(n, self.n_providers)
         score = buffers.score[:n]
         rows = slice(start, stop)
+        # numpy's matmul releases the GIL while BLAS runs; scipy's sgemm wrapper (beta = 1,
+        # which added the static rows in the same call) holds it, so the two workers' blocks
+        # took turns (docs/matching.md, "The GIL").
+        np.matmul(self.mentee_features[rows], self.provider_features, out=score)
         for i, key in enumerate(self.mentee_key[rows]):
-            score[i] = self.static[key]  # row copies beat fancy indexing here
-        _add_product(self.mentee_features[rows], self.provider_features, score)
+            score[i] += self.static[key]  # row adds beat fancy indexing here
         if self.weights["text"] > 0 and self.text_may_be_negative:
             work = buffers.work[:n]
             np.matmul(self.mentee_text[rows], self.provider_text, out=work)
@@ -977,16 +979,6 @@ class ScoreTables:
             skills_floor=np.float32(weights["skills"]) * np.float32(config.skills.min_coverage),
             floor=config.min_score,
         )
-
-
-def _add_product(left: FloatArray, right: FloatArray, out: FloatArray) -> None:
-    """``out += left @ right`` in one BLAS call (sgemm with beta = 1), in place.
-
-    ``out`` is C-ordered, so BLAS (column-major) sees its transpose: out.T += right.T @ left.T.
-    """
-    result = sgemm(1.0, right.T, left.T, beta=1.0, c=out.T, overwrite_c=1)
-    if not np.shares_memory(result, out):  # BLAS copied (never seen, but cheap to check)
-        np.copyto(out, result.T)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,6 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
-from threadpoolctl import ThreadpoolController, threadpool_limits
 
 from services.matcher.engine.candidates import Explainer, edges_from_tables
 from services.matcher.engine.config import MatchingConfig
@@ -45,6 +44,7 @@ from services.matcher.engine.contract import (
 )
 from services.matcher.engine.optimal import BridgeworkEngine, with_mentee_loads
 from services.matcher.engine.scoring import (
+    BLAS,
     REMOTE_CAPABLE,
     SAMPLE_STRIDE,
     FloatArray,
@@ -68,12 +68,6 @@ from shared.matching import MatchKind
 from shared.people import Mode, WorkingPattern
 from shared.regions import Region
 from shared.skills import DEFAULT_TAXONOMY, MAX_LEVEL, Taxonomy
-
-# A batch's products are a few newcomers by a few thousand mentors: BLAS threads only wait
-# on each other there, and on a busy machine for a core (more than half of a batch's CPU
-# time, measured; docs/scaling.md). Made once: ``threadpool_limits`` looks the libraries up
-# again on every call.
-_BLAS = ThreadpoolController()
 
 
 class TextModel:
@@ -121,7 +115,7 @@ class TextModel:
         if len(vocabulary) <= opts.dims or n < opts.lsa_min_texts:
             return cls(vocabulary, idf, None)
         svd = TruncatedSVD(n_components=opts.dims, random_state=seed)
-        with threadpool_limits(1, user_api="blas"):
+        with BLAS.limit(limits=1, user_api="blas"):
             svd.fit(vectorizer.transform(fitted))
         return cls(vocabulary, idf, np.asarray(svd.components_, dtype=np.float64))
 
@@ -284,7 +278,10 @@ def propose_to_newcomers(
         text_vectors={},
     )
     full = sum(o.columns.size for o in offers) * len(mentees) <= config.full_candidates_up_to_pairs
-    with _BLAS.limit(limits=1, user_api="blas"):
+    # A batch's products are a few newcomers by a few thousand mentors: BLAS threads only wait
+    # on each other there, and on a busy machine for a core (more than half of a batch's CPU
+    # time, measured; docs/scaling.md).
+    with BLAS.limit(limits=1, user_api="blas"):
         batch = _Batch.of(offers, context)
         edges = edges_from_tables(batch.tables(context), config, full=full)
     candidates = with_mentee_loads(edges, data, config)

@@ -62,6 +62,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.broker_reference import consumer_performance, producer_performance
+from bench.cpu_use import CpuWindow
 from bench.machine_speed import machine_speed, speed_range
 from bench.pipeline_data import (
     MARKER_HOURS,
@@ -614,10 +615,15 @@ async def measure_latency(
         published: dict[UUID, float] = {}
         received: dict[UUID, float] = {}
         mentees = [bench.factory.person("mentee") for _ in range(int(rate * seconds))]
+        # The consumer first, then (apart) the rounds' process: each one's CPU by name.
+        roles = ["matcher (events)", "matcher (rounds)"] if rounds_apart else ["matcher"]
+        cpu = CpuWindow(own={p.process.pid: r for p, r in zip(processes, roles, strict=True)})
         with objects_frozen():
             async with proposal_reader(bench.settings, received):
                 load_before = load_average()
+                cpu.start()
                 await paced_publish(bench, rate, mentees, published)
+                cpu_use = cpu.stop()
                 await settle(received, published, timeout=30)
         rounds_run = await round_seconds(database_url)
         stages = await latency_stages(database_url, published, received)
@@ -635,6 +641,7 @@ async def measure_latency(
         "settings": settings,
         **percentiles(latencies),
         "stages": stages,
+        "cpu_while_publishing": cpu_use,
         "worst_ms_by_second": worst_by_second(published, received),
         "rounds_apart": rounds_apart,
         "p99_by_minute": minutes,
@@ -766,6 +773,22 @@ async def settle(received: dict[UUID, Any], published: dict[UUID, float], timeou
         last = len(received)
 
 
+async def commit_times(conn: asyncpg.Connection) -> dict[float, float]:
+    """Each consumer batch's commit time by its transaction's start (``processed_at``, the
+    same ``now()`` as its outbox rows' ``created_at``), where the server tracks commit times
+    (``BRIDGEWORK_PG_OPTIONS="-c track_commit_timestamp=on"``); empty where it does not."""
+    if await conn.fetchval("SELECT current_setting('track_commit_timestamp')") != "on":
+        return {}
+    rows = await conn.fetch(
+        """
+        SELECT DISTINCT extract(epoch FROM processed_at) AS started,
+          extract(epoch FROM pg_xact_commit_timestamp(xmin)) AS committed
+        FROM matcher.processed_events
+        """
+    )
+    return {float(r["started"]): float(r["committed"]) for r in rows if r["committed"]}
+
+
 async def latency_stages(
     database_url: str, published: dict[UUID, float], received: dict[UUID, float]
 ) -> dict[str, dict[str, float | None]]:
@@ -786,6 +809,7 @@ async def latency_stages(
             Topic.PROPOSALS.value,
             MatchProposed.model_fields["event_type"].default,
         )
+        committed = await commit_times(conn)
     finally:
         await conn.close()
     timed = [r for r in rows if r["mentee"] in published and r["mentee"] in received]
@@ -794,7 +818,18 @@ async def latency_stages(
     def stage(spans: list[float]) -> dict[str, float | None]:
         return percentiles(sorted(spans))
 
+    # A batch's commit, where the server records it: splits the transaction from the relay.
+    split = [
+        (committed[float(r["created"])], r)
+        for r in timed
+        if not r["by_round"] and float(r["created"]) in committed
+    ]
+    commit_stages = {
+        "transaction_to_commit": stage([(c - float(r["created"])) * 1000 for c, r in split]),
+        "commit_to_kafka_ack": stage([(float(r["acked"]) - c) * 1000 for c, r in split]),
+    }
     return {
+        **(commit_stages if split else {}),
         "to_matcher_transaction": stage(
             [(float(r["created"]) - published[r["mentee"]]) * 1000 for r in timed]
         ),

@@ -18,6 +18,9 @@ DATA="$PG_DIR/data"
 # Terse errors, no failing statement, no parameters (even if slow-statement logging is turned on).
 PRIVATE_LOG_OPTIONS="-c log_error_verbosity=terse -c log_min_error_statement=panic"
 PRIVATE_LOG_OPTIONS+=" -c log_parameter_max_length=0 -c log_parameter_max_length_on_error=0"
+# Extra server options, e.g. "-c track_commit_timestamp=on" for the pipeline benchmark's
+# commit stage (docs/scaling.md). Read at start: stop the server to change them.
+EXTRA_OPTIONS="${BRIDGEWORK_PG_OPTIONS:-}"
 
 pg_bin() {
   local dir
@@ -48,7 +51,7 @@ start() {
   fi
   log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
   as_owner "$bin/pg_ctl" -D "$DATA" -l "$PG_DIR/server.log" -w -t 60 start \
-    -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $PG_DIR -c fsync=off -c max_connections=200 $PRIVATE_LOG_OPTIONS" >/dev/null
+    -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $PG_DIR -c fsync=off -c max_connections=200 $PRIVATE_LOG_OPTIONS $EXTRA_OPTIONS" >/dev/null
   as_owner "$bin/createdb" -h 127.0.0.1 -p "$PG_PORT" -U bridgework bridgework 2>/dev/null || true
   log "PostgreSQL is up: postgresql://bridgework@127.0.0.1:$PG_PORT/bridgework"
 }

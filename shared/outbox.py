@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Sequence
 
@@ -34,17 +35,28 @@ async def add_to_outbox(
     event, when a batch's events come from different changes), sent on as Kafka headers."""
     if trace_contexts is None:
         trace_contexts = [capture()] * len(events)
-    await connection.executemany(
+    if len(trace_contexts) != len(events):
+        raise ValueError(f"{len(events)} events but {len(trace_contexts)} trace contexts")
+    if not events:
+        return
+    # One statement for the whole batch (one executemany statement a row was 59,000 statements
+    # in two minutes of arrivals); the rows take their ids in the events' order, which is the
+    # order the relay publishes them in.
+    await connection.execute(
         """
         INSERT INTO outbox (event_id, topic, message_key, payload, trace_context)
-        VALUES ($1, $2, $3, $4::text::jsonb, $5)
+        SELECT r.event_id, r.topic, r.message_key, r.payload::jsonb, r.trace_context::jsonb
+        FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])
+          WITH ORDINALITY AS r(event_id, topic, message_key, payload, trace_context, position)
+        ORDER BY r.position
         """,
-        # The payload as JSON text serialised by pydantic (in Rust), cast by the server: cheaper
-        # than dumping to Python objects for asyncpg's json.dumps.
-        [
-            (e.event_id, e.topic.value, e.entity_key, e.model_dump_json(), context)
-            for e, context in zip(events, trace_contexts, strict=True)
-        ],
+        [e.event_id for e in events],
+        [e.topic.value for e in events],
+        [e.entity_key for e in events],
+        # JSON text serialised by pydantic (in Rust), cast by the server: cheaper than dumping
+        # to Python objects for asyncpg's json.dumps.
+        [e.model_dump_json() for e in events],
+        [json.dumps(context) for context in trace_contexts],
     )
     await connection.execute(f"NOTIFY {OUTBOX_CHANNEL}")
 

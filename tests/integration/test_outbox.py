@@ -51,6 +51,28 @@ async def test_two_relays_publish_every_event_exactly_once(
     assert unpublished == 0
 
 
+async def test_a_batch_is_stored_in_its_events_order_each_with_its_trace(
+    matcher_pool: asyncpg.Pool,
+) -> None:
+    """One statement stores a batch's rows: ids follow the events' order (the relay's order),
+    and each row keeps the trace context given for its own event."""
+    batch = f"rows-{uuid4().hex[:6]}"
+    events = [PersonErased(entity_key=f"{batch}-{i}", person_id=uuid4()) for i in range(40)]
+    contexts = [{"x-correlation-id": f"change-{i}"} for i in range(40)]
+    async with matcher_pool.acquire() as conn, conn.transaction():
+        await add_to_outbox(conn, events, contexts)
+        with pytest.raises(ValueError, match="40 events but 1 trace contexts"):
+            await add_to_outbox(conn, events, contexts[:1])
+        rows = await conn.fetch(
+            "SELECT event_id, payload, trace_context FROM outbox"
+            " WHERE message_key LIKE $1 ORDER BY id",
+            f"{batch}-%",
+        )
+    assert [r["event_id"] for r in rows] == [e.event_id for e in events]
+    assert [r["trace_context"] for r in rows] == contexts
+    assert [r["payload"]["person_id"] for r in rows] == [str(e.person_id) for e in events]
+
+
 async def test_racing_relays_keep_each_entitys_events_in_order(
     settings: Settings, matcher_pool: asyncpg.Pool
 ) -> None:

@@ -61,7 +61,16 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
 
 
 def _server_settings(schema: str) -> dict[str, str]:
-    return {"search_path": schema, "application_name": f"bridgework-{schema}"}
+    return {
+        "search_path": schema,
+        "application_name": f"bridgework-{schema}",
+        # Plan each execution for the tables as they are now. After five executions PostgreSQL
+        # may keep a prepared statement's generic plan for good, and one made while a table was
+        # nearly empty stays until the table's next ANALYZE (autovacuum's, up to a minute
+        # later): the arrivals' newcomer check then scanned every mentoring proposal once per
+        # newcomer, and the matcher fell up to 20 s behind (docs/scaling.md, "Stale plans").
+        "plan_cache_mode": "force_custom_plan",
+    }
 
 
 @retry(

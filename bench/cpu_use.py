@@ -10,6 +10,7 @@ window records nothing.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 
 PROC = Path("/proc")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+SAMPLE_SECONDS = 2.0
 
 
 def _group(pid: int, command: str, own: dict[int, str]) -> str:
@@ -56,32 +58,44 @@ def _machine_ticks() -> list[int]:
 @dataclass
 class CpuWindow:
     """CPU seconds per group between ``start()`` and ``stop()``. ``own`` names processes the
-    caller started (pid -> group, e.g. "matcher (events)"). Only processes alive at ``stop()``
-    are counted: a window is meant to span long-lived services (a connection pool's backends
-    included), and reading /proc in between would take the benchmark's own loop away."""
+    caller started (pid -> group, e.g. "matcher (events)"). A thread reads /proc every
+    ``SAMPLE_SECONDS``, so a process that ends inside the window (a pool's connection closed,
+    and its PostgreSQL backend with it) counts up to its last sample."""
 
     own: dict[int, str] = field(default_factory=dict)
     _first: dict[int, tuple[str, int]] = field(default_factory=dict)
+    _last: dict[int, tuple[str, int]] = field(default_factory=dict)
     _machine: list[int] = field(default_factory=list)
     _started: float = 0.0
+    _done: threading.Event = field(default_factory=threading.Event)
+    _sampler: threading.Thread | None = None
 
     def start(self) -> None:
         if not PROC.joinpath("stat").exists():
             return
         self._first = _process_ticks()
+        self._last = dict(self._first)
         self._machine = _machine_ticks()
         self._started = time.monotonic()
+        self._sampler = threading.Thread(target=self._sample_until_stopped, daemon=True)
+        self._sampler.start()
+
+    def _sample_until_stopped(self) -> None:
+        while not self._done.wait(SAMPLE_SECONDS):
+            self._last.update(_process_ticks())
 
     def stop(self) -> dict[str, Any]:
-        if not self._machine:
+        if not self._machine or self._sampler is None:
             return {}
-        last = _process_ticks()
+        self._done.set()
+        self._sampler.join()
+        self._last.update(_process_ticks())
         seconds = time.monotonic() - self._started
         machine = [b - a for a, b in zip(self._machine, _machine_ticks(), strict=False)]
         idle = machine[3] + machine[4]
         steal = machine[7] if len(machine) > 7 else 0
         by_group: dict[str, float] = {}
-        for pid, (command, ticks) in last.items():
+        for pid, (command, ticks) in self._last.items():
             before = self._first.get(pid, (command, 0))[1]
             group = _group(pid, command, self.own)
             by_group[group] = by_group.get(group, 0.0) + (ticks - before) / CLOCK_TICKS

@@ -436,8 +436,8 @@ async def measure_ingest(
         sent = await send_all(producer, messages)
         published = time.monotonic()
         if backlog:
-            cpu = CpuMeter(bench.server_url, [p.process.pid for p in processes])
-            await cpu.start()
+            cpu = CpuWindow(own={p.process.pid: "matchers" for p in processes})
+            cpu.start()
             await hold.rollback()
             started = time.monotonic()
         # Done when the last event of each partition is claimed (processed_events, in the
@@ -453,7 +453,7 @@ async def measure_ingest(
             len(last),
             last,
         )
-        cpu_seconds = cpu.seconds() if backlog else None
+        cpu_seconds = cpu.stop().get("cpu_seconds") if backlog else None
         await expect_count(
             database_url,
             "SELECT count(*) FROM matcher.processed_events WHERE event_id = ANY($1::uuid[])",
@@ -480,63 +480,6 @@ async def measure_ingest(
         "cpu_seconds": cpu_seconds,
         "load_average": [load_before, load_average()],
     }
-
-
-class CpuMeter:
-    """CPU time used by the matchers, PostgreSQL (every backend) and the Kafka broker between
-    ``start`` and ``seconds``: what the two cores were spent on."""
-
-    def __init__(self, server_url: str, matcher_pids: Sequence[int]) -> None:
-        self._server_url = server_url
-        self._matchers = list(matcher_pids)
-        self._start: dict[str, dict[int, float]] = {}
-        self._postmaster = 0
-
-    async def start(self) -> None:
-        conn = await asyncpg.connect(self._server_url)
-        try:
-            data_dir = await conn.fetchval("SHOW data_directory")
-        finally:
-            await conn.close()
-        self._postmaster = int((Path(data_dir) / "postmaster.pid").read_text().split()[0])
-        self._start = self._sample()
-
-    def _groups(self) -> dict[str, list[int]]:
-        kafka_pid = ROOT / ".local" / "kafka" / "broker.pid"
-        return {
-            "matchers": self._matchers,
-            "postgres": [self._postmaster, *children(self._postmaster)],
-            "kafka": [int(kafka_pid.read_text())] if kafka_pid.is_file() else [],
-        }
-
-    def _sample(self) -> dict[str, dict[int, float]]:
-        return {name: {pid: cpu_of(pid) for pid in pids} for name, pids in self._groups().items()}
-
-    def seconds(self) -> dict[str, float]:
-        end = self._sample()
-        return {
-            name: round(
-                sum(t - self._start.get(name, {}).get(pid, 0.0) for pid, t in pids.items()), 2
-            )
-            for name, pids in end.items()
-        }
-
-
-def cpu_of(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def children(parent: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with suppress(OSError, IndexError, ValueError):
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == parent:
-                found.append(int(stat.parent.name))
-    return found
 
 
 # --- 4. latency -----------------------------------------------------------------------------

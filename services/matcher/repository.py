@@ -245,6 +245,8 @@ class MatcherRepository:
     async def withdraw_pending(self, match_ids: Collection[UUID]) -> list[ProposalRow]:
         """Withdraw those still pending (a round's replaced proposals: one decided since the
         round read them stays as decided)."""
+        if not match_ids:  # no statement: its triggers on proposals would still run
+            return []
         rows = await self.conn.fetch(
             """
             UPDATE proposals SET status = 'withdrawn'

@@ -185,10 +185,13 @@ async def _solve_and_write(
     # and the outbox relay while the round is planned.
     plan = await asyncio.to_thread(_plan, engine, network_id, snapshot.rows, clock)
     async with conn.transaction():
-        # Arrivals in this network wait (WaitingArrivals) while the round writes.
-        await conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtext($1))", network_lock_key(network_id)
-        )
+        if plan.new or plan.replaced:
+            # Arrivals in this network wait (WaitingArrivals) while the round writes. A round
+            # that keeps everything (most of them, under a steady stream) writes only its own
+            # record, which no arrival reads: it holds them up for nothing (docs/scaling.md).
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext($1))", network_lock_key(network_id)
+            )
         clock.lap("lock")
         writes = await _reconcile(conn, network_id, plan)
         withdrawn = await MatcherRepository(conn).withdraw_pending(writes.withdrawn)
@@ -480,6 +483,8 @@ async def store_proposals(
 ) -> None:
     """Store proposals and their outbox events (with ``trace_contexts``, one per proposal, when
     they follow different changes; else the current change's)."""
+    if not events:  # no statement: its triggers on proposals would still run
+        return
     # One statement over arrays, not one INSERT per proposal (executemany): a batch of arrivals
     # stores hundreds at once.
     await conn.execute(
@@ -501,8 +506,7 @@ async def store_proposals(
         [e.explanation.model_dump_json() for e in events],
         [e.exchange_id for e in events],
     )
-    if events:
-        await add_to_outbox(conn, events, trace_contexts)
+    await add_to_outbox(conn, events, trace_contexts)
 
 
 def rest_after(round_seconds: float, duty_cycle: float) -> float:

@@ -13,6 +13,7 @@ import pytest
 from services.matcher.arrivals import OnArrival, WaitingArrivals, mentor_networks
 from services.matcher.bootstrap import apply_event, apply_events
 from services.matcher.engine import MatchingConfig, build_engine
+from services.matcher.repository import mark_dirty
 from services.matcher.rounds import network_lock_key, run_round
 from shared.people import Role
 from tests.support.factories import person
@@ -181,3 +182,43 @@ async def test_mentor_sides_are_prepared_ahead_when_mentors_join_or_change(
         newcomer = person(Role.MENTEE, network, f"{network}B")
         await apply_events(conn, [newcomer])
         assert (await arrivals.propose_on_arrival(conn, [newcomer])).proposed == 1
+
+
+async def test_a_round_that_keeps_everything_does_not_hold_up_arrivals(
+    matcher_pool: asyncpg.Pool,
+) -> None:
+    """A round takes its network's lock only to write proposals or withdrawals: one that keeps
+    everything completes while an arrival's transaction holds the lock, and one with a new
+    proposal waits for it (docs/scaling.md)."""
+    async with matcher_pool.acquire() as conn, matcher_pool.acquire() as arriving:
+        network, mentor_id, mentee_id = await seed(conn)  # the mentee waits for a round
+        async with arriving.transaction():
+            await arriving.execute(
+                "SELECT pg_advisory_xact_lock(hashtext($1))", network_lock_key(network)
+            )
+            proposing = asyncio.create_task(run_round(matcher_pool, ENGINE, network))
+            await asyncio.sleep(0.5)
+            assert not proposing.done()  # its new proposal waits for the arrival's commit
+        new = await proposing
+        assert new is not None
+        [proposed] = new
+        assert (proposed.provider_id, proposed.mentee_id) == (mentor_id, mentee_id)
+
+        await mark_dirty(conn, network)
+        async with arriving.transaction():
+            await arriving.execute(
+                "SELECT pg_advisory_xact_lock(hashtext($1))", network_lock_key(network)
+            )
+            keeping = await asyncio.wait_for(run_round(matcher_pool, ENGINE, network), 10)
+        assert keeping == []
+        assert (
+            await conn.fetchval("SELECT count(*) FROM rounds WHERE network_id = $1", network) == 2
+        )
+        assert (
+            await conn.fetchval(
+                "SELECT count(*) FROM dirty_networks WHERE network_id = $1", network
+            )
+            == 0
+        )
+        [row] = await pending_for(conn, mentee_id)
+        assert row["provider_id"] == mentor_id

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import TypeVar
@@ -766,6 +766,27 @@ class BlockBuffers:
         self.group_max: FloatArray = np.empty((rows, min(cols, GROUP_BUFFER)), np.float32)
 
 
+_Entry = TypeVar("_Entry")
+
+
+def _entries_between(
+    by_mentee: Mapping[int, _Entry], start: int, stop: int
+) -> Iterator[tuple[int, _Entry]]:
+    """The entries of mentees ``start`` to ``stop - 1``, through whichever is shorter: the
+    entries (usually a few) or the rows (a block of hundreds, asked one lookup each)."""
+    if len(by_mentee) < stop - start:
+        return ((m, e) for m, e in by_mentee.items() if start <= m < stop)
+    return ((m, e) for m in range(start, stop) if (e := by_mentee.get(m)) is not None)
+
+
+def _entries_of(by_mentee: Mapping[int, _Entry], position: Mapping[int, int]) -> dict[int, _Entry]:
+    """The entries of the mentees in ``position``, keyed by their position there, through
+    whichever is shorter."""
+    if len(by_mentee) < len(position):
+        return {position[m]: e for m, e in by_mentee.items() if m in position}
+    return {i: e for m, i in position.items() if (e := by_mentee.get(m)) is not None}
+
+
 @dataclass
 class ScoreTables:
     """Matrices that let ``score_block`` score many mentees against all providers at once."""
@@ -824,22 +845,19 @@ class ScoreTables:
             np.matmul(self.mentee_text[rows], self.provider_text, out=work)
             np.maximum(work, 0, out=work)
             score += work
-        for mentee in range(start, stop):
-            providers = self.rejected.get(mentee)
-            if providers is not None:
-                score[mentee - start, providers] = -np.inf
-        for mentee in range(start, stop):
-            ranked = self.ranked.get(mentee)
-            if ranked is not None:  # a few entries per ranking mentee; -inf stays -inf
-                score[mentee - start, ranked[0]] += ranked[1]
+        for mentee, providers in _entries_between(self.rejected, start, stop):
+            score[mentee - start, providers] = -np.inf
+        for mentee, (columns, bonus) in _entries_between(self.ranked, start, stop):
+            score[mentee - start, columns] += bonus  # a few per ranking mentee; -inf stays
         return score
 
     def for_mentees(self, mentees: npt.NDArray[np.int64]) -> ScoreTables:
         """The same tables for some mentees only (row i is mentee ``mentees[i]``)."""
-        position = {int(m): i for i, m in enumerate(mentees.tolist())}
+        listed = mentees.tolist()
+        position = {m: i for i, m in enumerate(listed)}
         return replace(
             self,
-            mentee_ids=tuple(self.mentee_ids[m] for m in position),
+            mentee_ids=tuple(map(self.mentee_ids.__getitem__, listed)),
             mentee_key=self.mentee_key[mentees],
             skill_credit=self.skill_credit[mentees],
             mentee_features=self.mentee_features[mentees],
@@ -849,8 +867,8 @@ class ScoreTables:
                 skill=self.coverage.skill[mentees],
                 credit=self.coverage.credit[mentees],
             ),
-            rejected={position[m]: p for m, p in self.rejected.items() if m in position},
-            ranked={position[m]: r for m, r in self.ranked.items() if m in position},
+            rejected=_entries_of(self.rejected, position),
+            ranked=_entries_of(self.ranked, position),
         )
 
     def for_providers(self, providers: npt.NDArray[np.int64]) -> ScoreTables:

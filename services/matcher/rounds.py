@@ -185,10 +185,10 @@ async def _solve_and_write(
     # and the outbox relay while the round is planned.
     plan = await asyncio.to_thread(_plan, engine, network_id, snapshot.rows, clock)
     async with conn.transaction():
-        if plan.new or plan.replaced:
+        if plan.changes_proposals:
             # Arrivals in this network wait (WaitingArrivals) while the round writes. A round
-            # that keeps everything (most of them, under a steady stream) writes only its own
-            # record, which no arrival reads: it holds them up for nothing (docs/scaling.md).
+            # that keeps everything writes only its own record, which no arrival reads: the lock
+            # would hold them up for nothing (docs/scaling.md).
             await conn.execute(
                 "SELECT pg_advisory_xact_lock(hashtext($1))", network_lock_key(network_id)
             )
@@ -215,7 +215,7 @@ async def _solve_and_write(
 
 async def _reconcile(conn: asyncpg.Connection, network_id: str, plan: RoundPlan) -> Writes:
     """The plan as far as it still holds (reconcile.py), read under the network's lock."""
-    if not (plan.new or plan.replaced):  # under a steady stream, most rounds keep everything
+    if not plan.changes_proposals:
         return Writes(new=[], withdrawn=[])
     # The replaced proposals still pending, locked: a decision on one in flight settles first.
     pending = await conn.fetch(
@@ -352,6 +352,12 @@ class RoundPlan:
     kept: int  # pending proposals the engine chose again
     replaced: list[UUID]
     profiles_read: int = 0  # stored profiles the round read from the database
+
+    @property
+    def changes_proposals(self) -> bool:
+        """Whether it proposes or withdraws anything: under a steady stream most rounds keep
+        everything, and then write only their own record."""
+        return bool(self.new or self.replaced)
 
     def summary(
         self,

@@ -586,6 +586,9 @@ async def measure_latency(
         "stages": stages,
         "cpu_while_publishing": cpu_use,
         "worst_ms_by_second": worst_by_second(published, received),
+        # Second 0 of worst_ms_by_second (Unix time): lines the run up with the machine's own
+        # records of the same seconds (/proc/pressure, /proc/stat).
+        "first_published_at": min(published.values(), default=None),
         "rounds_apart": rounds_apart,
         "p99_by_minute": minutes,
         "worst_minute_p99_ms": worst_window(minutes),

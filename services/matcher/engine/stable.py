@@ -329,11 +329,16 @@ def _next_best(
     lowest = np.where(kth > 0, kth, np.finfo(np.float32).smallest_subnormal)
     taken = np.less_equal(negated, -lowest[:, None])
     row, column = np.divmod(np.flatnonzero(taken), max(n_columns, 1))
-    # Only ties at the k-th best can make a row's list longer than k.
-    order = np.lexsort((column, -block[row, column], row))
-    rank = np.empty(order.size, dtype=np.int64)
-    rank[order] = np.arange(order.size) - np.searchsorted(row[order], row[order])
-    keep = rank < k
+    # Only ties at the k-th best can make a row's list longer than k: only such rows are
+    # ranked (score, then the lower column), the rest keep everything they took.
+    keep = np.ones(row.size, dtype=bool)
+    tied = np.flatnonzero((np.bincount(row, minlength=n_rows) > k)[row])
+    if tied.size:
+        r, c = row[tied], column[tied]
+        order = np.lexsort((c, -block[r, c], r))
+        rank = np.empty(order.size, dtype=np.int64)
+        rank[order] = np.arange(order.size) - np.searchsorted(r[order], r[order])
+        keep[tied] = rank < k
     return row[keep].astype(np.int64), column[keep].astype(np.int64), kth.astype(np.float64)
 
 

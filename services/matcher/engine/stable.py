@@ -269,7 +269,8 @@ def _kth_best(candidates: CandidateEdges, top_k: int, cells: int = 1 << 22) -> F
     mentee = candidates.mentee_index.astype(np.int64)
     counts = np.bincount(mentee, minlength=n_mentees)
     kth = np.full(n_mentees, -np.inf)
-    if not mentee.size or int(counts.max()) < top_k:
+    longest = int(counts.max()) if mentee.size else 0
+    if longest < top_k:
         return kth
     # Each mentee's scores in a row of a table padded with -inf, and a partition per row finds
     # the k-th; the table is as wide as most lists (a few mentees, on many providers' lists,
@@ -278,10 +279,10 @@ def _kth_best(candidates: CandidateEdges, top_k: int, cells: int = 1 << 22) -> F
     row = mentee if order is None else mentee[order]
     score = candidates.score if order is None else candidates.score[order]
     first = np.concatenate(([0], np.cumsum(counts)))
-    width = min(int(counts.max()), max(4 * top_k, 64))
+    width = min(longest, max(4 * top_k, 64))
     column = np.arange(row.size) - first[row]
     cell = row * width + column  # its place in one table of every mentee
-    fits = None if width == int(counts.max()) else column < width
+    fits = None if width == longest else column < width
     step = max(cells // width, 1)
     for start in range(0, n_mentees, step):
         stop = min(start + step, n_mentees)
@@ -448,14 +449,15 @@ class _BucketRun:
         order = np.argsort(bucket, kind="stable")  # a radix sort on 8 bits
         counts = np.bincount(bucket, minlength=self.BUCKETS)
         edge, mentee, provider, score = edge[order], mentee[order], provider[order], score[order]
+        filled = counts > 0
+        ends = np.cumsum(counts)[filled]
+        starts = ends - counts[filled]
         # Lowest scores first: taken from the end.
-        ends = np.cumsum(counts)[counts > 0][::-1]
-        starts = ends - counts[counts > 0][::-1]
-        self.low = np.minimum.reduceat(score, np.sort(starts))[::-1].tolist()
-        self.high = np.maximum.reduceat(score, np.sort(starts))[::-1].tolist()
+        self.low = np.minimum.reduceat(score, starts)[::-1].tolist()
+        self.high = np.maximum.reduceat(score, starts)[::-1].tolist()
         self.parts = [
             (edge[a:b], mentee[a:b], provider[a:b], score[a:b])
-            for a, b in zip(starts.tolist(), ends.tolist(), strict=True)
+            for a, b in zip(starts[::-1].tolist(), ends[::-1].tolist(), strict=True)
         ]
 
     @property

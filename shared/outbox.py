@@ -40,15 +40,18 @@ async def add_to_outbox(
     if not events:
         return
     # One statement for the whole batch (one executemany statement a row was 59,000 statements
-    # in two minutes of arrivals); the rows take their ids in the events' order, which is the
-    # order the relay publishes them in.
+    # in two minutes of arrivals), and its notification in the same round trip; the rows take
+    # their ids in the events' order, which is the order the relay publishes them in.
     await connection.execute(
         """
-        INSERT INTO outbox (event_id, topic, message_key, payload, trace_context)
-        SELECT r.event_id, r.topic, r.message_key, r.payload::jsonb, r.trace_context::jsonb
-        FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])
-          WITH ORDINALITY AS r(event_id, topic, message_key, payload, trace_context, position)
-        ORDER BY r.position
+        WITH stored AS (
+          INSERT INTO outbox (event_id, topic, message_key, payload, trace_context)
+          SELECT r.event_id, r.topic, r.message_key, r.payload::jsonb, r.trace_context::jsonb
+          FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])
+            WITH ORDINALITY AS r(event_id, topic, message_key, payload, trace_context, position)
+          ORDER BY r.position
+        )
+        SELECT pg_notify($6, '')
         """,
         [e.event_id for e in events],
         [e.topic.value for e in events],
@@ -57,8 +60,8 @@ async def add_to_outbox(
         # to Python objects for asyncpg's json.dumps.
         [e.model_dump_json() for e in events],
         [json.dumps(context) for context in trace_contexts],
+        OUTBOX_CHANNEL,  # delivered on commit, as NOTIFY's
     )
-    await connection.execute(f"NOTIFY {OUTBOX_CHANNEL}")
 
 
 # With the schema's name hashed, the advisory lock that lets one relay of a schema publish at a
@@ -119,19 +122,21 @@ class OutboxRelay:
     async def publish_batch(self) -> int:
         """Publish one batch; returns how many rows it published."""
         async with self._pool.acquire() as connection, connection.transaction():
-            if not await connection.fetchval(
-                "SELECT pg_try_advisory_xact_lock($1, hashtext(current_schema()))",
-                RELAY_LOCK_CLASS,
-            ):
-                return 0  # another relay is publishing: it takes these rows too, in order
+            # The schema's lock and the rows in one round trip: the lock is tried once, before
+            # the scan (an uncorrelated subquery), and without it nothing is read: another relay
+            # is publishing, and it takes these rows too, in order. A row that relay marked
+            # after this statement's snapshot is skipped all the same: FOR UPDATE reads the
+            # row's committed version again and re-checks ``published_at IS NULL``.
             rows = await connection.fetch(
                 """
                 SELECT id, topic, message_key, payload::text AS payload, trace_context
                 FROM outbox
-                WHERE published_at IS NULL ORDER BY id
-                LIMIT $1 FOR UPDATE
+                WHERE (SELECT pg_try_advisory_xact_lock($2, hashtext(current_schema())))
+                  AND published_at IS NULL
+                ORDER BY id LIMIT $1 FOR UPDATE
                 """,
                 self._batch_size,
+                RELAY_LOCK_CLASS,
             )
             if not rows:
                 return 0

@@ -5,7 +5,7 @@
 artifact, fetched with Maven from the same release as the broker (devtools/kafka-perf/pom.xml)
 into ``.local/kafka-perf/libs``. They move as many records of the ingest's mean size through a
 topic with the people topic's partitions, with the producer settings Bridgework's own producer
-uses (acks=all, idempotent, linger 5 ms), so the table can show how far the Python client and
+uses (acks=all, idempotent, no linger), so the table can show how far the Python client and
 Bridgework stand from the JVM client on the same broker in the same run.
 """
 
@@ -57,7 +57,7 @@ def producer_performance(bootstrap: str, topic: str, records: int, size: int) ->
         "org.apache.kafka.tools.ProducerPerformance",
         "--topic", topic, "--num-records", str(records), "--record-size", str(size),
         "--throughput", "-1", "--producer-props", f"bootstrap.servers={bootstrap}",
-        "acks=all", "enable.idempotence=true", "linger.ms=5",
+        "acks=all", "enable.idempotence=true", "linger.ms=0",
     )  # fmt: skip
     return parse_producer(output)
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
+from bench.bench_pipeline import load_average
 from bench.spread import percentiles
 from shared.events import PersonErased
 from shared.kafka import ensure_topics, idempotent_producer
@@ -68,10 +68,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=1000)
     parser.add_argument("--out", type=Path, help="append the result as one JSON line")
     args = parser.parse_args()
-    result = {
-        "load_average_at_start": round(os.getloadavg()[0], 2),
-        **asyncio.run(measure(args.batches)),
-    }
+    result = {"load_average_at_start": load_average(), **asyncio.run(measure(args.batches))}
     print(json.dumps(result))
     if args.out:
         with args.out.open("a") as out:

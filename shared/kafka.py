@@ -85,8 +85,8 @@ def idempotent_producer(bootstrap_servers: str) -> AIOKafkaProducer:
 
     No linger: a relay hands a batch's rows to the producer without yielding to the event loop
     (``send`` suspends only when the buffer is full), so they leave in one request anyway, and
-    a linger only held each batch back for it: 5 of a relay batch's 7.7 ms (docs/scaling.md,
-    "The producer's linger, again")."""
+    a linger only held each batch back for it (docs/scaling.md, "The producer's linger,
+    again")."""
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
         enable_idempotence=True,

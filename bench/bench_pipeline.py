@@ -357,7 +357,9 @@ async def measure_limit(bench: Bench, events: Sequence[Event]) -> dict[str, Any]
             raise RuntimeError(f"the plain consumer did not start: {ready!r}")
         producer = idempotent_producer(bench.bootstrap)
         await producer.start()
+        cpu = CpuWindow(own={consumer.pid: "plain consumer"})
         try:
+            cpu.start()
             started = time.monotonic()
             await send_all(producer, messages)
             produced = time.monotonic()
@@ -365,6 +367,7 @@ async def measure_limit(bench: Bench, events: Sequence[Event]) -> dict[str, Any]
             await producer.stop()
         async with asyncio.timeout(600):
             last = (await consumer.stdout.readline()).split()
+        used = cpu.stop()
         if last[:1] != [b"done"]:
             raise RuntimeError(f"the plain consumer stopped early: {last!r}")
         done = float(last[1])
@@ -379,7 +382,18 @@ async def measure_limit(bench: Bench, events: Sequence[Event]) -> dict[str, Any]
         "mean_bytes": round(sum(len(m[2]) for m in messages) / len(messages)),
         "produce_per_second": round(len(messages) / (produced - started)),
         "end_to_end_per_second": round(len(messages) / (done - started)),
+        "cpu": used,
+        "cpu_us_per_message": cpu_per_message(used, len(messages)),
     }
+
+
+def cpu_per_message(used: dict[str, Any], messages: int) -> dict[str, float]:
+    """A CpuWindow's seconds per group as microseconds of CPU per message moved: what each
+    part of a pipeline costs the two cores it shares, summed in "all". (The benchmark's own
+    group is the producer: the window's only other work in it is polling for the end.)"""
+    seconds = used.get("cpu_seconds", {})
+    per = {group: round(value / messages * 1e6, 1) for group, value in seconds.items()}
+    return {**per, "all": round(sum(seconds.values()) / messages * 1e6, 1)} if per else {}
 
 
 async def measure_broker_limit(bench: Bench, events: Sequence[Event]) -> dict[str, Any]:
@@ -432,11 +446,13 @@ async def measure_ingest(
         if backlog:
             await hold.start()
             await holder.execute("LOCK TABLE matcher.processed_events IN SHARE MODE")
+        cpu = CpuWindow(own={p.process.pid: "matchers" for p in processes})
+        if not backlog:
+            cpu.start()
         started = time.monotonic()
         sent = await send_all(producer, messages)
         published = time.monotonic()
         if backlog:
-            cpu = CpuWindow(own={p.process.pid: "matchers" for p in processes})
             cpu.start()
             await hold.rollback()
             started = time.monotonic()
@@ -453,7 +469,7 @@ async def measure_ingest(
             len(last),
             last,
         )
-        cpu_seconds = cpu.stop().get("cpu_seconds") if backlog else None
+        used = cpu.stop()
         await expect_count(
             database_url,
             "SELECT count(*) FROM matcher.processed_events WHERE event_id = ANY($1::uuid[])",
@@ -477,7 +493,9 @@ async def measure_ingest(
         "publish_seconds": round(published - started, 3) if not backlog else None,
         "seconds": round(done - started, 3),
         "events_per_second": round(len(events) / (done - started)),
-        "cpu_seconds": cpu_seconds,
+        "cpu_seconds": used.get("cpu_seconds"),
+        "cores_busy": used.get("cores_busy"),
+        "cpu_us_per_event": cpu_per_message(used, len(events)),
         "load_average": [load_before, load_average()],
     }
 
@@ -1092,6 +1110,26 @@ def with_ratios(name: str, runs: dict[str, list[dict[str, Any]]]) -> list[dict[s
     return ratios
 
 
+def cpu_rows(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
+    """What a message costs the cores in the plain client's pipeline and in the ingest: the
+    median over the runs of each group's CPU microseconds per message. With both pipelines
+    holding the two cores, the ingest's ratio to the limit is about the inverse of their
+    "all" figures."""
+    rows: list[tuple[str, str, str, bool | None]] = []
+    for name, key, label in (
+        ("limit", "cpu_us_per_message", "plain client"),
+        ("ingest", "cpu_us_per_event", "ingest"),
+    ):
+        runs = [r.get(key) or {} for r in results.get(name, {}).get("runs", [])]
+        groups = dict.fromkeys(group for run in runs for group in run)
+        if not groups:
+            continue
+        medians = {g: statistics.median(r[g] for r in runs if g in r) for g in groups}
+        text = ", ".join(f"{g} {v:.1f}" for g, v in medians.items() if v >= 0.5)
+        rows.append((f"{label}: CPU microseconds per message (median)", text, "-", None))
+    return rows
+
+
 def _spread_text(spread: dict[str, Any], unit: str = "") -> str:
     if spread["median"] is None:
         return "n/a"
@@ -1163,6 +1201,7 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]
                     ratio["min"] >= goal if goal else None,
                 )
             )
+    rows.extend(cpu_rows(results))
     for name, label in (
         ("latency", "rounds only"),
         ("latency_on_arrival", "on arrival"),

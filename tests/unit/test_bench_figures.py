@@ -151,3 +151,19 @@ def test_the_table_shows_the_machine_reference_beside_the_targets() -> None:
     rows = {measure: value for measure, value, _, _ in verdicts({"notifier": notifier})}
     reference = next(value for measure, value in rows.items() if measure.startswith("machine"))
     assert reference == "31,000 - 31,000; 77.0 - 77.0"
+
+
+def test_cpu_per_message_divides_each_group_and_sums_them() -> None:
+    from bench.bench_pipeline import cpu_per_message
+
+    used = {"cpu_seconds": {"kafka": 1.5, "matchers": 0.5}}
+    assert cpu_per_message(used, 100_000) == {"kafka": 15.0, "matchers": 5.0, "all": 20.0}
+    assert cpu_per_message({}, 100_000) == {}  # no /proc: nothing, not zeros
+
+
+def test_the_table_gives_the_median_cpu_per_message_of_each_pipeline() -> None:
+    from bench.bench_pipeline import cpu_rows
+
+    runs = [{"cpu_us_per_event": {"matchers": m, "all": m + 40}} for m in (30.0, 50.0, 35.0)]
+    rows = {measure: value for measure, value, _, _ in cpu_rows({"ingest": {"runs": runs}})}
+    assert rows == {"ingest: CPU microseconds per message (median)": "matchers 35.0, all 75.0"}

@@ -127,10 +127,9 @@ REPEATED = (
 # Kafka's own tools and the ingest alike (a broker just started, the JVM not yet compiled its
 # hot paths): a first repetition then compared a cold broker's figures, not the clients'.
 WARMED_UP = ("limit", "broker_limit", "ingest")
-# Before them, a minute of the sustained scenario's steady stream, also unreported: the plain
-# client's limit rose from 15,855 to 35,839-38,236 msgs/s after one such minute (the broker's
-# CPU per message from 52 to 7-8 µs), where eight back-to-back runs of the limit alone stayed
-# at 15,794-23,811 (docs/scaling.md). Without it the first repetition measured a cold broker.
+# Before them, a minute of the sustained scenario's steady stream, also unreported: a run of
+# each alone left the broker cold, and only minutes of steady load warmed it (docs/scaling.md,
+# "A cold broker"), so the first repetition measured a cold broker.
 WARM_UP_STREAM_SECONDS = 60.0
 # The figures whose spread each repeated scenario reports.
 SPREAD_OF = {
@@ -1032,6 +1031,18 @@ async def run_scenarios(settings: Settings, args: argparse.Namespace) -> dict[st
     def fresh_events() -> list[Event]:
         return ingest_events(bench.factory.people(args.events // 2))
 
+    def sustained_for(seconds: float) -> Awaitable[dict[str, Any]]:
+        """The sustained scenario's stream (proposals on arrival) for ``seconds``."""
+        return measure_latency(
+            bench,
+            args.rate,
+            seconds,
+            None,
+            True,
+            rounds_apart=args.rounds_apart,
+            rounds=args.rounds,
+        )
+
     steps: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
         "limit": lambda: measure_limit(bench, events),
         "broker_limit": lambda: measure_broker_limit(bench, events),
@@ -1045,23 +1056,10 @@ async def run_scenarios(settings: Settings, args: argparse.Namespace) -> dict[st
         "latency_on_arrival_rounds_apart": lambda: measure_latency(
             bench, args.rate, args.latency_seconds, 5, True, True
         ),
-        "sustained": lambda: measure_latency(
-            bench,
-            args.rate,
-            args.sustained_seconds,
-            None,
-            True,
-            rounds_apart=args.rounds_apart,
-            rounds=args.rounds,
-        ),
+        "sustained": lambda: sustained_for(args.sustained_seconds),
         "notifier": lambda: measure_notifier(bench, handler, args.emails),
         "soak": lambda: measure_soak(bench, args.soak_seconds, args.soak_rate),
     }
-
-    def steady_stream() -> Awaitable[dict[str, Any]]:
-        return measure_latency(
-            bench, args.rate, WARM_UP_STREAM_SECONDS, None, True, rounds_apart=True
-        )
 
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in REPEATED}
     try:
@@ -1069,7 +1067,8 @@ async def run_scenarios(settings: Settings, args: argparse.Namespace) -> dict[st
             warm_up = [name for name in WARMED_UP if name not in args.skip]
             if warm_up:
                 results["warm_up_stream"] = await _measure(
-                    "a minute of steady load, warm-up (not in the figures)", steady_stream
+                    "a minute of steady load, warm-up (not in the figures)",
+                    lambda: sustained_for(WARM_UP_STREAM_SECONDS),
                 )
             results["warm_up"] = {
                 name: await _measure(f"{name}, warm-up (not in the figures)", steps[name])

@@ -117,9 +117,10 @@ ROW_VERSION = "p.xmin::text || ':' || p.ctid::text"
 
 
 class PerPerson(Generic[Value]):
-    """One value a person, served only under the key it was put with (a row's version, a
-    profile's text): a stale entry is never used, and a person's newer value replaces the old
-    one, so the size follows the people. Bounded: past ``max_size`` people it starts again."""
+    """One value a person (or a proposal: any id), served only under the key it was put with
+    (a row's version, a profile's text): a stale entry is never used, and a person's newer value
+    replaces the old one, so the size follows the people. Bounded: past ``max_size`` people it
+    starts again."""
 
     def __init__(self, max_size: int) -> None:
         self._max_size = max_size
@@ -183,16 +184,21 @@ async def read_profiles(
 
 def round_input(rows: RoundRows) -> RoundInput:
     """The engine's input from a round's rows: pure, and CPU-bound in a large network (a
-    profile parsed and a mentee built per person), so a round builds it in a worker thread,
-    not on the event loop the consumer's batches share."""
-    pending = [row for row in rows.proposals if row["status"] == "pending"]
+    mentee built per person, a pending proposal per match), so a round builds it in a worker
+    thread, not on the event loop the consumer's batches share. What was built from rows that
+    have not changed since this process's rounds last saw them is reused (``round_mentee``,
+    ``round_pending``): between two rounds of a network, only its newcomers and the people and
+    proposals that changed cost anything."""
+    pending = {
+        row["match_id"]: round_pending(row) for row in rows.proposals if row["status"] == "pending"
+    }
     data = MatchingInput(
         trusts=tuple(trust_info(row) for row in rows.trusts),
         mentors=tuple(
             m for row in rows.people if row["role"] == Role.MENTOR and (m := open_mentor(row))
         ),
         mentees=tuple(
-            e for row in rows.people if row["role"] == Role.MENTEE and (e := open_mentee(row))
+            e for row in rows.people if row["role"] == Role.MENTEE and (e := round_mentee(row))
         ),
         placements=tuple(p for row in rows.placements if (p := open_placement(row))),
         rejected_pairs=frozenset(
@@ -200,21 +206,11 @@ def round_input(rows: RoundRows) -> RoundInput:
             for r in rows.proposals
             if r["status"] in NEVER_AGAIN
         ),
-        pending=tuple(
-            PendingProposal(
-                kind=MatchKind(r["kind"]),
-                provider_id=str(r["provider_id"]),
-                mentee_id=str(r["mentee_id"]),
-                exchange_id=r["exchange_id"],
-            )
-            for r in pending
-        ),
+        pending=tuple(proposal for _, proposal in pending.values()),
     )
     return RoundInput(
         data=data,
-        pending_match_ids={
-            (r["kind"], str(r["provider_id"]), str(r["mentee_id"])): r["match_id"] for r in pending
-        },
+        pending_match_ids={key: match_id for match_id, (key, _) in pending.items()},
     )
 
 
@@ -320,6 +316,43 @@ class ParsedProfiles:
 
 
 _parsed_profiles = ParsedProfiles(PROFILES_KEPT)
+
+
+# What rounds built from unchanged rows, kept between rounds (one entry a person or a
+# proposal, bounded as the profiles are): building a large network's mentees and pending
+# proposals was most of a round's input step (docs/scaling.md).
+_round_mentees = PerPerson[tuple[MenteeInput | None]](PROFILES_KEPT)
+_round_pending = PerPerson[tuple[PairKey, PendingProposal]](PROFILES_KEPT)
+
+
+def round_mentee(row: Row) -> MenteeInput | None:
+    """``open_mentee`` of a round's row, built once per version of the person's row (their
+    profile and pause) and counts of approved matches: all it depends on."""
+    key = f"{row['version']}/{row['approved_mentoring']}/{row['approved_secondment']}"
+    known = _round_mentees.get(row["id"], key)
+    if known is None:
+        known = (open_mentee(row),)
+        _round_mentees.put(row["id"], key, known)
+    return known[0]
+
+
+def round_pending(row: Row) -> tuple[PairKey, PendingProposal]:
+    """A pending proposal's pair and the engine's view of it, built once per match: a match's
+    kind, pair and exchange never change (what changes is its status, read every round)."""
+    known = _round_pending.get(row["match_id"], "")
+    if known is None:
+        provider_id, mentee_id = str(row["provider_id"]), str(row["mentee_id"])
+        known = (
+            (row["kind"], provider_id, mentee_id),
+            PendingProposal(
+                kind=MatchKind(row["kind"]),
+                provider_id=provider_id,
+                mentee_id=mentee_id,
+                exchange_id=row["exchange_id"],
+            ),
+        )
+        _round_pending.put(row["match_id"], "", known)
+    return known
 
 
 def row_profile(row: Row) -> StoredProfile:

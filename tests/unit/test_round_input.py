@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.matcher.round_input import (
-    Row,
     RoundRows,
+    Row,
     open_mentee,
     round_input,
     round_mentee,

@@ -13,25 +13,19 @@ under the network's lock; they change the availability value and whether a mento
 so they are never prepared), the newcomers, the trusts and the rejected pairs.
 
 Scores are those of the engine's own vectorised path (``ScoreTables``) for the same mentors
-and newcomers, component by component, with one difference: the text model. A round fits
-TF-IDF (LSA at scale) on all its texts, mentors', mentees' and placements'. Here it is fitted
-on the network's mentors' bios alone, when the network's side is prepared, and a newcomer's
-goals are transformed by it: the mentors' vectors are exactly what ``fit_text_vectors`` gives
-for those bios; a newcomer's words that no bio uses are left out of their vector (and so of its
-length), and the inverse document frequencies are the bios'. The text similarity is still a
-cosine floored at 0 and weighted like a round's (tests/unit/engine/test_prepared.py).
+and newcomers, component by component, text included: both fit the text model on the mentors'
+bios alone (``TextModel``) and take a newcomer's goals as a vector in it, here when the
+network's side is prepared, in a round for the round's mentors
+(tests/unit/engine/test_prepared.py).
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.decomposition import TruncatedSVD
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from services.matcher.engine.candidates import Explainer, edges_from_tables
 from services.matcher.engine.config import MatchingConfig
@@ -52,12 +46,12 @@ from services.matcher.engine.scoring import (
     ScoreTables,
     ScoringContext,
     SparseCoverage,
+    TextModel,
     _exclusions,
     _gap_credit_matrix,
     _GapTable,
     _rankings,
     _rejected,
-    _words,
     mentee_attributes,
     mode_value,
     preference_lists,
@@ -68,73 +62,6 @@ from shared.matching import MatchKind
 from shared.people import Mode, WorkingPattern
 from shared.regions import Region
 from shared.skills import DEFAULT_TAXONOMY, MAX_LEVEL, Taxonomy
-
-
-class TextModel:
-    """TF-IDF fitted once (LSA at scale, as ``fit_text_vectors``), then applied to new texts.
-
-    Applying it is sklearn's transform written out (sublinear term frequency times inverse
-    document frequency, rows of unit length, then the LSA projection): sklearn's own transform
-    cost milliseconds a call, and a batch calls it once per network for a few newcomers."""
-
-    def __init__(
-        self,
-        vocabulary: Mapping[str, int],
-        idf: npt.NDArray[np.float64],
-        components: npt.NDArray[np.float64] | None,
-    ) -> None:
-        self._vocabulary = vocabulary
-        self._idf = idf
-        self._components = components
-        self.dims = max(len(vocabulary), 1) if components is None else components.shape[0]
-
-    @classmethod
-    def fit(cls, texts: Sequence[str], config: MatchingConfig, seed: int = 0) -> TextModel:
-        """Fitted as ``fit_text_vectors`` fits its model on ``texts``."""
-        opts = config.text
-        none = cls({}, np.zeros(0), None)
-        if config.weights.text <= 0 or not texts:
-            return none
-        n = len(texts)
-        rng = np.random.default_rng(seed)
-        sample = (
-            np.sort(rng.choice(n, size=opts.fit_sample, replace=False))
-            if n > opts.fit_sample
-            else None
-        )
-        fitted = list(texts) if sample is None else [texts[i] for i in sample]
-        vectorizer = TfidfVectorizer(
-            analyzer=_words, max_features=opts.max_features, sublinear_tf=True
-        )
-        try:
-            vectorizer.fit(fitted)
-        except ValueError:  # no words at all (every text empty or stop words)
-            return none
-        vocabulary = dict(vectorizer.vocabulary_)
-        idf = np.asarray(vectorizer.idf_, dtype=np.float64)
-        if len(vocabulary) <= opts.dims or n < opts.lsa_min_texts:
-            return cls(vocabulary, idf, None)
-        svd = TruncatedSVD(n_components=opts.dims, random_state=seed)
-        with BLAS.limit(limits=1, user_api="blas"):
-            svd.fit(vectorizer.transform(fitted))
-        return cls(vocabulary, idf, np.asarray(svd.components_, dtype=np.float64))
-
-    def vectors(self, texts: Sequence[str]) -> FloatArray:
-        """Unit-length rows (zero for a text with none of the model's words)."""
-        tfidf = np.zeros((len(texts), max(len(self._vocabulary), 1)))
-        for row, text in enumerate(texts):
-            for word, count in Counter(_words(text)).items():
-                column = self._vocabulary.get(word)
-                if column is not None:
-                    tfidf[row, column] = (np.log(count) + 1.0) * self._idf[column]
-        lengths = np.linalg.norm(tfidf, axis=1, keepdims=True)
-        np.divide(tfidf, lengths, out=tfidf, where=lengths > 0)
-        if self._components is not None:
-            tfidf = tfidf @ self._components.T
-        dense = tfidf.astype(np.float32)
-        norms = np.linalg.norm(dense, axis=1, keepdims=True)
-        unit: FloatArray = np.divide(dense, norms, out=np.zeros_like(dense), where=norms > 0)
-        return unit
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,9 @@ coverage) make a pair inadmissible: ``None`` per pair, a value at or below the f
 from __future__ import annotations
 
 import functools
+import math
 import os
+from collections import Counter
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import IntEnum
@@ -28,6 +30,7 @@ from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
+from scipy import sparse
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 from threadpoolctl import ThreadpoolController
@@ -322,49 +325,128 @@ def _words(text: str) -> tuple[str, ...]:
     return tuple(_ANALYZE(text))
 
 
-def fit_text_vectors(texts: Sequence[str], config: MatchingConfig, seed: int = 0) -> FloatArray:
-    """Unit-length rows (zero for empty texts) whose dot products are text similarities.
+class TextModel:
+    """TF-IDF (sublinear term frequency, rows of unit length) fitted on the providers' texts,
+    reduced by LSA (truncated SVD) when they are many (``text.lsa_min_texts``) and their
+    vocabulary is larger than ``text.dims``, so that scoring at scale is a small dense product.
+    Fewer texts keep the exact cosines.
 
-    TF-IDF cosines; in large rounds (``text.lsa_min_texts``) with a vocabulary larger than
-    ``text.dims`` the vectors are reduced by LSA (truncated SVD) so that scoring at scale is a
-    small dense matrix product. Small rounds keep the exact cosines.
-    """
-    opts = config.text
-    n = len(texts)
-    rng = np.random.default_rng(seed)
-    sample = (
-        np.sort(rng.choice(n, size=opts.fit_sample, replace=False)) if n > opts.fit_sample else None
-    )
-    vectorizer = TfidfVectorizer(analyzer=_words, max_features=opts.max_features, sublinear_tf=True)
-    # A document's vector depends only on its text once the model is fitted: transform each
-    # distinct text once (generated and templated bios repeat a lot).
-    # A dictionary, not np.unique: sorting tens of thousands of strings cost more than this
-    # (a text's vector does not depend on where it stands among the distinct ones).
-    position: dict[str, int] = {}
-    of_text = np.fromiter(
-        (position.setdefault(t, len(position)) for t in texts), dtype=np.intp, count=n
-    )
-    distinct = list(position)
-    try:
-        if sample is None:
-            tfidf = vectorizer.fit(texts).transform(distinct)
-        else:
-            tfidf = vectorizer.fit([texts[i] for i in sample]).transform(distinct)
-    except ValueError:  # no words at all (every text empty or stop words)
-        return np.zeros((n, 1), dtype=np.float32)
-    if tfidf.shape[1] <= opts.dims or n < opts.lsa_min_texts:
-        dense = np.asarray(tfidf.toarray(), dtype=np.float32)
-    else:
+    Fitted on one kind of provider's texts only (mentors' bios, or placements' roles), never on
+    the mentees': a mentee's goals are vectors in their providers' model, so a pair's text
+    score depends on that pair and the providers alone, not on who else is in the round, and a
+    round scores a pair as proposals on arrival do (prepared.py) whenever the mentors are the
+    same. A mentee's words that no provider uses are left out of their vector."""
+
+    def __init__(
+        self,
+        vocabulary: Mapping[str, int],
+        idf: npt.NDArray[np.float64],
+        components: npt.NDArray[np.float64] | None,
+    ) -> None:
+        self._vocabulary = vocabulary
+        self._idf = idf
+        self._components = components
+        self.dims = max(len(vocabulary), 1) if components is None else components.shape[0]
+
+    @classmethod
+    def fit(cls, texts: Sequence[str], config: MatchingConfig, seed: int = 0) -> TextModel:
+        opts = config.text
+        none = cls({}, np.zeros(0), None)
+        if config.weights.text <= 0 or not texts:
+            return none
+        n = len(texts)
+        rng = np.random.default_rng(seed)
+        sample = (
+            np.sort(rng.choice(n, size=opts.fit_sample, replace=False))
+            if n > opts.fit_sample
+            else None
+        )
+        fitted = list(texts) if sample is None else [texts[i] for i in sample]
+        vectorizer = TfidfVectorizer(
+            analyzer=_words, max_features=opts.max_features, sublinear_tf=True
+        )
+        try:
+            vectorizer.fit(fitted)
+        except ValueError:  # no words at all (every text empty or stop words)
+            return none
+        vocabulary = dict(vectorizer.vocabulary_)
+        idf = np.asarray(vectorizer.idf_, dtype=np.float64)
+        if len(vocabulary) <= opts.dims or n < opts.lsa_min_texts:
+            return cls(vocabulary, idf, None)
         svd = TruncatedSVD(n_components=opts.dims, random_state=seed)
         # The SVD's matrices are small: threaded BLAS only adds spin-waiting (3 s instead of
         # 0.2 s at 12,000 texts when another process shares the two cores).
         with BLAS.limit(limits=1, user_api="blas"):
-            svd.fit(tfidf[of_text if sample is None else of_text[sample]])
-            dense = np.asarray(svd.transform(tfidf), dtype=np.float32)
-    dense = dense[of_text]
-    norms = np.linalg.norm(dense, axis=1, keepdims=True)
-    unit: FloatArray = np.divide(dense, norms, out=np.zeros_like(dense), where=norms > 0)
-    return unit
+            svd.fit(vectorizer.transform(fitted))
+        return cls(vocabulary, idf, np.asarray(svd.components_, dtype=np.float64))
+
+    def vectors(self, texts: Sequence[str]) -> FloatArray:
+        """Unit-length rows (zero for a text with none of the model's words).
+
+        sklearn's transform written out: its own cost about 0.2 ms a call, and a batch of
+        arrivals calls this per network for a few newcomers. Each distinct text once (generated
+        and templated texts repeat a lot); a round's thousands of goals go through a sparse
+        matrix, so they never stand as a dense texts x vocabulary array before the LSA."""
+        if not self._vocabulary or not texts:  # no text weight, no words, or no texts
+            return np.zeros((len(texts), self.dims), dtype=np.float32)
+        position: dict[str, int] = {}
+        of_text = np.fromiter(
+            (position.setdefault(t, len(position)) for t in texts), dtype=np.intp, count=len(texts)
+        )
+        indptr, columns, weights = [0], [], []
+        for text in position:
+            row = [
+                (column, (math.log(count) + 1.0) * float(self._idf[column]))
+                for word, count in Counter(_words(text)).items()
+                if (column := self._vocabulary.get(word)) is not None
+            ]
+            length = math.sqrt(sum(w * w for _, w in row)) or 1.0
+            columns += [column for column, _ in row]
+            weights += [w / length for _, w in row]
+            indptr.append(len(columns))
+        shape = (len(position), len(self._vocabulary))
+        if shape[0] * shape[1] <= DENSE_TEXT_CELLS:
+            tfidf = np.zeros(shape)
+            tfidf[np.repeat(np.arange(shape[0]), np.diff(indptr)), columns] = weights
+            reduced = tfidf if self._components is None else tfidf @ self._components.T
+        else:
+            matrix = sparse.csr_matrix((weights, columns, indptr), shape=shape)
+            reduced = matrix.toarray() if self._components is None else matrix @ self._components.T
+        dense = np.asarray(reduced, dtype=np.float32)
+        norms = np.linalg.norm(dense, axis=1, keepdims=True)
+        unit: FloatArray = np.divide(dense, norms, out=np.zeros_like(dense), where=norms > 0)
+        return unit[of_text]
+
+
+# Texts x vocabulary cells up to which ``TextModel.vectors`` fills a dense array (8 MB):
+# building a sparse matrix costs a fixed tenth of a millisecond, more than a few newcomers.
+DENSE_TEXT_CELLS = 1 << 20
+
+
+TEXT_KEYS = {MatchKind.MENTORING: "mentor", MatchKind.SECONDMENT: "placement"}
+MENTEE_TEXT_KEYS = {MatchKind.MENTORING: "mentee", MatchKind.SECONDMENT: "mentee for a placement"}
+
+
+def _text_vectors(
+    kind: MatchKind,
+    providers: Sequence[Provider],
+    mentees: Sequence[MenteeInput],
+    config: MatchingConfig,
+) -> dict[tuple[str, str], FloatArray]:
+    """One kind's providers and every mentee as vectors of a model fitted on those providers'
+    texts alone."""
+    texts = [p.text for p in providers]
+    model = (
+        TextModel.fit(texts, config)
+        if config.weights.text > 0
+        else TextModel({}, np.zeros(0), None)
+    )
+    provider_vectors = model.vectors(texts)
+    mentee_vectors = model.vectors([m.goals for m in mentees])
+    return {
+        **{(TEXT_KEYS[kind], p.id): provider_vectors[j] for j, p in enumerate(providers)},
+        **{(MENTEE_TEXT_KEYS[kind], m.id): mentee_vectors[i] for i, m in enumerate(mentees)},
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -390,7 +472,9 @@ class ScoringContext:
     trusts: dict[str, TrustInfo]
     mentors: tuple[Provider, ...]
     placements: tuple[Provider, ...]
-    text_vectors: dict[tuple[str, str], FloatArray]  # ("mentor"|"placement"|"mentee", id)
+    # (TEXT_KEYS[kind] for a provider, MENTEE_TEXT_KEYS[kind] for a mentee, id): each kind's
+    # providers and every mentee in that kind's model (``TextModel``).
+    text_vectors: dict[tuple[str, str], FloatArray]
 
     @classmethod
     def build(
@@ -405,18 +489,9 @@ class ScoringContext:
     ) -> ScoringContext:
         mentors = tuple(provider_from_mentor(m) for m in data.mentors)
         placements = tuple(provider_from_placement(p) for p in data.placements)
-        keys = (
-            [("mentor", p.id) for p in mentors]
-            + [("placement", p.id) for p in placements]
-            + [("mentee", m.id) for m in data.mentees]
-        )
-        texts = [p.text for p in mentors] + [p.text for p in placements]
-        texts += [m.goals for m in data.mentees]
-        vectors = (
-            fit_text_vectors(texts, config)
-            if config.weights.text > 0 and texts
-            else np.zeros((len(texts), 1), dtype=np.float32)
-        )
+        vectors: dict[tuple[str, str], FloatArray] = {}
+        for kind, providers in ((MatchKind.MENTORING, mentors), (MatchKind.SECONDMENT, placements)):
+            vectors |= _text_vectors(kind, providers, data.mentees, config)
         return cls(
             data=data,
             config=config,
@@ -424,7 +499,7 @@ class ScoringContext:
             trusts={t.code: t for t in data.trusts},
             mentors=mentors,
             placements=placements,
-            text_vectors={key: vectors[i] for i, key in enumerate(keys)},
+            text_vectors=vectors,
         )
 
     def providers(self, kind: MatchKind) -> tuple[Provider, ...]:
@@ -443,9 +518,8 @@ class ScoringContext:
         return distance_km(a[0], a[1], b[0], b[1])
 
     def text_similarity(self, provider: Provider, mentee: MenteeInput) -> float:
-        provider_key = "mentor" if provider.kind is MatchKind.MENTORING else "placement"
-        a = self.text_vectors[(provider_key, provider.id)]
-        b = self.text_vectors[("mentee", mentee.id)]
+        a = self.text_vectors[(TEXT_KEYS[provider.kind], provider.id)]
+        b = self.text_vectors[(MENTEE_TEXT_KEYS[provider.kind], mentee.id)]
         return max(0.0, float(np.dot(a, b)))
 
     def network_of(self, trust_code: str) -> str | None:
@@ -941,12 +1015,12 @@ class ScoreTables:
         )
         skill_index = {code: i for i, code in enumerate(skill_codes)}
         keys, mentee_key = _unique_index([_key_of(m, kind) for m in mentees])
-        text_key = "mentor" if kind is MatchKind.MENTORING else "placement"
         weights = config.weights.normalised()
         mentee_text = np.float32(weights["text"]) * _stack(
-            [ctx.text_vectors[("mentee", m.id)] for m in mentees]
+            [ctx.text_vectors[(MENTEE_TEXT_KEYS[kind], m.id)] for m in mentees]
         )
-        provider_text = _stack([ctx.text_vectors[(text_key, p.id)] for p in providers]).T.copy()
+        provider_text = _stack([ctx.text_vectors[(TEXT_KEYS[kind], p.id)] for p in providers]).T
+        provider_text = provider_text.copy()
         negative = bool((mentee_text < 0).any() or (provider_text < 0).any())
         gaps = _GapTable.build(mentees, skill_index)
         skill_credit = np.float32(weights["skills"]) * _gap_credit_matrix(

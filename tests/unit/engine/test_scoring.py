@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import csv
 import gc
+from unittest.mock import patch
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from sklearn.decomposition import TruncatedSVD
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.preprocessing import normalize
 
 from devtools.reference_data import reason, reference_data_dir
+from services.matcher.engine import scoring
 from services.matcher.engine.config import (
     ComponentWeights,
     MatchingConfig,
@@ -26,12 +31,13 @@ from services.matcher.engine.contract import (
 )
 from services.matcher.engine.scoring import (
     ScoringContext,
+    TextModel,
     _gap_credit_matrix,
     _GapTable,
+    _words,
     collector_paused,
     exclusion_reason,
     explain_pair,
-    fit_text_vectors,
     provider_from_mentor,
     provider_from_placement,
     region_component,
@@ -40,6 +46,7 @@ from services.matcher.engine.scoring import (
 from shared.people import Mode, Sector, SkillGap, SkillLevel, WorkingPattern
 from shared.regions import Region, distance_km
 from shared.skills import MAX_LEVEL
+from tests.support.engine.scored_instances import random_instance
 
 TRUSTS_CSV = reference_data_dir() / "nhs_trusts" / "nhs_trusts_england.csv"
 
@@ -337,15 +344,61 @@ def test_distance_between_real_trusts_shapes_region_value() -> None:
 
 def test_text_vectors_are_unit_rows_or_zero() -> None:
     texts = ["population health analytics", "", "the and of", "analytics for population health"]
-    vectors = fit_text_vectors(texts, MatchingConfig())
+    vectors = TextModel.fit(texts, MatchingConfig()).vectors(texts)
     norms = np.linalg.norm(vectors, axis=1)
     np.testing.assert_allclose(norms, [1, 0, 0, 1], atol=1e-6)  # empty and stop-words-only: 0
     assert float(vectors[0] @ vectors[3]) == pytest.approx(1.0, abs=1e-6)  # same words
-    lsa = fit_text_vectors(
-        texts * 5, MatchingConfig.model_validate({"text": {"dims": 2, "lsa_min_texts": 10}})
-    )
-    assert lsa.shape == (20, 2)
-    assert fit_text_vectors(["", " "], MatchingConfig()).shape == (2, 1)
+    config = MatchingConfig.model_validate({"text": {"dims": 2, "lsa_min_texts": 10}})
+    assert TextModel.fit(texts * 5, config).vectors(texts * 5).shape == (20, 2)
+    assert TextModel.fit(["", " "], MatchingConfig()).vectors(["", " "]).shape == (2, 1)
+
+
+WORDS = ["data", "cyber", "board", "clinical", "safety", "records", "digital", "leadership"]
+phrases = st.lists(st.sampled_from(WORDS), max_size=6).map(" ".join)
+
+
+LSA = MatchingConfig.model_validate({"text": {"dims": 2, "lsa_min_texts": 1}})
+
+
+# Two-dimensional LSA of a few short texts: sklearn's explained variance divides by zero.
+@pytest.mark.filterwarnings("ignore:invalid value encountered in divide:RuntimeWarning")
+@given(
+    bios=st.lists(phrases, min_size=1, max_size=8),
+    goals=st.lists(phrases, max_size=8),
+    lsa=st.booleans(),
+)
+def test_goals_are_vectors_of_the_bios_model_as_sklearn_transforms_them(
+    bios: list[str], goals: list[str], lsa: bool
+) -> None:
+    """The hand-written transform (per distinct text, dense or sparse) is sklearn's own."""
+    config = LSA if lsa else MatchingConfig()
+    model = TextModel.fit(bios, config)
+    vectorizer = TfidfVectorizer(analyzer=_words, max_features=2000, sublinear_tf=True)
+    try:
+        vectorizer.fit(bios)
+    except ValueError:  # no words at all: every vector is zero
+        assert not model.vectors(goals).any()
+        return
+    if not goals:
+        assert model.vectors(goals).shape == (0, model.dims)
+        return
+    expected = normalize(vectorizer.transform(goals)).toarray()
+    if lsa and len(vectorizer.vocabulary_) > 2:
+        svd = TruncatedSVD(n_components=2, random_state=0).fit(vectorizer.transform(bios))
+        expected = normalize(expected @ svd.components_.T)
+    for cells in (0, scoring.DENSE_TEXT_CELLS):  # the sparse path, then the dense one
+        with patch.object(scoring, "DENSE_TEXT_CELLS", cells):
+            np.testing.assert_allclose(model.vectors(goals), expected, atol=1e-5)
+
+
+def test_a_mentees_text_score_does_not_depend_on_the_other_mentees() -> None:
+    data = random_instance(5, n_mentors=12, n_mentees=30)
+    alone = data.model_copy(update={"mentees": data.mentees[:1]})
+    config = MatchingConfig()
+    everyone, one = ScoringContext.build(data, config), ScoringContext.build(alone, config)
+    mentee = data.mentees[0]
+    for mentor in everyone.mentors:
+        assert everyone.text_similarity(mentor, mentee) == one.text_similarity(mentor, mentee)
 
 
 def test_people_of_different_networks_are_never_paired() -> None:

@@ -383,8 +383,8 @@ class TextModel:
     def vectors(self, texts: Sequence[str]) -> FloatArray:
         """Unit-length rows (zero for a text with none of the model's words).
 
-        sklearn's transform written out: its own cost about 0.2 ms a call, and a batch of
-        arrivals calls this per network for a few newcomers. Each distinct text once (generated
+        sklearn's transform written out: its fixed cost a call outweighed the few newcomers a
+        batch of arrivals has per network (docs/scaling.md). Each distinct text once (generated
         and templated texts repeat a lot); a round's thousands of goals go through a sparse
         matrix, so they never stand as a dense texts x vocabulary array before the LSA."""
         if not self._vocabulary or not texts:  # no text weight, no words, or no texts
@@ -418,8 +418,8 @@ class TextModel:
         return unit[of_text]
 
 
-# Texts x vocabulary cells up to which ``TextModel.vectors`` fills a dense array (8 MB):
-# building a sparse matrix costs a fixed tenth of a millisecond, more than a few newcomers.
+# Texts x vocabulary cells up to which ``TextModel.vectors`` fills a dense array (8 MB): a
+# sparse matrix's fixed cost outweighs a few newcomers' own (docs/scaling.md).
 DENSE_TEXT_CELLS = 1 << 20
 
 
@@ -436,11 +436,7 @@ def _text_vectors(
     """One kind's providers and every mentee as vectors of a model fitted on those providers'
     texts alone."""
     texts = [p.text for p in providers]
-    model = (
-        TextModel.fit(texts, config)
-        if config.weights.text > 0
-        else TextModel({}, np.zeros(0), None)
-    )
+    model = TextModel.fit(texts, config)
     provider_vectors = model.vectors(texts)
     mentee_vectors = model.vectors([m.goals for m in mentees])
     return {

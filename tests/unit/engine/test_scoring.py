@@ -474,3 +474,18 @@ def test_gap_credit_matrix_sums_as_adding_at_each_cell(
         )
     got = _gap_credit_matrix(table, skill_index, partial)
     np.testing.assert_array_equal(got, expected.astype(np.float32))
+
+
+@given(
+    bios=st.lists(st.text(max_size=60), max_size=6),
+    goals=st.lists(st.text(max_size=60), max_size=6),
+)
+def test_any_text_becomes_a_unit_vector_or_zero(bios: list[str], goals: list[str]) -> None:
+    """Whatever people write (any Unicode, empty, only stop words), the model gives finite rows
+    of length 1 or 0, one per text."""
+    model = TextModel.fit(bios, MatchingConfig())
+    vectors = model.vectors(goals)
+    assert vectors.shape == (len(goals), model.dims)
+    assert np.isfinite(vectors).all()
+    norms = np.linalg.norm(vectors, axis=1)
+    assert np.all(np.isclose(norms, 1.0, atol=1e-5) | (norms == 0))

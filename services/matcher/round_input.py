@@ -5,7 +5,7 @@ a placement's places left). The rules are pure functions of a row's values."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from uuid import UUID
@@ -281,11 +281,11 @@ PEOPLE_COLUMNS = (
 
 
 # How many people's profiles a matcher keeps between rounds and batches, one entry a person:
-# as JSON text (about 0.8 kB, ``StoredProfiles``) and parsed (about 3 kB, ``ParsedProfiles``),
-# so about 0.8 GB at this bound, held only by a matcher whose networks have that many people (a
-# national scheme's 120,000 fit). Rounds visit every network's people in turn, so a bound below
-# the people of the networks one process solves keeps almost nothing: each round reads and
-# parses its whole network again (48 us a profile; 0.2 s of a 3,500-mentee round).
+# as JSON text (``StoredProfiles``), and a round's mentees as the engine's input with their
+# pending proposals (``round_mentee``, ``round_pending``; their memory is in docs/scaling.md),
+# held only by a matcher whose networks have that many people (a national scheme's 120,000
+# fit). Rounds visit every network's people in turn, so a bound below the people of the networks
+# one process solves keeps almost nothing: each round reads and builds its whole network again.
 PROFILES_KEPT = 200_000
 
 
@@ -331,7 +331,8 @@ def round_mentee(row: Row) -> MenteeInput | None:
     key = f"{row['version']}/{row['approved_mentoring']}/{row['approved_secondment']}"
     known = _round_mentees.get(row["id"], key)
     if known is None:
-        known = (open_mentee(row),)
+        # Parsed for this once, not kept parsed too: the input is what rounds keep of a mentee.
+        known = (open_mentee(row, parse=_parsed),)
         _round_mentees.put(row["id"], key, known)
     return known[0]
 
@@ -355,8 +356,13 @@ def round_pending(row: Row) -> tuple[PairKey, PendingProposal]:
     return known
 
 
+def _parsed(row: Row) -> StoredProfile:
+    return StoredProfile.model_validate_json(row["profile_json"])
+
+
 def row_profile(row: Row) -> StoredProfile:
-    """The row's stored profile, parsed: by person when the row names one (a round's rows)."""
+    """The row's stored profile, parsed: kept by person when the row names one (a by-hand
+    check's rows; a round keeps its mentees' inputs instead, ``round_mentee``)."""
     person_id = row.get("id")
     if person_id is None:
         return stored_profile(row["profile_json"])
@@ -388,12 +394,14 @@ def open_mentor(row: Row) -> MentorInput | None:
     return mentor_input(row["profile_json"], remaining, row["hours_per_month"])
 
 
-def open_mentee(row: Row) -> MenteeInput | None:
+def open_mentee(
+    row: Row, parse: Callable[[Row], StoredProfile] = row_profile
+) -> MenteeInput | None:
     """The mentee as far as they still seek a match: an approved mentor or secondment ends
     that kind of search, not the other."""
     if row["paused"]:  # withdrawn (self-service): matched with nobody
         return None
-    profile = row_profile(row)
+    profile = parse(row)
     seeking_mentoring = row["approved_mentoring"] == 0
     open_to_secondment = profile.open_to_secondment and row["approved_secondment"] == 0
     if not (seeking_mentoring or open_to_secondment):

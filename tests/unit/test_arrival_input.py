@@ -131,7 +131,7 @@ def test_a_side_is_kept_while_its_mentors_profiles_stay() -> None:
 def test_parsed_profiles_give_the_text_they_are_asked_for_one_a_person(
     reads: list[tuple[int, int]],
 ) -> None:
-    """A round's mentees parsed once while their profile stays: whatever order people and
+    """People parsed once while their profile stays: whatever order people and
     their versions are read in, the parse is of the text asked for, and a person's profile
     that changed replaces the old one (memory follows people, not edits)."""
     parsed = ParsedProfiles(max_size=6)

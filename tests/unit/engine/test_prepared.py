@@ -1,9 +1,9 @@
 """Mentors prepared once (proposals on arrival): the same scores as the engine's own path for
 the same people, component by component. Both fit the text model on the mentors' bios alone
-(``TextModel``), per network here and per round there: for one network's people the proposals
-are ``engine.propose``'s, text included; for several networks in one input (each prepared
-side has its own model) the scores are checked against ``score_pair`` given the prepared
-models' vectors, and without text against ``engine.propose`` itself."""
+(``TextModel``), per network here and per round there: for one network's people every pair
+scores as in its round, text included; for several networks in one input (each prepared side
+has its own model) the scores are checked against ``score_pair`` given the prepared models'
+vectors, and without text the proposals against ``engine.propose`` itself."""
 
 from __future__ import annotations
 
@@ -118,14 +118,15 @@ def test_in_one_network_a_proposal_scores_as_its_round_scores_it(seed: int, name
     the_round = ScoringContext.build(data, config)
     arriving = edges_from_tables(_Batch.of(offers, the_round).tables(the_round), config, full=True)
     rounds = build_candidates(data, config, full=True, context=the_round)
-    assert scored_pairs(arriving).keys() == scored_pairs(rounds).keys()
-    for pair, score in scored_pairs(rounds).items():
-        assert scored_pairs(arriving)[pair] == pytest.approx(score, abs=2e-6), pair
+    on_arrival, in_round = scored_pairs(arriving), scored_pairs(rounds)
+    assert on_arrival.keys() == in_round.keys()
+    for pair, score in in_round.items():
+        assert on_arrival[pair] == pytest.approx(score, abs=2e-6), pair
     engine = BridgeworkEngine(config)
     got = propose_to_newcomers(engine, offers, data.mentees, data.trusts, data.rejected_pairs)
     for proposal in got.proposals:
         pair = (proposal.provider_id, proposal.mentee_id)
-        assert proposal.score == pytest.approx(scored_pairs(rounds)[pair], abs=2e-6)
+        assert proposal.score == pytest.approx(in_round[pair], abs=2e-6)
 
 
 def scored_pairs(edges: CandidateEdges) -> dict[tuple[str, str], float]:

@@ -412,10 +412,14 @@ class TextModel:
         else:
             matrix = sparse.csr_matrix((weights, columns, indptr), shape=shape)
             reduced = matrix.toarray() if self._components is None else matrix @ self._components.T
-        dense = np.asarray(reduced, dtype=np.float32)
+        dense = np.asarray(reduced, dtype=np.float64)
         norms = np.linalg.norm(dense, axis=1, keepdims=True)
-        unit: FloatArray = np.divide(dense, norms, out=np.zeros_like(dense), where=norms > 0)
-        return unit[of_text]
+        # A text outside the LSA subspace projects to rounding noise (1e-16), not a direction:
+        # it stays zero, as sklearn's normalize leaves norms below ten machine epsilons.
+        real = norms >= 10 * np.finfo(np.float64).eps
+        unit = np.divide(dense, norms, out=np.zeros_like(dense), where=real)
+        vectors: FloatArray = unit.astype(np.float32)[of_text]
+        return vectors
 
 
 # Texts x vocabulary cells up to which ``TextModel.vectors`` fills a dense array (8 MB): a

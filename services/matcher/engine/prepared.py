@@ -57,6 +57,7 @@ from services.matcher.engine.scoring import (
     preference_lists,
     provider_from_mentor,
     region_matrix,
+    shared_cells,
 )
 from shared.matching import MatchKind
 from shared.people import Mode, WorkingPattern
@@ -272,8 +273,10 @@ class _Batch:
         )
         levels = np.vstack([s[1][o.columns] for s, o in zip(sides, self.offers, strict=True)])
         gaps = _GapTable.build(mentees, skill_index)
-        skill_credit = np.float32(weights["skills"]) * _gap_credit_matrix(
-            gaps, skill_index, config.skills.partial_credit
+        skill_credit, level_onehot = shared_cells(
+            np.float32(weights["skills"])
+            * _gap_credit_matrix(gaps, skill_index, config.skills.partial_credit),
+            level_onehot,
         )
         mentee_parts, provider_parts = [skill_credit], [level_onehot]
         if any(o.side.preferences is not None for o in self.offers):

@@ -873,8 +873,9 @@ class ScoreTables:
     static: FloatArray  # mentee keys x providers
     mentee_key: IntArray
     # Products below come out already multiplied by their component weight.
-    skill_credit: FloatArray  # mentees x (skills*levels): w_skills x credit per provider level
-    level_onehot: FloatArray  # (skills*levels) x providers
+    # Both over the (skill, level) cells that some provider holds and some mentee needs.
+    skill_credit: FloatArray  # mentees x cells: w_skills x credit per provider level
+    level_onehot: FloatArray  # cells x providers
     level_onehot_sample: FloatArray  # its every SAMPLE_STRIDE-th column, contiguous
     mentee_features: FloatArray  # mentees x K: skill_credit, then w_text x text when fused
     provider_features: FloatArray  # K x providers: level_onehot, then text when fused
@@ -1026,7 +1027,9 @@ class ScoreTables:
         skill_credit = np.float32(weights["skills"]) * _gap_credit_matrix(
             gaps, skill_index, config.skills.partial_credit
         )
-        level_onehot = _level_onehot(providers, skill_index)
+        skill_credit, level_onehot = shared_cells(
+            skill_credit, _level_onehot(providers, skill_index)
+        )
         fuse_text = weights["text"] > 0 and not negative
         mentee_parts, provider_parts = [skill_credit], [level_onehot]
         if fuse_text:
@@ -1195,6 +1198,17 @@ def _gap_credit_matrix(
     )
     matrix = np.bincount(cells, weights=credit, minlength=gaps.n_mentees * width)
     return matrix.astype(np.float32).reshape(gaps.n_mentees, width)
+
+
+def shared_cells(credit: FloatArray, onehot: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """``credit`` and ``onehot`` without the (skill, level) cells one side leaves empty.
+
+    A cell that no provider holds, or that earns no mentee any credit, adds nothing to
+    ``credit @ onehot``; dropping it shortens every product of a round (a network's mentors
+    hold few of a framework's levels: 64 of 112 cells on the benchmark's instances).
+    """
+    used = np.flatnonzero(onehot.any(axis=1) & credit.any(axis=0))
+    return np.ascontiguousarray(credit[:, used]), np.ascontiguousarray(onehot[used])
 
 
 def _level_onehot(providers: Sequence[Provider], skill_index: Mapping[str, int]) -> FloatArray:

@@ -43,6 +43,7 @@ from services.matcher.engine.scoring import (
     region_component,
     score_pair,
 )
+from shared.matching import MatchKind
 from shared.people import Mode, Sector, SkillGap, SkillLevel, WorkingPattern
 from shared.regions import Region, distance_km
 from shared.skills import MAX_LEVEL
@@ -492,3 +493,34 @@ def test_any_text_becomes_a_unit_vector_or_zero(bios: list[str], goals: list[str
     assert np.isfinite(vectors).all()
     norms = np.linalg.norm(vectors, axis=1)
     assert np.all(np.isclose(norms, 1.0, atol=1e-5) | (norms == 0))
+
+
+@given(
+    credit_cells=st.lists(st.booleans(), min_size=1, max_size=12),
+    held_cells=st.lists(st.booleans(), min_size=1, max_size=12),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_cells_one_side_leaves_empty_change_no_product(
+    credit_cells: list[bool], held_cells: list[bool], seed: int
+) -> None:
+    """Dropping the (skill, level) cells that no mentee is credited for or no provider holds
+    leaves every product (the scores and the coverage) as it was, and drops only those."""
+    width = min(len(credit_cells), len(held_cells))
+    rng = np.random.default_rng(seed)
+    credit = (rng.random((6, width)) * np.array(credit_cells[:width])).astype(np.float32)
+    onehot = (rng.random((width, 5)) < 0.5) * np.array(held_cells[:width])[:, None]
+    onehot = onehot.astype(np.float32)
+    kept_credit, kept_onehot = scoring.shared_cells(credit, onehot)
+    np.testing.assert_allclose(kept_credit @ kept_onehot, credit @ onehot, rtol=1e-6)
+    assert kept_credit.shape[1] == int((credit.any(axis=0) & onehot.any(axis=1)).sum())
+
+
+def test_a_round_scores_over_the_cells_its_providers_hold() -> None:
+    data = random_instance(11, n_mentors=15, n_mentees=60)
+    context = ScoringContext.build(data, MatchingConfig())
+    tables = scoring.ScoreTables.build(context, MatchKind.MENTORING)
+    assert tables.level_onehot.any(axis=1).all()
+    assert tables.skill_credit.any(axis=0).all()
+    providers = [scoring.provider_from_mentor(m) for m in data.mentors]
+    held = {(code, level) for p in providers for code, level in p.levels.items()}
+    assert tables.level_onehot.shape[0] <= len(held)

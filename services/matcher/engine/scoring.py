@@ -431,21 +431,55 @@ TEXT_KEYS = {MatchKind.MENTORING: "mentor", MatchKind.SECONDMENT: "placement"}
 MENTEE_TEXT_KEYS = {MatchKind.MENTORING: "mentee", MatchKind.SECONDMENT: "mentee for a placement"}
 
 
+class TextVectors(Mapping[tuple[str, str], FloatArray]):
+    """Text vectors by (``TEXT_KEYS``/``MENTEE_TEXT_KEYS`` value, person id), kept as one
+    matrix per key: a round stacks them for its products as they are, and looks up a pair's
+    two rows only to explain it (the index by id is built on the first lookup)."""
+
+    def __init__(self, rows: Mapping[str, tuple[Sequence[str], FloatArray]]) -> None:
+        self._rows = rows
+        self._index: dict[str, dict[str, int]] = {}
+
+    def people(self, key: str) -> Sequence[str]:
+        return self._rows[key][0]
+
+    def matrix(self, key: str) -> FloatArray:
+        """The key's vectors, a row per person in the order of ``people``."""
+        return self._rows[key][1]
+
+    def __getitem__(self, item: tuple[str, str]) -> FloatArray:
+        key, person = item
+        if key not in self._index:
+            self._index[key] = {p: i for i, p in enumerate(self._rows[key][0])}
+        vector: FloatArray = self._rows[key][1][self._index[key][person]]
+        return vector
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return ((key, person) for key, (ids, _) in self._rows.items() for person in ids)
+
+    def __len__(self) -> int:
+        return sum(len(ids) for ids, _ in self._rows.values())
+
+
 def _text_vectors(
     kind: MatchKind,
     providers: Sequence[Provider],
     mentees: Sequence[MenteeInput],
     config: MatchingConfig,
-) -> dict[tuple[str, str], FloatArray]:
+) -> dict[str, tuple[Sequence[str], FloatArray]]:
     """One kind's providers and every mentee as vectors of a model fitted on those providers'
-    texts alone."""
+    texts alone (a kind without providers gives every mentee a zero row, with no work)."""
     texts = [p.text for p in providers]
     model = TextModel.fit(texts, config)
-    provider_vectors = model.vectors(texts)
-    mentee_vectors = model.vectors([m.goals for m in mentees])
+    mentee_ids = tuple(m.id for m in mentees)
+    mentee_vectors = (
+        model.vectors([m.goals for m in mentees])
+        if providers
+        else np.zeros((len(mentees), model.dims), dtype=np.float32)
+    )
     return {
-        **{(TEXT_KEYS[kind], p.id): provider_vectors[j] for j, p in enumerate(providers)},
-        **{(MENTEE_TEXT_KEYS[kind], m.id): mentee_vectors[i] for i, m in enumerate(mentees)},
+        TEXT_KEYS[kind]: (tuple(p.id for p in providers), model.vectors(texts)),
+        MENTEE_TEXT_KEYS[kind]: (mentee_ids, mentee_vectors),
     }
 
 
@@ -473,8 +507,9 @@ class ScoringContext:
     mentors: tuple[Provider, ...]
     placements: tuple[Provider, ...]
     # (TEXT_KEYS[kind] for a provider, MENTEE_TEXT_KEYS[kind] for a mentee, id): each kind's
-    # providers and every mentee in that kind's model (``TextModel``).
-    text_vectors: dict[tuple[str, str], FloatArray]
+    # providers and every mentee in that kind's model (``TextModel``). A round's context holds
+    # a ``TextVectors``; a batch's explanations a plain dict (prepared.py).
+    text_vectors: Mapping[tuple[str, str], FloatArray]
 
     @classmethod
     def build(
@@ -489,7 +524,7 @@ class ScoringContext:
     ) -> ScoringContext:
         mentors = tuple(provider_from_mentor(m) for m in data.mentors)
         placements = tuple(provider_from_placement(p) for p in data.placements)
-        vectors: dict[tuple[str, str], FloatArray] = {}
+        vectors: dict[str, tuple[Sequence[str], FloatArray]] = {}
         for kind, providers in ((MatchKind.MENTORING, mentors), (MatchKind.SECONDMENT, placements)):
             vectors |= _text_vectors(kind, providers, data.mentees, config)
         return cls(
@@ -499,8 +534,16 @@ class ScoringContext:
             trusts={t.code: t for t in data.trusts},
             mentors=mentors,
             placements=placements,
-            text_vectors=vectors,
+            text_vectors=TextVectors(vectors),
         )
+
+    def text_rows(self, key: str, people: Sequence[str]) -> FloatArray:
+        """The vectors of ``people`` under ``key``: this context's own matrix when they are the
+        people it was built for, in that order (a round's), else stacked a row at a time."""
+        vectors = self.text_vectors
+        if isinstance(vectors, TextVectors) and tuple(vectors.people(key)) == tuple(people):
+            return vectors.matrix(key)
+        return _stack([self.text_vectors[(key, p)] for p in people])
 
     def providers(self, kind: MatchKind) -> tuple[Provider, ...]:
         return self.mentors if kind is MatchKind.MENTORING else self.placements
@@ -1017,11 +1060,10 @@ class ScoreTables:
         skill_index = {code: i for i, code in enumerate(skill_codes)}
         keys, mentee_key = _unique_index([_key_of(m, kind) for m in mentees])
         weights = config.weights.normalised()
-        mentee_text = np.float32(weights["text"]) * _stack(
-            [ctx.text_vectors[(MENTEE_TEXT_KEYS[kind], m.id)] for m in mentees]
+        mentee_text = np.float32(weights["text"]) * ctx.text_rows(
+            MENTEE_TEXT_KEYS[kind], [m.id for m in mentees]
         )
-        provider_text = _stack([ctx.text_vectors[(TEXT_KEYS[kind], p.id)] for p in providers]).T
-        provider_text = provider_text.copy()
+        provider_text = ctx.text_rows(TEXT_KEYS[kind], [p.id for p in providers]).T.copy()
         negative = bool((mentee_text < 0).any() or (provider_text < 0).any())
         gaps = _GapTable.build(mentees, skill_index)
         skill_credit = np.float32(weights["skills"]) * _gap_credit_matrix(

@@ -524,3 +524,25 @@ def test_a_round_scores_over_the_cells_its_providers_hold() -> None:
     providers = [scoring.provider_from_mentor(m) for m in data.mentors]
     held = {(code, level) for p in providers for code, level in p.levels.items()}
     assert tables.level_onehot.shape[0] <= len(held)
+
+
+def test_a_rounds_text_vectors_are_its_matrices_row_by_row() -> None:
+    """Looked up by person, a round's vectors are rows of the matrices its products use; for
+    other people, or the same in another order, ``text_rows`` stacks the lookups instead."""
+    data = random_instance(4, n_mentors=8, n_mentees=20)
+    context = ScoringContext.build(data, MatchingConfig())
+    vectors = context.text_vectors
+    assert isinstance(vectors, scoring.TextVectors)
+    mentees = [m.id for m in data.mentees]
+    matrix = context.text_rows("mentee", mentees)
+    assert matrix is vectors.matrix("mentee")
+    for i, mentee in enumerate(mentees):
+        np.testing.assert_array_equal(vectors[("mentee", mentee)], matrix[i])
+    reversed_rows = context.text_rows("mentee", mentees[::-1])
+    np.testing.assert_array_equal(reversed_rows, matrix[::-1])
+    # Each kind: its providers, and every mentee in that kind's model.
+    people = 2 * len(mentees) + len(data.mentors) + len(data.placements)
+    assert len(vectors) == len(list(vectors)) == people
+    # No placements: every mentee's vector in their (empty) model is zero, built without work.
+    alone = ScoringContext.build(data.model_copy(update={"placements": []}), MatchingConfig())
+    assert not alone.text_rows("mentee for a placement", mentees).any()

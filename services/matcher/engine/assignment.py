@@ -88,6 +88,8 @@ def best_unique_edges(candidates: CandidateEdges, adjusted: FloatArray) -> IntAr
         candidates.mentee_index[useful].astype(np.int64) * len(candidates.provider_ids)
         + candidates.provider_index[useful]
     )
+    if np.all(key[1:] > key[:-1]):  # as candidates with the providers' lists come: no sort
+        return useful.astype(np.int64)
     by_key = np.sort(key)
     if not np.any(by_key[1:] == by_key[:-1]):  # the usual case: built edges are unique
         return useful.astype(np.int64)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from services.matcher.engine.assignment import Places, solve_assignment
+from services.matcher.engine.assignment import Places, best_unique_edges, solve_assignment
 from services.matcher.engine.contract import CandidateEdges
 from tests.support.engine.edges import edges_of
 from tests.support.engine.instances import random_candidate_edges
@@ -121,3 +123,36 @@ def test_the_same_result_on_every_run() -> None:
     candidates = random_candidate_edges(rng, 50, 300, 8, score_levels=5)  # many ties
     first = solve_assignment(candidates).edges
     assert all(np.array_equal(solve_assignment(candidates).edges, first) for _ in range(3))
+
+
+@given(
+    pairs=st.lists(
+        st.tuples(st.integers(0, 4), st.integers(0, 3), st.floats(-1, 2, allow_nan=False)),
+        max_size=30,
+    ),
+    sort=st.booleans(),
+)
+def test_each_pair_once_at_its_best_positive_score_in_any_order(
+    pairs: list[tuple[int, int, float]], sort: bool
+) -> None:
+    """``best_unique_edges`` keeps one edge per (mentee, provider), its best, if positive:
+    edges in pair order (as built, where no sort is needed) or not, duplicated or not."""
+    if sort:
+        pairs = sorted(pairs, key=lambda p: (p[0], p[1]))
+    candidates = CandidateEdges(
+        provider_ids=tuple(f"p{j}" for j in range(4)),
+        mentee_ids=tuple(f"m{i}" for i in range(5)),
+        provider_capacity=np.ones(4),
+        mentee_index=np.array([p[0] for p in pairs], dtype=np.int32),
+        provider_index=np.array([p[1] for p in pairs], dtype=np.int32),
+        score=np.array([p[2] for p in pairs], dtype=np.float64),
+    )
+    kept = best_unique_edges(candidates, candidates.score)
+    best: dict[tuple[int, int], float] = {}
+    for mentee, provider, score in pairs:
+        if score > 0:
+            best[(mentee, provider)] = max(score, best.get((mentee, provider), score))
+    assert sorted(kept.tolist()) == kept.tolist()
+    found = {(pairs[e][0], pairs[e][1]): pairs[e][2] for e in kept.tolist()}
+    assert len(found) == kept.size
+    assert found == best

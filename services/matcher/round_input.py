@@ -357,6 +357,7 @@ def round_pending(row: Row) -> tuple[PairKey, PendingProposal]:
 
 
 def _parsed(row: Row) -> StoredProfile:
+    """The row's profile parsed and not kept: ``stored_profile`` would keep it (its cache)."""
     return StoredProfile.model_validate_json(row["profile_json"])
 
 

@@ -91,7 +91,7 @@ def best_unique_edges(candidates: CandidateEdges, adjusted: FloatArray) -> IntAr
     if np.all(key[1:] > key[:-1]):  # as candidates with the providers' lists come: no sort
         return useful.astype(np.int64)
     by_key = np.sort(key)
-    if not np.any(by_key[1:] == by_key[:-1]):  # the usual case: built edges are unique
+    if not np.any(by_key[1:] == by_key[:-1]):  # unique, in another order
         return useful.astype(np.int64)
     # Sort by key, best score first within a key, and keep each key's first edge.
     order = np.lexsort((-adjusted[useful], key))

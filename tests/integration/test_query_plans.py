@@ -1,4 +1,5 @@
-"""The services' connections plan each execution for the tables as they are (shared/db.py).
+"""The services' connections plan each execution for the tables as they are, and compile none
+(shared/db.py).
 
 A prepared statement's generic plan, kept after its fifth execution, is made for the table
 statistics of that moment; one made while ``proposals`` was nearly empty scanned every mentoring
@@ -7,6 +8,7 @@ proposal once per newcomer as the table grew, until autovacuum analysed it again
 
 from __future__ import annotations
 
+import json
 from uuid import uuid4
 
 import asyncpg
@@ -58,3 +60,33 @@ async def test_without_the_setting_postgresql_would_keep_one(matcher_pool: async
         finally:
             await conn.execute("RESET plan_cache_mode")
     assert plans["generic_plans"] > 0
+
+
+# Estimated above jit_above_cost (100,000 by default), as a round's read of a large network is.
+COSTLY = "SELECT sum(g) FROM generate_series(1, 20000000) g"
+
+
+async def _compiles(conn: asyncpg.Connection) -> bool:
+    plan = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {COSTLY}")
+    return "JIT" in json.loads(plan)[0]
+
+
+async def test_a_service_connection_compiles_no_query(
+    settings: Settings, matcher_pool: asyncpg.Pool
+) -> None:
+    async with matcher_pool.acquire() as conn:
+        assert not await _compiles(conn)
+    async with connection(settings.database_url, "matcher") as conn:
+        assert not await _compiles(conn)
+
+
+async def test_without_the_setting_postgresql_would_compile_it(matcher_pool: asyncpg.Pool) -> None:
+    """The check above can fail, on a server built with JIT."""
+    async with matcher_pool.acquire() as conn:
+        await conn.execute("SET jit = on")
+        try:
+            if not await conn.fetchval("SELECT pg_jit_available()"):
+                pytest.skip("this PostgreSQL server has no JIT provider (llvmjit)")
+            assert await _compiles(conn)
+        finally:
+            await conn.execute("RESET jit")

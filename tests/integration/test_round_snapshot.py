@@ -9,7 +9,7 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
@@ -216,3 +216,44 @@ async def test_a_round_reads_only_the_profiles_that_changed_since_the_last(
     assert await run_round(matcher_pool, ENGINE, network, profiles) == []
     async with matcher_pool.acquire() as conn:
         assert await live(conn, "mentee_id", mentee_id) == []
+
+
+async def test_a_round_counts_each_persons_decided_matches(matcher_pool: asyncpg.Pool) -> None:
+    """What ends a search and what takes a mentor's place, as the round's read counts them: an
+    approved match, or one that closed other than early; pending and early-ended ones do not."""
+    async with matcher_pool.acquire() as conn:
+        network, mentor_id, mentee_id = await seed(conn)
+        others = [person(Role.MENTEE, network, f"{network}B") for _ in range(2)]
+        for other in others:
+            await apply_event(conn, other)
+        early, secondee = (other.profile.person_id for other in others)
+        decided = [
+            (MatchKind.MENTORING, mentor_id, mentee_id, "approved", None),
+            (MatchKind.MENTORING, mentor_id, early, "closed", "ended_early"),
+            (MatchKind.SECONDMENT, uuid4(), secondee, "closed", "completed"),
+            (MatchKind.MENTORING, mentor_id, secondee, "pending", None),
+        ]
+        for kind, provider, mentee, status, outcome in decided:
+            await conn.execute(
+                "INSERT INTO proposals (match_id, network_id, kind, provider_id, mentee_id,"
+                " score, explanation, status, outcome) VALUES ($1, $2, $3, $4, $5, 0.5, '{}',"
+                " $6, $7)",
+                uuid4(),
+                network,
+                kind.value,
+                provider,
+                mentee,
+                status,
+                outcome,
+            )
+        rows = await read_round_rows(conn, network)
+    counts = {
+        r["id"]: (r["approved_as_provider"], r["approved_mentoring"], r["approved_secondment"])
+        for r in rows.people
+    }
+    assert counts == {
+        mentor_id: (1, 0, 0),
+        mentee_id: (0, 1, 0),
+        early: (0, 0, 0),
+        secondee: (0, 0, 1),
+    }

@@ -757,9 +757,12 @@ async def commit_times(conn: asyncpg.Connection) -> dict[float, float]:
     return {float(r["started"]): float(r["committed"]) for r in rows if r["committed"]}
 
 
+SLOW_MS = 200  # the sustained target's p99
+
+
 async def latency_stages(
     database_url: str, published: dict[UUID, float], received: dict[UUID, float]
-) -> dict[str, dict[str, float | None]]:
+) -> dict[str, Any]:
     """Where each mentee's wait went, from the first proposal's outbox row: published to the
     matcher's transaction (the row's created_at), that transaction to Kafka's acknowledgement
     of the proposal (published_at), and that to the reader."""
@@ -814,7 +817,31 @@ async def latency_stages(
         "first_proposed_on_arrival": stage(
             [waited[r["mentee"]] for r in timed if not r["by_round"]]
         ),
+        "slow_seconds": slow_seconds(timed, published, received),
     }
+
+
+def slow_seconds(
+    timed: list[asyncpg.Record], published: dict[UUID, float], received: dict[UUID, float]
+) -> list[dict[str, Any]]:
+    """Each second (of publishing, as in ``worst_ms_by_second``) whose slowest proposal on
+    arrival took over ``SLOW_MS``, with that proposal's stages: where a tail's seconds went."""
+    start = min(published.values(), default=0.0)
+    worst: dict[int, dict[str, Any]] = {}
+    for r in timed:
+        mentee, created, acked = r["mentee"], float(r["created"]), float(r["acked"])
+        total = (received[mentee] - published[mentee]) * 1000
+        second = int(published[mentee] - start)
+        if r["by_round"] or total <= SLOW_MS or total <= worst.get(second, {}).get("ms", 0):
+            continue
+        worst[second] = {
+            "second": second,
+            "ms": round(total, 1),
+            "to_matcher_transaction_ms": round((created - published[mentee]) * 1000, 1),
+            "transaction_to_kafka_ack_ms": round((acked - created) * 1000, 1),
+            "ack_to_reader_ms": round((received[mentee] - acked) * 1000, 1),
+        }
+    return [worst[second] for second in sorted(worst)]
 
 
 async def round_seconds(database_url: str) -> dict[str, Any]:

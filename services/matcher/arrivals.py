@@ -61,6 +61,7 @@ from services.matcher.round_input import (
     StoredProfiles,
     mentor_input,
     open_mentee,
+    parsed_once,
     read_profiles,
     trust_info,
 )
@@ -386,7 +387,11 @@ async def _load(
         list(NEVER_AGAIN),
     )
     # The rows read like a round's (round_input.py): capacity held counts pending proposals too,
-    # and a newcomer is offered mentoring only (secondments wait for the round).
+    # and a newcomer is offered mentoring only (secondments wait for the round). A newcomer's
+    # profile is parsed for this batch only: kept (``stored_profile``'s cache, by text), every
+    # arrival's stayed about 40 s at 500 a second, long enough for the collector to move it to
+    # its oldest generation, whose passes then walked 17,000 of them for 120-210 ms while the
+    # batches waited (docs/scaling.md, "Collector pauses").
     # One input holds several networks, told apart by their trusts: someone whose trust is not
     # known (yet) in their own network waits for the round.
     return ArrivalInput(
@@ -394,7 +399,8 @@ async def _load(
         mentees=[
             (r["network_id"], e)
             for r in newcomers
-            if _placed(r["trust_code"], r["network_id"], network_of) and (e := open_mentee(r))
+            if _placed(r["trust_code"], r["network_id"], network_of)
+            and (e := open_mentee(r, parse=parsed_once))
         ],
         trusts=tuple(trust_info(r, r["network_id"]) for r in trusts),
         rejected_pairs=frozenset((str(r["provider_id"]), str(r["mentee_id"])) for r in rejected),

@@ -338,7 +338,7 @@ def round_mentee(row: Row) -> MenteeInput | None:
     known = _round_mentees.get(row["id"], key)
     if known is None:
         # Parsed for this once, not kept parsed too: the input is what rounds keep of a mentee.
-        known = (open_mentee(row, parse=_parsed),)
+        known = (open_mentee(row, parse=parsed_once),)
         _round_mentees.put(row["id"], key, known)
     return known[0]
 
@@ -362,7 +362,7 @@ def round_pending(row: Row) -> tuple[PairKey, PendingProposal]:
     return known
 
 
-def _parsed(row: Row) -> StoredProfile:
+def parsed_once(row: Row) -> StoredProfile:
     """The row's profile parsed and not kept: ``stored_profile`` would keep it (its cache)."""
     return StoredProfile.model_validate_json(row["profile_json"])
 

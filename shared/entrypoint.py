@@ -13,6 +13,7 @@ from faststream import FastStream
 
 from shared.gc_tuning import shorten_gc_pauses
 from shared.logs import configure_logging
+from shared.observability.collector import time_collector_pauses
 from shared.observability.tracing import configure_tracing
 from shared.settings import Settings
 
@@ -21,6 +22,7 @@ def run_service(name: str, create_app: Callable[[Settings], FastStream | FastAPI
     settings = Settings()
     configure_logging(settings.log_level, name, settings.log_format, settings.environment)
     configure_tracing(settings, name)
+    time_collector_pauses()
     app = create_app(settings)
     if settings.gc_freeze:
         shorten_gc_pauses()  # after the imports and set-up, which live as long as the process

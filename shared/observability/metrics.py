@@ -80,6 +80,12 @@ ROUND_SECONDS = Histogram(
     "Duration of a network's matching round (load, solve, store)",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )
+GC_PAUSE_SECONDS = Histogram(
+    "bridgework_gc_pause_seconds",
+    "How long each garbage collection held the process, by generation (2: a full one)",
+    ["generation"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
 HTTP_LATENCY = Histogram(
     "bridgework_http_request_duration_seconds",
     "HTTP request latency by route template and status",

@@ -73,7 +73,8 @@ def _server_settings(schema: str) -> dict[str, str]:
         # No JIT compiling. A round's read of its network's people is planned above JIT's cost
         # threshold in a large network, and compiling it took about 0.2 s of a 0.03 s read,
         # on every call (each execution is planned afresh, above): 7.6 s of PostgreSQL's CPU
-        # in a five-minute sustained run (docs/scaling.md, "JIT compiling").
+        # in a five-minute sustained run (docs/scaling.md, "Collector pauses, and a compile on
+        # every round's read").
         "jit": "off",
     }
 

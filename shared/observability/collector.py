@@ -11,12 +11,17 @@ import logging
 import time
 from typing import Any
 
+from shared.gc_tuning import FULL_COLLECTION
 from shared.observability.metrics import GC_PAUSE_SECONDS
 
 log = logging.getLogger(__name__)
 
-FULL_COLLECTION = 2
 LOGGED_PAUSE_SECONDS = 0.05
+# Each generation's series looked up once: a young collection runs many times a second.
+_PAUSES = {
+    generation: GC_PAUSE_SECONDS.labels(generation=str(generation))
+    for generation in range(FULL_COLLECTION + 1)
+}
 
 
 class _CollectionTimer:
@@ -31,8 +36,8 @@ class _CollectionTimer:
             self._started = time.perf_counter()
             return
         seconds = time.perf_counter() - self._started
-        generation = info.get("generation", -1)
-        GC_PAUSE_SECONDS.labels(generation=str(generation)).observe(seconds)
+        generation = info["generation"]
+        _PAUSES[generation].observe(seconds)
         if generation == FULL_COLLECTION and seconds > LOGGED_PAUSE_SECONDS:
             log.info(
                 "a full garbage collection held the process %.0f ms (%d objects freed, %d frozen)",

@@ -44,7 +44,7 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -593,7 +593,7 @@ async def measure_latency(
                 cpu_use = cpu.stop()
                 await settle(received, published, timeout=30)
         rounds_run = await round_seconds(database_url)
-        stages = await latency_stages(database_url, published, received)
+        stages = await latency_stages(database_url, published, received, mentees)
     finally:
         stop_all(processes)
     latencies = sorted((received[m] - published[m]) * 1000 for m in published if m in received)
@@ -763,7 +763,10 @@ SLOW_MS = 200  # the sustained target's p99
 
 
 async def latency_stages(
-    database_url: str, published: dict[UUID, float], received: dict[UUID, float]
+    database_url: str,
+    published: dict[UUID, float],
+    received: dict[UUID, float],
+    mentees: Sequence[PersonUpserted] = (),
 ) -> dict[str, Any]:
     """Where each mentee's wait went, from the first proposal's outbox row: published to the
     matcher's transaction (the row's created_at), that transaction to Kafka's acknowledgement
@@ -783,9 +786,12 @@ async def latency_stages(
             MatchProposed.model_fields["event_type"].default,
         )
         committed = await commit_times(conn)
+        rounds = await rounds_by_network(conn)
+        stored = await stored_at(conn, mentees)
     finally:
         await conn.close()
     timed = [r for r in rows if r["mentee"] in published and r["mentee"] in received]
+    networks = {m.profile.person_id: m.profile.network_id for m in mentees}
     waited = {r["mentee"]: (received[r["mentee"]] - published[r["mentee"]]) * 1000 for r in timed}
 
     def stage(spans: list[float]) -> dict[str, float | None]:
@@ -819,7 +825,79 @@ async def latency_stages(
         "first_proposed_on_arrival": stage(
             [waited[r["mentee"]] for r in timed if not r["by_round"]]
         ),
+        "by_round_passed_over": passed_over_split(
+            [
+                (waited[m], stored[m], float(r["created"]), networks[m])
+                for r in timed
+                if r["by_round"] and (m := r["mentee"]) in stored
+            ],
+            rounds,
+        ),
         "slow_seconds": slow_seconds(timed, published, received),
+    }
+
+
+# A round as the mentees' wait sees it: when it started reading its network, and its write's
+# transaction time (``ran_at``, the created_at of the proposals it made).
+RoundSpan = tuple[float, float]
+
+
+async def rounds_by_network(conn: asyncpg.Connection) -> dict[str, list[RoundSpan]]:
+    rows = await conn.fetch(
+        "SELECT network_id, extract(epoch FROM ran_at) AS ran_at, seconds FROM matcher.rounds"
+    )
+    spans: dict[str, list[RoundSpan]] = {}
+    for row in rows:
+        ran_at = float(row["ran_at"])
+        spans.setdefault(row["network_id"], []).append((ran_at - row["seconds"], ran_at))
+    return spans
+
+
+async def stored_at(
+    conn: asyncpg.Connection, mentees: Sequence[PersonUpserted]
+) -> dict[UUID, float]:
+    """When the matcher's transaction stored each mentee (its claim's ``processed_at``)."""
+    person = {m.event_id: m.profile.person_id for m in mentees}
+    rows = await conn.fetch(
+        "SELECT event_id, extract(epoch FROM processed_at) AS at FROM matcher.processed_events"
+        " WHERE consumer = 'matcher' AND event_id = ANY($1::uuid[])",
+        list(person),
+    )
+    return {person[row["event_id"]]: float(row["at"]) for row in rows}
+
+
+def rounds_passed_over(stored: float, proposed: float, spans: Sequence[RoundSpan]) -> int:
+    """The rounds of a mentee's network that began reading after the mentee was stored and
+    wrote before the round that first proposed them: each could have proposed them and did
+    not (the network's places were held by better pairs)."""
+    return sum(1 for started, ran_at in spans if started > stored and ran_at < proposed)
+
+
+def passed_over_split(
+    proposed: Sequence[tuple[float, float, float, str]],
+    rounds: Mapping[str, Sequence[RoundSpan]],
+) -> dict[str, Any]:
+    """Mentees first proposed by a round, each as (ms waited, stored at, proposed at, network):
+    those proposed by the first round that read them (their wait is the rounds' own: the
+    queue of networks due and the round's length) against those that later rounds passed
+    over first (they waited for a place, which no speed of rounds shortens)."""
+    first: list[float] = []
+    later: list[tuple[float, int]] = []
+    for waited, stored, created, network in proposed:
+        passed = rounds_passed_over(stored, created, rounds.get(network, ()))
+        if passed:
+            later.append((waited, passed))
+        else:
+            first.append(waited)
+    counts = sorted(n for _, n in later)
+    return {
+        "first_round_to_read_them": {"mentees": len(first), **percentiles(sorted(first))},
+        "after_rounds_passed_them_over": {
+            "mentees": len(later),
+            **percentiles(sorted(w for w, _ in later)),
+            "rounds_passed_over_median": statistics.median(counts) if counts else None,
+            "rounds_passed_over_max": max(counts, default=None),
+        },
     }
 
 

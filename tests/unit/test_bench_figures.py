@@ -167,3 +167,40 @@ def test_the_table_gives_the_median_cpu_per_message_of_each_pipeline() -> None:
     runs = [{"cpu_us_per_event": {"matchers": m, "all": m + 40}} for m in (30.0, 50.0, 35.0)]
     rows = {measure: value for measure, value, _, _ in cpu_rows({"ingest": {"runs": runs}})}
     assert rows == {"ingest: CPU microseconds per message (median)": "matchers 35.0, all 75.0"}
+
+
+# --- rounds only: the first round to read a mentee, or a wait for a place -------------------
+
+
+def test_a_round_passes_a_mentee_over_only_if_it_read_them_and_wrote_before_their_proposal() -> (
+    None
+):
+    from bench.bench_pipeline import rounds_passed_over
+
+    spans = [
+        (9.0, 10.5),  # began reading before the mentee was stored: could not see them
+        (10.2, 10.6),  # read them, proposed someone else
+        (10.7, 11.0),  # read them, proposed someone else
+        (11.1, 11.4),  # the round that proposed them (its write at 11.4)
+        (11.5, 11.8),  # after
+    ]
+    assert rounds_passed_over(10.0, 11.4, spans) == 2
+    assert rounds_passed_over(10.0, 10.6, spans) == 0  # the first round to read them
+
+
+def test_the_split_counts_each_proposed_mentee_once() -> None:
+    from bench.bench_pipeline import passed_over_split
+
+    rounds = {"n1": [(1.1, 1.2), (1.3, 1.4), (1.5, 1.6)], "n2": [(1.1, 1.2)]}
+    proposed = [
+        (200.0, 1.0, 1.2, "n1"),  # first round
+        (600.0, 1.0, 1.6, "n1"),  # two rounds passed over
+        (150.0, 1.0, 1.2, "n2"),
+        (300.0, 1.0, 1.4, "n1"),  # one
+    ]
+    split = passed_over_split(proposed, rounds)
+    first, later = split["first_round_to_read_them"], split["after_rounds_passed_them_over"]
+    assert (first["mentees"], later["mentees"]) == (2, 2)
+    assert first["p50_ms"] == 175.0
+    assert later["p50_ms"] == 450.0
+    assert (later["rounds_passed_over_median"], later["rounds_passed_over_max"]) == (1.5, 2)

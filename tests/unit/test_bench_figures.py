@@ -204,3 +204,25 @@ def test_the_split_counts_each_proposed_mentee_once() -> None:
     assert first["p50_ms"] == 175.0
     assert later["p50_ms"] == 450.0
     assert (later["rounds_passed_over_median"], later["rounds_passed_over_max"]) == (1.5, 2)
+
+
+# --- the drains: two matchers against one, in the same repetition ---------------------------
+
+
+def test_each_two_matcher_drain_is_compared_with_its_own_repetitions_one() -> None:
+    from bench.bench_pipeline import SPREAD_OF, verdicts, with_ratios
+
+    runs = {
+        "backlog_one": [{"events_per_second": 10_000}, {"events_per_second": 12_000}],
+        "backlog_two": [{"events_per_second": 17_000}, {"events_per_second": 18_000}],
+    }
+    two = with_ratios("backlog_two", runs)
+    assert [run["ratio_to_one"] for run in two] == [1.7, 1.5]
+    results = {
+        "backlog_one": summarise_runs(runs["backlog_one"], SPREAD_OF["backlog_one"]),
+        "backlog_two": summarise_runs(two, SPREAD_OF["backlog_two"]),
+    }
+    rows = {measure: (value, met) for measure, value, _, met in verdicts(results)}
+    value, met = rows["backlog drain, two matchers / one (same repetition)"]
+    assert value == "1.60x (min 1.50, max 1.70)"
+    assert met is False  # the median reaches 1.6, one run does not

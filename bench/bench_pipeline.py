@@ -45,7 +45,7 @@ import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager, suppress
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -83,6 +83,7 @@ from devtools.stack import (
     wait_until_ready,
     with_api_token,
 )
+from shared.db import connection
 from shared.events import Event, MatchProposed, PersonUpserted, TrustUpserted
 from shared.kafka import ensure_topics, idempotent_producer, new_topic
 from shared.regions import Region
@@ -286,30 +287,34 @@ def last_of_each_partition(events: Sequence[Event], sent: Sequence[Any]) -> list
     return [event_id for _, event_id in last.values()]
 
 
+def polling(database_url: str) -> AbstractAsyncContextManager[asyncpg.Connection]:
+    """A connection for the benchmark's own polls, planned as the services' connections are
+    (shared/db.py): each execution for the tables as they are. A poll repeated every 20 ms
+    from the first batch on kept the generic plan PostgreSQL made after five executions, for
+    a table still nearly empty, and that plan's cost grew with the table: 28-44 ms a poll by
+    the end of a 200,000-event drain, 5.7 s of CPU in a 15 s drain, on the cores the drain is
+    measured on (docs/scaling.md, "The ingest's own clock")."""
+    return connection(database_url, "bench")
+
+
 async def wait_for(
     database_url: str, query: str, expected: int, *args: Any, timeout: float = 600
 ) -> float:
     """Poll until the query's count reaches ``expected``; returns the monotonic time it did."""
-    conn = await asyncpg.connect(database_url)
-    try:
+    async with polling(database_url) as conn:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with suppress(asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError):
                 if await conn.fetchval(query, *args) >= expected:
                     return time.monotonic()
             await asyncio.sleep(0.02)
-    finally:
-        await conn.close()
     raise TimeoutError(f"{query} did not reach {expected} within {timeout:.0f}s")
 
 
 async def expect_count(database_url: str, query: str, expected: int, *args: Any) -> None:
     """The query's count is ``expected`` now, or the measurement stopped too early."""
-    conn = await asyncpg.connect(database_url)
-    try:
+    async with polling(database_url) as conn:
         found = await conn.fetchval(query, *args)
-    finally:
-        await conn.close()
     if found != expected:
         raise RuntimeError(f"{query}: {found}, not {expected}, when the run was timed as done")
 

@@ -13,7 +13,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from shared.matching import Explanation, MatchKind
 from shared.people import (
@@ -93,13 +93,24 @@ class MenteeInput(BaseModel):
     excluded_mentors: frozenset[str] = Field(default=frozenset(), max_length=MAX_RANKED_MENTORS)
     aspires_to: AspiredRole | None = None
 
-    @model_validator(mode="after")
-    def _ranking_is_consistent(self) -> MenteeInput:
-        if repeated := _repeated(self.ranked_mentors):
+    # Field validators, not a model validator: pydantic runs a model's "after" validator again
+    # each time an instance is put in another model (every MenteeInput, every round, when the
+    # round's MatchingInput is built from the kept ones: pydantic issue 12085); a field
+    # validator runs once, when the mentee is built.
+    @field_validator("ranked_mentors")
+    @classmethod
+    def _ranked_once(cls, ranked: tuple[str, ...]) -> tuple[str, ...]:
+        if repeated := _repeated(ranked):
             raise ValueError(f"mentor(s) ranked twice: {', '.join(map(repr, repeated))}")
-        if both := sorted(self.excluded_mentors.intersection(self.ranked_mentors)):
+        return ranked
+
+    @field_validator("excluded_mentors")
+    @classmethod
+    def _not_ranked_too(cls, excluded: frozenset[str], info: ValidationInfo) -> frozenset[str]:
+        # ranked_mentors comes first: validated already, absent from info.data if it failed.
+        if both := sorted(excluded.intersection(info.data.get("ranked_mentors", ()))):
             raise ValueError(f"mentor(s) both ranked and excluded: {', '.join(map(repr, both))}")
-        return self
+        return excluded
 
     def seeks(self, kind: MatchKind) -> bool:
         """Whether this round should look for a match of this kind for the mentee."""

@@ -39,16 +39,17 @@ def mentor(id: str = "m", /, **changes: Any) -> MentorInput:
     return MentorInput(**{**fields, **changes})
 
 
-def mentee(id: str = "e") -> MenteeInput:
-    return MenteeInput(
-        id=id,
-        trust_code="RJ1",
-        region=Region.LONDON,
-        gaps=(SkillGap(skill="data-analytics", current=2, target=4),),
-        working_pattern=WorkingPattern.FULL_TIME,
-        sector=Sector.NHS,
-        mode=Mode.EITHER,
-    )
+def mentee(id: str = "e", /, **changes: Any) -> MenteeInput:
+    fields: dict[str, Any] = {
+        "id": id,
+        "trust_code": "RJ1",
+        "region": Region.LONDON,
+        "gaps": (SkillGap(skill="data-analytics", current=2, target=4),),
+        "working_pattern": WorkingPattern.FULL_TIME,
+        "sector": Sector.NHS,
+        "mode": Mode.EITHER,
+    }
+    return MenteeInput(**{**fields, **changes})
 
 
 def placement(id: str = "p", /, **changes: Any) -> PlacementInput:
@@ -150,3 +151,29 @@ def test_one_id_may_be_a_mentor_and_a_placement() -> None:
     # Providers of different kinds are different edge sets: only a repeat within a kind clashes.
     data = MatchingInput(mentors=(mentor("x"),), placements=(placement("x"),))
     assert data.mentors[0].id == data.placements[0].id
+
+
+def test_a_round_built_from_kept_mentees_does_not_check_them_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A round's input is built each round from the mentees kept since the last one: their
+    own checks ran when they were built, once (pydantic runs a model validator of a nested
+    instance again, so the ranking checks are field validators)."""
+    from services.matcher.engine import contract
+
+    mentees = tuple(mentee(f"e{i}", ranked_mentors=("m",)) for i in range(50))
+    checked: list[object] = []
+    real = contract._repeated
+
+    def counted(ids: Any) -> list[str]:
+        checked.append(ids)
+        return real(ids)
+
+    monkeypatch.setattr(contract, "_repeated", counted)
+    MatchingInput(mentors=(mentor(),), mentees=mentees)
+    assert len(checked) == 4  # the input's own id check: mentors, mentees, placements, trusts
+
+
+def test_a_mentee_ranked_and_excluded_is_still_refused_with_both_named() -> None:
+    with pytest.raises(ValidationError, match="both ranked and excluded: 'a'"):
+        mentee(ranked_mentors=("a", "b"), excluded_mentors=frozenset({"a", "c"}))

@@ -1275,10 +1275,11 @@ def cpu_rows(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]
     return rows
 
 
-def _spread_text(spread: dict[str, Any], unit: str = "") -> str:
+def _spread_text(spread: dict[str, Any], unit: str = "", digits: int = 0) -> str:
     if spread["median"] is None:
         return "n/a"
-    return f"{spread['median']:,.0f}{unit} (min {spread['min']:,.0f}, max {spread['max']:,.0f})"
+    median, low, high = (f"{spread[k]:,.{digits}f}" for k in ("median", "min", "max"))
+    return f"{median}{unit} (min {low}, max {high})"
 
 
 def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
@@ -1337,11 +1338,10 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]
             ratio = ingest[key]
             if ratio["median"] is None:
                 continue
-            text = f"{ratio['median']:.2f} (min {ratio['min']:.2f}, max {ratio['max']:.2f})"
             rows.append(
                 (
                     label,
-                    text,
+                    _spread_text(ratio, digits=2),
                     f">= {goal:.2f}" if goal else "-",
                     ratio["min"] >= goal if goal else None,
                 )
@@ -1402,7 +1402,7 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]
             rows.append(
                 (
                     "backlog drain, two matchers / one (same repetition)",
-                    f"{factor['median']:.2f}x (min {factor['min']:.2f}, max {factor['max']:.2f})",
+                    _spread_text(factor, "x", digits=2),
                     f">= {target}x every run",
                     factor["min"] >= target,
                 )

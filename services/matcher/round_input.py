@@ -63,6 +63,7 @@ class RoundRows:
     placements: Sequence[Row]
     proposals: list[Row]
     profiles_read: int = 0  # stored profiles read from the database (the others were kept)
+    network_id: str = ""
 
 
 async def read_round_rows(
@@ -113,7 +114,9 @@ async def read_round_rows(
         network_id,
         ["pending", *NEVER_AGAIN],
     )
-    return RoundRows(trusts, people, placements, proposals, profiles_read=fresh)
+    return RoundRows(
+        trusts, people, placements, proposals, profiles_read=fresh, network_id=network_id
+    )
 
 
 # A row's version: the transaction that wrote it and where. Every update writes a new row
@@ -192,11 +195,15 @@ def round_input(rows: RoundRows) -> RoundInput:
     """The engine's input from a round's rows: pure, and CPU-bound in a large network (a
     mentee built per person, a pending proposal per match), so a round builds it in a worker
     thread, not on the event loop the consumer's batches share. What was built from rows that
-    have not changed since this process's rounds last saw them is reused (``round_mentee``,
+    have not changed since the network's last round in this process is reused (``round_mentee``,
     ``round_pending``): between two rounds of a network, only its newcomers and the people and
-    proposals that changed cost anything."""
+    proposals that changed cost anything. What this round built replaces what the last one
+    kept (``KeptInputs``)."""
+    earlier, now = kept_inputs(rows.network_id), KeptInputs()
     pending = {
-        row["match_id"]: round_pending(row) for row in rows.proposals if row["status"] == "pending"
+        row["match_id"]: round_pending(row, earlier, now)
+        for row in rows.proposals
+        if row["status"] == "pending"
     }
     data = MatchingInput(
         trusts=tuple(trust_info(row) for row in rows.trusts),
@@ -204,7 +211,9 @@ def round_input(rows: RoundRows) -> RoundInput:
             m for row in rows.people if row["role"] == Role.MENTOR and (m := open_mentor(row))
         ),
         mentees=tuple(
-            e for row in rows.people if row["role"] == Role.MENTEE and (e := round_mentee(row))
+            e
+            for row in rows.people
+            if row["role"] == Role.MENTEE and (e := round_mentee(row, earlier, now))
         ),
         placements=tuple(p for row in rows.placements if (p := open_placement(row))),
         rejected_pairs=frozenset(
@@ -214,6 +223,7 @@ def round_input(rows: RoundRows) -> RoundInput:
         ),
         pending=tuple(proposal for _, proposal in pending.values()),
     )
+    _kept[rows.network_id] = now
     return RoundInput(
         data=data,
         pending_match_ids={key: match_id for match_id, (key, _) in pending.items()},
@@ -286,12 +296,11 @@ PEOPLE_COLUMNS = (
 )
 
 
-# How many people's profiles a matcher keeps between rounds and batches, one entry a person:
-# as JSON text (``StoredProfiles``), and a round's mentees as the engine's input with their
-# pending proposals (``round_mentee``, ``round_pending``; their memory is in docs/scaling.md),
-# held only by a matcher whose networks have that many people (a national scheme's 120,000
-# fit). Rounds visit every network's people in turn, so a bound below the people of the networks
-# one process solves keeps almost nothing: each round reads and builds its whole network again.
+# How many people's profiles a matcher keeps between rounds and batches, one entry a person, as
+# JSON text (``StoredProfiles``; their memory is in docs/scaling.md), held only by a matcher
+# whose networks have that many people (a national scheme's 120,000 fit). Rounds visit every
+# network's people in turn, so a bound below the people of the networks one process solves
+# keeps almost nothing: each round reads and builds its whole network again.
 PROFILES_KEPT = 200_000
 
 
@@ -324,29 +333,49 @@ class ParsedProfiles:
 _parsed_profiles = ParsedProfiles(PROFILES_KEPT)
 
 
-# What rounds built from unchanged rows, kept between rounds (one entry a person or a
-# proposal, bounded as the profiles are): building a large network's mentees and pending
-# proposals was most of a round's input step (docs/scaling.md).
-_round_mentees = PerPerson[tuple[MenteeInput | None]](PROFILES_KEPT)
-_round_pending = PerPerson[tuple[PairKey, PendingProposal]](PROFILES_KEPT)
+class KeptInputs:
+    """What a network's round built from its rows, by person and by match, each under the key
+    it was built with: its mentees and pending proposals as the engine takes them. The next
+    round reuses what its rows have not changed (building a large network's mentees and
+    pending proposals was most of a round's input step, docs/scaling.md)."""
+
+    def __init__(self) -> None:
+        self.mentees: dict[UUID, tuple[str, MenteeInput | None]] = {}
+        self.pending: dict[UUID, tuple[PairKey, PendingProposal]] = {}
 
 
-def round_mentee(row: Row) -> MenteeInput | None:
-    """``open_mentee`` of a round's row, built once per version of the person's row (their
-    profile and pause) and counts of approved matches: all it depends on."""
+# Each network's, as its last round in this process left them. A round keeps only what it
+# read, so memory follows each network's people and pending proposals as they are now: kept by
+# person and match for ever, every proposal decided, withdrawn or replaced stayed, and the
+# matcher grew by about 2 kB a proposal in the soak (docs/scaling.md, "Memory").
+_kept: dict[str, KeptInputs] = {}
+
+
+def kept_inputs(network_id: str) -> KeptInputs:
+    """What the network's last round in this process built (empty before its first)."""
+    return _kept.get(network_id, KeptInputs())
+
+
+def round_mentee(row: Row, earlier: KeptInputs, now: KeptInputs) -> MenteeInput | None:
+    """``open_mentee`` of a round's row, reused from ``earlier`` when the person's row version
+    (their profile and pause) and counts of approved matches, all it depends on, are the same;
+    kept in ``now``."""
     key = f"{row['version']}/{row['approved_mentoring']}/{row['approved_secondment']}"
-    known = _round_mentees.get(row["id"], key)
-    if known is None:
+    known = earlier.mentees.get(row["id"])
+    if known is None or known[0] != key:
         # Parsed for this once, not kept parsed too: the input is what rounds keep of a mentee.
-        known = (open_mentee(row, parse=parsed_once),)
-        _round_mentees.put(row["id"], key, known)
-    return known[0]
+        known = (key, open_mentee(row, parse=parsed_once))
+    now.mentees[row["id"]] = known
+    return known[1]
 
 
-def round_pending(row: Row) -> tuple[PairKey, PendingProposal]:
-    """A pending proposal's pair and the engine's view of it, built once per match: a match's
-    kind, pair and exchange never change (what changes is its status, read every round)."""
-    known = _round_pending.get(row["match_id"], "")
+def round_pending(
+    row: Row, earlier: KeptInputs, now: KeptInputs
+) -> tuple[PairKey, PendingProposal]:
+    """A pending proposal's pair and the engine's view of it, reused from ``earlier`` by match
+    id (a match's kind, pair and exchange never change; its status is read every round); kept
+    in ``now``."""
+    known = earlier.pending.get(row["match_id"])
     if known is None:
         provider_id, mentee_id = str(row["provider_id"]), str(row["mentee_id"])
         known = (
@@ -358,7 +387,7 @@ def round_pending(row: Row) -> tuple[PairKey, PendingProposal]:
                 exchange_id=row["exchange_id"],
             ),
         )
-        _round_pending.put(row["match_id"], "", known)
+    now.pending[row["match_id"]] = known
     return known
 
 

@@ -1,5 +1,6 @@
 """A round's input reuses what it built from unchanged rows (round_input.py): whatever the
-sequence of changes, the input is the one built afresh from the same rows."""
+sequence of changes, the input is the one built afresh from the same rows; and a network's
+round keeps only what it read."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.matcher.round_input import (
+    KeptInputs,
     RoundRows,
     Row,
+    kept_inputs,
     open_mentee,
     round_input,
     round_mentee,
@@ -76,8 +79,11 @@ def test_a_mentee_is_rebuilt_whenever_what_it_depends_on_changes(
     sequence: list[tuple[int, bool, int, int]],
 ) -> None:
     person_id = uuid4()
+    earlier = KeptInputs()
     for row in _rows(person_id, _profiles(person_id), sequence):
-        assert round_mentee(row) == open_mentee(row)
+        now = KeptInputs()
+        assert round_mentee(row, earlier, now) == open_mentee(row)
+        earlier = now
 
 
 @given(
@@ -125,7 +131,41 @@ def test_a_pending_proposal_is_built_once_per_match() -> None:
         "exchange_id": "exchange-1",
         "status": "pending",
     }
-    key, proposal = round_pending(row)
+    first = KeptInputs()
+    key, proposal = round_pending(row, KeptInputs(), first)
     assert key == ("secondment", str(row["provider_id"]), str(row["mentee_id"]))
     assert proposal.exchange_id == "exchange-1"
-    assert round_pending(dict(row))[1] is proposal
+    assert round_pending(dict(row), first, KeptInputs())[1] is proposal
+
+
+def _proposal(mentee: UUID, status: str) -> Row:
+    return {
+        "match_id": uuid4(),
+        "kind": "mentoring",
+        "provider_id": uuid4(),
+        "mentee_id": mentee,
+        "exchange_id": None,
+        "status": status,
+    }
+
+
+def test_a_round_keeps_only_what_its_network_has_now() -> None:
+    """A proposal that is no longer pending, or a person who left, is not kept past the
+    network's next round (kept for ever, they grew the matcher in the soak), and one network's
+    round leaves another's as it was."""
+    mentees = [uuid4() for _ in range(3)]
+    people = [_rows(m, _profiles(m), [(0, False, 0, 0)])[0] for m in mentees]
+    first = [_proposal(m, "pending") for m in mentees]
+    round_input(RoundRows([], people, [], first, network_id="kept-a"))
+    round_input(RoundRows([], people[:1], [], first[:1], network_id="kept-b"))
+    assert set(kept_inputs("kept-a").pending) == {p["match_id"] for p in first}
+
+    # The first proposal decided (rejected: read, not pending), the second withdrawn (not
+    # read), the third still pending; the second mentee left the network.
+    later = [{**first[0], "status": "rejected"}, first[2], _proposal(mentees[0], "pending")]
+    again = round_input(RoundRows([], [people[0], people[2]], [], later, network_id="kept-a"))
+
+    assert set(kept_inputs("kept-a").pending) == {first[2]["match_id"], later[2]["match_id"]}
+    assert set(kept_inputs("kept-a").mentees) == {mentees[0], mentees[2]}
+    assert set(kept_inputs("kept-b").pending) == {first[0]["match_id"]}
+    assert len(again.data.pending) == 2

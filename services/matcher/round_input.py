@@ -192,9 +192,9 @@ async def read_profiles(
 
 
 def round_input(rows: RoundRows) -> RoundInput:
-    """The engine's input from a round's rows: pure, and CPU-bound in a large network (a
-    mentee built per person, a pending proposal per match), so a round builds it in a worker
-    thread, not on the event loop the consumer's batches share. What was built from rows that
+    """The engine's input from a round's rows: CPU-bound in a large network (a mentee built
+    per person, a pending proposal per match), so a round builds it in a worker thread, not on
+    the event loop the consumer's batches share. What was built from rows that
     have not changed since the network's last round in this process is reused (``round_mentee``,
     ``round_pending``): between two rounds of a network, only its newcomers and the people and
     proposals that changed cost anything. What this round built replaces what the last one
@@ -347,7 +347,8 @@ class KeptInputs:
 # Each network's, as its last round in this process left them. A round keeps only what it
 # read, so memory follows each network's people and pending proposals as they are now: kept by
 # person and match for ever, every proposal decided, withdrawn or replaced stayed, and the
-# matcher grew by about 2 kB a proposal in the soak (docs/scaling.md, "Memory").
+# matcher grew by about 0.8 kB a proposal in the soak (docs/scaling.md, "The matcher's memory
+# in the soak").
 _kept: dict[str, KeptInputs] = {}
 
 

@@ -29,7 +29,10 @@ install: $(INSTALLED)
 UV_COMPILE := $(PY) -m uv pip compile pyproject.toml --quiet --generate-hashes \
 	--python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
 	--custom-compile-command 'make lock' $(LOCK_ARGS)
-lock: install
+# Not after `install`: that checks the environment against pyproject.toml, which a new
+# dependency fails until the lock has it. The lock needs only uv, from an earlier install.
+lock:
+	@$(PY) -m uv --version >/dev/null 2>&1 || { echo "make lock needs uv: run make install first"; exit 1; }
 	$(UV_COMPILE) -o requirements/runtime.txt
 	$(UV_COMPILE) --extra dev -c requirements/runtime.txt -o requirements/dev.txt
 

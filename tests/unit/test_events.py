@@ -161,3 +161,14 @@ def test_a_missing_upcast_step_is_refused_clearly() -> None:
     payload = {"event_type": "person.erased", "entity_key": "x", "person_id": str(uuid4())}
     with pytest.raises(UnreadableEvent, match="no upcaster to 3"):
         decode_event(json.dumps(payload).encode(), upcasters)
+
+
+def test_event_ids_are_unique_and_grow_with_time() -> None:
+    """Version 7 ids: each later event's id sorts after the earlier ones', so consumers add
+    them at the end of their processed-events index."""
+    events = [PersonErased(entity_key="p", person_id=uuid4()) for _ in range(2_000)]
+    ids = [event.event_id for event in events]
+    assert {i.version for i in ids} == {7}
+    assert len(set(ids)) == len(ids)
+    assert ids == sorted(ids)
+    assert decode_event(events[0].to_json_bytes()).event_id == ids[0]

@@ -5,6 +5,7 @@ matcher's bulk writes leaving exactly the state that applying events one by one 
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from urllib.parse import urlsplit
@@ -15,7 +16,7 @@ import pytest
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from services.matcher.bootstrap import apply_event, apply_events
-from shared.consuming import BatchEventConsumer, Contexts, DatabaseUnavailable
+from shared.consuming import BatchEventConsumer, Contexts, DatabaseUnavailable, claim_many
 from shared.events import AvailabilityChanged, Event, PersonErased, PersonProfile, PersonUpserted
 from shared.kafka import DEAD_LETTER_KIND, idempotent_producer
 from shared.observability.context import CORRELATION_HEADER, current_correlation_id
@@ -325,3 +326,55 @@ async def test_the_database_check_tells_a_live_database_from_a_missing_one(
         assert not await gone._database_answers()
     finally:
         await missing_pool.close()
+
+
+async def test_a_batch_partly_seen_before_claims_only_its_new_events(
+    matcher_pool: asyncpg.Pool,
+) -> None:
+    """The plain insert fails on the ids seen before; its savepoint leaves the batch's
+    transaction usable, and the ids are claimed one by one: the new ones, each once."""
+    consumer = f"claims-{uuid4().hex[:6]}"
+    seen = [PersonErased(entity_key=f"seen{i}", person_id=uuid4()) for i in range(3)]
+    new = [PersonErased(entity_key=f"new{i}", person_id=uuid4()) for i in range(4)]
+    async with matcher_pool.acquire() as conn:
+        async with conn.transaction():
+            assert await claim_many(conn, consumer, seen) == seen  # all new: the plain insert
+        batch = [new[0], seen[0], new[1], new[1], seen[2], new[2], new[3], seen[1]]
+        async with conn.transaction():
+            assert await claim_many(conn, consumer, batch) == new
+            assert await conn.fetchval("SELECT 1") == 1  # the transaction goes on
+        claimed = await conn.fetchval(
+            "SELECT count(*) FROM processed_events WHERE consumer = $1", consumer
+        )
+    assert claimed == len(seen) + len(new)
+
+
+async def test_two_consumers_claiming_the_same_events_at_once_apply_each_once(
+    matcher_pool: asyncpg.Pool,
+) -> None:
+    """Two replicas of one consumer with the same batch in flight (a rebalance): the second's
+    plain insert waits for the first's commit, then fails, and claims only what is left."""
+    consumer = f"claims-{uuid4().hex[:6]}"
+    events = [PersonErased(entity_key=f"p{i}", person_id=uuid4()) for i in range(6)]
+    first_claimed = asyncio.Event()
+    release_first = asyncio.Event()
+
+    async def first() -> list[Event]:
+        async with matcher_pool.acquire() as conn, conn.transaction():
+            fresh = await claim_many(conn, consumer, events[:4])
+            first_claimed.set()
+            await release_first.wait()
+            return fresh
+
+    async def second() -> list[Event]:
+        await first_claimed.wait()
+        async with matcher_pool.acquire() as conn, conn.transaction():
+            return await claim_many(conn, consumer, events)
+
+    first_task = asyncio.create_task(first())
+    second_task = asyncio.create_task(second())
+    await asyncio.sleep(0.3)
+    assert not second_task.done()  # waiting on the first's uncommitted rows
+    release_first.set()
+    assert await first_task == events[:4]
+    assert await second_task == events[4:]

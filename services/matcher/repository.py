@@ -100,8 +100,8 @@ class MatcherRepository:
         people = await self.conn.fetch(
             """
             UPDATE people SET network_id = $2,
-              profile = jsonb_set(profile, '{network_id}', to_jsonb($2::text))
-            WHERE profile->>'trust_code' = $1 AND network_id <> $2 RETURNING id
+              profile = jsonb_set(profile::jsonb, '{network_id}', to_jsonb($2::text))::json
+            WHERE trust_code = $1 AND network_id <> $2 RETURNING id
             """,
             trust_code,
             network_id,
@@ -131,25 +131,26 @@ class MatcherRepository:
         leaves it, instead of being written again by ``change_availabilities``; without one, a
         known person's ``paused`` stays as it was."""
         changes = availability or [None] * len(profiles)
-        # The profile goes as JSON text serialised by pydantic (in Rust), cast by the server.
+        # The profile goes as JSON text serialised by pydantic (in Rust), stored as written.
         rows = await self.conn.fetch(
             """
             WITH incoming AS (
               SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[],
-                                   $5::float8[], $6::float8[], $7::boolean[])
-                AS p(id, role, network_id, profile, capacity, hours_per_month, paused)
+                                   $5::float8[], $6::float8[], $7::boolean[], $8::text[])
+                AS p(id, role, network_id, profile, capacity, hours_per_month, paused,
+                     trust_code)
             ), previous AS (
               SELECT id, network_id, paused FROM people WHERE id = ANY($1::uuid[])
             ), stored AS (
               INSERT INTO people (id, role, network_id, profile, capacity, hours_per_month,
-                                  paused)
-              SELECT i.id, i.role, i.network_id, i.profile::jsonb, i.capacity, i.hours_per_month,
-                     COALESCE(i.paused, previous.paused, false)
+                                  paused, trust_code)
+              SELECT i.id, i.role, i.network_id, i.profile::json, i.capacity, i.hours_per_month,
+                     COALESCE(i.paused, previous.paused, false), i.trust_code
               FROM incoming i LEFT JOIN previous ON previous.id = i.id
               ON CONFLICT (id) DO UPDATE SET role = excluded.role,
                 network_id = excluded.network_id, profile = excluded.profile,
                 capacity = excluded.capacity, hours_per_month = excluded.hours_per_month,
-                paused = excluded.paused
+                paused = excluded.paused, trust_code = excluded.trust_code
             )
             SELECT id, network_id FROM previous
             """,
@@ -166,6 +167,7 @@ class MatcherRepository:
                 for p, c in zip(profiles, changes, strict=True)
             ],
             [None if c is None else c.paused for c in changes],
+            [p.trust_code for p in profiles],
         )
         return {row["id"]: row["network_id"] for row in rows}
 

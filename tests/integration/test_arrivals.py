@@ -142,7 +142,8 @@ async def test_a_mentor_whose_profile_changed_is_read_again(
         assert (await arrivals.propose_on_arrival(conn, [first])).proposed == 1
         # Room for two more; with the profile read before the move, the second would get them.
         await conn.execute(
-            "UPDATE people SET profile = jsonb_set(profile, '{trust_code}', to_jsonb($2::text))"
+            "UPDATE people SET trust_code = $2,"
+            " profile = jsonb_set(profile::jsonb, '{trust_code}', to_jsonb($2::text))::json"
             " WHERE id = $1",
             mentor_id,
             f"{network}B",
@@ -174,7 +175,8 @@ async def test_mentor_sides_are_prepared_ahead_when_mentors_join_or_change(
         assert len(arrivals.sides) == 1
         assert await arrivals.prepare_sides(conn, [network]) == 0  # current: kept
         await conn.execute(
-            "UPDATE people SET profile = jsonb_set(profile, '{bio}', to_jsonb('Data'::text))"
+            "UPDATE people"
+            " SET profile = jsonb_set(profile::jsonb, '{bio}', to_jsonb('Data'::text))::json"
             " WHERE id = $1",
             mentor_id,
         )

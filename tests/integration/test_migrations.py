@@ -1,16 +1,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from pathlib import Path
 from uuid import uuid4
 
 import asyncpg
 import pytest
+from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from shared.db import migrate_async
+from shared.db import migrate_async, sqlalchemy_url
 from shared.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -99,6 +101,60 @@ async def test_replicas_starting_together_on_a_new_database_migrate_once(
             for service in services:
                 versions = await conn.fetch(f"SELECT version_num FROM {service}.alembic_version")
                 assert [v["version_num"] for v in versions] == [head_revision(service)]
+        finally:
+            await conn.close()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def move_matcher(url: str, direction: str, revision: str) -> None:
+    """Alembic's upgrade or downgrade of the matcher's schema to ``revision``."""
+    config = Config()
+    config.set_main_option("script_location", str(SERVICES / "matcher" / "migrations"))
+    config.set_main_option("sqlalchemy.url", sqlalchemy_url(url))
+    config.attributes["schema"] = "matcher"
+    getattr(command, direction)(config, revision)
+
+
+async def test_stored_profiles_become_json_with_their_trust_as_a_column_and_back(
+    base_settings: Settings,
+) -> None:
+    """1901 on a database with people in it: each keeps their profile, now as ``json``, with
+    their trust code copied out of it; going back restores ``jsonb`` and drops the column."""
+    name = f"bridgework_profiles_{uuid4().hex[:8]}"
+    admin = await asyncpg.connect(base_settings.database_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = base_settings.database_url.rsplit("/", 1)[0] + f"/{name}"
+    person = uuid4()
+    profile = {"person_id": str(person), "trust_code": "RX1", "bio": "Data and digital"}
+    try:
+        await asyncio.to_thread(move_matcher, url, "upgrade", "1900")
+        conn = await asyncpg.connect(url, server_settings={"search_path": "matcher"})
+        try:
+            await conn.execute(
+                "INSERT INTO people (id, role, network_id, profile) VALUES ($1, 'mentee', 'n',"
+                " $2::jsonb)",
+                person,
+                json.dumps(profile),
+            )
+            await asyncio.to_thread(move_matcher, url, "upgrade", "head")
+            row = await conn.fetchrow(
+                "SELECT trust_code, profile::text AS text, pg_typeof(profile)::text AS type"
+                " FROM people"
+            )
+            assert (row["trust_code"], row["type"]) == ("RX1", "json")
+            assert json.loads(row["text"]) == profile
+            await asyncio.to_thread(move_matcher, url, "downgrade", "1900")
+            row = await conn.fetchrow(
+                "SELECT profile::text AS text, pg_typeof(profile)::text AS type FROM people"
+            )
+            assert row["type"] == "jsonb"
+            assert json.loads(row["text"]) == profile
+            assert not await conn.fetchval(
+                "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'matcher'"
+                " AND table_name = 'people' AND column_name = 'trust_code'"
+            )
         finally:
             await conn.close()
     finally:

@@ -204,7 +204,8 @@ async def test_a_round_reads_only_the_profiles_that_changed_since_the_last(
         assert rows.profiles_read == len(rows.people) == 2
         assert (await read_round_rows(conn, network, profiles)).profiles_read == 0
         await conn.execute(
-            "UPDATE people SET profile = jsonb_set(profile, '{trust_code}', to_jsonb($2::text))"
+            "UPDATE people SET trust_code = $2,"
+            " profile = jsonb_set(profile::jsonb, '{trust_code}', to_jsonb($2::text))::json"
             " WHERE id = $1",
             mentor_id,
             f"{network}B",

@@ -74,7 +74,9 @@ async def test_without_the_consumer_it_would_scan_the_table(claimed: asyncpg.Con
 async def test_the_poll_counts_the_matchers_claims(claimed: asyncpg.Connection) -> None:
     ids = [
         row["event_id"]
-        for row in await claimed.fetch("SELECT event_id FROM matcher.processed_events LIMIT 5")
+        for row in await claimed.fetch(
+            "SELECT event_id FROM matcher.processed_events WHERE consumer = 'matcher' LIMIT 5"
+        )
     ]
     await claimed.execute(
         "INSERT INTO matcher.processed_events (consumer, event_id) VALUES ('other', $1)", ids[0]

@@ -61,7 +61,8 @@ def new_event_id() -> UUID:
     """A time-ordered id (UUIDv7, RFC 9562). Every consumer records each event's id in its
     ``processed_events`` (and the outbox keeps it unique): ids that grow with time are added
     at the right edge of those indexes, where random ones land on any page of them
-    (docs/scaling.md, "Time-ordered event ids")."""
+    (docs/scaling.md, "Time-ordered event ids, a plain claim, and profiles stored as
+    written")."""
     return uuid7()
 
 

@@ -337,6 +337,8 @@ async def test_a_batch_partly_seen_before_claims_only_its_new_events(
     seen = [PersonErased(entity_key=f"seen{i}", person_id=uuid4()) for i in range(3)]
     new = [PersonErased(entity_key=f"new{i}", person_id=uuid4()) for i in range(4)]
     async with matcher_pool.acquire() as conn:
+        with pytest.raises(RuntimeError, match="in the transaction"):
+            await claim_many(conn, consumer, seen)  # claims alone would outlive their effects
         async with conn.transaction():
             assert await claim_many(conn, consumer, seen) == seen  # all new: the plain insert
         batch = [new[0], seen[0], new[1], new[1], seen[2], new[2], new[3], seen[1]]

@@ -3,9 +3,10 @@
 The matcher writes each profile as the JSON text pydantic made, and reads it back whole, as
 text, to parse it in Python: nothing looks inside it but for the trust code. ``jsonb`` made
 PostgreSQL build its binary form at every write, about a quarter of a profile's upsert
-(docs/scaling.md, "A profile stored as it was written"), and turn it back into text at every
-read. ``json`` keeps the text as written and checks only that it is JSON. The trust code,
-which places a person in their network and finds a moved trust's members, is a column.
+(docs/scaling.md, "Time-ordered event ids, a plain claim, and profiles stored as written"),
+and turn it back into text at every read. ``json`` keeps the text as written and checks only
+that it is JSON. The trust code, which places a person in their network and finds a moved
+trust's members, is a column.
 
 Revision ID: 1901
 Revises: 1900

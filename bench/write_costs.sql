@@ -9,7 +9,7 @@
 --        broker_limit ingest backlog_two latency latency_on_arrival \
 --        latency_on_arrival_rounds_apart sustained notifier soak --out /tmp/drain.json &&
 --      psql -h 127.0.0.1 -p 55432 -U bridgework -At -f bench/write_costs.sql bench_backlog_1'
--- It works in scratch tables of its own (wc_*), dropped at the end.
+-- It works in a schema of its own (wc), dropped at the end.
 
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;

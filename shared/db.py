@@ -22,13 +22,18 @@ def sqlalchemy_url(database_url: str) -> str:
     return f"postgresql+asyncpg://{rest}" if scheme in {"postgres", "postgresql"} else database_url
 
 
-def migrate(database_url: str, schema: str, migrations_dir: Path) -> None:
-    """Apply a service's migrations in order; Alembic records each in <schema>.alembic_version."""
+def migration_config(database_url: str, schema: str, migrations_dir: Path) -> Config:
+    """Alembic's configuration for one service's migrations of its schema."""
     config = Config()
     config.set_main_option("script_location", str(migrations_dir))
     config.set_main_option("sqlalchemy.url", sqlalchemy_url(database_url))
     config.attributes["schema"] = schema
-    command.upgrade(config, "head")
+    return config
+
+
+def migrate(database_url: str, schema: str, migrations_dir: Path) -> None:
+    """Apply a service's migrations in order; Alembic records each in <schema>.alembic_version."""
+    command.upgrade(migration_config(database_url, schema, migrations_dir), "head")
 
 
 # The database is starting, restarting or unreachable: worth waiting for at start-up.

@@ -332,7 +332,7 @@ async def test_a_batch_partly_seen_before_claims_only_its_new_events(
     matcher_pool: asyncpg.Pool,
 ) -> None:
     """The plain insert fails on the ids seen before; its savepoint leaves the batch's
-    transaction usable, and the ids are claimed one by one: the new ones, each once."""
+    transaction usable, and the conflict-aware insert claims the new ones, each once."""
     consumer = f"claims-{uuid4().hex[:6]}"
     seen = [PersonErased(entity_key=f"seen{i}", person_id=uuid4()) for i in range(3)]
     new = [PersonErased(entity_key=f"new{i}", person_id=uuid4()) for i in range(4)]

@@ -12,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from shared.db import migrate_async, sqlalchemy_url
+from shared.db import migrate_async, migration_config
 from shared.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -110,10 +110,7 @@ async def test_replicas_starting_together_on_a_new_database_migrate_once(
 
 def move_matcher(url: str, direction: str, revision: str) -> None:
     """Alembic's upgrade or downgrade of the matcher's schema to ``revision``."""
-    config = Config()
-    config.set_main_option("script_location", str(SERVICES / "matcher" / "migrations"))
-    config.set_main_option("sqlalchemy.url", sqlalchemy_url(url))
-    config.attributes["schema"] = "matcher"
+    config = migration_config(url, "matcher", SERVICES / "matcher" / "migrations")
     getattr(command, direction)(config, revision)
 
 

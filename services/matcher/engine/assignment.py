@@ -110,10 +110,55 @@ def solve_assignment(candidates: CandidateEdges, bonus: npt.ArrayLike | None = N
     if bonus is not None:
         adjusted = adjusted + np.asarray(bonus, dtype=np.float64)
     edges = best_unique_edges(candidates, adjusted)
+    edges = edges_within_reach(candidates, edges, adjusted[edges])
     if edges.size == 0:
         return Assignment(edges=np.zeros(0, dtype=np.int64), total_score=0.0)
     chosen = np.sort(_max_weight_flow(candidates, edges, adjusted[edges]))
     return Assignment(edges=chosen, total_score=float(candidates.score[chosen].sum()))
+
+
+def edges_within_reach(candidates: CandidateEdges, edges: IntArray, weight: FloatArray) -> IntArray:
+    """The ``edges`` (unique pairs, ``weight`` each) that some optimum is made of: each
+    provider's best *C* mentees and best *C* light ones (those that fit its fractional place),
+    *C* being the places of all providers together.
+
+    Why no optimum needs the others: in an assignment where provider p holds a mentee j from
+    beyond its best *C*, the other places hold at most *C* - 1 mentees, so one of p's best *C*
+    (light ones, if j is on the fractional place) holds nothing and can take j's place at no
+    less score. So the optimum's total is the same over these edges, and under a steady stream,
+    where a few places meet thousands of mentees, the flow gets the places' best pairs instead
+    of every pair of the network.
+    """
+    places = Places.from_capacity(candidates.provider_capacity)
+    reach = int(places.whole.sum()) + int(np.count_nonzero(places.fraction))
+    provider = candidates.provider_index[edges].astype(np.int64)
+    if edges.size == 0 or int(np.bincount(provider).max()) <= reach:
+        return edges
+    by_provider = _best_first_by_group(provider, weight)
+    kept = np.zeros(edges.size, dtype=bool)
+    kept[by_provider[_rank_in_group(provider[by_provider]) < reach]] = True
+    light = places.fits_fraction(provider, mentee_loads(candidates)[candidates.mentee_index[edges]])
+    light_by_provider = by_provider[light[by_provider]]
+    kept[light_by_provider[_rank_in_group(provider[light_by_provider]) < reach]] = True
+    return edges[kept]
+
+
+def _best_first_by_group(groups: IntArray, weight: FloatArray) -> IntArray:
+    """Positions ordered by group, highest weight first within each: as ``np.lexsort((-weight,
+    groups))`` would order them up to ties, without lexsort's slow sort on a float key: one
+    float sort for the weights' ranks, then one sort of integers."""
+    rank = np.empty(weight.size, dtype=np.int64)
+    rank[np.argsort(-weight)] = np.arange(weight.size)
+    return np.argsort(groups * weight.size + rank).astype(np.int64)
+
+
+def _rank_in_group(groups: IntArray) -> IntArray:
+    """Each element's position within its run of equal values (``groups`` is sorted)."""
+    if groups.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.concatenate(([True], groups[1:] != groups[:-1])))
+    lengths = np.diff(np.concatenate((starts, [groups.size])))
+    return np.arange(groups.size) - np.repeat(starts, lengths)
 
 
 def _max_weight_flow(candidates: CandidateEdges, edges: IntArray, weight: FloatArray) -> IntArray:

@@ -53,9 +53,12 @@ def resolve_keeping_pending(
         pinned = _pins_that_fit(
             candidates, [e for j, e in pending_edge.items() if j not in nominated]
         )
+        around_pins = _without_pinned(candidates, pinned)
         rest = solve(
-            _without_pinned(candidates, pinned),
-            _restrictions(candidates, pending_edge, nominated, margin, pinned),
+            around_pins,
+            _restrictions(
+                candidates, pending_edge, nominated, margin, pinned, around_pins.provider_capacity
+            ),
         )
         edges = np.sort(np.concatenate((pinned, rest.edges)))
         result = Assignment(edges=edges, total_score=float(candidates.score[edges].sum()))
@@ -116,15 +119,21 @@ def _restrictions(
     nominated: set[int],
     margin: float,
     pinned: IntArray,
+    room: FloatArray,
 ) -> FloatArray:
-    """-inf for the pinned mentees' edges and for nominated mentees' pairs below their margin."""
+    """-inf for the pinned mentees' edges, for nominated mentees' pairs below their margin,
+    and for every pair with a provider the pins left no room (``room``, by provider)."""
     bonus = np.zeros(candidates.edge_count)
     least = np.full(len(candidates.mentee_ids), -np.inf)
     for j in nominated:
         least[j] = candidates.score[pending_edge[j]] + margin
     least[candidates.mentee_index[pinned]] = np.inf
-    # solve_assignment ignores edges whose adjusted score is not positive.
-    bonus[candidates.score < least[candidates.mentee_index]] = -np.inf
+    # solve_assignment ignores edges whose adjusted score is not positive. Under a steady
+    # stream the pending pairs hold nearly every place, so the solve around them is over the
+    # pairs of the few places left, not every pair of the network (docs/scaling.md).
+    refused = candidates.score < least[candidates.mentee_index]
+    refused |= room[candidates.provider_index] <= 0
+    bonus[refused] = -np.inf
     return bonus
 
 

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.matcher.engine.assignment import Places, best_unique_edges, solve_assignment
+from services.matcher.engine.assignment import (
+    Places,
+    _best_first_by_group,
+    best_unique_edges,
+    edges_within_reach,
+    solve_assignment,
+)
 from services.matcher.engine.contract import CandidateEdges
 from tests.support.engine.edges import edges_of
 from tests.support.engine.instances import random_candidate_edges
@@ -156,3 +164,78 @@ def test_each_pair_once_at_its_best_positive_score_in_any_order(
     found = {(pairs[e][0], pairs[e][1]): pairs[e][2] for e in kept.tolist()}
     assert len(found) == kept.size
     assert found == best
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_providers=st.integers(1, 4),
+    n_mentees=st.integers(1, 40),
+    capacities=st.lists(st.sampled_from([0.0, 0.5, 1.0, 1.5, 2.0, 0.7]), min_size=1, max_size=3),
+    part_time_share=st.sampled_from([0.0, 0.3, 0.8]),
+    score_levels=st.sampled_from([0, 3]),
+)
+def test_few_places_among_many_mentees_lose_nothing_to_the_edges_out_of_reach(
+    seed: int,
+    n_providers: int,
+    n_mentees: int,
+    capacities: list[float],
+    part_time_share: float,
+    score_levels: int,
+) -> None:
+    """Where a few places meet many mentees (a steady stream), the solve keeps each provider's
+    best pairs only (``edges_within_reach``): the optimum over them is the optimum over all."""
+    rng = np.random.default_rng(seed)
+    candidates = random_candidate_edges(
+        rng,
+        n_providers,
+        n_mentees,
+        per_mentee=n_providers,
+        capacities=tuple(capacities),
+        part_time_share=part_time_share,
+        score_levels=score_levels,
+    )
+    edges = best_unique_edges(candidates, candidates.score)
+    reachable = edges_within_reach(candidates, edges, candidates.score[edges])
+    places = Places.from_capacity(candidates.provider_capacity)
+    reach = int(places.whole.sum()) + int(np.count_nonzero(places.fraction))
+    in_reach = np.bincount(candidates.provider_index[reachable], minlength=n_providers)
+    assert in_reach.max(initial=0) <= 2 * reach  # the best of all, and the best light ones
+    optimum, _ = lp_optimum(candidates)
+    kept_only = np.zeros(candidates.edge_count)
+    kept_only[reachable] = candidates.score[reachable]
+    assert lp_optimum(replace(candidates, score=kept_only))[0] == pytest.approx(optimum, abs=1e-9)
+    result = solve_assignment(candidates)
+    assert result.total_score == pytest.approx(optimum, abs=1e-9)
+    assert_feasible(candidates, result.edges)
+
+
+def test_a_provider_with_more_mentees_than_places_anywhere_keeps_only_its_best() -> None:
+    # Two places in all; the mentor with one place sees five mentees: its best two are enough.
+    candidates = edges_of(
+        [(j, 0, 0.1 * (j + 1)) for j in range(5)] + [(0, 1, 0.2)], capacity=[1, 1]
+    )
+    edges = best_unique_edges(candidates, candidates.score)
+    kept = edges_within_reach(candidates, edges, candidates.score[edges])
+    assert sorted(
+        (int(candidates.mentee_index[e]), int(candidates.provider_index[e])) for e in kept
+    ) == [(0, 1), (3, 0), (4, 0)]
+
+
+@given(
+    groups=st.lists(st.integers(0, 5), max_size=40),
+    data=st.data(),
+)
+def test_best_first_by_group_orders_as_lexsort_does(groups: list[int], data: st.DataObject) -> None:
+    weights = data.draw(
+        st.lists(
+            st.floats(-5, 5, allow_nan=False),
+            min_size=len(groups),
+            max_size=len(groups),
+            unique=True,
+        )
+    )
+    group_array = np.array(groups, dtype=np.int64)
+    weight_array = np.array(weights, dtype=np.float64)
+    order = _best_first_by_group(group_array, weight_array)
+    assert order.tolist() == np.lexsort((-weight_array, group_array)).tolist()

@@ -63,6 +63,23 @@ def test_a_nominated_mentee_that_loses_its_gain_is_pinned_again() -> None:
     assert sorted(result.pairs(candidates)) == [("p0", "m0", 0.5), ("p1", "m1", 0.6)]
 
 
+def test_the_solve_around_the_pins_sees_only_the_places_they_left() -> None:
+    # p0's one place is pinned by m0; the newcomer m1 can only go to p1, and the solve around
+    # the pins is not given its pair with the full p0 at all.
+    candidates = edges_of([(0, 0, 0.9), (1, 0, 0.8), (1, 1, 0.4)], capacity=[1, 1])
+    bonuses: list[np.ndarray | None] = []
+
+    def spy(edges: CandidateEdges, bonus: np.ndarray | None) -> Assignment:
+        bonuses.append(bonus)
+        return solve_assignment(edges, bonus)
+
+    result = resolve_keeping_pending(candidates, [("p0", "m0")], margin=0.05, solve=spy)
+    assert sorted(result.pairs(candidates)) == [("p0", "m0", 0.9), ("p1", "m1", 0.4)]
+    around_pins = bonuses[-1]
+    assert around_pins is not None
+    assert np.isneginf(around_pins).tolist() == [True, True, False]
+
+
 @pytest.mark.parametrize("seed", range(15))
 def test_one_change_keeps_or_clearly_improves_every_pending_pair(seed: int) -> None:
     rng = np.random.default_rng(seed)

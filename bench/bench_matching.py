@@ -424,7 +424,9 @@ def run_scale_rows(
 # package, stable mode over every pair against the pruned lists at M, 1,000 incremental
 # changes at L, the time fairness targets add to a round (at the
 # default 0.9, and at parity on the real-data network, where a target binds), and
-# exchanges and chains at 160 placements over 50 trusts and 200 over 60 against CP-SAT.
+# exchanges and chains at 160 placements over 50 trusts and 200 over 60 against CP-SAT; and
+# (issue 19) a round under a steady stream, where pending proposals hold the places, as the
+# network grows from 250 to 16,000 mentees.
 ISSUE_ROWS = (
     "two_sided@M",
     "stable_everywhere@M",
@@ -434,6 +436,10 @@ ISSUE_ROWS = (
     "fairness_cost@real:1.0",
     "exchanges@160x50",
     "exchanges@200x60",
+    "steady_round@79x250",
+    "steady_round@79x1000",
+    "steady_round@79x4000",
+    "steady_round@79x16000",
 )
 EXCHANGE_PEOPLE = {160: (400, 1_600), 200: (500, 2_000)}  # placements -> (mentors, mentees)
 
@@ -472,6 +478,15 @@ def issue_row_task(name: str, seed: int) -> dict[str, Any]:
             "trusts": int(trusts),
             "chains": 0.1,
             "seed": seed,
+        }
+    if kind == "steady_round":
+        people = arg.partition("x")
+        return {
+            "kind": kind,
+            "mentors": int(people[0]),
+            "mentees": int(people[2]),
+            "seed": seed,
+            "repeats": 7,
         }
     raise ValueError(f"unknown row {name!r}")
 
@@ -571,6 +586,7 @@ def _worker_main(task: dict[str, Any]) -> None:
         "incremental": matching_rows.incremental_worker,
         "fairness_cost": matching_rows.fairness_cost_worker,
         "exchanges": matching_rows.exchanges_worker,
+        "steady_round": matching_rows.steady_round_worker,
     }
     print(json.dumps(workers[kind](**task)))
 
@@ -765,7 +781,7 @@ def main(argv: list[str] | None = None) -> None:
         default=",".join(ISSUE_ROWS),
         help=f"issue-15 rows ('' = none), any of: {', '.join(ISSUE_ROWS)} (names:"
         " two_sided@SIZE, incremental@SIZE[xCHANGES], fairness_cost@SIZE|real[:SHARE],"
-        " exchanges@PLACEMENTSxTRUSTS)",
+        " exchanges@PLACEMENTSxTRUSTS, steady_round@MENTORSxMENTEES)",
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

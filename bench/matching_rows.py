@@ -206,6 +206,48 @@ def incremental_worker(size: str, seed: int, changes: int, check_every: int) -> 
     }
 
 
+def steady_round_worker(mentors: int, mentees: int, seed: int, repeats: int) -> Metrics:
+    """A round under a steady stream: the last round's proposals are pending and hold the
+    places, and 20 newcomers have arrived since. Timed ``repeats`` times in one process (the
+    engine's ``propose``: scoring, the solves, explaining what is new), with how many pairs the
+    candidates hold and how many of them the free solve is given (``edges_within_reach``)."""
+    from services.matcher.engine.assignment import best_unique_edges, edges_within_reach
+    from services.matcher.engine.candidates import build_candidates
+    from services.matcher.engine.config import MatchingConfig
+    from services.matcher.engine.contract import PendingProposal
+    from services.matcher.engine.optimal import BridgeworkEngine, with_mentee_loads
+    from tests.support.engine.instances import synthetic_input
+
+    newcomers = 20
+    everyone = synthetic_input(np.random.default_rng(seed), mentors, mentees + newcomers)
+    engine = BridgeworkEngine(MatchingConfig())
+    before = everyone.model_copy(update={"mentees": everyone.mentees[:mentees]})
+    pending = tuple(
+        PendingProposal(kind=p.kind, provider_id=p.provider_id, mentee_id=p.mentee_id)
+        for p in engine.propose(before).proposals
+    )
+    data = everyone.model_copy(update={"pending": pending})
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = engine.propose(data)
+        seconds.append(time.perf_counter() - start)
+    candidates = with_mentee_loads(build_candidates(data, engine.config), data, engine.config)
+    unique = best_unique_edges(candidates, candidates.score)
+    within = edges_within_reach(candidates, unique, candidates.score[unique])
+    held = {(p.provider_id, p.mentee_id) for p in pending}
+    return {
+        "mentors": mentors,
+        "mentees": mentees + newcomers,
+        "pending": len(pending),
+        "new_proposals": sum((p.provider_id, p.mentee_id) not in held for p in result.proposals),
+        "edges": candidates.edge_count,
+        "edges_within_reach": int(within.size),
+        "round_ms": {k: v * 1000 for k, v in _spread(seconds).items()},
+        "repeats": repeats,
+    }
+
+
 def fairness_cost_worker(size: str, seed: int, share: float) -> Metrics:
     """A whole round with fairness targets and without, in one process: the targets' time."""
     from bench.bench_matching import _instance, _real_network

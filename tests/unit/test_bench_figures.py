@@ -226,3 +226,18 @@ def test_each_two_matcher_drain_is_compared_with_its_own_repetitions_one() -> No
     value, met = rows["backlog drain, two matchers / one (same repetition)"]
     assert value == "1.60x (min 1.50, max 1.70)"
     assert met is False  # the median reaches 1.6, one run does not
+
+
+def test_a_steady_round_row_names_its_network_and_times_every_repeat() -> None:
+    from bench.bench_matching import issue_row_task
+    from bench.matching_rows import steady_round_worker
+
+    task = issue_row_task("steady_round@12x90", seed=3)
+    assert task == {"kind": "steady_round", "mentors": 12, "mentees": 90, "seed": 3, "repeats": 7}
+    row = steady_round_worker(mentors=12, mentees=90, seed=3, repeats=3)
+    assert row["mentees"] == 110
+    assert row["repeats"] == 3
+    assert 0 < row["pending"] <= row["mentees"]
+    assert 0 < row["edges_within_reach"] <= row["edges"]
+    times = row["round_ms"]
+    assert 0 < times["min"] <= times["median"] <= times["worst"]

@@ -170,17 +170,17 @@ def _max_weight_flow(candidates: CandidateEdges, edges: IntArray, weight: FloatA
     unmatched.
     """
     places = Places.from_capacity(candidates.provider_capacity)
-    n_mentees, n_providers = len(candidates.mentee_ids), len(candidates.provider_ids)
-    mentee = candidates.mentee_index[edges].astype(np.int64)
+    # Only mentees with an edge get a node: after edges_within_reach, often a few of many.
+    present, mentee = np.unique(candidates.mentee_index[edges], return_inverse=True)
+    n_mentees, n_providers = present.size, len(candidates.provider_ids)
     provider = candidates.provider_index[edges].astype(np.int64)
-    light = places.fits_fraction(provider, mentee_loads(candidates)[mentee])
+    light = places.fits_fraction(provider, mentee_loads(candidates)[present[mentee]])
     split = np.flatnonzero(places.fraction > 0)
     mentee_node = 2 + np.arange(n_mentees)
     whole_node = 2 + n_mentees + np.arange(n_providers)
     # The node a provider's places drain through: its all-places node when it has one.
     last_node = whole_node.copy()
     last_node[split] = 2 + n_mentees + n_providers + np.arange(split.size)
-    n_nodes = flow_nodes(candidates)
     tails = np.concatenate(
         ([0], np.zeros(n_mentees, np.int64), mentee_node[mentee], whole_node, last_node[split])
     )
@@ -201,7 +201,9 @@ def _max_weight_flow(candidates: CandidateEdges, edges: IntArray, weight: FloatA
             places.whole[split] + 1,
         )
     )
-    scale = cost_scale(float(weight.max()), n_nodes)
+    # The scale of the whole network's flow, as before mentees without edges were left out:
+    # IncrementalAssignment takes its prices at this scale (dynamic.py).
+    scale = cost_scale(float(weight.max()), flow_nodes(candidates))
     costs = np.zeros(tails.size, np.int64)
     costs[1 + n_mentees : 1 + n_mentees + edges.size] = -np.round(weight * scale)
     flow = min_cost_flow.SimpleMinCostFlow()

@@ -480,11 +480,11 @@ def issue_row_task(name: str, seed: int) -> dict[str, Any]:
             "seed": seed,
         }
     if kind == "steady_round":
-        people = arg.partition("x")
+        n_mentors, _, n_mentees = arg.partition("x")
         return {
             "kind": kind,
-            "mentors": int(people[0]),
-            "mentees": int(people[2]),
+            "mentors": int(n_mentors),
+            "mentees": int(n_mentees),
             "seed": seed,
             "repeats": 7,
         }

@@ -212,10 +212,10 @@ def steady_round_worker(mentors: int, mentees: int, seed: int, repeats: int) -> 
     engine's ``propose``: scoring, the solves, explaining what is new), with how many pairs the
     candidates hold and how many of them the free solve is given (``edges_within_reach``)."""
     from services.matcher.engine.assignment import best_unique_edges, edges_within_reach
-    from services.matcher.engine.candidates import build_candidates
     from services.matcher.engine.config import MatchingConfig
     from services.matcher.engine.contract import PendingProposal
-    from services.matcher.engine.optimal import BridgeworkEngine, with_mentee_loads
+    from services.matcher.engine.optimal import BridgeworkEngine
+    from services.matcher.engine.scoring import ScoringContext
     from tests.support.engine.instances import synthetic_input
 
     newcomers = 20
@@ -232,7 +232,9 @@ def steady_round_worker(mentors: int, mentees: int, seed: int, repeats: int) -> 
         start = time.perf_counter()
         result = engine.propose(data)
         seconds.append(time.perf_counter() - start)
-    candidates = with_mentee_loads(build_candidates(data, engine.config), data, engine.config)
+    # The pairs propose solved over: every admissible one while the network is small enough.
+    context = ScoringContext.build(data, engine.config, engine.taxonomy)
+    candidates, _ = engine.mentoring_candidates(data, context)
     unique = best_unique_edges(candidates, candidates.score)
     within = edges_within_reach(candidates, unique, candidates.score[unique])
     held = {(p.provider_id, p.mentee_id) for p in pending}

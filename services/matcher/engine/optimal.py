@@ -75,11 +75,19 @@ class BridgeworkEngine:
     def _mentoring(
         self, data: MatchingInput, context: ScoringContext
     ) -> tuple[list[Chosen], FairnessOutcome | None]:
+        candidates, full = self.mentoring_candidates(data, context)
+        return self.assign_mentoring(candidates, data, context, full)
+
+    def mentoring_candidates(
+        self, data: MatchingInput, context: ScoringContext
+    ) -> tuple[CandidateEdges, bool]:
+        """The mentoring pairs ``propose`` solves over (mentee loads set), and whether they are
+        every admissible pair (a small round) rather than each side's best."""
         full = len(data.mentors) * len(data.mentees) <= self.config.full_candidates_up_to_pairs
         candidates = with_mentee_loads(
             build_candidates(data, self.config, full=full, context=context), data, self.config
         )
-        return self.assign_mentoring(candidates, data, context, full)
+        return candidates, full
 
     def assign_mentoring(
         self, candidates: CandidateEdges, data: MatchingInput, context: ScoringContext, full: bool

@@ -21,6 +21,7 @@ import asyncpg
 import httpx
 
 from devtools import ROOT
+from shared.db import database_named
 
 SERVICES = ("profiles", "matcher", "notifier")
 
@@ -69,7 +70,7 @@ async def fresh_database(server_url: str, name: str) -> str:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    return server_url.rsplit("/", 1)[0] + f"/{name}"
+    return database_named(server_url, name)
 
 
 _HANDED_OUT: set[int] = set()

@@ -25,7 +25,7 @@ def _run(connection: Connection, schema: str) -> None:
 async def _migrate_online() -> None:
     config = context.config
     schema = config.attributes["schema"]
-    engine = create_async_engine(config.get_main_option("sqlalchemy.url") or "")
+    engine = create_async_engine(config.attributes["database_url"])
     async with engine.connect() as connection:
         await connection.run_sync(_run, schema)
         await connection.commit()

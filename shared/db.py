@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import asyncpg
 import sqlalchemy.exc
@@ -22,11 +23,27 @@ def sqlalchemy_url(database_url: str) -> str:
     return f"postgresql+asyncpg://{rest}" if scheme in {"postgres", "postgresql"} else database_url
 
 
+def database_named(database_url: str, name: str) -> str:
+    """The URL of database ``name`` on the server of ``database_url``: its user, password,
+    host and options (``?sslmode=require``, a socket's ``?host=``) kept as they are."""
+    parts = urlsplit(database_url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def database_name(database_url: str) -> str:
+    """The database a URL names (its path, percent-decoded)."""
+    return unquote(urlsplit(database_url).path.lstrip("/"))
+
+
 def migration_config(database_url: str, schema: str, migrations_dir: Path) -> Config:
-    """Alembic's configuration for one service's migrations of its schema."""
+    """Alembic's configuration for one service's migrations of its schema.
+
+    The URL goes in ``attributes``, not ``sqlalchemy.url``: Alembic's options are ConfigParser
+    values, where ``%`` starts an interpolation, so a percent-encoded password (``p%40ss``)
+    failed every migration, and with it the service's start."""
     config = Config()
     config.set_main_option("script_location", str(migrations_dir))
-    config.set_main_option("sqlalchemy.url", sqlalchemy_url(database_url))
+    config.attributes["database_url"] = sqlalchemy_url(database_url)
     config.attributes["schema"] = schema
     return config
 

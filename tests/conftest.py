@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from devtools.reference_data import reason, reference_data_dir
+from shared.db import database_named
 from shared.kafka import ensure_topics
 from shared.settings import Settings
 from tests.support.services import require_service
@@ -45,7 +46,7 @@ async def database_url(base_settings: Settings) -> AsyncIterator[str]:
     name = f"bridgework_test_{uuid4().hex[:8]}"
     admin = await asyncpg.connect(base_settings.database_url)
     await admin.execute(f'CREATE DATABASE "{name}"')
-    yield base_settings.database_url.rsplit("/", 1)[0] + f"/{name}"
+    yield database_named(base_settings.database_url, name)
     await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     await admin.close()
 

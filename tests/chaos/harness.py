@@ -43,6 +43,7 @@ from devtools.stack import (
     with_api_token,
 )
 from services.notifier.mailer import dedupe_digest
+from shared.db import database_name, database_named
 from shared.events import MatchDecided
 from shared.kafka import (
     DEAD_LETTER_CONSUMER,
@@ -227,13 +228,13 @@ async def create_database(server_url: str, label: str) -> str:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    return server_url.rsplit("/", 1)[0] + f"/{name}"
+    return database_named(server_url, name)
 
 
 async def drop_database(server_url: str, url: str) -> None:
     admin = await asyncpg.connect(server_url)
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database_name(url)}" WITH (FORCE)')
     finally:
         await admin.close()
 

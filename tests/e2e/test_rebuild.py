@@ -27,6 +27,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from devtools import ROOT
 from devtools.stack import StackConfig, fresh_database, running_stack, start_service
+from shared.db import database_name
 from shared.events import PersonErased
 from shared.kafka import new_topic
 from shared.settings import Settings
@@ -51,7 +52,7 @@ async def own_database(base_settings: Settings, database_url: str) -> AsyncItera
     yield url
     admin = await asyncpg.connect(database_url)
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database_name(url)}" WITH (FORCE)')
     finally:
         await admin.close()
 

@@ -18,6 +18,7 @@ import pytest
 from devtools import ROOT
 from devtools.stack import fresh_database
 from services.profiles.directory.networks import save_network
+from shared.db import database_name
 from shared.kafka import idempotent_producer
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
@@ -52,7 +53,7 @@ async def own_settings(settings: Settings) -> AsyncIterator[Settings]:
     yield settings.model_copy(update={"database_url": url})
     admin = await asyncpg.connect(settings.database_url)
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database_name(url)}" WITH (FORCE)')
     finally:
         await admin.close()
 

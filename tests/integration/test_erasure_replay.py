@@ -20,7 +20,7 @@ from devtools import ROOT
 from services.matcher.bootstrap import apply_event as matcher_apply
 from services.notifier.bootstrap import apply_event as notifier_apply
 from shared.consuming import EventConsumer
-from shared.db import create_pool, migrate_async
+from shared.db import create_pool, database_named, migrate_async
 from shared.kafka import idempotent_producer
 from shared.settings import Settings
 from shared.topics import Topic
@@ -36,7 +36,7 @@ async def fresh_database(settings: Settings) -> AsyncIterator[str]:
     admin = await asyncpg.connect(settings.database_url)
     await admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield settings.database_url.rsplit("/", 1)[0] + f"/{name}"
+        yield database_named(settings.database_url, name)
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()

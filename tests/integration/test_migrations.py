@@ -4,6 +4,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 from uuid import uuid4
 
 import asyncpg
@@ -12,7 +13,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from shared.db import migrate_async, migration_config
+from shared.db import database_named, migrate_async, migration_config
 from shared.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -65,6 +66,33 @@ async def test_matcher_migrations_applied_in_order(settings: Settings) -> None:
     assert has_column == 1
 
 
+async def test_a_url_with_a_percent_encoded_password_migrates(base_settings: Settings) -> None:
+    """Alembic read the URL as a ConfigParser value, where ``%`` interpolates: a password with
+    a percent-encoded character (``p%40ss``, "p@ss") stopped every service at its start."""
+    server = urlsplit(base_settings.database_url)
+    if server.password is not None:
+        pytest.skip("the server's URL carries a password of its own: this test adds one")
+    name = f"bridgework_password_{uuid4().hex[:8]}"
+    admin = await asyncpg.connect(base_settings.database_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    # The local server trusts its user: the password is sent, and only the URL is tested.
+    with_password = server._replace(
+        netloc=f"{server.username}:p%40ss%25@{server.hostname}:{server.port}"
+    )
+    url = database_named(urlunsplit(with_password), name)
+    try:
+        await migrate_async(url, "matcher", SERVICES / "matcher" / "migrations")
+        conn = await asyncpg.connect(url)
+        try:
+            versions = await conn.fetch("SELECT version_num FROM matcher.alembic_version")
+        finally:
+            await conn.close()
+        assert [v["version_num"] for v in versions] == [head_revision("matcher")]
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
 async def migrate_in_a_process(url: str, service: str) -> None:
     """One replica's start-up migration, in a process of its own as replicas are (Alembic's
     context is global to a process)."""
@@ -92,7 +120,7 @@ async def test_replicas_starting_together_on_a_new_database_migrate_once(
     name = f"bridgework_replicas_{uuid4().hex[:8]}"
     admin = await asyncpg.connect(base_settings.database_url)
     await admin.execute(f'CREATE DATABASE "{name}"')
-    url = base_settings.database_url.rsplit("/", 1)[0] + f"/{name}"
+    url = database_named(base_settings.database_url, name)
     services = ("profiles", "matcher", "notifier")
     try:
         await asyncio.gather(*(migrate_in_a_process(url, s) for s in services for _ in range(3)))
@@ -122,7 +150,7 @@ async def test_stored_profiles_become_json_with_their_trust_as_a_column_and_back
     name = f"bridgework_profiles_{uuid4().hex[:8]}"
     admin = await asyncpg.connect(base_settings.database_url)
     await admin.execute(f'CREATE DATABASE "{name}"')
-    url = base_settings.database_url.rsplit("/", 1)[0] + f"/{name}"
+    url = database_named(base_settings.database_url, name)
     person = uuid4()
     profile = {"person_id": str(person), "trust_code": "RX1", "bio": "Data and digital"}
     try:

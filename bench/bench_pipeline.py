@@ -375,7 +375,8 @@ async def measure_limit(bench: Bench, events: Sequence[Event]) -> dict[str, Any]
         try:
             cpu.start()
             started = time.monotonic()
-            await send_all(producer, messages)
+            with objects_frozen():
+                await send_all(producer, messages)
             produced = time.monotonic()
         finally:
             await producer.stop()
@@ -474,7 +475,8 @@ async def measure_ingest(
         if not backlog:
             cpu.start()
         started = time.monotonic()
-        sent = await send_all(producer, messages)
+        with objects_frozen():
+            sent = await send_all(producer, messages)
         published = time.monotonic()
         if backlog:
             cpu.start()
@@ -694,7 +696,11 @@ def objects_frozen() -> Iterator[None]:
     """Python's full collections leave the objects made so far alone meanwhile. The benchmark
     holds a run's mentees (150,000 in the sustained window): a full collection walking them
     held its event loop for 1.5 s mid-run, and the proposal reader on that loop timed the
-    proposals that came meanwhile that much late."""
+    proposals that came meanwhile that much late. The producer of the plain client's limit
+    and of the ingest sends under it too: collections walking whatever the process held then
+    (earlier runs' events) moved its CPU a message from 18 to 35 µs, and the plain client's
+    rate from 23,000 to 51,000 messages/s, in a pattern set by the runs before it
+    (docs/scaling.md, "The benchmark's producer and its own garbage")."""
     gc.freeze()
     try:
         yield

@@ -73,7 +73,9 @@ class DeploymentSettings(SettingsGroup):
         default="postgresql://bridgework@127.0.0.1:55432/bridgework",
         validation_alias=AliasChoices("BRIDGEWORK_DATABASE_URL", "DATABASE_URL"),
     )
-    """PostgreSQL; each service uses a schema of its own name in this database."""
+    """PostgreSQL; each service uses a schema of its own name in this database. A password's
+    reserved characters are percent-encoded (`p@ss` is `p%40ss`); a Unix socket is named by
+    `?host=/var/run/postgresql`; options such as `?sslmode=require` are kept."""
     secret_key: SecretStr = Field(
         default=SecretStr(DEVELOPMENT_SECRET_KEY),
         description="Signs session cookies and the links in emails. Must be set in production,"

@@ -698,9 +698,9 @@ def objects_frozen() -> Iterator[None]:
     held its event loop for 1.5 s mid-run, and the proposal reader on that loop timed the
     proposals that came meanwhile that much late. The producer of the plain client's limit
     and of the ingest sends under it too: collections walking whatever the process held then
-    (earlier runs' events) moved its CPU a message from 18 to 35 µs, and the plain client's
-    rate from 23,000 to 51,000 messages/s, in a pattern set by the runs before it
-    (docs/scaling.md, "The benchmark's producer and its own garbage")."""
+    (earlier runs' events) moved its CPU a message, and the plain client's rate with it, in a
+    pattern set by the runs before (docs/scaling.md, "The benchmark's producer and its own
+    garbage")."""
     gc.freeze()
     try:
         yield

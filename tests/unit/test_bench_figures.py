@@ -228,6 +228,19 @@ def test_each_two_matcher_drain_is_compared_with_its_own_repetitions_one() -> No
     assert met is False  # the median reaches 1.6, one run does not
 
 
+@pytest.mark.parametrize(
+    ("matchers", "label"),
+    [(1, "ingest (events/s)"), (2, "ingest, 2 matchers (events/s)")],
+)
+def test_the_ingest_row_says_how_many_matchers_consumed(matchers: int, label: str) -> None:
+    from bench.bench_pipeline import SPREAD_OF, verdicts
+
+    runs = [{"matchers": matchers, "events_per_second": rate} for rate in (20_000, 24_000)]
+    results = {"ingest": summarise_runs(runs, SPREAD_OF["ingest"])}
+    rows = {measure: value for measure, value, _, _ in verdicts(results)}
+    assert set(rows) == {label}
+
+
 def test_a_steady_round_row_names_its_network_and_times_every_repeat() -> None:
     from bench.bench_matching import issue_row_task
     from bench.matching_rows import steady_round_worker

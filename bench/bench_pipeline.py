@@ -1355,22 +1355,24 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]
                 )
             )
     rows.extend(cpu_rows(results))
-    for name, label in (
-        ("latency", "rounds only"),
-        ("latency_on_arrival", "on arrival"),
-        ("latency_on_arrival_rounds_apart", "on arrival, rounds apart"),
+    # Issue 19 sets the 200 ms target on proposals on arrival; rounds only has none (what
+    # bounds it is in docs/scaling.md), so its row reports the spread without a verdict.
+    target = TARGETS["latency_p99_ms"]
+    for name, label, has_target in (
+        ("latency", "rounds only", False),
+        ("latency_on_arrival", "on arrival", True),
+        ("latency_on_arrival_rounds_apart", "on arrival, rounds apart", True),
     ):
         if name in spreads:
             p99 = spreads[name]["p99_ms"]
             p50 = spreads[name]["p50_ms"]
-            target = TARGETS["latency_p99_ms"]
             rows.append(
                 (
                     f"latency, {label}: p99 over {p99['runs']} runs (ms)",
                     f"median {p99['median']}, min {p99['min']}, max {p99['max']}"
                     f" (p50 median {p50['median']})",
-                    f"p99 < {target:.0f} every run",
-                    p99["max"] is not None and p99["max"] < target,
+                    f"p99 < {target:.0f} every run" if has_target else "- (none set)",
+                    (p99["max"] is not None and p99["max"] < target) if has_target else None,
                 )
             )
     if "sustained" in spreads:

@@ -21,7 +21,7 @@ import asyncpg
 import httpx
 
 from devtools import ROOT
-from shared.db import database_named
+from shared.db import database_name, database_named
 
 SERVICES = ("profiles", "matcher", "notifier")
 
@@ -71,6 +71,16 @@ async def fresh_database(server_url: str, name: str) -> str:
     finally:
         await conn.close()
     return database_named(server_url, name)
+
+
+async def drop_database(server_url: str, url: str) -> None:
+    """Drop the database ``url`` names, from the server of ``server_url`` (connections and
+    all): what ``fresh_database`` made, once its user is done with it."""
+    conn = await asyncpg.connect(server_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{database_name(url)}" WITH (FORCE)')
+    finally:
+        await conn.close()
 
 
 _HANDED_OUT: set[int] = set()

@@ -7,12 +7,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from uuid import uuid4
 
-import asyncpg
 import pytest
 from hypothesis import HealthCheck, settings
 
 from devtools.reference_data import reason, reference_data_dir
-from shared.db import database_named
+from devtools.stack import drop_database, fresh_database
 from shared.kafka import ensure_topics
 from shared.settings import Settings
 from tests.support.services import require_service
@@ -43,12 +42,9 @@ async def database_url(base_settings: Settings) -> AsyncIterator[str]:
     """A database of its own for this test session, dropped at the end."""
     server = urlsplit(base_settings.database_url)
     require_service("PostgreSQL", server.hostname or "127.0.0.1", server.port or 5432)
-    name = f"bridgework_test_{uuid4().hex[:8]}"
-    admin = await asyncpg.connect(base_settings.database_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    yield database_named(base_settings.database_url, name)
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.close()
+    url = await fresh_database(base_settings.database_url, f"bridgework_test_{uuid4().hex[:8]}")
+    yield url
+    await drop_database(base_settings.database_url, url)
 
 
 @pytest.fixture(scope="session")

@@ -36,14 +36,15 @@ from devtools.stack import (
     SERVICES,
     ServiceProcess,
     StackConfig,
+    drop_database,
     free_port,
+    fresh_database,
     running_stack,
     start_service,
     start_smtp_catcher,
     with_api_token,
 )
 from services.notifier.mailer import dedupe_digest
-from shared.db import database_name, database_named
 from shared.events import MatchDecided
 from shared.kafka import (
     DEAD_LETTER_CONSUMER,
@@ -222,21 +223,7 @@ async def fresh_kafka(bootstrap: str) -> None:
 
 
 async def create_database(server_url: str, label: str) -> str:
-    name = f"bridgework_{label}_{uuid4().hex[:8]}"
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    return database_named(server_url, name)
-
-
-async def drop_database(server_url: str, url: str) -> None:
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{database_name(url)}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    return await fresh_database(server_url, f"bridgework_{label}_{uuid4().hex[:8]}")
 
 
 async def _retry_db(url: str) -> asyncpg.Connection:

@@ -26,8 +26,13 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from devtools import ROOT
-from devtools.stack import StackConfig, fresh_database, running_stack, start_service
-from shared.db import database_name
+from devtools.stack import (
+    StackConfig,
+    drop_database,
+    fresh_database,
+    running_stack,
+    start_service,
+)
 from shared.events import PersonErased
 from shared.kafka import new_topic
 from shared.settings import Settings
@@ -50,11 +55,7 @@ async def own_database(base_settings: Settings, database_url: str) -> AsyncItera
     """A database of this test's own: it drops the notifier's schema."""
     url = await fresh_database(database_url, f"bridgework_rebuild_{uuid4().hex[:8]}")
     yield url
-    admin = await asyncpg.connect(database_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{database_name(url)}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    await drop_database(database_url, url)
 
 
 def directory_body(tag: str) -> list[tuple[str, str, dict[str, object]]]:

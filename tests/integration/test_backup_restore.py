@@ -16,9 +16,8 @@ import asyncpg
 import pytest
 
 from devtools import ROOT
-from devtools.stack import fresh_database
+from devtools.stack import drop_database, fresh_database
 from services.profiles.directory.networks import save_network
-from shared.db import database_name
 from shared.kafka import idempotent_producer
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
@@ -51,11 +50,7 @@ async def own_settings(settings: Settings) -> AsyncIterator[Settings]:
     """A database of this test's own: it drops the profiles schema."""
     url = await fresh_database(settings.database_url, f"bridgework_restore_{uuid4().hex[:8]}")
     yield settings.model_copy(update={"database_url": url})
-    admin = await asyncpg.connect(settings.database_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{database_name(url)}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    await drop_database(settings.database_url, url)
 
 
 async def change_networks(pool: asyncpg.Pool, names: list[str]) -> None:

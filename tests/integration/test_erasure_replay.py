@@ -17,10 +17,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from devtools import ROOT
+from devtools.stack import drop_database, fresh_database
 from services.matcher.bootstrap import apply_event as matcher_apply
 from services.notifier.bootstrap import apply_event as notifier_apply
 from shared.consuming import EventConsumer
-from shared.db import create_pool, database_named, migrate_async
+from shared.db import create_pool, migrate_async
 from shared.kafka import idempotent_producer
 from shared.settings import Settings
 from shared.topics import Topic
@@ -30,16 +31,13 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def fresh_database(settings: Settings) -> AsyncIterator[str]:
+async def replay_database(settings: Settings) -> AsyncIterator[str]:
     """A database of its own: the state a service would rebuild from the log alone."""
-    name = f"bridgework_replay_{uuid4().hex[:8]}"
-    admin = await asyncpg.connect(settings.database_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = await fresh_database(settings.database_url, f"bridgework_replay_{uuid4().hex[:8]}")
     try:
-        yield database_named(settings.database_url, name)
+        yield url
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+        await drop_database(settings.database_url, url)
 
 
 async def create_and_erase(http: httpx.AsyncClient, bootstrap: str) -> tuple[list[UUID], UUID]:
@@ -117,7 +115,7 @@ async def replay(bootstrap: str, keys: set[bytes], consumers: list[EventConsumer
 
 
 async def test_replaying_the_people_topic_does_not_bring_an_erased_person_back(
-    settings: Settings, api_client: httpx.AsyncClient, fresh_database: str
+    settings: Settings, api_client: httpx.AsyncClient, replay_database: str
 ) -> None:
     erased, kept = await create_and_erase(api_client, settings.kafka_bootstrap_servers)
     services = ROOT / "services"
@@ -126,8 +124,8 @@ async def test_replaying_the_people_topic_does_not_bring_an_erased_person_back(
     await producer.start()
     try:
         for schema in ("matcher", "notifier"):
-            await migrate_async(fresh_database, schema, Path(services / schema / "migrations"))
-            pools[schema] = await create_pool(fresh_database, schema, min_size=1, max_size=3)
+            await migrate_async(replay_database, schema, Path(services / schema / "migrations"))
+            pools[schema] = await create_pool(replay_database, schema, min_size=1, max_size=3)
         consumers = [
             EventConsumer("matcher", pools["matcher"], producer, matcher_apply),
             EventConsumer("notifier", pools["notifier"], producer, notifier_apply),

@@ -14,8 +14,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from devtools.stack import fresh_database
-from shared.db import database_name, migrate_async, migration_config
+from devtools.stack import drop_database, fresh_database
+from shared.db import migrate_async, migration_config
 from shared.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -27,11 +27,7 @@ async def new_database(base_settings: Settings) -> AsyncIterator[str]:
     """An empty database of the test's own (no schema yet), dropped afterwards."""
     url = await fresh_database(base_settings.database_url, f"bridgework_new_{uuid4().hex[:8]}")
     yield url
-    admin = await asyncpg.connect(base_settings.database_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{database_name(url)}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    await drop_database(base_settings.database_url, url)
 
 
 def head_revision(service: str) -> str:
